@@ -1,0 +1,23 @@
+// k-means: greedy k-means++ seeding, Lloyd iterations accelerated with Hamerly's
+// bounds, n_init restarts with the lowest inertia kept.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "modcore/graph.hpp"
+
+namespace modcore {
+
+struct KMeansResult {
+    std::vector<std::int32_t> labels;
+    std::vector<double> centers;  // k x d, row-major
+    double inertia = 0.0;
+    int n_iter = 0;               // Lloyd iterations of the winning restart
+};
+
+// X: n x d row-major. Restart r draws from the stream (seed, r), so the result is
+// the same for any n_threads (restarts run in parallel; ties go to the lowest r).
+KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int max_iter,
+                    std::uint64_t seed, int n_threads);
+
+}  // namespace modcore

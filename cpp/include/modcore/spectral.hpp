@@ -1,0 +1,42 @@
+// Spectral embedding: the top eigenvectors of the normalized adjacency
+// N = D^-1/2 A D^-1/2 (the bottom of the normalized Laplacian), rows scaled by D^-1/2,
+// as scikit-learn's spectral_embedding does.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "modcore/graph.hpp"
+
+namespace modcore {
+
+enum class EigenMethod {
+    Auto,       // bipartite unless the smaller side is too small, dense for tiny graphs
+    Bipartite,  // Lanczos on C C^T over the smaller side of the bipartition
+    Full,       // Lanczos on N itself (the plain form; a baseline)
+    Dense       // full eigendecomposition of N (small graphs, tests)
+};
+
+struct SpectralOptions {
+    EigenMethod method = EigenMethod::Auto;
+    double tol = 1e-8;       // Spectra's relative residual tolerance
+    int max_restarts = 1000;
+};
+
+struct Embedding {
+    Index n_rows = 0;
+    Index dim = 0;
+    std::vector<double> rows;          // n_rows x dim, row-major
+    std::vector<double> eigenvalues;   // of N, descending, length k
+    int n_components = 0;              // connected components of the graph
+    std::vector<std::int32_t> component;  // per node
+};
+
+// The k-dimensional embedding. Each connected component contributes an exact
+// eigenvalue 1 (its D^1/2 indicator); these are put in directly and deflated out
+// of the Lanczos operator, so repeated eigenvalues 1 are never left to Lanczos.
+// When the graph has k or more components, dim is 0 and only `component` is
+// meaningful: every union of components has n-cut 0 (see cluster.cpp).
+Embedding spectral_embedding(const LayeredGraph& g, int k, std::uint64_t seed,
+                             const SpectralOptions& opt);
+
+}  // namespace modcore

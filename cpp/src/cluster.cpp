@@ -1,0 +1,64 @@
+#include "modcore/cluster.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include "modcore/kmeans.hpp"
+#include "modcore/ncut.hpp"
+#include "modcore/rng.hpp"
+
+namespace modcore {
+namespace {
+
+constexpr std::uint64_t kKMeansStream = 0x6b6d65616e73ULL;
+
+// k or more components: every union of components has n-cut 0, and the
+// eigenvalue-1 space is degenerate, so instead of an arbitrary basis the
+// components are spread over the k modules by volume (largest first into the
+// lightest module), which keeps all k modules non-empty and the result exact.
+std::vector<std::int32_t> pack_components(const LayeredGraph& g, const Embedding& emb, int k) {
+    std::vector<double> vol(emb.n_components, 0.0);
+    for (Index i = 0; i < g.n_nodes; ++i) vol[emb.component[i]] += g.degree[i];
+    std::vector<int> order(emb.n_components);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return vol[a] > vol[b]; });
+    std::vector<double> load(k, 0.0);
+    std::vector<std::int32_t> module_of(emb.n_components);
+    for (int c : order) {
+        const int m = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+        module_of[c] = m;
+        load[m] += vol[c];
+    }
+    std::vector<std::int32_t> labels(g.n_nodes);
+    for (Index i = 0; i < g.n_nodes; ++i) labels[i] = module_of[emb.component[i]];
+    return labels;
+}
+
+}  // namespace
+
+ClusterResult cluster_graph(const LayeredGraph& g, const ClusterOptions& opt, std::uint64_t seed,
+                            int n_threads) {
+    const int k = opt.n_clusters;
+    if (k < 2 || k > g.n_nodes)
+        throw std::invalid_argument("n_clusters must be between 2 and the number of live neurons (" +
+                                    std::to_string(g.n_nodes) + "), got " + std::to_string(k));
+    ClusterResult res;
+    const Embedding emb = spectral_embedding(g, k, seed, opt.spectral);
+    res.eigenvalues = emb.eigenvalues;
+    res.n_components = emb.n_components;
+    if (emb.dim == 0) {
+        res.labels = pack_components(g, emb, k);
+    } else {
+        Rng mix(seed, kKMeansStream);
+        KMeansResult km = kmeans(emb.rows.data(), emb.n_rows, emb.dim, k, opt.n_init, opt.max_iter,
+                                 mix.next(), n_threads);
+        res.labels = std::move(km.labels);
+        res.inertia = km.inertia;
+    }
+    res.ncut = ncut(g, res.labels.data(), k);
+    return res;
+}
+
+}  // namespace modcore

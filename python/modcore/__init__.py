@@ -1,0 +1,11 @@
+"""modcore: how modular is a trained neural network?
+
+Spectral clustering of an MLP's neurons, the normalized cut of the modules, and
+its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
+"""
+
+from .cluster import Clustering, spectral_cluster
+from .graph import ncut
+
+__version__ = "0.1.0"
+__all__ = ["Clustering", "spectral_cluster", "ncut", "__version__"]

@@ -1,0 +1,97 @@
+"""Validation at the border: every public function turns its inputs into
+checked arrays and a seed here, so the C++ core only ever sees clean data."""
+
+from __future__ import annotations
+
+import numbers
+import os
+
+import numpy as np
+
+__all__ = ["check_weights", "check_seed", "check_n_jobs", "check_positive_int"]
+
+
+def check_weights(weights) -> list[np.ndarray]:
+    """Return the weight matrices as a list of C-contiguous float32/float64 arrays.
+
+    ``weights[l]`` has shape ``(n_l, n_{l+1})``: rows are the neurons of layer
+    ``l``, columns those of layer ``l + 1``. Float32 and float64 C-contiguous
+    arrays are passed through without a copy; other real dtypes and layouts are
+    converted.
+
+    Raises
+    ------
+    TypeError
+        If ``weights`` is not a sequence of arrays, or an array is not real-valued
+        (bool, complex, object, strings).
+    ValueError
+        If the list is empty, an array is not 2-D or has a zero dimension, the
+        shapes do not chain, or an entry is NaN or infinite.
+    """
+    if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
+        raise TypeError(
+            "weights must be a list of 2-D arrays, one per layer, "
+            f"got {type(weights).__name__}"
+        )
+    if len(weights) == 0:
+        raise ValueError("weights is empty: expected at least one weight matrix")
+    checked = []
+    for l, w in enumerate(weights):
+        arr = np.asarray(w)
+        if arr.dtype == bool or not (
+            np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+        ):
+            raise TypeError(
+                f"weights[{l}] has dtype {arr.dtype}; expected a real float or integer array"
+            )
+        if arr.ndim != 2:
+            raise ValueError(
+                f"weights[{l}] must be 2-D (n_in, n_out), got {arr.ndim}-D shape {arr.shape}"
+            )
+        if 0 in arr.shape:
+            raise ValueError(f"weights[{l}] has an empty dimension: shape {arr.shape}")
+        if arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float64)
+        arr = np.ascontiguousarray(arr)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"weights[{l}] contains NaN or infinite values")
+        if l > 0 and arr.shape[0] != checked[-1].shape[1]:
+            raise ValueError(
+                f"weights[{l}] has shape {arr.shape} but weights[{l - 1}] has "
+                f"{checked[-1].shape[1]} output columns; expected {checked[-1].shape[1]} rows "
+                "(weights are (n_in, n_out); transpose torch's (out, in) matrices)"
+            )
+        checked.append(arr)
+    return checked
+
+
+def check_seed(seed) -> int:
+    """Turn ``seed`` (None, int or numpy Generator) into a 64-bit integer seed.
+
+    None draws fresh entropy; the value used is stored in results so a run can
+    be repeated exactly.
+    """
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**63, dtype=np.int64))
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if not 0 <= int(seed) < 2**64:
+            raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+        return int(seed)
+    raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}")
+
+
+def check_n_jobs(n_jobs) -> int:
+    """None means all cores; otherwise a positive int (returned as is)."""
+    if n_jobs is None:
+        return os.cpu_count() or 1
+    return check_positive_int(n_jobs, "n_jobs")
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
