@@ -78,7 +78,7 @@ def spectral_cluster(
     seed=None,
     n_jobs=None,
     max_iter: int = 300,
-    tol: float = 1e-8,
+    tol: float = 1e-6,
     eigen_method: str = "auto",
 ) -> Clustering:
     """Cluster a network's neurons into modules by spectral clustering.
@@ -103,7 +103,7 @@ def spectral_cluster(
         Threads for the k-means restarts (None: all cores).
     max_iter : int, default 300
         Lloyd iterations per restart.
-    tol : float, default 1e-8
+    tol : float, default 1e-6
         Relative residual tolerance of the Lanczos eigensolver.
     eigen_method : {"auto", "bipartite", "full", "dense"}
         "bipartite" solves the smaller C C^T problem of the bipartite graph, "full"

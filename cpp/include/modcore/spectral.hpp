@@ -18,7 +18,7 @@ enum class EigenMethod {
 
 struct SpectralOptions {
     EigenMethod method = EigenMethod::Auto;
-    double tol = 1e-8;       // Spectra's relative residual tolerance
+    double tol = 1e-6;       // Spectra's relative residual tolerance
     int max_restarts = 1000;
 };
 
