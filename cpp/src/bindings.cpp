@@ -15,6 +15,7 @@
 #include "modcore/kmeans.hpp"
 #include "modcore/ncut.hpp"
 #include "modcore/parallel.hpp"
+#include "modcore/shuffle.hpp"
 #include "modcore/spectral.hpp"
 
 namespace py = pybind11;
@@ -51,6 +52,17 @@ EigenMethod method_of(const std::string& name) {
                                 name + "'");
 }
 
+ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double tol,
+                               const std::string& method) {
+    ClusterOptions opt;
+    opt.n_clusters = n_clusters;
+    opt.n_init = n_init;
+    opt.max_iter = max_iter;
+    opt.spectral.tol = tol;
+    opt.spectral.method = method_of(method);
+    return opt;
+}
+
 template <class T>
 py::array_t<T> to_numpy(const std::vector<T>& v) {
     py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
@@ -79,12 +91,7 @@ py::dict graph_py(const std::vector<py::array>& weights) {
 
 py::dict cluster_py(const std::vector<py::array>& weights, int n_clusters, int n_init, int max_iter,
                     double tol, const std::string& method, std::uint64_t seed, int n_jobs) {
-    ClusterOptions opt;
-    opt.n_clusters = n_clusters;
-    opt.n_init = n_init;
-    opt.max_iter = max_iter;
-    opt.spectral.tol = tol;
-    opt.spectral.method = method_of(method);
+    const ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
     const LayeredGraph g = graph_of(weights);
     ClusterResult res;
     {
@@ -151,6 +158,41 @@ py::dict embedding_py(const std::vector<py::array>& weights, int k, double tol,
     return d;
 }
 
+py::array_t<double> shuffled_ncuts_py(const std::vector<py::array>& weights,
+                                      const std::string& shuffle, std::uint64_t first,
+                                      std::uint64_t count, int n_clusters, int n_init,
+                                      int max_iter, double tol, const std::string& method,
+                                      std::uint64_t seed, int n_jobs) {
+    const ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
+    const ShuffleMethod how = parse_shuffle(shuffle);
+    const std::vector<WeightView> views = weight_views(weights);
+    std::vector<double> ncuts;
+    {
+        py::gil_scoped_release release;
+        ncuts = shuffled_ncuts(edges_from_weights(views), how, first, count, opt, seed,
+                               resolve_threads(n_jobs));
+    }
+    return to_numpy(ncuts);
+}
+
+// One shuffled network as dense signed matrices (a hook for tests and plots).
+std::vector<py::array_t<double>> shuffled_network_py(const std::vector<py::array>& weights,
+                                                     const std::string& shuffle,
+                                                     std::uint64_t seed, std::uint64_t index) {
+    const std::vector<WeightView> views = weight_views(weights);
+    const std::vector<LayerEdges> layers =
+        shuffle_network(edges_from_weights(views), parse_shuffle(shuffle), seed, index);
+    std::vector<py::array_t<double>> out;
+    for (const LayerEdges& e : layers) {
+        py::array_t<double> w({static_cast<py::ssize_t>(e.rows), static_cast<py::ssize_t>(e.cols)});
+        double* data = w.mutable_data();
+        std::fill(data, data + e.rows * e.cols, 0.0);
+        for (std::size_t k = 0; k < e.pos.size(); ++k) data[e.pos[k]] = e.val[k];
+        out.push_back(w);
+    }
+    return out;
+}
+
 py::dict kmeans_py(const py::array_t<double, py::array::c_style | py::array::forcecast>& X, int k,
                    int n_init, int max_iter, std::uint64_t seed, int n_jobs) {
     if (X.ndim() != 2) throw std::invalid_argument("X must be 2-D");
@@ -181,6 +223,12 @@ PYBIND11_MODULE(_core, m) {
     m.def("ncut", &ncut_py, py::arg("weights"), py::arg("labels"));
     m.def("spectral_embedding", &embedding_py, py::arg("weights"), py::arg("n_clusters"),
           py::arg("tol"), py::arg("method"), py::arg("seed"));
+    m.def("shuffled_ncuts", &shuffled_ncuts_py, py::arg("weights"), py::arg("shuffle"),
+          py::arg("first"), py::arg("count"), py::arg("n_clusters"), py::arg("n_init"),
+          py::arg("max_iter"), py::arg("tol"), py::arg("method"), py::arg("seed"),
+          py::arg("n_jobs"));
+    m.def("shuffled_network", &shuffled_network_py, py::arg("weights"), py::arg("shuffle"),
+          py::arg("seed"), py::arg("index"));
     m.def("kmeans", &kmeans_py, py::arg("X"), py::arg("n_clusters"), py::arg("n_init"),
           py::arg("max_iter"), py::arg("seed"), py::arg("n_jobs"));
 }

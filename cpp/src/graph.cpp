@@ -17,13 +17,13 @@ std::vector<LayerEdges> edges_from_weights(const std::vector<WeightView>& weight
         e.cols = w.cols;
         const Index size = w.rows * w.cols;
         for (Index k = 0; k < size; ++k) {
-            const double a = std::fabs(w.at(k));
-            if (!std::isfinite(a))
+            const double v = w.at(k);
+            if (!std::isfinite(v))
                 throw std::invalid_argument("weights[" + std::to_string(l) +
                                             "] contains NaN or infinity");
-            if (a > 0.0) {
+            if (v != 0.0) {
                 e.pos.push_back(k);
-                e.val.push_back(a);
+                e.val.push_back(v);
             }
         }
     }
@@ -47,14 +47,16 @@ LayeredGraph build_graph(const std::vector<LayerEdges>& layers) {
 
     double max_w = 0.0;
     for (const auto& e : layers)
-        for (double v : e.val) max_w = std::max(max_w, v);
+        for (double v : e.val) max_w = std::max(max_w, std::fabs(v));
     if (!(max_w > 0.0)) throw std::invalid_argument("the network has no non-zero weights");
     const double inv_max = 1.0 / max_w;
 
     std::vector<Index> count(n_all, 0);
     for (std::size_t l = 0; l < L; ++l) {
         const LayerEdges& e = layers[l];
-        for (Index p : e.pos) {
+        for (std::size_t k = 0; k < e.pos.size(); ++k) {
+            if (e.val[k] == 0.0) continue;
+            const Index p = e.pos[k];
             ++count[offset[l] + p / e.cols];
             ++count[offset[l + 1] + p % e.cols];
         }
@@ -88,9 +90,10 @@ LayeredGraph build_graph(const std::vector<LayerEdges>& layers) {
     for (std::size_t l = 0; l < L; ++l) {
         const LayerEdges& e = layers[l];
         for (std::size_t k = 0; k < e.pos.size(); ++k) {
+            if (e.val[k] == 0.0) continue;
             const Index a = live_id[offset[l] + e.pos[k] / e.cols];
             const Index b = live_id[offset[l + 1] + e.pos[k] % e.cols];
-            const double w = e.val[k] * inv_max;
+            const double w = std::fabs(e.val[k]) * inv_max;
             g.indices[cursor[a]] = static_cast<std::int32_t>(b);
             g.weights[cursor[a]++] = w;
             g.indices[cursor[b]] = static_cast<std::int32_t>(a);

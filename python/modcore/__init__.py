@@ -6,6 +6,16 @@ its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 
 from .cluster import Clustering, spectral_cluster
 from .graph import ncut
+from .significance import SHUFFLES, Significance, ncut_significance, shuffled_weights
 
 __version__ = "0.1.0"
-__all__ = ["Clustering", "spectral_cluster", "ncut", "__version__"]
+__all__ = [
+    "Clustering",
+    "SHUFFLES",
+    "Significance",
+    "ncut",
+    "ncut_significance",
+    "shuffled_weights",
+    "spectral_cluster",
+    "__version__",
+]

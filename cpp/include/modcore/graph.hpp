@@ -21,7 +21,8 @@ struct WeightView {
     }
 };
 
-// The non-zero entries of one weight matrix: flat position row * cols + col and |w|.
+// The non-zero entries of one weight matrix: flat position row * cols + col and the
+// signed value (the graph uses |w|; the shuffle nulls fit the signed values).
 struct LayerEdges {
     Index rows = 0;
     Index cols = 0;
