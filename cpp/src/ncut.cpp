@@ -7,7 +7,7 @@
 namespace modcore {
 
 double ncut(const LayeredGraph& g, const std::int32_t* labels, int n_labels) {
-    std::vector<double> vol(n_labels, 0.0), inside(n_labels, 0.0);
+    std::vector<double> vol(n_labels, 0.0), cut(n_labels, 0.0);
     for (Index i = 0; i < g.n_nodes; ++i) {
         const std::int32_t a = labels[i];
         if (a < 0 || a >= n_labels)
@@ -16,14 +16,11 @@ double ncut(const LayeredGraph& g, const std::int32_t* labels, int n_labels) {
                                         std::to_string(n_labels) + ")");
         vol[a] += g.degree[i];
         for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p)
-            if (labels[g.indices[p]] == a) inside[a] += g.weights[p];
+            if (labels[g.indices[p]] != a) cut[a] += g.weights[p];
     }
     double total = 0.0;
     for (int a = 0; a < n_labels; ++a) {
-        if (vol[a] <= 0.0) continue;
-        // cut = vol - internal volume; clamp the rounding of a module with no cut.
-        const double cut = vol[a] - inside[a];
-        total += cut > 0.0 ? cut / vol[a] : 0.0;
+        if (vol[a] > 0.0) total += cut[a] / vol[a];
     }
     return total;
 }
