@@ -1,0 +1,186 @@
+"""The ``modcore`` command: train, analyze, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .significance import SHUFFLES, ncut_significance
+
+
+class UsageError(Exception):
+    """A problem with the user's input: one line on stderr, exit code 2."""
+
+
+def _add_analysis_options(p: argparse.ArgumentParser, shuffles: int) -> None:
+    p.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
+    p.add_argument("--shuffles", type=int, default=shuffles,
+                   help=f"size of the shuffle null (default {shuffles})")
+    p.add_argument("--shuffle", choices=SHUFFLES, action="append",
+                   help="shuffle method; repeat for several (default: layer)")
+    p.add_argument("--n-init", type=int, default=10, help="k-means restarts (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--jobs", type=int, default=None, help="threads (default: all cores)")
+    p.add_argument("--json", type=Path, help="write the results as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modcore", description="How modular is a trained neural network?")
+    parser.add_argument("--version", action="version", version=f"modcore {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("analyze", help="cluster a network and test it against shuffles")
+    a.add_argument("network", type=Path, help="weights: .pt/.pth, .safetensors or .npz")
+    _add_analysis_options(a, shuffles=1000)
+
+    t = sub.add_parser("train", help="train (and prune) an MLP with the paper's recipe")
+    t.add_argument("--dataset", default="fashion", help="fashion, mnist, cifar10, line, ...")
+    t.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
+    t.add_argument("--widths", default="784,256,256,256,256,10",
+                   help="layer widths, comma-separated (the first must match the inputs)")
+    t.add_argument("--epochs", type=int, default=20, help="epochs of plain training")
+    t.add_argument("--prune-epochs", type=int, default=None,
+                   help="epochs of pruned fine-tuning (default: as --epochs)")
+    t.add_argument("--prune", type=float, default=0.9, help="final sparsity; 0 = no pruning")
+    t.add_argument("--dropout", type=float, default=0.0, help="dropout after hidden layers")
+    t.add_argument("--n-train", type=int, default=None, help="use only this many training examples")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
+    t.add_argument("--quiet", action="store_true")
+
+    d = sub.add_parser("demo", help="train a small pruned MLP and analyze it, no downloads")
+    d.add_argument("--out", type=Path, default=Path("modcore-demo"), help="output directory")
+    d.add_argument("--epochs", type=int, default=3, help="epochs per phase (default 3)")
+    _add_analysis_options(d, shuffles=300)
+    return parser
+
+
+def _load_weights(path: Path) -> list:
+    from .weights import weights_from_module
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    try:
+        return weights_from_module(path)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _analyze(weights, args, source: str) -> dict:
+    results = {"network": source, "layer_sizes": [weights[0].shape[0]] + [w.shape[1] for w in weights],
+               "n_clusters": args.clusters, "seed": args.seed, "modcore": __version__, "nulls": {}}
+    for shuffle in args.shuffle or ["layer"]:
+        start = time.perf_counter()
+        try:
+            sig = ncut_significance(weights, n_clusters=args.clusters, n_shuffles=args.shuffles,
+                                    shuffle=shuffle, n_init=args.n_init, seed=args.seed,
+                                    n_jobs=args.jobs, progress=not args.quiet)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from exc
+        entry = sig.to_dict()
+        entry["seconds"] = round(time.perf_counter() - start, 3)
+        results["nulls"][shuffle] = entry
+        results["ncut"] = sig.ncut
+        results["labels"] = entry.pop("labels")
+    _print_table(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+        print(f"results written to {args.json}")
+    return results
+
+
+def _print_table(results: dict) -> None:
+    sizes = "-".join(str(s) for s in results["layer_sizes"])
+    print(f"network {results['network']} ({sizes}), k={results['n_clusters']}, "
+          f"n-cut {results['ncut']:.4f}")
+    print(f"{'shuffle':28s} {'N':>6s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s}")
+    for name, r in results["nulls"].items():
+        print(f"{name:28s} {r['n_shuffles']:6d} {r['shuffled_mean']:8.4f} "
+              f"{r['shuffled_std']:8.4f} {r['z_score']:8.2f} {r['p_value']:8.4f}")
+
+
+def _train(args) -> dict:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
+    from .nn import MLP, checkpoint, load_dataset, paper_recipe, train
+
+    try:
+        widths = [int(w) for w in args.widths.split(",")]
+        data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
+                            n_train=args.n_train)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    if widths[0] != data.x_train.shape[1]:
+        raise UsageError(f"--widths starts with {widths[0]} inputs but {data.name} has "
+                         f"{data.x_train.shape[1]}")
+    model = MLP(widths, dropout=args.dropout)
+    print(f"training {args.widths} on {data.name} ({data.source}), "
+          f"{len(data.y_train)} training examples")
+    prune_epochs = args.epochs if args.prune_epochs is None else args.prune_epochs
+    if args.prune > 0:
+        if args.prune != 0.9:
+            raise UsageError("--prune must be 0.9 (the paper's schedule) or 0")
+        history = paper_recipe(model, data, epochs=args.epochs, prune_epochs=prune_epochs,
+                               seed=args.seed, progress=not args.quiet)
+    else:
+        history = train(model, data, args.epochs, seed=args.seed, progress=not args.quiet)
+    meta = {"dataset": data.name, "train_accuracy": history.train_accuracy[-1],
+            "test_accuracy": history.test_accuracy[-1], "seed": args.seed,
+            "epochs": args.epochs, "prune_epochs": prune_epochs if args.prune > 0 else 0}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.save(model, args.out, meta)
+    print(f"train accuracy {meta['train_accuracy']:.4f}, test accuracy "
+          f"{meta['test_accuracy']:.4f}; saved {args.out}")
+    return meta
+
+
+def _demo(args) -> None:
+    fashion = Path("/usr/share/datasets/fashion-mnist")
+    dataset = "fashion" if fashion.is_dir() and any(fashion.iterdir()) else "line"
+    print(f"demo data set: {dataset}" + (" (Debian's dataset-fashion-mnist)" if dataset == "fashion"
+                                         else " (synthetic; install dataset-fashion-mnist for real data)"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    net = args.out / "net.pt"
+    train_args = argparse.Namespace(
+        dataset=dataset, data_dir=None, widths="784,256,256,256,256,10", epochs=args.epochs,
+        prune_epochs=args.epochs, prune=0.9, dropout=0.0, n_train=10000, seed=args.seed,
+        out=net, quiet=args.quiet)
+    meta = _train(train_args)
+    if args.json is None:
+        args.json = args.out / "summary.json"
+    results = _analyze(_load_weights(net), args, str(net))
+    results["training"] = meta
+    args.json.write_text(json.dumps(results, indent=1))
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "analyze":
+            _analyze(_load_weights(args.network), args, str(args.network))
+        elif args.command == "train":
+            _train(args)
+        else:
+            _demo(args)
+    except UsageError as exc:
+        print(f"modcore: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("modcore: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
