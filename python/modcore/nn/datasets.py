@@ -1,0 +1,452 @@
+"""Data sets as in-memory float tensors: inputs scaled to [0, 1] and flattened.
+
+Real data sets are read from files already on disk (nothing is downloaded);
+synthetic ones are generated in code, deterministically from ``seed``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import numbers
+import os
+import pickle
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["Dataset", "load_dataset", "read_idx", "DATASET_NAMES", "ENV_VAR", "FASHION_SYSTEM_DIR"]
+
+ENV_VAR = "MODCORE_DATA"
+# Where Debian's package dataset-fashion-mnist installs the four IDX files.
+FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+DATASET_NAMES = ("mnist", "fashion", "cifar10", "cifar10-rgb", "line", "halves-<a>-<b>")
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+_HALF_SOURCES = ("line", "mnist", "fashion")
+_SYNTHETIC_SIZES = (60000, 10000)
+# Independent random streams per use, so that e.g. the test set does not change
+# with n_train: np.random.default_rng([seed, stream]).
+_TRAIN, _TEST, _PAIRS_TRAIN, _PAIRS_TEST = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, repr=False)
+class Dataset:
+    """A classification data set held in memory.
+
+    Attributes
+    ----------
+    x_train, x_test : torch.Tensor
+        float32 inputs of shape ``(n, n_features)``, scaled to ``[0, 1]``.
+    y_train, y_test : torch.Tensor
+        int64 class labels in ``[0, n_classes)``.
+    n_classes : int
+    name : str
+        The name given to :func:`load_dataset`.
+    source : str
+        Where the data came from (files read, or generator and seed).
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+    name: str
+    source: str
+
+    @property
+    def n_features(self) -> int:
+        """Number of inputs per example."""
+        return int(self.x_train.shape[1])
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, n_train={len(self.y_train)}, n_test={len(self.y_test)}, "
+            f"n_features={self.n_features}, n_classes={self.n_classes}, source={self.source!r})"
+        )
+
+
+def load_dataset(name, data_dir=None, seed=0, n_train=None, n_test=None) -> Dataset:
+    """Load or generate a data set by name.
+
+    Parameters
+    ----------
+    name : str
+        One of:
+
+        - ``"mnist"``: the four MNIST IDX files (gzip or raw) from ``data_dir``,
+          ``data_dir/mnist``, ``data_dir/MNIST/raw`` or ``$MODCORE_DATA/mnist``,
+          ``$MODCORE_DATA/MNIST/raw``.
+        - ``"fashion"``: Fashion-MNIST, the same four file names, from ``data_dir``
+          (and its ``fashion-mnist`` / ``FashionMNIST/raw``), then
+          ``/usr/share/datasets/fashion-mnist`` (Debian package
+          ``dataset-fashion-mnist``), then ``$MODCORE_DATA/fashion-mnist``.
+        - ``"cifar10"``: the python-pickle batches (``data_batch_1`` ... ``test_batch``)
+          in ``data_dir`` or ``data_dir/cifar-10-batches-py`` or
+          ``$MODCORE_DATA/cifar-10-batches-py``, converted to grayscale
+          (ITU-R 601 luma, 0.299 R + 0.587 G + 0.114 B) and flattened to 1024
+          inputs. The paper also resized them to 28x28; modcore keeps 32x32, so
+          the MLP needs 1024 inputs. ``"cifar10-rgb"`` keeps the colours:
+          3072 inputs, channel-major (all red, then green, then blue).
+        - ``"line"``: 28x28 images with 1 to 10 (uniformly) full-height vertical
+          lines at distinct random columns; label = number of lines - 1.
+        - ``"halves-<a>-<b>"`` with ``a``, ``b`` in ``line``, ``mnist``, ``fashion``:
+          an image of ``a`` (left) and one of ``b`` (right), each squeezed to
+          28x14 by averaging column pairs, drawn independently at random with
+          replacement; label = ``(label_a + label_b) % 10``, as in Filan et al.
+          The left half alone does not determine the label, nor does the right.
+    data_dir : str or path-like, optional
+        Directory to search first for real data sets.
+    seed : int, default 0
+        Non-negative seed of the synthetic data and of the random subsets of
+        real data.
+    n_train, n_test : int, optional
+        Real data sets: a random subset of this size (default: all examples).
+        Synthetic ones: how many examples to generate (default 60000 / 10000).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown, a size is not a positive integer or exceeds the
+        data available, or a data file is malformed (the message names the file).
+    FileNotFoundError
+        If the files of a real data set are not found; the message lists where
+        it looked and how to get them.
+
+    Examples
+    --------
+    >>> ds = load_dataset("line", n_train=100, n_test=20)
+    >>> tuple(ds.x_train.shape), ds.n_classes
+    ((100, 784), 10)
+    """
+    for label, value in (("n_train", n_train), ("n_test", n_test)):
+        if value is not None and (
+            not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1
+        ):
+            raise ValueError(f"{label} must be a positive integer or None, got {value!r}")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    key = str(name).lower()
+    if key.startswith("halves-"):
+        parts = key.split("-")
+        if len(parts) != 3 or parts[1] not in _HALF_SOURCES or parts[2] not in _HALF_SOURCES:
+            raise ValueError(
+                f"unknown data set {name!r}: halves take two of {', '.join(_HALF_SOURCES)}, "
+                "as in 'halves-line-fashion'"
+            )
+        arrays, source = _halves(parts[1], parts[2], data_dir, seed, n_train, n_test)
+    elif key == "line":
+        arrays, source = _line(seed, n_train, n_test), f"generated (line, seed {seed})"
+    elif key in ("mnist", "fashion", "cifar10", "cifar10-rgb"):
+        arrays, source = _real(key, data_dir)
+        arrays = _subset(arrays, seed, n_train, n_test, key)
+    else:
+        raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASET_NAMES)}")
+    x_train, y_train, x_test, y_test = arrays
+    return Dataset(
+        x_train=_as_inputs(x_train),
+        y_train=torch.from_numpy(y_train.astype(np.int64)),
+        x_test=_as_inputs(x_test),
+        y_test=torch.from_numpy(y_test.astype(np.int64)),
+        n_classes=10,  # every data set here has ten classes
+        name=key,
+        source=source,
+    )
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzip-compressed or raw.
+
+    Compression is detected from the file's first bytes, not its name.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    numpy.ndarray
+        The array with the shape and type the header gives, in native byte order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is not valid gzip, not IDX, or its size does not match its
+        header (truncated or trailing bytes); the message names the file.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{path}: corrupt gzip data ({exc})") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(
+            f"{path}: not an IDX file "
+            f"(expected magic bytes 00 00 <type> <ndim>, got {raw[:4].hex(' ')})"
+        )
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        raise ValueError(f"{path}: unknown IDX element type 0x{code:02x}")
+    if ndim == 0:
+        raise ValueError(f"{path}: IDX header declares 0 dimensions")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, need {header})")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    dtype = np.dtype(_IDX_DTYPES[code])
+    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != expected:
+        problem = "truncated" if len(raw) < expected else "trailing bytes"
+        raise ValueError(
+            f"{path}: {problem}: header declares shape {shape} of {dtype.name} "
+            f"({expected} bytes in all) but the data holds {len(raw)} bytes"
+        )
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _as_inputs(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32))
+
+
+def _line(seed, n_train, n_test):
+    n_train, n_test = n_train or _SYNTHETIC_SIZES[0], n_test or _SYNTHETIC_SIZES[1]
+    x_train, y_train = _line_images(n_train, np.random.default_rng([seed, _TRAIN]))
+    x_test, y_test = _line_images(n_test, np.random.default_rng([seed, _TEST]))
+    return x_train, y_train, x_test, y_test
+
+
+def _line_images(n: int, rng: np.random.Generator):
+    # One row of draws per image, so the first k images do not depend on n.
+    draws = rng.random((n, 29))
+    n_lines = (draws[:, 0] * 10).astype(np.int64) + 1
+    # Ranks of a random permutation per image: the columns ranked below n_lines
+    # are n_lines distinct columns drawn uniformly.
+    lit = draws[:, 1:].argsort(axis=1) < n_lines[:, None]
+    images = np.broadcast_to(lit[:, None, :], (n, 28, 28)).astype(np.float32)
+    return images, n_lines - 1
+
+
+def _halves(a, b, data_dir, seed, n_train, n_test):
+    n_train, n_test = n_train or _SYNTHETIC_SIZES[0], n_test or _SYNTHETIC_SIZES[1]
+    sources = {}
+    for part in dict.fromkeys((a, b)):
+        if part == "line":
+            sources[part] = _line(seed, n_train, n_test), f"line (generated, seed {seed})"
+        else:
+            arrays, where = _real(part, data_dir)
+            sources[part] = arrays, f"{part} ({where})"
+    (xa, ya, xa_test, ya_test), (xb, yb, xb_test, yb_test) = sources[a][0], sources[b][0]
+    x_train, y_train = _pair(xa, ya, xb, yb, n_train, np.random.default_rng([seed, _PAIRS_TRAIN]))
+    x_test, y_test = _pair(
+        xa_test, ya_test, xb_test, yb_test, n_test, np.random.default_rng([seed, _PAIRS_TEST])
+    )
+    described = " and ".join(source for _, source in sources.values())
+    return (x_train, y_train, x_test, y_test), f"halves of {described}, pairs seed {seed}"
+
+
+def _pair(xa, ya, xb, yb, n, rng):
+    if xa.shape[1:] != (28, 28) or xb.shape[1:] != (28, 28):
+        raise ValueError(
+            f"halves need 28x28 images on both sides, got {xa.shape[1:]} and {xb.shape[1:]}"
+        )
+    ia = rng.integers(0, len(xa), size=n)
+    ib = rng.integers(0, len(xb), size=n)
+    left, right = _squeeze_columns(xa[ia]), _squeeze_columns(xb[ib])
+    return np.concatenate([left, right], axis=2), (ya[ia] + yb[ib]) % 10
+
+
+def _squeeze_columns(images: np.ndarray) -> np.ndarray:
+    n, height, width = images.shape
+    return images.reshape(n, height, width // 2, 2).mean(axis=3, dtype=np.float32)
+
+
+def _subset(arrays, seed, n_train, n_test, name):
+    x_train, y_train, x_test, y_test = arrays
+    x_train, y_train = _random_rows(x_train, y_train, n_train, seed, _TRAIN, f"{name} n_train")
+    x_test, y_test = _random_rows(x_test, y_test, n_test, seed, _TEST, f"{name} n_test")
+    return x_train, y_train, x_test, y_test
+
+
+def _random_rows(x, y, n, seed, stream, label):
+    if n is None:
+        return x, y
+    if n > len(y):
+        raise ValueError(f"{label}={n} exceeds the {len(y)} examples available")
+    rows = np.random.default_rng([seed, stream]).choice(len(y), size=n, replace=False)
+    return x[rows], y[rows]
+
+
+def _real(name, data_dir):
+    """Arrays (x scaled to [0, 1]) and a description of where they were read."""
+    if name == "mnist":
+        return _idx_dataset("MNIST", _search_dirs(data_dir, ("mnist", "MNIST/raw")), _MNIST_HINT)
+    if name == "fashion":
+        dirs = _search_dirs(data_dir, ("fashion-mnist", "FashionMNIST/raw"), FASHION_SYSTEM_DIR)
+        return _idx_dataset("Fashion-MNIST", dirs, _FASHION_HINT)
+    return _cifar10(data_dir, rgb=name == "cifar10-rgb")
+
+
+_MNIST_HINT = (
+    "Put the four files of the MNIST distribution in a directory and pass it as "
+    f"data_dir=..., or put them in $MODCORE_DATA/mnist (environment variable {ENV_VAR})."
+)
+_FASHION_HINT = (
+    "Install them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or put the "
+    f"four files in a directory passed as data_dir=... or in ${ENV_VAR}/fashion-mnist."
+)
+
+
+def _search_dirs(data_dir, subdirs, system_dir=None) -> list[Path]:
+    dirs = []
+    if data_dir is not None:
+        root = Path(data_dir).expanduser()
+        dirs += [root] + [root / sub for sub in subdirs]
+    if system_dir is not None:
+        dirs.append(system_dir)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        dirs += [Path(env).expanduser() / sub for sub in subdirs]
+    return dirs
+
+
+def _find(dirs, names, what, hint, suffixes=("",)):
+    """The first directory holding every name (with one of ``suffixes``) and the paths found."""
+    looked = []
+    for directory in dirs:
+        if not directory.is_dir():
+            looked.append(f"{directory} (no such directory)")
+            continue
+        found, missing = {}, []
+        for name in names:
+            candidates = [directory / f"{name}{suffix}" for suffix in suffixes]
+            path = next((p for p in candidates if p.is_file()), None)
+            if path is None:
+                missing.append(name)
+            else:
+                found[name] = path
+        if not missing:
+            return directory, found
+        looked.append(f"{directory} (missing {', '.join(missing)})")
+    where = "; ".join(looked) if looked else f"nowhere (no data_dir given and ${ENV_VAR} is unset)"
+    variants = (
+        f" (each may end in {' or '.join(s for s in suffixes if s)})" if len(suffixes) > 1 else ""
+    )
+    raise FileNotFoundError(
+        f"{what} not found: need {', '.join(names)}{variants}. Looked in: {where}. {hint}"
+    )
+
+
+def _idx_dataset(what, dirs, hint):
+    directory, paths = _find(dirs, _IDX_FILES, what, hint, suffixes=("", ".gz"))
+    arrays = []
+    for images_name, labels_name in (_IDX_FILES[:2], _IDX_FILES[2:]):
+        images, labels = read_idx(paths[images_name]), read_idx(paths[labels_name])
+        if images.ndim != 3 or images.dtype != np.uint8:
+            raise ValueError(
+                f"{paths[images_name]}: expected 3-D uint8 images, "
+                f"got {images.ndim}-D {images.dtype}"
+            )
+        if labels.shape != (len(images),) or labels.max(initial=0) > 9:
+            raise ValueError(
+                f"{paths[labels_name]}: expected {len(images)} labels in 0..9 to match "
+                f"{paths[images_name].name}, got shape {labels.shape}, max {labels.max(initial=0)}"
+            )
+        arrays += [images.astype(np.float32) / 255.0, labels]
+    return tuple(arrays), f"IDX files in {directory}"
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles only what a CIFAR-10 batch holds: dicts, lists, bytes, numpy arrays and scalars.
+
+    Pickle runs arbitrary code otherwise, and data files are untrusted input.
+    """
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path):
+    try:
+        with open(path, "rb") as f:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+    ) as exc:
+        raise ValueError(
+            f"{path}: not a CIFAR-10 python batch ({type(exc).__name__}: {exc})"
+        ) from exc
+    if (
+        data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+        or labels.shape != (len(data),)
+    ):
+        raise ValueError(
+            f"{path}: expected uint8 data of shape (n, 3072) and n labels, got data "
+            f"{data.dtype} {data.shape} and labels {labels.shape}"
+        )
+    return data, labels
+
+
+def _cifar10(data_dir, rgb):
+    dirs = _search_dirs(data_dir, ("cifar-10-batches-py",))
+    hint = (
+        "Extract the CIFAR-10 python version (cifar-10-python.tar.gz) and pass the "
+        f"directory as data_dir=..., or extract it in ${ENV_VAR}."
+    )
+    directory, paths = _find(dirs, _CIFAR_FILES, "CIFAR-10", hint)
+    batches = [_read_cifar_batch(paths[name]) for name in _CIFAR_FILES]
+    x_train = np.concatenate([data for data, _ in batches[:5]])
+    y_train = np.concatenate([labels for _, labels in batches[:5]])
+    x_test, y_test = batches[5]
+    if y_train.max() > 9 or y_test.max() > 9 or min(y_train.min(), y_test.min()) < 0:
+        raise ValueError(f"{directory}: CIFAR-10 labels must be in 0..9")
+    return (_cifar_inputs(x_train, rgb), y_train, _cifar_inputs(x_test, rgb), y_test), (
+        f"CIFAR-10 python batches in {directory}, {'rgb' if rgb else 'grayscale'}"
+    )
+
+
+def _cifar_inputs(data: np.ndarray, rgb: bool) -> np.ndarray:
+    scaled = data.astype(np.float32) / 255.0
+    if rgb:
+        return scaled
+    red, green, blue = scaled.reshape(len(data), 3, 1024).transpose(1, 0, 2)
+    return 0.299 * red + 0.587 * green + 0.114 * blue
