@@ -166,3 +166,32 @@ def test_ctrl_c_stops_a_long_null_promptly(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in out
     assert elapsed < 5.0
+
+
+def test_ctrl_c_stops_a_long_single_clustering_promptly():
+    """One C++ call that would run for minutes still stops on Ctrl-C."""
+    script = textwrap.dedent("""
+        import sys, modcore
+        from modcore.synthetic import random_pruned_mlp
+        w = random_pruned_mlp((784, 1024, 1024, 10), sparsity=0.7, seed=0)
+        print("started", flush=True)
+        try:
+            modcore.spectral_cluster(w, n_init=100000, seed=0, n_jobs=2)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(130)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("started"), proc.stderr.read()
+        time.sleep(2.0)  # well inside the clustering
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in out
+    assert elapsed < 5.0

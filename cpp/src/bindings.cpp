@@ -6,6 +6,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -22,6 +24,28 @@ namespace py = pybind11;
 using namespace modcore;
 
 namespace {
+
+// Runs work(token) on a worker thread without the GIL while this thread wakes
+// every 100 ms to let Python run its signal handlers: on Ctrl-C the token is
+// set, the C++ loops stop at their next poll, and KeyboardInterrupt propagates.
+template <class Work>
+auto interruptible(Work work) -> decltype(work(std::declval<const CancelToken&>())) {
+    CancelToken token;
+    py::gil_scoped_release release;
+    auto result = std::async(std::launch::async, [&] { return work(token); });
+    while (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+        py::gil_scoped_acquire acquire;
+        if (PyErr_CheckSignals() != 0) {
+            token.cancel();
+            {
+                py::gil_scoped_release wait;
+                result.wait();
+            }
+            throw py::error_already_set();
+        }
+    }
+    return result.get();
+}
 
 std::vector<WeightView> weight_views(const std::vector<py::array>& weights) {
     std::vector<WeightView> views;
@@ -91,13 +115,12 @@ py::dict graph_py(const std::vector<py::array>& weights) {
 
 py::dict cluster_py(const std::vector<py::array>& weights, int n_clusters, int n_init, int max_iter,
                     double tol, const std::string& method, std::uint64_t seed, int n_jobs) {
-    const ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
+    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
     const LayeredGraph g = graph_of(weights);
-    ClusterResult res;
-    {
-        py::gil_scoped_release release;
-        res = cluster_graph(g, opt, seed, resolve_threads(n_jobs));
-    }
+    const ClusterResult res = interruptible([&](const CancelToken& token) {
+        opt.spectral.cancel = &token;
+        return cluster_graph(g, opt, seed, resolve_threads(n_jobs));
+    });
     py::dict d = node_map(g);
     d["labels"] = to_numpy(res.labels);
     d["eigenvalues"] = to_numpy(res.eigenvalues);
@@ -143,11 +166,10 @@ py::dict embedding_py(const std::vector<py::array>& weights, int k, double tol,
     opt.tol = tol;
     opt.method = method_of(method);
     const LayeredGraph g = graph_of(weights);
-    Embedding emb;
-    {
-        py::gil_scoped_release release;
-        emb = spectral_embedding(g, k, seed, opt);
-    }
+    const Embedding emb = interruptible([&](const CancelToken& token) {
+        opt.cancel = &token;
+        return spectral_embedding(g, k, seed, opt);
+    });
     py::dict d = node_map(g);
     py::array_t<double> rows({static_cast<py::ssize_t>(emb.n_rows), static_cast<py::ssize_t>(emb.dim)});
     std::copy(emb.rows.begin(), emb.rows.end(), rows.mutable_data());
@@ -163,16 +185,14 @@ py::array_t<double> shuffled_ncuts_py(const std::vector<py::array>& weights,
                                       std::uint64_t count, int n_clusters, int n_init,
                                       int max_iter, double tol, const std::string& method,
                                       std::uint64_t seed, int n_jobs) {
-    const ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
+    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
     const ShuffleMethod how = parse_shuffle(shuffle);
     const std::vector<WeightView> views = weight_views(weights);
-    std::vector<double> ncuts;
-    {
-        py::gil_scoped_release release;
-        ncuts = shuffled_ncuts(edges_from_weights(views), how, first, count, opt, seed,
-                               resolve_threads(n_jobs));
-    }
-    return to_numpy(ncuts);
+    return to_numpy(interruptible([&](const CancelToken& token) {
+        opt.spectral.cancel = &token;
+        return shuffled_ncuts(edges_from_weights(views), how, first, count, opt, seed,
+                              resolve_threads(n_jobs));
+    }));
 }
 
 // One shuffled network as dense signed matrices (a hook for tests and plots).
@@ -197,11 +217,9 @@ py::dict kmeans_py(const py::array_t<double, py::array::c_style | py::array::for
                    int n_init, int max_iter, std::uint64_t seed, int n_jobs) {
     if (X.ndim() != 2) throw std::invalid_argument("X must be 2-D");
     const Index n = X.shape(0), d = X.shape(1);
-    KMeansResult res;
-    {
-        py::gil_scoped_release release;
-        res = kmeans(X.data(), n, d, k, n_init, max_iter, seed, resolve_threads(n_jobs));
-    }
+    const KMeansResult res = interruptible([&](const CancelToken& token) {
+        return kmeans(X.data(), n, d, k, n_init, max_iter, seed, resolve_threads(n_jobs), &token);
+    });
     py::dict out;
     out["labels"] = to_numpy(res.labels);
     py::array_t<double> centers({static_cast<py::ssize_t>(k), static_cast<py::ssize_t>(d)});

@@ -53,7 +53,7 @@ ClusterResult cluster_graph(const LayeredGraph& g, const ClusterOptions& opt, st
     } else {
         Rng mix(seed, kKMeansStream);
         KMeansResult km = kmeans(emb.rows.data(), emb.n_rows, emb.dim, k, opt.n_init, opt.max_iter,
-                                 mix.next(), n_threads);
+                                 mix.next(), n_threads, opt.spectral.cancel);
         res.labels = std::move(km.labels);
         res.inertia = km.inertia;
     }

@@ -185,7 +185,7 @@ bool update_centers(const double* X, Index n, const std::vector<std::int32_t>& l
 // lower[i] <= distance to any other centre; a point whose bounds already separate
 // needs no distance computations.
 KMeansResult lloyd_hamerly(const double* X, Index n, Index d, int k, std::vector<double> init,
-                           int max_iter, double shift_tol) {
+                           int max_iter, double shift_tol, const CancelToken* cancel) {
     KMeansResult res;
     res.labels.assign(n, 0);
     Centers C(std::move(init), d, k);
@@ -195,6 +195,7 @@ KMeansResult lloyd_hamerly(const double* X, Index n, Index d, int k, std::vector
 
     int iter = 0;
     while (iter < max_iter) {
+        check_cancel(cancel);
         ++iter;
         old = C.rows;
         if (!update_centers(X, n, res.labels, C, counts)) {
@@ -278,7 +279,7 @@ KMeansResult lloyd_hamerly(const double* X, Index n, Index d, int k, std::vector
 }  // namespace
 
 KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int max_iter,
-                    std::uint64_t seed, int n_threads) {
+                    std::uint64_t seed, int n_threads, const CancelToken* cancel) {
     if (k < 1 || k > n)
         throw std::invalid_argument("k-means needs 1 <= k <= n points, got k=" + std::to_string(k) +
                                     " for " + std::to_string(n) + " points");
@@ -299,7 +300,7 @@ KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int ma
     parallel_for(n_init, n_threads, [&](Index r) {
         Rng rng(seed, static_cast<std::uint64_t>(r));
         runs[r] = lloyd_hamerly(X, n, d, k, kmeans_plus_plus(X, Xt, n, d, k, rng), max_iter,
-                                shift_tol);
+                                shift_tol, cancel);
     });
     int best = 0;
     for (int r = 1; r < n_init; ++r)

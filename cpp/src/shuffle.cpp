@@ -98,6 +98,7 @@ std::vector<double> shuffled_ncuts(const std::vector<LayerEdges>& layers, Shuffl
     std::vector<double> ncuts(count);
     const std::uint64_t cluster_seed = derive(seed, kClusterTag);
     parallel_for(static_cast<Index>(count), n_threads, [&](Index i) {
+        check_cancel(opt.spectral.cancel);
         const std::uint64_t s = first + static_cast<std::uint64_t>(i);
         const LayeredGraph g = build_graph(shuffle_network(layers, method, seed, s));
         if (g.n_nodes < opt.n_clusters)

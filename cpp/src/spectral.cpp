@@ -72,13 +72,15 @@ template <class Derived>
 struct DeflatedOp {
     using Scalar = double;
     const Deflation& defl;
+    const CancelToken* cancel;
     mutable std::vector<double> px;
 
-    explicit DeflatedOp(const Deflation& d) : defl(d), px(d.n) {}
+    DeflatedOp(const Deflation& d, const CancelToken* c) : defl(d), cancel(c), px(d.n) {}
     Index rows() const { return defl.n; }
     Index cols() const { return defl.n; }
 
     void perform_op(const double* x, double* y) const {
+        check_cancel(cancel);
         std::copy(x, x + defl.n, px.begin());
         defl.project(px.data());
         static_cast<const Derived*>(this)->apply(px.data(), y);
@@ -94,9 +96,9 @@ struct BipartiteOp : DeflatedOp<BipartiteOp> {
     Index s_lo, t_lo, t_n;
     mutable std::vector<double> z;
 
-    BipartiteOp(const Deflation& d, const LayeredGraph& g_, const std::vector<double>& nv,
-                Index t_lo_, Index t_n_)
-        : DeflatedOp(d), g(g_), nval(nv), s_lo(d.lo), t_lo(t_lo_), t_n(t_n_), z(t_n_) {}
+    BipartiteOp(const Deflation& d, const CancelToken* c, const LayeredGraph& g_,
+                const std::vector<double>& nv, Index t_lo_, Index t_n_)
+        : DeflatedOp(d, c), g(g_), nval(nv), s_lo(d.lo), t_lo(t_lo_), t_n(t_n_), z(t_n_) {}
 
     void apply(const double* x, double* y) const {
         csr_rows_times(g, nval, t_lo, t_n, s_lo, x, z.data());
@@ -108,8 +110,9 @@ struct FullOp : DeflatedOp<FullOp> {
     const LayeredGraph& g;
     const std::vector<double>& nval;
 
-    FullOp(const Deflation& d, const LayeredGraph& g_, const std::vector<double>& nv)
-        : DeflatedOp(d), g(g_), nval(nv) {}
+    FullOp(const Deflation& d, const CancelToken* c, const LayeredGraph& g_,
+           const std::vector<double>& nv)
+        : DeflatedOp(d, c), g(g_), nval(nv) {}
 
     void apply(const double* x, double* y) const { csr_rows_times(g, nval, 0, defl.n, 0, x, y); }
 };
@@ -148,7 +151,7 @@ void lanczos(Op& op, int nev, std::uint64_t seed, const SpectralOptions& opt,
 void dense_eigs(const LayeredGraph& g, const std::vector<double>& nval, const Deflation& defl,
                 int nev, Eigen::VectorXd& evals, Eigen::MatrixXd& evecs) {
     const Index n = g.n_nodes;
-    FullOp op(defl, g, nval);
+    FullOp op(defl, nullptr, g, nval);
     Eigen::MatrixXd dense(n, n);
     Eigen::VectorXd e = Eigen::VectorXd::Zero(n);
     for (Index j = 0; j < n; ++j) {
@@ -211,7 +214,7 @@ Embedding spectral_embedding(const LayeredGraph& g, int k, std::uint64_t seed,
         const Index t_lo = even_small ? g.n_even : 0;
         const Index t_n = g.n_nodes - s_n;
         Deflation defl(g, emb.component, c, s_lo, s_n);
-        BipartiteOp op(defl, g, nval, t_lo, t_n);
+        BipartiteOp op(defl, opt.cancel, g, nval, t_lo, t_n);
         Eigen::MatrixXd u;
         Eigen::VectorXd sigma2;
         lanczos(op, nev, seed, opt, sigma2, u);
@@ -232,7 +235,7 @@ Embedding spectral_embedding(const LayeredGraph& g, int k, std::uint64_t seed,
         Deflation defl(g, emb.component, c, 0, g.n_nodes);
         Eigen::MatrixXd vecs;
         if (method == EigenMethod::Full) {
-            FullOp op(defl, g, nval);
+            FullOp op(defl, opt.cancel, g, nval);
             lanczos(op, nev, seed, opt, evals, vecs);
         } else {
             dense_eigs(g, nval, defl, nev, evals, vecs);

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -28,7 +29,12 @@ def check_weights(weights) -> list[np.ndarray]:
         If the list is empty, an array is not 2-D or has a zero dimension, the
         shapes do not chain, or an entry is NaN or infinite.
     """
-    if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
+    if isinstance(weights, Mapping):
+        raise TypeError(
+            "weights is a mapping (a state dict?); convert it with "
+            "modcore.weights_from_module(state_dict)"
+        )
+    if isinstance(weights, (np.ndarray, str, bytes)) or not hasattr(weights, "__len__"):
         raise TypeError(
             "weights must be a list of 2-D arrays, one per layer, "
             f"got {type(weights).__name__}"

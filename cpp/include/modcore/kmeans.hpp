@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "modcore/cancel.hpp"
 #include "modcore/graph.hpp"
 
 namespace modcore {
@@ -18,6 +19,6 @@ struct KMeansResult {
 // X: n x d row-major. Restart r draws from the stream (seed, r), so the result is
 // the same for any n_threads (restarts run in parallel; ties go to the lowest r).
 KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int max_iter,
-                    std::uint64_t seed, int n_threads);
+                    std::uint64_t seed, int n_threads, const CancelToken* cancel = nullptr);
 
 }  // namespace modcore

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "modcore/cancel.hpp"
 #include "modcore/graph.hpp"
 
 namespace modcore {
@@ -20,6 +21,7 @@ struct SpectralOptions {
     EigenMethod method = EigenMethod::Auto;
     double tol = 1e-6;       // Spectra's relative residual tolerance
     int max_restarts = 1000;
+    const CancelToken* cancel = nullptr;  // polled at every matrix-vector product
 };
 
 struct Embedding {

@@ -1,0 +1,30 @@
+// Cooperative cancellation: long loops poll a token that the caller (the Python
+// binding, on Ctrl-C) may set from another thread.
+#pragma once
+#include <atomic>
+#include <stdexcept>
+
+namespace modcore {
+
+struct Cancelled : std::runtime_error {
+    Cancelled() : std::runtime_error("cancelled") {}
+};
+
+class CancelToken {
+public:
+    void cancel() { flag_.store(true, std::memory_order_relaxed); }
+    bool cancelled() const { return flag_.load(std::memory_order_relaxed); }
+    void check() const {
+        if (cancelled()) throw Cancelled();
+    }
+
+private:
+    std::atomic<bool> flag_{false};
+};
+
+// Polls a possibly absent token.
+inline void check_cancel(const CancelToken* token) {
+    if (token != nullptr) token->check();
+}
+
+}  // namespace modcore

@@ -1,0 +1,92 @@
+"""Numerical edge cases and hostile inputs: always a finite, documented result or a clear error."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+import modcore
+from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+
+import oracles
+
+
+def test_fewer_components_than_clusters():
+    block = np.abs(np.random.default_rng(0).normal(size=(60, 60)))
+    w = [scipy.linalg.block_diag(block, block)] * 2  # two components, k = 5
+    res = modcore.spectral_cluster(w, n_clusters=5, seed=0)
+    assert res.n_components == 2
+    np.testing.assert_allclose(res.eigenvalues[:2], 1.0)
+    flat = np.concatenate(res.labels)
+    assert set(flat.tolist()) == set(range(5))
+    adj, _ = oracles.live_adjacency(w)
+    assert res.ncut == pytest.approx(oracles.ncut(adj, flat), rel=1e-9)
+
+
+def test_symmetric_planted_network_with_repeated_eigenvalues():
+    # Identical blocks, no noise between them: k components with equal spectra.
+    block = np.ones((10, 10))
+    w = [np.kron(np.eye(4), block)] * 3
+    res = modcore.spectral_cluster(w, n_clusters=4, seed=0)
+    assert res.ncut == 0.0
+    groups = np.repeat(np.arange(4), 10)
+    assert oracles.same_partition(np.concatenate(res.labels), np.tile(groups, 4))
+    # Exactly equal weak links between the blocks: one component, repeated eigenvalues.
+    linked = [np.kron(np.eye(4), block) + 1e-3 for _ in range(3)]
+    res = modcore.spectral_cluster(linked, n_clusters=4, seed=0)
+    assert res.n_components == 1 and np.isfinite(res.ncut)
+    assert oracles.same_partition(np.concatenate(res.labels), np.tile(groups, 4))
+
+
+@pytest.mark.parametrize("tiny", [1e-300, 1e-30, 5e-324])
+def test_near_zero_degrees_stay_finite(tiny):
+    w = random_pruned_mlp((40, 30, 20), sparsity=0.3, seed=0)
+    w[0][0, :] = 0.0
+    w[0][0, 0] = tiny  # input neuron 0 hangs on by one vanishing edge
+    res = modcore.spectral_cluster(w, n_clusters=4, seed=0)
+    assert np.isfinite(res.ncut) and np.isfinite(res.eigenvalues).all()
+    assert res.labels[0][0] >= 0
+    assert res.ncut == pytest.approx(modcore.ncut(w, res.labels), rel=1e-9)
+
+
+def test_single_layer_network():
+    w = [planted_modular_mlp((20, 30), 2, noise=0.01, seed=0)[0][0]]
+    res = modcore.spectral_cluster(w, n_clusters=2, seed=0)
+    assert [len(l) for l in res.labels] == [20, 30] and res.ncut < 0.1
+
+
+def test_fewer_live_neurons_than_clusters():
+    w = [np.zeros((5, 5)), np.zeros((5, 3))]
+    w[0][0, 0] = 1.0  # two live neurons
+    with pytest.raises(ValueError, match="number of live neurons"):
+        modcore.spectral_cluster(w, n_clusters=3)
+
+
+@pytest.mark.parametrize(
+    "weights, exc, match",
+    [
+        ([np.array([[1, "a"]], dtype=object)], TypeError, "dtype object"),
+        ([np.float64(3.0)], ValueError, "must be 2-D"),
+        ([[[1.0, 2.0]]], None, None),  # nested lists are fine
+        ("weights", TypeError, "list of 2-D arrays"),
+        (None, TypeError, "list of 2-D arrays"),
+    ],
+)
+def test_hostile_weight_containers(weights, exc, match):
+    if exc is None:
+        assert modcore.spectral_cluster(weights + [[[1.0], [1.0]]], n_clusters=2, seed=0).ncut >= 0
+    else:
+        with pytest.raises(exc, match=match):
+            modcore.spectral_cluster(weights, n_clusters=2)
+
+
+def test_huge_k_and_k_equal_to_live_nodes():
+    w = random_pruned_mlp((6, 5, 4), sparsity=0.0, seed=0)
+    res = modcore.spectral_cluster(w, n_clusters=15, seed=0)  # every neuron its own module
+    assert sorted(np.concatenate(res.labels).tolist()) == list(range(15))
+    with pytest.raises(ValueError, match="number of live neurons"):
+        modcore.spectral_cluster(w, n_clusters=10**9)
+
+
+def test_state_dict_passed_as_weights_points_to_the_converter():
+    with pytest.raises(TypeError, match="weights_from_module"):
+        modcore.spectral_cluster({"0.weight": np.ones((2, 2))}, n_clusters=2)
