@@ -139,8 +139,24 @@ def test_bad_weights_are_rejected_before_any_work():
         modcore.ncut_significance([np.array([[np.nan, 1.0]])], n_clusters=2)
 
 
-def test_ctrl_c_stops_a_long_null_promptly(tmp_path):
-    script = textwrap.dedent("""
+def interrupt(script, delay):
+    """Run script, wait for its first line, send SIGINT after `delay` s; (rc, out, err, seconds)."""
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first, proc.stderr.read()
+        time.sleep(delay)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        return proc.returncode, first + out, err, time.monotonic() - sent
+    finally:
+        proc.kill()
+
+
+def test_ctrl_c_stops_a_long_null_promptly():
+    rc, out, err, seconds = interrupt("""
         import sys, modcore
         from modcore.synthetic import random_pruned_mlp
         w = random_pruned_mlp(sparsity=0.9, seed=0)
@@ -151,26 +167,15 @@ def test_ctrl_c_stops_a_long_null_promptly(tmp_path):
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()  # the null is under way
-        assert line.startswith("progress"), proc.stderr.read()
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-        elapsed = time.monotonic() - sent
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
+    """, delay=0.0)
+    assert out.startswith("progress") and rc == 130, err
     assert "interrupted" in out
-    assert elapsed < 5.0
+    assert seconds < 5.0
 
 
 def test_ctrl_c_stops_a_long_single_clustering_promptly():
     """One C++ call that would run for minutes still stops on Ctrl-C."""
-    script = textwrap.dedent("""
+    rc, out, err, seconds = interrupt("""
         import sys, modcore
         from modcore.synthetic import random_pruned_mlp
         w = random_pruned_mlp((784, 1024, 1024, 10), sparsity=0.7, seed=0)
@@ -180,18 +185,7 @@ def test_ctrl_c_stops_a_long_single_clustering_promptly():
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().startswith("started"), proc.stderr.read()
-        time.sleep(2.0)  # well inside the clustering
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-        elapsed = time.monotonic() - sent
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
+    """, delay=2.0)  # well inside the clustering
+    assert rc == 130, err
     assert "interrupted" in out
-    assert elapsed < 5.0
+    assert seconds < 5.0

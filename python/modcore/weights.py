@@ -185,19 +185,28 @@ def _from_file(path: Path) -> list[np.ndarray]:
     )
 
 
-def _from_pt(path: Path) -> list[np.ndarray]:
+def load_torch_file(path: Path):
+    """``torch.load(path, weights_only=True)`` (no pickled code runs) on the CPU.
+
+    Raises ValueError naming the file and the reason when it cannot be parsed,
+    ImportError when torch is missing.
+    """
     try:
         import torch
     except ImportError as exc:
         raise ImportError(f"reading {path} needs torch: pip install 'modcore[torch]'") from exc
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     # torch.load raises many types (UnpicklingError, RuntimeError, OSError,
     # EOFError, ...) for a damaged or foreign file; all mean "cannot parse".
     except Exception as exc:
         raise ValueError(
             f"{path}: cannot be read by torch.load(weights_only=True): {_reason(exc)}"
         ) from exc
+
+
+def _from_pt(path: Path) -> list[np.ndarray]:
+    obj = load_torch_file(path)
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping):

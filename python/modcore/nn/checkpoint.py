@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.nn.utils import prune as torch_prune
 
+from ..weights import load_torch_file
 from .models import MLP, linear_layers
 from .prune import layer_sparsity
 
@@ -114,14 +115,7 @@ def load(path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    # torch.load raises many types (RuntimeError, UnpicklingError, EOFError, ...)
-    # for a damaged or foreign file; all mean "not readable".
-    except Exception as exc:
-        raise ValueError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
-        ) from exc
+    payload = load_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a modcore checkpoint (no format={FORMAT!r} entry)")
     if payload.get("version") != VERSION:
