@@ -70,3 +70,68 @@ def test_analyze_bad_parameters_exit_2(npz):
 def test_version_and_help():
     assert run("--version").stdout.startswith("modcore ")
     assert "analyze" in run("--help").stdout
+
+
+def test_analyze_writes_a_report(npz, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "report"
+    proc = run("analyze", npz, "--clusters", 3, "--shuffles", 10, "--quiet", "--report", out)
+    assert proc.returncode == 0, proc.stderr
+    assert f"report written to {out / 'index.html'}" in proc.stdout
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["command"].startswith("modcore analyze ") and saved["arguments"]["shuffles"] == 10
+    assert saved["network"] == str(npz) and saved["nulls"]["layer"]["n_shuffles"] == 10
+    assert {"null_layer.png", "network.png", "weights.png", "module_sizes.png"} <= {
+        p.name for p in out.iterdir()}
+
+
+def test_train_is_seeded_and_its_checkpoint_analyzed(tmp_path):
+    pytest.importorskip("torch")
+    from modcore import weights_from_module
+
+    nets = [tmp_path / "a.pt", tmp_path / "b.pt"]
+    for net in nets:
+        proc = run("train", "--dataset", "line", "--widths", "784,16,10", "--epochs", 1,
+                   "--n-train", 256, "--out", net, "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        assert "test accuracy" in proc.stdout
+    for a, b in zip(*map(weights_from_module, nets)):
+        np.testing.assert_array_equal(a, b)
+    proc = run("analyze", nets[0], "--clusters", 3, "--shuffles", 5, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "784-16-10" in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--dataset", "nope"), "unknown data set"),
+    (("--dataset", "line", "--n-train", 100, "--widths", "100,10"), "784"),
+])
+def test_train_bad_input_is_one_line_exit_2(tmp_path, args, message):
+    pytest.importorskip("torch")
+    proc = run("train", *args, "--out", tmp_path / "net.pt", "--quiet")
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo"
+    proc = run("demo", "--out", out, "--shuffles", 20, "--epochs", 1, "--n-train", 1000,
+               "--quiet", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "demo data set:" in proc.stdout
+    saved = json.loads((out / "summary.json").read_text())
+    assert set(saved["nulls"]) == {"layer", "layer_nonzero"}
+    assert saved["training"]["dataset"] in ("fashion", "line")
+    assert saved["layer_sizes"] == [784, 256, 256, 256, 256, 10]
+    assert (out / "index.html").is_file() and (out / "net.pt").is_file()
+
+
+def test_report_without_matplotlib_fails_before_the_work(npz, tmp_path):
+    out = tmp_path / "report"
+    code = ("import sys; sys.modules['matplotlib'] = None; from modcore.cli import main; "
+            f"sys.exit(main(['analyze', {str(npz)!r}, '--report', {str(out)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "pip install 'modcore[plot]'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == "" and not out.exists()

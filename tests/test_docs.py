@@ -7,9 +7,13 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["modcore.cluster", "modcore.graph", "modcore.significance", "modcore.io"]
+    "module",
+    ["modcore.cluster", "modcore.graph", "modcore.significance", "modcore.io", "modcore.weights",
+     "modcore.plot", "modcore.report"],
 )
 def test_docstring_examples(module):
+    if module in ("modcore.plot", "modcore.report"):
+        pytest.importorskip("matplotlib")
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
     if module != "modcore.io":

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import os
+import shlex
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 from . import __version__
 from .significance import SHUFFLES, ncut_significance
@@ -41,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="cluster a network and test it against shuffles")
     a.add_argument("network", type=Path, help="weights: .pt/.pth, .safetensors or .npz")
     _add_analysis_options(a, shuffles=1000)
+    a.add_argument("--report", type=Path,
+                   help="write summary.json, figures and index.html to this directory")
 
     t = sub.add_parser("train", help="train (and prune) an MLP with the paper's recipe")
     t.add_argument("--dataset", default="fashion", help="fashion, mnist, cifar10, line, ...")
@@ -58,8 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true")
 
     d = sub.add_parser("demo", help="train a small pruned MLP and analyze it, no downloads")
-    d.add_argument("--out", type=Path, default=Path("modcore-demo"), help="output directory")
+    d.add_argument("--out", type=Path, default=Path("modcore-demo"),
+                   help="directory for the network and the report (default modcore-demo)")
     d.add_argument("--epochs", type=int, default=3, help="epochs per phase (default 3)")
+    d.add_argument("--n-train", type=int, default=10000,
+                   help="training examples (default 10000)")
     _add_analysis_options(d, shuffles=300)
     return parser
 
@@ -74,27 +77,31 @@ def _load_weights(path: Path) -> list:
         raise UsageError(str(exc)) from exc
 
 
-def _analyze(weights, args, source: str) -> dict:
-    results = {"network": source, "layer_sizes": [weights[0].shape[0]] + [w.shape[1] for w in weights],
-               "n_clusters": args.clusters, "seed": args.seed, "modcore": __version__, "nulls": {}}
+def _check_plot_installed(args) -> None:
+    """Fail before the work, not after it, when a report is asked for without matplotlib."""
+    if args.report is not None and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("the report needs matplotlib: pip install 'modcore[plot]'")
+
+
+def _analyze(weights, args, extra: dict) -> dict:
+    from .report import summary, write_report
+
+    significances = {}
     for shuffle in args.shuffle or ["layer"]:
-        start = time.perf_counter()
         try:
-            sig = ncut_significance(weights, n_clusters=args.clusters, n_shuffles=args.shuffles,
-                                    shuffle=shuffle, n_init=args.n_init, seed=args.seed,
-                                    n_jobs=args.jobs, progress=not args.quiet)
+            significances[shuffle] = ncut_significance(
+                weights, n_clusters=args.clusters, n_shuffles=args.shuffles, shuffle=shuffle,
+                n_init=args.n_init, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet)
         except (ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from exc
-        entry = sig.to_dict()
-        entry["seconds"] = round(time.perf_counter() - start, 3)
-        results["nulls"][shuffle] = entry
-        results["ncut"] = sig.ncut
-        results["labels"] = entry.pop("labels")
+    results = summary(weights, significances, extra)
     _print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
+    if args.report is not None:
+        print(f"report written to {write_report(args.report, weights, significances, extra)}")
     return results
 
 
@@ -124,7 +131,7 @@ def _train(args) -> dict:
     if widths[0] != data.x_train.shape[1]:
         raise UsageError(f"--widths starts with {widths[0]} inputs but {data.name} has "
                          f"{data.x_train.shape[1]}")
-    model = MLP(widths, dropout=args.dropout)
+    model = MLP(widths, dropout=args.dropout, seed=args.seed)
     print(f"training {args.widths} on {data.name} ({data.source}), "
           f"{len(data.y_train)} training examples")
     prune_epochs = args.epochs if args.prune_epochs is None else args.prune_epochs
@@ -135,7 +142,9 @@ def _train(args) -> dict:
                                seed=args.seed, progress=not args.quiet)
     else:
         history = train(model, data, args.epochs, seed=args.seed, progress=not args.quiet)
-    meta = {"dataset": data.name, "train_accuracy": history.train_accuracy[-1],
+    meta = {"dataset": data.name, "data_source": data.source, "n_train": len(data.y_train),
+            "widths": widths, "dropout": args.dropout, "sparsity": args.prune,
+            "train_accuracy": history.train_accuracy[-1],
             "test_accuracy": history.test_accuracy[-1], "seed": args.seed,
             "epochs": args.epochs, "prune_epochs": prune_epochs if args.prune > 0 else 0}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -145,34 +154,39 @@ def _train(args) -> dict:
     return meta
 
 
-def _demo(args) -> None:
+def _demo(args, extra: dict) -> None:
     fashion = Path("/usr/share/datasets/fashion-mnist")
     dataset = "fashion" if fashion.is_dir() and any(fashion.iterdir()) else "line"
     print(f"demo data set: {dataset}" + (" (Debian's dataset-fashion-mnist)" if dataset == "fashion"
                                          else " (synthetic; install dataset-fashion-mnist for real data)"))
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.report = args.out
+    args.shuffle = args.shuffle or ["layer", "layer_nonzero"]
+    _check_plot_installed(args)
     net = args.out / "net.pt"
     train_args = argparse.Namespace(
         dataset=dataset, data_dir=None, widths="784,256,256,256,256,10", epochs=args.epochs,
-        prune_epochs=args.epochs, prune=0.9, dropout=0.0, n_train=10000, seed=args.seed,
+        prune_epochs=args.epochs, prune=0.9, dropout=0.0, n_train=args.n_train, seed=args.seed,
         out=net, quiet=args.quiet)
-    meta = _train(train_args)
-    if args.json is None:
-        args.json = args.out / "summary.json"
-    results = _analyze(_load_weights(net), args, str(net))
-    results["training"] = meta
-    args.json.write_text(json.dumps(results, indent=1))
+    extra["training"] = _train(train_args)
+    extra["network"] = str(net)
+    _analyze(_load_weights(net), args, extra)
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = _parser().parse_args(argv)
+    # What summary.json keeps to redo the run: the command as typed and every option's value.
+    extra = {"command": shlex.join(["modcore", *argv]),
+             "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     try:
         if args.command == "analyze":
-            _analyze(_load_weights(args.network), args, str(args.network))
+            _check_plot_installed(args)
+            extra["network"] = str(args.network)
+            _analyze(_load_weights(args.network), args, extra)
         elif args.command == "train":
             _train(args)
         else:
-            _demo(args)
+            _demo(args, extra)
     except UsageError as exc:
         print(f"modcore: error: {exc}", file=sys.stderr)
         return 2

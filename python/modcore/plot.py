@@ -1,0 +1,273 @@
+"""Figures of a clustering and its significance (needs the ``plot`` extra, matplotlib).
+
+Every function returns a :class:`matplotlib.figure.Figure` drawn on the Agg
+canvas, without pyplot: nothing global changes and nothing opens a window.
+Save one with ``fig.savefig("name.png")``. Module ``m`` has the same colour in
+every figure; neurons without edges (label -1) are grey.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .io import check_positive_int, check_weights
+
+__all__ = ["null_histogram", "network_modules", "sorted_weights", "module_sizes"]
+
+_DROPPED_COLOR = (0.75, 0.75, 0.75, 1.0)
+# tab20 without its greys: tab10's colours first, then their pale twins.
+_TAB20 = (0, 2, 4, 6, 8, 10, 12, 16, 18, 1, 3, 5, 7, 9, 11, 13, 17, 19)
+
+
+def _figure(width: float, height: float):
+    """A new Figure on the Agg canvas, or an ImportError saying how to get matplotlib."""
+    try:
+        import matplotlib  # noqa: F401  (first, so a missing install fails here)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError("modcore.plot needs matplotlib: pip install 'modcore[plot]'") from exc
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _check_labels(labels, sizes=None) -> list[np.ndarray]:
+    labels = [np.asarray(lab, dtype=np.int64) for lab in labels]
+    got = [len(lab) for lab in labels]
+    if sizes is not None and got != list(sizes):
+        raise ValueError(f"labels have layer sizes {got} but the weights have {list(sizes)}")
+    return labels
+
+
+def _colors(labels: np.ndarray, n_modules: int) -> np.ndarray:
+    """RGBA per label: tab20 without grey up to 18 modules, else turbo; grey for -1."""
+    from matplotlib import colormaps
+
+    if n_modules <= len(_TAB20):
+        table = colormaps["tab20"].colors
+        palette = np.array([(*table[_TAB20[m]], 1.0) for m in range(n_modules)])
+    else:
+        palette = colormaps["turbo"](np.linspace(0, 1, n_modules))
+    out = np.tile(_DROPPED_COLOR, (len(labels), 1))
+    out[labels >= 0] = palette[labels[labels >= 0]]
+    return out
+
+
+def _order(labels: np.ndarray) -> np.ndarray:
+    """Neuron indices sorted by module, neurons without edges last (stable)."""
+    return np.argsort(np.where(labels < 0, labels.max() + 1, labels), kind="stable")
+
+
+def null_histogram(sig):
+    """Histogram of the shuffled networks' n-cuts, the network's own n-cut marked.
+
+    Parameters
+    ----------
+    sig : Significance
+        From :func:`modcore.ncut_significance`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: the histogram, a vertical line at ``sig.ncut``, z and p in the title.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import modcore, modcore.plot
+    >>> from modcore.synthetic import planted_modular_mlp
+    >>> w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
+    >>> sig = modcore.ncut_significance(w, n_clusters=2, n_shuffles=20, seed=0, progress=False)
+    >>> len(modcore.plot.null_histogram(sig).axes)
+    1
+    """
+    fig = _figure(7, 4.5)
+    ax = fig.add_subplot()
+    bins = int(np.clip(sig.n_shuffles // 10, 10, 50))
+    ax.hist(sig.shuffled_ncuts, bins=bins, color="0.6", label=f"{sig.n_shuffles} shuffled networks")
+    ax.axvline(sig.ncut, color="tab:red", linewidth=2, label=f"the network: {sig.ncut:.4f}")
+    ax.set_xlabel(f"n-cut (k = {sig.n_clusters}; lower = more modular)")
+    ax.set_ylabel("shuffled networks")
+    ax.set_title(f"'{sig.shuffle}' null: z = {sig.z_score:.2f}, p = {sig.p_value:.3g}")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def network_modules(weights, labels, edges_per_layer: int = 300):
+    """The network drawn layer by layer, neurons coloured by module.
+
+    Each column is a layer, its neurons sorted by module from bottom to top;
+    the ``edges_per_layer`` strongest weights of each matrix are drawn, in the
+    module's colour when both ends are in the same module, else pale grey, more
+    opaque when stronger.
+
+    Parameters
+    ----------
+    weights : list of 2-D arrays
+        ``weights[l]`` of shape ``(n_l, n_{l+1})``.
+    labels : list of int arrays
+        Module per neuron and layer (-1: no edges), as ``Significance.labels``.
+    edges_per_layer : int, default 300
+        Bound on the edges drawn per weight matrix.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes with two collections: the edges (a LineCollection) and the neurons.
+
+    Raises
+    ------
+    ValueError
+        If the weights are invalid, the labels do not match their layer sizes or
+        ``edges_per_layer < 1``.
+    TypeError
+        If ``edges_per_layer`` is not an int.
+    ImportError
+        If matplotlib is not installed.
+    """
+    fig = _figure(10, 6)
+    from matplotlib.collections import LineCollection
+
+    weights = check_weights(weights)
+    edges_per_layer = check_positive_int(edges_per_layer, "edges_per_layer")
+    sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
+    labels = _check_labels(labels, sizes)
+    n_modules = max(int(lab.max()) for lab in labels) + 1
+    # y of each neuron: its rank in the module order, bottom to top, in (0, 1).
+    ys = []
+    for lab in labels:
+        y = np.empty(len(lab))
+        y[_order(lab)] = (np.arange(len(lab)) + 0.5) / len(lab)
+        ys.append(y)
+    segments, colors = [], []
+    for l, w in enumerate(weights):
+        mag = np.abs(w).ravel()
+        first = mag.size - min(edges_per_layer, mag.size)
+        top = np.argpartition(mag, first)[first:]
+        top = top[mag[top] > 0]
+        i, j = np.unravel_index(top, w.shape)
+        segments += [((l, ys[l][a]), (l + 1, ys[l + 1][b])) for a, b in zip(i, j)]
+        same = labels[l][i] == labels[l + 1][j]
+        rgba = np.where(same[:, None], _colors(labels[l][i], n_modules), (0.5, 0.5, 0.5, 1.0))
+        rgba[:, 3] = (0.1 + 0.6 * mag[top] / mag.max()) * np.where(same, 1.0, 0.4)
+        colors.append(rgba)
+
+    ax = fig.add_subplot()
+    ax.add_collection(LineCollection(segments, colors=np.concatenate(colors), linewidths=0.6))
+    xs = np.concatenate([np.full(n, l) for l, n in enumerate(sizes)])
+    ax.scatter(xs, np.concatenate(ys), s=float(np.clip(3000 / max(sizes), 2, 40)),
+               c=_colors(np.concatenate(labels), n_modules), linewidths=0, zorder=2)
+    ax.set_xticks(range(len(sizes)), [f"layer {l}\n{n} neurons" for l, n in enumerate(sizes)])
+    ax.set_yticks([])
+    ax.set_xlim(-0.3, len(sizes) - 0.7)
+    ax.set_ylim(0, 1)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(f"{n_modules} modules; the {edges_per_layer} strongest weights of each layer")
+    return fig
+
+
+def sorted_weights(weights, labels):
+    """Each weight matrix ``|W|`` with rows and columns sorted by module.
+
+    Modules show as dark diagonal blocks; thin lines mark module boundaries.
+    The colour scale is logarithmic, from 1/1000 of the largest ``|W|`` (smaller
+    values clipped to its palest colour) to the largest; exact zeros are white.
+
+    Parameters
+    ----------
+    weights : list of 2-D arrays
+        ``weights[l]`` of shape ``(n_l, n_{l+1})``.
+    labels : list of int arrays
+        Module per neuron and layer (-1: no edges; sorted last).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per weight matrix, plus one for the shared colour bar.
+
+    Raises
+    ------
+    ValueError
+        If the weights are invalid, all zero, or the labels do not match their layer sizes.
+    ImportError
+        If matplotlib is not installed.
+    """
+    weights = check_weights(weights)
+    fig = _figure(1.5 + 3.2 * len(weights), 4)
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
+
+    labels = _check_labels(labels, [weights[0].shape[0]] + [w.shape[1] for w in weights])
+    vmax = max(float(np.abs(w).max()) for w in weights)
+    if vmax == 0:
+        raise ValueError("all weights are zero: nothing to draw")
+    norm = LogNorm(vmin=vmax / 1000, vmax=vmax, clip=True)
+    cmap = colormaps["magma_r"].with_extremes(bad="white")
+    axes = fig.subplots(1, len(weights), squeeze=False)[0]
+    for l, (w, ax) in enumerate(zip(weights, axes)):
+        rows, cols = _order(labels[l]), _order(labels[l + 1])
+        block = np.abs(w)[np.ix_(rows, cols)]
+        image = ax.imshow(np.ma.masked_equal(block, 0), cmap=cmap, norm=norm, aspect="auto",
+                          interpolation="nearest")
+        for lab, order, lines, extent in ((labels[l], rows, ax.hlines, block.shape[1]),
+                                          (labels[l + 1], cols, ax.vlines, block.shape[0])):
+            cuts = np.flatnonzero(np.diff(lab[order])) + 0.5
+            lines(cuts, -0.5, extent - 0.5, colors="tab:blue", linewidths=0.5, alpha=0.6)
+        ax.set_title(f"W{l}: {w.shape[0]} x {w.shape[1]}")
+        ax.set_xlabel(f"layer {l + 1} by module")
+        ax.set_ylabel(f"layer {l} by module")
+    fig.colorbar(image, ax=list(axes), label="|W|", shrink=0.9)
+    return fig
+
+
+def module_sizes(labels):
+    """Share of each layer's neurons in each module, as stacked bars.
+
+    Parameters
+    ----------
+    labels : list of int arrays
+        Module per neuron and layer (-1: no edges, drawn grey on top).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes with a bar per layer and module (and per layer for the neurons
+        without edges, when there are any).
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np, modcore.plot
+    >>> fig = modcore.plot.module_sizes([np.array([0, 0, 1]), np.array([1, -1])])
+    >>> len(fig.axes[0].patches)
+    6
+    """
+    fig = _figure(8, 4.5)
+    labels = _check_labels(labels)
+    n_modules = max(int(lab.max()) for lab in labels) + 1
+    shares = np.array([np.bincount(lab + 1, minlength=n_modules + 1) / len(lab) for lab in labels])
+    colors = _colors(np.arange(n_modules), n_modules)
+    ax = fig.add_subplot()
+    x = np.arange(len(labels))
+    bottom = np.zeros(len(labels))
+    for m in range(n_modules):
+        ax.bar(x, shares[:, m + 1], bottom=bottom, color=colors[m], label=f"module {m}")
+        bottom += shares[:, m + 1]
+    if shares[:, 0].any():
+        ax.bar(x, shares[:, 0], bottom=bottom, color=_DROPPED_COLOR, label="no edges")
+    ax.set_xticks(x, [f"layer {l}\n{len(lab)} neurons" for l, lab in enumerate(labels)])
+    ax.set_ylabel("share of the layer's neurons")
+    ax.set_ylim(0, 1)
+    ax.set_title("module sizes per layer")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
+    return fig

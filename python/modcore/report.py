@@ -1,0 +1,196 @@
+"""A run's results as a directory: summary.json, figures and an index.html.
+
+The page is static HTML with relative links to the PNGs next to it: it opens
+from disk in any browser, with no server and no JavaScript.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import platform
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .io import check_weights
+
+__all__ = ["summary", "write_report"]
+
+
+def summary(weights, significances: dict, extra: dict | None = None) -> dict:
+    """Everything needed to redo and read a run, as plain JSON-ready values.
+
+    Parameters
+    ----------
+    weights : list of 2-D arrays
+        The network analysed.
+    significances : dict of str to Significance
+        One or more nulls of the same clustering (same weights, k, n_init and
+        seed), e.g. ``{"layer": ..., "layer_nonzero": ...}``.
+    extra : dict, optional
+        Plain values to keep with the results, e.g. the command line, its
+        arguments, the training run. Its keys come first in the result.
+
+    Returns
+    -------
+    dict
+        ``extra``'s entries, then ``versions`` (modcore, Python, platform and
+        the numpy / torch / matplotlib in use), ``layer_sizes``, ``n_clusters``,
+        ``n_init``, ``seed``, ``ncut``, ``labels`` (per layer, -1: no edges),
+        ``eigenvalues`` and ``nulls``: per name, the Significance's other fields
+        (``shuffled_ncuts``, ``z_score``, ``p_value``, ...).
+
+    Raises
+    ------
+    ValueError
+        If ``significances`` is empty or its entries come from different clusterings.
+
+    Examples
+    --------
+    >>> import modcore
+    >>> from modcore.synthetic import planted_modular_mlp
+    >>> w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
+    >>> sig = modcore.ncut_significance(w, n_clusters=2, n_shuffles=9, seed=0, progress=False)
+    >>> summary(w, {"layer": sig})["nulls"]["layer"]["p_value"]
+    0.1
+    """
+    weights = check_weights(weights)
+    if not significances:
+        raise ValueError("significances is empty: expected at least one Significance")
+    first = next(iter(significances.values()))
+    for name, sig in significances.items():
+        same = sig.ncut == first.ncut and all(
+            np.array_equal(a, b) for a, b in zip(sig.labels, first.labels))
+        if not same:
+            raise ValueError(f"significances[{name!r}] has another clustering than the first; "
+                             "a summary holds nulls of one clustering (same weights, k, seed)")
+    versions = {"modcore": __version__, "python": platform.python_version(),
+                "platform": platform.platform()}
+    versions.update({name: sys.modules[name].__version__
+                     for name in ("numpy", "torch", "matplotlib") if name in sys.modules})
+    nulls = {}
+    for name, sig in significances.items():
+        entry = sig.to_dict()
+        for key in ("labels", "eigenvalues", "ncut", "n_clusters", "n_init", "seed"):
+            entry.pop(key)
+        nulls[name] = entry
+    return {
+        **(extra or {}),
+        "versions": versions,
+        "layer_sizes": [weights[0].shape[0]] + [w.shape[1] for w in weights],
+        "n_clusters": first.n_clusters,
+        "n_init": first.n_init,
+        "seed": first.seed,
+        "ncut": first.ncut,
+        "labels": [lab.tolist() for lab in first.labels],
+        "eigenvalues": first.clustering.eigenvalues.tolist(),
+        "nulls": nulls,
+    }
+
+
+def write_report(out_dir, weights, significances: dict, extra: dict | None = None) -> Path:
+    """Write ``summary.json``, the figures and ``index.html`` into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        Created if needed; files of an earlier report there are overwritten.
+    weights, significances, extra
+        As for :func:`summary`.
+
+    Returns
+    -------
+    pathlib.Path
+        The ``index.html`` written.
+
+    Raises
+    ------
+    ValueError
+        As :func:`summary`.
+    ImportError
+        If matplotlib is not installed (the ``plot`` extra).
+    """
+    from . import plot
+
+    weights = check_weights(weights)
+    if not significances:
+        raise ValueError("significances is empty: expected at least one Significance")
+    labels = next(iter(significances.values())).labels
+    figures = [(f"null_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png", plot.null_histogram(sig),
+                f"n-cuts of the '{name}' shuffles; the red line is the network's.")
+               for name, sig in significances.items()]
+    figures += [
+        ("network.png", plot.network_modules(weights, labels),
+         "The network by layers, neurons coloured by module, the strongest weights drawn."),
+        ("weights.png", plot.sorted_weights(weights, labels),
+         "|W| of each layer, rows and columns sorted by module: modules are diagonal blocks."),
+        ("module_sizes.png", plot.module_sizes(labels),
+         "Share of each layer's neurons in each module."),
+    ]
+    # After drawing, so that the matplotlib in use is among the versions.
+    results = summary(weights, significances, extra)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(results, indent=1))
+    for name, fig, _ in figures:
+        fig.savefig(out / name, dpi=100)
+    index = out / "index.html"
+    index.write_text(_html(results, [(name, caption) for name, _, caption in figures]),
+                     encoding="utf-8")
+    return index
+
+
+def _html(results: dict, figures: list) -> str:
+    e = html.escape
+    sizes = "-".join(map(str, results["layer_sizes"]))
+    rows = "".join(
+        f"<tr><td>{e(name)}</td><td>{r['n_shuffles']}</td><td>{results['ncut']:.4f}</td>"
+        f"<td>{r['shuffled_mean']:.4f}</td><td>{r['shuffled_std']:.4f}</td>"
+        f"<td>{r['z_score']:.2f}</td><td>{r['p_value']:.4g}</td></tr>"
+        for name, r in results["nulls"].items())
+    skip = {"labels", "eigenvalues", "nulls"}
+    run = "".join(f"<tr><th>{e(key)}</th><td>{e(_text(value))}</td></tr>"
+                  for key, value in results.items() if key not in skip)
+    images = "".join(
+        f'<figure><img src="{e(name)}" alt="{e(caption)}"><figcaption>{e(caption)}'
+        "</figcaption></figure>" for name, caption in figures)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>modcore report: n-cut {results['ncut']:.4f}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
+#results td {{ text-align: right; font-variant-numeric: tabular-nums; }}
+#results td:first-child {{ text-align: left; }}
+img {{ max-width: 100%; }}
+figure {{ margin: 2em 0; }}
+</style></head><body>
+<h1>modcore report</h1>
+<p>Network {e(sizes)}, k = {results['n_clusters']} modules, seed {results['seed']}:
+n-cut <strong id="ncut">{results['ncut']:.4f}</strong> (lower = more modular), compared with
+networks whose weights were shuffled within each layer.</p>
+<table id="results"><tr><th>null</th><th>shuffles</th><th>n-cut</th><th>shuffled mean</th>
+<th>shuffled std</th><th>z-score</th><th>p-value</th></tr>
+{rows}</table>
+<p>p = (1 + #{{shuffled n-cut &le; n-cut}}) / (shuffles + 1); z = (n-cut &minus; mean) / std.</p>
+{images}
+<h2>Run</h2>
+<p>Everything needed to redo it, with the labels of every neuron and all shuffled n-cuts,
+is in <a href="summary.json">summary.json</a>.</p>
+<table>{run}</table>
+</body></html>
+"""
+
+
+def _text(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_text(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -1,0 +1,98 @@
+"""modcore.plot: each figure holds what it should, on tiny networks."""
+
+import sys
+
+import numpy as np
+import pytest
+
+import modcore
+from modcore.synthetic import planted_modular_mlp
+
+pytest.importorskip("matplotlib")
+from matplotlib.collections import LineCollection  # noqa: E402
+
+from modcore import plot  # noqa: E402
+
+SIZES = (12, 9, 9, 6)
+
+
+@pytest.fixture(scope="module")
+def net():
+    weights, _ = planted_modular_mlp(SIZES, 3, noise=0.02, seed=0)
+    weights[0][0] = 0.0  # neuron 0 of layer 0 loses its edges: label -1
+    sig = modcore.ncut_significance(weights, n_clusters=3, n_shuffles=15, seed=0, progress=False)
+    assert sig.labels[0][0] == -1
+    return weights, sig
+
+
+def by_module(labels):
+    """The order the figures sort neurons in: by module, -1 last, stable."""
+    return np.array(sorted(range(len(labels)), key=lambda i: (labels[i] < 0, labels[i])))
+
+
+def test_null_histogram_counts_every_shuffle_and_marks_the_network(net):
+    _, sig = net
+    (ax,) = plot.null_histogram(sig).axes
+    assert sum(bar.get_height() for bar in ax.patches) == sig.n_shuffles
+    assert [line.get_xdata()[0] for line in ax.lines] == [sig.ncut]
+    assert f"z = {sig.z_score:.2f}" in ax.get_title()
+    assert f"p = {sig.p_value:.3g}" in ax.get_title()
+
+
+def test_network_modules_draws_every_neuron_and_a_bounded_number_of_edges(net):
+    weights, sig = net
+    (ax,) = plot.network_modules(weights, sig.labels, edges_per_layer=5).axes
+    edges, neurons = ax.collections
+    assert isinstance(edges, LineCollection) and len(edges.get_segments()) == 5 * len(weights)
+    assert len(neurons.get_offsets()) == sum(SIZES)
+    labels = np.concatenate(sig.labels)
+    colors = [tuple(c) for c in neurons.get_facecolors()]
+    by_label = {}
+    for label, color in zip(labels, colors):
+        assert by_label.setdefault(label, color) == color  # one colour per module
+    assert len(set(by_label.values())) == len(by_label)  # distinct between modules
+    # Every edge is drawn at most once, so all of a tiny layer's edges fit the bound.
+    (ax,) = plot.network_modules(weights, sig.labels, edges_per_layer=10**6).axes
+    assert len(ax.collections[0].get_segments()) == sum(np.count_nonzero(w) for w in weights)
+
+
+def test_sorted_weights_shows_each_matrix_sorted_by_module(net):
+    weights, sig = net
+    fig = plot.sorted_weights(weights, sig.labels)
+    assert len(fig.axes) == len(weights) + 1  # and the colour bar
+    for l, (w, ax) in enumerate(zip(weights, fig.axes)):
+        (image,) = ax.images
+        rows, cols = by_module(sig.labels[l]), by_module(sig.labels[l + 1])
+        expected = np.abs(w)[np.ix_(rows, cols)]
+        shown = image.get_array()
+        np.testing.assert_array_equal(shown.filled(0), expected)
+        np.testing.assert_array_equal(np.ma.getmaskarray(shown), expected == 0)
+    # The planted modules are diagonal blocks: heavier inside than across.
+    block = fig.axes[1].images[0].get_array().filled(0)
+    same = sig.labels[1][by_module(sig.labels[1])][:, None] == sig.labels[2][by_module(sig.labels[2])]
+    assert block[same].mean() > 10 * block[~same].mean()
+
+
+def test_module_sizes_stacks_a_bar_per_layer_and_module(net):
+    _, sig = net
+    (ax,) = plot.module_sizes(sig.labels).axes
+    # 3 modules plus "no edges" (layer 0 has a dropped neuron), one bar per layer each.
+    assert len(ax.patches) == 4 * len(SIZES)
+    tops = np.zeros(len(SIZES))
+    for bar in ax.patches:
+        tops[round(bar.get_x() + bar.get_width() / 2)] += bar.get_height()
+    np.testing.assert_allclose(tops, 1.0)
+
+
+def test_labels_must_match_the_layers(net):
+    weights, sig = net
+    with pytest.raises(ValueError, match="layer sizes"):
+        plot.sorted_weights(weights, sig.labels[:-1])
+    with pytest.raises(ValueError, match="layer sizes"):
+        plot.network_modules(weights, [lab[:-1] for lab in sig.labels])
+
+
+def test_missing_matplotlib_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"modcore\[plot\]"):
+        plot.module_sizes([np.array([0, 1])])

@@ -1,0 +1,116 @@
+"""modcore.report: summary.json, the PNGs and index.html, checked in headless Chromium."""
+
+import json
+import re
+import shutil
+import struct
+import subprocess
+
+import pytest
+
+import modcore
+from modcore.synthetic import planted_modular_mlp
+
+pytest.importorskip("matplotlib")
+import matplotlib.image  # noqa: E402
+
+from modcore.report import summary, write_report  # noqa: E402
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+EXTRA = {"command": "modcore analyze net.npz", "training": {"dataset": "line", "seed": 0}}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    weights, _ = planted_modular_mlp((16, 12, 12, 8), 3, noise=0.02, seed=0)
+    sigs = {name: modcore.ncut_significance(weights, n_clusters=3, n_shuffles=19, shuffle=name,
+                                            seed=0, progress=False)
+            for name in ("layer", "layer_nonzero")}
+    out = tmp_path_factory.mktemp("report")
+    index = write_report(out, weights, sigs, EXTRA)
+    return out, index, weights, sigs
+
+
+def test_files_are_written(report):
+    out, index, _, _ = report
+    assert index == out / "index.html"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "index.html", "module_sizes.png", "network.png", "null_layer.png",
+        "null_layer_nonzero.png", "summary.json", "weights.png"]
+
+
+def test_summary_json_round_trips_with_everything_to_redo_the_run(report):
+    out, _, weights, sigs = report
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved == json.loads(json.dumps(summary(weights, sigs, EXTRA)))
+    assert saved["command"] == EXTRA["command"] and saved["training"] == EXTRA["training"]
+    assert {"modcore", "numpy", "python", "matplotlib"} <= set(saved["versions"])
+    assert saved["layer_sizes"] == [16, 12, 12, 8]
+    assert (saved["n_clusters"], saved["n_init"], saved["seed"]) == (3, 10, 0)
+    sig = sigs["layer"]
+    assert saved["ncut"] == sig.ncut
+    assert saved["labels"] == [lab.tolist() for lab in sig.labels]
+    for name, sig in sigs.items():
+        null = saved["nulls"][name]
+        assert null["shuffled_ncuts"] == sig.shuffled_ncuts.tolist()
+        assert (null["z_score"], null["p_value"], null["shuffle"]) == (sig.z_score, sig.p_value, name)
+
+
+def test_pngs_are_valid_and_of_sensible_size(report):
+    out, _, _, _ = report
+    for path in out.glob("*.png"):
+        head = path.read_bytes()[:24]
+        assert head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR", path.name
+        width, height = struct.unpack(">II", head[16:24])
+        assert 300 <= width <= 3000 and 300 <= height <= 2000, (path.name, width, height)
+        assert matplotlib.image.imread(path).shape[:2] == (height, width)
+
+
+def test_html_is_static_with_relative_links(report):
+    out, index, _, _ = report
+    page = index.read_text(encoding="utf-8")
+    assert "<script" not in page
+    links = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert len(links) == 6  # five figures and summary.json
+    for link in links:
+        assert (out / link).is_file() and "/" not in link
+
+
+def test_summary_refuses_nulls_of_different_clusterings(report):
+    _, _, weights, sigs = report
+    other = modcore.ncut_significance(weights, n_clusters=4, n_shuffles=5, seed=0, progress=False)
+    with pytest.raises(ValueError, match="another clustering"):
+        summary(weights, {"layer": sigs["layer"], "k4": other})
+    with pytest.raises(ValueError, match="empty"):
+        summary(weights, {})
+
+
+# Reports on each image once the page has loaded; the page itself has no JavaScript.
+PROBE = """<script>window.addEventListener("load", () => {
+  for (const img of document.images) if (!img.naturalWidth) console.error("not loaded: " + img.src);
+  document.body.dataset.loaded = [...document.images].filter(img => img.naturalWidth).length;
+});</script></body>"""
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="needs Debian's chromium (apt-get install chromium) for the browser check")
+def test_html_loads_in_headless_chromium_and_shows_the_numbers(report):
+    out, index, _, sigs = report
+    probe = out / "_probe.html"
+    probe.write_text(index.read_text(encoding="utf-8").replace("</body>", PROBE), encoding="utf-8")
+    try:
+        proc = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+             "--v=0", "--dump-dom", probe.as_uri()],
+            capture_output=True, text=True, timeout=60)
+    finally:
+        probe.unlink()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    dom = proc.stdout
+    assert 'data-loaded="5"' in dom
+    sig = sigs["layer"]
+    assert f'<strong id="ncut">{sig.ncut:.4f}</strong>' in dom
+    for value in (f"{sig.shuffled_mean:.4f}", f"{sig.z_score:.2f}", f"{sig.p_value:.4g}"):
+        assert f"<td>{value}</td>" in dom
