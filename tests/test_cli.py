@@ -135,3 +135,21 @@ def test_report_without_matplotlib_fails_before_the_work(npz, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "pip install 'modcore[plot]'" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == "" and not out.exists()
+
+
+def test_sweep_directory_writes_and_resumes(tmp_path):
+    pytest.importorskip("pandas")
+    nets = tmp_path / "nets"
+    nets.mkdir()
+    for i in range(2):
+        weights, _ = planted_modular_mlp((20, 16, 8), 2, noise=0.05, seed=i)
+        np.savez(nets / f"net{i}.npz", *weights)
+    out = tmp_path / "res.csv"
+    args = ("sweep", nets, "--clusters", 2, "--shuffles", 5, "--out", out, "--quiet")
+    first = run(*args)
+    assert first.returncode == 0, first.stderr
+    assert "net0" in first.stdout and "net1" in first.stdout
+    rows = out.read_text().strip().splitlines()
+    assert len(rows) == 3  # header + one row per network
+    again = run(*args)
+    assert again.returncode == 0 and out.read_text().strip().splitlines() == rows

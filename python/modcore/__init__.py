@@ -7,6 +7,7 @@ its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 from .cluster import Clustering, spectral_cluster
 from .graph import ncut
 from .significance import SHUFFLES, Significance, ncut_significance, shuffled_weights
+from .sweep import sweep
 from .weights import weights_from_module
 
 __version__ = "0.1.0"
@@ -18,6 +19,7 @@ __all__ = [
     "ncut_significance",
     "shuffled_weights",
     "spectral_cluster",
+    "sweep",
     "weights_from_module",
     "__version__",
 ]

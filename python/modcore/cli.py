@@ -1,8 +1,9 @@
-"""The ``modcore`` command: train, analyze, demo."""
+"""The ``modcore`` command: train, analyze, sweep, demo."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import shlex
@@ -30,6 +31,12 @@ def _add_analysis_options(p: argparse.ArgumentParser, shuffles: int) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_scheduler_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the shuffles on the Dask cluster at this scheduler address, "
+                        "e.g. tcp://host:8786 (needs modcore[dask] here and on the workers)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modcore", description="How modular is a trained neural network?")
@@ -41,6 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_analysis_options(a, shuffles=1000)
     a.add_argument("--report", type=Path,
                    help="write summary.json, figures and index.html to this directory")
+    _add_scheduler_option(a)
+
+    s = sub.add_parser("sweep", help="test many networks; one table row per network and shuffle")
+    s.add_argument("networks", nargs="+", type=Path,
+                   help="weight files (.pt/.pth, .safetensors, .npz) or directories of them")
+    _add_analysis_options(s, shuffles=1000)
+    s.add_argument("--out", type=Path,
+                   help="results file (.csv or .jsonl): rows are appended as networks finish, "
+                        "and networks already in it are skipped, so a stopped sweep resumes")
+    _add_scheduler_option(s)
 
     t = sub.add_parser("train", help="train (and prune) an MLP with the paper's recipe")
     t.add_argument("--dataset", default="fashion", help="fashion, mnist, cifar10, line, ...")
@@ -83,7 +100,49 @@ def _check_plot_installed(args) -> None:
         raise UsageError("the report needs matplotlib: pip install 'modcore[plot]'")
 
 
-def _analyze(weights, args, extra: dict) -> dict:
+@contextlib.contextmanager
+def _dask_client(address):
+    """A dask.distributed.Client connected to ``address``; None when no address is given."""
+    if not address:
+        yield None
+        return
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise UsageError("--scheduler needs Dask: pip install 'modcore[dask]'") from exc
+    try:
+        client = Client(address, timeout="30s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UsageError(f"cannot connect to the Dask scheduler at {address}: {exc}") from exc
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _sweep(args, client) -> None:
+    from .sweep import sweep
+
+    # One directory alone: rows named by file name, as modcore.sweep(directory) does.
+    networks = args.networks[0] if len(args.networks) == 1 else args.networks
+    try:
+        table = sweep(networks, n_clusters=args.clusters, n_shuffles=args.shuffles,
+                      shuffle=args.shuffle or ["layer"], n_init=args.n_init, seed=args.seed,
+                      n_jobs=args.jobs, progress=not args.quiet, client=client,
+                      results_path=args.out)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        raise UsageError(str(exc)) from exc
+    columns = ["name", "shuffle", "ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value"]
+    print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.out:
+        print(f"results in {args.out}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        table.to_json(args.json, orient="records", indent=1)
+        print(f"results written to {args.json}")
+
+
+def _analyze(weights, args, extra: dict, client=None) -> dict:
     from .report import summary, write_report
 
     significances = {}
@@ -91,7 +150,8 @@ def _analyze(weights, args, extra: dict) -> dict:
         try:
             significances[shuffle] = ncut_significance(
                 weights, n_clusters=args.clusters, n_shuffles=args.shuffles, shuffle=shuffle,
-                n_init=args.n_init, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet)
+                n_init=args.n_init, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet,
+                client=client)
         except (ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from exc
     results = summary(weights, significances, extra)
@@ -182,7 +242,12 @@ def main(argv=None) -> int:
         if args.command == "analyze":
             _check_plot_installed(args)
             extra["network"] = str(args.network)
-            _analyze(_load_weights(args.network), args, extra)
+            weights = _load_weights(args.network)
+            with _dask_client(args.scheduler) as client:
+                _analyze(weights, args, extra, client=client)
+        elif args.command == "sweep":
+            with _dask_client(args.scheduler) as client:
+                _sweep(args, client)
         elif args.command == "train":
             _train(args)
         else:

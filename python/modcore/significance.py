@@ -100,6 +100,7 @@ def ncut_significance(
     max_iter: int = 300,
     tol: float = 1e-6,
     eigen_method: str = "auto",
+    client=None,
 ) -> Significance:
     """Cluster a network and test whether it is more modular than its shuffles.
 
@@ -133,6 +134,14 @@ def ncut_significance(
         terminal; a callable gets ``(done, total)`` after each chunk.
     max_iter, tol, eigen_method
         As in :func:`spectral_cluster`.
+    client : dask.distributed.Client, optional
+        Run the shuffles on this Dask cluster (needs ``modcore[dask]``): the
+        weights are scattered to the workers once, the shuffle indices split
+        into chunks, each chunk one C++ batch on a worker; the network itself
+        is clustered here. The result is identical to the local run with the
+        same seed, also when a worker dies mid-run (Dask recomputes its chunks
+        elsewhere). ``n_jobs`` is then the threads of each chunk on a worker
+        (None: 1, since each worker thread runs a chunk of its own).
 
     Returns
     -------
@@ -141,9 +150,12 @@ def ncut_significance(
     Raises
     ------
     ValueError, TypeError
-        As :func:`spectral_cluster`, plus an unknown ``shuffle`` or ``n_shuffles < 1``.
+        As :func:`spectral_cluster`, plus an unknown ``shuffle`` or ``n_shuffles < 1``,
+        or a ``client`` that is not a ``dask.distributed.Client``.
     KeyboardInterrupt
-        On Ctrl-C, within about a second; nothing is left running.
+        On Ctrl-C, within about a second; nothing is left running. With a
+        ``client`` the pending chunks are cancelled; chunks already running on
+        workers finish there (each lasts seconds at most).
 
     Examples
     --------
@@ -156,13 +168,29 @@ def ncut_significance(
     weights = check_weights(weights)
     shuffle = _check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles")
+    if client is not None:
+        from .distributed import check_client, shuffled_ncuts_on_cluster
+        client = check_client(client)
+        chunk_jobs = 1 if n_jobs is None else check_n_jobs(n_jobs)
     n_jobs = check_n_jobs(n_jobs)
     seed = check_seed(seed)
     clustering = spectral_cluster(weights, n_clusters=n_clusters, n_init=n_init, seed=seed,
                                   n_jobs=n_jobs, max_iter=max_iter, tol=tol,
                                   eigen_method=eigen_method)
-    ncuts = _shuffled_ncuts(weights, shuffle, n_shuffles, n_clusters, n_init, max_iter, tol,
-                            eigen_method, seed, n_jobs, progress)
+    if client is None:
+        ncuts = _shuffled_ncuts(weights, shuffle, n_shuffles, n_clusters, n_init, max_iter, tol,
+                                eigen_method, seed, n_jobs, progress)
+    else:
+        ncuts = shuffled_ncuts_on_cluster(client, weights, shuffle, n_shuffles, n_clusters, n_init,
+                                          max_iter, tol, eigen_method, seed, n_jobs=chunk_jobs,
+                                          progress=progress)
+    return _significance(clustering, ncuts, shuffle, n_clusters, n_init, seed)
+
+
+def _significance(clustering: Clustering, ncuts: np.ndarray, shuffle: str, n_clusters: int,
+                  n_init: int, seed: int) -> Significance:
+    """The statistics of a network's n-cut against its null (also used by the sweep)."""
+    n_shuffles = len(ncuts)
     mean = float(ncuts.mean())
     std = float(ncuts.std(ddof=1)) if n_shuffles > 1 else 0.0
     at_most = int(np.count_nonzero(ncuts <= clustering.ncut))

@@ -1,0 +1,186 @@
+"""Shuffle nulls on a Dask cluster (the ``client=`` of ncut_significance and sweep).
+
+Shuffle ``s`` always draws from the random streams of ``(seed, s)``, so the null
+can be cut into chunks of consecutive indices anywhere: each chunk is one C++
+batch (:func:`modcore._core.shuffled_ncuts`) run as a Dask task, and the values
+are put back by index. Which worker runs a chunk, how many threads it uses, and
+whether Dask ran it twice because a worker died, change nothing in the result.
+
+The weights go to the workers once per network (``client.scatter(...,
+broadcast=True)``); every chunk task refers to them by key. This module imports
+Dask only when called, so ``import modcore`` works without it.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import numpy as np
+
+from . import _core
+from .progress import Progress
+
+__all__ = ["NetworkJob", "check_client", "shuffle_chunks", "shuffled_ncuts_on_cluster"]
+
+# Upper bound on the shuffles of one task: on the reference net (~0.1 s per
+# shuffle and thread) a chunk lasts seconds, which bounds the work a lost worker
+# takes with it, the delay of Ctrl-C on running chunks and the progress steps.
+MAX_CHUNK = 100
+# Chunks per worker thread (when MAX_CHUNK does not bind): enough to balance the
+# load between workers of different speed without much per-task overhead.
+CHUNKS_PER_THREAD = 4
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            "running on a Dask cluster needs dask.distributed: pip install 'modcore[dask]'"
+        ) from exc
+    return distributed
+
+
+def check_client(client):
+    """``client`` if it is a ``dask.distributed.Client``, else a TypeError."""
+    distributed = _distributed()
+    if not isinstance(client, distributed.Client):
+        hint = ""
+        if isinstance(client, str):
+            hint = f"; connect first: dask.distributed.Client({client!r})"
+        raise TypeError(
+            f"client must be a dask.distributed.Client, got {type(client).__name__}{hint}")
+    return client
+
+
+def shuffle_chunks(n_shuffles: int, n_threads: int, chunk_size: int | None = None) -> list:
+    """Split the shuffle indices ``0 .. n_shuffles-1`` into ``(first, count)`` chunks.
+
+    By default about ``CHUNKS_PER_THREAD`` chunks per worker thread, of at most
+    ``MAX_CHUNK`` shuffles each.
+    """
+    if chunk_size is None:
+        chunk_size = math.ceil(n_shuffles / (CHUNKS_PER_THREAD * max(n_threads, 1)))
+        chunk_size = max(1, min(MAX_CHUNK, chunk_size))
+    return [(first, min(chunk_size, n_shuffles - first))
+            for first in range(0, n_shuffles, chunk_size)]
+
+
+# --- tasks: run on the workers, found there by name (modcore is installed on them) ---
+
+def run_chunk(weights, shuffle, first, count, n_clusters, n_init, max_iter, tol, eigen_method,
+              seed, n_jobs):
+    """n-cuts of shuffles ``first .. first+count-1`` (one C++ batch)."""
+    return _core.shuffled_ncuts(list(weights), shuffle, first, count, n_clusters, n_init,
+                                max_iter, float(tol), eigen_method, seed, n_jobs)
+
+
+def run_clustering(weights, n_clusters, n_init, max_iter, tol, eigen_method, seed, n_jobs):
+    """The network's own clustering (what ncut_significance computes locally)."""
+    from .cluster import spectral_cluster
+    return spectral_cluster(list(weights), n_clusters=n_clusters, n_init=n_init, seed=seed,
+                            n_jobs=n_jobs, max_iter=max_iter, tol=tol, eigen_method=eigen_method)
+
+
+class NetworkJob:
+    """One network in flight on a cluster: its weights, scattered once, and the
+    futures of its shuffle nulls (one per shuffle method) and, optionally, of
+    its own clustering.
+
+    Feed every finished future of ``futures`` to :meth:`record`; when ``done``,
+    ``ncuts[shuffle]`` holds each null in shuffle-index order and ``clustering``
+    the network's clustering (if it was asked for). Call :meth:`cancel` when
+    done or on error: it releases all of it on the cluster.
+    """
+
+    def __init__(self, client, weights, shuffles, n_shuffles, n_clusters, n_init, max_iter, tol,
+                 eigen_method, seed, n_jobs=1, chunk_size=None, cluster=False):
+        self.client = client
+        tag = uuid.uuid4().hex[:12]
+        # A list of arrays scatters as one future per layer; tasks get the list back.
+        # hash=False: fresh keys. With content-hash keys, scattering a network again
+        # right after an earlier call let its keys go can lose the new data to the
+        # earlier release still on its way to the scheduler.
+        self.weights = client.scatter(list(weights), broadcast=True, hash=False)
+        self.ncuts = {s: np.full(n_shuffles, np.nan) for s in shuffles}
+        self.remaining = len(shuffles) * n_shuffles
+        self.clustering = None
+        self._cluster_pending = cluster
+        self._parts = {}  # future key -> None (clustering) or (shuffle, first, count)
+        self.futures = []
+        chunks = shuffle_chunks(n_shuffles, sum(client.nthreads().values()), chunk_size)
+        if cluster:
+            future = client.submit(run_clustering, self.weights, n_clusters, n_init, max_iter,
+                                   tol, eigen_method, seed, n_jobs,
+                                   key=f"modcore-cluster-{tag}")
+            self._parts[future.key] = None
+            self.futures.append(future)
+        for shuffle in shuffles:
+            for first, count in chunks:
+                future = client.submit(run_chunk, self.weights, shuffle, first, count, n_clusters,
+                                       n_init, max_iter, tol, eigen_method, seed, n_jobs,
+                                       key=f"modcore-shuffles-{tag}-{shuffle}-{first}")
+                self._parts[future.key] = (shuffle, first, count)
+                self.futures.append(future)
+
+    def record(self, future, result) -> int:
+        """Store a finished future's result; returns the number of shuffles it held."""
+        if isinstance(result, BaseException):
+            # as_completed hands over a cancelled future with its exception as the
+            # result instead of raising it. (Not future.status: a result already
+            # received stays good even if its worker dies afterwards and the key
+            # shows as pending again.)
+            raise result
+        part = self._parts.pop(future.key)
+        if part is None:
+            self.clustering, self._cluster_pending = result, False
+            return 0
+        shuffle, first, count = part
+        if len(result) != count:
+            raise RuntimeError(f"chunk {first}+{count} of the {shuffle!r} null returned "
+                               f"{len(result)} values")
+        self.ncuts[shuffle][first:first + count] = result
+        self.remaining -= count
+        return count
+
+    @property
+    def done(self) -> bool:
+        return self.remaining == 0 and not self._cluster_pending
+
+    def cancel(self) -> None:
+        """Release everything on the cluster: pending tasks, results, scattered weights.
+
+        Explicitly, not by dropping references: after Ctrl-C the traceback still
+        holds some futures, which would keep their keys alive on the scheduler.
+        """
+        held = self.futures + (self.weights or [])
+        if held:
+            self.client.cancel(held)
+        self.futures, self.weights = [], None
+
+
+def shuffled_ncuts_on_cluster(client, weights, shuffle, n_shuffles, n_clusters, n_init, max_iter,
+                              tol, eigen_method, seed, n_jobs=1, progress=None,
+                              chunk_size=None) -> np.ndarray:
+    """The null of ``ncut_significance`` computed on a Dask cluster.
+
+    Same values, in the same order, as the local ``_shuffled_ncuts`` with the
+    same arguments. Progress advances as chunks finish (``as_completed``); on
+    any exception, Ctrl-C included, the pending chunks are cancelled.
+    """
+    distributed = _distributed()
+    bar = Progress(n_shuffles, f"{shuffle} shuffles", progress)
+    job = None
+    try:
+        job = NetworkJob(client, weights, [shuffle], n_shuffles, n_clusters, n_init, max_iter,
+                         tol, eigen_method, seed, n_jobs=n_jobs, chunk_size=chunk_size)
+        for future, result in distributed.as_completed(job.futures, with_results=True):
+            bar.update(job.record(future, result))
+        if not job.done:  # as_completed yields every future once, so this cannot happen
+            raise RuntimeError(f"{job.remaining} shuffles missing from the cluster's results")
+        return job.ncuts[shuffle]
+    finally:
+        if job is not None:
+            job.cancel()
+        bar.close()
