@@ -153,3 +153,21 @@ def test_sweep_directory_writes_and_resumes(tmp_path):
     assert len(rows) == 3  # header + one row per network
     again = run(*args)
     assert again.returncode == 0 and out.read_text().strip().splitlines() == rows
+
+
+def test_lesion_command_writes_json_and_report(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    net = tmp_path / "net.pt"
+    proc = run("train", "--dataset", "line", "--widths", "784,24,24,10", "--epochs", 1,
+               "--n-train", 512, "--out", net, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    out, report = tmp_path / "lesion.json", tmp_path / "report"
+    proc = run("lesion", net, "--dataset", "line", "--n-test", 200, "--clusters", 3,
+               "--random-lesions", 5, "--json", out, "--report", report, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    assert res["dataset"] == "line" and res["network"] == str(net)
+    assert (report / "lesion.md").exists() and (report / "lesion_single.png").exists()
+    bad = run("lesion", tmp_path / "missing.pt", "--dataset", "line", "--quiet")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -1,4 +1,4 @@
-"""The ``modcore`` command: train, analyze, sweep, demo."""
+"""The ``modcore`` command: train, analyze, sweep, lesion, demo."""
 
 from __future__ import annotations
 
@@ -81,6 +81,29 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--n-train", type=int, default=10000,
                    help="training examples (default 10000)")
     _add_analysis_options(d, shuffles=300)
+    les = sub.add_parser("lesion", help="lesion tests: accuracy drop of each module in each layer")
+    les.add_argument("network", type=Path, help="a modcore checkpoint (.pt), e.g. from `modcore train`")
+    les.add_argument("--dataset", default="fashion",
+                     help="data set whose test split is used (default fashion)")
+    les.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
+    les.add_argument("--n-test", type=int, default=None,
+                     help="use a random subset of this many test examples (default: all)")
+    les.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
+    les.add_argument("--random-lesions", type=int, default=50,
+                     help="random same-size lesions per sub-module (default 50; candidates for "
+                          "'important' get more, enough for the Bonferroni threshold)")
+    les.add_argument("--min-drop", type=float, default=1.0,
+                     help="smallest accuracy drop, in percentage points, for a sub-module to be "
+                          "important (default 1)")
+    les.add_argument("--alpha", type=float, default=0.05,
+                     help="family-wise level, Bonferroni over the tested sub-modules (default 0.05)")
+    les.add_argument("--no-double", action="store_true", help="skip the double-lesion study")
+    les.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    les.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    les.add_argument("--report", type=Path,
+                     help="write lesion_single.png, lesion_double.png and lesion.md here")
+    les.add_argument("--json", type=Path, help="write the results as JSON here")
+    les.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
 
 
@@ -175,6 +198,50 @@ def _print_table(results: dict) -> None:
               f"{r['shuffled_std']:8.4f} {r['z_score']:8.2f} {r['p_value']:8.4f}")
 
 
+def _lesion(args) -> dict:
+    try:
+        import torch
+    except ImportError as exc:
+        raise UsageError("lesion tests need torch: pip install 'modcore[torch]'") from exc
+    from .nn import checkpoint, load_dataset
+    from .nn.lesion import lesion_study
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    try:
+        model = checkpoint.load(args.network).model
+        # Only the test split is used; n_train=1 avoids holding the training set.
+        data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
+                            n_train=1, n_test=args.n_test)
+        study = lesion_study(model, data, n_clusters=args.clusters,
+                             random_lesions=args.random_lesions, seed=args.seed,
+                             double=not args.no_double, progress=not args.quiet,
+                             alpha=args.alpha, min_drop=args.min_drop / 100)
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
+    print(study.table())
+    print(f"wall time {study.seconds['total']:.1f} s, lesions evaluated {study.n_masks}")
+    results = {"network": str(args.network), "dataset": data.name, "modcore": __version__,
+               **study.to_dict()}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+        print(f"results written to {args.json}")
+    if args.report:
+        try:
+            from .nn.lesion_plot import save_figures
+            figures = save_figures(study, args.report)
+        except ImportError as exc:
+            raise UsageError(str(exc)) from exc
+        images = "".join(f"![{p.stem}]({p.name})\n\n" for p in figures)
+        (args.report / "lesion.md").write_text(
+            f"## Lesion tests: {args.network}\n\n{study.to_markdown()}\n\n{images}")
+        print(f"figures and lesion.md written to {args.report}")
+    return results
+
+
 def _train(args) -> dict:
     try:
         import torch  # noqa: F401
@@ -245,6 +312,8 @@ def main(argv=None) -> int:
             weights = _load_weights(args.network)
             with _dask_client(args.scheduler) as client:
                 _analyze(weights, args, extra, client=client)
+        elif args.command == "lesion":
+            _lesion(args)
         elif args.command == "sweep":
             with _dask_client(args.scheduler) as client:
                 _sweep(args, client)

@@ -14,6 +14,7 @@ Typical use, the paper's recipe on Fashion-MNIST::
 from . import checkpoint
 from .checkpoint import Checkpoint
 from .datasets import DATASET_NAMES, Dataset, load_dataset, read_idx
+from .lesion import LesionStudy, lesion_study
 from .models import DEFAULT_WIDTHS, MLP, linear_layers
 from .prune import PruneSchedule, layer_sparsity, prune_to_sparsity, remove_masks
 from .train import History, evaluate, paper_recipe, steps_per_epoch, train
@@ -25,6 +26,8 @@ __all__ = [
     "DATASET_NAMES",
     "load_dataset",
     "read_idx",
+    "LesionStudy",
+    "lesion_study",
     "MLP",
     "DEFAULT_WIDTHS",
     "linear_layers",
