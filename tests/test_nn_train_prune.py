@@ -21,14 +21,7 @@ from modcore.nn import (  # noqa: E402
 from torch.nn.utils import prune as torch_prune  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # One thread is nearly as fast for these small models and does not collapse
-    # when the other core is busy (OpenMP threads spin-wait for each other).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

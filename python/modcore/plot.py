@@ -19,7 +19,7 @@ _DROPPED_COLOR = (0.75, 0.75, 0.75, 1.0)
 _TAB20 = (0, 2, 4, 6, 8, 10, 12, 16, 18, 1, 3, 5, 7, 9, 11, 13, 17, 19)
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
     """A new Figure on the Agg canvas, or an ImportError saying how to get matplotlib."""
     try:
         import matplotlib  # noqa: F401  (first, so a missing install fails here)
@@ -86,7 +86,7 @@ def null_histogram(sig):
     >>> len(modcore.plot.null_histogram(sig).axes)
     1
     """
-    fig = _figure(7, 4.5)
+    fig = new_figure(7, 4.5)
     ax = fig.add_subplot()
     bins = int(np.clip(sig.n_shuffles // 10, 10, 50))
     ax.hist(sig.shuffled_ncuts, bins=bins, color="0.6", label=f"{sig.n_shuffles} shuffled networks")
@@ -130,7 +130,7 @@ def network_modules(weights, labels, edges_per_layer: int = 300):
     ImportError
         If matplotlib is not installed.
     """
-    fig = _figure(10, 6)
+    fig = new_figure(10, 6)
     from matplotlib.collections import LineCollection
 
     weights = check_weights(weights)
@@ -199,7 +199,7 @@ def sorted_weights(weights, labels):
         If matplotlib is not installed.
     """
     weights = check_weights(weights)
-    fig = _figure(1.5 + 3.2 * len(weights), 4)
+    fig = new_figure(1.5 + 3.2 * len(weights), 4)
     from matplotlib import colormaps
     from matplotlib.colors import LogNorm
 
@@ -252,7 +252,7 @@ def module_sizes(labels):
     >>> len(fig.axes[0].patches)
     6
     """
-    fig = _figure(8, 4.5)
+    fig = new_figure(8, 4.5)
     labels = _check_labels(labels)
     n_modules = max(int(lab.max()) for lab in labels) + 1
     shares = np.array([np.bincount(lab + 1, minlength=n_modules + 1) / len(lab) for lab in labels])

@@ -11,22 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..plot import new_figure
+
 __all__ = ["plot_single_lesions", "plot_dependencies", "save_figures"]
 
 _IMPORTANT = "#c0392b"
 _OTHER = "#5d7ea8"
 _RANDOM = "#b0b0b0"
-
-
-def _figure(width: float, height: float):
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError("lesion figures need matplotlib: pip install matplotlib") from exc
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def plot_single_lesions(study, path=None):
@@ -47,7 +38,7 @@ def plot_single_lesions(study, path=None):
     matplotlib.figure.Figure
     """
     layers = list(range(1, len(study.layer_sizes) - 1))
-    fig = _figure(max(4.0, 3.2 * len(layers)), 3.6)
+    fig = new_figure(max(4.0, 3.2 * len(layers)), 3.6)
     axes = fig.subplots(1, len(layers), sharey=True, squeeze=False)[0]
     top = max([s.drop for s in study.single] + [s.random_mean + 2 * s.random_std
                                                   for s in study.single] + [study.min_drop])
@@ -108,7 +99,7 @@ def plot_dependencies(study, path=None):
     """
     names = [study.single[i].name for i in study.dependency_index]
     n = len(names)
-    fig = _figure(max(4.0, 0.55 * n + 2.5), max(3.2, 0.55 * n + 1.5))
+    fig = new_figure(max(4.0, 0.55 * n + 2.5), max(3.2, 0.55 * n + 1.5))
     ax = fig.subplots()
     if not study.pairs:
         reason = ("the double-lesion study was not run" if not study.double else
