@@ -189,3 +189,18 @@ def test_ctrl_c_stops_a_long_single_clustering_promptly():
     assert rc == 130, err
     assert "interrupted" in out
     assert seconds < 5.0
+
+
+def test_infinite_z_score_is_strict_json():
+    # Two disconnected blocks of equal weights: every "layer_nonzero" shuffle is the
+    # same network, so the null has std 0 and z is defined as 0 (equal) or +-inf.
+    block = np.ones((3, 3))
+    w = [np.kron(np.eye(2), block)]
+    res = modcore.ncut_significance(w, n_clusters=2, n_shuffles=5, shuffle="layer_nonzero",
+                                    seed=0, progress=False)
+    assert res.shuffled_std == 0.0 and res.z_score == 0.0  # all equal, including the net
+    d = res.to_dict()
+    json.dumps(d, allow_nan=False)
+    object.__setattr__(res, "z_score", -np.inf)
+    assert res.to_dict()["z_score"] == "-inf"
+    json.dumps(res.to_dict(), allow_nan=False)

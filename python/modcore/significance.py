@@ -61,7 +61,11 @@ class Significance:
     clustering: Clustering
 
     def to_dict(self) -> dict:
+        """Plain Python values for JSON; an infinite z-score becomes "inf" or "-inf",
+        which strict JSON readers accept (json.dumps would write bare Infinity)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "clustering"}
+        if not math.isfinite(self.z_score):
+            d["z_score"] = str(self.z_score)
         d["labels"] = [lab.tolist() for lab in self.labels]
         d["shuffled_ncuts"] = self.shuffled_ncuts.tolist()
         d["eigenvalues"] = self.clustering.eigenvalues.tolist()
