@@ -1,4 +1,4 @@
-"""The ``modcore`` command: train, analyze, sweep, lesion, demo."""
+"""The ``modcore`` command: train, analyze, sweep, lesion, reproduce, demo."""
 
 from __future__ import annotations
 
@@ -104,6 +104,30 @@ def _parser() -> argparse.ArgumentParser:
                      help="write lesion_single.png, lesion_double.png and lesion.md here")
     les.add_argument("--json", type=Path, help="write the results as JSON here")
     les.add_argument("--quiet", action="store_true", help="no progress line")
+
+    r = sub.add_parser("reproduce", help="the paper's experiment: train, prune and test many MLPs")
+    r.add_argument("--datasets", default=None,
+                   help="comma-separated, tried in order; absent ones are skipped "
+                        "(default fashion,line,mnist,cifar10; with --quick: line)")
+    r.add_argument("--seeds", type=int, default=None,
+                   help="runs per data set and condition (default 5; --quick: 1)")
+    r.add_argument("--shuffles", type=int, default=None,
+                   help="size of each shuffle null (default 320; --quick: 20)")
+    r.add_argument("--epochs", type=int, default=None,
+                   help="epochs per phase: pruned runs train this many then prune this many, "
+                        "unpruned runs train twice this many (default 20; --quick: 1)")
+    r.add_argument("--out", type=Path, default=Path("results"),
+                   help="directory of runs.jsonl, checkpoints/, table.csv, table.md, "
+                        "summary.json, ncut.png (default results); finished runs in it are "
+                        "skipped, so a stopped reproduction resumes")
+    r.add_argument("--quick", action="store_true",
+                   help="a small end-to-end run for CI: 1000 training / 500 test examples")
+    r.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
+    r.add_argument("--n-init", type=int, default=10, help="k-means restarts (default 10)")
+    r.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
+    r.add_argument("--jobs", type=int, default=None, help="clustering threads (default: all cores)")
+    r.add_argument("--max-runs", type=int, default=None,
+                   help="stop after this many new runs (resume later with the same command)")
     return parser
 
 
@@ -281,6 +305,29 @@ def _train(args) -> dict:
     return meta
 
 
+def _reproduce(args, extra: dict) -> None:
+    missing = [m for m in ("torch", "pandas") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"reproduce needs {' and '.join(missing)}: "
+                         "pip install 'modcore[torch]' pandas")
+    from .reproduce import reproduce
+
+    datasets = None
+    if args.datasets is not None:
+        datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+        if not datasets:
+            raise UsageError("--datasets is empty")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    try:
+        reproduce(datasets=datasets, seeds=args.seeds, n_shuffles=args.shuffles,
+                  epochs=args.epochs, out=args.out, quick=args.quick, n_clusters=args.clusters,
+                  n_init=args.n_init, data_dir=args.data_dir, n_jobs=args.jobs,
+                  max_runs=args.max_runs, command=extra["command"])
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def _demo(args, extra: dict) -> None:
     fashion = Path("/usr/share/datasets/fashion-mnist")
     dataset = "fashion" if fashion.is_dir() and any(fashion.iterdir()) else "line"
@@ -319,6 +366,8 @@ def main(argv=None) -> int:
                 _sweep(args, client)
         elif args.command == "train":
             _train(args)
+        elif args.command == "reproduce":
+            _reproduce(args, extra)
         else:
             _demo(args, extra)
     except UsageError as exc:

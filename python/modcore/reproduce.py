@@ -1,0 +1,398 @@
+"""Reproduce Filan et al. (2020)'s findings in one call: ``modcore reproduce``.
+
+For each data set that is available, each seed and each of four conditions
+({pruned 90 %, unpruned} x {dropout 0.5, none}), train the paper's MLP, cluster
+it (k = 12), test it against the "layer" and "layer_nonzero" shuffle nulls and
+cluster the same MLP as initialised (untrained). Each finished run is appended
+to ``<out>/runs.jsonl`` at once, with its checkpoint in ``<out>/checkpoints/``;
+runs already in the file are skipped, so a stopped reproduction resumes where
+it was. At the end the runs are aggregated into ``table.csv``, ``table.md``,
+``summary.json`` and the figure ``ncut.png``.
+
+Training: the pruned conditions follow :func:`modcore.nn.paper_recipe`
+(``epochs`` of plain training, then ``epochs`` of pruned fine-tuning to 90 %
+sparsity); the unpruned conditions train plainly for the same total,
+``2 * epochs`` epochs, so that the only difference is pruning, not training
+length. Every run of a data set sees the same data (data seed 0); the seed sets
+the initialisation, the batch order, dropout, and the clustering / shuffles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+__all__ = ["CONDITIONS", "NULLS", "reproduce", "aggregate", "read_runs"]
+
+#: name -> (pruned, dropout rate), in table order.
+CONDITIONS = {
+    "pruned, dropout": (True, 0.5),
+    "pruned": (True, 0.0),
+    "unpruned, dropout": (False, 0.5),
+    "unpruned": (False, 0.0),
+}
+NULLS = ("layer", "layer_nonzero")
+DEFAULT_DATASETS = ("fashion", "line", "mnist", "cifar10")
+KNOWN_DATASETS = ("fashion", "line", "mnist", "cifar10", "cifar10-rgb")
+HIDDEN = (256, 256, 256, 256)
+QUICK = {"n_train": 1000, "n_test": 500, "epochs": 1, "n_shuffles": 20, "seeds": 1,
+         "datasets": ("line",)}
+# Settings a run depends on: a results file made with others is not mixed in.
+_SETTINGS = ("epochs", "n_shuffles", "n_clusters", "n_init", "n_train", "n_test", "hidden")
+
+
+def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="results",
+              quick=False, n_clusters=12, n_init=10, n_train=None, n_test=None,
+              hidden=HIDDEN, data_dir=None, n_jobs=None, max_runs=None, progress=True,
+              command=None):
+    """Run (or resume) the reproduction and write its table, summary and figure.
+
+    Parameters
+    ----------
+    datasets : sequence of str, optional
+        Data sets to try, in order; absent ones are skipped with a printed reason.
+        Default: fashion, line, mnist, cifar10 (with ``quick``: line).
+    seeds : int, optional
+        Runs per data set and condition, seeds 0 .. seeds-1 (default 5; quick: 1).
+    n_shuffles : int, optional
+        Size of each shuffle null (default 320; quick: 20).
+    epochs : int, optional
+        Epochs per phase (default 20; quick: 1): pruned runs train ``epochs``
+        then prune for ``epochs``; unpruned runs train ``2 * epochs``.
+    out : str or path-like, default "results"
+        Directory of ``runs.jsonl``, ``checkpoints/``, ``table.csv``,
+        ``table.md``, ``summary.json`` and ``ncut.png``.
+    quick : bool, default False
+        Tiny data (1000 training, 500 test examples) and the quick defaults above.
+    n_clusters, n_init : int
+        Clustering parameters (default 12 and 10).
+    n_train, n_test : int, optional
+        Use a subset of the data (default: all; quick: 1000 / 500).
+    hidden : sequence of int, default (256, 256, 256, 256)
+        Hidden widths; the input width comes from the data set, the output is 10.
+    data_dir : path-like, optional
+        Passed to :func:`modcore.nn.load_dataset`.
+    n_jobs : int, optional
+        Threads of the clustering (default: all cores).
+    max_runs : int, optional
+        Stop after this many new runs (the table is still written): for tests
+        and for doing a long reproduction in slices.
+    progress : bool, default True
+        Print a line per run (and per skipped data set) on stdout.
+    command : str, optional
+        The command line, kept in ``summary.json``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table (one row per data set and condition), as in ``table.csv``.
+
+    Raises
+    ------
+    ValueError
+        On a bad argument, when no data set is available, or when ``runs.jsonl``
+        holds runs made with other settings (use another ``out``).
+    KeyboardInterrupt
+        On Ctrl-C; the runs finished so far stay in ``runs.jsonl``.
+    """
+    started = time.perf_counter()
+    datasets = list(datasets) if datasets else list(QUICK["datasets"] if quick else DEFAULT_DATASETS)
+    for name in datasets:
+        if name not in KNOWN_DATASETS:
+            raise ValueError(f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}")
+    settings = {
+        "epochs": _positive(epochs if epochs is not None else (QUICK["epochs"] if quick else 20),
+                            "epochs"),
+        "n_shuffles": _positive(n_shuffles if n_shuffles is not None
+                                else (QUICK["n_shuffles"] if quick else 320), "shuffles"),
+        "n_clusters": _positive(n_clusters, "clusters"),
+        "n_init": _positive(n_init, "n_init"),
+        "n_train": n_train if n_train is not None else (QUICK["n_train"] if quick else None),
+        "n_test": n_test if n_test is not None else (QUICK["n_test"] if quick else None),
+        "hidden": [_positive(h, "hidden width") for h in hidden],
+    }
+    seeds = _positive(seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds")
+    if max_runs is not None:
+        max_runs = _positive(max_runs, "max_runs")
+    say = print if progress else (lambda *a, **k: None)
+    out = Path(out)
+    runs_path = out / "runs.jsonl"
+    runs = read_runs(runs_path)
+    for run in runs:
+        theirs = {k: run.get(k) for k in _SETTINGS}
+        if theirs != settings:
+            raise ValueError(
+                f"{runs_path} holds runs made with other settings ({_describe(theirs)}; now "
+                f"{_describe(settings)}): use another --out, or delete it to start over")
+    done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
+
+    available, skipped = {}, {}
+    for name in datasets:
+        try:
+            available[name] = _load(name, data_dir, settings)
+        except FileNotFoundError as exc:
+            skipped[name] = " ".join(str(exc).split())
+            say(f"skipping {name}: {skipped[name]}", flush=True)
+    if not available:
+        raise ValueError("none of the data sets is available: "
+                         + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+
+    todo = [(name, cond, seed) for name in available for cond in CONDITIONS
+            for seed in range(seeds) if (name, cond, seed) not in done]
+    total = len(available) * len(CONDITIONS) * seeds
+    say(f"{total - len(todo)} of {total} runs already in {runs_path}; {len(todo)} to do", flush=True)
+    new = 0
+    try:
+        for name, cond, seed in todo:
+            if max_runs is not None and new >= max_runs:
+                say(f"stopping after {new} new runs (max_runs)", flush=True)
+                break
+            index = total - len(todo) + new + 1
+            say(f"[{index}/{total}] {name}, {cond}, seed {seed}: training ...", flush=True)
+            row = _run(available[name], cond, seed, settings, out, n_jobs)
+            _append(runs_path, row)
+            runs.append(row)
+            new += 1
+            nulls = ", ".join(f"{n} z {row[n + '_z']:.2f} p {row[n + '_p']:.3f}" for n in NULLS)
+            say(f"[{index}/{total}] {name}, {cond}, seed {seed}: test acc "
+                f"{row['test_accuracy']:.4f}, n-cut {row['ncut']:.3f} ({nulls}), random init "
+                f"{row['random_init_ncut']:.3f}; {row['seconds_train']:.0f} s training, "
+                f"{row['seconds_analysis']:.0f} s analysis", flush=True)
+    except KeyboardInterrupt:
+        say(f"\ninterrupted: {len(runs)} finished runs are in {runs_path}; the same command "
+            "resumes", flush=True)
+        raise
+
+    wanted = [r for r in runs if r["dataset"] in available and r["seed"] < seeds]
+    table = aggregate(wanted)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "table.csv", index=False)
+    (out / "table.md").write_text(to_markdown(table) + "\n")
+    say(f"table written to {out / 'table.csv'} and {out / 'table.md'}")
+    figure = None
+    try:
+        from .reproduce_plot import ncut_figure
+        ncut_figure(wanted).savefig(out / "ncut.png", dpi=120)
+        figure = "ncut.png"
+        say(f"figure written to {out / 'ncut.png'}")
+    except ImportError:
+        say("matplotlib is not installed: no figure (pip install 'modcore[plot]')")
+    import torch
+
+    versions = {"modcore": __version__, "python": platform.python_version(),
+                "platform": platform.platform(), "torch": torch.__version__,
+                "numpy": np.__version__}
+    if "matplotlib" in sys.modules:
+        versions["matplotlib"] = sys.modules["matplotlib"].__version__
+    summary = {
+        "command": command,
+        "arguments": {"datasets": datasets, "seeds": seeds, "quick": quick,
+                      "data_dir": None if data_dir is None else str(data_dir),
+                      "n_jobs": n_jobs, "max_runs": max_runs, **settings},
+        "versions": versions,
+        "training": ("pruned: modcore.nn.paper_recipe, `epochs` plain then `epochs` pruned to "
+                     "90 % sparsity; unpruned: modcore.nn.train for 2 * `epochs` (the same "
+                     "total); Adam 1e-3, batch 128, dropout 0.5 after each hidden layer"),
+        "datasets": {name: available[name].source for name in available},
+        "skipped": skipped,
+        "runs": len(wanted),
+        "complete": len(wanted) == total,
+        "new_runs": new,
+        "seconds_this_invocation": time.perf_counter() - started,
+        "seconds_all_runs": sum(r["seconds_train"] + r["seconds_analysis"] for r in wanted),
+        "files": {"runs": "runs.jsonl", "table": ["table.csv", "table.md"], "figure": figure},
+        "table": json.loads(table.to_json(orient="records")),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    say(f"summary written to {out / 'summary.json'}")
+    return table
+
+
+# --- one run -------------------------------------------------------------------------
+
+def _load(name, data_dir, settings):
+    from .nn import load_dataset
+    return load_dataset(name, data_dir=data_dir, seed=0, n_train=settings["n_train"],
+                        n_test=settings["n_test"])
+
+
+def _train_model(model, data, pruned, epochs, seed):
+    """Train in place; the history. Its own function so tests can count trainings."""
+    from .nn import paper_recipe, train
+    if pruned:
+        return paper_recipe(model, data, epochs=epochs, prune_epochs=epochs, seed=seed,
+                            progress=False)
+    return train(model, data, 2 * epochs, seed=seed, progress=False)
+
+
+def _run(data, condition, seed, settings, out, n_jobs) -> dict:
+    from .cluster import spectral_cluster
+    from .nn import MLP, checkpoint
+    from .significance import ncut_significance
+    from .weights import weights_from_module
+
+    pruned, dropout = CONDITIONS[condition]
+    widths = [data.n_features, *settings["hidden"], data.n_classes]
+    t0 = time.perf_counter()
+    random_init = weights_from_module(MLP(widths, dropout=dropout, seed=seed))
+    model = MLP(widths, dropout=dropout, seed=seed)
+    history = _train_model(model, data, pruned, settings["epochs"], seed)
+    seconds_train = time.perf_counter() - t0
+    slug = f"{data.name}_{condition.replace(', ', '_')}_seed{seed}.pt"
+    path = out / "checkpoints" / slug
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    checkpoint.save(model, tmp, {
+        "dataset": data.name, "data_source": data.source, "condition": condition,
+        "seed": seed, "widths": widths, "dropout": dropout, "sparsity": 0.9 if pruned else 0.0,
+        "epochs": settings["epochs"], "test_accuracy": history.test_accuracy[-1],
+        "train_accuracy": history.train_accuracy[-1]})
+    os.replace(tmp, path)
+
+    t0 = time.perf_counter()
+    weights = weights_from_module(model)
+    row = {"dataset": data.name, "condition": condition, "seed": seed, "pruned": pruned,
+           "dropout": dropout, **settings,
+           "test_accuracy": history.test_accuracy[-1],
+           "train_accuracy": history.train_accuracy[-1],
+           "sparsity": history.sparsity[-1]}
+    ncut = None
+    for null in NULLS:
+        sig = ncut_significance(weights, n_clusters=settings["n_clusters"],
+                                n_shuffles=settings["n_shuffles"], shuffle=null,
+                                n_init=settings["n_init"], seed=seed, n_jobs=n_jobs,
+                                progress=False)
+        ncut = sig.ncut  # the same clustering (same weights and seed) for both nulls
+        row.update({f"{null}_mean": sig.shuffled_mean, f"{null}_std": sig.shuffled_std,
+                    f"{null}_z": sig.z_score, f"{null}_p": sig.p_value,
+                    f"{null}_ncuts": [float(v) for v in sig.shuffled_ncuts]})
+    row["ncut"] = ncut
+    row["random_init_ncut"] = spectral_cluster(
+        random_init, n_clusters=settings["n_clusters"], n_init=settings["n_init"], seed=seed,
+        n_jobs=n_jobs).ncut
+    row["seconds_train"] = seconds_train
+    row["seconds_analysis"] = time.perf_counter() - t0
+    row["checkpoint"] = str(Path("checkpoints") / slug)
+    row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return row
+
+
+# --- the results file ------------------------------------------------------------------
+
+def read_runs(path) -> list:
+    """The runs in a ``runs.jsonl``; a last line cut short by a crash is removed from it."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    runs, good = [], []
+    for i, line in enumerate(lines):
+        try:
+            run = json.loads(line) if line.endswith("\n") else None
+        except ValueError:
+            run = None
+        if isinstance(run, dict) and {"dataset", "condition", "seed"} <= set(run):
+            runs.append(run)
+            good.append(line)
+        elif i < len(lines) - 1:
+            raise ValueError(f"{path}, line {i + 1}: not a modcore reproduce run")
+    if "".join(good) != text:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(good))
+        os.replace(tmp, path)
+    return runs
+
+
+def _append(path: Path, row: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(row, allow_nan=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# --- the table ---------------------------------------------------------------------------
+
+#: (column stem, run field): mean and std over seeds of each.
+_MEASURES = [("ncut", "ncut")] + [
+    (f"{null}_{what}", f"{null}_{key}") for null in NULLS
+    for what, key in (("shuffled_mean", "mean"), ("shuffled_std", "std"), ("z", "z"))
+] + [("test_accuracy", "test_accuracy"), ("random_init_ncut", "random_init_ncut")]
+
+
+def table_columns() -> list:
+    """The columns of ``table.csv``."""
+    cols = ["dataset", "condition", "seeds"]
+    for stem, _ in _MEASURES:
+        cols += [f"{stem}_mean", f"{stem}_std"]
+        if stem.endswith("_z"):
+            cols.append(stem[:-2] + "_significant")
+    return cols
+
+
+def aggregate(runs) -> "pandas.DataFrame":
+    """One row per data set and condition: mean and std (ddof 1) over seeds, and per null
+    the share of seeds with p < 0.05 (``<null>_significant``)."""
+    import pandas as pd
+
+    rows = []
+    names = list(dict.fromkeys(r["dataset"] for r in runs))
+    for name in names:
+        for cond in CONDITIONS:
+            group = [r for r in runs if r["dataset"] == name and r["condition"] == cond]
+            if not group:
+                continue
+            row = {"dataset": name, "condition": cond, "seeds": len(group)}
+            for stem, key in _MEASURES:
+                values = np.array([r[key] for r in group], dtype=float)
+                row[f"{stem}_mean"] = float(values.mean())
+                row[f"{stem}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+                if stem.endswith("_z"):
+                    null = stem[:-2]
+                    row[f"{null}_significant"] = float(np.mean([r[f"{null}_p"] < 0.05
+                                                                for r in group]))
+            rows.append(row)
+    return pd.DataFrame(rows, columns=table_columns())
+
+
+def to_markdown(table) -> str:
+    """The table as Markdown, ``mean ± std`` over seeds."""
+    def pm(row, stem, digits):
+        mean, std = row[f"{stem}_mean"], row[f"{stem}_std"]
+        text = f"{mean:.{digits}f}"
+        return text if math.isnan(std) else f"{text} ± {std:.{digits}f}"
+
+    head = ["data set", "condition", "seeds", "test acc.", "n-cut", "random init n-cut"]
+    for null in NULLS:
+        head += [f"{null}: shuffled mean", f"{null}: shuffled std", f"{null}: z",
+                 f"{null}: p < 0.05"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, row in table.iterrows():
+        cells = [row["dataset"], row["condition"], str(row["seeds"]),
+                 pm(row, "test_accuracy", 4), pm(row, "ncut", 3), pm(row, "random_init_ncut", 3)]
+        for null in NULLS:
+            cells += [pm(row, f"{null}_shuffled_mean", 3), pm(row, f"{null}_shuffled_std", 3),
+                      pm(row, f"{null}_z", 2),
+                      f"{round(row[f'{null}_significant'] * row['seeds'])}/{row['seeds']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _positive(value, what) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _describe(settings: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in settings.items())
