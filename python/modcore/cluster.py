@@ -15,6 +15,12 @@ __all__ = ["Clustering", "spectral_cluster", "labels_by_layer"]
 EIGEN_METHODS = ("auto", "bipartite", "full", "dense")
 
 
+def check_eigen_method(eigen_method: str) -> str:
+    if eigen_method not in EIGEN_METHODS:
+        raise ValueError(f"eigen_method must be one of {EIGEN_METHODS}, got {eigen_method!r}")
+    return eigen_method
+
+
 @dataclass(frozen=True, repr=False)
 class Clustering:
     """Modules of a network found by spectral clustering.
@@ -137,8 +143,7 @@ def spectral_cluster(
     max_iter = check_positive_int(max_iter, "max_iter")
     if not isinstance(tol, (int, float)) or not 0 < tol < 1:
         raise ValueError(f"tol must be a float in (0, 1), got {tol!r}")
-    if eigen_method not in EIGEN_METHODS:
-        raise ValueError(f"eigen_method must be one of {EIGEN_METHODS}, got {eigen_method!r}")
+    check_eigen_method(eigen_method)
     seed = check_seed(seed)
     res = _core.cluster(weights, n_clusters, n_init, max_iter, float(tol), eigen_method, seed,
                         check_n_jobs(n_jobs))

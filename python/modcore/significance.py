@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from .cluster import Clustering, EIGEN_METHODS, spectral_cluster
+from .cluster import Clustering, check_eigen_method, spectral_cluster
 from .io import check_n_jobs, check_positive_int, check_seed, check_weights
 from .progress import Progress
 
@@ -80,10 +80,16 @@ class Significance:
         )
 
 
-def _z_score(value: float, mean: float, std: float) -> float:
+def null_stats(value: float, sample: np.ndarray) -> tuple:
+    """Mean and sample std (ddof=1) of a null sample, and value's z-score in it.
+
+    With std 0 the z-score is 0 when value equals the mean, else +-inf.
+    """
+    mean = float(sample.mean())
+    std = float(sample.std(ddof=1)) if len(sample) > 1 else 0.0
     if std > 0:
-        return (value - mean) / std
-    return 0.0 if value == mean else math.copysign(math.inf, value - mean)
+        return mean, std, (value - mean) / std
+    return mean, std, 0.0 if value == mean else math.copysign(math.inf, value - mean)
 
 
 def _check_shuffle(shuffle: str) -> str:
@@ -195,8 +201,7 @@ def _significance(clustering: Clustering, ncuts: np.ndarray, shuffle: str, n_clu
                   n_init: int, seed: int) -> Significance:
     """The statistics of a network's n-cut against its null (also used by the sweep)."""
     n_shuffles = len(ncuts)
-    mean = float(ncuts.mean())
-    std = float(ncuts.std(ddof=1)) if n_shuffles > 1 else 0.0
+    mean, std, z = null_stats(clustering.ncut, ncuts)
     at_most = int(np.count_nonzero(ncuts <= clustering.ncut))
     return Significance(
         ncut=clustering.ncut,
@@ -204,7 +209,7 @@ def _significance(clustering: Clustering, ncuts: np.ndarray, shuffle: str, n_clu
         shuffled_ncuts=ncuts,
         shuffled_mean=mean,
         shuffled_std=std,
-        z_score=_z_score(clustering.ncut, mean, std),
+        z_score=z,
         p_value=(1 + at_most) / (n_shuffles + 1),
         percentile=100.0 * at_most / n_shuffles,
         n_shuffles=n_shuffles,
@@ -223,8 +228,7 @@ def _shuffled_ncuts(weights, shuffle, n_shuffles, n_clusters, n_init, max_iter, 
     Shuffle s always uses the streams of index s, so chunking never changes a result.
     ``chunk_size`` fixes the chunks (tests); by default they are sized to ~0.5 s.
     """
-    if eigen_method not in EIGEN_METHODS:
-        raise ValueError(f"eigen_method must be one of {EIGEN_METHODS}, got {eigen_method!r}")
+    check_eigen_method(eigen_method)
     out = np.empty(n_shuffles)
     bar = Progress(n_shuffles, f"{shuffle} shuffles", progress)
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cluster import EIGEN_METHODS
+from .cluster import check_eigen_method
 from .io import check_n_jobs, check_positive_int, check_seed, check_weights
 from .progress import Progress
 from .significance import _check_shuffle, _significance, ncut_significance
@@ -136,8 +136,7 @@ def sweep(
     n_clusters = check_positive_int(n_clusters, "n_clusters")
     n_init = check_positive_int(n_init, "n_init")
     max_in_flight = check_positive_int(max_in_flight, "max_in_flight")
-    if eigen_method not in EIGEN_METHODS:
-        raise ValueError(f"eigen_method must be one of {EIGEN_METHODS}, got {eigen_method!r}")
+    check_eigen_method(eigen_method)
     if client is not None:
         from .distributed import check_client
         client = check_client(client)

@@ -94,6 +94,7 @@ from torch import nn
 
 from ..cluster import Clustering, spectral_cluster
 from ..io import check_positive_int, check_seed
+from ..significance import null_stats
 from ..weights import weights_from_module
 from .models import linear_layers
 
@@ -874,14 +875,6 @@ def _output_layer_counts(linear, h, y, masks, reporter=None) -> np.ndarray:
 # ----------------------------------------------------------------------------- statistics
 
 
-def _z_score(value: float, sample: np.ndarray) -> tuple:
-    mean = float(sample.mean())
-    std = float(sample.std(ddof=1)) if len(sample) > 1 else 0.0
-    if std > 0:
-        return mean, std, (value - mean) / std
-    return mean, std, 0.0 if value == mean else math.copysign(math.inf, value - mean)
-
-
 def _json_safe(value):
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -1131,7 +1124,7 @@ def _single_study(model, x, y, widths, labels, subs, base, r, seed, alpha, min_d
     results = []
     for i, s in enumerate(subs):
         rand_drops = (base - rand_counts[i]) / n
-        mean, std, z = _z_score(drops[i], rand_drops)
+        mean, std, z = null_stats(drops[i], rand_drops)
         p = (1 + exceed(i)) / (len(rand_drops) + 1)
         results.append(SubModuleLesion(
             layer=s.layer, module=s.module, size=s.size, neurons=s.neurons,
@@ -1169,9 +1162,9 @@ def _double_study(model, x, y, widths, single, base, r, reporter):
         rand_inter = rand_joint - (sa.random_drops[:r] + sb.random_drops[:r])
         additive = sa.drop + sb.drop
         inter = joint - additive
-        _, _, joint_z = _z_score(joint, rand_joint)
+        _, _, joint_z = null_stats(joint, rand_joint)
         joint_p = (1 + int((block[1:] <= block[0]).sum())) / (r + 1)
-        mean_i, _, inter_z = _z_score(inter, rand_inter)
+        mean_i, _, inter_z = null_stats(inter, rand_inter)
         # A tolerance of half a test example: values are multiples of 1/n up to rounding.
         far = np.abs(rand_inter - mean_i) >= abs(inter - mean_i) - 0.5 / n
         inter_p = (1 + int(far.sum())) / (r + 1)
