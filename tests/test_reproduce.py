@@ -55,9 +55,9 @@ def test_resume_does_not_redo_finished_runs(tmp_path, monkeypatch, capsys):
     trainings = []
     real = rep._train_model
 
-    def counting(model, data, pruned, epochs, seed):
+    def counting(model, data, pruned, epochs, seed, show):
         trainings.append(pruned)
-        return real(model, data, pruned, epochs, seed)
+        return real(model, data, pruned, epochs, seed, show)
 
     monkeypatch.setattr(rep, "_train_model", counting)
     out = tmp_path / "r"

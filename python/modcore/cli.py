@@ -309,7 +309,7 @@ def _reproduce(args, extra: dict) -> None:
     missing = [m for m in ("torch", "pandas") if importlib.util.find_spec(m) is None]
     if missing:
         raise UsageError(f"reproduce needs {' and '.join(missing)}: "
-                         "pip install 'modcore[torch]' pandas")
+                         "pip install 'modcore[torch]'")
     from .reproduce import reproduce
 
     datasets = None

@@ -87,7 +87,8 @@ def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="resu
         Stop after this many new runs (the table is still written): for tests
         and for doing a long reproduction in slices.
     progress : bool, default True
-        Print a line per run (and per skipped data set) on stdout.
+        Print a line per run (and per skipped data set) on stdout, and the training
+        epochs on stderr when it is a terminal.
     command : str, optional
         The command line, kept in ``summary.json``.
 
@@ -124,6 +125,8 @@ def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="resu
     if max_runs is not None:
         max_runs = _positive(max_runs, "max_runs")
     say = print if progress else (lambda *a, **k: None)
+    # Per-epoch bars only on a terminal: in a log file they would bury the per-run lines.
+    show_epochs = bool(progress) and sys.stderr.isatty()
     out = Path(out)
     runs_path = out / "runs.jsonl"
     runs = read_runs(runs_path)
@@ -158,7 +161,7 @@ def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="resu
                 break
             index = total - len(todo) + new + 1
             say(f"[{index}/{total}] {name}, {cond}, seed {seed}: training ...", flush=True)
-            row = _run(available[name], cond, seed, settings, out, n_jobs)
+            row = _run(available[name], cond, seed, settings, out, n_jobs, show_epochs)
             _append(runs_path, row)
             runs.append(row)
             new += 1
@@ -225,16 +228,16 @@ def _load(name, data_dir, settings):
                         n_test=settings["n_test"])
 
 
-def _train_model(model, data, pruned, epochs, seed):
+def _train_model(model, data, pruned, epochs, seed, show):
     """Train in place; the history. Its own function so tests can count trainings."""
     from .nn import paper_recipe, train
     if pruned:
         return paper_recipe(model, data, epochs=epochs, prune_epochs=epochs, seed=seed,
-                            progress=False)
-    return train(model, data, 2 * epochs, seed=seed, progress=False)
+                            progress=show)
+    return train(model, data, 2 * epochs, seed=seed, progress=show)
 
 
-def _run(data, condition, seed, settings, out, n_jobs) -> dict:
+def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     from .cluster import spectral_cluster
     from .nn import MLP, checkpoint
     from .significance import ncut_significance
@@ -245,7 +248,7 @@ def _run(data, condition, seed, settings, out, n_jobs) -> dict:
     t0 = time.perf_counter()
     random_init = weights_from_module(MLP(widths, dropout=dropout, seed=seed))
     model = MLP(widths, dropout=dropout, seed=seed)
-    history = _train_model(model, data, pruned, settings["epochs"], seed)
+    history = _train_model(model, data, pruned, settings["epochs"], seed, show)
     seconds_train = time.perf_counter() - t0
     slug = f"{data.name}_{condition.replace(', ', '_')}_seed{seed}.pt"
     path = out / "checkpoints" / slug
