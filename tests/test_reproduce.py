@@ -122,3 +122,21 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_committed_results_match_their_run_log():
+    # results/ holds the full reproduction quoted in the README: its table must be the
+    # aggregate of its own run log, and the run log complete (2 data sets x 4 x 5 seeds).
+    results = os.path.join(os.path.dirname(__file__), os.pardir, "results")
+    runs = rep.read_runs(os.path.join(results, "runs.jsonl"))
+    assert len(runs) == 40
+    assert {(r["dataset"], r["condition"], r["seed"]) for r in runs} == {
+        (d, c, s) for d in ("fashion", "line") for c in rep.CONDITIONS for s in range(5)}
+    table = rep.aggregate(runs)
+    committed = pd.read_csv(os.path.join(results, "table.csv"))
+    pd.testing.assert_frame_equal(committed, table, check_dtype=False)
+    with open(os.path.join(results, "table.md")) as f:
+        assert f.read() == rep.to_markdown(table) + "\n"
+    with open(os.path.join(results, "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["complete"] and summary["runs"] == 40
