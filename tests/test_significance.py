@@ -183,7 +183,8 @@ def test_ctrl_c_stops_a_long_single_clustering_promptly():
         w = random_pruned_mlp((784, 1024, 1024, 10), sparsity=0.7, seed=0)
         print("started", flush=True)
         try:
-            modcore.spectral_cluster(w, n_init=100000, seed=0, n_jobs=2)
+            modcore.spectral_cluster(w, assign_labels="kmeans", n_init=100000, seed=0,
+                                         n_jobs=2)
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)

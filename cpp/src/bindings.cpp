@@ -119,12 +119,22 @@ const char* method_name(EigenMethod m) {
     }
 }
 
+SelectBy select_of(const std::string& name) {
+    if (name == "inertia") return SelectBy::Inertia;
+    if (name == "ncut") return SelectBy::Ncut;
+    throw std::invalid_argument("select_by must be 'inertia' or 'ncut', got '" + name + "'");
+}
+
 ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double tol,
-                               const std::string& method) {
+                               const std::string& method, const std::string& select_by,
+                               bool refine, const std::string& assign_labels) {
     ClusterOptions opt;
     opt.n_clusters = n_clusters;
     opt.n_init = n_init;
     opt.max_iter = max_iter;
+    opt.select_by = select_of(select_by);
+    opt.assign_labels = assign_labels == "cluster_qr" ? AssignLabels::ClusterQR : AssignLabels::KMeans;
+    opt.refine = refine;
     opt.spectral.tol = tol;
     opt.spectral.method = method_of(method);
     return opt;
@@ -160,9 +170,11 @@ py::dict graph_py(const Sizes& sizes, const py::list& blocks) {
 }
 
 py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, int n_init,
-                    int max_iter, double tol, const std::string& method, std::uint64_t seed,
-                    int n_jobs) {
-    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
+                    int max_iter, double tol, const std::string& method,
+                    const std::string& select_by, bool refine,
+                    const std::string& assign_labels, std::uint64_t seed, int n_jobs) {
+    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method, select_by,
+                                         refine, assign_labels);
     Graph g = graph_of(network_of(sizes, blocks));
     ClusterResult res = interruptible([&](const CancelToken& token) {
         opt.spectral.cancel = &token;
@@ -231,8 +243,11 @@ py::array_t<double> shuffled_ncuts_py(const Sizes& sizes, const py::list& blocks
                                       const std::string& shuffle, std::uint64_t first,
                                       std::uint64_t count, int n_clusters, int n_init,
                                       int max_iter, double tol, const std::string& method,
-                                      std::uint64_t seed, int n_jobs) {
-    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
+                                      const std::string& select_by, bool refine,
+                                      const std::string& assign_labels, std::uint64_t seed,
+                                      int n_jobs) {
+    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method, select_by,
+                                         refine, assign_labels);
     const ShuffleMethod how = parse_shuffle(shuffle);
     const Network net = network_of(sizes, blocks);
     return to_numpy(interruptible([&](const CancelToken& token) {
@@ -280,14 +295,14 @@ PYBIND11_MODULE(_core, m) {
     m.def("graph", &graph_py, py::arg("sizes"), py::arg("blocks"));
     m.def("cluster", &cluster_py, py::arg("sizes"), py::arg("blocks"), py::arg("n_clusters"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
-          py::arg("seed"), py::arg("n_jobs"));
+          py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"), py::arg("n_jobs"));
     m.def("ncut", &ncut_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"));
     m.def("spectral_embedding", &embedding_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("n_clusters"), py::arg("tol"), py::arg("method"), py::arg("seed"));
     m.def("shuffled_ncuts", &shuffled_ncuts_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("shuffle"), py::arg("first"), py::arg("count"), py::arg("n_clusters"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
-          py::arg("seed"), py::arg("n_jobs"));
+          py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"), py::arg("n_jobs"));
     m.def("shuffled_network", &shuffled_network_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("shuffle"), py::arg("seed"), py::arg("index"));
     m.def("kmeans", &kmeans_py, py::arg("X"), py::arg("n_clusters"), py::arg("n_init"),

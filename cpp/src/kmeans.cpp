@@ -256,7 +256,8 @@ KMeansResult lloyd(const double* X, Index n, Index d, int k, std::vector<double>
 }  // namespace
 
 KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int max_iter,
-                    std::uint64_t seed, int n_threads, const CancelToken* cancel) {
+                    std::uint64_t seed, int n_threads, const CancelToken* cancel,
+                    const RestartScore& score) {
     if (k < 1 || k > n)
         throw std::invalid_argument("k-means needs 1 <= k <= n points, got k=" + std::to_string(k) +
                                     " for " + std::to_string(n) + " points");
@@ -274,14 +275,16 @@ KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int ma
     // scikit-learn's tolerance: kRelTol times the mean per-feature variance.
     const double shift_tol = d > 0 ? kRelTol * mean_var / d : 0.0;
     std::vector<KMeansResult> runs(n_init);
+    std::vector<double> scores(n_init);
     parallel_for(n_init, n_threads, [&](Index r) {
         Rng rng(seed, static_cast<std::uint64_t>(r));
         runs[r] = lloyd(X, n, d, k, kmeans_plus_plus(X, Xt, n, d, k, rng), max_iter,
                                 shift_tol, cancel);
+        scores[r] = score ? score(runs[r]) : runs[r].inertia;
     });
     int best = 0;
     for (int r = 1; r < n_init; ++r)
-        if (runs[r].inertia < runs[best].inertia) best = r;
+        if (scores[r] < scores[best]) best = r;
     return std::move(runs[best]);
 }
 

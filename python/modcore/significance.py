@@ -72,6 +72,8 @@ class Significance:
         d["shuffled_ncuts"] = self.shuffled_ncuts.tolist()
         d["eigenvalues"] = self.clustering.eigenvalues.tolist()
         d["eigen_method"] = self.clustering.eigen_method
+        for key in ("assign_labels", "refine", "select_by"):
+            d[key] = getattr(self.clustering, key)
         d["group_names"] = list(self.clustering.group_names)
         return d
 
@@ -111,9 +113,12 @@ def ncut_significance(
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     shuffle: str = "layer",
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
     n_init: int = 10,
+    select_by: str = "inertia",
     max_iter: int = 300,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     eigen_method: str = "auto",
     seed=None,
     n_jobs=None,
@@ -125,8 +130,8 @@ def ncut_significance(
 
     The network is clustered by :func:`spectral_cluster`; then ``n_shuffles``
     networks with each block's weights shuffled (each layer's, for an MLP) are
-    clustered the same way (same k, n_init and solver) in C++, in parallel over
-    shuffles with the GIL released.
+    clustered the same way (same k, label assignment and solver) in C++, in
+    parallel over shuffles with the GIL released.
 
     Parameters
     ----------
@@ -145,10 +150,11 @@ def ncut_significance(
         "layer_all_distribution": positions as "layer", values as the KDE draw.
         A block from a group to itself (a precomputed adjacency) is shuffled
         over its upper triangle, so it stays symmetric.
-    n_init : int, default=10
-        k-means restarts, for the network and for every shuffle.
-    max_iter, tol, eigen_method
-        As in :func:`spectral_cluster`.
+    assign_labels, refine, n_init, select_by, max_iter, tol, eigen_method
+        As in :func:`spectral_cluster`; the network and every shuffle are
+        clustered alike. The defaults make the network's n-cut, and so z and
+        p, independent of the seed; ``assign_labels="kmeans", refine=False,
+        n_init=25`` is the authors' rule.
     seed : None, int or numpy.random.Generator, default=None
         None draws fresh entropy (the integer used is in the result). The whole
         result depends only on the seed: not on ``n_jobs``, nor on how the
@@ -193,7 +199,8 @@ def ncut_significance(
     0.05
     """
     network = as_network(network, input_shape=input_shape)
-    settings = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol,
+    settings = check_settings(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
+                              n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
                               eigen_method=eigen_method)
     shuffle = check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
