@@ -85,18 +85,27 @@ BlockInput block_input(const py::tuple& t, std::size_t b, std::vector<py::object
     return in;
 }
 
-// The network's non-zeros, copied out of the Python arrays (so the C++ work
-// below may run without the GIL).
-Network network_of(const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& sizes,
-                   const py::list& blocks) {
+// The blocks as Python gave them; the arrays stay alive (in `keep`) while the
+// C++ work reads them without the GIL.
+struct Inputs {
+    std::vector<Index> sizes;
+    std::vector<BlockInput> blocks;
+    std::vector<py::object> keep;
+
+    // The network's non-zeros, copied out of the arrays (polling the token).
+    Network network(const CancelToken* token) const {
+        return network_from_blocks(sizes, blocks, token);
+    }
+};
+
+Inputs inputs_of(const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& sizes,
+                 const py::list& blocks) {
     if (sizes.ndim() != 1) throw std::invalid_argument("group sizes must be 1-D");
-    const std::vector<Index> group_sizes(sizes.data(), sizes.data() + sizes.shape(0));
-    std::vector<BlockInput> inputs;
-    std::vector<py::object> keep;  // the arrays read below stay alive until copied
+    Inputs in;
+    in.sizes.assign(sizes.data(), sizes.data() + sizes.shape(0));
     for (std::size_t b = 0; b < blocks.size(); ++b)
-        inputs.push_back(block_input(blocks[b].cast<py::tuple>(), b, keep));
-    py::gil_scoped_release release;
-    return network_from_blocks(group_sizes, inputs);
+        in.blocks.push_back(block_input(blocks[b].cast<py::tuple>(), b, in.keep));
+    return in;
 }
 
 using Sizes = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
@@ -147,13 +156,11 @@ py::dict node_map(Graph& g) {
     return d;
 }
 
-Graph graph_of(const Network& net) {
-    py::gil_scoped_release release;
-    return build_graph(net);
-}
-
 py::dict graph_py(const Sizes& sizes, const py::list& blocks) {
-    Graph g = graph_of(network_of(sizes, blocks));
+    const Inputs in = inputs_of(sizes, blocks);
+    Graph g = interruptible([&](const CancelToken& token) {
+        return build_graph(in.network(&token), &token);
+    });
     py::dict d = node_map(g);
     d["degree"] = to_numpy(std::move(g.degree));
     return d;
@@ -163,8 +170,10 @@ py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, 
                     int max_iter, double tol, const std::string& method, std::uint64_t seed,
                     int n_jobs) {
     ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
-    Graph g = graph_of(network_of(sizes, blocks));
+    const Inputs in = inputs_of(sizes, blocks);
+    Graph g;
     ClusterResult res = interruptible([&](const CancelToken& token) {
+        g = build_graph(in.network(&token), &token);
         opt.spectral.cancel = &token;
         return cluster_graph(g, opt, seed, resolve_threads(n_jobs));
     });
@@ -182,7 +191,10 @@ py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, 
 // only for units without edges.
 double ncut_py(const Sizes& sizes, const py::list& blocks,
                const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& labels) {
-    const Graph g = graph_of(network_of(sizes, blocks));
+    const Inputs in = inputs_of(sizes, blocks);
+    const Graph g = interruptible([&](const CancelToken& token) {
+        return build_graph(in.network(&token), &token);
+    });
     Index n_all = 0;
     for (Index s : g.group_sizes) n_all += s;
     if (labels.ndim() != 1 || labels.shape(0) != n_all)
@@ -212,8 +224,10 @@ py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double 
     SpectralOptions opt;
     opt.tol = tol;
     opt.method = method_of(method);
-    Graph g = graph_of(network_of(sizes, blocks));
+    const Inputs in = inputs_of(sizes, blocks);
+    Graph g;
     Embedding emb = interruptible([&](const CancelToken& token) {
+        g = build_graph(in.network(&token), &token);
         opt.cancel = &token;
         return spectral_embedding(g, k, seed, opt);
     });
@@ -234,8 +248,9 @@ py::array_t<double> shuffled_ncuts_py(const Sizes& sizes, const py::list& blocks
                                       std::uint64_t seed, int n_jobs) {
     ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
     const ShuffleMethod how = parse_shuffle(shuffle);
-    const Network net = network_of(sizes, blocks);
+    const Inputs in = inputs_of(sizes, blocks);
     return to_numpy(interruptible([&](const CancelToken& token) {
+        const Network net = in.network(&token);
         opt.spectral.cancel = &token;
         return shuffled_ncuts(net, how, first, count, opt, seed, resolve_threads(n_jobs));
     }));
@@ -245,12 +260,11 @@ py::array_t<double> shuffled_ncuts_py(const Sizes& sizes, const py::list& blocks
 // row * cols + col layout (O(non-zeros), whatever the block's shape).
 py::list shuffled_network_py(const Sizes& sizes, const py::list& blocks,
                              const std::string& shuffle, std::uint64_t seed, std::uint64_t index) {
-    const Network net = network_of(sizes, blocks);
     const ShuffleMethod how = parse_shuffle(shuffle);
-    Network out = [&] {
-        py::gil_scoped_release release;
-        return shuffle_network(net, how, seed, index);
-    }();
+    const Inputs in = inputs_of(sizes, blocks);
+    Network out = interruptible([&](const CancelToken& token) {
+        return shuffle_network(in.network(&token), how, seed, index, &token);
+    });
     py::list result;
     for (BlockEdges& e : out.blocks)
         result.append(py::make_tuple(to_numpy(std::move(e.pos)), to_numpy(std::move(e.val))));

@@ -93,11 +93,12 @@ Index triangle_position(Index t, Index n) {
 
 // A uniformly random ordered sample of m of the block's positions (partial
 // Fisher-Yates): the non-zeros of a uniformly permuted block land exactly there.
-void scatter_positions(BlockEdges& e, Rng& rng) {
+void scatter_positions(BlockEdges& e, Rng& rng, const CancelToken* cancel) {
     const Index size = e.n_positions();
     const std::size_t m = e.pos.size();
     SparsePermutation perm(size, m);
     for (std::size_t i = 0; i < m; ++i) {
+        check_cancel_every(cancel, static_cast<Index>(i));
         const Index j = static_cast<Index>(i + rng.below(static_cast<std::uint64_t>(size - i)));
         const Index at_i = perm.get(static_cast<Index>(i));
         const Index at_j = perm.get(j);
@@ -106,14 +107,20 @@ void scatter_positions(BlockEdges& e, Rng& rng) {
     }
 }
 
-void permute_values(BlockEdges& e, Rng& rng) {
-    for (std::size_t i = e.val.size(); i > 1; --i) std::swap(e.val[i - 1], e.val[rng.below(i)]);
+void permute_values(BlockEdges& e, Rng& rng, const CancelToken* cancel) {
+    for (std::size_t i = e.val.size(); i > 1; --i) {
+        check_cancel_every(cancel, static_cast<Index>(i));
+        std::swap(e.val[i - 1], e.val[rng.below(i)]);
+    }
 }
 
-void kde_values(BlockEdges& e, const std::vector<double>& original, Rng& rng) {
+void kde_values(BlockEdges& e, const std::vector<double>& original, Rng& rng,
+                const CancelToken* cancel) {
     const double bw = kde_bandwidth(original);
     const double big = std::numeric_limits<double>::max();
-    for (double& v : e.val) {
+    for (std::size_t i = 0; i < e.val.size(); ++i) {
+        check_cancel_every(cancel, static_cast<Index>(i));
+        double& v = e.val[i];
         v = original[rng.below(original.size())] + bw * rng.normal();
         v = std::clamp(v, -big, big);  // a draw beyond the double range stays finite
     }
@@ -132,25 +139,25 @@ ShuffleMethod parse_shuffle(const std::string& name) {
 }
 
 Network shuffle_network(const Network& net, ShuffleMethod method, std::uint64_t seed,
-                        std::uint64_t index) {
+                        std::uint64_t index, const CancelToken* cancel) {
     Rng rng(derive(seed, kPermuteTag), index);
     Network out = net;
     for (std::size_t l = 0; l < out.blocks.size(); ++l) {
         BlockEdges& e = out.blocks[l];
         switch (method) {
             case ShuffleMethod::Layer:
-                scatter_positions(e, rng);
-                permute_values(e, rng);
+                scatter_positions(e, rng, cancel);
+                permute_values(e, rng, cancel);
                 break;
             case ShuffleMethod::LayerNonzero:
-                permute_values(e, rng);
+                permute_values(e, rng, cancel);
                 break;
             case ShuffleMethod::LayerNonzeroDistribution:
-                kde_values(e, net.blocks[l].val, rng);
+                kde_values(e, net.blocks[l].val, rng, cancel);
                 break;
             case ShuffleMethod::LayerAllDistribution:
-                scatter_positions(e, rng);
-                kde_values(e, net.blocks[l].val, rng);
+                scatter_positions(e, rng, cancel);
+                kde_values(e, net.blocks[l].val, rng, cancel);
                 break;
         }
     }
@@ -165,7 +172,8 @@ std::vector<double> shuffled_ncuts(const Network& net, ShuffleMethod method,
     parallel_for(static_cast<Index>(count), n_threads, [&](Index i) {
         check_cancel(opt.spectral.cancel);
         const std::uint64_t s = first + static_cast<std::uint64_t>(i);
-        const Graph g = build_graph(shuffle_network(net, method, seed, s));
+        const Graph g = build_graph(shuffle_network(net, method, seed, s, opt.spectral.cancel),
+                                    opt.spectral.cancel);
         if (g.n_nodes < opt.n_clusters)
             throw std::invalid_argument("shuffled network " + std::to_string(s) + " has only " +
                                         std::to_string(g.n_nodes) +

@@ -22,7 +22,7 @@ ShuffleMethod parse_shuffle(const std::string& name);
 // Shuffled network number `index` of the null with this seed; depends only on
 // (net, method, seed, index). Memory is O(non-zeros + units), never O(rows x cols).
 Network shuffle_network(const Network& net, ShuffleMethod method, std::uint64_t seed,
-                        std::uint64_t index);
+                        std::uint64_t index, const CancelToken* cancel = nullptr);
 
 // n-cuts of the shuffled networks first .. first + count - 1, computed in parallel
 // over shuffles (one thread per shuffle, so memory is O(threads x graph)).
