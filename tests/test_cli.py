@@ -62,7 +62,7 @@ def test_analyze_bad_file_is_one_line_exit_2(tmp_path, content, message):
 
 def test_analyze_bad_parameters_exit_2(npz):
     proc = run("analyze", npz, "--clusters", 1, "--quiet")
-    assert proc.returncode == 2 and "n_clusters" in proc.stderr
+    assert proc.returncode == 2 and "--clusters" in proc.stderr
     proc = run("analyze", npz, "--shuffle", "nope")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
 

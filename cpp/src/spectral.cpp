@@ -20,6 +20,10 @@ constexpr std::uint64_t kNullStream = 0x6e756c6c766563ULL;  // null vectors of s
 constexpr Index kDenseAutoNodes = 300;
 // Below this singular value a bipartite eigenvector is a null vector of N.
 constexpr double kZeroSigma = 1e-7;
+// Most eigenvectors asked of Lanczos: its Krylov space is twice as wide, and
+// Spectra's dense steps on it (which cannot poll the cancel token) grow as its
+// cube, about half a second here.
+constexpr int kMaxLanczosVectors = 500;
 
 // Known eigenvectors of N with eigenvalue 1: D^1/2 restricted to each component,
 // here restricted to the node range [lo, lo + n) and normalized there.
@@ -240,7 +244,7 @@ bool solve_bipartite(const Graph& g, const std::vector<double>& nval, const Embe
     BipartiteOp op(defl, opt.cancel, g, nval, t_lo, t_n);
     Eigen::MatrixXd u;
     Eigen::VectorXd sigma2;
-    const bool lanczos_ok = s_n - c > nev + 20;
+    const bool lanczos_ok = s_n - c > nev + 20 && nev <= kMaxLanczosVectors;
     if (!(lanczos_ok && lanczos(op, nev, 0.0, seed, opt, sigma2, u))) {
         if (s_n > kDenseMaxNodes) return false;
         const auto solver = dense_solve(op);
@@ -344,13 +348,20 @@ Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
                                      "-unit network; use eigen_method 'auto'");
     }
     // Lanczos needs a Krylov space comfortably larger than nev inside the deflated space.
-    const bool full_ok = n - c > nev + 20;
+    const bool full_ok = n - c > nev + 20 && nev <= kMaxLanczosVectors;
     if (!solved && full_ok) {
         solved = solve_full(g, nval, emb, nev, seed, opt, evals, x);
         if (solved) emb.method = EigenMethod::Full;
     }
     if (!solved) {
         if (n > kDenseMaxNodes) {
+            if (nev > kMaxLanczosVectors)
+                throw std::invalid_argument(
+                    "n_clusters=" + std::to_string(k) + " asks for " + std::to_string(nev) +
+                    " eigenvectors besides the " + std::to_string(c) + " connected components; "
+                    "Lanczos computes at most " + std::to_string(kMaxLanczosVectors) + ", and " +
+                    too_big_for_dense(n) + "; use at most " +
+                    std::to_string(c + kMaxLanczosVectors) + " clusters");
             if (!full_ok)
                 throw std::invalid_argument(
                     "n_clusters=" + std::to_string(k) + " is too close to the number of "

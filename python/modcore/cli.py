@@ -6,27 +6,132 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from . import __version__
-from .significance import SHUFFLES, ncut_significance
+from .cluster import MAX_CLUSTERS, MAX_INIT
+from .io import check_n_jobs
+from .significance import MAX_SHUFFLES, SHUFFLES, ncut_significance
 
 
 class UsageError(Exception):
     """A problem with the user's input: one line on stderr, exit code 2."""
 
 
+# What a run can fail with because of its input, its settings or the machine (a
+# bad file, a refused parameter, a full disk, a missing extra, not enough
+# memory, an eigensolver that did not converge): one line on stderr and exit 2,
+# from the one handler in main(). Anything else is a bug and keeps its traceback.
+_EXPECTED_ERRORS = (UsageError, ValueError, TypeError, OSError, ImportError, MemoryError,
+                    RuntimeError)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        text = f"{exc.filename}: {exc.strerror}"
+    elif isinstance(exc, MemoryError):
+        text = f"not enough memory ({exc})" if str(exc) else "not enough memory"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (not the usage block, then the error)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} "
+                     f"(see {self.prog} --help)\n")
+
+
+def _integer(low: int, high: int | None = None):
+    """An argparse type: an int in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"expected an integer {bound}, got {value}")
+        return value
+    return parse
+
+
+def _fraction(*, closed_low: bool, top: float = 1.0):
+    """An argparse type: a float in [0, top) (or (0, top) when not closed_low)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not ((0 <= value if closed_low else 0 < value) and value < top):
+            interval = f"{'[' if closed_low else '('}0, {top:g})"
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text}")
+        return value
+    return parse
+
+
+def _widths(text: str) -> list:
+    """An argparse type: comma-separated positive layer widths, at least two."""
+    try:
+        widths = [int(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 784,256,10, got {text!r}") from None
+    if len(widths) < 2 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected at least two positive widths (inputs first), got {text!r}")
+    return widths
+
+
+_SEED = _integer(0, 2**63 - 1)
+_COUNT = _integer(1)
+
+
+def _check_output_file(path, option: str) -> None:
+    """Fail before the work when ``path`` cannot be created or replaced as a file."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a directory; expected a file name")
+    _check_parent(path.parent, option, path)
+
+
+def _check_output_dir(path, option: str) -> None:
+    """Fail before the work when ``path`` cannot be (created as) a directory."""
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: exists and is not a directory")
+    _check_parent(path, option, path)
+
+
+def _check_parent(directory: Path, option: str, path: Path) -> None:
+    # The nearest existing ancestor must be a directory we may create files in.
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    if not directory.is_dir():
+        raise UsageError(f"{option} {path}: {directory} is not a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot write in {directory}")
+
+
 def _add_analysis_options(p: argparse.ArgumentParser, shuffles: int) -> None:
-    p.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
-    p.add_argument("--shuffles", type=int, default=shuffles,
+    p.add_argument("--clusters", type=_integer(2, MAX_CLUSTERS), default=12,
+                   help="number of modules k (default 12)")
+    p.add_argument("--shuffles", type=_integer(1, MAX_SHUFFLES), default=shuffles,
                    help=f"size of the shuffle null (default {shuffles})")
     p.add_argument("--shuffle", choices=SHUFFLES, action="append",
                    help="shuffle method; repeat for several (default: layer)")
-    p.add_argument("--n-init", type=int, default=10, help="k-means restarts (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--jobs", type=int, default=None, help="threads (default: all cores)")
+    p.add_argument("--n-init", type=_integer(1, MAX_INIT), default=10,
+                   help="k-means restarts (default 10)")
+    p.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
+    p.add_argument("--jobs", type=_COUNT, default=None,
+                   help="threads (default: all cores; more are capped at the cores)")
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -38,7 +143,7 @@ def _add_scheduler_option(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="modcore", description="How modular is a trained neural network?")
     parser.add_argument("--version", action="version", version=f"modcore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,23 +167,26 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train (and prune) an MLP with the paper's recipe")
     t.add_argument("--dataset", default="fashion", help="fashion, mnist, cifar10, line, ...")
     t.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    t.add_argument("--widths", default="784,256,256,256,256,10",
+    t.add_argument("--widths", type=_widths, default="784,256,256,256,256,10",
                    help="layer widths, comma-separated (the first must match the inputs)")
-    t.add_argument("--epochs", type=int, default=20, help="epochs of plain training")
-    t.add_argument("--prune-epochs", type=int, default=None,
+    t.add_argument("--epochs", type=_COUNT, default=20, help="epochs of plain training")
+    t.add_argument("--prune-epochs", type=_COUNT, default=None,
                    help="epochs of pruned fine-tuning (default: as --epochs)")
-    t.add_argument("--prune", type=float, default=0.9, help="final sparsity; 0 = no pruning")
-    t.add_argument("--dropout", type=float, default=0.0, help="dropout after hidden layers")
-    t.add_argument("--n-train", type=int, default=None, help="use only this many training examples")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--prune", type=_fraction(closed_low=True), default=0.9,
+                   help="final sparsity; 0 = no pruning")
+    t.add_argument("--dropout", type=_fraction(closed_low=True), default=0.0,
+                   help="dropout after hidden layers, in [0, 1)")
+    t.add_argument("--n-train", type=_COUNT, default=None,
+                   help="use only this many training examples")
+    t.add_argument("--seed", type=_SEED, default=0)
     t.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
     t.add_argument("--quiet", action="store_true")
 
     d = sub.add_parser("demo", help="train a small pruned MLP and analyze it, no downloads")
     d.add_argument("--out", type=Path, default=Path("modcore-demo"),
                    help="directory for the network and the report (default modcore-demo)")
-    d.add_argument("--epochs", type=int, default=3, help="epochs per phase (default 3)")
-    d.add_argument("--n-train", type=int, default=10000,
+    d.add_argument("--epochs", type=_COUNT, default=3, help="epochs per phase (default 3)")
+    d.add_argument("--n-train", type=_COUNT, default=10000,
                    help="training examples (default 10000)")
     _add_analysis_options(d, shuffles=300)
     les = sub.add_parser("lesion", help="lesion tests: accuracy drop of each module in each layer")
@@ -86,20 +194,22 @@ def _parser() -> argparse.ArgumentParser:
     les.add_argument("--dataset", default="fashion",
                      help="data set whose test split is used (default fashion)")
     les.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    les.add_argument("--n-test", type=int, default=None,
+    les.add_argument("--n-test", type=_COUNT, default=None,
                      help="use a random subset of this many test examples (default: all)")
-    les.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
-    les.add_argument("--random-lesions", type=int, default=50,
+    les.add_argument("--clusters", type=_integer(2, MAX_CLUSTERS), default=12,
+                     help="number of modules k (default 12)")
+    les.add_argument("--random-lesions", type=_COUNT, default=50,
                      help="random same-size lesions per sub-module (default 50; candidates for "
                           "'important' get more, enough for the Bonferroni threshold)")
-    les.add_argument("--min-drop", type=float, default=1.0,
+    les.add_argument("--min-drop", type=_fraction(closed_low=True, top=100.0), default=1.0,
                      help="smallest accuracy drop, in percentage points, for a sub-module to be "
                           "important (default 1)")
-    les.add_argument("--alpha", type=float, default=0.05,
+    les.add_argument("--alpha", type=_fraction(closed_low=False), default=0.05,
                      help="family-wise level, Bonferroni over the tested sub-modules (default 0.05)")
     les.add_argument("--no-double", action="store_true", help="skip the double-lesion study")
-    les.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    les.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    les.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
+    les.add_argument("--threads", type=_COUNT, default=None,
+                     help="torch threads (default: torch's; more are capped at the cores)")
     les.add_argument("--report", type=Path,
                      help="write lesion_single.png, lesion_double.png and lesion.md here")
     les.add_argument("--json", type=Path, help="write the results as JSON here")
@@ -109,11 +219,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--datasets", default=None,
                    help="comma-separated, tried in order; absent ones are skipped "
                         "(default fashion,line,mnist,cifar10; with --quick: line)")
-    r.add_argument("--seeds", type=int, default=None,
+    r.add_argument("--seeds", type=_COUNT, default=None,
                    help="runs per data set and condition (default 5; --quick: 1)")
-    r.add_argument("--shuffles", type=int, default=None,
+    r.add_argument("--shuffles", type=_integer(1, MAX_SHUFFLES), default=None,
                    help="size of each shuffle null (default 320; --quick: 20)")
-    r.add_argument("--epochs", type=int, default=None,
+    r.add_argument("--epochs", type=_COUNT, default=None,
                    help="epochs per phase: pruned runs train this many then prune this many, "
                         "unpruned runs train twice this many (default 20; --quick: 1)")
     r.add_argument("--out", type=Path, default=Path("results"),
@@ -122,11 +232,14 @@ def _parser() -> argparse.ArgumentParser:
                         "skipped, so a stopped reproduction resumes")
     r.add_argument("--quick", action="store_true",
                    help="a small end-to-end run for CI: 1000 training / 500 test examples")
-    r.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
-    r.add_argument("--n-init", type=int, default=10, help="k-means restarts (default 10)")
+    r.add_argument("--clusters", type=_integer(2, MAX_CLUSTERS), default=12,
+                   help="number of modules k (default 12)")
+    r.add_argument("--n-init", type=_integer(1, MAX_INIT), default=10,
+                   help="k-means restarts (default 10)")
     r.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    r.add_argument("--jobs", type=int, default=None, help="clustering threads (default: all cores)")
-    r.add_argument("--max-runs", type=int, default=None,
+    r.add_argument("--jobs", type=_COUNT, default=None,
+                   help="clustering threads (default: all cores)")
+    r.add_argument("--max-runs", type=_COUNT, default=None,
                    help="stop after this many new runs (resume later with the same command)")
     return parser
 
@@ -135,10 +248,24 @@ def _load_weights(path: Path) -> list:
     from .weights import weights_from_module
     if not path.exists():
         raise UsageError(f"{path}: no such file")
-    try:
-        return weights_from_module(path)
-    except (ValueError, TypeError, ImportError) as exc:
-        raise UsageError(str(exc)) from exc
+    return weights_from_module(path)
+
+
+def _check_paths(args) -> None:
+    """Inputs that cannot be read and outputs that cannot be written fail here,
+    before any computation."""
+    _check_output_file(getattr(args, "json", None), "--json")
+    if args.command in ("analyze", "lesion"):
+        _check_output_dir(args.report, "--report")
+    elif args.command in ("sweep", "train"):
+        _check_output_file(args.out, "--out")
+    elif args.command in ("reproduce", "demo"):
+        _check_output_dir(args.out, "--out")
+    for path in getattr(args, "networks", []):
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or directory")
+        if not (path.is_file() or path.is_dir()):  # a FIFO would block the sweep in open()
+            raise UsageError(f"{path}: not a regular file or a directory")
 
 
 def _check_plot_installed(args) -> None:
@@ -172,13 +299,10 @@ def _sweep(args, client) -> None:
 
     # One directory alone: rows named by file name, as modcore.sweep(directory) does.
     networks = args.networks[0] if len(args.networks) == 1 else args.networks
-    try:
-        table = sweep(networks, n_clusters=args.clusters, n_shuffles=args.shuffles,
-                      shuffle=args.shuffle or ["layer"], n_init=args.n_init, seed=args.seed,
-                      n_jobs=args.jobs, progress=not args.quiet, client=client,
-                      results_path=args.out)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        raise UsageError(str(exc)) from exc
+    table = sweep(networks, n_clusters=args.clusters, n_shuffles=args.shuffles,
+                  shuffle=args.shuffle or ["layer"], n_init=args.n_init, seed=args.seed,
+                  n_jobs=args.jobs, progress=not args.quiet, client=client,
+                  results_path=args.out)
     columns = ["name", "shuffle", "ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value"]
     print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.out:
@@ -194,13 +318,10 @@ def _analyze(weights, args, extra: dict, client=None) -> dict:
 
     significances = {}
     for shuffle in args.shuffle or ["layer"]:
-        try:
-            significances[shuffle] = ncut_significance(
-                weights, n_clusters=args.clusters, n_shuffles=args.shuffles, shuffle=shuffle,
-                n_init=args.n_init, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet,
-                client=client)
-        except (ValueError, TypeError) as exc:
-            raise UsageError(str(exc)) from exc
+        significances[shuffle] = ncut_significance(
+            weights, n_clusters=args.clusters, n_shuffles=args.shuffles, shuffle=shuffle,
+            n_init=args.n_init, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet,
+            client=client)
     results = summary(weights, significances, extra)
     _print_table(results)
     if args.json:
@@ -218,8 +339,9 @@ def _print_table(results: dict) -> None:
           f"n-cut {results['ncut']:.4f}")
     print(f"{'shuffle':28s} {'N':>6s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s}")
     for name, r in results["nulls"].items():
+        # float(): an infinite z-score (a null with no spread) is the string "inf" in JSON.
         print(f"{name:28s} {r['n_shuffles']:6d} {r['shuffled_mean']:8.4f} "
-              f"{r['shuffled_std']:8.4f} {r['z_score']:8.2f} {r['p_value']:8.4f}")
+              f"{r['shuffled_std']:8.4f} {float(r['z_score']):8.2f} {r['p_value']:8.4f}")
 
 
 def _lesion(args) -> dict:
@@ -231,20 +353,15 @@ def _lesion(args) -> dict:
     from .nn.lesion import lesion_study
 
     if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    try:
-        model = checkpoint.load(args.network).model
-        # Only the test split is used; n_train=1 avoids holding the training set.
-        data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
-                            n_train=1, n_test=args.n_test)
-        study = lesion_study(model, data, n_clusters=args.clusters,
-                             random_lesions=args.random_lesions, seed=args.seed,
-                             double=not args.no_double, progress=not args.quiet,
-                             alpha=args.alpha, min_drop=args.min_drop / 100)
-    except (FileNotFoundError, ValueError, TypeError) as exc:
-        raise UsageError(str(exc)) from exc
+        torch.set_num_threads(check_n_jobs(args.threads))
+    model = checkpoint.load(args.network).model
+    # Only the test split is used; n_train=1 avoids holding the training set.
+    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
+                        n_train=1, n_test=args.n_test)
+    study = lesion_study(model, data, n_clusters=args.clusters,
+                         random_lesions=args.random_lesions, seed=args.seed,
+                         double=not args.no_double, progress=not args.quiet,
+                         alpha=args.alpha, min_drop=args.min_drop / 100)
     print(study.table())
     print(f"wall time {study.seconds['total']:.1f} s, lesions evaluated {study.n_masks}")
     results = {"network": str(args.network), "dataset": data.name, "modcore": __version__,
@@ -254,11 +371,8 @@ def _lesion(args) -> dict:
         args.json.write_text(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
     if args.report:
-        try:
-            from .nn.lesion_plot import save_figures
-            figures = save_figures(study, args.report)
-        except ImportError as exc:
-            raise UsageError(str(exc)) from exc
+        from .nn.lesion_plot import save_figures
+        figures = save_figures(study, args.report)
         images = "".join(f"![{p.stem}]({p.name})\n\n" for p in figures)
         (args.report / "lesion.md").write_text(
             f"## Lesion tests: {args.network}\n\n{study.to_markdown()}\n\n{images}")
@@ -273,17 +387,14 @@ def _train(args) -> dict:
         raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
     from .nn import MLP, checkpoint, load_dataset, paper_recipe, train
 
-    try:
-        widths = [int(w) for w in args.widths.split(",")]
-        data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
-                            n_train=args.n_train)
-    except (ValueError, FileNotFoundError) as exc:
-        raise UsageError(str(exc)) from exc
+    widths = args.widths
+    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
+                        n_train=args.n_train)
     if widths[0] != data.x_train.shape[1]:
         raise UsageError(f"--widths starts with {widths[0]} inputs but {data.name} has "
                          f"{data.x_train.shape[1]}")
     model = MLP(widths, dropout=args.dropout, seed=args.seed)
-    print(f"training {args.widths} on {data.name} ({data.source}), "
+    print(f"training {','.join(map(str, widths))} on {data.name} ({data.source}), "
           f"{len(data.y_train)} training examples")
     prune_epochs = args.epochs if args.prune_epochs is None else args.prune_epochs
     if args.prune > 0:
@@ -317,15 +428,10 @@ def _reproduce(args, extra: dict) -> None:
         datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
         if not datasets:
             raise UsageError("--datasets is empty")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
-    try:
-        reproduce(datasets=datasets, seeds=args.seeds, n_shuffles=args.shuffles,
-                  epochs=args.epochs, out=args.out, quick=args.quick, n_clusters=args.clusters,
-                  n_init=args.n_init, data_dir=args.data_dir, n_jobs=args.jobs,
-                  max_runs=args.max_runs, command=extra["command"])
-    except (ValueError, TypeError) as exc:
-        raise UsageError(str(exc)) from exc
+    reproduce(datasets=datasets, seeds=args.seeds, n_shuffles=args.shuffles,
+              epochs=args.epochs, out=args.out, quick=args.quick, n_clusters=args.clusters,
+              n_init=args.n_init, data_dir=args.data_dir, n_jobs=args.jobs,
+              max_runs=args.max_runs, command=extra["command"])
 
 
 def _demo(args, extra: dict) -> None:
@@ -338,7 +444,7 @@ def _demo(args, extra: dict) -> None:
     _check_plot_installed(args)
     net = args.out / "net.pt"
     train_args = argparse.Namespace(
-        dataset=dataset, data_dir=None, widths="784,256,256,256,256,10", epochs=args.epochs,
+        dataset=dataset, data_dir=None, widths=[784, 256, 256, 256, 256, 10], epochs=args.epochs,
         prune_epochs=args.epochs, prune=0.9, dropout=0.0, n_train=args.n_train, seed=args.seed,
         out=net, quiet=args.quiet)
     extra["training"] = _train(train_args)
@@ -353,6 +459,7 @@ def main(argv=None) -> int:
     extra = {"command": shlex.join(["modcore", *argv]),
              "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     try:
+        _check_paths(args)
         if args.command == "analyze":
             _check_plot_installed(args)
             extra["network"] = str(args.network)
@@ -370,8 +477,8 @@ def main(argv=None) -> int:
             _reproduce(args, extra)
         else:
             _demo(args, extra)
-    except UsageError as exc:
-        print(f"modcore: error: {exc}", file=sys.stderr)
+    except _EXPECTED_ERRORS as exc:
+        print(f"modcore: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("modcore: interrupted", file=sys.stderr)

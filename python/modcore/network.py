@@ -27,6 +27,10 @@ from .io import check_weights, real_array
 
 __all__ = ["Block", "Network", "as_network"]
 
+# Units of all groups together (the C++ core's node ids are 32-bit; every unit,
+# connected or not, also costs memory there).
+MAX_UNITS = 2**31 - 1
+
 
 @dataclass(frozen=True, repr=False)
 class Block:
@@ -314,6 +318,9 @@ def _check_groups(groups) -> tuple:
             raise ValueError(f"duplicate group name {name!r}")
         names.append(name)
         sizes.append(int(size))
+    if sum(sizes) > MAX_UNITS:
+        raise ValueError(f"the groups hold {sum(sizes)} units; modcore numbers units with 32-bit "
+                         f"ints and takes at most {MAX_UNITS}")
     return tuple(names), tuple(sizes)
 
 

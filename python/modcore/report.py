@@ -150,7 +150,7 @@ def _html(results: dict, figures: list) -> str:
     rows = "".join(
         f"<tr><td>{e(name)}</td><td>{r['n_shuffles']}</td><td>{results['ncut']:.4f}</td>"
         f"<td>{r['shuffled_mean']:.4f}</td><td>{r['shuffled_std']:.4f}</td>"
-        f"<td>{r['z_score']:.2f}</td><td>{r['p_value']:.4g}</td></tr>"
+        f"<td>{float(r['z_score']):.2f}</td><td>{r['p_value']:.4g}</td></tr>"
         for name, r in results["nulls"].items())
     skip = {"labels", "eigenvalues", "nulls"}
     run = "".join(f"<tr><th>{e(key)}</th><td>{e(_text(value))}</td></tr>"

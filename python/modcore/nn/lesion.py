@@ -114,6 +114,9 @@ __all__ = [
 
 ALPHA = 0.05
 MIN_DROP = 0.01
+# Most random lesions per sub-module: each is a forward pass over the test set,
+# and their draws are an (n, layer width) array.
+MAX_RANDOM_LESIONS = 100_000
 # Floats in one activation tensor of a batched pass (n_masks x n_examples x width):
 # 4 MB, e.g. 4096 rows x 256, where the CPU matrix products ran fastest (larger
 # blocks fall out of cache: 32768 rows were 20 % slower per row).
@@ -598,7 +601,7 @@ def random_lesions(labels, layer: int, size: int, n: int, seed=None) -> np.ndarr
         labels = labels.labels
     widths = [len(lab) for lab in labels]
     layer = _check_layer(layer, widths)
-    n = check_positive_int(n, "n")
+    n = check_positive_int(n, "n", maximum=MAX_RANDOM_LESIONS)
     size = check_positive_int(size, "size")
     pool = np.flatnonzero(np.asarray(labels[layer]) >= 0)
     if size > len(pool):
@@ -944,8 +947,9 @@ def lesion_study(
         Top up the tested sub-modules that can still be significant with more
         random lesions, up to ``max_random_lesions``.
     max_random_lesions : int, optional
-        Ceiling of the top-up; default ``floor(n_tested / alpha)``, the fewest
-        that let a p-value pass ``alpha / n_tested``.
+        Ceiling of the top-up, at most ``MAX_RANDOM_LESIONS`` (100,000); default
+        ``floor(n_tested / alpha)``, the fewest that let a p-value pass
+        ``alpha / n_tested``, within that bound.
     n_init, n_jobs
         For :func:`modcore.spectral_cluster`.
 
@@ -981,13 +985,13 @@ def lesion_study(
             f"labels must be in 0..{widths[-1] - 1} (the network has {widths[-1]} outputs), "
             f"got {int(y.min())}..{int(y.max())}"
         )
-    r = check_positive_int(random_lesions, "random_lesions")
+    r = check_positive_int(random_lesions, "random_lesions", maximum=MAX_RANDOM_LESIONS)
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if not isinstance(min_drop, (int, float)) or not 0 <= min_drop <= 1:
         raise ValueError(f"min_drop must be in [0, 1] (a fraction of accuracy), got {min_drop!r}")
     if max_random_lesions is not None:
-        check_positive_int(max_random_lesions, "max_random_lesions")
+        check_positive_int(max_random_lesions, "max_random_lesions", maximum=MAX_RANDOM_LESIONS)
     seed = check_seed(seed)
     seconds = {}
 
@@ -1084,7 +1088,8 @@ def _single_study(model, x, y, widths, labels, subs, base, r, seed, alpha, min_d
         needed = max(1, math.floor(n_tested / alpha) - 1)
         while 1 / (needed + 1) >= threshold:
             needed += 1
-    target = max(r, needed if max_random is None else max_random)
+    # A tiny alpha must not size an allocation beyond what a study can evaluate.
+    target = max(r, min(needed, MAX_RANDOM_LESIONS) if max_random is None else max_random)
     if not adaptive:
         target = r
     if n_tested and 1 / (target + 1) >= threshold:
