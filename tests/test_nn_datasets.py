@@ -137,9 +137,11 @@ def test_subsets_are_seeded_and_bounded(tmp_path):
     assert torch.equal(a.x_train, b.x_train) and not torch.equal(a.x_train, c.x_train)
     with pytest.raises(ValueError, match="n_train=13 exceeds the 12"):
         load_dataset("mnist", data_dir=tmp_path, n_train=13)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="n_test must be >= 1"):
         load_dataset("mnist", data_dir=tmp_path, n_test=0)
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(TypeError, match="n_train must be an int"):
+        load_dataset("line", n_train=10.0)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
         load_dataset("line", seed=-1)
 
 

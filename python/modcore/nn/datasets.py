@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import math
-import numbers
 import os
 import pickle
 import struct
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..io import check_positive_int
 
 __all__ = ["Dataset", "load_dataset", "read_idx", "DATASET_NAMES", "ENV_VAR", "FASHION_SYSTEM_DIR"]
 
@@ -136,13 +137,13 @@ def load_dataset(name, *, data_dir=None, seed=0, n_train=None, n_test=None,
     Raises
     ------
     ValueError
-        If the name is unknown, a size is not a positive integer or exceeds the
-        data available, or a data file is malformed (the message names the file).
+        If the name is unknown, a size is < 1 or exceeds the data available, the
+        seed is negative, or a data file is malformed (the message names the file).
     FileNotFoundError
         If the files of a real data set are not found; the message lists where
         it looked and how to get them.
     TypeError
-        If ``flatten`` is not a bool.
+        If a size or the seed is not an int, or ``flatten`` is not a bool.
 
     Examples
     --------
@@ -153,12 +154,9 @@ def load_dataset(name, *, data_dir=None, seed=0, n_train=None, n_test=None,
     (1, 28, 28)
     """
     for label, value in (("n_train", n_train), ("n_test", n_test)):
-        if value is not None and (
-            not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1
-        ):
-            raise ValueError(f"{label} must be a positive integer or None, got {value!r}")
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if value is not None:
+            check_positive_int(value, label)
+    check_positive_int(seed, "seed", minimum=0)
     if not isinstance(flatten, (bool, np.bool_)):
         raise TypeError(f"flatten must be a bool, got {type(flatten).__name__}")
     key = str(name).lower()
