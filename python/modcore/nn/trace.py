@@ -147,8 +147,8 @@ def network_from_module(model, *, input_shape=None, example_input=None, kernel_n
         May be omitted when the model's first layer is a Linear: then it is
         ``(in_features,)``.
     example_input : torch.Tensor, default None
-        A batch to propagate instead (batch dimension first); give this or
-        ``input_shape``, not both.
+        A batch to propagate instead (batch dimension first; with a batch of one,
+        a ``squeeze()`` drops it); give this or ``input_shape``, not both.
     kernel_norm : {"l1", "l2", "max_column"}, default "l1"
         The edge between input channel ``i`` and output channel ``j`` of a
         convolution, from the kernel slice ``w = W[j, i]``: ``"l1"`` is
@@ -168,7 +168,10 @@ def network_from_module(model, *, input_shape=None, example_input=None, kernel_n
     Returns
     -------
     modcore.Network
-        Groups in order of computation: ``"input"``, then one per Linear or
+        Groups in order of computation: ``"input"`` (the entries of the input's
+        dim 1 after the batch: an image's channels, a vector's features, so an
+        MLP on flattened images has pixel units with ``input_shape=(784,)`` and
+        one unit per colour channel with ``(1, 28, 28)``), then one per Linear or
         convolution call, named by the module's qualified name (``"features.3"``,
         ``"layer1.0.conv2"``); a module called again gets a group of its own,
         ``"fc#2"``, since each call computes different units (weight tying is
@@ -666,7 +669,8 @@ class _Walk:
     def _flow_arg(self, node) -> _Flow:
         """The one input computed from the input, which must be the first argument."""
         flows = [a for a in node.all_input_nodes if isinstance(self.values.get(a), _Flow)]
-        if len(flows) != 1 or not node.args or node.args[0] is not flows[0]:
+        first = node.args[0] if node.args else next(iter(node.kwargs.values()), None)
+        if len(flows) != 1 or first is not flows[0]:
             raise self._error(node, "combines tensors computed from the input in a way modcore "
                                     "cannot read")
         return self.values[flows[0]]
