@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io import check_weights
+from . import _core
+from .io import check_weights, real_array
 
 __all__ = ["Block", "Network", "as_network"]
 
@@ -104,7 +105,7 @@ class Network:
     >>> import numpy as np, modcore
     >>> net = modcore.Network([("in", 2), ("out", 3)], [("in", "out", np.ones((2, 3)))])
     >>> net
-    Network(groups=[in: 2, out: 3], blocks=[in -> out: 6 edges], bipartite)
+    Network(groups=[in: 2, out: 3], blocks=[in -> out: 6 edges])
     """
 
     def __init__(self, groups, blocks):
@@ -179,8 +180,9 @@ class Network:
     @property
     def is_bipartite(self) -> bool:
         """Whether the groups 2-colour so that every non-empty block joins two colours
-        (then the smaller C Cᵀ eigenproblem applies)."""
-        return _group_colours(len(self.sizes), self.blocks) is not None
+        (then the smaller C Cᵀ eigenproblem applies); chains always do, residual
+        links between layers of one parity and self-blocks do not."""
+        return bool(_core.graph(*self.to_core())["bipartite"])
 
     def chain_weights(self) -> list:
         """The dense ``(n_l, n_{l+1})`` matrices of a chain (for figures of MLPs)."""
@@ -226,6 +228,21 @@ class Network:
         flat = np.asarray(flat)
         return [flat[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
 
+    def with_block_entries(self, entries) -> "Network":
+        """This network with each block's entries replaced by ``(positions, values)``
+        (flat positions as :class:`Block` stores them, unique)."""
+        if len(entries) != len(self.blocks):
+            raise ValueError(f"expected entries for {len(self.blocks)} blocks, got {len(entries)}")
+        net = Network.__new__(Network)
+        net.names, net.sizes = self.names, self.sizes
+        blocks = []
+        for b, (pos, val) in zip(self.blocks, entries):
+            order = np.argsort(pos, kind="stable")
+            blocks.append(Block(b.src, b.dst, b.shape, positions=np.asarray(pos)[order],
+                                values=np.asarray(val, dtype=np.float64)[order]))
+        net.blocks = tuple(blocks)
+        return net
+
     def to_core(self) -> tuple:
         return np.asarray(self.sizes, dtype=np.int64), [b.to_core() for b in self.blocks]
 
@@ -234,8 +251,7 @@ class Network:
         blocks = ", ".join(f"{self.names[b.src]} -> {self.names[b.dst]}: {b.nnz} edges"
                            for b in self.blocks[:6])
         more = f", ... ({len(self.blocks)} blocks)" if len(self.blocks) > 6 else ""
-        kind = "bipartite" if self.is_bipartite else "not bipartite"
-        return f"Network(groups=[{groups}], blocks=[{blocks}{more}], {kind})"
+        return f"Network(groups=[{groups}], blocks=[{blocks}{more}])"
 
 
 def as_network(obj, *, input_shape=None) -> Network:
@@ -331,7 +347,7 @@ def _check_block(block, i: int, index: dict, names, sizes) -> Block:
     elif isinstance(matrix, tuple) and len(matrix) == 3:
         rows, cols, vals = (np.asarray(a) for a in matrix)
     else:
-        dense = _real_array(matrix, where)
+        dense = real_array(matrix, where)
         if dense.ndim != 2:
             raise ValueError(f"{where} must be 2-D {shape}, got {dense.ndim}-D shape {dense.shape}")
         _check_shape(dense.shape, shape, where)
@@ -353,17 +369,6 @@ def _check_shape(got, expected, where):
                          "(n_units of src, n_units of dst)")
 
 
-def _real_array(a, where) -> np.ndarray:
-    if isinstance(a, np.ma.MaskedArray):
-        raise TypeError(f"{where} is a masked array; fill it (a.filled(0)) so masked entries "
-                        "mean no edge")
-    arr = np.asarray(a)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating)
-                                 or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"{where} has dtype {arr.dtype}; expected real floats or integers")
-    return arr
-
-
 def _check_symmetric_dense(a, where):
     scale = float(np.abs(a).max()) if a.size else 0.0
     if not np.allclose(a, a.T, rtol=1e-10, atol=1e-12 * scale):
@@ -372,7 +377,7 @@ def _check_symmetric_dense(a, where):
 
 
 def _coo_block(src, dst, shape, rows, cols, vals, where) -> Block:
-    vals = _real_array(vals, where + " values").astype(np.float64, copy=False).ravel()
+    vals = real_array(vals, where + " values").astype(np.float64, copy=False).ravel()
     for name, a in (("rows", rows), ("cols", cols)):
         if a.size and not np.issubdtype(a.dtype, np.integer):
             raise TypeError(f"{where} {name} must be integers, got dtype {a.dtype}")
@@ -433,32 +438,3 @@ def _flat_to_coo(block: Block) -> tuple:
         return (np.concatenate([rows, cols]), np.concatenate([cols, rows]),
                 np.concatenate([block.values, block.values]))
     return rows, cols, block.values
-
-
-def _group_colours(n_groups: int, blocks) -> list | None:
-    """A 2-colouring of the groups in which every non-empty block joins two colours,
-    or None. Each connected set of groups starts from its lowest index with colour
-    index % 2, so a chain's colours are its layer parities (as the C++ core does)."""
-    adj = [[] for _ in range(n_groups)]
-    for b in blocks:
-        if b.nnz == 0:
-            continue
-        if b.src == b.dst:
-            return None
-        adj[b.src].append(b.dst)
-        adj[b.dst].append(b.src)
-    colour = [-1] * n_groups
-    for start in range(n_groups):
-        if colour[start] >= 0:
-            continue
-        colour[start] = start % 2
-        stack = [start]
-        while stack:
-            g = stack.pop()
-            for h in adj[g]:
-                if colour[h] < 0:
-                    colour[h] = 1 - colour[g]
-                    stack.append(h)
-                elif colour[h] == colour[g]:
-                    return None
-    return colour

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .cluster import check_eigen_method
-from .io import check_n_jobs, check_positive_int, check_seed, check_weights
+from .cluster import check_settings
+from .io import check_n_jobs, check_positive_int, check_seed
+from .network import Network, as_network
 from .progress import Progress
-from .significance import _check_shuffle, _significance, ncut_significance
-from .weights import weights_from_module
+from .significance import MAX_SHUFFLES, check_shuffle, ncut_significance, significance_of
 
 __all__ = ["COLUMNS", "WEIGHT_SUFFIXES", "sweep"]
 
@@ -40,16 +40,17 @@ _SETTINGS = ("n_shuffles", "n_clusters", "n_init", "seed")
 
 def sweep(
     networks,
+    *,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     shuffle="layer",
     n_init: int = 10,
-    seed=0,
-    n_jobs=None,
-    progress=None,
     max_iter: int = 300,
     tol: float = 1e-6,
     eigen_method: str = "auto",
+    seed=0,
+    n_jobs=None,
+    progress=None,
     names=None,
     client=None,
     results_path=None,
@@ -129,14 +130,13 @@ def sweep(
     shuffles = [shuffle] if isinstance(shuffle, str) else list(shuffle)
     if not shuffles:
         raise ValueError("shuffle must name at least one shuffle method")
-    shuffles = [_check_shuffle(s) for s in shuffles]
+    shuffles = [check_shuffle(s) for s in shuffles]
     if len(set(shuffles)) != len(shuffles):
         raise ValueError(f"shuffle lists a method twice: {shuffles}")
-    n_shuffles = check_positive_int(n_shuffles, "n_shuffles")
-    n_clusters = check_positive_int(n_clusters, "n_clusters")
-    n_init = check_positive_int(n_init, "n_init")
+    n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
+    cluster_settings = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter,
+                                      tol=tol, eigen_method=eigen_method)
     max_in_flight = check_positive_int(max_in_flight, "max_in_flight")
-    check_eigen_method(eigen_method)
     if client is not None:
         from .distributed import check_client
         client = check_client(client)
@@ -172,7 +172,8 @@ def sweep(
         results = _run_local(todo, bar, n_jobs=n_jobs, **opts)
     else:
         results = _run_on_cluster(todo, bar, client, n_jobs=chunk_jobs,
-                                  max_in_flight=max_in_flight, **opts)
+                                  max_in_flight=max_in_flight, settings=cluster_settings,
+                                  n_shuffles=n_shuffles, seed=seed)
     try:
         for row in results:
             rows[(row["name"], row["shuffle"])] = row
@@ -245,11 +246,9 @@ def _named_networks(networks, names) -> list:
     return items
 
 
-def _load(name: str, network) -> list:
+def _load(name: str, network) -> Network:
     try:
-        if isinstance(network, (list, tuple)):
-            return check_weights(network)
-        return weights_from_module(network)  # a path, a state dict or a torch module
+        return as_network(network)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise type(exc)(f"network {name!r}: {exc}") from exc
 
@@ -260,10 +259,9 @@ def _typed(row: dict) -> dict:
                 int(row[k]) if k in _INT_COLUMNS else float(row[k])) for k in COLUMNS}
 
 
-def _row(name, weights, sig, seconds) -> dict:
-    sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
+def _row(name, network, sig, seconds) -> dict:
     row = {k: getattr(sig, k) for k in COLUMNS if hasattr(sig, k)}
-    row.update(name=name, layer_sizes="-".join(map(str, sizes)), seconds=round(seconds, 3))
+    row.update(name=name, layer_sizes="-".join(map(str, network.sizes)), seconds=round(seconds, 3))
     return _typed(row)
 
 
@@ -271,7 +269,7 @@ def _row(name, weights, sig, seconds) -> dict:
 
 def _run_local(todo, bar, n_jobs, **opts):
     for name, network, shuffles in todo:
-        weights = _load(name, network)
+        net = _load(name, network)
         for shuffle in shuffles:
             start, seen = time.perf_counter(), [0]
 
@@ -279,28 +277,27 @@ def _run_local(todo, bar, n_jobs, **opts):
                 bar.update(done - seen[0])
                 seen[0] = done
 
-            sig = ncut_significance(weights, shuffle=shuffle, n_jobs=n_jobs, progress=forward,
+            sig = ncut_significance(net, shuffle=shuffle, n_jobs=n_jobs, progress=forward,
                                     **opts)
-            yield _row(name, weights, sig, time.perf_counter() - start)
+            yield _row(name, net, sig, time.perf_counter() - start)
 
 
-def _run_on_cluster(todo, bar, client, n_jobs, max_in_flight, n_clusters, n_shuffles, n_init,
-                    seed, max_iter, tol, eigen_method):
+def _run_on_cluster(todo, bar, client, n_jobs, max_in_flight, settings, n_shuffles, seed):
     from .distributed import NetworkJob, _distributed
 
     distributed = _distributed()
     queue = iter(todo)
-    owner = {}    # future key -> (job, name, weights, start)
+    owner = {}    # future key -> (job, name, network, start)
     jobs = []
     finished = distributed.as_completed([], with_results=True)
 
     def start_next() -> bool:
         for name, network, shuffles in queue:
-            weights = _load(name, network)
-            job = NetworkJob(client, weights, shuffles, n_shuffles, n_clusters, n_init, max_iter,
-                             tol, eigen_method, seed, n_jobs=n_jobs, cluster=True)
+            net = _load(name, network)
+            job = NetworkJob(client, net, shuffles, n_shuffles, settings, seed, n_jobs=n_jobs,
+                             cluster=True)
             jobs.append(job)
-            entry = (job, name, weights, time.perf_counter())
+            entry = (job, name, net, time.perf_counter())
             for future in job.futures:
                 owner[future.key] = entry
                 finished.add(future)
@@ -312,15 +309,15 @@ def _run_on_cluster(todo, bar, client, n_jobs, max_in_flight, n_clusters, n_shuf
             if not start_next():
                 break
         for future, result in finished:
-            job, name, weights, start = owner.pop(future.key)
+            job, name, net, start = owner.pop(future.key)
             bar.update(job.record(future, result))
             if not job.done:
                 continue
             seconds = time.perf_counter() - start
             for shuffle, ncuts in job.ncuts.items():
-                sig = _significance(job.clustering, ncuts, shuffle, n_clusters, n_init, seed)
-                yield _row(name, weights, sig, seconds)
-            job.cancel()  # nothing pending: lets the scattered weights go
+                sig = significance_of(job.clustering, ncuts, shuffle)
+                yield _row(name, net, sig, seconds)
+            job.cancel()  # nothing pending: lets the scattered network go
             jobs.remove(job)
             start_next()
     finally:
