@@ -198,7 +198,8 @@ def test_batchnorm_elsewhere_scales_the_consumers_input_side():
     class PreAct(nn.Module):  # conv -> relu -> BN -> conv: the BN does not follow a layer
         def __init__(self):
             super().__init__()
-            self.conv1, self.bn, self.conv2 = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 5, 3)
+            self.conv1, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+            self.conv2 = nn.Conv2d(4, 5, 3)
             randomize_bn(self.bn, torch.Generator().manual_seed(1))
 
         def forward(self, x):
@@ -215,7 +216,8 @@ def test_batchnorm_on_a_layer_output_with_another_reader_is_not_folded():
     class TwoReaders(nn.Module):  # conv1's output is read by the BN and by the add
         def __init__(self):
             super().__init__()
-            self.conv1, self.bn, self.conv2 = nn.Conv2d(2, 3, 1), nn.BatchNorm2d(3), nn.Conv2d(3, 2, 1)
+            self.conv1, self.bn = nn.Conv2d(2, 3, 1), nn.BatchNorm2d(3)
+            self.conv2 = nn.Conv2d(3, 2, 1)
             randomize_bn(self.bn, torch.Generator().manual_seed(2))
 
         def forward(self, x):
@@ -231,8 +233,8 @@ def test_batchnorm_on_a_layer_output_with_another_reader_is_not_folded():
 
 
 def test_batchnorm_without_running_statistics_is_refused():
-    model = nn.Sequential(nn.Conv2d(2, 3, 1), nn.ReLU(), nn.BatchNorm2d(3, track_running_stats=False),
-                          nn.Conv2d(3, 2, 1))
+    model = nn.Sequential(nn.Conv2d(2, 3, 1), nn.ReLU(),
+                          nn.BatchNorm2d(3, track_running_stats=False), nn.Conv2d(3, 2, 1))
     with pytest.raises(ValueError, match="running statistics"):
         network_from_module(model, input_shape=(2, 3, 3))
 
@@ -247,7 +249,8 @@ class FlattenNet(nn.Module):
         self.conv = nn.Conv2d(1, 3, 3, padding=1)
         self.fc = nn.Linear(48, 2)
         w = torch.zeros(2, 48)
-        w[:, 32:] = torch.arange(1, 33, dtype=torch.float32).reshape(2, 16)  # channel 2's 16 positions
+        # Non-zero only on channel 2's 16 positions (features 32..47).
+        w[:, 32:] = torch.arange(1, 33, dtype=torch.float32).reshape(2, 16)
         set_weights(self.fc, w)
 
     def forward(self, x):
@@ -406,7 +409,8 @@ def test_training_flags_are_restored_and_the_eval_path_is_traced():
     class TrainOnlyScale(nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv1, self.drop, self.conv2 = nn.Conv2d(2, 3, 1), nn.Dropout(0.5), nn.Conv2d(3, 2, 1)
+            self.conv1, self.drop = nn.Conv2d(2, 3, 1), nn.Dropout(0.5)
+            self.conv2 = nn.Conv2d(3, 2, 1)
 
         def forward(self, x, twice=False):
             y = self.drop(self.conv1(x))
@@ -466,11 +470,12 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2))
             else:
                 c = int(v * width)
-                layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+                layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c),
+                           nn.ReLU(inplace=True)]
                 c_in = c
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c_in, c_in), nn.ReLU(), nn.Dropout(),
-                                        nn.Linear(c_in, n_classes))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c_in, c_in), nn.ReLU(),
+                                        nn.Dropout(), nn.Linear(c_in, n_classes))
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -625,3 +630,30 @@ def test_not_a_module_and_nothing_left():
 def test_docstring_example_runs():
     result = doctest.testmod(trace, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# -- end to end -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make, solver", [(lambda: VGG(width=0.125), "bipartite"),
+                                          (lambda: ResNet18(width=8), "full")])
+def test_traced_models_go_through_ncut_significance(make, solver):
+    import modcore
+    from oracles import ncut as oracle_ncut
+
+    torch.manual_seed(5)
+    model = make()
+    net = network_from_module(model, input_shape=(3, 32, 32))
+    sig = modcore.ncut_significance(model, input_shape=(3, 32, 32), n_clusters=6, n_shuffles=20,
+                                    seed=0, n_jobs=1, progress=False)
+    assert sig.clustering.group_names == net.names
+    assert sig.clustering.eigen_method == solver
+    assert [len(lab) for lab in sig.labels] == list(net.sizes)
+    assert sig.ncut == pytest.approx(oracle_ncut(net.adjacency(), np.concatenate(sig.labels)),
+                                     rel=1e-9)
+    assert sig.shuffled_ncuts.shape == (20,)
+    # Tracing inside ncut_significance is the same as passing the traced Network.
+    again = modcore.ncut_significance(net, n_clusters=6, n_shuffles=20, seed=0, n_jobs=1,
+                                      progress=False)
+    assert again.ncut == sig.ncut
+    np.testing.assert_array_equal(again.shuffled_ncuts, sig.shuffled_ncuts)

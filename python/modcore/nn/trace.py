@@ -198,7 +198,7 @@ def network_from_module(model, *, input_shape=None, example_input=None, kernel_n
     <torch._C.Generator object at ...>
     >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
     >>> network_from_module(model, input_shape=(3, 6, 6))
-    Network(groups=[input: 3, 0: 8, 3: 10], blocks=[input -> 0: 24 edges, 0 -> 3: 80 edges], bipartite)
+    Network(groups=[input: 3, 0: 8, 3: 10], blocks=[input -> 0: 24 edges, 0 -> 3: 80 edges])
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -246,11 +246,13 @@ def _symbolic_trace(model) -> fx.GraphModule:
     params = list(inspect.signature(model.forward).parameters.values())
     plain = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if not plain:
-        raise ValueError(f"{type(model).__name__}.forward takes no tensor argument")
+        raise ValueError(f"{type(model).__name__}.forward{inspect.signature(model.forward)} "
+                         "has no named positional argument for the input tensor")
     extra = [p for p in plain[1:] if p.default is p.empty]
     if extra:
         raise ValueError(f"{type(model).__name__}.forward needs more than one input "
-                         f"({[p.name for p in plain]}); modcore traces models with one input tensor")
+                         f"({[p.name for p in plain]}); modcore traces models with one input "
+                         "tensor")
     concrete = {p.name: p.default for p in plain[1:]}
     try:
         return fx.symbolic_trace(model, concrete_args=concrete or None)
@@ -282,7 +284,8 @@ def _example_input(gm, model, input_shape, example_input) -> torch.Tensor:
                       if n.op == "call_module"
                       and isinstance(gm.get_submodule(n.target), (nn.Linear, *_CONVS))), None)
         if not isinstance(first, nn.Linear):
-            found = "no Linear or Conv layer" if first is None else f"a {type(first).__name__} first"
+            found = ("no Linear or Conv layer" if first is None
+                     else f"a {type(first).__name__} first")
             raise ValueError(f"input_shape is needed (the input's shape without the batch dim, "
                              f"e.g. (3, 32, 32)): the model has {found}")
         input_shape = (first.in_features,)
@@ -292,7 +295,8 @@ def _example_input(gm, model, input_shape, example_input) -> torch.Tensor:
         raise TypeError(f"input_shape must be a tuple of ints without the batch dim, "
                         f"e.g. (3, 32, 32), got {input_shape!r}")
     if len(input_shape) == 0 or min(input_shape) < 1:
-        raise ValueError(f"input_shape must be non-empty with positive sizes, got {tuple(input_shape)}")
+        raise ValueError(f"input_shape must be non-empty with positive sizes, got "
+                         f"{tuple(input_shape)}")
     return torch.zeros((2, *(int(s) for s in input_shape)), device=device, dtype=dtype)
 
 
@@ -303,15 +307,16 @@ class _ShapeAndScalars(ShapeProp):
     def run_node(self, n):
         self.current = n
         result = super().run_node(n)
-        if isinstance(result, torch.Tensor) and result.numel() == 1:
-            result = result.item()
-        if isinstance(result, numbers.Real):
-            n.meta["modcore_scalar"] = float(result)
+        value = result.item() if isinstance(result, torch.Tensor) and result.numel() == 1 else result
+        if isinstance(value, numbers.Real):
+            n.meta["modcore_scalar"] = float(value)
         return result
 
 
 def _propagate(gm, model, example):
     prop = _ShapeAndScalars(gm)
+    # fx's own error report imports torch._dynamo (seconds); ours names the node.
+    prop.extra_traceback = False
     try:
         # ShapeProp prints a traceback before re-raising; the ValueError below says it.
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
@@ -387,7 +392,8 @@ class _Walk:
                      tuple(shape))
 
     def _connect_dense(self, flow: _Flow, kernel: torch.Tensor, dst: int):
-        """``kernel[f, u] >= 0``: the edge from feature ``f`` of ``flow`` to unit ``u`` of ``dst``."""
+        """``kernel[f, u]``: the edge from feature ``f`` of ``flow`` to unit ``u`` of ``dst``
+        (absolute values taken here)."""
         n_features, n_dst = kernel.shape
         step = max(1, (1 << 22) // n_dst)  # bounds the float64 copy of a huge Linear
         for p in flow.pieces:
