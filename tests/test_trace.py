@@ -355,6 +355,21 @@ def test_scalar_factors_scale_the_path(op, factor):
     np.testing.assert_allclose(got[("conv1", "conv2")], factor * l1(model.conv2), rtol=1e-6)
 
 
+def test_a_one_element_parameter_scales_the_path():
+    class LearnedScale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(2, 3, 1), nn.Conv2d(3, 2, 1)
+            self.gamma = nn.Parameter(torch.tensor([-3.0]))
+
+        def forward(self, x):
+            return self.conv2(self.conv1(x) * self.gamma.view(1, 1, 1, 1))
+
+    model = LearnedScale()
+    got = blocks_by_name(network_from_module(model, input_shape=(2, 2, 2)))
+    np.testing.assert_allclose(got[("conv1", "conv2")], 3 * l1(model.conv2), rtol=1e-6)
+
+
 def test_in_place_add_reaches_later_readers():
     class InPlace(nn.Module):
         def __init__(self):
