@@ -44,8 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("analyze", help="cluster a network and test it against shuffles")
-    a.add_argument("network", type=Path, help="weights: .pt/.pth, .safetensors or .npz")
+    a.add_argument("network", type=Path,
+                   help="weights (.pt/.pth, .safetensors or .npz) or a modcore checkpoint")
     _add_analysis_options(a, shuffles=1000)
+    a.add_argument("--input-shape", type=_shape,
+                   help="trace the checkpoint's model with inputs of this shape, without "
+                        "the batch dimension, e.g. 1,28,28 (for CNNs and residual nets)")
     a.add_argument("--report", type=Path,
                    help="write summary.json, figures and index.html to this directory")
     _add_scheduler_option(a)
@@ -131,12 +135,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_weights(path: Path) -> list:
+def _shape(text: str) -> tuple:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 1,28,28, got {text!r}") from None
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return shape
+
+
+def _load_network(path: Path, input_shape=None):
+    """The network in a weight file (a chain), or the traced model of a checkpoint."""
+    from .network import Network
     from .weights import weights_from_module
     if not path.exists():
         raise UsageError(f"{path}: no such file")
     try:
-        return weights_from_module(path)
+        if input_shape is None:
+            return Network.from_weights(weights_from_module(path))
+        from .nn import checkpoint
+        return Network.from_torch(checkpoint.load(path).model, input_shape=input_shape)
     except (ValueError, TypeError, ImportError) as exc:
         raise UsageError(str(exc)) from exc
 
@@ -189,26 +208,26 @@ def _sweep(args, client) -> None:
         print(f"results written to {args.json}")
 
 
-def _analyze(weights, args, extra: dict, client=None) -> dict:
+def _analyze(network, args, extra: dict, client=None) -> dict:
     from .report import summary, write_report
 
     significances = {}
     for shuffle in args.shuffle or ["layer"]:
         try:
             significances[shuffle] = ncut_significance(
-                weights, n_clusters=args.clusters, n_shuffles=args.shuffles, shuffle=shuffle,
+                network, n_clusters=args.clusters, n_shuffles=args.shuffles, shuffle=shuffle,
                 n_init=args.n_init, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet,
                 client=client)
         except (ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from exc
-    results = summary(weights, significances, extra)
+    results = summary(network, significances, extra)
     _print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
     if args.report is not None:
-        print(f"report written to {write_report(args.report, weights, significances, extra)}")
+        print(f"report written to {write_report(args.report, network, significances, extra)}")
     return results
 
 
@@ -343,7 +362,7 @@ def _demo(args, extra: dict) -> None:
         out=net, quiet=args.quiet)
     extra["training"] = _train(train_args)
     extra["network"] = str(net)
-    _analyze(_load_weights(net), args, extra)
+    _analyze(_load_network(net), args, extra)
 
 
 def main(argv=None) -> int:
@@ -356,9 +375,9 @@ def main(argv=None) -> int:
         if args.command == "analyze":
             _check_plot_installed(args)
             extra["network"] = str(args.network)
-            weights = _load_weights(args.network)
+            network = _load_network(args.network, args.input_shape)
             with _dask_client(args.scheduler) as client:
-                _analyze(weights, args, extra, client=client)
+                _analyze(network, args, extra, client=client)
         elif args.command == "lesion":
             _lesion(args)
         elif args.command == "sweep":
