@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from sklearn.cluster import SpectralClustering
@@ -81,6 +83,20 @@ def test_result_serialises():
     d = json.loads(json.dumps(res.to_dict()))
     assert d["ncut"] == res.ncut and len(d["labels"]) == 3
     assert "ncut=" in repr(res)
+
+
+def test_repr_counts_dropped_units_apart_from_module_0():
+    # Input units 0 and 1 have no edges (label -1): 9 units in the modules, 2 dropped.
+    w = [np.zeros((4, 3)), np.zeros((3, 4))]
+    w[0][2:, :] = 1.0
+    w[1][:, :2] = 1.0
+    w[1][:, 2:] = 0.5
+    res = modcore.spectral_cluster(w, n_clusters=2, seed=0)
+    text = repr(res)
+    sizes = [int(n) for n in re.search(r"module sizes=\[(\d+), (\d+)\]", text).groups()]
+    assert sum(sizes) == 9 and "dropped=2" in text  # 2 + 3 + 4 connected units
+    flat = np.concatenate(res.labels)
+    assert sizes == [int((flat == 0).sum()), int((flat == 1).sum())]
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,4 @@
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +8,8 @@ from modcore.cluster import check_settings
 from modcore.network import Network
 from modcore.significance import shuffled_ncuts
 from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+
+from processes import interrupt
 
 
 @pytest.fixture(scope="module")
@@ -141,22 +137,6 @@ def test_bad_weights_are_rejected_before_any_work():
         modcore.ncut_significance([np.array([[np.nan, 1.0]])], n_clusters=2)
 
 
-def interrupt(script, delay):
-    """Run script, wait for its first line, send SIGINT after `delay` s; (rc, out, err, seconds)."""
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        first = proc.stdout.readline()
-        assert first, proc.stderr.read()
-        time.sleep(delay)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-        return proc.returncode, first + out, err, time.monotonic() - sent
-    finally:
-        proc.kill()
-
-
 def test_ctrl_c_stops_a_long_null_promptly():
     rc, out, err, seconds = interrupt("""
         import sys, modcore
@@ -169,7 +149,7 @@ def test_ctrl_c_stops_a_long_null_promptly():
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
-    """, delay=0.0)
+    """)
     assert out.startswith("progress") and rc == 130, err
     assert "interrupted" in out
     assert seconds < 5.0
@@ -187,7 +167,7 @@ def test_ctrl_c_stops_a_long_single_clustering_promptly():
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
-    """, delay=2.0)  # well inside the clustering
+    """, busy_seconds=1.0)  # well inside the clustering
     assert rc == 130, err
     assert "interrupted" in out
     assert seconds < 5.0

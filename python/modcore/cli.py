@@ -224,7 +224,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="smallest accuracy drop, in percentage points, for a sub-module to be "
                           "important (default 1)")
     les.add_argument("--alpha", type=_fraction(closed_low=False), default=0.05,
-                     help="family-wise level, Bonferroni over the tested sub-modules (default 0.05)")
+                     help="family-wise level, Bonferroni over the tested sub-modules "
+                          "(default 0.05)")
     les.add_argument("--no-double", action="store_true", help="skip the double-lesion study")
     les.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     les.add_argument("--threads", type=_COUNT, default=None,

@@ -303,6 +303,7 @@ def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
             raise ValueError(
                 f"{where}: key {key!r} looks like an embedding table, not a Linear layer"
             )
+        weight = _to_numpy(value, f"{where}: key {key!r}")  # checks a tensor's layout
         if hasattr(value, "untyped_storage") and value.numel() > 0:
             same = (value.untyped_storage().data_ptr(), value.storage_offset(),
                     tuple(value.shape), value.stride())
@@ -312,7 +313,6 @@ def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
                     f"{where}: keys {shared!r} and {key!r} hold the same tensor (tied weights); "
                     "a state dict does not say where a shared layer is used: pass the model "
                     "to modcore.spectral_cluster, which traces it")
-        weight = _to_numpy(value, f"{where}: key {key!r}")
         if leaf == "weight_orig":
             mask_key = f"{key[: -len('orig')]}mask"
             if mask_key not in state:
