@@ -38,7 +38,7 @@ def pruned_to_one_hidden_unit(seed=0):
 STARS = {
     "1000-1-1000": lambda: star((1000, 1, 1000)),
     "784-1-10": lambda: star((784, 1, 10)),
-    "400-2-400": lambda: star((400, 2, 400)),
+    "300-2-300": lambda: star((300, 2, 300)),
     "pruned to one hidden unit": pruned_to_one_hidden_unit,
 }
 
@@ -114,7 +114,7 @@ def test_star_like_networks_cluster_and_test(name):
 def test_precomputed_star_falls_back_to_the_dense_solve():
     # A star as one group with a self-block: not bipartite by its groups, so Lanczos
     # on N is tried, stalls on the repeated 0, and the dense solve answers.
-    n = 500
+    n = 400
     rows, cols = np.zeros(n - 1, int), np.arange(1, n)
     a = sparse.coo_matrix((np.ones(n - 1), (rows, cols)), shape=(n, n))
     a = (a + a.T).tocsr()

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore import _core
 from modcore.synthetic import random_pruned_mlp
 
 from processes import run_python

@@ -110,8 +110,8 @@ def test_missing_dataset_is_skipped_with_reason(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--datasets", "imagenet"], "unknown data set 'imagenet'"),
-    (["--seeds", "0"], "seeds must be a positive integer"),
-    (["--shuffles", "-1"], "shuffles must be a positive integer"),
+    (["--seeds", "0"], "argument --seeds"),
+    (["--shuffles", "-1"], "argument --shuffles"),
     (["--datasets", "mnist,cifar10"], "none of the data sets is available"),
     (["--datasets", ","], "--datasets is empty"),
 ])

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -282,16 +283,23 @@ KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int ma
     }
     // scikit-learn's tolerance: kRelTol times the mean per-feature variance.
     const double shift_tol = d > 0 ? kRelTol * mean_var / d : 0.0;
-    std::vector<KMeansResult> runs(n_init);
+    // Only the best restart so far is kept (memory O(threads x n), not O(n_init x n));
+    // the lowest inertia wins, ties going to the lowest r, so scheduling cannot matter.
+    KMeansResult best;
+    Index best_r = -1;
+    std::mutex best_mutex;
     parallel_for(n_init, n_threads, [&](Index r) {
         Rng rng(seed, static_cast<std::uint64_t>(r));
-        runs[r] = lloyd(X, n, d, k, kmeans_plus_plus(X, Xt, n, d, k, rng, cancel), max_iter,
-                        shift_tol, cancel);
+        KMeansResult run = lloyd(X, n, d, k, kmeans_plus_plus(X, Xt, n, d, k, rng, cancel),
+                                 max_iter, shift_tol, cancel);
+        std::lock_guard<std::mutex> lock(best_mutex);
+        if (best_r < 0 || run.inertia < best.inertia ||
+            (run.inertia == best.inertia && r < best_r)) {
+            best = std::move(run);
+            best_r = r;
+        }
     });
-    int best = 0;
-    for (int r = 1; r < n_init; ++r)
-        if (runs[r].inertia < runs[best].inertia) best = r;
-    return std::move(runs[best]);
+    return best;
 }
 
 }  // namespace modcore

@@ -175,10 +175,13 @@ def spectral_cluster(
         Relative residual tolerance of the Lanczos eigensolver.
     eigen_method : {"auto", "bipartite", "full", "dense"}, default="auto"
         "bipartite" solves the smaller C Cᵀ problem of a bipartite network (every
-        chain is one), "full" runs Lanczos on the whole normalized adjacency,
-        "dense" a full eigendecomposition; "auto" picks "dense" for <= 300
-        units, else "bipartite" when the network is bipartite, else "full".
-        :attr:`Clustering.eigen_method` says which ran.
+        chain is one; by Lanczos, or densely when its side is small, as in a
+        star-like network with a one-unit layer), "full" runs Lanczos on the
+        whole normalized adjacency (falling back to "dense" when Lanczos fails,
+        up to 1,000 units), "dense" a full eigendecomposition (at most 1,000
+        units); "auto" picks "dense" for <= 300 units, else "bipartite" when the
+        network is bipartite, else "full". :attr:`Clustering.eigen_method` says
+        which ran.
     seed : None, int or numpy.random.Generator, default=None
         None draws fresh entropy; the integer used is in the result. Same seed,
         same result, whatever ``n_jobs``.
@@ -197,11 +200,14 @@ def spectral_cluster(
     ------
     ValueError
         An invalid network (shapes, NaN, no non-zero weights, an asymmetric
-        adjacency), or ``n_clusters`` outside [2, number of connected units].
+        adjacency), ``n_clusters`` outside [2, number of connected units], or a
+        problem too large for the solvers that cannot be interrupted:
+        ``eigen_method="dense"`` above 1,000 connected units, more than 500
+        eigenvectors beyond the connected components where no dense solve fits.
     TypeError
         Non-numeric weights, or parameters of the wrong type.
     RuntimeError
-        If the eigensolver does not converge.
+        If the eigensolver does not converge (the message names a way out).
 
     Examples
     --------
