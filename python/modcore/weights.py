@@ -35,8 +35,9 @@ def weights_from_module(obj) -> list[np.ndarray]:
     ----------
     obj : torch.nn.Module, mapping, str or path-like
         - a module: its ``nn.Linear`` layers in the order its forward calls them,
-          read by running it once on a zeros batch of two rows (in eval mode,
-          hooks removed afterwards): each Linear must be called once, on what
+          read by running it once on a zeros batch of two rows (in eval mode;
+          modcore's hooks are removed and the modes restored afterwards, but
+          hooks of your own see that call): each Linear must be called once, on what
           the previous one computed (through parameter-free layers: ReLU,
           Dropout, Flatten, ...), and the output must come from the last, so
           tied weights (a Linear used twice), parallel branches and skip
