@@ -87,7 +87,7 @@ def test_result_serialises():
     "weights, exc, match",
     [
         ([], ValueError, "empty"),
-        (np.ones((3, 3)), TypeError, "list of 2-D arrays"),
+        (np.ones((3, 3)), TypeError, "single numpy array"),
         ([np.ones(3)], ValueError, "must be 2-D"),
         ([np.ones((2, 2, 2))], ValueError, "must be 2-D"),
         ([np.ones((3, 4)), np.ones((5, 2))], ValueError, r"weights\[1\] has shape \(5, 2\)"),

@@ -22,6 +22,8 @@ distributed = pytest.importorskip("dask.distributed")
 import modcore  # noqa: E402
 from modcore.distributed import (  # noqa: E402
     MAX_CHUNK, check_client, shuffle_chunks, shuffled_ncuts_on_cluster)
+from modcore.cluster import check_settings
+from modcore.network import Network
 from modcore.synthetic import random_pruned_mlp  # noqa: E402
 
 K = 4
@@ -60,8 +62,8 @@ def local(net, **kw):
 
 
 def null(client, net, shuffle="layer", n=N, seed=3, **kw):
-    return shuffled_ncuts_on_cluster(client, net, shuffle, n, K, 10, 300, 1e-6, "auto", seed,
-                                     **kw)
+    return shuffled_ncuts_on_cluster(client, Network.from_weights(net), shuffle, n,
+                                     check_settings(n_clusters=K), seed, **kw)
 
 
 def test_chunks_cover_every_index_once():
@@ -98,7 +100,7 @@ def known_keys(keys):
     return known
 
 
-def test_weights_are_scattered_once_to_every_worker(client, net, monkeypatch):
+def test_network_is_scattered_once_to_every_worker(client, net, monkeypatch):
     scatters, submits = [], []
     scatter, submit = client.scatter, client.submit
 
@@ -118,8 +120,9 @@ def test_weights_are_scattered_once_to_every_worker(client, net, monkeypatch):
     assert len(scatters) == 1
     data, kwargs, futures, holders = scatters[0]
     assert kwargs.get("broadcast") is True
-    assert len(data) == len(net) and all(a is b or np.array_equal(a, b) for a, b in zip(data, net))
-    # One task per chunk, each referring to the scattered weights, none carrying an array.
+    assert isinstance(data, Network)
+    assert all(np.array_equal(a, b) for a, b in zip(data.chain_weights(), net))
+    # One task per chunk, each referring to the scattered network, none carrying an array.
     assert len(submits) == len(shuffle_chunks(N, 2)) > 1
 
     def arrays_in(obj):
@@ -133,12 +136,12 @@ def test_weights_are_scattered_once_to_every_worker(client, net, monkeypatch):
 
     for args, kwargs in submits:
         assert arrays_in(args) + arrays_in(kwargs) == 0
-        assert args[0] == futures
-    # broadcast: each layer went to both workers, before any task.
-    assert len(holders) == len(net)
+        assert args[0] is futures
+    # broadcast: the network went to both workers, before any task.
+    assert len(holders) == 1
     assert all(len(workers) == 2 for workers in holders.values())
-    # Afterwards the cluster holds nothing of this run: no weights, no tasks.
-    assert client.run_on_scheduler(known_keys([f.key for f in futures])) == []
+    # Afterwards the cluster holds nothing of this run: no network, no tasks.
+    assert client.run_on_scheduler(known_keys([futures.key])) == []
     assert client.run_on_scheduler(scheduler_modcore_tasks) == []
 
 

@@ -67,7 +67,7 @@ def test_fewer_live_neurons_than_clusters():
         ([np.array([[1, "a"]], dtype=object)], TypeError, "dtype object"),
         ([np.float64(3.0)], ValueError, "must be 2-D"),
         ([[[1.0, 2.0]]], None, None),  # nested lists are fine
-        ("weights", TypeError, "list of 2-D arrays"),
+        ("weights", FileNotFoundError, "no weight file"),  # a string is a path
         (None, TypeError, "list of 2-D arrays"),
     ],
 )
@@ -87,6 +87,7 @@ def test_huge_k_and_k_equal_to_live_nodes():
         modcore.spectral_cluster(w, n_clusters=10**9)
 
 
-def test_state_dict_passed_as_weights_points_to_the_converter():
-    with pytest.raises(TypeError, match="weights_from_module"):
-        modcore.spectral_cluster({"0.weight": np.ones((2, 2))}, n_clusters=2)
+def test_state_dict_is_read_as_a_chain():
+    # torch's (out, in) layout: the 3 x 2 weight joins 2 inputs to 3 outputs.
+    res = modcore.spectral_cluster({"0.weight": np.ones((3, 2))}, n_clusters=2, seed=0)
+    assert [len(lab) for lab in res.labels] == [2, 3]

@@ -53,7 +53,7 @@ def test_ncut_rejects_negative_label_on_connected_neuron():
 
 def test_ncut_rejects_wrong_label_shapes():
     w = [np.ones((2, 3))]
-    with pytest.raises(ValueError, match="one array per layer"):
+    with pytest.raises(ValueError, match="one array per group"):
         modcore.ncut(w, [np.zeros(2, int)])
     with pytest.raises(ValueError, match=r"labels\[1\] must have shape \(3,\)"):
         modcore.ncut(w, [np.zeros(2, int), np.zeros(2, int)])

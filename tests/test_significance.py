@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.significance import _shuffled_ncuts
+from modcore.cluster import check_settings
+from modcore.network import Network
+from modcore.significance import shuffled_ncuts
 from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
 
 
@@ -21,16 +23,16 @@ def pruned():
 
 @pytest.mark.parametrize("index", [0, 1, 17])
 def test_layer_shuffle_keeps_each_layers_multiset(pruned, index):
-    for w, s in zip(pruned, modcore.shuffled_weights(pruned, "layer", seed=3, index=index)):
+    for w, s in zip(pruned, modcore.shuffled_weights(pruned, shuffle="layer", seed=3, index=index)):
         assert s.shape == w.shape
         np.testing.assert_array_equal(np.sort(s.ravel()), np.sort(w.ravel()))
-    moved = modcore.shuffled_weights(pruned, "layer", seed=3, index=index)[0]
+    moved = modcore.shuffled_weights(pruned, shuffle="layer", seed=3, index=index)[0]
     assert not np.array_equal(moved != 0, pruned[0] != 0)  # positions do move
 
 
 @pytest.mark.parametrize("index", [0, 5])
 def test_layer_nonzero_shuffle_keeps_positions_and_values(pruned, index):
-    shuffled = modcore.shuffled_weights(pruned, "layer_nonzero", seed=1, index=index)
+    shuffled = modcore.shuffled_weights(pruned, shuffle="layer_nonzero", seed=1, index=index)
     for w, s in zip(pruned, shuffled):
         np.testing.assert_array_equal(s != 0, w != 0)
         np.testing.assert_array_equal(np.sort(s[s != 0]), np.sort(w[w != 0]))
@@ -39,22 +41,22 @@ def test_layer_nonzero_shuffle_keeps_positions_and_values(pruned, index):
 
 def test_distribution_shuffles_keep_pattern_and_resemble_values(pruned):
     big = random_pruned_mlp((400, 300), sparsity=0.5, seed=1)
-    s = modcore.shuffled_weights(big, "layer_nonzero_distribution", seed=0)[0]
+    s = modcore.shuffled_weights(big, shuffle="layer_nonzero_distribution", seed=0)[0]
     w = big[0]
     np.testing.assert_array_equal(s != 0, w != 0)
     assert not np.isin(s[s != 0], w[w != 0]).any()  # fresh values, not a permutation
     # A KDE sample: same mean, variance inflated by (1 + n^(-2/5)) only.
     assert abs(s[s != 0].mean() - w[w != 0].mean()) < 0.05 * w[w != 0].std()
     assert s[s != 0].std() == pytest.approx(w[w != 0].std(), rel=0.05)
-    a = modcore.shuffled_weights(big, "layer_all_distribution", seed=0)[0]
+    a = modcore.shuffled_weights(big, shuffle="layer_all_distribution", seed=0)[0]
     assert np.count_nonzero(a) == np.count_nonzero(w)
     assert not np.array_equal(a != 0, w != 0)
 
 
 def test_shuffles_are_reproducible_and_indexed(pruned):
-    a = modcore.shuffled_weights(pruned, "layer", seed=5, index=2)
-    b = modcore.shuffled_weights(pruned, "layer", seed=5, index=2)
-    c = modcore.shuffled_weights(pruned, "layer", seed=5, index=3)
+    a = modcore.shuffled_weights(pruned, shuffle="layer", seed=5, index=2)
+    b = modcore.shuffled_weights(pruned, shuffle="layer", seed=5, index=2)
+    c = modcore.shuffled_weights(pruned, shuffle="layer", seed=5, index=3)
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(a[1], c[1])
 
@@ -89,7 +91,7 @@ def test_p_values_of_null_networks_are_roughly_uniform():
     p = []
     for seed in range(100):
         base = random_pruned_mlp((16, 20, 20, 8), sparsity=0.6, seed=seed)
-        net = modcore.shuffled_weights(base, "layer", seed=seed, index=0)
+        net = modcore.shuffled_weights(base, shuffle="layer", seed=seed, index=0)
         res = modcore.ncut_significance(net, n_clusters=3, n_shuffles=99, n_init=2, seed=seed,
                                         progress=False)
         p.append(res.p_value)
@@ -105,8 +107,8 @@ def test_same_result_for_any_threads_and_chunks(pruned):
     two = modcore.ncut_significance(pruned, n_jobs=2, **args).shuffled_ncuts
     np.testing.assert_array_equal(one, two)
     for chunk in (1, 5, 12):
-        chunked = _shuffled_ncuts(pruned, "layer", 12, 4, 10, 300, 1e-6, "auto", 11, 2, False,
-                                  chunk_size=chunk)
+        chunked = shuffled_ncuts(Network.from_weights(pruned), "layer", 12,
+                                 check_settings(n_clusters=4), 11, 2, False, chunk_size=chunk)
         np.testing.assert_array_equal(one, chunked)
 
 

@@ -4,6 +4,7 @@ import scipy.linalg
 import scipy.sparse.linalg as sla
 
 from modcore import _core
+from modcore.network import Network
 from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
 
 import oracles
@@ -21,7 +22,7 @@ def core_node_order(res, weights):
     """Positions of _core's live nodes in the oracle's live-node numbering."""
     sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    flat = offsets[res["node_layer"]] + res["node_index"]
+    flat = offsets[res["node_group"]] + res["node_index"]
     adj_live = oracles.live_adjacency(weights)[1]
     oracle_index = np.cumsum(adj_live) - 1
     return oracle_index[flat]
@@ -34,7 +35,7 @@ def test_eigenpairs_match_eigsh(method, seed):
     weights = random_pruned_mlp(widths, sparsity=0.7, seed=seed)
     k = 8
     vals, vecs, adj, _ = oracle_top(weights, k)
-    res = _core.spectral_embedding(weights, k, 1e-10, method, 5)
+    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method, 5)
     np.testing.assert_allclose(res["eigenvalues"], vals, atol=1e-6)
 
     # Undo the D^-1/2 row scaling and compare subspaces by their principal angles.
@@ -48,7 +49,7 @@ def test_eigenpairs_match_eigsh(method, seed):
 
 def test_embedding_is_the_scaled_eigenvectors():
     weights = random_pruned_mlp((50, 40, 30), sparsity=0.5, seed=2)
-    res = _core.spectral_embedding(weights, 4, 1e-10, "dense", 0)
+    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), 4, 1e-10, "dense", 0)
     adj, _ = oracles.live_adjacency(weights)
     pos = core_node_order(res, weights)
     deg = np.asarray(adj.sum(axis=1)).ravel()[pos]
@@ -61,7 +62,7 @@ def test_embedding_is_the_scaled_eigenvectors():
 
 def test_methods_agree_on_eigenvalues():
     weights = random_pruned_mlp((300, 200, 200, 10), sparsity=0.9, seed=4)
-    evs = [_core.spectral_embedding(weights, 12, 1e-10, m, 0)["eigenvalues"]
+    evs = [_core.spectral_embedding(*Network.from_weights(weights).to_core(), 12, 1e-10, m, 0)["eigenvalues"]
            for m in ("bipartite", "full", "dense")]
     np.testing.assert_allclose(evs[0], evs[2], atol=1e-7)
     np.testing.assert_allclose(evs[1], evs[2], atol=1e-7)
@@ -71,7 +72,7 @@ def test_clustered_spectrum_of_many_equal_modules_converges():
     # 12 equal planted modules: eleven eigenvalues crowd just below 1.
     weights, _ = planted_modular_mlp((240, 240, 240, 240), 12, noise=1e-3, seed=0)
     vals, _, _, _ = oracle_top(weights, 12)
-    res = _core.spectral_embedding(weights, 12, 1e-10, "bipartite", 0)
+    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), 12, 1e-10, "bipartite", 0)
     np.testing.assert_allclose(res["eigenvalues"], vals, atol=1e-7)
 
 
@@ -79,7 +80,7 @@ def test_disconnected_components_are_exact_eigenvectors():
     # Three separate blocks: eigenvalue 1 three times, found without Lanczos.
     block = np.ones((100, 100))
     w = [scipy.linalg.block_diag(block, block, block)] * 2
-    res = _core.spectral_embedding(w, 5, 1e-10, "auto", 0)
+    res = _core.spectral_embedding(*Network.from_weights(w).to_core(), 5, 1e-10, "auto", 0)
     assert res["n_components"] == 3
     np.testing.assert_allclose(res["eigenvalues"][:3], 1.0)
     vals, _, _, _ = oracle_top(w, 5)
@@ -88,6 +89,6 @@ def test_disconnected_components_are_exact_eigenvectors():
 
 def test_embedding_deterministic_for_seed():
     weights = random_pruned_mlp((200, 150, 100), sparsity=0.8, seed=0)
-    a = _core.spectral_embedding(weights, 6, 1e-8, "bipartite", 11)["embedding"]
-    b = _core.spectral_embedding(weights, 6, 1e-8, "bipartite", 11)["embedding"]
+    a = _core.spectral_embedding(*Network.from_weights(weights).to_core(), 6, 1e-8, "bipartite", 11)["embedding"]
+    b = _core.spectral_embedding(*Network.from_weights(weights).to_core(), 6, 1e-8, "bipartite", 11)["embedding"]
     np.testing.assert_array_equal(a, b)

@@ -112,9 +112,11 @@ def test_each_solver_setting_reaches_the_rows(pd, nets, name, changed, baseline)
 
 
 def test_settings_are_every_parameter_that_changes_a_result():
-    # ncut_significance's parameters that cannot change its numbers; every other one
-    # must be part of the resume key, or rows made with another value would be reused.
-    no_effect = {"shuffle", "n_jobs", "progress", "client"}  # shuffle is in the key itself
+    # ncut_significance's parameters that cannot change its numbers (shuffle is in the
+    # key itself; input_shape says how to read a torch module, which the network's name
+    # stands for); every other one must be part of the resume key, or rows made with
+    # another value would be reused.
+    no_effect = {"shuffle", "n_jobs", "progress", "client", "input_shape"}
     params = list(inspect.signature(modcore.ncut_significance).parameters)[1:]
     assert set(params) - no_effect == set(sweep_module.SETTINGS)
     assert set(sweep_module.SETTINGS) <= set(sweep_module.COLUMNS)

@@ -47,25 +47,59 @@ auto interruptible(Work work) -> decltype(work(std::declval<const CancelToken&>(
     return result.get();
 }
 
-std::vector<WeightView> weight_views(const std::vector<py::array>& weights) {
-    std::vector<WeightView> views;
-    for (std::size_t l = 0; l < weights.size(); ++l) {
-        const py::array& a = weights[l];
+// One block from Python: (src, dst, rows, cols, triangle, dense, positions, values),
+// dense a C-contiguous float32/float64 array or None, positions/values int64 and
+// float64 arrays when dense is None. The arrays are read in place; any converted
+// copy is kept alive in `keep`.
+BlockInput block_input(const py::tuple& t, std::size_t b, std::vector<py::object>& keep) {
+    if (t.size() != 8) throw std::invalid_argument("block " + std::to_string(b) + " is malformed");
+    BlockInput in;
+    in.src = t[0].cast<std::int32_t>();
+    in.dst = t[1].cast<std::int32_t>();
+    in.rows = t[2].cast<Index>();
+    in.cols = t[3].cast<Index>();
+    in.triangle = t[4].cast<bool>();
+    if (!t[5].is_none()) {
+        const py::array a = t[5].cast<py::array>();
         const bool f32 = py::isinstance<py::array_t<float>>(a);
         const bool f64 = py::isinstance<py::array_t<double>>(a);
-        if (a.ndim() != 2 || !(f32 || f64) || !(a.flags() & py::array::c_style))
-            throw std::invalid_argument("weights[" + std::to_string(l) +
-                                        "] must be a C-contiguous 2-D float32/float64 array");
-        views.push_back({a.data(), f32, a.shape(0), a.shape(1)});
+        if (a.ndim() != 2 || !(f32 || f64) || !(a.flags() & py::array::c_style) ||
+            a.shape(0) != in.rows || a.shape(1) != in.cols)
+            throw std::invalid_argument("block " + std::to_string(b) +
+                                        " must be a C-contiguous 2-D float32/float64 array "
+                                        "of its shape");
+        in.dense = {a.data(), f32};
+        keep.push_back(a);
+        return in;
     }
-    return views;
+    const auto pos = t[6].cast<py::array_t<std::int64_t, py::array::c_style>>();
+    const auto val = t[7].cast<py::array_t<double, py::array::c_style>>();
+    if (pos.ndim() != 1 || val.ndim() != 1 || pos.shape(0) != val.shape(0))
+        throw std::invalid_argument("block " + std::to_string(b) +
+                                    ": positions and values must be 1-D of one length");
+    keep.push_back(pos);
+    keep.push_back(val);
+    in.pos = pos.data();
+    in.val = val.data();
+    in.n = pos.shape(0);
+    return in;
 }
 
-LayeredGraph graph_of(const std::vector<py::array>& weights) {
-    const std::vector<WeightView> views = weight_views(weights);
+// The network's non-zeros, copied out of the Python arrays (so the C++ work
+// below may run without the GIL).
+Network network_of(const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& sizes,
+                   const py::list& blocks) {
+    if (sizes.ndim() != 1) throw std::invalid_argument("group sizes must be 1-D");
+    const std::vector<Index> group_sizes(sizes.data(), sizes.data() + sizes.shape(0));
+    std::vector<BlockInput> inputs;
+    std::vector<py::object> keep;  // the arrays read below stay alive until copied
+    for (std::size_t b = 0; b < blocks.size(); ++b)
+        inputs.push_back(block_input(blocks[b].cast<py::tuple>(), b, keep));
     py::gil_scoped_release release;
-    return build_graph(edges_from_weights(views));
+    return network_from_blocks(group_sizes, inputs);
 }
+
+using Sizes = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 
 EigenMethod method_of(const std::string& name) {
     if (name == "auto") return EigenMethod::Auto;
@@ -74,6 +108,15 @@ EigenMethod method_of(const std::string& name) {
     if (name == "dense") return EigenMethod::Dense;
     throw std::invalid_argument("eigen method must be 'auto', 'bipartite', 'full' or 'dense', got '" +
                                 name + "'");
+}
+
+const char* method_name(EigenMethod m) {
+    switch (m) {
+        case EigenMethod::Bipartite: return "bipartite";
+        case EigenMethod::Full: return "full";
+        case EigenMethod::Dense: return "dense";
+        default: return "none";
+    }
 }
 
 ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double tol,
@@ -87,72 +130,76 @@ ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double 
     return opt;
 }
 
+// Hands a vector to numpy without a copy: the array owns it through a capsule.
 template <class T>
-py::array_t<T> to_numpy(const std::vector<T>& v) {
-    py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
-    std::copy(v.begin(), v.end(), out.mutable_data());
-    return out;
+py::array_t<T> to_numpy(std::vector<T>&& v) {
+    auto* owned = new std::vector<T>(std::move(v));
+    py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+    return py::array_t<T>(static_cast<py::ssize_t>(owned->size()), owned->data(), free_when_done);
 }
 
-py::dict node_map(const LayeredGraph& g) {
+py::dict node_map(Graph& g) {
     py::dict d;
-    d["node_layer"] = to_numpy(g.node_layer);
-    d["node_index"] = to_numpy(g.node_index);
-    d["layer_sizes"] = to_numpy(g.layer_sizes);
-    return d;
-}
-
-py::dict graph_py(const std::vector<py::array>& weights) {
-    const LayeredGraph g = graph_of(weights);
-    py::dict d = node_map(g);
-    d["indptr"] = to_numpy(g.indptr);
-    d["indices"] = to_numpy(g.indices);
-    d["weights"] = to_numpy(g.weights);
-    d["degree"] = to_numpy(g.degree);
-    d["n_even"] = g.n_even;
-    return d;
-}
-
-py::dict cluster_py(const std::vector<py::array>& weights, int n_clusters, int n_init, int max_iter,
-                    double tol, const std::string& method, std::uint64_t seed, int n_jobs) {
-    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
-    const LayeredGraph g = graph_of(weights);
-    const ClusterResult res = interruptible([&](const CancelToken& token) {
-        opt.spectral.cancel = &token;
-        return cluster_graph(g, opt, seed, resolve_threads(n_jobs));
-    });
-    py::dict d = node_map(g);
-    d["labels"] = to_numpy(res.labels);
-    d["eigenvalues"] = to_numpy(res.eigenvalues);
-    d["ncut"] = res.ncut;
-    d["inertia"] = res.inertia;
-    d["n_components"] = res.n_components;
+    d["node_group"] = to_numpy(std::move(g.node_group));
+    d["node_index"] = to_numpy(std::move(g.node_index));
+    d["bipartite"] = g.bipartite;
     d["n_edges"] = g.n_edges();
     return d;
 }
 
-// labels: one per neuron of every layer, concatenated; -1 is allowed only for
-// neurons without edges.
-double ncut_py(const std::vector<py::array>& weights,
+Graph graph_of(const Network& net) {
+    py::gil_scoped_release release;
+    return build_graph(net);
+}
+
+py::dict graph_py(const Sizes& sizes, const py::list& blocks) {
+    Graph g = graph_of(network_of(sizes, blocks));
+    py::dict d = node_map(g);
+    d["degree"] = to_numpy(std::move(g.degree));
+    return d;
+}
+
+py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, int n_init,
+                    int max_iter, double tol, const std::string& method, std::uint64_t seed,
+                    int n_jobs) {
+    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
+    Graph g = graph_of(network_of(sizes, blocks));
+    ClusterResult res = interruptible([&](const CancelToken& token) {
+        opt.spectral.cancel = &token;
+        return cluster_graph(g, opt, seed, resolve_threads(n_jobs));
+    });
+    py::dict d = node_map(g);
+    d["labels"] = to_numpy(std::move(res.labels));
+    d["eigenvalues"] = to_numpy(std::move(res.eigenvalues));
+    d["ncut"] = res.ncut;
+    d["inertia"] = res.inertia;
+    d["n_components"] = res.n_components;
+    d["eigen_method"] = method_name(res.method);
+    return d;
+}
+
+// labels: one per unit of every group, concatenated, compact ids; -1 is allowed
+// only for units without edges.
+double ncut_py(const Sizes& sizes, const py::list& blocks,
                const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& labels) {
-    const LayeredGraph g = graph_of(weights);
+    const Graph g = graph_of(network_of(sizes, blocks));
     Index n_all = 0;
-    for (Index s : g.layer_sizes) n_all += s;
+    for (Index s : g.group_sizes) n_all += s;
     if (labels.ndim() != 1 || labels.shape(0) != n_all)
         throw std::invalid_argument("expected " + std::to_string(n_all) + " labels, got " +
                                     std::to_string(labels.size()));
     std::vector<Index> offset(1, 0);
-    for (Index s : g.layer_sizes) offset.push_back(offset.back() + s);
+    for (Index s : g.group_sizes) offset.push_back(offset.back() + s);
     const std::int64_t* lab = labels.data();
     std::vector<std::int32_t> live(g.n_nodes);
     std::int64_t max_label = 0;
     for (Index i = 0; i < g.n_nodes; ++i) {
-        const std::int64_t a = lab[offset[g.node_layer[i]] + g.node_index[i]];
-        if (a < 0 || a > 1'000'000'000)
-            throw std::invalid_argument("neuron " + std::to_string(g.node_index[i]) + " of layer " +
-                                        std::to_string(g.node_layer[i]) +
+        const std::int64_t a = lab[offset[g.node_group[i]] + g.node_index[i]];
+        if (a < 0 || a >= g.n_nodes)
+            throw std::invalid_argument("unit " + std::to_string(g.node_index[i]) + " of group " +
+                                        std::to_string(g.node_group[i]) +
                                         " has edges but label " + std::to_string(a) +
-                                        "; labels of connected neurons must be >= 0");
+                                        "; labels of connected units must be in [0, n_units)");
         live[i] = static_cast<std::int32_t>(a);
         max_label = std::max(max_label, a);
     }
@@ -160,71 +207,67 @@ double ncut_py(const std::vector<py::array>& weights,
     return ncut(g, live.data(), static_cast<int>(max_label + 1));
 }
 
-py::dict embedding_py(const std::vector<py::array>& weights, int k, double tol,
+py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double tol,
                       const std::string& method, std::uint64_t seed) {
     SpectralOptions opt;
     opt.tol = tol;
     opt.method = method_of(method);
-    const LayeredGraph g = graph_of(weights);
-    const Embedding emb = interruptible([&](const CancelToken& token) {
+    Graph g = graph_of(network_of(sizes, blocks));
+    Embedding emb = interruptible([&](const CancelToken& token) {
         opt.cancel = &token;
         return spectral_embedding(g, k, seed, opt);
     });
     py::dict d = node_map(g);
-    py::array_t<double> rows({static_cast<py::ssize_t>(emb.n_rows), static_cast<py::ssize_t>(emb.dim)});
-    std::copy(emb.rows.begin(), emb.rows.end(), rows.mutable_data());
-    d["embedding"] = rows;
-    d["eigenvalues"] = to_numpy(emb.eigenvalues);
-    d["component"] = to_numpy(emb.component);
+    d["embedding"] = to_numpy(std::move(emb.rows)).reshape(
+        {static_cast<py::ssize_t>(emb.n_rows), static_cast<py::ssize_t>(emb.dim)});
+    d["eigenvalues"] = to_numpy(std::move(emb.eigenvalues));
+    d["component"] = to_numpy(std::move(emb.component));
     d["n_components"] = emb.n_components;
+    d["eigen_method"] = method_name(emb.method);
     return d;
 }
 
-py::array_t<double> shuffled_ncuts_py(const std::vector<py::array>& weights,
+py::array_t<double> shuffled_ncuts_py(const Sizes& sizes, const py::list& blocks,
                                       const std::string& shuffle, std::uint64_t first,
                                       std::uint64_t count, int n_clusters, int n_init,
                                       int max_iter, double tol, const std::string& method,
                                       std::uint64_t seed, int n_jobs) {
     ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
     const ShuffleMethod how = parse_shuffle(shuffle);
-    const std::vector<WeightView> views = weight_views(weights);
+    const Network net = network_of(sizes, blocks);
     return to_numpy(interruptible([&](const CancelToken& token) {
         opt.spectral.cancel = &token;
-        return shuffled_ncuts(edges_from_weights(views), how, first, count, opt, seed,
-                              resolve_threads(n_jobs));
+        return shuffled_ncuts(net, how, first, count, opt, seed, resolve_threads(n_jobs));
     }));
 }
 
-// One shuffled network as dense signed matrices (a hook for tests and plots).
-std::vector<py::array_t<double>> shuffled_network_py(const std::vector<py::array>& weights,
-                                                     const std::string& shuffle,
-                                                     std::uint64_t seed, std::uint64_t index) {
-    const std::vector<WeightView> views = weight_views(weights);
-    const std::vector<LayerEdges> layers =
-        shuffle_network(edges_from_weights(views), parse_shuffle(shuffle), seed, index);
-    std::vector<py::array_t<double>> out;
-    for (const LayerEdges& e : layers) {
-        py::array_t<double> w({static_cast<py::ssize_t>(e.rows), static_cast<py::ssize_t>(e.cols)});
-        double* data = w.mutable_data();
-        std::fill(data, data + e.rows * e.cols, 0.0);
-        for (std::size_t k = 0; k < e.pos.size(); ++k) data[e.pos[k]] = e.val[k];
-        out.push_back(w);
-    }
-    return out;
+// One shuffled network: (positions, values) per block, in the block's flat
+// row * cols + col layout (O(non-zeros), whatever the block's shape).
+py::list shuffled_network_py(const Sizes& sizes, const py::list& blocks,
+                             const std::string& shuffle, std::uint64_t seed, std::uint64_t index) {
+    const Network net = network_of(sizes, blocks);
+    const ShuffleMethod how = parse_shuffle(shuffle);
+    Network out = [&] {
+        py::gil_scoped_release release;
+        return shuffle_network(net, how, seed, index);
+    }();
+    py::list result;
+    for (BlockEdges& e : out.blocks)
+        result.append(py::make_tuple(to_numpy(std::move(e.pos)), to_numpy(std::move(e.val))));
+    return result;
 }
 
 py::dict kmeans_py(const py::array_t<double, py::array::c_style | py::array::forcecast>& X, int k,
                    int n_init, int max_iter, std::uint64_t seed, int n_jobs) {
     if (X.ndim() != 2) throw std::invalid_argument("X must be 2-D");
     const Index n = X.shape(0), d = X.shape(1);
-    const KMeansResult res = interruptible([&](const CancelToken& token) {
+    KMeansResult res = interruptible([&](const CancelToken& token) {
         return kmeans(X.data(), n, d, k, n_init, max_iter, seed, resolve_threads(n_jobs), &token);
     });
     py::dict out;
-    out["labels"] = to_numpy(res.labels);
-    py::array_t<double> centers({static_cast<py::ssize_t>(k), static_cast<py::ssize_t>(d)});
-    std::copy(res.centers.begin(), res.centers.end(), centers.mutable_data());
-    out["centers"] = centers;
+    out["labels"] = to_numpy(std::move(res.labels));
+    out["centers"] = to_numpy(std::move(res.centers))
+                         .reshape({static_cast<py::ssize_t>(k), static_cast<py::ssize_t>(d)});
     out["inertia"] = res.inertia;
     out["n_iter"] = res.n_iter;
     return out;
@@ -234,19 +277,19 @@ py::dict kmeans_py(const py::array_t<double, py::array::c_style | py::array::for
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "modcore's C++ core; use the modcore package, which validates inputs.";
-    m.def("graph", &graph_py, py::arg("weights"));
-    m.def("cluster", &cluster_py, py::arg("weights"), py::arg("n_clusters"), py::arg("n_init"),
-          py::arg("max_iter"), py::arg("tol"), py::arg("method"), py::arg("seed"),
-          py::arg("n_jobs"));
-    m.def("ncut", &ncut_py, py::arg("weights"), py::arg("labels"));
-    m.def("spectral_embedding", &embedding_py, py::arg("weights"), py::arg("n_clusters"),
-          py::arg("tol"), py::arg("method"), py::arg("seed"));
-    m.def("shuffled_ncuts", &shuffled_ncuts_py, py::arg("weights"), py::arg("shuffle"),
-          py::arg("first"), py::arg("count"), py::arg("n_clusters"), py::arg("n_init"),
-          py::arg("max_iter"), py::arg("tol"), py::arg("method"), py::arg("seed"),
-          py::arg("n_jobs"));
-    m.def("shuffled_network", &shuffled_network_py, py::arg("weights"), py::arg("shuffle"),
-          py::arg("seed"), py::arg("index"));
+    m.def("graph", &graph_py, py::arg("sizes"), py::arg("blocks"));
+    m.def("cluster", &cluster_py, py::arg("sizes"), py::arg("blocks"), py::arg("n_clusters"),
+          py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
+          py::arg("seed"), py::arg("n_jobs"));
+    m.def("ncut", &ncut_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"));
+    m.def("spectral_embedding", &embedding_py, py::arg("sizes"), py::arg("blocks"),
+          py::arg("n_clusters"), py::arg("tol"), py::arg("method"), py::arg("seed"));
+    m.def("shuffled_ncuts", &shuffled_ncuts_py, py::arg("sizes"), py::arg("blocks"),
+          py::arg("shuffle"), py::arg("first"), py::arg("count"), py::arg("n_clusters"),
+          py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
+          py::arg("seed"), py::arg("n_jobs"));
+    m.def("shuffled_network", &shuffled_network_py, py::arg("sizes"), py::arg("blocks"),
+          py::arg("shuffle"), py::arg("seed"), py::arg("index"));
     m.def("kmeans", &kmeans_py, py::arg("X"), py::arg("n_clusters"), py::arg("n_init"),
           py::arg("max_iter"), py::arg("seed"), py::arg("n_jobs"));
 }

@@ -18,7 +18,7 @@ constexpr std::uint64_t kKMeansStream = 0x6b6d65616e73ULL;
 // eigenvalue-1 space is degenerate, so instead of an arbitrary basis the
 // components are spread over the k modules by volume (largest first into the
 // lightest module), which keeps all k modules non-empty and the result exact.
-std::vector<std::int32_t> pack_components(const LayeredGraph& g, const Embedding& emb, int k) {
+std::vector<std::int32_t> pack_components(const Graph& g, const Embedding& emb, int k) {
     std::vector<double> vol(emb.n_components, 0.0);
     for (Index i = 0; i < g.n_nodes; ++i) vol[emb.component[i]] += g.degree[i];
     std::vector<int> order(emb.n_components);
@@ -38,7 +38,7 @@ std::vector<std::int32_t> pack_components(const LayeredGraph& g, const Embedding
 
 }  // namespace
 
-ClusterResult cluster_graph(const LayeredGraph& g, const ClusterOptions& opt, std::uint64_t seed,
+ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint64_t seed,
                             int n_threads) {
     const int k = opt.n_clusters;
     if (k < 2 || k > g.n_nodes)
@@ -48,6 +48,7 @@ ClusterResult cluster_graph(const LayeredGraph& g, const ClusterOptions& opt, st
     const Embedding emb = spectral_embedding(g, k, seed, opt.spectral);
     res.eigenvalues = emb.eigenvalues;
     res.n_components = emb.n_components;
+    res.method = emb.method;
     if (emb.dim == 0) {
         res.labels = pack_components(g, emb, k);
     } else {

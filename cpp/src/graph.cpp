@@ -7,76 +7,162 @@
 #include <string>
 
 namespace modcore {
+namespace {
 
-std::vector<LayerEdges> edges_from_weights(const std::vector<WeightView>& weights) {
-    std::vector<LayerEdges> layers(weights.size());
-    for (std::size_t l = 0; l < weights.size(); ++l) {
-        const WeightView& w = weights[l];
-        LayerEdges& e = layers[l];
-        e.rows = w.rows;
-        e.cols = w.cols;
-        const Index size = w.rows * w.cols;
-        for (Index k = 0; k < size; ++k) {
-            const double v = w.at(k);
-            if (!std::isfinite(v))
-                throw std::invalid_argument("weights[" + std::to_string(l) +
-                                            "] contains NaN or infinity");
-            if (v != 0.0) {
-                e.pos.push_back(k);
-                e.val.push_back(v);
+std::string block_name(std::size_t b) { return "block " + std::to_string(b); }
+
+void check_block_shape(const BlockInput& in, std::size_t b, const std::vector<Index>& sizes) {
+    const Index n_groups = static_cast<Index>(sizes.size());
+    if (in.src < 0 || in.src >= n_groups || in.dst < 0 || in.dst >= n_groups)
+        throw std::invalid_argument(block_name(b) + " joins a group outside [0, " +
+                                    std::to_string(n_groups) + ")");
+    if (in.rows != sizes[in.src] || in.cols != sizes[in.dst])
+        throw std::invalid_argument(block_name(b) + " has shape (" + std::to_string(in.rows) +
+                                    ", " + std::to_string(in.cols) + "), expected (" +
+                                    std::to_string(sizes[in.src]) + ", " +
+                                    std::to_string(sizes[in.dst]) + ")");
+    if (in.triangle != (in.src == in.dst))
+        throw std::invalid_argument(block_name(b) + ": a block from a group to itself, and only "
+                                    "such a block, is stored as an upper triangle");
+}
+
+// Each connected set of groups is coloured from its lowest index with colour
+// index % 2, so a chain's colours are its layer parities. Returns false when
+// some non-empty block joins two groups of one colour.
+bool colour_groups(const Network& net, std::vector<int>& colour) {
+    const std::size_t n = net.group_sizes.size();
+    std::vector<std::vector<std::int32_t>> adj(n);
+    for (const BlockEdges& e : net.blocks) {
+        if (e.pos.empty()) continue;
+        if (e.src == e.dst) return false;
+        adj[e.src].push_back(e.dst);
+        adj[e.dst].push_back(e.src);
+    }
+    colour.assign(n, -1);
+    std::vector<std::int32_t> stack;
+    for (std::size_t start = 0; start < n; ++start) {
+        if (colour[start] >= 0) continue;
+        colour[start] = static_cast<int>(start % 2);
+        stack.push_back(static_cast<std::int32_t>(start));
+        while (!stack.empty()) {
+            const std::int32_t g = stack.back();
+            stack.pop_back();
+            for (std::int32_t h : adj[g]) {
+                if (colour[h] < 0) {
+                    colour[h] = 1 - colour[g];
+                    stack.push_back(h);
+                } else if (colour[h] == colour[g]) {
+                    return false;
+                }
             }
         }
     }
-    return layers;
+    return true;
 }
 
-LayeredGraph build_graph(const std::vector<LayerEdges>& layers) {
-    if (layers.empty()) throw std::invalid_argument("the network has no weight matrices");
-    LayeredGraph g;
-    const std::size_t L = layers.size();
-    g.layer_sizes.push_back(layers[0].rows);
-    for (std::size_t l = 0; l < L; ++l) {
-        if (layers[l].rows != g.layer_sizes[l])
-            throw std::invalid_argument("weight matrix shapes do not chain at layer " +
-                                        std::to_string(l));
-        g.layer_sizes.push_back(layers[l].cols);
+}  // namespace
+
+Network network_from_blocks(const std::vector<Index>& group_sizes,
+                            const std::vector<BlockInput>& blocks) {
+    if (group_sizes.empty()) throw std::invalid_argument("the network has no groups of units");
+    for (Index s : group_sizes)
+        if (s < 1) throw std::invalid_argument("every group needs at least one unit");
+    Network net;
+    net.group_sizes = group_sizes;
+    net.blocks.resize(blocks.size());
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+        const BlockInput& in = blocks[b];
+        check_block_shape(in, b, group_sizes);
+        BlockEdges& e = net.blocks[b];
+        e.src = in.src;
+        e.dst = in.dst;
+        e.rows = in.rows;
+        e.cols = in.cols;
+        e.triangle = in.triangle;
+        auto add = [&](Index p, double v) {
+            if (!std::isfinite(v))
+                throw std::invalid_argument(block_name(b) + " contains NaN or infinity");
+            if (v == 0.0) return;
+            e.pos.push_back(p);
+            e.val.push_back(v);
+        };
+        if (in.dense.data != nullptr) {
+            if (in.triangle)
+                throw std::invalid_argument(block_name(b) + ": a triangle block must be sparse");
+            const Index size = in.rows * in.cols;
+            for (Index k = 0; k < size; ++k) add(k, in.dense.at(k));
+            continue;
+        }
+        e.pos.reserve(in.n);
+        e.val.reserve(in.n);
+        for (Index k = 0; k < in.n; ++k) {
+            const Index p = in.pos[k];
+            const Index r = p / std::max<Index>(in.cols, 1), c = p % std::max<Index>(in.cols, 1);
+            if (p < 0 || r >= in.rows || (k > 0 && p <= in.pos[k - 1]))
+                throw std::invalid_argument(block_name(b) +
+                                            ": positions must be sorted, unique and inside the block");
+            if (in.triangle && r >= c)
+                throw std::invalid_argument(block_name(b) + ": a triangle block holds row < col only");
+            add(p, in.val[k]);
+        }
     }
-    std::vector<Index> offset(L + 2, 0);
-    for (std::size_t l = 0; l <= L; ++l) offset[l + 1] = offset[l] + g.layer_sizes[l];
-    const Index n_all = offset[L + 1];
+    return net;
+}
+
+Graph build_graph(const Network& net) {
+    Graph g;
+    g.group_sizes = net.group_sizes;
+    const std::size_t n_groups = net.group_sizes.size();
+    std::vector<Index> offset(n_groups + 1, 0);
+    for (std::size_t l = 0; l < n_groups; ++l) offset[l + 1] = offset[l] + net.group_sizes[l];
+    const Index n_all = offset[n_groups];
 
     double max_w = 0.0;
-    for (const auto& e : layers)
+    for (const auto& e : net.blocks)
         for (double v : e.val) max_w = std::max(max_w, std::fabs(v));
     if (!(max_w > 0.0)) throw std::invalid_argument("the network has no non-zero weights");
     const double inv_max = 1.0 / max_w;
+    // An edge whose scaled weight underflows to 0 is absent everywhere (its unit
+    // may become isolated); subnormal weights are kept.
+    auto scaled = [&](double v) { return std::fabs(v) * inv_max; };
+    auto ends = [&](const BlockEdges& e, Index p, Index& a, Index& b) {
+        a = offset[e.src] + p / e.cols;
+        b = offset[e.dst] + p % e.cols;
+    };
 
     std::vector<Index> count(n_all, 0);
-    for (std::size_t l = 0; l < L; ++l) {
-        const LayerEdges& e = layers[l];
+    for (const BlockEdges& e : net.blocks) {
         for (std::size_t k = 0; k < e.pos.size(); ++k) {
-            if (e.val[k] == 0.0) continue;
-            const Index p = e.pos[k];
-            ++count[offset[l] + p / e.cols];
-            ++count[offset[l + 1] + p % e.cols];
+            if (scaled(e.val[k]) == 0.0) continue;
+            Index a, b;
+            ends(e, e.pos[k], a, b);
+            ++count[a];
+            ++count[b];
         }
     }
 
-    // Live nodes numbered even layers first, then odd layers.
+    std::vector<int> colour;
+    g.bipartite = colour_groups(net, colour);
     std::vector<Index> live_id(n_all, -1);
-    for (int parity = 0; parity < 2; ++parity) {
-        for (std::size_t l = parity; l <= L; l += 2) {
-            for (Index i = 0; i < g.layer_sizes[l]; ++i) {
-                if (count[offset[l] + i] == 0) continue;
-                live_id[offset[l] + i] = g.n_nodes++;
-                g.node_layer.push_back(static_cast<std::int32_t>(l));
-                g.node_index.push_back(i);
-            }
+    auto number_group = [&](std::size_t l) {
+        for (Index i = 0; i < net.group_sizes[l]; ++i) {
+            if (count[offset[l] + i] == 0) continue;
+            live_id[offset[l] + i] = g.n_nodes++;
+            g.node_group.push_back(static_cast<std::int32_t>(l));
+            g.node_index.push_back(i);
         }
-        if (parity == 0) g.n_even = g.n_nodes;
+    };
+    if (g.bipartite) {
+        for (int side = 0; side < 2; ++side) {
+            for (std::size_t l = 0; l < n_groups; ++l)
+                if (colour[l] == side) number_group(l);
+            if (side == 0) g.n_side0 = g.n_nodes;
+        }
+    } else {
+        for (std::size_t l = 0; l < n_groups; ++l) number_group(l);
     }
     if (g.n_nodes > std::numeric_limits<std::int32_t>::max())
-        throw std::invalid_argument("the network has more than 2^31 live neurons");
+        throw std::invalid_argument("the network has more than 2^31 live units");
 
     g.indptr.assign(g.n_nodes + 1, 0);
     for (Index v = 0; v < n_all; ++v)
@@ -87,13 +173,14 @@ LayeredGraph build_graph(const std::vector<LayerEdges>& layers) {
     g.indices.resize(nnz);
     g.weights.resize(nnz);
     std::vector<Index> cursor(g.indptr.begin(), g.indptr.end() - 1);
-    for (std::size_t l = 0; l < L; ++l) {
-        const LayerEdges& e = layers[l];
+    for (const BlockEdges& e : net.blocks) {
         for (std::size_t k = 0; k < e.pos.size(); ++k) {
-            if (e.val[k] == 0.0) continue;
-            const Index a = live_id[offset[l] + e.pos[k] / e.cols];
-            const Index b = live_id[offset[l + 1] + e.pos[k] % e.cols];
-            const double w = std::fabs(e.val[k]) * inv_max;
+            const double w = scaled(e.val[k]);
+            if (w == 0.0) continue;
+            Index a, b;
+            ends(e, e.pos[k], a, b);
+            a = live_id[a];
+            b = live_id[b];
             g.indices[cursor[a]] = static_cast<std::int32_t>(b);
             g.weights[cursor[a]++] = w;
             g.indices[cursor[b]] = static_cast<std::int32_t>(a);
@@ -107,7 +194,7 @@ LayeredGraph build_graph(const std::vector<LayerEdges>& layers) {
     return g;
 }
 
-std::vector<std::int32_t> connected_components(const LayeredGraph& g, int& n_components) {
+std::vector<std::int32_t> connected_components(const Graph& g, int& n_components) {
     std::vector<std::int32_t> comp(g.n_nodes, -1);
     std::vector<std::int32_t> stack;
     n_components = 0;

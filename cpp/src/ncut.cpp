@@ -6,7 +6,7 @@
 
 namespace modcore {
 
-double ncut(const LayeredGraph& g, const std::int32_t* labels, int n_labels) {
+double ncut(const Graph& g, const std::int32_t* labels, int n_labels) {
     std::vector<double> vol(n_labels, 0.0), cut(n_labels, 0.0);
     for (Index i = 0; i < g.n_nodes; ++i) {
         const std::int32_t a = labels[i];

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <limits>
 #include <stdexcept>
 
 #include "modcore/parallel.hpp"
@@ -21,37 +21,102 @@ std::uint64_t derive(std::uint64_t seed, std::uint64_t tag) {
     return splitmix64(state);
 }
 
-// Scott's rule, as scipy.stats.gaussian_kde: sample std * n^(-1/5).
+// Scott's rule, as scipy.stats.gaussian_kde: sample std * n^(-1/5). Computed on
+// values divided by their largest magnitude, so weights near 1e300 do not overflow.
 double kde_bandwidth(const std::vector<double>& v) {
     const std::size_t n = v.size();
     if (n < 2) return 0.0;
-    const double mean = std::accumulate(v.begin(), v.end(), 0.0) / n;
+    double scale = 0.0;
+    for (double x : v) scale = std::max(scale, std::fabs(x));
+    if (scale == 0.0) return 0.0;
+    double mean = 0.0;
+    for (double x : v) mean += x / scale;
+    mean /= static_cast<double>(n);
     double ss = 0.0;
-    for (double x : v) ss += (x - mean) * (x - mean);
-    return std::sqrt(ss / (n - 1)) * std::pow(static_cast<double>(n), -0.2);
+    for (double x : v) ss += (x / scale - mean) * (x / scale - mean);
+    return scale * std::sqrt(ss / (n - 1)) * std::pow(static_cast<double>(n), -0.2);
 }
 
-// A uniformly random ordered sample of m of the N positions (partial Fisher-Yates):
-// the non-zeros of a uniformly permuted N-entry matrix land exactly there.
-void scatter_positions(LayerEdges& e, Rng& rng) {
-    const Index size = e.rows * e.cols;
+// The entries of a virtual identity permutation of [0, size) that a partial
+// Fisher-Yates shuffle has moved: a dense array when that costs at most a small
+// multiple of the sample, else an open-addressing hash map, so memory follows
+// the non-zeros and both give the same draws.
+class SparsePermutation {
+public:
+    SparsePermutation(Index size, std::size_t m) {
+        if (size <= static_cast<Index>(32 * m) + 4096) {
+            dense_.resize(size);
+            for (Index i = 0; i < size; ++i) dense_[i] = i;
+        } else {
+            std::size_t cap = 16;
+            while (cap < 2 * m + 2) cap <<= 1;
+            keys_.assign(cap, -1);
+            vals_.resize(cap);
+        }
+    }
+    Index get(Index i) const {
+        if (!dense_.empty()) return dense_[i];
+        const std::size_t slot = find(i);
+        return keys_[slot] == i ? vals_[slot] : i;
+    }
+    void set(Index i, Index v) {
+        if (!dense_.empty()) {
+            dense_[i] = v;
+            return;
+        }
+        const std::size_t slot = find(i);
+        keys_[slot] = i;
+        vals_[slot] = v;
+    }
+
+private:
+    std::size_t find(Index key) const {
+        const std::size_t mask = keys_.size() - 1;
+        std::size_t slot = static_cast<std::size_t>(key * 0x9E3779B97F4A7C15ULL >> 17) & mask;
+        while (keys_[slot] != -1 && keys_[slot] != key) slot = (slot + 1) & mask;
+        return slot;
+    }
+    std::vector<Index> dense_, keys_, vals_;
+};
+
+// Flat position of the t-th entry of the strict upper triangle of an n x n
+// block, rows in order.
+Index triangle_position(Index t, Index n) {
+    auto start = [n](Index r) { return r * (2 * n - r - 1) / 2; };
+    const double b = 2.0 * n - 1.0;
+    Index r = static_cast<Index>((b - std::sqrt(std::max(b * b - 8.0 * t, 0.0))) / 2.0);
+    r = std::clamp<Index>(r, 0, n - 2);
+    while (r > 0 && start(r) > t) --r;
+    while (r < n - 2 && start(r + 1) <= t) ++r;
+    return r * n + (t - start(r) + r + 1);
+}
+
+// A uniformly random ordered sample of m of the block's positions (partial
+// Fisher-Yates): the non-zeros of a uniformly permuted block land exactly there.
+void scatter_positions(BlockEdges& e, Rng& rng) {
+    const Index size = e.n_positions();
     const std::size_t m = e.pos.size();
-    std::vector<Index> perm(size);
-    std::iota(perm.begin(), perm.end(), Index{0});
+    SparsePermutation perm(size, m);
     for (std::size_t i = 0; i < m; ++i) {
         const Index j = static_cast<Index>(i + rng.below(static_cast<std::uint64_t>(size - i)));
-        std::swap(perm[i], perm[j]);
-        e.pos[i] = perm[i];
+        const Index at_i = perm.get(static_cast<Index>(i));
+        const Index at_j = perm.get(j);
+        perm.set(j, at_i);  // index i is never read again
+        e.pos[i] = e.triangle ? triangle_position(at_j, e.rows) : at_j;
     }
 }
 
-void permute_values(LayerEdges& e, Rng& rng) {
+void permute_values(BlockEdges& e, Rng& rng) {
     for (std::size_t i = e.val.size(); i > 1; --i) std::swap(e.val[i - 1], e.val[rng.below(i)]);
 }
 
-void kde_values(LayerEdges& e, const std::vector<double>& original, Rng& rng) {
+void kde_values(BlockEdges& e, const std::vector<double>& original, Rng& rng) {
     const double bw = kde_bandwidth(original);
-    for (double& v : e.val) v = original[rng.below(original.size())] + bw * rng.normal();
+    const double big = std::numeric_limits<double>::max();
+    for (double& v : e.val) {
+        v = original[rng.below(original.size())] + bw * rng.normal();
+        v = std::clamp(v, -big, big);  // a draw beyond the double range stays finite
+    }
 }
 
 }  // namespace
@@ -66,12 +131,12 @@ ShuffleMethod parse_shuffle(const std::string& name) {
         "'layer_all_distribution', got '" + name + "'");
 }
 
-std::vector<LayerEdges> shuffle_network(const std::vector<LayerEdges>& layers, ShuffleMethod method,
-                                        std::uint64_t seed, std::uint64_t index) {
+Network shuffle_network(const Network& net, ShuffleMethod method, std::uint64_t seed,
+                        std::uint64_t index) {
     Rng rng(derive(seed, kPermuteTag), index);
-    std::vector<LayerEdges> out = layers;
-    for (std::size_t l = 0; l < out.size(); ++l) {
-        LayerEdges& e = out[l];
+    Network out = net;
+    for (std::size_t l = 0; l < out.blocks.size(); ++l) {
+        BlockEdges& e = out.blocks[l];
         switch (method) {
             case ShuffleMethod::Layer:
                 scatter_positions(e, rng);
@@ -81,18 +146,18 @@ std::vector<LayerEdges> shuffle_network(const std::vector<LayerEdges>& layers, S
                 permute_values(e, rng);
                 break;
             case ShuffleMethod::LayerNonzeroDistribution:
-                kde_values(e, layers[l].val, rng);
+                kde_values(e, net.blocks[l].val, rng);
                 break;
             case ShuffleMethod::LayerAllDistribution:
                 scatter_positions(e, rng);
-                kde_values(e, layers[l].val, rng);
+                kde_values(e, net.blocks[l].val, rng);
                 break;
         }
     }
     return out;
 }
 
-std::vector<double> shuffled_ncuts(const std::vector<LayerEdges>& layers, ShuffleMethod method,
+std::vector<double> shuffled_ncuts(const Network& net, ShuffleMethod method,
                                    std::uint64_t first, std::uint64_t count,
                                    const ClusterOptions& opt, std::uint64_t seed, int n_threads) {
     std::vector<double> ncuts(count);
@@ -100,11 +165,11 @@ std::vector<double> shuffled_ncuts(const std::vector<LayerEdges>& layers, Shuffl
     parallel_for(static_cast<Index>(count), n_threads, [&](Index i) {
         check_cancel(opt.spectral.cancel);
         const std::uint64_t s = first + static_cast<std::uint64_t>(i);
-        const LayeredGraph g = build_graph(shuffle_network(layers, method, seed, s));
+        const Graph g = build_graph(shuffle_network(net, method, seed, s));
         if (g.n_nodes < opt.n_clusters)
             throw std::invalid_argument("shuffled network " + std::to_string(s) + " has only " +
                                         std::to_string(g.n_nodes) +
-                                        " connected neurons, fewer than n_clusters");
+                                        " connected units, fewer than n_clusters");
         Rng pick(cluster_seed, s);
         ncuts[i] = cluster_graph(g, opt, pick.next(), 1).ncut;
     });

@@ -26,7 +26,7 @@ struct Deflation {
     std::vector<double> u;
     mutable std::vector<double> coef;
 
-    Deflation(const LayeredGraph& g, const std::vector<std::int32_t>& component, int n_components,
+    Deflation(const Graph& g, const std::vector<std::int32_t>& component, int n_components,
               Index lo_, Index n_)
         : lo(lo_), n(n_), n_comp(n_components), comp(component.data() + lo_), u(n_),
           coef(n_components) {
@@ -44,7 +44,7 @@ struct Deflation {
 };
 
 // Edge values of N = D^-1/2 A D^-1/2, aligned with g.weights.
-std::vector<double> normalized_values(const LayeredGraph& g) {
+std::vector<double> normalized_values(const Graph& g) {
     std::vector<double> inv_sqrt(g.n_nodes);
     for (Index i = 0; i < g.n_nodes; ++i) inv_sqrt[i] = 1.0 / std::sqrt(g.degree[i]);
     std::vector<double> nval(g.weights.size());
@@ -55,7 +55,7 @@ std::vector<double> normalized_values(const LayeredGraph& g) {
 }
 
 // y = sum over rows r in [lo, lo + n) of N[r, :] x, where x lives on [xlo, ...).
-void csr_rows_times(const LayeredGraph& g, const std::vector<double>& nval, Index lo, Index n,
+void csr_rows_times(const Graph& g, const std::vector<double>& nval, Index lo, Index n,
                     Index xlo, const double* x, double* y) {
     for (Index r = 0; r < n; ++r) {
         double s = 0.0;
@@ -91,12 +91,12 @@ struct DeflatedOp {
 
 // C C^T on side S with C = N[S, T]: eigenvalues sigma^2 of the bipartite spectrum.
 struct BipartiteOp : DeflatedOp<BipartiteOp> {
-    const LayeredGraph& g;
+    const Graph& g;
     const std::vector<double>& nval;
     Index s_lo, t_lo, t_n;
     mutable std::vector<double> z;
 
-    BipartiteOp(const Deflation& d, const CancelToken* c, const LayeredGraph& g_,
+    BipartiteOp(const Deflation& d, const CancelToken* c, const Graph& g_,
                 const std::vector<double>& nv, Index t_lo_, Index t_n_)
         : DeflatedOp(d, c), g(g_), nval(nv), s_lo(d.lo), t_lo(t_lo_), t_n(t_n_), z(t_n_) {}
 
@@ -107,10 +107,10 @@ struct BipartiteOp : DeflatedOp<BipartiteOp> {
 };
 
 struct FullOp : DeflatedOp<FullOp> {
-    const LayeredGraph& g;
+    const Graph& g;
     const std::vector<double>& nval;
 
-    FullOp(const Deflation& d, const CancelToken* c, const LayeredGraph& g_,
+    FullOp(const Deflation& d, const CancelToken* c, const Graph& g_,
            const std::vector<double>& nv)
         : DeflatedOp(d, c), g(g_), nval(nv) {}
 
@@ -148,7 +148,7 @@ void lanczos(Op& op, int nev, std::uint64_t seed, const SpectralOptions& opt,
 }
 
 // Full eigendecomposition of the deflated N, for graphs too small for Lanczos.
-void dense_eigs(const LayeredGraph& g, const std::vector<double>& nval, const Deflation& defl,
+void dense_eigs(const Graph& g, const std::vector<double>& nval, const Deflation& defl,
                 int nev, Eigen::VectorXd& evals, Eigen::MatrixXd& evecs) {
     const Index n = g.n_nodes;
     FullOp op(defl, nullptr, g, nval);
@@ -170,16 +170,20 @@ void dense_eigs(const LayeredGraph& g, const std::vector<double>& nval, const De
     }
 }
 
-EigenMethod choose_method(const LayeredGraph& g, int nev, int n_components, EigenMethod asked) {
-    const Index small_side = std::min(g.n_even, g.n_nodes - g.n_even);
+EigenMethod choose_method(const Graph& g, int nev, int n_components, EigenMethod asked) {
+    const Index small_side = std::min(g.n_side0, g.n_nodes - g.n_side0);
     // Lanczos needs a Krylov space comfortably larger than nev inside the deflated space.
-    const bool bipartite_ok = small_side - n_components > nev + 20;
+    const bool bipartite_ok = g.bipartite && small_side - n_components > nev + 20;
     const bool full_ok = g.n_nodes - n_components > nev + 20;
     if (asked == EigenMethod::Auto) {
         if (g.n_nodes <= kDenseMaxNodes) return EigenMethod::Dense;
         if (bipartite_ok) return EigenMethod::Bipartite;
         return full_ok ? EigenMethod::Full : EigenMethod::Dense;
     }
+    if (asked == EigenMethod::Bipartite && !g.bipartite)
+        throw std::invalid_argument(
+            "eigen_method 'bipartite' needs a bipartite network (groups that 2-colour with "
+            "every block joining two colours); this one is not: use 'auto' or 'full'");
     if ((asked == EigenMethod::Bipartite && !bipartite_ok) || (asked == EigenMethod::Full && !full_ok))
         throw std::invalid_argument("graph too small for the requested Lanczos method");
     return asked;
@@ -187,7 +191,7 @@ EigenMethod choose_method(const LayeredGraph& g, int nev, int n_components, Eige
 
 }  // namespace
 
-Embedding spectral_embedding(const LayeredGraph& g, int k, std::uint64_t seed,
+Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
                              const SpectralOptions& opt) {
     if (k < 1 || k > g.n_nodes)
         throw std::invalid_argument("n_clusters must be between 1 and the number of live neurons (" +
@@ -203,15 +207,16 @@ Embedding spectral_embedding(const LayeredGraph& g, int k, std::uint64_t seed,
     const int nev = k - c;
     const std::vector<double> nval = normalized_values(g);
     const EigenMethod method = choose_method(g, nev, c, opt.method);
+    emb.method = method;
 
     // Columns of x: eigenvectors of N over all nodes, before the D^-1/2 scaling.
     Eigen::MatrixXd x(g.n_nodes, nev);
     Eigen::VectorXd evals;
     if (method == EigenMethod::Bipartite) {
-        const bool even_small = g.n_even <= g.n_nodes - g.n_even;
-        const Index s_lo = even_small ? 0 : g.n_even;
-        const Index s_n = even_small ? g.n_even : g.n_nodes - g.n_even;
-        const Index t_lo = even_small ? g.n_even : 0;
+        const bool even_small = g.n_side0 <= g.n_nodes - g.n_side0;
+        const Index s_lo = even_small ? 0 : g.n_side0;
+        const Index s_n = even_small ? g.n_side0 : g.n_nodes - g.n_side0;
+        const Index t_lo = even_small ? g.n_side0 : 0;
         const Index t_n = g.n_nodes - s_n;
         Deflation defl(g, emb.component, c, s_lo, s_n);
         BipartiteOp op(defl, opt.cancel, g, nval, t_lo, t_n);

@@ -1,22 +1,26 @@
 """modcore: how modular is a trained neural network?
 
-Spectral clustering of an MLP's neurons, the normalized cut of the modules, and
+Spectral clustering of a network's units (MLP neurons, conv channels), the normalized cut of the modules, and
 its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 """
 
 from .cluster import Clustering, spectral_cluster
 from .graph import ncut
-from .significance import SHUFFLES, Significance, ncut_significance, shuffled_weights
+from .network import Network
+from .significance import (SHUFFLES, Significance, ncut_significance, shuffled_network,
+                           shuffled_weights)
 from .sweep import sweep
 from .weights import weights_from_module
 
 __version__ = "0.1.0"
 __all__ = [
     "Clustering",
+    "Network",
     "SHUFFLES",
     "Significance",
     "ncut",
     "ncut_significance",
+    "shuffled_network",
     "shuffled_weights",
     "spectral_cluster",
     "sweep",

@@ -3,22 +3,55 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _core
-from .io import check_n_jobs, check_positive_int, check_seed, check_weights
+from .io import check_n_jobs, check_positive_int, check_seed
+from .network import Network, as_network
 
-__all__ = ["Clustering", "spectral_cluster", "labels_by_layer"]
+__all__ = ["Clustering", "ClusterSettings", "spectral_cluster", "check_settings"]
 
 EIGEN_METHODS = ("auto", "bipartite", "full", "dense")
+# Bounds that keep every value inside the C++ int range with room to spare; the
+# real limits (k <= live units, ...) are checked against the network itself.
+MAX_CLUSTERS = 2**31 - 1
+MAX_INIT = 100_000
+MAX_ITER = 10_000_000
 
 
-def check_eigen_method(eigen_method: str) -> str:
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The clustering parameters, checked, shared by the network and every shuffle."""
+
+    n_clusters: int = 12
+    n_init: int = 10
+    max_iter: int = 300
+    tol: float = 1e-6
+    eigen_method: str = "auto"
+
+    def core_args(self) -> tuple:
+        return self.n_clusters, self.n_init, self.max_iter, self.tol, self.eigen_method
+
+
+def check_settings(*, n_clusters=12, n_init=10, max_iter=300, tol=1e-6,
+                   eigen_method="auto") -> ClusterSettings:
+    """Validate the clustering parameters once, at the border."""
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
+        raise TypeError(f"tol must be a float, got {type(tol).__name__}")
+    if not 0 < float(tol) < 1:
+        raise ValueError(f"tol must be in (0, 1), got {tol!r}")
     if eigen_method not in EIGEN_METHODS:
         raise ValueError(f"eigen_method must be one of {EIGEN_METHODS}, got {eigen_method!r}")
-    return eigen_method
+    return ClusterSettings(
+        n_clusters=check_positive_int(n_clusters, "n_clusters", minimum=2, maximum=MAX_CLUSTERS),
+        n_init=check_positive_int(n_init, "n_init", maximum=MAX_INIT),
+        max_iter=check_positive_int(max_iter, "max_iter", maximum=MAX_ITER),
+        tol=float(tol),
+        eigen_method=eigen_method,
+    )
 
 
 @dataclass(frozen=True, repr=False)
@@ -28,93 +61,133 @@ class Clustering:
     Attributes
     ----------
     labels : list of int arrays
-        ``labels[l][i]`` is the module of neuron ``i`` of layer ``l``; -1 for
-        neurons with no edges (dropped before clustering).
+        ``labels[g][i]`` is the module of unit ``i`` of group ``g`` (layer ``g``
+        of an MLP); -1 for units with no edges (dropped before clustering).
     ncut : float
         Normalized cut of the partition (lower is more modular, 0 <= ncut <= k).
     eigenvalues : array
         The k largest eigenvalues of the normalized adjacency, descending (1 minus
         the k smallest of the normalized Laplacian).
-    n_clusters, seed : int
+    n_clusters, n_init, seed : int
         The parameters used (``seed`` is the integer actually used).
     n_components : int
-        Connected components of the graph of live neurons. With ``n_components >=
+        Connected components of the graph of live units. With ``n_components >=
         n_clusters`` every module is a union of whole components and ncut is 0.
     inertia : float
         k-means inertia of the embedding (0 when components were packed directly).
+    eigen_method : str
+        The eigensolver used: "bipartite", "full", "dense", or "none" when the
+        components alone fixed the modules.
+    group_names : tuple of str
+        The name of each group of ``labels`` ("layer 0", ... for an MLP).
     """
 
     labels: list
     ncut: float
     eigenvalues: np.ndarray
     n_clusters: int
+    n_init: int
     seed: int
     n_components: int
     inertia: float
+    eigen_method: str
+    group_names: tuple
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["labels"] = [lab.tolist() for lab in self.labels]
         d["eigenvalues"] = self.eigenvalues.tolist()
+        d["group_names"] = list(self.group_names)
         return d
 
     def __repr__(self) -> str:
-        sizes = np.bincount(np.concatenate(self.labels).clip(min=0) if self.labels else [],
-                            minlength=self.n_clusters)
+        flat = np.concatenate(self.labels) if self.labels else np.empty(0, np.int64)
+        sizes = np.bincount(flat[flat >= 0], minlength=self.n_clusters)
         return (
             f"Clustering(ncut={self.ncut:.4f}, n_clusters={self.n_clusters}, "
-            f"module sizes={sizes.tolist()}, n_components={self.n_components}, seed={self.seed})"
+            f"module sizes={sizes.tolist()}, dropped={int((flat < 0).sum())}, "
+            f"n_components={self.n_components}, eigen_method={self.eigen_method!r}, "
+            f"seed={self.seed})"
         )
 
 
-def labels_by_layer(core_result: dict) -> list:
-    """Per-layer label arrays (-1 for dropped neurons) from _core's per-node labels."""
-    sizes = core_result["layer_sizes"]
-    out = [np.full(int(s), -1, dtype=np.int64) for s in sizes]
-    for layer in range(len(sizes)):
-        sel = core_result["node_layer"] == layer
-        out[layer][core_result["node_index"][sel]] = core_result["labels"][sel]
-    return out
+def labels_by_group(network: Network, core_result: dict) -> list:
+    """Per-group label arrays (-1 for dropped units) from _core's per-node labels."""
+    flat = np.full(network.n_units, -1, dtype=np.int64)
+    flat[network.offsets[core_result["node_group"]] + core_result["node_index"]] = \
+        core_result["labels"]
+    return network.split_labels(flat)
+
+
+def cluster_network(network: Network, settings: ClusterSettings, seed: int,
+                    n_jobs: int) -> Clustering:
+    """spectral_cluster on checked inputs (also run by Dask workers)."""
+    res = _core.cluster(*network.to_core(), *settings.core_args(), seed, n_jobs)
+    return Clustering(
+        labels=labels_by_group(network, res),
+        ncut=float(res["ncut"]),
+        eigenvalues=res["eigenvalues"],
+        n_clusters=settings.n_clusters,
+        n_init=settings.n_init,
+        seed=seed,
+        n_components=int(res["n_components"]),
+        inertia=float(res["inertia"]),
+        eigen_method=str(res["eigen_method"]),
+        group_names=network.names,
+    )
 
 
 def spectral_cluster(
-    weights,
+    network,
+    *,
     n_clusters: int = 12,
     n_init: int = 10,
-    seed=None,
-    n_jobs=None,
     max_iter: int = 300,
     tol: float = 1e-6,
     eigen_method: str = "auto",
+    seed=None,
+    n_jobs=None,
+    input_shape=None,
 ) -> Clustering:
-    """Cluster a network's neurons into modules by spectral clustering.
+    """Cluster a network's units into modules by spectral clustering.
 
-    The network is the graph with one node per neuron and edge weights
-    ``|W_l[i, j]|`` (biases ignored; neurons without edges dropped). Nodes are
-    embedded by the top ``n_clusters`` eigenvectors of the normalized adjacency
-    ``D^-1/2 A D^-1/2`` scaled by ``D^-1/2`` (scikit-learn's spectral embedding),
-    then grouped by k-means (k-means++, ``n_init`` restarts, lowest inertia).
+    The network is the graph with one node per unit and edge weights ``|w|``
+    (biases ignored; units without edges dropped). Nodes are embedded by the top
+    ``n_clusters`` eigenvectors of the normalized adjacency ``D^-1/2 A D^-1/2``
+    scaled by ``D^-1/2`` (scikit-learn's spectral embedding), then grouped by
+    k-means (k-means++, ``n_init`` restarts, lowest inertia).
 
     Parameters
     ----------
-    weights : list of 2-D arrays
-        ``weights[l]`` of shape ``(n_l, n_{l+1})`` (transpose torch's ``(out, in)``).
-    n_clusters : int, default 12
-        Number of modules k, 2 <= k <= number of connected neurons.
-    n_init : int, default 10
+    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+        A :class:`modcore.Network`; a chain of weight matrices ``weights[l]`` of
+        shape ``(n_l, n_{l+1})`` (transpose torch's ``(out, in)``); a symmetric
+        scipy.sparse adjacency (a precomputed graph: labels come back as one
+        array over its nodes); a torch module (traced, see ``input_shape``); or
+        a state dict / weight file path (see :func:`modcore.weights_from_module`).
+    n_clusters : int, default=12
+        Number of modules k, 2 <= k <= number of connected units.
+    n_init : int, default=10
         k-means restarts.
-    seed : None, int or numpy.random.Generator
-        Same seed, same result, whatever ``n_jobs``.
-    n_jobs : int or None
-        Threads for the k-means restarts (None: all cores).
-    max_iter : int, default 300
+    max_iter : int, default=300
         Lloyd iterations per restart.
-    tol : float, default 1e-6
+    tol : float, default=1e-6
         Relative residual tolerance of the Lanczos eigensolver.
-    eigen_method : {"auto", "bipartite", "full", "dense"}
-        "bipartite" solves the smaller C C^T problem of the bipartite graph, "full"
-        runs Lanczos on the whole normalized adjacency, "dense" a full
-        eigendecomposition; "auto" picks "dense" for <= 300 nodes, else "bipartite".
+    eigen_method : {"auto", "bipartite", "full", "dense"}, default="auto"
+        "bipartite" solves the smaller C Cᵀ problem of a bipartite network (every
+        chain is one), "full" runs Lanczos on the whole normalized adjacency,
+        "dense" a full eigendecomposition; "auto" picks "dense" for <= 300
+        units, else "bipartite" when the network is bipartite, else "full".
+        :attr:`Clustering.eigen_method` says which ran.
+    seed : None, int or numpy.random.Generator, default=None
+        None draws fresh entropy; the integer used is in the result. Same seed,
+        same result, whatever ``n_jobs``.
+    n_jobs : int or None, default=None
+        Threads for the k-means restarts (None: all cores; more than the
+        machine's cores are capped at its cores).
+    input_shape : tuple of int, optional
+        For a torch module that is not a plain MLP: the shape of one input
+        without the batch dimension, e.g. ``(1, 28, 28)``, to trace it.
 
     Returns
     -------
@@ -123,8 +196,8 @@ def spectral_cluster(
     Raises
     ------
     ValueError
-        Invalid weights (see :func:`modcore.io.check_weights`), a network with no
-        non-zero weights, or ``n_clusters`` outside [2, number of connected neurons].
+        An invalid network (shapes, NaN, no non-zero weights, an asymmetric
+        adjacency), or ``n_clusters`` outside [2, number of connected units].
     TypeError
         Non-numeric weights, or parameters of the wrong type.
     RuntimeError
@@ -137,22 +210,7 @@ def spectral_cluster(
     >>> modcore.spectral_cluster(w, n_clusters=2, seed=0).ncut
     0.0
     """
-    weights = check_weights(weights)
-    n_clusters = check_positive_int(n_clusters, "n_clusters", minimum=2)
-    n_init = check_positive_int(n_init, "n_init")
-    max_iter = check_positive_int(max_iter, "max_iter")
-    if not isinstance(tol, (int, float)) or not 0 < tol < 1:
-        raise ValueError(f"tol must be a float in (0, 1), got {tol!r}")
-    check_eigen_method(eigen_method)
-    seed = check_seed(seed)
-    res = _core.cluster(weights, n_clusters, n_init, max_iter, float(tol), eigen_method, seed,
-                        check_n_jobs(n_jobs))
-    return Clustering(
-        labels=labels_by_layer(res),
-        ncut=float(res["ncut"]),
-        eigenvalues=res["eigenvalues"],
-        n_clusters=n_clusters,
-        seed=seed,
-        n_components=int(res["n_components"]),
-        inertia=float(res["inertia"]),
-    )
+    network = as_network(network, input_shape=input_shape)
+    settings = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol,
+                              eigen_method=eigen_method)
+    return cluster_network(network, settings, check_seed(seed), check_n_jobs(n_jobs))

@@ -6,7 +6,7 @@ batch (:func:`modcore._core.shuffled_ncuts`) run as a Dask task, and the values
 are put back by index. Which worker runs a chunk, how many threads it uses, and
 whether Dask ran it twice because a worker died, change nothing in the result.
 
-The weights go to the workers once per network (``client.scatter(...,
+The network goes to the workers once (``client.scatter(...,
 broadcast=True)``); every chunk task refers to them by key. This module imports
 Dask only when called, so ``import modcore`` works without it.
 """
@@ -69,22 +69,20 @@ def shuffle_chunks(n_shuffles: int, n_threads: int, chunk_size: int | None = Non
 
 # --- tasks: run on the workers, found there by name (modcore is installed on them) ---
 
-def run_chunk(weights, shuffle, first, count, n_clusters, n_init, max_iter, tol, eigen_method,
-              seed, n_jobs):
+def run_chunk(network, shuffle, first, count, settings, seed, n_jobs):
     """n-cuts of shuffles ``first .. first+count-1`` (one C++ batch)."""
-    return _core.shuffled_ncuts(list(weights), shuffle, first, count, n_clusters, n_init,
-                                max_iter, float(tol), eigen_method, seed, n_jobs)
+    return _core.shuffled_ncuts(*network.to_core(), shuffle, first, count, *settings.core_args(),
+                                seed, n_jobs)
 
 
-def run_clustering(weights, n_clusters, n_init, max_iter, tol, eigen_method, seed, n_jobs):
+def run_clustering(network, settings, seed, n_jobs):
     """The network's own clustering (what ncut_significance computes locally)."""
-    from .cluster import spectral_cluster
-    return spectral_cluster(list(weights), n_clusters=n_clusters, n_init=n_init, seed=seed,
-                            n_jobs=n_jobs, max_iter=max_iter, tol=tol, eigen_method=eigen_method)
+    from .cluster import cluster_network
+    return cluster_network(network, settings, seed, n_jobs)
 
 
 class NetworkJob:
-    """One network in flight on a cluster: its weights, scattered once, and the
+    """One network in flight on a cluster: the network, scattered once, and the
     futures of its shuffle nulls (one per shuffle method) and, optionally, of
     its own clustering.
 
@@ -94,15 +92,14 @@ class NetworkJob:
     done or on error: it releases all of it on the cluster.
     """
 
-    def __init__(self, client, weights, shuffles, n_shuffles, n_clusters, n_init, max_iter, tol,
-                 eigen_method, seed, n_jobs=1, chunk_size=None, cluster=False):
+    def __init__(self, client, network, shuffles, n_shuffles, settings, seed, n_jobs=1,
+                 chunk_size=None, cluster=False):
         self.client = client
         tag = uuid.uuid4().hex[:12]
-        # A list of arrays scatters as one future per layer; tasks get the list back.
         # hash=False: fresh keys. With content-hash keys, scattering a network again
         # right after an earlier call let its keys go can lose the new data to the
         # earlier release still on its way to the scheduler.
-        self.weights = client.scatter(list(weights), broadcast=True, hash=False)
+        self.network = client.scatter(network, broadcast=True, hash=False)
         self.ncuts = {s: np.full(n_shuffles, np.nan) for s in shuffles}
         self.remaining = len(shuffles) * n_shuffles
         self.clustering = None
@@ -111,15 +108,14 @@ class NetworkJob:
         self.futures = []
         chunks = shuffle_chunks(n_shuffles, sum(client.nthreads().values()), chunk_size)
         if cluster:
-            future = client.submit(run_clustering, self.weights, n_clusters, n_init, max_iter,
-                                   tol, eigen_method, seed, n_jobs,
+            future = client.submit(run_clustering, self.network, settings, seed, n_jobs,
                                    key=f"modcore-cluster-{tag}")
             self._parts[future.key] = None
             self.futures.append(future)
         for shuffle in shuffles:
             for first, count in chunks:
-                future = client.submit(run_chunk, self.weights, shuffle, first, count, n_clusters,
-                                       n_init, max_iter, tol, eigen_method, seed, n_jobs,
+                future = client.submit(run_chunk, self.network, shuffle, first, count, settings,
+                                       seed, n_jobs,
                                        key=f"modcore-shuffles-{tag}-{shuffle}-{first}")
                 self._parts[future.key] = (shuffle, first, count)
                 self.futures.append(future)
@@ -149,23 +145,22 @@ class NetworkJob:
         return self.remaining == 0 and not self._cluster_pending
 
     def cancel(self) -> None:
-        """Release everything on the cluster: pending tasks, results, scattered weights.
+        """Release everything on the cluster: pending tasks, results, the scattered network.
 
         Explicitly, not by dropping references: after Ctrl-C the traceback still
         holds some futures, which would keep their keys alive on the scheduler.
         """
-        held = self.futures + (self.weights or [])
+        held = self.futures + ([self.network] if self.network is not None else [])
         if held:
             self.client.cancel(held)
-        self.futures, self.weights = [], None
+        self.futures, self.network = [], None
 
 
-def shuffled_ncuts_on_cluster(client, weights, shuffle, n_shuffles, n_clusters, n_init, max_iter,
-                              tol, eigen_method, seed, n_jobs=1, progress=None,
-                              chunk_size=None) -> np.ndarray:
+def shuffled_ncuts_on_cluster(client, network, shuffle, n_shuffles, settings, seed, n_jobs=1,
+                              progress=None, chunk_size=None) -> np.ndarray:
     """The null of ``ncut_significance`` computed on a Dask cluster.
 
-    Same values, in the same order, as the local ``_shuffled_ncuts`` with the
+    Same values, in the same order, as the local ``shuffled_ncuts`` with the
     same arguments. Progress advances as chunks finish (``as_completed``); on
     any exception, Ctrl-C included, the pending chunks are cancelled.
     """
@@ -173,8 +168,8 @@ def shuffled_ncuts_on_cluster(client, weights, shuffle, n_shuffles, n_clusters, 
     bar = Progress(n_shuffles, f"{shuffle} shuffles", progress)
     job = None
     try:
-        job = NetworkJob(client, weights, [shuffle], n_shuffles, n_clusters, n_init, max_iter,
-                         tol, eigen_method, seed, n_jobs=n_jobs, chunk_size=chunk_size)
+        job = NetworkJob(client, network, [shuffle], n_shuffles, settings, seed, n_jobs=n_jobs,
+                         chunk_size=chunk_size)
         for future, result in distributed.as_completed(job.futures, with_results=True):
             bar.update(job.record(future, result))
         if not job.done:  # as_completed yields every future once, so this cannot happen

@@ -1,29 +1,32 @@
-"""The network as a graph, and the n-cut of a given partition of it."""
+"""The n-cut of a given partition of a network's units."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from . import _core
-from .io import check_weights
+from .network import as_network
 
 __all__ = ["ncut"]
 
 
-def ncut(weights, labels) -> float:
-    """Normalized cut of a partition of the network's neurons.
+def ncut(network, labels, *, input_shape=None) -> float:
+    """Normalized cut of a partition of the network's units.
 
     n-cut = sum over modules A of cut(A, rest) / vol(A), where edges weigh
-    ``|W_l[i, j]|``; modules with no volume contribute 0. Lower means more modular.
+    ``|w|``; modules with no volume contribute 0. Lower means more modular.
 
     Parameters
     ----------
-    weights : list of 2-D arrays
-        ``weights[l]`` of shape ``(n_l, n_{l+1})``.
-    labels : list of 1-D int arrays
-        ``labels[l]`` has one module id (>= 0) per neuron of layer ``l``
-        (``len(weights) + 1`` arrays). Neurons with no edges may have -1, as in
-        :attr:`Clustering.labels`.
+    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+        As in :func:`modcore.spectral_cluster`.
+    labels : list of 1-D int arrays, or one 1-D int array
+        ``labels[g]`` has one module id per unit of group ``g`` (layer ``g`` of
+        an MLP), as in :attr:`Clustering.labels`; a single array is accepted
+        for a network of one group (a precomputed adjacency). Any integer ids;
+        units with no edges may have -1.
+    input_shape : tuple of int, optional
+        For tracing a torch module, as in :func:`modcore.spectral_cluster`.
 
     Returns
     -------
@@ -33,8 +36,10 @@ def ncut(weights, labels) -> float:
     Raises
     ------
     ValueError
-        If the labels do not match the layer sizes, or a connected neuron has a
+        If the labels do not match the group sizes, or a connected unit has a
         negative label.
+    TypeError
+        If labels are not integers.
 
     Examples
     --------
@@ -43,18 +48,27 @@ def ncut(weights, labels) -> float:
     >>> modcore.ncut(w, [np.array([0, 1]), np.array([0, 1])])
     0.0
     """
-    weights = check_weights(weights)
-    sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
+    network = as_network(network, input_shape=input_shape)
+    sizes = network.sizes
+    if isinstance(labels, np.ndarray) and labels.ndim == 1 and len(sizes) == 1:
+        labels = [labels]
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
+        raise TypeError(f"labels must be a list of 1-D int arrays, got {type(labels).__name__}")
     if len(labels) != len(sizes):
         raise ValueError(
-            f"labels must have one array per layer of neurons ({len(sizes)}), got {len(labels)}"
+            f"labels must have one array per group of units ({len(sizes)}), got {len(labels)}"
         )
     flat = []
-    for l, (lab, size) in enumerate(zip(labels, sizes)):
+    for g, (lab, size) in enumerate(zip(labels, sizes)):
         lab = np.asarray(lab)
         if lab.ndim != 1 or lab.shape[0] != size:
-            raise ValueError(f"labels[{l}] must have shape ({size},), got {lab.shape}")
-        if lab.size and not np.issubdtype(lab.dtype, np.integer):
-            raise TypeError(f"labels[{l}] must be integers, got dtype {lab.dtype}")
+            raise ValueError(f"labels[{g}] must have shape ({size},), got {lab.shape}")
+        if lab.size and lab.dtype.kind not in "iu":
+            raise TypeError(f"labels[{g}] must be integers, got dtype {lab.dtype}")
         flat.append(lab.astype(np.int64))
-    return float(_core.ncut(weights, np.concatenate(flat)))
+    flat = np.concatenate(flat)
+    # Compact ids, so label values (say 10**9) never size an allocation.
+    compact = flat.copy()
+    ok = flat >= 0
+    compact[ok] = np.unique(flat[ok], return_inverse=True)[1]
+    return float(_core.ncut(*network.to_core(), compact))

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["check_weights", "check_seed", "check_n_jobs", "check_positive_int"]
+__all__ = ["check_weights", "check_seed", "check_n_jobs", "check_positive_int", "available_cores"]
 
 
 def check_weights(weights) -> list[np.ndarray]:
@@ -43,13 +43,7 @@ def check_weights(weights) -> list[np.ndarray]:
         raise ValueError("weights is empty: expected at least one weight matrix")
     checked = []
     for l, w in enumerate(weights):
-        arr = np.asarray(w)
-        if arr.dtype == bool or not (
-            np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-        ):
-            raise TypeError(
-                f"weights[{l}] has dtype {arr.dtype}; expected a real float or integer array"
-            )
+        arr = real_array(w, f"weights[{l}]")
         if arr.ndim != 2:
             raise ValueError(
                 f"weights[{l}] must be 2-D (n_in, n_out), got {arr.ndim}-D shape {arr.shape}"
@@ -71,6 +65,21 @@ def check_weights(weights) -> list[np.ndarray]:
     return checked
 
 
+def real_array(a, where: str) -> np.ndarray:
+    """``a`` as a numpy array of real numbers (integers or floats).
+
+    Raises TypeError for bool, complex, object, string, datetime/timedelta
+    dtypes, and for masked arrays, whose masks modcore would otherwise ignore.
+    """
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{where} is a masked array; modcore would ignore its mask: pass "
+                        "a.filled(0) so that masked entries mean no edge")
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{where} has dtype {arr.dtype}; expected a real float or integer array")
+    return arr
+
+
 def check_seed(seed) -> int:
     """Turn ``seed`` (None, int or numpy Generator) into a 64-bit integer seed.
 
@@ -88,11 +97,21 @@ def check_seed(seed) -> int:
     raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}")
 
 
-def check_n_jobs(n_jobs) -> int:
-    """None means all cores; otherwise a positive int (returned as is)."""
-    if n_jobs is None:
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-    return check_positive_int(n_jobs, "n_jobs")
+
+
+def check_n_jobs(n_jobs) -> int:
+    """Threads to use: None means all available cores; a positive int is capped at
+    them (more threads than cores only slow the work, and thousands exhaust the
+    process's memory for stacks)."""
+    if n_jobs is None:
+        return available_cores()
+    return min(check_positive_int(n_jobs, "n_jobs"), available_cores())
 
 
 def check_positive_int(value, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:

@@ -19,6 +19,7 @@ the initialisation, the batch order, dropout, and the clustering / shuffles.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -30,8 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .cluster import check_settings
 from .files import ResultLog, atomic_write
 from .io import check_positive_int
+from .significance import MAX_SHUFFLES
 
 __all__ = ["CONDITIONS", "NULLS", "reproduce", "aggregate", "read_runs"]
 
@@ -125,17 +128,15 @@ def reproduce(datasets=None, *, seeds=None, n_shuffles=None, epochs=None, out="r
     for name in datasets:
         if name not in KNOWN_DATASETS:
             raise ValueError(f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}")
+    solver = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol,
+                            eigen_method=eigen_method)
     settings = {
         "epochs": check_positive_int(
             epochs if epochs is not None else (QUICK["epochs"] if quick else 20), "epochs"),
         "n_shuffles": check_positive_int(
             n_shuffles if n_shuffles is not None else (QUICK["n_shuffles"] if quick else 320),
-            "n_shuffles"),
-        "n_clusters": check_positive_int(n_clusters, "n_clusters", minimum=2),
-        "n_init": check_positive_int(n_init, "n_init"),
-        "max_iter": check_positive_int(max_iter, "max_iter"),
-        "tol": float(tol),
-        "eigen_method": eigen_method,
+            "n_shuffles", maximum=MAX_SHUFFLES),
+        **dataclasses.asdict(solver),
         "n_train": n_train if n_train is not None else (QUICK["n_train"] if quick else None),
         "n_test": n_test if n_test is not None else (QUICK["n_test"] if quick else None),
         "hidden": [check_positive_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)],

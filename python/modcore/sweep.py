@@ -19,12 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .cluster import check_eigen_method
+import dataclasses
+
+from .cluster import ClusterSettings, check_settings
 from .files import ResultLog
-from .io import check_n_jobs, check_positive_int, check_seed, check_weights
+from .io import check_n_jobs, check_positive_int, check_seed
+from .network import Network, as_network
 from .progress import Progress
-from .significance import _check_shuffle, _significance, ncut_significance
-from .weights import _natural_key, weights_from_module
+from .significance import MAX_SHUFFLES, check_shuffle, ncut_significance, significance_of
+from .weights import _natural_key
 
 __all__ = ["COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
 
@@ -58,12 +61,12 @@ def sweep(
     n_shuffles: int = 1000,
     shuffle="layer",
     n_init: int = 10,
-    seed=None,
-    n_jobs=None,
-    progress=None,
     max_iter: int = 300,
     tol: float = 1e-6,
     eigen_method: str = "auto",
+    seed=None,
+    n_jobs=None,
+    progress=None,
     names=None,
     client=None,
     results_path=None,
@@ -163,18 +166,13 @@ def sweep(
     shuffles = [shuffle] if isinstance(shuffle, str) else list(shuffle)
     if not shuffles:
         raise ValueError("shuffle must name at least one shuffle method")
-    shuffles = [_check_shuffle(s) for s in shuffles]
+    shuffles = [check_shuffle(s) for s in shuffles]
     if len(set(shuffles)) != len(shuffles):
         raise ValueError(f"shuffle lists a method twice: {shuffles}")
-    check_eigen_method(eigen_method)
-    settings = {
-        "n_shuffles": check_positive_int(n_shuffles, "n_shuffles"),
-        "n_clusters": check_positive_int(n_clusters, "n_clusters"),
-        "n_init": check_positive_int(n_init, "n_init"),
-        "max_iter": check_positive_int(max_iter, "max_iter"),
-        "tol": float(tol),
-        "eigen_method": eigen_method,
-    }
+    n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
+    cluster_settings = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter,
+                                      tol=tol, eigen_method=eigen_method)
+    settings = {"n_shuffles": n_shuffles, **dataclasses.asdict(cluster_settings)}
     max_in_flight = check_positive_int(max_in_flight, "max_in_flight")
     if client is not None:
         from .distributed import check_client
@@ -195,7 +193,8 @@ def sweep(
             seed = same[-1]["seed"] if same else None
         settings["seed"] = check_seed(seed)
         rows = {_key(row): row for row in old}
-        todo = [(name, net, [s for s in shuffles if _key(name, s, settings) not in rows])
+        todo = [(name, net, [s for s in shuffles
+                             if _key({**settings, "name": name, "shuffle": s}) not in rows])
                 for name, net in items]
         todo = [t for t in todo if t[2]]
 
@@ -214,16 +213,14 @@ def sweep(
         finally:
             results.close()  # a generator: cancels what is still on the cluster
             bar.close()
-    table = [rows[_key(name, s, settings)] for name, _ in items for s in shuffles]
+    table = [rows[_key({**settings, "name": name, "shuffle": s})]
+             for name, _ in items for s in shuffles]
     return pd.DataFrame(table, columns=list(COLUMNS))
 
 
-def _key(row_or_name, shuffle=None, settings=None) -> tuple:
+def _key(row: dict) -> tuple:
     """What makes a row reusable: network name, shuffle method and every setting."""
-    if settings is None:
-        row = row_or_name
-        return (row["name"], row["shuffle"], *(row[k] for k in SETTINGS))
-    return (row_or_name, shuffle, *(settings[k] for k in SETTINGS))
+    return (row["name"], row["shuffle"], *(row[k] for k in SETTINGS))
 
 
 def _say_waiting(path) -> None:
@@ -291,11 +288,9 @@ def _named_networks(networks, names) -> list:
     return items
 
 
-def _load(name: str, network) -> list:
+def _load(name: str, network) -> Network:
     try:
-        if isinstance(network, (list, tuple)):
-            return check_weights(network)
-        return weights_from_module(network)  # a path, a state dict or a torch module
+        return as_network(network)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise type(exc)(f"network {name!r}: {exc}") from exc
 
@@ -308,11 +303,10 @@ def _typed(row: dict) -> dict:
     return {k: kind(row[k]) for k, kind in _TYPES.items()}
 
 
-def _row(name, weights, sig, settings, seconds) -> dict:
-    sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
+def _row(name, network, sig, settings, seconds) -> dict:
     row = {k: getattr(sig, k) for k in _STATISTICS}
-    row.update(settings, name=name, shuffle=sig.shuffle, layer_sizes="-".join(map(str, sizes)),
-               seconds=round(seconds, 3))
+    row.update(settings, name=name, shuffle=sig.shuffle,
+               layer_sizes="-".join(map(str, network.sizes)), seconds=round(seconds, 3))
     return _typed(row)
 
 
@@ -320,7 +314,7 @@ def _row(name, weights, sig, settings, seconds) -> dict:
 
 def _run_local(todo, bar, settings, n_jobs):
     for name, network, shuffles in todo:
-        weights = _load(name, network)
+        net = _load(name, network)
         for shuffle in shuffles:
             start, seen = time.perf_counter(), [0]
 
@@ -328,26 +322,29 @@ def _run_local(todo, bar, settings, n_jobs):
                 bar.update(done - seen[0])
                 seen[0] = done
 
-            sig = ncut_significance(weights, shuffle=shuffle, n_jobs=n_jobs, progress=forward,
+            sig = ncut_significance(net, shuffle=shuffle, n_jobs=n_jobs, progress=forward,
                                     **settings)
-            yield _row(name, weights, sig, settings, time.perf_counter() - start)
+            yield _row(name, net, sig, settings, time.perf_counter() - start)
 
 
 def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
     from .distributed import NetworkJob, _distributed
 
     distributed = _distributed()
+    cluster_settings = ClusterSettings(**{f.name: settings[f.name]
+                                          for f in dataclasses.fields(ClusterSettings)})
     queue = iter(todo)
-    owner = {}    # future key -> (job, name, weights, start)
+    owner = {}    # future key -> (job, name, network, start)
     jobs = []
     finished = distributed.as_completed([], with_results=True)
 
     def start_next() -> bool:
         for name, network, shuffles in queue:
-            weights = _load(name, network)
-            job = NetworkJob(client, weights, shuffles, n_jobs=n_jobs, cluster=True, **settings)
+            net = _load(name, network)
+            job = NetworkJob(client, net, shuffles, settings["n_shuffles"], cluster_settings,
+                             settings["seed"], n_jobs=n_jobs, cluster=True)
             jobs.append(job)
-            entry = (job, name, weights, time.perf_counter())
+            entry = (job, name, net, time.perf_counter())
             for future in job.futures:
                 owner[future.key] = entry
                 finished.add(future)
@@ -359,16 +356,15 @@ def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
             if not start_next():
                 break
         for future, result in finished:
-            job, name, weights, start = owner.pop(future.key)
+            job, name, net, start = owner.pop(future.key)
             bar.update(job.record(future, result))
             if not job.done:
                 continue
             seconds = time.perf_counter() - start
             for shuffle, ncuts in job.ncuts.items():
-                sig = _significance(job.clustering, ncuts, shuffle, settings["n_clusters"],
-                                    settings["n_init"], settings["seed"])
-                yield _row(name, weights, sig, settings, seconds)
-            job.cancel()  # nothing pending: lets the scattered weights go
+                sig = significance_of(job.clustering, ncuts, shuffle)
+                yield _row(name, net, sig, settings, seconds)
+            job.cancel()  # nothing pending: lets the scattered network go
             jobs.remove(job)
             start_next()
     finally:

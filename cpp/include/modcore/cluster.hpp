@@ -21,10 +21,11 @@ struct ClusterResult {
     double ncut = 0.0;
     double inertia = 0.0;
     int n_components = 0;
+    EigenMethod method = EigenMethod::Auto;  // the eigensolver used; Auto when k >= components
 };
 
 // Deterministic in (graph, options, seed) for any n_threads.
-ClusterResult cluster_graph(const LayeredGraph& g, const ClusterOptions& opt, std::uint64_t seed,
+ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint64_t seed,
                             int n_threads);
 
 }  // namespace modcore

@@ -1,5 +1,6 @@
-// The MLP as an undirected weighted graph: one node per neuron, |W_l[i, j]| on
-// the edge between neuron i of layer l and neuron j of layer l + 1.
+// A network as an undirected weighted graph: groups of units (layers, channels,
+// the nodes of a precomputed graph) joined by blocks of weights; one node per
+// unit and an edge of weight |w| per non-zero block entry.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -8,12 +9,10 @@ namespace modcore {
 
 using Index = std::int64_t;
 
-// A weight matrix in caller-owned, C-contiguous memory (numpy), read in place.
+// A dense block in caller-owned, C-contiguous memory (numpy), read in place.
 struct WeightView {
     const void* data = nullptr;
     bool is_float32 = false;
-    Index rows = 0;
-    Index cols = 0;
 
     double at(Index flat) const {
         return is_float32 ? static_cast<const float*>(data)[flat]
@@ -21,26 +20,57 @@ struct WeightView {
     }
 };
 
-// The non-zero entries of one weight matrix: flat position row * cols + col and the
+// The non-zero entries of one block: flat position row * cols + col and the
 // signed value (the graph uses |w|; the shuffle nulls fit the signed values).
-struct LayerEdges {
+// A block from a group to itself (triangle) is a symmetric adjacency stored as
+// its strict upper triangle, row < col.
+struct BlockEdges {
+    std::int32_t src = 0;
+    std::int32_t dst = 0;
     Index rows = 0;
     Index cols = 0;
+    bool triangle = false;
     std::vector<Index> pos;
     std::vector<double> val;
+
+    // Positions a "layer" shuffle may use.
+    Index n_positions() const { return triangle ? rows * (rows - 1) / 2 : rows * cols; }
 };
 
-std::vector<LayerEdges> edges_from_weights(const std::vector<WeightView>& weights);
+struct Network {
+    std::vector<Index> group_sizes;
+    std::vector<BlockEdges> blocks;
+};
 
-// Symmetric CSR adjacency over the live (degree > 0) neurons. Live nodes of even
-// layers come first (the side "P" of the bipartition), then odd layers ("Q"),
-// so every edge joins a node below n_even to one at or above it.
-struct LayeredGraph {
-    std::vector<Index> layer_sizes;     // neurons per layer, n_0 .. n_L
-    Index n_nodes = 0;                  // live nodes
-    Index n_even = 0;                   // live nodes in even layers
-    std::vector<std::int32_t> node_layer;
-    std::vector<Index> node_index;      // neuron index within its layer
+// Input description of one block: dense (view.data set) or sorted unique flat
+// positions with values (pos/val set, n entries).
+struct BlockInput {
+    std::int32_t src = 0;
+    std::int32_t dst = 0;
+    Index rows = 0;
+    Index cols = 0;
+    bool triangle = false;
+    WeightView dense;
+    const std::int64_t* pos = nullptr;
+    const double* val = nullptr;
+    Index n = 0;
+};
+
+// Checks shapes and values and extracts the non-zeros.
+Network network_from_blocks(const std::vector<Index>& group_sizes,
+                            const std::vector<BlockInput>& blocks);
+
+// Symmetric CSR adjacency over the live (degree > 0) units. When the groups
+// 2-colour with every non-empty block joining two colours (bipartite), live
+// units of colour 0 come first: every edge joins a node below n_side0 to one at
+// or above it. Otherwise units follow group order and n_side0 is 0.
+struct Graph {
+    std::vector<Index> group_sizes;
+    bool bipartite = false;
+    Index n_nodes = 0;                  // live units
+    Index n_side0 = 0;                  // live units of colour 0 (bipartite only)
+    std::vector<std::int32_t> node_group;
+    std::vector<Index> node_index;      // unit index within its group
     std::vector<Index> indptr;
     std::vector<std::int32_t> indices;
     std::vector<double> weights;
@@ -50,10 +80,11 @@ struct LayeredGraph {
 };
 
 // Weights are divided by the largest |w| so degrees stay far from under/overflow;
-// n-cut, eigenvalues and clusters are invariant to that scale.
-LayeredGraph build_graph(const std::vector<LayerEdges>& layers);
+// n-cut, eigenvalues and clusters are invariant to that scale. An edge whose
+// ratio to the largest |w| underflows to 0 (below ~5e-324) counts as absent.
+Graph build_graph(const Network& net);
 
 // Component id per live node (numbered in order of first node) and their count.
-std::vector<std::int32_t> connected_components(const LayeredGraph& g, int& n_components);
+std::vector<std::int32_t> connected_components(const Graph& g, int& n_components);
 
 }  // namespace modcore

@@ -7,6 +7,6 @@
 namespace modcore {
 
 // labels: one per live node of g, each in [0, n_labels).
-double ncut(const LayeredGraph& g, const std::int32_t* labels, int n_labels);
+double ncut(const Graph& g, const std::int32_t* labels, int n_labels);
 
 }  // namespace modcore

@@ -11,7 +11,7 @@
 namespace modcore {
 
 enum class EigenMethod {
-    Auto,       // bipartite unless the smaller side is too small, dense for tiny graphs
+    Auto,       // dense for tiny graphs, else bipartite when the network is, else full
     Bipartite,  // Lanczos on C C^T over the smaller side of the bipartition
     Full,       // Lanczos on N itself (the plain form; a baseline)
     Dense       // full eigendecomposition of N (small graphs, tests)
@@ -31,6 +31,7 @@ struct Embedding {
     std::vector<double> eigenvalues;   // of N, descending, length k
     int n_components = 0;              // connected components of the graph
     std::vector<std::int32_t> component;  // per node
+    EigenMethod method = EigenMethod::Auto;  // the solver used (never Auto once solved)
 };
 
 // The k-dimensional embedding. Each connected component contributes an exact
@@ -38,7 +39,7 @@ struct Embedding {
 // of the Lanczos operator, so repeated eigenvalues 1 are never left to Lanczos.
 // When the graph has k or more components, dim is 0 and only `component` is
 // meaningful: every union of components has n-cut 0 (see cluster.cpp).
-Embedding spectral_embedding(const LayeredGraph& g, int k, std::uint64_t seed,
+Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
                              const SpectralOptions& opt);
 
 }  // namespace modcore
