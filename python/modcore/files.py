@@ -263,11 +263,17 @@ class ResultLog:
         Raises
         ------
         ValueError
-            If the log is not open (outside its ``with`` block), or as ``check_row``.
+            If the log is not open (outside its ``with`` block), or ``row`` is not a
+            row (``check_row`` refuses it).
         """
         if self._file is None:
             raise ValueError(f"{self.path}: the result log is not open")
-        data = self._format(self.check_row(dict(row)))  # what is written reads back
+        try:
+            row = self.check_row(dict(row))  # what is written must read back
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{self.path}: not a {self.what} row ({exc!r}): "
+                             f"{str(row)[:200]}") from exc
+        data = self._format(row)
         offset = os.fstat(self._file.fileno()).st_size
         if offset == 0 and self.kind == "csv":
             data = self._csv_line(self.columns) + data

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .files import atomic_write
 from .io import check_weights
 
 __all__ = ["summary", "write_report"]
@@ -135,12 +136,15 @@ def write_report(out_dir, weights, significances: dict, extra: dict | None = Non
     results = summary(weights, significances, extra)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(results, indent=1))
+    # Each file whole or not at all; index.html last, so it never links a missing figure.
+    with atomic_write(out / "summary.json") as f:
+        f.write(json.dumps(results, indent=1))
     for name, fig, _ in figures:
-        fig.savefig(out / name, dpi=100)
+        with atomic_write(out / name, "wb") as f:
+            fig.savefig(f, format="png", dpi=100)
     index = out / "index.html"
-    index.write_text(_html(results, [(name, caption) for name, _, caption in figures]),
-                     encoding="utf-8")
+    with atomic_write(index) as f:
+        f.write(_html(results, [(name, caption) for name, _, caption in figures]))
     return index
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from . import __version__
 from .cluster import check_settings
 from .files import ResultLog, atomic_write
-from .io import check_positive_int
+from .io import check_n_jobs, check_positive_int
 from .significance import MAX_SHUFFLES
 
 __all__ = ["CONDITIONS", "NULLS", "reproduce", "aggregate", "read_runs"]
@@ -145,6 +145,8 @@ def reproduce(datasets=None, *, seeds=None, n_shuffles=None, epochs=None, out="r
         seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds")
     if max_runs is not None:
         max_runs = check_positive_int(max_runs, "max_runs")
+    if n_jobs is not None:
+        n_jobs = check_n_jobs(n_jobs)  # now, not after the first training
     say = print if progress else (lambda *a, **k: None)
     # Per-epoch bars only on a terminal: in a log file they would bury the per-run lines.
     show_epochs = bool(progress) and sys.stderr.isatty()
