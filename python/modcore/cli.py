@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -204,8 +205,12 @@ def _sweep(args, client) -> None:
         print(f"results in {args.out}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
+        # Python's json, not pandas' to_json, which rounds floats to 10 digits; non-finite
+        # values as the strings "inf" / "-inf" / "nan", as Significance.to_dict does.
+        records = [{k: v if not isinstance(v, float) or math.isfinite(v) else str(v)
+                    for k, v in row.items()} for row in table.to_dict(orient="records")]
         with atomic_write(args.json) as f:
-            table.to_json(f, orient="records", indent=1)
+            f.write(json.dumps(records, indent=1, allow_nan=False))
         print(f"results written to {args.json}")
 
 
