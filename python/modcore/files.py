@@ -123,9 +123,10 @@ class ResultLog:
     Raises
     ------
     ValueError
-        On entering: an unknown suffix, a file that is not UTF-8 text, a CSV
-        header other than ``columns``, or a line that is not a row (the message
-        names the line; the file is left as it was).
+        On entering: an unknown suffix, a path that cannot be opened for
+        appending (a directory, no permission), a file that is not UTF-8 text,
+        a CSV header other than ``columns``, or a line that is not a row (the
+        message names the line; the file is left as it was).
 
     Examples
     --------
@@ -154,8 +155,12 @@ class ResultLog:
     # --- open / close ---------------------------------------------------------------
 
     def __enter__(self) -> ResultLog:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a+b")  # O_APPEND: every write lands at the end
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a+b")  # O_APPEND: every write lands at the end
+        except OSError as exc:  # a directory, a read-only place, a file as a folder ...
+            raise ValueError(f"{self.path}: cannot open the {self.what} file "
+                             f"({exc.strerror or exc})") from exc
         try:
             self._lock()
             self._file.seek(0)

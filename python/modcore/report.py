@@ -99,7 +99,8 @@ def write_report(out_dir, weights, significances: dict, extra: dict | None = Non
     Parameters
     ----------
     out_dir : str or path-like
-        Created if needed; files of an earlier report there are overwritten.
+        Created if needed; files of an earlier report there are replaced, each
+        atomically (a reader sees the old file or the new one).
     weights, significances, extra
         As for :func:`summary`.
 
@@ -114,6 +115,15 @@ def write_report(out_dir, weights, significances: dict, extra: dict | None = Non
         As :func:`summary`.
     ImportError
         If matplotlib is not installed (the ``plot`` extra).
+
+    Examples
+    --------
+    >>> import tempfile, modcore
+    >>> from modcore.synthetic import planted_modular_mlp
+    >>> w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
+    >>> sig = modcore.ncut_significance(w, n_clusters=2, n_shuffles=9, seed=0, progress=False)
+    >>> write_report(tempfile.mkdtemp(), w, {"layer": sig}).name
+    'index.html'
     """
     from . import plot
 
