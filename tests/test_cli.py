@@ -100,7 +100,8 @@ def test_analyze_writes_a_report(npz, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"report written to {out / 'index.html'}" in proc.stdout
     saved = json.loads((out / "summary.json").read_text())
-    assert saved["command"].startswith("modcore analyze ") and saved["arguments"]["n_shuffles"] == 10
+    assert saved["command"].startswith("modcore analyze ")
+    assert saved["arguments"]["n_shuffles"] == 10
     assert saved["network"] == str(npz) and saved["nulls"]["layer"]["n_shuffles"] == 10
     assert {"null_layer.png", "network.png", "weights.png", "module_sizes.png"} <= {
         p.name for p in out.iterdir()}

@@ -27,6 +27,8 @@ from modcore.cluster import check_settings
 from modcore.network import Network
 from modcore.synthetic import random_pruned_mlp  # noqa: E402
 
+from solver_cases import IDS, REACH  # noqa: E402
+
 K = 4
 N = 40
 
@@ -282,15 +284,7 @@ def test_killed_worker_loses_and_duplicates_no_shuffle(net):
     assert rerun
 
 
-# (setting, with it, without it) as in test_significance.py: on `net` with k = 4, seed 4 and
-# 6 shuffles, each changes the null, so the cluster path must pass each one on.
-REACH = [("max_iter", {"max_iter": 1}, {}),
-         ("tol", {"eigen_method": "full", "tol": 0.5}, {"eigen_method": "full"}),
-         ("eigen_method", {"eigen_method": "full", "tol": 0.5},
-          {"eigen_method": "dense", "tol": 0.5})]
-
-
-@pytest.mark.parametrize("name, changed, baseline", REACH, ids=[r[0] for r in REACH])
+@pytest.mark.parametrize("name, changed, baseline", REACH, ids=IDS)
 def test_each_solver_setting_reaches_the_workers(client, net, name, changed, baseline):
     opts = dict(n_shuffles=6, seed=4)
     there = local(net, client=client, **opts, **changed).shuffled_ncuts

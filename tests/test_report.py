@@ -61,7 +61,8 @@ def test_summary_json_round_trips_with_everything_to_redo_the_run(report):
     for name, sig in sigs.items():
         null = saved["nulls"][name]
         assert null["shuffled_ncuts"] == sig.shuffled_ncuts.tolist()
-        assert (null["z_score"], null["p_value"], null["shuffle"]) == (sig.z_score, sig.p_value, name)
+        assert (null["z_score"], null["p_value"], null["shuffle"]) == (
+            sig.z_score, sig.p_value, name)
         # Three planted modules against 19 shuffles: more modular than every shuffle.
         assert null["p_value"] == pytest.approx(1 / 20) and null["n_shuffles"] == 19
         assert not {"labels", "eigenvalues", "ncut", "seed"} & set(null)  # kept once, above

@@ -20,6 +20,8 @@ import modcore
 from modcore.significance import significance_of
 from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
 
+from solver_cases import IDS, REACH
+
 
 @pytest.fixture(scope="module")
 def pruned():
@@ -209,16 +211,7 @@ def test_a_null_equal_to_the_network_gives_z_zero():
 
 # --- solver settings reach the shuffles ---------------------------------------------
 
-# (setting, with it, without it) on `pruned`, k = 4: the null differs only if the setting
-# reaches the C++ batch. One Lloyd step; a loose Lanczos tolerance ("full" uses it,
-# "dense" ignores it).
-REACH = [("max_iter", {"max_iter": 1}, {}),
-         ("tol", {"eigen_method": "full", "tol": 0.5}, {"eigen_method": "full"}),
-         ("eigen_method", {"eigen_method": "full", "tol": 0.5},
-          {"eigen_method": "dense", "tol": 0.5})]
-
-
-@pytest.mark.parametrize("name, changed, baseline", REACH, ids=[r[0] for r in REACH])
+@pytest.mark.parametrize("name, changed, baseline", REACH, ids=IDS)
 def test_each_solver_setting_reaches_the_shuffles(pruned, name, changed, baseline):
     opts = dict(n_clusters=4, n_shuffles=6, seed=4, progress=False)
     a = modcore.ncut_significance(pruned, **opts, **changed).shuffled_ncuts

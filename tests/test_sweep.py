@@ -14,6 +14,8 @@ import pytest
 import modcore
 from modcore.synthetic import random_pruned_mlp
 
+from solver_cases import IDS, REACH
+
 sweep_module = sys.modules["modcore.sweep"]  # modcore.sweep is the function
 
 OPTS = dict(n_clusters=3, n_shuffles=8, seed=2, progress=False)
@@ -96,14 +98,7 @@ def test_rows_are_ncut_significance(pd, nets, settings):
         assert set(table[key]) == {value}, key
 
 
-# (setting, with it, without it): the n-cuts differ only if the setting reaches the solver.
-REACH = [("max_iter", {"max_iter": 1}, {}),
-         ("tol", {"eigen_method": "full", "tol": 0.5}, {"eigen_method": "full"}),
-         ("eigen_method", {"eigen_method": "full", "tol": 0.5},
-          {"eigen_method": "dense", "tol": 0.5})]
-
-
-@pytest.mark.parametrize("name, changed, baseline", REACH, ids=[r[0] for r in REACH])
+@pytest.mark.parametrize("name, changed, baseline", REACH, ids=IDS)
 def test_each_solver_setting_reaches_the_rows(pd, nets, name, changed, baseline):
     one = {"net0": nets["net0"]}
     a = modcore.sweep(one, **OPTS, **changed)

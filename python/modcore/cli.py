@@ -356,7 +356,8 @@ def _reproduce(args, extra: dict) -> None:
 
 def _demo(args, extra: dict) -> None:
     if importlib.util.find_spec("torch") is None:
-        raise UsageError("the demo trains a network, which needs torch: pip install 'modcore[torch]'")
+        raise UsageError("the demo trains a network, which needs torch: "
+                         "pip install 'modcore[torch]'")
     from .nn.datasets import FASHION_SYSTEM_DIR
 
     fashion = FASHION_SYSTEM_DIR
