@@ -30,7 +30,7 @@ def ncut_of(adj, labels):
 
 def sklearn_shuffle(args):
     weights, index = args
-    adj = live_adjacency(modcore.shuffled_weights(weights, "layer", seed=1, index=index))
+    adj = live_adjacency(modcore.shuffled_weights(weights, shuffle="layer", seed=1, index=index))
     labels = SpectralClustering(12, affinity="precomputed", eigen_solver="arpack", n_init=25,
                                 assign_labels="kmeans", random_state=index).fit_predict(adj)
     return ncut_of(adj, labels)
@@ -48,7 +48,7 @@ def main():
         sk_ncuts = np.array(pool.map(sklearn_shuffle, [(weights, i) for i in range(n_sk)]))
     t_sk = (time.perf_counter() - t) / n_sk
 
-    shuffled = [shifted_normalized(live_adjacency(modcore.shuffled_weights(weights, "layer", 1, i)))
+    shuffled = [shifted_normalized(live_adjacency(modcore.shuffled_weights(weights, shuffle="layer", seed=1, index=i)))
                 for i in range(n_sk)]
     t = time.perf_counter()
     for m in shuffled:

@@ -357,8 +357,7 @@ def _check_block(block, i: int, index: dict, names, sizes) -> Block:
             if dense.dtype not in (np.float32, np.float64):
                 dense = dense.astype(np.float64)
             return Block(src, dst, shape, dense=np.ascontiguousarray(dense))
-        _check_symmetric_dense(dense, where)
-        rows, cols = np.nonzero(np.triu(dense, 1))
+        rows, cols = np.nonzero(dense)
         vals = dense[rows, cols]
     return _coo_block(src, dst, shape, rows, cols, vals, where)
 
@@ -367,13 +366,6 @@ def _check_shape(got, expected, where):
     if tuple(got) != tuple(expected):
         raise ValueError(f"{where} has shape {tuple(got)}, expected {tuple(expected)} "
                          "(n_units of src, n_units of dst)")
-
-
-def _check_symmetric_dense(a, where):
-    scale = float(np.abs(a).max()) if a.size else 0.0
-    if not np.allclose(a, a.T, rtol=1e-10, atol=1e-12 * scale):
-        raise ValueError(f"{where} joins a group to itself, so it must be a symmetric "
-                         "adjacency; symmetrize it, e.g. (a + a.T) / 2")
 
 
 def _coo_block(src, dst, shape, rows, cols, vals, where) -> Block:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .io import check_positive_int, check_weights
+from .io import check_positive_int
+from .network import as_network
 
 __all__ = ["null_histogram", "network_modules", "sorted_weights", "module_sizes"]
 
@@ -57,7 +58,7 @@ def _check_labels(labels, sizes=None) -> list[np.ndarray]:
     labels = [np.asarray(lab, dtype=np.int64) for lab in labels]
     got = [len(lab) for lab in labels]
     if sizes is not None and got != list(sizes):
-        raise ValueError(f"labels have layer sizes {got} but the weights have {list(sizes)}")
+        raise ValueError(f"labels have layer sizes {got} but the network has {list(sizes)}")
     return labels
 
 
@@ -119,32 +120,33 @@ def null_histogram(sig):
     return fig
 
 
-def network_modules(weights, labels, edges_per_layer: int = 300):
-    """The network drawn layer by layer, neurons coloured by module.
+def network_modules(network, labels, edges_per_layer: int = 300):
+    """The network drawn group by group (layer by layer), units coloured by module.
 
-    Each column is a layer, its neurons sorted by module from bottom to top;
-    the ``edges_per_layer`` strongest weights of each matrix are drawn, in the
-    module's colour when both ends are in the same module, else pale grey, more
-    opaque when stronger.
+    Each column is a group of units (a layer, a conv layer's channels), its
+    units sorted by module from bottom to top; the ``edges_per_layer`` strongest
+    weights of each block are drawn, in the module's colour when both ends are
+    in the same module, else pale grey, more opaque when stronger. Blocks that
+    skip columns (residual links) are drawn across them.
 
     Parameters
     ----------
-    weights : list of 2-D arrays
-        ``weights[l]`` of shape ``(n_l, n_{l+1})``.
+    network : Network or list of 2-D arrays
+        The network (anything :func:`modcore.spectral_cluster` takes).
     labels : list of int arrays
-        Module per neuron and layer (-1: no edges), as ``Significance.labels``.
+        Module per unit and group (-1: no edges), as ``Significance.labels``.
     edges_per_layer : int, default=300
-        Bound on the edges drawn per weight matrix.
+        Bound on the edges drawn per block (per weight matrix of an MLP).
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes with two collections: the edges (a LineCollection) and the neurons.
+        One axes with two collections: the edges (a LineCollection) and the units.
 
     Raises
     ------
     ValueError
-        If the weights are invalid, the labels do not match their layer sizes or
+        If the network is invalid, the labels do not match its group sizes or
         ``edges_per_layer < 1``.
     TypeError
         If ``edges_per_layer`` is not an int.
@@ -163,42 +165,48 @@ def network_modules(weights, labels, edges_per_layer: int = 300):
     fig = new_figure(10, 6)
     from matplotlib.collections import LineCollection
 
-    weights = check_weights(weights)
+    network = as_network(network)
     edges_per_layer = check_positive_int(edges_per_layer, "edges_per_layer")
-    sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
+    sizes = network.sizes
     labels = _check_labels(labels, sizes)
     n_modules = max(int(lab.max()) for lab in labels) + 1
-    # y of each neuron: its rank in the module order, bottom to top, in (0, 1).
+    # y of each unit: its rank in the module order, bottom to top, in (0, 1).
     ys = []
     for lab in labels:
         y = np.empty(len(lab))
         y[_order(lab)] = (np.arange(len(lab)) + 0.5) / len(lab)
         ys.append(y)
     segments, colors = [], []
-    for l, w in enumerate(weights):
-        mag = np.abs(w).ravel()
+    for block in network.blocks:
+        i, j, vals = block.coo()
+        mag = np.abs(vals)
+        if mag.size == 0:
+            continue
         first = mag.size - min(edges_per_layer, mag.size)
         top = np.argpartition(mag, first)[first:]
-        top = top[mag[top] > 0]
-        i, j = np.unravel_index(top, w.shape)
-        segments += [((l, ys[l][a]), (l + 1, ys[l + 1][b])) for a, b in zip(i, j)]
-        same = labels[l][i] == labels[l + 1][j]
-        rgba = np.where(same[:, None], _colors(labels[l][i], n_modules), (0.5, 0.5, 0.5, 1.0))
-        rgba[:, 3] = (0.1 + 0.6 * mag[top] / mag.max()) * np.where(same, 1.0, 0.4)
+        i, j, mag_top = i[top], j[top], mag[top]
+        s, d = block.src, block.dst
+        segments += [((s, ys[s][a]), (d, ys[d][b])) for a, b in zip(i, j)]
+        same = labels[s][i] == labels[d][j]
+        rgba = np.where(same[:, None], _colors(labels[s][i], n_modules), (0.5, 0.5, 0.5, 1.0))
+        rgba[:, 3] = (0.1 + 0.6 * mag_top / mag.max()) * np.where(same, 1.0, 0.4)
         colors.append(rgba)
 
     ax = fig.add_subplot()
-    ax.add_collection(LineCollection(segments, colors=np.concatenate(colors), linewidths=0.6))
-    xs = np.concatenate([np.full(n, l) for l, n in enumerate(sizes)])
+    if segments:
+        ax.add_collection(LineCollection(segments, colors=np.concatenate(colors),
+                                         linewidths=0.6))
+    xs = np.concatenate([np.full(n, g) for g, n in enumerate(sizes)])
     ax.scatter(xs, np.concatenate(ys), s=float(np.clip(3000 / max(sizes), 2, 40)),
                c=_colors(np.concatenate(labels), n_modules), linewidths=0, zorder=2)
-    ax.set_xticks(range(len(sizes)), [f"layer {l}\n{n} neurons" for l, n in enumerate(sizes)])
+    ax.set_xticks(range(len(sizes)), [f"{name}\n{n} units"
+                                      for name, n in zip(network.names, sizes)])
     ax.set_yticks([])
     ax.set_xlim(-0.3, len(sizes) - 0.7)
     ax.set_ylim(0, 1)
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"{n_modules} modules; the {edges_per_layer} strongest weights of each layer")
+    ax.set_title(f"{n_modules} modules; the {edges_per_layer} strongest weights of each block")
     return fig
 
 
@@ -211,8 +219,8 @@ def sorted_weights(weights, labels):
 
     Parameters
     ----------
-    weights : list of 2-D arrays
-        ``weights[l]`` of shape ``(n_l, n_{l+1})``.
+    weights : list of 2-D arrays or a chain Network
+        ``weights[l]`` of shape ``(n_l, n_{l+1})``: an MLP.
     labels : list of int arrays
         Module per neuron and layer (-1: no edges; sorted last).
 
@@ -235,7 +243,7 @@ def sorted_weights(weights, labels):
     >>> len(fig.axes)  # the matrix and the colour bar
     2
     """
-    weights = check_weights(weights)
+    weights = as_network(weights).chain_weights()
     fig = new_figure(1.5 + 3.2 * len(weights), 4)
     from matplotlib import colormaps
     from matplotlib.colors import LogNorm

@@ -17,18 +17,18 @@ import numpy as np
 
 from . import __version__
 from .files import atomic_write
-from .io import check_weights
+from .network import as_network
 
 __all__ = ["summary", "write_report"]
 
 
-def summary(weights, significances: dict, extra: dict | None = None) -> dict:
+def summary(network, significances: dict, extra: dict | None = None) -> dict:
     """Everything needed to redo and read a run, as plain JSON-ready values.
 
     Parameters
     ----------
-    weights : list of 2-D arrays
-        The network analysed.
+    network : Network, list of 2-D arrays, ...
+        The network analysed (anything :func:`modcore.spectral_cluster` takes).
     significances : dict of str to Significance
         One or more nulls of the same clustering (same weights, k, n_init and
         seed), e.g. ``{"layer": ..., "layer_nonzero": ...}``.
@@ -40,8 +40,9 @@ def summary(weights, significances: dict, extra: dict | None = None) -> dict:
     -------
     dict
         ``extra``'s entries, then ``versions`` (modcore, Python, platform and
-        the numpy / torch / matplotlib in use), ``layer_sizes``, ``n_clusters``,
-        ``n_init``, ``seed``, ``ncut``, ``labels`` (per layer, -1: no edges),
+        the numpy / torch / matplotlib in use), ``layer_sizes`` (units per
+        group), ``group_names``, ``eigen_method``, ``n_clusters``,
+        ``n_init``, ``seed``, ``ncut``, ``labels`` (per group, -1: no edges),
         ``eigenvalues`` and ``nulls``: per name, the Significance's other fields
         (``shuffled_ncuts``, ``z_score``, ``p_value``, ...).
 
@@ -59,7 +60,7 @@ def summary(weights, significances: dict, extra: dict | None = None) -> dict:
     >>> summary(w, {"layer": sig})["nulls"]["layer"]["p_value"]
     0.1
     """
-    weights = check_weights(weights)
+    network = as_network(network)
     if not significances:
         raise ValueError("significances is empty: expected at least one Significance")
     first = next(iter(significances.values()))
@@ -76,13 +77,16 @@ def summary(weights, significances: dict, extra: dict | None = None) -> dict:
     nulls = {}
     for name, sig in significances.items():
         entry = sig.to_dict()
-        for key in ("labels", "eigenvalues", "ncut", "n_clusters", "n_init", "seed"):
+        for key in ("labels", "eigenvalues", "ncut", "n_clusters", "n_init", "seed",
+                    "eigen_method", "group_names"):
             entry.pop(key)
         nulls[name] = entry
     return {
         **(extra or {}),
         "versions": versions,
-        "layer_sizes": [weights[0].shape[0]] + [w.shape[1] for w in weights],
+        "layer_sizes": list(network.sizes),
+        "group_names": list(network.names),
+        "eigen_method": first.clustering.eigen_method,
         "n_clusters": first.n_clusters,
         "n_init": first.n_init,
         "seed": first.seed,
@@ -93,7 +97,7 @@ def summary(weights, significances: dict, extra: dict | None = None) -> dict:
     }
 
 
-def write_report(out_dir, weights, significances: dict, extra: dict | None = None) -> Path:
+def write_report(out_dir, network, significances: dict, extra: dict | None = None) -> Path:
     """Write ``summary.json``, the figures and ``index.html`` into ``out_dir``.
 
     Parameters
@@ -101,8 +105,9 @@ def write_report(out_dir, weights, significances: dict, extra: dict | None = Non
     out_dir : str or path-like
         Created if needed; files of an earlier report there are replaced, each
         atomically (a reader sees the old file or the new one).
-    weights, significances, extra
-        As for :func:`summary`.
+    network, significances, extra
+        As for :func:`summary`. The weight-matrix figure is drawn for chains
+        (MLPs) only.
 
     Returns
     -------
@@ -127,23 +132,24 @@ def write_report(out_dir, weights, significances: dict, extra: dict | None = Non
     """
     from . import plot
 
-    weights = check_weights(weights)
+    network = as_network(network)
     if not significances:
         raise ValueError("significances is empty: expected at least one Significance")
     labels = next(iter(significances.values())).labels
     figures = [(f"null_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png", plot.null_histogram(sig),
                 f"n-cuts of the '{name}' shuffles; the red line is the network's.")
                for name, sig in significances.items()]
-    figures += [
-        ("network.png", plot.network_modules(weights, labels),
-         "The network by layers, neurons coloured by module, the strongest weights drawn."),
-        ("weights.png", plot.sorted_weights(weights, labels),
-         "|W| of each layer, rows and columns sorted by module: modules are diagonal blocks."),
-        ("module_sizes.png", plot.module_sizes(labels),
-         "Share of each layer's neurons in each module."),
-    ]
+    figures.append(("network.png", plot.network_modules(network, labels),
+                    "The network by layers, units coloured by module, the strongest weights "
+                    "drawn."))
+    if network.is_chain:
+        figures.append(("weights.png", plot.sorted_weights(network, labels),
+                        "|W| of each layer, rows and columns sorted by module: modules are "
+                        "diagonal blocks."))
+    figures.append(("module_sizes.png", plot.module_sizes(labels),
+                    "Share of each layer's units in each module."))
     # After drawing, so that the matplotlib in use is among the versions.
-    results = summary(weights, significances, extra)
+    results = summary(network, significances, extra)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # Each file whole or not at all; index.html last, so it never links a missing figure.
