@@ -45,8 +45,11 @@ def test_files_are_written(report):
 def test_summary_json_round_trips_with_everything_to_redo_the_run(report):
     out, _, weights, sigs = report
     saved = json.loads((out / "summary.json").read_text())
-    assert list(saved) == ["command", "training", "versions", "layer_sizes", "n_clusters",
-                           "n_init", "seed", "ncut", "labels", "eigenvalues", "nulls"]
+    assert list(saved) == ["command", "training", "versions", "layer_sizes", "group_names",
+                           "eigen_method", "n_clusters", "n_init", "seed", "ncut", "labels",
+                           "eigenvalues", "nulls"]
+    assert saved["group_names"] == ["layer 0", "layer 1", "layer 2", "layer 3"]
+    assert saved["eigen_method"] == "dense"  # "auto" with 48 units (<= 300)
     assert saved["command"] == EXTRA["command"] and saved["training"] == EXTRA["training"]
     versions = saved["versions"]
     assert versions["modcore"] == modcore.__version__ and versions["numpy"] == np.__version__

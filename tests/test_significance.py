@@ -242,7 +242,7 @@ def test_progress_line_without_tqdm(pruned, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     modcore.ncut_significance(pruned, n_clusters=4, n_shuffles=9, seed=0, progress=True)
     err = capsys.readouterr().err
-    assert err.endswith("\rlayer shuffles: 9/9\n") and err.startswith("\rlayer shuffles: ")
+    assert err.endswith("\rlayer shuffles: 9/9 shuffles\n") and err.startswith("\rlayer shuffles: ")
 
 
 def test_no_progress_when_stderr_is_not_a_terminal(pruned, capsys):
