@@ -167,6 +167,33 @@ def test_foreign_files_are_refused(tmp_path):
     assert read_rows(tmp_path / "r.jsonl") == []
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_snapshot_neither_waits_nor_changes_the_file(tmp_path, suffix):
+    path = tmp_path / f"r{suffix}"
+    writer = log(path).__enter__()  # another process's run, holding the lock
+    try:
+        writer.append(ROWS[0])
+        with open(path, "ab") as f:  # ... and half-way through its next row
+            f.write(writer._format({"name": "new\nline", "ncut": 2.0})[:9])
+        before = path.read_bytes()
+        assert log(path).snapshot() == ROWS[:1]
+        assert path.read_bytes() == before
+    finally:
+        writer.close()
+    with pytest.raises(ValueError, match="incomplete and modcore was not writing it"):
+        log(path).snapshot()  # nobody writing it now: a line of unknown origin
+    assert log(tmp_path / "none.csv").snapshot() == []
+
+
+def test_a_snapshot_leaves_out_a_row_cut_short_by_a_crash(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_rows(path, ROWS[:1])
+    crash_while_appending(path, ROWS[1], lambda n: n // 2)
+    before = path.read_bytes()
+    assert log(path).snapshot() == ROWS[:1] and path.read_bytes() == before
+    assert read_rows(path) == ROWS[:1]  # the next writer removes it
+
+
 HOLDER = textwrap.dedent("""
     import sys
     from modcore.files import ResultLog

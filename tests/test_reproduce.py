@@ -121,11 +121,13 @@ def test_a_run_cut_short_while_written_is_removed_and_redone(tmp_path, monkeypat
     path = out / "runs.jsonl"
     first = path.read_bytes()[:path.read_bytes().index(b"\n") + 1]
     assert len(path.read_bytes()) == len(first) + 40
-    assert len(rep.read_runs(path)) == 1
-    assert path.read_bytes() == first
-    rep.reproduce(out=out, max_runs=1, **SMALL)  # the second run again
+    assert len(rep.read_runs(path)) == 1  # reading leaves the cut-short run out ...
+    assert len(path.read_bytes()) == len(first) + 40  # ... and the file as it is
+    rep.reproduce(out=out, max_runs=1, **SMALL)  # removes it and does the second run again
     runs = rep.read_runs(path)
     assert [(r["condition"], r["seed"]) for r in runs] == [("pruned, dropout", 0), ("pruned", 0)]
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 2 and lines[0] == first
 
 
 def test_a_line_modcore_did_not_write_is_refused(tmp_path):

@@ -9,7 +9,8 @@ was. The rules, after SQLite's and git's habits:
   that opens the same log waits until the first closes it, then reads what the
   first wrote: two runs on one file never compute and append the same rows
   twice. (flock is advisory, for modcore processes; it may not hold across
-  machines on a network file system.)
+  machines on a network file system.) Only reading (:meth:`ResultLog.snapshot`)
+  takes no lock, never waits and changes nothing.
 - **Only modcore's own cut-short row is ever removed.** Before a row is appended
   its offset and bytes go to a journal, ``<log>.writing``, removed once the row is
   on disk. On the next open, a file that ends in a proper prefix of the
@@ -193,53 +194,90 @@ class ResultLog:
         """Remove the proper prefix of the journal's row that a crash left at the end."""
         if not self.journal.exists():
             return data
-        offset, sep, row = self.journal.read_bytes().partition(b"\n")
+        kept = self._journal_cut(data)
+        if len(kept) < len(data):
+            self._file.truncate(len(kept))
+            os.fsync(self._file.fileno())
+        self.journal.unlink()
+        return kept
+
+    def _journal_cut(self, data: bytes) -> bytes:
+        """``data`` without the row the journal says was being written, if the file
+        ends in a proper prefix of that row at that offset; else ``data`` as it is."""
+        try:
+            offset, sep, row = self.journal.read_bytes().partition(b"\n")
+        except FileNotFoundError:  # the writer just finished
+            return data
         # The journal is written whole (atomic_write) before the row: a damaged one
         # means the row was never started.
         if sep and offset.isdigit() and int(offset) <= len(data):
-            offset = int(offset)
-            tail = data[offset:]
+            tail = data[int(offset):]
             if tail and tail != row and row.startswith(tail):
-                self._file.truncate(offset)
-                os.fsync(self._file.fileno())
-                data = data[:offset]
-        self.journal.unlink()
+                return data[:int(offset)]
         return data
 
     # --- reading --------------------------------------------------------------------
 
-    def _parse(self, data: bytes) -> list:
+    def snapshot(self) -> list:
+        """The rows in the file now, without the lock: neither waits for a process
+        writing the log nor changes the file. A row being written at this moment (or
+        cut short by a crash, with its journal) is left out; other damage is an error.
+
+        Returns
+        -------
+        list of dict
+            Rows checked by ``check_row``; none if the file does not exist.
+        """
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as f:
+            data = f.read()
+            try:  # a process holding the log may be in the middle of a row
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                writing = False
+            except BlockingIOError:
+                writing = True
+        cut = self._journal_cut(data)
+        return self._parse(cut, in_progress=writing and cut == data)
+
+    def _parse(self, data: bytes, in_progress: bool = False) -> list:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ValueError(f"{self.path}: not UTF-8 text (byte {exc.start}), so not a "
-                             f"{self.what} file") from exc
-        if text and not text.endswith("\n"):
+            if not in_progress or exc.end < len(data):  # else: a character cut in two
+                raise ValueError(f"{self.path}: not UTF-8 text (byte {exc.start}), so not a "
+                                 f"{self.what} file") from exc
+            text = data[:exc.start].decode("utf-8")
+        partial = bool(text) and not text.endswith("\n")
+        if partial and not in_progress:
             last = text.rsplit("\n", 1)[-1]
             raise ValueError(
                 f"{self.path}: the last line {last[:60]!r} is incomplete and modcore was not "
                 "writing it (modcore removes only a row it was writing when it stopped); "
                 "complete or delete that line, or use another file")
-        if self.kind == "jsonl":
+        if self.kind == "jsonl":  # split's last piece: "" or the row in progress
             return [self._row(self._json(line), number, line)
                     for number, line in enumerate(text.split("\n")[:-1], 1) if line.strip()]
         reader = csv.reader(io.StringIO(text, newline=""))
-        header, rows = None, []
         try:
-            for values in reader:
-                if not values:
-                    continue  # a blank line
-                if header is None:
-                    header = values
-                    if tuple(header) != tuple(self.columns):
-                        raise ValueError(
-                            f"{self.path}: not a {self.what} file (its columns are {header}, "
-                            f"expected {list(self.columns)})")
-                    continue
-                raw = dict(zip(self.columns, values)) if len(values) == len(header) else None
-                rows.append(self._row(raw, reader.line_num, ",".join(values)))
+            records = [(values, reader.line_num) for values in reader]
         except csv.Error as exc:
             raise ValueError(f"{self.path}, line {reader.line_num}: not CSV ({exc})") from exc
+        if partial:  # the row in progress is the last record
+            records = records[:-1]
+        header, rows = None, []
+        for values, number in records:
+            if not values:
+                continue  # a blank line
+            if header is None:
+                header = values
+                if tuple(header) != tuple(self.columns):
+                    raise ValueError(
+                        f"{self.path}: not a {self.what} file (its columns are {header}, "
+                        f"expected {list(self.columns)})")
+                continue
+            raw = dict(zip(self.columns, values)) if len(values) == len(header) else None
+            rows.append(self._row(raw, number, ",".join(values)))
         return rows
 
     @staticmethod

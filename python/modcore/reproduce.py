@@ -348,13 +348,11 @@ def read_runs(path) -> list:
     Raises
     ------
     ValueError
-        If a line is not a run (see :class:`modcore.files.ResultLog`; a run that
-        modcore was writing when it stopped is removed from the file).
+        If a line is not a run. A run being written at this moment (or cut short
+        by a crash) is left out; the file is only read, never waited for: see
+        :meth:`modcore.files.ResultLog.snapshot`.
     """
-    if not Path(path).exists():
-        return []
-    with ResultLog(path, _check_run, what="modcore reproduce runs") as log:
-        return log.rows
+    return ResultLog(path, _check_run, what="modcore reproduce runs").snapshot()
 
 
 # --- the table ---------------------------------------------------------------------------
