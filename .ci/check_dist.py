@@ -4,8 +4,8 @@
 
 Run from the checkout. The sdist must carry every file git tracks under cpp/ (the vendored
 Eigen and Spectra headers with their licences among them), python/ and tests/, and the build
-files; the wheel every tracked file of the package (py.typed among them) and the compiled
-_core.
+files; the wheel every tracked file of the package (py.typed among them), the compiled _core and
+the licences (modcore's MIT, and MPL-2.0 for the Eigen and Spectra code compiled into it).
 """
 
 import fnmatch
@@ -43,7 +43,8 @@ def check_sdist(path):
     with tarfile.open(path) as tar:
         # members are "modcore-<version>/<path in the checkout>"
         names = {m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile()}
-    wanted = tracked("cpp", "python", "tests", "CMakeLists.txt", "pyproject.toml", "README.md")
+    wanted = tracked("cpp", "python", "tests", "CMakeLists.txt", "pyproject.toml", "README.md",
+                     "LICENSE")
     if not set(VENDORED) <= wanted:
         sys.exit(f"the checkout does not track {sorted(set(VENDORED) - wanted)}")
     require(path, names, wanted)
@@ -56,11 +57,14 @@ def check_wheel(path):
     with zipfile.ZipFile(path) as whl:
         names = set(whl.namelist())
     package = {"modcore/" + p[len("python/modcore/"):] for p in tracked("python/modcore")}
-    require(path, names, package | {"modcore/py.typed"})
+    licences = {f"modcore-{path.name.split('-')[1]}.dist-info/licenses/{p}"
+                for p in ["LICENSE", *VENDORED[0::3]]}
+    require(path, names, package | {"modcore/py.typed"} | licences)
     core = fnmatch.filter(names, "modcore/_core.*.so")
     if len(core) != 1:
         sys.exit(f"{path.name} should hold one compiled modcore/_core.*.so, found {core}")
-    print(f"{path.name}: the package's {len(package)} files, py.typed, {core[0]}")
+    print(f"{path.name}: the package's {len(package)} files, py.typed, {core[0]}, "
+          "the licences of modcore, Eigen and Spectra")
 
 
 def main(dist):
