@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -285,13 +284,11 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     slug = f"{data.name}_{condition.replace(', ', '_')}_seed{seed}.pt"
     path = out / "checkpoints" / slug
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    checkpoint.save(model, tmp, {
+    checkpoint.save(model, path, {  # written whole or not at all
         "dataset": data.name, "data_source": data.source, "condition": condition,
         "seed": seed, "widths": widths, "dropout": dropout, "sparsity": 0.9 if pruned else 0.0,
         "epochs": settings["epochs"], "test_accuracy": history.test_accuracy[-1],
         "train_accuracy": history.train_accuracy[-1]})
-    os.replace(tmp, path)
 
     t0 = time.perf_counter()
     weights = weights_from_module(model)
