@@ -21,7 +21,7 @@ distributed = pytest.importorskip("dask.distributed")
 
 import modcore  # noqa: E402
 from modcore.distributed import (  # noqa: E402
-    MAX_CHUNK, check_client, shuffle_chunks, shuffled_ncuts_on_cluster)
+    MAX_CHUNK, check_client, shuffle_chunks, shuffled_scores_on_cluster)
 from modcore.cluster import check_settings
 from modcore.network import Network
 from modcore.synthetic import random_pruned_mlp  # noqa: E402
@@ -62,8 +62,8 @@ def local(net, **kw):
 
 
 def null(client, net, shuffle="layer", n=N, seed=3, **kw):
-    return shuffled_ncuts_on_cluster(client, Network.from_weights(net), shuffle, n,
-                                     check_settings(n_clusters=K), seed, **kw)
+    return shuffled_scores_on_cluster(client, Network.from_weights(net), shuffle, n,
+                                      check_settings(n_clusters=K), seed, **kw).ncut[:, 0]
 
 
 def test_chunks_cover_every_index_once():

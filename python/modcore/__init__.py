@@ -4,8 +4,9 @@ Spectral clustering of a network's units (MLP neurons, conv channels), the norma
 its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 """
 
+from .analysis import Eigengap, EigengapWarning, NcutCurve, eigengap, ncut_curve
 from .cluster import Clustering, spectral_cluster
-from .graph import ncut
+from .graph import modularity, ncut
 from .network import Network
 from .significance import (SHUFFLES, Significance, ncut_significance, shuffled_network,
                            shuffled_weights)
@@ -15,10 +16,16 @@ from .weights import weights_from_module
 __version__ = "0.1.0"
 __all__ = [
     "Clustering",
+    "Eigengap",
+    "EigengapWarning",
+    "NcutCurve",
     "Network",
     "SHUFFLES",
     "Significance",
+    "eigengap",
+    "modularity",
     "ncut",
+    "ncut_curve",
     "ncut_significance",
     "shuffled_network",
     "shuffled_weights",
