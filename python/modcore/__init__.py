@@ -10,11 +10,13 @@ from .graph import modularity, ncut
 from .network import Network
 from .significance import (SHUFFLES, Significance, ncut_significance, shuffled_network,
                            shuffled_weights)
+from .stability import Agreement, Stability, compare_partitions, stability
 from .sweep import sweep
 from .weights import weights_from_module
 
 __version__ = "0.1.0"
 __all__ = [
+    "Agreement",
     "Clustering",
     "Eigengap",
     "EigengapWarning",
@@ -22,6 +24,8 @@ __all__ = [
     "Network",
     "SHUFFLES",
     "Significance",
+    "Stability",
+    "compare_partitions",
     "eigengap",
     "modularity",
     "ncut",
@@ -30,6 +34,7 @@ __all__ = [
     "shuffled_network",
     "shuffled_weights",
     "spectral_cluster",
+    "stability",
     "sweep",
     "weights_from_module",
     "__version__",

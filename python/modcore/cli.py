@@ -19,7 +19,10 @@ class UsageError(Exception):
 
 
 def _add_analysis_options(p: argparse.ArgumentParser, shuffles: int) -> None:
-    p.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
+    p.add_argument("--clusters", type=_clusters, default=12,
+                   help="number of modules k (default 12); analyze also takes 'auto' (the "
+                        "eigengap's suggestion) and a range such as 2:20 (the n-cut against "
+                        "its null at every k)")
     p.add_argument("--shuffles", type=int, default=shuffles,
                    help=f"size of the shuffle null (default {shuffles})")
     p.add_argument("--shuffle", choices=SHUFFLES, action="append",
@@ -135,6 +138,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _clusters(text: str):
+    """--clusters: an int, "auto", or an inclusive range "a:b" (as range(a, b + 1))."""
+    if text == "auto":
+        return text
+    try:
+        if ":" in text:
+            low, high = (int(part) for part in text.split(":"))
+            if not 2 <= low < high:
+                raise ValueError
+            return range(low, high + 1)
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of modules, 'auto' or a range like 2:20, got {text!r}") from None
+
+
 def _shape(text: str) -> tuple:
     try:
         shape = tuple(int(part) for part in text.split(","))
@@ -208,33 +227,76 @@ def _sweep(args, client) -> None:
         print(f"results written to {args.json}")
 
 
+def _choose_clusters(network, args, extra: dict):
+    """The k to analyze, and the n-cut curves when --clusters is a range."""
+    import warnings
+
+    from .analysis import EigengapWarning, eigengap, ncut_curve
+
+    try:
+        if args.clusters == "auto":
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", EigengapWarning)
+                gap = eigengap(network, seed=args.seed)
+            extra["eigengap"] = gap.to_dict()
+            print(f"--clusters auto: the eigengap suggests k = {gap.k} (relative gap "
+                  f"{gap.relative_gaps[gap.k - 2]:.3f})")
+            for w in caught:
+                print(f"note: {w.message}")
+            return gap.k, None
+        if isinstance(args.clusters, range):
+            curves = {shuffle: ncut_curve(network, ks=args.clusters, n_shuffles=args.shuffles,
+                                          shuffle=shuffle, n_init=args.n_init, seed=args.seed,
+                                          n_jobs=args.jobs, progress=not args.quiet)
+                      for shuffle in args.shuffle or ["layer"]}
+            first = next(iter(curves.values()))
+            print(f"{'k':>3s} {'n-cut':>8s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s} "
+                  f"{'Q':>7s}   ({next(iter(curves))} null)")
+            for sig in first.significances:
+                print(f"{sig.n_clusters:3d} {sig.ncut:8.4f} {sig.shuffled_mean:8.4f} "
+                      f"{sig.shuffled_std:8.4f} {sig.z_score:8.2f} {sig.p_value:8.4f} "
+                      f"{sig.modularity:7.4f}")
+            k = int(first.ks[first.z_score.argmin()])
+            print(f"details below for k = {k}, where the network is furthest below its null "
+                  "(lowest z)")
+            return k, curves
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
+    return args.clusters, None
+
+
 def _analyze(network, args, extra: dict, client=None) -> dict:
     from .report import summary, write_report
 
-    significances = {}
-    for shuffle in args.shuffle or ["layer"]:
+    k, curves = _choose_clusters(network, args, extra)
+    if curves:  # the curve has each null at k already
+        significances = {name: c.significance(k) for name, c in curves.items()}
+    else:
+        significances = {}
+    for shuffle in [] if curves else args.shuffle or ["layer"]:
         try:
             significances[shuffle] = ncut_significance(
-                network, n_clusters=args.clusters, n_shuffles=args.shuffles, shuffle=shuffle,
+                network, n_clusters=k, n_shuffles=args.shuffles, shuffle=shuffle,
                 n_init=args.n_init, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet,
                 client=client)
         except (ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from exc
-    results = summary(network, significances, extra)
+    results = summary(network, significances, extra, curves=curves)
     _print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
     if args.report is not None:
-        print(f"report written to {write_report(args.report, network, significances, extra)}")
+        index = write_report(args.report, network, significances, extra, curves=curves)
+        print(f"report written to {index}")
     return results
 
 
 def _print_table(results: dict) -> None:
     sizes = "-".join(str(s) for s in results["layer_sizes"])
     print(f"network {results['network']} ({sizes}), k={results['n_clusters']}, "
-          f"n-cut {results['ncut']:.4f}")
+          f"n-cut {results['ncut']:.4f}, Newman's Q {results['modularity']:.4f}")
     print(f"{'shuffle':28s} {'N':>6s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s}")
     for name, r in results["nulls"].items():
         print(f"{name:28s} {r['n_shuffles']:6d} {r['shuffled_mean']:8.4f} "
@@ -370,7 +432,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     # What summary.json keeps to redo the run: the command as typed and every option's value.
     extra = {"command": shlex.join(["modcore", *argv]),
-             "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+             "arguments": {k: str(v) if isinstance(v, (Path, range)) else v
+                           for k, v in vars(args).items()}}
     try:
         if args.command == "analyze":
             _check_plot_installed(args)
