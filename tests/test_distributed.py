@@ -285,3 +285,13 @@ def test_sweep_on_cluster_identical_to_local_and_resumable(client, tmp_path):
     resumed = modcore.sweep(nets, **opts, results_path=path)
     assert resumed[columns].equals(here[columns])
     assert len(path.read_text().splitlines()) == 1 + 6
+
+
+def test_sequential_stop_on_a_cluster_equals_the_local_run(client, net):
+    here = local(net, n_shuffles=40, stop_after=3, seed=3)
+    there = modcore.ncut_significance(net, n_clusters=K, n_shuffles=40, stop_after=3, seed=3,
+                                      client=client, progress=False)
+    assert here.n_shuffles < 40
+    np.testing.assert_array_equal(there.shuffled_ncuts, here.shuffled_ncuts)
+    np.testing.assert_array_equal(there.shuffled_modularity, here.shuffled_modularity)
+    assert (there.p_value, there.n_shuffles) == (here.p_value, here.n_shuffles)

@@ -9,7 +9,7 @@ import pytest
 @pytest.mark.parametrize(
     "module",
     ["modcore.cluster", "modcore.graph", "modcore.significance", "modcore.io", "modcore.weights",
-     "modcore.plot", "modcore.report"],
+     "modcore.plot", "modcore.report", "modcore.analysis", "modcore.stability"],
 )
 def test_docstring_examples(module):
     if module in ("modcore.plot", "modcore.report"):
