@@ -51,8 +51,8 @@ ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint
 
 ClusterResult cluster_embedding(const Graph& g, const Embedding& emb, int k,
                                 const ClusterOptions& opt, std::uint64_t seed, int n_threads) {
-    if (k < 2 || k > g.n_nodes || (emb.dim != 0 && emb.dim < k) ||
-        static_cast<int>(emb.eigenvalues.size()) < k)
+    if (k < 2 || k > g.n_nodes || emb.n_rows != g.n_nodes ||
+        static_cast<int>(emb.eigenvalues.size()) < k || (emb.n_components < k && emb.dim < k))
         throw std::invalid_argument("cluster_embedding: k=" + std::to_string(k) +
                                     " does not fit the graph or the embedding");
     ClusterResult res;

@@ -183,18 +183,20 @@ def eigengap(network, *, max_k: int = 30, n_shuffles: int = 19, shuffle: str = "
             warnings.simplefilter("ignore", RuntimeWarning)
             mean, top = np.nanmean(null, axis=0), np.nanmax(null, axis=0)
         best = int(np.argmax(gaps - np.nan_to_num(mean)))
-        bar, against = _NULL_RATIO * np.nan_to_num(top[best]), "its shuffles' largest"
+        ratio, against = _NULL_RATIO, "its shuffles' largest gap at that k"
+        reference = float(np.nan_to_num(top[best]))
     else:
         best = int(np.argmax(gaps))
-        bar, against = _SECOND_RATIO * np.max(np.delete(gaps, best), initial=0.0), "the next"
-    clear = bool(gaps[best] >= _MIN_GAP and gaps[best] >= bar)
+        ratio, against = _SECOND_RATIO, "the second largest gap"
+        reference = float(np.max(np.delete(gaps, best), initial=0.0))
+    needed = max(_MIN_GAP, ratio * reference)
+    clear = bool(gaps[best] >= needed)
     if not clear:
         warnings.warn(
             f"no eigengap stands out among k = 2..{max_k - 1}: the relative gap at k = "
-            f"{ks[best]} is {gaps[best]:.3f}, against {bar:.3f} needed ({against} gap x "
-            f"{_NULL_RATIO if n_shuffles else _SECOND_RATIO}, at least {_MIN_GAP}); the "
-            "suggested k is arbitrary: compare k with modcore.ncut_curve",
-            EigengapWarning, stacklevel=2)
+            f"{ks[best]} is {gaps[best]:.3f}; standing out needs {needed:.3f} (at least "
+            f"{_MIN_GAP} and {ratio} x {against}, {reference:.3f}); the suggested k is "
+            "arbitrary: compare k with modcore.ncut_curve", EigengapWarning, stacklevel=2)
     return Eigengap(eigenvalues=lam, ks=ks, relative_gaps=gaps, shuffled_gaps=null,
                     k=int(ks[best]), clear=clear, n_components=int(res["n_components"]),
                     eigen_method=str(res["eigen_method"]))

@@ -103,6 +103,10 @@ def ncut_by_k(curve):
     """The network's n-cut at each k against its null: the central 95% of the
     shuffled n-cuts as a band, their mean as a line; below, the z-score per k.
 
+    n-cut grows about linearly with k, so it is drawn divided by k (the mean
+    share of a module's edge weight that leaves it), which keeps the band
+    visible at every k.
+
     Parameters
     ----------
     curve : NcutCurve
@@ -129,13 +133,14 @@ def ncut_by_k(curve):
     """
     fig = new_figure(7, 6)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-    ks, null = curve.ks, curve.shuffled_ncuts
+    ks = curve.ks
+    null = curve.shuffled_ncuts / ks
     first = curve.significances[0]
     low, high = np.percentile(null, [2.5, 97.5], axis=0)
     top.fill_between(ks, low, high, color="0.85", label="shuffles: central 95%")
     top.plot(ks, null.mean(axis=0), color="0.45", marker=".", label="shuffles: mean")
-    top.plot(ks, curve.ncut, color="tab:red", marker="o", linewidth=2, label="the network")
-    top.set_ylabel("n-cut (lower = more modular)")
+    top.plot(ks, curve.ncut / ks, color="tab:red", marker="o", linewidth=2, label="the network")
+    top.set_ylabel("n-cut / k (lower = more modular)")
     top.set_title(f"'{first.shuffle}' null, {first.n_shuffles} shuffled networks per k")
     top.legend(loc="upper left")
     z = np.clip(curve.z_score, -1e6, 1e6)  # an infinite z (a null of equal n-cuts) stays drawable
