@@ -6,11 +6,14 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
 
 from . import __version__
+from .files import atomic_write
+from .io import check_n_jobs
 from .significance import SHUFFLES, ncut_significance
 
 
@@ -18,18 +21,28 @@ class UsageError(Exception):
     """A problem with the user's input: one line on stderr, exit code 2."""
 
 
+def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
+    """An option spelled like the Python parameter it sets (``--n-clusters`` for
+    ``n_clusters``); the ``old`` spellings still work, unlisted in --help."""
+    action = p.add_argument(flag, **kwargs)
+    for alias in old:
+        p.add_argument(alias, dest=action.dest, type=kwargs.get("type"),
+                       default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
 def _add_analysis_options(p: argparse.ArgumentParser, shuffles: int) -> None:
-    p.add_argument("--clusters", type=_clusters, default=12,
-                   help="number of modules k (default 12); analyze also takes 'auto' (the "
-                        "eigengap's suggestion) and a range such as 2:20 (the n-cut against "
-                        "its null at every k)")
-    p.add_argument("--shuffles", type=int, default=shuffles,
-                   help=f"size of the shuffle null (default {shuffles})")
+    _option(p, "--n-clusters", "--clusters", type=_clusters, default=12,
+            help="number of modules k (default 12); analyze also takes 'auto' (the "
+                 "eigengap's suggestion) and a range such as 2:20 (the n-cut against its "
+                 "null at every k)")
+    _option(p, "--n-shuffles", "--shuffles", type=int, default=shuffles,
+            help=f"size of the shuffle null (default {shuffles})")
     p.add_argument("--shuffle", choices=SHUFFLES, action="append",
                    help="shuffle method; repeat for several (default: layer)")
-    p.add_argument("--n-init", type=int, default=10, help="k-means restarts (default 10)")
+    _option(p, "--n-init", type=int, default=10, help="k-means restarts (default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--jobs", type=int, default=None, help="threads (default: all cores)")
+    _option(p, "--n-jobs", "--jobs", type=int, default=None,
+            help="threads (default: all cores)")
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -42,7 +55,9 @@ def _add_scheduler_option(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="modcore", description="How modular is a trained neural network?")
+        prog="modcore", description="How modular is a trained neural network?",
+        epilog="Options are spelled like the Python parameters they set (--n-clusters for "
+               "n_clusters); the older --clusters, --shuffles, --jobs and --threads still work.")
     parser.add_argument("--version", action="version", version=f"modcore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -66,20 +81,35 @@ def _parser() -> argparse.ArgumentParser:
                         "and networks already in it are skipped, so a stopped sweep resumes")
     _add_scheduler_option(s)
 
-    t = sub.add_parser("train", help="train (and prune) an MLP with the paper's recipe")
+    t = sub.add_parser("train", help="train (and prune) an MLP or a CNN with the papers' recipe")
+    t.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp: the 2020 paper's MLP (see --widths); cnn: the 2021 paper's CNN, "
+                        "three 3x3 convolutions of 64 channels, 2x2 max-pooling after the "
+                        "second and third, dense 128, on images (default mlp)")
     t.add_argument("--dataset", default="fashion", help="fashion, mnist, cifar10, line, ...")
     t.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    t.add_argument("--widths", default="784,256,256,256,256,10",
-                   help="layer widths, comma-separated (the first must match the inputs)")
-    t.add_argument("--epochs", type=int, default=20, help="epochs of plain training")
+    t.add_argument("--widths", default=None,
+                   help="mlp layer widths, comma-separated (the first must match the inputs; "
+                        "default 784,256,256,256,256,10)")
+    t.add_argument("--epochs", type=int, default=None,
+                   help="epochs of plain training (default 20 for mlp, 10 for cnn)")
     t.add_argument("--prune-epochs", type=int, default=None,
                    help="epochs of pruned fine-tuning (default: as --epochs)")
+    t.add_argument("--batch-size", type=int, default=None,
+                   help="mini-batch size (default 128 for mlp, 64 for cnn)")
     t.add_argument("--prune", type=float, default=0.9, help="final sparsity; 0 = no pruning")
-    t.add_argument("--dropout", type=float, default=0.0, help="dropout after hidden layers")
+    t.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout after each hidden dense layer (the papers' variant: 0.5)")
+    t.add_argument("--conv-dropout", type=float, default=0.0,
+                   help="cnn only: dropout after each convolution block (the 2021 paper's "
+                        "variant: 0.25, with --dropout 0.5)")
     t.add_argument("--n-train", type=int, default=None, help="use only this many training examples")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--n-test", type=int, default=None, help="use only this many test examples")
+    t.add_argument("--seed", type=int, default=0,
+                   help="seed of the data subset, the initialisation, the batch order and "
+                        "dropout (default 0)")
     t.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
     d = sub.add_parser("demo", help="train a small pruned MLP and analyze it, no downloads")
     d.add_argument("--out", type=Path, default=Path("modcore-demo"),
@@ -95,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     les.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
     les.add_argument("--n-test", type=int, default=None,
                      help="use a random subset of this many test examples (default: all)")
-    les.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
+    _option(les, "--n-clusters", "--clusters", type=int, default=12,
+            help="number of modules k (default 12)")
     les.add_argument("--random-lesions", type=int, default=50,
                      help="random same-size lesions per sub-module (default 50; candidates for "
                           "'important' get more, enough for the Bonferroni threshold)")
@@ -106,7 +137,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="family-wise level, Bonferroni over the tested sub-modules (default 0.05)")
     les.add_argument("--no-double", action="store_true", help="skip the double-lesion study")
     les.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    les.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    _option(les, "--n-jobs", "--threads", type=int, default=None,
+            help="torch threads (default: torch's)")
     les.add_argument("--report", type=Path,
                      help="write lesion_single.png, lesion_double.png and lesion.md here")
     les.add_argument("--json", type=Path, help="write the results as JSON here")
@@ -118,8 +150,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(default fashion,line,mnist,cifar10; with --quick: line)")
     r.add_argument("--seeds", type=int, default=None,
                    help="runs per data set and condition (default 5; --quick: 1)")
-    r.add_argument("--shuffles", type=int, default=None,
-                   help="size of each shuffle null (default 320; --quick: 20)")
+    _option(r, "--n-shuffles", "--shuffles", type=int, default=None,
+            help="size of each shuffle null (default 320; --quick: 20)")
     r.add_argument("--epochs", type=int, default=None,
                    help="epochs per phase: pruned runs train this many then prune this many, "
                         "unpruned runs train twice this many (default 20; --quick: 1)")
@@ -129,17 +161,19 @@ def _parser() -> argparse.ArgumentParser:
                         "skipped, so a stopped reproduction resumes")
     r.add_argument("--quick", action="store_true",
                    help="a small end-to-end run for CI: 1000 training / 500 test examples")
-    r.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
-    r.add_argument("--n-init", type=int, default=10, help="k-means restarts (default 10)")
+    _option(r, "--n-clusters", "--clusters", type=int, default=12,
+            help="number of modules k (default 12)")
+    _option(r, "--n-init", type=int, default=10, help="k-means restarts (default 10)")
     r.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    r.add_argument("--jobs", type=int, default=None, help="clustering threads (default: all cores)")
+    _option(r, "--n-jobs", "--jobs", type=int, default=None,
+            help="clustering threads (default: all cores)")
     r.add_argument("--max-runs", type=int, default=None,
                    help="stop after this many new runs (resume later with the same command)")
     return parser
 
 
 def _clusters(text: str):
-    """--clusters: an int, "auto", or an inclusive range "a:b" (as range(a, b + 1))."""
+    """--n-clusters: an int, "auto", or an inclusive range "a:b" (as range(a, b + 1))."""
     if text == "auto":
         return text
     try:
@@ -211,9 +245,9 @@ def _sweep(args, client) -> None:
     # One directory alone: rows named by file name, as modcore.sweep(directory) does.
     networks = args.networks[0] if len(args.networks) == 1 else args.networks
     try:
-        table = sweep(networks, n_clusters=args.clusters, n_shuffles=args.shuffles,
+        table = sweep(networks, n_clusters=args.n_clusters, n_shuffles=args.n_shuffles,
                       shuffle=args.shuffle or ["layer"], n_init=args.n_init, seed=args.seed,
-                      n_jobs=args.jobs, progress=not args.quiet, client=client,
+                      n_jobs=args.n_jobs, progress=not args.quiet, client=client,
                       results_path=args.out)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         raise UsageError(str(exc)) from exc
@@ -223,31 +257,37 @@ def _sweep(args, client) -> None:
         print(f"results in {args.out}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        table.to_json(args.json, orient="records", indent=1)
+        # Python's json, not pandas' to_json, which rounds floats to 10 digits; non-finite
+        # values as the strings "inf" / "-inf" / "nan", as Significance.to_dict does.
+        records = [{k: v if not isinstance(v, float) or math.isfinite(v) else str(v)
+                    for k, v in row.items()} for row in table.to_dict(orient="records")]
+        with atomic_write(args.json) as f:
+            f.write(json.dumps(records, indent=1, allow_nan=False))
         print(f"results written to {args.json}")
 
 
 def _choose_clusters(network, args, extra: dict):
-    """The k to analyze, and the n-cut curves when --clusters is a range."""
+    """The k to analyze, and the n-cut curves when --n-clusters is a range."""
     import warnings
 
     from .analysis import EigengapWarning, eigengap, ncut_curve
 
     try:
-        if args.clusters == "auto":
+        if args.n_clusters == "auto":
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", EigengapWarning)
                 gap = eigengap(network, seed=args.seed)
             extra["eigengap"] = gap.to_dict()
-            print(f"--clusters auto: the eigengap suggests k = {gap.k} (relative gap "
+            print(f"--n-clusters auto: the eigengap suggests k = {gap.k} (relative gap "
                   f"{gap.relative_gaps[gap.k - 2]:.3f})")
             for w in caught:
                 print(f"note: {w.message}")
             return gap.k, None
-        if isinstance(args.clusters, range):
-            curves = {shuffle: ncut_curve(network, ks=args.clusters, n_shuffles=args.shuffles,
-                                          shuffle=shuffle, n_init=args.n_init, seed=args.seed,
-                                          n_jobs=args.jobs, progress=not args.quiet)
+        if isinstance(args.n_clusters, range):
+            curves = {shuffle: ncut_curve(network, ks=args.n_clusters,
+                                          n_shuffles=args.n_shuffles, shuffle=shuffle,
+                                          n_init=args.n_init, seed=args.seed,
+                                          n_jobs=args.n_jobs, progress=not args.quiet)
                       for shuffle in args.shuffle or ["layer"]}
             first = next(iter(curves.values()))
             print(f"{'k':>3s} {'n-cut':>8s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s} "
@@ -262,7 +302,7 @@ def _choose_clusters(network, args, extra: dict):
             return k, curves
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from exc
-    return args.clusters, None
+    return args.n_clusters, None
 
 
 def _analyze(network, args, extra: dict, client=None) -> dict:
@@ -276,8 +316,8 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
     for shuffle in [] if curves else args.shuffle or ["layer"]:
         try:
             significances[shuffle] = ncut_significance(
-                network, n_clusters=k, n_shuffles=args.shuffles, shuffle=shuffle,
-                n_init=args.n_init, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet,
+                network, n_clusters=k, n_shuffles=args.n_shuffles, shuffle=shuffle,
+                n_init=args.n_init, seed=args.seed, n_jobs=args.n_jobs, progress=not args.quiet,
                 client=client)
         except (ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from exc
@@ -285,7 +325,8 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
     _print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+        with atomic_write(args.json) as f:
+            f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
     if args.report is not None:
         index = write_report(args.report, network, significances, extra, curves=curves)
@@ -311,16 +352,20 @@ def _lesion(args) -> dict:
     from .nn import checkpoint, load_dataset
     from .nn.lesion import lesion_study
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    if args.n_jobs is not None:
+        try:
+            torch.set_num_threads(check_n_jobs(args.n_jobs))
+        except (ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from exc
     try:
-        model = checkpoint.load(args.network).model
+        saved = checkpoint.load(args.network)
+        if saved.arch != "mlp":
+            raise UsageError(f"{args.network} holds a {saved.arch}; lesion tests take an MLP")
+        model = saved.model
         # Only the test split is used; n_train=1 avoids holding the training set.
         data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
                             n_train=1, n_test=args.n_test)
-        study = lesion_study(model, data, n_clusters=args.clusters,
+        study = lesion_study(model, data, n_clusters=args.n_clusters,
                              random_lesions=args.random_lesions, seed=args.seed,
                              double=not args.no_double, progress=not args.quiet,
                              alpha=args.alpha, min_drop=args.min_drop / 100)
@@ -332,17 +377,18 @@ def _lesion(args) -> dict:
                **study.to_dict()}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+        with atomic_write(args.json) as f:
+            f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
     if args.report:
         try:
-            from .nn.lesion_plot import save_figures
+            from .nn.lesion.plot import save_figures
             figures = save_figures(study, args.report)
         except ImportError as exc:
             raise UsageError(str(exc)) from exc
         images = "".join(f"![{p.stem}]({p.name})\n\n" for p in figures)
-        (args.report / "lesion.md").write_text(
-            f"## Lesion tests: {args.network}\n\n{study.to_markdown()}\n\n{images}")
+        with atomic_write(args.report / "lesion.md") as f:
+            f.write(f"## Lesion tests: {args.network}\n\n{study.to_markdown()}\n\n{images}")
         print(f"figures and lesion.md written to {args.report}")
     return results
 
@@ -352,38 +398,63 @@ def _train(args) -> dict:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
-    from .nn import MLP, checkpoint, load_dataset, paper_recipe, train
+    from .nn import CNN, MLP, RECIPES, checkpoint, load_dataset, paper_recipe, train
 
+    if args.prune not in (0, 0.9):  # before loading data and training
+        raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
+    if args.arch == "cnn" and args.widths is not None:
+        raise UsageError("--widths sets the MLP's layers; it does not apply to --arch cnn")
+    if args.arch == "mlp" and args.conv_dropout:
+        raise UsageError("--conv-dropout applies to --arch cnn only")
+    recipe = RECIPES[args.arch]
+    epochs = recipe["epochs"] if args.epochs is None else args.epochs
+    prune_epochs = epochs if args.prune_epochs is None else args.prune_epochs
+    batch_size = recipe["batch_size"] if args.batch_size is None else args.batch_size
     try:
-        widths = [int(w) for w in args.widths.split(",")]
         data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
-                            n_train=args.n_train)
+                            n_train=args.n_train, n_test=args.n_test,
+                            flatten=args.arch == "mlp")
+        if args.arch == "cnn":
+            model = CNN(data.input_shape, n_classes=data.n_classes, conv_dropout=args.conv_dropout,
+                        dense_dropout=args.dropout, seed=args.seed)
+        else:
+            widths = [int(w) for w in (args.widths or "784,256,256,256,256,10").split(",")]
+            if widths[0] != data.n_features:
+                raise UsageError(f"--widths starts with {widths[0]} inputs but {data.name} has "
+                                 f"{data.n_features}")
+            model = MLP(widths, dropout=args.dropout, seed=args.seed)
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
-    if widths[0] != data.x_train.shape[1]:
-        raise UsageError(f"--widths starts with {widths[0]} inputs but {data.name} has "
-                         f"{data.x_train.shape[1]}")
-    model = MLP(widths, dropout=args.dropout, seed=args.seed)
-    print(f"training {args.widths} on {data.name} ({data.source}), "
+    print(f"training a {args.arch} ({_describe(model.config)}) on {data.name} ({data.source}), "
           f"{len(data.y_train)} training examples")
-    prune_epochs = args.epochs if args.prune_epochs is None else args.prune_epochs
-    if args.prune > 0:
-        if args.prune != 0.9:
-            raise UsageError("--prune must be 0.9 (the paper's schedule) or 0")
-        history = paper_recipe(model, data, epochs=args.epochs, prune_epochs=prune_epochs,
-                               seed=args.seed, progress=not args.quiet)
-    else:
-        history = train(model, data, args.epochs, seed=args.seed, progress=not args.quiet)
-    meta = {"dataset": data.name, "data_source": data.source, "n_train": len(data.y_train),
-            "widths": widths, "dropout": args.dropout, "sparsity": args.prune,
+    try:
+        if args.prune > 0:
+            history = paper_recipe(model, data, epochs=epochs, prune_epochs=prune_epochs,
+                                   batch_size=batch_size, seed=args.seed, progress=not args.quiet)
+        else:
+            history = train(model, data, epochs=epochs, batch_size=batch_size, seed=args.seed,
+                            progress=not args.quiet)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
+    meta = {"arch": args.arch, **model.config, "dataset": data.name,
+            "data_source": data.source, "n_train": len(data.y_train),
+            "n_test": len(data.y_test), "sparsity": args.prune,
             "train_accuracy": history.train_accuracy[-1],
-            "test_accuracy": history.test_accuracy[-1], "seed": args.seed,
-            "epochs": args.epochs, "prune_epochs": prune_epochs if args.prune > 0 else 0}
+            "test_accuracy": history.test_accuracy[-1], "seed": history.seed,
+            "epochs": epochs, "prune_epochs": prune_epochs if args.prune > 0 else 0,
+            "batch_size": batch_size}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save(model, args.out, meta)
     print(f"train accuracy {meta['train_accuracy']:.4f}, test accuracy "
           f"{meta['test_accuracy']:.4f}; saved {args.out}")
     return meta
+
+
+def _describe(config: dict) -> str:
+    """A model's config on one line: ``widths 784-16-10, dropout 0.0``."""
+    return ", ".join(
+        f"{key.replace('_', ' ')} {'-'.join(map(str, v)) if isinstance(v, list) else v}"
+        for key, v in config.items())
 
 
 def _reproduce(args, extra: dict) -> None:
@@ -398,19 +469,22 @@ def _reproduce(args, extra: dict) -> None:
         datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
         if not datasets:
             raise UsageError("--datasets is empty")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
     try:
-        reproduce(datasets=datasets, seeds=args.seeds, n_shuffles=args.shuffles,
-                  epochs=args.epochs, out=args.out, quick=args.quick, n_clusters=args.clusters,
-                  n_init=args.n_init, data_dir=args.data_dir, n_jobs=args.jobs,
-                  max_runs=args.max_runs, command=extra["command"])
+        reproduce(datasets=datasets, seeds=args.seeds, n_shuffles=args.n_shuffles,
+                  epochs=args.epochs, out=args.out, quick=args.quick,
+                  n_clusters=args.n_clusters, n_init=args.n_init, data_dir=args.data_dir,
+                  n_jobs=args.n_jobs, max_runs=args.max_runs, command=extra["command"])
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from exc
 
 
 def _demo(args, extra: dict) -> None:
-    fashion = Path("/usr/share/datasets/fashion-mnist")
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError("the demo trains a network, which needs torch: "
+                         "pip install 'modcore[torch]'")
+    from .nn.datasets import FASHION_SYSTEM_DIR
+
+    fashion = FASHION_SYSTEM_DIR
     dataset = "fashion" if fashion.is_dir() and any(fashion.iterdir()) else "line"
     print(f"demo data set: {dataset}" + (" (Debian's dataset-fashion-mnist)" if dataset == "fashion"
                                          else " (synthetic; install dataset-fashion-mnist for real data)"))
@@ -419,9 +493,10 @@ def _demo(args, extra: dict) -> None:
     _check_plot_installed(args)
     net = args.out / "net.pt"
     train_args = argparse.Namespace(
-        dataset=dataset, data_dir=None, widths="784,256,256,256,256,10", epochs=args.epochs,
-        prune_epochs=args.epochs, prune=0.9, dropout=0.0, n_train=args.n_train, seed=args.seed,
-        out=net, quiet=args.quiet)
+        arch="mlp", dataset=dataset, data_dir=None, widths="784,256,256,256,256,10",
+        epochs=args.epochs, prune_epochs=args.epochs, batch_size=None, prune=0.9, dropout=0.0,
+        conv_dropout=0.0, n_train=args.n_train, n_test=None, seed=args.seed, out=net,
+        quiet=args.quiet)
     extra["training"] = _train(train_args)
     extra["network"] = str(net)
     _analyze(_load_network(net), args, extra)
