@@ -195,7 +195,7 @@ double ncut_py(const Sizes& sizes, const py::list& blocks,
     std::int64_t max_label = 0;
     for (Index i = 0; i < g.n_nodes; ++i) {
         const std::int64_t a = lab[offset[g.node_group[i]] + g.node_index[i]];
-        if (a < 0 || a >= g.n_nodes)
+        if (a < 0 || a >= n_all)
             throw std::invalid_argument("unit " + std::to_string(g.node_index[i]) + " of group " +
                                         std::to_string(g.node_group[i]) +
                                         " has edges but label " + std::to_string(a) +

@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__
 from .files import atomic_write
 from .io import check_n_jobs
+from .progress import end_open_line
 from .significance import SHUFFLES, ncut_significance
 
 
@@ -465,9 +466,11 @@ def main(argv=None) -> int:
         else:
             _demo(args, extra)
     except UsageError as exc:
+        end_open_line()
         print(f"modcore: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        end_open_line()
         print("modcore: interrupted", file=sys.stderr)
         return 130
     return 0
