@@ -12,6 +12,7 @@ Typical use, the paper's recipe on Fashion-MNIST::
 """
 
 from . import checkpoint
+from .activations import Activations, activations
 from .checkpoint import Checkpoint
 from .datasets import DATASET_NAMES, Dataset, load_dataset, read_idx
 from .lesion import LesionStudy, lesion_study
@@ -20,6 +21,8 @@ from .prune import PruneSchedule, layer_sparsity, prune_to_sparsity, remove_mask
 from .train import History, evaluate, paper_recipe, steps_per_epoch, train
 
 __all__ = [
+    "activations",
+    "Activations",
     "checkpoint",
     "Checkpoint",
     "Dataset",
