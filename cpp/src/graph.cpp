@@ -74,11 +74,7 @@ Network network_from_blocks(const std::vector<Index>& group_sizes,
         const BlockInput& in = blocks[b];
         check_block_shape(in, b, group_sizes);
         BlockEdges& e = net.blocks[b];
-        e.src = in.src;
-        e.dst = in.dst;
-        e.rows = in.rows;
-        e.cols = in.cols;
-        e.triangle = in.triangle;
+        static_cast<BlockShape&>(e) = in;
         auto add = [&](Index p, double v) {
             if (!std::isfinite(v))
                 throw std::invalid_argument(block_name(b) + " contains NaN or infinity");

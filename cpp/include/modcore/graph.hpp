@@ -20,21 +20,25 @@ struct WeightView {
     }
 };
 
-// The non-zero entries of one block: flat position row * cols + col and the
-// signed value (the graph uses |w|; the shuffle nulls fit the signed values).
-// A block from a group to itself (triangle) is a symmetric adjacency stored as
-// its strict upper triangle, row < col.
-struct BlockEdges {
+// Where a block sits: rows are the units of group src, columns those of group
+// dst. A block from a group to itself (triangle) is a symmetric adjacency stored
+// as its strict upper triangle, row < col.
+struct BlockShape {
     std::int32_t src = 0;
     std::int32_t dst = 0;
     Index rows = 0;
     Index cols = 0;
     bool triangle = false;
-    std::vector<Index> pos;
-    std::vector<double> val;
 
     // Positions a "layer" shuffle may use.
     Index n_positions() const { return triangle ? rows * (rows - 1) / 2 : rows * cols; }
+};
+
+// The non-zero entries of one block: flat position row * cols + col and the
+// signed value (the graph uses |w|; the shuffle nulls fit the signed values).
+struct BlockEdges : BlockShape {
+    std::vector<Index> pos;
+    std::vector<double> val;
 };
 
 struct Network {
@@ -44,12 +48,7 @@ struct Network {
 
 // Input description of one block: dense (view.data set) or sorted unique flat
 // positions with values (pos/val set, n entries).
-struct BlockInput {
-    std::int32_t src = 0;
-    std::int32_t dst = 0;
-    Index rows = 0;
-    Index cols = 0;
-    bool triangle = false;
+struct BlockInput : BlockShape {
     WeightView dense;
     const std::int64_t* pos = nullptr;
     const double* val = nullptr;
