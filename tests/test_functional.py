@@ -71,6 +71,26 @@ def test_activations_equal_a_manual_forward_pass_in_eval_mode():
     assert acts.values.shape == (len(kept), 37)
 
 
+class _TrainingBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        if self.training:  # fixed when traced: the model must be traced in eval mode
+            x = x * 0
+        return self.fc(x)
+
+
+def test_a_model_in_training_mode_is_traced_and_run_in_eval_mode():
+    model = _TrainingBranch().train()
+    x = torch.randn(10, 3)
+    acts = activations(model, x)
+    assert model.training
+    with torch.no_grad():
+        np.testing.assert_allclose(acts.values, model.fc(x).numpy().T, rtol=1e-6)
+
+
 def test_activations_do_not_depend_on_the_batch_size():
     model, x = _mlp(), torch.randn(50, 6)
     a = activations(model, x, batch_size=7)
@@ -493,3 +513,34 @@ def test_activations_result_type():
     acts = activations(_mlp(), torch.rand(10, 6))
     assert isinstance(acts, Activations)
     assert "n_samples=10" in repr(acts)
+
+
+def _two_half_cnn(seed=0):
+    """Grouped convolutions and a block-diagonal Linear: channels 0-1 (then
+    units 0-1) see only input channel 0, channels 2-3 (units 2-3) only channel 1."""
+    g = torch.Generator().manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.ReLU(), nn.Conv2d(4, 4, 1, groups=2),
+                          nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 4), nn.ReLU())
+    with torch.no_grad():
+        for conv in (model[0], model[2]):
+            conv.weight.copy_(0.5 + torch.rand(conv.weight.shape, generator=g))
+            conv.bias.zero_()
+        halves = torch.block_diag(torch.ones(2, 2 * 16), torch.ones(2, 2 * 16))  # channel-major
+        model[5].weight.copy_(halves * (0.5 + torch.rand(4, 64, generator=g)))
+        model[5].bias.zero_()
+    return model, torch.rand(300, 2, 6, 6, generator=g)
+
+
+def test_end_to_end_through_the_tracer_on_a_cnn():
+    model, x = _two_half_cnn()
+    weight = modcore.spectral_cluster(model, input_shape=(2, 6, 6), n_clusters=2, seed=0)
+    fm = modcore.functional_modules(model, x, n_clusters=2, n_shuffles=9, seed=0, progress=False)
+    assert weight.group_names == ("input", "0", "2", "5")
+    assert fm.group_names == ("0", "2", "5")  # the tracer's names, so labels match by name
+    cmp = modcore.compare_modules(fm, weight, n_permutations=99, seed=0)
+    assert cmp.n_units == 12 and cmp.group_names == ("0", "2", "5")
+    half = np.array([0, 0, 1, 1])
+    expected = np.concatenate([half, half, half])
+    assert normalized_mutual_info_score(np.concatenate(fm.labels), expected) == 1.0
+    assert normalized_mutual_info_score(np.concatenate(weight.labels[1:]), expected) == 1.0
+    assert cmp.nmi.value == 1.0 and cmp.ari.value == 1.0

@@ -21,7 +21,6 @@ Linear layer, a conv's BatchNorm output that feeds a residual add.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,14 +31,13 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from ..io import check_positive_int
+from .trace import _symbolic_trace
+from .trace_walk import LAYERS
 
 __all__ = ["Activations", "REDUCTIONS", "activations"]
 
 REDUCTIONS = ("l2", "mean_abs", "max_column", "spectral")
 
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-          nn.ConvTranspose3d)
-_LAYERS = (nn.Linear, *_CONVS)
 _ACTIVATION_MODULES = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
     nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
@@ -200,20 +198,18 @@ def activations(model, data, *, units=None, reduction: str = "l2",
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     batch_size = check_positive_int(batch_size, "batch_size")
     x = _inputs(data)
-    if isinstance(model, _LAYERS):  # named as the tracer names a bare layer
+    if isinstance(model, LAYERS):  # named as the tracer names a bare layer
         model = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
-    gm = _trace(model)
-    groups = _groups(gm)
-    chosen = _choose(groups, units)
-    recorder = _recorder(gm, chosen, reduction)
-
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     training = [(m, m.training) for m in model.modules()]
     per_group = None
     try:
-        model.eval()
+        model.eval()  # before tracing, as the tracer does: a forward may branch on self.training
+        gm = _symbolic_trace(model)
+        chosen = _choose(_groups(gm), units)
+        recorder = _recorder(gm, chosen, reduction)
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
                 batch = x[start:start + batch_size]
@@ -248,24 +244,6 @@ def _inputs(data) -> torch.Tensor:
     return data
 
 
-def _trace(model) -> fx.GraphModule:
-    # As modcore.nn.trace does: forward arguments after the first that have
-    # defaults are fixed at them, so the forward has one tensor input.
-    params = list(inspect.signature(model.forward).parameters.values())
-    plain = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if not plain or any(p.default is p.empty for p in plain[1:]):
-        raise ValueError(f"{type(model).__name__}.forward must take one input tensor, takes "
-                         f"{[p.name for p in plain]}")
-    concrete = {p.name: p.default for p in plain[1:]}
-    try:
-        return fx.symbolic_trace(model, concrete_args=concrete or None)
-    except Exception as exc:  # fx raises many types; all mean "cannot trace"
-        raise ValueError(
-            f"torch.fx cannot trace {type(model).__name__}: {type(exc).__name__}: {exc}. "
-            "Recording activations needs a forward without control flow on tensor values"
-        ) from exc
-
-
 @dataclass
 class _Group:
     name: str
@@ -281,7 +259,7 @@ def _groups(gm: fx.GraphModule) -> list:
     for node in gm.graph.nodes:
         if node.op == "placeholder" and not groups:
             groups.append(_Group("input", node, is_linear=False, recorded=node))
-        elif node.op == "call_module" and isinstance(gm.get_submodule(node.target), _LAYERS):
+        elif node.op == "call_module" and isinstance(gm.get_submodule(node.target), LAYERS):
             name = str(node.target)
             n = calls[name] = calls.get(name, 0) + 1
             label, k = (name if n == 1 else f"{name}#{n}"), n
