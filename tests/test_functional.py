@@ -6,6 +6,8 @@ import dataclasses
 import doctest
 import importlib
 import json
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -21,7 +23,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from modcore.nn import Activations, activations  # noqa: E402
+from modcore.nn import MLP, Activations, activations, checkpoint, load_dataset  # noqa: E402
 
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"),
               pytest.mark.filterwarnings("ignore:dropped .* zero variance:UserWarning")]
@@ -332,7 +334,8 @@ def test_the_layer_shuffle_permutes_the_upper_triangle_entries():
 def test_nmi_and_ari_equal_scikit_learn():
     rng = np.random.default_rng(6)
     cases = [([0, 0, 0], [1, 1, 1]), ([0, 1, 2], [0, 1, 2]), ([0, 1, 2], [5, 5, 5]),
-             ([0, 0, 1, 1], [1, 1, 0, 0]), ([3], [7]), ([0, 1], [0, 0]), ([0, 0, 1, 2], [0, 1, 1, 1])]
+             ([0, 0, 1, 1], [1, 1, 0, 0]), ([3], [7]), ([0, 1], [0, 0]),
+             ([0, 0, 1, 2], [0, 1, 1, 1])]
     for _ in range(40):
         n = int(rng.integers(2, 200))
         a = rng.integers(0, rng.integers(1, 12), n)
@@ -544,3 +547,33 @@ def test_end_to_end_through_the_tracer_on_a_cnn():
     assert normalized_mutual_info_score(np.concatenate(fm.labels), expected) == 1.0
     assert normalized_mutual_info_score(np.concatenate(weight.labels[1:]), expected) == 1.0
     assert cmp.nmi.value == 1.0 and cmp.ari.value == 1.0
+
+
+def test_functional_command(tmp_path):
+
+    net, out = tmp_path / "net.pt", tmp_path / "functional.json"
+    checkpoint.save(MLP([784, 12, 10], seed=0), net, {})
+    args = ["--dataset", "line", "--n-test", 200, "--clusters", 3, "--shuffles", 4,
+            "--permutations", 15, "--seed", 2, "--quiet"]
+    command = [sys.executable, "-m", "modcore", "functional"]
+    proc = subprocess.run([*command, str(net), *map(str, args), "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "transfer n-cut" in proc.stdout and "NMI" in proc.stdout
+    res = json.loads(out.read_text())
+    # the same analysis in process, from the options' documented meaning
+    model = checkpoint.load(net).model
+    x = load_dataset("line", n_train=1, n_test=200, seed=2).x_test
+    fm = modcore.functional_modules(model, x, n_clusters=3, n_shuffles=4, seed=2)
+    weight = modcore.spectral_cluster(model, n_clusters=3, seed=2)
+    cmp = modcore.compare_modules(fm, weight, n_permutations=15, seed=2)
+    assert res["functional"]["group_names"] == ["0", "2"]
+    assert res["functional"]["ncut"] == fm.ncut
+    assert res["functional"]["significance"]["shuffled_ncuts"] == \
+        fm.significance.shuffled_ncuts.tolist()
+    assert res["comparison"]["nmi"]["value"] == cmp.nmi.value
+    assert res["comparison"]["transfer_ncut"]["null"] == cmp.transfer_ncut.null.tolist()
+    bad = subprocess.run([*command, str(tmp_path / "none.pt"), *map(str, args)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "no checkpoint" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
