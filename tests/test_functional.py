@@ -246,7 +246,10 @@ def _tied_data(seed=0, n_units=9, n_samples=40):
     return x
 
 
-def test_spearman_graph_equals_scipy():
+@pytest.mark.parametrize("rank_elements", [None, 100])
+def test_spearman_graph_equals_scipy(rank_elements, monkeypatch):
+    if rank_elements:  # rank 100 // 40 = 2 rows at a time
+        monkeypatch.setattr(modcore.functional, "_RANK_ELEMENTS", rank_elements)
     x = _tied_data()
     np.testing.assert_allclose(_dense(modcore.coactivation_graph(x)), _squared_spearman(x),
                                rtol=0, atol=1e-12)

@@ -29,6 +29,7 @@ GROUP_NAME = "units"
 # Float64 bytes of one block of standardized rows, and of the one-hot/product
 # matrices of the permutation null.
 _BLOCK_BYTES = 1 << 26
+_RANK_ELEMENTS = 1 << 20
 
 
 # -- the coactivation graph ---------------------------------------------------------------
@@ -100,8 +101,9 @@ def coactivation_graph(acts, *, method: str = "spearman", squared: bool = True,
     if method == "spearman":
         dtype = np.float32 if n_samples <= 2**22 else np.float64
         source = np.empty(x.shape, dtype=dtype)
-        for i in range(0, n, block):
-            source[i:i + block] = _average_ranks(x[i:i + block])
+        step = max(1, _RANK_ELEMENTS // n_samples)  # ranking makes ~10 temporaries a row
+        for i in range(0, n, step):
+            source[i:i + step] = _average_ranks(x[i:i + step])
     else:
         source = x
 
