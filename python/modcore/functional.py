@@ -79,6 +79,14 @@ def coactivation_graph(acts, *, method: str = "spearman", squared: bool = True,
         Fewer than 2 units or samples, NaN or infinite values, an unknown
         ``method``, or no pair of units with a non-zero correlation.
 
+    Notes
+    -----
+    The products run in numpy's BLAS, whose multithreaded sums may round
+    differently with its thread count (differences near 1e-18 were measured
+    with OpenBLAS on 1 vs 2 threads); limit BLAS to a fixed number of threads
+    (e.g. with threadpoolctl) for bit-identical graphs on every machine.
+    Clustering the graph and its null then depends only on the seed.
+
     Examples
     --------
     >>> import numpy as np, modcore
