@@ -215,6 +215,10 @@ def test_activations_reject_bad_input():
         activations(model, torch.rand(1, 6))
     with pytest.raises(TypeError, match="data must be"):
         activations(model, [[0.0] * 6] * 3)
+    with pytest.raises(TypeError, match="dtype torch.uint8; expected floating-point"):
+        activations(model, torch.zeros(5, 6, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"inputs of shape \(5, 7\) failed"):
+        activations(model, torch.rand(5, 7))
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         activations(model, torch.rand(5, 6), batch_size=0)
     with pytest.raises(ValueError, match="'spectral' needs 2-D maps"):

@@ -612,7 +612,8 @@ def compare_modules(functional: FunctionalModules, weight_modules, *,
     n_permutations : int, default=1000
         Size of the nulls. The transfer n-cut null costs about
         ``n_permutations * k * n_units ** 2`` flops (BLAS) and memory for one
-        dense ``n_units x n_units`` float64 matrix of the compared units.
+        dense ``n_units x n_units`` float64 matrix of the compared units (its
+        products run in BLAS: see the Notes of :func:`coactivation_graph`).
     seed : None, int or numpy.random.Generator, default=None
         Seed of the permutations (the integer used is in the result).
 

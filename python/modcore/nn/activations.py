@@ -138,8 +138,8 @@ def activations(model, data, *, units=None, reduction: str = "l2",
         on tensor values).
     data : modcore.nn.Dataset, torch.Tensor or numpy.ndarray
         The inputs, batch first; of a Dataset its test split ``x_test`` is used
-        (the 2021 paper recorded activations on the test set). Floating inputs
-        are cast to the model's dtype and moved to its device batch by batch.
+        (the 2021 paper recorded activations on the test set). Floating-point
+        inputs, cast to the model's dtype and moved to its device batch by batch.
     units : sequence of str, optional
         Group names to record: Linear/conv module names as the tracer names
         them (``"features.3"``, ``"fc#2"`` for a second call), or ``"input"``
@@ -172,14 +172,14 @@ def activations(model, data, *, units=None, reduction: str = "l2",
     Raises
     ------
     TypeError
-        If ``model`` is not a torch module, ``data`` not a tensor, array or
-        Dataset, or ``units`` not a sequence of names.
+        If ``model`` is not a torch module, ``data`` not a floating-point tensor,
+        array or Dataset, or ``units`` not a sequence of names.
     ValueError
         If fx cannot trace the model, it has no Linear/conv layer, a name in
         ``units`` is unknown (the message lists the groups), ``reduction`` is
         unknown (or ``"spectral"`` meets a map that is not 2-D), there are fewer
-        than 2 samples, a Linear's output is not ``(batch, features)``, or an
-        activation is NaN or infinite.
+        than 2 samples, the model fails on the inputs (wrong shape), a Linear's
+        output is not ``(batch, features)``, or an activation is NaN or infinite.
 
     Examples
     --------
@@ -212,9 +212,12 @@ def activations(model, data, *, units=None, reduction: str = "l2",
         recorder = _recorder(gm, chosen, reduction)
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
-                batch = x[start:start + batch_size]
-                batch = batch.to(device, dtype) if batch.is_floating_point() else batch.to(device)
-                out = recorder(batch)
+                batch = x[start:start + batch_size].to(device, dtype)
+                try:
+                    out = recorder(batch)
+                except RuntimeError as exc:  # torch's shape and dtype errors
+                    raise ValueError(f"running {type(model).__name__} on inputs of shape "
+                                     f"{tuple(batch.shape)} failed: {exc}") from exc
                 if per_group is None:
                     per_group = [torch.empty((len(x), t.shape[1]), dtype=t.dtype) for t in out]
                 for buffer, t in zip(per_group, out):
@@ -232,12 +235,13 @@ def _inputs(data) -> torch.Tensor:
     if hasattr(data, "x_test") and hasattr(data, "y_test"):
         data = data.x_test
     if isinstance(data, np.ndarray):
-        if data.dtype.kind not in "iuf":
-            raise TypeError(f"data has dtype {data.dtype}; expected real numbers")
         data = torch.from_numpy(np.ascontiguousarray(data))
     if not isinstance(data, torch.Tensor):
         raise TypeError(f"data must be a modcore.nn.Dataset, a torch.Tensor or a numpy array "
                         f"(batch first), got {type(data).__name__}")
+    if not data.is_floating_point():
+        raise TypeError(f"data has dtype {data.dtype}; expected floating-point inputs, scaled "
+                        "as the model was trained (e.g. images divided by 255)")
     if data.dim() < 2 or len(data) < 2:
         raise ValueError(f"data must be a batch of at least 2 samples, batch first, got shape "
                          f"{tuple(data.shape)}")
