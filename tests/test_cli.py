@@ -113,6 +113,52 @@ def test_train_bad_input_is_one_line_exit_2(tmp_path, args, message):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_train_cnn_writes_a_checkpoint_that_loads(tmp_path):
+    pytest.importorskip("torch")
+    from modcore.nn import CNN, checkpoint
+
+    net = tmp_path / "cnn.pt"
+    # One batch of 64 per epoch: an epoch of training, then one of pruning.
+    proc = run("train", "--arch", "cnn", "--dataset", "line", "--epochs", 1, "--n-train", 64,
+               "--n-test", 32, "--conv-dropout", 0.25, "--dropout", 0.5, "--out", net, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    saved = checkpoint.load(net)
+    assert saved.arch == "cnn" and isinstance(saved.model, CNN)
+    assert saved.config["channels"] == [64, 64, 64] and saved.config["dense"] == [128]
+    assert (saved.config["conv_dropout"], saved.config["dense_dropout"]) == (0.25, 0.5)
+    sizes = [64 * 9, 64 * 64 * 9, 64 * 64 * 9, 128 * 3136, 10 * 128]
+    assert saved.sparsity == pytest.approx([round(0.9 * n) / n for n in sizes], abs=1e-7)
+    meta = saved.metadata
+    assert (meta["arch"], meta["batch_size"], meta["epochs"], meta["prune_epochs"]) == (
+        "cnn", 64, 1, 1)
+    assert (meta["n_train"], meta["n_test"], meta["seed"]) == (64, 32, 0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--arch", "cnn", "--widths", "784,10"), "--widths"),
+    (("--conv-dropout", "0.25"), "--arch cnn only"),
+    (("--arch", "cnn", "--dropout", "1.5", "--n-train", "64", "--n-test", "16"), "dense_dropout"),
+])
+def test_train_bad_cnn_options_exit_2(tmp_path, capsys, args, message):
+    pytest.importorskip("torch")
+    from modcore.cli import main
+
+    code = main(["train", "--dataset", "line", *args, "--out", tmp_path / "net.pt", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_lesion_refuses_a_cnn_checkpoint(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from modcore.cli import main
+    from modcore.nn import CNN, checkpoint
+
+    net = tmp_path / "cnn.pt"
+    checkpoint.save(CNN(channels=(4,), pool_after=(True,), seed=0), net)
+    assert main(["lesion", net, "--dataset", "line", "--quiet"]) == 2
+    assert "holds a cnn; lesion tests take an MLP" in capsys.readouterr().err
+
+
 def test_demo_runs_end_to_end(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("matplotlib")

@@ -351,7 +351,7 @@ def test_tables_dict_and_docstrings(hand_study):
 
 def test_figures(hand_study, tmp_path):
     pytest.importorskip("matplotlib")
-    from modcore.nn.lesion_plot import save_figures
+    from modcore.nn.lesion.plot import save_figures
 
     paths = save_figures(hand_study, tmp_path / "fig")
     assert [p.name for p in paths] == ["lesion_single.png", "lesion_double.png"]

@@ -63,20 +63,35 @@ def _parser() -> argparse.ArgumentParser:
                         "and networks already in it are skipped, so a stopped sweep resumes")
     _add_scheduler_option(s)
 
-    t = sub.add_parser("train", help="train (and prune) an MLP with the paper's recipe")
+    t = sub.add_parser("train", help="train (and prune) an MLP or a CNN with the papers' recipe")
+    t.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp: the 2020 paper's MLP (see --widths); cnn: the 2021 paper's CNN, "
+                        "three 3x3 convolutions of 64 channels, 2x2 max-pooling after the "
+                        "second and third, dense 128, on images (default mlp)")
     t.add_argument("--dataset", default="fashion", help="fashion, mnist, cifar10, line, ...")
     t.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    t.add_argument("--widths", default="784,256,256,256,256,10",
-                   help="layer widths, comma-separated (the first must match the inputs)")
-    t.add_argument("--epochs", type=int, default=20, help="epochs of plain training")
+    t.add_argument("--widths", default=None,
+                   help="mlp layer widths, comma-separated (the first must match the inputs; "
+                        "default 784,256,256,256,256,10)")
+    t.add_argument("--epochs", type=int, default=None,
+                   help="epochs of plain training (default 20 for mlp, 10 for cnn)")
     t.add_argument("--prune-epochs", type=int, default=None,
                    help="epochs of pruned fine-tuning (default: as --epochs)")
+    t.add_argument("--batch-size", type=int, default=None,
+                   help="mini-batch size (default 128 for mlp, 64 for cnn)")
     t.add_argument("--prune", type=float, default=0.9, help="final sparsity; 0 = no pruning")
-    t.add_argument("--dropout", type=float, default=0.0, help="dropout after hidden layers")
+    t.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout after each hidden dense layer (the papers' variant: 0.5)")
+    t.add_argument("--conv-dropout", type=float, default=0.0,
+                   help="cnn only: dropout after each convolution block (the 2021 paper's "
+                        "variant: 0.25, with --dropout 0.5)")
     t.add_argument("--n-train", type=int, default=None, help="use only this many training examples")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--n-test", type=int, default=None, help="use only this many test examples")
+    t.add_argument("--seed", type=int, default=0,
+                   help="seed of the data subset, the initialisation, the batch order and "
+                        "dropout (default 0)")
     t.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
     d = sub.add_parser("demo", help="train a small pruned MLP and analyze it, no downloads")
     d.add_argument("--out", type=Path, default=Path("modcore-demo"),
@@ -256,7 +271,10 @@ def _lesion(args) -> dict:
             raise UsageError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     try:
-        model = checkpoint.load(args.network).model
+        saved = checkpoint.load(args.network)
+        if saved.arch != "mlp":
+            raise UsageError(f"{args.network} holds a {saved.arch}; lesion tests take an MLP")
+        model = saved.model
         # Only the test split is used; n_train=1 avoids holding the training set.
         data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
                             n_train=1, n_test=args.n_test)
@@ -276,7 +294,7 @@ def _lesion(args) -> dict:
         print(f"results written to {args.json}")
     if args.report:
         try:
-            from .nn.lesion_plot import save_figures
+            from .nn.lesion.plot import save_figures
             figures = save_figures(study, args.report)
         except ImportError as exc:
             raise UsageError(str(exc)) from exc
@@ -292,38 +310,63 @@ def _train(args) -> dict:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
-    from .nn import MLP, checkpoint, load_dataset, paper_recipe, train
+    from .nn import CNN, MLP, RECIPES, checkpoint, load_dataset, paper_recipe, train
 
+    if args.arch == "cnn" and args.widths is not None:
+        raise UsageError("--widths sets the MLP's layers; it does not apply to --arch cnn")
+    if args.arch == "mlp" and args.conv_dropout:
+        raise UsageError("--conv-dropout applies to --arch cnn only")
+    recipe = RECIPES[args.arch]
+    epochs = recipe["epochs"] if args.epochs is None else args.epochs
+    prune_epochs = epochs if args.prune_epochs is None else args.prune_epochs
+    batch_size = recipe["batch_size"] if args.batch_size is None else args.batch_size
     try:
-        widths = [int(w) for w in args.widths.split(",")]
         data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
-                            n_train=args.n_train)
+                            n_train=args.n_train, n_test=args.n_test,
+                            flatten=args.arch == "mlp")
+        if args.arch == "cnn":
+            model = CNN(data.input_shape, n_classes=data.n_classes, conv_dropout=args.conv_dropout,
+                        dense_dropout=args.dropout, seed=args.seed)
+        else:
+            widths = [int(w) for w in (args.widths or "784,256,256,256,256,10").split(",")]
+            if widths[0] != data.n_features:
+                raise UsageError(f"--widths starts with {widths[0]} inputs but {data.name} has "
+                                 f"{data.n_features}")
+            model = MLP(widths, dropout=args.dropout, seed=args.seed)
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
-    if widths[0] != data.x_train.shape[1]:
-        raise UsageError(f"--widths starts with {widths[0]} inputs but {data.name} has "
-                         f"{data.x_train.shape[1]}")
-    model = MLP(widths, dropout=args.dropout, seed=args.seed)
-    print(f"training {args.widths} on {data.name} ({data.source}), "
+    print(f"training a {args.arch} ({_describe(model.config)}) on {data.name} ({data.source}), "
           f"{len(data.y_train)} training examples")
-    prune_epochs = args.epochs if args.prune_epochs is None else args.prune_epochs
-    if args.prune > 0:
-        if args.prune != 0.9:
-            raise UsageError("--prune must be 0.9 (the paper's schedule) or 0")
-        history = paper_recipe(model, data, epochs=args.epochs, prune_epochs=prune_epochs,
-                               seed=args.seed, progress=not args.quiet)
-    else:
-        history = train(model, data, args.epochs, seed=args.seed, progress=not args.quiet)
-    meta = {"dataset": data.name, "data_source": data.source, "n_train": len(data.y_train),
-            "widths": widths, "dropout": args.dropout, "sparsity": args.prune,
+    try:
+        if args.prune > 0:
+            if args.prune != 0.9:
+                raise UsageError("--prune must be 0.9 (the paper's schedule) or 0")
+            history = paper_recipe(model, data, epochs=epochs, prune_epochs=prune_epochs,
+                                   batch_size=batch_size, seed=args.seed, progress=not args.quiet)
+        else:
+            history = train(model, data, epochs=epochs, batch_size=batch_size, seed=args.seed,
+                            progress=not args.quiet)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
+    meta = {"arch": args.arch, **model.config, "dataset": data.name,
+            "data_source": data.source, "n_train": len(data.y_train),
+            "n_test": len(data.y_test), "sparsity": args.prune,
             "train_accuracy": history.train_accuracy[-1],
-            "test_accuracy": history.test_accuracy[-1], "seed": args.seed,
-            "epochs": args.epochs, "prune_epochs": prune_epochs if args.prune > 0 else 0}
+            "test_accuracy": history.test_accuracy[-1], "seed": history.seed,
+            "epochs": epochs, "prune_epochs": prune_epochs if args.prune > 0 else 0,
+            "batch_size": batch_size}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save(model, args.out, meta)
     print(f"train accuracy {meta['train_accuracy']:.4f}, test accuracy "
           f"{meta['test_accuracy']:.4f}; saved {args.out}")
     return meta
+
+
+def _describe(config: dict) -> str:
+    """A model's config on one line: ``widths 784-16-10, dropout 0.0``."""
+    return ", ".join(
+        f"{key.replace('_', ' ')} {'-'.join(map(str, v)) if isinstance(v, list) else v}"
+        for key, v in config.items())
 
 
 def _reproduce(args, extra: dict) -> None:
@@ -359,9 +402,10 @@ def _demo(args, extra: dict) -> None:
     _check_plot_installed(args)
     net = args.out / "net.pt"
     train_args = argparse.Namespace(
-        dataset=dataset, data_dir=None, widths="784,256,256,256,256,10", epochs=args.epochs,
-        prune_epochs=args.epochs, prune=0.9, dropout=0.0, n_train=args.n_train, seed=args.seed,
-        out=net, quiet=args.quiet)
+        arch="mlp", dataset=dataset, data_dir=None, widths="784,256,256,256,256,10",
+        epochs=args.epochs, prune_epochs=args.epochs, batch_size=None, prune=0.9, dropout=0.0,
+        conv_dropout=0.0, n_train=args.n_train, n_test=None, seed=args.seed, out=net,
+        quiet=args.quiet)
     extra["training"] = _train(train_args)
     extra["network"] = str(net)
     _analyze(_load_network(net), args, extra)

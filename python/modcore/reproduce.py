@@ -234,7 +234,7 @@ def _train_model(model, data, pruned, epochs, seed, show):
     if pruned:
         return paper_recipe(model, data, epochs=epochs, prune_epochs=epochs, seed=seed,
                             progress=show)
-    return train(model, data, 2 * epochs, seed=seed, progress=show)
+    return train(model, data, epochs=2 * epochs, seed=seed, progress=show)
 
 
 def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
