@@ -23,7 +23,8 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from modcore.nn import MLP, Activations, activations, checkpoint, load_dataset  # noqa: E402
+from modcore.nn import (CNN, MLP, Activations, activations, checkpoint,  # noqa: E402
+                        load_dataset)
 
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"),
               pytest.mark.filterwarnings("ignore:dropped .* zero variance:UserWarning")]
@@ -584,3 +585,19 @@ def test_functional_command(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "no checkpoint" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_functional_command_reads_a_cnn_checkpoint_with_its_input_shape(tmp_path):
+    net, out = tmp_path / "cnn.pt", tmp_path / "functional.json"
+    model = CNN((1, 28, 28), channels=(4, 4), pool_after=(True, True), dense=(8,), seed=0)
+    checkpoint.save(model, net, {})
+    proc = subprocess.run([sys.executable, "-m", "modcore", "functional", str(net), "--dataset",
+                           "line", "--n-test", "150", "--clusters", "2", "--shuffles", "2",
+                           "--permutations", "5", "--json", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    names = [name for name, m in model.named_modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert res["functional"]["group_names"] == names
+    assert res["weight"]["group_names"] == ["input", *names]

@@ -4,6 +4,7 @@ with its weight modules (kept out of cli.py, which only registers it)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from . import __version__
@@ -26,8 +27,8 @@ def add_functional_parser(sub) -> None:
                    help="use a random subset of this many test examples (default: all)")
     f.add_argument("--input-shape", type=_shape,
                    help="the model's input shape without the batch dimension, e.g. 1,28,28: "
-                        "inputs are reshaped to it and the model traced with it (default: "
-                        "flat inputs)")
+                        "inputs are reshaped to it and the model traced with it (default: the "
+                        "checkpoint model's input_shape)")
     f.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
     f.add_argument("--shuffles", type=int, default=1000,
                    help="null of the functional n-cut: coactivation matrices with permuted "
@@ -57,15 +58,19 @@ def run_functional(args) -> dict:
 
     try:
         model = checkpoint.load(args.network).model
+        shape = args.input_shape or tuple(getattr(model, "input_shape", ())) or None
         # Only the test split is used; n_train=1 avoids holding the training set.
         data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, n_train=1,
                             n_test=args.n_test)
         x = data.x_test
-        if args.input_shape is not None:
-            x = x.reshape(len(x), *args.input_shape)
+        if shape is not None:
+            if data.n_features != math.prod(shape):
+                raise UsageError(f"{data.name} has {data.n_features} inputs per example, the "
+                                 f"model takes {shape}")
+            x = x.reshape(len(x), *shape)  # flat inputs are channel-major, as load_dataset's
         options = dict(n_clusters=args.clusters, n_init=args.n_init, seed=args.seed,
                        n_jobs=args.jobs)
-        weight = spectral_cluster(model, input_shape=args.input_shape, **options)
+        weight = spectral_cluster(model, input_shape=shape, **options)
         fm = functional_modules(model, x, n_shuffles=args.shuffles, method=args.method,
                                 reduction=args.reduction, progress=not args.quiet, **options)
         cmp = compare_modules(fm, weight, n_permutations=args.permutations, seed=args.seed)
