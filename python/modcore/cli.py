@@ -6,11 +6,14 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
 
 from . import __version__
+from .files import atomic_write
+from .io import check_n_jobs
 from .significance import SHUFFLES, ncut_significance
 
 
@@ -18,15 +21,26 @@ class UsageError(Exception):
     """A problem with the user's input: one line on stderr, exit code 2."""
 
 
+def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
+    """An option spelled like the Python parameter it sets (``--n-clusters`` for
+    ``n_clusters``); the ``old`` spellings still work, unlisted in --help."""
+    action = p.add_argument(flag, **kwargs)
+    for alias in old:
+        p.add_argument(alias, dest=action.dest, type=kwargs.get("type"),
+                       default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
 def _add_analysis_options(p: argparse.ArgumentParser, shuffles: int) -> None:
-    p.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
-    p.add_argument("--shuffles", type=int, default=shuffles,
-                   help=f"size of the shuffle null (default {shuffles})")
+    _option(p, "--n-clusters", "--clusters", type=int, default=12,
+            help="number of modules k (default 12)")
+    _option(p, "--n-shuffles", "--shuffles", type=int, default=shuffles,
+            help=f"size of the shuffle null (default {shuffles})")
     p.add_argument("--shuffle", choices=SHUFFLES, action="append",
                    help="shuffle method; repeat for several (default: layer)")
-    p.add_argument("--n-init", type=int, default=10, help="k-means restarts (default 10)")
+    _option(p, "--n-init", type=int, default=10, help="k-means restarts (default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--jobs", type=int, default=None, help="threads (default: all cores)")
+    _option(p, "--n-jobs", "--jobs", type=int, default=None,
+            help="threads (default: all cores)")
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -39,7 +53,9 @@ def _add_scheduler_option(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="modcore", description="How modular is a trained neural network?")
+        prog="modcore", description="How modular is a trained neural network?",
+        epilog="Options are spelled like the Python parameters they set (--n-clusters for "
+               "n_clusters); the older --clusters, --shuffles, --jobs and --threads still work.")
     parser.add_argument("--version", action="version", version=f"modcore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -107,7 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     les.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
     les.add_argument("--n-test", type=int, default=None,
                      help="use a random subset of this many test examples (default: all)")
-    les.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
+    _option(les, "--n-clusters", "--clusters", type=int, default=12,
+            help="number of modules k (default 12)")
     les.add_argument("--random-lesions", type=int, default=50,
                      help="random same-size lesions per sub-module (default 50; candidates for "
                           "'important' get more, enough for the Bonferroni threshold)")
@@ -118,7 +135,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="family-wise level, Bonferroni over the tested sub-modules (default 0.05)")
     les.add_argument("--no-double", action="store_true", help="skip the double-lesion study")
     les.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    les.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    _option(les, "--n-jobs", "--threads", type=int, default=None,
+            help="torch threads (default: torch's)")
     les.add_argument("--report", type=Path,
                      help="write lesion_single.png, lesion_double.png and lesion.md here")
     les.add_argument("--json", type=Path, help="write the results as JSON here")
@@ -130,8 +148,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(default fashion,line,mnist,cifar10; with --quick: line)")
     r.add_argument("--seeds", type=int, default=None,
                    help="runs per data set and condition (default 5; --quick: 1)")
-    r.add_argument("--shuffles", type=int, default=None,
-                   help="size of each shuffle null (default 320; --quick: 20)")
+    _option(r, "--n-shuffles", "--shuffles", type=int, default=None,
+            help="size of each shuffle null (default 320; --quick: 20)")
     r.add_argument("--epochs", type=int, default=None,
                    help="epochs per phase: pruned runs train this many then prune this many, "
                         "unpruned runs train twice this many (default 20; --quick: 1)")
@@ -141,10 +159,12 @@ def _parser() -> argparse.ArgumentParser:
                         "skipped, so a stopped reproduction resumes")
     r.add_argument("--quick", action="store_true",
                    help="a small end-to-end run for CI: 1000 training / 500 test examples")
-    r.add_argument("--clusters", type=int, default=12, help="number of modules k (default 12)")
-    r.add_argument("--n-init", type=int, default=10, help="k-means restarts (default 10)")
+    _option(r, "--n-clusters", "--clusters", type=int, default=12,
+            help="number of modules k (default 12)")
+    _option(r, "--n-init", type=int, default=10, help="k-means restarts (default 10)")
     r.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    r.add_argument("--jobs", type=int, default=None, help="clustering threads (default: all cores)")
+    _option(r, "--n-jobs", "--jobs", type=int, default=None,
+            help="clustering threads (default: all cores)")
     r.add_argument("--max-runs", type=int, default=None,
                    help="stop after this many new runs (resume later with the same command)")
     from .cli_functional import add_functional_parser
@@ -209,9 +229,9 @@ def _sweep(args, client) -> None:
     # One directory alone: rows named by file name, as modcore.sweep(directory) does.
     networks = args.networks[0] if len(args.networks) == 1 else args.networks
     try:
-        table = sweep(networks, n_clusters=args.clusters, n_shuffles=args.shuffles,
+        table = sweep(networks, n_clusters=args.n_clusters, n_shuffles=args.n_shuffles,
                       shuffle=args.shuffle or ["layer"], n_init=args.n_init, seed=args.seed,
-                      n_jobs=args.jobs, progress=not args.quiet, client=client,
+                      n_jobs=args.n_jobs, progress=not args.quiet, client=client,
                       results_path=args.out)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         raise UsageError(str(exc)) from exc
@@ -221,7 +241,12 @@ def _sweep(args, client) -> None:
         print(f"results in {args.out}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        table.to_json(args.json, orient="records", indent=1)
+        # Python's json, not pandas' to_json, which rounds floats to 10 digits; non-finite
+        # values as the strings "inf" / "-inf" / "nan", as Significance.to_dict does.
+        records = [{k: v if not isinstance(v, float) or math.isfinite(v) else str(v)
+                    for k, v in row.items()} for row in table.to_dict(orient="records")]
+        with atomic_write(args.json) as f:
+            f.write(json.dumps(records, indent=1, allow_nan=False))
         print(f"results written to {args.json}")
 
 
@@ -232,8 +257,8 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
     for shuffle in args.shuffle or ["layer"]:
         try:
             significances[shuffle] = ncut_significance(
-                network, n_clusters=args.clusters, n_shuffles=args.shuffles, shuffle=shuffle,
-                n_init=args.n_init, seed=args.seed, n_jobs=args.jobs, progress=not args.quiet,
+                network, n_clusters=args.n_clusters, n_shuffles=args.n_shuffles, shuffle=shuffle,
+                n_init=args.n_init, seed=args.seed, n_jobs=args.n_jobs, progress=not args.quiet,
                 client=client)
         except (ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from exc
@@ -241,7 +266,8 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
     _print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+        with atomic_write(args.json) as f:
+            f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
     if args.report is not None:
         print(f"report written to {write_report(args.report, network, significances, extra)}")
@@ -266,10 +292,11 @@ def _lesion(args) -> dict:
     from .nn import checkpoint, load_dataset
     from .nn.lesion import lesion_study
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    if args.n_jobs is not None:
+        try:
+            torch.set_num_threads(check_n_jobs(args.n_jobs))
+        except (ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from exc
     try:
         saved = checkpoint.load(args.network)
         if saved.arch != "mlp":
@@ -278,7 +305,7 @@ def _lesion(args) -> dict:
         # Only the test split is used; n_train=1 avoids holding the training set.
         data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
                             n_train=1, n_test=args.n_test)
-        study = lesion_study(model, data, n_clusters=args.clusters,
+        study = lesion_study(model, data, n_clusters=args.n_clusters,
                              random_lesions=args.random_lesions, seed=args.seed,
                              double=not args.no_double, progress=not args.quiet,
                              alpha=args.alpha, min_drop=args.min_drop / 100)
@@ -290,7 +317,8 @@ def _lesion(args) -> dict:
                **study.to_dict()}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+        with atomic_write(args.json) as f:
+            f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
     if args.report:
         try:
@@ -299,8 +327,8 @@ def _lesion(args) -> dict:
         except ImportError as exc:
             raise UsageError(str(exc)) from exc
         images = "".join(f"![{p.stem}]({p.name})\n\n" for p in figures)
-        (args.report / "lesion.md").write_text(
-            f"## Lesion tests: {args.network}\n\n{study.to_markdown()}\n\n{images}")
+        with atomic_write(args.report / "lesion.md") as f:
+            f.write(f"## Lesion tests: {args.network}\n\n{study.to_markdown()}\n\n{images}")
         print(f"figures and lesion.md written to {args.report}")
     return results
 
@@ -312,6 +340,8 @@ def _train(args) -> dict:
         raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
     from .nn import CNN, MLP, RECIPES, checkpoint, load_dataset, paper_recipe, train
 
+    if args.prune not in (0, 0.9):  # before loading data and training
+        raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
     if args.arch == "cnn" and args.widths is not None:
         raise UsageError("--widths sets the MLP's layers; it does not apply to --arch cnn")
     if args.arch == "mlp" and args.conv_dropout:
@@ -339,8 +369,6 @@ def _train(args) -> dict:
           f"{len(data.y_train)} training examples")
     try:
         if args.prune > 0:
-            if args.prune != 0.9:
-                raise UsageError("--prune must be 0.9 (the paper's schedule) or 0")
             history = paper_recipe(model, data, epochs=epochs, prune_epochs=prune_epochs,
                                    batch_size=batch_size, seed=args.seed, progress=not args.quiet)
         else:
@@ -381,19 +409,22 @@ def _reproduce(args, extra: dict) -> None:
         datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
         if not datasets:
             raise UsageError("--datasets is empty")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
     try:
-        reproduce(datasets=datasets, seeds=args.seeds, n_shuffles=args.shuffles,
-                  epochs=args.epochs, out=args.out, quick=args.quick, n_clusters=args.clusters,
-                  n_init=args.n_init, data_dir=args.data_dir, n_jobs=args.jobs,
-                  max_runs=args.max_runs, command=extra["command"])
+        reproduce(datasets=datasets, seeds=args.seeds, n_shuffles=args.n_shuffles,
+                  epochs=args.epochs, out=args.out, quick=args.quick,
+                  n_clusters=args.n_clusters, n_init=args.n_init, data_dir=args.data_dir,
+                  n_jobs=args.n_jobs, max_runs=args.max_runs, command=extra["command"])
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from exc
 
 
 def _demo(args, extra: dict) -> None:
-    fashion = Path("/usr/share/datasets/fashion-mnist")
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError("the demo trains a network, which needs torch: "
+                         "pip install 'modcore[torch]'")
+    from .nn.datasets import FASHION_SYSTEM_DIR
+
+    fashion = FASHION_SYSTEM_DIR
     dataset = "fashion" if fashion.is_dir() and any(fashion.iterdir()) else "line"
     print(f"demo data set: {dataset}" + (" (Debian's dataset-fashion-mnist)" if dataset == "fashion"
                                          else " (synthetic; install dataset-fashion-mnist for real data)"))

@@ -21,7 +21,28 @@ _TAB20 = (0, 2, 4, 6, 8, 10, 12, 16, 18, 1, 3, 5, 7, 9, 11, 13, 17, 19)
 
 
 def new_figure(width: float, height: float):
-    """A new Figure on the Agg canvas, or an ImportError saying how to get matplotlib."""
+    """A new Figure on the Agg canvas, without pyplot (nothing global changes).
+
+    Parameters
+    ----------
+    width, height : float
+        Size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Empty, with the constrained layout.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed, saying how to get it.
+
+    Examples
+    --------
+    >>> new_figure(4, 3).get_size_inches().tolist()
+    [4.0, 3.0]
+    """
     try:
         import matplotlib  # noqa: F401  (first, so a missing install fails here)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -131,6 +152,15 @@ def network_modules(network, labels, edges_per_layer: int = 300):
         If ``edges_per_layer`` is not an int.
     ImportError
         If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np, modcore.plot
+    >>> w = [np.eye(3), np.ones((3, 2))]
+    >>> labels = [np.array([0, 0, 1]), np.array([0, 0, 1]), np.array([0, 1])]
+    >>> edges, neurons = modcore.plot.network_modules(w, labels).axes[0].collections
+    >>> len(edges.get_segments()), len(neurons.get_offsets())
+    (9, 8)
     """
     fig = new_figure(10, 6)
     from matplotlib.collections import LineCollection
@@ -205,6 +235,13 @@ def sorted_weights(weights, labels):
         If the weights are invalid, all zero, or the labels do not match their layer sizes.
     ImportError
         If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np, modcore.plot
+    >>> fig = modcore.plot.sorted_weights([np.eye(4)], [np.array([1, 0, 1, 0])] * 2)
+    >>> len(fig.axes)  # the matrix and the colour bar
+    2
     """
     weights = as_network(weights).chain_weights()
     fig = new_figure(1.5 + 3.2 * len(weights), 4)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .files import atomic_write
 from .network import as_network
 
 __all__ = ["summary", "write_report"]
@@ -102,7 +103,8 @@ def write_report(out_dir, network, significances: dict, extra: dict | None = Non
     Parameters
     ----------
     out_dir : str or path-like
-        Created if needed; files of an earlier report there are overwritten.
+        Created if needed; files of an earlier report there are replaced, each
+        atomically (a reader sees the old file or the new one).
     network, significances, extra
         As for :func:`summary`. The weight-matrix figure is drawn for chains
         (MLPs) only.
@@ -118,6 +120,15 @@ def write_report(out_dir, network, significances: dict, extra: dict | None = Non
         As :func:`summary`.
     ImportError
         If matplotlib is not installed (the ``plot`` extra).
+
+    Examples
+    --------
+    >>> import tempfile, modcore
+    >>> from modcore.synthetic import planted_modular_mlp
+    >>> w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
+    >>> sig = modcore.ncut_significance(w, n_clusters=2, n_shuffles=9, seed=0, progress=False)
+    >>> write_report(tempfile.mkdtemp(), w, {"layer": sig}).name
+    'index.html'
     """
     from . import plot
 
@@ -141,12 +152,15 @@ def write_report(out_dir, network, significances: dict, extra: dict | None = Non
     results = summary(network, significances, extra)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(results, indent=1))
+    # Each file whole or not at all; index.html last, so it never links a missing figure.
+    with atomic_write(out / "summary.json") as f:
+        f.write(json.dumps(results, indent=1))
     for name, fig, _ in figures:
-        fig.savefig(out / name, dpi=100)
+        with atomic_write(out / name, "wb") as f:
+            fig.savefig(f, format="png", dpi=100)
     index = out / "index.html"
-    index.write_text(_html(results, [(name, caption) for name, _, caption in figures]),
-                     encoding="utf-8")
+    with atomic_write(index) as f:
+        f.write(_html(results, [(name, caption) for name, _, caption in figures]))
     return index
 
 

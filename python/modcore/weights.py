@@ -188,8 +188,31 @@ def _from_file(path: Path) -> list[np.ndarray]:
 def load_torch_file(path: Path):
     """``torch.load(path, weights_only=True)`` (no pickled code runs) on the CPU.
 
-    Raises ValueError naming the file and the reason when it cannot be parsed,
-    ImportError when torch is missing.
+    Parameters
+    ----------
+    path : pathlib.Path
+        A ``.pt`` / ``.pth`` file.
+
+    Returns
+    -------
+    object
+        What the file holds: tensors, containers of them and plain values only.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the reason when it cannot be parsed (corrupt,
+        truncated, not a torch file, or pickled objects other than tensors).
+    ImportError
+        If torch is not installed.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.pt")
+    >>> torch.save({"0.weight": torch.ones(2, 3)}, path)
+    >>> load_torch_file(path)["0.weight"].shape
+    torch.Size([2, 3])
     """
     try:
         import torch
