@@ -5,6 +5,8 @@ its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 """
 
 from .cluster import Clustering, spectral_cluster
+from .functional import (FunctionalModules, ModuleComparison, coactivation_graph,
+                         compare_modules, functional_modules)
 from .graph import ncut
 from .network import Network
 from .significance import (SHUFFLES, Significance, ncut_significance, shuffled_network,
@@ -15,9 +17,14 @@ from .weights import weights_from_module
 __version__ = "0.1.0"
 __all__ = [
     "Clustering",
+    "FunctionalModules",
+    "ModuleComparison",
     "Network",
     "SHUFFLES",
     "Significance",
+    "coactivation_graph",
+    "compare_modules",
+    "functional_modules",
     "ncut",
     "ncut_significance",
     "shuffled_network",

@@ -168,6 +168,8 @@ def _parser() -> argparse.ArgumentParser:
             help="clustering threads (default: all cores)")
     r.add_argument("--max-runs", type=int, default=None,
                    help="stop after this many new runs (resume later with the same command)")
+    from .cli_functional import add_functional_parser
+    add_functional_parser(sub)
     return parser
 
 
@@ -463,6 +465,9 @@ def main(argv=None) -> int:
             _train(args)
         elif args.command == "reproduce":
             _reproduce(args, extra)
+        elif args.command == "functional":
+            from .cli_functional import run_functional
+            run_functional(args)
         else:
             _demo(args, extra)
     except UsageError as exc:
