@@ -6,6 +6,8 @@ its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 
 from .analysis import Eigengap, EigengapWarning, NcutCurve, eigengap, ncut_curve
 from .cluster import Clustering, spectral_cluster
+from .functional import (FunctionalModules, ModuleComparison, coactivation_graph,
+                         compare_modules, functional_modules)
 from .graph import modularity, ncut
 from .network import Network
 from .significance import (SHUFFLES, Significance, ncut_significance, shuffled_network,
@@ -20,13 +22,18 @@ __all__ = [
     "Clustering",
     "Eigengap",
     "EigengapWarning",
+    "FunctionalModules",
+    "ModuleComparison",
     "NcutCurve",
     "Network",
     "SHUFFLES",
     "Significance",
     "Stability",
+    "coactivation_graph",
+    "compare_modules",
     "compare_partitions",
     "eigengap",
+    "functional_modules",
     "modularity",
     "ncut",
     "ncut_curve",

@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__
 from .files import atomic_write
 from .io import check_n_jobs
+from .progress import end_open_line
 from .significance import SHUFFLES, ncut_significance
 
 
@@ -169,6 +170,8 @@ def _parser() -> argparse.ArgumentParser:
             help="clustering threads (default: all cores)")
     r.add_argument("--max-runs", type=int, default=None,
                    help="stop after this many new runs (resume later with the same command)")
+    from .cli_functional import add_functional_parser
+    add_functional_parser(sub)
     return parser
 
 
@@ -525,12 +528,17 @@ def main(argv=None) -> int:
             _train(args)
         elif args.command == "reproduce":
             _reproduce(args, extra)
+        elif args.command == "functional":
+            from .cli_functional import run_functional
+            run_functional(args)
         else:
             _demo(args, extra)
     except UsageError as exc:
+        end_open_line()
         print(f"modcore: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        end_open_line()
         print("modcore: interrupted", file=sys.stderr)
         return 130
     return 0

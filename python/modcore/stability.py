@@ -1,10 +1,10 @@
 """How much do modules depend on the seed? Agreement between partitions.
 
 :func:`compare_partitions` gives the adjusted Rand index and the normalized
-mutual information of two labellings (the formulas of scikit-learn's
-``adjusted_rand_score`` and ``normalized_mutual_info_score``, in numpy, so
-scikit-learn is not needed); :func:`stability` clusters a network with several
-seeds and compares every pair.
+mutual information of two clusterings of a network (the scores of
+:mod:`modcore.functional`, which follow scikit-learn's, on the units both
+clusterings keep); :func:`stability` clusters a network with several seeds and
+compares every pair.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cluster import check_settings, cluster_network
+from .functional import adjusted_rand_score, normalized_mutual_info_score
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import as_network
 
@@ -77,8 +78,9 @@ def compare_partitions(a, b) -> Agreement:
     if not both.any():
         raise ValueError("no unit has a label >= 0 in both partitions")
     a, b = a[both], b[both]
-    return Agreement(adjusted_rand=_adjusted_rand(a, b),
-                     normalized_mutual_info=_normalized_mutual_info(a, b), n_units=int(a.size))
+    return Agreement(adjusted_rand=float(adjusted_rand_score(a, b)),
+                     normalized_mutual_info=normalized_mutual_info_score(a, b),
+                     n_units=int(a.size))
 
 
 def _flat(labels, name: str) -> np.ndarray:
@@ -97,48 +99,6 @@ def _flat(labels, name: str) -> np.ndarray:
         if part.size and part.dtype.kind not in "iu":
             raise TypeError(f"{name} must hold integer labels, got dtype {part.dtype}")
     return np.concatenate(parts).astype(np.int64)
-
-
-def _contingency(a: np.ndarray, b: np.ndarray) -> tuple:
-    """The contingency table's non-zero cells (counts, row and column of each) and
-    its row and column sums, all as floats but the indices."""
-    _, ia = np.unique(a, return_inverse=True)
-    _, ib = np.unique(b, return_inverse=True)
-    width = int(ib.max()) + 1
-    code, cells = np.unique(ia * width + ib, return_counts=True)
-    return (cells.astype(np.float64), code // width, code % width,
-            np.bincount(ia).astype(np.float64), np.bincount(ib).astype(np.float64))
-
-
-def _adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
-    # From the pair confusion matrix, as scikit-learn (floats: n^2 overflows int64
-    # products for n ~ 10^5).
-    n = float(a.size)
-    cells, _, _, rows, cols = _contingency(a, b)
-    sum_squares = (cells ** 2).sum()
-    tp = sum_squares - n
-    fp = (cols ** 2).sum() - sum_squares
-    fn = (rows ** 2).sum() - sum_squares
-    tn = n * n - fp - fn - sum_squares
-    if fn == 0 and fp == 0:
-        return 1.0
-    return float(2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn)))
-
-
-def _entropy(counts: np.ndarray) -> float:
-    p = counts / counts.sum()
-    return float(-(p * np.log(p)).sum())
-
-
-def _normalized_mutual_info(a: np.ndarray, b: np.ndarray) -> float:
-    cells, row, col, rows, cols = _contingency(a, b)
-    if len(rows) == len(cols) == 1:  # neither splits the units: the same partition
-        return 1.0
-    n = float(a.size)
-    mi = float((cells / n * (np.log(cells * n) - np.log(rows[row] * cols[col]))).sum())
-    if mi <= 0:
-        return 0.0
-    return mi / ((_entropy(rows) + _entropy(cols)) / 2)
 
 
 @dataclass(frozen=True, repr=False)
