@@ -91,8 +91,8 @@ class NetworkJob:
     Feed every finished future of ``futures`` to :meth:`record`; when ``done``,
     ``ncuts[shuffle]`` and ``modularity[shuffle]`` hold each null in
     shuffle-index order and ``clustering`` the network's clustering (if it was
-    asked for). Call :meth:`cancel` when
-    done or on error: it releases all of it on the cluster.
+    asked for). Call :meth:`cancel` when done or on error: it releases all of it
+    on the cluster.
     """
 
     def __init__(self, client, network, shuffles, n_shuffles, settings, seed, n_jobs=1,
@@ -163,7 +163,7 @@ class NetworkJob:
 
 
 def shuffled_scores_on_cluster(client, network, shuffle, n_shuffles, settings, seed, n_jobs=1,
-                              progress=None, chunk_size=None, stop=None):
+                               progress=None, chunk_size=None, stop=None):
     """The null of ``ncut_significance`` computed on a Dask cluster.
 
     Same values, in the same order, as the local ``shuffled_scores`` with the

@@ -308,14 +308,13 @@ def significance_of(clustering: Clustering, ncuts: np.ndarray, shuffle: str, *,
     and is cut there.
     """
     max_shuffles = len(ncuts) if max_shuffles is None else max_shuffles
-    if stop_after is None:
-        at_most = int(np.count_nonzero(ncuts <= clustering.ncut))
-        p_value = (1 + at_most) / (len(ncuts) + 1)
-    else:
+    if stop_after is not None:
         p_value, used = sequential_p_value(ncuts, clustering.ncut, stop_after, max_shuffles)
         ncuts = ncuts[:used]
         modularity = None if modularity is None else modularity[:used]
-        at_most = int(np.count_nonzero(ncuts <= clustering.ncut))
+    at_most = int(np.count_nonzero(ncuts <= clustering.ncut))
+    if stop_after is None:
+        p_value = (1 + at_most) / (len(ncuts) + 1)
     if modularity is None:
         modularity, modularity_z = np.full(len(ncuts), np.nan), math.nan
     else:
