@@ -145,7 +145,11 @@ def _parser() -> argparse.ArgumentParser:
     les.add_argument("--json", type=Path, help="write the results as JSON here")
     les.add_argument("--quiet", action="store_true", help="no progress line")
 
-    r = sub.add_parser("reproduce", help="the paper's experiment: train, prune and test many MLPs")
+    r = sub.add_parser("reproduce", help="the papers' experiment: train, prune and test many "
+                                         "MLPs (2020) or CNNs (2021)")
+    r.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
+                   help="the 2020 paper's MLP or the 2021 paper's CNN, clustered by its conv "
+                        "channels (default mlp)")
     r.add_argument("--datasets", default=None,
                    help="comma-separated, tried in order; absent ones are skipped "
                         "(default fashion,line,mnist,cifar10; with --quick: line)")
@@ -155,11 +159,13 @@ def _parser() -> argparse.ArgumentParser:
             help="size of each shuffle null (default 320; --quick: 20)")
     r.add_argument("--epochs", type=int, default=None,
                    help="epochs per phase: pruned runs train this many then prune this many, "
-                        "unpruned runs train twice this many (default 20; --quick: 1)")
-    r.add_argument("--out", type=Path, default=Path("results"),
+                        "unpruned runs train twice this many (default 20 for mlp, 10 for cnn; "
+                        "--quick: 1)")
+    r.add_argument("--out", type=Path, default=None,
                    help="directory of runs.jsonl, checkpoints/, table.csv, table.md, "
-                        "summary.json, ncut.png (default results); finished runs in it are "
-                        "skipped, so a stopped reproduction resumes")
+                        "summary.json, ncut.png (default results, or results/cnn for "
+                        "--arch cnn); finished runs in it are skipped, so a stopped "
+                        "reproduction resumes")
     r.add_argument("--quick", action="store_true",
                    help="a small end-to-end run for CI: 1000 training / 500 test examples")
     _option(r, "--n-clusters", "--clusters", type=int, default=12,
@@ -473,8 +479,9 @@ def _reproduce(args, extra: dict) -> None:
         if not datasets:
             raise UsageError("--datasets is empty")
     try:
-        reproduce(datasets=datasets, seeds=args.seeds, n_shuffles=args.n_shuffles,
-                  epochs=args.epochs, out=args.out, quick=args.quick,
+        out = args.out or (Path("results") if args.arch == "mlp" else Path("results/cnn"))
+        reproduce(datasets=datasets, arch=args.arch, seeds=args.seeds, n_shuffles=args.n_shuffles,
+                  epochs=args.epochs, out=out, quick=args.quick,
                   n_clusters=args.n_clusters, n_init=args.n_init, data_dir=args.data_dir,
                   n_jobs=args.n_jobs, max_runs=args.max_runs, command=extra["command"])
     except (ValueError, TypeError) as exc:
