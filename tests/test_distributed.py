@@ -22,7 +22,7 @@ distributed = pytest.importorskip("dask.distributed")
 
 import modcore  # noqa: E402
 from modcore.distributed import (  # noqa: E402
-    MAX_CHUNK, check_client, shuffle_chunks, shuffled_ncuts_on_cluster)
+    MAX_CHUNK, check_client, shuffle_chunks, shuffled_scores_on_cluster)
 from modcore.cluster import check_settings
 from modcore.network import Network
 from modcore.synthetic import random_pruned_mlp  # noqa: E402
@@ -65,8 +65,8 @@ def local(net, **kw):
 
 
 def null(client, net, shuffle="layer", n=N, seed=3, **kw):
-    return shuffled_ncuts_on_cluster(client, Network.from_weights(net), shuffle, n,
-                                     check_settings(n_clusters=K), seed, **kw)
+    return shuffled_scores_on_cluster(client, Network.from_weights(net), shuffle, n,
+                                      check_settings(n_clusters=K), seed, **kw).ncut[:, 0]
 
 
 def test_chunks_cover_every_index_once():
@@ -326,3 +326,13 @@ def test_sweep_on_cluster_identical_to_local_and_resumable(client, tmp_path):
     resumed = modcore.sweep(nets, **opts, results_path=path)
     assert resumed[columns].equals(here[columns])
     assert len(path.read_text().splitlines()) == 1 + 6
+
+
+def test_sequential_stop_on_a_cluster_equals_the_local_run(client, net):
+    here = local(net, n_shuffles=40, stop_after=3, seed=3)
+    there = modcore.ncut_significance(net, n_clusters=K, n_shuffles=40, stop_after=3, seed=3,
+                                      client=client, progress=False)
+    assert here.n_shuffles < 40
+    np.testing.assert_array_equal(there.shuffled_ncuts, here.shuffled_ncuts)
+    np.testing.assert_array_equal(there.shuffled_modularity, here.shuffled_modularity)
+    assert (there.p_value, there.n_shuffles) == (here.p_value, here.n_shuffles)

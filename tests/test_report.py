@@ -46,8 +46,8 @@ def test_summary_json_round_trips_with_everything_to_redo_the_run(report):
     out, _, weights, sigs = report
     saved = json.loads((out / "summary.json").read_text())
     assert list(saved) == ["command", "training", "versions", "layer_sizes", "group_names",
-                           "eigen_method", "n_clusters", "n_init", "seed", "ncut", "labels",
-                           "eigenvalues", "nulls"]
+                           "eigen_method", "n_clusters", "n_init", "seed", "ncut",
+                           "modularity", "in_out_ratio", "labels", "eigenvalues", "nulls"]
     assert saved["group_names"] == ["layer 0", "layer 1", "layer 2", "layer 3"]
     assert saved["eigen_method"] == "dense"  # "auto" with 48 units (<= 300)
     assert saved["command"] == EXTRA["command"] and saved["training"] == EXTRA["training"]
@@ -68,7 +68,7 @@ def test_summary_json_round_trips_with_everything_to_redo_the_run(report):
             sig.z_score, sig.p_value, name)
         # Three planted modules against 19 shuffles: more modular than every shuffle.
         assert null["p_value"] == pytest.approx(1 / 20) and null["n_shuffles"] == 19
-        assert not {"labels", "eigenvalues", "ncut", "seed"} & set(null)  # kept once, above
+        assert not {"labels", "eigenvalues", "ncut", "seed", "modularity"} & set(null)  # once
 
 
 def test_pngs_are_valid_and_of_sensible_size(report):

@@ -14,6 +14,7 @@ pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
+import modcore  # noqa: E402
 from modcore import reproduce as rep  # noqa: E402
 
 # In-process runs on a small MLP and tiny data: the whole path in about a second per run.
@@ -152,7 +153,7 @@ def test_settings_are_every_parameter_that_changes_a_run():
     assert params - other == set(rep.SETTINGS)
 
 
-CHANGED = {"epochs": 2, "n_shuffles": 4, "n_clusters": 3, "n_init": 3, "max_iter": 50,
+CHANGED = {"arch": "cnn", "epochs": 2, "n_shuffles": 4, "n_clusters": 3, "n_init": 3, "max_iter": 50,
            "tol": 1e-4, "eigen_method": "dense", "n_train": 150, "n_test": 90, "hidden": (16, 8)}
 
 
@@ -163,10 +164,10 @@ def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
     for key, value in CHANGED.items():
         with pytest.raises(ValueError, match=f"other settings .*{key}"):
             rep.reproduce(out=out, **{**SMALL, key: value})
-    # Runs written before the solver settings existed used the solver's defaults.
+    # Runs written before these settings existed used the solver's defaults, and MLPs.
     path = out / "runs.jsonl"
     run = json.loads(path.read_text())
-    for key in ("max_iter", "tol", "eigen_method"):
+    for key in ("arch", "max_iter", "tol", "eigen_method"):
         del run[key]
     path.write_text(json.dumps(run) + "\n")
     assert len(rep.reproduce(out=out, max_runs=1, **SMALL)) == 2  # accepted: one more run
@@ -269,3 +270,24 @@ def test_committed_results_match_their_run_log():
     with open(os.path.join(results, "summary.json")) as f:
         summary = json.load(f)
     assert summary["complete"] and summary["runs"] == 40
+
+
+def test_cnn_runs_cluster_the_conv_channels(tmp_path):
+    from modcore.nn import CNN, checkpoint
+
+    cnn = dict(SMALL, arch="cnn", hidden=None, n_train=128, n_test=64)
+    out = tmp_path / "cnn"
+    table = rep.reproduce(out=out, max_runs=2, **cnn)
+    runs = rep.read_runs(out / "runs.jsonl")
+    assert [r["arch"] for r in runs] == ["cnn", "cnn"] and len(table) == 2
+    assert all(r["hidden"] is None for r in runs)
+    model = checkpoint.load(out / runs[0]["checkpoint"]).model
+    assert isinstance(model, CNN)
+    # The run's n-cut is that of the conv channels (3 x 64 units, the 2021 preset).
+    net = modcore.Network.from_torch(model, input_shape=(1, 28, 28), preset="paper_cnn")
+    assert net.sizes == (64, 64, 64)
+    again = modcore.spectral_cluster(net, n_clusters=4, n_init=2, seed=runs[0]["seed"], n_jobs=1)
+    assert again.ncut == pytest.approx(runs[0]["ncut"], rel=1e-12)
+    # An MLP reproduction cannot resume into the CNN's runs.
+    with pytest.raises(ValueError, match="other settings"):
+        rep.reproduce(out=out, **SMALL)

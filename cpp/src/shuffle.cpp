@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "modcore/curve.hpp"
 #include "modcore/parallel.hpp"
 #include "modcore/rng.hpp"
 
@@ -164,24 +165,31 @@ Network shuffle_network(const Network& net, ShuffleMethod method, std::uint64_t 
     return out;
 }
 
-std::vector<double> shuffled_ncuts(const Network& net, ShuffleMethod method,
-                                   std::uint64_t first, std::uint64_t count,
-                                   const ClusterOptions& opt, std::uint64_t seed, int n_threads) {
-    std::vector<double> ncuts(count);
+ShuffleScores shuffled_scores(const Network& net, ShuffleMethod method, std::uint64_t first,
+                              std::uint64_t count, const std::vector<int>& ks,
+                              const ClusterOptions& opt, std::uint64_t seed, int n_threads) {
+    if (ks.empty()) throw std::invalid_argument("ks is empty: expected at least one k");
+    const std::size_t n_ks = ks.size();
+    const int k_max = *std::max_element(ks.begin(), ks.end());
+    ShuffleScores out{std::vector<double>(count * n_ks), std::vector<double>(count * n_ks)};
     const std::uint64_t cluster_seed = derive(seed, kClusterTag);
     parallel_for(static_cast<Index>(count), n_threads, [&](Index i) {
         check_cancel(opt.spectral.cancel);
         const std::uint64_t s = first + static_cast<std::uint64_t>(i);
         const Graph g = build_graph(shuffle_network(net, method, seed, s, opt.spectral.cancel),
                                     opt.spectral.cancel);
-        if (g.n_nodes < opt.n_clusters)
+        if (g.n_nodes < k_max)
             throw std::invalid_argument("shuffled network " + std::to_string(s) + " has only " +
                                         std::to_string(g.n_nodes) +
                                         " connected units, fewer than n_clusters");
         Rng pick(cluster_seed, s);
-        ncuts[i] = cluster_graph(g, opt, pick.next(), 1).ncut;
+        const std::vector<ClusterResult> res = cluster_curve(g, ks, opt, pick.next(), 1);
+        for (std::size_t j = 0; j < n_ks; ++j) {
+            out.ncut[i * n_ks + j] = res[j].ncut;
+            out.modularity[i * n_ks + j] = res[j].modularity;
+        }
     });
-    return ncuts;
+    return out;
 }
 
 }  // namespace modcore

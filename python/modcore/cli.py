@@ -16,6 +16,7 @@ from . import __version__
 from .cluster import MAX_CLUSTERS, MAX_INIT
 from .files import atomic_write
 from .io import check_n_jobs
+from .progress import end_open_line
 from .significance import MAX_SHUFFLES, SHUFFLES, ncut_significance
 
 
@@ -132,8 +133,10 @@ def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
 
 
 def _add_analysis_options(p: argparse.ArgumentParser, shuffles: int) -> None:
-    _option(p, "--n-clusters", "--clusters", type=_integer(2, MAX_CLUSTERS), default=12,
-            help="number of modules k (default 12)")
+    _option(p, "--n-clusters", "--clusters", type=_clusters, default=12,
+            help="number of modules k (default 12); analyze also takes 'auto' (the "
+                 "eigengap's suggestion) and a range such as 2:20 (the n-cut against its "
+                 "null at every k)")
     _option(p, "--n-shuffles", "--shuffles", type=_integer(1, MAX_SHUFFLES), default=shuffles,
             help=f"size of the shuffle null (default {shuffles})")
     p.add_argument("--shuffle", choices=SHUFFLES, action="append",
@@ -248,7 +251,11 @@ def _parser() -> argparse.ArgumentParser:
     les.add_argument("--json", type=Path, help="write the results as JSON here")
     les.add_argument("--quiet", action="store_true", help="no progress line")
 
-    r = sub.add_parser("reproduce", help="the paper's experiment: train, prune and test many MLPs")
+    r = sub.add_parser("reproduce", help="the papers' experiment: train, prune and test many "
+                                         "MLPs (2020) or CNNs (2021)")
+    r.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
+                   help="the 2020 paper's MLP or the 2021 paper's CNN, clustered by its conv "
+                        "channels (default mlp)")
     r.add_argument("--datasets", default=None,
                    help="comma-separated, tried in order; absent ones are skipped "
                         "(default fashion,line,mnist,cifar10; with --quick: line)")
@@ -258,11 +265,13 @@ def _parser() -> argparse.ArgumentParser:
             help="size of each shuffle null (default 320; --quick: 20)")
     r.add_argument("--epochs", type=_COUNT, default=None,
                    help="epochs per phase: pruned runs train this many then prune this many, "
-                        "unpruned runs train twice this many (default 20; --quick: 1)")
-    r.add_argument("--out", type=Path, default=Path("results"),
+                        "unpruned runs train twice this many (default 20 for mlp, 10 for cnn; "
+                        "--quick: 1)")
+    r.add_argument("--out", type=Path, default=None,
                    help="directory of runs.jsonl, checkpoints/, table.csv, table.md, "
-                        "summary.json, ncut.png (default results); finished runs in it are "
-                        "skipped, so a stopped reproduction resumes")
+                        "summary.json, ncut.png (default results, or results/cnn for "
+                        "--arch cnn); finished runs in it are skipped, so a stopped "
+                        "reproduction resumes")
     r.add_argument("--quick", action="store_true",
                    help="a small end-to-end run for CI: 1000 training / 500 test examples")
     _option(r, "--n-clusters", "--clusters", type=_integer(2, MAX_CLUSTERS), default=12,
@@ -274,7 +283,29 @@ def _parser() -> argparse.ArgumentParser:
             help="clustering threads (default: all cores)")
     r.add_argument("--max-runs", type=_COUNT, default=None,
                    help="stop after this many new runs (resume later with the same command)")
+    from .cli_functional import add_functional_parser
+    add_functional_parser(sub)
     return parser
+
+
+def _clusters(text: str):
+    """--n-clusters: an int, "auto", or an inclusive range "a:b" (as range(a, b + 1))."""
+    if text == "auto":
+        return text
+    try:
+        if ":" in text:
+            low, high = (int(part) for part in text.split(":"))
+            if not 2 <= low < high <= MAX_CLUSTERS:
+                raise ValueError
+            return range(low, high + 1)
+        k = int(text)
+        if not 2 <= k <= MAX_CLUSTERS:
+            raise ValueError
+        return k
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of modules in [2, {MAX_CLUSTERS}], 'auto' or a range like "
+            f"2:20, got {text!r}") from None
 
 
 def _shape(text: str) -> tuple:
@@ -366,16 +397,56 @@ def _sweep(args, client) -> None:
         print(f"results written to {args.json}")
 
 
+def _choose_clusters(network, args, extra: dict):
+    """The k to analyze, and the n-cut curves when --n-clusters is a range."""
+    import warnings
+
+    from .analysis import EigengapWarning, eigengap, ncut_curve
+
+    if args.n_clusters == "auto":
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EigengapWarning)
+            gap = eigengap(network, seed=args.seed)
+        extra["eigengap"] = gap.to_dict()
+        print(f"--n-clusters auto: the eigengap suggests k = {gap.k} (relative gap "
+              f"{gap.relative_gaps[gap.k - 2]:.3f})")
+        for w in caught:
+            print(f"note: {w.message}")
+        return gap.k, None
+    if isinstance(args.n_clusters, range):
+        curves = {shuffle: ncut_curve(network, ks=args.n_clusters,
+                                      n_shuffles=args.n_shuffles, shuffle=shuffle,
+                                      n_init=args.n_init, seed=args.seed,
+                                      n_jobs=args.n_jobs, progress=not args.quiet)
+                  for shuffle in args.shuffle or ["layer"]}
+        first = next(iter(curves.values()))
+        print(f"{'k':>3s} {'n-cut':>8s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s} "
+              f"{'Q':>7s}   ({next(iter(curves))} null)")
+        for sig in first.significances:
+            print(f"{sig.n_clusters:3d} {sig.ncut:8.4f} {sig.shuffled_mean:8.4f} "
+                  f"{sig.shuffled_std:8.4f} {sig.z_score:8.2f} {sig.p_value:8.4f} "
+                  f"{sig.modularity:7.4f}")
+        k = int(first.ks[first.z_score.argmin()])
+        print(f"details below for k = {k}, where the network is furthest below its null "
+              "(lowest z)")
+        return k, curves
+    return args.n_clusters, None
+
+
 def _analyze(network, args, extra: dict, client=None) -> dict:
     from .report import summary, write_report
 
-    significances = {}
-    for shuffle in args.shuffle or ["layer"]:
+    k, curves = _choose_clusters(network, args, extra)
+    if curves:  # the curve has each null at k already
+        significances = {name: c.significance(k) for name, c in curves.items()}
+    else:
+        significances = {}
+    for shuffle in [] if curves else args.shuffle or ["layer"]:
         significances[shuffle] = ncut_significance(
-            network, n_clusters=args.n_clusters, n_shuffles=args.n_shuffles, shuffle=shuffle,
+            network, n_clusters=k, n_shuffles=args.n_shuffles, shuffle=shuffle,
             n_init=args.n_init, seed=args.seed, n_jobs=args.n_jobs, progress=not args.quiet,
             client=client)
-    results = summary(network, significances, extra)
+    results = summary(network, significances, extra, curves=curves)
     _print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -383,14 +454,15 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
             f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
     if args.report is not None:
-        print(f"report written to {write_report(args.report, network, significances, extra)}")
+        index = write_report(args.report, network, significances, extra, curves=curves)
+        print(f"report written to {index}")
     return results
 
 
 def _print_table(results: dict) -> None:
     sizes = "-".join(str(s) for s in results["layer_sizes"])
     print(f"network {results['network']} ({sizes}), k={results['n_clusters']}, "
-          f"n-cut {results['ncut']:.4f}")
+          f"n-cut {results['ncut']:.4f}, Newman's Q {results['modularity']:.4f}")
     print(f"{'shuffle':28s} {'N':>6s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s}")
     for name, r in results["nulls"].items():
         # float(): an infinite z-score (a null with no spread) is the string "inf" in JSON.
@@ -508,8 +580,9 @@ def _reproduce(args, extra: dict) -> None:
         datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
         if not datasets:
             raise UsageError("--datasets is empty")
-    reproduce(datasets=datasets, seeds=args.seeds, n_shuffles=args.n_shuffles,
-              epochs=args.epochs, out=args.out, quick=args.quick,
+    out = args.out or (Path("results") if args.arch == "mlp" else Path("results/cnn"))
+    reproduce(datasets=datasets, arch=args.arch, seeds=args.seeds, n_shuffles=args.n_shuffles,
+              epochs=args.epochs, out=out, quick=args.quick,
               n_clusters=args.n_clusters, n_init=args.n_init, data_dir=args.data_dir,
               n_jobs=args.n_jobs, max_runs=args.max_runs, command=extra["command"])
 
@@ -546,7 +619,8 @@ def main(argv=None) -> int:
         return exc.code
     # What summary.json keeps to redo the run: the command as typed and every option's value.
     extra = {"command": shlex.join(["modcore", *argv]),
-             "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+             "arguments": {k: str(v) if isinstance(v, (Path, range)) else v
+                           for k, v in vars(args).items()}}
     try:
         _check_paths(args)
         if args.command == "analyze":
@@ -564,12 +638,17 @@ def main(argv=None) -> int:
             _train(args)
         elif args.command == "reproduce":
             _reproduce(args, extra)
+        elif args.command == "functional":
+            from .cli_functional import run_functional
+            run_functional(args)
         else:
             _demo(args, extra)
     except _EXPECTED_ERRORS as exc:
+        end_open_line()
         print(f"modcore: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        end_open_line()
         print("modcore: interrupted", file=sys.stderr)
         return 130
     return 0

@@ -65,6 +65,9 @@ class Clustering:
         of an MLP); -1 for units with no edges (dropped before clustering).
     ncut : float
         Normalized cut of the partition (lower is more modular, 0 <= ncut <= k).
+    modularity : float
+        Newman's weighted modularity Q of the same partition (higher is more
+        modular, -1/2 <= Q < 1), on the graph of ``|w|``.
     eigenvalues : array
         The k largest eigenvalues of the normalized adjacency, descending (1 minus
         the k smallest of the normalized Laplacian).
@@ -84,6 +87,7 @@ class Clustering:
 
     labels: list
     ncut: float
+    modularity: float
     eigenvalues: np.ndarray
     n_clusters: int
     n_init: int
@@ -111,30 +115,36 @@ class Clustering:
         )
 
 
-def labels_by_group(network: Network, core_result: dict) -> list:
+def labels_by_group(network: Network, node_map: dict, labels: np.ndarray) -> list:
     """Per-group label arrays (-1 for dropped units) from _core's per-node labels."""
     flat = np.full(network.n_units, -1, dtype=np.int64)
-    flat[network.offsets[core_result["node_group"]] + core_result["node_index"]] = \
-        core_result["labels"]
+    flat[network.offsets[node_map["node_group"]] + node_map["node_index"]] = labels
     return network.split_labels(flat)
 
 
-def cluster_network(network: Network, settings: ClusterSettings, seed: int,
-                    n_jobs: int) -> Clustering:
-    """spectral_cluster on checked inputs (also run by Dask workers)."""
-    res = _core.cluster(*network.to_core(), *settings.core_args(), seed, n_jobs)
+def clustering_of(network: Network, node_map: dict, res: dict, n_clusters: int, n_init: int,
+                  seed: int) -> Clustering:
+    """A Clustering from one of _core's result dicts and the graph's node map."""
     return Clustering(
-        labels=labels_by_group(network, res),
+        labels=labels_by_group(network, node_map, res["labels"]),
         ncut=float(res["ncut"]),
+        modularity=float(res["modularity"]),
         eigenvalues=res["eigenvalues"],
-        n_clusters=settings.n_clusters,
-        n_init=settings.n_init,
+        n_clusters=n_clusters,
+        n_init=n_init,
         seed=seed,
         n_components=int(res["n_components"]),
         inertia=float(res["inertia"]),
         eigen_method=str(res["eigen_method"]),
         group_names=network.names,
     )
+
+
+def cluster_network(network: Network, settings: ClusterSettings, seed: int,
+                    n_jobs: int) -> Clustering:
+    """spectral_cluster on checked inputs (also run by Dask workers)."""
+    res = _core.cluster(*network.to_core(), *settings.core_args(), seed, n_jobs)
+    return clustering_of(network, res, res, settings.n_clusters, settings.n_init, seed)
 
 
 def spectral_cluster(

@@ -1,9 +1,13 @@
-"""Reproduce Filan et al. (2020)'s findings in one call: ``modcore reproduce``.
+"""Reproduce Filan et al.'s findings in one call: ``modcore reproduce``.
 
 For each data set that is available, each seed and each of four conditions
-({pruned 90 %, unpruned} x {dropout 0.5, none}), train the paper's MLP, cluster
+({pruned 90 %, unpruned} x {dropout, none}), train the paper's network, cluster
 it (k = 12), test it against the "layer" and "layer_nonzero" shuffle nulls and
-cluster the same MLP as initialised (untrained). Each finished run is appended
+cluster the same network as initialised (untrained). ``arch="mlp"`` is the 2020
+paper's MLP (dropout 0.5 after each hidden layer); ``arch="cnn"`` the 2021
+paper's small CNN (:class:`modcore.nn.CNN`; dropout 0.25 after each conv block
+and 0.5 after the dense layer), whose graph is its conv channels only, as the
+2021 paper clustered it (the tracer's ``preset="paper_cnn"``). Each finished run is appended
 to ``<out>/runs.jsonl`` at once, with its checkpoint in ``<out>/checkpoints/``;
 runs already in the file are skipped, so a stopped reproduction resumes where
 it was. At the end the runs are aggregated into ``table.csv``, ``table.md``,
@@ -45,6 +49,9 @@ CONDITIONS = {
     "unpruned": (False, 0.0),
 }
 NULLS = ("layer", "layer_nonzero")
+ARCHS = ("mlp", "cnn")
+#: Epochs per phase by architecture (the papers' recipes, modcore.nn.RECIPES).
+DEFAULT_EPOCHS = {"mlp": 20, "cnn": 10}
 DEFAULT_DATASETS = ("fashion", "line", "mnist", "cifar10")
 KNOWN_DATASETS = ("fashion", "line", "mnist", "cifar10", "cifar10-rgb")
 HIDDEN = (256, 256, 256, 256)
@@ -53,15 +60,15 @@ QUICK = {"n_train": 1000, "n_test": 500, "epochs": 1, "n_shuffles": 20, "seeds":
 # Every setting a run's numbers depend on, kept in each run: runs.jsonl holding runs
 # made with other values is refused, never mixed in. A new one is one more name here
 # (tests/test_reproduce.py checks that reproduce() has no other such parameter).
-SETTINGS = ("epochs", "n_shuffles", "n_clusters", "n_init", "max_iter", "tol", "eigen_method",
-            "n_train", "n_test", "hidden")
+SETTINGS = ("arch", "epochs", "n_shuffles", "n_clusters", "n_init", "max_iter", "tol",
+            "eigen_method", "n_train", "n_test", "hidden")
 # Runs written before these were settings used these values (reproduce had no such
-# parameters and passed ncut_significance's defaults).
-_SETTINGS_BEFORE = {"max_iter": 300, "tol": 1e-6, "eigen_method": "auto"}
+# parameters and passed ncut_significance's defaults; only MLPs were reproduced).
+_SETTINGS_BEFORE = {"arch": "mlp", "max_iter": 300, "tol": 1e-6, "eigen_method": "auto"}
 
 
-def reproduce(datasets=None, *, seeds=None, n_shuffles=None, epochs=None, out="results",
-              quick=False, n_clusters=12, n_init=10, max_iter=300, tol=1e-6,
+def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=None,
+              out="results", quick=False, n_clusters=12, n_init=10, max_iter=300, tol=1e-6,
               eigen_method="auto", n_train=None, n_test=None, hidden=HIDDEN, data_dir=None,
               n_jobs=None, max_runs=None, progress=True, command=None):
     """Run (or resume) the reproduction and write its table, summary and figure.
@@ -71,13 +78,16 @@ def reproduce(datasets=None, *, seeds=None, n_shuffles=None, epochs=None, out="r
     datasets : sequence of str, optional
         Data sets to try, in order; absent ones are skipped with a printed reason.
         Default: fashion, line, mnist, cifar10 (with ``quick``: line).
+    arch : {"mlp", "cnn"}, default="mlp"
+        The 2020 paper's MLP or the 2021 paper's CNN (see the module's docstring).
     seeds : int, optional
         Runs per data set and condition, seeds 0 .. seeds-1 (default 5; quick: 1).
     n_shuffles : int, optional
         Size of each shuffle null (default 320; quick: 20).
     epochs : int, optional
-        Epochs per phase (default 20; quick: 1): pruned runs train ``epochs``
-        then prune for ``epochs``; unpruned runs train ``2 * epochs``.
+        Epochs per phase (default 20 for the MLP, 10 for the CNN; quick: 1):
+        pruned runs train ``epochs`` then prune for ``epochs``; unpruned runs
+        train ``2 * epochs``.
     out : str or path-like, default="results"
         Directory of ``runs.jsonl``, ``checkpoints/``, ``table.csv``,
         ``table.md``, ``summary.json`` and ``ncut.png``.
@@ -92,7 +102,8 @@ def reproduce(datasets=None, *, seeds=None, n_shuffles=None, epochs=None, out="r
     n_train, n_test : int, optional
         Use a subset of the data (default: all; quick: 1000 / 500).
     hidden : sequence of int, default=(256, 256, 256, 256)
-        Hidden widths; the input width comes from the data set, the output is 10.
+        The MLP's hidden widths; the input width comes from the data set, the
+        output is 10. Not used for the CNN.
     data_dir : path-like, optional
         Passed to :func:`modcore.nn.load_dataset`.
     n_jobs : int, optional
@@ -127,18 +138,23 @@ def reproduce(datasets=None, *, seeds=None, n_shuffles=None, epochs=None, out="r
     for name in datasets:
         if name not in KNOWN_DATASETS:
             raise ValueError(f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}")
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
     solver = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol,
                             eigen_method=eigen_method)
     settings = {
+        "arch": arch,
         "epochs": check_positive_int(
-            epochs if epochs is not None else (QUICK["epochs"] if quick else 20), "epochs"),
+            epochs if epochs is not None else (QUICK["epochs"] if quick else DEFAULT_EPOCHS[arch]),
+            "epochs"),
         "n_shuffles": check_positive_int(
             n_shuffles if n_shuffles is not None else (QUICK["n_shuffles"] if quick else 320),
             "n_shuffles", maximum=MAX_SHUFFLES),
         **dataclasses.asdict(solver),
         "n_train": n_train if n_train is not None else (QUICK["n_train"] if quick else None),
         "n_test": n_test if n_test is not None else (QUICK["n_test"] if quick else None),
-        "hidden": [check_positive_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)],
+        "hidden": ([check_positive_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)]
+                   if arch == "mlp" else None),
     }
     seeds = check_positive_int(
         seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds")
@@ -232,9 +248,7 @@ def reproduce(datasets=None, *, seeds=None, n_shuffles=None, epochs=None, out="r
                       "data_dir": None if data_dir is None else str(data_dir),
                       "n_jobs": n_jobs, "max_runs": max_runs, **settings},
         "versions": versions,
-        "training": ("pruned: modcore.nn.paper_recipe, `epochs` plain then `epochs` pruned to "
-                     "90 % sparsity; unpruned: modcore.nn.train for 2 * `epochs` (the same "
-                     "total); Adam 1e-3, batch 128, dropout 0.5 after each hidden layer"),
+        "training": _TRAINING[arch],
         "datasets": {name: available[name].source for name in available},
         "skipped": skipped,
         "runs": len(wanted),
@@ -251,34 +265,65 @@ def reproduce(datasets=None, *, seeds=None, n_shuffles=None, epochs=None, out="r
     return table
 
 
+_TRAINING = {
+    "mlp": ("pruned: modcore.nn.paper_recipe, `epochs` plain then `epochs` pruned to 90 % "
+            "sparsity; unpruned: modcore.nn.train for 2 * `epochs` (the same total); Adam 1e-3, "
+            "batch 128, dropout 0.5 after each hidden layer"),
+    "cnn": ("modcore.nn.CNN (3 conv 3x3 'same' of 64 channels, 2x2 max-pooling after the 2nd "
+            "and 3rd, dense 128, dense 10); pruned: modcore.nn.paper_recipe, `epochs` plain then "
+            "`epochs` pruned to 90 % sparsity; unpruned: modcore.nn.train for 2 * `epochs`; Adam "
+            "1e-3, batch 64, dropout 0.25 after each conv block and 0.5 after the dense layer; "
+            "graph: the conv layers' output channels"),
+}
+
+
 # --- one run -------------------------------------------------------------------------
 
 def _load(name, data_dir, settings):
     from .nn import load_dataset
     return load_dataset(name, data_dir=data_dir, seed=0, n_train=settings["n_train"],
-                        n_test=settings["n_test"])
+                        n_test=settings["n_test"], flatten=settings["arch"] == "mlp")
 
 
 def _train_model(model, data, pruned, epochs, seed, show):
     """Train in place; the history. Its own function so tests can count trainings."""
-    from .nn import paper_recipe, train
+    from .nn import RECIPES, CNN, paper_recipe, train
     if pruned:
         return paper_recipe(model, data, epochs=epochs, prune_epochs=epochs, seed=seed,
                             progress=show)
-    return train(model, data, epochs=2 * epochs, seed=seed, progress=show)
+    batch = RECIPES["cnn" if isinstance(model, CNN) else "mlp"]["batch_size"]
+    return train(model, data, epochs=2 * epochs, batch_size=batch, seed=seed, progress=show)
+
+
+def _model(data, settings, dropout, seed):
+    """The untrained network of a run: the paper's MLP or CNN."""
+    from .nn import CNN, MLP
+    if settings["arch"] == "mlp":
+        widths = [data.n_features, *settings["hidden"], data.n_classes]
+        return MLP(widths, dropout=dropout, seed=seed)
+    rate = 0.25 if dropout else 0.0
+    return CNN(data.input_shape, n_classes=data.n_classes, conv_dropout=rate,
+               dense_dropout=dropout, seed=seed)
+
+
+def _network(model, data, settings):
+    """The graph that is clustered: an MLP's chain, a CNN's conv channels."""
+    from .network import Network
+    from .weights import weights_from_module
+    if settings["arch"] == "mlp":
+        return Network.from_weights(weights_from_module(model))
+    return Network.from_torch(model, input_shape=data.input_shape, preset="paper_cnn")
 
 
 def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     from .cluster import spectral_cluster
-    from .nn import MLP, checkpoint
+    from .nn import checkpoint
     from .significance import ncut_significance
-    from .weights import weights_from_module
 
     pruned, dropout = CONDITIONS[condition]
-    widths = [data.n_features, *settings["hidden"], data.n_classes]
     t0 = time.perf_counter()
-    random_init = weights_from_module(MLP(widths, dropout=dropout, seed=seed))
-    model = MLP(widths, dropout=dropout, seed=seed)
+    random_init = _network(_model(data, settings, dropout, seed), data, settings)
+    model = _model(data, settings, dropout, seed)
     history = _train_model(model, data, pruned, settings["epochs"], seed, show)
     seconds_train = time.perf_counter() - t0
     slug = f"{data.name}_{condition.replace(', ', '_')}_seed{seed}.pt"
@@ -286,12 +331,13 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save(model, path, {  # written whole or not at all
         "dataset": data.name, "data_source": data.source, "condition": condition,
-        "seed": seed, "widths": widths, "dropout": dropout, "sparsity": 0.9 if pruned else 0.0,
+        "seed": seed, "arch": settings["arch"], "dropout": dropout,
+        "sparsity": 0.9 if pruned else 0.0,
         "epochs": settings["epochs"], "test_accuracy": history.test_accuracy[-1],
         "train_accuracy": history.train_accuracy[-1]})
 
     t0 = time.perf_counter()
-    weights = weights_from_module(model)
+    network = _network(model, data, settings)
     row = {"dataset": data.name, "condition": condition, "seed": seed, "pruned": pruned,
            "dropout": dropout, **settings,
            "test_accuracy": history.test_accuracy[-1],
@@ -299,9 +345,9 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
            "sparsity": history.sparsity[-1]}
     ncut = None
     for null in NULLS:
-        sig = ncut_significance(weights, n_shuffles=settings["n_shuffles"], shuffle=null,
+        sig = ncut_significance(network, n_shuffles=settings["n_shuffles"], shuffle=null,
                                 seed=seed, n_jobs=n_jobs, progress=False, **_solver(settings))
-        ncut = sig.ncut  # the same clustering (same weights and seed) for both nulls
+        ncut = sig.ncut  # the same clustering (same network and seed) for both nulls
         row.update({f"{null}_mean": sig.shuffled_mean, f"{null}_std": sig.shuffled_std,
                     f"{null}_z": sig.z_score, f"{null}_p": sig.p_value,
                     f"{null}_ncuts": [float(v) for v in sig.shuffled_ncuts]})
