@@ -84,6 +84,7 @@ def sweep(
           files as ``dir/file``), a list of 2-D arrays, a state dict or a torch
           module (named ``network0``, ``network1``, ...);
         - a mapping ``{name: network}``.
+
         Files are read with :func:`modcore.weights_from_module` when their turn
         comes, on this machine, so only the networks in progress are in memory.
     n_clusters : int, default=12
