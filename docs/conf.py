@@ -59,6 +59,26 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib", "gallery_scraper.modcore_figures"),
 }
 
+
+
+def _markdown_table_to_rst(markdown_path, rst_path):
+    """Write a pipe table (``results/table.md``, written by ``modcore reproduce``) as an
+    RST list-table, so the results page shows the committed numbers, never a copy."""
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in open(markdown_path, encoding="utf-8") if line.startswith("|")]
+    header, body = rows[0], [r for r in rows[2:]]  # rows[1] is the |---| line
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header] + body:
+        lines += [f"   * - {row[0]}"] + [f"     - {cell}" for cell in row[1:]]
+    os.makedirs(os.path.dirname(rst_path), exist_ok=True)
+    with open(rst_path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+_here = os.path.dirname(os.path.abspath(__file__))
+_markdown_table_to_rst(os.path.join(_here, "..", "results", "table.md"),
+                       os.path.join(_here, "generated", "results_table.rst.inc"))
+
 html_theme = "pydata_sphinx_theme"
 html_title = f"modcore {release}"
 html_theme_options = {

@@ -19,6 +19,7 @@ from modcore.nn import CNN
 torch.set_num_threads(1)
 model = CNN(input_shape=(1, 12, 12), channels=(8, 8, 8), dense=(16,), seed=0).eval()
 net = modcore.Network.from_torch(model, input_shape=(1, 12, 12))
+# Groups are named after the model's modules (here nn.Sequential's indices).
 for name, size in zip(net.names, net.sizes):
     print(f"{name}: {size} units")
 
@@ -33,5 +34,5 @@ fig = modcore.plot.network_modules(net, clustering.labels)
 # ``preset="paper_cnn"`` keeps only the conv layers' output channels, as the 2021 paper
 # clustered its CNNs (no input channels, no dense units).
 convs = modcore.Network.from_torch(model, input_shape=(1, 12, 12), preset="paper_cnn")
-print([f"{name}: {size}" for name, size in zip(convs.names, convs.sizes)])
-print(modcore.spectral_cluster(convs, n_clusters=4, seed=0).ncut)
+print(f"groups: {convs.names}")
+print(f"n-cut {modcore.spectral_cluster(convs, n_clusters=4, seed=0).ncut:.4f}")

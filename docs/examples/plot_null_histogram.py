@@ -32,4 +32,5 @@ fig = modcore.plot.null_histogram(layer)
 # more than which weights were pruned.
 nonzero = modcore.ncut_significance(weights, n_clusters=3, n_shuffles=300,
                                     shuffle="layer_nonzero", seed=0, progress=False)
+print(f"layer_nonzero: z = {nonzero.z_score:.1f}, p = {nonzero.p_value:.4f}")
 fig = modcore.plot.null_histogram(nonzero)
