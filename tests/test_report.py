@@ -3,15 +3,15 @@
 import json
 import platform
 import re
-import shutil
 import struct
-import subprocess
 
 import numpy as np
 import pytest
 
 import modcore
 from modcore.synthetic import planted_modular_mlp
+
+from browser import load_in_chromium, needs_chromium
 
 pytest.importorskip("matplotlib")
 import matplotlib  # noqa: E402
@@ -100,30 +100,11 @@ def test_summary_refuses_nulls_of_different_clusterings(report):
         summary(weights, {})
 
 
-# Reports on each image once the page has loaded; the page itself has no JavaScript.
-PROBE = """<script>window.addEventListener("load", () => {
-  for (const img of document.images) if (!img.naturalWidth) console.error("not loaded: " + img.src);
-  document.body.dataset.loaded = [...document.images].filter(img => img.naturalWidth).length;
-});</script></body>"""
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None,
-                    reason="needs Debian's chromium (apt-get install chromium) for the browser check")
+@needs_chromium
 def test_html_loads_in_headless_chromium_and_shows_the_numbers(report):
-    out, index, _, sigs = report
-    probe = out / "_probe.html"
-    probe.write_text(index.read_text(encoding="utf-8").replace("</body>", PROBE), encoding="utf-8")
-    try:
-        proc = subprocess.run(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-             "--v=0", "--dump-dom", probe.as_uri()],
-            capture_output=True, text=True, timeout=60)
-    finally:
-        probe.unlink()
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    _, index, _, sigs = report
+    dom, console = load_in_chromium(index)
     assert console == []
-    dom = proc.stdout
     assert 'data-loaded="5"' in dom
     sig = sigs["layer"]
     assert f'<strong id="ncut">{sig.ncut:.4f}</strong>' in dom
