@@ -96,8 +96,11 @@ Examples
 
 from .evaluate import lesion_accuracy
 from .masks import lesioned, random_lesions, sub_modules
+from .network_tests import NetworkTests, network_tests
 from .results import LesionStudy, PairLesion, SubModule, SubModuleLesion
+from .rules import DEPENDENCY_TYPES, PAPER_SMALL, RULES
 from .study import ALPHA, MIN_DROP, lesion_study
+from .units import LesionUnits, lesion_units
 
 __all__ = [
     "ALPHA",
@@ -106,6 +109,13 @@ __all__ = [
     "SubModuleLesion",
     "PairLesion",
     "LesionStudy",
+    "NetworkTests",
+    "LesionUnits",
+    "RULES",
+    "PAPER_SMALL",
+    "DEPENDENCY_TYPES",
+    "lesion_units",
+    "network_tests",
     "sub_modules",
     "random_lesions",
     "lesioned",
