@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -101,7 +102,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="training examples (default 10000)")
     _add_analysis_options(d, shuffles=300)
     les = sub.add_parser("lesion", help="lesion tests: accuracy drop of each module in each layer")
-    les.add_argument("network", type=Path, help="a modcore checkpoint (.pt), e.g. from `modcore train`")
+    les.add_argument("network", type=Path,
+                     help="a modcore checkpoint (.pt) of an MLP or a CNN, e.g. from `modcore train`")
+    les.add_argument("--input-shape", type=_shape,
+                     help="one example's shape without the batch dim, e.g. 1,28,28 (default: "
+                          "the checkpoint's); the test inputs are reshaped to it")
     les.add_argument("--dataset", default="fashion",
                      help="data set whose test split is used (default fashion)")
     les.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
@@ -116,6 +121,14 @@ def _parser() -> argparse.ArgumentParser:
                           "important (default 1)")
     les.add_argument("--alpha", type=float, default=0.05,
                      help="family-wise level, Bonferroni over the tested sub-modules (default 0.05)")
+    les.add_argument("--rule", choices=("bonferroni", "paper"), default="bonferroni",
+                     help="importance: bonferroni (the default), or the paper's (no random "
+                          "lesion more harmful, ties count for the sub-module, > 12 units)")
+    les.add_argument("--pairs", choices=("important", "all"), default="important",
+                     help="double lesions of pairs of important sub-modules (default) or of all "
+                          "pairs in different layers (quadratic cost)")
+    les.add_argument("--preset", choices=("paper_cnn",),
+                     help="cluster (and lesion) only the convolution channels, as the 2021 paper")
     les.add_argument("--no-double", action="store_true", help="skip the double-lesion study")
     les.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     les.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -270,22 +283,28 @@ def _lesion(args) -> dict:
         torch.set_num_threads(args.threads)
     try:
         saved = checkpoint.load(args.network)
-        if saved.arch != "mlp":
-            raise UsageError(f"{args.network} holds a {saved.arch}; lesion tests take an MLP")
         model = saved.model
+        shape = args.input_shape or tuple(model.input_shape)
         # Only the test split is used; n_train=1 avoids holding the training set.
         data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
-                            n_train=1, n_test=args.n_test)
-        study = lesion_study(model, data, n_clusters=args.clusters,
+                            n_train=1, n_test=args.n_test, flatten=len(shape) == 1)
+        test = data
+        if data.input_shape != shape:
+            if math.prod(data.input_shape) != math.prod(shape):
+                raise UsageError(f"{data.name} has inputs of shape {data.input_shape}, which do "
+                                 f"not reshape to --input-shape {','.join(map(str, shape))}")
+            test = (data.x_test.reshape(-1, *shape), data.y_test)
+        study = lesion_study(model, test, n_clusters=args.clusters,
                              random_lesions=args.random_lesions, seed=args.seed,
                              double=not args.no_double, progress=not args.quiet,
-                             alpha=args.alpha, min_drop=args.min_drop / 100)
+                             alpha=args.alpha, min_drop=args.min_drop / 100, rule=args.rule,
+                             pair_set=args.pairs, preset=args.preset)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from exc
     print(study.table())
     print(f"wall time {study.seconds['total']:.1f} s, lesions evaluated {study.n_masks}")
-    results = {"network": str(args.network), "dataset": data.name, "modcore": __version__,
-               **study.to_dict()}
+    results = {"network": str(args.network), "arch": saved.arch, "dataset": data.name,
+               "modcore": __version__, **study.to_dict()}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import text
+
 __all__ = ["SubModule", "SubModuleLesion", "PairLesion", "LesionStudy"]
 
 
@@ -320,19 +322,6 @@ class LesionStudy:
         """The groups holding at least one sub-module, in order."""
         return sorted({s.layer for s in self.single})
 
-    def rule_text(self) -> str:
-        """How importance was decided, in one sentence."""
-        if self.rule == "paper":
-            from .rules import PAPER_SMALL
-
-            return (f"paper rule: important = no random lesion more harmful (p < 1/"
-                    f"{self.random_lesions}, ties count for the sub-module), drop >= "
-                    f"{100 * self.min_drop:g} pp, more than {PAPER_SMALL} units and not all "
-                    f"of its layer's live units")
-        return (f"Bonferroni rule: important = drop >= {100 * self.min_drop:g} pp and p < "
-                f"{self.alpha:g}/{max(self.n_tested, 1)} = {self.threshold:.3g} over the "
-                f"{self.n_tested} sub-modules with such a drop (ties count against)")
-
     def to_dict(self) -> dict:
         """Plain values, ready for JSON (NaN / inf become None)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -350,133 +339,17 @@ class LesionStudy:
                                  for p in self.pairs if p.dependency_type is not None}
         return _json_safe(d)
 
+    def rule_text(self) -> str:
+        """How importance was decided, in one sentence."""
+        return text.rule_text(self)
+
     def table(self) -> str:
-        """The single-lesion results as a text table (drops in percentage points)."""
-        paper = self.rule == "paper"
-        lines = [
-            f"base accuracy {self.base_accuracy:.4f} on {self.n_test} test examples; "
-            f"{self.n_tested} sub-modules with drop >= {100 * self.min_drop:g} pp; "
-            f"{self.rule_text()}",
-            f"{'sub-module':>10s} {'size':>5s} {'drop pp':>8s} {'random pp':>14s} "
-            f"{'z':>8s} {'p':>8s} {'R':>5s}  important" + ("  category" if paper else ""),
-        ]
-        for s in self.single:
-            rand = f"{100 * s.random_mean:.2f} ± {100 * s.random_std:.2f}"
-            lines.append(
-                f"{s.name:>10s} {s.size:5d} {100 * s.drop:8.2f} {rand:>14s} "
-                f"{s.z_score:8.2f} {s.p_value:8.4f} {s.n_random:5d}  "
-                f"{'yes' if s.important else '':9s}" + (f"  {s.category}" if paper else "")
-            )
-        t = self.network_tests
-        lines.append(
-            f"network tests over {len(self.single)} sub-modules (R={t.n_random}): mean accuracy "
-            f"chi2 p {t.mean_chi2_p:.3g}, Fisher p {t.mean_fisher_p:.3g}, effect "
-            f"{t.mean_effect:.3f}; class spread chi2 p {t.spread_chi2_p:.3g}, Fisher p "
-            f"{t.spread_fisher_p:.3g}, effect {t.spread_effect:.3f}")
-        if self.pairs:
-            lines.append("double lesions (pp): joint, sum of singles, interaction, z, p; "
-                         "conditional a|b, b|a (* = passes), dependency type")
-            for p in self.pairs:
-                lines.append(
-                    f"{p.name_a + '+' + p.name_b:>12s} {100 * p.joint_drop:8.2f} "
-                    f"{100 * p.additive:8.2f} {100 * p.interaction:+8.2f} "
-                    f"{p.interaction_z:8.2f} {p.interaction_p:8.4f} "
-                    f"{100 * p.a_given_b:7.2f}{'*' if p.a_given_b_important else ' '} "
-                    f"{100 * p.b_given_a:7.2f}{'*' if p.b_given_a_important else ' '} "
-                    f"{p.dependency_type or '-'}"
-                )
-        elif self.double:
-            lines.append("double lesions: fewer than two "
-                         + ("important " if self.pair_set == "important" else "")
-                         + "sub-modules in different layers")
-        return "\n".join(lines)
+        """The single-lesion results (and pairs, network tests) as a text table (pp)."""
+        return text.table(self)
 
     def to_markdown(self) -> str:
         """The important sub-modules, network tests and pairs as Markdown, for reports."""
-        top_up = (f" (topped up to {self.max_random_lesions} for candidates)"
-                  if self.rule == "bonferroni" else "")
-        out = [
-            f"Base test accuracy {100 * self.base_accuracy:.2f} % ({self.n_test} examples), "
-            f"k = {self.n_clusters}, {self.random_lesions} random lesions per sub-module"
-            f"{top_up}. {len(self.single)} sub-modules, {self.n_tested} with a drop >= "
-            f"{100 * self.min_drop:g} pp, {len(self.important)} important; {self.rule_text()}.",
-            "",
-            "| layer | important / sub-modules "
-            "| sub-module (size): drop vs random mean ± std, pp |",
-            "|---|---|---|",
-        ]
-        for layer in self.hidden_layers:
-            subs = [s for s in self.single if s.layer == layer]
-            imp = [s for s in subs if s.important]
-            text = "; ".join(
-                f"M{s.module} ({s.size}): {100 * s.drop:.2f} vs {100 * s.random_mean:.2f} ± "
-                f"{100 * s.random_std:.2f}"
-                for s in sorted(imp, key=lambda s: -s.drop)
-            )
-            # An MLP's layers go by number; a CNN's groups also by module name.
-            label = (f"{layer} ({self.group_names[layer]}, {self.unit_kinds[layer]})"
-                     if "channels" in self.unit_kinds else f"{layer}")
-            out.append(f"| {label} | {len(imp)} / {len(subs)} | {text or '-'} |")
-        if self.rule == "paper":
-            counts = {}
-            for s in self.single:
-                counts[s.category] = counts.get(s.category, 0) + 1
-            out += ["", "Categories (the authors' taxonomy): "
-                    + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + "."]
-        out += ["", self._class_markdown(), "", self._network_markdown()]
-        if self.pairs:
-            out += [
-                "",
-                "| pair a + b | joint drop pp | sum of singles pp | interaction pp | z | p "
-                "| a given b pp (p) | b given a pp (p) | type |",
-                "|---|---|---|---|---|---|---|---|---|",
-            ]
-            for p in self.pairs:
-                out.append(
-                    f"| {p.name_a} + {p.name_b} | {100 * p.joint_drop:.2f} | "
-                    f"{100 * p.additive:.2f} | {100 * p.interaction:+.2f} | "
-                    f"{p.interaction_z:.2f} | {p.interaction_p:.3g} | "
-                    f"{100 * p.a_given_b:.2f} ({p.a_given_b_p:.3g})"
-                    f"{' pass' if p.a_given_b_important else ''} | "
-                    f"{100 * p.b_given_a:.2f} ({p.b_given_a_p:.3g})"
-                    f"{' pass' if p.b_given_a_important else ''} | {p.dependency_type or '-'} |"
-                )
-            types = [p.dependency_type for p in self.pairs if p.dependency_type]
-            out += ["", "Dependency types of pairs of important sub-modules (I: neither "
-                    "conditional lesion adds damage, II: only a given b, III: only b given a, "
-                    "IV: both; I-III suggest a feeds b): "
-                    + (", ".join(f"{t} {types.count(t)}" for t in ("I", "II", "III", "IV"))
-                       if types else "none") + "."]
-        return "\n".join(out)
-
-    def _class_markdown(self) -> str:
-        classes = range(len(self.class_sizes))
-        head = "| sub-module | " + " | ".join(f"class {c}" for c in classes) + " |"
-        lines = ["Accuracy change per class of the important sub-modules' lesions, pp "
-                 "(in brackets: mean of their random lesions):", "", head,
-                 "|---|" + "---|" * len(self.class_sizes)]
-        for s in self.important:
-            change = 100 * (s.class_accuracy - self.base_class_accuracy)
-            rand = 100 * (s.random_class_accuracy.mean(axis=0) - self.base_class_accuracy)
-            lines.append(f"| {s.name} | " + " | ".join(
-                f"{c:+.1f} ({r:+.1f})" for c, r in zip(change, rand)) + " |")
-        if not self.important:
-            lines.append("| none | " + " | ".join("" for _ in classes) + " |")
-        return "\n".join(lines)
-
-    def _network_markdown(self) -> str:
-        t = self.network_tests
-        return "\n".join([
-            f"Network-level tests over all {len(self.single)} sub-modules, {t.n_random} random "
-            "lesions each (the authors' definitions):",
-            "",
-            "| statistic | chi-square p | Fisher p | effect factor |",
-            "|---|---|---|---|",
-            f"| mean class accuracy | {t.mean_chi2_p:.3g} | {t.mean_fisher_p:.3g} | "
-            f"{t.mean_effect:.3f} |",
-            f"| spread of class changes | {t.spread_chi2_p:.3g} | {t.spread_fisher_p:.3g} | "
-            f"{t.spread_effect:.3f} |",
-        ])
+        return text.markdown(self)
 
     def __repr__(self) -> str:
         by_layer = {}

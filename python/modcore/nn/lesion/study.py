@@ -243,7 +243,7 @@ def _single_study(model, units, x, y, labels, subs, base, class_sizes, r, seed, 
     n_classes = len(base)
     base_total = int(base.sum())
     paper = rule == "paper"
-    pools = {l: np.flatnonzero(labels[l] >= 0) for l in units.hidden}
+    pools = {g: np.flatnonzero(labels[g] >= 0) for g in units.hidden}
     rngs = [np.random.default_rng([seed, s.layer, s.module]) for s in subs]
     drawn = [_draw(rng, pools[s.layer], s.size, r) for rng, s in zip(rngs, subs)]
     n_masks = 0

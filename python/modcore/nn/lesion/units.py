@@ -246,7 +246,8 @@ def lesion_units(model: nn.Module, *, example: torch.Tensor | None = None,
     return LesionUnits(
         names=names, sizes=sizes, kinds=kinds, hidden=tuple(hidden), emitters=emitters,
         emitter_names=emitter_names, refusals=refusals, widest_after=widest,
-        widest=max([1] + widths), sequential_index=seq, input_shape=tuple(int(s) for s in example.shape[1:]),
+        widest=max([1] + widths), sequential_index=seq,
+        input_shape=tuple(int(s) for s in example.shape[1:]),
         n_outputs=sizes[-1],
     )
 
