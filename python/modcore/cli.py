@@ -160,6 +160,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, default=None, help="clustering threads (default: all cores)")
     r.add_argument("--max-runs", type=int, default=None,
                    help="stop after this many new runs (resume later with the same command)")
+    r.add_argument("--lesions", action="store_true",
+                   help="instead, the paper's lesion tests of the pruned networks (default data "
+                        "set fashion; k=12, the paper's rule, 100 random lesions, --quick 10), "
+                        "reusing OUT/checkpoints; results in OUT/lesions")
     return parser
 
 
@@ -400,6 +404,18 @@ def _reproduce(args, extra: dict) -> None:
             raise UsageError("--datasets is empty")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.lesions:
+        if args.shuffles is not None:
+            raise UsageError("--shuffles does not apply to --lesions")
+        from .reproduce_lesions import reproduce_lesions
+        try:
+            reproduce_lesions(datasets=datasets, seeds=args.seeds, epochs=args.epochs,
+                              out=args.out, quick=args.quick, n_clusters=args.clusters,
+                              n_init=args.n_init, data_dir=args.data_dir, n_jobs=args.jobs,
+                              max_runs=args.max_runs, command=extra["command"])
+        except (ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from exc
+        return
     try:
         reproduce(datasets=datasets, seeds=args.seeds, n_shuffles=args.shuffles,
                   epochs=args.epochs, out=args.out, quick=args.quick, n_clusters=args.clusters,

@@ -166,10 +166,10 @@ def _per_class(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Ten
 
 
 @torch.no_grad()
-def _plain_counts(model, x, y, n_classes: int) -> np.ndarray:
+def _plain_counts(model, units, x, y, n_classes: int) -> np.ndarray:
     """Per-class correct counts of the intact model."""
     device = next(model.parameters()).device
-    step = max(1, _CHUNK_FLOATS // max(int(np.prod(x.shape[1:])), 1))
+    step = max(1, _CHUNK_FLOATS // units.widest)
     counts = torch.zeros(1, n_classes, dtype=torch.int64, device=device)
     for start in range(0, len(y), step):
         logits = model(x[start : start + step].to(device))

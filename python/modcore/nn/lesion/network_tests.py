@@ -40,7 +40,14 @@ Effect factors
     S_s``: below 1 when their damage is more class-specific. NaN terms (0 / 0,
     inf / inf) are left out of the means.
 
-Classes without test examples have no accuracy and are left out.
+Classes without test examples have no accuracy and are left out. scipy computes
+the two combined p-values (it comes with the ``torch`` extra).
+
+Ties count for the sub-module in both percentiles, as in the authors' code: a
+network whose lesions change nothing at all (every lesion ties with every
+random one) gets the smallest percentile ``1 / (R + 1)`` for every sub-module
+and "significant" combined p-values. Read the p-values with the effect factors,
+which are then exactly 1 (mean) and NaN (spread).
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ def lesion_study(
     class_sizes = np.bincount(y.numpy(), minlength=n_classes)
 
     with _eval_mode(model), Progress(0, "lesion study", progress, unit="lesions") as reporter:
-        base = _plain_counts(model, x, y, n_classes)
+        base = _plain_counts(model, units, x, y, n_classes)
         t = time.perf_counter()
         single, info = _single_study(model, units, x, y, labels, subs, base, class_sizes, r,
                                      seed, rule, alpha, min_drop, adaptive, max_random_lesions,
