@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_analysis_options(d, shuffles=300)
     les = sub.add_parser("lesion", help="lesion tests: accuracy drop of each module in each layer")
     les.add_argument("network", type=Path,
-                     help="a modcore checkpoint (.pt) of an MLP or a CNN, e.g. from `modcore train`")
+                     help="a modcore checkpoint (.pt) of an MLP or a CNN (`modcore train`)")
     les.add_argument("--input-shape", type=_shape,
                      help="one example's shape without the batch dim, e.g. 1,28,28 (default: "
                           "the checkpoint's); the test inputs are reshaped to it")
