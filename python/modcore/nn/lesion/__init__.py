@@ -60,7 +60,7 @@ Network-level tests
     changes, each sub-module's percentile among its random lesions, combined over
     the sub-modules by a chi-square test of the percentiles' ranks and by
     Fisher's method, and effect factors, exactly as the authors defined them
-    (:mod:`~modcore.nn.lesion.network_tests`).
+    (:mod:`~modcore.nn.lesion.network_level`).
 
 Double lesions (``pair_set=``: pairs of important sub-modules, or all pairs;
 always in different layers)
@@ -88,7 +88,7 @@ The package: :mod:`~modcore.nn.lesion.units` (the groups and where each is
 silenced), :mod:`~modcore.nn.lesion.masks` (which units a lesion silences, and
 the hooks), :mod:`~modcore.nn.lesion.evaluate` (batched accuracy under
 lesions), :mod:`~modcore.nn.lesion.rules` (p-values, the paper's rule and
-types), :mod:`~modcore.nn.lesion.network_tests`,
+types), :mod:`~modcore.nn.lesion.network_level`,
 :mod:`~modcore.nn.lesion.double` (pairs), :mod:`~modcore.nn.lesion.study`
 (:func:`lesion_study`), :mod:`~modcore.nn.lesion.results` (the result
 objects), :mod:`~modcore.nn.lesion.text` (tables) and
@@ -109,7 +109,7 @@ Examples
 
 from .evaluate import lesion_accuracy
 from .masks import lesioned, random_lesions, sub_modules
-from .network_tests import NetworkTests, network_tests
+from .network_level import NetworkTests, network_tests
 from .results import LesionStudy, PairLesion, SubModule, SubModuleLesion
 from .rules import DEPENDENCY_TYPES, PAPER_SMALL, RULES
 from .study import ALPHA, MIN_DROP, lesion_study

@@ -253,7 +253,7 @@ class LesionStudy:
         One per non-empty sub-module, by layer then module.
     network_tests : NetworkTests
         The network-level tests over all sub-modules (see
-        :mod:`modcore.nn.lesion.network_tests`).
+        :mod:`modcore.nn.lesion.network_level`).
     pairs : list of PairLesion
         Empty unless the double-lesion study ran.
     pair_set : str

@@ -27,7 +27,7 @@ from .evaluate import (
     class_accuracy,
 )
 from .masks import _draw, sub_modules
-from .network_tests import network_tests
+from .network_level import network_tests
 from .results import LesionStudy, SubModuleLesion
 from .rules import check_rule, count_p_value, paper_category
 

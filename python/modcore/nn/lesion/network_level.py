@@ -23,7 +23,10 @@ Spread (the authors' "range"; is the damage concentrated on some classes?)
     The normalization is undefined when the mean change is 0: the spread is
     then 0 if no class changed, and +inf if some did (changes that cancel),
     which the authors' code left as NaN and counted as rarer than any random
-    lesion.
+    lesion. A mean within rounding of 0 (at most ``1e-12`` times the largest
+    change: class accuracies like 0.001 are not exact in binary, so changes
+    that cancel leave a residue near 1e-17) counts as 0; the authors' code
+    divided by such residues, whence their effect factors of 1e11 and inf.
 Combined over the sub-modules
     - chi-square: each percentile is one of ``R + 1`` values, ``(rank + 1) /
       (R + 1)`` with rank 0..R, all equally likely under the null that a
@@ -122,19 +125,23 @@ def percentile(value: float, sample, *, side: str = "left") -> float:
 
 
 def spread(changes: np.ndarray) -> np.ndarray:
-    """Range over the last axis of ``changes / mean(changes)`` (0 or +inf when the mean is 0).
+    """Range over the last axis of ``changes / mean(changes)``; 0 or +inf when the mean
+    is 0 (within ``1e-12`` of the largest change).
 
     Examples
     --------
     >>> spread(np.array([[-0.25, -0.75], [0.0, 0.0], [0.1, -0.1]])).tolist()
     [1.0, 0.0, inf]
+    >>> spread(np.array([0.01, -0.001, -0.009])).item()  # the mean is 5.8e-19 in floats
+    inf
     """
     changes = np.asarray(changes, dtype=float)
     mean = changes.mean(axis=-1, keepdims=True)
+    largest = np.abs(changes).max(axis=-1, keepdims=True)
+    zero = (np.abs(mean) <= 1e-12 * largest)[..., 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.ptp(changes / mean, axis=-1)
-    zero = mean[..., 0] == 0
-    return np.where(zero, np.where((changes != 0).any(axis=-1), np.inf, 0.0), out)
+    return np.where(zero, np.where(largest[..., 0] > 0, np.inf, 0.0), out)
 
 
 def rank_chi2_p(percentiles, n_random: int) -> float:
