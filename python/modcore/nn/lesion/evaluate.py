@@ -269,6 +269,9 @@ def _output_layer_counts(linear, h, y, masks, n_classes) -> torch.Tensor:
     zeroed, several times faster.
     """
     weight, bias = linear.weight, linear.bias
-    preds = torch.stack([torch.nn.functional.linear(h, weight * masks[r], bias).argmax(dim=-1)
-                         for r in range(masks.shape[0])])
-    return _per_class(preds, y, n_classes)
+    counts = []
+    for m0 in range(0, masks.shape[0], 64):  # bounds the predictions held at once
+        preds = torch.stack([torch.nn.functional.linear(h, weight * mask, bias).argmax(dim=-1)
+                             for mask in masks[m0 : m0 + 64]])
+        counts.append(_per_class(preds, y, n_classes))
+    return torch.cat(counts)
