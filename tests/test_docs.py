@@ -9,7 +9,8 @@ import pytest
 @pytest.mark.parametrize(
     "module",
     ["modcore.cluster", "modcore.graph", "modcore.significance", "modcore.io", "modcore.weights",
-     "modcore.plot", "modcore.report", "modcore.progress"],
+     "modcore.plot", "modcore.report", "modcore.progress", "modcore.analysis",
+     "modcore.stability"],
 )
 def test_docstring_examples(module):
     if module in ("modcore.plot", "modcore.report"):

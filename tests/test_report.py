@@ -1,17 +1,20 @@
 """modcore.report: summary.json, the PNGs and index.html, checked in headless Chromium."""
 
 import json
+import platform
 import re
 import shutil
 import struct
 import subprocess
 
+import numpy as np
 import pytest
 
 import modcore
 from modcore.synthetic import planted_modular_mlp
 
 pytest.importorskip("matplotlib")
+import matplotlib  # noqa: E402
 import matplotlib.image  # noqa: E402
 
 from modcore.report import summary, write_report  # noqa: E402
@@ -42,18 +45,30 @@ def test_files_are_written(report):
 def test_summary_json_round_trips_with_everything_to_redo_the_run(report):
     out, _, weights, sigs = report
     saved = json.loads((out / "summary.json").read_text())
-    assert saved == json.loads(json.dumps(summary(weights, sigs, EXTRA)))
+    assert list(saved) == ["command", "training", "versions", "layer_sizes", "group_names",
+                           "eigen_method", "n_clusters", "n_init", "seed", "ncut",
+                           "modularity", "in_out_ratio", "labels", "eigenvalues", "nulls"]
+    assert saved["group_names"] == ["layer 0", "layer 1", "layer 2", "layer 3"]
+    assert saved["eigen_method"] == "dense"  # "auto" with 48 units (<= 300)
     assert saved["command"] == EXTRA["command"] and saved["training"] == EXTRA["training"]
-    assert {"modcore", "numpy", "python", "matplotlib"} <= set(saved["versions"])
+    versions = saved["versions"]
+    assert versions["modcore"] == modcore.__version__ and versions["numpy"] == np.__version__
+    assert versions["matplotlib"] == matplotlib.__version__
+    assert versions["python"] == platform.python_version()
     assert saved["layer_sizes"] == [16, 12, 12, 8]
     assert (saved["n_clusters"], saved["n_init"], saved["seed"]) == (3, 10, 0)
     sig = sigs["layer"]
     assert saved["ncut"] == sig.ncut
     assert saved["labels"] == [lab.tolist() for lab in sig.labels]
+    assert saved["eigenvalues"] == sig.clustering.eigenvalues.tolist()
     for name, sig in sigs.items():
         null = saved["nulls"][name]
         assert null["shuffled_ncuts"] == sig.shuffled_ncuts.tolist()
-        assert (null["z_score"], null["p_value"], null["shuffle"]) == (sig.z_score, sig.p_value, name)
+        assert (null["z_score"], null["p_value"], null["shuffle"]) == (
+            sig.z_score, sig.p_value, name)
+        # Three planted modules against 19 shuffles: more modular than every shuffle.
+        assert null["p_value"] == pytest.approx(1 / 20) and null["n_shuffles"] == 19
+        assert not {"labels", "eigenvalues", "ncut", "seed", "modularity"} & set(null)  # once
 
 
 def test_pngs_are_valid_and_of_sensible_size(report):

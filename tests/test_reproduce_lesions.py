@@ -55,8 +55,10 @@ def test_quick_path_through_the_cli(tmp_path, capsys):
     summary = json.loads((home / "summary.json").read_text())
     assert summary["complete"] and summary["arguments"]["rule"] == "paper"
     assert summary["command"] is not None
-    assert main(["reproduce", "--lesions", "--quick", "--shuffles", "5", "--out", out]) == 2
-    assert "--shuffles does not apply to --lesions" in capsys.readouterr().err
+    assert main(["reproduce", "--lesions", "--quick", "--n-shuffles", "5", "--out", out]) == 2
+    assert "--n-shuffles does not apply to --lesions" in capsys.readouterr().err
+    assert main(["reproduce", "--lesions", "--arch", "cnn", "--out", out]) == 2
+    assert "'modcore lesion' on a CNN checkpoint" in capsys.readouterr().err
 
 
 def test_resume_and_reuse_of_the_reproduction_checkpoints(tmp_path, trainings, capsys):
@@ -84,6 +86,7 @@ def test_networks_are_trained_when_absent_and_checked_when_present(tmp_path, tra
     assert trainings == [True]  # the paper's recipe: pruned
     assert (out / "checkpoints" / "line_pruned_dropout_seed0.pt").exists()
     # A checkpoint trained with other settings is not taken for this run's network.
-    data = rep._load("line", None, {"n_train": 200, "n_test": 100})
+    data = rep._load("line", None, {"arch": "mlp", "n_train": 200, "n_test": 100})
     with pytest.raises(ValueError, match="trained with other settings"):
-        rl._network(data, "pruned, dropout", 0, {"epochs": 2, "hidden": [16, 16]}, out, False)
+        rl._network(data, "pruned, dropout", 0, {"arch": "mlp", "epochs": 2, "hidden": [16, 16]},
+                    out, False)

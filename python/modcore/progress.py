@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import sys
 
+# Displays begun and not yet ended, so that a message after an interruption (which
+# may come while a bar is being built, before anyone could close it) starts on a
+# fresh line.
+_open_displays = 0
+
 _BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 
 
@@ -53,7 +58,10 @@ class Progress:
         self.bar = None
         self.plain = False
         self._line_open = False  # a plain line written with \r and not yet ended
-        if enabled and self.callback is None:
+        self._counted = enabled and self.callback is None
+        if self._counted:
+            global _open_displays
+            _open_displays += 1
             try:
                 from tqdm.auto import tqdm
             except ImportError:
@@ -100,9 +108,21 @@ class Progress:
         elif self._line_open:
             print(file=sys.stderr, flush=True)
             self._line_open = False
+        if self._counted:
+            global _open_displays
+            _open_displays -= 1
+            self._counted = False
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def end_open_line() -> None:
+    """Start a fresh stderr line if a progress display may have been left mid-line."""
+    global _open_displays
+    if _open_displays > 0:
+        print(file=sys.stderr, flush=True)
+        _open_displays = 0

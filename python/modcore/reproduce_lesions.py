@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .reproduce import HIDDEN, _append, _load, _positive, _train_model, read_runs
+from .files import ResultLog, atomic_write
+from .io import check_n_jobs, check_positive_int
+from .reproduce import HIDDEN, KNOWN_DATASETS, _check_run, _load, _model, _train_model
 
 __all__ = ["LESION_CONDITIONS", "reproduce_lesions", "aggregate_lesions"]
 
@@ -34,7 +36,8 @@ DEFAULT_DATASETS = ("fashion",)
 QUICK = {"n_train": 1000, "n_test": 500, "epochs": 1, "n_random": 10, "seeds": 1,
          "datasets": ("line",)}
 # Settings a run depends on: a results file made with others is not mixed in.
-_SETTINGS = ("epochs", "n_random", "n_clusters", "n_init", "n_train", "n_test", "hidden", "rule")
+_SETTINGS = ("arch", "epochs", "n_random", "n_clusters", "n_init", "n_train", "n_test", "hidden",
+             "rule")
 _TYPES = ("I", "II", "III", "IV")
 
 
@@ -92,67 +95,79 @@ def reproduce_lesions(datasets=None, seeds=None, epochs=None, out="results", qui
     started = time.perf_counter()
     datasets = list(datasets) if datasets else list(QUICK["datasets"] if quick
                                                     else DEFAULT_DATASETS)
+    for name in datasets:
+        if name not in KNOWN_DATASETS:
+            raise ValueError(f"unknown data set {name!r}; expected some of "
+                             f"{', '.join(KNOWN_DATASETS)}")
     settings = {
-        "epochs": _positive(epochs if epochs is not None else (QUICK["epochs"] if quick else 20),
-                            "epochs"),
-        "n_random": _positive(n_random if n_random is not None
-                              else (QUICK["n_random"] if quick else 100), "random lesions"),
-        "n_clusters": _positive(n_clusters, "clusters"),
-        "n_init": _positive(n_init, "n_init"),
+        "arch": "mlp",
+        "epochs": check_positive_int(
+            epochs if epochs is not None else (QUICK["epochs"] if quick else 20), "epochs"),
+        "n_random": check_positive_int(
+            n_random if n_random is not None else (QUICK["n_random"] if quick else 100),
+            "n_random"),
+        "n_clusters": check_positive_int(n_clusters, "n_clusters", minimum=2),
+        "n_init": check_positive_int(n_init, "n_init"),
         "n_train": n_train if n_train is not None else (QUICK["n_train"] if quick else None),
         "n_test": n_test if n_test is not None else (QUICK["n_test"] if quick else None),
-        "hidden": [_positive(h, "hidden width") for h in hidden],
+        "hidden": [check_positive_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)],
         "rule": "paper",
     }
-    seeds = _positive(seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds")
+    seeds = check_positive_int(
+        seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds")
     if max_runs is not None:
-        max_runs = _positive(max_runs, "max_runs")
+        max_runs = check_positive_int(max_runs, "max_runs")
+    if n_jobs is not None:
+        n_jobs = check_n_jobs(n_jobs)
     say = print if progress else (lambda *a, **k: None)
-    show = progress and os.isatty(2)
+    show = bool(progress) and os.isatty(2)
     out = Path(out)
     home = out / "lesions"
     runs_path = home / "runs.jsonl"
-    runs = read_runs(runs_path)
-    for run in runs:
-        theirs = {k: run.get(k) for k in _SETTINGS}
-        if theirs != settings:
-            raise ValueError(f"{runs_path} holds lesion runs made with other settings "
-                             f"({theirs}; now {settings}): use another --out")
-    done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
-    available, skipped = {}, {}
-    for name in datasets:
-        try:
-            available[name] = _load(name, data_dir, settings)
-        except FileNotFoundError as exc:
-            skipped[name] = " ".join(str(exc).split())
-            say(f"skipping {name}: {skipped[name]}", flush=True)
-    if not available:
-        raise ValueError("none of the data sets is available: "
-                         + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
-    todo = [(name, cond, seed) for name in available for cond in LESION_CONDITIONS
-            for seed in range(seeds) if (name, cond, seed) not in done]
-    total = len(available) * len(LESION_CONDITIONS) * seeds
-    say(f"{total - len(todo)} of {total} lesion runs already in {runs_path}; {len(todo)} to do",
-        flush=True)
-    for new, (name, cond, seed) in enumerate(todo):
-        if max_runs is not None and new >= max_runs:
-            say(f"stopping after {new} new runs (max_runs)", flush=True)
-            break
-        index = total - len(todo) + new + 1
-        say(f"[{index}/{total}] {name}, {cond}, seed {seed} ...", flush=True)
-        row = _run(available[name], cond, seed, settings, out, n_jobs, show)
-        _append(runs_path, row)
-        runs.append(row)
-        say(f"[{index}/{total}] {name}, {cond}, seed {seed}: test acc {row['base_accuracy']:.4f}, "
-            f"{row['n_important']} of {row['n_sub_modules']} sub-modules important "
-            f"(by layer {row['important_by_layer']}), dependency types {row['dependency_types']}; "
-            f"{row['seconds_train']:.0f} s training, {row['seconds_lesion']:.0f} s lesions",
-            flush=True)
+    with ResultLog(runs_path, _check_run, what="modcore lesion runs",
+                   on_wait=lambda path: say(f"another process is writing {path}; waiting for "
+                                            "it to finish", flush=True)) as log:
+        runs = log.rows
+        for run in runs:
+            theirs = {k: run.get(k) for k in _SETTINGS}
+            if theirs != settings:
+                raise ValueError(f"{runs_path} holds lesion runs made with other settings "
+                                 f"({theirs}; now {settings}): use another --out")
+        done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
+        available, skipped = {}, {}
+        for name in datasets:
+            try:
+                available[name] = _load(name, data_dir, settings)
+            except FileNotFoundError as exc:
+                skipped[name] = " ".join(str(exc).split())
+                say(f"skipping {name}: {skipped[name]}", flush=True)
+        if not available:
+            raise ValueError("none of the data sets is available: "
+                             + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        todo = [(name, cond, seed) for name in available for cond in LESION_CONDITIONS
+                for seed in range(seeds) if (name, cond, seed) not in done]
+        total = len(available) * len(LESION_CONDITIONS) * seeds
+        say(f"{total - len(todo)} of {total} lesion runs already in {runs_path}; {len(todo)} "
+            "to do", flush=True)
+        for new, (name, cond, seed) in enumerate(todo):
+            if max_runs is not None and new >= max_runs:
+                say(f"stopping after {new} new runs (max_runs)", flush=True)
+                break
+            index = total - len(todo) + new + 1
+            say(f"[{index}/{total}] {name}, {cond}, seed {seed} ...", flush=True)
+            row = _run(available[name], cond, seed, settings, out, n_jobs, show)
+            log.append(row)
+            runs.append(row)
+            say(f"[{index}/{total}] {name}, {cond}, seed {seed}: test acc "
+                f"{row['base_accuracy']:.4f}, {row['n_important']} of {row['n_sub_modules']} "
+                f"sub-modules important (by layer {row['important_by_layer']}), dependency "
+                f"types {row['dependency_types']}; {row['seconds_train']:.0f} s training, "
+                f"{row['seconds_lesion']:.0f} s lesions", flush=True)
 
     wanted = [r for r in runs if r["dataset"] in available and r["seed"] < seeds]
     table = aggregate_lesions(wanted)
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "table.md").write_text(table + "\n")
+    with atomic_write(home / "table.md") as f:
+        f.write(table + "\n")
     summary = {
         "command": command,
         "arguments": {"datasets": datasets, "seeds": seeds, "quick": quick,
@@ -170,40 +185,38 @@ def reproduce_lesions(datasets=None, seeds=None, epochs=None, out="results", qui
         "files": {"runs": "runs.jsonl", "table": "table.md", "studies": "studies/",
                   "figures": "figures/"},
     }
-    (home / "summary.json").write_text(json.dumps(summary, indent=1))
+    with atomic_write(home / "summary.json") as f:
+        f.write(json.dumps(summary, indent=1))
     say(f"table written to {home / 'table.md'}, summary to {home / 'summary.json'}")
     return table
 
 
 def _network(data, condition, seed, settings, out, show):
     """The checkpoint of ``modcore reproduce`` for this run, trained and saved if absent."""
-    from .nn import MLP, checkpoint
+    from .nn import checkpoint
 
     dropout = LESION_CONDITIONS[condition]
-    widths = [data.n_features, *settings["hidden"], data.n_classes]
+    model = _model(data, settings, dropout, seed)
     slug = f"{data.name}_{condition.replace(', ', '_')}_seed{seed}"
     path = out / "checkpoints" / f"{slug}.pt"
     if path.exists():
         saved = checkpoint.load(path)
         meta = saved.metadata
         if (meta.get("epochs") != settings["epochs"] or meta.get("data_source") != data.source
-                or saved.config.get("widths") != widths):
+                or saved.config != model.config):
             raise ValueError(f"{path} was trained with other settings (epochs "
-                             f"{meta.get('epochs')}, data {meta.get('data_source')}, widths "
-                             f"{saved.config.get('widths')}): use another --out")
+                             f"{meta.get('epochs')}, data {meta.get('data_source')}, model "
+                             f"{saved.config}): use another --out")
         return saved.model, slug, 0.0, meta.get("test_accuracy")
     t0 = time.perf_counter()
-    model = MLP(widths, dropout=dropout, seed=seed)
     history = _train_model(model, data, True, settings["epochs"], seed, show)
     seconds = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    checkpoint.save(model, tmp, {
+    checkpoint.save(model, path, {  # the metadata modcore reproduce writes; saved whole
         "dataset": data.name, "data_source": data.source, "condition": condition,
-        "seed": seed, "widths": widths, "dropout": dropout, "sparsity": 0.9,
+        "seed": seed, "arch": settings["arch"], "dropout": dropout, "sparsity": 0.9,
         "epochs": settings["epochs"], "test_accuracy": history.test_accuracy[-1],
         "train_accuracy": history.train_accuracy[-1]})
-    os.replace(tmp, path)
     return model, slug, seconds, history.test_accuracy[-1]
 
 
@@ -221,10 +234,9 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     home = out / "lesions"
     studies = home / "studies"
     studies.mkdir(parents=True, exist_ok=True)
-    tmp = studies / f"{slug}.json.tmp"
-    tmp.write_text(json.dumps({"dataset": data.name, "condition": condition, "seed": seed,
-                               **study.to_dict()}))
-    os.replace(tmp, studies / f"{slug}.json")
+    with atomic_write(studies / f"{slug}.json") as f:
+        f.write(json.dumps({"dataset": data.name, "condition": condition, "seed": seed,
+                            **study.to_dict()}))
     if seed == 0:
         try:
             from .nn.lesion.plot import save_figures

@@ -19,6 +19,7 @@ struct ClusterResult {
     std::vector<std::int32_t> labels;     // per live node
     std::vector<double> eigenvalues;      // of the normalized adjacency, descending
     double ncut = 0.0;
+    double modularity = 0.0;              // Newman's weighted Q of the labels
     double inertia = 0.0;
     int n_components = 0;
     EigenMethod method = EigenMethod::Auto;  // the eigensolver used; Auto when k >= components
@@ -27,5 +28,13 @@ struct ClusterResult {
 // Deterministic in (graph, options, seed) for any n_threads.
 ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint64_t seed,
                             int n_threads);
+
+// The steps of cluster_graph after the embedding, for k modules, from an embedding
+// of dimension >= k computed with the same seed: its first k columns are the
+// k-dimensional embedding (the top eigenvectors nest, component indicators first),
+// so cluster_graph is this with emb = spectral_embedding(g, k, seed). opt.n_clusters
+// is not read.
+ClusterResult cluster_embedding(const Graph& g, const Embedding& emb, int k,
+                                const ClusterOptions& opt, std::uint64_t seed, int n_threads);
 
 }  // namespace modcore

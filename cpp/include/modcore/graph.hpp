@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "modcore/cancel.hpp"
+
 namespace modcore {
 
 using Index = std::int64_t;
@@ -55,9 +57,11 @@ struct BlockInput : BlockShape {
     Index n = 0;
 };
 
-// Checks shapes and values and extracts the non-zeros.
+// Checks shapes and values and extracts the non-zeros (polling `cancel`: a
+// dense block may hold billions of entries).
 Network network_from_blocks(const std::vector<Index>& group_sizes,
-                            const std::vector<BlockInput>& blocks);
+                            const std::vector<BlockInput>& blocks,
+                            const CancelToken* cancel = nullptr);
 
 // Symmetric CSR adjacency over the live (degree > 0) units. When the groups
 // 2-colour with every non-empty block joining two colours (bipartite), live
@@ -81,7 +85,7 @@ struct Graph {
 // Weights are divided by the largest |w| so degrees stay far from under/overflow;
 // n-cut, eigenvalues and clusters are invariant to that scale. An edge whose
 // ratio to the largest |w| underflows to 0 (below ~5e-324) counts as absent.
-Graph build_graph(const Network& net);
+Graph build_graph(const Network& net, const CancelToken* cancel = nullptr);
 
 // Component id per live node (numbered in order of first node) and their count.
 std::vector<std::int32_t> connected_components(const Graph& g, int& n_components);

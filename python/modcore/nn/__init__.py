@@ -18,6 +18,7 @@ and the 2021 paper's CNN, on images rather than flat inputs::
 """
 
 from . import checkpoint
+from .activations import Activations, activations
 from .checkpoint import Checkpoint
 from .datasets import DATASET_NAMES, Dataset, load_dataset, read_idx
 from .lesion import LesionStudy, lesion_study
@@ -26,6 +27,8 @@ from .prune import PruneSchedule, layer_sparsity, prune_to_sparsity, remove_mask
 from .train import RECIPES, History, evaluate, paper_recipe, steps_per_epoch, train
 
 __all__ = [
+    "activations",
+    "Activations",
     "checkpoint",
     "Checkpoint",
     "Dataset",

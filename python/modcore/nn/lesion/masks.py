@@ -23,7 +23,11 @@ from ...io import check_positive_int, check_seed
 from .results import SubModule
 from .units import LesionUnits, lesion_units
 
-__all__ = ["sub_modules", "random_lesions", "lesioned"]
+__all__ = ["sub_modules", "random_lesions", "lesioned", "MAX_RANDOM_LESIONS"]
+
+# Most random lesions per sub-module: each is a forward pass over the test set,
+# and their draws are an (n, layer width) array.
+MAX_RANDOM_LESIONS = 100_000
 
 
 def _check_layer(layer, widths) -> int:
@@ -146,7 +150,7 @@ def random_lesions(labels, layer: int, size: int, n: int, seed=None) -> np.ndarr
         labels = labels.labels
     widths = [len(lab) for lab in labels]
     layer = _check_layer(layer, widths)
-    n = check_positive_int(n, "n")
+    n = check_positive_int(n, "n", maximum=MAX_RANDOM_LESIONS)
     size = check_positive_int(size, "size")
     pool = np.flatnonzero(np.asarray(labels[layer]) >= 0)
     if size > len(pool):

@@ -26,7 +26,7 @@ from .evaluate import (
     _units_for_data,
     class_accuracy,
 )
-from .masks import _draw, sub_modules
+from .masks import MAX_RANDOM_LESIONS, _draw, sub_modules
 from .network_level import network_tests
 from .results import LesionStudy, SubModuleLesion
 from .rules import check_rule, count_p_value, paper_category
@@ -122,8 +122,9 @@ def lesion_study(
         Rule "bonferroni": top up the tested sub-modules that can still be
         significant with more random lesions, up to ``max_random_lesions``.
     max_random_lesions : int, optional
-        Ceiling of the top-up; default ``floor(n_tested / alpha)``, the fewest
-        that let a p-value pass ``alpha / n_tested``.
+        Ceiling of the top-up, at most ``MAX_RANDOM_LESIONS`` (100,000); default
+        ``floor(n_tested / alpha)``, the fewest that let a p-value pass
+        ``alpha / n_tested``, within that bound.
     n_init, n_jobs
         For :func:`modcore.spectral_cluster`.
 
@@ -155,7 +156,7 @@ def lesion_study(
     x, y = _test_data(data)
     units = _units_for_data(model, x)
     n_classes = _check_targets(y, units)
-    r = check_positive_int(random_lesions, "random_lesions")
+    r = check_positive_int(random_lesions, "random_lesions", maximum=MAX_RANDOM_LESIONS)
     rule = check_rule(rule)
     if pair_set not in PAIR_SETS:
         raise ValueError(f"pair_set must be one of {PAIR_SETS}, got {pair_set!r}")
@@ -166,7 +167,7 @@ def lesion_study(
     if not isinstance(min_drop, (int, float)) or not 0 <= min_drop <= 1:
         raise ValueError(f"min_drop must be in [0, 1] (a fraction of accuracy), got {min_drop!r}")
     if max_random_lesions is not None:
-        check_positive_int(max_random_lesions, "max_random_lesions")
+        check_positive_int(max_random_lesions, "max_random_lesions", maximum=MAX_RANDOM_LESIONS)
     seed = check_seed(seed)
     seconds = {}
 
@@ -278,7 +279,8 @@ def _single_study(model, units, x, y, labels, subs, base, class_sizes, r, seed, 
             needed = max(1, math.floor(n_tested / alpha) - 1)
             while 1 / (needed + 1) >= threshold:
                 needed += 1
-        target = max(r, needed if max_random is None else max_random)
+        # A tiny alpha must not size an allocation beyond what a study can evaluate.
+        target = max(r, min(needed, MAX_RANDOM_LESIONS) if max_random is None else max_random)
         if not adaptive:
             target = r
         if n_tested and 1 / (target + 1) >= threshold:
