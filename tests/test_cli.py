@@ -171,15 +171,28 @@ def test_train_bad_cnn_options_exit_2(tmp_path, capsys, args, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_lesion_refuses_a_cnn_checkpoint(tmp_path, capsys):
+def test_lesion_takes_a_cnn_checkpoint(tmp_path, capsys):
     pytest.importorskip("torch")
     from modcore.cli import main
     from modcore.nn import CNN, checkpoint
 
-    net = tmp_path / "cnn.pt"
-    checkpoint.save(CNN(channels=(4,), pool_after=(True,), seed=0), net)
-    assert main(["lesion", net, "--dataset", "line", "--quiet"]) == 2
-    assert "holds a cnn; lesion tests take an MLP" in capsys.readouterr().err
+    net, out = tmp_path / "cnn.pt", tmp_path / "lesion.json"
+    checkpoint.save(CNN(channels=(4, 4), pool_after=(True, True), dense=(8,), seed=0), net)
+    # The input shape comes from the checkpoint: the images are not flattened.
+    assert main(["lesion", net, "--dataset", "line", "--n-test", "100", "--clusters", "3",
+                 "--random-lesions", "3", "--rule", "paper", "--pairs", "all", "--json", out,
+                 "--quiet"]) == 0
+    res = json.loads(out.read_text())
+    assert res["arch"] == "cnn" and res["rule"] == "paper" and res["pair_set"] == "all"
+    assert res["group_names"] == ["input", "0", "3", "7", "9"]
+    assert res["unit_kinds"][1:4] == ["channels", "channels", "neurons"]
+    assert "paper rule" in capsys.readouterr().out
+    assert main(["lesion", net, "--dataset", "line", "--n-test", "100", "--input-shape",
+                 "2,28,28", "--quiet"]) == 2
+    assert "do not reshape to --input-shape 2,28,28" in capsys.readouterr().err
+    assert main(["lesion", net, "--dataset", "line", "--n-test", "100", "--input-shape",
+                 "784", "--quiet"]) == 2
+    assert "inputs of shape (784,) but the network takes (1, 28, 28)" in capsys.readouterr().err
 
 
 def test_demo_runs_end_to_end(tmp_path):

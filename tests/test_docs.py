@@ -25,7 +25,8 @@ def test_docstring_examples(module):
     "module",
     ["modcore.nn.models", "modcore.nn.prune", "modcore.nn.train",
      "modcore.nn.checkpoint", "modcore.nn.datasets", "modcore.nn.lesion.masks",
-     "modcore.nn.lesion.evaluate", "modcore.nn.lesion.study"],
+     "modcore.nn.lesion.evaluate", "modcore.nn.lesion.study", "modcore.nn.lesion.rules",
+     "modcore.nn.lesion.network_level"],
 )
 def test_torch_docstring_examples(module, torch_one_thread):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -225,7 +225,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="training examples (default 10000)")
     _add_analysis_options(d, shuffles=300)
     les = sub.add_parser("lesion", help="lesion tests: accuracy drop of each module in each layer")
-    les.add_argument("network", type=Path, help="a modcore checkpoint (.pt), e.g. from `modcore train`")
+    les.add_argument("network", type=Path,
+                     help="a modcore checkpoint (.pt) of an MLP or a CNN (`modcore train`)")
+    les.add_argument("--input-shape", type=_shape,
+                     help="one example's shape without the batch dim, e.g. 1,28,28 (default: "
+                          "the checkpoint's); the test inputs are reshaped to it")
     les.add_argument("--dataset", default="fashion",
                      help="data set whose test split is used (default fashion)")
     les.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
@@ -242,6 +246,14 @@ def _parser() -> argparse.ArgumentParser:
     les.add_argument("--alpha", type=_fraction(closed_low=False), default=0.05,
                      help="family-wise level, Bonferroni over the tested sub-modules "
                           "(default 0.05)")
+    les.add_argument("--rule", choices=("bonferroni", "paper"), default="bonferroni",
+                     help="importance: bonferroni (the default), or the paper's (no random "
+                          "lesion more harmful, ties count for the sub-module, > 12 units)")
+    les.add_argument("--pairs", choices=("important", "all"), default="important",
+                     help="double lesions of pairs of important sub-modules (default) or of all "
+                          "pairs in different layers (quadratic cost)")
+    les.add_argument("--preset", choices=("paper_cnn",),
+                     help="cluster (and lesion) only the convolution channels, as the 2021 paper")
     les.add_argument("--no-double", action="store_true", help="skip the double-lesion study")
     les.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     _option(les, "--n-jobs", "--threads", type=_COUNT, default=None,
@@ -283,6 +295,10 @@ def _parser() -> argparse.ArgumentParser:
             help="clustering threads (default: all cores)")
     r.add_argument("--max-runs", type=_COUNT, default=None,
                    help="stop after this many new runs (resume later with the same command)")
+    r.add_argument("--lesions", action="store_true",
+                   help="instead, the paper's lesion tests of the pruned MLPs (default data set "
+                        "fashion; k=12, the paper's rule, 100 random lesions, --quick 10), "
+                        "reusing OUT/checkpoints; results in OUT/lesions")
     from .cli_functional import add_functional_parser
     add_functional_parser(sub)
     return parser
@@ -481,20 +497,26 @@ def _lesion(args) -> dict:
     if args.n_jobs is not None:
         torch.set_num_threads(check_n_jobs(args.n_jobs))
     saved = checkpoint.load(args.network)
-    if saved.arch != "mlp":
-        raise UsageError(f"{args.network} holds a {saved.arch}; lesion tests take an MLP")
     model = saved.model
+    shape = args.input_shape or tuple(model.input_shape)
     # Only the test split is used; n_train=1 avoids holding the training set.
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
-                        n_train=1, n_test=args.n_test)
-    study = lesion_study(model, data, n_clusters=args.n_clusters,
+                        n_train=1, n_test=args.n_test, flatten=len(shape) == 1)
+    test = data
+    if data.input_shape != shape:
+        if math.prod(data.input_shape) != math.prod(shape):
+            raise UsageError(f"{data.name} has inputs of shape {data.input_shape}, which do "
+                             f"not reshape to --input-shape {','.join(map(str, shape))}")
+        test = (data.x_test.reshape(-1, *shape), data.y_test)
+    study = lesion_study(model, test, n_clusters=args.n_clusters,
                          random_lesions=args.random_lesions, seed=args.seed,
                          double=not args.no_double, progress=not args.quiet,
-                         alpha=args.alpha, min_drop=args.min_drop / 100)
+                         alpha=args.alpha, min_drop=args.min_drop / 100, rule=args.rule,
+                         pair_set=args.pairs, preset=args.preset)
     print(study.table())
     print(f"wall time {study.seconds['total']:.1f} s, lesions evaluated {study.n_masks}")
-    results = {"network": str(args.network), "dataset": data.name, "modcore": __version__,
-               **study.to_dict()}
+    results = {"network": str(args.network), "arch": saved.arch, "dataset": data.name,
+               "modcore": __version__, **study.to_dict()}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(args.json) as f:
@@ -580,6 +602,19 @@ def _reproduce(args, extra: dict) -> None:
         datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
         if not datasets:
             raise UsageError("--datasets is empty")
+    if args.lesions:
+        if args.n_shuffles is not None:
+            raise UsageError("--n-shuffles does not apply to --lesions")
+        if args.arch != "mlp":
+            raise UsageError("--lesions reproduces the lesion tests of the MLPs; use "
+                             "'modcore lesion' on a CNN checkpoint")
+        from .reproduce_lesions import reproduce_lesions
+        reproduce_lesions(datasets=datasets, seeds=args.seeds, epochs=args.epochs,
+                          out=args.out or Path("results"), quick=args.quick,
+                          n_clusters=args.n_clusters, n_init=args.n_init,
+                          data_dir=args.data_dir, n_jobs=args.n_jobs, max_runs=args.max_runs,
+                          command=extra["command"])
+        return
     out = args.out or (Path("results") if args.arch == "mlp" else Path("results/cnn"))
     reproduce(datasets=datasets, arch=args.arch, seeds=args.seeds, n_shuffles=args.n_shuffles,
               epochs=args.epochs, out=out, quick=args.quick,

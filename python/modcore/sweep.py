@@ -47,7 +47,8 @@ SETTINGS = {
     "seed": int,
 }
 # The statistics of a row, as Significance attributes.
-_STATISTICS = ("ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value", "percentile")
+_STATISTICS = ("ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value", "percentile",
+               "modularity", "modularity_z", "in_out_ratio", "shuffled_in_out_ratio")
 _TYPES = {"name": str, "shuffle": str, **dict.fromkeys(_STATISTICS, float), **SETTINGS,
           "layer_sizes": str, "seconds": float}
 # One row per (network, shuffle method, settings); the order of the file's and the table's columns.
@@ -135,7 +136,8 @@ def sweep(
     pandas.DataFrame
         One row per network and shuffle method, in input order, with columns
         ``COLUMNS``: name, shuffle, ncut, shuffled_mean, shuffled_std, z_score,
-        p_value, percentile, the ``SETTINGS`` (n_shuffles, n_clusters, n_init,
+        p_value, percentile, modularity (Newman's Q), modularity_z, in_out_ratio,
+        shuffled_in_out_ratio (as in :class:`modcore.Significance`), the ``SETTINGS`` (n_shuffles, n_clusters, n_init,
         max_iter, tol, eigen_method, seed), layer_sizes (``"784-256-10"``) and
         seconds (wall time of that network; on a cluster the networks overlap).
 
@@ -363,7 +365,8 @@ def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
                 continue
             seconds = time.perf_counter() - start
             for shuffle, ncuts in job.ncuts.items():
-                sig = significance_of(job.clustering, ncuts, shuffle)
+                sig = significance_of(job.clustering, ncuts, shuffle,
+                                      modularity=job.modularity[shuffle])
                 yield _row(name, net, sig, settings, seconds)
             job.cancel()  # nothing pending: lets the scattered network go
             jobs.remove(job)

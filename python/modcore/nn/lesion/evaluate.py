@@ -1,8 +1,16 @@
-"""Accuracy under lesions, many lesions per forward pass.
+"""Accuracy under lesions, overall and per class, many lesions per forward pass.
 
-The activations before the first lesioned layer are computed once; the masks
-then run through the rest of the network as an extra leading batch dimension
-(see :mod:`modcore.nn.lesion` for why the counts equal those of zeroed copies).
+Lesions on the same set of groups are evaluated together: their masks join the
+batch dimension (``n_masks * n_examples`` rows, mask-major; see
+:func:`~modcore.nn.lesion.masks._apply_mask`), so one forward pass serves many
+lesions, for Linear and convolution layers alike. In an ``nn.Sequential`` model
+(the papers' MLP and CNN) the layers up to the first lesioned group run once
+per chunk of examples, and only the rest runs per mask. Lesions of the last
+hidden layer alone, read only by the output Linear, apply each mask to that
+Linear's weight columns instead (the products of a zeroed copy, without masking
+``n_masks x n_examples x width`` activations). Every logit is the same sum of
+the same products as in a copy of the model with the lesioned units' outgoing
+weights zeroed, so the predictions are that copy's (tested).
 """
 
 from __future__ import annotations
@@ -15,8 +23,8 @@ import torch
 from torch import nn
 
 from ...progress import Progress
-from ..models import linear_layers
-from .masks import _check_lesion, _hooks, _network_widths
+from .masks import _apply_mask, _check_lesion, _hooks, _MaskState
+from .units import LesionUnits, lesion_units
 
 __all__ = ["lesion_accuracy"]
 
@@ -38,35 +46,79 @@ def _test_data(data):
         )
     x = torch.as_tensor(x)
     y = torch.as_tensor(y)
-    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
         raise ValueError(
-            f"expected inputs of shape (n, n_features) and n labels with n >= 1, got x "
-            f"{tuple(x.shape)} and y {tuple(y.shape)}"
+            f"expected inputs of shape (n, n_features) or (n, channels, ...) and n labels with "
+            f"n >= 1, got x {tuple(x.shape)} and y {tuple(y.shape)}"
         )
     if not x.is_floating_point():
         x = x.float()
     return x, y.long()
 
 
-def lesion_accuracy(model: nn.Module, data, lesions, *, progress=None):
+def _units_for_data(model: nn.Module, x: torch.Tensor) -> LesionUnits:
+    """The model's groups, traced on the data's own input shape (checked against it)."""
+    declared = getattr(model, "input_shape", None)
+    got = tuple(x.shape[1:])
+    if declared is not None and tuple(declared) != got:
+        if len(got) == len(declared) == 1:
+            raise ValueError(f"data has {got[0]} features but the network takes {declared[0]} "
+                             "inputs")
+        raise ValueError(f"data has inputs of shape {got} but the network takes "
+                         f"{tuple(declared)} (one example's shape; load images with "
+                         "flatten=False for a CNN)")
+    return lesion_units(model, example=_example(x))
+
+
+def _example(x: torch.Tensor) -> torch.Tensor:
+    """A batch of two examples to trace with (two: a batch of one could be squeezed away)."""
+    return x[:2] if len(x) > 1 else x.expand(2, *x.shape[1:])
+
+
+def _check_targets(y: torch.Tensor, units: LesionUnits) -> int:
+    n_classes = units.n_outputs
+    if int(y.min()) < 0 or int(y.max()) >= n_classes:
+        raise ValueError(
+            f"labels must be in 0..{n_classes - 1} (the network has {n_classes} outputs), "
+            f"got {int(y.min())}..{int(y.max())}"
+        )
+    return n_classes
+
+
+def class_accuracy(counts: np.ndarray, class_sizes: np.ndarray) -> np.ndarray:
+    """Correct counts per class (last axis) over the test examples of each class;
+    NaN for a class with no test example."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(class_sizes > 0, counts / np.maximum(class_sizes, 1), np.nan)
+
+
+def lesion_accuracy(model: nn.Module, data, lesions, *, per_class: bool = False, progress=None):
     """Test accuracy of ``model`` with one lesion, or with each of many (batched).
 
     Parameters
     ----------
     model : torch.nn.Module
-        An MLP; evaluated in eval mode (its mode is restored afterwards).
+        An MLP, a CNN, or any model :func:`modcore.nn.trace.network_from_module`
+        reads; evaluated in eval mode (its mode is restored afterwards).
     data : Dataset or (x, y)
-        A :class:`modcore.nn.Dataset` (its test split is used) or inputs and labels.
+        A :class:`modcore.nn.Dataset` (its test split is used) or inputs
+        ``(n, *input_shape)`` and labels.
     lesions : mapping or list of mappings
-        ``{hidden layer: neuron indices}``. Lesions on the same set of layers
-        are evaluated together, many per forward pass.
+        ``{group: unit indices}`` (for an MLP, group 1 is the first hidden
+        layer). Lesions on the same set of groups are evaluated together, many
+        per forward pass.
+    per_class : bool, default False
+        Return each class's accuracy (correct / test examples of that class;
+        NaN for a class without test examples) instead of the overall one.
     progress : None, bool or callable, default None
         Count evaluated lesions on stderr: None when stderr is a terminal, True /
         False to force; a callable gets ``(done, total)``.
 
     Returns
     -------
-    float, or float array of shape (len(lesions),)
+    float or float array
+        Overall: a float, or shape ``(len(lesions),)``. Per class: shape
+        ``(n_classes,)``, or ``(len(lesions), n_classes)``.
 
     Examples
     --------
@@ -76,18 +128,24 @@ def lesion_accuracy(model: nn.Module, data, lesions, *, progress=None):
     >>> x, y = torch.rand(8, 3), torch.zeros(8, dtype=torch.long)
     >>> lesion_accuracy(model, (x, y), [{1: [0]}, {1: [1, 2]}]).shape
     (2,)
+    >>> lesion_accuracy(model, (x, y), {1: [0]}, per_class=True).shape
+    (2,)
     """
-    widths = _network_widths(model)
     x, y = _test_data(data)
+    units = _units_for_data(model, x)
+    n_classes = _check_targets(y, units)
     single = isinstance(lesions, Mapping)
-    checked = [_check_lesion(les, widths) for les in ([lesions] if single else lesions)]
+    checked = [_check_lesion(les, units) for les in ([lesions] if single else lesions)]
     if not checked:
         raise ValueError("no lesions given")
     with _eval_mode(model), Progress(len(checked), "lesion_accuracy", progress,
                                      unit="lesions") as reporter:
-        counts = _evaluate(model, x, y, checked, widths, reporter)
-    acc = counts / len(y)
-    return float(acc[0]) if single else acc
+        counts = _evaluate(model, units, x, y, checked, n_classes, reporter)
+    if per_class:
+        acc = class_accuracy(counts, np.bincount(y.numpy(), minlength=n_classes))
+    else:
+        acc = counts.sum(axis=1) / len(y)
+    return acc[0] if single and per_class else (float(acc[0]) if single else acc)
 
 
 @contextmanager
@@ -100,90 +158,108 @@ def _eval_mode(model):
         model.train(was_training)
 
 
-def _split(model: nn.Module, target: nn.Module):
-    """(prefix, suffix) of an nn.Sequential around ``target``; (None, model) otherwise."""
-    if isinstance(model, nn.Sequential):
-        children = list(model)
-        for i, child in enumerate(children):
-            if child is target:
-                return (nn.Sequential(*children[:i]) if i else None), nn.Sequential(*children[i:])
-    return None, model
+def _per_class(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Correct predictions per class: ``pred`` (m, n) against ``y`` (n,) -> (m, n_classes)."""
+    correct = (pred == y).long()
+    out = torch.zeros(pred.shape[0], n_classes, dtype=torch.int64, device=pred.device)
+    return out.index_add_(1, y, correct)
 
 
 @torch.no_grad()
-def _plain_counts(model, x, y) -> int:
+def _plain_counts(model, units, x, y, n_classes: int) -> np.ndarray:
+    """Per-class correct counts of the intact model."""
     device = next(model.parameters()).device
-    step = max(1, _CHUNK_FLOATS // max(x.shape[1], 1))
-    correct = 0
+    step = max(1, _CHUNK_FLOATS // units.widest)
+    counts = torch.zeros(1, n_classes, dtype=torch.int64, device=device)
     for start in range(0, len(y), step):
         logits = model(x[start : start + step].to(device))
-        correct += int((logits.argmax(dim=-1) == y[start : start + step].to(device)).sum())
-    return correct
+        counts += _per_class(logits.argmax(dim=-1)[None], y[start : start + step].to(device),
+                             n_classes)
+    return counts[0].cpu().numpy()
 
 
 @torch.no_grad()
-def _evaluate(model, x, y, lesions: list, widths: list, reporter=None) -> np.ndarray:
-    """Correct-prediction counts (int64) for each checked lesion, batched by layer set."""
-    counts = np.zeros(len(lesions), dtype=np.int64)
-    groups = {}
+def _evaluate(model, units, x, y, lesions: list, n_classes: int, reporter=None) -> np.ndarray:
+    """Per-class correct counts (int64, shape (len(lesions), n_classes)) of checked
+    lesions, batched by the set of groups they touch."""
+    counts = np.zeros((len(lesions), n_classes), dtype=np.int64)
+    batches = {}
     for i, lesion in enumerate(lesions):
-        groups.setdefault(tuple(lesion), []).append(i)
-    for layers, rows in groups.items():
+        batches.setdefault(tuple(lesion), []).append(i)
+    for groups, rows in batches.items():
         masks = {}
-        for layer in layers:
-            mask = torch.ones(len(rows), widths[layer])
+        for g in groups:
+            mask = torch.ones(len(rows), units.sizes[g])
             for r, i in enumerate(rows):
-                mask[r, torch.as_tensor(lesions[i][layer])] = 0
-            masks[layer] = mask
-        counts[rows] = _masked_counts(model, x, y, masks, widths, reporter)
+                mask[r, torch.as_tensor(lesions[i][g])] = 0
+            masks[g] = mask
+        counts[rows] = _masked_counts(model, units, x, y, masks, n_classes, reporter)
     return counts
 
 
+def _split(model: nn.Module, units: LesionUnits, group: int):
+    """(prefix, suffix) of an nn.Sequential around the group's emitter; None otherwise."""
+    index = units.sequential_index.get(group)
+    if index is None:
+        return None
+    children = list(model)
+    return nn.Sequential(*children[: index + 1]), nn.Sequential(*children[index + 1 :])
+
+
 @torch.no_grad()
-def _masked_counts(model, x, y, masks: dict, widths: list, reporter=None) -> np.ndarray:
-    """Counts for a batch of masks: ``masks[layer]`` of shape (n_masks, width)."""
+def _masked_counts(model, units, x, y, masks: dict, n_classes: int, reporter=None) -> np.ndarray:
+    """Per-class counts for a batch of masks: ``masks[group]`` of shape (n_masks, width)."""
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
-    layers = sorted(masks)
-    n_masks = masks[layers[0]].shape[0]
-    linears = linear_layers(model)
-    prefix, suffix = _split(model, linears[layers[0]])
+    groups = sorted(masks)  # groups are numbered in order of computation
+    first = groups[0]
+    n_masks = masks[first].shape[0]
     n = len(y)
-    x_dev, y_dev = x.to(device), y.to(device)
-    # Activations before the first lesioned layer, once for the whole test set.
-    if prefix is None:
-        h = x_dev
-    else:
-        step = max(1, _CHUNK_FLOATS // max(widths))
-        h = torch.cat([prefix(x_dev[s : s + step]) for s in range(0, n, step)])
-    if prefix is not None and len(layers) == 1 and len(suffix) == 1:
-        return _output_layer_counts(suffix[0], h, y_dev, masks[layers[0]], reporter)
-    widest = max(max(widths[layers[0]:]), h.shape[1])
-    n_chunk = min(n, max(256, _CHUNK_FLOATS // (widest * n_masks)))
-    m_chunk = max(1, _CHUNK_FLOATS // (widest * n_chunk))
-    counts = np.zeros(n_masks, dtype=np.int64)
-    for m0 in range(0, n_masks, m_chunk):
-        chunk = {l: masks[l][m0 : m0 + m_chunk].to(device=device, dtype=dtype) for l in layers}
-        m1 = m0 + chunk[layers[0]].shape[0]
-        correct = torch.zeros(m1 - m0, dtype=torch.int64, device=device)
-        with _hooks(model, chunk, batched=True):
-            for s in range(0, n, n_chunk):
-                logits = suffix(h[s : s + n_chunk])
-                if logits.dim() != 3 or logits.shape[0] != m1 - m0:
-                    raise ValueError(
-                        f"{type(model).__name__} gave outputs of shape {tuple(logits.shape)} for "
-                        f"a batch of {m1 - m0} masks; batched lesions need the layers after a "
-                        "lesion to act on the last dimension (Linear, elementwise activations, "
-                        "Dropout), as in modcore.nn.MLP"
-                    )
-                correct += (logits.argmax(dim=-1) == y_dev[s : s + n_chunk]).sum(dim=1)
-        counts[m0:m1] = correct.cpu().numpy()
-        if reporter is not None:
-            reporter.update(m1 - m0)
-    return counts
+    split = _split(model, units, first)
+    last_linear = (split is not None and len(groups) == 1 and len(split[1]) == 1
+                   and isinstance(split[1][0], nn.Linear))
+    rows = max(1, _CHUNK_FLOATS // units.widest_after[first])
+    n_chunk = min(n, max(256, rows // n_masks))
+    if last_linear:  # one pass of the model, then one small product per mask
+        n_chunk = min(n, max(256, 4 * _CHUNK_FLOATS // units.widest))
+    m_chunk = max(1, rows // n_chunk)
+    state = _MaskState()
+    counts = torch.zeros(n_masks, n_classes, dtype=torch.int64, device=device)
+    reported = 0
+    masks = {g: m.to(device=device, dtype=dtype) for g, m in masks.items()}
+    with _hooks(units, groups if split is None else groups[1:], state):
+        for s in range(0, n, n_chunk):
+            xs, ys = x[s : s + n_chunk].to(device), y[s : s + n_chunk].to(device)
+            # Up to the first lesioned group, once per chunk of examples.
+            h = split[0](xs) if split is not None else xs
+            if last_linear:
+                counts += _output_layer_counts(split[1][0], h, ys, masks[first], n_classes)
+            else:
+                for m0 in range(0, n_masks, m_chunk):
+                    state.masks = {g: masks[g][m0 : m0 + m_chunk] for g in groups}
+                    state.n = len(ys)
+                    m = state.masks[first].shape[0]
+                    if split is None:
+                        logits = model(h)
+                    else:
+                        logits = split[1](_apply_mask(h, state.masks[first], state.n))
+                    if logits.shape != (m * len(ys), n_classes):
+                        raise ValueError(
+                            f"{type(model).__name__} gave outputs of shape {tuple(logits.shape)} "
+                            f"for {m} masks x {len(ys)} examples, expected "
+                            f"({m * len(ys)}, {n_classes}): lesions need a classifier whose "
+                            "outputs are (batch, classes)"
+                        )
+                    counts[m0 : m0 + m] += _per_class(
+                        logits.argmax(dim=-1).reshape(m, len(ys)), ys, n_classes)
+            if reporter is not None:
+                done = n_masks * (s + len(ys)) // n
+                reporter.update(done - reported)
+                reported = done
+    return counts.cpu().numpy()
 
 
-def _output_layer_counts(linear, h, y, masks, reporter=None) -> np.ndarray:
+def _output_layer_counts(linear, h, y, masks, n_classes) -> torch.Tensor:
     """Counts for lesions of the last hidden layer, read only by the output layer.
 
     Masking the output layer's input columns there costs as much as the output
@@ -192,14 +268,10 @@ def _output_layer_counts(linear, h, y, masks, reporter=None) -> np.ndarray:
     layer run once per mask: the very products of a copy with those columns
     zeroed, several times faster.
     """
-    counts = np.zeros(masks.shape[0], dtype=np.int64)
     weight, bias = linear.weight, linear.bias
-    step = 64
-    for m0 in range(0, masks.shape[0], step):
-        block = masks[m0 : m0 + step].to(device=weight.device, dtype=weight.dtype)
-        for r in range(block.shape[0]):
-            logits = torch.nn.functional.linear(h, weight * block[r], bias)
-            counts[m0 + r] = int((logits.argmax(dim=-1) == y).sum())
-        if reporter is not None:
-            reporter.update(block.shape[0])
-    return counts
+    counts = []
+    for m0 in range(0, masks.shape[0], 64):  # bounds the predictions held at once
+        preds = torch.stack([torch.nn.functional.linear(h, weight * mask, bias).argmax(dim=-1)
+                             for mask in masks[m0 : m0 + 64]])
+        counts.append(_per_class(preds, y, n_classes))
+    return torch.cat(counts)

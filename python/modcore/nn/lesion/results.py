@@ -8,12 +8,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import text
+
 __all__ = ["SubModule", "SubModuleLesion", "PairLesion", "LesionStudy"]
 
 
 @dataclass(frozen=True, repr=False)
 class SubModule:
-    """Module ``module`` restricted to hidden layer ``layer``: its neurons there."""
+    """Module ``module`` restricted to group (layer) ``layer``: its units there
+    (neurons, or channels of a convolution)."""
 
     layer: int
     module: int
@@ -38,12 +41,19 @@ class SubModuleLesion:
     Attributes
     ----------
     layer, module, size : int
+        ``layer`` is the group's index (an MLP's layer).
+    group : str
+        The group's name (``"0"``, ``"convs.1"``: the layer module's qualified name).
     neurons : int array
-        The lesioned neurons (indices in the layer).
+        The lesioned units (indices in the group: neurons or channels).
     accuracy, drop : float
         Test accuracy with the sub-module lesioned, and ``base - accuracy``.
+    class_accuracy : float array of shape (n_classes,)
+        Accuracy on each class's test examples (NaN for a class without any).
     random_drops : float array of shape (n_random,)
         Drops of the random lesions, in the order drawn.
+    random_class_accuracy : float array of shape (n_random, n_classes)
+        Their per-class accuracies (:meth:`to_dict` keeps the mean over lesions).
     random_neurons : int array of shape (n_random, size)
         The random lesions (not in :meth:`to_dict`).
     random_mean, random_std : float
@@ -51,20 +61,29 @@ class SubModuleLesion:
     z_score : float
         ``(drop - random_mean) / random_std`` (±inf or 0 when the std is 0).
     p_value : float
-        ``(1 + #{random_drops >= drop}) / (n_random + 1)``.
+        ``(1 + #{random lesions at least as harmful}) / (n_random + 1)``; with
+        rule "bonferroni" a random lesion of equal drop counts (``>=``), with rule
+        "paper" it does not (``>``).
     tested : bool
-        ``drop >= min_drop``: in the Bonferroni family.
+        ``drop >= min_drop`` (rule "bonferroni": in the Bonferroni family).
     important : bool
-        Tested and ``p_value < alpha / n_tested``.
+        Rule "bonferroni": tested and ``p_value < alpha / n_tested``. Rule
+        "paper": ``category == "important"``.
+    category : str or None
+        Rule "paper": the authors' category (see
+        :func:`modcore.nn.lesion.rules.paper_category`); None otherwise.
     """
 
     layer: int
     module: int
     size: int
+    group: str
     neurons: np.ndarray
     accuracy: float
     drop: float
+    class_accuracy: np.ndarray
     random_drops: np.ndarray
+    random_class_accuracy: np.ndarray
     random_neurons: np.ndarray
     random_mean: float
     random_std: float
@@ -72,6 +91,7 @@ class SubModuleLesion:
     p_value: float
     tested: bool
     important: bool
+    category: str | None
 
     @property
     def n_random(self) -> int:
@@ -83,9 +103,11 @@ class SubModuleLesion:
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        del d["random_neurons"]
+        del d["random_neurons"], d["random_class_accuracy"]
         d["neurons"] = self.neurons.tolist()
+        d["class_accuracy"] = self.class_accuracy.tolist()
         d["random_drops"] = self.random_drops.tolist()
+        d["random_class_accuracy_mean"] = self.random_class_accuracy.mean(axis=0).tolist()
         d["n_random"] = self.n_random
         return d
 
@@ -93,13 +115,14 @@ class SubModuleLesion:
         return (
             f"SubModuleLesion({self.name}, size={self.size}, drop={self.drop:.4f}, "
             f"random={self.random_mean:.4f} ± {self.random_std:.4f}, z={self.z_score:.2f}, "
-            f"p={self.p_value:.4g}, n_random={self.n_random}, important={self.important})"
+            f"p={self.p_value:.4g}, n_random={self.n_random}, important={self.important}"
+            + (f", category={self.category!r})" if self.category else ")")
         )
 
 
 @dataclass(frozen=True, repr=False)
 class PairLesion:
-    """Joint lesion of two important sub-modules in different layers.
+    """Joint lesion of two sub-modules in different layers, and the conditional tests.
 
     Attributes
     ----------
@@ -107,18 +130,41 @@ class PairLesion:
         Indices into :attr:`LesionStudy.single` (``a`` in the lower layer).
     joint_drop : float
         Accuracy drop with both lesioned.
+    class_accuracy : float array of shape (n_classes,)
+        Per-class accuracy with both lesioned.
     additive : float
         ``drop_a + drop_b``, what independent damage would predict.
     interaction : float
         ``joint_drop - additive``.
     random_joint_drops, random_interactions : float arrays of shape (n_random,)
         The same for random pairs (random lesion k of a with random lesion k of b).
+    random_class_accuracy : float array of shape (n_random, n_classes)
+        Per-class accuracies of those random pairs (not in :meth:`to_dict`).
     joint_z, joint_p : float
         ``joint_drop`` against the random joint drops (one-sided, larger is
         rarer: ``(1 + #{random >= joint}) / (n + 1)``).
     interaction_z, interaction_p : float
         ``interaction`` against the random interactions; the p-value is
         two-sided: ``(1 + #{|random - mean| >= |interaction - mean|}) / (n + 1)``.
+    a_given_b, b_given_a : float
+        The conditional test's extra damage (the authors' ``s_a|b``):
+        ``joint_drop - drop_b``, what lesioning ``a`` adds once ``b`` is lesioned,
+        and ``joint_drop - drop_a``.
+    a_given_b_random, b_given_a_random : float arrays of shape (n_random,)
+        The same with ``a`` replaced by random lesion k of ``a`` (its single
+        lesion's first ``n_random``), ``b`` kept; and the other way round.
+    a_given_b_p, b_given_a_p : float
+        ``(1 + #{random extra damage > extra damage}) / (n_random + 1)`` (a tie
+        counts for the sub-module, as in the paper).
+    a_given_b_important, b_given_a_important : bool
+        p below ``1 / n_random`` (no random lesion did more extra damage) and
+        extra damage >= ``min_drop``.
+    dependency_type : str or None
+        When ``a`` and ``b`` are both important alone, the authors' type from
+        the two conditional outcomes (``a|b``, ``b|a``): ``"I"`` (neither: all of
+        a's output goes to b and b's input comes from a), ``"II"`` (a|b only: a
+        feeds b and something else), ``"III"`` (b|a only: b reads a and something
+        else), ``"IV"`` (both: no sign of dependency). None otherwise.
     """
 
     a: int
@@ -126,26 +172,42 @@ class PairLesion:
     name_a: str
     name_b: str
     joint_drop: float
+    class_accuracy: np.ndarray
     additive: float
     interaction: float
     random_joint_drops: np.ndarray
     random_interactions: np.ndarray
+    random_class_accuracy: np.ndarray
     joint_z: float
     joint_p: float
     interaction_z: float
     interaction_p: float
+    a_given_b: float
+    b_given_a: float
+    a_given_b_random: np.ndarray
+    b_given_a_random: np.ndarray
+    a_given_b_p: float
+    b_given_a_p: float
+    a_given_b_important: bool
+    b_given_a_important: bool
+    dependency_type: str | None
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["random_joint_drops"] = self.random_joint_drops.tolist()
-        d["random_interactions"] = self.random_interactions.tolist()
+        del d["random_class_accuracy"]
+        for key in ("class_accuracy", "random_joint_drops", "random_interactions",
+                    "a_given_b_random", "b_given_a_random"):
+            d[key] = d[key].tolist()
         return d
 
     def __repr__(self) -> str:
         return (
             f"PairLesion({self.name_a}+{self.name_b}, joint={self.joint_drop:.4f}, "
             f"additive={self.additive:.4f}, interaction={self.interaction:+.4f}, "
-            f"interaction z={self.interaction_z:.2f}, p={self.interaction_p:.4g})"
+            f"interaction z={self.interaction_z:.2f}, p={self.interaction_p:.4g}, "
+            f"a|b={self.a_given_b:.4f} (p={self.a_given_b_p:.3g}), "
+            f"b|a={self.b_given_a:.4f} (p={self.b_given_a_p:.3g}), "
+            f"type={self.dependency_type})"
         )
 
 
@@ -157,32 +219,58 @@ class LesionStudy:
     ----------
     base_accuracy : float
         Test accuracy of the intact network.
+    base_class_accuracy : float array of shape (n_classes,)
+        Its accuracy on each class (NaN for a class without test examples).
+    class_sizes : int array of shape (n_classes,)
+        Test examples per class.
     n_test : int
         Test examples; drops are multiples of ``1 / n_test``.
     layer_sizes : list of int
+        Units per group (an MLP's layer widths; a CNN's channels and units).
+    group_names : list of str
+        The groups' names (``"input"``, then the layer modules' qualified names).
+    unit_kinds : list of str
+        What each group's units are: ``"inputs"``, ``"neurons"`` or ``"channels"``.
     labels : list of int arrays
-        The clustering used (``labels[l][i]``, -1 for neurons without edges).
+        The clustering used (``labels[l][i]``, -1 for units without edges or in
+        groups the clustering left out).
     ncut : float or None
         Its n-cut, when it came from :func:`modcore.spectral_cluster`.
     n_clusters, seed, random_lesions : int
+    rule : str
+        ``"bonferroni"`` or ``"paper"``: how importance was decided.
     alpha, min_drop : float
     adaptive : bool
     max_random_lesions : int
         Random lesions the tested sub-modules were topped up to (``random_lesions``
-        when no top-up was needed or ``adaptive`` is off).
+        when no top-up was needed, ``adaptive`` is off or the rule is "paper").
     n_tested : int
-        Sub-modules with ``drop >= min_drop``: the Bonferroni family.
+        Sub-modules with ``drop >= min_drop`` (rule "bonferroni": the family).
     threshold : float
-        ``alpha / n_tested`` (``alpha`` when nothing was tested).
+        The p-value an important sub-module is below: ``alpha / n_tested``
+        (``alpha`` when nothing was tested), or ``1 / random_lesions`` for rule "paper".
     single : list of SubModuleLesion
         One per non-empty sub-module, by layer then module.
+    network_tests : NetworkTests
+        The network-level tests over all sub-modules (see
+        :mod:`modcore.nn.lesion.network_level`).
     pairs : list of PairLesion
         Empty unless the double-lesion study ran.
-    dependency : float array of shape (n_important, n_important)
-        ``interaction`` of each pair of important sub-modules (symmetric); NaN
-        on the diagonal and for pairs in the same layer.
+    pair_set : str
+        Which pairs were lesioned: ``"important"`` (pairs of important
+        sub-modules in different layers) or ``"all"`` (every pair in different layers).
+    dependency : float array of shape (n, n)
+        ``interaction`` of each pair (symmetric); NaN on the diagonal and for
+        pairs in the same layer.
+    conditional : float array of shape (n, n)
+        Row i, column j: the extra damage of ``i`` given ``j`` (``i|j``: joint
+        drop minus ``j``'s drop); the diagonal holds the single drops; NaN for
+        pairs in the same layer.
+    conditional_important : bool array of shape (n, n)
+        Whether ``i|j`` passed the conditional test.
     dependency_index : list of int
-        Row / column ``i`` of ``dependency`` is ``single[dependency_index[i]]``.
+        Row / column ``i`` of ``dependency`` and ``conditional`` is
+        ``single[dependency_index[i]]``.
     double : bool
         Whether the double-lesion study ran.
     seconds : dict
@@ -194,13 +282,18 @@ class LesionStudy:
     """
 
     base_accuracy: float
+    base_class_accuracy: np.ndarray
+    class_sizes: np.ndarray
     n_test: int
     layer_sizes: list
+    group_names: list
+    unit_kinds: list
     labels: list
     ncut: float | None
     n_clusters: int
     seed: int
     random_lesions: int
+    rule: str
     alpha: float
     min_drop: float
     adaptive: bool
@@ -208,8 +301,12 @@ class LesionStudy:
     n_tested: int
     threshold: float
     single: list
+    network_tests: object
     pairs: list
+    pair_set: str
     dependency: np.ndarray
+    conditional: np.ndarray
+    conditional_important: np.ndarray
     dependency_index: list
     double: bool
     seconds: dict
@@ -220,79 +317,39 @@ class LesionStudy:
         """The important sub-modules' lesions."""
         return [s for s in self.single if s.important]
 
+    @property
+    def hidden_layers(self) -> list:
+        """The groups holding at least one sub-module, in order."""
+        return sorted({s.layer for s in self.single})
+
     def to_dict(self) -> dict:
         """Plain values, ready for JSON (NaN / inf become None)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["labels"] = [np.asarray(lab).tolist() for lab in self.labels]
+        d["base_class_accuracy"] = self.base_class_accuracy.tolist()
+        d["class_sizes"] = self.class_sizes.tolist()
         d["single"] = [s.to_dict() for s in self.single]
+        d["network_tests"] = self.network_tests.to_dict()
         d["pairs"] = [p.to_dict() for p in self.pairs]
         d["dependency"] = self.dependency.tolist()
+        d["conditional"] = self.conditional.tolist()
+        d["conditional_important"] = self.conditional_important.tolist()
         d["important"] = [s.name for s in self.important]
+        d["dependency_types"] = {f"{p.name_a}->{p.name_b}": p.dependency_type
+                                 for p in self.pairs if p.dependency_type is not None}
         return _json_safe(d)
 
+    def rule_text(self) -> str:
+        """How importance was decided, in one sentence."""
+        return text.rule_text(self)
+
     def table(self) -> str:
-        """The single-lesion results as a text table (drops in percentage points)."""
-        lines = [
-            f"base accuracy {self.base_accuracy:.4f} on {self.n_test} test examples; "
-            f"{self.n_tested} sub-modules with drop >= {100 * self.min_drop:g} pp, "
-            f"important: p < {self.alpha:g}/{max(self.n_tested, 1)} = {self.threshold:.3g}",
-            f"{'sub-module':>10s} {'size':>5s} {'drop pp':>8s} {'random pp':>14s} "
-            f"{'z':>8s} {'p':>8s} {'R':>5s}  important",
-        ]
-        for s in self.single:
-            rand = f"{100 * s.random_mean:.2f} ± {100 * s.random_std:.2f}"
-            lines.append(
-                f"{s.name:>10s} {s.size:5d} {100 * s.drop:8.2f} {rand:>14s} "
-                f"{s.z_score:8.2f} {s.p_value:8.4f} {s.n_random:5d}  {'yes' if s.important else ''}"
-            )
-        if self.pairs:
-            lines.append("double lesions (pp): joint, sum of singles, interaction, z, p")
-            for p in self.pairs:
-                lines.append(
-                    f"{p.name_a + '+' + p.name_b:>12s} {100 * p.joint_drop:8.2f} "
-                    f"{100 * p.additive:8.2f} {100 * p.interaction:+8.2f} "
-                    f"{p.interaction_z:8.2f} {p.interaction_p:8.4f}"
-                )
-        elif self.double:
-            lines.append("double lesions: fewer than two important sub-modules in different layers")
-        return "\n".join(lines)
+        """The single-lesion results (and pairs, network tests) as a text table (pp)."""
+        return text.table(self)
 
     def to_markdown(self) -> str:
-        """The important sub-modules (and pairs) as Markdown tables, for reports."""
-        out = [
-            f"Base test accuracy {100 * self.base_accuracy:.2f} % ({self.n_test} examples), "
-            f"k = {self.n_clusters}, {self.random_lesions} random lesions per sub-module "
-            f"(topped up to {self.max_random_lesions} for candidates). "
-            f"{len(self.single)} sub-modules, {self.n_tested} with a drop >= "
-            f"{100 * self.min_drop:g} pp, {len(self.important)} important "
-            f"(p < {self.alpha:g} / {max(self.n_tested, 1)}).",
-            "",
-            "| layer | important / sub-modules "
-            "| sub-module (size): drop vs random mean ± std, pp |",
-            "|---|---|---|",
-        ]
-        for layer in range(1, len(self.layer_sizes) - 1):
-            subs = [s for s in self.single if s.layer == layer]
-            imp = [s for s in subs if s.important]
-            text = "; ".join(
-                f"M{s.module} ({s.size}): {100 * s.drop:.2f} vs {100 * s.random_mean:.2f} ± "
-                f"{100 * s.random_std:.2f}"
-                for s in sorted(imp, key=lambda s: -s.drop)
-            )
-            out.append(f"| {layer} | {len(imp)} / {len(subs)} | {text or '-'} |")
-        if self.pairs:
-            out += [
-                "",
-                "| pair | joint drop pp | sum of singles pp | interaction pp | z | p |",
-                "|---|---|---|---|---|---|",
-            ]
-            for p in self.pairs:
-                out.append(
-                    f"| {p.name_a} + {p.name_b} | {100 * p.joint_drop:.2f} | "
-                    f"{100 * p.additive:.2f} | {100 * p.interaction:+.2f} | "
-                    f"{p.interaction_z:.2f} | {p.interaction_p:.3g} |"
-                )
-        return "\n".join(out)
+        """The important sub-modules, network tests and pairs as Markdown, for reports."""
+        return text.markdown(self)
 
     def __repr__(self) -> str:
         by_layer = {}
@@ -300,8 +357,8 @@ class LesionStudy:
             by_layer.setdefault(s.layer, []).append(s.module)
         return (
             f"LesionStudy(base_accuracy={self.base_accuracy:.4f}, sub-modules={len(self.single)}, "
-            f"tested={self.n_tested}, important by layer={by_layer}, pairs={len(self.pairs)}, "
-            f"seed={self.seed})"
+            f"rule={self.rule!r}, tested={self.n_tested}, important by layer={by_layer}, "
+            f"pairs={len(self.pairs)}, seed={self.seed})"
         )
 
 

@@ -1,4 +1,5 @@
-"""The lesion study: single lesions of every sub-module, then pairs of the important ones."""
+"""The lesion study: single lesions of every sub-module, network-level tests, then
+pairs (joint and conditional double lesions)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,22 @@ from ...cluster import Clustering, spectral_cluster
 from ...io import check_positive_int, check_seed
 from ...progress import Progress
 from ...significance import null_stats
-from ...weights import weights_from_module
-from .evaluate import _eval_mode, _evaluate, _plain_counts, _test_data
-from .masks import MAX_RANDOM_LESIONS, _check_labels, _draw, _network_widths, sub_modules
-from .results import LesionStudy, PairLesion, SubModuleLesion
+from ..trace import PRESETS, network_from_module
+from .double import PAIR_SETS, double_study
+from .evaluate import (
+    _check_targets,
+    _eval_mode,
+    _evaluate,
+    _example,
+    _plain_counts,
+    _test_data,
+    _units_for_data,
+    class_accuracy,
+)
+from .masks import MAX_RANDOM_LESIONS, _draw, sub_modules
+from .network_level import network_tests
+from .results import LesionStudy, SubModuleLesion
+from .rules import check_rule, count_p_value, paper_category
 
 __all__ = ["ALPHA", "MIN_DROP", "lesion_study"]
 
@@ -31,9 +44,12 @@ def lesion_study(
     n_clusters: int = 12,
     random_lesions: int = 50,
     seed=None,
+    rule: str = "bonferroni",
     double: bool = True,
+    pair_set: str = "important",
     progress=None,
     clustering=None,
+    preset: str | None = None,
     alpha: float = ALPHA,
     min_drop: float = MIN_DROP,
     adaptive: bool = True,
@@ -41,7 +57,7 @@ def lesion_study(
     n_init: int = 10,
     n_jobs=None,
 ) -> LesionStudy:
-    """Lesion every sub-module of a trained MLP; then pairs of the important ones.
+    """Lesion every sub-module of a trained network; then pairs of sub-modules.
 
     See the module docstring (:mod:`modcore.nn.lesion`) for the method and the
     exact definitions.
@@ -49,13 +65,17 @@ def lesion_study(
     Parameters
     ----------
     model : torch.nn.Module
-        An MLP (e.g. :class:`modcore.nn.MLP` or a loaded checkpoint's model). Its
-        Linear layers must chain; an ``nn.Sequential`` is evaluated fastest (the
-        layers before a lesion run once). Evaluated in eval mode; its mode is
-        restored and its weights are never changed.
+        An MLP or a CNN (e.g. :class:`modcore.nn.MLP`, :class:`modcore.nn.CNN`
+        or a loaded checkpoint's model), or any classifier
+        :func:`modcore.nn.trace.network_from_module` reads. Its groups of units
+        are the Linear layers' neurons and the convolutions' channels; an
+        ``nn.Sequential`` is evaluated fastest (the layers before a lesion run
+        once). Evaluated in eval mode; its mode is restored and its weights are
+        never changed.
     data : Dataset or (x, y)
         A :class:`modcore.nn.Dataset` (the test split is used) or test inputs
-        ``(n, n_features)`` and integer labels ``(n,)``.
+        ``(n, *input_shape)`` (flat for an MLP, images for a CNN) and integer
+        labels ``(n,)``.
     n_clusters : int, default 12
         Modules k of the clustering (ignored when ``clustering`` is given).
     random_lesions : int, default 50
@@ -64,22 +84,43 @@ def lesion_study(
         Seeds the clustering and every random lesion: same seed, same study.
         Sub-module (l, m) draws from its own stream ``(seed, l, m)``. None draws
         a fresh seed; the one used is ``LesionStudy.seed``.
+    rule : {"bonferroni", "paper"}, default "bonferroni"
+        How importance is decided. "bonferroni": drop >= ``min_drop`` and
+        ``p < alpha / m`` over the m sub-modules with such a drop, ties counting
+        against the sub-module, candidates topped up with random lesions
+        (``adaptive``). "paper": the authors' rule, with ``random_lesions`` for
+        every sub-module: no random lesion strictly more harmful (``p < 1/R``),
+        drop >= ``min_drop``, more than 12 units and not all of the layer's live
+        units; each sub-module also gets the authors' category.
     double : bool, default True
-        Also run the double-lesion study of the important sub-modules.
+        Also run the double-lesion study.
+    pair_set : {"important", "all"}, default "important"
+        The pairs lesioned together, always in different layers: those of
+        important sub-modules, or all. Each pair costs ``1 + 3 R`` lesions (the
+        pair, R random pairs, and R random lesions of either side with the other
+        kept); "all" is quadratic in the sub-modules (about 1,200 pairs for a
+        784-256x4 MLP at k = 12).
     progress : None, bool or callable, default None
         Count evaluated lesions on stderr: None when stderr is a terminal, True /
         False to force; a callable gets ``(done, total)`` (the total grows as
         stages add lesions).
     clustering : Clustering or list of int arrays, optional
-        Use these modules instead of clustering the network.
+        Use these modules instead of clustering the network. A Clustering of
+        the traced network is matched by group name (groups it left out have
+        no sub-modules); a list needs one label array per group.
+    preset : {"paper_cnn"} or None, default None
+        When clustering here: the groups clustered, as in
+        :func:`modcore.nn.trace.network_from_module` ("paper_cnn": convolution
+        channels only, as the 2021 paper; only they are then lesioned).
     alpha : float, default 0.05
-        Family-wise level; Bonferroni over the tested sub-modules.
+        Family-wise level of rule "bonferroni".
     min_drop : float, default 0.01
         Smallest accuracy drop (fraction: 0.01 = 1 percentage point) for a
-        sub-module to be tested, hence to be important.
+        sub-module to be important (and, for the conditional test, the smallest
+        extra damage).
     adaptive : bool, default True
-        Top up the tested sub-modules that can still be significant with more
-        random lesions, up to ``max_random_lesions``.
+        Rule "bonferroni": top up the tested sub-modules that can still be
+        significant with more random lesions, up to ``max_random_lesions``.
     max_random_lesions : int, optional
         Ceiling of the top-up, at most ``MAX_RANDOM_LESIONS`` (100,000); default
         ``floor(n_tested / alpha)``, the fewest that let a p-value pass
@@ -94,8 +135,8 @@ def lesion_study(
     Raises
     ------
     ValueError
-        If the model has no hidden layer, the data do not fit it, the labels do
-        not match its layer sizes, or a parameter is out of range.
+        If the model has no hidden group, the data do not fit it, the labels do
+        not match its groups, or a parameter is out of range.
     TypeError
         If ``model`` or ``data`` is of the wrong type.
 
@@ -110,16 +151,17 @@ def lesion_study(
     64
     """
     started = time.perf_counter()
-    widths = _network_widths(model)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     x, y = _test_data(data)
-    if x.shape[1] != widths[0]:
-        raise ValueError(f"data has {x.shape[1]} features but the network takes {widths[0]} inputs")
-    if int(y.min()) < 0 or int(y.max()) >= widths[-1]:
-        raise ValueError(
-            f"labels must be in 0..{widths[-1] - 1} (the network has {widths[-1]} outputs), "
-            f"got {int(y.min())}..{int(y.max())}"
-        )
+    units = _units_for_data(model, x)
+    n_classes = _check_targets(y, units)
     r = check_positive_int(random_lesions, "random_lesions", maximum=MAX_RANDOM_LESIONS)
+    rule = check_rule(rule)
+    if pair_set not in PAIR_SETS:
+        raise ValueError(f"pair_set must be one of {PAIR_SETS}, got {pair_set!r}")
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"preset must be None or one of {sorted(PRESETS)}, got {preset!r}")
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if not isinstance(min_drop, (int, float)) or not 0 <= min_drop <= 1:
@@ -133,45 +175,49 @@ def lesion_study(
     if clustering is None:
         n_clusters = check_positive_int(n_clusters, "n_clusters", minimum=2)
         t = time.perf_counter()
-        found = spectral_cluster(weights_from_module(model), n_clusters=n_clusters,
-                                 n_init=n_init, seed=seed, n_jobs=n_jobs)
+        network = network_from_module(model, example_input=_example(x), preset=preset)
+        clustering = spectral_cluster(network, n_clusters=n_clusters, n_init=n_init, seed=seed,
+                                      n_jobs=n_jobs)
         seconds["clustering"] = time.perf_counter() - t
-        labels, ncut = found.labels, found.ncut
-    else:
-        if isinstance(clustering, Clustering):
-            ncut, n_clusters = clustering.ncut, clustering.n_clusters
-        labels = _check_labels(clustering, widths)
-        if not isinstance(clustering, Clustering):
-            n_clusters = int(max((lab.max(initial=-1) for lab in labels), default=-1)) + 1
-    labels = _check_labels(labels, widths)
-    subs = sub_modules(labels)
+    if isinstance(clustering, Clustering):
+        ncut, n_clusters = clustering.ncut, clustering.n_clusters
+    labels = units.check_labels(clustering)
+    if not isinstance(clustering, Clustering):
+        n_clusters = int(max((lab.max(initial=-1) for lab in labels), default=-1)) + 1
+    subs = sub_modules(labels, groups=units.hidden)
     if not subs:
-        raise ValueError("no hidden neuron belongs to a module: nothing to lesion")
+        raise ValueError("no hidden unit belongs to a module: nothing to lesion")
+    class_sizes = np.bincount(y.numpy(), minlength=n_classes)
 
     with _eval_mode(model), Progress(0, "lesion study", progress, unit="lesions") as reporter:
-        base = _plain_counts(model, x, y)
+        base = _plain_counts(model, units, x, y, n_classes)
         t = time.perf_counter()
-        single, info = _single_study(model, x, y, widths, labels, subs, base, r, seed, alpha,
-                                     min_drop, adaptive, max_random_lesions, reporter)
+        single, info = _single_study(model, units, x, y, labels, subs, base, class_sizes, r,
+                                     seed, rule, alpha, min_drop, adaptive, max_random_lesions,
+                                     reporter)
         seconds["single"] = time.perf_counter() - t - info["top_up_seconds"]
         seconds["top_up"] = info["top_up_seconds"]
-        pairs, dependency, index = [], np.zeros((0, 0)), []
-        n_pair_masks = 0
-        if double:
-            t = time.perf_counter()
-            pairs, dependency, index, n_pair_masks = _double_study(
-                model, x, y, widths, single, base, r, reporter)
-            seconds["double"] = time.perf_counter() - t
+        tests = network_tests(class_accuracy(base, class_sizes),
+                              np.array([s.class_accuracy for s in single]),
+                              np.array([s.random_class_accuracy[:r] for s in single]))
+        pairs = double_study(model, units, x, y, single, base, class_sizes, r, min_drop,
+                             pair_set, reporter, run=double)
+        seconds["double"] = pairs.seconds
     seconds["total"] = time.perf_counter() - started
     return LesionStudy(
-        base_accuracy=base / len(y),
+        base_accuracy=int(base.sum()) / len(y),
+        base_class_accuracy=class_accuracy(base, class_sizes),
+        class_sizes=class_sizes,
         n_test=len(y),
-        layer_sizes=widths,
+        layer_sizes=list(units.sizes),
+        group_names=list(units.names),
+        unit_kinds=[units.noun(g) for g in range(len(units.names))],
         labels=labels,
         ncut=ncut,
         n_clusters=int(n_clusters),
         seed=seed,
         random_lesions=r,
+        rule=rule,
         alpha=float(alpha),
         min_drop=float(min_drop),
         adaptive=bool(adaptive),
@@ -179,19 +225,26 @@ def lesion_study(
         n_tested=info["n_tested"],
         threshold=info["threshold"],
         single=single,
-        pairs=pairs,
-        dependency=dependency,
-        dependency_index=index,
+        network_tests=tests,
+        pairs=pairs.pairs,
+        pair_set=pair_set,
+        dependency=pairs.interaction,
+        conditional=pairs.conditional,
+        conditional_important=pairs.conditional_important,
+        dependency_index=pairs.index,
         double=bool(double),
         seconds=seconds,
-        n_masks={"single": info["n_masks"], "double": n_pair_masks},
+        n_masks={"single": info["n_masks"], "double": pairs.n_masks},
     )
 
 
-def _single_study(model, x, y, widths, labels, subs, base, r, seed, alpha, min_drop, adaptive,
-                  max_random, reporter):
+def _single_study(model, units, x, y, labels, subs, base, class_sizes, r, seed, rule, alpha,
+                  min_drop, adaptive, max_random, reporter):
     n = len(y)
-    pools = {l: np.flatnonzero(labels[l] >= 0) for l in range(1, len(widths) - 1)}
+    n_classes = len(base)
+    base_total = int(base.sum())
+    paper = rule == "paper"
+    pools = {g: np.flatnonzero(labels[g] >= 0) for g in units.hidden}
     rngs = [np.random.default_rng([seed, s.layer, s.module]) for s in subs]
     drawn = [_draw(rng, pools[s.layer], s.size, r) for rng, s in zip(rngs, subs)]
     n_masks = 0
@@ -202,43 +255,50 @@ def _single_study(model, x, y, widths, labels, subs, base, r, seed, alpha, min_d
         lesions.append({s.layer: s.neurons})
         lesions += [{s.layer: row} for row in rand]
     reporter.add(len(lesions), "single lesions")
-    counts = _evaluate(model, x, y, lesions, widths, reporter)
+    counts = _evaluate(model, units, x, y, lesions, n_classes, reporter)
     n_masks += len(lesions)
-    true_counts, rand_counts = [], []
+    true_counts, rand_counts = [], []  # per-class correct counts
     for i in range(len(subs)):
         block = counts[i * (r + 1) : (i + 1) * (r + 1)]
-        true_counts.append(int(block[0]))
+        true_counts.append(block[0])
         rand_counts.append(block[1:])
 
+    def total(i):
+        return int(true_counts[i].sum())
+
     # Drops are compared as integer counts: random drop >= drop <=> count <= true count.
-    drops = [(base - c) / n for c in true_counts]
+    drops = [(base_total - total(i)) / n for i in range(len(subs))]
     tested = [d >= min_drop - 1e-12 for d in drops]
     n_tested = int(sum(tested))
-    threshold = alpha / n_tested if n_tested else alpha
-    needed = r
-    if n_tested:  # the fewest R with 1 / (R + 1) < alpha / m, robust to rounding of m / alpha
-        needed = max(1, math.floor(n_tested / alpha) - 1)
-        while 1 / (needed + 1) >= threshold:
-            needed += 1
-    # A tiny alpha must not size an allocation beyond what a study can evaluate.
-    target = max(r, min(needed, MAX_RANDOM_LESIONS) if max_random is None else max_random)
-    if not adaptive:
-        target = r
-    if n_tested and 1 / (target + 1) >= threshold:
-        warnings.warn(
-            f"{target} random lesions per sub-module cannot give a p-value below "
-            f"alpha / n_tested = {alpha:g}/{n_tested}: no sub-module can be important; "
-            f"use adaptive=True or at least {needed} random lesions",
-            stacklevel=3,
-        )
+    if paper:
+        threshold, needed, target = 1 / r, r, r
+    else:
+        threshold = alpha / n_tested if n_tested else alpha
+        needed = r
+        if n_tested:  # the fewest R with 1 / (R + 1) < alpha / m, robust to rounding of m / alpha
+            needed = max(1, math.floor(n_tested / alpha) - 1)
+            while 1 / (needed + 1) >= threshold:
+                needed += 1
+        # A tiny alpha must not size an allocation beyond what a study can evaluate.
+        target = max(r, min(needed, MAX_RANDOM_LESIONS) if max_random is None else max_random)
+        if not adaptive:
+            target = r
+        if n_tested and 1 / (target + 1) >= threshold:
+            warnings.warn(
+                f"{target} random lesions per sub-module cannot give a p-value below "
+                f"alpha / n_tested = {alpha:g}/{n_tested}: no sub-module can be important; "
+                f"use adaptive=True or at least {needed} random lesions",
+                stacklevel=3,
+            )
 
     def exceed(i):
-        return int((rand_counts[i] <= true_counts[i]).sum())
+        return int((rand_counts[i].sum(axis=1) <= total(i)).sum())
 
     def hopeful(i):
         return tested[i] and (1 + exceed(i)) / (target + 1) < threshold
 
-    # Stage 2: top up the candidates, the random count growing 4-fold per round.
+    # Stage 2 (rule "bonferroni"): top up the candidates, the random count growing
+    # 4-fold per round.
     stage_one = time.perf_counter()
     while True:
         live = [i for i in range(len(subs)) if hopeful(i) and len(rand_counts[i]) < target]
@@ -253,62 +313,33 @@ def _single_study(model, x, y, widths, labels, subs, base, r, seed, alpha, min_d
             spans.append((i, len(lesions), len(more)))
             lesions += [{subs[i].layer: row} for row in more]
         reporter.add(len(lesions), "top-up of candidates")
-        counts = _evaluate(model, x, y, lesions, widths, reporter)
+        counts = _evaluate(model, units, x, y, lesions, n_classes, reporter)
         n_masks += len(lesions)
         for i, start, size in spans:
             rand_counts[i] = np.concatenate([rand_counts[i], counts[start : start + size]])
 
     results = []
     for i, s in enumerate(subs):
-        rand_drops = (base - rand_counts[i]) / n
+        rand_totals = rand_counts[i].sum(axis=1)
+        rand_drops = (base_total - rand_totals) / n
         mean, std, z = null_stats(drops[i], rand_drops)
-        p = (1 + exceed(i)) / (len(rand_drops) + 1)
+        p = count_p_value(total(i), rand_totals, ties_count_against=not paper)
+        category = None
+        if paper:
+            category = paper_category(
+                drop=drops[i], n_harmful=int((rand_totals < total(i)).sum()), n_random=r,
+                size=s.size, live=len(pools[s.layer]), min_drop=min_drop)
         results.append(SubModuleLesion(
-            layer=s.layer, module=s.module, size=s.size, neurons=s.neurons,
-            accuracy=true_counts[i] / n, drop=drops[i], random_drops=rand_drops,
-            random_neurons=drawn[i], random_mean=mean, random_std=std, z_score=z,
-            p_value=p, tested=bool(tested[i]), important=bool(tested[i] and p < threshold),
+            layer=s.layer, module=s.module, size=s.size, group=units.names[s.layer],
+            neurons=s.neurons, accuracy=total(i) / n, drop=drops[i],
+            class_accuracy=class_accuracy(true_counts[i], class_sizes),
+            random_drops=rand_drops,
+            random_class_accuracy=class_accuracy(rand_counts[i], class_sizes),
+            random_neurons=drawn[i], random_mean=mean, random_std=std, z_score=z, p_value=p,
+            tested=bool(tested[i]),
+            important=(category == "important") if paper else bool(tested[i] and p < threshold),
+            category=category,
         ))
     info = {"n_tested": n_tested, "threshold": threshold, "max_random": int(target),
             "n_masks": n_masks, "top_up_seconds": time.perf_counter() - stage_one}
     return results, info
-
-
-def _double_study(model, x, y, widths, single, base, r, reporter):
-    n = len(y)
-    index = [i for i, s in enumerate(single) if s.important]
-    pairs_idx = [(a, b) for a in index for b in index if single[a].layer < single[b].layer]
-    lesions = []
-    for a, b in pairs_idx:
-        sa, sb = single[a], single[b]
-        lesions.append({sa.layer: sa.neurons, sb.layer: sb.neurons})
-        lesions += [{sa.layer: sa.random_neurons[k], sb.layer: sb.random_neurons[k]}
-                    for k in range(r)]
-    counts = np.zeros(0, dtype=np.int64)
-    if lesions:
-        reporter.add(len(lesions), "double lesions")
-        counts = _evaluate(model, x, y, lesions, widths, reporter)
-    pairs = []
-    dependency = np.full((len(index), len(index)), np.nan)
-    pos = {i: k for k, i in enumerate(index)}
-    for j, (a, b) in enumerate(pairs_idx):
-        sa, sb = single[a], single[b]
-        block = counts[j * (r + 1) : (j + 1) * (r + 1)]
-        joint = (base - int(block[0])) / n
-        rand_joint = (base - block[1:]) / n
-        rand_inter = rand_joint - (sa.random_drops[:r] + sb.random_drops[:r])
-        additive = sa.drop + sb.drop
-        inter = joint - additive
-        _, _, joint_z = null_stats(joint, rand_joint)
-        joint_p = (1 + int((block[1:] <= block[0]).sum())) / (r + 1)
-        mean_i, _, inter_z = null_stats(inter, rand_inter)
-        # A tolerance of half a test example: values are multiples of 1/n up to rounding.
-        far = np.abs(rand_inter - mean_i) >= abs(inter - mean_i) - 0.5 / n
-        inter_p = (1 + int(far.sum())) / (r + 1)
-        pairs.append(PairLesion(
-            a=a, b=b, name_a=sa.name, name_b=sb.name, joint_drop=joint, additive=additive,
-            interaction=inter, random_joint_drops=rand_joint, random_interactions=rand_inter,
-            joint_z=joint_z, joint_p=joint_p, interaction_z=inter_z, interaction_p=inter_p,
-        ))
-        dependency[pos[a], pos[b]] = dependency[pos[b], pos[a]] = inter
-    return pairs, dependency, index, len(lesions)
