@@ -10,7 +10,8 @@ Same lesions (random, the sizes of k=12 sub-modules, in each hidden layer), same
 process; prints ms per lesion (best of --repeats runs, the machine may be shared),
 the ratio, and checks that the accuracies are equal.
 Then (c), unless --no-study, the full single- and double-lesion study
-(k=12, 50 random lesions per sub-module) with its wall time.
+(k=12, --random-lesions per sub-module, default 50, --rule bonferroni or paper)
+with its wall time per stage.
 
 Without --checkpoint the network is the paper's 784-256-256-256-256-10 MLP,
 untrained, magnitude-pruned to 90 %, on Fashion-MNIST if installed (else the
@@ -52,6 +53,11 @@ def main():
     parser.add_argument("--checkpoint", help="a modcore checkpoint (.pt) to lesion")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--no-study", action="store_true", help="skip the full study")
+    parser.add_argument("--rule", choices=("bonferroni", "paper"), default="bonferroni",
+                        help="importance rule of the study (default bonferroni)")
+    parser.add_argument("--random-lesions", type=int, default=50,
+                        help="random lesions per sub-module in the study (default 50; the "
+                             "paper's: 100)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timings are the best of this many runs (default 3)")
     args = parser.parse_args()
@@ -86,8 +92,8 @@ def main():
     if args.no_study:
         return
     t = time.perf_counter()
-    study = lesion_study(model, (x, y), n_clusters=12, random_lesions=50, seed=0,
-                         double=not args.quick, progress=False)
+    study = lesion_study(model, (x, y), n_clusters=12, random_lesions=args.random_lesions,
+                         seed=0, rule=args.rule, double=not args.quick, progress=False)
     total = time.perf_counter() - t
     print(study.table())
     seconds = ", ".join(f"{k} {v:.1f} s" for k, v in study.seconds.items())

@@ -6,6 +6,7 @@ The worker processes import modcore themselves, so they run the installed
 
 import concurrent.futures
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -21,10 +22,12 @@ distributed = pytest.importorskip("dask.distributed")
 
 import modcore  # noqa: E402
 from modcore.distributed import (  # noqa: E402
-    MAX_CHUNK, check_client, shuffle_chunks, shuffled_ncuts_on_cluster)
+    MAX_CHUNK, check_client, shuffle_chunks, shuffled_scores_on_cluster)
 from modcore.cluster import check_settings
 from modcore.network import Network
 from modcore.synthetic import random_pruned_mlp  # noqa: E402
+
+from solver_cases import IDS, REACH  # noqa: E402
 
 K = 4
 N = 40
@@ -62,8 +65,8 @@ def local(net, **kw):
 
 
 def null(client, net, shuffle="layer", n=N, seed=3, **kw):
-    return shuffled_ncuts_on_cluster(client, Network.from_weights(net), shuffle, n,
-                                     check_settings(n_clusters=K), seed, **kw)
+    return shuffled_scores_on_cluster(client, Network.from_weights(net), shuffle, n,
+                                      check_settings(n_clusters=K), seed, **kw).ncut[:, 0]
 
 
 def test_chunks_cover_every_index_once():
@@ -207,15 +210,27 @@ def test_real_ctrl_c_cancels_the_cluster_work():
     assert "interrupted 0" in out
 
 
+def modcore_task_states(dask_scheduler):
+    return {k: ts.state for k, ts in dask_scheduler.tasks.items()
+            if str(k).startswith("modcore-")}
+
+
 def test_a_chunk_cancelled_elsewhere_is_an_error_not_a_hole(client, net):
+    cancelled = []
+
     def cancel_a_pending_chunk(done, total):
-        if done == 2:
-            keys = [k for k in client.run_on_scheduler(scheduler_modcore_tasks)
-                    if not k.endswith("-0")]
-            client.cancel([distributed.Future(keys[-1], client)])
+        if cancelled:
+            return
+        states = client.run_on_scheduler(modcore_task_states)
+        pending = sorted((k for k, state in states.items() if state != "memory"),
+                         key=lambda k: int(k.rsplit("-", 1)[1]))
+        assert pending, states  # 200 chunks: the first result comes long before the last
+        cancelled.append(pending[-1])
+        client.cancel([distributed.Future(pending[-1], client)])
 
     with pytest.raises(concurrent.futures.CancelledError):
-        null(client, net, n=40, chunk_size=2, progress=cancel_a_pending_chunk)
+        null(client, net, n=400, chunk_size=2, progress=cancel_a_pending_chunk)
+    assert cancelled
 
 
 def test_task_errors_reach_the_caller(client, net):
@@ -237,7 +252,7 @@ def story_of(keys):
 
 
 def test_killed_worker_loses_and_duplicates_no_shuffle(net):
-    n, size = 60, 3
+    n, size = 120, 3
     expected = local(net, n_shuffles=n, seed=3).shuffled_ncuts
     with local_cluster() as (_, client):
         state = {"events": []}
@@ -246,9 +261,11 @@ def test_killed_worker_loses_and_duplicates_no_shuffle(net):
             state["events"].append(done)
             if "victim" in state:
                 return
-            busy = {w: keys for w, keys in client.processing().items() if keys}
-            if not busy:
-                return  # both between tasks just now: kill at the next chunk
+            # Wait for a worker to hold a chunk (with 39 of 40 chunks left, one soon does).
+            busy, deadline = {}, time.monotonic() + 60
+            while not busy and time.monotonic() < deadline:
+                busy = {w: keys for w, keys in client.processing().items() if keys}
+            assert busy, "no worker picked up a chunk"
             victim, keys = next(iter(busy.items()))
             pid = client.run(os.getpid, workers=[victim])[victim]
             os.kill(pid, signal.SIGKILL)
@@ -267,6 +284,26 @@ def test_killed_worker_loses_and_duplicates_no_shuffle(net):
     assert rerun
 
 
+@pytest.mark.parametrize("name, changed, baseline", REACH, ids=IDS)
+def test_each_solver_setting_reaches_the_workers(client, net, name, changed, baseline):
+    opts = dict(n_shuffles=6, seed=4)
+    there = local(net, client=client, **opts, **changed).shuffled_ncuts
+    np.testing.assert_array_equal(there, local(net, **opts, **changed).shuffled_ncuts)
+    assert not np.array_equal(there, local(net, **opts, **baseline).shuffled_ncuts)
+
+
+def test_scheduler_option_of_the_command(client, net, tmp_path):
+    np.savez(tmp_path / "net.npz", *net)
+    out = tmp_path / "res.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "modcore", "analyze", str(tmp_path / "net.npz"), "--n-clusters",
+         str(K), "--n-shuffles", "12", "--seed", "3", "--quiet", "--json", str(out),
+         "--scheduler", client.scheduler.address], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    saved = json.loads(out.read_text())["nulls"]["layer"]
+    assert saved["shuffled_ncuts"] == local(net, n_shuffles=12, seed=3).shuffled_ncuts.tolist()
+
+
 def test_sweep_on_cluster_identical_to_local_and_resumable(client, tmp_path):
     pytest.importorskip("pandas")
     nets = {f"net{i}": random_pruned_mlp((30, 25, 20, 10), sparsity=0.6, seed=i)
@@ -277,6 +314,10 @@ def test_sweep_on_cluster_identical_to_local_and_resumable(client, tmp_path):
     there = modcore.sweep(nets, **opts, client=client, max_in_flight=2)
     columns = [c for c in here.columns if c != "seconds"]
     assert there[columns].equals(here[columns])
+    rough = dict(max_iter=1, tol=0.5, eigen_method="full")  # reach the workers too
+    there = modcore.sweep(nets, **opts, **rough, client=client, max_in_flight=2)
+    assert there[columns].equals(modcore.sweep(nets, **opts, **rough)[columns])
+    assert not there["shuffled_mean"].equals(here["shuffled_mean"])
 
     # Half on the cluster, the rest resumed locally from the same file: the same table.
     path = tmp_path / "results.csv"
@@ -285,3 +326,13 @@ def test_sweep_on_cluster_identical_to_local_and_resumable(client, tmp_path):
     resumed = modcore.sweep(nets, **opts, results_path=path)
     assert resumed[columns].equals(here[columns])
     assert len(path.read_text().splitlines()) == 1 + 6
+
+
+def test_sequential_stop_on_a_cluster_equals_the_local_run(client, net):
+    here = local(net, n_shuffles=40, stop_after=3, seed=3)
+    there = modcore.ncut_significance(net, n_clusters=K, n_shuffles=40, stop_after=3, seed=3,
+                                      client=client, progress=False)
+    assert here.n_shuffles < 40
+    np.testing.assert_array_equal(there.shuffled_ncuts, here.shuffled_ncuts)
+    np.testing.assert_array_equal(there.shuffled_modularity, here.shuffled_modularity)
+    assert (there.p_value, there.n_shuffles) == (here.p_value, here.n_shuffles)

@@ -9,7 +9,8 @@ import pytest
 @pytest.mark.parametrize(
     "module",
     ["modcore.cluster", "modcore.graph", "modcore.significance", "modcore.io", "modcore.weights",
-     "modcore.plot", "modcore.report"],
+     "modcore.plot", "modcore.report", "modcore.progress", "modcore.analysis",
+     "modcore.stability"],
 )
 def test_docstring_examples(module):
     if module in ("modcore.plot", "modcore.report"):
@@ -18,3 +19,15 @@ def test_docstring_examples(module):
     assert result.failed == 0
     if module != "modcore.io":
         assert result.attempted > 0
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["modcore.nn.models", "modcore.nn.prune", "modcore.nn.train",
+     "modcore.nn.checkpoint", "modcore.nn.datasets", "modcore.nn.lesion.masks",
+     "modcore.nn.lesion.evaluate", "modcore.nn.lesion.study", "modcore.nn.lesion.rules",
+     "modcore.nn.lesion.network_level"],
+)
+def test_torch_docstring_examples(module, torch_one_thread):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

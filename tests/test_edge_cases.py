@@ -10,16 +10,22 @@ from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
 import oracles
 
 
-def test_fewer_components_than_clusters():
-    block = np.abs(np.random.default_rng(0).normal(size=(60, 60)))
-    w = [scipy.linalg.block_diag(block, block)] * 2  # two components, k = 5
-    res = modcore.spectral_cluster(w, n_clusters=5, seed=0)
-    assert res.n_components == 2
-    np.testing.assert_allclose(res.eigenvalues[:2], 1.0)
+@pytest.mark.parametrize("n_blocks, k", [(2, 5), (5, 3)], ids=["fewer than k", "more than k"])
+def test_disconnected_components_and_k(n_blocks, k):
+    rng = np.random.default_rng(0)
+    blocks = [np.abs(rng.normal(size=(12, 12))) for _ in range(n_blocks)]
+    w = [scipy.linalg.block_diag(*blocks)] * 2  # component b: units 12b .. 12b+11 of each layer
+    res = modcore.spectral_cluster(w, n_clusters=k, seed=0)
+    assert res.n_components == n_blocks
+    np.testing.assert_allclose(res.eigenvalues[:min(n_blocks, k)], 1.0)
     flat = np.concatenate(res.labels)
-    assert set(flat.tolist()) == set(range(5))
+    assert set(flat.tolist()) == set(range(k))  # every module used
     adj, _ = oracles.live_adjacency(w)
     assert res.ncut == pytest.approx(oracles.ncut(adj, flat), rel=1e-9)
+    if n_blocks >= k:  # modules are unions of whole components, so nothing is cut
+        assert res.ncut == 0.0
+        for b in range(n_blocks):
+            assert len({int(lab) for layer in res.labels for lab in layer[12 * b:12 * b + 12]}) == 1
 
 
 def test_symmetric_planted_network_with_repeated_eigenvalues():
@@ -73,7 +79,11 @@ def test_fewer_live_neurons_than_clusters():
 )
 def test_hostile_weight_containers(weights, exc, match):
     if exc is None:
-        assert modcore.spectral_cluster(weights + [[[1.0], [1.0]]], n_clusters=2, seed=0).ncut >= 0
+        res = modcore.spectral_cluster(weights + [[[1.0], [1.0]]], n_clusters=2, seed=0)
+        arrays = [np.array([[1.0, 2.0]]), np.array([[1.0], [1.0]])]
+        assert res.ncut == modcore.spectral_cluster(arrays, n_clusters=2, seed=0).ncut
+        adj, _ = oracles.live_adjacency(arrays)
+        assert res.ncut == pytest.approx(oracles.ncut(adj, np.concatenate(res.labels)))
     else:
         with pytest.raises(exc, match=match):
             modcore.spectral_cluster(weights, n_clusters=2)

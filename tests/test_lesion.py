@@ -111,6 +111,9 @@ def test_hand_built_double_lesion_is_subadditive(hand_study):
     assert dep.shape == (2, 2) and np.isnan(dep[0, 0]) and dep[0, 1] == dep[1, 0]
     assert dep[0, 1] == pytest.approx(pair.interaction)
     assert hand_study.dependency_index == [0, 4]
+    # L1M0 feeds L2M0 and nothing else: neither adds damage once the other is lesioned.
+    assert pair.a_given_b == pytest.approx(0.0) and pair.b_given_a < 0.01
+    assert pair.dependency_type == "I"
 
 
 def test_top_up_reaches_bonferroni_resolution():
@@ -150,6 +153,14 @@ def accuracy(model, x, y):
     model.eval()
     with torch.no_grad():
         return int((model(x).argmax(dim=1) == y).sum()) / len(y)
+
+
+def class_accuracy(model, x, y):
+    """Oracle: accuracy on each class's examples, from a plain forward pass."""
+    model.eval()
+    with torch.no_grad():
+        right = (model(x).argmax(dim=1) == y).numpy()
+    return np.array([right[y.numpy() == c].mean() for c in range(int(y.max()) + 1)])
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +203,7 @@ def test_hook_lesion_equals_zeroed_copy(random_net):
     assert len(set(oracle)) > 2 and base not in oracle[:2]  # the lesions do change things
     # Hooks are gone afterwards.
     assert accuracy(model, x, y) == base
-    assert all(not lin._forward_pre_hooks for lin in linear_layers(model))
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 
 def test_study_drops_equal_zeroed_copies(random_net):
@@ -203,12 +214,29 @@ def test_study_drops_equal_zeroed_copies(random_net):
                          min_drop=0.0, progress=False, double=False)
     base = accuracy(copy.deepcopy(model), x, y)
     assert study.base_accuracy == base
+    assert np.array_equal(study.base_class_accuracy, class_accuracy(copy.deepcopy(model), x, y))
     for s in study.single:
         les = {s.layer: s.neurons}
         assert s.accuracy == accuracy(zeroed_copy(model, les), x, y)
+        assert np.array_equal(s.class_accuracy, class_accuracy(zeroed_copy(model, les), x, y))
         for k in (0, len(s.random_neurons) - 1):
             twin = zeroed_copy(model, {s.layer: s.random_neurons[k]})
             assert s.random_drops[k] == pytest.approx(base - accuracy(twin, x, y), abs=1e-12)
+            assert np.array_equal(s.random_class_accuracy[k], class_accuracy(twin, x, y))
+    # Pairs: every pair in different layers, joint lesions against zeroed copies.
+    pairs = lesion_study(model, (x, y), random_lesions=3, seed=0, clustering=labels,
+                         min_drop=0.0, progress=False, pair_set="all")
+    assert len(pairs.pairs) == 3 * 4 + 3 * 2 + 4 * 2
+    for p in pairs.pairs[::5]:
+        a, b = pairs.single[p.a], pairs.single[p.b]
+        twin = zeroed_copy(model, {a.layer: a.neurons, b.layer: b.neurons})
+        assert p.joint_drop == pytest.approx(base - accuracy(twin, x, y), abs=1e-12)
+        assert np.array_equal(p.class_accuracy, class_accuracy(twin, x, y))
+        twin = zeroed_copy(model, {a.layer: a.random_neurons[1], b.layer: b.random_neurons[1]})
+        assert np.array_equal(p.random_class_accuracy[1], class_accuracy(twin, x, y))
+        twin = zeroed_copy(model, {a.layer: a.neurons, b.layer: b.random_neurons[2]})
+        assert p.b_given_a_random[2] == pytest.approx(
+            base - accuracy(twin, x, y) - a.drop, abs=1e-12)
 
 
 def test_progress_line(random_net, capsys):
@@ -313,7 +341,7 @@ def test_bad_study_inputs_give_clear_errors(random_net):
     with pytest.raises(ValueError, match=r"labels\[2\] must be 24 integers"):
         lesion_study(model, (x, y), clustering=labels[:2] + [np.zeros(7, int)] + labels[3:],
                      progress=False)
-    with pytest.raises(ValueError, match="no hidden neuron"):
+    with pytest.raises(ValueError, match="no hidden unit"):
         lesion_study(model, (x, y), clustering=[lab - 1 for lab in labels], progress=False)
     with pytest.raises(ValueError, match="random_lesions must be >= 1"):
         lesion_study(model, (x, y), random_lesions=0, clustering=labels, progress=False)
@@ -351,8 +379,13 @@ def test_tables_dict_and_docstrings(hand_study):
 
 def test_figures(hand_study, tmp_path):
     pytest.importorskip("matplotlib")
-    from modcore.nn.lesion_plot import save_figures
+    from modcore.nn.lesion.plot import save_figures
 
     paths = save_figures(hand_study, tmp_path / "fig")
-    assert [p.name for p in paths] == ["lesion_single.png", "lesion_double.png"]
-    assert all(p.stat().st_size > 1000 for p in paths)
+    assert [p.name for p in paths] == ["lesion_single.png", "lesion_double.png",
+                                       "lesion_conditional.png", "lesion_classes.png"]
+    import matplotlib.image
+
+    for path in paths:  # real PNGs of a readable size, not just some bytes
+        image = matplotlib.image.imread(path)
+        assert image.ndim == 3 and 200 <= image.shape[0] <= 3000 and 200 <= image.shape[1] <= 3000

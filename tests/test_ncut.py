@@ -4,23 +4,7 @@ import pytest
 import modcore
 from modcore.synthetic import random_pruned_mlp
 
-import oracles
-
-
-def random_labels(weights, k, rng):
-    sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
-    return [rng.integers(0, k, size=n) for n in sizes]
-
-
-@pytest.mark.parametrize("seed", range(8))
-def test_ncut_matches_oracle_on_random_graphs(seed):
-    rng = np.random.default_rng(seed)
-    widths = rng.integers(2, 40, size=rng.integers(2, 6))
-    weights = random_pruned_mlp(widths, sparsity=float(rng.uniform(0, 0.8)), seed=seed)
-    labels = random_labels(weights, int(rng.integers(2, 8)), rng)
-    adj, live = oracles.live_adjacency(weights)
-    expected = oracles.ncut(adj, oracles.flat_labels(labels)[live])
-    assert modcore.ncut(weights, labels) == pytest.approx(expected, rel=1e-9)
+# n-cut against the scipy oracle on random graphs: test_properties.test_ncut_properties.
 
 
 def test_ncut_small_network_by_hand():

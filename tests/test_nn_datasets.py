@@ -137,9 +137,11 @@ def test_subsets_are_seeded_and_bounded(tmp_path):
     assert torch.equal(a.x_train, b.x_train) and not torch.equal(a.x_train, c.x_train)
     with pytest.raises(ValueError, match="n_train=13 exceeds the 12"):
         load_dataset("mnist", data_dir=tmp_path, n_train=13)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="n_test must be >= 1"):
         load_dataset("mnist", data_dir=tmp_path, n_test=0)
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(TypeError, match="n_train must be an int"):
+        load_dataset("line", n_train=10.0)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
         load_dataset("line", seed=-1)
 
 
@@ -196,6 +198,36 @@ def test_cifar10_grayscale_and_rgb(tmp_path):
     np.testing.assert_allclose(gray.x_test.numpy(), 0.299 * r + 0.587 * g + 0.114 * b, rtol=1e-5)
     np.testing.assert_allclose(rgb.x_test.numpy(), data / 255.0, rtol=1e-6)
     np.testing.assert_array_equal(gray.y_test.numpy(), labels)
+
+
+def test_cifar10_images_keep_channels_rows_and_columns(tmp_path):
+    batches = write_cifar_dir(tmp_path / "cifar-10-batches-py")
+    rgb = load_dataset("cifar10-rgb", data_dir=tmp_path, flatten=False)
+    gray = load_dataset("cifar10", data_dir=tmp_path, flatten=False)
+    assert rgb.input_shape == (3, 32, 32) and gray.input_shape == (1, 32, 32)
+    assert rgb.n_features == 3072 and gray.n_features == 1024
+    data = batches[5][0]
+    # A batch row holds the red plane, then green, then blue, each row by row.
+    for i, c, row, col in [(0, 0, 0, 1), (1, 1, 5, 31), (2, 2, 31, 0)]:
+        assert float(rgb.x_test[i, c, row, col]) == pytest.approx(
+            data[i, 1024 * c + 32 * row + col] / 255.0)
+    r, g, b = (data[2, 1024 * c + 32 * 7 + 9] / 255.0 for c in range(3))
+    assert float(gray.x_test[2, 0, 7, 9]) == pytest.approx(0.299 * r + 0.587 * g + 0.114 * b)
+
+
+@pytest.mark.parametrize("name", ["line", "halves-line-line"])
+def test_images_flatten_to_the_flat_inputs(name):
+    flat = load_dataset(name, n_train=40, n_test=10, seed=2)
+    images = load_dataset(name, n_train=40, n_test=10, seed=2, flatten=False)
+    assert images.input_shape == (1, 28, 28) and flat.input_shape == (784,)
+    assert images.n_features == flat.n_features == 784
+    assert torch.equal(images.x_train.reshape(40, -1), flat.x_train)
+    assert torch.equal(images.x_test.reshape(10, -1), flat.x_test)
+    assert torch.equal(images.y_train, flat.y_train)
+    if name == "line":  # full-height lines: every row of an image is the same
+        assert torch.equal(images.x_train[:, :, :1].expand(-1, -1, 28, -1), images.x_train)
+    with pytest.raises(TypeError, match="flatten must be a bool"):
+        load_dataset(name, n_train=4, n_test=4, flatten="no")
 
 
 def test_cifar10_refuses_code_in_pickles(tmp_path):

@@ -170,7 +170,7 @@ def test_train_validates_arguments(small_line):
     ):
         with pytest.raises(ValueError):
             train(model, small_line, progress=False, **kwargs)
-    with pytest.raises(ValueError, match="no Linear layer"):
+    with pytest.raises(ValueError, match="no Linear or Conv layer"):
         train(torch.nn.Sequential(torch.nn.Flatten()), small_line, epochs=1, progress=False)
 
 
@@ -179,7 +179,7 @@ def test_progress_lines_without_tqdm(small_line, capsys, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "tqdm.auto", None)
     train(MLP([784, 8, 10]), small_line, epochs=2, batch_size=128, progress=True)
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 2 and lines[1].startswith("epoch 2/2") and "test acc" in lines[1]
+    assert len(lines) == 2 and lines[1].startswith("train: 2/2 epochs") and "test acc" in lines[1]
 
 
 def test_short_training_beats_chance_on_line():
@@ -224,7 +224,7 @@ def test_checkpoint_round_trip(tmp_path, pruned_model, small_line):
     }
     checkpoint.save(pruned_model, path, meta)
     loaded = checkpoint.load(path)
-    assert loaded.widths == (784, 16, 10) and loaded.dropout == 0.25
+    assert loaded.arch == "mlp" and loaded.config == {"widths": [784, 16, 10], "dropout": 0.25}
     assert loaded.metadata == {
         "dataset": "line",
         "test_accuracy": 0.5,
@@ -236,14 +236,14 @@ def test_checkpoint_round_trip(tmp_path, pruned_model, small_line):
     assert loaded.sparsity == pytest.approx([round(0.9 * 784 * 16) / (784 * 16), 0.9], abs=1e-7)
     pruned_model.eval()
     assert torch.equal(loaded.model(small_line.x_test), pruned_model(small_line.x_test))
-    assert torch.load(path, weights_only=True)["format"] == "modcore-mlp"
+    assert torch.load(path, weights_only=True)["format"] == "modcore-model"
 
 
 def test_checkpoint_errors(tmp_path, pruned_model):
     path = tmp_path / "mlp.pt"
     with pytest.raises(ValueError, match=r"metadata\['history'\] is a object"):
         checkpoint.save(pruned_model, path, {"history": object()})
-    with pytest.raises(TypeError, match="MLP"):
+    with pytest.raises(TypeError, match="MLP or modcore.nn.CNN"):
         checkpoint.save(torch.nn.Linear(2, 2), path)
     masked = MLP([4, 3, 2])
     prune_to_sparsity(masked, 0.5)

@@ -1,7 +1,10 @@
 """modcore reproduce: the quick run end to end, resume, skipped data sets, CLI errors."""
 
+import inspect
 import json
+import math
 import os
+import struct
 import subprocess
 import sys
 
@@ -11,6 +14,7 @@ pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
+import modcore  # noqa: E402
 from modcore import reproduce as rep  # noqa: E402
 
 # In-process runs on a small MLP and tiny data: the whole path in about a second per run.
@@ -26,7 +30,7 @@ def run_cli(*args, env=None, timeout=300):
 
 def test_quick_end_to_end_writes_well_formed_table(tmp_path):
     out = tmp_path / "results"
-    proc = run_cli("reproduce", "--quick", "--shuffles", 8, "--out", out)
+    proc = run_cli("reproduce", "--quick", "--n-shuffles", 8, "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert "[4/4] line, unpruned, seed 0: test acc" in proc.stdout
     table = pd.read_csv(out / "table.csv")
@@ -48,7 +52,12 @@ def test_quick_end_to_end_writes_well_formed_table(tmp_path):
     assert len(runs) == 4 and all(len(r["layer_ncuts"]) == 8 for r in runs)
     assert all((out / r["checkpoint"]).exists() for r in runs)
     pytest.importorskip("matplotlib")
-    assert (out / "ncut.png").stat().st_size > 0
+    head = (out / "ncut.png").read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", head[16:24])
+    assert 300 <= width <= 3000 and 200 <= height <= 2000, (width, height)
+    assert sorted(p.name for p in out.iterdir()) == [  # no temporary file left behind
+        "checkpoints", "ncut.png", "runs.jsonl", "summary.json", "table.csv", "table.md"]
 
 
 def test_resume_does_not_redo_finished_runs(tmp_path, monkeypatch, capsys):
@@ -80,21 +89,145 @@ def test_resume_does_not_redo_finished_runs(tmp_path, monkeypatch, capsys):
     assert len(trainings) == 4
 
 
-def test_damaged_last_line_is_dropped_and_redone(tmp_path):
+class Crash(BaseException):
+    """The process dying in the middle of writing a run."""
+
+
+def test_a_run_cut_short_while_written_is_removed_and_redone(tmp_path, monkeypatch):
+    files = sys.modules["modcore.files"]
+    real = files.ResultLog.append
+
+    class HalfWriter:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(data[:40])
+            self.f.flush()
+            raise Crash
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    def append(self, row):
+        if self.path.stat().st_size > 0:  # the second run
+            self._file = HalfWriter(self._file)
+        real(self, row)
+
+    out = tmp_path / "r"
+    monkeypatch.setattr(files.ResultLog, "append", append)
+    with pytest.raises(Crash):
+        rep.reproduce(out=out, max_runs=2, **SMALL)
+    monkeypatch.undo()
+    path = out / "runs.jsonl"
+    first = path.read_bytes()[:path.read_bytes().index(b"\n") + 1]
+    assert len(path.read_bytes()) == len(first) + 40
+    assert len(rep.read_runs(path)) == 1  # reading leaves the cut-short run out ...
+    assert len(path.read_bytes()) == len(first) + 40  # ... and the file as it is
+    rep.reproduce(out=out, max_runs=1, **SMALL)  # removes it and does the second run again
+    runs = rep.read_runs(path)
+    assert [(r["condition"], r["seed"]) for r in runs] == [("pruned, dropout", 0), ("pruned", 0)]
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 2 and lines[0] == first
+
+
+def test_a_line_modcore_did_not_write_is_refused(tmp_path):
     out = tmp_path / "r"
     rep.reproduce(out=out, max_runs=1, **SMALL)
     path = out / "runs.jsonl"
-    line = path.read_text()
-    path.write_text(line + line[:40])  # a crash in the middle of writing the second run
-    assert len(rep.read_runs(path)) == 1
-    assert path.read_text() == line
+    with open(path, "a") as f:
+        f.write("seed 1 looked odd, rerun\n")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="line 2: not a modcore reproduce runs row"):
+        rep.reproduce(out=out, **SMALL)
+    assert path.read_bytes() == before
 
 
-def test_other_settings_are_not_mixed_in(tmp_path):
+def test_settings_are_every_parameter_that_changes_a_run():
+    # reproduce()'s parameters that do not change a run's numbers: which runs to do
+    # (datasets, seeds, max_runs), where, how fast and how loud; quick only changes
+    # defaults of settings, which are then recorded.
+    other = {"datasets", "seeds", "out", "quick", "data_dir", "n_jobs", "max_runs", "progress",
+             "command"}
+    params = set(inspect.signature(rep.reproduce).parameters)
+    assert params - other == set(rep.SETTINGS)
+
+
+CHANGED = {"arch": "cnn", "epochs": 2, "n_shuffles": 4, "n_clusters": 3, "n_init": 3, "max_iter": 50,
+           "tol": 1e-4, "eigen_method": "dense", "assign_labels": "kmeans", "refine": False,
+           "select_by": "ncut", "n_train": 150, "n_test": 90, "hidden": (16, 8)}
+
+
+def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
+    assert set(CHANGED) == set(rep.SETTINGS)  # a new setting needs a case here
     out = tmp_path / "r"
     rep.reproduce(out=out, max_runs=1, **SMALL)
+    for key, value in CHANGED.items():
+        with pytest.raises(ValueError, match=f"other settings .*{key}"):
+            rep.reproduce(out=out, **{**SMALL, key: value})
+    # Runs written before these settings existed used the solver's defaults of the
+    # time (tol 1e-6, k-means kept by inertia, no refinement), and MLPs.
+    path = out / "runs.jsonl"
+    run = json.loads(path.read_text())
+    for key in ("arch", "max_iter", "tol", "eigen_method", "assign_labels", "refine",
+                "select_by"):
+        del run[key]
+    path.write_text(json.dumps(run) + "\n")
     with pytest.raises(ValueError, match="other settings"):
-        rep.reproduce(out=out, **{**SMALL, "n_shuffles": 4})
+        rep.reproduce(out=out, **SMALL)  # today's defaults differ
+    before = {**SMALL, "tol": 1e-6, "assign_labels": "kmeans", "refine": False}
+    assert len(rep.reproduce(out=out, max_runs=1, **before)) == 2  # accepted: one more run
+    with pytest.raises(ValueError, match="other settings"):
+        rep.reproduce(out=out, **{**before, "eigen_method": "dense"})
+
+
+def run_of(dataset, condition, seed, **values):
+    """A run row with every measure the table aggregates; unnamed measures are 0."""
+    row = {"dataset": dataset, "condition": condition, "seed": seed, "ncut": 0.0,
+           "test_accuracy": 0.0, "random_init_ncut": 0.0}
+    for null in rep.NULLS:
+        row.update({f"{null}_mean": 0.0, f"{null}_std": 0.0, f"{null}_z": 0.0, f"{null}_p": 1.0})
+    row.update(values)
+    return row
+
+
+def test_aggregate_of_a_small_run_log_by_hand():
+    runs = [
+        run_of("line", "unpruned", 0, ncut=5.0, layer_p=0.01),
+        run_of("line", "pruned", 0, ncut=1.0, layer_z=-1.0, layer_p=0.01, test_accuracy=0.5),
+        run_of("line", "pruned", 1, ncut=2.0, layer_z=-2.0, layer_p=0.20, test_accuracy=0.7),
+        run_of("line", "pruned", 2, ncut=3.0, layer_z=-6.0, layer_p=0.04, test_accuracy=0.9,
+               layer_nonzero_mean=3.0),
+        run_of("mnist", "pruned", 0, ncut=4.0),
+    ]
+    table = rep.aggregate(runs)
+    assert list(table.columns) == rep.table_columns()
+    # Data sets in order of appearance, conditions in CONDITIONS order.
+    assert list(zip(table["dataset"], table["condition"])) == [
+        ("line", "pruned"), ("line", "unpruned"), ("mnist", "pruned")]
+    pruned = table.iloc[0]
+    assert pruned["seeds"] == 3
+    assert pruned["ncut_mean"] == 2.0 and pruned["ncut_std"] == 1.0  # 1, 2, 3
+    # z: -1, -2, -6: mean -3; deviations 2, 1, -3; sum of squares 14; ddof 1: sqrt(7).
+    assert pruned["layer_z_mean"] == -3.0
+    assert pruned["layer_z_std"] == pytest.approx(math.sqrt(7), rel=1e-15)
+    assert pruned["layer_significant"] == pytest.approx(2 / 3)  # p 0.01 and 0.04 < 0.05
+    assert pruned["test_accuracy_mean"] == pytest.approx(0.7)
+    assert pruned["test_accuracy_std"] == pytest.approx(0.2)
+    assert pruned["layer_nonzero_shuffled_mean_mean"] == 1.0
+    assert pruned["layer_nonzero_significant"] == 0.0
+    unpruned = table.iloc[1]
+    assert unpruned["seeds"] == 1 and unpruned["ncut_mean"] == 5.0
+    assert math.isnan(unpruned["ncut_std"])  # one seed: no spread
+    assert unpruned["layer_significant"] == 1.0
+    assert table.iloc[2]["ncut_mean"] == 4.0
+
+    lines = rep.to_markdown(table).splitlines()
+    assert len(lines) == 2 + 3
+    assert lines[2].startswith(
+        "| line | pruned | 3 | 0.7000 ± 0.2000 | 2.000 ± 1.000 | 0.000 ± 0.000 | "
+        "0.000 ± 0.000 | 0.000 ± 0.000 | -3.00 ± 2.65 | 2/3 |")
+    assert lines[3].startswith("| line | unpruned | 1 | 0.0000 | 5.000 | 0.000 | ")
 
 
 def test_missing_dataset_is_skipped_with_reason(tmp_path, monkeypatch, capsys):
@@ -110,8 +243,10 @@ def test_missing_dataset_is_skipped_with_reason(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--datasets", "imagenet"], "unknown data set 'imagenet'"),
-    (["--seeds", "0"], "seeds must be a positive integer"),
-    (["--shuffles", "-1"], "shuffles must be a positive integer"),
+    (["--seeds", "0"], "argument --seeds: expected an integer >= 1, got 0"),
+    (["--n-shuffles", "-1"], "argument --n-shuffles: expected an integer in [1, 10000000], got -1"),
+    (["--shuffles", "0"], "argument --shuffles: expected an integer in [1, 10000000], got 0"),
+    (["--n-clusters", "1"], "argument --n-clusters: expected an integer in [2, 2147483647], got 1"),
     (["--datasets", "mnist,cifar10"], "none of the data sets is available"),
     (["--datasets", ","], "--datasets is empty"),
 ])
@@ -125,8 +260,9 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
 
 
 def test_committed_results_match_their_run_log():
-    # results/ holds the full reproduction quoted in the README: its table must be the
-    # aggregate of its own run log, and the run log complete (2 data sets x 4 x 5 seeds).
+    # results/ holds the full reproduction quoted in the README: its files must not have
+    # been edited by hand, i.e. its table is the aggregate of its own run log (aggregate
+    # itself is checked by hand above), and the run log is complete (2 data sets x 4 x 5).
     results = os.path.join(os.path.dirname(__file__), os.pardir, "results")
     runs = rep.read_runs(os.path.join(results, "runs.jsonl"))
     assert len(runs) == 40
@@ -140,3 +276,24 @@ def test_committed_results_match_their_run_log():
     with open(os.path.join(results, "summary.json")) as f:
         summary = json.load(f)
     assert summary["complete"] and summary["runs"] == 40
+
+
+def test_cnn_runs_cluster_the_conv_channels(tmp_path):
+    from modcore.nn import CNN, checkpoint
+
+    cnn = dict(SMALL, arch="cnn", hidden=None, n_train=128, n_test=64)
+    out = tmp_path / "cnn"
+    table = rep.reproduce(out=out, max_runs=2, **cnn)
+    runs = rep.read_runs(out / "runs.jsonl")
+    assert [r["arch"] for r in runs] == ["cnn", "cnn"] and len(table) == 2
+    assert all(r["hidden"] is None for r in runs)
+    model = checkpoint.load(out / runs[0]["checkpoint"]).model
+    assert isinstance(model, CNN)
+    # The run's n-cut is that of the conv channels (3 x 64 units, the 2021 preset).
+    net = modcore.Network.from_torch(model, input_shape=(1, 28, 28), preset="paper_cnn")
+    assert net.sizes == (64, 64, 64)
+    again = modcore.spectral_cluster(net, n_clusters=4, n_init=2, seed=runs[0]["seed"], n_jobs=1)
+    assert again.ncut == pytest.approx(runs[0]["ncut"], rel=1e-12)
+    # An MLP reproduction cannot resume into the CNN's runs.
+    with pytest.raises(ValueError, match="other settings"):
+        rep.reproduce(out=out, **SMALL)

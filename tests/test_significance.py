@@ -1,19 +1,23 @@
+"""ncut_significance and its shuffles: statistics by hand, the null's networks, the solver
+settings, progress, Ctrl-C, infinite z-scores.
+
+The shuffles' invariants (multisets, patterns) are properties in test_properties.py;
+same results for any thread count and chunking are in test_threads.py.
+"""
+
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import scipy.stats
 
 import modcore
-from modcore.cluster import check_settings
-from modcore.network import Network
-from modcore.significance import shuffled_ncuts
+from modcore.significance import significance_of
 from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+
+from processes import interrupt
+from solver_cases import IDS, REACH
 
 
 @pytest.fixture(scope="module")
@@ -21,44 +25,119 @@ def pruned():
     return random_pruned_mlp((60, 50, 40, 10), sparsity=0.7, seed=0)
 
 
-@pytest.mark.parametrize("index", [0, 1, 17])
-def test_layer_shuffle_keeps_each_layers_multiset(pruned, index):
-    for w, s in zip(pruned, modcore.shuffled_weights(pruned, shuffle="layer", seed=3, index=index)):
-        assert s.shape == w.shape
-        np.testing.assert_array_equal(np.sort(s.ravel()), np.sort(w.ravel()))
-    moved = modcore.shuffled_weights(pruned, shuffle="layer", seed=3, index=index)[0]
-    assert not np.array_equal(moved != 0, pruned[0] != 0)  # positions do move
+def test_each_shuffle_moves_what_it_should(pruned):
+    def nonzero_pattern(ws):
+        return [w != 0 for w in ws]
+
+    def same(a, b):
+        return all(np.array_equal(x, y) for x, y in zip(a, b))
+
+    layer = [modcore.shuffled_weights(pruned, shuffle="layer", seed=3, index=i) for i in (0, 1)]
+    assert not same(nonzero_pattern(layer[0]), nonzero_pattern(pruned))  # positions move
+    assert not same(layer[0], layer[1])  # each index its own network
+    nonzero = modcore.shuffled_weights(pruned, shuffle="layer_nonzero", seed=1)
+    assert same(nonzero_pattern(nonzero), nonzero_pattern(pruned)) and not same(nonzero, pruned)
+    kde = modcore.shuffled_weights(pruned, shuffle="layer_nonzero_distribution", seed=0)
+    assert not np.isin(kde[0][kde[0] != 0], pruned[0][pruned[0] != 0]).any()  # fresh values
+    spread = modcore.shuffled_weights(pruned, shuffle="layer_all_distribution", seed=0)
+    assert not same(nonzero_pattern(spread), nonzero_pattern(pruned))
 
 
-@pytest.mark.parametrize("index", [0, 5])
-def test_layer_nonzero_shuffle_keeps_positions_and_values(pruned, index):
-    shuffled = modcore.shuffled_weights(pruned, shuffle="layer_nonzero", seed=1, index=index)
-    for w, s in zip(pruned, shuffled):
-        np.testing.assert_array_equal(s != 0, w != 0)
-        np.testing.assert_array_equal(np.sort(s[s != 0]), np.sort(w[w != 0]))
-    assert not np.array_equal(shuffled[0], pruned[0])
+def test_kde_shuffles_use_scotts_bandwidth():
+    # Values +-3: each KDE draw is one of them plus bandwidth * N(0, 1), and the two are
+    # 12 bandwidths apart, so the noise of every draw can be read off: its std must be
+    # the bandwidth. Oracle: scipy's gaussian_kde (Scott: sample std * n**(-1/5)).
+    rng = np.random.default_rng(0)
+    w = [np.where(rng.random((100, 100)) < 0.5, -3.0, 3.0)]
+    values = w[0].ravel()
+    bandwidth = np.sqrt(scipy.stats.gaussian_kde(values).covariance[0, 0])
+    assert bandwidth == pytest.approx(values.std(ddof=1) * values.size ** -0.2, rel=1e-12)
+    noise = []
+    for index in range(5):
+        for shuffle in ("layer_nonzero_distribution", "layer_all_distribution"):
+            s = modcore.shuffled_weights(w, shuffle=shuffle, seed=1, index=index)[0]
+            drawn = s[s != 0]
+            assert drawn.size == values.size
+            noise.append(drawn - 3.0 * np.sign(drawn))
+    noise = np.concatenate(noise)  # 100,000 draws: the std's relative error is ~0.2 %
+    assert noise.std() == pytest.approx(bandwidth, rel=0.015)
+    assert abs(noise.mean()) < 0.01 * bandwidth
+    # Silverman's rule would give 0.9x, n**(-1/4) 0.63x: both far outside the tolerance.
 
 
-def test_distribution_shuffles_keep_pattern_and_resemble_values(pruned):
-    big = random_pruned_mlp((400, 300), sparsity=0.5, seed=1)
-    s = modcore.shuffled_weights(big, shuffle="layer_nonzero_distribution", seed=0)[0]
-    w = big[0]
-    np.testing.assert_array_equal(s != 0, w != 0)
-    assert not np.isin(s[s != 0], w[w != 0]).any()  # fresh values, not a permutation
-    # A KDE sample: same mean, variance inflated by (1 + n^(-2/5)) only.
-    assert abs(s[s != 0].mean() - w[w != 0].mean()) < 0.05 * w[w != 0].std()
-    assert s[s != 0].std() == pytest.approx(w[w != 0].std(), rel=0.05)
-    a = modcore.shuffled_weights(big, shuffle="layer_all_distribution", seed=0)[0]
-    assert np.count_nonzero(a) == np.count_nonzero(w)
-    assert not np.array_equal(a != 0, w != 0)
+# --- the null's networks ------------------------------------------------------------
+
+M64 = 2**64 - 1
 
 
-def test_shuffles_are_reproducible_and_indexed(pruned):
-    a = modcore.shuffled_weights(pruned, shuffle="layer", seed=5, index=2)
-    b = modcore.shuffled_weights(pruned, shuffle="layer", seed=5, index=2)
-    c = modcore.shuffled_weights(pruned, shuffle="layer", seed=5, index=3)
-    np.testing.assert_array_equal(a[1], b[1])
-    assert not np.array_equal(a[1], c[1])
+def splitmix64(state):
+    state = (state + 0x9E3779B97F4A7C15) & M64
+    z = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return state, z ^ (z >> 31)
+
+
+def null_clustering_seed(seed, index):
+    """The clustering seed of shuffle ``index`` (cpp/src/shuffle.cpp, rng.hpp): the first
+    xoshiro256++ draw of stream ``index`` of splitmix64(seed ^ kClusterTag)."""
+    base = splitmix64(seed ^ 0x636C757374657231)[1]
+    _, mixed = splitmix64(base ^ ((0xD1B54A32D192ED03 * (index + 1)) & M64))
+    state, s = mixed ^ index, []
+    for _ in range(4):
+        state, value = splitmix64(state)
+        s.append(value)
+    total = (s[0] + s[3]) & M64
+    return ((((total << 23) | (total >> 41)) & M64) + s[0]) & M64
+
+
+@pytest.mark.parametrize("shuffle", modcore.SHUFFLES)
+def test_shuffled_weights_is_the_network_behind_each_shuffled_ncut(pruned, shuffle):
+    sig = modcore.ncut_significance(pruned, n_clusters=4, n_shuffles=4, shuffle=shuffle, seed=5,
+                                    progress=False)
+    fewer = modcore.ncut_significance(pruned, n_clusters=4, n_shuffles=2, shuffle=shuffle,
+                                      seed=5, progress=False)
+    np.testing.assert_array_equal(fewer.shuffled_ncuts, sig.shuffled_ncuts[:2])  # by index
+    for index in range(4):
+        weights = modcore.shuffled_weights(pruned, shuffle=shuffle, seed=5, index=index)
+        clustering = modcore.spectral_cluster(
+            weights, n_clusters=4, seed=null_clustering_seed(5, index))
+        # The same graph with its edges in another order: equal up to rounding.
+        assert clustering.ncut == pytest.approx(sig.shuffled_ncuts[index], rel=1e-12)
+
+
+# --- statistics ---------------------------------------------------------------------
+
+def clustering_with_ncut(ncut):
+    return SimpleNamespace(ncut=ncut, modularity=0.0, labels=[], n_clusters=2, n_init=1, seed=0)
+
+
+@pytest.mark.parametrize("ncut, null, mean, std, z, p, percentile", [
+    # mean 2.5; squares of deviations 2.25 + 0.25 + 0.25 + 2.25 = 5, / 3; two <= 2.
+    (2.0, [1.0, 2.0, 3.0, 4.0], 2.5, (5 / 3) ** 0.5, -0.5 / (5 / 3) ** 0.5, 3 / 5, 50.0),
+    # Below every shuffle: the smallest p, 1 / (n + 1).
+    (0.5, [1.0, 2.0, 3.0, 4.0], 2.5, (5 / 3) ** 0.5, -2.0 / (5 / 3) ** 0.5, 1 / 5, 0.0),
+    # Ties count as "at most": mean 7/3, deviations -1/3, -1/3, 2/3, variance 1/3.
+    (2.0, [2.0, 2.0, 3.0], 7 / 3, 3 ** -0.5, -(1 / 3) * 3 ** 0.5, 3 / 4, 200 / 3),
+    (5.0, [1.0, 2.0, 3.0, 4.0], 2.5, (5 / 3) ** 0.5, 2.5 / (5 / 3) ** 0.5, 1.0, 100.0),
+])
+def test_statistics_of_a_fixed_null_by_hand(ncut, null, mean, std, z, p, percentile):
+    sig = significance_of(clustering_with_ncut(ncut), np.array(null), "layer")
+    assert sig.shuffled_mean == pytest.approx(mean, rel=1e-15)
+    assert sig.shuffled_std == pytest.approx(std, rel=1e-14)
+    assert sig.z_score == pytest.approx(z, rel=1e-14)
+    assert sig.p_value == pytest.approx(p, rel=1e-15)
+    assert sig.percentile == pytest.approx(percentile, rel=1e-15)
+    assert sig.n_shuffles == len(null)
+
+
+def test_result_fields_and_json(pruned):
+    res = modcore.ncut_significance(pruned, n_clusters=4, n_shuffles=30, shuffle="layer_nonzero",
+                                    seed=2, progress=False)
+    assert res.shuffled_ncuts.shape == (30,)
+    assert res.ncut == modcore.spectral_cluster(pruned, n_clusters=4, seed=2).ncut
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["p_value"] == res.p_value and d["shuffled_ncuts"] == res.shuffled_ncuts.tolist()
+    assert "p=" in repr(res)
 
 
 def test_planted_network_is_significant():
@@ -68,22 +147,6 @@ def test_planted_network_is_significant():
     assert res.z_score < -10
     assert res.percentile == 0.0
     assert res.ncut < res.shuffled_ncuts.min()
-
-
-def test_statistics_follow_their_definitions(pruned):
-    res = modcore.ncut_significance(pruned, n_clusters=4, n_shuffles=30, shuffle="layer_nonzero",
-                                    seed=2, progress=False)
-    null = res.shuffled_ncuts
-    assert null.shape == (30,)
-    assert res.shuffled_mean == pytest.approx(null.mean())
-    assert res.shuffled_std == pytest.approx(null.std(ddof=1))
-    assert res.z_score == pytest.approx((res.ncut - null.mean()) / null.std(ddof=1))
-    assert res.p_value == pytest.approx((1 + np.sum(null <= res.ncut)) / 31)
-    assert res.ncut == modcore.spectral_cluster(pruned, n_clusters=4, seed=2).ncut
-    assert ((0 <= null) & (null <= 4)).all()
-    d = json.loads(json.dumps(res.to_dict()))
-    assert d["p_value"] == res.p_value and len(d["shuffled_ncuts"]) == 30
-    assert "p=" in repr(res)
 
 
 def test_p_values_of_null_networks_are_roughly_uniform():
@@ -101,16 +164,60 @@ def test_p_values_of_null_networks_are_roughly_uniform():
     assert 0.35 < p.mean() < 0.65      # expected 0.5
 
 
-def test_same_result_for_any_threads_and_chunks(pruned):
-    args = dict(n_clusters=4, n_shuffles=12, shuffle="layer", seed=11, progress=False)
-    one = modcore.ncut_significance(pruned, n_jobs=1, **args).shuffled_ncuts
-    two = modcore.ncut_significance(pruned, n_jobs=2, **args).shuffled_ncuts
-    np.testing.assert_array_equal(one, two)
-    for chunk in (1, 5, 12):
-        chunked = shuffled_ncuts(Network.from_weights(pruned), "layer", 12,
-                                 check_settings(n_clusters=4), 11, 2, False, chunk_size=chunk)
-        np.testing.assert_array_equal(one, chunked)
+# --- a null whose shuffles are all alike --------------------------------------------
 
+# A 4-cycle x - y1 - z - y2 - x. "Heavy path": x-y1 and y1-z weigh 1, x-y2 and y2-z 0.5;
+# best 2-cut {x, y1} | {y2, z}: cut 1.5, volumes 3.5 and 2.5, n-cut 3/7 + 3/5 = 36/35
+# ({y2} | rest gives 1 + 1/5 = 1.2). "Cross": x-y1 and y2-z weigh 1, the others 0.5;
+# {x, y1} | {y2, z}: cut 1, volumes 3 and 3, n-cut 2/3.
+# A layer shuffle swaps the two entries of each layer, giving one shape or the other.
+HEAVY_PATH = [np.array([[1.0, 0.5]]), np.array([[1.0], [0.5]])]
+CROSS = [np.array([[1.0, 0.5]]), np.array([[0.5], [1.0]])]
+
+
+def shape_of(weights):
+    same_middle = np.argmax(weights[0][0]) == np.argmax(weights[1][:, 0])
+    return "heavy path" if same_middle else "cross"
+
+
+@pytest.mark.parametrize("network, other, sign", [(HEAVY_PATH, "cross", "inf"),
+                                                  (CROSS, "heavy path", "-inf")])
+def test_a_null_with_no_spread_gives_an_infinite_z_score_in_strict_json(network, other, sign):
+    assert modcore.spectral_cluster(HEAVY_PATH, n_clusters=2, seed=0).ncut == pytest.approx(36 / 35)
+    assert modcore.spectral_cluster(CROSS, n_clusters=2, seed=0).ncut == pytest.approx(2 / 3)
+    # A seed whose 4 shuffles all have the other shape (each does with probability 1/2).
+    seed = next(s for s in range(200) if all(
+        shape_of(modcore.shuffled_weights(network, shuffle="layer", seed=s, index=i)) == other
+        for i in range(4)))
+    res = modcore.ncut_significance(network, n_clusters=2, n_shuffles=4, seed=seed,
+                                    progress=False)
+    assert len(set(res.shuffled_ncuts.tolist())) == 1 and res.shuffled_std == 0.0
+    assert res.z_score == float(sign)
+    d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert d["z_score"] == sign and float(d["z_score"]) == res.z_score
+
+
+def test_a_null_equal_to_the_network_gives_z_zero():
+    # Two disconnected blocks of equal weights: every "layer_nonzero" shuffle is the
+    # same network, so the null has std 0 and the network equals it.
+    w = [np.kron(np.eye(2), np.ones((3, 3)))]
+    res = modcore.ncut_significance(w, n_clusters=2, n_shuffles=5, shuffle="layer_nonzero",
+                                    seed=0, progress=False)
+    assert res.shuffled_std == 0.0 and res.z_score == 0.0 and res.p_value == 1.0
+    assert json.loads(json.dumps(res.to_dict(), allow_nan=False))["z_score"] == 0.0
+
+
+# --- solver settings reach the shuffles ---------------------------------------------
+
+@pytest.mark.parametrize("name, changed, baseline", REACH, ids=IDS)
+def test_each_solver_setting_reaches_the_shuffles(pruned, name, changed, baseline):
+    opts = dict(n_clusters=4, n_shuffles=6, seed=4, progress=False)
+    a = modcore.ncut_significance(pruned, **opts, **changed).shuffled_ncuts
+    b = modcore.ncut_significance(pruned, **opts, **baseline).shuffled_ncuts
+    assert not np.array_equal(a, b)
+
+
+# --- progress -----------------------------------------------------------------------
 
 def test_progress_callback_sees_every_shuffle(pruned):
     seen = []
@@ -118,7 +225,17 @@ def test_progress_callback_sees_every_shuffle(pruned):
                               progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (9, 9)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert {t for _, t in seen} == {9}
 
+
+def test_progress_true_shows_the_null_on_stderr(pruned, capsys):
+    # The display itself (tqdm and plain text) is tested in test_progress.py.
+    modcore.ncut_significance(pruned, n_clusters=4, n_shuffles=9, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "layer shuffles" in err and "9/9" in err
+
+
+# --- bad input ----------------------------------------------------------------------
 
 @pytest.mark.parametrize(
     "kwargs, exc, match",
@@ -141,69 +258,44 @@ def test_bad_weights_are_rejected_before_any_work():
         modcore.ncut_significance([np.array([[np.nan, 1.0]])], n_clusters=2)
 
 
-def interrupt(script, delay):
-    """Run script, wait for its first line, send SIGINT after `delay` s; (rc, out, err, seconds)."""
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        first = proc.stdout.readline()
-        assert first, proc.stderr.read()
-        time.sleep(delay)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-        return proc.returncode, first + out, err, time.monotonic() - sent
-    finally:
-        proc.kill()
+# --- Ctrl-C -------------------------------------------------------------------------
 
-
-def test_ctrl_c_stops_a_long_null_promptly():
-    rc, out, err, seconds = interrupt("""
+def test_ctrl_c_stops_a_long_null():
+    rc, out, err = interrupt("""
         import sys, modcore
         from modcore.synthetic import random_pruned_mlp
         w = random_pruned_mlp(sparsity=0.9, seed=0)
         def tick(done, total):
-            print("progress", done, flush=True)
+            print("progress", flush=True)
         try:
-            modcore.ncut_significance(w, n_shuffles=100000, seed=0, n_jobs=2, progress=tick)
+            modcore.ncut_significance(w, n_shuffles=10**6, seed=0, n_jobs=2, progress=tick)
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
-    """, delay=0.0)
-    assert out.startswith("progress") and rc == 130, err
-    assert "interrupted" in out
-    assert seconds < 5.0
+    """, ready="progress")
+    assert rc == 130 and "interrupted" in out, err
 
 
-def test_ctrl_c_stops_a_long_single_clustering_promptly():
-    """One C++ call that would run for minutes still stops on Ctrl-C."""
-    rc, out, err, seconds = interrupt("""
-        import sys, modcore
+def test_ctrl_c_stops_a_long_single_clustering():
+    """One C++ call that would run for many minutes still stops on Ctrl-C."""
+    rc, out, err = interrupt("""
+        import sys, threading, time, modcore
         from modcore.synthetic import random_pruned_mlp
         w = random_pruned_mlp((784, 1024, 1024, 10), sparsity=0.7, seed=0)
-        print("started", flush=True)
+        main = threading.main_thread().ident
+
+        def announce():
+            # Wait until the main thread's innermost Python frame is the one that
+            # calls the C++ clustering, i.e. it is inside C++ (with the GIL released).
+            while sys._current_frames()[main].f_code.co_name != "cluster_network":
+                time.sleep(0.01)
+            print("inside", flush=True)
+
+        threading.Thread(target=announce, daemon=True).start()
         try:
-            modcore.spectral_cluster(w, assign_labels="kmeans", n_init=100000, seed=0,
-                                         n_jobs=2)
+            modcore.spectral_cluster(w, assign_labels="kmeans", n_init=100_000, seed=0, n_jobs=2)
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
-    """, delay=2.0)  # well inside the clustering
-    assert rc == 130, err
-    assert "interrupted" in out
-    assert seconds < 5.0
-
-
-def test_infinite_z_score_is_strict_json():
-    # Two disconnected blocks of equal weights: every "layer_nonzero" shuffle is the
-    # same network, so the null has std 0 and z is defined as 0 (equal) or +-inf.
-    block = np.ones((3, 3))
-    w = [np.kron(np.eye(2), block)]
-    res = modcore.ncut_significance(w, n_clusters=2, n_shuffles=5, shuffle="layer_nonzero",
-                                    seed=0, progress=False)
-    assert res.shuffled_std == 0.0 and res.z_score == 0.0  # all equal, including the net
-    d = res.to_dict()
-    json.dumps(d, allow_nan=False)
-    object.__setattr__(res, "z_score", -np.inf)
-    assert res.to_dict()["z_score"] == "-inf"
-    json.dumps(res.to_dict(), allow_nan=False)
+    """, ready="inside")
+    assert rc == 130 and "interrupted" in out, err

@@ -14,11 +14,20 @@ def torch():
     return pytest.importorskip("torch")
 
 
-def manual(module):
-    """The oracle: each Linear's (out, in) weight, transposed, in order."""
+def numbered(widths):
+    """Known, distinct weights, one (n_in, n_out) array per layer: entry (i, j) of layer l
+    is 100 l + i + j / 128, exact in float32."""
+    return [(100 * l + np.arange(a)[:, None] + np.arange(b)[None, :] / 128).astype(np.float32)
+            for l, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+
+
+def set_weights(linears, arrays):
+    """Give each Linear layer its array (torch keeps (out, in), hence the transpose)."""
     import torch
 
-    return [m.weight.detach().numpy().T for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for layer, w in zip(linears, arrays, strict=True):
+            layer.weight.copy_(torch.from_numpy(w.T.copy()))
 
 
 def assert_same(got, expected):
@@ -28,15 +37,18 @@ def assert_same(got, expected):
         np.testing.assert_array_equal(g, e)
 
 
+WIDTHS = [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 3, 2]
+
+
 @pytest.fixture
 def deep(torch):
-    """Eleven Linear layers in a Sequential, so names run 0, 2, ..., 20 (10 sorts after 2
-    only numerically), with parameter-free layers in between."""
-    torch.manual_seed(0)
-    widths = [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 3, 2]
+    """Eleven Linear layers in a Sequential, so names run 1, 3, ..., 21 (11 sorts before 3
+    only as text), with parameter-free layers in between; the weights set by hand."""
+    linears = [torch.nn.Linear(a, b) for a, b in zip(WIDTHS[:-1], WIDTHS[1:])]
+    set_weights(linears, numbered(WIDTHS))
     layers = [torch.nn.Flatten()]
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        layers += [torch.nn.Linear(a, b), torch.nn.Dropout(0.1) if i % 2 else torch.nn.ReLU()]
+    for i, linear in enumerate(linears):
+        layers += [linear, torch.nn.Dropout(0.1) if i % 2 else torch.nn.ReLU()]
     layers.append(torch.nn.Identity())
     return torch.nn.Sequential(*layers)
 
@@ -47,7 +59,7 @@ def test_import_does_not_load_torch():
 
 
 def test_module_and_state_dict(torch, deep):
-    expected = manual(deep)
+    expected = numbered(WIDTHS)
     assert [w.shape for w in expected][:2] == [(12, 11), (11, 10)]
     assert_same(weights_from_module(deep), expected)
     assert_same(weights_from_module(deep.state_dict()), expected)
@@ -57,12 +69,13 @@ def test_module_and_state_dict(torch, deep):
 def test_nested_containers_and_modcore_mlp(torch):
     from modcore.nn import MLP
 
-    model = torch.nn.Sequential(
-        torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh()), torch.nn.Linear(4, 3)
-    )
-    assert_same(weights_from_module(model), manual(model))
-    mlp = MLP([6, 5, 4], dropout=0.5, seed=0)
-    assert_same(weights_from_module(mlp), manual(mlp))
+    inner, outer = torch.nn.Linear(5, 4), torch.nn.Linear(4, 3)
+    set_weights([inner, outer], numbered([5, 4, 3]))
+    model = torch.nn.Sequential(torch.nn.Sequential(inner, torch.nn.Tanh()), outer)
+    assert_same(weights_from_module(model), numbered([5, 4, 3]))
+    mlp = MLP([6, 5, 4], dropout=0.5, seed=0)  # Linear, ReLU, Dropout, Linear
+    set_weights([mlp[0], mlp[3]], numbered([6, 5, 4]))
+    assert_same(weights_from_module(mlp), numbered([6, 5, 4]))
 
 
 def test_parametrized_linear_and_no_aliasing(torch):
@@ -93,18 +106,19 @@ def test_pt_files(torch, deep, tmp_path):
 
     path = tmp_path / "deep.pt"
     torch.save(deep.state_dict(), path)
-    assert_same(weights_from_module(path), manual(deep))
-    assert_same(weights_from_module(str(path)), manual(deep))
-    mlp = MLP([6, 5, 4], seed=0)
+    assert_same(weights_from_module(path), numbered(WIDTHS))
+    assert_same(weights_from_module(str(path)), numbered(WIDTHS))
+    mlp = MLP([6, 5, 4], seed=0)  # Linear, ReLU, Linear
+    set_weights([mlp[0], mlp[2]], numbered([6, 5, 4]))
     checkpoint.save(mlp, tmp_path / "mlp.pt", {"dataset": "line"})
-    assert_same(weights_from_module(tmp_path / "mlp.pt"), manual(mlp))
+    assert_same(weights_from_module(tmp_path / "mlp.pt"), numbered([6, 5, 4]))
 
 
 def test_safetensors_natural_order(torch, deep, tmp_path):
     safetensors_torch = pytest.importorskip("safetensors.torch")
     path = tmp_path / "deep.safetensors"
     safetensors_torch.save_file(deep.state_dict(), str(path))
-    assert_same(weights_from_module(path), manual(deep))
+    assert_same(weights_from_module(path), numbered(WIDTHS))
 
 
 def test_npz_layouts(tmp_path):

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <stdexcept>
@@ -13,8 +14,10 @@
 #include <vector>
 
 #include "modcore/cluster.hpp"
+#include "modcore/curve.hpp"
 #include "modcore/graph.hpp"
 #include "modcore/kmeans.hpp"
+#include "modcore/modularity.hpp"
 #include "modcore/ncut.hpp"
 #include "modcore/parallel.hpp"
 #include "modcore/shuffle.hpp"
@@ -85,18 +88,27 @@ BlockInput block_input(const py::tuple& t, std::size_t b, std::vector<py::object
     return in;
 }
 
-// The network's non-zeros, copied out of the Python arrays (so the C++ work
-// below may run without the GIL).
-Network network_of(const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& sizes,
-                   const py::list& blocks) {
+// The blocks as Python gave them; the arrays stay alive (in `keep`) while the
+// C++ work reads them without the GIL.
+struct Inputs {
+    std::vector<Index> sizes;
+    std::vector<BlockInput> blocks;
+    std::vector<py::object> keep;
+
+    // The network's non-zeros, copied out of the arrays (polling the token).
+    Network network(const CancelToken* token) const {
+        return network_from_blocks(sizes, blocks, token);
+    }
+};
+
+Inputs inputs_of(const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& sizes,
+                 const py::list& blocks) {
     if (sizes.ndim() != 1) throw std::invalid_argument("group sizes must be 1-D");
-    const std::vector<Index> group_sizes(sizes.data(), sizes.data() + sizes.shape(0));
-    std::vector<BlockInput> inputs;
-    std::vector<py::object> keep;  // the arrays read below stay alive until copied
+    Inputs in;
+    in.sizes.assign(sizes.data(), sizes.data() + sizes.shape(0));
     for (std::size_t b = 0; b < blocks.size(); ++b)
-        inputs.push_back(block_input(blocks[b].cast<py::tuple>(), b, keep));
-    py::gil_scoped_release release;
-    return network_from_blocks(group_sizes, inputs);
+        in.blocks.push_back(block_input(blocks[b].cast<py::tuple>(), b, in.keep));
+    return in;
 }
 
 using Sizes = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
@@ -125,6 +137,13 @@ SelectBy select_of(const std::string& name) {
     throw std::invalid_argument("select_by must be 'inertia' or 'ncut', got '" + name + "'");
 }
 
+AssignLabels assign_of(const std::string& name) {
+    if (name == "cluster_qr") return AssignLabels::ClusterQR;
+    if (name == "kmeans") return AssignLabels::KMeans;
+    throw std::invalid_argument("assign_labels must be 'cluster_qr' or 'kmeans', got '" + name +
+                                "'");
+}
+
 ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double tol,
                                const std::string& method, const std::string& select_by,
                                bool refine, const std::string& assign_labels) {
@@ -132,9 +151,9 @@ ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double 
     opt.n_clusters = n_clusters;
     opt.n_init = n_init;
     opt.max_iter = max_iter;
-    opt.select_by = select_of(select_by);
-    opt.assign_labels = assign_labels == "cluster_qr" ? AssignLabels::ClusterQR : AssignLabels::KMeans;
+    opt.assign_labels = assign_of(assign_labels);
     opt.refine = refine;
+    opt.select_by = select_of(select_by);
     opt.spectral.tol = tol;
     opt.spectral.method = method_of(method);
     return opt;
@@ -157,16 +176,29 @@ py::dict node_map(Graph& g) {
     return d;
 }
 
-Graph graph_of(const Network& net) {
-    py::gil_scoped_release release;
-    return build_graph(net);
+// The graph, built without the GIL and interruptibly (a block may hold billions
+// of entries).
+Graph graph_of(const Inputs& in) {
+    return interruptible([&](const CancelToken& token) {
+        return build_graph(in.network(&token), &token);
+    });
 }
 
 py::dict graph_py(const Sizes& sizes, const py::list& blocks) {
-    Graph g = graph_of(network_of(sizes, blocks));
+    Graph g = graph_of(inputs_of(sizes, blocks));
     py::dict d = node_map(g);
     d["degree"] = to_numpy(std::move(g.degree));
     return d;
+}
+
+void add_result(py::dict& d, ClusterResult&& res) {
+    d["labels"] = to_numpy(std::move(res.labels));
+    d["eigenvalues"] = to_numpy(std::move(res.eigenvalues));
+    d["ncut"] = res.ncut;
+    d["modularity"] = res.modularity;
+    d["inertia"] = res.inertia;
+    d["n_components"] = res.n_components;
+    d["eigen_method"] = method_name(res.method);
 }
 
 py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, int n_init,
@@ -175,26 +207,50 @@ py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, 
                     const std::string& assign_labels, std::uint64_t seed, int n_jobs) {
     ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method, select_by,
                                          refine, assign_labels);
-    Graph g = graph_of(network_of(sizes, blocks));
+    const Inputs in = inputs_of(sizes, blocks);
+    Graph g;
     ClusterResult res = interruptible([&](const CancelToken& token) {
+        g = build_graph(in.network(&token), &token);
         opt.spectral.cancel = &token;
         return cluster_graph(g, opt, seed, resolve_threads(n_jobs));
     });
     py::dict d = node_map(g);
-    d["labels"] = to_numpy(std::move(res.labels));
-    d["eigenvalues"] = to_numpy(std::move(res.eigenvalues));
-    d["ncut"] = res.ncut;
-    d["inertia"] = res.inertia;
-    d["n_components"] = res.n_components;
-    d["eigen_method"] = method_name(res.method);
+    add_result(d, std::move(res));
+    return d;
+}
+
+// The clusterings at each k of ks from one embedding: the node map and "results",
+// one dict per k as cluster() gives.
+py::dict cluster_curve_py(const Sizes& sizes, const py::list& blocks, const std::vector<int>& ks,
+                          int n_init, int max_iter, double tol, const std::string& method,
+                          const std::string& select_by, bool refine,
+                          const std::string& assign_labels, std::uint64_t seed, int n_jobs) {
+    ClusterOptions opt = cluster_options(0, n_init, max_iter, tol, method, select_by, refine,
+                                         assign_labels);
+    const Inputs in = inputs_of(sizes, blocks);
+    Graph g;
+    std::vector<ClusterResult> res = interruptible([&](const CancelToken& token) {
+        g = build_graph(in.network(&token), &token);
+        opt.spectral.cancel = &token;
+        return cluster_curve(g, ks, opt, seed, resolve_threads(n_jobs));
+    });
+    py::dict d = node_map(g);
+    py::list results;
+    for (ClusterResult& r : res) {
+        py::dict one;
+        add_result(one, std::move(r));
+        results.append(one);
+    }
+    d["results"] = results;
     return d;
 }
 
 // labels: one per unit of every group, concatenated, compact ids; -1 is allowed
-// only for units without edges.
-double ncut_py(const Sizes& sizes, const py::list& blocks,
-               const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& labels) {
-    const Graph g = graph_of(network_of(sizes, blocks));
+// only for units without edges. Returns one label per live node of g and sets
+// n_labels to the largest plus one.
+using Labels = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+std::vector<std::int32_t> live_labels(const Graph& g, const Labels& labels, int& n_labels) {
     Index n_all = 0;
     for (Index s : g.group_sizes) n_all += s;
     if (labels.ndim() != 1 || labels.shape(0) != n_all)
@@ -207,7 +263,7 @@ double ncut_py(const Sizes& sizes, const py::list& blocks,
     std::int64_t max_label = 0;
     for (Index i = 0; i < g.n_nodes; ++i) {
         const std::int64_t a = lab[offset[g.node_group[i]] + g.node_index[i]];
-        if (a < 0 || a >= g.n_nodes)
+        if (a < 0 || a >= n_all)
             throw std::invalid_argument("unit " + std::to_string(g.node_index[i]) + " of group " +
                                         std::to_string(g.node_group[i]) +
                                         " has edges but label " + std::to_string(a) +
@@ -215,8 +271,24 @@ double ncut_py(const Sizes& sizes, const py::list& blocks,
         live[i] = static_cast<std::int32_t>(a);
         max_label = std::max(max_label, a);
     }
+    n_labels = static_cast<int>(max_label + 1);
+    return live;
+}
+
+double ncut_py(const Sizes& sizes, const py::list& blocks, const Labels& labels) {
+    const Graph g = graph_of(inputs_of(sizes, blocks));
+    int n_labels = 0;
+    const std::vector<std::int32_t> live = live_labels(g, labels, n_labels);
     py::gil_scoped_release release;
-    return ncut(g, live.data(), static_cast<int>(max_label + 1));
+    return ncut(g, live.data(), n_labels);
+}
+
+double modularity_py(const Sizes& sizes, const py::list& blocks, const Labels& labels) {
+    const Graph g = graph_of(inputs_of(sizes, blocks));
+    int n_labels = 0;
+    const std::vector<std::int32_t> live = live_labels(g, labels, n_labels);
+    py::gil_scoped_release release;
+    return modularity(g, live.data(), n_labels);
 }
 
 py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double tol,
@@ -224,8 +296,10 @@ py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double 
     SpectralOptions opt;
     opt.tol = tol;
     opt.method = method_of(method);
-    Graph g = graph_of(network_of(sizes, blocks));
+    const Inputs in = inputs_of(sizes, blocks);
+    Graph g;
     Embedding emb = interruptible([&](const CancelToken& token) {
+        g = build_graph(in.network(&token), &token);
         opt.cancel = &token;
         return spectral_embedding(g, k, seed, opt);
     });
@@ -239,33 +313,36 @@ py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double 
     return d;
 }
 
-py::array_t<double> shuffled_ncuts_py(const Sizes& sizes, const py::list& blocks,
-                                      const std::string& shuffle, std::uint64_t first,
-                                      std::uint64_t count, int n_clusters, int n_init,
-                                      int max_iter, double tol, const std::string& method,
-                                      const std::string& select_by, bool refine,
-                                      const std::string& assign_labels, std::uint64_t seed,
-                                      int n_jobs) {
-    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method, select_by,
-                                         refine, assign_labels);
+// (ncut, modularity): arrays of shape (count, len(ks)), row i for shuffle first + i.
+py::tuple shuffled_scores_py(const Sizes& sizes, const py::list& blocks, const std::string& shuffle,
+                             std::uint64_t first, std::uint64_t count, const std::vector<int>& ks,
+                             int n_init, int max_iter, double tol, const std::string& method,
+                             const std::string& select_by, bool refine,
+                             const std::string& assign_labels, std::uint64_t seed, int n_jobs) {
+    ClusterOptions opt = cluster_options(0, n_init, max_iter, tol, method, select_by, refine,
+                                         assign_labels);
     const ShuffleMethod how = parse_shuffle(shuffle);
-    const Network net = network_of(sizes, blocks);
-    return to_numpy(interruptible([&](const CancelToken& token) {
+    const Inputs in = inputs_of(sizes, blocks);
+    ShuffleScores res = interruptible([&](const CancelToken& token) {
+        const Network net = in.network(&token);
         opt.spectral.cancel = &token;
-        return shuffled_ncuts(net, how, first, count, opt, seed, resolve_threads(n_jobs));
-    }));
+        return shuffled_scores(net, how, first, count, ks, opt, seed, resolve_threads(n_jobs));
+    });
+    const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(count),
+                                         static_cast<py::ssize_t>(ks.size())};
+    return py::make_tuple(to_numpy(std::move(res.ncut)).reshape(shape),
+                          to_numpy(std::move(res.modularity)).reshape(shape));
 }
 
 // One shuffled network: (positions, values) per block, in the block's flat
 // row * cols + col layout (O(non-zeros), whatever the block's shape).
 py::list shuffled_network_py(const Sizes& sizes, const py::list& blocks,
                              const std::string& shuffle, std::uint64_t seed, std::uint64_t index) {
-    const Network net = network_of(sizes, blocks);
     const ShuffleMethod how = parse_shuffle(shuffle);
-    Network out = [&] {
-        py::gil_scoped_release release;
-        return shuffle_network(net, how, seed, index);
-    }();
+    const Inputs in = inputs_of(sizes, blocks);
+    Network out = interruptible([&](const CancelToken& token) {
+        return shuffle_network(in.network(&token), how, seed, index, &token);
+    });
     py::list result;
     for (BlockEdges& e : out.blocks)
         result.append(py::make_tuple(to_numpy(std::move(e.pos)), to_numpy(std::move(e.val))));
@@ -295,14 +372,21 @@ PYBIND11_MODULE(_core, m) {
     m.def("graph", &graph_py, py::arg("sizes"), py::arg("blocks"));
     m.def("cluster", &cluster_py, py::arg("sizes"), py::arg("blocks"), py::arg("n_clusters"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
-          py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"), py::arg("n_jobs"));
+          py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
+          py::arg("n_jobs"));
     m.def("ncut", &ncut_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"));
     m.def("spectral_embedding", &embedding_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("n_clusters"), py::arg("tol"), py::arg("method"), py::arg("seed"));
-    m.def("shuffled_ncuts", &shuffled_ncuts_py, py::arg("sizes"), py::arg("blocks"),
-          py::arg("shuffle"), py::arg("first"), py::arg("count"), py::arg("n_clusters"),
+    m.def("cluster_curve", &cluster_curve_py, py::arg("sizes"), py::arg("blocks"), py::arg("ks"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
-          py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"), py::arg("n_jobs"));
+          py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
+          py::arg("n_jobs"));
+    m.def("modularity", &modularity_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"));
+    m.def("shuffled_scores", &shuffled_scores_py, py::arg("sizes"), py::arg("blocks"),
+          py::arg("shuffle"), py::arg("first"), py::arg("count"), py::arg("ks"),
+          py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
+          py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
+          py::arg("n_jobs"));
     m.def("shuffled_network", &shuffled_network_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("shuffle"), py::arg("seed"), py::arg("index"));
     m.def("kmeans", &kmeans_py, py::arg("X"), py::arg("n_clusters"), py::arg("n_init"),

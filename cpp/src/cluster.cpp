@@ -7,6 +7,7 @@
 
 #include "modcore/cluster_qr.hpp"
 #include "modcore/kmeans.hpp"
+#include "modcore/modularity.hpp"
 #include "modcore/ncut.hpp"
 #include "modcore/refine.hpp"
 #include "modcore/rng.hpp"
@@ -47,16 +48,35 @@ ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint
     if (k < 2 || k > g.n_nodes)
         throw std::invalid_argument("n_clusters must be between 2 and the number of live neurons (" +
                                     std::to_string(g.n_nodes) + "), got " + std::to_string(k));
-    ClusterResult res;
     const Embedding emb = spectral_embedding(g, k, seed, opt.spectral);
-    res.eigenvalues = emb.eigenvalues;
+    return cluster_embedding(g, emb, k, opt, seed, n_threads);
+}
+
+ClusterResult cluster_embedding(const Graph& g, const Embedding& emb, int k,
+                                const ClusterOptions& opt, std::uint64_t seed, int n_threads) {
+    if (k < 2 || k > g.n_nodes || emb.n_rows != g.n_nodes ||
+        static_cast<int>(emb.eigenvalues.size()) < k || (emb.n_components < k && emb.dim < k))
+        throw std::invalid_argument("cluster_embedding: k=" + std::to_string(k) +
+                                    " does not fit the graph or the embedding");
+    ClusterResult res;
+    res.eigenvalues.assign(emb.eigenvalues.begin(), emb.eigenvalues.begin() + k);
     res.n_components = emb.n_components;
-    res.method = emb.method;
-    if (emb.dim == 0) {
+    if (emb.n_components >= k) {
         res.labels = pack_components(g, emb, k);
     } else {
+        res.method = emb.method;
+        // The first k columns, contiguous (a copy only when the embedding is wider).
+        std::vector<double> narrow;
+        const double* x = emb.rows.data();
+        if (emb.dim > k) {
+            narrow.resize(static_cast<std::size_t>(emb.n_rows) * k);
+            for (Index i = 0; i < emb.n_rows; ++i)
+                std::copy_n(&emb.rows[static_cast<std::size_t>(i) * emb.dim], k,
+                            &narrow[static_cast<std::size_t>(i) * k]);
+            x = narrow.data();
+        }
         if (opt.assign_labels == AssignLabels::ClusterQR) {
-            res.labels = cluster_qr(emb.rows.data(), emb.n_rows, k);
+            res.labels = cluster_qr(x, emb.n_rows, k);
         } else {
             // By n-cut, every restart is refined before it is scored; by inertia
             // (computed before any refinement) only the kept one needs to be.
@@ -67,9 +87,8 @@ ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint
                     return ncut(g, run.labels.data(), k);
                 };
             Rng mix(seed, kKMeansStream);
-            KMeansResult km = kmeans(emb.rows.data(), emb.n_rows, emb.dim, k, opt.n_init,
-                                     opt.max_iter, mix.next(), n_threads, opt.spectral.cancel,
-                                     score);
+            KMeansResult km = kmeans(x, emb.n_rows, k, k, opt.n_init, opt.max_iter, mix.next(),
+                                     n_threads, opt.spectral.cancel, score);
             res.labels = std::move(km.labels);
             res.inertia = km.inertia;
         }
@@ -78,6 +97,7 @@ ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint
         if (opt.refine) refine_ncut(g, res.labels.data(), k, kMaxRefinePasses);
     }
     res.ncut = ncut(g, res.labels.data(), k);
+    res.modularity = modularity(g, res.labels.data(), k);
     return res;
 }
 

@@ -63,7 +63,7 @@ bool colour_groups(const Network& net, std::vector<int>& colour) {
 }  // namespace
 
 Network network_from_blocks(const std::vector<Index>& group_sizes,
-                            const std::vector<BlockInput>& blocks) {
+                            const std::vector<BlockInput>& blocks, const CancelToken* cancel) {
     if (group_sizes.empty()) throw std::invalid_argument("the network has no groups of units");
     for (Index s : group_sizes)
         if (s < 1) throw std::invalid_argument("every group needs at least one unit");
@@ -74,11 +74,7 @@ Network network_from_blocks(const std::vector<Index>& group_sizes,
         const BlockInput& in = blocks[b];
         check_block_shape(in, b, group_sizes);
         BlockEdges& e = net.blocks[b];
-        e.src = in.src;
-        e.dst = in.dst;
-        e.rows = in.rows;
-        e.cols = in.cols;
-        e.triangle = in.triangle;
+        static_cast<BlockShape&>(e) = in;
         auto add = [&](Index p, double v) {
             if (!std::isfinite(v))
                 throw std::invalid_argument(block_name(b) + " contains NaN or infinity");
@@ -90,12 +86,16 @@ Network network_from_blocks(const std::vector<Index>& group_sizes,
             if (in.triangle)
                 throw std::invalid_argument(block_name(b) + ": a triangle block must be sparse");
             const Index size = in.rows * in.cols;
-            for (Index k = 0; k < size; ++k) add(k, in.dense.at(k));
+            for (Index k = 0; k < size; ++k) {
+                check_cancel_every(cancel, k);
+                add(k, in.dense.at(k));
+            }
             continue;
         }
         e.pos.reserve(in.n);
         e.val.reserve(in.n);
         for (Index k = 0; k < in.n; ++k) {
+            check_cancel_every(cancel, k);
             const Index p = in.pos[k];
             const Index r = p / std::max<Index>(in.cols, 1), c = p % std::max<Index>(in.cols, 1);
             if (p < 0 || r >= in.rows || (k > 0 && p <= in.pos[k - 1]))
@@ -109,7 +109,7 @@ Network network_from_blocks(const std::vector<Index>& group_sizes,
     return net;
 }
 
-Graph build_graph(const Network& net) {
+Graph build_graph(const Network& net, const CancelToken* cancel) {
     Graph g;
     g.group_sizes = net.group_sizes;
     const std::size_t n_groups = net.group_sizes.size();
@@ -133,6 +133,7 @@ Graph build_graph(const Network& net) {
     std::vector<Index> count(n_all, 0);
     for (const BlockEdges& e : net.blocks) {
         for (std::size_t k = 0; k < e.pos.size(); ++k) {
+            check_cancel_every(cancel, static_cast<Index>(k));
             if (scaled(e.val[k]) == 0.0) continue;
             Index a, b;
             ends(e, e.pos[k], a, b);
@@ -175,6 +176,7 @@ Graph build_graph(const Network& net) {
     std::vector<Index> cursor(g.indptr.begin(), g.indptr.end() - 1);
     for (const BlockEdges& e : net.blocks) {
         for (std::size_t k = 0; k < e.pos.size(); ++k) {
+            check_cancel_every(cancel, static_cast<Index>(k));
             const double w = scaled(e.val[k]);
             if (w == 0.0) continue;
             Index a, b;

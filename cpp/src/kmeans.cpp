@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -118,8 +119,10 @@ struct Centers {
 // Greedy k-means++ (as scikit-learn): each new centre is the best of
 // 2 + ln(k) candidates drawn proportionally to the squared distance.
 // Xt is X transposed (d x n), so each candidate's pass over all points vectorizes.
+// Each centre costs O(n d log k): with k in the thousands the seeding alone runs
+// for minutes, so it polls the cancel token per centre.
 std::vector<double> kmeans_plus_plus(const double* X, const std::vector<double>& Xt, Index n,
-                                     Index d, int k, Rng& rng) {
+                                     Index d, int k, Rng& rng, const CancelToken* cancel) {
     std::vector<double> centers(static_cast<std::size_t>(k) * d);
     const int n_trials = 2 + static_cast<int>(std::log(static_cast<double>(k)));
     std::vector<double> closest(n), cand_dist(n), best_dist(n), cumsum(n);
@@ -133,6 +136,7 @@ std::vector<double> kmeans_plus_plus(const double* X, const std::vector<double>&
     dist_to(first, closest);
     double potential = std::accumulate(closest.begin(), closest.end(), 0.0);
     for (int c = 1; c < k; ++c) {
+        check_cancel(cancel);
         std::partial_sum(closest.begin(), closest.end(), cumsum.begin());
         double best_potential = std::numeric_limits<double>::infinity();
         Index best = 0;
@@ -210,6 +214,8 @@ KMeansResult lloyd(const double* X, Index n, Index d, int k, std::vector<double>
         ++iter;
         bool changed = false;
         for (Index i = 0; i < n; ++i) {
+            // One pass costs O(n k d): seconds when k and d are in the thousands.
+            if ((i & 255) == 0) check_cancel(cancel);
             const std::int32_t a = nearest(X + i * d, C, res.labels[i]);
             changed |= a != res.labels[i];
             res.labels[i] = a;
@@ -220,6 +226,7 @@ KMeansResult lloyd(const double* X, Index n, Index d, int k, std::vector<double>
             // An emptied cluster takes the point farthest from its centre (as scikit-learn).
             for (int c = 0; c < k; ++c) {
                 if (counts[c] > 0) continue;
+                check_cancel(cancel);
                 Index far = 0;
                 double far_dist = -1.0;
                 for (Index i = 0; i < n; ++i) {
@@ -241,7 +248,10 @@ KMeansResult lloyd(const double* X, Index n, Index d, int k, std::vector<double>
         // Converged (as scikit-learn) when the centres barely moved: a last
         // assignment makes the labels the nearest-centre ones.
         if (shift_total <= shift_tol) {
-            for (Index i = 0; i < n; ++i) res.labels[i] = nearest(X + i * d, C, res.labels[i]);
+            for (Index i = 0; i < n; ++i) {
+                if ((i & 255) == 0) check_cancel(cancel);
+                res.labels[i] = nearest(X + i * d, C, res.labels[i]);
+            }
             break;
         }
     }
@@ -274,18 +284,25 @@ KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int ma
     }
     // scikit-learn's tolerance: kRelTol times the mean per-feature variance.
     const double shift_tol = d > 0 ? kRelTol * mean_var / d : 0.0;
-    std::vector<KMeansResult> runs(n_init);
-    std::vector<double> scores(n_init);
+    // Only the best restart so far is kept (memory O(threads x n), not O(n_init x n));
+    // the lowest score wins, ties going to the lowest r, so scheduling cannot matter.
+    KMeansResult best;
+    double best_score = 0.0;
+    Index best_r = -1;
+    std::mutex best_mutex;
     parallel_for(n_init, n_threads, [&](Index r) {
         Rng rng(seed, static_cast<std::uint64_t>(r));
-        runs[r] = lloyd(X, n, d, k, kmeans_plus_plus(X, Xt, n, d, k, rng), max_iter,
-                                shift_tol, cancel);
-        scores[r] = score ? score(runs[r]) : runs[r].inertia;
+        KMeansResult run = lloyd(X, n, d, k, kmeans_plus_plus(X, Xt, n, d, k, rng, cancel),
+                                 max_iter, shift_tol, cancel);
+        const double s = score ? score(run) : run.inertia;
+        std::lock_guard<std::mutex> lock(best_mutex);
+        if (best_r < 0 || s < best_score || (s == best_score && r < best_r)) {
+            best = std::move(run);
+            best_score = s;
+            best_r = r;
+        }
     });
-    int best = 0;
-    for (int r = 1; r < n_init; ++r)
-        if (scores[r] < scores[best]) best = r;
-    return std::move(runs[best]);
+    return best;
 }
 
 }  // namespace modcore

@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "modcore/curve.hpp"
 #include "modcore/parallel.hpp"
 #include "modcore/rng.hpp"
 
@@ -93,11 +94,12 @@ Index triangle_position(Index t, Index n) {
 
 // A uniformly random ordered sample of m of the block's positions (partial
 // Fisher-Yates): the non-zeros of a uniformly permuted block land exactly there.
-void scatter_positions(BlockEdges& e, Rng& rng) {
+void scatter_positions(BlockEdges& e, Rng& rng, const CancelToken* cancel) {
     const Index size = e.n_positions();
     const std::size_t m = e.pos.size();
     SparsePermutation perm(size, m);
     for (std::size_t i = 0; i < m; ++i) {
+        check_cancel_every(cancel, static_cast<Index>(i));
         const Index j = static_cast<Index>(i + rng.below(static_cast<std::uint64_t>(size - i)));
         const Index at_i = perm.get(static_cast<Index>(i));
         const Index at_j = perm.get(j);
@@ -106,14 +108,20 @@ void scatter_positions(BlockEdges& e, Rng& rng) {
     }
 }
 
-void permute_values(BlockEdges& e, Rng& rng) {
-    for (std::size_t i = e.val.size(); i > 1; --i) std::swap(e.val[i - 1], e.val[rng.below(i)]);
+void permute_values(BlockEdges& e, Rng& rng, const CancelToken* cancel) {
+    for (std::size_t i = e.val.size(); i > 1; --i) {
+        check_cancel_every(cancel, static_cast<Index>(i));
+        std::swap(e.val[i - 1], e.val[rng.below(i)]);
+    }
 }
 
-void kde_values(BlockEdges& e, const std::vector<double>& original, Rng& rng) {
+void kde_values(BlockEdges& e, const std::vector<double>& original, Rng& rng,
+                const CancelToken* cancel) {
     const double bw = kde_bandwidth(original);
     const double big = std::numeric_limits<double>::max();
-    for (double& v : e.val) {
+    for (std::size_t i = 0; i < e.val.size(); ++i) {
+        check_cancel_every(cancel, static_cast<Index>(i));
+        double& v = e.val[i];
         v = original[rng.below(original.size())] + bw * rng.normal();
         v = std::clamp(v, -big, big);  // a draw beyond the double range stays finite
     }
@@ -132,48 +140,56 @@ ShuffleMethod parse_shuffle(const std::string& name) {
 }
 
 Network shuffle_network(const Network& net, ShuffleMethod method, std::uint64_t seed,
-                        std::uint64_t index) {
+                        std::uint64_t index, const CancelToken* cancel) {
     Rng rng(derive(seed, kPermuteTag), index);
     Network out = net;
     for (std::size_t l = 0; l < out.blocks.size(); ++l) {
         BlockEdges& e = out.blocks[l];
         switch (method) {
             case ShuffleMethod::Layer:
-                scatter_positions(e, rng);
-                permute_values(e, rng);
+                scatter_positions(e, rng, cancel);
+                permute_values(e, rng, cancel);
                 break;
             case ShuffleMethod::LayerNonzero:
-                permute_values(e, rng);
+                permute_values(e, rng, cancel);
                 break;
             case ShuffleMethod::LayerNonzeroDistribution:
-                kde_values(e, net.blocks[l].val, rng);
+                kde_values(e, net.blocks[l].val, rng, cancel);
                 break;
             case ShuffleMethod::LayerAllDistribution:
-                scatter_positions(e, rng);
-                kde_values(e, net.blocks[l].val, rng);
+                scatter_positions(e, rng, cancel);
+                kde_values(e, net.blocks[l].val, rng, cancel);
                 break;
         }
     }
     return out;
 }
 
-std::vector<double> shuffled_ncuts(const Network& net, ShuffleMethod method,
-                                   std::uint64_t first, std::uint64_t count,
-                                   const ClusterOptions& opt, std::uint64_t seed, int n_threads) {
-    std::vector<double> ncuts(count);
+ShuffleScores shuffled_scores(const Network& net, ShuffleMethod method, std::uint64_t first,
+                              std::uint64_t count, const std::vector<int>& ks,
+                              const ClusterOptions& opt, std::uint64_t seed, int n_threads) {
+    if (ks.empty()) throw std::invalid_argument("ks is empty: expected at least one k");
+    const std::size_t n_ks = ks.size();
+    const int k_max = *std::max_element(ks.begin(), ks.end());
+    ShuffleScores out{std::vector<double>(count * n_ks), std::vector<double>(count * n_ks)};
     const std::uint64_t cluster_seed = derive(seed, kClusterTag);
     parallel_for(static_cast<Index>(count), n_threads, [&](Index i) {
         check_cancel(opt.spectral.cancel);
         const std::uint64_t s = first + static_cast<std::uint64_t>(i);
-        const Graph g = build_graph(shuffle_network(net, method, seed, s));
-        if (g.n_nodes < opt.n_clusters)
+        const Graph g = build_graph(shuffle_network(net, method, seed, s, opt.spectral.cancel),
+                                    opt.spectral.cancel);
+        if (g.n_nodes < k_max)
             throw std::invalid_argument("shuffled network " + std::to_string(s) + " has only " +
                                         std::to_string(g.n_nodes) +
                                         " connected units, fewer than n_clusters");
         Rng pick(cluster_seed, s);
-        ncuts[i] = cluster_graph(g, opt, pick.next(), 1).ncut;
+        const std::vector<ClusterResult> res = cluster_curve(g, ks, opt, pick.next(), 1);
+        for (std::size_t j = 0; j < n_ks; ++j) {
+            out.ncut[i * n_ks + j] = res[j].ncut;
+            out.modularity[i * n_ks + j] = res[j].modularity;
+        }
     });
-    return ncuts;
+    return out;
 }
 
 }  // namespace modcore

@@ -15,7 +15,15 @@ namespace modcore {
 namespace {
 
 constexpr std::uint64_t kEigenStream = 0x5eed0e165ULL;
-constexpr Index kDenseMaxNodes = 300;
+constexpr std::uint64_t kNullStream = 0x6e756c6c766563ULL;  // null vectors of star-like graphs
+// "auto" decomposes graphs up to this size densely (faster than Lanczos there).
+constexpr Index kDenseAutoNodes = 300;
+// Below this singular value a bipartite eigenvector is a null vector of N.
+constexpr double kZeroSigma = 1e-7;
+// Most eigenvectors asked of Lanczos: its Krylov space is twice as wide, and
+// Spectra's dense steps on it (which cannot poll the cancel token) grow as its
+// cube, about half a second here.
+constexpr int kMaxLanczosVectors = 500;
 
 // Known eigenvectors of N with eigenvalue 1: D^1/2 restricted to each component,
 // here restricted to the node range [lo, lo + n) and normalized there.
@@ -127,10 +135,31 @@ struct FullOp : DeflatedOp<FullOp> {
     void apply(const double* x, double* y) const { csr_rows_times(g, nval, 0, defl.n, 0, x, y); }
 };
 
-// Top-nev eigenpairs by restarted Lanczos; a wider Krylov space is tried before
-// giving up, and fewer converged vectors than asked is an error, never a result.
+// Whether (evals, evecs) are nev eigenpairs of op: finite values in [lo, 1], unit
+// vectors, small residuals. Spectra can report success on a Krylov space that
+// broke down (eigenvalues of 1e142 were seen on a star-like graph).
 template <class Op>
-void lanczos(Op& op, int nev, std::uint64_t seed, const SpectralOptions& opt,
+bool plausible(const Op& op, const Eigen::VectorXd& evals, const Eigen::MatrixXd& evecs, double lo,
+               double tol) {
+    const double slack = std::max(std::sqrt(tol), 1e-6);
+    Eigen::VectorXd y(op.rows());
+    for (Index j = 0; j < evals.size(); ++j) {
+        const double lam = evals[j];
+        if (!(lam >= lo - slack && lam <= 1.0 + slack)) return false;  // NaN fails too
+        if (!(std::fabs(evecs.col(j).norm() - 1.0) <= slack)) return false;
+        op.perform_op(evecs.col(j).data(), y.data());
+        if (!((y - lam * evecs.col(j)).norm() <= slack)) return false;
+    }
+    return true;
+}
+
+// Top-nev eigenpairs by restarted Lanczos (eigenvalues in [lo, 1]); a wider
+// Krylov space is tried before giving up. Returns false when no attempt gave nev
+// checked pairs: Lanczos finds one vector per distinct eigenvalue, so a repeated
+// eigenvalue among the wanted ones (a star-like graph's many exact zeros) stalls
+// it, and Spectra's tridiagonal solve then fails or returns garbage.
+template <class Op>
+bool lanczos(Op& op, int nev, double lo, std::uint64_t seed, const SpectralOptions& opt,
              Eigen::VectorXd& evals, Eigen::MatrixXd& evecs) {
     const Index n = op.rows();
     Rng rng(seed, kEigenStream);
@@ -144,26 +173,32 @@ void lanczos(Op& op, int nev, std::uint64_t seed, const SpectralOptions& opt,
     for (int attempt = 0; attempt < 3; ++attempt) {
         Spectra::SymEigsSolver<Op> eigs(op, nev, ncv);
         eigs.init(v0.data());
-        const Index nconv = eigs.compute(Spectra::SortRule::LargestAlge, opt.max_restarts,
-                                         opt.tol, Spectra::SortRule::LargestAlge);
+        Index nconv = 0;
+        try {
+            nconv = eigs.compute(Spectra::SortRule::LargestAlge, opt.max_restarts, opt.tol,
+                                 Spectra::SortRule::LargestAlge);
+        } catch (const Cancelled&) {
+            throw;
+        } catch (const std::runtime_error&) {  // "TridiagEigen: eigen decomposition failed"
+            nconv = 0;
+        }
         if (eigs.info() == Spectra::CompInfo::Successful && nconv >= nev) {
             evals = eigs.eigenvalues();
             evecs = eigs.eigenvectors();
-            return;
+            if (plausible(op, evals, evecs, lo, opt.tol)) return true;
         }
         if (ncv == n) break;
         ncv = std::min<Index>(n, 2 * ncv);
     }
-    throw std::runtime_error("Lanczos eigensolver did not converge for " + std::to_string(nev) +
-                             " eigenvectors of a " + std::to_string(n) +
-                             "-node operator; try a larger tol");
+    return false;
 }
 
-// Full eigendecomposition of the deflated N, for graphs too small for Lanczos.
-void dense_eigs(const Graph& g, const std::vector<double>& nval, const Deflation& defl,
-                int nev, Eigen::VectorXd& evals, Eigen::MatrixXd& evecs) {
-    const Index n = g.n_nodes;
-    FullOp op(defl, nullptr, g, nval);
+// All eigenpairs of op (ascending), from its dense matrix built one product at a
+// time (each polls the cancel token; Eigen's solver below cannot, hence the
+// size limit kDenseMaxNodes on every caller).
+template <class Op>
+Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> dense_solve(const Op& op) {
+    const Index n = op.rows();
     Eigen::MatrixXd dense(n, n);
     Eigen::VectorXd e = Eigen::VectorXd::Zero(n);
     for (Index j = 0; j < n; ++j) {
@@ -174,31 +209,110 @@ void dense_eigs(const Graph& g, const std::vector<double>& nval, const Deflation
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(0.5 * (dense + dense.transpose()));
     if (solver.info() != Eigen::Success)
         throw std::runtime_error("dense eigendecomposition failed");
-    evals.resize(nev);
-    evecs.resize(n, nev);
-    for (int j = 0; j < nev; ++j) {  // Eigen sorts ascending
-        evals[j] = solver.eigenvalues()[n - 1 - j];
-        evecs.col(j) = solver.eigenvectors().col(n - 1 - j);
-    }
+    return solver;
 }
 
-EigenMethod choose_method(const Graph& g, int nev, int n_components, EigenMethod asked) {
-    const Index small_side = std::min(g.n_side0, g.n_nodes - g.n_side0);
-    // Lanczos needs a Krylov space comfortably larger than nev inside the deflated space.
-    const bool bipartite_ok = g.bipartite && small_side - n_components > nev + 20;
-    const bool full_ok = g.n_nodes - n_components > nev + 20;
-    if (asked == EigenMethod::Auto) {
-        if (g.n_nodes <= kDenseMaxNodes) return EigenMethod::Dense;
-        if (bipartite_ok) return EigenMethod::Bipartite;
-        return full_ok ? EigenMethod::Full : EigenMethod::Dense;
+std::string too_big_for_dense(Index n) {
+    return std::to_string(n) + " connected units are too many for a dense eigendecomposition "
+           "(at most " + std::to_string(kDenseMaxNodes) + ": it cannot be interrupted and grows "
+           "as n^3, about 30 s at 3,000)";
+}
+
+// Full eigendecomposition of the deflated N; top nev pairs.
+void solve_dense(const Graph& g, const std::vector<double>& nval, const Embedding& emb, int nev,
+                 const SpectralOptions& opt, Eigen::VectorXd& evals, Eigen::MatrixXd& x) {
+    Deflation defl(g, emb.component, emb.n_components, 0, g.n_nodes);
+    const FullOp op(defl, opt.cancel, g, nval);
+    const auto solver = dense_solve(op);
+    evals = solver.eigenvalues().tail(nev).reverse();  // Eigen sorts ascending
+    x = solver.eigenvectors().rightCols(nev).rowwise().reverse();
+}
+
+bool solve_full(const Graph& g, const std::vector<double>& nval, const Embedding& emb, int nev,
+                std::uint64_t seed, const SpectralOptions& opt, Eigen::VectorXd& evals,
+                Eigen::MatrixXd& x) {
+    Deflation defl(g, emb.component, emb.n_components, 0, g.n_nodes);
+    FullOp op(defl, opt.cancel, g, nval);
+    return lanczos(op, nev, -1.0, seed, opt, evals, x);
+}
+
+// The top nev eigenpairs of N of a bipartite graph, from C C^T on the smaller
+// side S (eigenvalues sigma^2): the pairs [u; C^T u / sigma] / sqrt(2) for
+// sigma > 0 first, then exact null vectors of N, [u; 0] with C^T u = 0 and
+// [0; v] with C v = 0. C C^T is solved by Lanczos when S is large enough, else
+// (or when Lanczos fails) densely: a star-like graph (a layer with one live
+// unit) has a tiny S and a huge null space, which Lanczos cannot resolve.
+// Returns false when neither applies or the wanted vectors reach below 0.
+bool solve_bipartite(const Graph& g, const std::vector<double>& nval, const Embedding& emb,
+                     int nev, std::uint64_t seed, const SpectralOptions& opt,
+                     Eigen::VectorXd& evals, Eigen::MatrixXd& x) {
+    const int c = emb.n_components;
+    const bool even_small = g.n_side0 <= g.n_nodes - g.n_side0;
+    const Index s_lo = even_small ? 0 : g.n_side0;
+    const Index s_n = even_small ? g.n_side0 : g.n_nodes - g.n_side0;
+    const Index t_lo = even_small ? g.n_side0 : 0;
+    const Index t_n = g.n_nodes - s_n;
+    Deflation defl(g, emb.component, c, s_lo, s_n);
+    BipartiteOp op(defl, opt.cancel, g, nval, t_lo, t_n);
+    Eigen::MatrixXd u;
+    Eigen::VectorXd sigma2;
+    const bool lanczos_ok = s_n - c > nev + 20 && nev <= kMaxLanczosVectors;
+    if (!(lanczos_ok && lanczos(op, nev, 0.0, seed, opt, sigma2, u))) {
+        if (s_n > kDenseMaxNodes) return false;
+        const auto solver = dense_solve(op);
+        const Index m = s_n - c;  // the deflated component vectors sit at -2, below these
+        sigma2 = solver.eigenvalues().tail(m).reverse();
+        u = solver.eigenvectors().rightCols(m).rowwise().reverse();
     }
-    if (asked == EigenMethod::Bipartite && !g.bipartite)
-        throw std::invalid_argument(
-            "eigen_method 'bipartite' needs a bipartite network (groups that 2-colour with "
-            "every block joining two colours); this one is not: use 'auto' or 'full'");
-    if ((asked == EigenMethod::Bipartite && !bipartite_ok) || (asked == EigenMethod::Full && !full_ok))
-        throw std::invalid_argument("graph too small for the requested Lanczos method");
-    return asked;
+
+    evals.resize(nev);
+    x.setZero(g.n_nodes, nev);
+    // T parts of the +sigma vectors, then of the null vectors [0; v]: the basis the
+    // next null vector is made orthogonal to (with the components' T parts, this
+    // spans the row space of C while only +sigma vectors are in it).
+    Eigen::MatrixXd t_basis(t_n, nev);
+    Index n_basis = 0;
+    int j = 0;
+    Eigen::VectorXd v(t_n);
+    for (Index i = 0; i < sigma2.size() && j < nev; ++i, ++j) {
+        csr_rows_times(g, nval, t_lo, t_n, s_lo, u.col(i).data(), v.data());  // C^T u
+        const double sigma = v.norm();
+        if (sigma > kZeroSigma) {
+            evals[j] = sigma;
+            v /= sigma;
+            t_basis.col(n_basis++) = v;
+            for (Index r = 0; r < s_n; ++r) x(s_lo + r, j) = std::sqrt(0.5) * u(r, i);
+            for (Index r = 0; r < t_n; ++r) x(t_lo + r, j) = std::sqrt(0.5) * v[r];
+        } else {
+            evals[j] = 0.0;
+            for (Index r = 0; r < s_n; ++r) x(s_lo + r, j) = u(r, i);
+        }
+    }
+    if (j == nev) return true;
+    // null(C) on T has dimension t_n - rank(C), rank(C) = c + the sigmas above.
+    if (nev - j > t_n - c - n_basis) return false;
+    Deflation t_defl(g, emb.component, c, t_lo, t_n);
+    Rng rng(seed, kNullStream);
+    for (; j < nev; ++j) {
+        check_cancel(opt.cancel);
+        double norm = 0.0;
+        for (int attempt = 0; attempt < 4 && !(norm > 1e-6); ++attempt) {
+            for (Index r = 0; r < t_n; ++r) v[r] = rng.uniform() - 0.5;
+            const double drawn = v.norm();
+            for (int pass = 0; pass < 2; ++pass) {  // twice: one Gram-Schmidt pass loses digits
+                t_defl.project(v.data());
+                const auto basis = t_basis.leftCols(n_basis);
+                v -= basis * (basis.transpose() * v);
+            }
+            norm = v.norm() / drawn;
+        }
+        if (!(norm > 1e-6)) return false;
+        v.normalize();
+        t_basis.col(n_basis++) = v;
+        evals[j] = 0.0;
+        for (Index r = 0; r < t_n; ++r) x(t_lo + r, j) = v[r];
+    }
+    return true;
 }
 
 }  // namespace
@@ -217,47 +331,61 @@ Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
         return emb;
     }
     const int nev = k - c;
+    const Index n = g.n_nodes;
+    const EigenMethod asked = opt.method;
+    if (asked == EigenMethod::Bipartite && !g.bipartite)
+        throw std::invalid_argument(
+            "eigen_method 'bipartite' needs a bipartite network (groups that 2-colour with "
+            "every block joining two colours); this one is not: use 'auto' or 'full'");
+    if (asked == EigenMethod::Dense && n > kDenseMaxNodes)
+        throw std::invalid_argument("eigen_method 'dense': " + too_big_for_dense(n) +
+                                    "; use 'auto'");
     const std::vector<double> nval = normalized_values(g);
-    const EigenMethod method = choose_method(g, nev, c, opt.method);
-    emb.method = method;
 
     // Columns of x: eigenvectors of N over all nodes, before the D^-1/2 scaling.
-    Eigen::MatrixXd x(g.n_nodes, nev);
+    Eigen::MatrixXd x;
     Eigen::VectorXd evals;
-    if (method == EigenMethod::Bipartite) {
-        const bool even_small = g.n_side0 <= g.n_nodes - g.n_side0;
-        const Index s_lo = even_small ? 0 : g.n_side0;
-        const Index s_n = even_small ? g.n_side0 : g.n_nodes - g.n_side0;
-        const Index t_lo = even_small ? g.n_side0 : 0;
-        const Index t_n = g.n_nodes - s_n;
-        Deflation defl(g, emb.component, c, s_lo, s_n);
-        BipartiteOp op(defl, opt.cancel, g, nval, t_lo, t_n);
-        Eigen::MatrixXd u;
-        Eigen::VectorXd sigma2;
-        lanczos(op, nev, seed, opt, sigma2, u);
-        evals.resize(nev);
-        std::vector<double> v(t_n);
-        for (int j = 0; j < nev; ++j) {
-            const double sigma = std::sqrt(std::max(sigma2[j], 0.0));
-            evals[j] = sigma;
-            csr_rows_times(g, nval, t_lo, t_n, s_lo, u.col(j).data(), v.data());
-            // [u; C^T u / sigma] / sqrt(2) is N's eigenvector for +sigma; at sigma = 0
-            // [u; 0] is an exact null vector of N instead.
-            const double su = sigma > 1e-12 ? std::sqrt(0.5) : 1.0;
-            const double sv = sigma > 1e-12 ? std::sqrt(0.5) / sigma : 0.0;
-            for (Index i = 0; i < s_n; ++i) x(s_lo + i, j) = su * u(i, j);
-            for (Index i = 0; i < t_n; ++i) x(t_lo + i, j) = sv * v[i];
+    bool solved = false;
+    if (asked == EigenMethod::Dense || (asked == EigenMethod::Auto && n <= kDenseAutoNodes)) {
+        solve_dense(g, nval, emb, nev, opt, evals, x);
+        emb.method = EigenMethod::Dense;
+        solved = true;
+    }
+    if (!solved && (asked == EigenMethod::Bipartite || (asked == EigenMethod::Auto && g.bipartite))) {
+        solved = solve_bipartite(g, nval, emb, nev, seed, opt, evals, x);
+        if (solved) emb.method = EigenMethod::Bipartite;
+        else if (asked == EigenMethod::Bipartite)
+            throw std::runtime_error("the bipartite eigensolver found no " + std::to_string(nev) +
+                                     " eigenvectors of this " + std::to_string(n) +
+                                     "-unit network; use eigen_method 'auto'");
+    }
+    // Lanczos needs a Krylov space comfortably larger than nev inside the deflated space.
+    const bool full_ok = n - c > nev + 20 && nev <= kMaxLanczosVectors;
+    if (!solved && full_ok) {
+        solved = solve_full(g, nval, emb, nev, seed, opt, evals, x);
+        if (solved) emb.method = EigenMethod::Full;
+    }
+    if (!solved) {
+        if (n > kDenseMaxNodes) {
+            if (nev > kMaxLanczosVectors)
+                throw std::invalid_argument(
+                    "n_clusters=" + std::to_string(k) + " asks for " + std::to_string(nev) +
+                    " eigenvectors besides the " + std::to_string(c) + " connected components; "
+                    "Lanczos computes at most " + std::to_string(kMaxLanczosVectors) + ", and " +
+                    too_big_for_dense(n) + "; use at most " +
+                    std::to_string(c + kMaxLanczosVectors) + " clusters");
+            if (!full_ok)
+                throw std::invalid_argument(
+                    "n_clusters=" + std::to_string(k) + " is too close to the number of "
+                    "connected units for Lanczos, and " + too_big_for_dense(n) +
+                    "; use fewer clusters");
+            throw std::runtime_error(
+                "Lanczos did not converge for " + std::to_string(nev) + " eigenvectors of a " +
+                std::to_string(n) + "-unit graph (repeated eigenvalues stall it), and " +
+                too_big_for_dense(n) + "; try eigen_method 'auto' or a larger tol");
         }
-    } else {
-        Deflation defl(g, emb.component, c, 0, g.n_nodes);
-        Eigen::MatrixXd vecs;
-        if (method == EigenMethod::Full) {
-            FullOp op(defl, opt.cancel, g, nval);
-            lanczos(op, nev, seed, opt, evals, vecs);
-        } else {
-            dense_eigs(g, nval, defl, nev, evals, vecs);
-        }
-        x = vecs;
+        solve_dense(g, nval, emb, nev, opt, evals, x);
+        emb.method = EigenMethod::Dense;
     }
 
     // Component indicators first (eigenvalue 1), then the computed vectors.

@@ -4,25 +4,44 @@ Spectral clustering of a network's units (MLP neurons, conv channels), the norma
 its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 """
 
+from .analysis import Eigengap, EigengapWarning, NcutCurve, eigengap, ncut_curve
 from .cluster import Clustering, spectral_cluster
-from .graph import ncut
+from .functional import (FunctionalModules, ModuleComparison, coactivation_graph,
+                         compare_modules, functional_modules)
+from .graph import modularity, ncut
 from .network import Network
 from .significance import (SHUFFLES, Significance, ncut_significance, shuffled_network,
                            shuffled_weights)
+from .stability import Agreement, Stability, compare_partitions, stability
 from .sweep import sweep
 from .weights import weights_from_module
 
 __version__ = "0.1.0"
 __all__ = [
+    "Agreement",
     "Clustering",
+    "Eigengap",
+    "EigengapWarning",
+    "FunctionalModules",
+    "ModuleComparison",
+    "NcutCurve",
     "Network",
     "SHUFFLES",
     "Significance",
+    "Stability",
+    "coactivation_graph",
+    "compare_modules",
+    "compare_partitions",
+    "eigengap",
+    "functional_modules",
+    "modularity",
     "ncut",
+    "ncut_curve",
     "ncut_significance",
     "shuffled_network",
     "shuffled_weights",
     "spectral_cluster",
+    "stability",
     "sweep",
     "weights_from_module",
     "__version__",

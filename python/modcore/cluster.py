@@ -85,6 +85,9 @@ class Clustering:
         of an MLP); -1 for units with no edges (dropped before clustering).
     ncut : float
         Normalized cut of the partition (lower is more modular, 0 <= ncut <= k).
+    modularity : float
+        Newman's weighted modularity Q of the same partition (higher is more
+        modular, -1/2 <= Q < 1), on the graph of ``|w|``.
     eigenvalues : array
         The k largest eigenvalues of the normalized adjacency, descending (1 minus
         the k smallest of the normalized Laplacian).
@@ -111,6 +114,7 @@ class Clustering:
 
     labels: list
     ncut: float
+    modularity: float
     eigenvalues: np.ndarray
     n_clusters: int
     n_init: int
@@ -141,23 +145,23 @@ class Clustering:
         )
 
 
-def labels_by_group(network: Network, core_result: dict) -> list:
+def labels_by_group(network: Network, node_map: dict, labels: np.ndarray) -> list:
     """Per-group label arrays (-1 for dropped units) from _core's per-node labels."""
     flat = np.full(network.n_units, -1, dtype=np.int64)
-    flat[network.offsets[core_result["node_group"]] + core_result["node_index"]] = \
-        core_result["labels"]
+    flat[network.offsets[node_map["node_group"]] + node_map["node_index"]] = labels
     return network.split_labels(flat)
 
 
-def cluster_network(network: Network, settings: ClusterSettings, seed: int,
-                    n_jobs: int) -> Clustering:
-    """spectral_cluster on checked inputs (also run by Dask workers)."""
-    res = _core.cluster(*network.to_core(), *settings.core_args(), seed, n_jobs)
+def clustering_of(network: Network, node_map: dict, res: dict, n_clusters: int,
+                  settings: ClusterSettings, seed: int) -> Clustering:
+    """A Clustering at k = n_clusters from one of _core's result dicts and the graph's
+    node map (settings.n_clusters is not read: a curve has one result per k)."""
     return Clustering(
-        labels=labels_by_group(network, res),
+        labels=labels_by_group(network, node_map, res["labels"]),
         ncut=float(res["ncut"]),
+        modularity=float(res["modularity"]),
         eigenvalues=res["eigenvalues"],
-        n_clusters=settings.n_clusters,
+        n_clusters=n_clusters,
         n_init=settings.n_init,
         seed=seed,
         assign_labels=settings.assign_labels,
@@ -168,6 +172,13 @@ def cluster_network(network: Network, settings: ClusterSettings, seed: int,
         eigen_method=str(res["eigen_method"]),
         group_names=network.names,
     )
+
+
+def cluster_network(network: Network, settings: ClusterSettings, seed: int,
+                    n_jobs: int) -> Clustering:
+    """spectral_cluster on checked inputs (also run by Dask workers)."""
+    res = _core.cluster(*network.to_core(), *settings.core_args(), seed, n_jobs)
+    return clustering_of(network, res, res, settings.n_clusters, settings, seed)
 
 
 def spectral_cluster(
@@ -230,10 +241,13 @@ def spectral_cluster(
         identical at 1e-5 and 1e-6, while 1e-5 takes 6% fewer products.
     eigen_method : {"auto", "bipartite", "full", "dense"}, default="auto"
         "bipartite" solves the smaller C Cᵀ problem of a bipartite network (every
-        chain is one), "full" runs Lanczos on the whole normalized adjacency,
-        "dense" a full eigendecomposition; "auto" picks "dense" for <= 300
-        units, else "bipartite" when the network is bipartite, else "full".
-        :attr:`Clustering.eigen_method` says which ran.
+        chain is one; by Lanczos, or densely when its side is small, as in a
+        star-like network with a one-unit layer), "full" runs Lanczos on the
+        whole normalized adjacency (falling back to "dense" when Lanczos fails,
+        up to 1,000 units), "dense" a full eigendecomposition (at most 1,000
+        units); "auto" picks "dense" for <= 300 units, else "bipartite" when the
+        network is bipartite, else "full". :attr:`Clustering.eigen_method` says
+        which ran.
     seed : None, int or numpy.random.Generator, default=None
         None draws fresh entropy; the integer used is in the result. Same seed,
         same result, whatever ``n_jobs``. With "cluster_qr" only the Lanczos
@@ -253,11 +267,14 @@ def spectral_cluster(
     ------
     ValueError
         An invalid network (shapes, NaN, no non-zero weights, an asymmetric
-        adjacency), or ``n_clusters`` outside [2, number of connected units].
+        adjacency), ``n_clusters`` outside [2, number of connected units], or a
+        problem too large for the solvers that cannot be interrupted:
+        ``eigen_method="dense"`` above 1,000 connected units, more than 500
+        eigenvectors beyond the connected components where no dense solve fits.
     TypeError
         Non-numeric weights, or parameters of the wrong type.
     RuntimeError
-        If the eigensolver does not converge.
+        If the eigensolver does not converge (the message names a way out).
 
     Examples
     --------

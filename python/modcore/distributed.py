@@ -2,7 +2,7 @@
 
 Shuffle ``s`` always draws from the random streams of ``(seed, s)``, so the null
 can be cut into chunks of consecutive indices anywhere: each chunk is one C++
-batch (:func:`modcore._core.shuffled_ncuts`) run as a Dask task, and the values
+batch (:func:`modcore._core.shuffled_scores`) run as a Dask task, and the values
 are put back by index. Which worker runs a chunk, how many threads it uses, and
 whether Dask ran it twice because a worker died, change nothing in the result.
 
@@ -21,7 +21,7 @@ import numpy as np
 from . import _core
 from .progress import Progress
 
-__all__ = ["NetworkJob", "check_client", "shuffle_chunks", "shuffled_ncuts_on_cluster"]
+__all__ = ["NetworkJob", "check_client", "shuffle_chunks", "shuffled_scores_on_cluster"]
 
 # Upper bound on the shuffles of one task: on the reference net (~0.1 s per
 # shuffle and thread) a chunk lasts seconds, which bounds the work a lost worker
@@ -70,9 +70,11 @@ def shuffle_chunks(n_shuffles: int, n_threads: int, chunk_size: int | None = Non
 # --- tasks: run on the workers, found there by name (modcore is installed on them) ---
 
 def run_chunk(network, shuffle, first, count, settings, seed, n_jobs):
-    """n-cuts of shuffles ``first .. first+count-1`` (one C++ batch)."""
-    return _core.shuffled_ncuts(*network.to_core(), shuffle, first, count, *settings.core_args(),
-                                seed, n_jobs)
+    """(n-cuts, modularities) of shuffles ``first .. first+count-1`` (one C++ batch)."""
+    ncut, modularity = _core.shuffled_scores(*network.to_core(), shuffle, first, count,
+                                             [settings.n_clusters], *settings.core_args()[1:],
+                                             seed, n_jobs)
+    return ncut[:, 0], modularity[:, 0]
 
 
 def run_clustering(network, settings, seed, n_jobs):
@@ -87,9 +89,10 @@ class NetworkJob:
     its own clustering.
 
     Feed every finished future of ``futures`` to :meth:`record`; when ``done``,
-    ``ncuts[shuffle]`` holds each null in shuffle-index order and ``clustering``
-    the network's clustering (if it was asked for). Call :meth:`cancel` when
-    done or on error: it releases all of it on the cluster.
+    ``ncuts[shuffle]`` and ``modularity[shuffle]`` hold each null in
+    shuffle-index order and ``clustering`` the network's clustering (if it was
+    asked for). Call :meth:`cancel` when done or on error: it releases all of it
+    on the cluster.
     """
 
     def __init__(self, client, network, shuffles, n_shuffles, settings, seed, n_jobs=1,
@@ -101,6 +104,7 @@ class NetworkJob:
         # earlier release still on its way to the scheduler.
         self.network = client.scatter(network, broadcast=True, hash=False)
         self.ncuts = {s: np.full(n_shuffles, np.nan) for s in shuffles}
+        self.modularity = {s: np.full(n_shuffles, np.nan) for s in shuffles}
         self.remaining = len(shuffles) * n_shuffles
         self.clustering = None
         self._cluster_pending = cluster
@@ -133,10 +137,12 @@ class NetworkJob:
             self.clustering, self._cluster_pending = result, False
             return 0
         shuffle, first, count = part
-        if len(result) != count:
+        ncut, modularity = result
+        if len(ncut) != count:
             raise RuntimeError(f"chunk {first}+{count} of the {shuffle!r} null returned "
-                               f"{len(result)} values")
-        self.ncuts[shuffle][first:first + count] = result
+                               f"{len(ncut)} values")
+        self.ncuts[shuffle][first:first + count] = ncut
+        self.modularity[shuffle][first:first + count] = modularity
         self.remaining -= count
         return count
 
@@ -156,25 +162,36 @@ class NetworkJob:
         self.futures, self.network = [], None
 
 
-def shuffled_ncuts_on_cluster(client, network, shuffle, n_shuffles, settings, seed, n_jobs=1,
-                              progress=None, chunk_size=None) -> np.ndarray:
+def shuffled_scores_on_cluster(client, network, shuffle, n_shuffles, settings, seed, n_jobs=1,
+                               progress=None, chunk_size=None, stop=None):
     """The null of ``ncut_significance`` computed on a Dask cluster.
 
-    Same values, in the same order, as the local ``shuffled_ncuts`` with the
+    Same values, in the same order, as the local ``shuffled_scores`` with the
     same arguments. Progress advances as chunks finish (``as_completed``); on
-    any exception, Ctrl-C included, the pending chunks are cancelled.
+    any exception, Ctrl-C included, the pending chunks are cancelled. With
+    ``stop = (ncut, h)`` (the sequential test) the chunks left are cancelled
+    once the shuffles finished from index 0 on, without a gap, hold h n-cuts
+    <= ncut; those shuffles are returned.
     """
+    from .significance import NullScores
+
     distributed = _distributed()
     bar = Progress(n_shuffles, f"{shuffle} shuffles", progress)
     job = None
     try:
         job = NetworkJob(client, network, [shuffle], n_shuffles, settings, seed, n_jobs=n_jobs,
                          chunk_size=chunk_size)
+        ncuts = job.ncuts[shuffle]
         for future, result in distributed.as_completed(job.futures, with_results=True):
             bar.update(job.record(future, result))
+            if stop is not None:
+                missing = np.flatnonzero(np.isnan(ncuts))
+                prefix = ncuts[:missing[0] if missing.size else n_shuffles]
+                if np.count_nonzero(prefix <= stop[0]) >= stop[1]:
+                    return NullScores(prefix[:, None], job.modularity[shuffle][:len(prefix), None])
         if not job.done:  # as_completed yields every future once, so this cannot happen
             raise RuntimeError(f"{job.remaining} shuffles missing from the cluster's results")
-        return job.ncuts[shuffle]
+        return NullScores(ncuts[:, None], job.modularity[shuffle][:, None])
     finally:
         if job is not None:
             job.cancel()

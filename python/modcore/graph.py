@@ -1,4 +1,4 @@
-"""The n-cut of a given partition of a network's units."""
+"""Scores of a given partition of a network's units: n-cut and Newman's modularity."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 from . import _core
 from .network import as_network
 
-__all__ = ["ncut"]
+__all__ = ["modularity", "ncut"]
 
 
 def ncut(network, labels, *, input_shape=None) -> float:
@@ -49,6 +49,50 @@ def ncut(network, labels, *, input_shape=None) -> float:
     0.0
     """
     network = as_network(network, input_shape=input_shape)
+    return float(_core.ncut(*network.to_core(), _compact_labels(network, labels)))
+
+
+def modularity(network, labels, *, input_shape=None) -> float:
+    """Newman's weighted modularity Q of a partition of the network's units.
+
+    Q = sum over modules A of [w(A) / m - (vol(A) / 2m)^2], where w(A) is the
+    weight of the edges inside A, vol(A) the sum of its units' degrees and m the
+    total edge weight, on the graph of ``|w|`` (Newman 2004; resolution 1, as
+    ``networkx.algorithms.community.modularity``). Higher means more modular;
+    a single module has Q = 0.
+
+    Parameters
+    ----------
+    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+        As in :func:`modcore.spectral_cluster`.
+    labels : list of 1-D int arrays, or one 1-D int array
+        As in :func:`modcore.ncut`.
+    input_shape : tuple of int, optional
+        For tracing a torch module, as in :func:`modcore.spectral_cluster`.
+
+    Returns
+    -------
+    float
+        Q, in [-1/2, 1).
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`modcore.ncut`.
+
+    Examples
+    --------
+    >>> import numpy as np, modcore
+    >>> w = [np.array([[1.0, 0.0], [0.0, 1.0]])]
+    >>> modcore.modularity(w, [np.array([0, 1]), np.array([0, 1])])
+    0.5
+    """
+    network = as_network(network, input_shape=input_shape)
+    return float(_core.modularity(*network.to_core(), _compact_labels(network, labels)))
+
+
+def _compact_labels(network, labels) -> np.ndarray:
+    """Labels over all units, checked against the groups, as compact ids (-1 kept)."""
     sizes = network.sizes
     if isinstance(labels, np.ndarray) and labels.ndim == 1 and len(sizes) == 1:
         labels = [labels]
@@ -71,4 +115,4 @@ def ncut(network, labels, *, input_shape=None) -> float:
     compact = flat.copy()
     ok = flat >= 0
     compact[ok] = np.unique(flat[ok], return_inverse=True)[1]
-    return float(_core.ncut(*network.to_core(), compact))
+    return compact

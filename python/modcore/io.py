@@ -114,9 +114,39 @@ def check_n_jobs(n_jobs) -> int:
     return min(check_positive_int(n_jobs, "n_jobs"), available_cores())
 
 
-def check_positive_int(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
-    """An int (numpy integers included) in [minimum, maximum]: TypeError for a
-    non-integer, ValueError for a value out of range."""
+def check_positive_int(value, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as an int after checking ``minimum <= value <= maximum``.
+
+    Parameters
+    ----------
+    value : int
+        A Python or numpy integer (bool is refused).
+    name : str
+        The parameter's name, for the messages.
+    minimum : int, default=1
+        Smallest allowed value.
+    maximum : int or None, default=None
+        Largest allowed value; None means no upper bound.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer.
+    ValueError
+        If it is outside ``[minimum, maximum]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_positive_int(np.int64(3), "n_init")
+    3
+    >>> check_positive_int(0, "index", minimum=0, maximum=9)
+    0
+    """
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:

@@ -27,6 +27,10 @@ from .io import check_weights, real_array
 
 __all__ = ["Block", "Network", "as_network"]
 
+# Units of all groups together (the C++ core's node ids are 32-bit; every unit,
+# connected or not, also costs memory there).
+MAX_UNITS = 2**31 - 1
+
 
 @dataclass(frozen=True, repr=False)
 class Block:
@@ -258,17 +262,17 @@ def as_network(obj, *, input_shape=None) -> Network:
     """The :class:`Network` behind any input modcore accepts.
 
     A Network is returned as is; a list of 2-D arrays is a chain; a scipy.sparse
-    matrix is a precomputed adjacency; a torch module is traced (``input_shape``
-    excludes the batch dimension; MLPs of Linear layers need none); a state
-    dict or a weight file path is read by :func:`modcore.weights_from_module`.
+    matrix is a precomputed adjacency; a torch module that is a chain of Linear
+    layers is read as one (signed weights, one unit per input feature), any other
+    is traced (``input_shape`` excludes the batch dimension); a state dict or a
+    weight file path is read by :func:`modcore.weights_from_module`.
     """
     if isinstance(obj, Network):
         return obj
     if _is_sparse(obj):
         return Network.from_adjacency(obj)
     if _is_torch_module(obj):
-        from .nn.trace import network_from_module
-        return network_from_module(obj, input_shape=input_shape)
+        return _network_of_module(obj, input_shape)
     if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__") or isinstance(obj, Mapping):
         from .weights import weights_from_module
         return Network.from_weights(weights_from_module(obj))
@@ -278,6 +282,23 @@ def as_network(obj, *, input_shape=None) -> Network:
             "modcore.Network.from_adjacency(a) for a precomputed graph, or a modcore.Network"
         )
     return Network.from_weights(obj)
+
+
+def _network_of_module(module, input_shape) -> Network:
+    """A chain of Linear layers keeps its signed weights (the KDE nulls fit them)
+    and one unit per input feature, its groups named as the tracer names them;
+    any other module is traced."""
+    from .nn.trace import network_from_module
+    from .weights import weights_from_module
+    try:
+        weights = weights_from_module(module)
+    except ValueError:
+        return network_from_module(module, input_shape=input_shape)
+    try:
+        names = network_from_module(module, input_shape=input_shape).names
+    except ValueError:  # e.g. a Flatten first and no input_shape: default names
+        names = ()
+    return Network.from_weights(weights, names=names if len(names) == len(weights) + 1 else None)
 
 
 # -- validation -----------------------------------------------------------------------
@@ -314,6 +335,9 @@ def _check_groups(groups) -> tuple:
             raise ValueError(f"duplicate group name {name!r}")
         names.append(name)
         sizes.append(int(size))
+    if sum(sizes) > MAX_UNITS:
+        raise ValueError(f"the groups hold {sum(sizes)} units; modcore numbers units with 32-bit "
+                         f"ints and takes at most {MAX_UNITS}")
     return tuple(names), tuple(sizes)
 
 

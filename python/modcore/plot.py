@@ -13,7 +13,7 @@ import numpy as np
 from .io import check_positive_int
 from .network import as_network
 
-__all__ = ["null_histogram", "network_modules", "sorted_weights", "module_sizes"]
+__all__ = ["null_histogram", "ncut_by_k", "network_modules", "sorted_weights", "module_sizes"]
 
 _DROPPED_COLOR = (0.75, 0.75, 0.75, 1.0)
 # tab20 without its greys: tab10's colours first, then their pale twins.
@@ -21,7 +21,28 @@ _TAB20 = (0, 2, 4, 6, 8, 10, 12, 16, 18, 1, 3, 5, 7, 9, 11, 13, 17, 19)
 
 
 def new_figure(width: float, height: float):
-    """A new Figure on the Agg canvas, or an ImportError saying how to get matplotlib."""
+    """A new Figure on the Agg canvas, without pyplot (nothing global changes).
+
+    Parameters
+    ----------
+    width, height : float
+        Size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Empty, with the constrained layout.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed, saying how to get it.
+
+    Examples
+    --------
+    >>> new_figure(4, 3).get_size_inches().tolist()
+    [4.0, 3.0]
+    """
     try:
         import matplotlib  # noqa: F401  (first, so a missing install fails here)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -99,6 +120,59 @@ def null_histogram(sig):
     return fig
 
 
+def ncut_by_k(curve):
+    """The network's n-cut at each k against its null: the central 95% of the
+    shuffled n-cuts as a band, their mean as a line; below, the z-score per k.
+
+    n-cut grows about linearly with k, so it is drawn divided by k (the mean
+    share of a module's edge weight that leaves it), which keeps the band
+    visible at every k.
+
+    Parameters
+    ----------
+    curve : NcutCurve
+        From :func:`modcore.ncut_curve`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes sharing k: n-cuts (network, null mean, band), and z-scores.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import modcore, modcore.plot
+    >>> from modcore.synthetic import planted_modular_mlp
+    >>> w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
+    >>> curve = modcore.ncut_curve(w, ks=[2, 3, 4], n_shuffles=20, seed=0, progress=False)
+    >>> len(modcore.plot.ncut_by_k(curve).axes)
+    2
+    """
+    fig = new_figure(7, 6)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    ks = curve.ks
+    null = curve.shuffled_ncuts / ks
+    first = curve.significances[0]
+    low, high = np.percentile(null, [2.5, 97.5], axis=0)
+    top.fill_between(ks, low, high, color="0.85", label="shuffles: central 95%")
+    top.plot(ks, null.mean(axis=0), color="0.45", marker=".", label="shuffles: mean")
+    top.plot(ks, curve.ncut / ks, color="tab:red", marker="o", linewidth=2, label="the network")
+    top.set_ylabel("n-cut / k (lower = more modular)")
+    top.set_title(f"'{first.shuffle}' null, {first.n_shuffles} shuffled networks per k")
+    top.legend(loc="upper left")
+    z = np.clip(curve.z_score, -1e6, 1e6)  # an infinite z (a null of equal n-cuts) stays drawable
+    bottom.axhline(0, color="0.6", linewidth=1)
+    bottom.plot(ks, z, color="tab:red", marker="o")
+    bottom.set_ylabel("z-score")
+    bottom.set_xlabel("k (number of modules)")
+    bottom.set_xticks(ks if len(ks) <= 20 else ks[::max(1, len(ks) // 20)])
+    return fig
+
+
 def network_modules(network, labels, edges_per_layer: int = 300):
     """The network drawn group by group (layer by layer), units coloured by module.
 
@@ -131,6 +205,15 @@ def network_modules(network, labels, edges_per_layer: int = 300):
         If ``edges_per_layer`` is not an int.
     ImportError
         If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np, modcore.plot
+    >>> w = [np.eye(3), np.ones((3, 2))]
+    >>> labels = [np.array([0, 0, 1]), np.array([0, 0, 1]), np.array([0, 1])]
+    >>> edges, neurons = modcore.plot.network_modules(w, labels).axes[0].collections
+    >>> len(edges.get_segments()), len(neurons.get_offsets())
+    (9, 8)
     """
     fig = new_figure(10, 6)
     from matplotlib.collections import LineCollection
@@ -205,6 +288,13 @@ def sorted_weights(weights, labels):
         If the weights are invalid, all zero, or the labels do not match their layer sizes.
     ImportError
         If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np, modcore.plot
+    >>> fig = modcore.plot.sorted_weights([np.eye(4)], [np.array([1, 0, 1, 0])] * 2)
+    >>> len(fig.axes)  # the matrix and the colour bar
+    2
     """
     weights = as_network(weights).chain_weights()
     fig = new_figure(1.5 + 3.2 * len(weights), 4)

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .files import atomic_write
 from .network import as_network
 
 __all__ = ["summary", "write_report"]
 
 
-def summary(network, significances: dict, extra: dict | None = None) -> dict:
+def summary(network, significances: dict, extra: dict | None = None, *, curves=None) -> dict:
     """Everything needed to redo and read a run, as plain JSON-ready values.
 
     Parameters
@@ -34,6 +35,9 @@ def summary(network, significances: dict, extra: dict | None = None) -> dict:
     extra : dict, optional
         Plain values to keep with the results, e.g. the command line, its
         arguments, the training run. Its keys come first in the result.
+    curves : dict of str to NcutCurve, optional
+        The n-cut against its null over a range of k (:func:`modcore.ncut_curve`),
+        e.g. one per shuffle method.
 
     Returns
     -------
@@ -41,9 +45,11 @@ def summary(network, significances: dict, extra: dict | None = None) -> dict:
         ``extra``'s entries, then ``versions`` (modcore, Python, platform and
         the numpy / torch / matplotlib in use), ``layer_sizes`` (units per
         group), ``group_names``, ``eigen_method``, ``n_clusters``,
-        ``n_init``, ``seed``, ``ncut``, ``labels`` (per group, -1: no edges),
-        ``eigenvalues`` and ``nulls``: per name, the Significance's other fields
-        (``shuffled_ncuts``, ``z_score``, ``p_value``, ...).
+        ``n_init``, ``seed``, ``ncut``, ``modularity`` (Newman's Q),
+        ``in_out_ratio``, ``labels`` (per group, -1: no edges), ``eigenvalues``
+        and ``nulls``: per name, the Significance's other fields
+        (``shuffled_ncuts``, ``z_score``, ``p_value``, ``modularity_z``, ...);
+        with ``curves``, ``curves``: per name, :meth:`NcutCurve.to_dict`.
 
     Raises
     ------
@@ -77,9 +83,10 @@ def summary(network, significances: dict, extra: dict | None = None) -> dict:
     for name, sig in significances.items():
         entry = sig.to_dict()
         for key in ("labels", "eigenvalues", "ncut", "n_clusters", "n_init", "seed",
-                    "eigen_method", "group_names"):
+                    "eigen_method", "group_names", "modularity", "in_out_ratio"):
             entry.pop(key)
         nulls[name] = entry
+    shared = first.to_dict()
     return {
         **(extra or {}),
         "versions": versions,
@@ -90,22 +97,27 @@ def summary(network, significances: dict, extra: dict | None = None) -> dict:
         "n_init": first.n_init,
         "seed": first.seed,
         "ncut": first.ncut,
+        "modularity": first.modularity,
+        "in_out_ratio": shared["in_out_ratio"],
         "labels": [lab.tolist() for lab in first.labels],
         "eigenvalues": first.clustering.eigenvalues.tolist(),
         "nulls": nulls,
+        **({} if not curves else {"curves": {n: c.to_dict() for n, c in curves.items()}}),
     }
 
 
-def write_report(out_dir, network, significances: dict, extra: dict | None = None) -> Path:
+def write_report(out_dir, network, significances: dict, extra: dict | None = None, *,
+                 curves=None) -> Path:
     """Write ``summary.json``, the figures and ``index.html`` into ``out_dir``.
 
     Parameters
     ----------
     out_dir : str or path-like
-        Created if needed; files of an earlier report there are overwritten.
-    network, significances, extra
+        Created if needed; files of an earlier report there are replaced, each
+        atomically (a reader sees the old file or the new one).
+    network, significances, extra, curves
         As for :func:`summary`. The weight-matrix figure is drawn for chains
-        (MLPs) only.
+        (MLPs) only; with ``curves``, the n-cut by k against each null too.
 
     Returns
     -------
@@ -118,6 +130,15 @@ def write_report(out_dir, network, significances: dict, extra: dict | None = Non
         As :func:`summary`.
     ImportError
         If matplotlib is not installed (the ``plot`` extra).
+
+    Examples
+    --------
+    >>> import tempfile, modcore
+    >>> from modcore.synthetic import planted_modular_mlp
+    >>> w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
+    >>> sig = modcore.ncut_significance(w, n_clusters=2, n_shuffles=9, seed=0, progress=False)
+    >>> write_report(tempfile.mkdtemp(), w, {"layer": sig}).name
+    'index.html'
     """
     from . import plot
 
@@ -128,6 +149,10 @@ def write_report(out_dir, network, significances: dict, extra: dict | None = Non
     figures = [(f"null_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png", plot.null_histogram(sig),
                 f"n-cuts of the '{name}' shuffles; the red line is the network's.")
                for name, sig in significances.items()]
+    figures += [(f"ncut_by_k_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png", plot.ncut_by_k(c),
+                 f"The network's n-cut at each k (red) against the central 95% of its '{name}' "
+                 "shuffles' n-cuts (grey band); below, the z-score per k.")
+                for name, c in (curves or {}).items()]
     figures.append(("network.png", plot.network_modules(network, labels),
                     "The network by layers, units coloured by module, the strongest weights "
                     "drawn."))
@@ -138,15 +163,18 @@ def write_report(out_dir, network, significances: dict, extra: dict | None = Non
     figures.append(("module_sizes.png", plot.module_sizes(labels),
                     "Share of each layer's units in each module."))
     # After drawing, so that the matplotlib in use is among the versions.
-    results = summary(network, significances, extra)
+    results = summary(network, significances, extra, curves=curves)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(results, indent=1))
+    # Each file whole or not at all; index.html last, so it never links a missing figure.
+    with atomic_write(out / "summary.json") as f:
+        f.write(json.dumps(results, indent=1))
     for name, fig, _ in figures:
-        fig.savefig(out / name, dpi=100)
+        with atomic_write(out / name, "wb") as f:
+            fig.savefig(f, format="png", dpi=100)
     index = out / "index.html"
-    index.write_text(_html(results, [(name, caption) for name, _, caption in figures]),
-                     encoding="utf-8")
+    with atomic_write(index) as f:
+        f.write(_html(results, [(name, caption) for name, _, caption in figures]))
     return index
 
 
@@ -156,9 +184,12 @@ def _html(results: dict, figures: list) -> str:
     rows = "".join(
         f"<tr><td>{e(name)}</td><td>{r['n_shuffles']}</td><td>{results['ncut']:.4f}</td>"
         f"<td>{r['shuffled_mean']:.4f}</td><td>{r['shuffled_std']:.4f}</td>"
-        f"<td>{r['z_score']:.2f}</td><td>{r['p_value']:.4g}</td></tr>"
+        f"<td>{_num(r['z_score'], '.2f')}</td><td>{r['p_value']:.4g}</td>"
+        f"<td>{r['percentile']:.1f}</td><td>{_num(r['modularity_z'], '.2f')}</td>"
+        f"<td>{_num(r['shuffled_in_out_ratio'], '.3f')}</td></tr>"
         for name, r in results["nulls"].items())
-    skip = {"labels", "eigenvalues", "nulls"}
+    curves = "".join(_curve_table(name, c) for name, c in results.get("curves", {}).items())
+    skip = {"labels", "eigenvalues", "nulls", "curves"}
     run = "".join(f"<tr><th>{e(key)}</th><td>{e(_text(value))}</td></tr>"
                   for key, value in results.items() if key not in skip)
     images = "".join(
@@ -172,7 +203,7 @@ def _html(results: dict, figures: list) -> str:
 body {{ font-family: sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
 td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
-#results td {{ text-align: right; font-variant-numeric: tabular-nums; }}
+#results td, .curve td {{ text-align: right; font-variant-numeric: tabular-nums; }}
 #results td:first-child {{ text-align: left; }}
 img {{ max-width: 100%; }}
 figure {{ margin: 2em 0; }}
@@ -181,10 +212,19 @@ figure {{ margin: 2em 0; }}
 <p>Network {e(sizes)}, k = {results['n_clusters']} modules, seed {results['seed']}:
 n-cut <strong id="ncut">{results['ncut']:.4f}</strong> (lower = more modular), compared with
 networks whose weights were shuffled within each layer.</p>
+<p>Newman's modularity Q of the modules: <strong id="modularity">{results['modularity']:.4f}</strong>;
+mean in/out ratio {_num(results['in_out_ratio'], '.3f')} (weight inside a module per unit of
+weight leaving it, were all modules alike).</p>
 <table id="results"><tr><th>null</th><th>shuffles</th><th>n-cut</th><th>shuffled mean</th>
-<th>shuffled std</th><th>z-score</th><th>p-value</th></tr>
+<th>shuffled std</th><th>z-score (Cohen's d)</th><th>p-value</th><th>left percentile</th>
+<th>Q z-score</th><th>shuffled in/out</th></tr>
 {rows}</table>
-<p>p = (1 + #{{shuffled n-cut &le; n-cut}}) / (shuffles + 1); z = (n-cut &minus; mean) / std.</p>
+<p>p = (1 + #{{shuffled n-cut &le; n-cut}}) / (shuffles + 1) (with a sequential stop after
+h such shuffles at shuffle l: h / l); z = (n-cut &minus; mean) / std, which is also Cohen's d of
+the network against the null; left percentile: % of shuffled n-cuts &le; the network's; Q
+z-score: the same for Newman's Q, positive = more modular; shuffled in/out: the shuffles'
+median in/out ratio.</p>
+{curves}
 {images}
 <h2>Run</h2>
 <p>Everything needed to redo it, with the labels of every neuron and all shuffled n-cuts,
@@ -192,6 +232,23 @@ is in <a href="summary.json">summary.json</a>.</p>
 <table>{run}</table>
 </body></html>
 """
+
+
+def _curve_table(name: str, curve: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{r['n_clusters']}</td><td>{r['ncut']:.4f}</td><td>{r['shuffled_mean']:.4f}"
+        f"</td><td>{r['shuffled_std']:.4f}</td><td>{_num(r['z_score'], '.2f')}</td>"
+        f"<td>{r['p_value']:.4g}</td><td>{r['modularity']:.4f}</td></tr>"
+        for r in curve["per_k"])
+    return (f"<h2>By number of modules, '{html.escape(name)}' null</h2>\n"
+            '<table class="curve"><tr><th>k</th><th>n-cut</th>'
+            "<th>shuffled mean</th><th>shuffled std</th><th>z-score</th><th>p-value</th>"
+            f"<th>Q</th></tr>\n{rows}</table>")
+
+
+def _num(value, fmt: str) -> str:
+    """A number as text; infinities arrive from to_dict as the strings "inf"/"-inf"."""
+    return value if isinstance(value, str) else format(value, fmt)
 
 
 def _text(value) -> str:

@@ -1,9 +1,13 @@
-"""Reproduce Filan et al. (2020)'s findings in one call: ``modcore reproduce``.
+"""Reproduce Filan et al.'s findings in one call: ``modcore reproduce``.
 
 For each data set that is available, each seed and each of four conditions
-({pruned 90 %, unpruned} x {dropout 0.5, none}), train the paper's MLP, cluster
+({pruned 90 %, unpruned} x {dropout, none}), train the paper's network, cluster
 it (k = 12), test it against the "layer" and "layer_nonzero" shuffle nulls and
-cluster the same MLP as initialised (untrained). Each finished run is appended
+cluster the same network as initialised (untrained). ``arch="mlp"`` is the 2020
+paper's MLP (dropout 0.5 after each hidden layer); ``arch="cnn"`` the 2021
+paper's small CNN (:class:`modcore.nn.CNN`; dropout 0.25 after each conv block
+and 0.5 after the dense layer), whose graph is its conv channels only, as the
+2021 paper clustered it (the tracer's ``preset="paper_cnn"``). Each finished run is appended
 to ``<out>/runs.jsonl`` at once, with its checkpoint in ``<out>/checkpoints/``;
 runs already in the file are skipped, so a stopped reproduction resumes where
 it was. At the end the runs are aggregated into ``table.csv``, ``table.md``,
@@ -19,9 +23,9 @@ the initialisation, the batch order, dropout, and the clustering / shuffles.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -30,6 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .cluster import check_settings
+from .files import ResultLog, atomic_write
+from .io import check_n_jobs, check_positive_int
+from .significance import MAX_SHUFFLES
 
 __all__ = ["CONDITIONS", "NULLS", "reproduce", "aggregate", "read_runs"]
 
@@ -41,19 +49,32 @@ CONDITIONS = {
     "unpruned": (False, 0.0),
 }
 NULLS = ("layer", "layer_nonzero")
+ARCHS = ("mlp", "cnn")
+#: Epochs per phase by architecture (the papers' recipes, modcore.nn.RECIPES).
+DEFAULT_EPOCHS = {"mlp": 20, "cnn": 10}
 DEFAULT_DATASETS = ("fashion", "line", "mnist", "cifar10")
 KNOWN_DATASETS = ("fashion", "line", "mnist", "cifar10", "cifar10-rgb")
 HIDDEN = (256, 256, 256, 256)
 QUICK = {"n_train": 1000, "n_test": 500, "epochs": 1, "n_shuffles": 20, "seeds": 1,
          "datasets": ("line",)}
-# Settings a run depends on: a results file made with others is not mixed in.
-_SETTINGS = ("epochs", "n_shuffles", "n_clusters", "n_init", "n_train", "n_test", "hidden")
+# Every setting a run's numbers depend on, kept in each run: runs.jsonl holding runs
+# made with other values is refused, never mixed in. A new one is one more name here
+# (tests/test_reproduce.py checks that reproduce() has no other such parameter).
+SETTINGS = ("arch", "epochs", "n_shuffles", "n_clusters", "n_init", "max_iter", "tol",
+            "eigen_method", "assign_labels", "refine", "select_by", "n_train", "n_test",
+            "hidden")
+# Runs written before these were settings used these values (reproduce had no such
+# parameters and passed ncut_significance's defaults; only MLPs were reproduced; the
+# labels came from k-means restarts kept by inertia, unrefined).
+_SETTINGS_BEFORE = {"arch": "mlp", "max_iter": 300, "tol": 1e-6, "eigen_method": "auto",
+                    "assign_labels": "kmeans", "refine": False, "select_by": "inertia"}
 
 
-def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="results",
-              quick=False, n_clusters=12, n_init=10, n_train=None, n_test=None,
-              hidden=HIDDEN, data_dir=None, n_jobs=None, max_runs=None, progress=True,
-              command=None):
+def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=None,
+              out="results", quick=False, n_clusters=12, assign_labels="cluster_qr",
+              refine=True, n_init=10, select_by="inertia", max_iter=300, tol=1e-5,
+              eigen_method="auto", n_train=None, n_test=None, hidden=HIDDEN, data_dir=None,
+              n_jobs=None, max_runs=None, progress=True, command=None):
     """Run (or resume) the reproduction and write its table, summary and figure.
 
     Parameters
@@ -61,24 +82,34 @@ def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="resu
     datasets : sequence of str, optional
         Data sets to try, in order; absent ones are skipped with a printed reason.
         Default: fashion, line, mnist, cifar10 (with ``quick``: line).
+    arch : {"mlp", "cnn"}, default="mlp"
+        The 2020 paper's MLP or the 2021 paper's CNN (see the module's docstring).
     seeds : int, optional
         Runs per data set and condition, seeds 0 .. seeds-1 (default 5; quick: 1).
     n_shuffles : int, optional
         Size of each shuffle null (default 320; quick: 20).
     epochs : int, optional
-        Epochs per phase (default 20; quick: 1): pruned runs train ``epochs``
-        then prune for ``epochs``; unpruned runs train ``2 * epochs``.
-    out : str or path-like, default "results"
+        Epochs per phase (default 20 for the MLP, 10 for the CNN; quick: 1):
+        pruned runs train ``epochs`` then prune for ``epochs``; unpruned runs
+        train ``2 * epochs``.
+    out : str or path-like, default="results"
         Directory of ``runs.jsonl``, ``checkpoints/``, ``table.csv``,
         ``table.md``, ``summary.json`` and ``ncut.png``.
-    quick : bool, default False
+    quick : bool, default=False
         Tiny data (1000 training, 500 test examples) and the quick defaults above.
-    n_clusters, n_init : int
-        Clustering parameters (default 12 and 10).
+    n_clusters : int, default=12
+        Number of modules k.
+    assign_labels, refine, n_init, select_by : default="cluster_qr", True, 10, "inertia"
+        How the embedding becomes modules, as in :func:`modcore.spectral_cluster`.
+        Runs made before these existed (``results/`` of 2026-11-25) used
+        ``assign_labels="kmeans", refine=False``: pass those to resume them.
+    max_iter, tol, eigen_method : default=300, 1e-5, "auto"
+        Solver settings, as in :func:`modcore.spectral_cluster`.
     n_train, n_test : int, optional
         Use a subset of the data (default: all; quick: 1000 / 500).
-    hidden : sequence of int, default (256, 256, 256, 256)
-        Hidden widths; the input width comes from the data set, the output is 10.
+    hidden : sequence of int, default=(256, 256, 256, 256)
+        The MLP's hidden widths; the input width comes from the data set, the
+        output is 10. Not used for the CNN.
     data_dir : path-like, optional
         Passed to :func:`modcore.nn.load_dataset`.
     n_jobs : int, optional
@@ -86,7 +117,7 @@ def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="resu
     max_runs : int, optional
         Stop after this many new runs (the table is still written): for tests
         and for doing a long reproduction in slices.
-    progress : bool, default True
+    progress : bool, default=True
         Print a line per run (and per skipped data set) on stdout, and the training
         epochs on stderr when it is a terminal.
     command : str, optional
@@ -99,9 +130,12 @@ def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="resu
 
     Raises
     ------
-    ValueError
+    ValueError, TypeError
         On a bad argument, when no data set is available, or when ``runs.jsonl``
-        holds runs made with other settings (use another ``out``).
+        holds runs made with other ``SETTINGS`` (use another ``out``) or lines
+        that are not runs. ``runs.jsonl`` is a :class:`modcore.files.ResultLog`:
+        a second reproduction on the same ``out`` waits until the first is done,
+        then skips the runs it finished.
     KeyboardInterrupt
         On Ctrl-C; the runs finished so far stay in ``runs.jsonl``.
     """
@@ -110,81 +144,100 @@ def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="resu
     for name in datasets:
         if name not in KNOWN_DATASETS:
             raise ValueError(f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}")
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    solver = check_settings(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
+                            n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
+                            eigen_method=eigen_method)
     settings = {
-        "epochs": _positive(epochs if epochs is not None else (QUICK["epochs"] if quick else 20),
-                            "epochs"),
-        "n_shuffles": _positive(n_shuffles if n_shuffles is not None
-                                else (QUICK["n_shuffles"] if quick else 320), "shuffles"),
-        "n_clusters": _positive(n_clusters, "clusters"),
-        "n_init": _positive(n_init, "n_init"),
+        "arch": arch,
+        "epochs": check_positive_int(
+            epochs if epochs is not None else (QUICK["epochs"] if quick else DEFAULT_EPOCHS[arch]),
+            "epochs"),
+        "n_shuffles": check_positive_int(
+            n_shuffles if n_shuffles is not None else (QUICK["n_shuffles"] if quick else 320),
+            "n_shuffles", maximum=MAX_SHUFFLES),
+        **dataclasses.asdict(solver),
         "n_train": n_train if n_train is not None else (QUICK["n_train"] if quick else None),
         "n_test": n_test if n_test is not None else (QUICK["n_test"] if quick else None),
-        "hidden": [_positive(h, "hidden width") for h in hidden],
+        "hidden": ([check_positive_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)]
+                   if arch == "mlp" else None),
     }
-    seeds = _positive(seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds")
+    seeds = check_positive_int(
+        seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds")
     if max_runs is not None:
-        max_runs = _positive(max_runs, "max_runs")
+        max_runs = check_positive_int(max_runs, "max_runs")
+    if n_jobs is not None:
+        n_jobs = check_n_jobs(n_jobs)  # now, not after the first training
     say = print if progress else (lambda *a, **k: None)
     # Per-epoch bars only on a terminal: in a log file they would bury the per-run lines.
     show_epochs = bool(progress) and sys.stderr.isatty()
     out = Path(out)
     runs_path = out / "runs.jsonl"
-    runs = read_runs(runs_path)
-    for run in runs:
-        theirs = {k: run.get(k) for k in _SETTINGS}
-        if theirs != settings:
-            raise ValueError(
-                f"{runs_path} holds runs made with other settings ({_describe(theirs)}; now "
-                f"{_describe(settings)}): use another --out, or delete it to start over")
-    done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
+    with ResultLog(runs_path, _check_run, what="modcore reproduce runs",
+                   on_wait=lambda path: say(f"another process is writing {path}; waiting for "
+                                            "it to finish", flush=True)) as log:
+        runs = log.rows
+        for run in runs:
+            theirs = {k: run.get(k, _SETTINGS_BEFORE.get(k)) for k in SETTINGS}
+            if theirs != settings:
+                raise ValueError(
+                    f"{runs_path} holds runs made with other settings ({_describe(theirs)}; now "
+                    f"{_describe(settings)}): use another --out, or delete it to start over")
+        done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
 
-    available, skipped = {}, {}
-    for name in datasets:
+        available, skipped = {}, {}
+        for name in datasets:
+            try:
+                available[name] = _load(name, data_dir, settings)
+            except FileNotFoundError as exc:
+                skipped[name] = " ".join(str(exc).split())
+                say(f"skipping {name}: {skipped[name]}", flush=True)
+        if not available:
+            raise ValueError("none of the data sets is available: "
+                             + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+
+        todo = [(name, cond, seed) for name in available for cond in CONDITIONS
+                for seed in range(seeds) if (name, cond, seed) not in done]
+        total = len(available) * len(CONDITIONS) * seeds
+        say(f"{total - len(todo)} of {total} runs already in {runs_path}; {len(todo)} to do",
+            flush=True)
+        new = 0
         try:
-            available[name] = _load(name, data_dir, settings)
-        except FileNotFoundError as exc:
-            skipped[name] = " ".join(str(exc).split())
-            say(f"skipping {name}: {skipped[name]}", flush=True)
-    if not available:
-        raise ValueError("none of the data sets is available: "
-                         + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
-
-    todo = [(name, cond, seed) for name in available for cond in CONDITIONS
-            for seed in range(seeds) if (name, cond, seed) not in done]
-    total = len(available) * len(CONDITIONS) * seeds
-    say(f"{total - len(todo)} of {total} runs already in {runs_path}; {len(todo)} to do", flush=True)
-    new = 0
-    try:
-        for name, cond, seed in todo:
-            if max_runs is not None and new >= max_runs:
-                say(f"stopping after {new} new runs (max_runs)", flush=True)
-                break
-            index = total - len(todo) + new + 1
-            say(f"[{index}/{total}] {name}, {cond}, seed {seed}: training ...", flush=True)
-            row = _run(available[name], cond, seed, settings, out, n_jobs, show_epochs)
-            _append(runs_path, row)
-            runs.append(row)
-            new += 1
-            nulls = ", ".join(f"{n} z {row[n + '_z']:.2f} p {row[n + '_p']:.3f}" for n in NULLS)
-            say(f"[{index}/{total}] {name}, {cond}, seed {seed}: test acc "
-                f"{row['test_accuracy']:.4f}, n-cut {row['ncut']:.3f} ({nulls}), random init "
-                f"{row['random_init_ncut']:.3f}; {row['seconds_train']:.0f} s training, "
-                f"{row['seconds_analysis']:.0f} s analysis", flush=True)
-    except KeyboardInterrupt:
-        say(f"\ninterrupted: {len(runs)} finished runs are in {runs_path}; the same command "
-            "resumes", flush=True)
-        raise
+            for name, cond, seed in todo:
+                if max_runs is not None and new >= max_runs:
+                    say(f"stopping after {new} new runs (max_runs)", flush=True)
+                    break
+                index = total - len(todo) + new + 1
+                say(f"[{index}/{total}] {name}, {cond}, seed {seed}: training ...", flush=True)
+                row = _run(available[name], cond, seed, settings, out, n_jobs, show_epochs)
+                log.append(row)
+                runs.append(row)
+                new += 1
+                nulls = ", ".join(f"{n} z {row[n + '_z']:.2f} p {row[n + '_p']:.3f}"
+                                  for n in NULLS)
+                say(f"[{index}/{total}] {name}, {cond}, seed {seed}: test acc "
+                    f"{row['test_accuracy']:.4f}, n-cut {row['ncut']:.3f} ({nulls}), random "
+                    f"init {row['random_init_ncut']:.3f}; {row['seconds_train']:.0f} s "
+                    f"training, {row['seconds_analysis']:.0f} s analysis", flush=True)
+        except KeyboardInterrupt:
+            say(f"\ninterrupted: {len(runs)} finished runs are in {runs_path}; the same command "
+                "resumes", flush=True)
+            raise
 
     wanted = [r for r in runs if r["dataset"] in available and r["seed"] < seeds]
     table = aggregate(wanted)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "table.csv", index=False)
-    (out / "table.md").write_text(to_markdown(table) + "\n")
+    with atomic_write(out / "table.csv", newline="") as f:
+        table.to_csv(f, index=False)
+    with atomic_write(out / "table.md") as f:
+        f.write(to_markdown(table) + "\n")
     say(f"table written to {out / 'table.csv'} and {out / 'table.md'}")
     figure = None
     try:
         from .reproduce_plot import ncut_figure
-        ncut_figure(wanted).savefig(out / "ncut.png", dpi=120)
+        fig = ncut_figure(wanted)
+        with atomic_write(out / "ncut.png", "wb") as f:
+            fig.savefig(f, format="png", dpi=120)
         figure = "ncut.png"
         say(f"figure written to {out / 'ncut.png'}")
     except ImportError:
@@ -202,9 +255,7 @@ def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="resu
                       "data_dir": None if data_dir is None else str(data_dir),
                       "n_jobs": n_jobs, "max_runs": max_runs, **settings},
         "versions": versions,
-        "training": ("pruned: modcore.nn.paper_recipe, `epochs` plain then `epochs` pruned to "
-                     "90 % sparsity; unpruned: modcore.nn.train for 2 * `epochs` (the same "
-                     "total); Adam 1e-3, batch 128, dropout 0.5 after each hidden layer"),
+        "training": _TRAINING[arch],
         "datasets": {name: available[name].source for name in available},
         "skipped": skipped,
         "runs": len(wanted),
@@ -215,9 +266,22 @@ def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="resu
         "files": {"runs": "runs.jsonl", "table": ["table.csv", "table.md"], "figure": figure},
         "table": json.loads(table.to_json(orient="records")),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    with atomic_write(out / "summary.json") as f:
+        f.write(json.dumps(summary, indent=1))
     say(f"summary written to {out / 'summary.json'}")
     return table
+
+
+_TRAINING = {
+    "mlp": ("pruned: modcore.nn.paper_recipe, `epochs` plain then `epochs` pruned to 90 % "
+            "sparsity; unpruned: modcore.nn.train for 2 * `epochs` (the same total); Adam 1e-3, "
+            "batch 128, dropout 0.5 after each hidden layer"),
+    "cnn": ("modcore.nn.CNN (3 conv 3x3 'same' of 64 channels, 2x2 max-pooling after the 2nd "
+            "and 3rd, dense 128, dense 10); pruned: modcore.nn.paper_recipe, `epochs` plain then "
+            "`epochs` pruned to 90 % sparsity; unpruned: modcore.nn.train for 2 * `epochs`; Adam "
+            "1e-3, batch 64, dropout 0.25 after each conv block and 0.5 after the dense layer; "
+            "graph: the conv layers' output channels"),
+}
 
 
 # --- one run -------------------------------------------------------------------------
@@ -225,44 +289,62 @@ def reproduce(datasets=None, seeds=None, n_shuffles=None, epochs=None, out="resu
 def _load(name, data_dir, settings):
     from .nn import load_dataset
     return load_dataset(name, data_dir=data_dir, seed=0, n_train=settings["n_train"],
-                        n_test=settings["n_test"])
+                        n_test=settings["n_test"], flatten=settings["arch"] == "mlp")
 
 
 def _train_model(model, data, pruned, epochs, seed, show):
     """Train in place; the history. Its own function so tests can count trainings."""
-    from .nn import paper_recipe, train
+    from .nn import RECIPES, CNN, paper_recipe, train
     if pruned:
         return paper_recipe(model, data, epochs=epochs, prune_epochs=epochs, seed=seed,
                             progress=show)
-    return train(model, data, 2 * epochs, seed=seed, progress=show)
+    batch = RECIPES["cnn" if isinstance(model, CNN) else "mlp"]["batch_size"]
+    return train(model, data, epochs=2 * epochs, batch_size=batch, seed=seed, progress=show)
+
+
+def _model(data, settings, dropout, seed):
+    """The untrained network of a run: the paper's MLP or CNN."""
+    from .nn import CNN, MLP
+    if settings["arch"] == "mlp":
+        widths = [data.n_features, *settings["hidden"], data.n_classes]
+        return MLP(widths, dropout=dropout, seed=seed)
+    rate = 0.25 if dropout else 0.0
+    return CNN(data.input_shape, n_classes=data.n_classes, conv_dropout=rate,
+               dense_dropout=dropout, seed=seed)
+
+
+def _network(model, data, settings):
+    """The graph that is clustered: an MLP's chain, a CNN's conv channels."""
+    from .network import Network
+    from .weights import weights_from_module
+    if settings["arch"] == "mlp":
+        return Network.from_weights(weights_from_module(model))
+    return Network.from_torch(model, input_shape=data.input_shape, preset="paper_cnn")
 
 
 def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     from .cluster import spectral_cluster
-    from .nn import MLP, checkpoint
+    from .nn import checkpoint
     from .significance import ncut_significance
-    from .weights import weights_from_module
 
     pruned, dropout = CONDITIONS[condition]
-    widths = [data.n_features, *settings["hidden"], data.n_classes]
     t0 = time.perf_counter()
-    random_init = weights_from_module(MLP(widths, dropout=dropout, seed=seed))
-    model = MLP(widths, dropout=dropout, seed=seed)
+    random_init = _network(_model(data, settings, dropout, seed), data, settings)
+    model = _model(data, settings, dropout, seed)
     history = _train_model(model, data, pruned, settings["epochs"], seed, show)
     seconds_train = time.perf_counter() - t0
     slug = f"{data.name}_{condition.replace(', ', '_')}_seed{seed}.pt"
     path = out / "checkpoints" / slug
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    checkpoint.save(model, tmp, {
+    checkpoint.save(model, path, {  # written whole or not at all
         "dataset": data.name, "data_source": data.source, "condition": condition,
-        "seed": seed, "widths": widths, "dropout": dropout, "sparsity": 0.9 if pruned else 0.0,
+        "seed": seed, "arch": settings["arch"], "dropout": dropout,
+        "sparsity": 0.9 if pruned else 0.0,
         "epochs": settings["epochs"], "test_accuracy": history.test_accuracy[-1],
         "train_accuracy": history.train_accuracy[-1]})
-    os.replace(tmp, path)
 
     t0 = time.perf_counter()
-    weights = weights_from_module(model)
+    network = _network(model, data, settings)
     row = {"dataset": data.name, "condition": condition, "seed": seed, "pruned": pruned,
            "dropout": dropout, **settings,
            "test_accuracy": history.test_accuracy[-1],
@@ -270,18 +352,15 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
            "sparsity": history.sparsity[-1]}
     ncut = None
     for null in NULLS:
-        sig = ncut_significance(weights, n_clusters=settings["n_clusters"],
-                                n_shuffles=settings["n_shuffles"], shuffle=null,
-                                n_init=settings["n_init"], seed=seed, n_jobs=n_jobs,
-                                progress=False)
-        ncut = sig.ncut  # the same clustering (same weights and seed) for both nulls
+        sig = ncut_significance(network, n_shuffles=settings["n_shuffles"], shuffle=null,
+                                seed=seed, n_jobs=n_jobs, progress=False, **_solver(settings))
+        ncut = sig.ncut  # the same clustering (same network and seed) for both nulls
         row.update({f"{null}_mean": sig.shuffled_mean, f"{null}_std": sig.shuffled_std,
                     f"{null}_z": sig.z_score, f"{null}_p": sig.p_value,
                     f"{null}_ncuts": [float(v) for v in sig.shuffled_ncuts]})
     row["ncut"] = ncut
-    row["random_init_ncut"] = spectral_cluster(
-        random_init, n_clusters=settings["n_clusters"], n_init=settings["n_init"], seed=seed,
-        n_jobs=n_jobs).ncut
+    row["random_init_ncut"] = spectral_cluster(random_init, seed=seed, n_jobs=n_jobs,
+                                               **_solver(settings)).ncut
     row["seconds_train"] = seconds_train
     row["seconds_analysis"] = time.perf_counter() - t0
     row["checkpoint"] = str(Path("checkpoints") / slug)
@@ -289,39 +368,41 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     return row
 
 
+def _solver(settings: dict) -> dict:
+    """The settings that spectral_cluster (and ncut_significance) take."""
+    return {k: settings[k] for k in ("n_clusters", "n_init", "max_iter", "tol", "eigen_method")}
+
+
 # --- the results file ------------------------------------------------------------------
 
+def _check_run(run: dict) -> dict:
+    missing = {"dataset", "condition", "seed"} - set(run)
+    if missing:
+        raise KeyError(f"a run has no {sorted(missing)}")
+    return run
+
+
 def read_runs(path) -> list:
-    """The runs in a ``runs.jsonl``; a last line cut short by a crash is removed from it."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    text = path.read_text()
-    lines = text.splitlines(keepends=True)
-    runs, good = [], []
-    for i, line in enumerate(lines):
-        try:
-            run = json.loads(line) if line.endswith("\n") else None
-        except ValueError:
-            run = None
-        if isinstance(run, dict) and {"dataset", "condition", "seed"} <= set(run):
-            runs.append(run)
-            good.append(line)
-        elif i < len(lines) - 1:
-            raise ValueError(f"{path}, line {i + 1}: not a modcore reproduce run")
-    if "".join(good) != text:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(good))
-        os.replace(tmp, path)
-    return runs
+    """The runs in a ``runs.jsonl`` (none if it does not exist).
 
+    Parameters
+    ----------
+    path : str or path-like
+        A ``runs.jsonl`` written by :func:`reproduce`.
 
-def _append(path: Path, row: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(row, allow_nan=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    Returns
+    -------
+    list of dict
+        One dict per finished run, in file order.
+
+    Raises
+    ------
+    ValueError
+        If a line is not a run. A run being written at this moment (or cut short
+        by a crash) is left out; the file is only read, never waited for: see
+        :meth:`modcore.files.ResultLog.snapshot`.
+    """
+    return ResultLog(path, _check_run, what="modcore reproduce runs").snapshot()
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -389,12 +470,6 @@ def to_markdown(table) -> str:
                       f"{round(row[f'{null}_significant'] * row['seeds'])}/{row['seeds']}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _positive(value, what) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _describe(settings: dict) -> str:

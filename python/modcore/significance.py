@@ -42,9 +42,36 @@ class Significance:
         ``(ncut - shuffled_mean) / shuffled_std``; negative means more modular
         than the shuffles. ±inf (or 0 when equal) if the shuffled n-cuts are all equal.
     p_value : float
-        ``(1 + #{shuffled <= ncut}) / (n_shuffles + 1)``: one-sided, never 0.
+        One-sided, never 0: ``(1 + #{shuffled <= ncut}) / (n_shuffles + 1)``;
+        with ``stop_after`` = h, Besag and Clifford's sequential p-value: ``h /
+        n_shuffles`` when the null stopped at its h-th shuffled n-cut <= ncut,
+        else the fixed formula over all ``max_shuffles``.
     percentile : float
-        Percentage of shuffled n-cuts that are <= ``ncut``.
+        The left percentile: percentage of shuffled n-cuts that are <= ``ncut``.
+    modularity : float
+        Newman's weighted modularity Q of the network's modules (higher is more modular).
+    shuffled_modularity : array of shape (n_shuffles,)
+        Q of each shuffled network's own modules.
+    modularity_z : float
+        ``(modularity - mean) / std`` of ``shuffled_modularity`` (ddof=1);
+        positive means more modular than the shuffles.
+    in_out_ratio : float
+        The authors' mean in/out ratio ``(1 - ncut/k) / (2 ncut/k)``: the weight
+        inside a module per unit of weight leaving it, were all k modules alike
+        (inf when ncut is 0).
+    shuffled_in_out_ratio : float
+        The median of the shuffled networks' in/out ratios.
+    cohens_d : float
+        Cohen's d of the network against the null: the difference of the means
+        over the pooled standard deviation. The network is one value, whose
+        group adds nothing to the pooled variance, so d equals ``z_score``.
+    n_shuffles : int
+        Shuffled networks in the null (fewer than ``max_shuffles`` when the
+        sequential test stopped early).
+    max_shuffles : int
+        The ``n_shuffles`` asked for.
+    stop_after : int or None
+        h of the sequential test, or None for a fixed-size null.
     """
 
     ncut: float
@@ -55,7 +82,15 @@ class Significance:
     z_score: float
     p_value: float
     percentile: float
+    modularity: float
+    shuffled_modularity: np.ndarray
+    modularity_z: float
+    in_out_ratio: float
+    shuffled_in_out_ratio: float
+    cohens_d: float
     n_shuffles: int
+    max_shuffles: int
+    stop_after: int | None
     shuffle: str
     n_clusters: int
     n_init: int
@@ -66,10 +101,13 @@ class Significance:
         """Plain Python values for JSON; an infinite z-score becomes "inf" or "-inf",
         which strict JSON readers accept (json.dumps would write bare Infinity)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "clustering"}
-        if not math.isfinite(self.z_score):
-            d["z_score"] = str(self.z_score)
+        for name in ("z_score", "modularity_z", "in_out_ratio", "shuffled_in_out_ratio",
+                     "cohens_d"):
+            if not math.isfinite(d[name]):
+                d[name] = str(d[name])
         d["labels"] = [lab.tolist() for lab in self.labels]
         d["shuffled_ncuts"] = self.shuffled_ncuts.tolist()
+        d["shuffled_modularity"] = self.shuffled_modularity.tolist()
         d["eigenvalues"] = self.clustering.eigenvalues.tolist()
         d["eigen_method"] = self.clustering.eigen_method
         for key in ("assign_labels", "refine", "select_by"):
@@ -81,7 +119,7 @@ class Significance:
         return (
             f"Significance(ncut={self.ncut:.4f}, shuffled={self.shuffled_mean:.4f} ± "
             f"{self.shuffled_std:.4f}, z={self.z_score:.2f}, p={self.p_value:.4g}, "
-            f"n_shuffles={self.n_shuffles}, shuffle={self.shuffle!r}, "
+            f"Q={self.modularity:.4f}, n_shuffles={self.n_shuffles}, shuffle={self.shuffle!r}, "
             f"n_clusters={self.n_clusters}, seed={self.seed})"
         )
 
@@ -113,6 +151,7 @@ def ncut_significance(
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     shuffle: str = "layer",
+    stop_after=None,
     assign_labels: str = "cluster_qr",
     refine: bool = True,
     n_init: int = 10,
@@ -150,6 +189,17 @@ def ncut_significance(
         "layer_all_distribution": positions as "layer", values as the KDE draw.
         A block from a group to itself (a precomputed adjacency) is shuffled
         over its upper triangle, so it stays symmetric.
+    stop_after : int or None, default=None
+        Sequential Monte Carlo test (Besag and Clifford 1991): stop the null
+        once ``stop_after`` = h shuffled n-cuts are <= the network's, with
+        p-value ``h / l`` after l shuffles; a network more modular than (almost)
+        all its shuffles still gets all ``n_shuffles`` and the usual p-value.
+        The p-value stays valid (P(p <= a) <= a under the null), and a
+        non-modular network costs about ``h / p`` shuffles instead of
+        ``n_shuffles``: h = 10 already tells p = 0.5 from p = 0.05 apart. Shuffles
+        are taken in index order, so the stopping point, like everything else,
+        does not depend on ``n_jobs``, chunks or a Dask cluster. None runs all
+        ``n_shuffles``. The mean, std and z then describe the shuffles run.
     assign_labels, refine, n_init, select_by, max_iter, tol, eigen_method
         As in :func:`spectral_cluster`; the network and every shuffle are
         clustered alike. The defaults make the network's n-cut, and so z and
@@ -183,8 +233,8 @@ def ncut_significance(
     ------
     ValueError, TypeError
         As :func:`spectral_cluster`, plus an unknown ``shuffle``, ``n_shuffles``
-        outside [1, 10**7], or a ``client`` that is not a
-        ``dask.distributed.Client``.
+        outside [1, 10**7], ``stop_after`` outside [1, n_shuffles], or a
+        ``client`` that is not a ``dask.distributed.Client``.
     KeyboardInterrupt
         On Ctrl-C, within about a second; nothing is left running. With a
         ``client`` the pending chunks are cancelled; chunks already running on
@@ -204,26 +254,81 @@ def ncut_significance(
                               eigen_method=eigen_method)
     shuffle = check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
+    if stop_after is not None:
+        stop_after = check_positive_int(stop_after, "stop_after", maximum=n_shuffles)
     if client is not None:
-        from .distributed import check_client, shuffled_ncuts_on_cluster
+        from .distributed import check_client, shuffled_scores_on_cluster
         client = check_client(client)
         chunk_jobs = 1 if n_jobs is None else check_n_jobs(n_jobs)
     n_jobs = check_n_jobs(n_jobs)
     seed = check_seed(seed)
     clustering = cluster_network(network, settings, seed, n_jobs)
+    stop = None if stop_after is None else (clustering.ncut, stop_after)
     if client is None:
-        ncuts = shuffled_ncuts(network, shuffle, n_shuffles, settings, seed, n_jobs, progress)
+        null = shuffled_scores(network, shuffle, n_shuffles, settings, seed, n_jobs, progress,
+                               stop=stop)
     else:
-        ncuts = shuffled_ncuts_on_cluster(client, network, shuffle, n_shuffles, settings, seed,
-                                          n_jobs=chunk_jobs, progress=progress)
-    return significance_of(clustering, ncuts, shuffle)
+        null = shuffled_scores_on_cluster(client, network, shuffle, n_shuffles, settings, seed,
+                                          n_jobs=chunk_jobs, progress=progress, stop=stop)
+    return significance_of(clustering, null.ncut[:, 0], shuffle,
+                           modularity=null.modularity[:, 0], stop_after=stop_after,
+                           max_shuffles=n_shuffles)
 
 
-def significance_of(clustering: Clustering, ncuts: np.ndarray, shuffle: str) -> Significance:
-    """The statistics of a network's n-cut against its null (also used by the sweep)."""
+def in_out_ratio(ncut, k: int):
+    """The authors' mean in/out ratio ``(1 - ncut/k) / (2 ncut/k)`` (inf at ncut 0).
+
+    For k alike modules of cut c and volume v (ncut = k c / v), the weight of the
+    edges inside a module is (v - c) / 2 and the weight leaving it c.
+    """
+    ncut = np.asarray(ncut, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return (1 - ncut / k) / (2 * ncut / k)
+
+
+def sequential_p_value(null: np.ndarray, observed: float, stop_after: int,
+                       max_shuffles: int) -> tuple:
+    """Besag and Clifford's (1991) sequential Monte Carlo p-value, and the draws it uses.
+
+    Draws are taken in order until ``stop_after`` = h of them are <= ``observed``
+    (as extreme as the network, here: as modular), at draw l: p = h / l; if fewer
+    than h are among all ``max_shuffles`` draws, p = (1 + #hits) / (max_shuffles
+    + 1), the fixed-size p-value. ``null`` holds at least the draws up to the
+    stopping point (later ones are ignored). Returns ``(p, l)``.
+    """
+    hits = np.flatnonzero(null <= observed)
+    if len(hits) >= stop_after:
+        used = int(hits[stop_after - 1]) + 1
+        return stop_after / used, used
+    if len(null) < max_shuffles:
+        raise ValueError(f"{len(null)} draws with {len(hits)} hits: the sequential test "
+                         f"needs {stop_after} hits or all {max_shuffles} draws")
+    return (1 + len(hits)) / (max_shuffles + 1), max_shuffles
+
+
+def significance_of(clustering: Clustering, ncuts: np.ndarray, shuffle: str, *,
+                    modularity=None, stop_after=None, max_shuffles=None) -> Significance:
+    """The statistics of a network's n-cut against its null (also used by the sweep).
+
+    ``modularity`` holds the shuffles' Q (NaN statistics without it); with
+    ``stop_after``, ``ncuts`` may run past the sequential test's stopping point
+    and is cut there.
+    """
+    max_shuffles = len(ncuts) if max_shuffles is None else max_shuffles
+    if stop_after is not None:
+        p_value, used = sequential_p_value(ncuts, clustering.ncut, stop_after, max_shuffles)
+        ncuts = ncuts[:used]
+        modularity = None if modularity is None else modularity[:used]
+    at_most = int(np.count_nonzero(ncuts <= clustering.ncut))
+    if stop_after is None:
+        p_value = (1 + at_most) / (len(ncuts) + 1)
+    if modularity is None:
+        modularity, modularity_z = np.full(len(ncuts), np.nan), math.nan
+    else:
+        modularity_z = null_stats(clustering.modularity, modularity)[2]
     n_shuffles = len(ncuts)
     mean, std, z = null_stats(clustering.ncut, ncuts)
-    at_most = int(np.count_nonzero(ncuts <= clustering.ncut))
+    k = clustering.n_clusters
     return Significance(
         ncut=clustering.ncut,
         labels=clustering.labels,
@@ -231,42 +336,73 @@ def significance_of(clustering: Clustering, ncuts: np.ndarray, shuffle: str) -> 
         shuffled_mean=mean,
         shuffled_std=std,
         z_score=z,
-        p_value=(1 + at_most) / (n_shuffles + 1),
+        p_value=p_value,
         percentile=100.0 * at_most / n_shuffles,
+        modularity=clustering.modularity,
+        shuffled_modularity=modularity,
+        modularity_z=modularity_z,
+        in_out_ratio=float(in_out_ratio(clustering.ncut, k)),
+        shuffled_in_out_ratio=float(np.median(in_out_ratio(ncuts, k))),
+        cohens_d=z,
         n_shuffles=n_shuffles,
+        max_shuffles=max_shuffles,
+        stop_after=stop_after,
         shuffle=shuffle,
-        n_clusters=clustering.n_clusters,
+        n_clusters=k,
         n_init=clustering.n_init,
         seed=clustering.seed,
         clustering=clustering,
     )
 
 
-def shuffled_ncuts(network: Network, shuffle: str, n_shuffles: int, settings: ClusterSettings,
-                   seed: int, n_jobs: int, progress, chunk_size=None) -> np.ndarray:
+@dataclass(frozen=True)
+class NullScores:
+    """Scores of the shuffled networks' partitions: row s is shuffle s, column j is ks[j]."""
+
+    ncut: np.ndarray
+    modularity: np.ndarray
+
+
+def shuffled_scores(network: Network, shuffle: str, n_shuffles: int, settings: ClusterSettings,
+                    seed: int, n_jobs: int, progress, *, ks=None, stop=None,
+                    chunk_size=None) -> NullScores:
     """Run the null in chunks: Ctrl-C is seen between chunks and progress shown.
 
-    Shuffle s always uses the streams of index s, so chunking never changes a result.
+    Each shuffled network is clustered at every k of ``ks`` (default
+    ``[settings.n_clusters]``) from one embedding. Shuffle s always uses the
+    streams of index s, so chunking never changes a result. ``stop = (ncut,
+    h)`` ends the null after the chunk in which h shuffled n-cuts (at the first
+    k) are <= ncut (the sequential test; rows past that point may follow).
     ``chunk_size`` fixes the chunks (tests); by default they are sized to ~0.5 s.
     """
     sizes, blocks = network.to_core()
-    out = np.empty(n_shuffles)
+    ks = [settings.n_clusters] if ks is None else list(ks)
+    # core_args()[0] is n_clusters, replaced here by the list ks.
+    args = settings.core_args()[1:]
+    ncut = np.empty((n_shuffles, len(ks)))
+    modularity = np.empty((n_shuffles, len(ks)))
     bar = Progress(n_shuffles, f"{shuffle} shuffles", progress)
+    hits = 0
     try:
         done, size = 0, chunk_size or n_jobs
         while done < n_shuffles:
             count = min(size, n_shuffles - done)
             start = time.perf_counter()
-            out[done:done + count] = _core.shuffled_ncuts(
-                sizes, blocks, shuffle, done, count, *settings.core_args(), seed, n_jobs)
+            part = slice(done, done + count)
+            ncut[part], modularity[part] = _core.shuffled_scores(
+                sizes, blocks, shuffle, done, count, ks, *args, seed, n_jobs)
             done += count
             bar.update(count)
+            if stop is not None:
+                hits += int(np.count_nonzero(ncut[part, 0] <= stop[0]))
+                if hits >= stop[1]:
+                    break
             if chunk_size is None:
                 per_shuffle = (time.perf_counter() - start) / count
                 size = max(n_jobs, int(_CHUNK_SECONDS / max(per_shuffle, 1e-6)) // n_jobs * n_jobs)
     finally:
         bar.close()
-    return out
+    return NullScores(ncut[:done], modularity[:done])
 
 
 def shuffled_network(network, *, shuffle: str = "layer", seed=None, index: int = 0,

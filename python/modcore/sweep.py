@@ -1,41 +1,72 @@
 """Significance for many networks: one table row per network, locally or on a Dask cluster.
 
 Each row is exactly what :func:`modcore.ncut_significance` gives that network
-with the same settings. Rows are appended to a results file (CSV or JSON Lines)
-as networks finish, so a sweep that stops (Ctrl-C, a lost machine) resumes where
-it was: networks already in the file are not run again. pandas (and Dask, for a
-cluster) are imported only when a sweep runs.
+with the same settings. Rows are appended to a results file (CSV or JSON Lines,
+a :class:`modcore.files.ResultLog`) as networks finish, so a sweep that stops
+(Ctrl-C, a lost machine) resumes where it was: networks already in the file with
+the same settings are not run again. pandas (and Dask, for a cluster) are
+imported only when a sweep runs.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import contextlib
 import os
-import re
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from .cluster import check_settings
+import dataclasses
+
+from .cluster import ClusterSettings, check_settings
+from .files import ResultLog
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import Network, as_network
 from .progress import Progress
 from .significance import MAX_SHUFFLES, check_shuffle, ncut_significance, significance_of
+from .weights import _natural_key
 
-__all__ = ["COLUMNS", "WEIGHT_SUFFIXES", "sweep"]
+__all__ = ["COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".npz")
-# One row per (network, shuffle method); the order of the file's and the table's columns.
-COLUMNS = ("name", "shuffle", "ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value",
-           "percentile", "n_shuffles", "n_clusters", "n_init", "seed", "layer_sizes", "seconds")
-_INT_COLUMNS = ("n_shuffles", "n_clusters", "n_init", "seed")
-_STR_COLUMNS = ("name", "shuffle", "layer_sizes")
-# A row in the results file counts as done only if it was computed with these settings.
-_SETTINGS = ("n_shuffles", "n_clusters", "n_init", "seed")
+
+
+def _flag(value) -> bool:
+    """A bool column, also as a CSV file reads it back ("True"/"False")."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if value in ("True", "False"):
+        return value == "True"
+    raise ValueError(f"expected True or False, got {value!r}")
+
+
+# The parameters that change a row's numbers, with their column types: each is a
+# column and part of the key that says whether a row in the results file can be
+# reused, and each is passed on to ncut_significance under its name. A new
+# parameter of that kind is one more line here (tests/test_sweep.py checks that
+# none is missing).
+SETTINGS = {
+    "n_shuffles": int,
+    "n_clusters": int,
+    "n_init": int,
+    "max_iter": int,
+    "tol": float,
+    "eigen_method": str,
+    "assign_labels": str,
+    "refine": _flag,
+    "select_by": str,
+    "seed": int,
+}
+# The statistics of a row, as Significance attributes.
+_STATISTICS = ("ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value", "percentile",
+               "modularity", "modularity_z", "in_out_ratio", "shuffled_in_out_ratio")
+_TYPES = {"name": str, "shuffle": str, **dict.fromkeys(_STATISTICS, float), **SETTINGS,
+          "layer_sizes": str, "seconds": float}
+# One row per (network, shuffle method, settings); the order of the file's and the table's columns.
+COLUMNS = tuple(_TYPES)
 
 
 def sweep(
@@ -46,9 +77,12 @@ def sweep(
     shuffle="layer",
     n_init: int = 10,
     max_iter: int = 300,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=0,
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
+    select_by: str = "inertia",
+    seed=None,
     n_jobs=None,
     progress=None,
     names=None,
@@ -68,18 +102,37 @@ def sweep(
           files as ``dir/file``), a list of 2-D arrays, a state dict or a torch
           module (named ``network0``, ``network1``, ...);
         - a mapping ``{name: network}``.
+
         Files are read with :func:`modcore.weights_from_module` when their turn
         comes, on this machine, so only the networks in progress are in memory.
-    n_clusters, n_shuffles, n_init, n_jobs, max_iter, tol, eigen_method
-        As in :func:`modcore.ncut_significance`, the same for every network.
-    shuffle : str or sequence of str, default "layer"
-        Shuffle method(s); one row per network and method.
-    seed : int, numpy Generator or None, default 0
+    n_clusters : int, default=12
+        Number of modules k.
+    n_shuffles : int, default=1000
+        Size of each null.
+    shuffle : str or sequence of str, default="layer"
+        Shuffle method(s) (see :func:`modcore.ncut_significance`); one row per
+        network and method.
+    n_init : int, default=10
+        k-means restarts.
+    seed : None, int or numpy.random.Generator, default=None
         The same seed for every network, so each row equals
-        ``ncut_significance(network, seed=seed)``. None draws one seed, or takes
-        the one of the rows already in ``results_path``.
-    progress : None, bool or callable
-        Progress over all shuffles of the sweep, as in ``ncut_significance``.
+        ``ncut_significance(network, seed=row.seed)``. None: the seed of the rows
+        already in ``results_path`` with the same other settings (so a stopped
+        sweep resumes), else fresh entropy; the seed used is in every row.
+    n_jobs : int or None, default=None
+        Threads (None: all cores); with ``client``, the threads of each chunk on
+        a worker (None: 1). Results do not depend on it.
+    progress : None, bool or callable, default=None
+        Progress over all shuffles of the sweep: None shows a bar when stderr is
+        a terminal, a callable gets ``(done, total)``.
+    max_iter : int, default=300
+        Lloyd iterations per k-means restart.
+    tol : float, default=1e-5
+        Tolerance of the Lanczos eigensolver.
+    eigen_method : {"auto", "bipartite", "full", "dense"}, default="auto"
+        Eigensolver, as in :func:`modcore.spectral_cluster`.
+    assign_labels, refine, select_by
+        How the embedding becomes modules, as in :func:`modcore.spectral_cluster`.
     names : sequence of str, optional
         Names for the networks of a sequence (default as above).
     client : dask.distributed.Client, optional
@@ -87,10 +140,14 @@ def sweep(
         each scattered to the workers once, its clustering and its shuffle
         chunks as tasks. Without it the networks run one after the other here.
     results_path : str or path, optional
-        ``.csv`` or ``.jsonl`` file. Rows already there (same name, shuffle and
-        settings) are taken as they are; each new row is appended as soon as
-        its network is done. A last line cut short by a crash is dropped.
-    max_in_flight : int, default 3
+        ``.csv`` or ``.jsonl`` file, appended to as each network finishes. A
+        network and shuffle method already there with the same ``SETTINGS``
+        (every parameter that changes the numbers) is taken as it is; rows with
+        other settings stay in the file and are not used. The sweep holds a lock
+        on the file while it runs: a second sweep on the same file waits for it
+        (saying so on stderr), then skips what the first one wrote. See
+        :mod:`modcore.files` for what happens to lines that are not rows.
+    max_in_flight : int, default=3
         Networks whose tasks are on the cluster at once (with ``client``).
 
     Returns
@@ -98,16 +155,17 @@ def sweep(
     pandas.DataFrame
         One row per network and shuffle method, in input order, with columns
         ``COLUMNS``: name, shuffle, ncut, shuffled_mean, shuffled_std, z_score,
-        p_value, percentile, n_shuffles, n_clusters, n_init, seed, layer_sizes
-        (``"784-256-10"``), seconds (wall time of that network; on a cluster the
-        networks overlap).
+        p_value, percentile, modularity (Newman's Q), modularity_z, in_out_ratio,
+        shuffled_in_out_ratio (as in :class:`modcore.Significance`), the ``SETTINGS`` (n_shuffles, n_clusters, n_init,
+        max_iter, tol, eigen_method, seed), layer_sizes (``"784-256-10"``) and
+        seconds (wall time of that network; on a cluster the networks overlap).
 
     Raises
     ------
     ValueError, TypeError
-        Bad settings, names that repeat, a network that cannot be read (the
-        message names it), or a results file holding a row of the same name and
-        shuffle with other settings.
+        Bad settings, names that repeat or that UTF-8 cannot encode (a file name
+        in another encoding), a network that cannot be read (the message names
+        it), or a results file holding lines that are not rows.
     ImportError
         Without pandas (``pip install 'modcore[dask]'``), or with a ``client``
         but without dask.distributed.
@@ -117,10 +175,10 @@ def sweep(
     >>> import modcore
     >>> from modcore.synthetic import random_pruned_mlp
     >>> nets = {f"net{i}": random_pruned_mlp((20, 20, 10), sparsity=0.5, seed=i) for i in range(2)}
-    >>> modcore.sweep(nets, n_clusters=3, n_shuffles=9, progress=False)[["name", "n_shuffles"]]
-       name  n_shuffles
-    0  net0           9
-    1  net1           9
+    >>> modcore.sweep(nets, n_clusters=3, n_shuffles=9, seed=0, progress=False)[["name", "seed"]]
+       name  seed
+    0  net0     0
+    1  net1     0
     """
     try:
         import pandas as pd
@@ -135,7 +193,10 @@ def sweep(
         raise ValueError(f"shuffle lists a method twice: {shuffles}")
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
     cluster_settings = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter,
-                                      tol=tol, eigen_method=eigen_method)
+                                      tol=tol, eigen_method=eigen_method,
+                                      assign_labels=assign_labels, refine=refine,
+                                      select_by=select_by)
+    settings = {"n_shuffles": n_shuffles, **dataclasses.asdict(cluster_settings)}
     max_in_flight = check_positive_int(max_in_flight, "max_in_flight")
     if client is not None:
         from .distributed import check_client
@@ -144,55 +205,54 @@ def sweep(
     n_jobs = check_n_jobs(n_jobs)
     items = _named_networks(networks, names)
 
-    store = _ResultsFile(results_path) if results_path is not None else None
-    old = store.read() if store is not None else []
-    if seed is None and old:
-        seed = int(old[-1]["seed"])
-    seed = check_seed(seed)
-    settings = {"n_shuffles": n_shuffles, "n_clusters": n_clusters, "n_init": n_init, "seed": seed}
-    rows = {}
-    for row in old:
-        rows[(row["name"], row["shuffle"])] = row
-    wanted = {(name, s) for name, _ in items for s in shuffles}
-    for key in wanted & rows.keys():
-        differ = [f"{k}={rows[key][k]} (now {settings[k]})" for k in _SETTINGS
-                  if rows[key][k] != settings[k]]
-        if differ:
-            raise ValueError(
-                f"{results_path} already holds network {key[0]!r} ({key[1]} shuffles) with other "
-                f"settings: {', '.join(differ)}; use another results file")
-    todo = [(name, net, [s for s in shuffles if (name, s) not in rows]) for name, net in items]
-    todo = [t for t in todo if t[2]]
+    with contextlib.ExitStack() as stack:
+        old = []
+        if results_path is not None:
+            log = stack.enter_context(ResultLog(results_path, _typed, columns=COLUMNS,
+                                                what="modcore sweep results",
+                                                on_wait=_say_waiting))
+            old = log.rows
+        if seed is None:
+            same = [row for row in old if all(row[k] == v for k, v in settings.items())]
+            seed = same[-1]["seed"] if same else None
+        settings["seed"] = check_seed(seed)
+        rows = {_key(row): row for row in old}
+        todo = [(name, net, [s for s in shuffles
+                             if _key({**settings, "name": name, "shuffle": s}) not in rows])
+                for name, net in items]
+        todo = [t for t in todo if t[2]]
 
-    bar = Progress(sum(len(t[2]) for t in todo) * n_shuffles,
-                   f"sweep of {len(todo)} networks", progress)
-    opts = dict(n_clusters=n_clusters, n_shuffles=n_shuffles, n_init=n_init, seed=seed,
-                max_iter=max_iter, tol=tol, eigen_method=eigen_method)
-    if client is None:
-        results = _run_local(todo, bar, n_jobs=n_jobs, **opts)
-    else:
-        results = _run_on_cluster(todo, bar, client, n_jobs=chunk_jobs,
-                                  max_in_flight=max_in_flight, settings=cluster_settings,
-                                  n_shuffles=n_shuffles, seed=seed)
-    try:
-        for row in results:
-            rows[(row["name"], row["shuffle"])] = row
-            if store is not None:
-                store.append(row)
-    finally:
-        results.close()  # a generator: cancels what is still on the cluster
-        bar.close()
-        if store is not None:
-            store.close()
-    table = [rows[(name, s)] for name, _ in items for s in shuffles]
+        bar = Progress(sum(len(t[2]) for t in todo) * settings["n_shuffles"],
+                       f"sweep of {len(todo)} networks", progress)
+        if client is None:
+            results = _run_local(todo, bar, settings, n_jobs=n_jobs)
+        else:
+            results = _run_on_cluster(todo, bar, settings, client, n_jobs=chunk_jobs,
+                                      max_in_flight=max_in_flight)
+        try:
+            for row in results:
+                rows[_key(row)] = row
+                if results_path is not None:
+                    log.append(row)
+        finally:
+            results.close()  # a generator: cancels what is still on the cluster
+            bar.close()
+    table = [rows[_key({**settings, "name": name, "shuffle": s})]
+             for name, _ in items for s in shuffles]
     return pd.DataFrame(table, columns=list(COLUMNS))
 
 
+def _key(row: dict) -> tuple:
+    """What makes a row reusable: network name, shuffle method and every setting."""
+    return (row["name"], row["shuffle"], *(row[k] for k in SETTINGS))
+
+
+def _say_waiting(path) -> None:
+    print(f"modcore: another process is writing {path}; waiting for it to finish",
+          file=sys.stderr, flush=True)
+
+
 # --- inputs -------------------------------------------------------------------------
-
-def _natural_key(name: str):
-    return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", name))]
-
 
 def _weight_files(directory: Path) -> list:
     files = sorted((p for p in directory.iterdir()
@@ -241,6 +301,12 @@ def _named_networks(networks, names) -> list:
     seen, repeated = set(), set()
     for name, _ in items:
         (repeated if name in seen else seen).add(name)
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            # A file name in another encoding: caught here, not when its row is written.
+            raise ValueError(f"network name {name!r} is not valid text (a file name that is "
+                             "not UTF-8?): rename the file or pass names=") from None
     if repeated:
         raise ValueError(f"network names must be unique; repeated: {sorted(repeated)}")
     return items
@@ -254,20 +320,23 @@ def _load(name: str, network) -> Network:
 
 
 def _typed(row: dict) -> dict:
-    """The row with each column's type (str, int or float), as it reads back from a file."""
-    return {k: (str(row[k]) if k in _STR_COLUMNS else
-                int(row[k]) if k in _INT_COLUMNS else float(row[k])) for k in COLUMNS}
+    """The row with each column's type, as it reads back from a file; KeyError for a
+    mapping with other keys, ValueError for a value of the wrong kind."""
+    if set(row) != set(COLUMNS):
+        raise KeyError(f"keys {sorted(set(row) ^ set(COLUMNS))} differ from the columns")
+    return {k: kind(row[k]) for k, kind in _TYPES.items()}
 
 
-def _row(name, network, sig, seconds) -> dict:
-    row = {k: getattr(sig, k) for k in COLUMNS if hasattr(sig, k)}
-    row.update(name=name, layer_sizes="-".join(map(str, network.sizes)), seconds=round(seconds, 3))
+def _row(name, network, sig, settings, seconds) -> dict:
+    row = {k: getattr(sig, k) for k in _STATISTICS}
+    row.update(settings, name=name, shuffle=sig.shuffle,
+               layer_sizes="-".join(map(str, network.sizes)), seconds=round(seconds, 3))
     return _typed(row)
 
 
 # --- running ------------------------------------------------------------------------
 
-def _run_local(todo, bar, n_jobs, **opts):
+def _run_local(todo, bar, settings, n_jobs):
     for name, network, shuffles in todo:
         net = _load(name, network)
         for shuffle in shuffles:
@@ -278,14 +347,16 @@ def _run_local(todo, bar, n_jobs, **opts):
                 seen[0] = done
 
             sig = ncut_significance(net, shuffle=shuffle, n_jobs=n_jobs, progress=forward,
-                                    **opts)
-            yield _row(name, net, sig, time.perf_counter() - start)
+                                    **settings)
+            yield _row(name, net, sig, settings, time.perf_counter() - start)
 
 
-def _run_on_cluster(todo, bar, client, n_jobs, max_in_flight, settings, n_shuffles, seed):
+def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
     from .distributed import NetworkJob, _distributed
 
     distributed = _distributed()
+    cluster_settings = ClusterSettings(**{f.name: settings[f.name]
+                                          for f in dataclasses.fields(ClusterSettings)})
     queue = iter(todo)
     owner = {}    # future key -> (job, name, network, start)
     jobs = []
@@ -294,8 +365,8 @@ def _run_on_cluster(todo, bar, client, n_jobs, max_in_flight, settings, n_shuffl
     def start_next() -> bool:
         for name, network, shuffles in queue:
             net = _load(name, network)
-            job = NetworkJob(client, net, shuffles, n_shuffles, settings, seed, n_jobs=n_jobs,
-                             cluster=True)
+            job = NetworkJob(client, net, shuffles, settings["n_shuffles"], cluster_settings,
+                             settings["seed"], n_jobs=n_jobs, cluster=True)
             jobs.append(job)
             entry = (job, name, net, time.perf_counter())
             for future in job.futures:
@@ -315,98 +386,12 @@ def _run_on_cluster(todo, bar, client, n_jobs, max_in_flight, settings, n_shuffl
                 continue
             seconds = time.perf_counter() - start
             for shuffle, ncuts in job.ncuts.items():
-                sig = significance_of(job.clustering, ncuts, shuffle)
-                yield _row(name, net, sig, seconds)
+                sig = significance_of(job.clustering, ncuts, shuffle,
+                                      modularity=job.modularity[shuffle])
+                yield _row(name, net, sig, settings, seconds)
             job.cancel()  # nothing pending: lets the scattered network go
             jobs.remove(job)
             start_next()
     finally:
         for job in jobs:
             job.cancel()
-
-
-# --- the results file ---------------------------------------------------------------
-
-class _ResultsFile:
-    """Rows appended one by one to a CSV or JSON Lines file, read back on resume."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        suffix = self.path.suffix.lower()
-        if suffix == ".csv":
-            self.kind = "csv"
-        elif suffix in (".jsonl", ".ndjson"):
-            self.kind = "jsonl"
-        else:
-            raise ValueError(f"results_path must end in .csv or .jsonl, got {self.path.name!r}")
-        self._file = None
-
-    def read(self) -> list:
-        """Complete rows already in the file; a damaged last line is removed from it."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return []
-        text = self.path.read_text()
-        lines = text.splitlines(keepends=True)
-        if self.kind == "csv":
-            header, body = (lines[0], lines[1:]) if lines else ("", [])
-            columns = next(csv.reader([header]), [])
-            if tuple(columns) != COLUMNS:
-                raise ValueError(f"{self.path}: not a modcore sweep results file (its columns "
-                                 f"are {columns}, expected {list(COLUMNS)})")
-        else:
-            header, body = "", lines
-        rows, good = [], [header] if header else []
-        for i, line in enumerate(body):
-            row = self._parse(line)
-            if row is not None:
-                rows.append(row)
-                good.append(line)
-            elif i < len(body) - 1:
-                raise ValueError(f"{self.path}, line {len(lines) - len(body) + i + 1}: not a "
-                                 "modcore sweep results row")
-            # else: the last line, cut short by a crash: dropped here, its network redone
-        if "".join(good) != text:
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text("".join(good))
-            os.replace(tmp, self.path)
-        return rows
-
-    def _parse(self, line: str):
-        if not line.endswith("\n"):
-            return None  # a row is written with its newline in one go
-        try:
-            if self.kind == "csv":
-                values = next(csv.reader([line]))
-                if len(values) != len(COLUMNS):
-                    return None
-                raw = dict(zip(COLUMNS, values))
-            else:
-                raw = json.loads(line)
-                if not isinstance(raw, dict) or set(raw) != set(COLUMNS):
-                    return None
-            return _typed(raw)
-        except (ValueError, TypeError, StopIteration):
-            return None
-
-    def append(self, row: dict) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            new = not self.path.exists() or self.path.stat().st_size == 0
-            self._file = open(self.path, "a", newline="")
-            if new and self.kind == "csv":
-                self._file.write(self._line(dict(zip(COLUMNS, COLUMNS))))
-        self._file.write(self._line(row))
-        self._file.flush()
-
-    def _line(self, row: dict) -> str:
-        if self.kind == "jsonl":
-            return json.dumps({k: row[k] for k in COLUMNS}) + "\n"
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(
-            [repr(row[k]) if isinstance(row[k], float) else row[k] for k in COLUMNS])
-        return buf.getvalue()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None

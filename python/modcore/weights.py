@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,12 +34,24 @@ def weights_from_module(obj) -> list[np.ndarray]:
     Parameters
     ----------
     obj : torch.nn.Module, mapping, str or path-like
-        - a module: its ``nn.Linear`` layers in registration order (the order of
-          computation for ``nn.Sequential``); submodules without parameters or
-          buffers (ReLU, Dropout, Flatten, Identity, containers) are skipped. A
-          Linear layer mid-pruning gives its masked weights.
+        - a module: its ``nn.Linear`` layers in the order its forward calls them,
+          read by running it once on a zeros batch of two rows (in eval mode;
+          modcore's hooks are removed and the modes restored afterwards, but
+          hooks of your own see that call): each Linear must be called once, on what
+          the previous one computed (through parameter-free layers: ReLU,
+          Dropout, Flatten, ...), and the output must come from the last, so
+          tied weights (a Linear used twice), parallel branches and skip
+          connections are refused (pass the model to
+          :func:`modcore.spectral_cluster` itself, which traces them into a
+          :class:`modcore.Network`). A Linear layer mid-pruning gives its masked
+          weights.
         - a state dict: the 2-D ``*.weight`` entries in key order (``*.bias``
           ignored; ``*.weight_orig`` times ``*.weight_mask`` for pruned layers).
+          A state dict does not record how the layers are wired, so it is read
+          as a chain in key order; what cannot be one is refused (shapes that do
+          not chain, two keys holding one tensor: tied weights), but a model
+          whose forward calls its layers in another order, or one layer twice,
+          cannot be told apart: read such models from the module itself.
         - a path to a ``.pt`` / ``.pth`` file (a state dict, or a dict with a
           ``"state_dict"`` entry such as a :mod:`modcore.nn.checkpoint`), read with
           ``torch.load(path, weights_only=True)`` so no pickled code runs.
@@ -53,7 +66,8 @@ def weights_from_module(obj) -> list[np.ndarray]:
     Returns
     -------
     list of numpy.ndarray
-        Float arrays (float32 stays float32; float16 / bfloat16 become float32),
+        Float arrays (float32 stays float32; float16 / bfloat16 become float32,
+        also from ``.safetensors``, where bfloat16 needs torch),
         checked by :func:`modcore.io.check_weights`: shapes chain, values finite.
 
     Raises
@@ -65,8 +79,11 @@ def weights_from_module(obj) -> list[np.ndarray]:
     ValueError
         If the network has a layer other than Linear with parameters (the
         message names it: a convolution, an embedding, a normalization ...), no
-        Linear layer, shapes that do not chain, or the file cannot be parsed
-        (the message names the file and the reason).
+        Linear layer, shapes that do not chain, layers that do not form a chain
+        (above), or the file cannot be parsed, is not a regular file, holds
+        pickled code (refused for safety: no code in a file is run) or a tensor
+        that is a stride-0 expanded view (refused rather than materialized);
+        the message names the file, and the key where there is one.
     ImportError
         If reading the file needs torch or safetensors and it is not installed.
 
@@ -102,9 +119,22 @@ def _is_torch_module(obj) -> bool:
     )
 
 
-def _to_numpy(value) -> np.ndarray:
+def _to_numpy(value, where: str) -> np.ndarray:
     if hasattr(value, "detach"):
-        tensor = value.detach().cpu()
+        import torch  # the value is a tensor, so torch is installed
+
+        tensor = value.detach()
+        if tensor.layout != torch.strided:
+            raise ValueError(f"{where} is a {tensor.layout} tensor; expected a dense one")
+        # A stride-0 view (torch.zeros(n).expand(n, n)) pickles as its small storage:
+        # copying it would allocate numel elements that the file does not hold.
+        stored = tensor.untyped_storage().nbytes()
+        if tensor.numel() * tensor.element_size() > stored:
+            raise ValueError(
+                f"{where} is an expanded view: shape {tuple(tensor.shape)} "
+                f"({tensor.numel()} elements) over {stored} bytes of storage; refused rather "
+                "than materialized (save a real tensor, e.g. t.contiguous())")
+        tensor = tensor.cpu()
         # numpy has no bfloat16; widen all half-precision floats alike.
         if tensor.dtype.is_floating_point and tensor.dtype.itemsize < 4:
             tensor = tensor.float()
@@ -116,13 +146,13 @@ def _to_numpy(value) -> np.ndarray:
 def _from_module(module) -> list[np.ndarray]:
     from torch import nn  # the argument is a torch module, so torch is installed
 
-    weights, linear_prefixes = [], []
+    linears, linear_prefixes = [], []
     for name, layer in module.named_modules():
         # A Linear layer's own submodules (e.g. parametrizations) are part of its weight.
         if any(name.startswith(prefix) for prefix in linear_prefixes):
             continue
         if isinstance(layer, nn.Linear):
-            weights.append(_to_numpy(layer.weight).T)
+            linears.append((name, layer))
             linear_prefixes.append(f"{name}.")
             continue
         own = [n for n, _ in layer.named_parameters(recurse=False)]
@@ -134,11 +164,131 @@ def _from_module(module) -> list[np.ndarray]:
                 f"{own}; weights_from_module reads MLPs: Linear layers with parameter-free "
                 "layers (ReLU, Dropout, Flatten, ...) between them"
             )
-    return weights
+    if not linears:
+        return []
+    names = {}
+    for name, layer in module.named_modules(remove_duplicate=False):
+        if isinstance(layer, nn.Linear) and id(layer) in names and names[id(layer)] != name:
+            raise ValueError(
+                f"Linear layer {names[id(layer)]!r} is also registered as {name!r} (tied "
+                "weights); weights_from_module reads chains of distinct layers: pass the "
+                "model to modcore.spectral_cluster, which traces it")
+        names.setdefault(id(layer), name)
+    return [_to_numpy(layer.weight, f"layer {name!r}").T
+            for name, layer in _call_order(module, linears)]
+
+
+def _call_order(module, linears: list) -> list:
+    """The (name, Linear) pairs in the order the forward calls them, checking that
+    they form a chain: each called once, on a tensor computed from the previous
+    one's output alone (the input for the first), the output from the last alone.
+
+    Dependencies are read from the autograd graph of one forward pass on zeros,
+    with every Linear's output replaced by a fresh leaf tensor, so each tensor's
+    sources are the leaves its graph reaches: values play no part.
+    """
+    import torch
+
+    index = {id(layer): i for i, (_, layer) in enumerate(linears)}
+    leaves = {}   # id(leaf tensor) -> source: -1 the input, i the output of linears[i]
+    calls = []    # (linears index, sources of its input)
+
+    def before(layer, args):
+        calls.append((index[id(layer)], _sources(args[0], leaves) if args else set()))
+
+    def after(layer, args, output):
+        leaf = output.detach().requires_grad_(True)
+        leaves[id(leaf)] = index[id(layer)]
+        return leaf.clone()  # not the leaf itself: in-place ops (ReLU(inplace=True)) follow
+
+    first = linears[0][1].weight
+    widths = list(dict.fromkeys(layer.in_features for _, layer in linears))
+    modes = [(m, m.training) for m in module.modules()]
+    handles = []
+    try:
+        module.eval()
+        for _, layer in linears:
+            handles.append(layer.register_forward_pre_hook(before))
+            handles.append(layer.register_forward_hook(after))
+        with torch.enable_grad():
+            for n_in in widths:  # the first Linear called may not be the first registered
+                calls.clear()
+                leaves.clear()
+                x = torch.zeros(2, n_in, dtype=first.dtype, device=first.device,
+                                requires_grad=True)
+                leaves[id(x)] = -1
+                try:
+                    output = module(x.clone())
+                    break
+                except Exception as exc:  # noqa: BLE001 - any failure means "not this width"
+                    error = exc
+            else:
+                raise ValueError(
+                    f"weights_from_module runs the {type(module).__name__} once on a zeros batch "
+                    f"of shape (2, in_features) to read the order of its Linear layers, and it "
+                    f"failed for in_features in {widths}: {type(error).__name__}: {error}")
+            out_sources = _sources(output, leaves) if torch.is_tensor(output) else None
+    finally:
+        for handle in handles:
+            handle.remove()
+        for m, training in modes:
+            m.training = training
+
+    def refuse(why: str):
+        return ValueError(f"the {type(module).__name__}'s Linear layers do not form a chain: "
+                          f"{why}; weights_from_module reads MLPs: pass the model to "
+                          "modcore.spectral_cluster instead, which traces branches and shared "
+                          "layers into a modcore.Network")
+
+    order = []
+    for i, sources in calls:
+        name = linears[i][0]
+        if i in order:
+            raise refuse(f"layer {name!r} is called twice (tied weights)")
+        expected = order[-1] if order else -1
+        if sources != {expected}:
+            got = sorted(_describe(s, linears) for s in sources) or ["no input"]
+            raise refuse(f"layer {name!r} reads {', '.join(got)}, expected "
+                         f"{_describe(expected, linears)} alone (a branch or skip connection)")
+        order.append(i)
+    unused = [linears[i][0] for i in range(len(linears)) if i not in order]
+    if unused:
+        raise refuse(f"layers {unused} are not called by the forward")
+    if out_sources != {order[-1]}:
+        raise refuse(f"the output does not come from the last layer called "
+                     f"({linears[order[-1]][0]!r}) alone")
+    return [linears[i] for i in order]
+
+
+def _sources(tensor, leaves: dict) -> set:
+    """Which leaves of ``leaves`` (by id) ``tensor`` is computed from; -2 stands for
+    any other tensor that requires a gradient (a weight used outside its layer)."""
+    found, seen, stack = set(), set(), [tensor.grad_fn]
+    if tensor.grad_fn is None:
+        return {leaves.get(id(tensor), -2)} if tensor.requires_grad else set()
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        variable = getattr(fn, "variable", None)  # AccumulateGrad: a leaf
+        if variable is not None:
+            found.add(leaves.get(id(variable), -2))
+        else:
+            stack.extend(next_fn for next_fn, _ in fn.next_functions)
+    return found
+
+
+def _describe(source: int, linears: list) -> str:
+    if source == -1:
+        return "the input"
+    if source == -2:
+        return "a parameter used outside its layer"
+    return f"the output of {linears[source][0]!r}"
 
 
 def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
-    weights = []
+    weights, storages = [], {}
     for key, value in state.items():
         if not isinstance(key, str):
             raise ValueError(f"{where}: key {key!r} is not a string")
@@ -154,12 +304,26 @@ def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
             raise ValueError(
                 f"{where}: key {key!r} looks like an embedding table, not a Linear layer"
             )
-        weight = _to_numpy(value)
+        weight = _to_numpy(value, f"{where}: key {key!r}")  # checks a tensor's layout
+        if hasattr(value, "untyped_storage") and value.numel() > 0:
+            same = (value.untyped_storage().data_ptr(), value.storage_offset(),
+                    tuple(value.shape), value.stride())
+            shared = storages.setdefault(same, key)
+            if shared != key:
+                raise ValueError(
+                    f"{where}: keys {shared!r} and {key!r} hold the same tensor (tied weights); "
+                    "a state dict does not say where a shared layer is used: pass the model "
+                    "to modcore.spectral_cluster, which traces it")
         if leaf == "weight_orig":
             mask_key = f"{key[: -len('orig')]}mask"
             if mask_key not in state:
                 raise ValueError(f"{where}: key {key!r} has no matching {mask_key!r}")
-            weight = weight * _to_numpy(state[mask_key])
+            mask = _to_numpy(state[mask_key], f"{where}: key {mask_key!r}")
+            if mask.shape != weight.shape:
+                raise ValueError(
+                    f"{where}: key {mask_key!r} has shape {mask.shape} but {key!r} has "
+                    f"{weight.shape}; a pruning mask has its weight's shape (not broadcast)")
+            weight = weight * mask
         if weight.ndim != 2:
             kind = {1: " (a normalization layer's scale?)", 4: " (a convolution kernel?)"}
             raise ValueError(
@@ -173,6 +337,9 @@ def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
 def _from_file(path: Path) -> list[np.ndarray]:
     if not path.exists():
         raise FileNotFoundError(f"no weight file at {path}")
+    if not path.is_file():  # a directory, or a FIFO or device, whose open() may block
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise ValueError(f"{path}: {kind}; expected a .pt/.pth, .safetensors or .npz file")
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth"):
         return _from_pt(path)
@@ -188,21 +355,74 @@ def _from_file(path: Path) -> list[np.ndarray]:
 def load_torch_file(path: Path):
     """``torch.load(path, weights_only=True)`` (no pickled code runs) on the CPU.
 
-    Raises ValueError naming the file and the reason when it cannot be parsed,
-    ImportError when torch is missing.
+    Parameters
+    ----------
+    path : pathlib.Path
+        A ``.pt`` / ``.pth`` file.
+
+    Returns
+    -------
+    object
+        What the file holds: tensors, containers of them and plain values only.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the reason when it cannot be parsed (corrupt,
+        truncated, not a torch file, or pickled objects other than tensors).
+    ImportError
+        If torch is not installed.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.pt")
+    >>> torch.save({"0.weight": torch.ones(2, 3)}, path)
+    >>> load_torch_file(path)["0.weight"].shape
+    torch.Size([2, 3])
     """
     try:
         import torch
     except ImportError as exc:
         raise ImportError(f"reading {path} needs torch: pip install 'modcore[torch]'") from exc
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # torch warns (on stderr) about pickle protocols it may not read; the error
+        # below says what went wrong.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     # torch.load raises many types (UnpicklingError, RuntimeError, OSError,
     # EOFError, ...) for a damaged or foreign file; all mean "cannot parse".
     except Exception as exc:
+        names = _pickled_globals(path)
+        reason = _CODE_REFUSED.format(", ".join(names)) if names else _reason(exc)
         raise ValueError(
-            f"{path}: cannot be read by torch.load(weights_only=True): {_reason(exc)}"
+            f"{path}: cannot be read by torch.load(weights_only=True): {reason}"
         ) from exc
+
+
+def _pickled_globals(path: Path) -> list:
+    """The globals (classes, functions) that a file holding a plain pickle, not
+    torch's zip format, would import; read by pickletools, which runs nothing.
+    Torch's own unpickler stops at such a file's first opcode it does not know."""
+    import pickletools
+
+    names, strings = [], []
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) == b"PK":
+                return []
+            f.seek(0)
+            for op, arg, _ in pickletools.genops(f):
+                if op.name in ("GLOBAL", "INST"):
+                    names.append(arg.replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    names.append(".".join(strings[-2:]))
+                elif isinstance(arg, str):
+                    strings.append(arg)
+    except Exception:  # noqa: BLE001 - not (all) a pickle: nothing more to say
+        pass
+    return list(dict.fromkeys(names))
 
 
 def _from_pt(path: Path) -> list[np.ndarray]:
@@ -214,39 +434,62 @@ def _from_pt(path: Path) -> list[np.ndarray]:
     return _from_state_dict(obj, str(path))
 
 
+# What torch's weights-only unpickler names when a file pickles more than tensors:
+# a global (a class or function), an object it would build, a function it would call.
+_CODE_OBJECT = re.compile(
+    r"GLOBAL (\S+)|unrecognized function (\S+)|add_safe_globals` but got (.+?)$"
+    r"|add_safe_globals`, but got (.+?)$", re.M)
+
+
+_CODE_REFUSED = (
+    "refused for safety: the file holds pickled code objects ({}), not only tensors, and "
+    "modcore never runs code from a file (a whole model saved with torch.save(model)? save "
+    "model.state_dict() instead)")
+
+
 def _reason(exc: Exception) -> str:
-    """The useful line of a torch.load error (its weights-only message is a page long)."""
+    """Why torch.load failed, in one line; torch's advice to load with
+    weights_only=False (which would run the file's code) is never relayed."""
     text = str(exc)
-    found = re.search(
-        r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global| Please|\n\n|$)", text, re.S
-    )
-    if found is None:
-        message = text.strip() or "no message"
-        return f"{type(exc).__name__}: {message} (corrupt, truncated or not a torch file)"
-    reason = " ".join(found.group(1).split())
-    if "Unsupported global" not in reason:
-        return f"{reason} (corrupt, truncated or not a torch file)"
-    return (
-        f"{reason} - the file pickles Python objects, not only tensors (a whole model "
-        "saved with torch.save(model)?); save model.state_dict() instead"
-    )
+    found = _CODE_OBJECT.search(text)
+    if found is not None:
+        return _CODE_REFUSED.format(next(group for group in found.groups() if group).rstrip(". "))
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not re.search(r"weights.only|documentation", line, re.I)]
+    message = lines[0] if lines else "no message"
+    return f"{type(exc).__name__}: {message} (corrupt, truncated or not a torch file)"
 
 
 def _from_safetensors(path: Path) -> list[np.ndarray]:
     try:
+        from safetensors import safe_open
         from safetensors.numpy import load_file
     except ImportError as exc:
         raise ImportError(f"reading {path} needs safetensors: pip install safetensors") from exc
     try:
-        tensors = load_file(path)
+        with safe_open(path, framework="numpy") as f:
+            bfloat16 = any(f.get_slice(key).get_dtype() == "BF16" for key in f.keys())
+        tensors = _bfloat16_safetensors(path) if bfloat16 else load_file(path)
+    except ImportError:
+        raise
     # safetensors raises its own SafetensorError, plus OSError / TypeError on
-    # damaged files and dtypes numpy lacks (bfloat16).
+    # damaged files.
     except Exception as exc:
         raise ValueError(
             f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})"
         ) from exc
     ordered = sorted(tensors, key=_natural_key)
     return _from_state_dict({key: tensors[key] for key in ordered}, str(path))
+
+
+def _bfloat16_safetensors(path: Path) -> dict:
+    """numpy has no bfloat16: such files are read as torch tensors (widened by _to_numpy)."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError as exc:
+        raise ImportError(f"{path} holds bfloat16 tensors, which numpy cannot read: reading "
+                          "it needs torch: pip install 'modcore[torch]'") from exc
+    return load_file(path)
 
 
 def _natural_key(name: str):

@@ -2,6 +2,7 @@
 // binding, on Ctrl-C) may set from another thread.
 #pragma once
 #include <atomic>
+#include <cstdint>
 #include <stdexcept>
 
 namespace modcore {
@@ -25,6 +26,12 @@ private:
 // Polls a possibly absent token.
 inline void check_cancel(const CancelToken* token) {
     if (token != nullptr) token->check();
+}
+
+// Polls at every 65536th iteration i of a loop whose iterations are too cheap to
+// poll each (a block's entries, a permutation's draws): a few ms between polls.
+inline void check_cancel_every(const CancelToken* token, std::int64_t i) {
+    if ((i & 0xFFFF) == 0) check_cancel(token);
 }
 
 }  // namespace modcore

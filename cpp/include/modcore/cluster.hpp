@@ -17,9 +17,9 @@ struct ClusterOptions {
     int n_clusters = 12;
     int n_init = 10;
     int max_iter = 300;
-    AssignLabels assign_labels = AssignLabels::KMeans;
+    AssignLabels assign_labels = AssignLabels::ClusterQR;
     SelectBy select_by = SelectBy::Inertia;
-    bool refine = false;  // local n-cut refinement of every restart's labels
+    bool refine = true;  // local n-cut refinement of the labels (see refine.hpp)
     SpectralOptions spectral;
 };
 
@@ -27,6 +27,7 @@ struct ClusterResult {
     std::vector<std::int32_t> labels;     // per live node
     std::vector<double> eigenvalues;      // of the normalized adjacency, descending
     double ncut = 0.0;
+    double modularity = 0.0;              // Newman's weighted Q of the labels
     double inertia = 0.0;
     int n_components = 0;
     EigenMethod method = EigenMethod::Auto;  // the eigensolver used; Auto when k >= components
@@ -35,5 +36,13 @@ struct ClusterResult {
 // Deterministic in (graph, options, seed) for any n_threads.
 ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint64_t seed,
                             int n_threads);
+
+// The steps of cluster_graph after the embedding, for k modules, from an embedding
+// of dimension >= k computed with the same seed: its first k columns are the
+// k-dimensional embedding (the top eigenvectors nest, component indicators first),
+// so cluster_graph is this with emb = spectral_embedding(g, k, seed). opt.n_clusters
+// is not read.
+ClusterResult cluster_embedding(const Graph& g, const Embedding& emb, int k,
+                                const ClusterOptions& opt, std::uint64_t seed, int n_threads);
 
 }  // namespace modcore

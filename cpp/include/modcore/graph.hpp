@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "modcore/cancel.hpp"
+
 namespace modcore {
 
 using Index = std::int64_t;
@@ -20,21 +22,25 @@ struct WeightView {
     }
 };
 
-// The non-zero entries of one block: flat position row * cols + col and the
-// signed value (the graph uses |w|; the shuffle nulls fit the signed values).
-// A block from a group to itself (triangle) is a symmetric adjacency stored as
-// its strict upper triangle, row < col.
-struct BlockEdges {
+// Where a block sits: rows are the units of group src, columns those of group
+// dst. A block from a group to itself (triangle) is a symmetric adjacency stored
+// as its strict upper triangle, row < col.
+struct BlockShape {
     std::int32_t src = 0;
     std::int32_t dst = 0;
     Index rows = 0;
     Index cols = 0;
     bool triangle = false;
-    std::vector<Index> pos;
-    std::vector<double> val;
 
     // Positions a "layer" shuffle may use.
     Index n_positions() const { return triangle ? rows * (rows - 1) / 2 : rows * cols; }
+};
+
+// The non-zero entries of one block: flat position row * cols + col and the
+// signed value (the graph uses |w|; the shuffle nulls fit the signed values).
+struct BlockEdges : BlockShape {
+    std::vector<Index> pos;
+    std::vector<double> val;
 };
 
 struct Network {
@@ -44,21 +50,18 @@ struct Network {
 
 // Input description of one block: dense (view.data set) or sorted unique flat
 // positions with values (pos/val set, n entries).
-struct BlockInput {
-    std::int32_t src = 0;
-    std::int32_t dst = 0;
-    Index rows = 0;
-    Index cols = 0;
-    bool triangle = false;
+struct BlockInput : BlockShape {
     WeightView dense;
     const std::int64_t* pos = nullptr;
     const double* val = nullptr;
     Index n = 0;
 };
 
-// Checks shapes and values and extracts the non-zeros.
+// Checks shapes and values and extracts the non-zeros (polling `cancel`: a
+// dense block may hold billions of entries).
 Network network_from_blocks(const std::vector<Index>& group_sizes,
-                            const std::vector<BlockInput>& blocks);
+                            const std::vector<BlockInput>& blocks,
+                            const CancelToken* cancel = nullptr);
 
 // Symmetric CSR adjacency over the live (degree > 0) units. When the groups
 // 2-colour with every non-empty block joining two colours (bipartite), live
@@ -82,7 +85,7 @@ struct Graph {
 // Weights are divided by the largest |w| so degrees stay far from under/overflow;
 // n-cut, eigenvalues and clusters are invariant to that scale. An edge whose
 // ratio to the largest |w| underflows to 0 (below ~5e-324) counts as absent.
-Graph build_graph(const Network& net);
+Graph build_graph(const Network& net, const CancelToken* cancel = nullptr);
 
 // Component id per live node (numbered in order of first node) and their count.
 std::vector<std::int32_t> connected_components(const Graph& g, int& n_components);

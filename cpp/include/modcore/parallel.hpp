@@ -12,9 +12,13 @@
 
 namespace modcore {
 
+// Threads for n_jobs (<= 0: all processors), never more than the processors:
+// thousands of OpenMP threads exhaust the address space for their stacks, and
+// libgomp then exits the process instead of reporting an error.
 inline int resolve_threads(int n_jobs) {
 #ifdef _OPENMP
-    return n_jobs > 0 ? n_jobs : omp_get_num_procs();
+    const int procs = omp_get_num_procs();
+    return n_jobs > 0 && n_jobs < procs ? n_jobs : procs;
 #else
     (void)n_jobs;
     return 1;

@@ -22,12 +22,19 @@ ShuffleMethod parse_shuffle(const std::string& name);
 // Shuffled network number `index` of the null with this seed; depends only on
 // (net, method, seed, index). Memory is O(non-zeros + units), never O(rows x cols).
 Network shuffle_network(const Network& net, ShuffleMethod method, std::uint64_t seed,
-                        std::uint64_t index);
+                        std::uint64_t index, const CancelToken* cancel = nullptr);
 
-// n-cuts of the shuffled networks first .. first + count - 1, computed in parallel
-// over shuffles (one thread per shuffle, so memory is O(threads x graph)).
-std::vector<double> shuffled_ncuts(const Network& net, ShuffleMethod method,
-                                   std::uint64_t first, std::uint64_t count,
-                                   const ClusterOptions& opt, std::uint64_t seed, int n_threads);
+// Scores of the partitions of shuffled networks first .. first + count - 1, each
+// clustered at every k of ks by cluster_curve (one embedding per shuffled network),
+// computed in parallel over shuffles (one thread per shuffle, so memory is
+// O(threads x graph)). Row i, column j is shuffle first + i at k = ks[j].
+struct ShuffleScores {
+    std::vector<double> ncut;        // count x ks.size(), row-major
+    std::vector<double> modularity;  // the same layout
+};
+
+ShuffleScores shuffled_scores(const Network& net, ShuffleMethod method, std::uint64_t first,
+                              std::uint64_t count, const std::vector<int>& ks,
+                              const ClusterOptions& opt, std::uint64_t seed, int n_threads);
 
 }  // namespace modcore

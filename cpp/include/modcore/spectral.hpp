@@ -10,11 +10,16 @@
 
 namespace modcore {
 
+// Largest graph decomposed densely (N itself, or C C^T of a bipartite graph's
+// smaller side): Eigen's solver cannot poll a cancel token, and this size takes
+// about a second; the time grows as n^3.
+constexpr Index kDenseMaxNodes = 1000;
+
 enum class EigenMethod {
     Auto,       // dense for tiny graphs, else bipartite when the network is, else full
     Bipartite,  // Lanczos on C C^T over the smaller side of the bipartition
     Full,       // Lanczos on N itself (the plain form; a baseline)
-    Dense       // full eigendecomposition of N (small graphs, tests)
+    Dense       // full eigendecomposition of N (graphs of up to kDenseMaxNodes units)
 };
 
 struct SpectralOptions {

@@ -1,7 +1,7 @@
-"""Torch side of modcore: data sets, the paper's MLP, training with gradual
-magnitude pruning, and checkpoints. Needs the ``torch`` extra.
+"""Torch side of modcore: data sets, the papers' MLP and CNN, training with
+gradual magnitude pruning, checkpoints and lesion tests. Needs the ``torch`` extra.
 
-Typical use, the paper's recipe on Fashion-MNIST::
+Typical use, the 2020 paper's recipe on Fashion-MNIST::
 
     from modcore.nn import MLP, load_dataset, paper_recipe, checkpoint
     ds = load_dataset("fashion")
@@ -9,17 +9,26 @@ Typical use, the paper's recipe on Fashion-MNIST::
     history = paper_recipe(model, ds)   # 20 epochs, then 20 pruned to 90 %
     checkpoint.save(model, "fashion.pt", {"dataset": ds.name,
                                           "test_accuracy": history.test_accuracy[-1]})
+
+and the 2021 paper's CNN, on images rather than flat inputs::
+
+    ds = load_dataset("fashion", flatten=False)   # (n, 1, 28, 28)
+    model = CNN()                                 # 3 convolutions of 64 channels, dense 128
+    history = paper_recipe(model, ds)             # 10 epochs, then 10 pruned to 90 %
 """
 
 from . import checkpoint
+from .activations import Activations, activations
 from .checkpoint import Checkpoint
 from .datasets import DATASET_NAMES, Dataset, load_dataset, read_idx
 from .lesion import LesionStudy, lesion_study
-from .models import DEFAULT_WIDTHS, MLP, linear_layers
+from .models import CNN, DEFAULT_WIDTHS, MLP, linear_layers, weight_layers
 from .prune import PruneSchedule, layer_sparsity, prune_to_sparsity, remove_masks
-from .train import History, evaluate, paper_recipe, steps_per_epoch, train
+from .train import RECIPES, History, evaluate, paper_recipe, steps_per_epoch, train
 
 __all__ = [
+    "activations",
+    "Activations",
     "checkpoint",
     "Checkpoint",
     "Dataset",
@@ -29,13 +38,16 @@ __all__ = [
     "LesionStudy",
     "lesion_study",
     "MLP",
+    "CNN",
     "DEFAULT_WIDTHS",
     "linear_layers",
+    "weight_layers",
     "PruneSchedule",
     "prune_to_sparsity",
     "remove_masks",
     "layer_sparsity",
     "History",
+    "RECIPES",
     "train",
     "paper_recipe",
     "evaluate",

@@ -1,9 +1,10 @@
-"""Checkpoints of :class:`~modcore.nn.MLP` models.
+"""Checkpoints of :class:`~modcore.nn.MLP` and :class:`~modcore.nn.CNN` models.
 
 A checkpoint is a ``.pt`` file holding only tensors and plain Python values (a
-state dict, the architecture and a metadata dict), so it loads with
-``torch.load(path, weights_only=True)``: no pickled code runs when reading one.
-:func:`modcore.weights_from_module` reads the same files.
+state dict, the architecture's name and constructor arguments, and a metadata
+dict), so it loads with ``torch.load(path, weights_only=True)``: no pickled
+code runs when reading one. :func:`modcore.weights_from_module` reads the MLP
+ones.
 """
 
 from __future__ import annotations
@@ -15,16 +16,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from ..weights import load_torch_file
-from .models import MLP, linear_layers
+from .models import CNN, MLP, weight_layers
 from .prune import layer_sparsity
 
-__all__ = ["Checkpoint", "save", "load"]
+__all__ = ["ARCHITECTURES", "Checkpoint", "save", "load"]
 
-FORMAT = "modcore-mlp"
+FORMAT = "modcore-model"
 VERSION = 1
+# What a checkpoint's "arch" names: the model is rebuilt as ARCHITECTURES[arch](**config).
+ARCHITECTURES = {"mlp": MLP, "cnn": CNN}
+# The first format, MLPs only ("widths" and "dropout" at the top level): still read.
+_MLP_FORMAT = "modcore-mlp"
 
 
 @dataclass(frozen=True)
@@ -33,29 +39,35 @@ class Checkpoint:
 
     Attributes
     ----------
-    model : MLP
-        Rebuilt from ``widths`` and ``dropout`` with the saved weights, in eval mode.
-    widths : tuple of int
-    dropout : float
+    model : MLP or CNN
+        Rebuilt from ``arch`` and ``config`` with the saved weights, in eval mode.
+    arch : str
+        ``"mlp"`` or ``"cnn"`` (a key of :data:`ARCHITECTURES`).
+    config : dict
+        The model's constructor arguments, e.g. ``{"widths": [784, 256, 10],
+        "dropout": 0.0}`` (``model.config``).
     sparsity : list of float
-        Fraction of zero weights per Linear layer when saved.
+        Fraction of zero weights per Linear and Conv layer when saved.
     metadata : dict
         What was passed to :func:`save`, e.g. ``dataset``, ``test_accuracy``.
     """
 
-    model: MLP
-    widths: tuple
-    dropout: float
+    model: nn.Module
+    arch: str
+    config: dict
     sparsity: list
     metadata: dict
 
 
-def save(model: MLP, path, metadata: dict | None = None) -> None:
+def save(model, path, metadata: dict | None = None) -> None:
     """Save ``model`` with its architecture, per-layer sparsity and ``metadata``.
+
+    The file is written next to ``path`` and moved into place, so a stopped
+    run never leaves half a checkpoint.
 
     Parameters
     ----------
-    model : MLP
+    model : MLP or CNN
         With its pruning masks already folded (as :func:`~modcore.nn.train` leaves it).
     path : str or path-like
         Destination, conventionally ending in ``.pt``.
@@ -68,41 +80,58 @@ def save(model: MLP, path, metadata: dict | None = None) -> None:
     Raises
     ------
     TypeError
-        If ``model`` is not an :class:`MLP`.
+        If ``model`` is not an :class:`MLP` or a :class:`CNN`.
     ValueError
         If the model still has pruning masks or ``metadata`` holds other values.
 
     Examples
     --------
     >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "mlp.pt")
-    >>> save(MLP([4, 3, 2], seed=0), path, {"dataset": "line"})
-    >>> load(path).metadata
-    {'dataset': 'line'}
+    >>> path = os.path.join(tempfile.mkdtemp(), "cnn.pt")
+    >>> save(CNN(channels=(4,), pool_after=(True,), seed=0), path, {"dataset": "line"})
+    >>> ck = load(path)
+    >>> ck.arch, ck.config["channels"], ck.metadata
+    ('cnn', [4], {'dataset': 'line'})
     """
-    if not isinstance(model, MLP):
-        raise TypeError(f"save expects a modcore.nn.MLP, got {type(model).__name__}")
-    if any(torch_prune.is_pruned(layer) for layer in linear_layers(model)):
+    arch = next((name for name, cls in ARCHITECTURES.items() if isinstance(model, cls)), None)
+    if arch is None:
+        raise TypeError(
+            f"save expects a modcore.nn.MLP or modcore.nn.CNN, got {type(model).__name__}"
+        )
+    if any(torch_prune.is_pruned(layer) for layer in weight_layers(model)):
         raise ValueError(
             "model still has pruning masks; fold them first with modcore.nn.remove_masks(model)"
         )
     metadata = _to_plain(dict(metadata or {}), "metadata")
+    path = os.fspath(path)
+    partial = f"{path}.partial"
     torch.save(
         {
             "format": FORMAT,
             "version": VERSION,
-            "widths": list(model.widths),
-            "dropout": model.dropout,
+            "arch": arch,
+            "config": model.config,
             "sparsity": layer_sparsity(model),
             "metadata": metadata,
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         },
-        os.fspath(path),
+        partial,
     )
+    os.replace(partial, path)
 
 
 def load(path) -> Checkpoint:
     """Load a checkpoint written by :func:`save`, without running pickled code.
+
+    Also reads the first format (``"modcore-mlp"``, MLPs only).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    Checkpoint
 
     Raises
     ------
@@ -116,26 +145,36 @@ def load(path) -> Checkpoint:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     payload = load_torch_file(path)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, _MLP_FORMAT):
         raise ValueError(f"{path}: not a modcore checkpoint (no format={FORMAT!r} entry)")
     if payload.get("version") != VERSION:
         raise ValueError(
             f"{path}: checkpoint version {payload.get('version')!r}, this modcore reads {VERSION}"
         )
-    model = MLP(payload["widths"], payload["dropout"])
+    if payload["format"] == _MLP_FORMAT:
+        arch, config = "mlp", {"widths": payload.get("widths"), "dropout": payload.get("dropout")}
+    else:
+        arch, config = payload.get("arch"), payload.get("config")
+    if arch not in ARCHITECTURES or not isinstance(config, dict):
+        raise ValueError(
+            f"{path}: architecture {arch!r} with config {config!r}; expected one of "
+            f"{sorted(ARCHITECTURES)} and a dict of its arguments"
+        )
+    try:
+        model = ARCHITECTURES[arch](**config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot build a {arch} from {config} ({exc})") from exc
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise ValueError(
-            f"{path}: weights do not match widths {payload['widths']} ({exc})"
-        ) from exc
+    except (KeyError, RuntimeError) as exc:
+        raise ValueError(f"{path}: weights do not match the {arch} {config} ({exc})") from exc
     model.eval()
     return Checkpoint(
         model=model,
-        widths=tuple(payload["widths"]),
-        dropout=payload["dropout"],
-        sparsity=payload["sparsity"],
-        metadata=payload["metadata"],
+        arch=arch,
+        config=model.config,
+        sparsity=payload.get("sparsity"),
+        metadata=payload.get("metadata", {}),
     )
 
 

@@ -1,4 +1,4 @@
-"""Data sets as in-memory float tensors: inputs scaled to [0, 1] and flattened.
+"""Data sets as in-memory float tensors: inputs scaled to [0, 1], flat or as images.
 
 Real data sets are read from files already on disk (nothing is downloaded);
 synthetic ones are generated in code, deterministically from ``seed``.
@@ -7,7 +7,7 @@ synthetic ones are generated in code, deterministically from ``seed``.
 from __future__ import annotations
 
 import gzip
-import numbers
+import math
 import os
 import pickle
 import struct
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..io import check_positive_int
 
 __all__ = ["Dataset", "load_dataset", "read_idx", "DATASET_NAMES", "ENV_VAR", "FASHION_SYSTEM_DIR"]
 
@@ -47,7 +49,8 @@ class Dataset:
     Attributes
     ----------
     x_train, x_test : torch.Tensor
-        float32 inputs of shape ``(n, n_features)``, scaled to ``[0, 1]``.
+        float32 inputs scaled to ``[0, 1]``, of shape ``(n, n_features)`` or, when
+        loaded with ``flatten=False``, ``(n, channels, height, width)``.
     y_train, y_test : torch.Tensor
         int64 class labels in ``[0, n_classes)``.
     n_classes : int
@@ -66,18 +69,24 @@ class Dataset:
     source: str
 
     @property
+    def input_shape(self) -> tuple:
+        """Shape of one example: ``(n_features,)`` or ``(channels, height, width)``."""
+        return tuple(int(n) for n in self.x_train.shape[1:])
+
+    @property
     def n_features(self) -> int:
         """Number of inputs per example."""
-        return int(self.x_train.shape[1])
+        return math.prod(self.input_shape)
 
     def __repr__(self) -> str:
         return (
             f"Dataset(name={self.name!r}, n_train={len(self.y_train)}, n_test={len(self.y_test)}, "
-            f"n_features={self.n_features}, n_classes={self.n_classes}, source={self.source!r})"
+            f"input_shape={self.input_shape}, n_classes={self.n_classes}, source={self.source!r})"
         )
 
 
-def load_dataset(name, data_dir=None, seed=0, n_train=None, n_test=None) -> Dataset:
+def load_dataset(name, *, data_dir=None, seed=0, n_train=None, n_test=None,
+                 flatten: bool = True) -> Dataset:
     """Load or generate a data set by name.
 
     Parameters
@@ -114,6 +123,12 @@ def load_dataset(name, data_dir=None, seed=0, n_train=None, n_test=None) -> Data
     n_train, n_test : int, optional
         Real data sets: a random subset of this size (default: all examples).
         Synthetic ones: how many examples to generate (default 60000 / 10000).
+    flatten : bool, default True
+        Flat inputs ``(n, n_features)`` for an MLP; False keeps images
+        ``(n, channels, height, width)`` for a CNN: ``(n, 1, 28, 28)`` for the
+        28x28 sets, ``(n, 1, 32, 32)`` for ``cifar10`` and ``(n, 3, 32, 32)``
+        for ``cifar10-rgb``. Flattening an image gives the flat input
+        (channel-major, then rows).
 
     Returns
     -------
@@ -122,25 +137,28 @@ def load_dataset(name, data_dir=None, seed=0, n_train=None, n_test=None) -> Data
     Raises
     ------
     ValueError
-        If the name is unknown, a size is not a positive integer or exceeds the
-        data available, or a data file is malformed (the message names the file).
+        If the name is unknown, a size is < 1 or exceeds the data available, the
+        seed is negative, or a data file is malformed (the message names the file).
     FileNotFoundError
         If the files of a real data set are not found; the message lists where
         it looked and how to get them.
+    TypeError
+        If a size or the seed is not an int, or ``flatten`` is not a bool.
 
     Examples
     --------
     >>> ds = load_dataset("line", n_train=100, n_test=20)
     >>> tuple(ds.x_train.shape), ds.n_classes
     ((100, 784), 10)
+    >>> load_dataset("line", n_train=100, n_test=20, flatten=False).input_shape
+    (1, 28, 28)
     """
     for label, value in (("n_train", n_train), ("n_test", n_test)):
-        if value is not None and (
-            not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1
-        ):
-            raise ValueError(f"{label} must be a positive integer or None, got {value!r}")
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if value is not None:
+            check_positive_int(value, label)
+    check_positive_int(seed, "seed", minimum=0)
+    if not isinstance(flatten, (bool, np.bool_)):
+        raise TypeError(f"flatten must be a bool, got {type(flatten).__name__}")
     key = str(name).lower()
     if key.startswith("halves-"):
         parts = key.split("-")
@@ -159,9 +177,9 @@ def load_dataset(name, data_dir=None, seed=0, n_train=None, n_test=None) -> Data
         raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASET_NAMES)}")
     x_train, y_train, x_test, y_test = arrays
     return Dataset(
-        x_train=_as_inputs(x_train),
+        x_train=_as_inputs(x_train, flatten),
         y_train=torch.from_numpy(y_train.astype(np.int64)),
-        x_test=_as_inputs(x_test),
+        x_test=_as_inputs(x_test, flatten),
         y_test=torch.from_numpy(y_test.astype(np.int64)),
         n_classes=10,  # every data set here has ten classes
         name=key,
@@ -223,8 +241,13 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _as_inputs(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32))
+def _as_inputs(x: np.ndarray, flatten: bool) -> torch.Tensor:
+    """Images ``(n, h, w)`` (one channel) or ``(n, c, h, w)`` as flat or image-shaped inputs."""
+    if flatten:
+        x = x.reshape(len(x), -1)
+    elif x.ndim == 3:
+        x = x[:, None]
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
 def _line(seed, n_train, n_test):
@@ -445,8 +468,9 @@ def _cifar10(data_dir, rgb):
 
 
 def _cifar_inputs(data: np.ndarray, rgb: bool) -> np.ndarray:
-    scaled = data.astype(np.float32) / 255.0
+    """Images (n, 3, 32, 32), or grayscale (n, 32, 32); rows of ``data`` are channel-major."""
+    scaled = data.astype(np.float32).reshape(len(data), 3, 32, 32) / 255.0
     if rgb:
         return scaled
-    red, green, blue = scaled.reshape(len(data), 3, 1024).transpose(1, 0, 2)
+    red, green, blue = scaled.transpose(1, 0, 2, 3)
     return 0.299 * red + 0.587 * green + 0.114 * blue

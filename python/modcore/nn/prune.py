@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from .models import linear_layers
+from .models import weight_layers
 
 __all__ = ["PruneSchedule", "prune_to_sparsity", "remove_masks", "layer_sparsity"]
 
@@ -106,29 +106,40 @@ class PruneSchedule:
 
 
 def prune_to_sparsity(model: nn.Module, sparsity: float) -> None:
-    """Mask the smallest-magnitude weights of every Linear layer, layer by layer.
+    """Mask the smallest-magnitude weights of every Linear and Conv layer, layer by layer.
 
     Each layer ends with exactly ``round(sparsity * weight.numel())`` masked
-    weights. Weights already masked stay masked: only the increment is chosen,
-    by magnitude among the unmasked weights, as ``torch.nn.utils.prune`` does
-    when a layer is pruned again.
+    weights (for a convolution, ranked over its whole kernel tensor). Weights
+    already masked stay masked: only the increment is chosen, by magnitude
+    among the unmasked weights, as ``torch.nn.utils.prune`` does when a layer
+    is pruned again.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Its ``nn.Linear`` submodules are pruned; biases are left alone.
+        Its ``nn.Linear`` and ``nn.Conv1d/2d/3d`` submodules
+        (:func:`~modcore.nn.weight_layers`) are pruned; biases are left alone.
     sparsity : float
-        Fraction of each weight matrix to mask, in ``[0, 1]``.
+        Fraction of each weight tensor to mask, in ``[0, 1]``.
 
     Raises
     ------
     ValueError
         If ``sparsity`` is outside ``[0, 1]`` or a layer already has more masked
         weights than asked for (masks can only grow).
+
+    Examples
+    --------
+    >>> from modcore.nn import CNN
+    >>> model = CNN(channels=(4, 4), pool_after=(True, True), dense=(8,), seed=0)
+    >>> prune_to_sparsity(model, 0.5)
+    >>> remove_masks(model)
+    >>> layer_sparsity(model)
+    [0.5, 0.5, 0.5, 0.5]
     """
     if not 0.0 <= sparsity <= 1.0:
         raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
-    for i, layer in enumerate(linear_layers(model)):
+    for i, layer in enumerate(weight_layers(model)):
         n_zeros = round(sparsity * layer.weight.numel())
         if not torch_prune.is_pruned(layer):
             torch_prune.l1_unstructured(layer, "weight", amount=n_zeros)
@@ -136,25 +147,25 @@ def prune_to_sparsity(model: nn.Module, sparsity: float) -> None:
         n_masked = int((layer.weight_mask == 0).sum())
         if n_zeros < n_masked:
             raise ValueError(
-                f"Linear layer {i} already has {n_masked} masked weights; cannot lower "
-                f"it to {n_zeros} (sparsity {sparsity})"
+                f"{type(layer).__name__} layer {i} already has {n_masked} masked weights; "
+                f"cannot lower it to {n_zeros} (sparsity {sparsity})"
             )
         if n_zeros > n_masked:
             torch_prune.l1_unstructured(layer, "weight", amount=n_zeros - n_masked)
 
 
 def remove_masks(model: nn.Module) -> None:
-    """Fold pruning masks into the weights of every pruned Linear layer.
+    """Fold pruning masks into the weights of every pruned Linear and Conv layer.
 
     Afterwards ``weight`` is a plain parameter whose pruned entries are exact
     zeros, and the state dict has no ``weight_orig`` / ``weight_mask`` keys.
     """
-    for layer in linear_layers(model):
+    for layer in weight_layers(model):
         if torch_prune.is_pruned(layer):
             torch_prune.remove(layer, "weight")
 
 
 def layer_sparsity(model: nn.Module) -> list[float]:
-    """Fraction of exactly-zero weights in each Linear layer, in order."""
+    """Fraction of exactly-zero weights in each Linear and Conv layer, in order."""
     with torch.no_grad():
-        return [float((layer.weight == 0).float().mean()) for layer in linear_layers(model)]
+        return [float((layer.weight == 0).float().mean()) for layer in weight_layers(model)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -11,11 +10,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..io import check_positive_int, check_seed
+from ..progress import Progress
 from .datasets import Dataset
-from .models import linear_layers
+from .models import CNN, weight_layers
 from .prune import PruneSchedule, prune_to_sparsity, remove_masks
 
-__all__ = ["History", "train", "paper_recipe", "evaluate", "steps_per_epoch"]
+__all__ = ["History", "RECIPES", "train", "paper_recipe", "evaluate", "steps_per_epoch"]
+
+# The papers' recipes, by architecture: epochs of plain training, epochs of pruned
+# fine-tuning, batch size (Filan et al. 2020 for the MLP; 2021, their cnn_config, for the CNN).
+RECIPES = {
+    "mlp": {"epochs": 20, "prune_epochs": 20, "batch_size": 128},
+    "cnn": {"epochs": 10, "prune_epochs": 10, "batch_size": 64},
+}
 
 
 @dataclass
@@ -32,9 +40,13 @@ class History:
     test_accuracy : list of float
         Accuracy on the test set at the end of the epoch, in eval mode.
     sparsity : list of float
-        Fraction of zero weights over all Linear layers at the end of the epoch.
+        Fraction of zero weights over all Linear and Conv layers at the end of
+        the epoch.
     seconds : list of float
         Wall time of the epoch, evaluation included.
+    seed : int or None
+        The seed the run used (drawn when None was given); of the first run
+        when two histories are added.
     """
 
     loss: list = field(default_factory=list)
@@ -42,12 +54,15 @@ class History:
     test_accuracy: list = field(default_factory=list)
     sparsity: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    seed: int | None = None
 
     def __add__(self, other: History) -> History:
-        return History(**{key: value + getattr(other, key) for key, value in asdict(self).items()})
+        joined = {key: value + getattr(other, key) for key, value in asdict(self).items()
+                  if key != "seed"}
+        return History(**joined, seed=self.seed)
 
     def to_dict(self) -> dict:
-        """Plain lists, ready for JSON."""
+        """Plain lists (and the seed), ready for JSON."""
         return asdict(self)
 
 
@@ -59,14 +74,15 @@ def steps_per_epoch(n_examples: int, batch_size: int) -> int:
 def train(
     model: nn.Module,
     dataset: Dataset,
+    *,
     epochs: int,
     batch_size: int = 128,
     lr: float = 1e-3,
-    seed: int = 0,
+    seed=None,
     prune: PruneSchedule | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
-    progress: bool = True,
+    progress=None,
 ) -> History:
     """Train ``model`` in place with Adam on cross-entropy.
 
@@ -76,30 +92,33 @@ def train(
     Parameters
     ----------
     model : torch.nn.Module
-        Maps ``(batch, n_features)`` float inputs to ``(batch, n_classes)`` logits.
-        Batches are moved to the device of its parameters.
+        Maps a batch of inputs (``(batch, *dataset.input_shape)``) to
+        ``(batch, n_classes)`` logits, e.g. :class:`~modcore.nn.MLP` on flat
+        inputs or :class:`~modcore.nn.CNN` on images (``load_dataset(...,
+        flatten=False)``). Batches are moved to the device of its parameters.
     dataset : Dataset
     epochs : int
     batch_size : int, default 128
     lr : float, default 1e-3
-        Adam's learning rate (1e-3 is Adam's default and the paper's).
-    seed : int, default 0
+        Adam's learning rate (1e-3 is Adam's default and the papers').
+    seed : None, int or numpy.random.Generator, default None
         Seeds the batch order (a ``torch.Generator``) and torch's global RNG,
-        which dropout draws from.
+        which dropout draws from. None draws a fresh seed; the one used is
+        ``History.seed``.
     prune : PruneSchedule, optional
-        Gradual magnitude pruning of every Linear weight matrix. Masks are
-        updated before the optimizer steps that ``prune.is_update_step`` names
-        (steps count from 0 in this call) and once more after the last step, at
-        that step's target sparsity, so the run ends exactly on the schedule.
-        The masks are then folded into the weights (exact zeros, no
+        Gradual magnitude pruning of every Linear and Conv weight tensor. Masks
+        are updated before the optimizer steps that ``prune.is_update_step``
+        names (steps count from 0 in this call) and once more after the last
+        step, at that step's target sparsity, so the run ends exactly on the
+        schedule. The masks are then folded into the weights (exact zeros, no
         ``weight_orig`` / ``weight_mask`` left).
     l1, l2 : float, default 0.0
-        Penalties ``l1 * sum|W|`` and ``l2 * sum W**2`` over the Linear weight
-        matrices (not biases), like Keras' kernel regularizers the paper used
-        (5e-5 in its regularised variants).
-    progress : bool, default True
-        Report each epoch: through tqdm when it is installed, otherwise one line
-        per epoch on stderr.
+        Penalties ``l1 * sum|W|`` and ``l2 * sum W**2`` over the Linear and Conv
+        weights (not biases), like Keras' kernel regularizers the papers used
+        (5e-5 in their regularised variants).
+    progress : None, bool or callable, default None
+        Report each epoch (loss, accuracies, sparsity): None when stderr is a
+        terminal, True / False to force; a callable gets ``(done, total)`` epochs.
 
     Returns
     -------
@@ -109,33 +128,133 @@ def train(
     ------
     ValueError
         If ``epochs``, ``batch_size`` or ``lr`` is not positive, a penalty is
-        negative, or the model has no Linear layer.
+        negative, the model has no Linear or Conv layer, or the data's shape is
+        not the one the model (an MLP or CNN) takes.
 
     Examples
     --------
     >>> from modcore.nn import MLP, load_dataset
     >>> ds = load_dataset("line", n_train=256, n_test=64)
-    >>> history = train(MLP([784, 32, 10], seed=0), ds, epochs=1, progress=False)
-    >>> len(history.test_accuracy)
-    1
+    >>> history = train(MLP([784, 32, 10], seed=0), ds, epochs=1, seed=0, progress=False)
+    >>> len(history.test_accuracy), history.seed
+    (1, 0)
     """
-    if epochs < 1 or batch_size < 1 or not lr > 0:
-        raise ValueError(
-            f"epochs, batch_size and lr must be positive, got epochs={epochs}, "
-            f"batch_size={batch_size}, lr={lr}"
-        )
+    _check_training(model, dataset, epochs, batch_size, lr, l1, l2)
+    with Progress(epochs, "train", progress, unit="epochs") as bar:
+        return _run(model, dataset, epochs, batch_size, lr, check_seed(seed), prune, l1, l2, bar)
+
+
+def paper_recipe(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    epochs: int | None = None,
+    prune_epochs: int | None = None,
+    batch_size: int | None = None,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    seed=None,
+    progress=None,
+) -> History:
+    """Filan et al.'s recipe: plain training, then pruned fine-tuning.
+
+    Equivalent to two calls of :func:`train`::
+
+        seed = <the seed, drawn if None>
+        train(model, dataset, epochs=epochs, batch_size=batch_size, seed=seed)
+        steps = prune_epochs * steps_per_epoch(len(dataset.y_train), batch_size)
+        train(model, dataset, epochs=prune_epochs, batch_size=batch_size, seed=seed + 1,
+              prune=PruneSchedule(end_step=steps))
+
+    i.e. Adam at 1e-3, then sparsity from 0.5 to 0.9 on the cubic schedule over
+    the whole pruning phase, masks updated every 10 steps, with one progress
+    display over both phases. The defaults follow the model (:data:`RECIPES`):
+    a :class:`~modcore.nn.CNN` gets the 2021 paper's 10 + 10 epochs in batches
+    of 64, any other model the 2020 paper's 20 + 20 epochs in batches of 128.
+    Dropout, if wanted, is part of the model (``MLP(dropout=0.5)``,
+    ``CNN(conv_dropout=0.25, dense_dropout=0.5)``).
+
+    Parameters
+    ----------
+    model, dataset, l1, l2, progress
+        As for :func:`train` (``l1`` / ``l2`` apply to both phases).
+    epochs : int, optional
+        Epochs of plain training (default 20 for an MLP, 10 for a CNN).
+    prune_epochs : int, optional
+        Epochs of pruned fine-tuning, ending on the schedule's last step
+        (default 20 for an MLP, 10 for a CNN).
+    batch_size : int, optional
+        Default 128 for an MLP, 64 for a CNN.
+    seed : None, int or numpy.random.Generator, default None
+        The plain phase uses this seed, the pruned phase ``seed + 1``; None
+        draws one, kept in ``History.seed``.
+
+    Returns
+    -------
+    History
+        Both phases, one entry per epoch.
+
+    Raises
+    ------
+    ValueError
+        As for :func:`train`.
+
+    Examples
+    --------
+    >>> from modcore.nn import MLP, load_dataset, layer_sparsity
+    >>> ds = load_dataset("line", n_train=256, n_test=64)
+    >>> model = MLP([784, 32, 10], seed=0)
+    >>> history = paper_recipe(model, ds, epochs=1, prune_epochs=1, progress=False)
+    >>> [round(s, 3) for s in layer_sparsity(model)], len(history.sparsity)
+    ([0.9, 0.9], 2)
+    """
+    recipe = RECIPES["cnn" if isinstance(model, CNN) else "mlp"]
+    epochs = recipe["epochs"] if epochs is None else epochs
+    prune_epochs = recipe["prune_epochs"] if prune_epochs is None else prune_epochs
+    batch_size = recipe["batch_size"] if batch_size is None else batch_size
+    _check_training(model, dataset, epochs, batch_size, 1e-3, l1, l2)
+    check_positive_int(prune_epochs, "prune_epochs")
+    seed = check_seed(seed)
+    schedule = PruneSchedule(
+        end_step=prune_epochs * steps_per_epoch(len(dataset.y_train), batch_size)
+    )
+    with Progress(epochs + prune_epochs, "paper recipe", progress, unit="epochs") as bar:
+        bar.add(0, "training")
+        history = _run(model, dataset, epochs, batch_size, 1e-3, seed, None, l1, l2, bar)
+        bar.add(0, "pruning")
+        pruned = _run(model, dataset, prune_epochs, batch_size, 1e-3, (seed + 1) % 2**64,
+                      schedule, l1, l2, bar)
+    return history + pruned
+
+
+def _check_training(model, dataset, epochs, batch_size, lr, l1, l2) -> None:
+    check_positive_int(epochs, "epochs")
+    check_positive_int(batch_size, "batch_size")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
     if l1 < 0 or l2 < 0:
         raise ValueError(f"l1 and l2 must be >= 0, got l1={l1}, l2={l2}")
-    linears = linear_layers(model)
-    if not linears:
-        raise ValueError(f"{type(model).__name__} has no Linear layer to train or prune")
+    if not weight_layers(model):
+        raise ValueError(f"{type(model).__name__} has no Linear or Conv layer to train or prune")
+    expected = getattr(model, "input_shape", None)
+    given = tuple(dataset.x_train.shape[1:])
+    if expected is not None and tuple(expected) != given:
+        raise ValueError(
+            f"{type(model).__name__} takes inputs of shape {tuple(expected)} but the data's "
+            f"are {given}; load images with load_dataset(..., flatten=False) for a CNN and "
+            "flat inputs (the default) for an MLP"
+        )
+
+
+def _run(model, dataset, epochs, batch_size, lr, seed, prune, l1, l2, bar) -> History:
+    """The training loop of :func:`train`, its arguments checked, reporting to ``bar``."""
+    layers = weight_layers(model)
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     x, y = dataset.x_train, dataset.y_train
-    history = History()
-    report = _reporter(epochs, progress)
+    history = History(seed=seed)
     step = 0
     for epoch in range(epochs):
         started = time.perf_counter()
@@ -149,7 +268,7 @@ def train(
             xb, yb = x[rows].to(device), y[rows].to(device)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
-            objective = loss + _penalty(linears, l1, l2)
+            objective = loss + _penalty(layers, l1, l2)
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
@@ -163,72 +282,29 @@ def train(
         history.loss.append(float(loss_sum) / len(y))
         history.train_accuracy.append(int(correct) / len(y))
         history.test_accuracy.append(evaluate(model, dataset.x_test, dataset.y_test))
-        history.sparsity.append(_overall_sparsity(linears))
+        history.sparsity.append(_overall_sparsity(layers))
         history.seconds.append(time.perf_counter() - started)
-        report(epoch, history)
+        bar.update(1, {
+            "loss": f"{history.loss[-1]:.4f}",
+            "train acc": f"{history.train_accuracy[-1]:.4f}",
+            "test acc": f"{history.test_accuracy[-1]:.4f}",
+            "sparsity": f"{history.sparsity[-1]:.3f}",
+            "time": f"{history.seconds[-1]:.1f} s",
+        })
     return history
 
 
-def paper_recipe(
-    model: nn.Module,
-    dataset: Dataset,
-    epochs: int = 20,
-    prune_epochs: int = 20,
-    batch_size: int = 128,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    seed: int = 0,
-    progress: bool = True,
-) -> History:
-    """Filan et al.'s recipe: plain training, then pruned fine-tuning.
-
-    Equivalent to two calls of :func:`train`::
-
-        train(model, dataset, epochs, seed=seed)
-        steps = prune_epochs * steps_per_epoch(len(dataset.y_train), batch_size)
-        train(model, dataset, prune_epochs, seed=seed + 1,
-              prune=PruneSchedule(end_step=steps))
-
-    i.e. Adam at 1e-3, then sparsity from 0.5 to 0.9 on the cubic schedule over
-    the whole pruning phase, masks updated every 10 steps. Dropout, if wanted,
-    is part of the model (``MLP(dropout=0.5)``).
-
-    Parameters
-    ----------
-    model, dataset, batch_size, l1, l2, seed, progress
-        As for :func:`train` (``l1`` / ``l2`` apply to both phases).
-    epochs : int, default 20
-        Epochs of plain training.
-    prune_epochs : int, default 20
-        Epochs of pruned fine-tuning; the schedule ends on its last step.
-
-    Returns
-    -------
-    History
-        Both phases, one entry per epoch.
-    """
-    history = train(
-        model, dataset, epochs, batch_size=batch_size, seed=seed, l1=l1, l2=l2, progress=progress
-    )
-    schedule = PruneSchedule(
-        end_step=prune_epochs * steps_per_epoch(len(dataset.y_train), batch_size)
-    )
-    return history + train(
-        model,
-        dataset,
-        prune_epochs,
-        batch_size=batch_size,
-        seed=seed + 1,
-        prune=schedule,
-        l1=l1,
-        l2=l2,
-        progress=progress,
-    )
-
-
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
-    """Accuracy of ``model`` on inputs ``x`` and labels ``y``; leaves it in eval mode."""
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None
+             ) -> float:
+    """Accuracy of ``model`` on inputs ``x`` and labels ``y``; leaves it in eval mode.
+
+    ``batch_size`` defaults to 4096 examples, or 256 when the model has
+    convolutions (whose activations are channels x image size per example).
+    """
+    if batch_size is None:
+        convolves = any(not isinstance(m, nn.Linear) for m in weight_layers(model))
+        batch_size = 256 if convolves else 4096
     model.eval()
     device = next(model.parameters()).device
     correct = 0
@@ -238,8 +314,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / len(y)
 
 
-def _penalty(linears, l1, l2):
-    weights = [layer.weight for layer in linears]
+def _penalty(layers, l1, l2):
+    weights = [layer.weight for layer in layers]
     total = 0.0
     if l1:
         total = total + l1 * sum(w.abs().sum() for w in weights)
@@ -249,42 +325,6 @@ def _penalty(linears, l1, l2):
 
 
 @torch.no_grad()
-def _overall_sparsity(linears) -> float:
-    zeros = sum(int((layer.weight == 0).sum()) for layer in linears)
-    return zeros / sum(layer.weight.numel() for layer in linears)
-
-
-def _reporter(epochs: int, progress: bool):
-    """A callback ``(epoch, history)`` that shows the epoch's numbers."""
-    if not progress:
-        return lambda epoch, history: None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is not None:
-        bar = tqdm(total=epochs, unit="epoch")
-
-        def report(epoch, history):
-            bar.set_postfix(
-                loss=f"{history.loss[-1]:.4f}",
-                test_acc=f"{history.test_accuracy[-1]:.4f}",
-                sparsity=f"{history.sparsity[-1]:.3f}",
-            )
-            bar.update()
-            if epoch == epochs - 1:
-                bar.close()
-
-        return report
-
-    def report(epoch, history):
-        print(
-            f"epoch {epoch + 1}/{epochs}  loss {history.loss[-1]:.4f}  "
-            f"train acc {history.train_accuracy[-1]:.4f}  "
-            f"test acc {history.test_accuracy[-1]:.4f}  "
-            f"sparsity {history.sparsity[-1]:.3f}  ({history.seconds[-1]:.1f} s)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    return report
+def _overall_sparsity(layers) -> float:
+    zeros = sum(int((layer.weight == 0).sum()) for layer in layers)
+    return zeros / sum(layer.weight.numel() for layer in layers)

@@ -1,0 +1,90 @@
+"""Sphinx configuration of the modcore docs: numpydoc docstrings, the PyData theme, a
+gallery executed at build time (sphinx-gallery) and the CLI reference from argparse.
+
+Build: python -m sphinx -W --keep-going -b html docs/ docs/_build/html
+"""
+
+import os
+import sys
+
+import modcore
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gallery_scraper import modcore_figures  # noqa: E402  (beside this file)
+
+# The gallery runs its examples while the docs build: no window.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "modcore"
+author = "the modcore authors"
+copyright = "modcore authors, MIT licence"
+release = version = modcore.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "sphinxarg.ext",
+]
+
+# sphinx-gallery's configuration holds a function (the scraper above), which Sphinx cannot
+# pickle into its environment cache; the only effect is a full rebuild when conf.py changes.
+# (Naming the scraper by a dotted string avoids this only in newer sphinx-gallery releases.)
+suppress_warnings = ["config.cache"]
+
+exclude_patterns = ["_build", "examples"]  # examples/: sphinx-gallery's sources
+templates_path = []
+
+# API reference: one page per public name, generated from the docstrings.
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_typehints = "none"          # numpydoc's Parameters section already gives the types
+numpydoc_show_class_members = False  # autosummary lists the members; avoids duplicate stubs
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+sphinx_gallery_conf = {
+    "examples_dirs": "examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "abort_on_example_error": True,
+    "reset_modules": ("matplotlib",),
+    "within_subsection_order": "FileNameSortKey",
+    # modcore.plot returns Figures without pyplot; pyplot's own are scraped too.
+    "image_scrapers": ("matplotlib", modcore_figures),
+}
+
+
+
+def _markdown_table_to_rst(markdown_path, rst_path):
+    """Write a pipe table (``results/table.md``, written by ``modcore reproduce``) as an
+    RST list-table, so the results page shows the committed numbers, never a copy."""
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in open(markdown_path, encoding="utf-8") if line.startswith("|")]
+    header, body = rows[0], [r for r in rows[2:]]  # rows[1] is the |---| line
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header] + body:
+        lines += [f"   * - {row[0]}"] + [f"     - {cell}" for cell in row[1:]]
+    os.makedirs(os.path.dirname(rst_path), exist_ok=True)
+    with open(rst_path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+_here = os.path.dirname(os.path.abspath(__file__))
+_markdown_table_to_rst(os.path.join(_here, "..", "results", "table.md"),
+                       os.path.join(_here, "generated", "results_table.rst.inc"))
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"modcore {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_prev_next": True,
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_static_path = []
+html_show_sourcelink = False
+

@@ -1,0 +1,92 @@
+"""modcore reproduce --lesions: the quick path through the CLI, resume, reuse of the
+reproduction's checkpoints, settings that do not mix."""
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("pandas")
+pytest.importorskip("scipy")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+from modcore import reproduce as rep  # noqa: E402
+from modcore import reproduce_lesions as rl  # noqa: E402
+
+# In-process runs on a small MLP and tiny data.
+SMALL = dict(datasets=["line"], seeds=1, epochs=1, n_train=200, n_test=100, hidden=(16, 16),
+             n_clusters=4, n_init=2, n_jobs=1)
+
+
+@pytest.fixture
+def trainings(monkeypatch):
+    """Count the trainings (pruned or not) of both reproductions."""
+    seen = []
+    real = rep._train_model
+
+    def counting(model, data, pruned, epochs, seed, show):
+        seen.append(pruned)
+        return real(model, data, pruned, epochs, seed, show)
+
+    monkeypatch.setattr(rep, "_train_model", counting)
+    monkeypatch.setattr(rl, "_train_model", counting)
+    return seen
+
+
+def test_quick_path_through_the_cli(tmp_path, capsys):
+    from modcore.cli import main
+
+    out = tmp_path / "results"
+    assert main(["reproduce", "--lesions", "--quick", "--out", out]) == 0
+    printed = capsys.readouterr().out
+    assert "[2/2] line, pruned, seed 0: test acc" in printed
+    home = out / "lesions"
+    runs = rep.read_runs(home / "runs.jsonl")
+    assert [(r["condition"], r["seed"], r["rule"], r["n_random"]) for r in runs] == [
+        ("pruned, dropout", 0, "paper", 10), ("pruned", 0, "paper", 10)]
+    for r in runs:
+        study = json.loads((home / r["study"]).read_text())
+        assert study["rule"] == "paper" and study["random_lesions"] == 10
+        assert len(study["single"]) == r["n_sub_modules"] == sum(r["sub_modules_by_layer"])
+        assert r["n_important"] == len(study["important"]) == sum(r["important_by_layer"])
+        assert (out / "checkpoints" / (r["study"][len("studies/"):-len(".json")] + ".pt")).exists()
+    table = (home / "table.md").read_text().splitlines()
+    assert len(table) == 2 + 2 and table[0].startswith("| data set | condition | seeds |")
+    summary = json.loads((home / "summary.json").read_text())
+    assert summary["complete"] and summary["arguments"]["rule"] == "paper"
+    assert summary["command"] is not None
+    assert main(["reproduce", "--lesions", "--quick", "--n-shuffles", "5", "--out", out]) == 2
+    assert "--n-shuffles does not apply to --lesions" in capsys.readouterr().err
+    assert main(["reproduce", "--lesions", "--arch", "cnn", "--out", out]) == 2
+    assert "'modcore lesion' on a CNN checkpoint" in capsys.readouterr().err
+
+
+def test_resume_and_reuse_of_the_reproduction_checkpoints(tmp_path, trainings, capsys):
+    out = tmp_path / "r"
+    # The n-cut reproduction trains and saves the pruned networks first ...
+    rep.reproduce(out=out, n_shuffles=2, progress=False, **SMALL)
+    assert len(trainings) == 4
+    # ... the lesion reproduction lesions those very networks, stopping after one.
+    rl.reproduce_lesions(out=out, n_random=3, max_runs=1, **SMALL)
+    assert len(trainings) == 4
+    assert "stopping after 1 new runs" in capsys.readouterr().out
+    first = rep.read_runs(out / "lesions" / "runs.jsonl")
+    assert len(first) == 1 and first[0]["seconds_train"] == 0.0
+    rl.reproduce_lesions(out=out, n_random=3, **SMALL)
+    assert "1 of 2 lesion runs already in" in capsys.readouterr().out
+    runs = rep.read_runs(out / "lesions" / "runs.jsonl")
+    assert len(runs) == 2 and runs[0] == first[0]
+    with pytest.raises(ValueError, match="other settings"):
+        rl.reproduce_lesions(out=out, n_random=4, **SMALL)
+
+
+def test_networks_are_trained_when_absent_and_checked_when_present(tmp_path, trainings):
+    out = tmp_path / "r"
+    rl.reproduce_lesions(out=out, n_random=3, max_runs=1, progress=False, **SMALL)
+    assert trainings == [True]  # the paper's recipe: pruned
+    assert (out / "checkpoints" / "line_pruned_dropout_seed0.pt").exists()
+    # A checkpoint trained with other settings is not taken for this run's network.
+    data = rep._load("line", None, {"arch": "mlp", "n_train": 200, "n_test": 100})
+    with pytest.raises(ValueError, match="trained with other settings"):
+        rl._network(data, "pruned, dropout", 0, {"arch": "mlp", "epochs": 2, "hidden": [16, 16]},
+                    out, False)
