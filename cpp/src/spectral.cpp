@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "modcore/csr.hpp"
 #include "modcore/rng.hpp"
 
 namespace modcore {
@@ -63,24 +64,10 @@ std::vector<double> normalized_values(const Graph& g) {
 }
 
 // y = sum over rows r in [lo, lo + n) of N[r, :] x, where x lives on [xlo, ...).
-// Four partial sums per row: one sum would wait on each addition's latency.
 void csr_rows_times(const Graph& g, const std::vector<double>& nval, Index lo, Index n,
                     Index xlo, const double* x, double* y) {
-    const std::int32_t* idx = g.indices.data();
-    const double* val = nval.data();
-    for (Index r = 0; r < n; ++r) {
-        const Index end = g.indptr[lo + r + 1];
-        Index p = g.indptr[lo + r];
-        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-        for (; p + 4 <= end; p += 4) {
-            s0 += val[p] * x[idx[p] - xlo];
-            s1 += val[p + 1] * x[idx[p + 1] - xlo];
-            s2 += val[p + 2] * x[idx[p + 2] - xlo];
-            s3 += val[p + 3] * x[idx[p + 3] - xlo];
-        }
-        for (; p < end; ++p) s0 += val[p] * x[idx[p] - xlo];
-        y[r] = (s0 + s1) + (s2 + s3);
-    }
+    modcore::csr_rows_times(g.indptr.data(), g.indices.data(), nval.data(), lo, n,
+                            static_cast<std::int32_t>(xlo), x, y);
 }
 
 // Shared by both Lanczos operators: y = P Op P x - 2 (I - P) x, which keeps the
