@@ -15,7 +15,6 @@ and the ratios at equal cores. CPU named from /proc/cpuinfo.
 """
 
 import argparse
-import platform
 import time
 
 import numpy as np
@@ -25,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 import modcore
-from common import best_time
+from common import best_time, cpu_name
 
 CHANNELS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
@@ -49,16 +48,6 @@ def vgg16_cifar(seed=0, sparsity=0.9):
                 cut = w.kthvalue(max(1, int(round(sparsity * w.numel())))).values
                 m.weight[m.weight.abs() <= cut] = 0.0
     return model.eval()
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def sklearn_ncut(adj, seed):
