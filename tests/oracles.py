@@ -52,3 +52,30 @@ def same_partition(a, b):
     a, b = np.asarray(a), np.asarray(b)
     pairs = set(zip(a.tolist(), b.tolist()))
     return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def cluster_qr(vectors):
+    """Labels from an embedding by column-pivoted QR (Damle, Minden & Ying 2019), with scipy."""
+    import scipy.linalg
+    k = vectors.shape[1]
+    _, _, piv = scipy.linalg.qr(vectors.T, pivoting=True, mode="economic")
+    u, _, vt = np.linalg.svd(vectors[piv[:k], :].T)
+    return np.abs(vectors @ (u @ vt)).argmax(axis=1)
+
+
+def improving_moves(adj, labels):
+    """(unit, module) pairs whose single move lowers the n-cut; the last unit of a module stays."""
+    k = labels.max() + 1
+    base = ncut(adj, labels)
+    counts = np.bincount(labels, minlength=k)
+    moves = []
+    for i in range(len(labels)):
+        if counts[labels[i]] == 1:
+            continue
+        for b in range(k):
+            if b != labels[i]:
+                moved = labels.copy()
+                moved[i] = b
+                if ncut(adj, moved) < base - 1e-10:
+                    moves.append((i, b))
+    return moves

@@ -426,8 +426,12 @@ def test_stability_of_planted_and_random_networks(small):
     assert stable.seeds.tolist() == [4, 5, 6]
     again = modcore.spectral_cluster(planted, n_clusters=3, seed=5)
     assert again.ncut == stable.ncuts[1]
-    shaky = modcore.stability(small, n_clusters=8, n_seeds=4, n_init=1, seed=0)
+    shaky = modcore.stability(small, n_clusters=8, n_seeds=4, assign_labels="kmeans",
+                              refine=False, n_init=1, seed=0)
     assert shaky.mean_adjusted_rand < 1.0
+    # The default rule does not depend on the seed: the same modules every time.
+    steady = modcore.stability(small, n_clusters=8, n_seeds=4, tol=1e-8, seed=0)
+    assert steady.mean_adjusted_rand == 1.0 and steady.ncuts.std() == 0.0
     np.testing.assert_array_equal(shaky.adjusted_rand, shaky.adjusted_rand.T)
     np.testing.assert_array_equal(np.diag(shaky.normalized_mutual_info), 1.0)
     i, j = 0, 3

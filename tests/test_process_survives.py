@@ -33,8 +33,8 @@ def test_a_million_threads_under_an_address_space_limit():
         x = np.random.default_rng(0).normal(size=(200, 4))
         c = _core.kmeans(x, 3, 4, 100, 0, 10**6)   # the binding caps threads itself
         sizes, blocks = Network.from_weights(w).to_core()
-        d = _core.shuffled_scores(sizes, blocks, "layer", 0, 4, [3], 2, 100, 1e-6, "auto", 0,
-                                  10**6)
+        d = _core.shuffled_scores(sizes, blocks, "layer", 0, 4, [3], 2, 100, 1e-6, "auto",
+                                  "ncut", True, "kmeans", 0, 10**6)
         print("ok", a.ncut, b.ncut, c["inertia"], d[0].shape)
     """, address_space_gb=4, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith("ok"), proc.stderr

@@ -154,7 +154,8 @@ def test_settings_are_every_parameter_that_changes_a_run():
 
 
 CHANGED = {"arch": "cnn", "epochs": 2, "n_shuffles": 4, "n_clusters": 3, "n_init": 3, "max_iter": 50,
-           "tol": 1e-4, "eigen_method": "dense", "n_train": 150, "n_test": 90, "hidden": (16, 8)}
+           "tol": 1e-4, "eigen_method": "dense", "assign_labels": "kmeans", "refine": False,
+           "select_by": "ncut", "n_train": 150, "n_test": 90, "hidden": (16, 8)}
 
 
 def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
@@ -164,15 +165,20 @@ def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
     for key, value in CHANGED.items():
         with pytest.raises(ValueError, match=f"other settings .*{key}"):
             rep.reproduce(out=out, **{**SMALL, key: value})
-    # Runs written before these settings existed used the solver's defaults, and MLPs.
+    # Runs written before these settings existed used the solver's defaults of the
+    # time (tol 1e-6, k-means kept by inertia, no refinement), and MLPs.
     path = out / "runs.jsonl"
     run = json.loads(path.read_text())
-    for key in ("arch", "max_iter", "tol", "eigen_method"):
+    for key in ("arch", "max_iter", "tol", "eigen_method", "assign_labels", "refine",
+                "select_by"):
         del run[key]
     path.write_text(json.dumps(run) + "\n")
-    assert len(rep.reproduce(out=out, max_runs=1, **SMALL)) == 2  # accepted: one more run
     with pytest.raises(ValueError, match="other settings"):
-        rep.reproduce(out=out, **{**SMALL, "eigen_method": "dense"})
+        rep.reproduce(out=out, **SMALL)  # today's defaults differ
+    before = {**SMALL, "tol": 1e-6, "assign_labels": "kmeans", "refine": False}
+    assert len(rep.reproduce(out=out, max_runs=1, **before)) == 2  # accepted: one more run
+    with pytest.raises(ValueError, match="other settings"):
+        rep.reproduce(out=out, **{**before, "eigen_method": "dense"})
 
 
 def run_of(dataset, condition, seed, **values):

@@ -167,8 +167,9 @@ def test_p_values_of_null_networks_are_roughly_uniform():
 # --- a null whose shuffles are all alike --------------------------------------------
 
 # A 4-cycle x - y1 - z - y2 - x. "Heavy path": x-y1 and y1-z weigh 1, x-y2 and y2-z 0.5;
-# best 2-cut {y2} | rest: cut 1, volumes 1 and 5, n-cut 1 + 1/5 = 1.2. "Cross": x-y1 and
-# y2-z weigh 1, the others 0.5; {x, y1} | {y2, z}: cut 1, volumes 3 and 3, n-cut 2/3.
+# best 2-cut {x, y1} | {y2, z}: cut 1.5, volumes 3.5 and 2.5, n-cut 3/7 + 3/5 = 36/35
+# ({y2} | rest gives 1 + 1/5 = 1.2). "Cross": x-y1 and y2-z weigh 1, the others 0.5;
+# {x, y1} | {y2, z}: cut 1, volumes 3 and 3, n-cut 2/3.
 # A layer shuffle swaps the two entries of each layer, giving one shape or the other.
 HEAVY_PATH = [np.array([[1.0, 0.5]]), np.array([[1.0], [0.5]])]
 CROSS = [np.array([[1.0, 0.5]]), np.array([[0.5], [1.0]])]
@@ -182,7 +183,7 @@ def shape_of(weights):
 @pytest.mark.parametrize("network, other, sign", [(HEAVY_PATH, "cross", "inf"),
                                                   (CROSS, "heavy path", "-inf")])
 def test_a_null_with_no_spread_gives_an_infinite_z_score_in_strict_json(network, other, sign):
-    assert modcore.spectral_cluster(HEAVY_PATH, n_clusters=2, seed=0).ncut == pytest.approx(1.2)
+    assert modcore.spectral_cluster(HEAVY_PATH, n_clusters=2, seed=0).ncut == pytest.approx(36 / 35)
     assert modcore.spectral_cluster(CROSS, n_clusters=2, seed=0).ncut == pytest.approx(2 / 3)
     # A seed whose 4 shuffles all have the other shape (each does with probability 1/2).
     seed = next(s for s in range(200) if all(
@@ -292,7 +293,7 @@ def test_ctrl_c_stops_a_long_single_clustering():
 
         threading.Thread(target=announce, daemon=True).start()
         try:
-            modcore.spectral_cluster(w, n_init=100_000, seed=0, n_jobs=2)
+            modcore.spectral_cluster(w, assign_labels="kmeans", n_init=100_000, seed=0, n_jobs=2)
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)

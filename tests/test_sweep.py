@@ -93,7 +93,9 @@ def test_rows_are_ncut_significance(pd, nets, settings):
                       "percentile", "n_shuffles", "n_clusters", "n_init", "seed"):
             assert getattr(row, field) == getattr(sig, field), field
         assert row.layer_sizes == "24-20-16-8"
-    expected = {"max_iter": 300, "tol": 1e-6, "eigen_method": "auto", **settings}
+    expected = {"max_iter": 300, "tol": 1e-5, "eigen_method": "auto",
+                "assign_labels": "cluster_qr", "refine": True, "select_by": "inertia",
+                **settings}
     for key, value in expected.items():
         assert set(table[key]) == {value}, key
 
@@ -169,7 +171,8 @@ def test_resume_skips_networks_in_the_results_file(pd, nets, tmp_path, calls, su
 
 
 CHANGED = {"n_shuffles": 5, "n_clusters": 4, "n_init": 3, "max_iter": 7, "tol": 1e-3,
-           "eigen_method": "dense", "seed": 3}
+           "eigen_method": "dense", "assign_labels": "kmeans", "refine": False,
+           "select_by": "ncut", "seed": 3}
 
 
 def test_changing_any_setting_recomputes_and_keeps_the_other_rows(pd, nets, tmp_path, calls):

@@ -131,12 +131,29 @@ const char* method_name(EigenMethod m) {
     }
 }
 
+SelectBy select_of(const std::string& name) {
+    if (name == "inertia") return SelectBy::Inertia;
+    if (name == "ncut") return SelectBy::Ncut;
+    throw std::invalid_argument("select_by must be 'inertia' or 'ncut', got '" + name + "'");
+}
+
+AssignLabels assign_of(const std::string& name) {
+    if (name == "cluster_qr") return AssignLabels::ClusterQR;
+    if (name == "kmeans") return AssignLabels::KMeans;
+    throw std::invalid_argument("assign_labels must be 'cluster_qr' or 'kmeans', got '" + name +
+                                "'");
+}
+
 ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double tol,
-                               const std::string& method) {
+                               const std::string& method, const std::string& select_by,
+                               bool refine, const std::string& assign_labels) {
     ClusterOptions opt;
     opt.n_clusters = n_clusters;
     opt.n_init = n_init;
     opt.max_iter = max_iter;
+    opt.assign_labels = assign_of(assign_labels);
+    opt.refine = refine;
+    opt.select_by = select_of(select_by);
     opt.spectral.tol = tol;
     opt.spectral.method = method_of(method);
     return opt;
@@ -185,9 +202,11 @@ void add_result(py::dict& d, ClusterResult&& res) {
 }
 
 py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, int n_init,
-                    int max_iter, double tol, const std::string& method, std::uint64_t seed,
-                    int n_jobs) {
-    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method);
+                    int max_iter, double tol, const std::string& method,
+                    const std::string& select_by, bool refine,
+                    const std::string& assign_labels, std::uint64_t seed, int n_jobs) {
+    ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method, select_by,
+                                         refine, assign_labels);
     const Inputs in = inputs_of(sizes, blocks);
     Graph g;
     ClusterResult res = interruptible([&](const CancelToken& token) {
@@ -204,8 +223,10 @@ py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, 
 // one dict per k as cluster() gives.
 py::dict cluster_curve_py(const Sizes& sizes, const py::list& blocks, const std::vector<int>& ks,
                           int n_init, int max_iter, double tol, const std::string& method,
-                          std::uint64_t seed, int n_jobs) {
-    ClusterOptions opt = cluster_options(0, n_init, max_iter, tol, method);
+                          const std::string& select_by, bool refine,
+                          const std::string& assign_labels, std::uint64_t seed, int n_jobs) {
+    ClusterOptions opt = cluster_options(0, n_init, max_iter, tol, method, select_by, refine,
+                                         assign_labels);
     const Inputs in = inputs_of(sizes, blocks);
     Graph g;
     std::vector<ClusterResult> res = interruptible([&](const CancelToken& token) {
@@ -296,8 +317,10 @@ py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double 
 py::tuple shuffled_scores_py(const Sizes& sizes, const py::list& blocks, const std::string& shuffle,
                              std::uint64_t first, std::uint64_t count, const std::vector<int>& ks,
                              int n_init, int max_iter, double tol, const std::string& method,
-                             std::uint64_t seed, int n_jobs) {
-    ClusterOptions opt = cluster_options(0, n_init, max_iter, tol, method);
+                             const std::string& select_by, bool refine,
+                             const std::string& assign_labels, std::uint64_t seed, int n_jobs) {
+    ClusterOptions opt = cluster_options(0, n_init, max_iter, tol, method, select_by, refine,
+                                         assign_labels);
     const ShuffleMethod how = parse_shuffle(shuffle);
     const Inputs in = inputs_of(sizes, blocks);
     ShuffleScores res = interruptible([&](const CancelToken& token) {
@@ -349,18 +372,21 @@ PYBIND11_MODULE(_core, m) {
     m.def("graph", &graph_py, py::arg("sizes"), py::arg("blocks"));
     m.def("cluster", &cluster_py, py::arg("sizes"), py::arg("blocks"), py::arg("n_clusters"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
-          py::arg("seed"), py::arg("n_jobs"));
+          py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
+          py::arg("n_jobs"));
     m.def("ncut", &ncut_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"));
     m.def("spectral_embedding", &embedding_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("n_clusters"), py::arg("tol"), py::arg("method"), py::arg("seed"));
     m.def("cluster_curve", &cluster_curve_py, py::arg("sizes"), py::arg("blocks"), py::arg("ks"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
-          py::arg("seed"), py::arg("n_jobs"));
+          py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
+          py::arg("n_jobs"));
     m.def("modularity", &modularity_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"));
     m.def("shuffled_scores", &shuffled_scores_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("shuffle"), py::arg("first"), py::arg("count"), py::arg("ks"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
-          py::arg("seed"), py::arg("n_jobs"));
+          py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
+          py::arg("n_jobs"));
     m.def("shuffled_network", &shuffled_network_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("shuffle"), py::arg("seed"), py::arg("index"));
     m.def("kmeans", &kmeans_py, py::arg("X"), py::arg("n_clusters"), py::arg("n_init"),

@@ -5,15 +5,18 @@
 #include <stdexcept>
 #include <string>
 
+#include "modcore/cluster_qr.hpp"
 #include "modcore/kmeans.hpp"
 #include "modcore/modularity.hpp"
 #include "modcore/ncut.hpp"
+#include "modcore/refine.hpp"
 #include "modcore/rng.hpp"
 
 namespace modcore {
 namespace {
 
 constexpr std::uint64_t kKMeansStream = 0x6b6d65616e73ULL;
+constexpr int kMaxRefinePasses = 100;
 
 // k or more components: every union of components has n-cut 0, and the
 // eigenvalue-1 space is degenerate, so instead of an arbitrary basis the
@@ -72,11 +75,26 @@ ClusterResult cluster_embedding(const Graph& g, const Embedding& emb, int k,
                             &narrow[static_cast<std::size_t>(i) * k]);
             x = narrow.data();
         }
-        Rng mix(seed, kKMeansStream);
-        KMeansResult km = kmeans(x, emb.n_rows, k, k, opt.n_init, opt.max_iter, mix.next(),
-                                 n_threads, opt.spectral.cancel);
-        res.labels = std::move(km.labels);
-        res.inertia = km.inertia;
+        if (opt.assign_labels == AssignLabels::ClusterQR) {
+            res.labels = cluster_qr(x, emb.n_rows, k);
+        } else {
+            // By n-cut, every restart is refined before it is scored; by inertia
+            // (computed before any refinement) only the kept one needs to be.
+            RestartScore score;
+            if (opt.select_by == SelectBy::Ncut)
+                score = [&](KMeansResult& run) {
+                    if (opt.refine) refine_ncut(g, run.labels.data(), k, kMaxRefinePasses);
+                    return ncut(g, run.labels.data(), k);
+                };
+            Rng mix(seed, kKMeansStream);
+            KMeansResult km = kmeans(x, emb.n_rows, k, k, opt.n_init, opt.max_iter, mix.next(),
+                                     n_threads, opt.spectral.cancel, score);
+            res.labels = std::move(km.labels);
+            res.inertia = km.inertia;
+        }
+        // A refinement that has converged makes no move, so this is a no-op after
+        // the restarts' own refinement.
+        if (opt.refine) refine_ncut(g, res.labels.data(), k, kMaxRefinePasses);
     }
     res.ncut = ncut(g, res.labels.data(), k);
     res.modularity = modularity(g, res.labels.data(), k);

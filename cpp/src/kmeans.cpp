@@ -266,7 +266,8 @@ KMeansResult lloyd(const double* X, Index n, Index d, int k, std::vector<double>
 }  // namespace
 
 KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int max_iter,
-                    std::uint64_t seed, int n_threads, const CancelToken* cancel) {
+                    std::uint64_t seed, int n_threads, const CancelToken* cancel,
+                    const RestartScore& score) {
     if (k < 1 || k > n)
         throw std::invalid_argument("k-means needs 1 <= k <= n points, got k=" + std::to_string(k) +
                                     " for " + std::to_string(n) + " points");
@@ -284,18 +285,20 @@ KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int ma
     // scikit-learn's tolerance: kRelTol times the mean per-feature variance.
     const double shift_tol = d > 0 ? kRelTol * mean_var / d : 0.0;
     // Only the best restart so far is kept (memory O(threads x n), not O(n_init x n));
-    // the lowest inertia wins, ties going to the lowest r, so scheduling cannot matter.
+    // the lowest score wins, ties going to the lowest r, so scheduling cannot matter.
     KMeansResult best;
+    double best_score = 0.0;
     Index best_r = -1;
     std::mutex best_mutex;
     parallel_for(n_init, n_threads, [&](Index r) {
         Rng rng(seed, static_cast<std::uint64_t>(r));
         KMeansResult run = lloyd(X, n, d, k, kmeans_plus_plus(X, Xt, n, d, k, rng, cancel),
                                  max_iter, shift_tol, cancel);
+        const double s = score ? score(run) : run.inertia;
         std::lock_guard<std::mutex> lock(best_mutex);
-        if (best_r < 0 || run.inertia < best.inertia ||
-            (run.inertia == best.inertia && r < best_r)) {
+        if (best_r < 0 || s < best_score || (s == best_score && r < best_r)) {
             best = std::move(run);
+            best_score = s;
             best_r = r;
         }
     });

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "modcore/csr.hpp"
 #include "modcore/rng.hpp"
 
 namespace modcore {
@@ -65,12 +66,8 @@ std::vector<double> normalized_values(const Graph& g) {
 // y = sum over rows r in [lo, lo + n) of N[r, :] x, where x lives on [xlo, ...).
 void csr_rows_times(const Graph& g, const std::vector<double>& nval, Index lo, Index n,
                     Index xlo, const double* x, double* y) {
-    for (Index r = 0; r < n; ++r) {
-        double s = 0.0;
-        for (Index p = g.indptr[lo + r]; p < g.indptr[lo + r + 1]; ++p)
-            s += nval[p] * x[g.indices[p] - xlo];
-        y[r] = s;
-    }
+    modcore::csr_rows_times(g.indptr.data(), g.indices.data(), nval.data(), lo, n,
+                            static_cast<std::int32_t>(xlo), x, y);
 }
 
 // Shared by both Lanczos operators: y = P Op P x - 2 (I - P) x, which keeps the
@@ -157,7 +154,9 @@ bool lanczos(Op& op, int nev, double lo, std::uint64_t seed, const SpectralOptio
     for (auto& v : v0) v = rng.uniform() - 0.5;
     op.defl.project(v0.data());
 
-    Index ncv = std::min<Index>(n, std::max<Index>(2 * nev + 1, 20));
+    // Measured on the reference net (k = 12, tol 1e-5): 2 * nev + 8 = 30 vectors take
+    // 93 products, the usual 2 * nev + 1 = 23 take 100, 40 take 94.
+    Index ncv = std::min<Index>(n, std::max<Index>(2 * nev + 8, 20));
     for (int attempt = 0; attempt < 3; ++attempt) {
         Spectra::SymEigsSolver<Op> eigs(op, nev, ncv);
         eigs.init(v0.data());

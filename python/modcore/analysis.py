@@ -90,7 +90,7 @@ class Eigengap:
 
 
 def eigengap(network, *, max_k: int = 30, n_shuffles: int = 19, shuffle: str = "layer",
-             tol: float = 1e-6, eigen_method: str = "auto", seed=None,
+             tol: float = 1e-5, eigen_method: str = "auto", seed=None,
              input_shape=None) -> Eigengap:
     """Suggest a number of modules k from the eigengap of the normalized Laplacian.
 
@@ -295,9 +295,12 @@ def ncut_curve(
     ks=range(2, 21),
     n_shuffles: int = 1000,
     shuffle: str = "layer",
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
     n_init: int = 10,
+    select_by: str = "inertia",
     max_iter: int = 300,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     eigen_method: str = "auto",
     seed=None,
     n_jobs=None,
@@ -309,7 +312,7 @@ def ncut_curve(
     The top eigenvectors of the normalized adjacency nest: those for k are the
     first k of those for any larger k (component indicators first). So the
     network and each of its ``n_shuffles`` shuffled networks are embedded once
-    at ``max(ks)`` and only k-means runs per k; shuffled network s is the one
+    at ``max(ks)`` and only the labels are found per k; shuffled network s is the one
     :func:`modcore.ncut_significance` draws as its s-th with the same seed and
     is clustered with the same seed. In C++, in parallel over shuffles, with
     the GIL released.
@@ -319,8 +322,8 @@ def ncut_curve(
     when the dense eigensolver runs ("dense", or "auto" on networks of <= 300
     units with edges: the same matrix gives the same eigenvectors); with
     Lanczos, the embedding at k < max(ks) differs from a solve at k within the
-    eigensolver's tolerance ``tol``, so a k-means that is on a knife edge may
-    end elsewhere.
+    eigensolver's tolerance ``tol``, so labels on a knife edge may end
+    elsewhere.
 
     Parameters
     ----------
@@ -328,7 +331,9 @@ def ncut_curve(
         As in :func:`modcore.spectral_cluster`.
     ks : iterable of int, default=range(2, 21)
         The numbers of modules, each in [2, number of connected units], no repeats.
-    n_shuffles, shuffle, n_init, max_iter, tol, eigen_method, seed, n_jobs, progress
+    n_shuffles, shuffle, assign_labels, refine, n_init, select_by
+        As in :func:`modcore.ncut_significance`.
+    max_iter, tol, eigen_method, seed, n_jobs, progress
         As in :func:`modcore.ncut_significance`; ``n_jobs`` threads run shuffles.
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.
@@ -356,7 +361,8 @@ def ncut_curve(
     """
     network = as_network(network, input_shape=input_shape)
     ks = _check_ks(ks)
-    settings = check_settings(n_clusters=int(ks[0]), n_init=n_init, max_iter=max_iter, tol=tol,
+    settings = check_settings(n_clusters=int(ks[0]), assign_labels=assign_labels, refine=refine,
+                              n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
                               eigen_method=eigen_method)
     shuffle = check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
@@ -368,7 +374,7 @@ def ncut_curve(
     null = shuffled_scores(network, shuffle, n_shuffles, settings, seed, n_jobs, progress,
                            ks=ks.tolist())
     sigs = tuple(
-        significance_of(clustering_of(network, res, r, int(k), settings.n_init, seed),
+        significance_of(clustering_of(network, res, r, int(k), settings, seed),
                         null.ncut[:, j], shuffle, modularity=null.modularity[:, j])
         for j, (k, r) in enumerate(zip(ks, res["results"])))
     return NcutCurve(ks=ks, significances=sigs)

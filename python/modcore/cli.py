@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cluster import MAX_CLUSTERS, MAX_INIT
+from .cluster import ASSIGN_LABELS, MAX_CLUSTERS, MAX_INIT, SELECT_BY
 from .files import atomic_write
 from .io import check_n_jobs
 from .progress import end_open_line
@@ -141,13 +141,30 @@ def _add_analysis_options(p: argparse.ArgumentParser, shuffles: int) -> None:
             help=f"size of the shuffle null (default {shuffles})")
     p.add_argument("--shuffle", choices=SHUFFLES, action="append",
                    help="shuffle method; repeat for several (default: layer)")
-    _option(p, "--n-init", type=_integer(1, MAX_INIT), default=10,
-            help="k-means restarts (default 10)")
+    _add_rule_options(p)
     p.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     _option(p, "--n-jobs", "--jobs", type=_COUNT, default=None,
             help="threads (default: all cores; more are capped at the cores)")
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_rule_options(p: argparse.ArgumentParser) -> None:
+    """How the embedding becomes modules (modcore.spectral_cluster's parameters)."""
+    p.add_argument("--assign-labels", choices=ASSIGN_LABELS, default="cluster_qr",
+                   help="cluster_qr (default; deterministic) or kmeans (restarts; with "
+                        "--no-refine --n-init 25 the authors' rule)")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                   help="move single units while that lowers the n-cut (default: yes)")
+    _option(p, "--n-init", type=_integer(1, MAX_INIT), default=10,
+            help="k-means restarts with --assign-labels kmeans (default 10)")
+    p.add_argument("--select-by", choices=SELECT_BY, default="inertia",
+                   help="the k-means restart kept: lowest inertia (default) or n-cut")
+
+
+def _rule(args) -> dict:
+    return dict(assign_labels=args.assign_labels, refine=args.refine, n_init=args.n_init,
+                select_by=args.select_by)
 
 
 def _add_scheduler_option(p: argparse.ArgumentParser) -> None:
@@ -288,8 +305,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="a small end-to-end run for CI: 1000 training / 500 test examples")
     _option(r, "--n-clusters", "--clusters", type=_integer(2, MAX_CLUSTERS), default=12,
             help="number of modules k (default 12)")
-    _option(r, "--n-init", type=_integer(1, MAX_INIT), default=10,
-            help="k-means restarts (default 10)")
+    _add_rule_options(r)
     r.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
     _option(r, "--n-jobs", "--jobs", type=_COUNT, default=None,
             help="clustering threads (default: all cores)")
@@ -395,7 +411,7 @@ def _sweep(args, client) -> None:
     # One directory alone: rows named by file name, as modcore.sweep(directory) does.
     networks = args.networks[0] if len(args.networks) == 1 else args.networks
     table = sweep(networks, n_clusters=args.n_clusters, n_shuffles=args.n_shuffles,
-                  shuffle=args.shuffle or ["layer"], n_init=args.n_init, seed=args.seed,
+                  shuffle=args.shuffle or ["layer"], **_rule(args), seed=args.seed,
                   n_jobs=args.n_jobs, progress=not args.quiet, client=client,
                   results_path=args.out)
     columns = ["name", "shuffle", "ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value"]
@@ -432,7 +448,7 @@ def _choose_clusters(network, args, extra: dict):
     if isinstance(args.n_clusters, range):
         curves = {shuffle: ncut_curve(network, ks=args.n_clusters,
                                       n_shuffles=args.n_shuffles, shuffle=shuffle,
-                                      n_init=args.n_init, seed=args.seed,
+                                      **_rule(args), seed=args.seed,
                                       n_jobs=args.n_jobs, progress=not args.quiet)
                   for shuffle in args.shuffle or ["layer"]}
         first = next(iter(curves.values()))
@@ -460,7 +476,7 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
     for shuffle in [] if curves else args.shuffle or ["layer"]:
         significances[shuffle] = ncut_significance(
             network, n_clusters=k, n_shuffles=args.n_shuffles, shuffle=shuffle,
-            n_init=args.n_init, seed=args.seed, n_jobs=args.n_jobs, progress=not args.quiet,
+            **_rule(args), seed=args.seed, n_jobs=args.n_jobs, progress=not args.quiet,
             client=client)
     results = summary(network, significances, extra, curves=curves)
     _print_table(results)
@@ -618,7 +634,7 @@ def _reproduce(args, extra: dict) -> None:
     out = args.out or (Path("results") if args.arch == "mlp" else Path("results/cnn"))
     reproduce(datasets=datasets, arch=args.arch, seeds=args.seeds, n_shuffles=args.n_shuffles,
               epochs=args.epochs, out=out, quick=args.quick,
-              n_clusters=args.n_clusters, n_init=args.n_init, data_dir=args.data_dir,
+              n_clusters=args.n_clusters, **_rule(args), data_dir=args.data_dir,
               n_jobs=args.n_jobs, max_runs=args.max_runs, command=extra["command"])
 
 

@@ -290,9 +290,11 @@ class FunctionalModules:
 
 def functional_modules(model, data=None, *, n_clusters: int = 12, n_shuffles: int = 1000,
                        units=None, reduction: str = "l2", batch_size: int = 1024,
-                       method: str = "spearman", squared: bool = True, n_init: int = 10,
-                       max_iter: int = 300, tol: float = 1e-6, eigen_method: str = "auto",
-                       seed=None, n_jobs=None, progress=None) -> FunctionalModules:
+                       method: str = "spearman", squared: bool = True,
+                       assign_labels: str = "cluster_qr", refine: bool = True, n_init: int = 10,
+                       select_by: str = "inertia", max_iter: int = 300, tol: float = 1e-5,
+                       eigen_method: str = "auto", seed=None, n_jobs=None,
+                       progress=None) -> FunctionalModules:
     """Cluster a model's units by their coactivations and test the n-cut.
 
     Records the units' activations on ``data`` (:func:`modcore.nn.activations`),
@@ -316,7 +318,9 @@ def functional_modules(model, data=None, *, n_clusters: int = 12, n_shuffles: in
         As in :func:`modcore.nn.activations`.
     method, squared
         As in :func:`coactivation_graph`.
-    n_init, max_iter, tol, eigen_method, seed, n_jobs, progress
+    assign_labels, refine, n_init, select_by
+        As in :func:`modcore.ncut_significance`.
+    max_iter, tol, eigen_method, seed, n_jobs, progress
         As in :func:`modcore.ncut_significance`.
 
     Returns
@@ -353,7 +357,8 @@ def functional_modules(model, data=None, *, n_clusters: int = 12, n_shuffles: in
         acts = activations(model, data, units=units, reduction=reduction, batch_size=batch_size)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", minimum=0)
     graph = coactivation_graph(acts, method=method, squared=squared)
-    options = dict(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol,
+    options = dict(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
+                   n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
                    eigen_method=eigen_method, seed=seed, n_jobs=n_jobs)
     if n_shuffles:
         significance = ncut_significance(graph, n_shuffles=n_shuffles, shuffle="layer",

@@ -61,14 +61,18 @@ QUICK = {"n_train": 1000, "n_test": 500, "epochs": 1, "n_shuffles": 20, "seeds":
 # made with other values is refused, never mixed in. A new one is one more name here
 # (tests/test_reproduce.py checks that reproduce() has no other such parameter).
 SETTINGS = ("arch", "epochs", "n_shuffles", "n_clusters", "n_init", "max_iter", "tol",
-            "eigen_method", "n_train", "n_test", "hidden")
+            "eigen_method", "assign_labels", "refine", "select_by", "n_train", "n_test",
+            "hidden")
 # Runs written before these were settings used these values (reproduce had no such
-# parameters and passed ncut_significance's defaults; only MLPs were reproduced).
-_SETTINGS_BEFORE = {"arch": "mlp", "max_iter": 300, "tol": 1e-6, "eigen_method": "auto"}
+# parameters and passed ncut_significance's defaults; only MLPs were reproduced; the
+# labels came from k-means restarts kept by inertia, unrefined).
+_SETTINGS_BEFORE = {"arch": "mlp", "max_iter": 300, "tol": 1e-6, "eigen_method": "auto",
+                    "assign_labels": "kmeans", "refine": False, "select_by": "inertia"}
 
 
 def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=None,
-              out="results", quick=False, n_clusters=12, n_init=10, max_iter=300, tol=1e-6,
+              out="results", quick=False, n_clusters=12, assign_labels="cluster_qr",
+              refine=True, n_init=10, select_by="inertia", max_iter=300, tol=1e-5,
               eigen_method="auto", n_train=None, n_test=None, hidden=HIDDEN, data_dir=None,
               n_jobs=None, max_runs=None, progress=True, command=None):
     """Run (or resume) the reproduction and write its table, summary and figure.
@@ -95,9 +99,11 @@ def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=
         Tiny data (1000 training, 500 test examples) and the quick defaults above.
     n_clusters : int, default=12
         Number of modules k.
-    n_init : int, default=10
-        k-means restarts.
-    max_iter, tol, eigen_method : default=300, 1e-6, "auto"
+    assign_labels, refine, n_init, select_by : default="cluster_qr", True, 10, "inertia"
+        How the embedding becomes modules, as in :func:`modcore.spectral_cluster`.
+        Runs made before these existed (``results/`` of 2026-11-25) used
+        ``assign_labels="kmeans", refine=False``: pass those to resume them.
+    max_iter, tol, eigen_method : default=300, 1e-5, "auto"
         Solver settings, as in :func:`modcore.spectral_cluster`.
     n_train, n_test : int, optional
         Use a subset of the data (default: all; quick: 1000 / 500).
@@ -140,7 +146,8 @@ def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=
             raise ValueError(f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}")
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
-    solver = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol,
+    solver = check_settings(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
+                            n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
                             eigen_method=eigen_method)
     settings = {
         "arch": arch,

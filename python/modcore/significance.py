@@ -110,6 +110,8 @@ class Significance:
         d["shuffled_modularity"] = self.shuffled_modularity.tolist()
         d["eigenvalues"] = self.clustering.eigenvalues.tolist()
         d["eigen_method"] = self.clustering.eigen_method
+        for key in ("assign_labels", "refine", "select_by"):
+            d[key] = getattr(self.clustering, key)
         d["group_names"] = list(self.clustering.group_names)
         return d
 
@@ -150,9 +152,12 @@ def ncut_significance(
     n_shuffles: int = 1000,
     shuffle: str = "layer",
     stop_after=None,
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
     n_init: int = 10,
+    select_by: str = "inertia",
     max_iter: int = 300,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     eigen_method: str = "auto",
     seed=None,
     n_jobs=None,
@@ -164,8 +169,8 @@ def ncut_significance(
 
     The network is clustered by :func:`spectral_cluster`; then ``n_shuffles``
     networks with each block's weights shuffled (each layer's, for an MLP) are
-    clustered the same way (same k, n_init and solver) in C++, in parallel over
-    shuffles with the GIL released.
+    clustered the same way (same k, label assignment and solver) in C++, in
+    parallel over shuffles with the GIL released.
 
     Parameters
     ----------
@@ -195,10 +200,11 @@ def ncut_significance(
         are taken in index order, so the stopping point, like everything else,
         does not depend on ``n_jobs``, chunks or a Dask cluster. None runs all
         ``n_shuffles``. The mean, std and z then describe the shuffles run.
-    n_init : int, default=10
-        k-means restarts, for the network and for every shuffle.
-    max_iter, tol, eigen_method
-        As in :func:`spectral_cluster`.
+    assign_labels, refine, n_init, select_by, max_iter, tol, eigen_method
+        As in :func:`spectral_cluster`; the network and every shuffle are
+        clustered alike. The defaults make the network's n-cut, and so z and
+        p, independent of the seed; ``assign_labels="kmeans", refine=False,
+        n_init=25`` is the authors' rule.
     seed : None, int or numpy.random.Generator, default=None
         None draws fresh entropy (the integer used is in the result). The whole
         result depends only on the seed: not on ``n_jobs``, nor on how the
@@ -243,7 +249,8 @@ def ncut_significance(
     0.05
     """
     network = as_network(network, input_shape=input_shape)
-    settings = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol,
+    settings = check_settings(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
+                              n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
                               eigen_method=eigen_method)
     shuffle = check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)

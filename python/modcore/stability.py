@@ -143,22 +143,28 @@ class Stability:
                 f"mean NMI={self.mean_normalized_mutual_info:.3f})")
 
 
-def stability(network, *, n_clusters: int = 12, n_seeds: int = 10, n_init: int = 10,
-              max_iter: int = 300, tol: float = 1e-6, eigen_method: str = "auto", seed=None,
-              n_jobs=None, input_shape=None) -> Stability:
+def stability(network, *, n_clusters: int = 12, n_seeds: int = 10,
+              assign_labels: str = "cluster_qr", refine: bool = True, n_init: int = 10,
+              select_by: str = "inertia", max_iter: int = 300, tol: float = 1e-5,
+              eigen_method: str = "auto", seed=None, n_jobs=None,
+              input_shape=None) -> Stability:
     """Cluster a network with ``n_seeds`` seeds and compare the modules of every pair.
 
     The seeds are ``seed, seed + 1, ...`` (mod 2**64), each a whole
-    :func:`modcore.spectral_cluster` run (Lanczos start vector and k-means
-    restarts). The spread of the n-cuts over seeds is the part of a reported
-    n-cut that is luck; compare it with the null's standard deviation
-    (:attr:`modcore.Significance.shuffled_std`).
+    :func:`modcore.spectral_cluster` run (Lanczos start vector and, with
+    ``assign_labels="kmeans"``, the k-means restarts). The spread of the n-cuts
+    over seeds is the part of a reported n-cut that is luck; compare it with the
+    null's standard deviation (:attr:`modcore.Significance.shuffled_std`). With
+    the default ``cluster_qr`` only the start vector changes, which moves the
+    embedding within ``tol``.
 
     Parameters
     ----------
     network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
         As in :func:`modcore.spectral_cluster`.
-    n_clusters, n_init, max_iter, tol, eigen_method, n_jobs, input_shape
+    n_clusters, assign_labels, refine, n_init, select_by
+        As in :func:`modcore.spectral_cluster`.
+    max_iter, tol, eigen_method, n_jobs, input_shape
         As in :func:`modcore.spectral_cluster`.
     n_seeds : int, default=10
         Clusterings to compare, at least 2.
@@ -183,7 +189,8 @@ def stability(network, *, n_clusters: int = 12, n_seeds: int = 10, n_init: int =
     1.0
     """
     network = as_network(network, input_shape=input_shape)
-    settings = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol,
+    settings = check_settings(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
+                              n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
                               eigen_method=eigen_method)
     n_seeds = check_positive_int(n_seeds, "n_seeds", minimum=2, maximum=MAX_SEEDS)
     n_jobs = check_n_jobs(n_jobs)

@@ -32,6 +32,17 @@ from .weights import _natural_key
 __all__ = ["COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".npz")
+
+
+def _flag(value) -> bool:
+    """A bool column, also as a CSV file reads it back ("True"/"False")."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if value in ("True", "False"):
+        return value == "True"
+    raise ValueError(f"expected True or False, got {value!r}")
+
+
 # The parameters that change a row's numbers, with their column types: each is a
 # column and part of the key that says whether a row in the results file can be
 # reused, and each is passed on to ncut_significance under its name. A new
@@ -44,6 +55,9 @@ SETTINGS = {
     "max_iter": int,
     "tol": float,
     "eigen_method": str,
+    "assign_labels": str,
+    "refine": _flag,
+    "select_by": str,
     "seed": int,
 }
 # The statistics of a row, as Significance attributes.
@@ -63,8 +77,11 @@ def sweep(
     shuffle="layer",
     n_init: int = 10,
     max_iter: int = 300,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     eigen_method: str = "auto",
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
+    select_by: str = "inertia",
     seed=None,
     n_jobs=None,
     progress=None,
@@ -110,10 +127,12 @@ def sweep(
         a terminal, a callable gets ``(done, total)``.
     max_iter : int, default=300
         Lloyd iterations per k-means restart.
-    tol : float, default=1e-6
+    tol : float, default=1e-5
         Tolerance of the Lanczos eigensolver.
     eigen_method : {"auto", "bipartite", "full", "dense"}, default="auto"
         Eigensolver, as in :func:`modcore.spectral_cluster`.
+    assign_labels, refine, select_by
+        How the embedding becomes modules, as in :func:`modcore.spectral_cluster`.
     names : sequence of str, optional
         Names for the networks of a sequence (default as above).
     client : dask.distributed.Client, optional
@@ -174,7 +193,9 @@ def sweep(
         raise ValueError(f"shuffle lists a method twice: {shuffles}")
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
     cluster_settings = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter,
-                                      tol=tol, eigen_method=eigen_method)
+                                      tol=tol, eigen_method=eigen_method,
+                                      assign_labels=assign_labels, refine=refine,
+                                      select_by=select_by)
     settings = {"n_shuffles": n_shuffles, **dataclasses.asdict(cluster_settings)}
     max_in_flight = check_positive_int(max_in_flight, "max_in_flight")
     if client is not None:

@@ -8,10 +8,18 @@
 
 namespace modcore {
 
+// Which k-means restart is kept: the authors' lowest inertia, or the lowest n-cut.
+enum class SelectBy { Inertia, Ncut };
+// How the embedding becomes labels: k-means restarts, or the deterministic cluster_qr.
+enum class AssignLabels { KMeans, ClusterQR };
+
 struct ClusterOptions {
     int n_clusters = 12;
     int n_init = 10;
     int max_iter = 300;
+    AssignLabels assign_labels = AssignLabels::ClusterQR;
+    SelectBy select_by = SelectBy::Inertia;
+    bool refine = true;  // local n-cut refinement of the labels (see refine.hpp)
     SpectralOptions spectral;
 };
 

@@ -1,0 +1,16 @@
+// Deterministic labels from a spectral embedding: column-pivoted QR picks k
+// representative units, the embedding is rotated onto them, and each unit
+// takes the axis where its row is largest (Damle, Minden & Ying 2019;
+// scikit-learn's assign_labels="cluster_qr").
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "modcore/graph.hpp"
+
+namespace modcore {
+
+// rows: n x k row-major, n >= k. Labels in [0, k), each used at least once.
+std::vector<std::int32_t> cluster_qr(const double* rows, Index n, int k);
+
+}  // namespace modcore
