@@ -17,4 +17,5 @@ ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     "$venv/bin/python" -m pytest -q -p no:cacheprovider \
     tests/test_ncut.py tests/test_spectral.py tests/test_kmeans.py tests/test_cluster.py \
-    tests/test_significance.py tests/test_properties.py "$@"
+    tests/test_significance.py tests/test_properties.py tests/test_network.py \
+    tests/test_degenerate.py tests/test_assign_labels.py tests/test_analysis.py "$@"

@@ -39,7 +39,8 @@ rng = np.random.default_rng(0)
 w = np.zeros((2100, 2100))
 w[np.arange(2000), np.arange(2000)] = rng.uniform(1, 2, 2000)
 w[2000:, 2000:] = rng.uniform(1, 2, (100, 100))
-""", "modcore.spectral_cluster([w], n_clusters=2020, n_init=1, seed=0, n_jobs=1)")
+""", "modcore.spectral_cluster([w], n_clusters=2020, n_init=1, seed=0, n_jobs=1, "
+                      "assign_labels=\"kmeans\", refine=False)")
 
 
 def test_graph_build_of_a_huge_dense_block():

@@ -296,12 +296,13 @@ def sorted_weights(weights, labels):
     >>> len(fig.axes)  # the matrix and the colour bar
     2
     """
-    weights = as_network(weights).chain_weights()
+    network = as_network(weights)
+    weights = network.chain_weights()
     fig = new_figure(1.5 + 3.2 * len(weights), 4)
     from matplotlib import colormaps
     from matplotlib.colors import LogNorm
 
-    labels = _check_labels(labels, [weights[0].shape[0]] + [w.shape[1] for w in weights])
+    labels = _check_labels(labels, network.sizes)
     vmax = max(float(np.abs(w).max()) for w in weights)
     if vmax == 0:
         raise ValueError("all weights are zero: nothing to draw")

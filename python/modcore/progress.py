@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
-# Displays begun and not yet ended, so that a message after an interruption (which
-# may come while a bar is being built, before anyone could close it) starts on a
-# fresh line.
-_open_displays = 0
+# True from just before a display may leave stderr mid-line until it has ended that
+# line, so that a message after an interruption (which may land anywhere, even
+# while a bar is being built or a count written) starts on a fresh line.
+_mid_line = False
 
 _BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 
@@ -58,10 +58,10 @@ class Progress:
         self.bar = None
         self.plain = False
         self._line_open = False  # a plain line written with \r and not yet ended
-        self._counted = enabled and self.callback is None
-        if self._counted:
-            global _open_displays
-            _open_displays += 1
+        self._shown = enabled and self.callback is None
+        if self._shown:
+            global _mid_line
+            _mid_line = True
             try:
                 from tqdm.auto import tqdm
             except ImportError:
@@ -98,8 +98,8 @@ class Progress:
                 print(f"{start}{text}  {details}", file=sys.stderr, flush=True)
                 self._line_open = False
             else:
+                self._line_open = True  # first: an interrupt may land during the print
                 print(f"\r{text}", end="", file=sys.stderr, flush=True)
-                self._line_open = True
 
     def close(self) -> None:
         """End the display (a no-op for callbacks and when nothing was shown)."""
@@ -108,10 +108,9 @@ class Progress:
         elif self._line_open:
             print(file=sys.stderr, flush=True)
             self._line_open = False
-        if self._counted:
-            global _open_displays
-            _open_displays -= 1
-            self._counted = False
+        if self._shown:
+            global _mid_line
+            _mid_line = False
 
     def __enter__(self) -> Progress:
         return self
@@ -122,7 +121,7 @@ class Progress:
 
 def end_open_line() -> None:
     """Start a fresh stderr line if a progress display may have been left mid-line."""
-    global _open_displays
-    if _open_displays > 0:
+    global _mid_line
+    if _mid_line:
         print(file=sys.stderr, flush=True)
-        _open_displays = 0
+        _mid_line = False

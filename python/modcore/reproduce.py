@@ -186,16 +186,7 @@ def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=
                     f"{_describe(settings)}): use another --out, or delete it to start over")
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
 
-        available, skipped = {}, {}
-        for name in datasets:
-            try:
-                available[name] = _load(name, data_dir, settings)
-            except FileNotFoundError as exc:
-                skipped[name] = " ".join(str(exc).split())
-                say(f"skipping {name}: {skipped[name]}", flush=True)
-        if not available:
-            raise ValueError("none of the data sets is available: "
-                             + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        available, skipped = available_datasets(datasets, data_dir, settings, say)
 
         todo = [(name, cond, seed) for name in available for cond in CONDITIONS
                 for seed in range(seeds) if (name, cond, seed) not in done]
@@ -285,6 +276,21 @@ _TRAINING = {
 
 
 # --- one run -------------------------------------------------------------------------
+
+def available_datasets(datasets, data_dir, settings, say) -> tuple:
+    """``({name: Dataset}, {name: why skipped})``; a ValueError when none is there."""
+    available, skipped = {}, {}
+    for name in datasets:
+        try:
+            available[name] = _load(name, data_dir, settings)
+        except FileNotFoundError as exc:
+            skipped[name] = " ".join(str(exc).split())
+            say(f"skipping {name}: {skipped[name]}", flush=True)
+    if not available:
+        raise ValueError("none of the data sets is available: "
+                         + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    return available, skipped
+
 
 def _load(name, data_dir, settings):
     from .nn import load_dataset

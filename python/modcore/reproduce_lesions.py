@@ -26,7 +26,8 @@ import numpy as np
 from . import __version__
 from .files import ResultLog, atomic_write
 from .io import check_n_jobs, check_positive_int
-from .reproduce import HIDDEN, KNOWN_DATASETS, _check_run, _load, _model, _train_model
+from .reproduce import (HIDDEN, KNOWN_DATASETS, _check_run, _model, _train_model,
+                        available_datasets)
 
 __all__ = ["LESION_CONDITIONS", "reproduce_lesions", "aggregate_lesions"]
 
@@ -134,16 +135,7 @@ def reproduce_lesions(datasets=None, seeds=None, epochs=None, out="results", qui
                 raise ValueError(f"{runs_path} holds lesion runs made with other settings "
                                  f"({theirs}; now {settings}): use another --out")
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
-        available, skipped = {}, {}
-        for name in datasets:
-            try:
-                available[name] = _load(name, data_dir, settings)
-            except FileNotFoundError as exc:
-                skipped[name] = " ".join(str(exc).split())
-                say(f"skipping {name}: {skipped[name]}", flush=True)
-        if not available:
-            raise ValueError("none of the data sets is available: "
-                             + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        available, skipped = available_datasets(datasets, data_dir, settings, say)
         todo = [(name, cond, seed) for name in available for cond in LESION_CONDITIONS
                 for seed in range(seeds) if (name, cond, seed) not in done]
         total = len(available) * len(LESION_CONDITIONS) * seeds
