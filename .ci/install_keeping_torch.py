@@ -16,27 +16,47 @@ import tempfile
 
 
 def torch_version():
-    return subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.__version__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def main(requirements):
     before = torch_version()
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.json")
-        subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet",
-                        "--report", report, *requirements], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--quiet",
+                "--report",
+                report,
+                *requirements,
+            ],
+            check=True,
+        )
         with open(report) as f:
             plan = json.load(f)["install"]
     for item in plan:
         meta = item["metadata"]
         if meta["name"].lower() == "torch":
-            sys.exit(f"pip install {' '.join(requirements)} would replace torch {before} by "
-                     f"torch {meta['version']}: a dependency range excludes the installed torch")
+            sys.exit(
+                f"pip install {' '.join(requirements)} would replace torch {before} by "
+                f"torch {meta['version']}: a dependency range excludes the installed torch"
+            )
     subprocess.run([sys.executable, "-m", "pip", "install", *requirements], check=True)
     after = torch_version()
     if after != before:
-        sys.exit(f"torch changed from {before} to {after} during pip install {' '.join(requirements)}")
+        sys.exit(
+            f"torch changed from {before} to {after} during pip install {' '.join(requirements)}"
+        )
     print(f"installed {' '.join(requirements)}; torch stays {after}")
 
 

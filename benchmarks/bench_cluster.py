@@ -35,19 +35,30 @@ def main():
     weights = reference_network(0)
     adj = live_adjacency(weights)
     m = shifted_normalized(adj)
-    print(f"CPU: {cpu_name()}; reference net: {adj.shape[0]} live neurons, {adj.nnz // 2} edges, "
-          f"k=12")
-    sc = SpectralClustering(12, affinity="precomputed", eigen_solver="arpack", n_init=25,
-                            assign_labels="kmeans", random_state=0)
+    print(
+        f"CPU: {cpu_name()}; reference net: {adj.shape[0]} live neurons, {adj.nnz // 2} edges, k=12"
+    )
+    sc = SpectralClustering(
+        12,
+        affinity="precomputed",
+        eigen_solver="arpack",
+        n_init=25,
+        assign_labels="kmeans",
+        random_state=0,
+    )
     rows = {
-        "modcore spectral_cluster (default: cluster_qr, refine)":
-            lambda t: modcore.spectral_cluster(weights, seed=0, n_jobs=t),
-        "modcore with the authors' rule (k-means, n_init=25)":
-            lambda t: modcore.spectral_cluster(weights, seed=0, n_jobs=t, **AUTHORS),
-        "modcore default with eigen_method='full'":
-            lambda t: modcore.spectral_cluster(weights, seed=0, n_jobs=t, eigen_method="full"),
-        "scipy eigsh(which='LA', tol=1e-4) on (I+N)/2 alone":
-            lambda t: sla.eigsh(m, k=12, which="LA", tol=1e-4),
+        "modcore spectral_cluster (default: cluster_qr, refine)": lambda t: (
+            modcore.spectral_cluster(weights, seed=0, n_jobs=t)
+        ),
+        "modcore with the authors' rule (k-means, n_init=25)": lambda t: modcore.spectral_cluster(
+            weights, seed=0, n_jobs=t, **AUTHORS
+        ),
+        "modcore default with eigen_method='full'": lambda t: modcore.spectral_cluster(
+            weights, seed=0, n_jobs=t, eigen_method="full"
+        ),
+        "scipy eigsh(which='LA', tol=1e-4) on (I+N)/2 alone": lambda t: sla.eigsh(
+            m, k=12, which="LA", tol=1e-4
+        ),
         "sklearn SpectralClustering(arpack, n_init=25)": lambda t: sc.fit_predict(adj),
     }
     times, out = {}, {}
@@ -60,18 +71,26 @@ def main():
     best = {}
     for name in rows:
         best[name] = min(times[name, 1], times[name, 2])
-        print(f"{name:58s} {times[name, 1] * 1e3:9.1f} {times[name, 2] * 1e3:9.1f} "
-              f"{best[name] * 1e3:8.1f}")
-    print(f"n-cut: modcore default {out[next(iter(rows))].ncut:.4f}, modcore authors' rule "
-          f"{out[list(rows)[1]].ncut:.4f}, sklearn {modcore.ncut(adj, out[list(rows)[4]]):.4f}")
+        print(
+            f"{name:58s} {times[name, 1] * 1e3:9.1f} {times[name, 2] * 1e3:9.1f} "
+            f"{best[name] * 1e3:8.1f}"
+        )
+    print(
+        f"n-cut: modcore default {out[next(iter(rows))].ncut:.4f}, modcore authors' rule "
+        f"{out[list(rows)[1]].ncut:.4f}, sklearn {modcore.ncut(adj, out[list(rows)[4]]):.4f}"
+    )
     mod, auth, full, eigsh, skl = (times[name, 1] for name in rows)
-    print(f"1 thread each: sklearn / modcore default {skl / mod:6.1f}x, sklearn / modcore "
-          f"authors' rule {skl / auth:5.1f}x, modcore default / eigsh alone {mod / eigsh:5.2f} "
-          f"(target <= 0.6), full / bipartite {full / mod:5.2f}x")
+    print(
+        f"1 thread each: sklearn / modcore default {skl / mod:6.1f}x, sklearn / modcore "
+        f"authors' rule {skl / auth:5.1f}x, modcore default / eigsh alone {mod / eigsh:5.2f} "
+        f"(target <= 0.6), full / bipartite {full / mod:5.2f}x"
+    )
     mod, auth, full, eigsh, skl = (best[name] for name in rows)
-    print(f"up to 2 threads each (each tool's better setting): sklearn / modcore default "
-          f"{skl / mod:6.1f}x, sklearn / modcore authors' rule {skl / auth:5.1f}x, modcore "
-          f"default / eigsh alone {mod / eigsh:5.2f}")
+    print(
+        f"up to 2 threads each (each tool's better setting): sklearn / modcore default "
+        f"{skl / mod:6.1f}x, sklearn / modcore authors' rule {skl / auth:5.1f}x, modcore "
+        f"default / eigsh alone {mod / eigsh:5.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,7 @@ def vgg16_cifar(seed=0, sparsity=0.9):
             continue
         layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU()]
         c_in = c
-    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, 512), nn.ReLU(),
-                          nn.Linear(512, 10))
+    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -51,29 +50,43 @@ def vgg16_cifar(seed=0, sparsity=0.9):
 
 
 def sklearn_ncut(adj, seed):
-    labels = SpectralClustering(12, affinity="precomputed", eigen_solver="arpack", n_init=25,
-                                assign_labels="kmeans", random_state=seed).fit_predict(adj)
+    labels = SpectralClustering(
+        12,
+        affinity="precomputed",
+        eigen_solver="arpack",
+        n_init=25,
+        assign_labels="kmeans",
+        random_state=seed,
+    ).fit_predict(adj)
     return modcore.ncut(adj, labels)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few shuffles (a smoke run)")
-    parser.add_argument("--shuffles", type=int, default=None,
-                        help="modcore shuffles per thread count (default 1000, quick 4)")
+    parser.add_argument(
+        "--shuffles",
+        type=int,
+        default=None,
+        help="modcore shuffles per thread count (default 1000, quick 4)",
+    )
     args = parser.parse_args()
     n_mod = args.shuffles or (4 if args.quick else 1000)
     n_sk = 2 if args.quick else 5
     torch.set_num_threads(1)
     model = vgg16_cifar()
 
-    t_trace, net = best_time(lambda: modcore.Network.from_torch(
-        model, input_shape=(3, 32, 32), preset="paper_cnn"), 1 if args.quick else 3)
+    t_trace, net = best_time(
+        lambda: modcore.Network.from_torch(model, input_shape=(3, 32, 32), preset="paper_cnn"),
+        1 if args.quick else 3,
+    )
     n_edges = sum(b.nnz for b in net.blocks)
     print(f"CPU: {cpu_name()}; VGG-16 CIFAR-10 shape, 90% pruned, k=12, 'layer' shuffles")
-    print(f"(a) tracing into a Network: {t_trace:.2f} s; {net.n_units} channel nodes, "
-          f"{n_edges} edges, eigen_method "
-          f"{modcore.spectral_cluster(net, seed=0, n_jobs=1).eigen_method!r}")
+    print(
+        f"(a) tracing into a Network: {t_trace:.2f} s; {net.n_units} channel nodes, "
+        f"{n_edges} edges, eigen_method "
+        f"{modcore.spectral_cluster(net, seed=0, n_jobs=1).eigen_method!r}"
+    )
 
     rows = []
     for threads in (1, 2):
@@ -83,8 +96,7 @@ def main():
         res = modcore.ncut_significance(net, n_shuffles=n_mod, **opts)
         t_mod = (time.perf_counter() - t) / n_mod
         with threadpool_limits(limits=threads):
-            adjs = [modcore.shuffled_network(net, seed=1, index=i).adjacency()
-                    for i in range(n_sk)]
+            adjs = [modcore.shuffled_network(net, seed=1, index=i).adjacency() for i in range(n_sk)]
             sklearn_ncut(adjs[0], 0)  # warm BLAS/OpenMP pools
             t = time.perf_counter()
             sk = np.array([sklearn_ncut(a, i) for i, a in enumerate(adjs)])
@@ -92,11 +104,15 @@ def main():
         rows.append((threads, t_mod, res, t_sk, sk))
 
     for threads, t_mod, res, t_sk, sk in rows:
-        print(f"(b) modcore, {threads} thread(s), N={n_mod}: {t_mod * 1e3:9.1f} ms/shuffle "
-              f"({t_mod * 1000:.0f} s per 1,000), null {res.shuffled_mean:.4f} ± "
-              f"{res.shuffled_std:.4f}")
-        print(f"(c) sklearn, {threads} thread(s), N={n_sk}:  {t_sk * 1e3:9.1f} ms/shuffle, "
-              f"null {sk.mean():.4f}")
+        print(
+            f"(b) modcore, {threads} thread(s), N={n_mod}: {t_mod * 1e3:9.1f} ms/shuffle "
+            f"({t_mod * 1000:.0f} s per 1,000), null {res.shuffled_mean:.4f} ± "
+            f"{res.shuffled_std:.4f}"
+        )
+        print(
+            f"(c) sklearn, {threads} thread(s), N={n_sk}:  {t_sk * 1e3:9.1f} ms/shuffle, "
+            f"null {sk.mean():.4f}"
+        )
         print(f"    equal-core ratio (c)/(b) at {threads} thread(s): {t_sk / t_mod:.1f}x")
 
 

@@ -39,10 +39,14 @@ def main():
     n_shuffles = 4 if args.quick else 20
     ks = range(2, 21)
     weights = reference_network(0)
-    print(f"{cpu_name()}, {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.1f} at the start (other jobs share the machine)")
-    print(f"reference net, k = {ks.start}..{ks.stop - 1}, {n_shuffles} 'layer' shuffles per k, "
-          "n_init=10")
+    print(
+        f"{cpu_name()}, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the start (other jobs share the machine)"
+    )
+    print(
+        f"reference net, k = {ks.start}..{ks.stop - 1}, {n_shuffles} 'layer' shuffles per k, "
+        "n_init=10"
+    )
     for n_jobs in (2,) if args.quick else (1, 2):
         common = dict(n_shuffles=n_shuffles, seed=1, n_jobs=n_jobs, progress=False)
         modcore.ncut_significance(weights, n_clusters=12, **{**common, "n_shuffles": 1})  # warm
@@ -56,10 +60,14 @@ def main():
         null_alone = np.column_stack([a.shuffled_ncuts for a in alone])
         same = np.isclose(null_alone, curve.shuffled_ncuts, atol=1e-6).mean()
         z_gap = np.abs(np.array([a.z_score for a in alone]) - curve.z_score).max()
-        print(f"n_jobs={n_jobs}: (a) ncut_curve {t_curve:7.2f} s   (b) {len(ks)} x "
-              f"ncut_significance {t_alone:7.2f} s   ratio (b)/(a) {t_alone / t_curve:5.2f}x")
-        print(f"          network n-cuts differ by <= {diff_net:.2e}; {100 * same:.1f}% of "
-              f"shuffled n-cuts equal within 1e-6; z-scores differ by <= {z_gap:.3f}")
+        print(
+            f"n_jobs={n_jobs}: (a) ncut_curve {t_curve:7.2f} s   (b) {len(ks)} x "
+            f"ncut_significance {t_alone:7.2f} s   ratio (b)/(a) {t_alone / t_curve:5.2f}x"
+        )
+        print(
+            f"          network n-cuts differ by <= {diff_net:.2e}; {100 * same:.1f}% of "
+            f"shuffled n-cuts equal within 1e-6; z-scores differ by <= {z_gap:.3f}"
+        )
 
 
 if __name__ == "__main__":

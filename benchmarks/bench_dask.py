@@ -26,8 +26,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="40 shuffles, one repeat")
     parser.add_argument("--shuffles", type=int, help="null size (default 400; 40 with --quick)")
-    parser.add_argument("--scheduler", help="address of a running Dask scheduler "
-                                            "(default: a LocalCluster of 2 worker processes)")
+    parser.add_argument(
+        "--scheduler",
+        help="address of a running Dask scheduler (default: a LocalCluster of 2 worker processes)",
+    )
     args = parser.parse_args()
     from dask.distributed import Client, LocalCluster
 
@@ -43,8 +45,13 @@ def main():
         client = Client(args.scheduler, timeout="30s")
         where = f"cluster at {args.scheduler}"
     else:
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.CRITICAL)
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.CRITICAL,
+        )
         client = Client(cluster)
         where = "LocalCluster, 2 worker processes x 1 thread"
     try:
@@ -55,10 +62,12 @@ def main():
         modcore.ncut_significance(weights, **{**opts, "n_shuffles": 2}, client=client)
         modcore.ncut_significance(weights, **{**opts, "n_shuffles": 2}, n_jobs=cores)
 
-        t_local, here = best_time(lambda: modcore.ncut_significance(weights, **opts, n_jobs=cores),
-                                  repeats)
-        t_dask, there = best_time(lambda: modcore.ncut_significance(weights, **opts, client=client),
-                                  repeats)
+        t_local, here = best_time(
+            lambda: modcore.ncut_significance(weights, **opts, n_jobs=cores), repeats
+        )
+        t_dask, there = best_time(
+            lambda: modcore.ncut_significance(weights, **opts, client=client), repeats
+        )
     finally:
         client.close()
         if cluster is not None:
@@ -67,10 +76,14 @@ def main():
     same = np.array_equal(here.shuffled_ncuts, there.shuffled_ncuts) and here.ncut == there.ncut
     print(f"reference net, k=12, {n} 'layer' shuffles, best of {repeats}")
     print(f"(a) in-process, n_jobs={cores}: {t_local:7.2f} s {n / t_local:7.1f} shuffles/s")
-    print(f"(b) Dask, {threads} worker threads: {t_dask:7.2f} s {n / t_dask:7.1f} shuffles/s  "
-          f"({where}; up in {t_start:.1f} s, not counted)")
-    print(f"ratio (b)/(a) throughput {t_local / t_dask:6.2f}x  "
-          f"(per thread: {(t_local * cores) / (t_dask * threads):.2f}x)")
+    print(
+        f"(b) Dask, {threads} worker threads: {t_dask:7.2f} s {n / t_dask:7.1f} shuffles/s  "
+        f"({where}; up in {t_start:.1f} s, not counted)"
+    )
+    print(
+        f"ratio (b)/(a) throughput {t_local / t_dask:6.2f}x  "
+        f"(per thread: {(t_local * cores) / (t_dask * threads):.2f}x)"
+    )
     print(f"nulls identical: {same}")
     if not same:
         raise SystemExit("the Dask null differs from the in-process null")

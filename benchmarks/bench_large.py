@@ -44,9 +44,21 @@ def run_one(name, shuffles):
     modcore.ncut_significance(weights, n_shuffles=shuffles, seed=0, progress=False)
     t_null = time.perf_counter() - t - t_cluster  # ncut_significance clusters the net first
     mem_null = peak_rss_bytes() - base
-    print(json.dumps({"name": name, "edges": edges, "nodes": sum(widths), "ncut": res.ncut,
-                      "t_cluster": t_cluster, "t_shuffles": t_null, "shuffles": shuffles,
-                      "mem_cluster": mem_cluster, "mem_null": mem_null}))
+    print(
+        json.dumps(
+            {
+                "name": name,
+                "edges": edges,
+                "nodes": sum(widths),
+                "ncut": res.ncut,
+                "t_cluster": t_cluster,
+                "t_shuffles": t_null,
+                "shuffles": shuffles,
+                "mem_cluster": mem_cluster,
+                "mem_null": mem_null,
+            }
+        )
+    )
 
 
 def main():
@@ -59,16 +71,24 @@ def main():
         run_one(args.one, args.shuffles)
         return
     names = ["1e5", "1e6"] if args.quick else list(SIZES)
-    print(f"{'edges':>10s} {'nodes':>7s} {'cluster s':>10s} {'10 shuffles s':>14s} "
-          f"{'peak MB':>8s} {'mem/edge storage':>17s}")
+    print(
+        f"{'edges':>10s} {'nodes':>7s} {'cluster s':>10s} {'10 shuffles s':>14s} "
+        f"{'peak MB':>8s} {'mem/edge storage':>17s}"
+    )
     previous = None
     for name in names:
-        out = subprocess.run([sys.executable, __file__, "--one", name, "--shuffles",
-                              str(args.shuffles)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", name, "--shuffles", str(args.shuffles)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         storage = 12 * r["edges"]
-        print(f"{r['edges']:10d} {r['nodes']:7d} {r['t_cluster']:10.2f} {r['t_shuffles']:14.2f} "
-              f"{r['mem_null'] / 2**20:8.0f} {r['mem_null'] / storage:17.1f}")
+        print(
+            f"{r['edges']:10d} {r['nodes']:7d} {r['t_cluster']:10.2f} {r['t_shuffles']:14.2f} "
+            f"{r['mem_null'] / 2**20:8.0f} {r['mem_null'] / storage:17.1f}"
+        )
         if previous:
             growth = (r["t_cluster"] / previous["t_cluster"]) / (r["edges"] / previous["edges"])
             print(f"{'':10s} time per edge vs previous size: {growth:.2f}x")

@@ -48,32 +48,48 @@ def data(quick):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="2000 test examples, 8 lesions per layer, no double lesions")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2000 test examples, 8 lesions per layer, no double lesions",
+    )
     parser.add_argument("--checkpoint", help="a modcore checkpoint (.pt) to lesion")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--no-study", action="store_true", help="skip the full study")
-    parser.add_argument("--rule", choices=("bonferroni", "paper"), default="bonferroni",
-                        help="importance rule of the study (default bonferroni)")
-    parser.add_argument("--random-lesions", type=int, default=50,
-                        help="random lesions per sub-module in the study (default 50; the "
-                             "paper's: 100)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timings are the best of this many runs (default 3)")
+    parser.add_argument(
+        "--rule",
+        choices=("bonferroni", "paper"),
+        default="bonferroni",
+        help="importance rule of the study (default bonferroni)",
+    )
+    parser.add_argument(
+        "--random-lesions",
+        type=int,
+        default=50,
+        help="random lesions per sub-module in the study (default 50; the paper's: 100)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timings are the best of this many runs (default 3)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, ds = network(args.checkpoint), data(args.quick)
     x, y = ds.x_test, ds.y_test
     per_layer = 8 if args.quick else 24
     rng = np.random.default_rng(0)
-    print(f"{ds.name}: {len(y)} test examples, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"{'layer':>5s} {'lesions':>7s} {'one pass each ms':>17s} {'batched ms':>11s} "
-          f"{'ratio':>6s}")
+    print(
+        f"{ds.name}: {len(y)} test examples, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(
+        f"{'layer':>5s} {'lesions':>7s} {'one pass each ms':>17s} {'batched ms':>11s} {'ratio':>6s}"
+    )
     for layer in range(1, len(model.widths) - 1):
         width = model.widths[layer]
-        lesions = [{layer: rng.choice(width, size=int(rng.integers(5, 40)), replace=False)}
-                   for _ in range(per_layer)]
+        lesions = [
+            {layer: rng.choice(width, size=int(rng.integers(5, 40)), replace=False)}
+            for _ in range(per_layer)
+        ]
 
         def one_pass_each(lesions=lesions):
             out = []
@@ -83,17 +99,28 @@ def main():
             return out
 
         t_alone, alone = best_time(one_pass_each, args.repeats)
-        t_batched, batched = best_time(lambda: lesion_accuracy(model, (x, y), lesions),
-                                       args.repeats)
+        t_batched, batched = best_time(
+            lambda: lesion_accuracy(model, (x, y), lesions), args.repeats
+        )
         t_alone, t_batched = t_alone / len(lesions), t_batched / len(lesions)
         assert batched.tolist() == alone, "batched accuracies differ from one-at-a-time ones"
-        print(f"{layer:5d} {len(lesions):7d} {1e3 * t_alone:17.1f} {1e3 * t_batched:11.1f} "
-              f"{t_alone / t_batched:6.2f}")
+        print(
+            f"{layer:5d} {len(lesions):7d} {1e3 * t_alone:17.1f} {1e3 * t_batched:11.1f} "
+            f"{t_alone / t_batched:6.2f}"
+        )
     if args.no_study:
         return
     t = time.perf_counter()
-    study = lesion_study(model, (x, y), n_clusters=12, random_lesions=args.random_lesions,
-                         seed=0, rule=args.rule, double=not args.quick, progress=False)
+    study = lesion_study(
+        model,
+        (x, y),
+        n_clusters=12,
+        random_lesions=args.random_lesions,
+        seed=0,
+        rule=args.rule,
+        double=not args.quick,
+        progress=False,
+    )
     total = time.perf_counter() - t
     print(study.table())
     seconds = ", ".join(f"{k} {v:.1f} s" for k, v in study.seconds.items())

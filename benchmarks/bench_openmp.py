@@ -47,8 +47,14 @@ def main():
     print(f"CPU: {cpu_name()}")
     with threadpool_limits(limits=2):
         kmeans(), null()  # warm both pools
-        print("runtimes in this process:", ", ".join(sorted(
-            f"{p['user_api']} {os.path.basename(p['filepath'])}" for p in threadpool_info())))
+        print(
+            "runtimes in this process:",
+            ", ".join(
+                sorted(
+                    f"{p['user_api']} {os.path.basename(p['filepath'])}" for p in threadpool_info()
+                )
+            ),
+        )
         alone = min(clock(kmeans) for _ in range(repeats))
         first_after, after = [], []
         for _ in range(repeats):
@@ -61,11 +67,15 @@ def main():
             kmeans()
             null_after.append(clock(null))
     print(f"(a) KMeans alone:                        {alone * 1e3:8.1f} ms (best of {repeats})")
-    print(f"(b) KMeans just after a modcore null:    {np.median(first_after) * 1e3:8.1f} ms "
-          f"(median of the first calls), best later call {min(after) * 1e3:.1f} ms: "
-          f"{np.median(first_after) / alone:.2f}x")
-    print(f"(c) modcore null alone / after KMeans:   {null_alone * 1e3:8.1f} / "
-          f"{np.median(null_after) * 1e3:.1f} ms: {np.median(null_after) / null_alone:.2f}x")
+    print(
+        f"(b) KMeans just after a modcore null:    {np.median(first_after) * 1e3:8.1f} ms "
+        f"(median of the first calls), best later call {min(after) * 1e3:.1f} ms: "
+        f"{np.median(first_after) / alone:.2f}x"
+    )
+    print(
+        f"(c) modcore null alone / after KMeans:   {null_alone * 1e3:8.1f} / "
+        f"{np.median(null_after) * 1e3:.1f} ms: {np.median(null_after) / null_alone:.2f}x"
+    )
 
 
 if __name__ == "__main__":

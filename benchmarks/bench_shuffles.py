@@ -36,8 +36,14 @@ def shuffled_adjacency(weights, index):
 def sklearn_ncut(args):
     weights, index = args
     adj = shuffled_adjacency(weights, index)
-    labels = SpectralClustering(12, affinity="precomputed", eigen_solver="arpack", n_init=25,
-                                assign_labels="kmeans", random_state=index).fit_predict(adj)
+    labels = SpectralClustering(
+        12,
+        affinity="precomputed",
+        eigen_solver="arpack",
+        n_init=25,
+        assign_labels="kmeans",
+        random_state=index,
+    ).fit_predict(adj)
     return modcore.ncut(adj, labels)
 
 
@@ -91,24 +97,33 @@ def main():
         t_mod, res = modcore_null(weights, n_mod, cores)
         t_auth, auth = modcore_null(weights, max(n_mod // 5, 20), cores, **AUTHORS)
         print(f"--- {cores} core(s) each")
-        print(f"(a) sklearn SpectralClustering, N={n_sk:5d}:      {t_sk * 1e3:8.1f} ms/shuffle  "
-              f"null {sk.mean():.4f} ± {sk.std(ddof=1):.4f}")
-        print(f"(c) modcore default rule, N={n_mod:5d}:          {t_mod * 1e3:8.1f} ms/shuffle  "
-              f"null {res.shuffled_mean:.4f} ± {res.shuffled_std:.4f}")
-        print(f"(d) modcore authors' rule, N={auth.n_shuffles:5d}:         {t_auth * 1e3:8.1f} "
-              f"ms/shuffle  null {auth.shuffled_mean:.4f} ± {auth.shuffled_std:.4f}")
+        print(
+            f"(a) sklearn SpectralClustering, N={n_sk:5d}:      {t_sk * 1e3:8.1f} ms/shuffle  "
+            f"null {sk.mean():.4f} ± {sk.std(ddof=1):.4f}"
+        )
+        print(
+            f"(c) modcore default rule, N={n_mod:5d}:          {t_mod * 1e3:8.1f} ms/shuffle  "
+            f"null {res.shuffled_mean:.4f} ± {res.shuffled_std:.4f}"
+        )
+        print(
+            f"(d) modcore authors' rule, N={auth.n_shuffles:5d}:         {t_auth * 1e3:8.1f} "
+            f"ms/shuffle  null {auth.shuffled_mean:.4f} ± {auth.shuffled_std:.4f}"
+        )
         print(f"ratio (a)/(c) {t_sk / t_mod:7.1f}x  (target >= 50)")
         print(f"ratio (a)/(d) {t_sk / t_auth:7.1f}x  (the same computation as (a))")
         if cores == 1:
-            print(f"ratio (c)/(b) {t_mod / t_eigsh:7.2f}   (target <= 0.6: faster than eigsh alone)")
+            print(
+                f"ratio (c)/(b) {t_mod / t_eigsh:7.2f}   (target <= 0.6: faster than eigsh alone)"
+            )
             print(f"(c) per shuffle on 1 core: {t_mod * 1e3:.1f} ms (target <= 10)")
         gap = abs(auth.shuffled_mean - sk.mean()) / sk.std(ddof=1)
         print(f"|mean(d) - mean(a)| = {gap:.2f} std of (a)  (same rule; within noise of N={n_sk})")
     if not args.quick:
         t = time.perf_counter()
         modcore.ncut_significance(weights, n_shuffles=10_000, seed=2, n_jobs=2, progress=False)
-        print(f"10,000 shuffles in one call, 2 cores: {time.perf_counter() - t:.1f} s "
-              "(target <= 60)")
+        print(
+            f"10,000 shuffles in one call, 2 cores: {time.perf_counter() - t:.1f} s (target <= 60)"
+        )
 
 
 if __name__ == "__main__":

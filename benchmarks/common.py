@@ -50,9 +50,12 @@ def best_time(fn, repeats):
 def cpu_name():
     """The CPU's model name from /proc/cpuinfo, and the core count (numbers depend on both)."""
     import os
+
     try:
         with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            name = next(
+                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         name = "unknown CPU"
     return f"{name}, {os.cpu_count()} cores"

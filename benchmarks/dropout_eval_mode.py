@@ -38,8 +38,10 @@ def main():
             data[name] = load_dataset(name, data_dir=args.data_dir, seed=0)
         ds = data[name]
         passes = [stochastic_accuracy(ck.model, ds.x_test, ds.y_test) for _ in range(args.passes)]
-        print(f"{path}: dropout {ck.config['dropout']}, eval mode {evaluate(ck.model, ds.x_test, ds.y_test):.4f}, "
-              f"dropout on {' '.join(f'{a:.4f}' for a in passes)}")
+        print(
+            f"{path}: dropout {ck.config['dropout']}, eval mode {evaluate(ck.model, ds.x_test, ds.y_test):.4f}, "
+            f"dropout on {' '.join(f'{a:.4f}' for a in passes)}"
+        )
 
 
 if __name__ == "__main__":

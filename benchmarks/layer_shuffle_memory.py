@@ -29,13 +29,24 @@ def run_one(n_shuffles, n_jobs):
 
     rng = np.random.default_rng(0)
     flat = rng.choice(N * N, size=NNZ, replace=False)
-    net = modcore.Network([("in", N), ("out", N)],
-                          [("in", "out", (flat // N, flat % N, rng.normal(size=NNZ)))])
+    net = modcore.Network(
+        [("in", N), ("out", N)], [("in", "out", (flat // N, flat % N, rng.normal(size=NNZ)))]
+    )
     base = peak_rss_bytes()
-    sig = modcore.ncut_significance(net, n_clusters=12, n_shuffles=n_shuffles, seed=0,
-                                    n_jobs=n_jobs, progress=False)
-    print(json.dumps({"shuffles": n_shuffles, "jobs": n_jobs, "base": base,
-                      "growth": peak_rss_bytes() - base, "ncut": sig.ncut}))
+    sig = modcore.ncut_significance(
+        net, n_clusters=12, n_shuffles=n_shuffles, seed=0, n_jobs=n_jobs, progress=False
+    )
+    print(
+        json.dumps(
+            {
+                "shuffles": n_shuffles,
+                "jobs": n_jobs,
+                "base": base,
+                "growth": peak_rss_bytes() - base,
+                "ncut": sig.ncut,
+            }
+        )
+    )
 
 
 def main():
@@ -47,15 +58,23 @@ def main():
         run_one(*args.one)
         return
     runs = [(2, 2)] if args.quick else [(2, 1), (2, 2), (200, 2)]
-    print(f"{'shuffles':>8s} {'threads':>7s} {'before (computed) MB':>21s} "
-          f"{'after: peak growth MB':>22s} {'process peak MB':>16s}")
+    print(
+        f"{'shuffles':>8s} {'threads':>7s} {'before (computed) MB':>21s} "
+        f"{'after: peak growth MB':>22s} {'process peak MB':>16s}"
+    )
     for n_shuffles, n_jobs in runs:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n_shuffles), str(n_jobs)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(n_shuffles), str(n_jobs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         before = 8 * N * N * min(n_shuffles, n_jobs)  # one permutation per thread at a time
-        print(f"{n_shuffles:8d} {n_jobs:7d} {before / 1e6:21.0f} {r['growth'] / 1e6:22.1f} "
-              f"{(r['base'] + r['growth']) / 1e6:16.0f}")
+        print(
+            f"{n_shuffles:8d} {n_jobs:7d} {before / 1e6:21.0f} {r['growth'] / 1e6:22.1f} "
+            f"{(r['base'] + r['growth']) / 1e6:16.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ templates_path = []
 # API reference: one page per public name, generated from the docstrings.
 autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": False}
-autodoc_typehints = "none"          # numpydoc's Parameters section already gives the types
+autodoc_typehints = "none"  # numpydoc's Parameters section already gives the types
 numpydoc_show_class_members = False  # autosummary lists the members; avoids duplicate stubs
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
@@ -59,12 +59,14 @@ sphinx_gallery_conf = {
 }
 
 
-
 def _markdown_table_to_rst(markdown_path, rst_path):
     """Write a pipe table (``results/table.md``, written by ``modcore reproduce``) as an
     RST list-table, so the results page shows the committed numbers, never a copy."""
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in open(markdown_path, encoding="utf-8") if line.startswith("|")]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in open(markdown_path, encoding="utf-8")
+        if line.startswith("|")
+    ]
     header, body = rows[0], [r for r in rows[2:]]  # rows[1] is the |---| line
     lines = [".. list-table::", "   :header-rows: 1", ""]
     for row in [header] + body:
@@ -75,8 +77,10 @@ def _markdown_table_to_rst(markdown_path, rst_path):
 
 
 _here = os.path.dirname(os.path.abspath(__file__))
-_markdown_table_to_rst(os.path.join(_here, "..", "results", "table.md"),
-                       os.path.join(_here, "generated", "results_table.rst.inc"))
+_markdown_table_to_rst(
+    os.path.join(_here, "..", "results", "table.md"),
+    os.path.join(_here, "generated", "results_table.rst.inc"),
+)
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"modcore {release}"
@@ -87,4 +91,3 @@ html_theme_options = {
 }
 html_static_path = []
 html_show_sourcelink = False
-

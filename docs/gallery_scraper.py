@@ -19,4 +19,3 @@ def modcore_figures(block, block_vars, gallery_conf):
             value._gallery_saved = True
             paths.append(path)
     return figure_rst(paths, gallery_conf["src_dir"])
-

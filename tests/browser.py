@@ -14,7 +14,8 @@ PROBE = """<script>window.addEventListener("load", () => {
 
 needs_chromium = pytest.mark.skipif(
     shutil.which("chromium") is None,
-    reason="needs Debian's chromium (apt-get install chromium) for the browser check")
+    reason="needs Debian's chromium (apt-get install chromium) for the browser check",
+)
 
 
 def load_in_chromium(page):
@@ -24,13 +25,25 @@ def load_in_chromium(page):
     the page itself. Returns the DOM after load and the console lines Chromium logged.
     """
     probe = page.with_name("_probe_" + page.name)
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE, 1),
-                     encoding="utf-8")
+    probe.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", PROBE, 1), encoding="utf-8"
+    )
     try:
         proc = subprocess.run(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-             "--v=0", "--dump-dom", probe.as_uri()],
-            capture_output=True, text=True, timeout=60)
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--dump-dom",
+                probe.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         probe.unlink()
     assert proc.returncode == 0, proc.stderr[-2000:]

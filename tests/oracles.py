@@ -12,7 +12,7 @@ def adjacency(weights):
     blocks = sp.lil_matrix((n, n))
     for l, w in enumerate(weights):
         a = np.abs(np.asarray(w, dtype=np.float64))
-        blocks[offsets[l]:offsets[l + 1], offsets[l + 1]:offsets[l + 2]] = a
+        blocks[offsets[l] : offsets[l + 1], offsets[l + 1] : offsets[l + 2]] = a
     upper = blocks.tocsr()
     return (upper + upper.T).tocsr(), offsets
 
@@ -57,6 +57,7 @@ def same_partition(a, b):
 def cluster_qr(vectors):
     """Labels from an embedding by column-pivoted QR (Damle, Minden & Ying 2019), with scipy."""
     import scipy.linalg
+
     k = vectors.shape[1]
     _, _, piv = scipy.linalg.qr(vectors.T, pivoting=True, mode="economic")
     u, _, vt = np.linalg.svd(vectors[piv[:k], :].T)

@@ -15,13 +15,19 @@ def run_python(script, *, address_space_gb=None, timeout=120):
 
     Returns the CompletedProcess; a hang raises subprocess.TimeoutExpired.
     """
+
     def limit():
         if address_space_gb is not None:
             size = int(address_space_gb * 2**30)
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
 
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True,
-                          text=True, timeout=timeout, preexec_fn=limit)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
+    )
 
 
 def cpu_seconds(pid) -> float:
@@ -39,8 +45,12 @@ def interrupt(script, *, ready, busy_seconds=0.0, timeout=90):
     No time limit on the reaction beyond ``timeout``: uninterrupted, the scripts
     run for many minutes, so the timeout only fires if Ctrl-C is ignored.
     """
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = proc.stdout.readline()
         assert first == ready + "\n", first + proc.stderr.read()

@@ -11,11 +11,12 @@ would give equal ones.
 
 KMEANS = {"assign_labels": "kmeans"}
 # (setting, keywords with it, keywords without it)
-REACH = [("max_iter", {**KMEANS, "max_iter": 1}, KMEANS),
-         ("tol", {"eigen_method": "full", "tol": 0.5}, {"eigen_method": "full"}),
-         ("eigen_method", {"eigen_method": "full", "tol": 0.5},
-          {"eigen_method": "dense", "tol": 0.5}),
-         ("assign_labels", KMEANS, {}),
-         ("refine", {"refine": False}, {}),
-         ("select_by", {**KMEANS, "select_by": "ncut"}, KMEANS)]
+REACH = [
+    ("max_iter", {**KMEANS, "max_iter": 1}, KMEANS),
+    ("tol", {"eigen_method": "full", "tol": 0.5}, {"eigen_method": "full"}),
+    ("eigen_method", {"eigen_method": "full", "tol": 0.5}, {"eigen_method": "dense", "tol": 0.5}),
+    ("assign_labels", KMEANS, {}),
+    ("refine", {"refine": False}, {}),
+    ("select_by", {**KMEANS, "select_by": "ncut"}, KMEANS),
+]
 IDS = [name for name, _, _ in REACH]

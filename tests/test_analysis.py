@@ -46,12 +46,18 @@ def test_eigengap_finds_planted_modules(n_modules):
     assert gap.shuffled_gaps.shape == (4, 12)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: random_pruned_mlp((40, 40, 40), sparsity=0.5, seed=1),
-    lambda: random_pruned_mlp((300, 100, 100, 100, 10), sparsity=0.8, seed=0),
-    lambda: sp.random(200, 200, density=0.05, random_state=0) + sp.random(
-        200, 200, density=0.05, random_state=0).T,
-], ids=["small mlp", "deep mlp", "random graph"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: random_pruned_mlp((40, 40, 40), sparsity=0.5, seed=1),
+        lambda: random_pruned_mlp((300, 100, 100, 100, 10), sparsity=0.8, seed=0),
+        lambda: (
+            sp.random(200, 200, density=0.05, random_state=0)
+            + sp.random(200, 200, density=0.05, random_state=0).T
+        ),
+    ],
+    ids=["small mlp", "deep mlp", "random graph"],
+)
 def test_eigengap_warns_on_random_networks(make):
     with pytest.warns(EigengapWarning, match="no eigengap stands out"):
         gap = modcore.eigengap(make(), max_k=12, n_shuffles=5, seed=0)
@@ -92,13 +98,16 @@ def test_eigengap_of_separate_components():
     json.dumps(gap.to_dict(), allow_nan=False)
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    ({"max_k": 2}, ValueError, "max_k must be >= 3"),
-    ({"max_k": 3.0}, TypeError, "max_k must be an int"),
-    ({"n_shuffles": -1}, ValueError, "n_shuffles must be >= 0"),
-    ({"shuffle": "global"}, ValueError, "shuffle must be one of"),
-    ({"eigen_method": "qr"}, ValueError, "eigen_method"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"max_k": 2}, ValueError, "max_k must be >= 3"),
+        ({"max_k": 3.0}, TypeError, "max_k must be an int"),
+        ({"n_shuffles": -1}, ValueError, "n_shuffles must be >= 0"),
+        ({"shuffle": "global"}, ValueError, "shuffle must be one of"),
+        ({"eigen_method": "qr"}, ValueError, "eigen_method"),
+    ],
+)
 def test_eigengap_bad_parameters(small, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         modcore.eigengap(small, **kwargs)
@@ -184,21 +193,25 @@ def test_curve_statistics_and_json(small):
         curve.significance(4)
 
 
-@pytest.mark.parametrize("ks, exc, match", [
-    ([], ValueError, "ks is empty"),
-    ([2, 3, 2], ValueError, "repeated"),
-    ([1, 2], ValueError, "every k must be in"),
-    ([2.0], TypeError, "ks must hold ints"),
-    (5, TypeError, "iterable of ints"),
-    ([2, 500], ValueError, "n_clusters must be between 2 and the number of live units"),
-])
+@pytest.mark.parametrize(
+    "ks, exc, match",
+    [
+        ([], ValueError, "ks is empty"),
+        ([2, 3, 2], ValueError, "repeated"),
+        ([1, 2], ValueError, "every k must be in"),
+        ([2.0], TypeError, "ks must hold ints"),
+        (5, TypeError, "iterable of ints"),
+        ([2, 500], ValueError, "n_clusters must be between 2 and the number of live units"),
+    ],
+)
 def test_curve_bad_ks(small, ks, exc, match):
     with pytest.raises(exc, match=match):
         modcore.ncut_curve(small, ks=ks, n_shuffles=2, progress=False)
 
 
 def test_ctrl_c_stops_a_long_curve():
-    rc, out, err = interrupt("""
+    rc, out, err = interrupt(
+        """
         import sys, modcore
         from modcore.synthetic import random_pruned_mlp
         w = random_pruned_mlp(sparsity=0.9, seed=0)
@@ -210,7 +223,9 @@ def test_ctrl_c_stops_a_long_curve():
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
-    """, ready="progress")
+    """,
+        ready="progress",
+    )
     assert rc == 130 and "interrupted" in out, err
 
 
@@ -220,6 +235,7 @@ def test_ctrl_c_stops_a_long_curve():
 def networkx_modularity(adj, labels):
     nx = pytest.importorskip("networkx")
     from networkx.algorithms.community import modularity
+
     g = nx.Graph()
     g.add_nodes_from(range(adj.shape[0]))
     coo = sp.triu(adj, k=1).tocoo()
@@ -235,8 +251,7 @@ def test_modularity_equals_networkx_on_random_chains(seed):
     adj, live = live_adjacency(w)
     labels = [rng.integers(0, 4, n) for n in (15, 12, 9)]
     flat = np.concatenate(labels)[live]
-    assert modcore.modularity(w, labels) == pytest.approx(networkx_modularity(adj, flat),
-                                                          abs=1e-12)
+    assert modcore.modularity(w, labels) == pytest.approx(networkx_modularity(adj, flat), abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -322,8 +337,16 @@ def test_sequential_p_values_of_null_networks_are_uniform_or_conservative():
     for seed in range(200):
         base = random_pruned_mlp((10, 12, 8), sparsity=0.5, seed=seed)
         net = modcore.shuffled_weights(base, shuffle="layer", seed=seed, index=0)
-        res = modcore.ncut_significance(net, n_clusters=2, n_shuffles=99, stop_after=10,
-                                        n_init=1, seed=seed, n_jobs=1, progress=False)
+        res = modcore.ncut_significance(
+            net,
+            n_clusters=2,
+            n_shuffles=99,
+            stop_after=10,
+            n_init=1,
+            seed=seed,
+            n_jobs=1,
+            progress=False,
+        )
         p.append(res.p_value)
         used.append(res.n_shuffles)
     p = np.array(p)
@@ -340,24 +363,34 @@ def test_sequential_stop_is_the_same_for_any_threads_and_chunks(small):
     assert_same_significance(one, two)
     ncut = one.ncut
     for chunk in (1, 5, 60):
-        null = shuffled_scores(Network.from_weights(small), "layer", 60,
-                               check_settings(n_clusters=3), 7, 2, False, stop=(ncut, 4),
-                               chunk_size=chunk)
+        null = shuffled_scores(
+            Network.from_weights(small),
+            "layer",
+            60,
+            check_settings(n_clusters=3),
+            7,
+            2,
+            False,
+            stop=(ncut, 4),
+            chunk_size=chunk,
+        )
         assert len(null.ncut) >= one.n_shuffles
-        np.testing.assert_array_equal(null.ncut[:one.n_shuffles, 0], one.shuffled_ncuts)
+        np.testing.assert_array_equal(null.ncut[: one.n_shuffles, 0], one.shuffled_ncuts)
     fixed = modcore.ncut_significance(small, n_clusters=3, n_shuffles=60, seed=7, progress=False)
-    np.testing.assert_array_equal(fixed.shuffled_ncuts[:one.n_shuffles], one.shuffled_ncuts)
+    np.testing.assert_array_equal(fixed.shuffled_ncuts[: one.n_shuffles], one.shuffled_ncuts)
     hits = np.flatnonzero(fixed.shuffled_ncuts <= ncut)
     assert one.n_shuffles == hits[3] + 1 and one.p_value == 4 / one.n_shuffles
 
 
 def test_sequential_saves_shuffles_only_when_the_network_is_not_extreme(small):
-    random_net = modcore.ncut_significance(small, n_clusters=3, n_shuffles=500, stop_after=10,
-                                           seed=0, progress=False)
+    random_net = modcore.ncut_significance(
+        small, n_clusters=3, n_shuffles=500, stop_after=10, seed=0, progress=False
+    )
     assert random_net.n_shuffles < 100 and random_net.p_value > 0.1
     planted, _ = planted_modular_mlp((24, 24, 24), 3, noise=0.02, seed=0)
-    res = modcore.ncut_significance(planted, n_clusters=3, n_shuffles=40, stop_after=10,
-                                    seed=0, progress=False)
+    res = modcore.ncut_significance(
+        planted, n_clusters=3, n_shuffles=40, stop_after=10, seed=0, progress=False
+    )
     assert res.n_shuffles == 40 and res.p_value == 1 / 41
 
 
@@ -381,16 +414,20 @@ def test_compare_partitions_equals_scikit_learn(seed):
     got = modcore.compare_partitions(a, b)
     assert got.adjusted_rand == pytest.approx(metrics.adjusted_rand_score(a, b), abs=1e-12)
     assert got.normalized_mutual_info == pytest.approx(
-        metrics.normalized_mutual_info_score(a, b), abs=1e-12)
+        metrics.normalized_mutual_info_score(a, b), abs=1e-12
+    )
     assert got.n_units == n
 
 
-@pytest.mark.parametrize("a, b", [
-    ([0, 0, 0], [1, 1, 1]),    # no split on either side
-    ([0, 1, 2], [0, 1, 2]),    # all singletons
-    ([0, 0, 0], [0, 1, 2]),    # one side unsplit
-    ([3, 3, 7, 7], [1, 1, 0, 0]),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ([0, 0, 0], [1, 1, 1]),  # no split on either side
+        ([0, 1, 2], [0, 1, 2]),  # all singletons
+        ([0, 0, 0], [0, 1, 2]),  # one side unsplit
+        ([3, 3, 7, 7], [1, 1, 0, 0]),
+    ],
+)
 def test_compare_partitions_edge_cases_equal_scikit_learn(a, b):
     metrics = pytest.importorskip("sklearn.metrics")
     got = modcore.compare_partitions(np.array(a), np.array(b))
@@ -407,12 +444,15 @@ def test_compare_partitions_leaves_out_units_without_edges():
     assert got.adjusted_rand == pytest.approx(metrics.adjusted_rand_score([0, 0, 1], [2, 2, 5]))
 
 
-@pytest.mark.parametrize("a, b, exc, match", [
-    (np.array([0, 1]), np.array([0, 1, 2]), ValueError, "different units"),
-    (np.array([0.0, 1.0]), np.array([0, 1]), TypeError, "integer labels"),
-    (np.array([-1, -1]), np.array([0, 1]), ValueError, "no unit"),
-    ("ab", np.array([0, 1]), TypeError, "int array"),
-])
+@pytest.mark.parametrize(
+    "a, b, exc, match",
+    [
+        (np.array([0, 1]), np.array([0, 1, 2]), ValueError, "different units"),
+        (np.array([0.0, 1.0]), np.array([0, 1]), TypeError, "integer labels"),
+        (np.array([-1, -1]), np.array([0, 1]), ValueError, "no unit"),
+        ("ab", np.array([0, 1]), TypeError, "int array"),
+    ],
+)
 def test_compare_partitions_bad_input(a, b, exc, match):
     with pytest.raises(exc, match=match):
         modcore.compare_partitions(a, b)
@@ -426,8 +466,9 @@ def test_stability_of_planted_and_random_networks(small):
     assert stable.seeds.tolist() == [4, 5, 6]
     again = modcore.spectral_cluster(planted, n_clusters=3, seed=5)
     assert again.ncut == stable.ncuts[1]
-    shaky = modcore.stability(small, n_clusters=8, n_seeds=4, assign_labels="kmeans",
-                              refine=False, n_init=1, seed=0)
+    shaky = modcore.stability(
+        small, n_clusters=8, n_seeds=4, assign_labels="kmeans", refine=False, n_init=1, seed=0
+    )
     assert shaky.mean_adjusted_rand < 1.0
     # The default rule does not depend on the seed: the same modules every time.
     steady = modcore.stability(small, n_clusters=8, n_seeds=4, tol=1e-8, seed=0)
@@ -458,6 +499,7 @@ def planted_curve():
 def test_ncut_by_k_draws_the_curve_and_its_null(planted_curve):
     pytest.importorskip("matplotlib")
     import modcore.plot
+
     _, curve = planted_curve
     top, bottom = modcore.plot.ncut_by_k(curve).axes
     network = [line for line in top.lines if line.get_label() == "the network"][0]
@@ -468,6 +510,7 @@ def test_ncut_by_k_draws_the_curve_and_its_null(planted_curve):
 def test_report_includes_the_curve(planted_curve, tmp_path):
     pytest.importorskip("matplotlib")
     from modcore.report import write_report
+
     w, curve = planted_curve
     index = write_report(tmp_path, w, {"layer": curve.significance(3)}, curves={"layer": curve})
     assert (tmp_path / "ncut_by_k_layer.png").stat().st_size > 1000
@@ -488,9 +531,12 @@ def npz(tmp_path):
 
 def test_cli_clusters_auto_says_what_it_chose(npz, tmp_path, capsys):
     from modcore.cli import main
+
     out = tmp_path / "res.json"
-    assert main(["analyze", npz, "--clusters", "auto", "--shuffles", "5", "--quiet",
-                 "--json", out]) == 0
+    assert (
+        main(["analyze", npz, "--clusters", "auto", "--shuffles", "5", "--quiet", "--json", out])
+        == 0
+    )
     assert "the eigengap suggests k = 4" in capsys.readouterr().out
     res = json.loads(out.read_text())
     assert res["n_clusters"] == 4 and res["eigengap"]["k"] == 4
@@ -498,9 +544,12 @@ def test_cli_clusters_auto_says_what_it_chose(npz, tmp_path, capsys):
 
 def test_cli_clusters_range_runs_the_curve(npz, tmp_path, capsys):
     from modcore.cli import main
+
     out = tmp_path / "res.json"
-    assert main(["analyze", npz, "--clusters", "2:5", "--shuffles", "5", "--quiet",
-                 "--json", out]) == 0
+    assert (
+        main(["analyze", npz, "--clusters", "2:5", "--shuffles", "5", "--quiet", "--json", out])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "details below for k = " in printed
     res = json.loads(out.read_text())
@@ -513,5 +562,6 @@ def test_cli_clusters_range_runs_the_curve(npz, tmp_path, capsys):
 @pytest.mark.parametrize("value", ["1:5", "5:3", "x", "2:"])
 def test_cli_rejects_bad_clusters(npz, value, capsys):
     from modcore.cli import main
+
     assert main(["analyze", npz, "--clusters", value]) == 2
     assert "range like 2:20" in capsys.readouterr().err

@@ -23,12 +23,14 @@ def live_labels(res, weights):
 def test_cluster_qr_matches_scipy_on_the_same_embedding(seed):
     weights = random_pruned_mlp((120, 90, 80, 60), sparsity=0.7, seed=seed)
     net = Network.from_weights(weights)
-    res = modcore.spectral_cluster(weights, n_clusters=6, assign_labels="cluster_qr",
-                                   refine=False, seed=seed)
+    res = modcore.spectral_cluster(
+        weights, n_clusters=6, assign_labels="cluster_qr", refine=False, seed=seed
+    )
     emb = _core.spectral_embedding(*net.to_core(), 6, 1e-5, "auto", seed)  # the same solve
     order = net.offsets[emb["node_group"]] + emb["node_index"]
-    np.testing.assert_array_equal(np.concatenate(res.labels)[order],
-                                  oracles.cluster_qr(emb["embedding"]))
+    np.testing.assert_array_equal(
+        np.concatenate(res.labels)[order], oracles.cluster_qr(emb["embedding"])
+    )
 
 
 def test_cluster_qr_does_not_depend_on_the_seed():
@@ -43,13 +45,15 @@ def test_cluster_qr_does_not_depend_on_the_seed():
 def test_refined_labels_admit_no_improving_move(assign_labels):
     weights = random_pruned_mlp((30, 24, 20, 6), sparsity=0.6, seed=4)
     adj, _ = oracles.live_adjacency(weights)
-    res = modcore.spectral_cluster(weights, n_clusters=4, assign_labels=assign_labels,
-                                   refine=True, seed=1)
+    res = modcore.spectral_cluster(
+        weights, n_clusters=4, assign_labels=assign_labels, refine=True, seed=1
+    )
     labels = live_labels(res, weights)
     assert np.bincount(labels, minlength=4).min() >= 1
     assert oracles.improving_moves(adj, labels) == []
-    unrefined = modcore.spectral_cluster(weights, n_clusters=4, assign_labels=assign_labels,
-                                         refine=False, seed=1)
+    unrefined = modcore.spectral_cluster(
+        weights, n_clusters=4, assign_labels=assign_labels, refine=False, seed=1
+    )
     assert oracles.improving_moves(adj, live_labels(unrefined, weights)) != []
     assert res.ncut < unrefined.ncut
     assert res.ncut == pytest.approx(oracles.ncut(adj, labels), rel=1e-9)
@@ -67,9 +71,14 @@ def test_select_by_ncut_keeps_the_lowest_restart(refine):
         assert by_inertia.inertia <= by_ncut.inertia
 
 
-@pytest.mark.parametrize("rule", [dict(assign_labels="cluster_qr"),
-                                  dict(assign_labels="kmeans", select_by="ncut"),
-                                  dict(assign_labels="kmeans", refine=False)])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        dict(assign_labels="cluster_qr"),
+        dict(assign_labels="kmeans", select_by="ncut"),
+        dict(assign_labels="kmeans", refine=False),
+    ],
+)
 def test_every_rule_is_the_same_on_any_thread_count(rule):
     weights = random_pruned_mlp((300, 200, 200, 10), sparsity=0.9, seed=0)
     a = modcore.spectral_cluster(weights, seed=7, n_jobs=1, **rule)
@@ -83,8 +92,16 @@ def test_every_rule_is_the_same_on_any_thread_count(rule):
 
 def test_the_rule_is_recorded_in_the_results():
     weights = random_pruned_mlp((40, 30, 20), sparsity=0.5, seed=0)
-    res = modcore.ncut_significance(weights, n_clusters=3, n_shuffles=3, seed=0, progress=False,
-                                    assign_labels="kmeans", refine=False, select_by="ncut")
+    res = modcore.ncut_significance(
+        weights,
+        n_clusters=3,
+        n_shuffles=3,
+        seed=0,
+        progress=False,
+        assign_labels="kmeans",
+        refine=False,
+        select_by="ncut",
+    )
     d = res.to_dict()
     assert (d["assign_labels"], d["refine"], d["select_by"]) == ("kmeans", False, "ncut")
     c = res.clustering

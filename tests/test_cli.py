@@ -15,8 +15,12 @@ from modcore.synthetic import planted_modular_mlp
 
 
 def run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "modcore", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "modcore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -29,8 +33,21 @@ def npz(tmp_path):
 
 def test_analyze_prints_table_and_writes_json(npz, tmp_path):
     out = tmp_path / "res.json"
-    proc = run("analyze", npz, "--n-clusters", 3, "--n-shuffles", 20, "--shuffle", "layer",
-               "--shuffle", "layer_nonzero", "--json", out, "--quiet")
+    proc = run(
+        "analyze",
+        npz,
+        "--n-clusters",
+        3,
+        "--n-shuffles",
+        20,
+        "--shuffle",
+        "layer",
+        "--shuffle",
+        "layer_nonzero",
+        "--json",
+        out,
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "layer_nonzero" in proc.stdout and "n-cut" in proc.stdout
     res = json.loads(out.read_text())
@@ -44,16 +61,31 @@ def test_analyze_prints_table_and_writes_json(npz, tmp_path):
 
 # (subcommand and its arguments, new spellings, old spellings of the same options)
 SPELLINGS = [
-    (["analyze", "n.npz"], ["--n-clusters", "3", "--n-shuffles", "7", "--n-jobs", "1"],
-     ["--clusters", "3", "--shuffles", "7", "--jobs", "1"]),
-    (["sweep", "nets"], ["--n-clusters", "3", "--n-shuffles", "7", "--n-jobs", "1"],
-     ["--clusters", "3", "--shuffles", "7", "--jobs", "1"]),
-    (["demo"], ["--n-clusters", "3", "--n-shuffles", "7", "--n-jobs", "1"],
-     ["--clusters", "3", "--shuffles", "7", "--jobs", "1"]),
-    (["lesion", "n.pt"], ["--n-clusters", "3", "--n-jobs", "2"],
-     ["--clusters", "3", "--threads", "2"]),
-    (["reproduce"], ["--n-clusters", "3", "--n-shuffles", "7", "--n-jobs", "1"],
-     ["--clusters", "3", "--shuffles", "7", "--jobs", "1"]),
+    (
+        ["analyze", "n.npz"],
+        ["--n-clusters", "3", "--n-shuffles", "7", "--n-jobs", "1"],
+        ["--clusters", "3", "--shuffles", "7", "--jobs", "1"],
+    ),
+    (
+        ["sweep", "nets"],
+        ["--n-clusters", "3", "--n-shuffles", "7", "--n-jobs", "1"],
+        ["--clusters", "3", "--shuffles", "7", "--jobs", "1"],
+    ),
+    (
+        ["demo"],
+        ["--n-clusters", "3", "--n-shuffles", "7", "--n-jobs", "1"],
+        ["--clusters", "3", "--shuffles", "7", "--jobs", "1"],
+    ),
+    (
+        ["lesion", "n.pt"],
+        ["--n-clusters", "3", "--n-jobs", "2"],
+        ["--clusters", "3", "--threads", "2"],
+    ),
+    (
+        ["reproduce"],
+        ["--n-clusters", "3", "--n-shuffles", "7", "--n-jobs", "1"],
+        ["--clusters", "3", "--shuffles", "7", "--jobs", "1"],
+    ),
 ]
 
 
@@ -104,7 +136,8 @@ def test_analyze_writes_a_report(npz, tmp_path):
     assert saved["arguments"]["n_shuffles"] == 10
     assert saved["network"] == str(npz) and saved["nulls"]["layer"]["n_shuffles"] == 10
     assert {"null_layer.png", "network.png", "weights.png", "module_sizes.png"} <= {
-        p.name for p in out.iterdir()}
+        p.name for p in out.iterdir()
+    }
 
 
 def test_train_is_seeded_and_its_checkpoint_analyzed(tmp_path):
@@ -113,8 +146,20 @@ def test_train_is_seeded_and_its_checkpoint_analyzed(tmp_path):
 
     nets = [tmp_path / "a.pt", tmp_path / "b.pt"]
     for net in nets:
-        proc = run("train", "--dataset", "line", "--widths", "784,16,10", "--epochs", 1,
-                   "--n-train", 256, "--out", net, "--quiet")
+        proc = run(
+            "train",
+            "--dataset",
+            "line",
+            "--widths",
+            "784,16,10",
+            "--epochs",
+            1,
+            "--n-train",
+            256,
+            "--out",
+            net,
+            "--quiet",
+        )
         assert proc.returncode == 0, proc.stderr
         assert "test accuracy" in proc.stdout
     for a, b in zip(*map(weights_from_module, nets)):
@@ -124,11 +169,14 @@ def test_train_is_seeded_and_its_checkpoint_analyzed(tmp_path):
     assert "784-16-10" in proc.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--dataset", "nope"), "unknown data set"),
-    (("--dataset", "line", "--n-train", 100, "--widths", "100,10"), "784"),
-    (("--dataset", "line", "--prune", 0.5), "--prune must be 0.9 (the paper's schedule) or 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--dataset", "nope"), "unknown data set"),
+        (("--dataset", "line", "--n-train", 100, "--widths", "100,10"), "784"),
+        (("--dataset", "line", "--prune", 0.5), "--prune must be 0.9 (the paper's schedule) or 0"),
+    ],
+)
 def test_train_bad_input_is_one_line_exit_2(tmp_path, args, message):
     pytest.importorskip("torch")
     proc = run("train", *args, "--out", tmp_path / "net.pt", "--quiet")
@@ -142,8 +190,26 @@ def test_train_cnn_writes_a_checkpoint_that_loads(tmp_path):
 
     net = tmp_path / "cnn.pt"
     # One batch of 64 per epoch: an epoch of training, then one of pruning.
-    proc = run("train", "--arch", "cnn", "--dataset", "line", "--epochs", 1, "--n-train", 64,
-               "--n-test", 32, "--conv-dropout", 0.25, "--dropout", 0.5, "--out", net, "--quiet")
+    proc = run(
+        "train",
+        "--arch",
+        "cnn",
+        "--dataset",
+        "line",
+        "--epochs",
+        1,
+        "--n-train",
+        64,
+        "--n-test",
+        32,
+        "--conv-dropout",
+        0.25,
+        "--dropout",
+        0.5,
+        "--out",
+        net,
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     saved = checkpoint.load(net)
     assert saved.arch == "cnn" and isinstance(saved.model, CNN)
@@ -153,15 +219,22 @@ def test_train_cnn_writes_a_checkpoint_that_loads(tmp_path):
     assert saved.sparsity == pytest.approx([round(0.9 * n) / n for n in sizes], abs=1e-7)
     meta = saved.metadata
     assert (meta["arch"], meta["batch_size"], meta["epochs"], meta["prune_epochs"]) == (
-        "cnn", 64, 1, 1)
+        "cnn",
+        64,
+        1,
+        1,
+    )
     assert (meta["n_train"], meta["n_test"], meta["seed"]) == (64, 32, 0)
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--arch", "cnn", "--widths", "784,10"), "--widths"),
-    (("--conv-dropout", "0.25"), "--arch cnn only"),
-    (("--arch", "cnn", "--dropout", "1.5", "--n-train", "64", "--n-test", "16"), "--dropout"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--arch", "cnn", "--widths", "784,10"), "--widths"),
+        (("--conv-dropout", "0.25"), "--arch cnn only"),
+        (("--arch", "cnn", "--dropout", "1.5", "--n-train", "64", "--n-test", "16"), "--dropout"),
+    ],
+)
 def test_train_bad_cnn_options_exit_2(tmp_path, capsys, args, message):
     pytest.importorskip("torch")
     from modcore.cli import main
@@ -179,19 +252,68 @@ def test_lesion_takes_a_cnn_checkpoint(tmp_path, capsys):
     net, out = tmp_path / "cnn.pt", tmp_path / "lesion.json"
     checkpoint.save(CNN(channels=(4, 4), pool_after=(True, True), dense=(8,), seed=0), net)
     # The input shape comes from the checkpoint: the images are not flattened.
-    assert main(["lesion", net, "--dataset", "line", "--n-test", "100", "--clusters", "3",
-                 "--random-lesions", "3", "--rule", "paper", "--pairs", "all", "--json", out,
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "lesion",
+                net,
+                "--dataset",
+                "line",
+                "--n-test",
+                "100",
+                "--clusters",
+                "3",
+                "--random-lesions",
+                "3",
+                "--rule",
+                "paper",
+                "--pairs",
+                "all",
+                "--json",
+                out,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
     assert res["arch"] == "cnn" and res["rule"] == "paper" and res["pair_set"] == "all"
     assert res["group_names"] == ["input", "0", "3", "7", "9"]
     assert res["unit_kinds"][1:4] == ["channels", "channels", "neurons"]
     assert "paper rule" in capsys.readouterr().out
-    assert main(["lesion", net, "--dataset", "line", "--n-test", "100", "--input-shape",
-                 "2,28,28", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "lesion",
+                net,
+                "--dataset",
+                "line",
+                "--n-test",
+                "100",
+                "--input-shape",
+                "2,28,28",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "do not reshape to --input-shape 2,28,28" in capsys.readouterr().err
-    assert main(["lesion", net, "--dataset", "line", "--n-test", "100", "--input-shape",
-                 "784", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "lesion",
+                net,
+                "--dataset",
+                "line",
+                "--n-test",
+                "100",
+                "--input-shape",
+                "784",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "inputs of shape (784,) but the network takes (1, 28, 28)" in capsys.readouterr().err
 
 
@@ -199,8 +321,19 @@ def test_demo_runs_end_to_end(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("matplotlib")
     out = tmp_path / "demo"
-    proc = run("demo", "--out", out, "--n-shuffles", 20, "--epochs", 1, "--n-train", 1000,
-               "--quiet", timeout=120)
+    proc = run(
+        "demo",
+        "--out",
+        out,
+        "--n-shuffles",
+        20,
+        "--epochs",
+        1,
+        "--n-train",
+        1000,
+        "--quiet",
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "demo data set:" in proc.stdout
     saved = json.loads((out / "summary.json").read_text())
@@ -212,8 +345,10 @@ def test_demo_runs_end_to_end(tmp_path):
 
 def test_report_without_matplotlib_fails_before_the_work(npz, tmp_path):
     out = tmp_path / "report"
-    code = ("import sys; sys.modules['matplotlib'] = None; from modcore.cli import main; "
-            f"sys.exit(main(['analyze', {str(npz)!r}, '--report', {str(out)!r}]))")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from modcore.cli import main; "
+        f"sys.exit(main(['analyze', {str(npz)!r}, '--report', {str(out)!r}]))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "pip install 'modcore[plot]'" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == "" and not out.exists()
@@ -246,13 +381,41 @@ def test_lesion_command_writes_json_and_report(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("matplotlib")
     net = tmp_path / "net.pt"
-    proc = run("train", "--dataset", "line", "--widths", "784,24,24,10", "--epochs", 1,
-               "--n-train", 512, "--out", net, "--quiet")
+    proc = run(
+        "train",
+        "--dataset",
+        "line",
+        "--widths",
+        "784,24,24,10",
+        "--epochs",
+        1,
+        "--n-train",
+        512,
+        "--out",
+        net,
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     out, report = tmp_path / "lesion.json", tmp_path / "report"
-    proc = run("lesion", net, "--dataset", "line", "--n-test", 200, "--n-clusters", 3,
-               "--random-lesions", 5, "--json", out, "--report", report, "--quiet",
-               "--threads", 1)  # the old spelling of --n-jobs
+    proc = run(
+        "lesion",
+        net,
+        "--dataset",
+        "line",
+        "--n-test",
+        200,
+        "--n-clusters",
+        3,
+        "--random-lesions",
+        5,
+        "--json",
+        out,
+        "--report",
+        report,
+        "--quiet",
+        "--threads",
+        1,
+    )  # the old spelling of --n-jobs
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())
     assert res["dataset"] == "line" and res["network"] == str(net)
@@ -265,9 +428,21 @@ def test_lesion_command_writes_json_and_report(tmp_path):
 
 
 def test_ctrl_c_exits_130_with_one_line(npz):
-    proc = subprocess.Popen([sys.executable, "-m", "modcore", "analyze", str(npz),
-                             "--n-clusters", "3", "--n-shuffles", str(10**6)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modcore",
+            "analyze",
+            str(npz),
+            "--n-clusters",
+            "3",
+            "--n-shuffles",
+            str(10**6),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         err = b""
         while b"layer shuffles" not in err:  # the null's progress bar: the work is under way

@@ -29,27 +29,33 @@ def fails_in_one_line(capsys, argv, message):
     assert message in err, err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["analyze", "{dir}"], "a directory"),
-    (["analyze", "{net}", "--json", "{dir}"], "--json {dir}: is a directory"),
-    (["analyze", "{net}", "--json", "{file}/x.json"], "{file} is not a directory"),
-    (["analyze", "{net}", "--json", "{file}/sub/x.json"], "{file} is not a directory"),
-    (["analyze", "{net}", "--report", "{file}"], "--report {file}: exists and is not a directory"),
-    (["sweep", "{net}", "--out", "{dir}"], "--out {dir}: is a directory"),
-    (["analyze", "{net}", "--clusters", str(2**40)], "argument --clusters"),
-    (["analyze", "{net}", "--shuffles", str(10**12)], "argument --shuffles"),
-    (["analyze", "{net}", "--seed", "-1"], "argument --seed"),
-    (["analyze", "{net}", "--jobs", "0"], "argument --jobs"),
-    (["analyze", "{net}", "--n-init", "many"], "expected an integer, got 'many'"),
-    (["train", "--epochs", "0", "--out", "{dir}/t.pt"], "argument --epochs"),
-    (["train", "--dropout", "2", "--out", "{dir}/t.pt"], "argument --dropout"),
-    (["train", "--widths", "784,0,10", "--out", "{dir}/t.pt"], "argument --widths"),
-    (["train", "--out", "{dir}"], "--out {dir}: is a directory"),
-    (["lesion", "{net}", "--alpha", "0"], "argument --alpha"),
-    (["lesion", "{net}", "--report", "{file}"], "exists and is not a directory"),
-    (["reproduce", "--out", "{file}"], "exists and is not a directory"),
-    (["demo", "--out", "{file}"], "exists and is not a directory"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["analyze", "{dir}"], "a directory"),
+        (["analyze", "{net}", "--json", "{dir}"], "--json {dir}: is a directory"),
+        (["analyze", "{net}", "--json", "{file}/x.json"], "{file} is not a directory"),
+        (["analyze", "{net}", "--json", "{file}/sub/x.json"], "{file} is not a directory"),
+        (
+            ["analyze", "{net}", "--report", "{file}"],
+            "--report {file}: exists and is not a directory",
+        ),
+        (["sweep", "{net}", "--out", "{dir}"], "--out {dir}: is a directory"),
+        (["analyze", "{net}", "--clusters", str(2**40)], "argument --clusters"),
+        (["analyze", "{net}", "--shuffles", str(10**12)], "argument --shuffles"),
+        (["analyze", "{net}", "--seed", "-1"], "argument --seed"),
+        (["analyze", "{net}", "--jobs", "0"], "argument --jobs"),
+        (["analyze", "{net}", "--n-init", "many"], "expected an integer, got 'many'"),
+        (["train", "--epochs", "0", "--out", "{dir}/t.pt"], "argument --epochs"),
+        (["train", "--dropout", "2", "--out", "{dir}/t.pt"], "argument --dropout"),
+        (["train", "--widths", "784,0,10", "--out", "{dir}/t.pt"], "argument --widths"),
+        (["train", "--out", "{dir}"], "--out {dir}: is a directory"),
+        (["lesion", "{net}", "--alpha", "0"], "argument --alpha"),
+        (["lesion", "{net}", "--report", "{file}"], "exists and is not a directory"),
+        (["reproduce", "--out", "{file}"], "exists and is not a directory"),
+        (["demo", "--out", "{file}"], "exists and is not a directory"),
+    ],
+)
 def test_failures_are_one_line_exit_2(capsys, tmp_path, npz, argv, message):
     names = {"dir": tmp_path / "adir", "file": tmp_path / "afile", "net": npz}
     names["dir"].mkdir()
@@ -74,7 +80,8 @@ def test_outputs_are_checked_before_the_computation(tmp_path, npz):
     (tmp_path / "adir").mkdir()
     fifo = tmp_path / "x.npz"
     os.mkfifo(fifo)
-    proc = run_python(f"""
+    proc = run_python(
+        f"""
         import sys
         from modcore.cli import main
         codes = [main(["analyze", {str(npz)!r}, "--shuffles", "10000000", "--quiet",
@@ -82,7 +89,9 @@ def test_outputs_are_checked_before_the_computation(tmp_path, npz):
                  main(["analyze", {str(fifo)!r}]),
                  main(["sweep", {str(fifo)!r}, {str(npz)!r}])]
         print(codes)
-    """, timeout=60)
+    """,
+        timeout=60,
+    )
     assert proc.stdout.strip() == "[2, 2, 2]", proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 3
 
@@ -92,8 +101,21 @@ def test_a_null_with_no_spread_is_printed_and_reported(capsys, tmp_path, npz):
     # One shuffle: the null's std is 0 and z is +-inf (or 0).
     report = tmp_path / "report"
     out = tmp_path / "r.json"
-    code = main(["analyze", npz, "--clusters", 3, "--shuffles", 1, "--quiet",
-                 "--report", report, "--json", out])
+    code = main(
+        [
+            "analyze",
+            npz,
+            "--clusters",
+            3,
+            "--shuffles",
+            1,
+            "--quiet",
+            "--report",
+            report,
+            "--json",
+            out,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     z = json.loads(out.read_text())["nulls"]["layer"]["z_score"]
@@ -103,8 +125,21 @@ def test_a_null_with_no_spread_is_printed_and_reported(capsys, tmp_path, npz):
     # Equal non-zero weights: every "layer_nonzero" shuffle is the network itself.
     blocks = tmp_path / "blocks.npz"
     np.savez(blocks, np.kron(np.eye(2), np.ones((3, 3))))
-    code = main(["analyze", blocks, "--clusters", 2, "--shuffles", 5, "--quiet",
-                 "--shuffle", "layer_nonzero", "--report", tmp_path / "report2"])
+    code = main(
+        [
+            "analyze",
+            blocks,
+            "--clusters",
+            2,
+            "--shuffles",
+            5,
+            "--quiet",
+            "--shuffle",
+            "layer_nonzero",
+            "--report",
+            tmp_path / "report2",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert (tmp_path / "report2" / "index.html").exists()
@@ -115,8 +150,10 @@ def test_bfloat16_safetensors_are_analyzed(capsys, tmp_path):
     safetensors_torch = pytest.importorskip("safetensors.torch")
     w = random_pruned_mlp((20, 20, 10), sparsity=0.5, seed=0)
     path = tmp_path / "net.safetensors"
-    safetensors_torch.save_file({f"{i}.weight": torch.from_numpy(a.T.copy()).to(torch.bfloat16)
-                                 for i, a in enumerate(w)}, str(path))
+    safetensors_torch.save_file(
+        {f"{i}.weight": torch.from_numpy(a.T.copy()).to(torch.bfloat16) for i, a in enumerate(w)},
+        str(path),
+    )
     assert main(["analyze", path, "--clusters", 3, "--shuffles", 4, "--quiet"]) == 0
     assert "n-cut" in capsys.readouterr().out
 
@@ -128,10 +165,14 @@ def test_lesion_threads_are_capped(tmp_path):
     path = tmp_path / "mlp.pt"
     checkpoint.save(MLP([784, 16, 10], seed=0), path)
     # A million torch threads reserve more stacks than the address space holds.
-    proc = run_python(f"""
+    proc = run_python(
+        f"""
         from modcore.cli import main
         print(main(["lesion", {str(path)!r}, "--dataset", "line", "--n-test", "64",
                     "--clusters", "2", "--random-lesions", "2", "--no-double", "--quiet",
                     "--threads", "1000000"]))
-    """, address_space_gb=6, timeout=120)
+    """,
+        address_space_gb=6,
+        timeout=120,
+    )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("0"), proc.stderr

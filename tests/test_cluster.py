@@ -17,8 +17,10 @@ def test_planted_modules_recovered_exactly(k):
     weights, groups = planted_modular_mlp(widths, k, noise=0.02, seed=k)
     res = modcore.spectral_cluster(weights, n_clusters=k, seed=0)
     assert oracles.same_partition(np.concatenate(res.labels), np.concatenate(groups))
-    shuffled = [np.random.default_rng(l).permutation(w.ravel()).reshape(w.shape)
-                for l, w in enumerate(weights)]
+    shuffled = [
+        np.random.default_rng(l).permutation(w.ravel()).reshape(w.shape)
+        for l, w in enumerate(weights)
+    ]
     null = modcore.spectral_cluster(shuffled, n_clusters=k, seed=0)
     assert res.ncut < 0.25 * null.ncut
 
@@ -43,8 +45,9 @@ def test_quality_no_worse_than_sklearn_on_reference_nets():
         ours.append(modcore.spectral_cluster(weights, n_clusters=12, seed=seed).ncut)
         adj, _ = oracles.live_adjacency(weights)
         with threadpool_limits(1):  # OpenMP/BLAS threads spin badly on a busy machine
-            labels = SpectralClustering(12, affinity="precomputed", assign_labels="kmeans",
-                                        random_state=seed).fit_predict(adj)
+            labels = SpectralClustering(
+                12, affinity="precomputed", assign_labels="kmeans", random_state=seed
+            ).fit_predict(adj)
         theirs.append(oracles.ncut(adj, labels))
     assert np.mean(ours) <= np.mean(theirs) * 1.005, (ours, theirs)
 
@@ -59,6 +62,7 @@ def test_isolated_neurons_dropped():
 
 def test_result_serialises():
     import json
+
     weights = random_pruned_mlp((30, 20, 10), sparsity=0.3, seed=0)
     res = modcore.spectral_cluster(weights, n_clusters=3, seed=0)
     d = json.loads(json.dumps(res.to_dict()))
@@ -105,7 +109,9 @@ def test_bad_weights(weights, exc, match):
 def test_integer_and_strided_weights_are_converted():
     w = np.arange(24).reshape(4, 6) % 5
     a = modcore.spectral_cluster([w, w.T[:, :4].copy()], n_clusters=2, seed=0)
-    b = modcore.spectral_cluster([w.astype(float), np.asfortranarray(w.T[:, :4])], n_clusters=2, seed=0)
+    b = modcore.spectral_cluster(
+        [w.astype(float), np.asfortranarray(w.T[:, :4])], n_clusters=2, seed=0
+    )
     assert a.ncut == b.ncut
 
 

@@ -70,15 +70,13 @@ def test_star_like_spectrum_matches_scipy(name, method):
     n = n_live(weights)
     if method == "dense" and n > 1000:
         with pytest.raises(ValueError, match="too many for a dense eigendecomposition"):
-            _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10,
-                                     method, 0)
+            _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method, 0)
         return
     if method == "full" and n > 1000:
         # Lanczos cannot resolve the repeated eigenvalue 0, and the dense fallback
         # is too large: a clear error naming the way out.
         with pytest.raises(RuntimeError, match="eigen_method 'auto'"):
-            _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10,
-                                     method, 0)
+            _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method, 0)
         return
     res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method, 0)
     expected, adj = oracle_eigenvalues(name)
@@ -172,8 +170,9 @@ def test_kde_nulls_are_scale_equivariant_at_extreme_scales(scale, shuffle):
 def test_kde_null_near_the_largest_double_stays_finite():
     w = random_pruned_mlp((30, 20, 10), sparsity=0.5, seed=1)
     w = [a / np.abs(a).max() * 1e308 for a in w]
-    sig = modcore.ncut_significance(w, n_clusters=3, n_shuffles=4, seed=0, progress=False,
-                                    shuffle="layer_nonzero_distribution")
+    sig = modcore.ncut_significance(
+        w, n_clusters=3, n_shuffles=4, seed=0, progress=False, shuffle="layer_nonzero_distribution"
+    )
     assert np.isfinite(sig.shuffled_ncuts).all()
     for a in modcore.shuffled_weights(w, shuffle="layer_all_distribution", seed=0):
         assert np.isfinite(a).all()

@@ -22,7 +22,11 @@ distributed = pytest.importorskip("dask.distributed")
 
 import modcore  # noqa: E402
 from modcore.distributed import (  # noqa: E402
-    MAX_CHUNK, check_client, shuffle_chunks, shuffled_scores_on_cluster)
+    MAX_CHUNK,
+    check_client,
+    shuffle_chunks,
+    shuffled_scores_on_cluster,
+)
 from modcore.cluster import check_settings
 from modcore.network import Network
 from modcore.synthetic import random_pruned_mlp  # noqa: E402
@@ -36,8 +40,13 @@ N = 40
 @contextlib.contextmanager
 def local_cluster():
     """2 worker processes of 1 thread; closed with timeouts so a test cannot hang on it."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0", silence_logs=logging.ERROR)
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
     try:
         client = distributed.Client(cluster, timeout="60s")
         try:
@@ -65,8 +74,9 @@ def local(net, **kw):
 
 
 def null(client, net, shuffle="layer", n=N, seed=3, **kw):
-    return shuffled_scores_on_cluster(client, Network.from_weights(net), shuffle, n,
-                                      check_settings(n_clusters=K), seed, **kw).ncut[:, 0]
+    return shuffled_scores_on_cluster(
+        client, Network.from_weights(net), shuffle, n, check_settings(n_clusters=K), seed, **kw
+    ).ncut[:, 0]
 
 
 def test_chunks_cover_every_index_once():
@@ -100,6 +110,7 @@ def scheduler_modcore_tasks(dask_scheduler):
 def known_keys(keys):
     def known(dask_scheduler):
         return [k for k in keys if k in dask_scheduler.tasks]
+
     return known
 
 
@@ -163,8 +174,9 @@ def test_interrupt_cancels_pending_chunks(client, net):
         time.sleep(0.05)
     assert client.run_on_scheduler(scheduler_modcore_tasks) == []
     # The cluster is still fine afterwards.
-    np.testing.assert_array_equal(null(client, net, n=4),
-                                  local(net, n_shuffles=4, seed=3).shuffled_ncuts)
+    np.testing.assert_array_equal(
+        null(client, net, n=4), local(net, n_shuffles=4, seed=3).shuffled_ncuts
+    )
 
 
 def test_real_ctrl_c_cancels_the_cluster_work():
@@ -197,8 +209,9 @@ def test_real_ctrl_c_cancels_the_cluster_work():
             client.close(timeout=10)
             cluster.close(timeout=20)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         first = proc.stdout.readline()
         assert first == "progress\n", proc.stderr.read()
@@ -211,8 +224,7 @@ def test_real_ctrl_c_cancels_the_cluster_work():
 
 
 def modcore_task_states(dask_scheduler):
-    return {k: ts.state for k, ts in dask_scheduler.tasks.items()
-            if str(k).startswith("modcore-")}
+    return {k: ts.state for k, ts in dask_scheduler.tasks.items() if str(k).startswith("modcore-")}
 
 
 def test_a_chunk_cancelled_elsewhere_is_an_error_not_a_hole(client, net):
@@ -222,8 +234,10 @@ def test_a_chunk_cancelled_elsewhere_is_an_error_not_a_hole(client, net):
         if cancelled:
             return
         states = client.run_on_scheduler(modcore_task_states)
-        pending = sorted((k for k, state in states.items() if state != "memory"),
-                         key=lambda k: int(k.rsplit("-", 1)[1]))
+        pending = sorted(
+            (k for k, state in states.items() if state != "memory"),
+            key=lambda k: int(k.rsplit("-", 1)[1]),
+        )
         assert pending, states  # 200 chunks: the first result comes long before the last
         cancelled.append(pending[-1])
         client.cancel([distributed.Future(pending[-1], client)])
@@ -248,6 +262,7 @@ def test_client_must_be_a_client():
 def story_of(keys):
     def story(dask_scheduler):
         return [(s[0], s[1], s[2]) for s in dask_scheduler.story(*keys)]
+
     return story
 
 
@@ -279,8 +294,11 @@ def test_killed_worker_loses_and_duplicates_no_shuffle(net):
     # Every chunk counted exactly once: progress went up one chunk at a time to n.
     assert state["events"] == list(range(size, n + 1, size))
     # The killed worker's chunk(s) ran again on another worker.
-    rerun = [k for k in state["keys"]
-             if sum(1 for key, _, end in history if key == k and end == "processing") >= 2]
+    rerun = [
+        k
+        for k in state["keys"]
+        if sum(1 for key, _, end in history if key == k and end == "processing") >= 2
+    ]
     assert rerun
 
 
@@ -296,9 +314,28 @@ def test_scheduler_option_of_the_command(client, net, tmp_path):
     np.savez(tmp_path / "net.npz", *net)
     out = tmp_path / "res.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "modcore", "analyze", str(tmp_path / "net.npz"), "--n-clusters",
-         str(K), "--n-shuffles", "12", "--seed", "3", "--quiet", "--json", str(out),
-         "--scheduler", client.scheduler.address], capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "modcore",
+            "analyze",
+            str(tmp_path / "net.npz"),
+            "--n-clusters",
+            str(K),
+            "--n-shuffles",
+            "12",
+            "--seed",
+            "3",
+            "--quiet",
+            "--json",
+            str(out),
+            "--scheduler",
+            client.scheduler.address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     saved = json.loads(out.read_text())["nulls"]["layer"]
     assert saved["shuffled_ncuts"] == local(net, n_shuffles=12, seed=3).shuffled_ncuts.tolist()
@@ -306,10 +343,10 @@ def test_scheduler_option_of_the_command(client, net, tmp_path):
 
 def test_sweep_on_cluster_identical_to_local_and_resumable(client, tmp_path):
     pytest.importorskip("pandas")
-    nets = {f"net{i}": random_pruned_mlp((30, 25, 20, 10), sparsity=0.6, seed=i)
-            for i in range(3)}
-    opts = dict(n_clusters=3, n_shuffles=12, seed=5, shuffle=["layer", "layer_nonzero"],
-                progress=False)
+    nets = {f"net{i}": random_pruned_mlp((30, 25, 20, 10), sparsity=0.6, seed=i) for i in range(3)}
+    opts = dict(
+        n_clusters=3, n_shuffles=12, seed=5, shuffle=["layer", "layer_nonzero"], progress=False
+    )
     here = modcore.sweep(nets, **opts)
     there = modcore.sweep(nets, **opts, client=client, max_in_flight=2)
     columns = [c for c in here.columns if c != "seconds"]
@@ -321,8 +358,7 @@ def test_sweep_on_cluster_identical_to_local_and_resumable(client, tmp_path):
 
     # Half on the cluster, the rest resumed locally from the same file: the same table.
     path = tmp_path / "results.csv"
-    modcore.sweep({k: nets[k] for k in ["net0", "net1"]}, **opts, client=client,
-                  results_path=path)
+    modcore.sweep({k: nets[k] for k in ["net0", "net1"]}, **opts, client=client, results_path=path)
     resumed = modcore.sweep(nets, **opts, results_path=path)
     assert resumed[columns].equals(here[columns])
     assert len(path.read_text().splitlines()) == 1 + 6
@@ -330,8 +366,9 @@ def test_sweep_on_cluster_identical_to_local_and_resumable(client, tmp_path):
 
 def test_sequential_stop_on_a_cluster_equals_the_local_run(client, net):
     here = local(net, n_shuffles=40, stop_after=3, seed=3)
-    there = modcore.ncut_significance(net, n_clusters=K, n_shuffles=40, stop_after=3, seed=3,
-                                      client=client, progress=False)
+    there = modcore.ncut_significance(
+        net, n_clusters=K, n_shuffles=40, stop_after=3, seed=3, client=client, progress=False
+    )
     assert here.n_shuffles < 40
     np.testing.assert_array_equal(there.shuffled_ncuts, here.shuffled_ncuts)
     np.testing.assert_array_equal(there.shuffled_modularity, here.shuffled_modularity)

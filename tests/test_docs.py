@@ -8,9 +8,18 @@ import pytest
 
 @pytest.mark.parametrize(
     "module",
-    ["modcore.cluster", "modcore.graph", "modcore.significance", "modcore.io", "modcore.weights",
-     "modcore.plot", "modcore.report", "modcore.progress", "modcore.analysis",
-     "modcore.stability"],
+    [
+        "modcore.cluster",
+        "modcore.graph",
+        "modcore.significance",
+        "modcore.io",
+        "modcore.weights",
+        "modcore.plot",
+        "modcore.report",
+        "modcore.progress",
+        "modcore.analysis",
+        "modcore.stability",
+    ],
 )
 def test_docstring_examples(module):
     if module in ("modcore.plot", "modcore.report"):
@@ -23,10 +32,18 @@ def test_docstring_examples(module):
 
 @pytest.mark.parametrize(
     "module",
-    ["modcore.nn.models", "modcore.nn.prune", "modcore.nn.train",
-     "modcore.nn.checkpoint", "modcore.nn.datasets", "modcore.nn.lesion.masks",
-     "modcore.nn.lesion.evaluate", "modcore.nn.lesion.study", "modcore.nn.lesion.rules",
-     "modcore.nn.lesion.network_level"],
+    [
+        "modcore.nn.models",
+        "modcore.nn.prune",
+        "modcore.nn.train",
+        "modcore.nn.checkpoint",
+        "modcore.nn.datasets",
+        "modcore.nn.lesion.masks",
+        "modcore.nn.lesion.evaluate",
+        "modcore.nn.lesion.study",
+        "modcore.nn.lesion.rules",
+        "modcore.nn.lesion.network_level",
+    ],
 )
 def test_torch_docstring_examples(module, torch_one_thread):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

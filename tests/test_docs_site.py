@@ -12,8 +12,10 @@ import pytest
 from browser import load_in_chromium, needs_chromium
 
 SITE = Path(__file__).resolve().parent.parent / "docs" / "_build" / "html"
-needs_site = pytest.mark.skipif(not (SITE / "index.html").is_file(),
-                                reason=f"no built docs site at {SITE} (build it as in README)")
+needs_site = pytest.mark.skipif(
+    not (SITE / "index.html").is_file(),
+    reason=f"no built docs site at {SITE} (build it as in README)",
+)
 
 # (page, how many figures it shows): the index's weights figure; the gallery example's two
 # figures, which sphinx-gallery wrote while running it.
@@ -28,8 +30,9 @@ def _image_sources(html: str) -> list:
 @pytest.mark.parametrize("page, n_figures", PAGES)
 def test_page_images_resolve_to_png_files(page, n_figures):
     path = SITE / page
-    sources = [s for s in _image_sources(path.read_text(encoding="utf-8"))
-               if not s.startswith("data:")]
+    sources = [
+        s for s in _image_sources(path.read_text(encoding="utf-8")) if not s.startswith("data:")
+    ]
     assert len(sources) >= n_figures, sources
     for src in sources:
         target = (path.parent / unquote(src)).resolve()
@@ -49,8 +52,10 @@ def test_page_renders_in_headless_chromium_with_its_figures(page, n_figures):
     assert int(loaded.group(1)) == len(_image_sources(path.read_text(encoding="utf-8")))
     assert int(loaded.group(1)) >= n_figures
     # The page's own text rendered, not an error page.
-    title = {"index.html": "modcore", "auto_examples/plot_planted_modules.html":
-             "Planted modules are recovered"}[page]
+    title = {
+        "index.html": "modcore",
+        "auto_examples/plot_planted_modules.html": "Planted modules are recovered",
+    }[page]
     assert f"<h1>{title}" in dom
 
 
@@ -65,9 +70,19 @@ def _documented_names(api_rst: str) -> set:
     return names
 
 
-@pytest.mark.parametrize("module", ["modcore", "modcore.nn", "modcore.nn.lesion", "modcore.plot",
-                                    "modcore.report", "modcore.sweep", "modcore.functional",
-                                    "modcore.analysis"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "modcore",
+        "modcore.nn",
+        "modcore.nn.lesion",
+        "modcore.plot",
+        "modcore.report",
+        "modcore.sweep",
+        "modcore.functional",
+        "modcore.analysis",
+    ],
+)
 def test_api_reference_lists_every_public_name(module):
     """docs/api.rst names each entry of the module's __all__, here or where it is re-exported
     (modcore.analysis's names are documented as modcore.eigengap, ...)."""

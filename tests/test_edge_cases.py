@@ -17,7 +17,7 @@ def test_disconnected_components_and_k(n_blocks, k):
     w = [scipy.linalg.block_diag(*blocks)] * 2  # component b: units 12b .. 12b+11 of each layer
     res = modcore.spectral_cluster(w, n_clusters=k, seed=0)
     assert res.n_components == n_blocks
-    np.testing.assert_allclose(res.eigenvalues[:min(n_blocks, k)], 1.0)
+    np.testing.assert_allclose(res.eigenvalues[: min(n_blocks, k)], 1.0)
     flat = np.concatenate(res.labels)
     assert set(flat.tolist()) == set(range(k))  # every module used
     adj, _ = oracles.live_adjacency(w)
@@ -25,7 +25,9 @@ def test_disconnected_components_and_k(n_blocks, k):
     if n_blocks >= k:  # modules are unions of whole components, so nothing is cut
         assert res.ncut == 0.0
         for b in range(n_blocks):
-            assert len({int(lab) for layer in res.labels for lab in layer[12 * b:12 * b + 12]}) == 1
+            assert (
+                len({int(lab) for layer in res.labels for lab in layer[12 * b : 12 * b + 12]}) == 1
+            )
 
 
 def test_symmetric_planted_network_with_repeated_eigenvalues():

@@ -47,7 +47,7 @@ class HalfWriter:
         self.f, self.keep = f, keep
 
     def write(self, data):
-        self.f.write(data[:self.keep(len(data))])
+        self.f.write(data[: self.keep(len(data))])
         self.f.flush()
         raise Crash
 
@@ -68,9 +68,23 @@ ROWS = [{"name": "a", "ncut": 1.5}, {"name": "b", "ncut": 0.25}]
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_rows_round_trip_with_any_text(tmp_path, suffix):
-    names = ["plain", "new\nline", "carriage\rreturn", "crlf\r\n", "line\u2028separator",
-             "para\u2029graph", "form\x0cfeed", "vertical\x0btab", "next\x85line",
-             'comma, "quote"', "", " padded ", "3.25", "ünïcödé ✓", "nul\x00byte"]
+    names = [
+        "plain",
+        "new\nline",
+        "carriage\rreturn",
+        "crlf\r\n",
+        "line\u2028separator",
+        "para\u2029graph",
+        "form\x0cfeed",
+        "vertical\x0btab",
+        "next\x85line",
+        'comma, "quote"',
+        "",
+        " padded ",
+        "3.25",
+        "ünïcödé ✓",
+        "nul\x00byte",
+    ]
     path = tmp_path / f"r{suffix}"
     rows = [{"name": n, "ncut": float(i) / 3} for i, n in enumerate(names)]
     write_rows(path, rows)
@@ -80,8 +94,11 @@ def test_rows_round_trip_with_any_text(tmp_path, suffix):
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
-@pytest.mark.parametrize("keep", [lambda n: 1, lambda n: n // 2, lambda n: n - 1],
-                         ids=["1 byte", "half", "all but the newline"])
+@pytest.mark.parametrize(
+    "keep",
+    [lambda n: 1, lambda n: n // 2, lambda n: n - 1],
+    ids=["1 byte", "half", "all but the newline"],
+)
 def test_a_row_cut_short_while_modcore_wrote_it_is_removed(tmp_path, suffix, keep):
     path = tmp_path / f"r{suffix}"
     write_rows(path, ROWS)
@@ -111,11 +128,14 @@ def test_a_crash_after_the_row_was_written_keeps_it(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
-@pytest.mark.parametrize("extra, message", [
-    ("a note from a user\n", "not a test results row"),
-    ("a note without newline", "incomplete and modcore was not writing it"),
-    ('{"name": "x", "ncut": 1.0, "more": 2}\n', "not a test results row"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("a note from a user\n", "not a test results row"),
+        ("a note without newline", "incomplete and modcore was not writing it"),
+        ('{"name": "x", "ncut": 1.0, "more": 2}\n', "not a test results row"),
+    ],
+)
 def test_lines_modcore_did_not_write_are_refused_and_kept(tmp_path, suffix, extra, message):
     path = tmp_path / f"r{suffix}"
     write_rows(path, ROWS)
@@ -207,8 +227,13 @@ HOLDER = textwrap.dedent("""
 
 def test_a_second_process_waits_for_the_lock_then_sees_the_first_ones_rows(tmp_path):
     path = tmp_path / "r.jsonl"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     waited = []
 
     def on_wait(p):

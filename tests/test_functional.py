@@ -23,16 +23,24 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from modcore.nn import (CNN, MLP, Activations, activations, checkpoint,  # noqa: E402
-                        load_dataset)
+from modcore.nn import (
+    CNN,
+    MLP,
+    Activations,
+    activations,
+    checkpoint,  # noqa: E402
+    load_dataset,
+)
 
-pytestmark = [pytest.mark.usefixtures("torch_one_thread"),
-              pytest.mark.filterwarnings("ignore:dropped .* zero variance:UserWarning")]
+pytestmark = [
+    pytest.mark.usefixtures("torch_one_thread"),
+    pytest.mark.filterwarnings("ignore:dropped .* zero variance:UserWarning"),
+]
 
 
 def _squared_spearman(x):
     r = scipy.stats.spearmanr(x, axis=1).statistic
-    r = np.nan_to_num(r ** 2)
+    r = np.nan_to_num(r**2)
     np.fill_diagonal(r, 0)
     return r
 
@@ -46,8 +54,9 @@ def _dense(graph):
 
 def _mlp():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Dropout(0.5), nn.Linear(5, 4),
-                         nn.ReLU(), nn.Linear(4, 3))
+    return nn.Sequential(
+        nn.Linear(6, 5), nn.ReLU(), nn.Dropout(0.5), nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3)
+    )
 
 
 def test_activations_equal_a_manual_forward_pass_in_eval_mode():
@@ -66,11 +75,13 @@ def test_activations_equal_a_manual_forward_pass_in_eval_mode():
     assert acts.group_names == ("0", "3", "5")
     assert acts.group_sizes == (5, 4, 3)
     for row, (name, unit) in enumerate(acts.units):
-        np.testing.assert_allclose(acts.values[row], expected[name][:, unit].numpy(), rtol=1e-6,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            acts.values[row], expected[name][:, unit].numpy(), rtol=1e-6, atol=1e-6
+        )
     kept = {(n, i) for n, i in acts.units}
-    assert kept | set(acts.dropped) == {(n, i) for n, s in zip(acts.group_names, acts.group_sizes)
-                                        for i in range(s)}
+    assert kept | set(acts.dropped) == {
+        (n, i) for n, s in zip(acts.group_names, acts.group_sizes) for i in range(s)
+    }
     assert acts.values.shape == (len(kept), 37)
 
 
@@ -133,15 +144,23 @@ def test_activations_follow_functional_activations_batchnorm_and_repeated_calls(
         h2 = torch.sigmoid(model.fc(h1))
         expected = {"fc": h1, "fc#2": h2, "out": torch.tanh(model.out(h2))}
     for row, (name, unit) in enumerate(acts.units):
-        np.testing.assert_allclose(acts.values[row], expected[name][:, unit].numpy(), rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            acts.values[row], expected[name][:, unit].numpy(), rtol=1e-5, atol=1e-6
+        )
 
 
 def _cnn():
     torch.manual_seed(2)
-    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(inplace=True),
-                          nn.MaxPool2d(2), nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(4 * 2 * 3, 5))
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1),
+        nn.BatchNorm2d(3),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 2 * 3, 5),
+    )
     with torch.no_grad():
         model[1].running_mean.uniform_(-0.5, 0.5)
     return model
@@ -166,8 +185,9 @@ def test_conv_channels_are_reduced_as_documented(reduction):
     assert acts.group_names == ("0", "4", "7")
     for row, (name, unit) in enumerate(acts.units):
         if name in expected:
-            np.testing.assert_allclose(acts.values[row], expected[name][:, unit], rtol=1e-5,
-                                       atol=1e-6)
+            np.testing.assert_allclose(
+                acts.values[row], expected[name][:, unit], rtol=1e-5, atol=1e-6
+            )
 
 
 def test_max_column_sums_the_height_axis():
@@ -256,8 +276,9 @@ def test_spearman_graph_equals_scipy(rank_elements, monkeypatch):
     if rank_elements:  # rank 100 // 40 = 2 rows at a time
         monkeypatch.setattr(modcore.functional, "_RANK_ELEMENTS", rank_elements)
     x = _tied_data()
-    np.testing.assert_allclose(_dense(modcore.coactivation_graph(x)), _squared_spearman(x),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        _dense(modcore.coactivation_graph(x)), _squared_spearman(x), rtol=0, atol=1e-12
+    )
 
 
 def test_pearson_graph_equals_numpy_and_unsquared_keeps_the_sign():
@@ -266,7 +287,7 @@ def test_pearson_graph_equals_numpy_and_unsquared_keeps_the_sign():
     r = np.corrcoef(x)
     np.fill_diagonal(r, 0)
     net = modcore.coactivation_graph(x, method="pearson")
-    np.testing.assert_allclose(_dense(net), r ** 2, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(_dense(net), r**2, rtol=0, atol=1e-12)
     signed = modcore.coactivation_graph(x, method="pearson", squared=False)
     rows, cols, vals = signed.blocks[0].coo()
     np.testing.assert_allclose(vals, r[rows, cols], rtol=0, atol=1e-12)
@@ -341,9 +362,15 @@ def test_the_layer_shuffle_permutes_the_upper_triangle_entries():
 
 def test_nmi_and_ari_equal_scikit_learn():
     rng = np.random.default_rng(6)
-    cases = [([0, 0, 0], [1, 1, 1]), ([0, 1, 2], [0, 1, 2]), ([0, 1, 2], [5, 5, 5]),
-             ([0, 0, 1, 1], [1, 1, 0, 0]), ([3], [7]), ([0, 1], [0, 0]),
-             ([0, 0, 1, 2], [0, 1, 1, 1])]
+    cases = [
+        ([0, 0, 0], [1, 1, 1]),
+        ([0, 1, 2], [0, 1, 2]),
+        ([0, 1, 2], [5, 5, 5]),
+        ([0, 0, 1, 1], [1, 1, 0, 0]),
+        ([3], [7]),
+        ([0, 1], [0, 0]),
+        ([0, 0, 1, 2], [0, 1, 1, 1]),
+    ]
     for _ in range(40):
         n = int(rng.integers(2, 200))
         a = rng.integers(0, rng.integers(1, 12), n)
@@ -351,9 +378,11 @@ def test_nmi_and_ari_equal_scikit_learn():
         cases.append((a, b))
     for a, b in cases:
         assert normalized_mutual_info_score(a, b) == pytest.approx(
-            metrics.normalized_mutual_info_score(a, b), abs=1e-12)
-        assert adjusted_rand_score(a, b) == pytest.approx(metrics.adjusted_rand_score(a, b),
-                                                          abs=1e-12)
+            metrics.normalized_mutual_info_score(a, b), abs=1e-12
+        )
+        assert adjusted_rand_score(a, b) == pytest.approx(
+            metrics.adjusted_rand_score(a, b), abs=1e-12
+        )
     assert normalized_mutual_info_score([0, 0, 2, 2, 1], [4, 4, 0, 0, 9]) == 1.0
 
 
@@ -377,8 +406,9 @@ def _two_halves(seed=0):
     with torch.no_grad():
         for layer in (model[0], model[2]):
             n_out, n_in = layer.weight.shape
-            mask = torch.block_diag(torch.ones(n_out // 2, n_in // 2),
-                                    torch.ones(n_out // 2, n_in // 2))
+            mask = torch.block_diag(
+                torch.ones(n_out // 2, n_in // 2), torch.ones(n_out // 2, n_in // 2)
+            )
             layer.weight.copy_(mask * (0.5 + torch.rand(n_out, n_in, generator=g)))
             layer.bias.zero_()
     x = torch.rand(400, 8, generator=g)
@@ -393,8 +423,7 @@ def _weight_modules(model, n_clusters=2, seed=0):
 
 def test_planted_halves_are_two_functional_modules_matching_the_weight_modules():
     model, x = _two_halves()
-    fm = modcore.functional_modules(model, x, n_clusters=2, n_shuffles=19, seed=0,
-                                    progress=False)
+    fm = modcore.functional_modules(model, x, n_clusters=2, n_shuffles=19, seed=0, progress=False)
     half = np.array([0, 0, 0, 1, 1, 1])
     assert fm.group_names == ("0", "2")
     flat = np.concatenate(fm.labels)
@@ -419,8 +448,9 @@ def test_planted_halves_are_two_functional_modules_matching_the_weight_modules()
 def test_the_null_of_functional_modules_is_ncut_significance_of_the_graph():
     model, x = _two_halves(1)
     fm = modcore.functional_modules(model, x, n_clusters=3, n_shuffles=7, seed=4, progress=False)
-    sig = modcore.ncut_significance(fm.graph, n_clusters=3, n_shuffles=7, shuffle="layer",
-                                    seed=4, progress=False)
+    sig = modcore.ncut_significance(
+        fm.graph, n_clusters=3, n_shuffles=7, shuffle="layer", seed=4, progress=False
+    )
     np.testing.assert_array_equal(fm.significance.shuffled_ncuts, sig.shuffled_ncuts)
     assert fm.ncut == sig.ncut
     # labels mapped back: node i of the graph is unit acts.units[i]
@@ -452,14 +482,15 @@ def _comparison_oracle(fm, weight, seed, n_check):
 
 def test_comparison_statistics_equal_oracles():
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Linear(10, 12), nn.ReLU(), nn.Linear(12, 8), nn.ReLU(),
-                          nn.Linear(8, 4))
+    model = nn.Sequential(
+        nn.Linear(10, 12), nn.ReLU(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 4)
+    )
     x = torch.randn(150, 10)
     fm = modcore.functional_modules(model, x, n_clusters=3, n_shuffles=0, seed=0)
     weights = [model[i].weight.detach().numpy().T for i in (0, 2, 4)]
     weight = modcore.spectral_cluster(
-        modcore.Network.from_weights(weights, names=["input", "0", "2", "4"]), n_clusters=3,
-        seed=0)
+        modcore.Network.from_weights(weights, names=["input", "0", "2", "4"]), n_clusters=3, seed=0
+    )
     cmp = modcore.compare_modules(fm, weight, n_permutations=30, seed=9)
     a, f, w, perms = _comparison_oracle(fm, weight, 9, 5)
     assert cmp.n_units == len(w)
@@ -470,8 +501,9 @@ def test_comparison_statistics_equal_oracles():
     assert cmp.transfer_ncut.value == pytest.approx(modcore.ncut(dense, w), abs=1e-10)
     assert cmp.functional_ncut == pytest.approx(oracle_ncut(a, f), abs=1e-10)
     for i, p in enumerate(perms):
-        assert cmp.nmi.null[i] == pytest.approx(metrics.normalized_mutual_info_score(f, p),
-                                                abs=1e-12)
+        assert cmp.nmi.null[i] == pytest.approx(
+            metrics.normalized_mutual_info_score(f, p), abs=1e-12
+        )
         assert cmp.ari.null[i] == pytest.approx(metrics.adjusted_rand_score(f, p), abs=1e-12)
         assert cmp.transfer_ncut.null[i] == pytest.approx(oracle_ncut(a, p), abs=1e-10)
     same = w[:, None] == w[None, :]
@@ -502,8 +534,8 @@ def test_compare_modules_matches_groups_by_name():
     with pytest.raises(ValueError, match=r"share no group name.*\['0', '2'\].*'layer 0'"):
         modcore.compare_modules(fm, unnamed)
     other = modcore.spectral_cluster(
-        modcore.Network.from_weights([np.ones((8, 4))], names=["input", "0"]), n_clusters=2,
-        seed=0)
+        modcore.Network.from_weights([np.ones((8, 4))], names=["input", "0"]), n_clusters=2, seed=0
+    )
     with pytest.raises(ValueError, match="group '0' has 6 units in the functional modules but 4"):
         modcore.compare_modules(fm, other)
     with pytest.raises(TypeError, match="Clustering or Significance"):
@@ -530,8 +562,15 @@ def _two_half_cnn(seed=0):
     """Grouped convolutions and a block-diagonal Linear: channels 0-1 (then
     units 0-1) see only input channel 0, channels 2-3 (units 2-3) only channel 1."""
     g = torch.Generator().manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.ReLU(), nn.Conv2d(4, 4, 1, groups=2),
-                          nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 4), nn.ReLU())
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 3, groups=2),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 1, groups=2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 4),
+        nn.ReLU(),
+    )
     with torch.no_grad():
         for conv in (model[0], model[2]):
             conv.weight.copy_(0.5 + torch.rand(conv.weight.shape, generator=g))
@@ -561,11 +600,28 @@ def test_functional_command(tmp_path):
 
     net, out = tmp_path / "net.pt", tmp_path / "functional.json"
     checkpoint.save(MLP([784, 12, 10], seed=0), net, {})
-    args = ["--dataset", "line", "--n-test", 200, "--clusters", 3, "--shuffles", 4,
-            "--permutations", 15, "--seed", 2, "--quiet"]
+    args = [
+        "--dataset",
+        "line",
+        "--n-test",
+        200,
+        "--clusters",
+        3,
+        "--shuffles",
+        4,
+        "--permutations",
+        15,
+        "--seed",
+        2,
+        "--quiet",
+    ]
     command = [sys.executable, "-m", "modcore", "functional"]
-    proc = subprocess.run([*command, str(net), *map(str, args), "--json", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*command, str(net), *map(str, args), "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "transfer n-cut" in proc.stdout and "NMI" in proc.stdout
     res = json.loads(out.read_text())
@@ -577,12 +633,18 @@ def test_functional_command(tmp_path):
     cmp = modcore.compare_modules(fm, weight, n_permutations=15, seed=2)
     assert res["functional"]["group_names"] == ["0", "2"]
     assert res["functional"]["ncut"] == fm.ncut
-    assert res["functional"]["significance"]["shuffled_ncuts"] == \
-        fm.significance.shuffled_ncuts.tolist()
+    assert (
+        res["functional"]["significance"]["shuffled_ncuts"]
+        == fm.significance.shuffled_ncuts.tolist()
+    )
     assert res["comparison"]["nmi"]["value"] == cmp.nmi.value
     assert res["comparison"]["transfer_ncut"]["null"] == cmp.transfer_ncut.null.tolist()
-    bad = subprocess.run([*command, str(tmp_path / "none.pt"), *map(str, args)],
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [*command, str(tmp_path / "none.pt"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "no checkpoint" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
 
@@ -591,13 +653,33 @@ def test_functional_command_reads_a_cnn_checkpoint_with_its_input_shape(tmp_path
     net, out = tmp_path / "cnn.pt", tmp_path / "functional.json"
     model = CNN((1, 28, 28), channels=(4, 4), pool_after=(True, True), dense=(8,), seed=0)
     checkpoint.save(model, net, {})
-    proc = subprocess.run([sys.executable, "-m", "modcore", "functional", str(net), "--dataset",
-                           "line", "--n-test", "150", "--clusters", "2", "--shuffles", "2",
-                           "--permutations", "5", "--json", str(out), "--quiet"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modcore",
+            "functional",
+            str(net),
+            "--dataset",
+            "line",
+            "--n-test",
+            "150",
+            "--clusters",
+            "2",
+            "--shuffles",
+            "2",
+            "--permutations",
+            "5",
+            "--json",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())
-    names = [name for name, m in model.named_modules()
-             if isinstance(m, (nn.Conv2d, nn.Linear))]
+    names = [name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert res["functional"]["group_names"] == names
     assert res["weight"]["group_names"] == ["input", *names]

@@ -24,8 +24,9 @@ print("finished", flush=True)
 
 
 def assert_interrupted(setup, call):
-    rc, out, err = interrupt(setup + CALL.format(call=call), ready="calling", busy_seconds=1.0,
-                             timeout=20)
+    rc, out, err = interrupt(
+        setup + CALL.format(call=call), ready="calling", busy_seconds=1.0, timeout=20
+    )
     assert rc == 130 and "interrupted" in out, (rc, out, err)
 
 
@@ -33,14 +34,17 @@ def test_kmeans_plus_plus_seeding_with_a_large_k():
     # 2000 two-unit components and one dense block: k = 2020 leaves 19 eigenvectors
     # to Lanczos (fast), then k-means++ seeds 2020 centres in 2020 dimensions over
     # 4200 points: about 10^11 operations before the first Lloyd step.
-    assert_interrupted("""
+    assert_interrupted(
+        """
 import numpy as np, modcore
 rng = np.random.default_rng(0)
 w = np.zeros((2100, 2100))
 w[np.arange(2000), np.arange(2000)] = rng.uniform(1, 2, 2000)
 w[2000:, 2000:] = rng.uniform(1, 2, (100, 100))
-""", "modcore.spectral_cluster([w], n_clusters=2020, n_init=1, seed=0, n_jobs=1, "
-                      "assign_labels=\"kmeans\", refine=False)")
+""",
+        "modcore.spectral_cluster([w], n_clusters=2020, n_init=1, seed=0, n_jobs=1, "
+        'assign_labels="kmeans", refine=False)',
+    )
 
 
 def test_graph_build_of_a_huge_dense_block():
@@ -50,11 +54,15 @@ def test_graph_build_of_a_huge_dense_block():
     allocate = "import numpy as np\nw = np.zeros((60000, 60000), np.float32)\n"
     if run_python(allocate + "print('ok')", timeout=60).stdout.strip() != "ok":
         pytest.skip("cannot map a 14 GB array here")
-    assert_interrupted(allocate + """
+    assert_interrupted(
+        allocate
+        + """
 from modcore import _core
 w[0, 0] = 1.0
 block = (0, 1, 60000, 60000, False, w, None, None)
-""", "_core.graph(np.array([60000, 60000]), [block])")
+""",
+        "_core.graph(np.array([60000, 60000]), [block])",
+    )
 
 
 def test_dense_eigensolve_beyond_its_limit_is_refused_at_once():

@@ -18,12 +18,19 @@ def test_a_non_integer_is_a_type_error(value):
         check_positive_int(value, "n_init")
 
 
-@pytest.mark.parametrize("value, bounds, message", [
-    (0, {}, "n_init must be >= 1, got 0"),
-    (-5, {"minimum": 0}, "index must be >= 0, got -5"),
-    (11, {"maximum": 10}, "n_init must be <= 10, got 11"),
-    (np.int64(2**40), {"maximum": 2**31 - 1}, "n_init must be <= 2147483647, got 1099511627776"),
-])
+@pytest.mark.parametrize(
+    "value, bounds, message",
+    [
+        (0, {}, "n_init must be >= 1, got 0"),
+        (-5, {"minimum": 0}, "index must be >= 0, got -5"),
+        (11, {"maximum": 10}, "n_init must be <= 10, got 11"),
+        (
+            np.int64(2**40),
+            {"maximum": 2**31 - 1},
+            "n_init must be <= 2147483647, got 1099511627776",
+        ),
+    ],
+)
 def test_out_of_range_is_a_value_error(value, bounds, message):
     name = "index" if "minimum" in bounds else "n_init"
     with pytest.raises(ValueError, match=f"^{message}$"):

@@ -72,8 +72,9 @@ def hand_data(n=2000, seed=0):
 @pytest.fixture(scope="module")
 def hand_study():
     model, labels = hand_built()
-    return lesion_study(model, hand_data(), random_lesions=50, seed=0, clustering=labels,
-                        progress=False)
+    return lesion_study(
+        model, hand_data(), random_lesions=50, seed=0, clustering=labels, progress=False
+    )
 
 
 def test_hand_built_signal_block_is_important_dead_block_is_not(hand_study):
@@ -118,8 +119,16 @@ def test_hand_built_double_lesion_is_subadditive(hand_study):
 
 def test_top_up_reaches_bonferroni_resolution():
     model, labels = hand_built()
-    study = lesion_study(model, hand_data(500), random_lesions=20, seed=1, clustering=labels,
-                         alpha=0.01, progress=False, double=False)
+    study = lesion_study(
+        model,
+        hand_data(500),
+        random_lesions=20,
+        seed=1,
+        clustering=labels,
+        alpha=0.01,
+        progress=False,
+        double=False,
+    )
     # m = 2 tested at alpha 0.01: 1 / (R + 1) < 0.005 needs R >= 200.
     assert study.max_random_lesions == 200
     n_random = {s.name: s.n_random for s in study.single}
@@ -130,9 +139,17 @@ def test_top_up_reaches_bonferroni_resolution():
         assert s.p_value == pytest.approx(1 / 201)
         assert s.random_neurons.shape == (200, 4)
     with pytest.warns(UserWarning, match="cannot give a p-value"):
-        fixed = lesion_study(model, hand_data(500), random_lesions=20, seed=1,
-                             clustering=labels, alpha=0.01, adaptive=False, progress=False,
-                             double=False)
+        fixed = lesion_study(
+            model,
+            hand_data(500),
+            random_lesions=20,
+            seed=1,
+            clustering=labels,
+            alpha=0.01,
+            adaptive=False,
+            progress=False,
+            double=False,
+        )
     assert fixed.important == [] and fixed.n_tested == 2
 
 
@@ -208,10 +225,23 @@ def test_hook_lesion_equals_zeroed_copy(random_net):
 
 def test_study_drops_equal_zeroed_copies(random_net):
     model, x, y = random_net
-    labels = [np.zeros(20, int), np.arange(32) % 3, np.arange(24) % 4, np.arange(16) % 2,
-              np.zeros(5, int)]
-    study = lesion_study(model, (x, y), random_lesions=4, seed=0, clustering=labels,
-                         min_drop=0.0, progress=False, double=False)
+    labels = [
+        np.zeros(20, int),
+        np.arange(32) % 3,
+        np.arange(24) % 4,
+        np.arange(16) % 2,
+        np.zeros(5, int),
+    ]
+    study = lesion_study(
+        model,
+        (x, y),
+        random_lesions=4,
+        seed=0,
+        clustering=labels,
+        min_drop=0.0,
+        progress=False,
+        double=False,
+    )
     base = accuracy(copy.deepcopy(model), x, y)
     assert study.base_accuracy == base
     assert np.array_equal(study.base_class_accuracy, class_accuracy(copy.deepcopy(model), x, y))
@@ -224,8 +254,16 @@ def test_study_drops_equal_zeroed_copies(random_net):
             assert s.random_drops[k] == pytest.approx(base - accuracy(twin, x, y), abs=1e-12)
             assert np.array_equal(s.random_class_accuracy[k], class_accuracy(twin, x, y))
     # Pairs: every pair in different layers, joint lesions against zeroed copies.
-    pairs = lesion_study(model, (x, y), random_lesions=3, seed=0, clustering=labels,
-                         min_drop=0.0, progress=False, pair_set="all")
+    pairs = lesion_study(
+        model,
+        (x, y),
+        random_lesions=3,
+        seed=0,
+        clustering=labels,
+        min_drop=0.0,
+        progress=False,
+        pair_set="all",
+    )
     assert len(pairs.pairs) == 3 * 4 + 3 * 2 + 4 * 2
     for p in pairs.pairs[::5]:
         a, b = pairs.single[p.a], pairs.single[p.b]
@@ -236,7 +274,8 @@ def test_study_drops_equal_zeroed_copies(random_net):
         assert np.array_equal(p.random_class_accuracy[1], class_accuracy(twin, x, y))
         twin = zeroed_copy(model, {a.layer: a.neurons, b.layer: b.random_neurons[2]})
         assert p.b_given_a_random[2] == pytest.approx(
-            base - accuracy(twin, x, y) - a.drop, abs=1e-12)
+            base - accuracy(twin, x, y) - a.drop, abs=1e-12
+        )
 
 
 def test_progress_line(random_net, capsys):
@@ -257,8 +296,10 @@ def test_non_sequential_model_uses_full_forward(random_net):
             return self.inner(inputs)
 
     wrapped = Wrapped(model)
-    assert lesion_accuracy(wrapped, (x, y), LESIONS).tolist() == \
-        lesion_accuracy(model, (x, y), LESIONS).tolist()
+    assert (
+        lesion_accuracy(wrapped, (x, y), LESIONS).tolist()
+        == lesion_accuracy(model, (x, y), LESIONS).tolist()
+    )
 
 
 # ------------------------------------------------------------------ random lesions, seeds
@@ -334,13 +375,19 @@ def test_bad_lesions_give_clear_errors(random_net):
 
 def test_bad_study_inputs_give_clear_errors(random_net):
     model, x, y = random_net
-    labels = [np.zeros(20, int), np.zeros(32, int), np.zeros(24, int), np.zeros(16, int),
-              np.zeros(5, int)]
+    labels = [
+        np.zeros(20, int),
+        np.zeros(32, int),
+        np.zeros(24, int),
+        np.zeros(16, int),
+        np.zeros(5, int),
+    ]
     with pytest.raises(ValueError, match="labels has 3 layers but the network has 5"):
         lesion_study(model, (x, y), clustering=labels[:3], progress=False)
     with pytest.raises(ValueError, match=r"labels\[2\] must be 24 integers"):
-        lesion_study(model, (x, y), clustering=labels[:2] + [np.zeros(7, int)] + labels[3:],
-                     progress=False)
+        lesion_study(
+            model, (x, y), clustering=labels[:2] + [np.zeros(7, int)] + labels[3:], progress=False
+        )
     with pytest.raises(ValueError, match="no hidden unit"):
         lesion_study(model, (x, y), clustering=[lab - 1 for lab in labels], progress=False)
     with pytest.raises(ValueError, match="random_lesions must be >= 1"):
@@ -382,8 +429,12 @@ def test_figures(hand_study, tmp_path):
     from modcore.nn.lesion.plot import save_figures
 
     paths = save_figures(hand_study, tmp_path / "fig")
-    assert [p.name for p in paths] == ["lesion_single.png", "lesion_double.png",
-                                       "lesion_conditional.png", "lesion_classes.png"]
+    assert [p.name for p in paths] == [
+        "lesion_single.png",
+        "lesion_double.png",
+        "lesion_conditional.png",
+        "lesion_classes.png",
+    ]
     import matplotlib.image
 
     for path in paths:  # real PNGs of a readable size, not just some bytes

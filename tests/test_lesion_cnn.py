@@ -59,12 +59,14 @@ def per_class(correct, y, n_classes):
 @pytest.fixture(scope="module")
 def small_cnn():
     # conv(1->6) relu | conv(6->5) relu maxpool | flatten | linear(80->7) relu | linear(7->4)
-    model = CNN((1, 8, 8), channels=(6, 5), pool_after=(False, True), dense=(7,), n_classes=4,
-                seed=0)
+    model = CNN(
+        (1, 8, 8), channels=(6, 5), pool_after=(False, True), dense=(7,), n_classes=4, seed=0
+    )
     with torch.no_grad():  # pruned-like: exact zeros
         for layer in (model[0], model[2], model[6]):
-            layer.weight.mul_((torch.rand(layer.weight.shape,
-                                          generator=torch.Generator().manual_seed(1)) > 0.3))
+            layer.weight.mul_(
+                (torch.rand(layer.weight.shape, generator=torch.Generator().manual_seed(1)) > 0.3)
+            )
     x = torch.rand(400, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     return model, x, labelled(model, x)
 
@@ -125,8 +127,13 @@ def test_channel_lesions_equal_zeroed_copies(small_cnn):
 def test_batchnorm_channels_are_silenced_after_bn_and_relu():
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.Conv2d(4, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
         nn.Linear(3, 3),
     )
     bn = model[1]
@@ -195,8 +202,10 @@ def test_residual_model_silences_both_paths():
     y = labelled(model, x, noise=0.5)
     lesions = [{1: [0]}, {1: [1, 2]}, {2: [3]}, {1: [2], 2: [0, 1]}]
     got = lesion_accuracy(model, (x, y), lesions)
-    oracle = [(residual_by_hand(model, x, les).argmax(1) == y).float().sum().item() / len(y)
-              for les in lesions]
+    oracle = [
+        (residual_by_hand(model, x, les).argmax(1) == y).float().sum().item() / len(y)
+        for les in lesions
+    ]
     assert got.tolist() == oracle
     assert len(set(oracle)) > 2
 
@@ -213,8 +222,11 @@ def test_groups_that_cannot_be_hooked_are_named():
 
     units = lesion_units(Functional(), input_shape=(1, 6, 6))
     assert units.hidden == (2,) and units.emitter_names == {2: "relu"}
-    with pytest.raises(ValueError, match=r"layer 1 \(conv\) leaves its layer through "
-                                         r"call_function relu.*nn.ReLU rather than F.relu"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 1 \(conv\) leaves its layer through "
+        r"call_function relu.*nn.ReLU rather than F.relu",
+    ):
         units.check_group(1)
 
     class Shared(nn.Module):
@@ -239,8 +251,16 @@ def test_study_on_a_cnn_with_the_paper_preset(small_cnn):
     model, x, y = small_cnn
     network = network_from_module(model, input_shape=(1, 8, 8), preset="paper_cnn")
     clustering = modcore.spectral_cluster(network, n_clusters=2, seed=0)
-    study = lesion_study(model, (x, y), clustering=clustering, random_lesions=4, seed=0,
-                         min_drop=0.0, progress=False, pair_set="all")
+    study = lesion_study(
+        model,
+        (x, y),
+        clustering=clustering,
+        random_lesions=4,
+        seed=0,
+        min_drop=0.0,
+        progress=False,
+        pair_set="all",
+    )
     # Only the clustered groups (conv channels) have sub-modules.
     assert {s.layer for s in study.single} == {1, 2}
     assert study.group_names == ["input", "0", "2", "6", "8"]
@@ -257,19 +277,32 @@ def test_study_on_a_cnn_with_the_paper_preset(small_cnn):
         a, b = study.single[p.a], study.single[p.b]
         joint = counts(cnn_zeroed(model, {a.layer: a.neurons, b.layer: b.neurons}), x, y, 4)
         assert np.array_equal(p.class_accuracy, per_class(joint, y, 4))
-    assert len(study.pairs) == sum(1 for a in study.single for b in study.single
-                                   if a.layer < b.layer)
+    assert len(study.pairs) == sum(
+        1 for a in study.single for b in study.single if a.layer < b.layer
+    )
     # The same study with the preset passed instead of a clustering.
-    again = lesion_study(model, (x, y), n_clusters=2, preset="paper_cnn", random_lesions=4,
-                         seed=0, min_drop=0.0, progress=False, pair_set="all")
+    again = lesion_study(
+        model,
+        (x, y),
+        n_clusters=2,
+        preset="paper_cnn",
+        random_lesions=4,
+        seed=0,
+        min_drop=0.0,
+        progress=False,
+        pair_set="all",
+    )
     assert [s.name for s in again.single] == [s.name for s in study.single]
     assert [s.drop for s in again.single] == [s.drop for s in study.single]
 
 
 def test_cnn_data_of_the_wrong_shape(small_cnn):
     model, x, y = small_cnn
-    with pytest.raises(ValueError, match=r"inputs of shape \(64,\) but the network takes "
-                                         r"\(1, 8, 8\).*flatten=False"):
+    with pytest.raises(
+        ValueError,
+        match=r"inputs of shape \(64,\) but the network takes "
+        r"\(1, 8, 8\).*flatten=False",
+    ):
         lesion_accuracy(model, (x.reshape(len(x), -1), y), {1: [0]})
     with pytest.raises(ValueError, match="has 6 channels"):
         lesion_accuracy(model, (x, y), {1: [6]})

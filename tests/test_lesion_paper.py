@@ -41,8 +41,9 @@ TABLE = [
 @pytest.mark.parametrize("drop, random_counts, size, live, expected", TABLE)
 def test_paper_category_on_a_hand_made_table(drop, random_counts, size, live, expected):
     harmful = sum(c < 100 for c in random_counts)
-    got = paper_category(drop=drop, n_harmful=harmful, n_random=4, size=size, live=live,
-                         min_drop=0.01)
+    got = paper_category(
+        drop=drop, n_harmful=harmful, n_random=4, size=size, live=live, min_drop=0.01
+    )
     assert got == expected
 
 
@@ -76,14 +77,20 @@ def test_fisher_and_chi_square_against_scipy():
 def test_network_tests_by_hand():
     # Binary fractions, so that equal changes are equal in floating point.
     base = np.array([0.75, 0.5, np.nan])  # class 2 has no test example: left out
-    true = np.array([[0.25, 0.5, np.nan],     # mean 0.375; changes (-0.5, 0): spread 2
-                     [0.625, 0.375, np.nan]])  # mean 0.5; changes (-1/8, -1/8): spread 0
-    random = np.array([
-        # means 0.5, 0.375, 0.625; spreads 0, 2, 0 (no change at all)
-        [[0.625, 0.375, 0], [0.25, 0.5, 0], [0.75, 0.5, 0]],
-        # means 0.5, 0.5, 0.625; spreads 2, 0, inf (changes +1/8 and -1/8 cancel)
-        [[0.5, 0.5, 0], [0.625, 0.375, 0], [0.875, 0.375, 0]],
-    ])
+    true = np.array(
+        [
+            [0.25, 0.5, np.nan],  # mean 0.375; changes (-0.5, 0): spread 2
+            [0.625, 0.375, np.nan],
+        ]
+    )  # mean 0.5; changes (-1/8, -1/8): spread 0
+    random = np.array(
+        [
+            # means 0.5, 0.375, 0.625; spreads 0, 2, 0 (no change at all)
+            [[0.625, 0.375, 0], [0.25, 0.5, 0], [0.75, 0.5, 0]],
+            # means 0.5, 0.5, 0.625; spreads 2, 0, inf (changes +1/8 and -1/8 cancel)
+            [[0.5, 0.5, 0], [0.625, 0.375, 0], [0.875, 0.375, 0]],
+        ]
+    )
     t = network_tests(base, true, random)
     # Mean: #{random mean < true mean}: 0 of 3 (one tie), then 0 of 3 (two ties).
     assert t.mean_percentiles.tolist() == [0.25, 0.25]
@@ -93,7 +100,8 @@ def test_network_tests_by_hand():
     # (0 + 2 + 0) / 3 / 2 = 1/3, and (2 + 0 + inf) / 3 / 0 = inf.
     assert t.spread_effect == math.inf
     assert t.mean_fisher_p == pytest.approx(
-        stats.chi2.sf(-2 * 2 * np.log(0.25 - 0.125), 4), rel=1e-12)
+        stats.chi2.sf(-2 * 2 * np.log(0.25 - 0.125), 4), rel=1e-12
+    )
     with pytest.raises(ValueError, match="expected base"):
         network_tests(base, true, random[:, :, :2])
 
@@ -127,8 +135,12 @@ def planted(b):
         l3.weight[1, blocks[1]] = l3.weight[3, blocks[1]] = 1.0
         l3.weight[2, blocks[0]] = l3.weight[3, blocks[0]] = 1.0
         l3.bias[3], l3.bias[0] = -1.0, 1e-3
-    labels = [np.array([0, 1, 2, 2, 3, 3]), np.repeat(np.arange(4), b),
-              np.repeat(np.arange(4), b), np.zeros(4, int)]
+    labels = [
+        np.array([0, 1, 2, 2, 3, 3]),
+        np.repeat(np.arange(4), b),
+        np.repeat(np.arange(4), b),
+        np.zeros(4, int),
+    ]
     return model, labels
 
 
@@ -150,8 +162,9 @@ def accuracy_with(model, x, y, lesion):
 def paper_study():
     model, labels = planted(13)
     x, y = planted_data()
-    study = lesion_study(model, (x, y), clustering=labels, rule="paper", random_lesions=20,
-                         seed=0, progress=False)
+    study = lesion_study(
+        model, (x, y), clustering=labels, rule="paper", random_lesions=20, seed=0, progress=False
+    )
     return study, model, x, y
 
 
@@ -178,8 +191,12 @@ def test_paper_rule_on_a_planted_network(paper_study):
 def test_conditional_test_finds_dependent_and_independent_pairs(paper_study):
     study, model, x, y = paper_study
     types = {(p.name_a, p.name_b): p.dependency_type for p in study.pairs}
-    assert types == {("L1M0", "L2M0"): "I", ("L1M1", "L2M1"): "I",   # P -> P, Q -> Q
-                     ("L1M0", "L2M1"): "IV", ("L1M1", "L2M0"): "IV"}  # independent bits
+    assert types == {
+        ("L1M0", "L2M0"): "I",
+        ("L1M1", "L2M1"): "I",  # P -> P, Q -> Q
+        ("L1M0", "L2M1"): "IV",
+        ("L1M1", "L2M0"): "IV",
+    }  # independent bits
     for p in study.pairs:
         a, b = study.single[p.a], study.single[p.b]
         assert p.a_given_b == pytest.approx(p.joint_drop - b.drop)
@@ -189,8 +206,9 @@ def test_conditional_test_finds_dependent_and_independent_pairs(paper_study):
         assert (p.a_given_b > 0.2) == (not dependent)
         # The random sets: a's first random lesion with b kept, against a zeroed copy.
         base = study.base_accuracy
-        joint_random = accuracy_with(model, x, y, {a.layer: a.random_neurons[0],
-                                                   b.layer: b.neurons})
+        joint_random = accuracy_with(
+            model, x, y, {a.layer: a.random_neurons[0], b.layer: b.neurons}
+        )
         assert p.a_given_b_random[0] == pytest.approx(base - joint_random - b.drop, abs=1e-12)
         assert p.a_given_b_important == p.b_given_a_important == (not dependent)
         assert len(p.a_given_b_random) == len(p.b_given_a_random) == 20
@@ -201,8 +219,10 @@ def test_conditional_test_finds_dependent_and_independent_pairs(paper_study):
     assert study.conditional_important[k["L1M0"], k["L2M1"]]
     assert not study.conditional_important[k["L1M0"], k["L2M0"]]
     assert np.isnan(study.conditional[k["L1M0"], k["L1M1"]])  # same layer: not lesioned
-    assert study.conditional[k["L2M0"], k["L2M0"]] == study.single[study.dependency_index[
-        k["L2M0"]]].drop
+    assert (
+        study.conditional[k["L2M0"], k["L2M0"]]
+        == study.single[study.dependency_index[k["L2M0"]]].drop
+    )
     md = study.to_markdown()
     assert "I 2, II 0, III 0, IV 2" in md
 
@@ -220,21 +240,42 @@ def test_network_tests_of_the_planted_study(paper_study):
 
 def test_paper_rule_size_floor_in_a_study():
     model, labels = planted(4)  # blocks of 4 <= 12 neurons: "small", never important
-    study = lesion_study(model, planted_data(1000), clustering=labels, rule="paper",
-                         random_lesions=20, seed=0, progress=False)
+    study = lesion_study(
+        model,
+        planted_data(1000),
+        clustering=labels,
+        rule="paper",
+        random_lesions=20,
+        seed=0,
+        progress=False,
+    )
     signal = [s for s in study.single if s.module < 2]
     assert all(s.drop > 0.4 and s.category == "small" and not s.important for s in signal)
     assert study.pairs == [] and study.important == []
-    bonferroni = lesion_study(model, planted_data(1000), clustering=labels, random_lesions=20,
-                              seed=0, progress=False, double=False)
+    bonferroni = lesion_study(
+        model,
+        planted_data(1000),
+        clustering=labels,
+        random_lesions=20,
+        seed=0,
+        progress=False,
+        double=False,
+    )
     assert {s.name for s in bonferroni.important} == {"L1M0", "L1M1", "L2M0", "L2M1"}
     assert all(s.category is None for s in bonferroni.single)
 
 
 def test_all_pairs():
     model, labels = planted(4)
-    study = lesion_study(model, planted_data(500), clustering=labels, random_lesions=5,
-                         seed=0, progress=False, pair_set="all")
+    study = lesion_study(
+        model,
+        planted_data(500),
+        clustering=labels,
+        random_lesions=5,
+        seed=0,
+        progress=False,
+        pair_set="all",
+    )
     assert len(study.pairs) == 16  # 4 x 4 sub-modules in different layers
     assert study.n_masks["double"] == 16 * (1 + 3 * 5)
     assert sum(p.dependency_type is not None for p in study.pairs) == 4  # important pairs

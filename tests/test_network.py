@@ -18,8 +18,12 @@ def residual_network(seed=0, n=80):
     rng = np.random.default_rng(seed)
     w = lambda a, b: np.where(rng.random((a, b)) < 0.3, rng.normal(size=(a, b)), 0.0)  # noqa: E731
     groups = [("in", n), ("h1", n), ("h2", n), ("out", 20)]
-    blocks = [("in", "h1", w(n, n)), ("h1", "h2", w(n, n)), ("h2", "out", w(n, 20)),
-              ("in", "h2", w(n, n))]
+    blocks = [
+        ("in", "h1", w(n, n)),
+        ("h1", "h2", w(n, n)),
+        ("h2", "out", w(n, 20)),
+        ("in", "h2", w(n, n)),
+    ]
     return Network(groups, blocks)
 
 
@@ -54,9 +58,13 @@ def test_chain_from_blocks_is_the_list_of_matrices():
 def test_dense_sparse_and_coo_blocks_are_one_graph():
     w = random_pruned_mlp((40, 30), sparsity=0.6, seed=2)[0]
     rows, cols = np.nonzero(w)
-    forms = [w, sp.csr_matrix(w), (rows, cols, w[rows, cols]),
-             # duplicates are summed: split every entry in two halves
-             (np.r_[rows, rows], np.r_[cols, cols], np.r_[w[rows, cols] / 2, w[rows, cols] / 2])]
+    forms = [
+        w,
+        sp.csr_matrix(w),
+        (rows, cols, w[rows, cols]),
+        # duplicates are summed: split every entry in two halves
+        (np.r_[rows, rows], np.r_[cols, cols], np.r_[w[rows, cols] / 2, w[rows, cols] / 2]),
+    ]
     nets = [Network([("x", 40), ("y", 30)], [(0, 1, f)]) for f in forms]
     adjs = [n.adjacency().toarray() for n in nets]
     for a in adjs[1:]:
@@ -91,8 +99,7 @@ def test_precomputed_planted_communities_are_found():
 def test_residual_network_is_not_bipartite_and_matches_eigsh(method):
     net = residual_network()
     assert not net.is_bipartite
-    res = modcore.spectral_cluster(net, n_clusters=8, seed=0, eigen_method=method,
-                                   tol=1e-10)
+    res = modcore.spectral_cluster(net, n_clusters=8, seed=0, eigen_method=method, tol=1e-10)
     assert res.eigen_method == ("dense" if method == "auto" else method)
     np.testing.assert_allclose(res.eigenvalues, top_eigenvalues(net.adjacency(), 8), atol=1e-6)
     flat = np.concatenate(res.labels)
@@ -114,12 +121,13 @@ def test_chain_with_a_block_between_layers_of_other_parity_stays_bipartite():
     # in -> h1 -> h2 -> out with a skip in -> out: colours 0,1,0,1, skip joins 0 and 1.
     w = random_pruned_mlp((50, 40, 40, 30), sparsity=0.5, seed=0)
     skip = random_pruned_mlp((50, 30), sparsity=0.8, seed=1)[0]
-    net = Network([("in", 50), ("h1", 40), ("h2", 40), ("out", 30)],
-                  [(0, 1, w[0]), (1, 2, w[1]), (2, 3, w[2]), (0, 3, skip)])
+    net = Network(
+        [("in", 50), ("h1", 40), ("h2", 40), ("out", 30)],
+        [(0, 1, w[0]), (1, 2, w[1]), (2, 3, w[2]), (0, 3, skip)],
+    )
     assert net.is_bipartite and not net.is_chain
     full = modcore.spectral_cluster(net, n_clusters=5, seed=0, eigen_method="full", tol=1e-10)
-    bip = modcore.spectral_cluster(net, n_clusters=5, seed=0, eigen_method="bipartite",
-                                   tol=1e-10)
+    bip = modcore.spectral_cluster(net, n_clusters=5, seed=0, eigen_method="bipartite", tol=1e-10)
     np.testing.assert_allclose(bip.eigenvalues, full.eigenvalues, atol=1e-8)
 
 
@@ -161,10 +169,14 @@ def test_significance_on_a_precomputed_graph():
     rng = np.random.default_rng(1)
     groups = np.repeat(np.arange(3), 40)
     same = groups[:, None] == groups[None, :]
-    a = np.triu(np.where(same & (rng.random((120, 120)) < 0.5), 1.0, 0.0)
-                + np.where(~same & (rng.random((120, 120)) < 0.02), 1.0, 0.0), 1)
-    sig = modcore.ncut_significance(sp.csr_matrix(a + a.T), n_clusters=3, n_shuffles=19,
-                                    seed=0, progress=False)
+    a = np.triu(
+        np.where(same & (rng.random((120, 120)) < 0.5), 1.0, 0.0)
+        + np.where(~same & (rng.random((120, 120)) < 0.02), 1.0, 0.0),
+        1,
+    )
+    sig = modcore.ncut_significance(
+        sp.csr_matrix(a + a.T), n_clusters=3, n_shuffles=19, seed=0, progress=False
+    )
     assert sig.p_value == pytest.approx(1 / 20)  # below every shuffle
     assert sig.clustering.group_names == ("nodes",)
 
@@ -173,26 +185,31 @@ def test_layer_shuffle_of_a_huge_sparse_block_needs_no_dense_permutation():
     # 20,000 x 20,000 with 2,000 non-zeros: a dense int64 permutation would be 3.2 GB.
     rng = np.random.default_rng(0)
     pos = np.sort(rng.choice(20_000 * 20_000, size=2_000, replace=False))
-    net = Network([("x", 20_000), ("y", 20_000)],
-                  [(0, 1, (pos // 20_000, pos % 20_000, rng.normal(size=2_000)))])
+    net = Network(
+        [("x", 20_000), ("y", 20_000)],
+        [(0, 1, (pos // 20_000, pos % 20_000, rng.normal(size=2_000)))],
+    )
     shuffled = modcore.shuffled_network(net, seed=0, index=0).blocks[0]
     assert shuffled.nnz == 2_000 and not np.array_equal(shuffled.positions, pos)
     assert shuffled.positions.max() < 20_000 * 20_000
 
 
-@pytest.mark.parametrize("groups, blocks, exc, match", [
-    ([], [], ValueError, "at least one group"),
-    ([("a", 0)], [], ValueError, "at least one unit"),
-    ([("a", 2), ("a", 3)], [], ValueError, "duplicate group name"),
-    ([("a", 2.0)], [], TypeError, "must be an int"),
-    ([("a", 2), ("b", 3)], [("a", "c", np.ones((2, 3)))], ValueError, "unknown group 'c'"),
-    ([("a", 2), ("b", 3)], [(0, 1, np.ones((3, 2)))], ValueError, r"expected \(2, 3\)"),
-    ([("a", 2), ("b", 3)], [(0, 5, np.ones((2, 3)))], ValueError, "there are 2 groups"),
-    ([("a", 2), ("b", 3)], [(0, 1, np.full((2, 3), np.nan))], ValueError, "NaN"),
-    ([("a", 3)], [(0, 0, np.triu(np.ones((3, 3)), 1))], ValueError, "symmetric"),
-    ([("a", 2), ("b", 3)], [(0, 1, np.ones((2, 3), dtype=complex))], TypeError, "dtype"),
-    ([("a", 2), ("b", 3)], [(0, 1, ([0], [7], [1.0]))], ValueError, "outside its shape"),
-])
+@pytest.mark.parametrize(
+    "groups, blocks, exc, match",
+    [
+        ([], [], ValueError, "at least one group"),
+        ([("a", 0)], [], ValueError, "at least one unit"),
+        ([("a", 2), ("a", 3)], [], ValueError, "duplicate group name"),
+        ([("a", 2.0)], [], TypeError, "must be an int"),
+        ([("a", 2), ("b", 3)], [("a", "c", np.ones((2, 3)))], ValueError, "unknown group 'c'"),
+        ([("a", 2), ("b", 3)], [(0, 1, np.ones((3, 2)))], ValueError, r"expected \(2, 3\)"),
+        ([("a", 2), ("b", 3)], [(0, 5, np.ones((2, 3)))], ValueError, "there are 2 groups"),
+        ([("a", 2), ("b", 3)], [(0, 1, np.full((2, 3), np.nan))], ValueError, "NaN"),
+        ([("a", 3)], [(0, 0, np.triu(np.ones((3, 3)), 1))], ValueError, "symmetric"),
+        ([("a", 2), ("b", 3)], [(0, 1, np.ones((2, 3), dtype=complex))], TypeError, "dtype"),
+        ([("a", 2), ("b", 3)], [(0, 1, ([0], [7], [1.0]))], ValueError, "outside its shape"),
+    ],
+)
 def test_bad_networks(groups, blocks, exc, match):
     with pytest.raises(exc, match=match):
         Network(groups, blocks)
@@ -201,15 +218,17 @@ def test_bad_networks(groups, blocks, exc, match):
 def test_labels_of_a_single_group_may_be_one_array():
     a = np.ones((4, 4)) - np.eye(4)
     assert modcore.ncut(sp.csr_matrix(a), np.array([0, 0, 1, 1])) == pytest.approx(
-        oracles.ncut(sp.csr_matrix(a), np.array([0, 0, 1, 1])))
+        oracles.ncut(sp.csr_matrix(a), np.array([0, 0, 1, 1]))
+    )
 
 
 def test_core_returns_group_and_index_of_each_live_node():
     w, _ = planted_modular_mlp((6, 4), 2, seed=0)
     w[0][:, 3] = 0  # unit 3 of the second group has no edges
     info = _core.graph(*Network.from_weights(w).to_core())
-    assert set(zip(info["node_group"].tolist(), info["node_index"].tolist())) == \
-        {(0, i) for i in range(6)} | {(1, 0), (1, 1), (1, 2)}
+    assert set(zip(info["node_group"].tolist(), info["node_index"].tolist())) == {
+        (0, i) for i in range(6)
+    } | {(1, 0), (1, 1), (1, 2)}
 
 
 def test_the_diagonal_of_an_adjacency_is_ignored():

@@ -37,11 +37,28 @@ def line_images():
 def test_paper_cnn_layers_and_shapes():
     model = CNN(seed=0)
     kinds = [type(m).__name__ for m in model]
-    assert kinds == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU",
-                     "MaxPool2d", "Flatten", "Linear", "ReLU", "Linear"]
+    assert kinds == [
+        "Conv2d",
+        "ReLU",
+        "Conv2d",
+        "ReLU",
+        "MaxPool2d",
+        "Conv2d",
+        "ReLU",
+        "MaxPool2d",
+        "Flatten",
+        "Linear",
+        "ReLU",
+        "Linear",
+    ]
     # 28 -> 28 ('same') -> 14 (pool) -> 14 -> 7: the dense layer reads 64 * 7 * 7 inputs.
     assert [tuple(layer.weight.shape) for layer in weight_layers(model)] == [
-        (64, 1, 3, 3), (64, 64, 3, 3), (64, 64, 3, 3), (128, 3136), (10, 128)]
+        (64, 1, 3, 3),
+        (64, 64, 3, 3),
+        (64, 64, 3, 3),
+        (128, 3136),
+        (10, 128),
+    ]
     assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
     rgb = CNN((3, 32, 32))  # 32 -> 16 -> 8
     assert rgb[0].in_channels == 3 and rgb[-3].in_features == 64 * 8 * 8
@@ -49,12 +66,27 @@ def test_paper_cnn_layers_and_shapes():
 
 def test_dropout_follows_each_conv_block_and_dense_layer():
     model = CNN(conv_dropout=0.25, dense_dropout=0.5)
-    layout = [type(m).__name__ + (f"({m.p})" if isinstance(m, torch.nn.Dropout) else "")
-              for m in model]
-    assert layout == ["Conv2d", "ReLU", "Dropout(0.25)",
-                      "Conv2d", "ReLU", "MaxPool2d", "Dropout(0.25)",
-                      "Conv2d", "ReLU", "MaxPool2d", "Dropout(0.25)",
-                      "Flatten", "Linear", "ReLU", "Dropout(0.5)", "Linear"]
+    layout = [
+        type(m).__name__ + (f"({m.p})" if isinstance(m, torch.nn.Dropout) else "") for m in model
+    ]
+    assert layout == [
+        "Conv2d",
+        "ReLU",
+        "Dropout(0.25)",
+        "Conv2d",
+        "ReLU",
+        "MaxPool2d",
+        "Dropout(0.25)",
+        "Conv2d",
+        "ReLU",
+        "MaxPool2d",
+        "Dropout(0.25)",
+        "Flatten",
+        "Linear",
+        "ReLU",
+        "Dropout(0.5)",
+        "Linear",
+    ]
 
 
 def test_cnn_computes_the_papers_function():
@@ -81,16 +113,19 @@ def test_keras_glorot_init_and_seed():
     assert not torch.equal(CNN(seed=4)[2].weight, model[2].weight)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(input_shape=(28, 28)),
-    dict(input_shape=(1, 2, 2)),  # two poolings need at least 4 x 4
-    dict(channels=(64, 64), pool_after=(False, True, True)),
-    dict(pool_after=(0, 1, 1)),
-    dict(channels=(64, 0, 64)),
-    dict(conv_dropout=1.0),
-    dict(dense_dropout=-0.1),
-    dict(n_classes=0),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(input_shape=(28, 28)),
+        dict(input_shape=(1, 2, 2)),  # two poolings need at least 4 x 4
+        dict(channels=(64, 64), pool_after=(False, True, True)),
+        dict(pool_after=(0, 1, 1)),
+        dict(channels=(64, 0, 64)),
+        dict(conv_dropout=1.0),
+        dict(dense_dropout=-0.1),
+        dict(n_classes=0),
+    ],
+)
 def test_cnn_validation(kwargs):
     with pytest.raises(ValueError):
         CNN(**kwargs)
@@ -98,8 +133,9 @@ def test_cnn_validation(kwargs):
 
 def test_prune_to_sparsity_ranks_each_conv_and_linear_layer_by_magnitude():
     model = CNN(**SMALL, seed=0)
-    magnitudes = [layer.weight.detach().abs().flatten().numpy().copy()
-                  for layer in weight_layers(model)]
+    magnitudes = [
+        layer.weight.detach().abs().flatten().numpy().copy() for layer in weight_layers(model)
+    ]
     prune_to_sparsity(model, 0.7)
     for layer, mag in zip(weight_layers(model), magnitudes):
         mask = layer.weight_mask.flatten().numpy()
@@ -110,8 +146,15 @@ def test_prune_to_sparsity_ranks_each_conv_and_linear_layer_by_magnitude():
 
 def test_pruned_training_of_a_cnn_ends_at_the_target_sparsity(line_images):
     model = CNN(**SMALL, conv_dropout=0.25, dense_dropout=0.5, seed=0)
-    history = train(model, line_images, epochs=1, batch_size=64, seed=0,
-                    prune=PruneSchedule(end_step=4, frequency=1), progress=False)
+    history = train(
+        model,
+        line_images,
+        epochs=1,
+        batch_size=64,
+        seed=0,
+        prune=PruneSchedule(end_step=4, frequency=1),
+        progress=False,
+    )
     sizes = [layer.weight.numel() for layer in weight_layers(model)]
     assert len(sizes) == 5 and all(not torch_prune.is_pruned(m) for m in weight_layers(model))
     assert layer_sparsity(model) == pytest.approx([round(0.9 * n) / n for n in sizes], abs=1e-7)
@@ -149,9 +192,15 @@ def test_cnn_checkpoint_loads_back_with_identical_outputs(tmp_path, line_images)
     checkpoint.save(model, path, {"dataset": "line"})
     loaded = checkpoint.load(path)
     assert loaded.arch == "cnn" and isinstance(loaded.model, CNN)
-    assert loaded.config == {"input_shape": [1, 28, 28], "channels": [6, 5, 4],
-                             "pool_after": [False, True, True], "dense": [12],
-                             "n_classes": 10, "conv_dropout": 0.25, "dense_dropout": 0.5}
+    assert loaded.config == {
+        "input_shape": [1, 28, 28],
+        "channels": [6, 5, 4],
+        "pool_after": [False, True, True],
+        "dense": [12],
+        "n_classes": 10,
+        "conv_dropout": 0.25,
+        "dense_dropout": 0.5,
+    }
     assert loaded.sparsity == layer_sparsity(model) and loaded.metadata == {"dataset": "line"}
     assert not loaded.model.training
     model.eval()
@@ -162,21 +211,33 @@ def test_first_format_mlp_checkpoints_still_load(tmp_path):
     """A file laid out as modcore wrote MLP checkpoints before CNNs existed."""
     model = MLP([6, 5, 3], dropout=0.5, seed=0).eval()
     path = tmp_path / "old.pt"
-    torch.save({"format": "modcore-mlp", "version": 1, "widths": [6, 5, 3], "dropout": 0.5,
-                "sparsity": [0.0, 0.0], "metadata": {"dataset": "line"},
-                "state_dict": model.state_dict()}, path)
+    torch.save(
+        {
+            "format": "modcore-mlp",
+            "version": 1,
+            "widths": [6, 5, 3],
+            "dropout": 0.5,
+            "sparsity": [0.0, 0.0],
+            "metadata": {"dataset": "line"},
+            "state_dict": model.state_dict(),
+        },
+        path,
+    )
     loaded = checkpoint.load(path)
     assert loaded.arch == "mlp" and loaded.config == {"widths": [6, 5, 3], "dropout": 0.5}
     x = torch.rand(4, 6)
     assert torch.equal(loaded.model(x), model(x))
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(arch="resnet"), "architecture 'resnet'"),
-    (dict(config={"channels": [4], "pool_after": [True], "kernel": 5}), "cannot build a cnn"),
-    (dict(config={"channels": [4], "pool_after": [True, True]}), "cannot build a cnn"),
-    (dict(config={"channels": [5], "pool_after": [True]}), "weights do not match"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(arch="resnet"), "architecture 'resnet'"),
+        (dict(config={"channels": [4], "pool_after": [True], "kernel": 5}), "cannot build a cnn"),
+        (dict(config={"channels": [4], "pool_after": [True, True]}), "cannot build a cnn"),
+        (dict(config={"channels": [5], "pool_after": [True]}), "weights do not match"),
+    ],
+)
 def test_bad_architecture_in_a_checkpoint_names_the_file(tmp_path, change, message):
     path = tmp_path / "bad.pt"
     checkpoint.save(CNN(channels=(4,), pool_after=(True,), seed=0), path)

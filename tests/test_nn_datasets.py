@@ -210,7 +210,8 @@ def test_cifar10_images_keep_channels_rows_and_columns(tmp_path):
     # A batch row holds the red plane, then green, then blue, each row by row.
     for i, c, row, col in [(0, 0, 0, 1), (1, 1, 5, 31), (2, 2, 31, 0)]:
         assert float(rgb.x_test[i, c, row, col]) == pytest.approx(
-            data[i, 1024 * c + 32 * row + col] / 255.0)
+            data[i, 1024 * c + 32 * row + col] / 255.0
+        )
     r, g, b = (data[2, 1024 * c + 32 * 7 + 9] / 255.0 for c in range(3))
     assert float(gray.x_test[2, 0, 7, 9]) == pytest.approx(0.299 * r + 0.587 * g + 0.114 * b)
 

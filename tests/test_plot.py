@@ -69,7 +69,9 @@ def test_sorted_weights_shows_each_matrix_sorted_by_module(net):
         np.testing.assert_array_equal(np.ma.getmaskarray(shown), expected == 0)
     # The planted modules are diagonal blocks: heavier inside than across.
     block = fig.axes[1].images[0].get_array().filled(0)
-    same = sig.labels[1][by_module(sig.labels[1])][:, None] == sig.labels[2][by_module(sig.labels[2])]
+    same = (
+        sig.labels[1][by_module(sig.labels[1])][:, None] == sig.labels[2][by_module(sig.labels[2])]
+    )
     assert block[same].mean() > 10 * block[~same].mean()
 
 

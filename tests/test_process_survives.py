@@ -21,7 +21,8 @@ def net():
 def test_a_million_threads_under_an_address_space_limit():
     # Each thread's stack is reserved address space: 10**6 (or a few thousand
     # under 8 GB) made libgomp print "Thread creation failed" and exit.
-    proc = run_python("""
+    proc = run_python(
+        """
         import numpy as np, modcore
         from modcore import _core
         from modcore.network import Network
@@ -36,20 +37,26 @@ def test_a_million_threads_under_an_address_space_limit():
         d = _core.shuffled_scores(sizes, blocks, "layer", 0, 4, [3], 2, 100, 1e-6, "auto",
                                   "ncut", True, "kmeans", 0, 10**6)
         print("ok", a.ncut, b.ncut, c["inertia"], d[0].shape)
-    """, address_space_gb=4, timeout=120)
+    """,
+        address_space_gb=4,
+        timeout=120,
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("ok"), proc.stderr
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"n_clusters": 2**40}, "n_clusters"),
-    ({"n_clusters": 2**64}, "n_clusters"),
-    ({"n_init": 2**31}, "n_init"),
-    ({"max_iter": 2**40}, "max_iter"),
-    ({"n_shuffles": 10**12}, "n_shuffles"),
-    ({"n_jobs": 2**64}, None),  # capped at the cores, not refused
-    ({"seed": 2**64}, "seed"),
-    ({"seed": -1}, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_clusters": 2**40}, "n_clusters"),
+        ({"n_clusters": 2**64}, "n_clusters"),
+        ({"n_init": 2**31}, "n_init"),
+        ({"max_iter": 2**40}, "max_iter"),
+        ({"n_shuffles": 10**12}, "n_shuffles"),
+        ({"n_jobs": 2**64}, None),  # capped at the cores, not refused
+        ({"seed": 2**64}, "seed"),
+        ({"seed": -1}, "seed"),
+    ],
+)
 def test_integers_are_range_checked_before_the_core(net, kwargs, match):
     call = {"n_clusters": 3, "n_shuffles": 2, "seed": 0, "progress": False, **kwargs}
     if match is None:
@@ -74,14 +81,18 @@ def test_group_sizes_beyond_the_core_are_refused():
 def test_a_network_too_large_for_memory_is_a_memory_error():
     # 2**30 declared units cost the core O(units) memory: under a 3 GB limit that
     # is a MemoryError (std::bad_alloc), not a dead process.
-    proc = run_python("""
+    proc = run_python(
+        """
         import modcore
         net = modcore.Network([("a", 2**30), ("b", 2**30 - 1)], [("a", "b", ([0], [0], [1.0]))])
         try:
             modcore.spectral_cluster(net, n_clusters=2, seed=0)
         except MemoryError:
             print("MemoryError")
-    """, address_space_gb=3, timeout=120)
+    """,
+        address_space_gb=3,
+        timeout=120,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "MemoryError", proc.stderr
 
 
@@ -93,7 +104,9 @@ def test_lesion_counts_are_bounded(torch_one_thread):
     with pytest.raises(ValueError, match="n must be <="):
         random_lesions(labels, layer=1, size=1, n=10**9, seed=0)
     import torch
+
     x, y = torch.rand(8, 4), torch.randint(0, 2, (8,))
     with pytest.raises(ValueError, match="random_lesions must be <="):
-        lesion_study(MLP([4, 4, 2], seed=0), (x, y), clustering=labels, random_lesions=10**9,
-                     progress=False)
+        lesion_study(
+            MLP([4, 4, 2], seed=0), (x, y), clustering=labels, random_lesions=10**9, progress=False
+        )

@@ -9,15 +9,17 @@ import modcore
 
 import oracles
 
-SETTINGS = settings(max_examples=40, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @st.composite
 def networks(draw, max_layers=6, max_width=200):
     n_layers = draw(st.integers(1, max_layers))
-    widths = draw(st.lists(st.integers(1, max_width), min_size=n_layers + 1,
-                           max_size=n_layers + 1))
+    widths = draw(st.lists(st.integers(1, max_width), min_size=n_layers + 1, max_size=n_layers + 1))
     sparsity = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     seed = draw(st.integers(0, 2**32 - 1))
@@ -43,18 +45,25 @@ def test_ncut_properties(weights, k, seed):
     labels = [rng.integers(0, k, n) for n in sizes]
     value = modcore.ncut(weights, labels)
     adj, live = oracles.live_adjacency(weights)
-    assert value == pytest.approx(oracles.ncut(adj, np.concatenate(labels)[live]), rel=1e-9, abs=1e-12)
+    assert value == pytest.approx(
+        oracles.ncut(adj, np.concatenate(labels)[live]), rel=1e-9, abs=1e-12
+    )
     assert 0.0 <= value <= k + 1e-9
     # Renaming modules, scaling the weights and permuting neurons leave n-cut unchanged.
     rename = rng.permutation(k)
-    assert modcore.ncut(weights, [rename[l] for l in labels]) == pytest.approx(value, rel=1e-9, abs=1e-12)
+    assert modcore.ncut(weights, [rename[l] for l in labels]) == pytest.approx(
+        value, rel=1e-9, abs=1e-12
+    )
     # float32 inputs round when scaled, hence the looser tolerance there.
     rel = 1e-6 if weights[0].dtype == np.float32 else 1e-9
-    assert modcore.ncut([w * 3.5 for w in weights], labels) == pytest.approx(value, rel=rel, abs=1e-12)
+    assert modcore.ncut([w * 3.5 for w in weights], labels) == pytest.approx(
+        value, rel=rel, abs=1e-12
+    )
     perms = [rng.permutation(n) for n in sizes]
     permuted = [w[perms[l]][:, perms[l + 1]] for l, w in enumerate(weights)]
     assert modcore.ncut(permuted, [lab[p] for lab, p in zip(labels, perms)]) == pytest.approx(
-        value, rel=1e-9, abs=1e-12)
+        value, rel=1e-9, abs=1e-12
+    )
     assert modcore.ncut(weights, [np.zeros(n, int) for n in sizes]) == 0.0
 
 
@@ -78,8 +87,9 @@ def test_clustering_properties(weights, k):
 
 
 @SETTINGS
-@given(networks(max_layers=3, max_width=40), st.sampled_from(modcore.SHUFFLES),
-       st.integers(0, 1000))
+@given(
+    networks(max_layers=3, max_width=40), st.sampled_from(modcore.SHUFFLES), st.integers(0, 1000)
+)
 def test_shuffle_invariants(weights, shuffle, index):
     shuffled = modcore.shuffled_weights(weights, shuffle=shuffle, seed=index, index=index)
     for w, s in zip(weights, shuffled):
@@ -91,6 +101,8 @@ def test_shuffle_invariants(weights, shuffle, index):
             np.testing.assert_array_equal(s != 0, w != 0)
             np.testing.assert_array_equal(np.sort(s[s != 0]), np.sort(w[w != 0]))
         elif shuffle == "layer_nonzero_distribution":
-            assert np.all((s != 0) <= (w != 0))  # no new positions (a KDE draw of exactly 0 drops one)
+            assert np.all(
+                (s != 0) <= (w != 0)
+            )  # no new positions (a KDE draw of exactly 0 drops one)
         else:
             assert np.count_nonzero(s) <= np.count_nonzero(w)

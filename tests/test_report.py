@@ -26,9 +26,12 @@ EXTRA = {"command": "modcore analyze net.npz", "training": {"dataset": "line", "
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     weights, _ = planted_modular_mlp((16, 12, 12, 8), 3, noise=0.02, seed=0)
-    sigs = {name: modcore.ncut_significance(weights, n_clusters=3, n_shuffles=19, shuffle=name,
-                                            seed=0, progress=False)
-            for name in ("layer", "layer_nonzero")}
+    sigs = {
+        name: modcore.ncut_significance(
+            weights, n_clusters=3, n_shuffles=19, shuffle=name, seed=0, progress=False
+        )
+        for name in ("layer", "layer_nonzero")
+    }
     out = tmp_path_factory.mktemp("report")
     index = write_report(out, weights, sigs, EXTRA)
     return out, index, weights, sigs
@@ -38,16 +41,36 @@ def test_files_are_written(report):
     out, index, _, _ = report
     assert index == out / "index.html"
     assert sorted(p.name for p in out.iterdir()) == [
-        "index.html", "module_sizes.png", "network.png", "null_layer.png",
-        "null_layer_nonzero.png", "summary.json", "weights.png"]
+        "index.html",
+        "module_sizes.png",
+        "network.png",
+        "null_layer.png",
+        "null_layer_nonzero.png",
+        "summary.json",
+        "weights.png",
+    ]
 
 
 def test_summary_json_round_trips_with_everything_to_redo_the_run(report):
     out, _, weights, sigs = report
     saved = json.loads((out / "summary.json").read_text())
-    assert list(saved) == ["command", "training", "versions", "layer_sizes", "group_names",
-                           "eigen_method", "n_clusters", "n_init", "seed", "ncut",
-                           "modularity", "in_out_ratio", "labels", "eigenvalues", "nulls"]
+    assert list(saved) == [
+        "command",
+        "training",
+        "versions",
+        "layer_sizes",
+        "group_names",
+        "eigen_method",
+        "n_clusters",
+        "n_init",
+        "seed",
+        "ncut",
+        "modularity",
+        "in_out_ratio",
+        "labels",
+        "eigenvalues",
+        "nulls",
+    ]
     assert saved["group_names"] == ["layer 0", "layer 1", "layer 2", "layer 3"]
     assert saved["eigen_method"] == "dense"  # "auto" with 48 units (<= 300)
     assert saved["command"] == EXTRA["command"] and saved["training"] == EXTRA["training"]
@@ -65,7 +88,10 @@ def test_summary_json_round_trips_with_everything_to_redo_the_run(report):
         null = saved["nulls"][name]
         assert null["shuffled_ncuts"] == sig.shuffled_ncuts.tolist()
         assert (null["z_score"], null["p_value"], null["shuffle"]) == (
-            sig.z_score, sig.p_value, name)
+            sig.z_score,
+            sig.p_value,
+            name,
+        )
         # Three planted modules against 19 shuffles: more modular than every shuffle.
         assert null["p_value"] == pytest.approx(1 / 20) and null["n_shuffles"] == 19
         assert not {"labels", "eigenvalues", "ncut", "seed", "modularity"} & set(null)  # once

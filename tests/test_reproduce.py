@@ -18,14 +18,30 @@ import modcore  # noqa: E402
 from modcore import reproduce as rep  # noqa: E402
 
 # In-process runs on a small MLP and tiny data: the whole path in about a second per run.
-SMALL = dict(datasets=["line"], seeds=1, n_shuffles=3, epochs=1, n_train=200, n_test=100,
-             hidden=(16, 16), n_clusters=4, n_init=2, n_jobs=1, progress=True)
+SMALL = dict(
+    datasets=["line"],
+    seeds=1,
+    n_shuffles=3,
+    epochs=1,
+    n_train=200,
+    n_test=100,
+    hidden=(16, 16),
+    n_clusters=4,
+    n_init=2,
+    n_jobs=1,
+    progress=True,
+)
 
 
 def run_cli(*args, env=None, timeout=300):
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "modcore", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "modcore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def test_quick_end_to_end_writes_well_formed_table(tmp_path):
@@ -38,8 +54,14 @@ def test_quick_end_to_end_writes_well_formed_table(tmp_path):
     assert list(table["dataset"]) == ["line"] * 4
     assert list(table["condition"]) == list(rep.CONDITIONS)
     assert (table["seeds"] == 1).all()
-    for col in ("ncut_mean", "layer_z_mean", "layer_nonzero_z_mean", "test_accuracy_mean",
-                "random_init_ncut_mean", "layer_shuffled_mean_mean"):
+    for col in (
+        "ncut_mean",
+        "layer_z_mean",
+        "layer_nonzero_z_mean",
+        "test_accuracy_mean",
+        "random_init_ncut_mean",
+        "layer_shuffled_mean_mean",
+    ):
         assert table[col].notna().all(), col
     assert table["layer_significant"].between(0, 1).all()
     md = (out / "table.md").read_text().splitlines()
@@ -57,7 +79,13 @@ def test_quick_end_to_end_writes_well_formed_table(tmp_path):
     width, height = struct.unpack(">II", head[16:24])
     assert 300 <= width <= 3000 and 200 <= height <= 2000, (width, height)
     assert sorted(p.name for p in out.iterdir()) == [  # no temporary file left behind
-        "checkpoints", "ncut.png", "runs.jsonl", "summary.json", "table.csv", "table.md"]
+        "checkpoints",
+        "ncut.png",
+        "runs.jsonl",
+        "summary.json",
+        "table.csv",
+        "table.md",
+    ]
 
 
 def test_resume_does_not_redo_finished_runs(tmp_path, monkeypatch, capsys):
@@ -120,7 +148,7 @@ def test_a_run_cut_short_while_written_is_removed_and_redone(tmp_path, monkeypat
         rep.reproduce(out=out, max_runs=2, **SMALL)
     monkeypatch.undo()
     path = out / "runs.jsonl"
-    first = path.read_bytes()[:path.read_bytes().index(b"\n") + 1]
+    first = path.read_bytes()[: path.read_bytes().index(b"\n") + 1]
     assert len(path.read_bytes()) == len(first) + 40
     assert len(rep.read_runs(path)) == 1  # reading leaves the cut-short run out ...
     assert len(path.read_bytes()) == len(first) + 40  # ... and the file as it is
@@ -147,15 +175,37 @@ def test_settings_are_every_parameter_that_changes_a_run():
     # reproduce()'s parameters that do not change a run's numbers: which runs to do
     # (datasets, seeds, max_runs), where, how fast and how loud; quick only changes
     # defaults of settings, which are then recorded.
-    other = {"datasets", "seeds", "out", "quick", "data_dir", "n_jobs", "max_runs", "progress",
-             "command"}
+    other = {
+        "datasets",
+        "seeds",
+        "out",
+        "quick",
+        "data_dir",
+        "n_jobs",
+        "max_runs",
+        "progress",
+        "command",
+    }
     params = set(inspect.signature(rep.reproduce).parameters)
     assert params - other == set(rep.SETTINGS)
 
 
-CHANGED = {"arch": "cnn", "epochs": 2, "n_shuffles": 4, "n_clusters": 3, "n_init": 3, "max_iter": 50,
-           "tol": 1e-4, "eigen_method": "dense", "assign_labels": "kmeans", "refine": False,
-           "select_by": "ncut", "n_train": 150, "n_test": 90, "hidden": (16, 8)}
+CHANGED = {
+    "arch": "cnn",
+    "epochs": 2,
+    "n_shuffles": 4,
+    "n_clusters": 3,
+    "n_init": 3,
+    "max_iter": 50,
+    "tol": 1e-4,
+    "eigen_method": "dense",
+    "assign_labels": "kmeans",
+    "refine": False,
+    "select_by": "ncut",
+    "n_train": 150,
+    "n_test": 90,
+    "hidden": (16, 8),
+}
 
 
 def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
@@ -169,8 +219,7 @@ def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
     # time (tol 1e-6, k-means kept by inertia, no refinement), and MLPs.
     path = out / "runs.jsonl"
     run = json.loads(path.read_text())
-    for key in ("arch", "max_iter", "tol", "eigen_method", "assign_labels", "refine",
-                "select_by"):
+    for key in ("arch", "max_iter", "tol", "eigen_method", "assign_labels", "refine", "select_by"):
         del run[key]
     path.write_text(json.dumps(run) + "\n")
     with pytest.raises(ValueError, match="other settings"):
@@ -183,8 +232,14 @@ def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
 
 def run_of(dataset, condition, seed, **values):
     """A run row with every measure the table aggregates; unnamed measures are 0."""
-    row = {"dataset": dataset, "condition": condition, "seed": seed, "ncut": 0.0,
-           "test_accuracy": 0.0, "random_init_ncut": 0.0}
+    row = {
+        "dataset": dataset,
+        "condition": condition,
+        "seed": seed,
+        "ncut": 0.0,
+        "test_accuracy": 0.0,
+        "random_init_ncut": 0.0,
+    }
     for null in rep.NULLS:
         row.update({f"{null}_mean": 0.0, f"{null}_std": 0.0, f"{null}_z": 0.0, f"{null}_p": 1.0})
     row.update(values)
@@ -196,15 +251,26 @@ def test_aggregate_of_a_small_run_log_by_hand():
         run_of("line", "unpruned", 0, ncut=5.0, layer_p=0.01),
         run_of("line", "pruned", 0, ncut=1.0, layer_z=-1.0, layer_p=0.01, test_accuracy=0.5),
         run_of("line", "pruned", 1, ncut=2.0, layer_z=-2.0, layer_p=0.20, test_accuracy=0.7),
-        run_of("line", "pruned", 2, ncut=3.0, layer_z=-6.0, layer_p=0.04, test_accuracy=0.9,
-               layer_nonzero_mean=3.0),
+        run_of(
+            "line",
+            "pruned",
+            2,
+            ncut=3.0,
+            layer_z=-6.0,
+            layer_p=0.04,
+            test_accuracy=0.9,
+            layer_nonzero_mean=3.0,
+        ),
         run_of("mnist", "pruned", 0, ncut=4.0),
     ]
     table = rep.aggregate(runs)
     assert list(table.columns) == rep.table_columns()
     # Data sets in order of appearance, conditions in CONDITIONS order.
     assert list(zip(table["dataset"], table["condition"])) == [
-        ("line", "pruned"), ("line", "unpruned"), ("mnist", "pruned")]
+        ("line", "pruned"),
+        ("line", "unpruned"),
+        ("mnist", "pruned"),
+    ]
     pruned = table.iloc[0]
     assert pruned["seeds"] == 3
     assert pruned["ncut_mean"] == 2.0 and pruned["ncut_std"] == 1.0  # 1, 2, 3
@@ -226,14 +292,19 @@ def test_aggregate_of_a_small_run_log_by_hand():
     assert len(lines) == 2 + 3
     assert lines[2].startswith(
         "| line | pruned | 3 | 0.7000 ± 0.2000 | 2.000 ± 1.000 | 0.000 ± 0.000 | "
-        "0.000 ± 0.000 | 0.000 ± 0.000 | -3.00 ± 2.65 | 2/3 |")
+        "0.000 ± 0.000 | 0.000 ± 0.000 | -3.00 ± 2.65 | 2/3 |"
+    )
     assert lines[3].startswith("| line | unpruned | 1 | 0.0000 | 5.000 | 0.000 | ")
 
 
 def test_missing_dataset_is_skipped_with_reason(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MODCORE_DATA", str(tmp_path / "empty"))
-    table = rep.reproduce(out=tmp_path / "r", max_runs=1, data_dir=tmp_path / "empty",
-                          **{**SMALL, "datasets": ["mnist", "line"]})
+    table = rep.reproduce(
+        out=tmp_path / "r",
+        max_runs=1,
+        data_dir=tmp_path / "empty",
+        **{**SMALL, "datasets": ["mnist", "line"]},
+    )
     printed = capsys.readouterr().out
     assert "skipping mnist: MNIST not found" in printed
     assert set(table["dataset"]) == {"line"}
@@ -241,19 +312,36 @@ def test_missing_dataset_is_skipped_with_reason(tmp_path, monkeypatch, capsys):
     assert "mnist" in summary["skipped"] and not summary["complete"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--datasets", "imagenet"], "unknown data set 'imagenet'"),
-    (["--seeds", "0"], "argument --seeds: expected an integer >= 1, got 0"),
-    (["--n-shuffles", "-1"], "argument --n-shuffles: expected an integer in [1, 10000000], got -1"),
-    (["--shuffles", "0"], "argument --shuffles: expected an integer in [1, 10000000], got 0"),
-    (["--n-clusters", "1"], "argument --n-clusters: expected an integer in [2, 2147483647], got 1"),
-    (["--datasets", "mnist,cifar10"], "none of the data sets is available"),
-    (["--datasets", ","], "--datasets is empty"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--datasets", "imagenet"], "unknown data set 'imagenet'"),
+        (["--seeds", "0"], "argument --seeds: expected an integer >= 1, got 0"),
+        (
+            ["--n-shuffles", "-1"],
+            "argument --n-shuffles: expected an integer in [1, 10000000], got -1",
+        ),
+        (["--shuffles", "0"], "argument --shuffles: expected an integer in [1, 10000000], got 0"),
+        (
+            ["--n-clusters", "1"],
+            "argument --n-clusters: expected an integer in [2, 2147483647], got 1",
+        ),
+        (["--datasets", "mnist,cifar10"], "none of the data sets is available"),
+        (["--datasets", ","], "--datasets is empty"),
+    ],
+)
 def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
     empty = tmp_path / "empty"
-    proc = run_cli("reproduce", "--quick", "--out", tmp_path / "r", "--data-dir", empty, *args,
-                   env={"MODCORE_DATA": str(empty)})
+    proc = run_cli(
+        "reproduce",
+        "--quick",
+        "--out",
+        tmp_path / "r",
+        "--data-dir",
+        empty,
+        *args,
+        env={"MODCORE_DATA": str(empty)},
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -267,7 +355,8 @@ def test_committed_results_match_their_run_log():
     runs = rep.read_runs(os.path.join(results, "runs.jsonl"))
     assert len(runs) == 40
     assert {(r["dataset"], r["condition"], r["seed"]) for r in runs} == {
-        (d, c, s) for d in ("fashion", "line") for c in rep.CONDITIONS for s in range(5)}
+        (d, c, s) for d in ("fashion", "line") for c in rep.CONDITIONS for s in range(5)
+    }
     table = rep.aggregate(runs)
     committed = pd.read_csv(os.path.join(results, "table.csv"))
     pd.testing.assert_frame_equal(committed, table, check_dtype=False)

@@ -14,8 +14,17 @@ from modcore import reproduce as rep  # noqa: E402
 from modcore import reproduce_lesions as rl  # noqa: E402
 
 # In-process runs on a small MLP and tiny data.
-SMALL = dict(datasets=["line"], seeds=1, epochs=1, n_train=200, n_test=100, hidden=(16, 16),
-             n_clusters=4, n_init=2, n_jobs=1)
+SMALL = dict(
+    datasets=["line"],
+    seeds=1,
+    epochs=1,
+    n_train=200,
+    n_test=100,
+    hidden=(16, 16),
+    n_clusters=4,
+    n_init=2,
+    n_jobs=1,
+)
 
 
 @pytest.fixture
@@ -43,13 +52,17 @@ def test_quick_path_through_the_cli(tmp_path, capsys):
     home = out / "lesions"
     runs = rep.read_runs(home / "runs.jsonl")
     assert [(r["condition"], r["seed"], r["rule"], r["n_random"]) for r in runs] == [
-        ("pruned, dropout", 0, "paper", 10), ("pruned", 0, "paper", 10)]
+        ("pruned, dropout", 0, "paper", 10),
+        ("pruned", 0, "paper", 10),
+    ]
     for r in runs:
         study = json.loads((home / r["study"]).read_text())
         assert study["rule"] == "paper" and study["random_lesions"] == 10
         assert len(study["single"]) == r["n_sub_modules"] == sum(r["sub_modules_by_layer"])
         assert r["n_important"] == len(study["important"]) == sum(r["important_by_layer"])
-        assert (out / "checkpoints" / (r["study"][len("studies/"):-len(".json")] + ".pt")).exists()
+        assert (
+            out / "checkpoints" / (r["study"][len("studies/") : -len(".json")] + ".pt")
+        ).exists()
     table = (home / "table.md").read_text().splitlines()
     assert len(table) == 2 + 2 and table[0].startswith("| data set | condition | seeds |")
     summary = json.loads((home / "summary.json").read_text())
@@ -88,5 +101,6 @@ def test_networks_are_trained_when_absent_and_checked_when_present(tmp_path, tra
     # A checkpoint trained with other settings is not taken for this run's network.
     data = rep._load("line", None, {"arch": "mlp", "n_train": 200, "n_test": 100})
     with pytest.raises(ValueError, match="trained with other settings"):
-        rl._network(data, "pruned, dropout", 0, {"arch": "mlp", "epochs": 2, "hidden": [16, 16]},
-                    out, False)
+        rl._network(
+            data, "pruned, dropout", 0, {"arch": "mlp", "epochs": 2, "hidden": [16, 16]}, out, False
+        )

@@ -16,8 +16,7 @@ def test_lesion_study_records_the_seed_it_drew():
     x = torch.rand(300, 8, generator=g)
     y = torch.randint(0, 3, (300,), generator=g)
     labels = [np.zeros(8, int), np.arange(12) % 3, np.arange(12) % 2, np.zeros(3, int)]
-    kwargs = dict(clustering=labels, random_lesions=8, min_drop=0.0, double=False,
-                  progress=False)
+    kwargs = dict(clustering=labels, random_lesions=8, min_drop=0.0, double=False, progress=False)
 
     def study(seed):
         result = lesion_study(model, (x, y), seed=seed, **kwargs).to_dict()
@@ -35,8 +34,7 @@ def test_paper_recipe_records_the_seed_it_drew():
 
     def run(seed):
         model = MLP([784, 16, 10], dropout=0.5, seed=0)
-        return model, paper_recipe(model, ds, epochs=1, prune_epochs=1, seed=seed,
-                                   progress=False)
+        return model, paper_recipe(model, ds, epochs=1, prune_epochs=1, seed=seed, progress=False)
 
     first, history = run(None)
     again, repeat = run(history.seed)

@@ -51,7 +51,7 @@ def test_kde_shuffles_use_scotts_bandwidth():
     w = [np.where(rng.random((100, 100)) < 0.5, -3.0, 3.0)]
     values = w[0].ravel()
     bandwidth = np.sqrt(scipy.stats.gaussian_kde(values).covariance[0, 0])
-    assert bandwidth == pytest.approx(values.std(ddof=1) * values.size ** -0.2, rel=1e-12)
+    assert bandwidth == pytest.approx(values.std(ddof=1) * values.size**-0.2, rel=1e-12)
     noise = []
     for index in range(5):
         for shuffle in ("layer_nonzero_distribution", "layer_all_distribution"):
@@ -92,34 +92,41 @@ def null_clustering_seed(seed, index):
 
 @pytest.mark.parametrize("shuffle", modcore.SHUFFLES)
 def test_shuffled_weights_is_the_network_behind_each_shuffled_ncut(pruned, shuffle):
-    sig = modcore.ncut_significance(pruned, n_clusters=4, n_shuffles=4, shuffle=shuffle, seed=5,
-                                    progress=False)
-    fewer = modcore.ncut_significance(pruned, n_clusters=4, n_shuffles=2, shuffle=shuffle,
-                                      seed=5, progress=False)
+    sig = modcore.ncut_significance(
+        pruned, n_clusters=4, n_shuffles=4, shuffle=shuffle, seed=5, progress=False
+    )
+    fewer = modcore.ncut_significance(
+        pruned, n_clusters=4, n_shuffles=2, shuffle=shuffle, seed=5, progress=False
+    )
     np.testing.assert_array_equal(fewer.shuffled_ncuts, sig.shuffled_ncuts[:2])  # by index
     for index in range(4):
         weights = modcore.shuffled_weights(pruned, shuffle=shuffle, seed=5, index=index)
         clustering = modcore.spectral_cluster(
-            weights, n_clusters=4, seed=null_clustering_seed(5, index))
+            weights, n_clusters=4, seed=null_clustering_seed(5, index)
+        )
         # The same graph with its edges in another order: equal up to rounding.
         assert clustering.ncut == pytest.approx(sig.shuffled_ncuts[index], rel=1e-12)
 
 
 # --- statistics ---------------------------------------------------------------------
 
+
 def clustering_with_ncut(ncut):
     return SimpleNamespace(ncut=ncut, modularity=0.0, labels=[], n_clusters=2, n_init=1, seed=0)
 
 
-@pytest.mark.parametrize("ncut, null, mean, std, z, p, percentile", [
-    # mean 2.5; squares of deviations 2.25 + 0.25 + 0.25 + 2.25 = 5, / 3; two <= 2.
-    (2.0, [1.0, 2.0, 3.0, 4.0], 2.5, (5 / 3) ** 0.5, -0.5 / (5 / 3) ** 0.5, 3 / 5, 50.0),
-    # Below every shuffle: the smallest p, 1 / (n + 1).
-    (0.5, [1.0, 2.0, 3.0, 4.0], 2.5, (5 / 3) ** 0.5, -2.0 / (5 / 3) ** 0.5, 1 / 5, 0.0),
-    # Ties count as "at most": mean 7/3, deviations -1/3, -1/3, 2/3, variance 1/3.
-    (2.0, [2.0, 2.0, 3.0], 7 / 3, 3 ** -0.5, -(1 / 3) * 3 ** 0.5, 3 / 4, 200 / 3),
-    (5.0, [1.0, 2.0, 3.0, 4.0], 2.5, (5 / 3) ** 0.5, 2.5 / (5 / 3) ** 0.5, 1.0, 100.0),
-])
+@pytest.mark.parametrize(
+    "ncut, null, mean, std, z, p, percentile",
+    [
+        # mean 2.5; squares of deviations 2.25 + 0.25 + 0.25 + 2.25 = 5, / 3; two <= 2.
+        (2.0, [1.0, 2.0, 3.0, 4.0], 2.5, (5 / 3) ** 0.5, -0.5 / (5 / 3) ** 0.5, 3 / 5, 50.0),
+        # Below every shuffle: the smallest p, 1 / (n + 1).
+        (0.5, [1.0, 2.0, 3.0, 4.0], 2.5, (5 / 3) ** 0.5, -2.0 / (5 / 3) ** 0.5, 1 / 5, 0.0),
+        # Ties count as "at most": mean 7/3, deviations -1/3, -1/3, 2/3, variance 1/3.
+        (2.0, [2.0, 2.0, 3.0], 7 / 3, 3**-0.5, -(1 / 3) * 3**0.5, 3 / 4, 200 / 3),
+        (5.0, [1.0, 2.0, 3.0, 4.0], 2.5, (5 / 3) ** 0.5, 2.5 / (5 / 3) ** 0.5, 1.0, 100.0),
+    ],
+)
 def test_statistics_of_a_fixed_null_by_hand(ncut, null, mean, std, z, p, percentile):
     sig = significance_of(clustering_with_ncut(ncut), np.array(null), "layer")
     assert sig.shuffled_mean == pytest.approx(mean, rel=1e-15)
@@ -131,8 +138,9 @@ def test_statistics_of_a_fixed_null_by_hand(ncut, null, mean, std, z, p, percent
 
 
 def test_result_fields_and_json(pruned):
-    res = modcore.ncut_significance(pruned, n_clusters=4, n_shuffles=30, shuffle="layer_nonzero",
-                                    seed=2, progress=False)
+    res = modcore.ncut_significance(
+        pruned, n_clusters=4, n_shuffles=30, shuffle="layer_nonzero", seed=2, progress=False
+    )
     assert res.shuffled_ncuts.shape == (30,)
     assert res.ncut == modcore.spectral_cluster(pruned, n_clusters=4, seed=2).ncut
     d = json.loads(json.dumps(res.to_dict()))
@@ -155,13 +163,14 @@ def test_p_values_of_null_networks_are_roughly_uniform():
     for seed in range(100):
         base = random_pruned_mlp((16, 20, 20, 8), sparsity=0.6, seed=seed)
         net = modcore.shuffled_weights(base, shuffle="layer", seed=seed, index=0)
-        res = modcore.ncut_significance(net, n_clusters=3, n_shuffles=99, n_init=2, seed=seed,
-                                        progress=False)
+        res = modcore.ncut_significance(
+            net, n_clusters=3, n_shuffles=99, n_init=2, seed=seed, progress=False
+        )
         p.append(res.p_value)
     p = np.array(p)
-    assert np.sum(p <= 0.01) <= 5      # expected 1
-    assert np.sum(p <= 0.1) <= 20      # expected 10
-    assert 0.35 < p.mean() < 0.65      # expected 0.5
+    assert np.sum(p <= 0.01) <= 5  # expected 1
+    assert np.sum(p <= 0.1) <= 20  # expected 10
+    assert 0.35 < p.mean() < 0.65  # expected 0.5
 
 
 # --- a null whose shuffles are all alike --------------------------------------------
@@ -180,17 +189,22 @@ def shape_of(weights):
     return "heavy path" if same_middle else "cross"
 
 
-@pytest.mark.parametrize("network, other, sign", [(HEAVY_PATH, "cross", "inf"),
-                                                  (CROSS, "heavy path", "-inf")])
+@pytest.mark.parametrize(
+    "network, other, sign", [(HEAVY_PATH, "cross", "inf"), (CROSS, "heavy path", "-inf")]
+)
 def test_a_null_with_no_spread_gives_an_infinite_z_score_in_strict_json(network, other, sign):
     assert modcore.spectral_cluster(HEAVY_PATH, n_clusters=2, seed=0).ncut == pytest.approx(36 / 35)
     assert modcore.spectral_cluster(CROSS, n_clusters=2, seed=0).ncut == pytest.approx(2 / 3)
     # A seed whose 4 shuffles all have the other shape (each does with probability 1/2).
-    seed = next(s for s in range(200) if all(
-        shape_of(modcore.shuffled_weights(network, shuffle="layer", seed=s, index=i)) == other
-        for i in range(4)))
-    res = modcore.ncut_significance(network, n_clusters=2, n_shuffles=4, seed=seed,
-                                    progress=False)
+    seed = next(
+        s
+        for s in range(200)
+        if all(
+            shape_of(modcore.shuffled_weights(network, shuffle="layer", seed=s, index=i)) == other
+            for i in range(4)
+        )
+    )
+    res = modcore.ncut_significance(network, n_clusters=2, n_shuffles=4, seed=seed, progress=False)
     assert len(set(res.shuffled_ncuts.tolist())) == 1 and res.shuffled_std == 0.0
     assert res.z_score == float(sign)
     d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
@@ -201,13 +215,15 @@ def test_a_null_equal_to_the_network_gives_z_zero():
     # Two disconnected blocks of equal weights: every "layer_nonzero" shuffle is the
     # same network, so the null has std 0 and the network equals it.
     w = [np.kron(np.eye(2), np.ones((3, 3)))]
-    res = modcore.ncut_significance(w, n_clusters=2, n_shuffles=5, shuffle="layer_nonzero",
-                                    seed=0, progress=False)
+    res = modcore.ncut_significance(
+        w, n_clusters=2, n_shuffles=5, shuffle="layer_nonzero", seed=0, progress=False
+    )
     assert res.shuffled_std == 0.0 and res.z_score == 0.0 and res.p_value == 1.0
     assert json.loads(json.dumps(res.to_dict(), allow_nan=False))["z_score"] == 0.0
 
 
 # --- solver settings reach the shuffles ---------------------------------------------
+
 
 @pytest.mark.parametrize("name, changed, baseline", REACH, ids=IDS)
 def test_each_solver_setting_reaches_the_shuffles(pruned, name, changed, baseline):
@@ -219,10 +235,16 @@ def test_each_solver_setting_reaches_the_shuffles(pruned, name, changed, baselin
 
 # --- progress -----------------------------------------------------------------------
 
+
 def test_progress_callback_sees_every_shuffle(pruned):
     seen = []
-    modcore.ncut_significance(pruned, n_clusters=4, n_shuffles=9, seed=0,
-                              progress=lambda done, total: seen.append((done, total)))
+    modcore.ncut_significance(
+        pruned,
+        n_clusters=4,
+        n_shuffles=9,
+        seed=0,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen[-1] == (9, 9)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert {t for _, t in seen} == {9}
@@ -236,6 +258,7 @@ def test_progress_true_shows_the_null_on_stderr(pruned, capsys):
 
 
 # --- bad input ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "kwargs, exc, match",
@@ -260,8 +283,10 @@ def test_bad_weights_are_rejected_before_any_work():
 
 # --- Ctrl-C -------------------------------------------------------------------------
 
+
 def test_ctrl_c_stops_a_long_null():
-    rc, out, err = interrupt("""
+    rc, out, err = interrupt(
+        """
         import sys, modcore
         from modcore.synthetic import random_pruned_mlp
         w = random_pruned_mlp(sparsity=0.9, seed=0)
@@ -272,13 +297,16 @@ def test_ctrl_c_stops_a_long_null():
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
-    """, ready="progress")
+    """,
+        ready="progress",
+    )
     assert rc == 130 and "interrupted" in out, err
 
 
 def test_ctrl_c_stops_a_long_single_clustering():
     """One C++ call that would run for many minutes still stops on Ctrl-C."""
-    rc, out, err = interrupt("""
+    rc, out, err = interrupt(
+        """
         import sys, threading, time, modcore
         from modcore.synthetic import random_pruned_mlp
         w = random_pruned_mlp((784, 1024, 1024, 10), sparsity=0.7, seed=0)
@@ -297,5 +325,7 @@ def test_ctrl_c_stops_a_long_single_clustering():
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
-    """, ready="inside")
+    """,
+        ready="inside",
+    )
     assert rc == 130 and "interrupted" in out, err

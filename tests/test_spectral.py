@@ -62,8 +62,12 @@ def test_embedding_is_the_scaled_eigenvectors():
 
 def test_methods_agree_on_eigenvalues():
     weights = random_pruned_mlp((300, 200, 200, 10), sparsity=0.9, seed=4)
-    evs = [_core.spectral_embedding(*Network.from_weights(weights).to_core(), 12, 1e-10, m, 0)["eigenvalues"]
-           for m in ("bipartite", "full", "dense")]
+    evs = [
+        _core.spectral_embedding(*Network.from_weights(weights).to_core(), 12, 1e-10, m, 0)[
+            "eigenvalues"
+        ]
+        for m in ("bipartite", "full", "dense")
+    ]
     np.testing.assert_allclose(evs[0], evs[2], atol=1e-7)
     np.testing.assert_allclose(evs[1], evs[2], atol=1e-7)
 
@@ -72,7 +76,9 @@ def test_clustered_spectrum_of_many_equal_modules_converges():
     # 12 equal planted modules: eleven eigenvalues crowd just below 1.
     weights, _ = planted_modular_mlp((240, 240, 240, 240), 12, noise=1e-3, seed=0)
     vals, _, _, _ = oracle_top(weights, 12)
-    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), 12, 1e-10, "bipartite", 0)
+    res = _core.spectral_embedding(
+        *Network.from_weights(weights).to_core(), 12, 1e-10, "bipartite", 0
+    )
     np.testing.assert_allclose(res["eigenvalues"], vals, atol=1e-7)
 
 

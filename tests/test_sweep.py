@@ -86,16 +86,33 @@ def test_rows_are_ncut_significance(pd, nets, settings):
     table = modcore.sweep(nets, shuffle=["layer", "layer_nonzero"], **OPTS, **settings)
     assert list(table.columns) == list(sweep_module.COLUMNS)
     assert list(zip(table["name"], table["shuffle"])) == [
-        (n, s) for n in nets for s in ("layer", "layer_nonzero")]
+        (n, s) for n in nets for s in ("layer", "layer_nonzero")
+    ]
     for row in table.itertuples():
         sig = modcore.ncut_significance(nets[row.name], shuffle=row.shuffle, **OPTS, **settings)
-        for field in ("ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value",
-                      "percentile", "n_shuffles", "n_clusters", "n_init", "seed"):
+        for field in (
+            "ncut",
+            "shuffled_mean",
+            "shuffled_std",
+            "z_score",
+            "p_value",
+            "percentile",
+            "n_shuffles",
+            "n_clusters",
+            "n_init",
+            "seed",
+        ):
             assert getattr(row, field) == getattr(sig, field), field
         assert row.layer_sizes == "24-20-16-8"
-    expected = {"max_iter": 300, "tol": 1e-5, "eigen_method": "auto",
-                "assign_labels": "cluster_qr", "refine": True, "select_by": "inertia",
-                **settings}
+    expected = {
+        "max_iter": 300,
+        "tol": 1e-5,
+        "eigen_method": "auto",
+        "assign_labels": "cluster_qr",
+        "refine": True,
+        "select_by": "inertia",
+        **settings,
+    }
     for key, value in expected.items():
         assert set(table[key]) == {value}, key
 
@@ -170,9 +187,18 @@ def test_resume_skips_networks_in_the_results_file(pd, nets, tmp_path, calls, su
     assert again.equals(table)
 
 
-CHANGED = {"n_shuffles": 5, "n_clusters": 4, "n_init": 3, "max_iter": 7, "tol": 1e-3,
-           "eigen_method": "dense", "assign_labels": "kmeans", "refine": False,
-           "select_by": "ncut", "seed": 3}
+CHANGED = {
+    "n_shuffles": 5,
+    "n_clusters": 4,
+    "n_init": 3,
+    "max_iter": 7,
+    "tol": 1e-3,
+    "eigen_method": "dense",
+    "assign_labels": "kmeans",
+    "refine": False,
+    "select_by": "ncut",
+    "seed": 3,
+}
 
 
 def test_changing_any_setting_recomputes_and_keeps_the_other_rows(pd, nets, tmp_path, calls):
@@ -197,8 +223,9 @@ def test_the_default_seed_is_fresh_recorded_and_resumed(pd, nets, tmp_path, call
     path = tmp_path / "results.jsonl"
     first = modcore.sweep({"net0": nets["net0"]}, results_path=path, **opts)
     seed = int(first["seed"][0])
-    assert first["ncut"][0] == modcore.ncut_significance(nets["net0"], **{**OPTS, "seed": seed}
-                                                         ).ncut
+    assert (
+        first["ncut"][0] == modcore.ncut_significance(nets["net0"], **{**OPTS, "seed": seed}).ncut
+    )
     calls.clear()
     table = modcore.sweep(two, results_path=path, **opts)  # resumes with the file's seed
     assert [c["seed"] for c in calls] == [seed] and set(table["seed"]) == {seed}
@@ -217,7 +244,7 @@ class HalfWriter:
         self.f = f
 
     def write(self, data):
-        self.f.write(data[:len(data) // 2])
+        self.f.write(data[: len(data) // 2])
         self.f.flush()
         raise Crash
 
@@ -250,30 +277,40 @@ def test_a_row_cut_short_by_a_crash_is_redone(pd, nets, tmp_path, monkeypatch, s
     assert not cut.endswith(b"\n")  # half a row at the end
     table = modcore.sweep(nets, results_path=path, **OPTS)
     assert without_seconds(table).equals(without_seconds(full))
-    assert path.read_bytes().startswith(cut[:cut.rindex(b"\n") + 1])  # rows 1-2 untouched
+    assert path.read_bytes().startswith(cut[: cut.rindex(b"\n") + 1])  # rows 1-2 untouched
     assert not path.with_name(path.name + ".writing").exists()
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 @pytest.mark.parametrize("note", ["checked by Ann, fine\n", "checked by Ann"])
-def test_a_line_modcore_did_not_write_is_refused_and_kept(pd, nets, tmp_path, calls, suffix,
-                                                          note):
+def test_a_line_modcore_did_not_write_is_refused_and_kept(pd, nets, tmp_path, calls, suffix, note):
     path = tmp_path / f"results{suffix}"
     modcore.sweep({"net0": nets["net0"]}, results_path=path, **OPTS)
     with open(path, "a") as f:
         f.write(note)
     before = path.read_bytes()
     calls.clear()
-    match = "incomplete and modcore was not writing it" if not note.endswith("\n") else \
-        "line 3: not a modcore sweep results row" if suffix == ".csv" else \
-        "line 2: not a modcore sweep results row"
+    match = (
+        "incomplete and modcore was not writing it"
+        if not note.endswith("\n")
+        else "line 3: not a modcore sweep results row"
+        if suffix == ".csv"
+        else "line 2: not a modcore sweep results row"
+    )
     with pytest.raises(ValueError, match=match):
         modcore.sweep(nets, results_path=path, **OPTS)
     assert calls == [] and path.read_bytes() == before
 
 
-NAMES = ["new\nline", "line\u2028separator", "form\x0cfeed", 'comma, "quotes"', "carriage\rreturn",
-         "tab\tand ünïcödé", "1.5"]
+NAMES = [
+    "new\nline",
+    "line\u2028separator",
+    "form\x0cfeed",
+    'comma, "quotes"',
+    "carriage\rreturn",
+    "tab\tand ünïcödé",
+    "1.5",
+]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
@@ -299,7 +336,8 @@ def test_a_file_name_that_is_not_utf8_is_refused_before_any_work(pd, nets, tmp_p
 
 
 def test_a_second_sweep_on_the_same_file_waits_and_skips_what_the_first_wrote(
-        pd, nets, tmp_path, calls, monkeypatch, capsys):
+    pd, nets, tmp_path, calls, monkeypatch, capsys
+):
     path = tmp_path / "results.csv"
     done = modcore.sweep({"net0": nets["net0"]}, **OPTS).iloc[0].to_dict()
     calls.clear()
@@ -312,12 +350,14 @@ def test_a_second_sweep_on_the_same_file_waits_and_skips_what_the_first_wrote(
 
     monkeypatch.setattr(sweep_module, "_say_waiting", say_waiting)
     # Another process's sweep: it holds the lock and has not yet written net0.
-    other = sys.modules["modcore.files"].ResultLog(path, sweep_module._typed,
-                                                   columns=sweep_module.COLUMNS)
+    other = sys.modules["modcore.files"].ResultLog(
+        path, sweep_module._typed, columns=sweep_module.COLUMNS
+    )
     other.__enter__()
     result = {}
-    second = threading.Thread(target=lambda: result.update(
-        table=modcore.sweep(nets, results_path=path, **OPTS)))
+    second = threading.Thread(
+        target=lambda: result.update(table=modcore.sweep(nets, results_path=path, **OPTS))
+    )
     try:
         second.start()
         assert waiting.wait(60), "the second sweep did not wait for the lock"

@@ -32,26 +32,36 @@ def test_same_seed_same_result_whatever_the_threads_and_chunks():
     small = random_pruned_mlp((60, 50, 40, 10), sparsity=0.7, seed=0)
     args = dict(n_clusters=4, n_shuffles=12, shuffle="layer", seed=11, progress=False)
     one = modcore.ncut_significance(small, n_jobs=1, **args).shuffled_ncuts
-    np.testing.assert_array_equal(modcore.ncut_significance(small, n_jobs=2, **args)
-                                  .shuffled_ncuts, one)
+    np.testing.assert_array_equal(
+        modcore.ncut_significance(small, n_jobs=2, **args).shuffled_ncuts, one
+    )
     for chunk in (1, 5, 12):
-        chunked = shuffled_scores(Network.from_weights(small), "layer", 12,
-                                  check_settings(n_clusters=4), 11, 2, False,
-                                  chunk_size=chunk).ncut[:, 0]
+        chunked = shuffled_scores(
+            Network.from_weights(small),
+            "layer",
+            12,
+            check_settings(n_clusters=4),
+            11,
+            2,
+            False,
+            chunk_size=chunk,
+        ).ncut[:, 0]
         np.testing.assert_array_equal(chunked, one)
 
 
 def test_concurrent_calls_from_python_threads():
     weights = random_pruned_mlp((120, 80, 80, 10), sparsity=0.8, seed=0)
     expected_cluster = modcore.spectral_cluster(weights, n_clusters=5, seed=1).ncut
-    expected_null = modcore.ncut_significance(weights, n_clusters=5, n_shuffles=6, seed=2,
-                                              progress=False).shuffled_ncuts
+    expected_null = modcore.ncut_significance(
+        weights, n_clusters=5, n_shuffles=6, seed=2, progress=False
+    ).shuffled_ncuts
 
     def job(i):
         if i % 2:
             return modcore.spectral_cluster(weights, n_clusters=5, seed=1, n_jobs=2).ncut
-        return modcore.ncut_significance(weights, n_clusters=5, n_shuffles=6, seed=2, n_jobs=2,
-                                         progress=False).shuffled_ncuts
+        return modcore.ncut_significance(
+            weights, n_clusters=5, n_shuffles=6, seed=2, n_jobs=2, progress=False
+        ).shuffled_ncuts
 
     with ThreadPoolExecutor(4) as pool:
         results = [f.result(timeout=120) for f in [pool.submit(job, i) for i in range(8)]]

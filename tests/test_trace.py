@@ -49,8 +49,13 @@ class HandCNN(nn.Module):
         self.conv2 = nn.Conv2d(2, 2, 2, bias=False)
         self.fc = nn.Linear(8, 2, bias=False)
         set_weights(self.conv1, [[[[1, -2], [3, 0]]], [[[0, 1], [-1, 1]]]])
-        set_weights(self.conv2, [[[[1, 1], [1, 1]], [[0, -3], [0, 4]]],    # out 0: from in 0, in 1
-                                 [[[2, 0], [0, 0]], [[1, 2], [0, 2]]]])    # out 1
+        set_weights(
+            self.conv2,
+            [
+                [[[1, 1], [1, 1]], [[0, -3], [0, 4]]],  # out 0: from in 0, in 1
+                [[[2, 0], [0, 0]], [[1, 2], [0, 2]]],
+            ],
+        )  # out 1
         set_weights(self.fc, [[1, -1, 0, 2, 0, 0, 0, 0.5], [0, 0, 0, 0, 1, 1, -1, 1]])
 
     def forward(self, x):
@@ -64,8 +69,10 @@ class HandCNN(nn.Module):
 # has column sums 1, 4 (-> 4) but row sums 3, 2, so a row/column mix-up shows.
 HAND = {
     "l1": {("input", "conv1"): [[6, 3]], ("conv1", "conv2"): [[4, 2], [7, 5]]},
-    "l2": {("input", "conv1"): [[math.sqrt(14), math.sqrt(3)]],
-           ("conv1", "conv2"): [[2, 2], [5, 3]]},
+    "l2": {
+        ("input", "conv1"): [[math.sqrt(14), math.sqrt(3)]],
+        ("conv1", "conv2"): [[2, 2], [5, 3]],
+    },
     "max_column": {("input", "conv1"): [[4, 2]], ("conv1", "conv2"): [[2, 2], [7, 4]]},
 }
 # fc: channel c -> unit u is the sum of |W[u, f]| over f = 4c .. 4c + 3, whatever the norm.
@@ -102,8 +109,9 @@ def test_group_options_and_paper_preset():
     paper = network_from_module(HandCNN(), input_shape=(1, 4, 4), preset="paper_cnn")
     assert paper.names == ("conv1", "conv2")
     assert list(blocks_by_name(paper)) == [("conv1", "conv2")]
-    np.testing.assert_array_equal(blocks_by_name(paper)[("conv1", "conv2")],
-                                  full[("conv1", "conv2")])
+    np.testing.assert_array_equal(
+        blocks_by_name(paper)[("conv1", "conv2")], full[("conv1", "conv2")]
+    )
 
 
 def test_grouped_and_depthwise_convolutions_join_only_their_group():
@@ -113,13 +121,14 @@ def test_grouped_and_depthwise_convolutions_join_only_their_group():
     block = net.blocks[0]
     assert block.dense is None and block.nnz == 8  # stored sparse
     # Output channels 0, 1 read input channels 0, 1 (W[j, i]); 2, 3 read 2, 3.
-    np.testing.assert_array_equal(blocks_by_name(net)[("input", "0")],
-                                  [[1, 3, 0, 0], [2, 4, 0, 0], [0, 0, 5, 7], [0, 0, 6, 8]])
+    np.testing.assert_array_equal(
+        blocks_by_name(net)[("input", "0")],
+        [[1, 3, 0, 0], [2, 4, 0, 0], [0, 0, 5, 7], [0, 0, 6, 8]],
+    )
     depthwise = nn.Sequential(nn.Conv1d(2, 4, 1, groups=2, bias=False))  # multiplier 2
     set_weights(depthwise[0], np.array([1, 2, 3, 4]).reshape(4, 1, 1))
     net = network_from_module(depthwise, input_shape=(2, 5))
-    np.testing.assert_array_equal(blocks_by_name(net)[("input", "0")],
-                                  [[1, 2, 0, 0], [0, 0, 3, 4]])
+    np.testing.assert_array_equal(blocks_by_name(net)[("input", "0")], [[1, 2, 0, 0], [0, 0, 3, 4]])
 
 
 def test_transposed_convolutions_read_their_in_out_layout():
@@ -131,8 +140,9 @@ def test_transposed_convolutions_read_their_in_out_layout():
     grouped = nn.Sequential(nn.ConvTranspose2d(4, 2, 1, groups=2, bias=False))  # (4, 1, 1, 1)
     set_weights(grouped[0], np.array([1, -2, 3, 4]).reshape(4, 1, 1, 1))
     net = network_from_module(grouped, input_shape=(4, 3, 3))
-    np.testing.assert_array_equal(blocks_by_name(net)[("input", "0")],
-                                  [[1, 0], [2, 0], [0, 3], [0, 4]])
+    np.testing.assert_array_equal(
+        blocks_by_name(net)[("input", "0")], [[1, 0], [2, 0], [0, 3], [0, 4]]
+    )
 
 
 # -- BatchNorm ------------------------------------------------------------------------
@@ -233,8 +243,12 @@ def test_batchnorm_on_a_layer_output_with_another_reader_is_not_folded():
 
 
 def test_batchnorm_without_running_statistics_is_refused():
-    model = nn.Sequential(nn.Conv2d(2, 3, 1), nn.ReLU(),
-                          nn.BatchNorm2d(3, track_running_stats=False), nn.Conv2d(3, 2, 1))
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 1),
+        nn.ReLU(),
+        nn.BatchNorm2d(3, track_running_stats=False),
+        nn.Conv2d(3, 2, 1),
+    )
     with pytest.raises(ValueError, match="running statistics"):
         network_from_module(model, input_shape=(2, 3, 3))
 
@@ -300,20 +314,34 @@ def test_residual_block_adjacency_and_bipartiteness():
     sizes = dict(zip(net.names, net.sizes))
     offset = dict(zip(net.names, np.cumsum([0, *net.sizes[:-1]])))
     fc = np.abs(model.fc.weight.detach().numpy().astype(float)).T
-    hand = [("input", "stem", l1(model.stem)), ("stem", "conv1", l1(model.conv1)),
-            ("conv1", "conv2", l1(model.conv2)), ("stem", "short", l1(model.short)),
-            ("conv2", "fc", fc), ("short", "fc", 0.5 * fc)]
+    hand = [
+        ("input", "stem", l1(model.stem)),
+        ("stem", "conv1", l1(model.conv1)),
+        ("conv1", "conv2", l1(model.conv2)),
+        ("stem", "short", l1(model.short)),
+        ("conv2", "fc", fc),
+        ("short", "fc", 0.5 * fc),
+    ]
     expected = np.zeros((net.n_units, net.n_units))
     for src, dst, block in hand:
         assert block.shape == (sizes[src], sizes[dst])
-        expected[offset[src]:offset[src] + sizes[src], offset[dst]:offset[dst] + sizes[dst]] = block
+        expected[offset[src] : offset[src] + sizes[src], offset[dst] : offset[dst] + sizes[dst]] = (
+            block
+        )
     expected += expected.T
     np.testing.assert_allclose(net.adjacency().toarray(), expected, rtol=1e-6)
 
 
 def test_chains_are_bipartite():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 5, 1),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 2))
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 5, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(5, 2),
+    )
     net = network_from_module(model, input_shape=(3, 6, 6))
     assert net.is_chain and net.is_bipartite
 
@@ -336,11 +364,18 @@ def test_channel_cat_offsets_the_sources():
     assert ("input", "c") not in got
 
 
-@pytest.mark.parametrize("op, factor", [
-    (lambda y: y * 3.0, 3.0), (lambda y: 2 * y, 2.0), (lambda y: y / 4, 0.25),
-    (lambda y: -y, 1.0), (lambda y: y.mul(0.5), 0.5), (lambda y: y + 1.0, 1.0),
-    (lambda y: y / y.shape[2], 0.5),  # a scalar computed from a shape
-])
+@pytest.mark.parametrize(
+    "op, factor",
+    [
+        (lambda y: y * 3.0, 3.0),
+        (lambda y: 2 * y, 2.0),
+        (lambda y: y / 4, 0.25),
+        (lambda y: -y, 1.0),
+        (lambda y: y.mul(0.5), 0.5),
+        (lambda y: y + 1.0, 1.0),
+        (lambda y: y / y.shape[2], 0.5),  # a scalar computed from a shape
+    ],
+)
 def test_scalar_factors_scale_the_path(op, factor):
     class Scaled(nn.Module):
         def __init__(self):
@@ -449,8 +484,9 @@ def mlps():
     torch.manual_seed(4)
     from modcore.nn import MLP
 
-    seq = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Dropout(0.5), nn.Linear(5, 4), nn.Tanh(),
-                        nn.Linear(4, 3))
+    seq = nn.Sequential(
+        nn.Linear(6, 5), nn.ReLU(), nn.Dropout(0.5), nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 3)
+    )
     pruned = MLP([20, 16, 12, 10], dropout=0.5, seed=0)
     for layer in pruned:
         if isinstance(layer, nn.Linear):
@@ -485,12 +521,16 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2))
             else:
                 c = int(v * width)
-                layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c),
-                           nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(c_in, c, 3, padding=1),
+                    nn.BatchNorm2d(c),
+                    nn.ReLU(inplace=True),
+                ]
                 c_in = c
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c_in, c_in), nn.ReLU(),
-                                        nn.Dropout(), nn.Linear(c_in, n_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(c_in, c_in), nn.ReLU(), nn.Dropout(), nn.Linear(c_in, n_classes)
+        )
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -505,8 +545,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.downsample = None
         if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False),
-                                            nn.BatchNorm2d(c_out))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x):
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -524,8 +565,13 @@ class ResNet18(nn.Module):
         c = width
         for i, mult in enumerate((1, 2, 4, 8), start=1):
             stride = 1 if i == 1 else 2
-            setattr(self, f"layer{i}", nn.Sequential(BasicBlock(c, width * mult, stride),
-                                                     BasicBlock(width * mult, width * mult, 1)))
+            setattr(
+                self,
+                f"layer{i}",
+                nn.Sequential(
+                    BasicBlock(c, width * mult, stride), BasicBlock(width * mult, width * mult, 1)
+                ),
+            )
             c = width * mult
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, n_classes)
@@ -588,26 +634,66 @@ class Wrap(nn.Module):
         return self.fn(self, x)
 
 
-@pytest.mark.parametrize("model, shape, match", [
-    (Wrap(lambda s, x: torch.matmul(s.fc(x), s.fc.weight), fc=nn.Linear(4, 4)), (4,),
-     r"'matmul'.*function torch\.matmul"),
-    (Wrap(lambda s, x: torch.einsum("bf,gf->bg", s.fc(x), s.fc.weight), fc=nn.Linear(4, 4)), (4,),
-     "einsum"),
-    (Wrap(lambda s, x: s.attn(x, x, x)[0], attn=nn.MultiheadAttention(4, 2, batch_first=True)),
-     (3, 4), "MultiheadAttention"),
-    (Wrap(lambda s, x: s.fc(s.conv(x)), conv=nn.Conv2d(2, 3, 1), fc=nn.Linear(4, 2)), (2, 4, 4),
-     "applies a Linear to a 4-D tensor"),
-    (Wrap(lambda s, x: s.conv(s.fc(x).view(x.size(0), 2, 2, 2)), fc=nn.Linear(4, 8),
-          conv=nn.Conv2d(2, 2, 1)), (4,), r"'view'.*reshapes"),
-    (Wrap(lambda s, x: s.conv(x).permute(0, 2, 3, 1), conv=nn.Conv2d(2, 3, 1)), (2, 4, 4),
-     r"method \.permute\(\)"),
-    (Wrap(lambda s, x: s.conv(x) * torch.sigmoid(s.conv(x).mean((2, 3), keepdim=True)),
-          conv=nn.Conv2d(2, 2, 1)), (2, 4, 4), "multiplies two tensors"),
-    (Wrap(lambda s, x: s.fc(s.ln(x)), ln=nn.LayerNorm(4), fc=nn.Linear(4, 2)), (4,), "LayerNorm"),
-    (Wrap(lambda s, x: s.fc(x).sum(1), fc=nn.Linear(4, 2)), (4,), "reduces over dims"),
-    (Wrap(lambda s, x: torch.cat([s.conv(x), s.conv(x)], 2), conv=nn.Conv2d(2, 2, 1)), (2, 3, 3),
-     "along dim 2"),
-])
+@pytest.mark.parametrize(
+    "model, shape, match",
+    [
+        (
+            Wrap(lambda s, x: torch.matmul(s.fc(x), s.fc.weight), fc=nn.Linear(4, 4)),
+            (4,),
+            r"'matmul'.*function torch\.matmul",
+        ),
+        (
+            Wrap(lambda s, x: torch.einsum("bf,gf->bg", s.fc(x), s.fc.weight), fc=nn.Linear(4, 4)),
+            (4,),
+            "einsum",
+        ),
+        (
+            Wrap(
+                lambda s, x: s.attn(x, x, x)[0], attn=nn.MultiheadAttention(4, 2, batch_first=True)
+            ),
+            (3, 4),
+            "MultiheadAttention",
+        ),
+        (
+            Wrap(lambda s, x: s.fc(s.conv(x)), conv=nn.Conv2d(2, 3, 1), fc=nn.Linear(4, 2)),
+            (2, 4, 4),
+            "applies a Linear to a 4-D tensor",
+        ),
+        (
+            Wrap(
+                lambda s, x: s.conv(s.fc(x).view(x.size(0), 2, 2, 2)),
+                fc=nn.Linear(4, 8),
+                conv=nn.Conv2d(2, 2, 1),
+            ),
+            (4,),
+            r"'view'.*reshapes",
+        ),
+        (
+            Wrap(lambda s, x: s.conv(x).permute(0, 2, 3, 1), conv=nn.Conv2d(2, 3, 1)),
+            (2, 4, 4),
+            r"method \.permute\(\)",
+        ),
+        (
+            Wrap(
+                lambda s, x: s.conv(x) * torch.sigmoid(s.conv(x).mean((2, 3), keepdim=True)),
+                conv=nn.Conv2d(2, 2, 1),
+            ),
+            (2, 4, 4),
+            "multiplies two tensors",
+        ),
+        (
+            Wrap(lambda s, x: s.fc(s.ln(x)), ln=nn.LayerNorm(4), fc=nn.Linear(4, 2)),
+            (4,),
+            "LayerNorm",
+        ),
+        (Wrap(lambda s, x: s.fc(x).sum(1), fc=nn.Linear(4, 2)), (4,), "reduces over dims"),
+        (
+            Wrap(lambda s, x: torch.cat([s.conv(x), s.conv(x)], 2), conv=nn.Conv2d(2, 2, 1)),
+            (2, 3, 3),
+            "along dim 2",
+        ),
+    ],
+)
 def test_unsupported_ops_name_the_node_and_op(model, shape, match):
     with pytest.raises(ValueError, match=match):
         network_from_module(model, input_shape=shape)
@@ -619,17 +705,24 @@ def test_untraceable_control_flow_is_a_value_error():
         network_from_module(model, input_shape=(4,))
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"kernel_norm": "l3"}, ValueError, "kernel_norm"),
-    ({"preset": "vgg"}, ValueError, "preset"),
-    ({"include_dense": "no"}, TypeError, "include_dense"),
-    ({"input_shape": (1, 4, 4), "example_input": torch.zeros(1, 1, 4, 4)}, ValueError, "not both"),
-    ({"input_shape": "1,4,4"}, TypeError, "input_shape"),
-    ({"input_shape": (1, 0, 4)}, ValueError, "positive"),
-    ({}, ValueError, "input_shape is needed"),
-    ({"input_shape": (3, 4, 4)}, ValueError, "failed at node 'conv1'"),
-    ({"example_input": torch.zeros(4)}, ValueError, "batch dim"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"kernel_norm": "l3"}, ValueError, "kernel_norm"),
+        ({"preset": "vgg"}, ValueError, "preset"),
+        ({"include_dense": "no"}, TypeError, "include_dense"),
+        (
+            {"input_shape": (1, 4, 4), "example_input": torch.zeros(1, 1, 4, 4)},
+            ValueError,
+            "not both",
+        ),
+        ({"input_shape": "1,4,4"}, TypeError, "input_shape"),
+        ({"input_shape": (1, 0, 4)}, ValueError, "positive"),
+        ({}, ValueError, "input_shape is needed"),
+        ({"input_shape": (3, 4, 4)}, ValueError, "failed at node 'conv1'"),
+        ({"example_input": torch.zeros(4)}, ValueError, "batch dim"),
+    ],
+)
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         network_from_module(HandCNN(), **kwargs)
@@ -650,8 +743,9 @@ def test_docstring_example_runs():
 # -- end to end -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make, solver", [(lambda: VGG(width=0.125), "bipartite"),
-                                          (lambda: ResNet18(width=8), "full")])
+@pytest.mark.parametrize(
+    "make, solver", [(lambda: VGG(width=0.125), "bipartite"), (lambda: ResNet18(width=8), "full")]
+)
 def test_traced_models_go_through_ncut_significance(make, solver):
     import modcore
     from oracles import ncut as oracle_ncut
@@ -659,16 +753,25 @@ def test_traced_models_go_through_ncut_significance(make, solver):
     torch.manual_seed(5)
     model = make()
     net = network_from_module(model, input_shape=(3, 32, 32))
-    sig = modcore.ncut_significance(model, input_shape=(3, 32, 32), n_clusters=6, n_shuffles=20,
-                                    seed=0, n_jobs=1, progress=False)
+    sig = modcore.ncut_significance(
+        model,
+        input_shape=(3, 32, 32),
+        n_clusters=6,
+        n_shuffles=20,
+        seed=0,
+        n_jobs=1,
+        progress=False,
+    )
     assert sig.clustering.group_names == net.names
     assert sig.clustering.eigen_method == solver
     assert [len(lab) for lab in sig.labels] == list(net.sizes)
-    assert sig.ncut == pytest.approx(oracle_ncut(net.adjacency(), np.concatenate(sig.labels)),
-                                     rel=1e-9)
+    assert sig.ncut == pytest.approx(
+        oracle_ncut(net.adjacency(), np.concatenate(sig.labels)), rel=1e-9
+    )
     assert sig.shuffled_ncuts.shape == (20,)
     # Tracing inside ncut_significance is the same as passing the traced Network.
-    again = modcore.ncut_significance(net, n_clusters=6, n_shuffles=20, seed=0, n_jobs=1,
-                                      progress=False)
+    again = modcore.ncut_significance(
+        net, n_clusters=6, n_shuffles=20, seed=0, n_jobs=1, progress=False
+    )
     assert again.ncut == sig.ncut
     np.testing.assert_array_equal(again.shuffled_ncuts, sig.shuffled_ncuts)

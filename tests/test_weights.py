@@ -17,8 +17,10 @@ def torch():
 def numbered(widths):
     """Known, distinct weights, one (n_in, n_out) array per layer: entry (i, j) of layer l
     is 100 l + i + j / 128, exact in float32."""
-    return [(100 * l + np.arange(a)[:, None] + np.arange(b)[None, :] / 128).astype(np.float32)
-            for l, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+    return [
+        (100 * l + np.arange(a)[:, None] + np.arange(b)[None, :] / 128).astype(np.float32)
+        for l, (a, b) in enumerate(zip(widths[:-1], widths[1:]))
+    ]
 
 
 def set_weights(linears, arrays):

@@ -32,6 +32,7 @@ def assert_same(got, expected):
 
 # --- numpy inputs ------------------------------------------------------------------
 
+
 def test_masked_arrays_and_timedeltas_are_refused():
     w = np.ma.masked_array(np.ones((3, 2)), mask=np.eye(3, 2, dtype=bool))
     with pytest.raises(TypeError, match="masked array"):
@@ -42,11 +43,12 @@ def test_masked_arrays_and_timedeltas_are_refused():
 
 # --- modules: read in the order the forward calls them, and only as a chain ---------
 
+
 def test_forward_order_is_honoured_over_registration_order(torch):
     class Reversed(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.last = torch.nn.Linear(3, 2)   # registered first, called last
+            self.last = torch.nn.Linear(3, 2)  # registered first, called last
             self.first = torch.nn.Linear(4, 3)
 
         def forward(self, x):
@@ -57,8 +59,12 @@ def test_forward_order_is_honoured_over_registration_order(torch):
 
 
 def test_in_place_activations_and_modes_survive_the_reading(torch):
-    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(inplace=True),
-                                torch.nn.Dropout(0.5), torch.nn.Linear(4, 2))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(5, 4),
+        torch.nn.ReLU(inplace=True),
+        torch.nn.Dropout(0.5),
+        torch.nn.Linear(4, 2),
+    )
     model.train()
     assert_same(weights_from_module(model), transposed(model[0], model[3]))
     assert model.training and all(m.training for m in model.modules())
@@ -110,8 +116,7 @@ def modules(torch):
     }
 
 
-@pytest.mark.parametrize("case", ["called twice", "registered twice", "branches", "skip",
-                                  "unused"])
+@pytest.mark.parametrize("case", ["called twice", "registered twice", "branches", "skip", "unused"])
 def test_modules_that_are_not_chains_are_refused(torch, case):
     model, match = modules(torch)[case]
     with pytest.raises(ValueError, match=match):
@@ -119,6 +124,7 @@ def test_modules_that_are_not_chains_are_refused(torch, case):
 
 
 # --- state dicts: a chain in key order, and only what can be one --------------------
+
 
 def test_tied_tensors_in_a_state_dict_are_refused(torch, tmp_path):
     shared = torch.nn.Linear(3, 3)
@@ -147,19 +153,24 @@ def test_sparse_tensors_are_refused(torch):
 
 # --- files ---------------------------------------------------------------------------
 
+
 def test_expanded_tensor_is_refused_before_it_is_materialized(torch, tmp_path):
     # 30,000 x 30,000 float32 from one row of storage: a 120 KB file that would be
     # 3.6 GB as an array. Under a 3 GB address-space limit a copy could not even start.
     path = tmp_path / "expanded.pt"
     torch.save({"0.weight": torch.ones(30_000).expand(30_000, 30_000)}, path)
     assert path.stat().st_size < 200_000
-    proc = run_python(f"""
+    proc = run_python(
+        f"""
         import modcore
         try:
             modcore.weights_from_module({str(path)!r})
         except ValueError as exc:
             print(exc)
-    """, address_space_gb=3, timeout=120)
+    """,
+        address_space_gb=3,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "expanded.pt: key '0.weight' is an expanded view" in proc.stdout
 
@@ -193,8 +204,10 @@ def test_pickled_code_is_refused_plainly_and_never_run(torch, tmp_path, writer):
 
 def test_bfloat16_safetensors_are_widened(torch, tmp_path):
     safetensors_torch = pytest.importorskip("safetensors.torch")
-    weights = {"0.weight": torch.randn(4, 6).to(torch.bfloat16),
-               "2.weight": torch.randn(3, 4).to(torch.bfloat16)}
+    weights = {
+        "0.weight": torch.randn(4, 6).to(torch.bfloat16),
+        "2.weight": torch.randn(3, 4).to(torch.bfloat16),
+    }
     path = tmp_path / "bf16.safetensors"
     safetensors_torch.save_file(weights, str(path))
     got = weights_from_module(path)
@@ -209,11 +222,14 @@ def test_directories_and_fifos_are_refused_without_opening(tmp_path):
     fifo = tmp_path / "x.npz"
     os.mkfifo(fifo)
     # In a child process: open() on a FIFO without a writer would block forever.
-    proc = run_python(f"""
+    proc = run_python(
+        f"""
         import modcore
         try:
             modcore.weights_from_module({str(fifo)!r})
         except ValueError as exc:
             print(exc)
-    """, timeout=60)
+    """,
+        timeout=60,
+    )
     assert "not a regular file" in proc.stdout, proc.stderr

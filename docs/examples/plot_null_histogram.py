@@ -16,10 +16,13 @@ weights, _ = planted_modular_mlp((30, 24, 24, 12), 3, noise=0.3, seed=1)
 # Prune 70 % of each matrix by magnitude, as a trained and pruned network would be.
 weights = [prune_by_magnitude(w, 0.7) for w in weights]
 
-layer = modcore.ncut_significance(weights, n_clusters=3, n_shuffles=300, shuffle="layer",
-                                  seed=0, progress=False)
-print(f"n-cut {layer.ncut:.4f}; shuffles {layer.shuffled_mean:.4f} ± {layer.shuffled_std:.4f};"
-      f" z = {layer.z_score:.1f}, p = {layer.p_value:.4f}")
+layer = modcore.ncut_significance(
+    weights, n_clusters=3, n_shuffles=300, shuffle="layer", seed=0, progress=False
+)
+print(
+    f"n-cut {layer.ncut:.4f}; shuffles {layer.shuffled_mean:.4f} ± {layer.shuffled_std:.4f};"
+    f" z = {layer.z_score:.1f}, p = {layer.p_value:.4f}"
+)
 
 # %%
 # p = (1 + #{shuffled n-cut <= n-cut}) / (N + 1), so with 300 shuffles the smallest
@@ -30,7 +33,8 @@ fig = modcore.plot.null_histogram(layer)
 # The "layer_nonzero" null keeps each layer's sparsity pattern and shuffles only the
 # non-zero values among the non-zero positions: it asks whether the modules come from
 # more than which weights were pruned.
-nonzero = modcore.ncut_significance(weights, n_clusters=3, n_shuffles=300,
-                                    shuffle="layer_nonzero", seed=0, progress=False)
+nonzero = modcore.ncut_significance(
+    weights, n_clusters=3, n_shuffles=300, shuffle="layer_nonzero", seed=0, progress=False
+)
 print(f"layer_nonzero: z = {nonzero.z_score:.1f}, p = {nonzero.p_value:.4f}")
 fig = modcore.plot.null_histogram(nonzero)

@@ -15,8 +15,10 @@ from modcore.synthetic import planted_modular_mlp
 weights, planted = planted_modular_mlp((24, 20, 20, 16), 4, noise=0.02, seed=0)
 clustering = modcore.spectral_cluster(weights, n_clusters=4, seed=0)
 agreement = modcore.compare_partitions(planted, clustering.labels)
-print(f"n-cut {clustering.ncut:.4f}, adjusted Rand index against the planted modules "
-      f"{agreement.adjusted_rand:.3f}")
+print(
+    f"n-cut {clustering.ncut:.4f}, adjusted Rand index against the planted modules "
+    f"{agreement.adjusted_rand:.3f}"
+)
 
 # %%
 # The network drawn layer by layer, each unit coloured by the module it was put in. Edges
@@ -32,5 +34,6 @@ fig = modcore.plot.sorted_weights(weights, clustering.labels)
 # For comparison, the same weights shuffled within each layer (each matrix keeps its
 # values, in random places) leave no modules to find: the n-cut is much higher.
 shuffled = modcore.shuffled_weights(weights, shuffle="layer", seed=0, index=0)
-print(f"shuffled network's n-cut: "
-      f"{modcore.spectral_cluster(shuffled, n_clusters=4, seed=0).ncut:.4f}")
+print(
+    f"shuffled network's n-cut: {modcore.spectral_cluster(shuffled, n_clusters=4, seed=0).ncut:.4f}"
+)

@@ -6,12 +6,22 @@ its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 
 from .analysis import Eigengap, EigengapWarning, NcutCurve, eigengap, ncut_curve
 from .cluster import Clustering, spectral_cluster
-from .functional import (FunctionalModules, ModuleComparison, coactivation_graph,
-                         compare_modules, functional_modules)
+from .functional import (
+    FunctionalModules,
+    ModuleComparison,
+    coactivation_graph,
+    compare_modules,
+    functional_modules,
+)
 from .graph import modularity, ncut
 from .network import Network
-from .significance import (SHUFFLES, Significance, ncut_significance, shuffled_network,
-                           shuffled_weights)
+from .significance import (
+    SHUFFLES,
+    Significance,
+    ncut_significance,
+    shuffled_network,
+    shuffled_weights,
+)
 from .stability import Agreement, Stability, compare_partitions, stability
 from .sweep import sweep
 from .weights import weights_from_module

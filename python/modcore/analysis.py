@@ -19,8 +19,13 @@ from . import _core
 from .cluster import MAX_CLUSTERS, check_settings, clustering_of
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import as_network
-from .significance import MAX_SHUFFLES, Significance, check_shuffle, shuffled_scores, \
-    significance_of
+from .significance import (
+    MAX_SHUFFLES,
+    Significance,
+    check_shuffle,
+    shuffled_scores,
+    significance_of,
+)
 
 __all__ = ["Eigengap", "EigengapWarning", "NcutCurve", "eigengap", "ncut_curve"]
 
@@ -78,20 +83,36 @@ class Eigengap:
     eigen_method: str
 
     def to_dict(self) -> dict:
-        return {"eigenvalues": self.eigenvalues.tolist(), "ks": self.ks.tolist(),
-                "relative_gaps": self.relative_gaps.tolist(),
-                "shuffled_gaps": self.shuffled_gaps.tolist(), "k": self.k, "clear": self.clear,
-                "n_components": self.n_components, "eigen_method": self.eigen_method}
+        return {
+            "eigenvalues": self.eigenvalues.tolist(),
+            "ks": self.ks.tolist(),
+            "relative_gaps": self.relative_gaps.tolist(),
+            "shuffled_gaps": self.shuffled_gaps.tolist(),
+            "k": self.k,
+            "clear": self.clear,
+            "n_components": self.n_components,
+            "eigen_method": self.eigen_method,
+        }
 
     def __repr__(self) -> str:
-        return (f"Eigengap(k={self.k}, relative gap={self.relative_gaps[self.k - 2]:.3f}, "
-                f"clear={self.clear}, max_k={len(self.eigenvalues)}, "
-                f"n_shuffles={len(self.shuffled_gaps)}, n_components={self.n_components})")
+        return (
+            f"Eigengap(k={self.k}, relative gap={self.relative_gaps[self.k - 2]:.3f}, "
+            f"clear={self.clear}, max_k={len(self.eigenvalues)}, "
+            f"n_shuffles={len(self.shuffled_gaps)}, n_components={self.n_components})"
+        )
 
 
-def eigengap(network, *, max_k: int = 30, n_shuffles: int = 19, shuffle: str = "layer",
-             tol: float = 1e-5, eigen_method: str = "auto", seed=None,
-             input_shape=None) -> Eigengap:
+def eigengap(
+    network,
+    *,
+    max_k: int = 30,
+    n_shuffles: int = 19,
+    shuffle: str = "layer",
+    tol: float = 1e-5,
+    eigen_method: str = "auto",
+    seed=None,
+    input_shape=None,
+) -> Eigengap:
     """Suggest a number of modules k from the eigengap of the normalized Laplacian.
 
     A heuristic. With k well-separated modules the normalized Laplacian has k
@@ -170,11 +191,15 @@ def eigengap(network, *, max_k: int = 30, n_shuffles: int = 19, shuffle: str = "
     gaps = _relative_gaps(lam, ks)
     null = np.empty((n_shuffles, len(ks)))
     for s in range(n_shuffles):
-        shuffled = network.with_block_entries(_core.shuffled_network(sizes, blocks, shuffle,
-                                                                     seed, s))
+        shuffled = network.with_block_entries(
+            _core.shuffled_network(sizes, blocks, shuffle, seed, s)
+        )
         k_s = min(max_k, int(np.count_nonzero(_core.graph(*shuffled.to_core())["degree"])))
-        null_lam = _laplacian_eigenvalues(_core.spectral_embedding(
-            *shuffled.to_core(), k_s, tol, eigen_method, seed)["eigenvalues"])
+        null_lam = _laplacian_eigenvalues(
+            _core.spectral_embedding(*shuffled.to_core(), k_s, tol, eigen_method, seed)[
+                "eigenvalues"
+            ]
+        )
         # A shuffle with fewer live units than max_k has no gaps beyond them.
         null[s] = np.nan
         null[s, ks < k_s] = _relative_gaps(null_lam, ks[ks < k_s])
@@ -196,10 +221,20 @@ def eigengap(network, *, max_k: int = 30, n_shuffles: int = 19, shuffle: str = "
             f"no eigengap stands out among k = 2..{max_k - 1}: the relative gap at k = "
             f"{ks[best]} is {gaps[best]:.3f}; standing out needs {needed:.3f} (at least "
             f"{_MIN_GAP} and {ratio} x {against}, {reference:.3f}); the suggested k is "
-            "arbitrary: compare k with modcore.ncut_curve", EigengapWarning, stacklevel=2)
-    return Eigengap(eigenvalues=lam, ks=ks, relative_gaps=gaps, shuffled_gaps=null,
-                    k=int(ks[best]), clear=clear, n_components=int(res["n_components"]),
-                    eigen_method=str(res["eigen_method"]))
+            "arbitrary: compare k with modcore.ncut_curve",
+            EigengapWarning,
+            stacklevel=2,
+        )
+    return Eigengap(
+        eigenvalues=lam,
+        ks=ks,
+        relative_gaps=gaps,
+        shuffled_gaps=null,
+        k=int(ks[best]),
+        clear=clear,
+        n_components=int(res["n_components"]),
+        eigen_method=str(res["eigen_method"]),
+    )
 
 
 def _laplacian_eigenvalues(adjacency_eigenvalues) -> np.ndarray:
@@ -285,8 +320,10 @@ class NcutCurve:
     def __repr__(self) -> str:
         first = self.significances[0]
         z = ", ".join(f"{k}: {z:.1f}" for k, z in zip(self.ks, self.z_score))
-        return (f"NcutCurve(ks={self.ks[0]}..{self.ks[-1]}, n_shuffles={first.n_shuffles}, "
-                f"shuffle={first.shuffle!r}, seed={first.seed}, z by k={{{z}}})")
+        return (
+            f"NcutCurve(ks={self.ks[0]}..{self.ks[-1]}, n_shuffles={first.n_shuffles}, "
+            f"shuffle={first.shuffle!r}, seed={first.seed}, z by k={{{z}}})"
+        )
 
 
 def ncut_curve(
@@ -361,9 +398,16 @@ def ncut_curve(
     """
     network = as_network(network, input_shape=input_shape)
     ks = _check_ks(ks)
-    settings = check_settings(n_clusters=int(ks[0]), assign_labels=assign_labels, refine=refine,
-                              n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
-                              eigen_method=eigen_method)
+    settings = check_settings(
+        n_clusters=int(ks[0]),
+        assign_labels=assign_labels,
+        refine=refine,
+        n_init=n_init,
+        select_by=select_by,
+        max_iter=max_iter,
+        tol=tol,
+        eigen_method=eigen_method,
+    )
     shuffle = check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
     n_jobs = check_n_jobs(n_jobs)
@@ -371,12 +415,18 @@ def ncut_curve(
     sizes, blocks = network.to_core()
     # core_args()[0] is n_clusters, replaced by the list ks.
     res = _core.cluster_curve(sizes, blocks, ks.tolist(), *settings.core_args()[1:], seed, n_jobs)
-    null = shuffled_scores(network, shuffle, n_shuffles, settings, seed, n_jobs, progress,
-                           ks=ks.tolist())
+    null = shuffled_scores(
+        network, shuffle, n_shuffles, settings, seed, n_jobs, progress, ks=ks.tolist()
+    )
     sigs = tuple(
-        significance_of(clustering_of(network, res, r, int(k), settings, seed),
-                        null.ncut[:, j], shuffle, modularity=null.modularity[:, j])
-        for j, (k, r) in enumerate(zip(ks, res["results"])))
+        significance_of(
+            clustering_of(network, res, r, int(k), settings, seed),
+            null.ncut[:, j],
+            shuffle,
+            modularity=null.modularity[:, j],
+        )
+        for j, (k, r) in enumerate(zip(ks, res["results"]))
+    )
     return NcutCurve(ks=ks, significances=sigs)
 
 

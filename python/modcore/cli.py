@@ -28,8 +28,15 @@ class UsageError(Exception):
 # bad file, a refused parameter, a full disk, a missing extra, not enough
 # memory, an eigensolver that did not converge): one line on stderr and exit 2,
 # from the one handler in main(). Anything else is a bug and keeps its traceback.
-_EXPECTED_ERRORS = (UsageError, ValueError, TypeError, OSError, ImportError, MemoryError,
-                    RuntimeError)
+_EXPECTED_ERRORS = (
+    UsageError,
+    ValueError,
+    TypeError,
+    OSError,
+    ImportError,
+    MemoryError,
+    RuntimeError,
+)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -46,12 +53,12 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with its errors on one line (not the usage block, then the error)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} "
-                     f"(see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def _integer(low: int, high: int | None = None):
     """An argparse type: an int in [low, high]."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -61,11 +68,13 @@ def _integer(low: int, high: int | None = None):
             bound = f">= {low}" if high is None else f"in [{low}, {high}]"
             raise argparse.ArgumentTypeError(f"expected an integer {bound}, got {value}")
         return value
+
     return parse
 
 
 def _fraction(*, closed_low: bool, top: float = 1.0):
     """An argparse type: a float in [0, top) (or (0, top) when not closed_low)."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -75,6 +84,7 @@ def _fraction(*, closed_low: bool, top: float = 1.0):
             interval = f"{'[' if closed_low else '('}0, {top:g})"
             raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text}")
         return value
+
     return parse
 
 
@@ -84,10 +94,12 @@ def _widths(text: str) -> list:
         widths = [int(w) for w in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers such as 784,256,10, got {text!r}") from None
+            f"expected comma-separated integers such as 784,256,10, got {text!r}"
+        ) from None
     if len(widths) < 2 or min(widths) < 1:
         raise argparse.ArgumentTypeError(
-            f"expected at least two positive widths (inputs first), got {text!r}")
+            f"expected at least two positive widths (inputs first), got {text!r}"
+        )
     return widths
 
 
@@ -128,194 +140,395 @@ def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
     ``n_clusters``); the ``old`` spellings still work, unlisted in --help."""
     action = p.add_argument(flag, **kwargs)
     for alias in old:
-        p.add_argument(alias, dest=action.dest, type=kwargs.get("type"),
-                       default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument(
+            alias,
+            dest=action.dest,
+            type=kwargs.get("type"),
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
 
 
 def _add_analysis_options(p: argparse.ArgumentParser, shuffles: int) -> None:
-    _option(p, "--n-clusters", "--clusters", type=_clusters, default=12,
-            help="number of modules k (default 12); analyze also takes 'auto' (the "
-                 "eigengap's suggestion) and a range such as 2:20 (the n-cut against its "
-                 "null at every k)")
-    _option(p, "--n-shuffles", "--shuffles", type=_integer(1, MAX_SHUFFLES), default=shuffles,
-            help=f"size of the shuffle null (default {shuffles})")
-    p.add_argument("--shuffle", choices=SHUFFLES, action="append",
-                   help="shuffle method; repeat for several (default: layer)")
+    _option(
+        p,
+        "--n-clusters",
+        "--clusters",
+        type=_clusters,
+        default=12,
+        help="number of modules k (default 12); analyze also takes 'auto' (the "
+        "eigengap's suggestion) and a range such as 2:20 (the n-cut against its "
+        "null at every k)",
+    )
+    _option(
+        p,
+        "--n-shuffles",
+        "--shuffles",
+        type=_integer(1, MAX_SHUFFLES),
+        default=shuffles,
+        help=f"size of the shuffle null (default {shuffles})",
+    )
+    p.add_argument(
+        "--shuffle",
+        choices=SHUFFLES,
+        action="append",
+        help="shuffle method; repeat for several (default: layer)",
+    )
     _add_rule_options(p)
     p.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
-    _option(p, "--n-jobs", "--jobs", type=_COUNT, default=None,
-            help="threads (default: all cores; more are capped at the cores)")
+    _option(
+        p,
+        "--n-jobs",
+        "--jobs",
+        type=_COUNT,
+        default=None,
+        help="threads (default: all cores; more are capped at the cores)",
+    )
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_rule_options(p: argparse.ArgumentParser) -> None:
     """How the embedding becomes modules (modcore.spectral_cluster's parameters)."""
-    p.add_argument("--assign-labels", choices=ASSIGN_LABELS, default="cluster_qr",
-                   help="cluster_qr (default; deterministic) or kmeans (restarts; with "
-                        "--no-refine --n-init 25 the authors' rule)")
-    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
-                   help="move single units while that lowers the n-cut (default: yes)")
-    _option(p, "--n-init", type=_integer(1, MAX_INIT), default=10,
-            help="k-means restarts with --assign-labels kmeans (default 10)")
-    p.add_argument("--select-by", choices=SELECT_BY, default="inertia",
-                   help="the k-means restart kept: lowest inertia (default) or n-cut")
+    p.add_argument(
+        "--assign-labels",
+        choices=ASSIGN_LABELS,
+        default="cluster_qr",
+        help="cluster_qr (default; deterministic) or kmeans (restarts; with "
+        "--no-refine --n-init 25 the authors' rule)",
+    )
+    p.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="move single units while that lowers the n-cut (default: yes)",
+    )
+    _option(
+        p,
+        "--n-init",
+        type=_integer(1, MAX_INIT),
+        default=10,
+        help="k-means restarts with --assign-labels kmeans (default 10)",
+    )
+    p.add_argument(
+        "--select-by",
+        choices=SELECT_BY,
+        default="inertia",
+        help="the k-means restart kept: lowest inertia (default) or n-cut",
+    )
 
 
 def _rule(args) -> dict:
-    return dict(assign_labels=args.assign_labels, refine=args.refine, n_init=args.n_init,
-                select_by=args.select_by)
+    return dict(
+        assign_labels=args.assign_labels,
+        refine=args.refine,
+        n_init=args.n_init,
+        select_by=args.select_by,
+    )
 
 
 def _add_scheduler_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run the shuffles on the Dask cluster at this scheduler address, "
-                        "e.g. tcp://host:8786 (needs modcore[dask] here and on the workers)")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the shuffles on the Dask cluster at this scheduler address, "
+        "e.g. tcp://host:8786 (needs modcore[dask] here and on the workers)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="modcore", description="How modular is a trained neural network?",
+        prog="modcore",
+        description="How modular is a trained neural network?",
         epilog="Options are spelled like the Python parameters they set (--n-clusters for "
-               "n_clusters); the older --clusters, --shuffles, --jobs and --threads still work.")
+        "n_clusters); the older --clusters, --shuffles, --jobs and --threads still work.",
+    )
     parser.add_argument("--version", action="version", version=f"modcore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("analyze", help="cluster a network and test it against shuffles")
-    a.add_argument("network", type=Path,
-                   help="weights (.pt/.pth, .safetensors or .npz) or a modcore checkpoint")
+    a.add_argument(
+        "network",
+        type=Path,
+        help="weights (.pt/.pth, .safetensors or .npz) or a modcore checkpoint",
+    )
     _add_analysis_options(a, shuffles=1000)
-    a.add_argument("--input-shape", type=_shape,
-                   help="trace the checkpoint's model with inputs of this shape, without "
-                        "the batch dimension, e.g. 1,28,28 (for CNNs and residual nets)")
-    a.add_argument("--report", type=Path,
-                   help="write summary.json, figures and index.html to this directory")
+    a.add_argument(
+        "--input-shape",
+        type=_shape,
+        help="trace the checkpoint's model with inputs of this shape, without "
+        "the batch dimension, e.g. 1,28,28 (for CNNs and residual nets)",
+    )
+    a.add_argument(
+        "--report", type=Path, help="write summary.json, figures and index.html to this directory"
+    )
     _add_scheduler_option(a)
 
     s = sub.add_parser("sweep", help="test many networks; one table row per network and shuffle")
-    s.add_argument("networks", nargs="+", type=Path,
-                   help="weight files (.pt/.pth, .safetensors, .npz) or directories of them")
+    s.add_argument(
+        "networks",
+        nargs="+",
+        type=Path,
+        help="weight files (.pt/.pth, .safetensors, .npz) or directories of them",
+    )
     _add_analysis_options(s, shuffles=1000)
-    s.add_argument("--out", type=Path,
-                   help="results file (.csv or .jsonl): rows are appended as networks finish, "
-                        "and networks already in it are skipped, so a stopped sweep resumes")
+    s.add_argument(
+        "--out",
+        type=Path,
+        help="results file (.csv or .jsonl): rows are appended as networks finish, "
+        "and networks already in it are skipped, so a stopped sweep resumes",
+    )
     _add_scheduler_option(s)
 
     t = sub.add_parser("train", help="train (and prune) an MLP or a CNN with the papers' recipe")
-    t.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
-                   help="mlp: the 2020 paper's MLP (see --widths); cnn: the 2021 paper's CNN, "
-                        "three 3x3 convolutions of 64 channels, 2x2 max-pooling after the "
-                        "second and third, dense 128, on images (default mlp)")
+    t.add_argument(
+        "--arch",
+        choices=("mlp", "cnn"),
+        default="mlp",
+        help="mlp: the 2020 paper's MLP (see --widths); cnn: the 2021 paper's CNN, "
+        "three 3x3 convolutions of 64 channels, 2x2 max-pooling after the "
+        "second and third, dense 128, on images (default mlp)",
+    )
     t.add_argument("--dataset", default="fashion", help="fashion, mnist, cifar10, line, ...")
     t.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    t.add_argument("--widths", type=_widths, default=None,
-                   help="mlp layer widths, comma-separated (the first must match the inputs; "
-                        "default 784,256,256,256,256,10)")
-    t.add_argument("--epochs", type=_COUNT, default=None,
-                   help="epochs of plain training (default 20 for mlp, 10 for cnn)")
-    t.add_argument("--prune-epochs", type=_COUNT, default=None,
-                   help="epochs of pruned fine-tuning (default: as --epochs)")
-    t.add_argument("--batch-size", type=_COUNT, default=None,
-                   help="mini-batch size (default 128 for mlp, 64 for cnn)")
-    t.add_argument("--prune", type=_fraction(closed_low=True), default=0.9,
-                   help="final sparsity; 0 = no pruning")
-    t.add_argument("--dropout", type=_fraction(closed_low=True), default=0.0,
-                   help="dropout after each hidden dense layer, in [0, 1) (the papers' "
-                        "variant: 0.5)")
-    t.add_argument("--conv-dropout", type=_fraction(closed_low=True), default=0.0,
-                   help="cnn only: dropout after each convolution block (the 2021 paper's "
-                        "variant: 0.25, with --dropout 0.5)")
-    t.add_argument("--n-train", type=_COUNT, default=None,
-                   help="use only this many training examples")
+    t.add_argument(
+        "--widths",
+        type=_widths,
+        default=None,
+        help="mlp layer widths, comma-separated (the first must match the inputs; "
+        "default 784,256,256,256,256,10)",
+    )
+    t.add_argument(
+        "--epochs",
+        type=_COUNT,
+        default=None,
+        help="epochs of plain training (default 20 for mlp, 10 for cnn)",
+    )
+    t.add_argument(
+        "--prune-epochs",
+        type=_COUNT,
+        default=None,
+        help="epochs of pruned fine-tuning (default: as --epochs)",
+    )
+    t.add_argument(
+        "--batch-size",
+        type=_COUNT,
+        default=None,
+        help="mini-batch size (default 128 for mlp, 64 for cnn)",
+    )
+    t.add_argument(
+        "--prune",
+        type=_fraction(closed_low=True),
+        default=0.9,
+        help="final sparsity; 0 = no pruning",
+    )
+    t.add_argument(
+        "--dropout",
+        type=_fraction(closed_low=True),
+        default=0.0,
+        help="dropout after each hidden dense layer, in [0, 1) (the papers' variant: 0.5)",
+    )
+    t.add_argument(
+        "--conv-dropout",
+        type=_fraction(closed_low=True),
+        default=0.0,
+        help="cnn only: dropout after each convolution block (the 2021 paper's "
+        "variant: 0.25, with --dropout 0.5)",
+    )
+    t.add_argument(
+        "--n-train", type=_COUNT, default=None, help="use only this many training examples"
+    )
     t.add_argument("--n-test", type=_COUNT, default=None, help="use only this many test examples")
-    t.add_argument("--seed", type=_SEED, default=0,
-                   help="seed of the data subset, the initialisation, the batch order and "
-                        "dropout (default 0)")
+    t.add_argument(
+        "--seed",
+        type=_SEED,
+        default=0,
+        help="seed of the data subset, the initialisation, the batch order and dropout (default 0)",
+    )
     t.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt)")
     t.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
     d = sub.add_parser("demo", help="train a small pruned MLP and analyze it, no downloads")
-    d.add_argument("--out", type=Path, default=Path("modcore-demo"),
-                   help="directory for the network and the report (default modcore-demo)")
+    d.add_argument(
+        "--out",
+        type=Path,
+        default=Path("modcore-demo"),
+        help="directory for the network and the report (default modcore-demo)",
+    )
     d.add_argument("--epochs", type=_COUNT, default=3, help="epochs per phase (default 3)")
-    d.add_argument("--n-train", type=_COUNT, default=10000,
-                   help="training examples (default 10000)")
+    d.add_argument(
+        "--n-train", type=_COUNT, default=10000, help="training examples (default 10000)"
+    )
     _add_analysis_options(d, shuffles=300)
     les = sub.add_parser("lesion", help="lesion tests: accuracy drop of each module in each layer")
-    les.add_argument("network", type=Path,
-                     help="a modcore checkpoint (.pt) of an MLP or a CNN (`modcore train`)")
-    les.add_argument("--input-shape", type=_shape,
-                     help="one example's shape without the batch dim, e.g. 1,28,28 (default: "
-                          "the checkpoint's); the test inputs are reshaped to it")
-    les.add_argument("--dataset", default="fashion",
-                     help="data set whose test split is used (default fashion)")
+    les.add_argument(
+        "network", type=Path, help="a modcore checkpoint (.pt) of an MLP or a CNN (`modcore train`)"
+    )
+    les.add_argument(
+        "--input-shape",
+        type=_shape,
+        help="one example's shape without the batch dim, e.g. 1,28,28 (default: "
+        "the checkpoint's); the test inputs are reshaped to it",
+    )
+    les.add_argument(
+        "--dataset", default="fashion", help="data set whose test split is used (default fashion)"
+    )
     les.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    les.add_argument("--n-test", type=_COUNT, default=None,
-                     help="use a random subset of this many test examples (default: all)")
-    _option(les, "--n-clusters", "--clusters", type=_integer(2, MAX_CLUSTERS), default=12,
-            help="number of modules k (default 12)")
-    les.add_argument("--random-lesions", type=_COUNT, default=50,
-                     help="random same-size lesions per sub-module (default 50; candidates for "
-                          "'important' get more, enough for the Bonferroni threshold)")
-    les.add_argument("--min-drop", type=_fraction(closed_low=True, top=100.0), default=1.0,
-                     help="smallest accuracy drop, in percentage points, for a sub-module to be "
-                          "important (default 1)")
-    les.add_argument("--alpha", type=_fraction(closed_low=False), default=0.05,
-                     help="family-wise level, Bonferroni over the tested sub-modules "
-                          "(default 0.05)")
-    les.add_argument("--rule", choices=("bonferroni", "paper"), default="bonferroni",
-                     help="importance: bonferroni (the default), or the paper's (no random "
-                          "lesion more harmful, ties count for the sub-module, > 12 units)")
-    les.add_argument("--pairs", choices=("important", "all"), default="important",
-                     help="double lesions of pairs of important sub-modules (default) or of all "
-                          "pairs in different layers (quadratic cost)")
-    les.add_argument("--preset", choices=("paper_cnn",),
-                     help="cluster (and lesion) only the convolution channels, as the 2021 paper")
+    les.add_argument(
+        "--n-test",
+        type=_COUNT,
+        default=None,
+        help="use a random subset of this many test examples (default: all)",
+    )
+    _option(
+        les,
+        "--n-clusters",
+        "--clusters",
+        type=_integer(2, MAX_CLUSTERS),
+        default=12,
+        help="number of modules k (default 12)",
+    )
+    les.add_argument(
+        "--random-lesions",
+        type=_COUNT,
+        default=50,
+        help="random same-size lesions per sub-module (default 50; candidates for "
+        "'important' get more, enough for the Bonferroni threshold)",
+    )
+    les.add_argument(
+        "--min-drop",
+        type=_fraction(closed_low=True, top=100.0),
+        default=1.0,
+        help="smallest accuracy drop, in percentage points, for a sub-module to be "
+        "important (default 1)",
+    )
+    les.add_argument(
+        "--alpha",
+        type=_fraction(closed_low=False),
+        default=0.05,
+        help="family-wise level, Bonferroni over the tested sub-modules (default 0.05)",
+    )
+    les.add_argument(
+        "--rule",
+        choices=("bonferroni", "paper"),
+        default="bonferroni",
+        help="importance: bonferroni (the default), or the paper's (no random "
+        "lesion more harmful, ties count for the sub-module, > 12 units)",
+    )
+    les.add_argument(
+        "--pairs",
+        choices=("important", "all"),
+        default="important",
+        help="double lesions of pairs of important sub-modules (default) or of all "
+        "pairs in different layers (quadratic cost)",
+    )
+    les.add_argument(
+        "--preset",
+        choices=("paper_cnn",),
+        help="cluster (and lesion) only the convolution channels, as the 2021 paper",
+    )
     les.add_argument("--no-double", action="store_true", help="skip the double-lesion study")
     les.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
-    _option(les, "--n-jobs", "--threads", type=_COUNT, default=None,
-            help="torch threads (default: torch's; more are capped at the cores)")
-    les.add_argument("--report", type=Path,
-                     help="write lesion_single.png, lesion_double.png and lesion.md here")
+    _option(
+        les,
+        "--n-jobs",
+        "--threads",
+        type=_COUNT,
+        default=None,
+        help="torch threads (default: torch's; more are capped at the cores)",
+    )
+    les.add_argument(
+        "--report", type=Path, help="write lesion_single.png, lesion_double.png and lesion.md here"
+    )
     les.add_argument("--json", type=Path, help="write the results as JSON here")
     les.add_argument("--quiet", action="store_true", help="no progress line")
 
-    r = sub.add_parser("reproduce", help="the papers' experiment: train, prune and test many "
-                                         "MLPs (2020) or CNNs (2021)")
-    r.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
-                   help="the 2020 paper's MLP or the 2021 paper's CNN, clustered by its conv "
-                        "channels (default mlp)")
-    r.add_argument("--datasets", default=None,
-                   help="comma-separated, tried in order; absent ones are skipped "
-                        "(default fashion,line,mnist,cifar10; with --quick: line)")
-    r.add_argument("--seeds", type=_COUNT, default=None,
-                   help="runs per data set and condition (default 5; --quick: 1)")
-    _option(r, "--n-shuffles", "--shuffles", type=_integer(1, MAX_SHUFFLES), default=None,
-            help="size of each shuffle null (default 320; --quick: 20)")
-    r.add_argument("--epochs", type=_COUNT, default=None,
-                   help="epochs per phase: pruned runs train this many then prune this many, "
-                        "unpruned runs train twice this many (default 20 for mlp, 10 for cnn; "
-                        "--quick: 1)")
-    r.add_argument("--out", type=Path, default=None,
-                   help="directory of runs.jsonl, checkpoints/, table.csv, table.md, "
-                        "summary.json, ncut.png (default results, or results/cnn for "
-                        "--arch cnn); finished runs in it are skipped, so a stopped "
-                        "reproduction resumes")
-    r.add_argument("--quick", action="store_true",
-                   help="a small end-to-end run for CI: 1000 training / 500 test examples")
-    _option(r, "--n-clusters", "--clusters", type=_integer(2, MAX_CLUSTERS), default=12,
-            help="number of modules k (default 12)")
+    r = sub.add_parser(
+        "reproduce",
+        help="the papers' experiment: train, prune and test many MLPs (2020) or CNNs (2021)",
+    )
+    r.add_argument(
+        "--arch",
+        choices=("mlp", "cnn"),
+        default="mlp",
+        help="the 2020 paper's MLP or the 2021 paper's CNN, clustered by its conv "
+        "channels (default mlp)",
+    )
+    r.add_argument(
+        "--datasets",
+        default=None,
+        help="comma-separated, tried in order; absent ones are skipped "
+        "(default fashion,line,mnist,cifar10; with --quick: line)",
+    )
+    r.add_argument(
+        "--seeds",
+        type=_COUNT,
+        default=None,
+        help="runs per data set and condition (default 5; --quick: 1)",
+    )
+    _option(
+        r,
+        "--n-shuffles",
+        "--shuffles",
+        type=_integer(1, MAX_SHUFFLES),
+        default=None,
+        help="size of each shuffle null (default 320; --quick: 20)",
+    )
+    r.add_argument(
+        "--epochs",
+        type=_COUNT,
+        default=None,
+        help="epochs per phase: pruned runs train this many then prune this many, "
+        "unpruned runs train twice this many (default 20 for mlp, 10 for cnn; "
+        "--quick: 1)",
+    )
+    r.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="directory of runs.jsonl, checkpoints/, table.csv, table.md, "
+        "summary.json, ncut.png (default results, or results/cnn for "
+        "--arch cnn); finished runs in it are skipped, so a stopped "
+        "reproduction resumes",
+    )
+    r.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small end-to-end run for CI: 1000 training / 500 test examples",
+    )
+    _option(
+        r,
+        "--n-clusters",
+        "--clusters",
+        type=_integer(2, MAX_CLUSTERS),
+        default=12,
+        help="number of modules k (default 12)",
+    )
     _add_rule_options(r)
     r.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    _option(r, "--n-jobs", "--jobs", type=_COUNT, default=None,
-            help="clustering threads (default: all cores)")
-    r.add_argument("--max-runs", type=_COUNT, default=None,
-                   help="stop after this many new runs (resume later with the same command)")
-    r.add_argument("--lesions", action="store_true",
-                   help="instead, the paper's lesion tests of the pruned MLPs (default data set "
-                        "fashion; k=12, the paper's rule, 100 random lesions, --quick 10), "
-                        "reusing OUT/checkpoints; results in OUT/lesions")
+    _option(
+        r,
+        "--n-jobs",
+        "--jobs",
+        type=_COUNT,
+        default=None,
+        help="clustering threads (default: all cores)",
+    )
+    r.add_argument(
+        "--max-runs",
+        type=_COUNT,
+        default=None,
+        help="stop after this many new runs (resume later with the same command)",
+    )
+    r.add_argument(
+        "--lesions",
+        action="store_true",
+        help="instead, the paper's lesion tests of the pruned MLPs (default data set "
+        "fashion; k=12, the paper's rule, 100 random lesions, --quick 10), "
+        "reusing OUT/checkpoints; results in OUT/lesions",
+    )
     from .cli_functional import add_functional_parser
+
     add_functional_parser(sub)
     return parser
 
@@ -337,7 +550,8 @@ def _clusters(text: str):
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a number of modules in [2, {MAX_CLUSTERS}], 'auto' or a range like "
-            f"2:20, got {text!r}") from None
+            f"2:20, got {text!r}"
+        ) from None
 
 
 def _shape(text: str) -> tuple:
@@ -354,11 +568,13 @@ def _load_network(path: Path, input_shape=None):
     """The network in a weight file (a chain), or the traced model of a checkpoint."""
     from .network import Network
     from .weights import weights_from_module
+
     if not path.exists():
         raise UsageError(f"{path}: no such file")
     if input_shape is None:
         return Network.from_weights(weights_from_module(path))
     from .nn import checkpoint
+
     return Network.from_torch(checkpoint.load(path).model, input_shape=input_shape)
 
 
@@ -410,10 +626,18 @@ def _sweep(args, client) -> None:
 
     # One directory alone: rows named by file name, as modcore.sweep(directory) does.
     networks = args.networks[0] if len(args.networks) == 1 else args.networks
-    table = sweep(networks, n_clusters=args.n_clusters, n_shuffles=args.n_shuffles,
-                  shuffle=args.shuffle or ["layer"], **_rule(args), seed=args.seed,
-                  n_jobs=args.n_jobs, progress=not args.quiet, client=client,
-                  results_path=args.out)
+    table = sweep(
+        networks,
+        n_clusters=args.n_clusters,
+        n_shuffles=args.n_shuffles,
+        shuffle=args.shuffle or ["layer"],
+        **_rule(args),
+        seed=args.seed,
+        n_jobs=args.n_jobs,
+        progress=not args.quiet,
+        client=client,
+        results_path=args.out,
+    )
     columns = ["name", "shuffle", "ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value"]
     print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.out:
@@ -422,8 +646,13 @@ def _sweep(args, client) -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         # Python's json, not pandas' to_json, which rounds floats to 10 digits; non-finite
         # values as the strings "inf" / "-inf" / "nan", as Significance.to_dict does.
-        records = [{k: v if not isinstance(v, float) or math.isfinite(v) else str(v)
-                    for k, v in row.items()} for row in table.to_dict(orient="records")]
+        records = [
+            {
+                k: v if not isinstance(v, float) or math.isfinite(v) else str(v)
+                for k, v in row.items()
+            }
+            for row in table.to_dict(orient="records")
+        ]
         with atomic_write(args.json) as f:
             f.write(json.dumps(records, indent=1, allow_nan=False))
         print(f"results written to {args.json}")
@@ -440,27 +669,40 @@ def _choose_clusters(network, args, extra: dict):
             warnings.simplefilter("always", EigengapWarning)
             gap = eigengap(network, seed=args.seed)
         extra["eigengap"] = gap.to_dict()
-        print(f"--n-clusters auto: the eigengap suggests k = {gap.k} (relative gap "
-              f"{gap.relative_gaps[gap.k - 2]:.3f})")
+        print(
+            f"--n-clusters auto: the eigengap suggests k = {gap.k} (relative gap "
+            f"{gap.relative_gaps[gap.k - 2]:.3f})"
+        )
         for w in caught:
             print(f"note: {w.message}")
         return gap.k, None
     if isinstance(args.n_clusters, range):
-        curves = {shuffle: ncut_curve(network, ks=args.n_clusters,
-                                      n_shuffles=args.n_shuffles, shuffle=shuffle,
-                                      **_rule(args), seed=args.seed,
-                                      n_jobs=args.n_jobs, progress=not args.quiet)
-                  for shuffle in args.shuffle or ["layer"]}
+        curves = {
+            shuffle: ncut_curve(
+                network,
+                ks=args.n_clusters,
+                n_shuffles=args.n_shuffles,
+                shuffle=shuffle,
+                **_rule(args),
+                seed=args.seed,
+                n_jobs=args.n_jobs,
+                progress=not args.quiet,
+            )
+            for shuffle in args.shuffle or ["layer"]
+        }
         first = next(iter(curves.values()))
-        print(f"{'k':>3s} {'n-cut':>8s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s} "
-              f"{'Q':>7s}   ({next(iter(curves))} null)")
+        print(
+            f"{'k':>3s} {'n-cut':>8s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s} "
+            f"{'Q':>7s}   ({next(iter(curves))} null)"
+        )
         for sig in first.significances:
-            print(f"{sig.n_clusters:3d} {sig.ncut:8.4f} {sig.shuffled_mean:8.4f} "
-                  f"{sig.shuffled_std:8.4f} {sig.z_score:8.2f} {sig.p_value:8.4f} "
-                  f"{sig.modularity:7.4f}")
+            print(
+                f"{sig.n_clusters:3d} {sig.ncut:8.4f} {sig.shuffled_mean:8.4f} "
+                f"{sig.shuffled_std:8.4f} {sig.z_score:8.2f} {sig.p_value:8.4f} "
+                f"{sig.modularity:7.4f}"
+            )
         k = int(first.ks[first.z_score.argmin()])
-        print(f"details below for k = {k}, where the network is furthest below its null "
-              "(lowest z)")
+        print(f"details below for k = {k}, where the network is furthest below its null (lowest z)")
         return k, curves
     return args.n_clusters, None
 
@@ -475,9 +717,16 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
         significances = {}
     for shuffle in [] if curves else args.shuffle or ["layer"]:
         significances[shuffle] = ncut_significance(
-            network, n_clusters=k, n_shuffles=args.n_shuffles, shuffle=shuffle,
-            **_rule(args), seed=args.seed, n_jobs=args.n_jobs, progress=not args.quiet,
-            client=client)
+            network,
+            n_clusters=k,
+            n_shuffles=args.n_shuffles,
+            shuffle=shuffle,
+            **_rule(args),
+            seed=args.seed,
+            n_jobs=args.n_jobs,
+            progress=not args.quiet,
+            client=client,
+        )
     results = summary(network, significances, extra, curves=curves)
     _print_table(results)
     if args.json:
@@ -493,13 +742,17 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
 
 def _print_table(results: dict) -> None:
     sizes = "-".join(str(s) for s in results["layer_sizes"])
-    print(f"network {results['network']} ({sizes}), k={results['n_clusters']}, "
-          f"n-cut {results['ncut']:.4f}, Newman's Q {results['modularity']:.4f}")
+    print(
+        f"network {results['network']} ({sizes}), k={results['n_clusters']}, "
+        f"n-cut {results['ncut']:.4f}, Newman's Q {results['modularity']:.4f}"
+    )
     print(f"{'shuffle':28s} {'N':>6s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s}")
     for name, r in results["nulls"].items():
         # float(): an infinite z-score (a null with no spread) is the string "inf" in JSON.
-        print(f"{name:28s} {r['n_shuffles']:6d} {r['shuffled_mean']:8.4f} "
-              f"{r['shuffled_std']:8.4f} {float(r['z_score']):8.2f} {r['p_value']:8.4f}")
+        print(
+            f"{name:28s} {r['n_shuffles']:6d} {r['shuffled_mean']:8.4f} "
+            f"{r['shuffled_std']:8.4f} {float(r['z_score']):8.2f} {r['p_value']:8.4f}"
+        )
 
 
 def _lesion(args) -> dict:
@@ -516,23 +769,45 @@ def _lesion(args) -> dict:
     model = saved.model
     shape = args.input_shape or tuple(model.input_shape)
     # Only the test split is used; n_train=1 avoids holding the training set.
-    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
-                        n_train=1, n_test=args.n_test, flatten=len(shape) == 1)
+    data = load_dataset(
+        args.dataset,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        n_train=1,
+        n_test=args.n_test,
+        flatten=len(shape) == 1,
+    )
     test = data
     if data.input_shape != shape:
         if math.prod(data.input_shape) != math.prod(shape):
-            raise UsageError(f"{data.name} has inputs of shape {data.input_shape}, which do "
-                             f"not reshape to --input-shape {','.join(map(str, shape))}")
+            raise UsageError(
+                f"{data.name} has inputs of shape {data.input_shape}, which do "
+                f"not reshape to --input-shape {','.join(map(str, shape))}"
+            )
         test = (data.x_test.reshape(-1, *shape), data.y_test)
-    study = lesion_study(model, test, n_clusters=args.n_clusters,
-                         random_lesions=args.random_lesions, seed=args.seed,
-                         double=not args.no_double, progress=not args.quiet,
-                         alpha=args.alpha, min_drop=args.min_drop / 100, rule=args.rule,
-                         pair_set=args.pairs, preset=args.preset)
+    study = lesion_study(
+        model,
+        test,
+        n_clusters=args.n_clusters,
+        random_lesions=args.random_lesions,
+        seed=args.seed,
+        double=not args.no_double,
+        progress=not args.quiet,
+        alpha=args.alpha,
+        min_drop=args.min_drop / 100,
+        rule=args.rule,
+        pair_set=args.pairs,
+        preset=args.preset,
+    )
     print(study.table())
     print(f"wall time {study.seconds['total']:.1f} s, lesions evaluated {study.n_masks}")
-    results = {"network": str(args.network), "arch": saved.arch, "dataset": data.name,
-               "modcore": __version__, **study.to_dict()}
+    results = {
+        "network": str(args.network),
+        "arch": saved.arch,
+        "dataset": data.name,
+        "modcore": __version__,
+        **study.to_dict(),
+    }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(args.json) as f:
@@ -540,6 +815,7 @@ def _lesion(args) -> dict:
         print(f"results written to {args.json}")
     if args.report:
         from .nn.lesion.plot import save_figures
+
         figures = save_figures(study, args.report)
         images = "".join(f"![{p.stem}]({p.name})\n\n" for p in figures)
         with atomic_write(args.report / "lesion.md") as f:
@@ -553,8 +829,7 @@ def _train(args) -> dict:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
-    from .nn import (CNN, DEFAULT_WIDTHS, MLP, RECIPES, checkpoint, load_dataset, paper_recipe,
-                     train)
+    from .nn import CNN, DEFAULT_WIDTHS, MLP, RECIPES, checkpoint, load_dataset, paper_recipe, train
 
     if args.prune not in (0, 0.9):  # before loading data and training
         raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
@@ -566,36 +841,73 @@ def _train(args) -> dict:
     epochs = recipe["epochs"] if args.epochs is None else args.epochs
     prune_epochs = epochs if args.prune_epochs is None else args.prune_epochs
     batch_size = recipe["batch_size"] if args.batch_size is None else args.batch_size
-    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
-                        n_train=args.n_train, n_test=args.n_test, flatten=args.arch == "mlp")
+    data = load_dataset(
+        args.dataset,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        flatten=args.arch == "mlp",
+    )
     if args.arch == "cnn":
-        model = CNN(data.input_shape, n_classes=data.n_classes, conv_dropout=args.conv_dropout,
-                    dense_dropout=args.dropout, seed=args.seed)
+        model = CNN(
+            data.input_shape,
+            n_classes=data.n_classes,
+            conv_dropout=args.conv_dropout,
+            dense_dropout=args.dropout,
+            seed=args.seed,
+        )
     else:
         widths = args.widths or list(DEFAULT_WIDTHS)
         if widths[0] != data.n_features:
-            raise UsageError(f"--widths starts with {widths[0]} inputs but {data.name} has "
-                             f"{data.n_features}")
+            raise UsageError(
+                f"--widths starts with {widths[0]} inputs but {data.name} has {data.n_features}"
+            )
         model = MLP(widths, dropout=args.dropout, seed=args.seed)
-    print(f"training a {args.arch} ({_describe(model.config)}) on {data.name} ({data.source}), "
-          f"{len(data.y_train)} training examples")
+    print(
+        f"training a {args.arch} ({_describe(model.config)}) on {data.name} ({data.source}), "
+        f"{len(data.y_train)} training examples"
+    )
     if args.prune > 0:
-        history = paper_recipe(model, data, epochs=epochs, prune_epochs=prune_epochs,
-                               batch_size=batch_size, seed=args.seed, progress=not args.quiet)
+        history = paper_recipe(
+            model,
+            data,
+            epochs=epochs,
+            prune_epochs=prune_epochs,
+            batch_size=batch_size,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
     else:
-        history = train(model, data, epochs=epochs, batch_size=batch_size, seed=args.seed,
-                        progress=not args.quiet)
-    meta = {"arch": args.arch, **model.config, "dataset": data.name,
-            "data_source": data.source, "n_train": len(data.y_train),
-            "n_test": len(data.y_test), "sparsity": args.prune,
-            "train_accuracy": history.train_accuracy[-1],
-            "test_accuracy": history.test_accuracy[-1], "seed": history.seed,
-            "epochs": epochs, "prune_epochs": prune_epochs if args.prune > 0 else 0,
-            "batch_size": batch_size}
+        history = train(
+            model,
+            data,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+    meta = {
+        "arch": args.arch,
+        **model.config,
+        "dataset": data.name,
+        "data_source": data.source,
+        "n_train": len(data.y_train),
+        "n_test": len(data.y_test),
+        "sparsity": args.prune,
+        "train_accuracy": history.train_accuracy[-1],
+        "test_accuracy": history.test_accuracy[-1],
+        "seed": history.seed,
+        "epochs": epochs,
+        "prune_epochs": prune_epochs if args.prune > 0 else 0,
+        "batch_size": batch_size,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save(model, args.out, meta)
-    print(f"train accuracy {meta['train_accuracy']:.4f}, test accuracy "
-          f"{meta['test_accuracy']:.4f}; saved {args.out}")
+    print(
+        f"train accuracy {meta['train_accuracy']:.4f}, test accuracy "
+        f"{meta['test_accuracy']:.4f}; saved {args.out}"
+    )
     return meta
 
 
@@ -603,14 +915,14 @@ def _describe(config: dict) -> str:
     """A model's config on one line: ``widths 784-16-10, dropout 0.0``."""
     return ", ".join(
         f"{key.replace('_', ' ')} {'-'.join(map(str, v)) if isinstance(v, list) else v}"
-        for key, v in config.items())
+        for key, v in config.items()
+    )
 
 
 def _reproduce(args, extra: dict) -> None:
     missing = [m for m in ("torch", "pandas") if importlib.util.find_spec(m) is None]
     if missing:
-        raise UsageError(f"reproduce needs {' and '.join(missing)}: "
-                         "pip install 'modcore[torch]'")
+        raise UsageError(f"reproduce needs {' and '.join(missing)}: pip install 'modcore[torch]'")
     from .reproduce import reproduce
 
     datasets = None
@@ -622,41 +934,82 @@ def _reproduce(args, extra: dict) -> None:
         if args.n_shuffles is not None:
             raise UsageError("--n-shuffles does not apply to --lesions")
         if args.arch != "mlp":
-            raise UsageError("--lesions reproduces the lesion tests of the MLPs; use "
-                             "'modcore lesion' on a CNN checkpoint")
+            raise UsageError(
+                "--lesions reproduces the lesion tests of the MLPs; use "
+                "'modcore lesion' on a CNN checkpoint"
+            )
         from .reproduce_lesions import reproduce_lesions
-        reproduce_lesions(datasets=datasets, seeds=args.seeds, epochs=args.epochs,
-                          out=args.out or Path("results"), quick=args.quick,
-                          n_clusters=args.n_clusters, n_init=args.n_init,
-                          data_dir=args.data_dir, n_jobs=args.n_jobs, max_runs=args.max_runs,
-                          command=extra["command"])
+
+        reproduce_lesions(
+            datasets=datasets,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            out=args.out or Path("results"),
+            quick=args.quick,
+            n_clusters=args.n_clusters,
+            n_init=args.n_init,
+            data_dir=args.data_dir,
+            n_jobs=args.n_jobs,
+            max_runs=args.max_runs,
+            command=extra["command"],
+        )
         return
     out = args.out or (Path("results") if args.arch == "mlp" else Path("results/cnn"))
-    reproduce(datasets=datasets, arch=args.arch, seeds=args.seeds, n_shuffles=args.n_shuffles,
-              epochs=args.epochs, out=out, quick=args.quick,
-              n_clusters=args.n_clusters, **_rule(args), data_dir=args.data_dir,
-              n_jobs=args.n_jobs, max_runs=args.max_runs, command=extra["command"])
+    reproduce(
+        datasets=datasets,
+        arch=args.arch,
+        seeds=args.seeds,
+        n_shuffles=args.n_shuffles,
+        epochs=args.epochs,
+        out=out,
+        quick=args.quick,
+        n_clusters=args.n_clusters,
+        **_rule(args),
+        data_dir=args.data_dir,
+        n_jobs=args.n_jobs,
+        max_runs=args.max_runs,
+        command=extra["command"],
+    )
 
 
 def _demo(args, extra: dict) -> None:
     if importlib.util.find_spec("torch") is None:
-        raise UsageError("the demo trains a network, which needs torch: "
-                         "pip install 'modcore[torch]'")
+        raise UsageError(
+            "the demo trains a network, which needs torch: pip install 'modcore[torch]'"
+        )
     from .nn.datasets import FASHION_SYSTEM_DIR
 
     fashion = FASHION_SYSTEM_DIR
     dataset = "fashion" if fashion.is_dir() and any(fashion.iterdir()) else "line"
-    print(f"demo data set: {dataset}" + (" (Debian's dataset-fashion-mnist)" if dataset == "fashion"
-                                         else " (synthetic; install dataset-fashion-mnist for real data)"))
+    print(
+        f"demo data set: {dataset}"
+        + (
+            " (Debian's dataset-fashion-mnist)"
+            if dataset == "fashion"
+            else " (synthetic; install dataset-fashion-mnist for real data)"
+        )
+    )
     args.report = args.out
     args.shuffle = args.shuffle or ["layer", "layer_nonzero"]
     _check_plot_installed(args)
     net = args.out / "net.pt"
     train_args = argparse.Namespace(
-        arch="mlp", dataset=dataset, data_dir=None, widths=None,
-        epochs=args.epochs, prune_epochs=args.epochs, batch_size=None, prune=0.9, dropout=0.0,
-        conv_dropout=0.0, n_train=args.n_train, n_test=None, seed=args.seed, out=net,
-        quiet=args.quiet)
+        arch="mlp",
+        dataset=dataset,
+        data_dir=None,
+        widths=None,
+        epochs=args.epochs,
+        prune_epochs=args.epochs,
+        batch_size=None,
+        prune=0.9,
+        dropout=0.0,
+        conv_dropout=0.0,
+        n_train=args.n_train,
+        n_test=None,
+        seed=args.seed,
+        out=net,
+        quiet=args.quiet,
+    )
     extra["training"] = _train(train_args)
     extra["network"] = str(net)
     _analyze(_load_network(net), args, extra)
@@ -669,9 +1022,12 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # a usage error (one line already printed), --help, --version
         return exc.code
     # What summary.json keeps to redo the run: the command as typed and every option's value.
-    extra = {"command": shlex.join(["modcore", *argv]),
-             "arguments": {k: str(v) if isinstance(v, (Path, range)) else v
-                           for k, v in vars(args).items()}}
+    extra = {
+        "command": shlex.join(["modcore", *argv]),
+        "arguments": {
+            k: str(v) if isinstance(v, (Path, range)) else v for k, v in vars(args).items()
+        },
+    }
     try:
         _check_paths(args)
         if args.command == "analyze":
@@ -691,6 +1047,7 @@ def main(argv=None) -> int:
             _reproduce(args, extra)
         elif args.command == "functional":
             from .cli_functional import run_functional
+
             run_functional(args)
         else:
             _demo(args, extra)

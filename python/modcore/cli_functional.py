@@ -17,37 +17,69 @@ __all__ = ["add_functional_parser", "run_functional"]
 
 
 def add_functional_parser(sub) -> None:
-    f = sub.add_parser("functional",
-                       help="cluster units by their coactivations and compare with the weight "
-                            "modules")
-    f.add_argument("network", type=Path,
-                   help="a modcore checkpoint (.pt), e.g. from `modcore train`")
-    f.add_argument("--dataset", default="fashion",
-                   help="data set whose test split drives the activations (default fashion)")
+    f = sub.add_parser(
+        "functional",
+        help="cluster units by their coactivations and compare with the weight modules",
+    )
+    f.add_argument(
+        "network", type=Path, help="a modcore checkpoint (.pt), e.g. from `modcore train`"
+    )
+    f.add_argument(
+        "--dataset",
+        default="fashion",
+        help="data set whose test split drives the activations (default fashion)",
+    )
     f.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    f.add_argument("--n-test", type=_COUNT, default=None,
-                   help="use a random subset of this many test examples (default: all)")
-    f.add_argument("--input-shape", type=_shape,
-                   help="the model's input shape without the batch dimension, e.g. 1,28,28: "
-                        "inputs are reshaped to it and the model traced with it (default: the "
-                        "checkpoint model's input_shape)")
-    f.add_argument("--clusters", type=_integer(2, MAX_CLUSTERS), default=12,
-                   help="number of modules k (default 12)")
-    f.add_argument("--shuffles", type=_integer(0, MAX_SHUFFLES), default=1000,
-                   help="null of the functional n-cut: coactivation matrices with permuted "
-                        "upper triangles (default 1000; 0 = none)")
-    f.add_argument("--permutations", type=_COUNT, default=1000,
-                   help="null of the comparison: permuted weight labels (default 1000)")
-    f.add_argument("--method", choices=METHODS, default="spearman",
-                   help="correlation (default spearman)")
-    f.add_argument("--reduction", default="l2",
-                   help="conv channel value over positions: l2, mean_abs, max_column, spectral "
-                        "(default l2)")
-    f.add_argument("--n-init", type=_integer(1, MAX_INIT), default=10,
-                   help="k-means restarts (default 10)")
+    f.add_argument(
+        "--n-test",
+        type=_COUNT,
+        default=None,
+        help="use a random subset of this many test examples (default: all)",
+    )
+    f.add_argument(
+        "--input-shape",
+        type=_shape,
+        help="the model's input shape without the batch dimension, e.g. 1,28,28: "
+        "inputs are reshaped to it and the model traced with it (default: the "
+        "checkpoint model's input_shape)",
+    )
+    f.add_argument(
+        "--clusters",
+        type=_integer(2, MAX_CLUSTERS),
+        default=12,
+        help="number of modules k (default 12)",
+    )
+    f.add_argument(
+        "--shuffles",
+        type=_integer(0, MAX_SHUFFLES),
+        default=1000,
+        help="null of the functional n-cut: coactivation matrices with permuted "
+        "upper triangles (default 1000; 0 = none)",
+    )
+    f.add_argument(
+        "--permutations",
+        type=_COUNT,
+        default=1000,
+        help="null of the comparison: permuted weight labels (default 1000)",
+    )
+    f.add_argument(
+        "--method", choices=METHODS, default="spearman", help="correlation (default spearman)"
+    )
+    f.add_argument(
+        "--reduction",
+        default="l2",
+        help="conv channel value over positions: l2, mean_abs, max_column, spectral (default l2)",
+    )
+    f.add_argument(
+        "--n-init", type=_integer(1, MAX_INIT), default=10, help="k-means restarts (default 10)"
+    )
     f.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
-    f.add_argument("--jobs", type=_COUNT, default=None,
-                   help="threads (default: all cores; more are capped at the cores)")
+    f.add_argument(
+        "--jobs",
+        type=_COUNT,
+        default=None,
+        help="threads (default: all cores; more are capped at the cores)",
+    )
     f.add_argument("--json", type=Path, help="write the results as JSON here")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -65,27 +97,46 @@ def run_functional(args) -> dict:
         model = checkpoint.load(args.network).model
         shape = args.input_shape or tuple(getattr(model, "input_shape", ())) or None
         # Only the test split is used; n_train=1 avoids holding the training set.
-        data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, n_train=1,
-                            n_test=args.n_test)
+        data = load_dataset(
+            args.dataset, data_dir=args.data_dir, seed=args.seed, n_train=1, n_test=args.n_test
+        )
         x = data.x_test
         if shape is not None:
             if data.n_features != math.prod(shape):
-                raise UsageError(f"{data.name} has {data.n_features} inputs per example, the "
-                                 f"model takes {shape}")
+                raise UsageError(
+                    f"{data.name} has {data.n_features} inputs per example, the model takes {shape}"
+                )
             x = x.reshape(len(x), *shape)  # flat inputs are channel-major, as load_dataset's
-        options = dict(n_clusters=args.clusters, n_init=args.n_init, seed=args.seed,
-                       n_jobs=args.jobs)
+        options = dict(
+            n_clusters=args.clusters, n_init=args.n_init, seed=args.seed, n_jobs=args.jobs
+        )
         weight = spectral_cluster(model, input_shape=shape, **options)
-        fm = functional_modules(model, x, n_shuffles=args.shuffles, method=args.method,
-                                reduction=args.reduction, progress=not args.quiet, **options)
+        fm = functional_modules(
+            model,
+            x,
+            n_shuffles=args.shuffles,
+            method=args.method,
+            reduction=args.reduction,
+            progress=not args.quiet,
+            **options,
+        )
         cmp = compare_modules(fm, weight, n_permutations=args.permutations, seed=args.seed)
     except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
         raise UsageError(str(exc)) from exc
     _print(args, fm, weight, cmp)
-    results = {"network": str(args.network), "dataset": data.name, "n_samples": len(x),
-               "modcore": __version__, "functional": fm.to_dict(), "comparison": cmp.to_dict(),
-               "weight": {"ncut": weight.ncut, "group_names": list(weight.group_names),
-                          "labels": [lab.tolist() for lab in weight.labels]}}
+    results = {
+        "network": str(args.network),
+        "dataset": data.name,
+        "n_samples": len(x),
+        "modcore": __version__,
+        "functional": fm.to_dict(),
+        "comparison": cmp.to_dict(),
+        "weight": {
+            "ncut": weight.ncut,
+            "group_names": list(weight.group_names),
+            "labels": [lab.tolist() for lab in weight.labels],
+        },
+    }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))
@@ -95,22 +146,32 @@ def run_functional(args) -> dict:
 
 def _print(args, fm, weight, cmp) -> None:
     acts = fm.activations
-    print(f"network {args.network}, {acts.n_units} units of {len(acts.group_names)} groups on "
-          f"{acts.n_samples} samples ({len(acts.dropped)} constant units dropped), "
-          f"k={args.clusters}, {fm.method}")
+    print(
+        f"network {args.network}, {acts.n_units} units of {len(acts.group_names)} groups on "
+        f"{acts.n_samples} samples ({len(acts.dropped)} constant units dropped), "
+        f"k={args.clusters}, {fm.method}"
+    )
     line = f"functional n-cut {fm.ncut:.4f}"
     if fm.significance is not None:
         s = fm.significance
-        line += (f"  (null {s.shuffled_mean:.4f} ± {s.shuffled_std:.4f}, z={s.z_score:.2f}, "
-                 f"p={s.p_value:.4g}, {s.n_shuffles} shuffles)")
+        line += (
+            f"  (null {s.shuffled_mean:.4f} ± {s.shuffled_std:.4f}, z={s.z_score:.2f}, "
+            f"p={s.p_value:.4g}, {s.n_shuffles} shuffles)"
+        )
     print(line)
     print(f"weight n-cut {weight.ncut:.4f}")
     print(f"on the {cmp.n_units} units in both ({cmp.n_permutations} label permutations):")
     print(f"{'':16s} {'value':>8s} {'null':>8s} {'std':>8s} {'z':>8s} {'p':>8s}")
-    for name, test in (("NMI", cmp.nmi), ("adjusted Rand", cmp.ari),
-                       ("transfer n-cut", cmp.transfer_ncut)):
-        print(f"{name:16s} {test.value:8.4f} {test.mean:8.4f} {test.std:8.4f} "
-              f"{test.z_score:8.2f} {test.p_value:8.4f}")
-    print(f"mean edge weight (r^2) within weight modules {cmp.within_mean:.4g}, between "
-          f"{cmp.between_mean:.4g}; functional n-cut of these units {cmp.functional_ncut:.4f}")
-
+    for name, test in (
+        ("NMI", cmp.nmi),
+        ("adjusted Rand", cmp.ari),
+        ("transfer n-cut", cmp.transfer_ncut),
+    ):
+        print(
+            f"{name:16s} {test.value:8.4f} {test.mean:8.4f} {test.std:8.4f} "
+            f"{test.z_score:8.2f} {test.p_value:8.4f}"
+        )
+    print(
+        f"mean edge weight (r^2) within weight modules {cmp.within_mean:.4g}, between "
+        f"{cmp.between_mean:.4g}; functional n-cut of these units {cmp.functional_ncut:.4f}"
+    )

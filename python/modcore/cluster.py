@@ -42,13 +42,29 @@ class ClusterSettings:
     select_by: str = "inertia"
 
     def core_args(self) -> tuple:
-        return (self.n_clusters, self.n_init, self.max_iter, self.tol, self.eigen_method,
-                self.select_by, self.refine, self.assign_labels)
+        return (
+            self.n_clusters,
+            self.n_init,
+            self.max_iter,
+            self.tol,
+            self.eigen_method,
+            self.select_by,
+            self.refine,
+            self.assign_labels,
+        )
 
 
-def check_settings(*, n_clusters=12, n_init=10, max_iter=300, tol=1e-5, eigen_method="auto",
-                   assign_labels="cluster_qr", refine=True,
-                   select_by="inertia") -> ClusterSettings:
+def check_settings(
+    *,
+    n_clusters=12,
+    n_init=10,
+    max_iter=300,
+    tol=1e-5,
+    eigen_method="auto",
+    assign_labels="cluster_qr",
+    refine=True,
+    select_by="inertia",
+) -> ClusterSettings:
     """Validate the clustering parameters once, at the border."""
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
         raise TypeError(f"tol must be a float, got {type(tol).__name__}")
@@ -152,8 +168,14 @@ def labels_by_group(network: Network, node_map: dict, labels: np.ndarray) -> lis
     return network.split_labels(flat)
 
 
-def clustering_of(network: Network, node_map: dict, res: dict, n_clusters: int,
-                  settings: ClusterSettings, seed: int) -> Clustering:
+def clustering_of(
+    network: Network,
+    node_map: dict,
+    res: dict,
+    n_clusters: int,
+    settings: ClusterSettings,
+    seed: int,
+) -> Clustering:
     """A Clustering at k = n_clusters from one of _core's result dicts and the graph's
     node map (settings.n_clusters is not read: a curve has one result per k)."""
     return Clustering(
@@ -174,8 +196,9 @@ def clustering_of(network: Network, node_map: dict, res: dict, n_clusters: int,
     )
 
 
-def cluster_network(network: Network, settings: ClusterSettings, seed: int,
-                    n_jobs: int) -> Clustering:
+def cluster_network(
+    network: Network, settings: ClusterSettings, seed: int, n_jobs: int
+) -> Clustering:
     """spectral_cluster on checked inputs (also run by Dask workers)."""
     res = _core.cluster(*network.to_core(), *settings.core_args(), seed, n_jobs)
     return clustering_of(network, res, res, settings.n_clusters, settings, seed)
@@ -285,7 +308,14 @@ def spectral_cluster(
     0.0
     """
     network = as_network(network, input_shape=input_shape)
-    settings = check_settings(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
-                              n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
-                              eigen_method=eigen_method)
+    settings = check_settings(
+        n_clusters=n_clusters,
+        assign_labels=assign_labels,
+        refine=refine,
+        n_init=n_init,
+        select_by=select_by,
+        max_iter=max_iter,
+        tol=tol,
+        eigen_method=eigen_method,
+    )
     return cluster_network(network, settings, check_seed(seed), check_n_jobs(n_jobs))

@@ -50,7 +50,8 @@ def check_client(client):
         if isinstance(client, str):
             hint = f"; connect first: dask.distributed.Client({client!r})"
         raise TypeError(
-            f"client must be a dask.distributed.Client, got {type(client).__name__}{hint}")
+            f"client must be a dask.distributed.Client, got {type(client).__name__}{hint}"
+        )
     return client
 
 
@@ -63,23 +64,33 @@ def shuffle_chunks(n_shuffles: int, n_threads: int, chunk_size: int | None = Non
     if chunk_size is None:
         chunk_size = math.ceil(n_shuffles / (CHUNKS_PER_THREAD * max(n_threads, 1)))
         chunk_size = max(1, min(MAX_CHUNK, chunk_size))
-    return [(first, min(chunk_size, n_shuffles - first))
-            for first in range(0, n_shuffles, chunk_size)]
+    return [
+        (first, min(chunk_size, n_shuffles - first)) for first in range(0, n_shuffles, chunk_size)
+    ]
 
 
 # --- tasks: run on the workers, found there by name (modcore is installed on them) ---
 
+
 def run_chunk(network, shuffle, first, count, settings, seed, n_jobs):
     """(n-cuts, modularities) of shuffles ``first .. first+count-1`` (one C++ batch)."""
-    ncut, modularity = _core.shuffled_scores(*network.to_core(), shuffle, first, count,
-                                             [settings.n_clusters], *settings.core_args()[1:],
-                                             seed, n_jobs)
+    ncut, modularity = _core.shuffled_scores(
+        *network.to_core(),
+        shuffle,
+        first,
+        count,
+        [settings.n_clusters],
+        *settings.core_args()[1:],
+        seed,
+        n_jobs,
+    )
     return ncut[:, 0], modularity[:, 0]
 
 
 def run_clustering(network, settings, seed, n_jobs):
     """The network's own clustering (what ncut_significance computes locally)."""
     from .cluster import cluster_network
+
     return cluster_network(network, settings, seed, n_jobs)
 
 
@@ -95,8 +106,18 @@ class NetworkJob:
     on the cluster.
     """
 
-    def __init__(self, client, network, shuffles, n_shuffles, settings, seed, n_jobs=1,
-                 chunk_size=None, cluster=False):
+    def __init__(
+        self,
+        client,
+        network,
+        shuffles,
+        n_shuffles,
+        settings,
+        seed,
+        n_jobs=1,
+        chunk_size=None,
+        cluster=False,
+    ):
         self.client = client
         tag = uuid.uuid4().hex[:12]
         # hash=False: fresh keys. With content-hash keys, scattering a network again
@@ -112,15 +133,24 @@ class NetworkJob:
         self.futures = []
         chunks = shuffle_chunks(n_shuffles, sum(client.nthreads().values()), chunk_size)
         if cluster:
-            future = client.submit(run_clustering, self.network, settings, seed, n_jobs,
-                                   key=f"modcore-cluster-{tag}")
+            future = client.submit(
+                run_clustering, self.network, settings, seed, n_jobs, key=f"modcore-cluster-{tag}"
+            )
             self._parts[future.key] = None
             self.futures.append(future)
         for shuffle in shuffles:
             for first, count in chunks:
-                future = client.submit(run_chunk, self.network, shuffle, first, count, settings,
-                                       seed, n_jobs,
-                                       key=f"modcore-shuffles-{tag}-{shuffle}-{first}")
+                future = client.submit(
+                    run_chunk,
+                    self.network,
+                    shuffle,
+                    first,
+                    count,
+                    settings,
+                    seed,
+                    n_jobs,
+                    key=f"modcore-shuffles-{tag}-{shuffle}-{first}",
+                )
                 self._parts[future.key] = (shuffle, first, count)
                 self.futures.append(future)
 
@@ -139,10 +169,11 @@ class NetworkJob:
         shuffle, first, count = part
         ncut, modularity = result
         if len(ncut) != count:
-            raise RuntimeError(f"chunk {first}+{count} of the {shuffle!r} null returned "
-                               f"{len(ncut)} values")
-        self.ncuts[shuffle][first:first + count] = ncut
-        self.modularity[shuffle][first:first + count] = modularity
+            raise RuntimeError(
+                f"chunk {first}+{count} of the {shuffle!r} null returned {len(ncut)} values"
+            )
+        self.ncuts[shuffle][first : first + count] = ncut
+        self.modularity[shuffle][first : first + count] = modularity
         self.remaining -= count
         return count
 
@@ -162,8 +193,18 @@ class NetworkJob:
         self.futures, self.network = [], None
 
 
-def shuffled_scores_on_cluster(client, network, shuffle, n_shuffles, settings, seed, n_jobs=1,
-                               progress=None, chunk_size=None, stop=None):
+def shuffled_scores_on_cluster(
+    client,
+    network,
+    shuffle,
+    n_shuffles,
+    settings,
+    seed,
+    n_jobs=1,
+    progress=None,
+    chunk_size=None,
+    stop=None,
+):
     """The null of ``ncut_significance`` computed on a Dask cluster.
 
     Same values, in the same order, as the local ``shuffled_scores`` with the
@@ -179,16 +220,24 @@ def shuffled_scores_on_cluster(client, network, shuffle, n_shuffles, settings, s
     bar = Progress(n_shuffles, f"{shuffle} shuffles", progress)
     job = None
     try:
-        job = NetworkJob(client, network, [shuffle], n_shuffles, settings, seed, n_jobs=n_jobs,
-                         chunk_size=chunk_size)
+        job = NetworkJob(
+            client,
+            network,
+            [shuffle],
+            n_shuffles,
+            settings,
+            seed,
+            n_jobs=n_jobs,
+            chunk_size=chunk_size,
+        )
         ncuts = job.ncuts[shuffle]
         for future, result in distributed.as_completed(job.futures, with_results=True):
             bar.update(job.record(future, result))
             if stop is not None:
                 missing = np.flatnonzero(np.isnan(ncuts))
-                prefix = ncuts[:missing[0] if missing.size else n_shuffles]
+                prefix = ncuts[: missing[0] if missing.size else n_shuffles]
                 if np.count_nonzero(prefix <= stop[0]) >= stop[1]:
-                    return NullScores(prefix[:, None], job.modularity[shuffle][:len(prefix), None])
+                    return NullScores(prefix[:, None], job.modularity[shuffle][: len(prefix), None])
         if not job.done:  # as_completed yields every future once, so this cannot happen
             raise RuntimeError(f"{job.remaining} shuffles missing from the cluster's results")
         return NullScores(ncuts[:, None], job.modularity[shuffle][:, None])

@@ -140,8 +140,9 @@ class ResultLog:
     [{'name': 'a\\nb', 'ncut': 1.5}]
     """
 
-    def __init__(self, path, check_row, *, columns=None, what: str = "modcore results",
-                 on_wait=None):
+    def __init__(
+        self, path, check_row, *, columns=None, what: str = "modcore results", on_wait=None
+    ):
         self.path = Path(path)
         self.kind = LOG_SUFFIXES.get(self.path.suffix.lower())
         if self.kind is None:
@@ -160,8 +161,9 @@ class ResultLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a+b")  # O_APPEND: every write lands at the end
         except OSError as exc:  # a directory, a read-only place, a file as a folder ...
-            raise ValueError(f"{self.path}: cannot open the {self.what} file "
-                             f"({exc.strerror or exc})") from exc
+            raise ValueError(
+                f"{self.path}: cannot open the {self.what} file ({exc.strerror or exc})"
+            ) from exc
         try:
             self._lock()
             self._file.seek(0)
@@ -211,9 +213,9 @@ class ResultLog:
         # The journal is written whole (atomic_write) before the row: a damaged one
         # means the row was never started.
         if sep and offset.isdigit() and int(offset) <= len(data):
-            tail = data[int(offset):]
+            tail = data[int(offset) :]
             if tail and tail != row and row.startswith(tail):
-                return data[:int(offset)]
+                return data[: int(offset)]
         return data
 
     # --- reading --------------------------------------------------------------------
@@ -245,19 +247,24 @@ class ResultLog:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             if not in_progress or exc.end < len(data):  # else: a character cut in two
-                raise ValueError(f"{self.path}: not UTF-8 text (byte {exc.start}), so not a "
-                                 f"{self.what} file") from exc
-            text = data[:exc.start].decode("utf-8")
+                raise ValueError(
+                    f"{self.path}: not UTF-8 text (byte {exc.start}), so not a {self.what} file"
+                ) from exc
+            text = data[: exc.start].decode("utf-8")
         partial = bool(text) and not text.endswith("\n")
         if partial and not in_progress:
             last = text.rsplit("\n", 1)[-1]
             raise ValueError(
                 f"{self.path}: the last line {last[:60]!r} is incomplete and modcore was not "
                 "writing it (modcore removes only a row it was writing when it stopped); "
-                "complete or delete that line, or use another file")
+                "complete or delete that line, or use another file"
+            )
         if self.kind == "jsonl":  # split's last piece: "" or the row in progress
-            return [self._row(self._json(line), number, line)
-                    for number, line in enumerate(text.split("\n")[:-1], 1) if line.strip()]
+            return [
+                self._row(self._json(line), number, line)
+                for number, line in enumerate(text.split("\n")[:-1], 1)
+                if line.strip()
+            ]
         reader = csv.reader(io.StringIO(text, newline=""))
         try:
             records = [(values, reader.line_num) for values in reader]
@@ -274,7 +281,8 @@ class ResultLog:
                 if tuple(header) != tuple(self.columns):
                     raise ValueError(
                         f"{self.path}: not a {self.what} file (its columns are {header}, "
-                        f"expected {list(self.columns)})")
+                        f"expected {list(self.columns)})"
+                    )
                 continue
             raw = dict(zip(self.columns, values)) if len(values) == len(header) else None
             rows.append(self._row(raw, number, ",".join(values)))
@@ -314,8 +322,9 @@ class ResultLog:
         try:
             row = self.check_row(dict(row))  # what is written must read back
         except (ValueError, TypeError, KeyError) as exc:
-            raise ValueError(f"{self.path}: not a {self.what} row ({exc!r}): "
-                             f"{str(row)[:200]}") from exc
+            raise ValueError(
+                f"{self.path}: not a {self.what} row ({exc!r}): {str(row)[:200]}"
+            ) from exc
         data = self._format(row)
         offset = os.fstat(self._file.fileno()).st_size
         if offset == 0 and self.kind == "csv":

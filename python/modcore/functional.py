@@ -20,9 +20,16 @@ from .io import check_positive_int, check_seed, real_array
 from .network import Block, Network
 from .significance import Significance, ncut_significance, null_stats
 
-__all__ = ["FunctionalModules", "ModuleComparison", "NullTest", "adjusted_rand_score",
-           "coactivation_graph", "compare_modules", "functional_modules",
-           "normalized_mutual_info_score"]
+__all__ = [
+    "FunctionalModules",
+    "ModuleComparison",
+    "NullTest",
+    "adjusted_rand_score",
+    "coactivation_graph",
+    "compare_modules",
+    "functional_modules",
+    "normalized_mutual_info_score",
+]
 
 METHODS = ("spearman", "pearson")
 GROUP_NAME = "units"
@@ -35,8 +42,9 @@ _RANK_ELEMENTS = 1 << 20
 # -- the coactivation graph ---------------------------------------------------------------
 
 
-def coactivation_graph(acts, *, method: str = "spearman", squared: bool = True,
-                       block_size: int | None = None) -> Network:
+def coactivation_graph(
+    acts, *, method: str = "spearman", squared: bool = True, block_size: int | None = None
+) -> Network:
     """The graph of units joined by how strongly their activations correlate.
 
     Entry ``(i, j)`` is the correlation of units ``i`` and ``j`` over the samples
@@ -111,7 +119,7 @@ def coactivation_graph(acts, *, method: str = "spearman", squared: bool = True,
         source = np.empty(x.shape, dtype=dtype)
         step = max(1, _RANK_ELEMENTS // n_samples)  # ranking makes ~10 temporaries a row
         for i in range(0, n, step):
-            source[i:i + step] = _average_ranks(x[i:i + step])
+            source[i : i + step] = _average_ranks(x[i : i + step])
     else:
         source = x
 
@@ -121,10 +129,10 @@ def coactivation_graph(acts, *, method: str = "spearman", squared: bool = True,
     # Entry (r, c), r < c, sits at row_start[r] + c - r - 1 of the row-major triangle.
     row_start = np.arange(n, dtype=np.int64) * (2 * n - np.arange(n, dtype=np.int64) - 1) // 2
     for i in range(0, n, block):
-        zi = _standardized(source[i:i + block])
+        zi = _standardized(source[i : i + block])
         rows = np.arange(i, min(i + block, n), dtype=np.int64)[:, None]
         for j in range(i, n, block):
-            zj = zi if j == i else _standardized(source[j:j + block])
+            zj = zi if j == i else _standardized(source[j : j + block])
             cols = np.arange(j, min(j + block, n), dtype=np.int64)[None, :]
             r = np.clip(zi @ zj.T, -1.0, 1.0)
             if squared:
@@ -140,8 +148,9 @@ def coactivation_graph(acts, *, method: str = "spearman", squared: bool = True,
     if not nonzero.all():
         positions, values = positions[nonzero], values[nonzero]
     if values.size == 0:
-        raise ValueError("no two units have a non-zero correlation: the coactivation graph "
-                         "has no edges")
+        raise ValueError(
+            "no two units have a non-zero correlation: the coactivation graph has no edges"
+        )
     return _triangle_network(n, positions, values)
 
 
@@ -151,8 +160,9 @@ def _unit_matrix(acts) -> np.ndarray:
     if x.ndim != 2:
         raise ValueError(f"activations must be 2-D (n_units, n_samples), got shape {x.shape}")
     if x.shape[0] < 2 or x.shape[1] < 2:
-        raise ValueError(f"need at least 2 units and 2 samples, got (n_units, n_samples) = "
-                         f"{x.shape}")
+        raise ValueError(
+            f"need at least 2 units and 2 samples, got (n_units, n_samples) = {x.shape}"
+        )
     if not np.isfinite(x).all():
         raise ValueError("activations contain NaN or infinite values")
     return x
@@ -271,9 +281,19 @@ class FunctionalModules:
         }
         if self.significance is not None:
             sig = self.significance.to_dict()
-            d["significance"] = {k: sig[k] for k in (
-                "shuffled_ncuts", "shuffled_mean", "shuffled_std", "z_score", "p_value",
-                "percentile", "n_shuffles", "shuffle")}
+            d["significance"] = {
+                k: sig[k]
+                for k in (
+                    "shuffled_ncuts",
+                    "shuffled_mean",
+                    "shuffled_std",
+                    "z_score",
+                    "p_value",
+                    "percentile",
+                    "n_shuffles",
+                    "shuffle",
+                )
+            }
         return d
 
     def __repr__(self) -> str:
@@ -283,18 +303,35 @@ class FunctionalModules:
         if self.significance is not None:
             s = self.significance
             sig = f", z={s.z_score:.2f}, p={s.p_value:.4g}, n_shuffles={s.n_shuffles}"
-        return (f"FunctionalModules(ncut={self.ncut:.4f}{sig}, module sizes={sizes}, "
-                f"unclustered={int((flat < 0).sum())}, method={self.method!r}, "
-                f"seed={self.clustering.seed})")
+        return (
+            f"FunctionalModules(ncut={self.ncut:.4f}{sig}, module sizes={sizes}, "
+            f"unclustered={int((flat < 0).sum())}, method={self.method!r}, "
+            f"seed={self.clustering.seed})"
+        )
 
 
-def functional_modules(model, data=None, *, n_clusters: int = 12, n_shuffles: int = 1000,
-                       units=None, reduction: str = "l2", batch_size: int = 1024,
-                       method: str = "spearman", squared: bool = True,
-                       assign_labels: str = "cluster_qr", refine: bool = True, n_init: int = 10,
-                       select_by: str = "inertia", max_iter: int = 300, tol: float = 1e-5,
-                       eigen_method: str = "auto", seed=None, n_jobs=None,
-                       progress=None) -> FunctionalModules:
+def functional_modules(
+    model,
+    data=None,
+    *,
+    n_clusters: int = 12,
+    n_shuffles: int = 1000,
+    units=None,
+    reduction: str = "l2",
+    batch_size: int = 1024,
+    method: str = "spearman",
+    squared: bool = True,
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
+    n_init: int = 10,
+    select_by: str = "inertia",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    eigen_method: str = "auto",
+    seed=None,
+    n_jobs=None,
+    progress=None,
+) -> FunctionalModules:
     """Cluster a model's units by their coactivations and test the n-cut.
 
     Records the units' activations on ``data`` (:func:`modcore.nn.activations`),
@@ -347,22 +384,35 @@ def functional_modules(model, data=None, *, n_clusters: int = 12, n_shuffles: in
     """
     if _is_activations(model):
         if data is not None or units is not None:
-            raise ValueError("model is recorded activations: leave data and units unset "
-                             "(they were fixed when the activations were recorded)")
+            raise ValueError(
+                "model is recorded activations: leave data and units unset "
+                "(they were fixed when the activations were recorded)"
+            )
         acts = model
     else:
         if data is None:
             raise TypeError("functional_modules needs data to run the model on")
         from .nn.activations import activations
+
         acts = activations(model, data, units=units, reduction=reduction, batch_size=batch_size)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", minimum=0)
     graph = coactivation_graph(acts, method=method, squared=squared)
-    options = dict(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
-                   n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
-                   eigen_method=eigen_method, seed=seed, n_jobs=n_jobs)
+    options = dict(
+        n_clusters=n_clusters,
+        assign_labels=assign_labels,
+        refine=refine,
+        n_init=n_init,
+        select_by=select_by,
+        max_iter=max_iter,
+        tol=tol,
+        eigen_method=eigen_method,
+        seed=seed,
+        n_jobs=n_jobs,
+    )
     if n_shuffles:
-        significance = ncut_significance(graph, n_shuffles=n_shuffles, shuffle="layer",
-                                         progress=progress, **options)
+        significance = ncut_significance(
+            graph, n_shuffles=n_shuffles, shuffle="layer", progress=progress, **options
+        )
         clustering = significance.clustering
     else:
         significance, clustering = None, spectral_cluster(graph, **options)
@@ -373,10 +423,17 @@ def functional_modules(model, data=None, *, n_clusters: int = 12, n_shuffles: in
         rows = acts.unit_group == g
         lab[acts.unit_index[rows]] = node_labels[rows]
         labels.append(lab)
-    return FunctionalModules(labels=labels, group_names=tuple(acts.group_names),
-                             ncut=clustering.ncut, significance=significance,
-                             clustering=clustering, activations=acts, graph=graph,
-                             method=method, squared=bool(squared))
+    return FunctionalModules(
+        labels=labels,
+        group_names=tuple(acts.group_names),
+        ncut=clustering.ncut,
+        significance=significance,
+        clustering=clustering,
+        activations=acts,
+        graph=graph,
+        method=method,
+        squared=bool(squared),
+    )
 
 
 # -- partition scores ---------------------------------------------------------------------
@@ -529,13 +586,21 @@ class NullTest:
         return cls(float(value), null, mean, std, z, p, alternative)
 
     def to_dict(self) -> dict:
-        return {"value": self.value, "null": self.null.tolist(), "mean": self.mean,
-                "std": self.std, "p_value": self.p_value, "alternative": self.alternative,
-                "z_score": self.z_score if math.isfinite(self.z_score) else str(self.z_score)}
+        return {
+            "value": self.value,
+            "null": self.null.tolist(),
+            "mean": self.mean,
+            "std": self.std,
+            "p_value": self.p_value,
+            "alternative": self.alternative,
+            "z_score": self.z_score if math.isfinite(self.z_score) else str(self.z_score),
+        }
 
     def __repr__(self) -> str:
-        return (f"{self.value:.4f} (null {self.mean:.4f} ± {self.std:.4f}, z={self.z_score:.2f}, "
-                f"p={self.p_value:.4g})")
+        return (
+            f"{self.value:.4f} (null {self.mean:.4f} ± {self.std:.4f}, z={self.z_score:.2f}, "
+            f"p={self.p_value:.4g})"
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -581,23 +646,31 @@ class ModuleComparison:
     seed: int
 
     def to_dict(self) -> dict:
-        return {"n_units": self.n_units, "group_names": list(self.group_names),
-                "nmi": self.nmi.to_dict(), "ari": self.ari.to_dict(),
-                "transfer_ncut": self.transfer_ncut.to_dict(),
-                "functional_ncut": self.functional_ncut,
-                "within_mean": _json_float(self.within_mean),
-                "between_mean": _json_float(self.between_mean),
-                "n_permutations": self.n_permutations, "seed": self.seed}
+        return {
+            "n_units": self.n_units,
+            "group_names": list(self.group_names),
+            "nmi": self.nmi.to_dict(),
+            "ari": self.ari.to_dict(),
+            "transfer_ncut": self.transfer_ncut.to_dict(),
+            "functional_ncut": self.functional_ncut,
+            "within_mean": _json_float(self.within_mean),
+            "between_mean": _json_float(self.between_mean),
+            "n_permutations": self.n_permutations,
+            "seed": self.seed,
+        }
 
     def __repr__(self) -> str:
-        return (f"ModuleComparison(n_units={self.n_units}, nmi={self.nmi!r}, ari={self.ari!r}, "
-                f"transfer_ncut={self.transfer_ncut!r}, functional_ncut="
-                f"{self.functional_ncut:.4f}, within_mean={self.within_mean:.4g}, "
-                f"between_mean={self.between_mean:.4g})")
+        return (
+            f"ModuleComparison(n_units={self.n_units}, nmi={self.nmi!r}, ari={self.ari!r}, "
+            f"transfer_ncut={self.transfer_ncut!r}, functional_ncut="
+            f"{self.functional_ncut:.4f}, within_mean={self.within_mean:.4g}, "
+            f"between_mean={self.between_mean:.4g})"
+        )
 
 
-def compare_modules(functional: FunctionalModules, weight_modules, *,
-                    n_permutations: int = 1000, seed=None) -> ModuleComparison:
+def compare_modules(
+    functional: FunctionalModules, weight_modules, *, n_permutations: int = 1000, seed=None
+) -> ModuleComparison:
     """Compare functional modules with the weight modules of the same model.
 
     Units are matched by (group name, unit index); a unit counts when both
@@ -653,13 +726,17 @@ def compare_modules(functional: FunctionalModules, weight_modules, *,
     1.0
     """
     if not isinstance(functional, FunctionalModules):
-        raise TypeError(f"functional must be a FunctionalModules result, got "
-                        f"{type(functional).__name__}")
-    weight = weight_modules.clustering if isinstance(weight_modules, Significance) \
-        else weight_modules
+        raise TypeError(
+            f"functional must be a FunctionalModules result, got {type(functional).__name__}"
+        )
+    weight = (
+        weight_modules.clustering if isinstance(weight_modules, Significance) else weight_modules
+    )
     if not isinstance(weight, Clustering):
-        raise TypeError(f"weight_modules must be a modcore Clustering or Significance, got "
-                        f"{type(weight_modules).__name__}")
+        raise TypeError(
+            f"weight_modules must be a modcore Clustering or Significance, got "
+            f"{type(weight_modules).__name__}"
+        )
     n_permutations = check_positive_int(n_permutations, "n_permutations")
     seed = check_seed(seed)
     names, nodes, f_lab, w_lab = _matched_units(functional, weight)
@@ -670,11 +747,16 @@ def compare_modules(functional: FunctionalModules, weight_modules, *,
 
     rng = np.random.default_rng(seed)
     permuted = np.stack([rng.permutation(w_lab) for _ in range(n_permutations)])
-    nmi = NullTest.of(normalized_mutual_info_score(f_lab, w_lab),
-                      np.array([normalized_mutual_info_score(f_lab, p) for p in permuted]),
-                      "greater")
-    ari = NullTest.of(adjusted_rand_score(f_lab, w_lab),
-                      np.array([adjusted_rand_score(f_lab, p) for p in permuted]), "greater")
+    nmi = NullTest.of(
+        normalized_mutual_info_score(f_lab, w_lab),
+        np.array([normalized_mutual_info_score(f_lab, p) for p in permuted]),
+        "greater",
+    )
+    ari = NullTest.of(
+        adjusted_rand_score(f_lab, w_lab),
+        np.array([adjusted_rand_score(f_lab, p) for p in permuted]),
+        "greater",
+    )
     k = int(w_lab.max()) + 1
     inside, volume = _module_weights(adjacency, degree, np.vstack([w_lab, permuted]), k)
     ncuts = _ncuts(inside, volume)
@@ -687,13 +769,23 @@ def compare_modules(functional: FunctionalModules, weight_modules, *,
     sum_within = float(inside[0].sum()) / 2
     sum_all = float(degree.sum()) / 2
     within = sum_within / pairs_within if pairs_within else math.nan
-    between = ((sum_all - sum_within) / (pairs_all - pairs_within)
-               if pairs_all > pairs_within else math.nan)
-    return ModuleComparison(n_units=int(w_lab.size), group_names=names, nmi=nmi, ari=ari,
-                            transfer_ncut=transfer, functional_ncut=float(_ncuts(f_inside,
-                                                                                 f_volume)[0]),
-                            within_mean=within, between_mean=between,
-                            n_permutations=n_permutations, seed=seed)
+    between = (
+        (sum_all - sum_within) / (pairs_all - pairs_within)
+        if pairs_all > pairs_within
+        else math.nan
+    )
+    return ModuleComparison(
+        n_units=int(w_lab.size),
+        group_names=names,
+        nmi=nmi,
+        ari=ari,
+        transfer_ncut=transfer,
+        functional_ncut=float(_ncuts(f_inside, f_volume)[0]),
+        within_mean=within,
+        between_mean=between,
+        n_permutations=n_permutations,
+        seed=seed,
+    )
 
 
 def _matched_units(functional: FunctionalModules, weight: Clustering) -> tuple:
@@ -706,14 +798,17 @@ def _matched_units(functional: FunctionalModules, weight: Clustering) -> tuple:
             f"the functional and weight modules share no group name (functional: "
             f"{list(functional.group_names)}, weight: {list(weight.group_names)}); cluster the "
             "traced model (modcore.spectral_cluster(model, input_shape=...)) or name the "
-            "layers with modcore.Network.from_weights(weights, names=[...])")
+            "layers with modcore.Network.from_weights(weights, names=[...])"
+        )
     nodes, f_lab, w_lab = [], [], []
     for name in names:
         g = functional.group_names.index(name)
         f, w = functional.labels[g], np.asarray(weight.labels[w_index[name]])
         if f.shape != w.shape:
-            raise ValueError(f"group {name!r} has {f.size} units in the functional modules but "
-                             f"{w.size} in the weight modules: are they of the same model?")
+            raise ValueError(
+                f"group {name!r} has {f.size} units in the functional modules but "
+                f"{w.size} in the weight modules: are they of the same model?"
+            )
         node = np.full(f.size, -1, dtype=np.int64)
         rows = np.flatnonzero(acts.unit_group == g)
         node[acts.unit_index[rows]] = rows
@@ -737,17 +832,16 @@ def _dense_subgraph(graph: Network, nodes: np.ndarray) -> np.ndarray:
     out = np.zeros((nodes.size, nodes.size))
     step = 1 << 22
     for start in range(0, block.positions.size, step):
-        r, c = np.divmod(block.positions[start:start + step], n)
+        r, c = np.divmod(block.positions[start : start + step], n)
         r, c = where[r], where[c]
         keep = (r >= 0) & (c >= 0)
-        v = np.abs(block.values[start:start + step][keep])
+        v = np.abs(block.values[start : start + step][keep])
         out[r[keep], c[keep]] = v
         out[c[keep], r[keep]] = v
     return out
 
 
-def _module_weights(adjacency: np.ndarray, degree: np.ndarray, labels: np.ndarray,
-                    k: int) -> tuple:
+def _module_weights(adjacency: np.ndarray, degree: np.ndarray, labels: np.ndarray, k: int) -> tuple:
     """For each labelling (row of ``labels``) and module: the weight inside it
     (both directions, ``sum_{u, v in A} a_uv``) and its volume (sum of degrees)."""
     m, n = labels.shape
@@ -756,17 +850,19 @@ def _module_weights(adjacency: np.ndarray, degree: np.ndarray, labels: np.ndarra
     chunk = max(1, _BLOCK_BYTES // (8 * n * k))
     units = np.arange(n)
     for s in range(0, m, chunk):
-        lab = labels[s:s + chunk]
+        lab = labels[s : s + chunk]
         c = lab.shape[0]
         column = np.arange(c)[:, None] * k + lab  # (c, n): column of each unit's module
         onehot = np.zeros((n, c * k))
         onehot[units[None, :], column] = 1.0
         to_module = adjacency @ onehot  # weight from each unit to each module
         same = to_module[units[None, :], column]
-        inside[s:s + c] = np.bincount(column.ravel(), weights=same.ravel(),
-                                      minlength=c * k).reshape(c, k)
-        volume[s:s + c] = np.bincount(column.ravel(), weights=np.broadcast_to(degree, lab.shape)
-                                      .ravel(), minlength=c * k).reshape(c, k)
+        inside[s : s + c] = np.bincount(
+            column.ravel(), weights=same.ravel(), minlength=c * k
+        ).reshape(c, k)
+        volume[s : s + c] = np.bincount(
+            column.ravel(), weights=np.broadcast_to(degree, lab.shape).ravel(), minlength=c * k
+        ).reshape(c, k)
     return inside, volume
 
 
@@ -779,4 +875,3 @@ def _ncuts(inside: np.ndarray, volume: np.ndarray) -> np.ndarray:
 
 def _json_float(x: float):
     return x if math.isfinite(x) else str(x)
-

@@ -36,8 +36,7 @@ def check_weights(weights) -> list[np.ndarray]:
         )
     if isinstance(weights, (np.ndarray, str, bytes)) or not hasattr(weights, "__len__"):
         raise TypeError(
-            "weights must be a list of 2-D arrays, one per layer, "
-            f"got {type(weights).__name__}"
+            f"weights must be a list of 2-D arrays, one per layer, got {type(weights).__name__}"
         )
     if len(weights) == 0:
         raise ValueError("weights is empty: expected at least one weight matrix")
@@ -72,8 +71,10 @@ def real_array(a, where: str) -> np.ndarray:
     dtypes, and for masked arrays, whose masks modcore would otherwise ignore.
     """
     if isinstance(a, np.ma.MaskedArray):
-        raise TypeError(f"{where} is a masked array; modcore would ignore its mask: pass "
-                        "a.filled(0) so that masked entries mean no edge")
+        raise TypeError(
+            f"{where} is a masked array; modcore would ignore its mask: pass "
+            "a.filled(0) so that masked entries mean no edge"
+        )
     arr = np.asarray(a)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{where} has dtype {arr.dtype}; expected a real float or integer array")
@@ -94,7 +95,9 @@ def check_seed(seed) -> int:
         if not 0 <= int(seed) < 2**64:
             raise ValueError(f"seed must be in [0, 2**64), got {seed}")
         return int(seed)
-    raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}")
+    raise TypeError(
+        f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}"
+    )
 
 
 def available_cores() -> int:

@@ -71,10 +71,26 @@ class Block:
     def to_core(self) -> tuple:
         """The form ``modcore._core`` reads."""
         if self.dense is not None:
-            return (self.src, self.dst, self.shape[0], self.shape[1], self.is_self, self.dense,
-                    None, None)
-        return (self.src, self.dst, self.shape[0], self.shape[1], self.is_self, None,
-                self.positions, self.values)
+            return (
+                self.src,
+                self.dst,
+                self.shape[0],
+                self.shape[1],
+                self.is_self,
+                self.dense,
+                None,
+                None,
+            )
+        return (
+            self.src,
+            self.dst,
+            self.shape[0],
+            self.shape[1],
+            self.is_self,
+            None,
+            self.positions,
+            self.values,
+        )
 
     def __repr__(self) -> str:
         return f"Block({self.src} -> {self.dst}, shape={self.shape}, nnz={self.nnz})"
@@ -116,10 +132,12 @@ class Network:
         self.names, self.sizes = _check_groups(groups)
         index = {name: i for i, name in enumerate(self.names)}
         if isinstance(blocks, (str, bytes, Mapping)) or not isinstance(blocks, Sequence):
-            raise TypeError(f"blocks must be a sequence of (src, dst, matrix), got "
-                            f"{type(blocks).__name__}")
-        self.blocks = tuple(_check_block(b, i, index, self.names, self.sizes)
-                            for i, b in enumerate(blocks))
+            raise TypeError(
+                f"blocks must be a sequence of (src, dst, matrix), got {type(blocks).__name__}"
+            )
+        self.blocks = tuple(
+            _check_block(b, i, index, self.names, self.sizes) for i, b in enumerate(blocks)
+        )
 
     # -- constructors ---------------------------------------------------------------
 
@@ -135,8 +153,9 @@ class Network:
         if names is None:
             names = [f"layer {l}" for l in range(len(sizes))]
         elif len(names) != len(sizes):
-            raise ValueError(f"names must have one entry per layer of units ({len(sizes)}), "
-                             f"got {len(names)}")
+            raise ValueError(
+                f"names must have one entry per layer of units ({len(sizes)}), got {len(names)}"
+            )
         net = cls.__new__(cls)
         net.names, net.sizes = _check_groups(list(zip(names, sizes)))
         net.blocks = tuple(Block(l, l + 1, w.shape, dense=w) for l, w in enumerate(weights))
@@ -155,14 +174,29 @@ class Network:
         return cls([(name, int(shape[0]))], [(0, 0, adjacency)])
 
     @classmethod
-    def from_torch(cls, model, *, input_shape=None, example_input=None, kernel_norm: str = "l1",
-                   include_input: bool = True, include_dense: bool = True,
-                   preset: str | None = None) -> "Network":
+    def from_torch(
+        cls,
+        model,
+        *,
+        input_shape=None,
+        example_input=None,
+        kernel_norm: str = "l1",
+        include_input: bool = True,
+        include_dense: bool = True,
+        preset: str | None = None,
+    ) -> "Network":
         """Trace a torch model (torch.fx) into its unit graph; see :func:`modcore.nn.trace.network_from_module`."""
         from .nn.trace import network_from_module
-        return network_from_module(model, input_shape=input_shape, example_input=example_input,
-                                   kernel_norm=kernel_norm, include_input=include_input,
-                                   include_dense=include_dense, preset=preset)
+
+        return network_from_module(
+            model,
+            input_shape=input_shape,
+            example_input=example_input,
+            kernel_norm=kernel_norm,
+            include_input=include_input,
+            include_dense=include_dense,
+            preset=preset,
+        )
 
     # -- structure ------------------------------------------------------------------
 
@@ -178,8 +212,9 @@ class Network:
     @property
     def is_chain(self) -> bool:
         """True when block l joins group l to group l + 1, for every group."""
-        return (len(self.blocks) == len(self.sizes) - 1
-                and all(b.src == l and b.dst == l + 1 for l, b in enumerate(self.blocks)))
+        return len(self.blocks) == len(self.sizes) - 1 and all(
+            b.src == l and b.dst == l + 1 for l, b in enumerate(self.blocks)
+        )
 
     @property
     def is_bipartite(self) -> bool:
@@ -242,8 +277,15 @@ class Network:
         blocks = []
         for b, (pos, val) in zip(self.blocks, entries):
             order = np.argsort(pos, kind="stable")
-            blocks.append(Block(b.src, b.dst, b.shape, positions=np.asarray(pos)[order],
-                                values=np.asarray(val, dtype=np.float64)[order]))
+            blocks.append(
+                Block(
+                    b.src,
+                    b.dst,
+                    b.shape,
+                    positions=np.asarray(pos)[order],
+                    values=np.asarray(val, dtype=np.float64)[order],
+                )
+            )
         net.blocks = tuple(blocks)
         return net
 
@@ -252,8 +294,9 @@ class Network:
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{n}: {s}" for n, s in zip(self.names, self.sizes))
-        blocks = ", ".join(f"{self.names[b.src]} -> {self.names[b.dst]}: {b.nnz} edges"
-                           for b in self.blocks[:6])
+        blocks = ", ".join(
+            f"{self.names[b.src]} -> {self.names[b.dst]}: {b.nnz} edges" for b in self.blocks[:6]
+        )
         more = f", ... ({len(self.blocks)} blocks)" if len(self.blocks) > 6 else ""
         return f"Network(groups=[{groups}], blocks=[{blocks}{more}])"
 
@@ -275,6 +318,7 @@ def as_network(obj, *, input_shape=None) -> Network:
         return _network_of_module(obj, input_shape)
     if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__") or isinstance(obj, Mapping):
         from .weights import weights_from_module
+
         return Network.from_weights(weights_from_module(obj))
     if isinstance(obj, np.ndarray):
         raise TypeError(
@@ -290,6 +334,7 @@ def _network_of_module(module, input_shape) -> Network:
     any other module is traced."""
     from .nn.trace import network_from_module
     from .weights import weights_from_module
+
     try:
         weights = weights_from_module(module)
     except ValueError:
@@ -311,13 +356,17 @@ def _is_sparse(obj) -> bool:
 
 def _is_torch_module(obj) -> bool:
     # Checked by name so that modcore need not import torch to reject a non-module.
-    return any(cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
-               for cls in type(obj).__mro__)
+    return any(
+        cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
+        for cls in type(obj).__mro__
+    )
 
 
 def _check_groups(groups) -> tuple:
     if isinstance(groups, (str, bytes, Mapping)) or not isinstance(groups, Sequence):
-        raise TypeError(f"groups must be a sequence of (name, n_units), got {type(groups).__name__}")
+        raise TypeError(
+            f"groups must be a sequence of (name, n_units), got {type(groups).__name__}"
+        )
     if len(groups) == 0:
         raise ValueError("a network needs at least one group of units")
     names, sizes = [], []
@@ -328,7 +377,9 @@ def _check_groups(groups) -> tuple:
         if not isinstance(name, str) or not name:
             raise TypeError(f"groups[{i}] name must be a non-empty str, got {name!r}")
         if not isinstance(size, numbers.Integral) or isinstance(size, bool):
-            raise TypeError(f"groups[{i}] ({name!r}) size must be an int, got {type(size).__name__}")
+            raise TypeError(
+                f"groups[{i}] ({name!r}) size must be an int, got {type(size).__name__}"
+            )
         if size < 1:
             raise ValueError(f"groups[{i}] ({name!r}) must have at least one unit, got {size}")
         if name in names:
@@ -336,8 +387,10 @@ def _check_groups(groups) -> tuple:
         names.append(name)
         sizes.append(int(size))
     if sum(sizes) > MAX_UNITS:
-        raise ValueError(f"the groups hold {sum(sizes)} units; modcore numbers units with 32-bit "
-                         f"ints and takes at most {MAX_UNITS}")
+        raise ValueError(
+            f"the groups hold {sum(sizes)} units; modcore numbers units with 32-bit "
+            f"ints and takes at most {MAX_UNITS}"
+        )
     return tuple(names), tuple(sizes)
 
 
@@ -355,8 +408,11 @@ def _group_index(ref, index: dict, n: int, what: str) -> int:
 
 def _check_block(block, i: int, index: dict, names, sizes) -> Block:
     if isinstance(block, Block):
-        block = (block.src, block.dst, block.dense if block.dense is not None
-                 else _flat_to_coo(block))
+        block = (
+            block.src,
+            block.dst,
+            block.dense if block.dense is not None else _flat_to_coo(block),
+        )
     if not isinstance(block, Sequence) or isinstance(block, (str, bytes)) or len(block) != 3:
         raise TypeError(f"blocks[{i}] must be a (src, dst, matrix) triple")
     src = _group_index(block[0], index, len(sizes), f"blocks[{i}] src")
@@ -388,8 +444,10 @@ def _check_block(block, i: int, index: dict, names, sizes) -> Block:
 
 def _check_shape(got, expected, where):
     if tuple(got) != tuple(expected):
-        raise ValueError(f"{where} has shape {tuple(got)}, expected {tuple(expected)} "
-                         "(n_units of src, n_units of dst)")
+        raise ValueError(
+            f"{where} has shape {tuple(got)}, expected {tuple(expected)} "
+            "(n_units of src, n_units of dst)"
+        )
 
 
 def _coo_block(src, dst, shape, rows, cols, vals, where) -> Block:
@@ -400,12 +458,15 @@ def _coo_block(src, dst, shape, rows, cols, vals, where) -> Block:
     rows = np.asarray(rows, dtype=np.int64).ravel()
     cols = np.asarray(cols, dtype=np.int64).ravel()
     if not rows.size == cols.size == vals.size:
-        raise ValueError(f"{where}: rows, cols and values differ in length "
-                         f"({rows.size}, {cols.size}, {vals.size})")
+        raise ValueError(
+            f"{where}: rows, cols and values differ in length "
+            f"({rows.size}, {cols.size}, {vals.size})"
+        )
     if not np.isfinite(vals).all():
         raise ValueError(f"{where} contains NaN or infinite values")
-    if rows.size and (rows.min() < 0 or rows.max() >= shape[0] or cols.min() < 0
-                      or cols.max() >= shape[1]):
+    if rows.size and (
+        rows.min() < 0 or rows.max() >= shape[0] or cols.min() < 0 or cols.max() >= shape[1]
+    ):
         raise ValueError(f"{where} has an entry outside its shape {shape}")
     if src == dst:
         rows, cols, vals = _upper_triangle(rows, cols, vals, where)
@@ -432,10 +493,13 @@ def _upper_triangle(rows, cols, vals, where) -> tuple:
     a_key, a_val = _summed(key(rows[upper], cols[upper]), vals[upper])
     b_key, b_val = _summed(key(cols[~upper], rows[~upper]), vals[~upper])
     scale = float(np.abs(vals).max(initial=0.0))
-    if not (np.array_equal(a_key, b_key)
-            and np.allclose(a_val, b_val, rtol=1e-10, atol=1e-12 * scale)):
-        raise ValueError(f"{where} joins a group to itself, so it must be a symmetric "
-                         "adjacency; symmetrize it, e.g. (a + a.T) / 2")
+    if not (
+        np.array_equal(a_key, b_key) and np.allclose(a_val, b_val, rtol=1e-10, atol=1e-12 * scale)
+    ):
+        raise ValueError(
+            f"{where} joins a group to itself, so it must be a symmetric "
+            "adjacency; symmetrize it, e.g. (a + a.T) / 2"
+        )
     r, c = np.divmod(a_key, n)
     return r, c, a_val
 
@@ -451,6 +515,9 @@ def _summed(keys, vals) -> tuple:
 def _flat_to_coo(block: Block) -> tuple:
     rows, cols = np.divmod(block.positions, block.shape[1])
     if block.is_self:  # stored as the upper triangle: give both halves back
-        return (np.concatenate([rows, cols]), np.concatenate([cols, rows]),
-                np.concatenate([block.values, block.values]))
+        return (
+            np.concatenate([rows, cols]),
+            np.concatenate([cols, rows]),
+            np.concatenate([block.values, block.values]),
+        )
     return rows, cols, block.values

@@ -169,7 +169,7 @@ def ncut_by_k(curve):
     bottom.plot(ks, z, color="tab:red", marker="o")
     bottom.set_ylabel("z-score")
     bottom.set_xlabel("k (number of modules)")
-    bottom.set_xticks(ks if len(ks) <= 20 else ks[::max(1, len(ks) // 20)])
+    bottom.set_xticks(ks if len(ks) <= 20 else ks[:: max(1, len(ks) // 20)])
     return fig
 
 
@@ -247,13 +247,19 @@ def network_modules(network, labels, edges_per_layer: int = 300):
 
     ax = fig.add_subplot()
     if segments:
-        ax.add_collection(LineCollection(segments, colors=np.concatenate(colors),
-                                         linewidths=0.6))
+        ax.add_collection(LineCollection(segments, colors=np.concatenate(colors), linewidths=0.6))
     xs = np.concatenate([np.full(n, g) for g, n in enumerate(sizes)])
-    ax.scatter(xs, np.concatenate(ys), s=float(np.clip(3000 / max(sizes), 2, 40)),
-               c=_colors(np.concatenate(labels), n_modules), linewidths=0, zorder=2)
-    ax.set_xticks(range(len(sizes)), [f"{name}\n{n} units"
-                                      for name, n in zip(network.names, sizes)])
+    ax.scatter(
+        xs,
+        np.concatenate(ys),
+        s=float(np.clip(3000 / max(sizes), 2, 40)),
+        c=_colors(np.concatenate(labels), n_modules),
+        linewidths=0,
+        zorder=2,
+    )
+    ax.set_xticks(
+        range(len(sizes)), [f"{name}\n{n} units" for name, n in zip(network.names, sizes)]
+    )
     ax.set_yticks([])
     ax.set_xlim(-0.3, len(sizes) - 0.7)
     ax.set_ylim(0, 1)
@@ -312,10 +318,17 @@ def sorted_weights(weights, labels):
     for l, (w, ax) in enumerate(zip(weights, axes)):
         rows, cols = _order(labels[l]), _order(labels[l + 1])
         block = np.abs(w)[np.ix_(rows, cols)]
-        image = ax.imshow(np.ma.masked_equal(block, 0), cmap=cmap, norm=norm, aspect="auto",
-                          interpolation="nearest")
-        for lab, order, lines, extent in ((labels[l], rows, ax.hlines, block.shape[1]),
-                                          (labels[l + 1], cols, ax.vlines, block.shape[0])):
+        image = ax.imshow(
+            np.ma.masked_equal(block, 0),
+            cmap=cmap,
+            norm=norm,
+            aspect="auto",
+            interpolation="nearest",
+        )
+        for lab, order, lines, extent in (
+            (labels[l], rows, ax.hlines, block.shape[1]),
+            (labels[l + 1], cols, ax.vlines, block.shape[0]),
+        ):
             cuts = np.flatnonzero(np.diff(lab[order])) + 0.5
             lines(cuts, -0.5, extent - 0.5, colors="tab:blue", linewidths=0.5, alpha=0.6)
         ax.set_title(f"W{l}: {w.shape[0]} x {w.shape[1]}")

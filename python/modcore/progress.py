@@ -14,7 +14,9 @@ import sys
 # while a bar is being built or a count written) starts on a fresh line.
 _mid_line = False
 
-_BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+_BAR_FORMAT = (
+    "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+)
 
 
 class Progress:

@@ -71,19 +71,40 @@ def summary(network, significances: dict, extra: dict | None = None, *, curves=N
     first = next(iter(significances.values()))
     for name, sig in significances.items():
         same = sig.ncut == first.ncut and all(
-            np.array_equal(a, b) for a, b in zip(sig.labels, first.labels))
+            np.array_equal(a, b) for a, b in zip(sig.labels, first.labels)
+        )
         if not same:
-            raise ValueError(f"significances[{name!r}] has another clustering than the first; "
-                             "a summary holds nulls of one clustering (same weights, k, seed)")
-    versions = {"modcore": __version__, "python": platform.python_version(),
-                "platform": platform.platform()}
-    versions.update({name: sys.modules[name].__version__
-                     for name in ("numpy", "torch", "matplotlib") if name in sys.modules})
+            raise ValueError(
+                f"significances[{name!r}] has another clustering than the first; "
+                "a summary holds nulls of one clustering (same weights, k, seed)"
+            )
+    versions = {
+        "modcore": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    versions.update(
+        {
+            name: sys.modules[name].__version__
+            for name in ("numpy", "torch", "matplotlib")
+            if name in sys.modules
+        }
+    )
     nulls = {}
     for name, sig in significances.items():
         entry = sig.to_dict()
-        for key in ("labels", "eigenvalues", "ncut", "n_clusters", "n_init", "seed",
-                    "eigen_method", "group_names", "modularity", "in_out_ratio"):
+        for key in (
+            "labels",
+            "eigenvalues",
+            "ncut",
+            "n_clusters",
+            "n_init",
+            "seed",
+            "eigen_method",
+            "group_names",
+            "modularity",
+            "in_out_ratio",
+        ):
             entry.pop(key)
         nulls[name] = entry
     shared = first.to_dict()
@@ -106,8 +127,9 @@ def summary(network, significances: dict, extra: dict | None = None, *, curves=N
     }
 
 
-def write_report(out_dir, network, significances: dict, extra: dict | None = None, *,
-                 curves=None) -> Path:
+def write_report(
+    out_dir, network, significances: dict, extra: dict | None = None, *, curves=None
+) -> Path:
     """Write ``summary.json``, the figures and ``index.html`` into ``out_dir``.
 
     Parameters
@@ -146,22 +168,46 @@ def write_report(out_dir, network, significances: dict, extra: dict | None = Non
     if not significances:
         raise ValueError("significances is empty: expected at least one Significance")
     labels = next(iter(significances.values())).labels
-    figures = [(f"null_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png", plot.null_histogram(sig),
-                f"n-cuts of the '{name}' shuffles; the red line is the network's.")
-               for name, sig in significances.items()]
-    figures += [(f"ncut_by_k_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png", plot.ncut_by_k(c),
-                 f"The network's n-cut at each k (red) against the central 95% of its '{name}' "
-                 "shuffles' n-cuts (grey band); below, the z-score per k.")
-                for name, c in (curves or {}).items()]
-    figures.append(("network.png", plot.network_modules(network, labels),
-                    "The network by layers, units coloured by module, the strongest weights "
-                    "drawn."))
+    figures = [
+        (
+            f"null_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png",
+            plot.null_histogram(sig),
+            f"n-cuts of the '{name}' shuffles; the red line is the network's.",
+        )
+        for name, sig in significances.items()
+    ]
+    figures += [
+        (
+            f"ncut_by_k_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png",
+            plot.ncut_by_k(c),
+            f"The network's n-cut at each k (red) against the central 95% of its '{name}' "
+            "shuffles' n-cuts (grey band); below, the z-score per k.",
+        )
+        for name, c in (curves or {}).items()
+    ]
+    figures.append(
+        (
+            "network.png",
+            plot.network_modules(network, labels),
+            "The network by layers, units coloured by module, the strongest weights drawn.",
+        )
+    )
     if network.is_chain:
-        figures.append(("weights.png", plot.sorted_weights(network, labels),
-                        "|W| of each layer, rows and columns sorted by module: modules are "
-                        "diagonal blocks."))
-    figures.append(("module_sizes.png", plot.module_sizes(labels),
-                    "Share of each layer's units in each module."))
+        figures.append(
+            (
+                "weights.png",
+                plot.sorted_weights(network, labels),
+                "|W| of each layer, rows and columns sorted by module: modules are "
+                "diagonal blocks.",
+            )
+        )
+    figures.append(
+        (
+            "module_sizes.png",
+            plot.module_sizes(labels),
+            "Share of each layer's units in each module.",
+        )
+    )
     # After drawing, so that the matplotlib in use is among the versions.
     results = summary(network, significances, extra, curves=curves)
     out = Path(out_dir)
@@ -187,18 +233,24 @@ def _html(results: dict, figures: list) -> str:
         f"<td>{_num(r['z_score'], '.2f')}</td><td>{r['p_value']:.4g}</td>"
         f"<td>{r['percentile']:.1f}</td><td>{_num(r['modularity_z'], '.2f')}</td>"
         f"<td>{_num(r['shuffled_in_out_ratio'], '.3f')}</td></tr>"
-        for name, r in results["nulls"].items())
+        for name, r in results["nulls"].items()
+    )
     curves = "".join(_curve_table(name, c) for name, c in results.get("curves", {}).items())
     skip = {"labels", "eigenvalues", "nulls", "curves"}
-    run = "".join(f"<tr><th>{e(key)}</th><td>{e(_text(value))}</td></tr>"
-                  for key, value in results.items() if key not in skip)
+    run = "".join(
+        f"<tr><th>{e(key)}</th><td>{e(_text(value))}</td></tr>"
+        for key, value in results.items()
+        if key not in skip
+    )
     images = "".join(
         f'<figure><img src="{e(name)}" alt="{e(caption)}"><figcaption>{e(caption)}'
-        "</figcaption></figure>" for name, caption in figures)
+        "</figcaption></figure>"
+        for name, caption in figures
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>modcore report: n-cut {results['ncut']:.4f}</title>
+<title>modcore report: n-cut {results["ncut"]:.4f}</title>
 <style>
 body {{ font-family: sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
@@ -209,11 +261,11 @@ img {{ max-width: 100%; }}
 figure {{ margin: 2em 0; }}
 </style></head><body>
 <h1>modcore report</h1>
-<p>Network {e(sizes)}, k = {results['n_clusters']} modules, seed {results['seed']}:
-n-cut <strong id="ncut">{results['ncut']:.4f}</strong> (lower = more modular), compared with
+<p>Network {e(sizes)}, k = {results["n_clusters"]} modules, seed {results["seed"]}:
+n-cut <strong id="ncut">{results["ncut"]:.4f}</strong> (lower = more modular), compared with
 networks whose weights were shuffled within each layer.</p>
-<p>Newman's modularity Q of the modules: <strong id="modularity">{results['modularity']:.4f}</strong>;
-mean in/out ratio {_num(results['in_out_ratio'], '.3f')} (weight inside a module per unit of
+<p>Newman's modularity Q of the modules: <strong id="modularity">{results["modularity"]:.4f}</strong>;
+mean in/out ratio {_num(results["in_out_ratio"], ".3f")} (weight inside a module per unit of
 weight leaving it, were all modules alike).</p>
 <table id="results"><tr><th>null</th><th>shuffles</th><th>n-cut</th><th>shuffled mean</th>
 <th>shuffled std</th><th>z-score (Cohen's d)</th><th>p-value</th><th>left percentile</th>
@@ -239,11 +291,14 @@ def _curve_table(name: str, curve: dict) -> str:
         f"<tr><td>{r['n_clusters']}</td><td>{r['ncut']:.4f}</td><td>{r['shuffled_mean']:.4f}"
         f"</td><td>{r['shuffled_std']:.4f}</td><td>{_num(r['z_score'], '.2f')}</td>"
         f"<td>{r['p_value']:.4g}</td><td>{r['modularity']:.4f}</td></tr>"
-        for r in curve["per_k"])
-    return (f"<h2>By number of modules, '{html.escape(name)}' null</h2>\n"
-            '<table class="curve"><tr><th>k</th><th>n-cut</th>'
-            "<th>shuffled mean</th><th>shuffled std</th><th>z-score</th><th>p-value</th>"
-            f"<th>Q</th></tr>\n{rows}</table>")
+        for r in curve["per_k"]
+    )
+    return (
+        f"<h2>By number of modules, '{html.escape(name)}' null</h2>\n"
+        '<table class="curve"><tr><th>k</th><th>n-cut</th>'
+        "<th>shuffled mean</th><th>shuffled std</th><th>z-score</th><th>p-value</th>"
+        f"<th>Q</th></tr>\n{rows}</table>"
+    )
 
 
 def _num(value, fmt: str) -> str:

@@ -55,26 +55,73 @@ DEFAULT_EPOCHS = {"mlp": 20, "cnn": 10}
 DEFAULT_DATASETS = ("fashion", "line", "mnist", "cifar10")
 KNOWN_DATASETS = ("fashion", "line", "mnist", "cifar10", "cifar10-rgb")
 HIDDEN = (256, 256, 256, 256)
-QUICK = {"n_train": 1000, "n_test": 500, "epochs": 1, "n_shuffles": 20, "seeds": 1,
-         "datasets": ("line",)}
+QUICK = {
+    "n_train": 1000,
+    "n_test": 500,
+    "epochs": 1,
+    "n_shuffles": 20,
+    "seeds": 1,
+    "datasets": ("line",),
+}
 # Every setting a run's numbers depend on, kept in each run: runs.jsonl holding runs
 # made with other values is refused, never mixed in. A new one is one more name here
 # (tests/test_reproduce.py checks that reproduce() has no other such parameter).
-SETTINGS = ("arch", "epochs", "n_shuffles", "n_clusters", "n_init", "max_iter", "tol",
-            "eigen_method", "assign_labels", "refine", "select_by", "n_train", "n_test",
-            "hidden")
+SETTINGS = (
+    "arch",
+    "epochs",
+    "n_shuffles",
+    "n_clusters",
+    "n_init",
+    "max_iter",
+    "tol",
+    "eigen_method",
+    "assign_labels",
+    "refine",
+    "select_by",
+    "n_train",
+    "n_test",
+    "hidden",
+)
 # Runs written before these were settings used these values (reproduce had no such
 # parameters and passed ncut_significance's defaults; only MLPs were reproduced; the
 # labels came from k-means restarts kept by inertia, unrefined).
-_SETTINGS_BEFORE = {"arch": "mlp", "max_iter": 300, "tol": 1e-6, "eigen_method": "auto",
-                    "assign_labels": "kmeans", "refine": False, "select_by": "inertia"}
+_SETTINGS_BEFORE = {
+    "arch": "mlp",
+    "max_iter": 300,
+    "tol": 1e-6,
+    "eigen_method": "auto",
+    "assign_labels": "kmeans",
+    "refine": False,
+    "select_by": "inertia",
+}
 
 
-def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=None,
-              out="results", quick=False, n_clusters=12, assign_labels="cluster_qr",
-              refine=True, n_init=10, select_by="inertia", max_iter=300, tol=1e-5,
-              eigen_method="auto", n_train=None, n_test=None, hidden=HIDDEN, data_dir=None,
-              n_jobs=None, max_runs=None, progress=True, command=None):
+def reproduce(
+    datasets=None,
+    *,
+    arch="mlp",
+    seeds=None,
+    n_shuffles=None,
+    epochs=None,
+    out="results",
+    quick=False,
+    n_clusters=12,
+    assign_labels="cluster_qr",
+    refine=True,
+    n_init=10,
+    select_by="inertia",
+    max_iter=300,
+    tol=1e-5,
+    eigen_method="auto",
+    n_train=None,
+    n_test=None,
+    hidden=HIDDEN,
+    data_dir=None,
+    n_jobs=None,
+    max_runs=None,
+    progress=True,
+    command=None,
+):
     """Run (or resume) the reproduction and write its table, summary and figure.
 
     Parameters
@@ -140,31 +187,49 @@ def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=
         On Ctrl-C; the runs finished so far stay in ``runs.jsonl``.
     """
     started = time.perf_counter()
-    datasets = list(datasets) if datasets else list(QUICK["datasets"] if quick else DEFAULT_DATASETS)
+    datasets = (
+        list(datasets) if datasets else list(QUICK["datasets"] if quick else DEFAULT_DATASETS)
+    )
     for name in datasets:
         if name not in KNOWN_DATASETS:
-            raise ValueError(f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}")
+            raise ValueError(
+                f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}"
+            )
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
-    solver = check_settings(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
-                            n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
-                            eigen_method=eigen_method)
+    solver = check_settings(
+        n_clusters=n_clusters,
+        assign_labels=assign_labels,
+        refine=refine,
+        n_init=n_init,
+        select_by=select_by,
+        max_iter=max_iter,
+        tol=tol,
+        eigen_method=eigen_method,
+    )
     settings = {
         "arch": arch,
         "epochs": check_positive_int(
             epochs if epochs is not None else (QUICK["epochs"] if quick else DEFAULT_EPOCHS[arch]),
-            "epochs"),
+            "epochs",
+        ),
         "n_shuffles": check_positive_int(
             n_shuffles if n_shuffles is not None else (QUICK["n_shuffles"] if quick else 320),
-            "n_shuffles", maximum=MAX_SHUFFLES),
+            "n_shuffles",
+            maximum=MAX_SHUFFLES,
+        ),
         **dataclasses.asdict(solver),
         "n_train": n_train if n_train is not None else (QUICK["n_train"] if quick else None),
         "n_test": n_test if n_test is not None else (QUICK["n_test"] if quick else None),
-        "hidden": ([check_positive_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)]
-                   if arch == "mlp" else None),
+        "hidden": (
+            [check_positive_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)]
+            if arch == "mlp"
+            else None
+        ),
     }
     seeds = check_positive_int(
-        seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds")
+        seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds"
+    )
     if max_runs is not None:
         max_runs = check_positive_int(max_runs, "max_runs")
     if n_jobs is not None:
@@ -174,25 +239,38 @@ def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=
     show_epochs = bool(progress) and sys.stderr.isatty()
     out = Path(out)
     runs_path = out / "runs.jsonl"
-    with ResultLog(runs_path, _check_run, what="modcore reproduce runs",
-                   on_wait=lambda path: say(f"another process is writing {path}; waiting for "
-                                            "it to finish", flush=True)) as log:
+    with ResultLog(
+        runs_path,
+        _check_run,
+        what="modcore reproduce runs",
+        on_wait=lambda path: say(
+            f"another process is writing {path}; waiting for it to finish", flush=True
+        ),
+    ) as log:
         runs = log.rows
         for run in runs:
             theirs = {k: run.get(k, _SETTINGS_BEFORE.get(k)) for k in SETTINGS}
             if theirs != settings:
                 raise ValueError(
                     f"{runs_path} holds runs made with other settings ({_describe(theirs)}; now "
-                    f"{_describe(settings)}): use another --out, or delete it to start over")
+                    f"{_describe(settings)}): use another --out, or delete it to start over"
+                )
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
 
         available, skipped = available_datasets(datasets, data_dir, settings, say)
 
-        todo = [(name, cond, seed) for name in available for cond in CONDITIONS
-                for seed in range(seeds) if (name, cond, seed) not in done]
+        todo = [
+            (name, cond, seed)
+            for name in available
+            for cond in CONDITIONS
+            for seed in range(seeds)
+            if (name, cond, seed) not in done
+        ]
         total = len(available) * len(CONDITIONS) * seeds
-        say(f"{total - len(todo)} of {total} runs already in {runs_path}; {len(todo)} to do",
-            flush=True)
+        say(
+            f"{total - len(todo)} of {total} runs already in {runs_path}; {len(todo)} to do",
+            flush=True,
+        )
         new = 0
         try:
             for name, cond, seed in todo:
@@ -205,15 +283,20 @@ def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=
                 log.append(row)
                 runs.append(row)
                 new += 1
-                nulls = ", ".join(f"{n} z {row[n + '_z']:.2f} p {row[n + '_p']:.3f}"
-                                  for n in NULLS)
-                say(f"[{index}/{total}] {name}, {cond}, seed {seed}: test acc "
+                nulls = ", ".join(f"{n} z {row[n + '_z']:.2f} p {row[n + '_p']:.3f}" for n in NULLS)
+                say(
+                    f"[{index}/{total}] {name}, {cond}, seed {seed}: test acc "
                     f"{row['test_accuracy']:.4f}, n-cut {row['ncut']:.3f} ({nulls}), random "
                     f"init {row['random_init_ncut']:.3f}; {row['seconds_train']:.0f} s "
-                    f"training, {row['seconds_analysis']:.0f} s analysis", flush=True)
+                    f"training, {row['seconds_analysis']:.0f} s analysis",
+                    flush=True,
+                )
         except KeyboardInterrupt:
-            say(f"\ninterrupted: {len(runs)} finished runs are in {runs_path}; the same command "
-                "resumes", flush=True)
+            say(
+                f"\ninterrupted: {len(runs)} finished runs are in {runs_path}; the same command "
+                "resumes",
+                flush=True,
+            )
             raise
 
     wanted = [r for r in runs if r["dataset"] in available and r["seed"] < seeds]
@@ -226,6 +309,7 @@ def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=
     figure = None
     try:
         from .reproduce_plot import ncut_figure
+
         fig = ncut_figure(wanted)
         with atomic_write(out / "ncut.png", "wb") as f:
             fig.savefig(f, format="png", dpi=120)
@@ -235,16 +319,26 @@ def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=
         say("matplotlib is not installed: no figure (pip install 'modcore[plot]')")
     import torch
 
-    versions = {"modcore": __version__, "python": platform.python_version(),
-                "platform": platform.platform(), "torch": torch.__version__,
-                "numpy": np.__version__}
+    versions = {
+        "modcore": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+    }
     if "matplotlib" in sys.modules:
         versions["matplotlib"] = sys.modules["matplotlib"].__version__
     summary = {
         "command": command,
-        "arguments": {"datasets": datasets, "seeds": seeds, "quick": quick,
-                      "data_dir": None if data_dir is None else str(data_dir),
-                      "n_jobs": n_jobs, "max_runs": max_runs, **settings},
+        "arguments": {
+            "datasets": datasets,
+            "seeds": seeds,
+            "quick": quick,
+            "data_dir": None if data_dir is None else str(data_dir),
+            "n_jobs": n_jobs,
+            "max_runs": max_runs,
+            **settings,
+        },
         "versions": versions,
         "training": _TRAINING[arch],
         "datasets": {name: available[name].source for name in available},
@@ -264,18 +358,23 @@ def reproduce(datasets=None, *, arch="mlp", seeds=None, n_shuffles=None, epochs=
 
 
 _TRAINING = {
-    "mlp": ("pruned: modcore.nn.paper_recipe, `epochs` plain then `epochs` pruned to 90 % "
-            "sparsity; unpruned: modcore.nn.train for 2 * `epochs` (the same total); Adam 1e-3, "
-            "batch 128, dropout 0.5 after each hidden layer"),
-    "cnn": ("modcore.nn.CNN (3 conv 3x3 'same' of 64 channels, 2x2 max-pooling after the 2nd "
-            "and 3rd, dense 128, dense 10); pruned: modcore.nn.paper_recipe, `epochs` plain then "
-            "`epochs` pruned to 90 % sparsity; unpruned: modcore.nn.train for 2 * `epochs`; Adam "
-            "1e-3, batch 64, dropout 0.25 after each conv block and 0.5 after the dense layer; "
-            "graph: the conv layers' output channels"),
+    "mlp": (
+        "pruned: modcore.nn.paper_recipe, `epochs` plain then `epochs` pruned to 90 % "
+        "sparsity; unpruned: modcore.nn.train for 2 * `epochs` (the same total); Adam 1e-3, "
+        "batch 128, dropout 0.5 after each hidden layer"
+    ),
+    "cnn": (
+        "modcore.nn.CNN (3 conv 3x3 'same' of 64 channels, 2x2 max-pooling after the 2nd "
+        "and 3rd, dense 128, dense 10); pruned: modcore.nn.paper_recipe, `epochs` plain then "
+        "`epochs` pruned to 90 % sparsity; unpruned: modcore.nn.train for 2 * `epochs`; Adam "
+        "1e-3, batch 64, dropout 0.25 after each conv block and 0.5 after the dense layer; "
+        "graph: the conv layers' output channels"
+    ),
 }
 
 
 # --- one run -------------------------------------------------------------------------
+
 
 def available_datasets(datasets, data_dir, settings, say) -> tuple:
     """``({name: Dataset}, {name: why skipped})``; a ValueError when none is there."""
@@ -287,23 +386,34 @@ def available_datasets(datasets, data_dir, settings, say) -> tuple:
             skipped[name] = " ".join(str(exc).split())
             say(f"skipping {name}: {skipped[name]}", flush=True)
     if not available:
-        raise ValueError("none of the data sets is available: "
-                         + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        raise ValueError(
+            "none of the data sets is available: "
+            + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
     return available, skipped
 
 
 def _load(name, data_dir, settings):
     from .nn import load_dataset
-    return load_dataset(name, data_dir=data_dir, seed=0, n_train=settings["n_train"],
-                        n_test=settings["n_test"], flatten=settings["arch"] == "mlp")
+
+    return load_dataset(
+        name,
+        data_dir=data_dir,
+        seed=0,
+        n_train=settings["n_train"],
+        n_test=settings["n_test"],
+        flatten=settings["arch"] == "mlp",
+    )
 
 
 def _train_model(model, data, pruned, epochs, seed, show):
     """Train in place; the history. Its own function so tests can count trainings."""
     from .nn import RECIPES, CNN, paper_recipe, train
+
     if pruned:
-        return paper_recipe(model, data, epochs=epochs, prune_epochs=epochs, seed=seed,
-                            progress=show)
+        return paper_recipe(
+            model, data, epochs=epochs, prune_epochs=epochs, seed=seed, progress=show
+        )
     batch = RECIPES["cnn" if isinstance(model, CNN) else "mlp"]["batch_size"]
     return train(model, data, epochs=2 * epochs, batch_size=batch, seed=seed, progress=show)
 
@@ -311,18 +421,25 @@ def _train_model(model, data, pruned, epochs, seed, show):
 def _model(data, settings, dropout, seed):
     """The untrained network of a run: the paper's MLP or CNN."""
     from .nn import CNN, MLP
+
     if settings["arch"] == "mlp":
         widths = [data.n_features, *settings["hidden"], data.n_classes]
         return MLP(widths, dropout=dropout, seed=seed)
     rate = 0.25 if dropout else 0.0
-    return CNN(data.input_shape, n_classes=data.n_classes, conv_dropout=rate,
-               dense_dropout=dropout, seed=seed)
+    return CNN(
+        data.input_shape,
+        n_classes=data.n_classes,
+        conv_dropout=rate,
+        dense_dropout=dropout,
+        seed=seed,
+    )
 
 
 def _network(model, data, settings):
     """The graph that is clustered: an MLP's chain, a CNN's conv channels."""
     from .network import Network
     from .weights import weights_from_module
+
     if settings["arch"] == "mlp":
         return Network.from_weights(weights_from_module(model))
     return Network.from_torch(model, input_shape=data.input_shape, preset="paper_cnn")
@@ -342,31 +459,61 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     slug = f"{data.name}_{condition.replace(', ', '_')}_seed{seed}.pt"
     path = out / "checkpoints" / slug
     path.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.save(model, path, {  # written whole or not at all
-        "dataset": data.name, "data_source": data.source, "condition": condition,
-        "seed": seed, "arch": settings["arch"], "dropout": dropout,
-        "sparsity": 0.9 if pruned else 0.0,
-        "epochs": settings["epochs"], "test_accuracy": history.test_accuracy[-1],
-        "train_accuracy": history.train_accuracy[-1]})
+    checkpoint.save(
+        model,
+        path,
+        {  # written whole or not at all
+            "dataset": data.name,
+            "data_source": data.source,
+            "condition": condition,
+            "seed": seed,
+            "arch": settings["arch"],
+            "dropout": dropout,
+            "sparsity": 0.9 if pruned else 0.0,
+            "epochs": settings["epochs"],
+            "test_accuracy": history.test_accuracy[-1],
+            "train_accuracy": history.train_accuracy[-1],
+        },
+    )
 
     t0 = time.perf_counter()
     network = _network(model, data, settings)
-    row = {"dataset": data.name, "condition": condition, "seed": seed, "pruned": pruned,
-           "dropout": dropout, **settings,
-           "test_accuracy": history.test_accuracy[-1],
-           "train_accuracy": history.train_accuracy[-1],
-           "sparsity": history.sparsity[-1]}
+    row = {
+        "dataset": data.name,
+        "condition": condition,
+        "seed": seed,
+        "pruned": pruned,
+        "dropout": dropout,
+        **settings,
+        "test_accuracy": history.test_accuracy[-1],
+        "train_accuracy": history.train_accuracy[-1],
+        "sparsity": history.sparsity[-1],
+    }
     ncut = None
     for null in NULLS:
-        sig = ncut_significance(network, n_shuffles=settings["n_shuffles"], shuffle=null,
-                                seed=seed, n_jobs=n_jobs, progress=False, **_solver(settings))
+        sig = ncut_significance(
+            network,
+            n_shuffles=settings["n_shuffles"],
+            shuffle=null,
+            seed=seed,
+            n_jobs=n_jobs,
+            progress=False,
+            **_solver(settings),
+        )
         ncut = sig.ncut  # the same clustering (same network and seed) for both nulls
-        row.update({f"{null}_mean": sig.shuffled_mean, f"{null}_std": sig.shuffled_std,
-                    f"{null}_z": sig.z_score, f"{null}_p": sig.p_value,
-                    f"{null}_ncuts": [float(v) for v in sig.shuffled_ncuts]})
+        row.update(
+            {
+                f"{null}_mean": sig.shuffled_mean,
+                f"{null}_std": sig.shuffled_std,
+                f"{null}_z": sig.z_score,
+                f"{null}_p": sig.p_value,
+                f"{null}_ncuts": [float(v) for v in sig.shuffled_ncuts],
+            }
+        )
     row["ncut"] = ncut
-    row["random_init_ncut"] = spectral_cluster(random_init, seed=seed, n_jobs=n_jobs,
-                                               **_solver(settings)).ncut
+    row["random_init_ncut"] = spectral_cluster(
+        random_init, seed=seed, n_jobs=n_jobs, **_solver(settings)
+    ).ncut
     row["seconds_train"] = seconds_train
     row["seconds_analysis"] = time.perf_counter() - t0
     row["checkpoint"] = str(Path("checkpoints") / slug)
@@ -380,6 +527,7 @@ def _solver(settings: dict) -> dict:
 
 
 # --- the results file ------------------------------------------------------------------
+
 
 def _check_run(run: dict) -> dict:
     missing = {"dataset", "condition", "seed"} - set(run)
@@ -414,10 +562,15 @@ def read_runs(path) -> list:
 # --- the table ---------------------------------------------------------------------------
 
 #: (column stem, run field): mean and std over seeds of each.
-_MEASURES = [("ncut", "ncut")] + [
-    (f"{null}_{what}", f"{null}_{key}") for null in NULLS
-    for what, key in (("shuffled_mean", "mean"), ("shuffled_std", "std"), ("z", "z"))
-] + [("test_accuracy", "test_accuracy"), ("random_init_ncut", "random_init_ncut")]
+_MEASURES = (
+    [("ncut", "ncut")]
+    + [
+        (f"{null}_{what}", f"{null}_{key}")
+        for null in NULLS
+        for what, key in (("shuffled_mean", "mean"), ("shuffled_std", "std"), ("z", "z"))
+    ]
+    + [("test_accuracy", "test_accuracy"), ("random_init_ncut", "random_init_ncut")]
+)
 
 
 def table_columns() -> list:
@@ -449,14 +602,16 @@ def aggregate(runs) -> "pandas.DataFrame":
                 row[f"{stem}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
                 if stem.endswith("_z"):
                     null = stem[:-2]
-                    row[f"{null}_significant"] = float(np.mean([r[f"{null}_p"] < 0.05
-                                                                for r in group]))
+                    row[f"{null}_significant"] = float(
+                        np.mean([r[f"{null}_p"] < 0.05 for r in group])
+                    )
             rows.append(row)
     return pd.DataFrame(rows, columns=table_columns())
 
 
 def to_markdown(table) -> str:
     """The table as Markdown, ``mean ± std`` over seeds."""
+
     def pm(row, stem, digits):
         mean, std = row[f"{stem}_mean"], row[f"{stem}_std"]
         text = f"{mean:.{digits}f}"
@@ -464,16 +619,29 @@ def to_markdown(table) -> str:
 
     head = ["data set", "condition", "seeds", "test acc.", "n-cut", "random init n-cut"]
     for null in NULLS:
-        head += [f"{null}: shuffled mean", f"{null}: shuffled std", f"{null}: z",
-                 f"{null}: p < 0.05"]
+        head += [
+            f"{null}: shuffled mean",
+            f"{null}: shuffled std",
+            f"{null}: z",
+            f"{null}: p < 0.05",
+        ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, row in table.iterrows():
-        cells = [row["dataset"], row["condition"], str(row["seeds"]),
-                 pm(row, "test_accuracy", 4), pm(row, "ncut", 3), pm(row, "random_init_ncut", 3)]
+        cells = [
+            row["dataset"],
+            row["condition"],
+            str(row["seeds"]),
+            pm(row, "test_accuracy", 4),
+            pm(row, "ncut", 3),
+            pm(row, "random_init_ncut", 3),
+        ]
         for null in NULLS:
-            cells += [pm(row, f"{null}_shuffled_mean", 3), pm(row, f"{null}_shuffled_std", 3),
-                      pm(row, f"{null}_z", 2),
-                      f"{round(row[f'{null}_significant'] * row['seeds'])}/{row['seeds']}"]
+            cells += [
+                pm(row, f"{null}_shuffled_mean", 3),
+                pm(row, f"{null}_shuffled_std", 3),
+                pm(row, f"{null}_z", 2),
+                f"{round(row[f'{null}_significant'] * row['seeds'])}/{row['seeds']}",
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

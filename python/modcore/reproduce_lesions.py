@@ -26,26 +26,54 @@ import numpy as np
 from . import __version__
 from .files import ResultLog, atomic_write
 from .io import check_n_jobs, check_positive_int
-from .reproduce import (HIDDEN, KNOWN_DATASETS, _check_run, _model, _train_model,
-                        available_datasets)
+from .reproduce import HIDDEN, KNOWN_DATASETS, _check_run, _model, _train_model, available_datasets
 
 __all__ = ["LESION_CONDITIONS", "reproduce_lesions", "aggregate_lesions"]
 
 #: name -> dropout rate of the pruned networks lesioned (the paper's lesion study).
 LESION_CONDITIONS = {"pruned, dropout": 0.5, "pruned": 0.0}
 DEFAULT_DATASETS = ("fashion",)
-QUICK = {"n_train": 1000, "n_test": 500, "epochs": 1, "n_random": 10, "seeds": 1,
-         "datasets": ("line",)}
+QUICK = {
+    "n_train": 1000,
+    "n_test": 500,
+    "epochs": 1,
+    "n_random": 10,
+    "seeds": 1,
+    "datasets": ("line",),
+}
 # Settings a run depends on: a results file made with others is not mixed in.
-_SETTINGS = ("arch", "epochs", "n_random", "n_clusters", "n_init", "n_train", "n_test", "hidden",
-             "rule")
+_SETTINGS = (
+    "arch",
+    "epochs",
+    "n_random",
+    "n_clusters",
+    "n_init",
+    "n_train",
+    "n_test",
+    "hidden",
+    "rule",
+)
 _TYPES = ("I", "II", "III", "IV")
 
 
-def reproduce_lesions(datasets=None, seeds=None, epochs=None, out="results", quick=False,
-                      n_clusters=12, n_random=None, n_init=10, n_train=None, n_test=None,
-                      hidden=HIDDEN, data_dir=None, n_jobs=None, max_runs=None,
-                      progress=True, command=None) -> str:
+def reproduce_lesions(
+    datasets=None,
+    seeds=None,
+    epochs=None,
+    out="results",
+    quick=False,
+    n_clusters=12,
+    n_random=None,
+    n_init=10,
+    n_train=None,
+    n_test=None,
+    hidden=HIDDEN,
+    data_dir=None,
+    n_jobs=None,
+    max_runs=None,
+    progress=True,
+    command=None,
+) -> str:
     """Run (or resume) the lesion reproduction; return its Markdown table.
 
     Parameters
@@ -94,19 +122,22 @@ def reproduce_lesions(datasets=None, seeds=None, epochs=None, out="results", qui
         ``out/checkpoints`` was trained with other settings.
     """
     started = time.perf_counter()
-    datasets = list(datasets) if datasets else list(QUICK["datasets"] if quick
-                                                    else DEFAULT_DATASETS)
+    datasets = (
+        list(datasets) if datasets else list(QUICK["datasets"] if quick else DEFAULT_DATASETS)
+    )
     for name in datasets:
         if name not in KNOWN_DATASETS:
-            raise ValueError(f"unknown data set {name!r}; expected some of "
-                             f"{', '.join(KNOWN_DATASETS)}")
+            raise ValueError(
+                f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}"
+            )
     settings = {
         "arch": "mlp",
         "epochs": check_positive_int(
-            epochs if epochs is not None else (QUICK["epochs"] if quick else 20), "epochs"),
+            epochs if epochs is not None else (QUICK["epochs"] if quick else 20), "epochs"
+        ),
         "n_random": check_positive_int(
-            n_random if n_random is not None else (QUICK["n_random"] if quick else 100),
-            "n_random"),
+            n_random if n_random is not None else (QUICK["n_random"] if quick else 100), "n_random"
+        ),
         "n_clusters": check_positive_int(n_clusters, "n_clusters", minimum=2),
         "n_init": check_positive_int(n_init, "n_init"),
         "n_train": n_train if n_train is not None else (QUICK["n_train"] if quick else None),
@@ -115,7 +146,8 @@ def reproduce_lesions(datasets=None, seeds=None, epochs=None, out="results", qui
         "rule": "paper",
     }
     seeds = check_positive_int(
-        seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds")
+        seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds"
+    )
     if max_runs is not None:
         max_runs = check_positive_int(max_runs, "max_runs")
     if n_jobs is not None:
@@ -125,22 +157,36 @@ def reproduce_lesions(datasets=None, seeds=None, epochs=None, out="results", qui
     out = Path(out)
     home = out / "lesions"
     runs_path = home / "runs.jsonl"
-    with ResultLog(runs_path, _check_run, what="modcore lesion runs",
-                   on_wait=lambda path: say(f"another process is writing {path}; waiting for "
-                                            "it to finish", flush=True)) as log:
+    with ResultLog(
+        runs_path,
+        _check_run,
+        what="modcore lesion runs",
+        on_wait=lambda path: say(
+            f"another process is writing {path}; waiting for it to finish", flush=True
+        ),
+    ) as log:
         runs = log.rows
         for run in runs:
             theirs = {k: run.get(k) for k in _SETTINGS}
             if theirs != settings:
-                raise ValueError(f"{runs_path} holds lesion runs made with other settings "
-                                 f"({theirs}; now {settings}): use another --out")
+                raise ValueError(
+                    f"{runs_path} holds lesion runs made with other settings "
+                    f"({theirs}; now {settings}): use another --out"
+                )
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
         available, skipped = available_datasets(datasets, data_dir, settings, say)
-        todo = [(name, cond, seed) for name in available for cond in LESION_CONDITIONS
-                for seed in range(seeds) if (name, cond, seed) not in done]
+        todo = [
+            (name, cond, seed)
+            for name in available
+            for cond in LESION_CONDITIONS
+            for seed in range(seeds)
+            if (name, cond, seed) not in done
+        ]
         total = len(available) * len(LESION_CONDITIONS) * seeds
-        say(f"{total - len(todo)} of {total} lesion runs already in {runs_path}; {len(todo)} "
-            "to do", flush=True)
+        say(
+            f"{total - len(todo)} of {total} lesion runs already in {runs_path}; {len(todo)} to do",
+            flush=True,
+        )
         for new, (name, cond, seed) in enumerate(todo):
             if max_runs is not None and new >= max_runs:
                 say(f"stopping after {new} new runs (max_runs)", flush=True)
@@ -150,11 +196,14 @@ def reproduce_lesions(datasets=None, seeds=None, epochs=None, out="results", qui
             row = _run(available[name], cond, seed, settings, out, n_jobs, show)
             log.append(row)
             runs.append(row)
-            say(f"[{index}/{total}] {name}, {cond}, seed {seed}: test acc "
+            say(
+                f"[{index}/{total}] {name}, {cond}, seed {seed}: test acc "
                 f"{row['base_accuracy']:.4f}, {row['n_important']} of {row['n_sub_modules']} "
                 f"sub-modules important (by layer {row['important_by_layer']}), dependency "
                 f"types {row['dependency_types']}; {row['seconds_train']:.0f} s training, "
-                f"{row['seconds_lesion']:.0f} s lesions", flush=True)
+                f"{row['seconds_lesion']:.0f} s lesions",
+                flush=True,
+            )
 
     wanted = [r for r in runs if r["dataset"] in available and r["seed"] < seeds]
     table = aggregate_lesions(wanted)
@@ -162,20 +211,32 @@ def reproduce_lesions(datasets=None, seeds=None, epochs=None, out="results", qui
         f.write(table + "\n")
     summary = {
         "command": command,
-        "arguments": {"datasets": datasets, "seeds": seeds, "quick": quick,
-                      "data_dir": None if data_dir is None else str(data_dir), "n_jobs": n_jobs,
-                      "max_runs": max_runs, **settings},
+        "arguments": {
+            "datasets": datasets,
+            "seeds": seeds,
+            "quick": quick,
+            "data_dir": None if data_dir is None else str(data_dir),
+            "n_jobs": n_jobs,
+            "max_runs": max_runs,
+            **settings,
+        },
         "modcore": __version__,
-        "study": ("modcore.nn.lesion.lesion_study(model, test set, n_clusters, random_lesions="
-                  "n_random, seed=seed, rule='paper', pair_set='important')"),
+        "study": (
+            "modcore.nn.lesion.lesion_study(model, test set, n_clusters, random_lesions="
+            "n_random, seed=seed, rule='paper', pair_set='important')"
+        ),
         "datasets": {name: available[name].source for name in available},
         "skipped": skipped,
         "runs": len(wanted),
         "complete": len(wanted) == total,
         "seconds_this_invocation": time.perf_counter() - started,
         "seconds_all_runs": sum(r["seconds_train"] + r["seconds_lesion"] for r in wanted),
-        "files": {"runs": "runs.jsonl", "table": "table.md", "studies": "studies/",
-                  "figures": "figures/"},
+        "files": {
+            "runs": "runs.jsonl",
+            "table": "table.md",
+            "studies": "studies/",
+            "figures": "figures/",
+        },
     }
     with atomic_write(home / "summary.json") as f:
         f.write(json.dumps(summary, indent=1))
@@ -194,44 +255,71 @@ def _network(data, condition, seed, settings, out, show):
     if path.exists():
         saved = checkpoint.load(path)
         meta = saved.metadata
-        if (meta.get("epochs") != settings["epochs"] or meta.get("data_source") != data.source
-                or saved.config != model.config):
-            raise ValueError(f"{path} was trained with other settings (epochs "
-                             f"{meta.get('epochs')}, data {meta.get('data_source')}, model "
-                             f"{saved.config}): use another --out")
+        if (
+            meta.get("epochs") != settings["epochs"]
+            or meta.get("data_source") != data.source
+            or saved.config != model.config
+        ):
+            raise ValueError(
+                f"{path} was trained with other settings (epochs "
+                f"{meta.get('epochs')}, data {meta.get('data_source')}, model "
+                f"{saved.config}): use another --out"
+            )
         return saved.model, slug, 0.0, meta.get("test_accuracy")
     t0 = time.perf_counter()
     history = _train_model(model, data, True, settings["epochs"], seed, show)
     seconds = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.save(model, path, {  # the metadata modcore reproduce writes; saved whole
-        "dataset": data.name, "data_source": data.source, "condition": condition,
-        "seed": seed, "arch": settings["arch"], "dropout": dropout, "sparsity": 0.9,
-        "epochs": settings["epochs"], "test_accuracy": history.test_accuracy[-1],
-        "train_accuracy": history.train_accuracy[-1]})
+    checkpoint.save(
+        model,
+        path,
+        {  # the metadata modcore reproduce writes; saved whole
+            "dataset": data.name,
+            "data_source": data.source,
+            "condition": condition,
+            "seed": seed,
+            "arch": settings["arch"],
+            "dropout": dropout,
+            "sparsity": 0.9,
+            "epochs": settings["epochs"],
+            "test_accuracy": history.test_accuracy[-1],
+            "train_accuracy": history.train_accuracy[-1],
+        },
+    )
     return model, slug, seconds, history.test_accuracy[-1]
 
 
 def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     from .nn.lesion import lesion_study
 
-    model, slug, seconds_train, test_accuracy = _network(data, condition, seed, settings, out,
-                                                         show)
+    model, slug, seconds_train, test_accuracy = _network(data, condition, seed, settings, out, show)
     t0 = time.perf_counter()
-    study = lesion_study(model, data, n_clusters=settings["n_clusters"],
-                         random_lesions=settings["n_random"], seed=seed, rule="paper",
-                         pair_set="important", n_init=settings["n_init"], n_jobs=n_jobs,
-                         progress=show)
+    study = lesion_study(
+        model,
+        data,
+        n_clusters=settings["n_clusters"],
+        random_lesions=settings["n_random"],
+        seed=seed,
+        rule="paper",
+        pair_set="important",
+        n_init=settings["n_init"],
+        n_jobs=n_jobs,
+        progress=show,
+    )
     seconds_lesion = time.perf_counter() - t0
     home = out / "lesions"
     studies = home / "studies"
     studies.mkdir(parents=True, exist_ok=True)
     with atomic_write(studies / f"{slug}.json") as f:
-        f.write(json.dumps({"dataset": data.name, "condition": condition, "seed": seed,
-                            **study.to_dict()}))
+        f.write(
+            json.dumps(
+                {"dataset": data.name, "condition": condition, "seed": seed, **study.to_dict()}
+            )
+        )
     if seed == 0:
         try:
             from .nn.lesion.plot import save_figures
+
             figures = home / "figures" / slug
             save_figures(study, figures)
         except ImportError:
@@ -244,18 +332,27 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     tests = study.network_tests.to_dict()
     del tests["mean_percentiles"], tests["spread_percentiles"]
     return {
-        "dataset": data.name, "condition": condition, "seed": seed, **settings,
-        "test_accuracy": test_accuracy, "base_accuracy": study.base_accuracy,
-        "ncut": study.ncut, "n_sub_modules": len(study.single),
+        "dataset": data.name,
+        "condition": condition,
+        "seed": seed,
+        **settings,
+        "test_accuracy": test_accuracy,
+        "base_accuracy": study.base_accuracy,
+        "ncut": study.ncut,
+        "n_sub_modules": len(study.single),
         "n_important": len(study.important),
-        "important_by_layer": [sum(s.important for s in study.single if s.layer == layer)
-                               for layer in layers],
-        "sub_modules_by_layer": [sum(s.layer == layer for s in study.single)
-                                 for layer in layers],
-        "categories": categories, "network_tests": tests, "n_pairs": len(study.pairs),
+        "important_by_layer": [
+            sum(s.important for s in study.single if s.layer == layer) for layer in layers
+        ],
+        "sub_modules_by_layer": [sum(s.layer == layer for s in study.single) for layer in layers],
+        "categories": categories,
+        "network_tests": tests,
+        "n_pairs": len(study.pairs),
         "dependency_types": {t: types.count(t) for t in _TYPES},
-        "seconds_train": seconds_train, "seconds_lesion": seconds_lesion,
-        "seconds_stages": study.seconds, "n_masks": study.n_masks,
+        "seconds_train": seconds_train,
+        "seconds_lesion": seconds_lesion,
+        "seconds_stages": study.seconds,
+        "n_masks": study.n_masks,
         "study": str(Path("studies") / f"{slug}.json"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -264,10 +361,20 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
 def aggregate_lesions(runs) -> str:
     """One Markdown row per data set and condition, over its seeds: means ± std, and how
     many networks each network-level test finds significant (p < 0.05)."""
-    head = ["data set", "condition", "seeds", "test acc.", "sub-modules",
-            "important (by layer)", "mean acc.: chi2 / Fisher p < 0.05", "mean effect",
-            "spread: chi2 / Fisher p < 0.05", "spread effect", "important pairs",
-            "types I / II / III / IV"]
+    head = [
+        "data set",
+        "condition",
+        "seeds",
+        "test acc.",
+        "sub-modules",
+        "important (by layer)",
+        "mean acc.: chi2 / Fisher p < 0.05",
+        "mean effect",
+        "spread: chi2 / Fisher p < 0.05",
+        "spread effect",
+        "important pairs",
+        "types I / II / III / IV",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in dict.fromkeys(r["dataset"] for r in runs):
         for cond in LESION_CONDITIONS:
@@ -282,23 +389,34 @@ def aggregate_lesions(runs) -> str:
                 return text if n == 1 else f"{text} ± {values.std(ddof=1):.{digits}f}"
 
             def significant(key):
-                return sum(r["network_tests"][key] is not None
-                           and r["network_tests"][key] < 0.05 for r in group)
+                return sum(
+                    r["network_tests"][key] is not None and r["network_tests"][key] < 0.05
+                    for r in group
+                )
 
             by_layer = np.mean([r["important_by_layer"] for r in group], axis=0)
             types = [sum(r["dependency_types"][t] for r in group) for t in _TYPES]
-            lines.append("| " + " | ".join([
-                name, cond, str(n), pm([r["base_accuracy"] for r in group], 4),
-                pm([r["n_sub_modules"] for r in group], 1),
-                f"{pm([r['n_important'] for r in group], 1)} "
-                f"({' / '.join(f'{v:.1f}' for v in by_layer)})",
-                f"{significant('mean_chi2_p')}/{n} / {significant('mean_fisher_p')}/{n}",
-                pm([r["network_tests"]["mean_effect"] for r in group], 3),
-                f"{significant('spread_chi2_p')}/{n} / {significant('spread_fisher_p')}/{n}",
-                pm([_finite(r["network_tests"]["spread_effect"]) for r in group], 3),
-                pm([r["n_pairs"] for r in group], 1),
-                " / ".join(str(t) for t in types),
-            ]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        name,
+                        cond,
+                        str(n),
+                        pm([r["base_accuracy"] for r in group], 4),
+                        pm([r["n_sub_modules"] for r in group], 1),
+                        f"{pm([r['n_important'] for r in group], 1)} "
+                        f"({' / '.join(f'{v:.1f}' for v in by_layer)})",
+                        f"{significant('mean_chi2_p')}/{n} / {significant('mean_fisher_p')}/{n}",
+                        pm([r["network_tests"]["mean_effect"] for r in group], 3),
+                        f"{significant('spread_chi2_p')}/{n} / {significant('spread_fisher_p')}/{n}",
+                        pm([_finite(r["network_tests"]["spread_effect"]) for r in group], 3),
+                        pm([r["n_pairs"] for r in group], 1),
+                        " / ".join(str(t) for t in types),
+                    ]
+                )
+                + " |"
+            )
     return "\n".join(lines)
 
 

@@ -43,27 +43,49 @@ def ncut_figure(runs):
             for null in NULLS:
                 pooled = np.concatenate([np.asarray(r[f"{null}_ncuts"], float) for r in group])
                 if np.ptp(pooled) > 0:
-                    parts = ax.violinplot([pooled], positions=[x + offsets[null]], widths=0.32,
-                                          showextrema=False)
+                    parts = ax.violinplot(
+                        [pooled], positions=[x + offsets[null]], widths=0.32, showextrema=False
+                    )
                     for body in parts["bodies"]:
                         body.set_facecolor(_NULL_COLORS[null])
                         body.set_alpha(0.6)
                 else:
-                    ax.plot([x + offsets[null]] * 2, [pooled[0]] * 2, "_", ms=20,
-                            color=_NULL_COLORS[null])
+                    ax.plot(
+                        [x + offsets[null]] * 2,
+                        [pooled[0]] * 2,
+                        "_",
+                        ms=20,
+                        color=_NULL_COLORS[null],
+                    )
             jitter = np.linspace(-0.06, 0.06, len(group)) if len(group) > 1 else [0.0]
-            ax.plot(x + np.asarray(jitter), [r["ncut"] for r in group], "o", color="tab:red",
-                    ms=5, zorder=3)
-            ax.plot(x + np.asarray(jitter), [r["random_init_ncut"] for r in group], "x",
-                    color="black", ms=6, zorder=3)
+            ax.plot(
+                x + np.asarray(jitter),
+                [r["ncut"] for r in group],
+                "o",
+                color="tab:red",
+                ms=5,
+                zorder=3,
+            )
+            ax.plot(
+                x + np.asarray(jitter),
+                [r["random_init_ncut"] for r in group],
+                "x",
+                color="black",
+                ms=6,
+                zorder=3,
+            )
         ax.set_xticks(range(len(CONDITIONS)), list(CONDITIONS))
         ax.set_xlim(-0.6, len(CONDITIONS) - 0.4)
         ax.set_ylabel("n-cut (lower = more modular)")
         ax.set_title(name)
     # One legend for the whole figure, with proxy artists.
-    handles = [axes[0].scatter([], [], marker="o", color="tab:red", label="trained network"),
-               axes[0].scatter([], [], marker="x", color="black", label="random init")]
-    handles += [axes[0].fill_between([], [], color=_NULL_COLORS[n], alpha=0.6,
-                                     label=f"'{n}' shuffles") for n in NULLS]
+    handles = [
+        axes[0].scatter([], [], marker="o", color="tab:red", label="trained network"),
+        axes[0].scatter([], [], marker="x", color="black", label="random init"),
+    ]
+    handles += [
+        axes[0].fill_between([], [], color=_NULL_COLORS[n], alpha=0.6, label=f"'{n}' shuffles")
+        for n in NULLS
+    ]
     axes[0].legend(handles=handles, loc="best", fontsize="small")
     return fig

@@ -15,8 +15,7 @@ from .io import check_n_jobs, check_positive_int, check_seed
 from .network import Network, as_network
 from .progress import Progress
 
-__all__ = ["SHUFFLES", "Significance", "ncut_significance", "shuffled_network",
-           "shuffled_weights"]
+__all__ = ["SHUFFLES", "Significance", "ncut_significance", "shuffled_network", "shuffled_weights"]
 
 SHUFFLES = ("layer", "layer_nonzero", "layer_nonzero_distribution", "layer_all_distribution")
 
@@ -100,9 +99,18 @@ class Significance:
     def to_dict(self) -> dict:
         """Plain Python values for JSON; an infinite z-score becomes "inf" or "-inf",
         which strict JSON readers accept (json.dumps would write bare Infinity)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "clustering"}
-        for name in ("z_score", "modularity_z", "in_out_ratio", "shuffled_in_out_ratio",
-                     "cohens_d"):
+        d = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "clustering"
+        }
+        for name in (
+            "z_score",
+            "modularity_z",
+            "in_out_ratio",
+            "shuffled_in_out_ratio",
+            "cohens_d",
+        ):
             if not math.isfinite(d[name]):
                 d[name] = str(d[name])
         d["labels"] = [lab.tolist() for lab in self.labels]
@@ -249,15 +257,23 @@ def ncut_significance(
     0.05
     """
     network = as_network(network, input_shape=input_shape)
-    settings = check_settings(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
-                              n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
-                              eigen_method=eigen_method)
+    settings = check_settings(
+        n_clusters=n_clusters,
+        assign_labels=assign_labels,
+        refine=refine,
+        n_init=n_init,
+        select_by=select_by,
+        max_iter=max_iter,
+        tol=tol,
+        eigen_method=eigen_method,
+    )
     shuffle = check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
     if stop_after is not None:
         stop_after = check_positive_int(stop_after, "stop_after", maximum=n_shuffles)
     if client is not None:
         from .distributed import check_client, shuffled_scores_on_cluster
+
         client = check_client(client)
         chunk_jobs = 1 if n_jobs is None else check_n_jobs(n_jobs)
     n_jobs = check_n_jobs(n_jobs)
@@ -265,14 +281,29 @@ def ncut_significance(
     clustering = cluster_network(network, settings, seed, n_jobs)
     stop = None if stop_after is None else (clustering.ncut, stop_after)
     if client is None:
-        null = shuffled_scores(network, shuffle, n_shuffles, settings, seed, n_jobs, progress,
-                               stop=stop)
+        null = shuffled_scores(
+            network, shuffle, n_shuffles, settings, seed, n_jobs, progress, stop=stop
+        )
     else:
-        null = shuffled_scores_on_cluster(client, network, shuffle, n_shuffles, settings, seed,
-                                          n_jobs=chunk_jobs, progress=progress, stop=stop)
-    return significance_of(clustering, null.ncut[:, 0], shuffle,
-                           modularity=null.modularity[:, 0], stop_after=stop_after,
-                           max_shuffles=n_shuffles)
+        null = shuffled_scores_on_cluster(
+            client,
+            network,
+            shuffle,
+            n_shuffles,
+            settings,
+            seed,
+            n_jobs=chunk_jobs,
+            progress=progress,
+            stop=stop,
+        )
+    return significance_of(
+        clustering,
+        null.ncut[:, 0],
+        shuffle,
+        modularity=null.modularity[:, 0],
+        stop_after=stop_after,
+        max_shuffles=n_shuffles,
+    )
 
 
 def in_out_ratio(ncut, k: int):
@@ -286,8 +317,9 @@ def in_out_ratio(ncut, k: int):
         return (1 - ncut / k) / (2 * ncut / k)
 
 
-def sequential_p_value(null: np.ndarray, observed: float, stop_after: int,
-                       max_shuffles: int) -> tuple:
+def sequential_p_value(
+    null: np.ndarray, observed: float, stop_after: int, max_shuffles: int
+) -> tuple:
     """Besag and Clifford's (1991) sequential Monte Carlo p-value, and the draws it uses.
 
     Draws are taken in order until ``stop_after`` = h of them are <= ``observed``
@@ -301,13 +333,22 @@ def sequential_p_value(null: np.ndarray, observed: float, stop_after: int,
         used = int(hits[stop_after - 1]) + 1
         return stop_after / used, used
     if len(null) < max_shuffles:
-        raise ValueError(f"{len(null)} draws with {len(hits)} hits: the sequential test "
-                         f"needs {stop_after} hits or all {max_shuffles} draws")
+        raise ValueError(
+            f"{len(null)} draws with {len(hits)} hits: the sequential test "
+            f"needs {stop_after} hits or all {max_shuffles} draws"
+        )
     return (1 + len(hits)) / (max_shuffles + 1), max_shuffles
 
 
-def significance_of(clustering: Clustering, ncuts: np.ndarray, shuffle: str, *,
-                    modularity=None, stop_after=None, max_shuffles=None) -> Significance:
+def significance_of(
+    clustering: Clustering,
+    ncuts: np.ndarray,
+    shuffle: str,
+    *,
+    modularity=None,
+    stop_after=None,
+    max_shuffles=None,
+) -> Significance:
     """The statistics of a network's n-cut against its null (also used by the sweep).
 
     ``modularity`` holds the shuffles' Q (NaN statistics without it); with
@@ -363,9 +404,19 @@ class NullScores:
     modularity: np.ndarray
 
 
-def shuffled_scores(network: Network, shuffle: str, n_shuffles: int, settings: ClusterSettings,
-                    seed: int, n_jobs: int, progress, *, ks=None, stop=None,
-                    chunk_size=None) -> NullScores:
+def shuffled_scores(
+    network: Network,
+    shuffle: str,
+    n_shuffles: int,
+    settings: ClusterSettings,
+    seed: int,
+    n_jobs: int,
+    progress,
+    *,
+    ks=None,
+    stop=None,
+    chunk_size=None,
+) -> NullScores:
     """Run the null in chunks: Ctrl-C is seen between chunks and progress shown.
 
     Each shuffled network is clustered at every k of ``ks`` (default
@@ -390,7 +441,8 @@ def shuffled_scores(network: Network, shuffle: str, n_shuffles: int, settings: C
             start = time.perf_counter()
             part = slice(done, done + count)
             ncut[part], modularity[part] = _core.shuffled_scores(
-                sizes, blocks, shuffle, done, count, ks, *args, seed, n_jobs)
+                sizes, blocks, shuffle, done, count, ks, *args, seed, n_jobs
+            )
             done += count
             bar.update(count)
             if stop is not None:
@@ -405,8 +457,9 @@ def shuffled_scores(network: Network, shuffle: str, n_shuffles: int, settings: C
     return NullScores(ncut[:done], modularity[:done])
 
 
-def shuffled_network(network, *, shuffle: str = "layer", seed=None, index: int = 0,
-                     input_shape=None) -> Network:
+def shuffled_network(
+    network, *, shuffle: str = "layer", seed=None, index: int = 0, input_shape=None
+) -> Network:
     """The ``index``-th shuffled network of the null drawn with ``seed``.
 
     Exactly the network whose n-cut is ``ncut_significance(network,
@@ -471,5 +524,6 @@ def shuffled_weights(weights, *, shuffle: str = "layer", seed=None, index: int =
     >>> np.sort(modcore.shuffled_weights(w, shuffle="layer", seed=0)[0], axis=None).tolist()
     [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     """
-    return shuffled_network(Network.from_weights(weights), shuffle=shuffle, seed=seed,
-                            index=index).chain_weights()
+    return shuffled_network(
+        Network.from_weights(weights), shuffle=shuffle, seed=seed, index=index
+    ).chain_weights()

@@ -78,9 +78,11 @@ def compare_partitions(a, b) -> Agreement:
     if not both.any():
         raise ValueError("no unit has a label >= 0 in both partitions")
     a, b = a[both], b[both]
-    return Agreement(adjusted_rand=float(adjusted_rand_score(a, b)),
-                     normalized_mutual_info=normalized_mutual_info_score(a, b),
-                     n_units=int(a.size))
+    return Agreement(
+        adjusted_rand=float(adjusted_rand_score(a, b)),
+        normalized_mutual_info=normalized_mutual_info_score(a, b),
+        n_units=int(a.size),
+    )
 
 
 def _flat(labels, name: str) -> np.ndarray:
@@ -91,8 +93,9 @@ def _flat(labels, name: str) -> np.ndarray:
         if parts[0].ndim == 0:  # a flat list of ints
             parts = [np.asarray(labels)]
     else:
-        raise TypeError(f"{name} must be an int array or a list of them, got "
-                        f"{type(labels).__name__}")
+        raise TypeError(
+            f"{name} must be an int array or a list of them, got {type(labels).__name__}"
+        )
     for part in parts:
         if part.ndim != 1:
             raise ValueError(f"{name} must hold 1-D label arrays, got shape {part.shape}")
@@ -129,25 +132,41 @@ class Stability:
     clusterings: tuple
 
     def to_dict(self) -> dict:
-        return {"seeds": self.seeds.tolist(), "ncuts": self.ncuts.tolist(),
-                "modularity": self.modularity.tolist(),
-                "adjusted_rand": self.adjusted_rand.tolist(),
-                "normalized_mutual_info": self.normalized_mutual_info.tolist(),
-                "mean_adjusted_rand": self.mean_adjusted_rand,
-                "mean_normalized_mutual_info": self.mean_normalized_mutual_info}
+        return {
+            "seeds": self.seeds.tolist(),
+            "ncuts": self.ncuts.tolist(),
+            "modularity": self.modularity.tolist(),
+            "adjusted_rand": self.adjusted_rand.tolist(),
+            "normalized_mutual_info": self.normalized_mutual_info.tolist(),
+            "mean_adjusted_rand": self.mean_adjusted_rand,
+            "mean_normalized_mutual_info": self.mean_normalized_mutual_info,
+        }
 
     def __repr__(self) -> str:
-        return (f"Stability(n_seeds={len(self.seeds)}, ncut={self.ncuts.mean():.4f} ± "
-                f"{self.ncuts.std(ddof=1) if len(self.ncuts) > 1 else 0.0:.4f}, "
-                f"mean ARI={self.mean_adjusted_rand:.3f}, "
-                f"mean NMI={self.mean_normalized_mutual_info:.3f})")
+        return (
+            f"Stability(n_seeds={len(self.seeds)}, ncut={self.ncuts.mean():.4f} ± "
+            f"{self.ncuts.std(ddof=1) if len(self.ncuts) > 1 else 0.0:.4f}, "
+            f"mean ARI={self.mean_adjusted_rand:.3f}, "
+            f"mean NMI={self.mean_normalized_mutual_info:.3f})"
+        )
 
 
-def stability(network, *, n_clusters: int = 12, n_seeds: int = 10,
-              assign_labels: str = "cluster_qr", refine: bool = True, n_init: int = 10,
-              select_by: str = "inertia", max_iter: int = 300, tol: float = 1e-5,
-              eigen_method: str = "auto", seed=None, n_jobs=None,
-              input_shape=None) -> Stability:
+def stability(
+    network,
+    *,
+    n_clusters: int = 12,
+    n_seeds: int = 10,
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
+    n_init: int = 10,
+    select_by: str = "inertia",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    eigen_method: str = "auto",
+    seed=None,
+    n_jobs=None,
+    input_shape=None,
+) -> Stability:
     """Cluster a network with ``n_seeds`` seeds and compare the modules of every pair.
 
     The seeds are ``seed, seed + 1, ...`` (mod 2**64), each a whole
@@ -189,9 +208,16 @@ def stability(network, *, n_clusters: int = 12, n_seeds: int = 10,
     1.0
     """
     network = as_network(network, input_shape=input_shape)
-    settings = check_settings(n_clusters=n_clusters, assign_labels=assign_labels, refine=refine,
-                              n_init=n_init, select_by=select_by, max_iter=max_iter, tol=tol,
-                              eigen_method=eigen_method)
+    settings = check_settings(
+        n_clusters=n_clusters,
+        assign_labels=assign_labels,
+        refine=refine,
+        n_init=n_init,
+        select_by=select_by,
+        max_iter=max_iter,
+        tol=tol,
+        eigen_method=eigen_method,
+    )
     n_seeds = check_positive_int(n_seeds, "n_seeds", minimum=2, maximum=MAX_SEEDS)
     n_jobs = check_n_jobs(n_jobs)
     first = check_seed(seed)
@@ -204,9 +230,13 @@ def stability(network, *, n_clusters: int = 12, n_seeds: int = 10,
             ari[i, j] = ari[j, i] = agree.adjusted_rand
             nmi[i, j] = nmi[j, i] = agree.normalized_mutual_info
     off = ~np.eye(n_seeds, dtype=bool)
-    return Stability(seeds=np.array(seeds, dtype=np.uint64),
-                     ncuts=np.array([r.ncut for r in runs]),
-                     modularity=np.array([r.modularity for r in runs]),
-                     adjusted_rand=ari, normalized_mutual_info=nmi,
-                     mean_adjusted_rand=float(ari[off].mean()),
-                     mean_normalized_mutual_info=float(nmi[off].mean()), clusterings=runs)
+    return Stability(
+        seeds=np.array(seeds, dtype=np.uint64),
+        ncuts=np.array([r.ncut for r in runs]),
+        modularity=np.array([r.modularity for r in runs]),
+        adjusted_rand=ari,
+        normalized_mutual_info=nmi,
+        mean_adjusted_rand=float(ari[off].mean()),
+        mean_normalized_mutual_info=float(nmi[off].mean()),
+        clusterings=runs,
+    )

@@ -61,10 +61,26 @@ SETTINGS = {
     "seed": int,
 }
 # The statistics of a row, as Significance attributes.
-_STATISTICS = ("ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value", "percentile",
-               "modularity", "modularity_z", "in_out_ratio", "shuffled_in_out_ratio")
-_TYPES = {"name": str, "shuffle": str, **dict.fromkeys(_STATISTICS, float), **SETTINGS,
-          "layer_sizes": str, "seconds": float}
+_STATISTICS = (
+    "ncut",
+    "shuffled_mean",
+    "shuffled_std",
+    "z_score",
+    "p_value",
+    "percentile",
+    "modularity",
+    "modularity_z",
+    "in_out_ratio",
+    "shuffled_in_out_ratio",
+)
+_TYPES = {
+    "name": str,
+    "shuffle": str,
+    **dict.fromkeys(_STATISTICS, float),
+    **SETTINGS,
+    "layer_sizes": str,
+    "seconds": float,
+}
 # One row per (network, shuffle method, settings); the order of the file's and the table's columns.
 COLUMNS = tuple(_TYPES)
 
@@ -183,8 +199,9 @@ def sweep(
     try:
         import pandas as pd
     except ImportError as exc:
-        raise ImportError("modcore.sweep returns a pandas DataFrame: pip install 'modcore[dask]'"
-                          ) from exc
+        raise ImportError(
+            "modcore.sweep returns a pandas DataFrame: pip install 'modcore[dask]'"
+        ) from exc
     shuffles = [shuffle] if isinstance(shuffle, str) else list(shuffle)
     if not shuffles:
         raise ValueError("shuffle must name at least one shuffle method")
@@ -192,14 +209,21 @@ def sweep(
     if len(set(shuffles)) != len(shuffles):
         raise ValueError(f"shuffle lists a method twice: {shuffles}")
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
-    cluster_settings = check_settings(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter,
-                                      tol=tol, eigen_method=eigen_method,
-                                      assign_labels=assign_labels, refine=refine,
-                                      select_by=select_by)
+    cluster_settings = check_settings(
+        n_clusters=n_clusters,
+        n_init=n_init,
+        max_iter=max_iter,
+        tol=tol,
+        eigen_method=eigen_method,
+        assign_labels=assign_labels,
+        refine=refine,
+        select_by=select_by,
+    )
     settings = {"n_shuffles": n_shuffles, **dataclasses.asdict(cluster_settings)}
     max_in_flight = check_positive_int(max_in_flight, "max_in_flight")
     if client is not None:
         from .distributed import check_client
+
         client = check_client(client)
         chunk_jobs = 1 if n_jobs is None else check_n_jobs(n_jobs)
     n_jobs = check_n_jobs(n_jobs)
@@ -208,27 +232,42 @@ def sweep(
     with contextlib.ExitStack() as stack:
         old = []
         if results_path is not None:
-            log = stack.enter_context(ResultLog(results_path, _typed, columns=COLUMNS,
-                                                what="modcore sweep results",
-                                                on_wait=_say_waiting))
+            log = stack.enter_context(
+                ResultLog(
+                    results_path,
+                    _typed,
+                    columns=COLUMNS,
+                    what="modcore sweep results",
+                    on_wait=_say_waiting,
+                )
+            )
             old = log.rows
         if seed is None:
             same = [row for row in old if all(row[k] == v for k, v in settings.items())]
             seed = same[-1]["seed"] if same else None
         settings["seed"] = check_seed(seed)
         rows = {_key(row): row for row in old}
-        todo = [(name, net, [s for s in shuffles
-                             if _key({**settings, "name": name, "shuffle": s}) not in rows])
-                for name, net in items]
+        todo = [
+            (
+                name,
+                net,
+                [s for s in shuffles if _key({**settings, "name": name, "shuffle": s}) not in rows],
+            )
+            for name, net in items
+        ]
         todo = [t for t in todo if t[2]]
 
-        bar = Progress(sum(len(t[2]) for t in todo) * settings["n_shuffles"],
-                       f"sweep of {len(todo)} networks", progress)
+        bar = Progress(
+            sum(len(t[2]) for t in todo) * settings["n_shuffles"],
+            f"sweep of {len(todo)} networks",
+            progress,
+        )
         if client is None:
             results = _run_local(todo, bar, settings, n_jobs=n_jobs)
         else:
-            results = _run_on_cluster(todo, bar, settings, client, n_jobs=chunk_jobs,
-                                      max_in_flight=max_in_flight)
+            results = _run_on_cluster(
+                todo, bar, settings, client, n_jobs=chunk_jobs, max_in_flight=max_in_flight
+            )
         try:
             for row in results:
                 rows[_key(row)] = row
@@ -237,8 +276,9 @@ def sweep(
         finally:
             results.close()  # a generator: cancels what is still on the cluster
             bar.close()
-    table = [rows[_key({**settings, "name": name, "shuffle": s})]
-             for name, _ in items for s in shuffles]
+    table = [
+        rows[_key({**settings, "name": name, "shuffle": s})] for name, _ in items for s in shuffles
+    ]
     return pd.DataFrame(table, columns=list(COLUMNS))
 
 
@@ -248,16 +288,21 @@ def _key(row: dict) -> tuple:
 
 
 def _say_waiting(path) -> None:
-    print(f"modcore: another process is writing {path}; waiting for it to finish",
-          file=sys.stderr, flush=True)
+    print(
+        f"modcore: another process is writing {path}; waiting for it to finish",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 # --- inputs -------------------------------------------------------------------------
 
+
 def _weight_files(directory: Path) -> list:
-    files = sorted((p for p in directory.iterdir()
-                    if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES),
-                   key=lambda p: _natural_key(p.name))
+    files = sorted(
+        (p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES),
+        key=lambda p: _natural_key(p.name),
+    )
     if not files:
         raise ValueError(f"{directory}: no weight files ({', '.join(WEIGHT_SUFFIXES)}) in it")
     return files
@@ -269,20 +314,24 @@ def _named_networks(networks, names) -> list:
         path = Path(networks)
         if not path.exists():
             raise FileNotFoundError(f"no weight file or directory at {path}")
-        items = ([(p.name, p) for p in _weight_files(path)] if path.is_dir()
-                 else [(str(networks), path)])
+        items = (
+            [(p.name, p) for p in _weight_files(path)] if path.is_dir() else [(str(networks), path)]
+        )
     elif isinstance(networks, Mapping):
         items = [(str(k), v) for k, v in networks.items()]
     elif isinstance(networks, np.ndarray) or not hasattr(networks, "__iter__"):
-        raise TypeError("networks must be a directory, a sequence of networks or a mapping "
-                        f"{{name: network}}, got {type(networks).__name__}")
+        raise TypeError(
+            "networks must be a directory, a sequence of networks or a mapping "
+            f"{{name: network}}, got {type(networks).__name__}"
+        )
     else:
         items = []
         for i, net in enumerate(networks):
             if isinstance(net, np.ndarray):
                 raise TypeError(
                     f"networks[{i}] is an array: sweep takes a sequence of networks, each a "
-                    "list of 2-D arrays or a path (for one network pass [weights])")
+                    "list of 2-D arrays or a path (for one network pass [weights])"
+                )
             if isinstance(net, (str, os.PathLike)):
                 path = Path(net)
                 if path.is_dir():
@@ -305,8 +354,10 @@ def _named_networks(networks, names) -> list:
             name.encode("utf-8")
         except UnicodeEncodeError:
             # A file name in another encoding: caught here, not when its row is written.
-            raise ValueError(f"network name {name!r} is not valid text (a file name that is "
-                             "not UTF-8?): rename the file or pass names=") from None
+            raise ValueError(
+                f"network name {name!r} is not valid text (a file name that is "
+                "not UTF-8?): rename the file or pass names="
+            ) from None
     if repeated:
         raise ValueError(f"network names must be unique; repeated: {sorted(repeated)}")
     return items
@@ -329,12 +380,18 @@ def _typed(row: dict) -> dict:
 
 def _row(name, network, sig, settings, seconds) -> dict:
     row = {k: getattr(sig, k) for k in _STATISTICS}
-    row.update(settings, name=name, shuffle=sig.shuffle,
-               layer_sizes="-".join(map(str, network.sizes)), seconds=round(seconds, 3))
+    row.update(
+        settings,
+        name=name,
+        shuffle=sig.shuffle,
+        layer_sizes="-".join(map(str, network.sizes)),
+        seconds=round(seconds, 3),
+    )
     return _typed(row)
 
 
 # --- running ------------------------------------------------------------------------
+
 
 def _run_local(todo, bar, settings, n_jobs):
     for name, network, shuffles in todo:
@@ -346,8 +403,9 @@ def _run_local(todo, bar, settings, n_jobs):
                 bar.update(done - seen[0])
                 seen[0] = done
 
-            sig = ncut_significance(net, shuffle=shuffle, n_jobs=n_jobs, progress=forward,
-                                    **settings)
+            sig = ncut_significance(
+                net, shuffle=shuffle, n_jobs=n_jobs, progress=forward, **settings
+            )
             yield _row(name, net, sig, settings, time.perf_counter() - start)
 
 
@@ -355,18 +413,27 @@ def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
     from .distributed import NetworkJob, _distributed
 
     distributed = _distributed()
-    cluster_settings = ClusterSettings(**{f.name: settings[f.name]
-                                          for f in dataclasses.fields(ClusterSettings)})
+    cluster_settings = ClusterSettings(
+        **{f.name: settings[f.name] for f in dataclasses.fields(ClusterSettings)}
+    )
     queue = iter(todo)
-    owner = {}    # future key -> (job, name, network, start)
+    owner = {}  # future key -> (job, name, network, start)
     jobs = []
     finished = distributed.as_completed([], with_results=True)
 
     def start_next() -> bool:
         for name, network, shuffles in queue:
             net = _load(name, network)
-            job = NetworkJob(client, net, shuffles, settings["n_shuffles"], cluster_settings,
-                             settings["seed"], n_jobs=n_jobs, cluster=True)
+            job = NetworkJob(
+                client,
+                net,
+                shuffles,
+                settings["n_shuffles"],
+                cluster_settings,
+                settings["seed"],
+                n_jobs=n_jobs,
+                cluster=True,
+            )
             jobs.append(job)
             entry = (job, name, net, time.perf_counter())
             for future in job.futures:
@@ -386,8 +453,9 @@ def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
                 continue
             seconds = time.perf_counter() - start
             for shuffle, ncuts in job.ncuts.items():
-                sig = significance_of(job.clustering, ncuts, shuffle,
-                                      modularity=job.modularity[shuffle])
+                sig = significance_of(
+                    job.clustering, ncuts, shuffle, modularity=job.modularity[shuffle]
+                )
                 yield _row(name, net, sig, settings, seconds)
             job.cancel()  # nothing pending: lets the scattered network go
             jobs.remove(job)

@@ -133,7 +133,8 @@ def _to_numpy(value, where: str) -> np.ndarray:
             raise ValueError(
                 f"{where} is an expanded view: shape {tuple(tensor.shape)} "
                 f"({tensor.numel()} elements) over {stored} bytes of storage; refused rather "
-                "than materialized (save a real tensor, e.g. t.contiguous())")
+                "than materialized (save a real tensor, e.g. t.contiguous())"
+            )
         tensor = tensor.cpu()
         # numpy has no bfloat16; widen all half-precision floats alike.
         if tensor.dtype.is_floating_point and tensor.dtype.itemsize < 4:
@@ -172,10 +173,12 @@ def _from_module(module) -> list[np.ndarray]:
             raise ValueError(
                 f"Linear layer {names[id(layer)]!r} is also registered as {name!r} (tied "
                 "weights); weights_from_module reads chains of distinct layers: pass the "
-                "model to modcore.spectral_cluster, which traces it")
+                "model to modcore.spectral_cluster, which traces it"
+            )
         names.setdefault(id(layer), name)
-    return [_to_numpy(layer.weight, f"layer {name!r}").T
-            for name, layer in _call_order(module, linears)]
+    return [
+        _to_numpy(layer.weight, f"layer {name!r}").T for name, layer in _call_order(module, linears)
+    ]
 
 
 def _call_order(module, linears: list) -> list:
@@ -190,8 +193,8 @@ def _call_order(module, linears: list) -> list:
     import torch
 
     index = {id(layer): i for i, (_, layer) in enumerate(linears)}
-    leaves = {}   # id(leaf tensor) -> source: -1 the input, i the output of linears[i]
-    calls = []    # (linears index, sources of its input)
+    leaves = {}  # id(leaf tensor) -> source: -1 the input, i the output of linears[i]
+    calls = []  # (linears index, sources of its input)
 
     def before(layer, args):
         calls.append((index[id(layer)], _sources(args[0], leaves) if args else set()))
@@ -214,8 +217,7 @@ def _call_order(module, linears: list) -> list:
             for n_in in widths:  # the first Linear called may not be the first registered
                 calls.clear()
                 leaves.clear()
-                x = torch.zeros(2, n_in, dtype=first.dtype, device=first.device,
-                                requires_grad=True)
+                x = torch.zeros(2, n_in, dtype=first.dtype, device=first.device, requires_grad=True)
                 leaves[id(x)] = -1
                 try:
                     output = module(x.clone())
@@ -226,7 +228,8 @@ def _call_order(module, linears: list) -> list:
                 raise ValueError(
                     f"weights_from_module runs the {type(module).__name__} once on a zeros batch "
                     f"of shape (2, in_features) to read the order of its Linear layers, and it "
-                    f"failed for in_features in {widths}: {type(error).__name__}: {error}")
+                    f"failed for in_features in {widths}: {type(error).__name__}: {error}"
+                )
             out_sources = _sources(output, leaves) if torch.is_tensor(output) else None
     finally:
         for handle in handles:
@@ -235,10 +238,12 @@ def _call_order(module, linears: list) -> list:
             m.training = training
 
     def refuse(why: str):
-        return ValueError(f"the {type(module).__name__}'s Linear layers do not form a chain: "
-                          f"{why}; weights_from_module reads MLPs: pass the model to "
-                          "modcore.spectral_cluster instead, which traces branches and shared "
-                          "layers into a modcore.Network")
+        return ValueError(
+            f"the {type(module).__name__}'s Linear layers do not form a chain: "
+            f"{why}; weights_from_module reads MLPs: pass the model to "
+            "modcore.spectral_cluster instead, which traces branches and shared "
+            "layers into a modcore.Network"
+        )
 
     order = []
     for i, sources in calls:
@@ -248,15 +253,18 @@ def _call_order(module, linears: list) -> list:
         expected = order[-1] if order else -1
         if sources != {expected}:
             got = sorted(_describe(s, linears) for s in sources) or ["no input"]
-            raise refuse(f"layer {name!r} reads {', '.join(got)}, expected "
-                         f"{_describe(expected, linears)} alone (a branch or skip connection)")
+            raise refuse(
+                f"layer {name!r} reads {', '.join(got)}, expected "
+                f"{_describe(expected, linears)} alone (a branch or skip connection)"
+            )
         order.append(i)
     unused = [linears[i][0] for i in range(len(linears)) if i not in order]
     if unused:
         raise refuse(f"layers {unused} are not called by the forward")
     if out_sources != {order[-1]}:
-        raise refuse(f"the output does not come from the last layer called "
-                     f"({linears[order[-1]][0]!r}) alone")
+        raise refuse(
+            f"the output does not come from the last layer called ({linears[order[-1]][0]!r}) alone"
+        )
     return [linears[i] for i in order]
 
 
@@ -306,14 +314,19 @@ def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
             )
         weight = _to_numpy(value, f"{where}: key {key!r}")  # checks a tensor's layout
         if hasattr(value, "untyped_storage") and value.numel() > 0:
-            same = (value.untyped_storage().data_ptr(), value.storage_offset(),
-                    tuple(value.shape), value.stride())
+            same = (
+                value.untyped_storage().data_ptr(),
+                value.storage_offset(),
+                tuple(value.shape),
+                value.stride(),
+            )
             shared = storages.setdefault(same, key)
             if shared != key:
                 raise ValueError(
                     f"{where}: keys {shared!r} and {key!r} hold the same tensor (tied weights); "
                     "a state dict does not say where a shared layer is used: pass the model "
-                    "to modcore.spectral_cluster, which traces it")
+                    "to modcore.spectral_cluster, which traces it"
+                )
         if leaf == "weight_orig":
             mask_key = f"{key[: -len('orig')]}mask"
             if mask_key not in state:
@@ -322,7 +335,8 @@ def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
             if mask.shape != weight.shape:
                 raise ValueError(
                     f"{where}: key {mask_key!r} has shape {mask.shape} but {key!r} has "
-                    f"{weight.shape}; a pruning mask has its weight's shape (not broadcast)")
+                    f"{weight.shape}; a pruning mask has its weight's shape (not broadcast)"
+                )
             weight = weight * mask
         if weight.ndim != 2:
             kind = {1: " (a normalization layer's scale?)", 4: " (a convolution kernel?)"}
@@ -438,13 +452,16 @@ def _from_pt(path: Path) -> list[np.ndarray]:
 # a global (a class or function), an object it would build, a function it would call.
 _CODE_OBJECT = re.compile(
     r"GLOBAL (\S+)|unrecognized function (\S+)|add_safe_globals` but got (.+?)$"
-    r"|add_safe_globals`, but got (.+?)$", re.M)
+    r"|add_safe_globals`, but got (.+?)$",
+    re.M,
+)
 
 
 _CODE_REFUSED = (
     "refused for safety: the file holds pickled code objects ({}), not only tensors, and "
     "modcore never runs code from a file (a whole model saved with torch.save(model)? save "
-    "model.state_dict() instead)")
+    "model.state_dict() instead)"
+)
 
 
 def _reason(exc: Exception) -> str:
@@ -454,8 +471,11 @@ def _reason(exc: Exception) -> str:
     found = _CODE_OBJECT.search(text)
     if found is not None:
         return _CODE_REFUSED.format(next(group for group in found.groups() if group).rstrip(". "))
-    lines = [line.strip() for line in text.splitlines()
-             if line.strip() and not re.search(r"weights.only|documentation", line, re.I)]
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not re.search(r"weights.only|documentation", line, re.I)
+    ]
     message = lines[0] if lines else "no message"
     return f"{type(exc).__name__}: {message} (corrupt, truncated or not a torch file)"
 
@@ -487,8 +507,10 @@ def _bfloat16_safetensors(path: Path) -> dict:
     try:
         from safetensors.torch import load_file
     except ImportError as exc:
-        raise ImportError(f"{path} holds bfloat16 tensors, which numpy cannot read: reading "
-                          "it needs torch: pip install 'modcore[torch]'") from exc
+        raise ImportError(
+            f"{path} holds bfloat16 tensors, which numpy cannot read: reading "
+            "it needs torch: pip install 'modcore[torch]'"
+        ) from exc
     return load_file(path)
 
 

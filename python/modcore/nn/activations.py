@@ -39,31 +39,120 @@ __all__ = ["Activations", "REDUCTIONS", "activations"]
 REDUCTIONS = ("l2", "mean_abs", "max_column", "spectral")
 
 _ACTIVATION_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
-    nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
-    nn.Hardshrink, nn.Softshrink, nn.Softplus, nn.Softsign, nn.Tanhshrink, nn.LogSigmoid,
-    nn.Threshold, nn.Softmax, nn.LogSoftmax, nn.Softmin,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardshrink,
+    nn.Softshrink,
+    nn.Softplus,
+    nn.Softsign,
+    nn.Tanhshrink,
+    nn.LogSigmoid,
+    nn.Threshold,
+    nn.Softmax,
+    nn.LogSoftmax,
+    nn.Softmin,
 )
 _ACTIVATION_FUNCTIONS = frozenset(
-    getattr(owner, name) for owner, names in (
-        (F, ("relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu", "rrelu", "elu",
-             "elu_", "selu", "celu", "gelu", "silu", "mish", "sigmoid", "tanh", "hardtanh",
-             "hardtanh_", "hardswish", "hardsigmoid", "hardshrink", "softshrink", "softplus",
-             "softsign", "tanhshrink", "logsigmoid", "threshold", "softmax", "log_softmax",
-             "softmin")),
+    getattr(owner, name)
+    for owner, names in (
+        (
+            F,
+            (
+                "relu",
+                "relu_",
+                "relu6",
+                "leaky_relu",
+                "leaky_relu_",
+                "prelu",
+                "rrelu",
+                "elu",
+                "elu_",
+                "selu",
+                "celu",
+                "gelu",
+                "silu",
+                "mish",
+                "sigmoid",
+                "tanh",
+                "hardtanh",
+                "hardtanh_",
+                "hardswish",
+                "hardsigmoid",
+                "hardshrink",
+                "softshrink",
+                "softplus",
+                "softsign",
+                "tanhshrink",
+                "logsigmoid",
+                "threshold",
+                "softmax",
+                "log_softmax",
+                "softmin",
+            ),
+        ),
         (torch, ("relu", "relu_", "sigmoid", "tanh", "clamp", "clip", "softmax", "log_softmax")),
-    ) for name in names if hasattr(owner, name))
-_ACTIVATION_METHODS = frozenset((
-    "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "clamp", "clamp_", "clamp_min",
-    "clamp_min_", "clip", "clip_", "softmax", "log_softmax",
-))
+    )
+    for name in names
+    if hasattr(owner, name)
+)
+_ACTIVATION_METHODS = frozenset(
+    (
+        "relu",
+        "relu_",
+        "sigmoid",
+        "sigmoid_",
+        "tanh",
+        "tanh_",
+        "clamp",
+        "clamp_",
+        "clamp_min",
+        "clamp_min_",
+        "clip",
+        "clip_",
+        "softmax",
+        "log_softmax",
+    )
+)
 # Unit-preserving steps between a layer and its activation.
-_PASS_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.Dropout,
-                 nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
-                 nn.FeatureAlphaDropout, nn.Identity)
-_PASS_FUNCTIONS = frozenset(getattr(F, n) for n in (
-    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")
-    if hasattr(F, n))
+_PASS_MODULES = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+    nn.Identity,
+)
+_PASS_FUNCTIONS = frozenset(
+    getattr(F, n)
+    for n in (
+        "dropout",
+        "dropout1d",
+        "dropout2d",
+        "dropout3d",
+        "alpha_dropout",
+        "feature_alpha_dropout",
+    )
+    if hasattr(F, n)
+)
 _PASS_METHODS = frozenset(("contiguous", "clone", "detach", "float", "double", "to"))
 
 
@@ -114,12 +203,15 @@ class Activations:
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{n}: {s}" for n, s in zip(self.group_names, self.group_sizes))
-        return (f"Activations(n_units={self.n_units}, n_samples={self.n_samples}, "
-                f"groups=[{groups}], dropped={len(self.dropped)}, reduction={self.reduction!r})")
+        return (
+            f"Activations(n_units={self.n_units}, n_samples={self.n_samples}, "
+            f"groups=[{groups}], dropped={len(self.dropped)}, reduction={self.reduction!r})"
+        )
 
 
-def activations(model, data, *, units=None, reduction: str = "l2",
-                batch_size: int = 1024) -> Activations:
+def activations(
+    model, data, *, units=None, reduction: str = "l2", batch_size: int = 1024
+) -> Activations:
     """Record every unit's activation of a torch model over a data set.
 
     One forward pass per batch of ``batch_size`` samples, under
@@ -212,16 +304,18 @@ def activations(model, data, *, units=None, reduction: str = "l2",
         recorder = _recorder(gm, chosen, reduction)
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
-                batch = x[start:start + batch_size].to(device, dtype)
+                batch = x[start : start + batch_size].to(device, dtype)
                 try:
                     out = recorder(batch)
                 except RuntimeError as exc:  # torch's shape and dtype errors
-                    raise ValueError(f"running {type(model).__name__} on inputs of shape "
-                                     f"{tuple(batch.shape)} failed: {exc}") from exc
+                    raise ValueError(
+                        f"running {type(model).__name__} on inputs of shape "
+                        f"{tuple(batch.shape)} failed: {exc}"
+                    ) from exc
                 if per_group is None:
                     per_group = [torch.empty((len(x), t.shape[1]), dtype=t.dtype) for t in out]
                 for buffer, t in zip(per_group, out):
-                    buffer[start:start + len(t)] = t
+                    buffer[start : start + len(t)] = t
     finally:
         for module, flag in training:
             module.training = flag
@@ -237,14 +331,20 @@ def _inputs(data) -> torch.Tensor:
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(np.ascontiguousarray(data))
     if not isinstance(data, torch.Tensor):
-        raise TypeError(f"data must be a modcore.nn.Dataset, a torch.Tensor or a numpy array "
-                        f"(batch first), got {type(data).__name__}")
+        raise TypeError(
+            f"data must be a modcore.nn.Dataset, a torch.Tensor or a numpy array "
+            f"(batch first), got {type(data).__name__}"
+        )
     if not data.is_floating_point():
-        raise TypeError(f"data has dtype {data.dtype}; expected floating-point inputs, scaled "
-                        "as the model was trained (e.g. images divided by 255)")
+        raise TypeError(
+            f"data has dtype {data.dtype}; expected floating-point inputs, scaled "
+            "as the model was trained (e.g. images divided by 255)"
+        )
     if data.dim() < 2 or len(data) < 2:
-        raise ValueError(f"data must be a batch of at least 2 samples, batch first, got shape "
-                         f"{tuple(data.shape)}")
+        raise ValueError(
+            f"data must be a batch of at least 2 samples, batch first, got shape "
+            f"{tuple(data.shape)}"
+        )
     return data
 
 
@@ -321,8 +421,9 @@ def _choose(groups: list, units) -> list:
     chosen = []
     for name in units:
         if name not in by_name:
-            raise ValueError(f"units names an unknown group {name!r}; the model's groups are "
-                             f"{list(by_name)}")
+            raise ValueError(
+                f"units names an unknown group {name!r}; the model's groups are {list(by_name)}"
+            )
         if by_name[name] not in chosen:
             chosen.append(by_name[name])
     if not chosen:
@@ -340,8 +441,9 @@ def _recorder(gm: fx.GraphModule, chosen: list, reduction: str) -> fx.GraphModul
     outputs = []
     for g in chosen:
         with graph.inserting_after(g.recorded):
-            outputs.append(graph.call_function(_unit_values, (g.recorded, reduction, g.name,
-                                                              g.is_linear)))
+            outputs.append(
+                graph.call_function(_unit_values, (g.recorded, reduction, g.name, g.is_linear))
+            )
     old = next(n for n in graph.nodes if n.op == "output")
     graph.erase_node(old)
     graph.output(tuple(outputs))
@@ -352,13 +454,17 @@ def _recorder(gm: fx.GraphModule, chosen: list, reduction: str) -> fx.GraphModul
 def _unit_values(t, reduction: str, name: str, is_linear: bool) -> torch.Tensor:
     """``(batch, units)`` values of one group's recorded tensor."""
     if not isinstance(t, torch.Tensor) or t.dim() < 2:
-        raise ValueError(f"group {name!r}: expected a (batch, units, ...) tensor, got "
-                         f"{getattr(t, 'shape', type(t).__name__)}")
+        raise ValueError(
+            f"group {name!r}: expected a (batch, units, ...) tensor, got "
+            f"{getattr(t, 'shape', type(t).__name__)}"
+        )
     if t.dim() == 2:
         out = t
     elif is_linear:
-        raise ValueError(f"group {name!r} is a Linear whose output has shape {tuple(t.shape)}; "
-                         "modcore records Linear units from (batch, features) outputs")
+        raise ValueError(
+            f"group {name!r} is a Linear whose output has shape {tuple(t.shape)}; "
+            "modcore records Linear units from (batch, features) outputs"
+        )
     else:
         out = _reduce(t, reduction, name)
     if not out.is_floating_point() or out.dtype in (torch.float16, torch.bfloat16):
@@ -377,8 +483,10 @@ def _reduce(t: torch.Tensor, reduction: str, name: str) -> torch.Tensor:
             return t.abs().sum(dim=2)
         return t.abs().sum(dim=-2).flatten(2).amax(dim=2)
     if t.dim() != 4:
-        raise ValueError(f"reduction 'spectral' needs 2-D maps, but group {name!r} has maps of "
-                         f"shape {tuple(t.shape[2:])}")
+        raise ValueError(
+            f"reduction 'spectral' needs 2-D maps, but group {name!r} has maps of "
+            f"shape {tuple(t.shape[2:])}"
+        )
     return torch.linalg.matrix_norm(t, ord=2)
 
 
@@ -396,7 +504,7 @@ def _collect(chosen: list, per_group: list, reduction: str) -> Activations:
     unit_group, unit_index, dropped, row = [], [], [], 0
     for g, (group, v, keep) in enumerate(zip(chosen, per_group, varies)):
         index = np.flatnonzero(keep)
-        values[row:row + index.size] = v.numpy()[:, index].T
+        values[row : row + index.size] = v.numpy()[:, index].T
         row += index.size
         unit_group.append(np.full(index.size, g, dtype=np.int64))
         unit_index.append(index.astype(np.int64))
@@ -404,10 +512,18 @@ def _collect(chosen: list, per_group: list, reduction: str) -> Activations:
     if dropped:
         shown = ", ".join(f"{n}[{i}]" for n, i in dropped[:8])
         more = f", ... ({len(dropped)} in all)" if len(dropped) > 8 else ""
-        warnings.warn(f"dropped {len(dropped)} unit(s) with zero variance over the data (constant "
-                      f"activation): {shown}{more}", UserWarning, stacklevel=3)
-    return Activations(values=values, group_names=tuple(g.name for g in chosen),
-                       group_sizes=tuple(int(v.shape[1]) for v in per_group),
-                       unit_group=np.concatenate(unit_group),
-                       unit_index=np.concatenate(unit_index), dropped=tuple(dropped),
-                       reduction=reduction)
+        warnings.warn(
+            f"dropped {len(dropped)} unit(s) with zero variance over the data (constant "
+            f"activation): {shown}{more}",
+            UserWarning,
+            stacklevel=3,
+        )
+    return Activations(
+        values=values,
+        group_names=tuple(g.name for g in chosen),
+        group_sizes=tuple(int(v.shape[1]) for v in per_group),
+        unit_group=np.concatenate(unit_group),
+        unit_index=np.concatenate(unit_index),
+        dropped=tuple(dropped),
+        reduction=reduction,
+    )

@@ -85,8 +85,9 @@ class Dataset:
         )
 
 
-def load_dataset(name, *, data_dir=None, seed=0, n_train=None, n_test=None,
-                 flatten: bool = True) -> Dataset:
+def load_dataset(
+    name, *, data_dir=None, seed=0, n_train=None, n_test=None, flatten: bool = True
+) -> Dataset:
     """Load or generate a data set by name.
 
     Parameters

@@ -141,9 +141,7 @@ class CNN(nn.Sequential):
     ):
         input_shape = _positive_ints(input_shape, "input_shape")
         if len(input_shape) != 3:
-            raise ValueError(
-                f"input_shape must be (channels, height, width), got {input_shape}"
-            )
+            raise ValueError(f"input_shape must be (channels, height, width), got {input_shape}")
         channels = _positive_ints(channels, "channels")
         if not channels:
             raise ValueError("channels needs at least one convolution")

@@ -56,9 +56,16 @@ KERNEL_NORMS = ("l1", "l2", "max_column")
 PRESETS = {"paper_cnn": {"include_input": False, "include_dense": False}}
 
 
-def network_from_module(model, *, input_shape=None, example_input=None, kernel_norm: str = "l1",
-                        include_input: bool = True, include_dense: bool = True,
-                        preset: str | None = None) -> Network:
+def network_from_module(
+    model,
+    *,
+    input_shape=None,
+    example_input=None,
+    kernel_norm: str = "l1",
+    include_input: bool = True,
+    include_dense: bool = True,
+    preset: str | None = None,
+) -> Network:
     """The unit graph of a torch model, read by tracing its forward pass.
 
     The model is traced with ``torch.fx.symbolic_trace`` and run once on a zeros
@@ -178,13 +185,17 @@ def _symbolic_trace(model) -> fx.GraphModule:
     params = list(inspect.signature(model.forward).parameters.values())
     plain = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if not plain:
-        raise ValueError(f"{type(model).__name__}.forward{inspect.signature(model.forward)} "
-                         "has no named positional argument for the input tensor")
+        raise ValueError(
+            f"{type(model).__name__}.forward{inspect.signature(model.forward)} "
+            "has no named positional argument for the input tensor"
+        )
     extra = [p for p in plain[1:] if p.default is p.empty]
     if extra:
-        raise ValueError(f"{type(model).__name__}.forward needs more than one input "
-                         f"({[p.name for p in plain]}); modcore traces models with one input "
-                         "tensor")
+        raise ValueError(
+            f"{type(model).__name__}.forward needs more than one input "
+            f"({[p.name for p in plain]}); modcore traces models with one input "
+            "tensor"
+        )
     concrete = {p.name: p.default for p in plain[1:]}
     try:
         return fx.symbolic_trace(model, concrete_args=concrete or None)
@@ -205,30 +216,46 @@ def _example_input(gm, model, input_shape, example_input) -> torch.Tensor:
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     if example_input is not None:
         if not isinstance(example_input, torch.Tensor):
-            raise TypeError(f"example_input must be a torch.Tensor, got "
-                            f"{type(example_input).__name__}")
+            raise TypeError(
+                f"example_input must be a torch.Tensor, got {type(example_input).__name__}"
+            )
         if example_input.dim() < 2:
-            raise ValueError(f"example_input must have a batch dim and a feature dim, got "
-                             f"shape {tuple(example_input.shape)}")
+            raise ValueError(
+                f"example_input must have a batch dim and a feature dim, got "
+                f"shape {tuple(example_input.shape)}"
+            )
         return example_input
     if input_shape is None:
-        first = next((gm.get_submodule(n.target) for n in gm.graph.nodes
-                      if n.op == "call_module"
-                      and isinstance(gm.get_submodule(n.target), LAYERS)), None)
+        first = next(
+            (
+                gm.get_submodule(n.target)
+                for n in gm.graph.nodes
+                if n.op == "call_module" and isinstance(gm.get_submodule(n.target), LAYERS)
+            ),
+            None,
+        )
         if not isinstance(first, nn.Linear):
-            found = ("no Linear or Conv layer" if first is None
-                     else f"a {type(first).__name__} first")
-            raise ValueError(f"input_shape is needed (the input's shape without the batch dim, "
-                             f"e.g. (3, 32, 32)): the model has {found}")
+            found = (
+                "no Linear or Conv layer" if first is None else f"a {type(first).__name__} first"
+            )
+            raise ValueError(
+                f"input_shape is needed (the input's shape without the batch dim, "
+                f"e.g. (3, 32, 32)): the model has {found}"
+            )
         input_shape = (first.in_features,)
-    if (isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__")
-            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
-                       for s in input_shape)):
-        raise TypeError(f"input_shape must be a tuple of ints without the batch dim, "
-                        f"e.g. (3, 32, 32), got {input_shape!r}")
+    if (
+        isinstance(input_shape, (str, bytes))
+        or not hasattr(input_shape, "__len__")
+        or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in input_shape)
+    ):
+        raise TypeError(
+            f"input_shape must be a tuple of ints without the batch dim, "
+            f"e.g. (3, 32, 32), got {input_shape!r}"
+        )
     if len(input_shape) == 0 or min(input_shape) < 1:
-        raise ValueError(f"input_shape must be non-empty with positive sizes, got "
-                         f"{tuple(input_shape)}")
+        raise ValueError(
+            f"input_shape must be non-empty with positive sizes, got {tuple(input_shape)}"
+        )
     return torch.zeros((2, *(int(s) for s in input_shape)), device=device, dtype=dtype)
 
 
@@ -239,7 +266,9 @@ class _ShapeAndScalars(ShapeProp):
     def run_node(self, n):
         self.current = n
         result = super().run_node(n)
-        value = result.item() if isinstance(result, torch.Tensor) and result.numel() == 1 else result
+        value = (
+            result.item() if isinstance(result, torch.Tensor) and result.numel() == 1 else result
+        )
         if isinstance(value, numbers.Real):
             n.meta["modcore_scalar"] = float(value)
         return result

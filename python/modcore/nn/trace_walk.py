@@ -17,25 +17,83 @@ from ..network import Network
 
 __all__ = ["CONVS", "LAYERS", "GraphWalk", "describe"]
 
-CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-         nn.ConvTranspose3d)
+CONVS = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
 LAYERS = (nn.Linear, *CONVS)
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 # Elementwise, per-channel or spatial-only modules: channels pass through.
 _PASS_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
-    nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
-    nn.Hardshrink, nn.Softshrink, nn.Softplus, nn.Softsign, nn.Tanhshrink, nn.LogSigmoid,
-    nn.Threshold, nn.Softmax, nn.LogSoftmax, nn.Softmin, nn.Softmax2d,
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
-    nn.FeatureAlphaDropout, nn.Identity,
-    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
-    nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.LPPool1d, nn.LPPool2d,
-    nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d,
-    nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
-    nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d, nn.CircularPad1d,
-    nn.CircularPad2d, nn.CircularPad3d, nn.Upsample, nn.UpsamplingNearest2d,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardshrink,
+    nn.Softshrink,
+    nn.Softplus,
+    nn.Softsign,
+    nn.Tanhshrink,
+    nn.LogSigmoid,
+    nn.Threshold,
+    nn.Softmax,
+    nn.LogSoftmax,
+    nn.Softmin,
+    nn.Softmax2d,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+    nn.Identity,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+    nn.LPPool1d,
+    nn.LPPool2d,
+    nn.ZeroPad1d,
+    nn.ZeroPad2d,
+    nn.ZeroPad3d,
+    nn.ConstantPad1d,
+    nn.ConstantPad2d,
+    nn.ConstantPad3d,
+    nn.ReflectionPad1d,
+    nn.ReflectionPad2d,
+    nn.ReflectionPad3d,
+    nn.ReplicationPad1d,
+    nn.ReplicationPad2d,
+    nn.ReplicationPad3d,
+    nn.CircularPad1d,
+    nn.CircularPad2d,
+    nn.CircularPad3d,
+    nn.Upsample,
+    nn.UpsamplingNearest2d,
     nn.UpsamplingBilinear2d,
 )
 _RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
@@ -45,44 +103,152 @@ def _functions(owner, names) -> frozenset:
     return frozenset(getattr(owner, n) for n in names if hasattr(owner, n))
 
 
-_PASS_FUNCTIONS = _functions(F, (
-    "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu", "rrelu", "elu", "elu_",
-    "selu", "celu", "gelu", "silu", "mish", "sigmoid", "tanh", "hardtanh", "hardtanh_",
-    "hardswish", "hardsigmoid", "hardshrink", "softshrink", "softplus", "softsign",
-    "tanhshrink", "logsigmoid", "threshold", "softmax", "log_softmax", "softmin",
-    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
-    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d",
-    "lp_pool2d", "pad", "interpolate",
-)) | _functions(torch, (
-    "relu", "relu_", "sigmoid", "tanh", "clamp", "clip", "softmax", "log_softmax", "dropout",
-    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "adaptive_avg_pool1d",
-))
-_PASS_METHODS = frozenset((
-    "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "clamp", "clamp_", "clamp_min",
-    "clamp_min_", "clamp_max", "clamp_max_", "clip", "clip_", "softmax", "log_softmax",
-    "contiguous", "clone", "detach", "float", "double", "half", "to", "cpu", "cuda",
-))
+_PASS_FUNCTIONS = _functions(
+    F,
+    (
+        "relu",
+        "relu_",
+        "relu6",
+        "leaky_relu",
+        "leaky_relu_",
+        "prelu",
+        "rrelu",
+        "elu",
+        "elu_",
+        "selu",
+        "celu",
+        "gelu",
+        "silu",
+        "mish",
+        "sigmoid",
+        "tanh",
+        "hardtanh",
+        "hardtanh_",
+        "hardswish",
+        "hardsigmoid",
+        "hardshrink",
+        "softshrink",
+        "softplus",
+        "softsign",
+        "tanhshrink",
+        "logsigmoid",
+        "threshold",
+        "softmax",
+        "log_softmax",
+        "softmin",
+        "dropout",
+        "dropout1d",
+        "dropout2d",
+        "dropout3d",
+        "alpha_dropout",
+        "feature_alpha_dropout",
+        "max_pool1d",
+        "max_pool2d",
+        "max_pool3d",
+        "avg_pool1d",
+        "avg_pool2d",
+        "avg_pool3d",
+        "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d",
+        "adaptive_avg_pool3d",
+        "adaptive_max_pool1d",
+        "adaptive_max_pool2d",
+        "adaptive_max_pool3d",
+        "lp_pool1d",
+        "lp_pool2d",
+        "pad",
+        "interpolate",
+    ),
+) | _functions(
+    torch,
+    (
+        "relu",
+        "relu_",
+        "sigmoid",
+        "tanh",
+        "clamp",
+        "clip",
+        "softmax",
+        "log_softmax",
+        "dropout",
+        "max_pool1d",
+        "max_pool2d",
+        "max_pool3d",
+        "avg_pool1d",
+        "adaptive_avg_pool1d",
+    ),
+)
+_PASS_METHODS = frozenset(
+    (
+        "relu",
+        "relu_",
+        "sigmoid",
+        "sigmoid_",
+        "tanh",
+        "tanh_",
+        "clamp",
+        "clamp_",
+        "clamp_min",
+        "clamp_min_",
+        "clamp_max",
+        "clamp_max_",
+        "clip",
+        "clip_",
+        "softmax",
+        "log_softmax",
+        "contiguous",
+        "clone",
+        "detach",
+        "float",
+        "double",
+        "half",
+        "to",
+        "cpu",
+        "cuda",
+    )
+)
 _RESHAPE_FUNCTIONS = _functions(torch, ("flatten", "reshape", "squeeze", "unsqueeze"))
-_RESHAPE_METHODS = frozenset(("view", "reshape", "flatten", "squeeze", "unsqueeze",
-                              "view_as", "reshape_as"))
+_RESHAPE_METHODS = frozenset(
+    ("view", "reshape", "flatten", "squeeze", "unsqueeze", "view_as", "reshape_as")
+)
 _REDUCE_FUNCTIONS = _functions(torch, ("mean", "sum", "amax", "amin"))
 _REDUCE_METHODS = frozenset(("mean", "sum", "amax", "amin"))
-_ADD = {operator.add: 1, operator.iadd: 1, torch.add: 1, "add": 1, "add_": 1,
-        operator.sub: -1, operator.isub: -1, torch.sub: -1, "sub": -1, "sub_": -1}
-_SCALE = {operator.mul: False, operator.imul: False, torch.mul: False, "mul": False,
-          "mul_": False, operator.truediv: True, operator.itruediv: True, torch.div: True,
-          "div": True, "div_": True, "true_divide": True}
+_ADD = {
+    operator.add: 1,
+    operator.iadd: 1,
+    torch.add: 1,
+    "add": 1,
+    "add_": 1,
+    operator.sub: -1,
+    operator.isub: -1,
+    torch.sub: -1,
+    "sub": -1,
+    "sub_": -1,
+}
+_SCALE = {
+    operator.mul: False,
+    operator.imul: False,
+    torch.mul: False,
+    "mul": False,
+    "mul_": False,
+    operator.truediv: True,
+    operator.itruediv: True,
+    torch.div: True,
+    "div": True,
+    "div_": True,
+    "true_divide": True,
+}
 _NEG = frozenset((operator.neg, torch.neg, "neg", "neg_"))
 _CAT = _functions(torch, ("cat", "concat", "concatenate"))
 # Ops that read only a tensor's metadata (shape, dtype, ...), never its values.
 _META_METHODS = frozenset(("size", "dim", "ndimension", "numel", "nelement"))
 _META_ATTRS = frozenset(("shape", "dtype", "device", "ndim", "is_cuda"))
 _IN_PLACE = frozenset((operator.iadd, operator.isub, operator.imul, operator.itruediv))
-_SUPPORTED = ("modcore reads Linear and Conv layers, BatchNorm, activations, dropout, pooling, "
-              "padding, flattening reshapes, mean over spatial dims, scaling by a scalar, "
-              "residual add/sub and channel cat")
+_SUPPORTED = (
+    "modcore reads Linear and Conv layers, BatchNorm, activations, dropout, pooling, "
+    "padding, flattening reshapes, mean over spatial dims, scaling by a scalar, "
+    "residual add/sub and channel cat"
+)
 
 
 @dataclass(frozen=True)
@@ -141,8 +307,9 @@ class GraphWalk:
 
     def _own_flow(self, group: int, shape) -> _Flow:
         n = shape[1]
-        return _Flow((_Piece(group, torch.arange(n), torch.ones(n, dtype=torch.float64)),),
-                     tuple(shape))
+        return _Flow(
+            (_Piece(group, torch.arange(n), torch.ones(n, dtype=torch.float64)),), tuple(shape)
+        )
 
     def _connect_dense(self, flow: _Flow, kernel: torch.Tensor, dst: int):
         """``kernel[f, u]``: the edge from feature ``f`` of ``flow`` to unit ``u`` of ``dst``
@@ -152,11 +319,11 @@ class GraphWalk:
         for p in flow.pieces:
             block = torch.zeros(self.groups[p.group][1], n_dst, dtype=torch.float64)
             for start in range(0, n_features, step):
-                units = p.units[start:start + step]
+                units = p.units[start : start + step]
                 live = units >= 0
                 if live.any():
-                    rows = kernel[start:start + step][live].to(torch.float64).abs()
-                    scale = p.scale[start:start + step][live].abs()
+                    rows = kernel[start : start + step][live].to(torch.float64).abs()
+                    scale = p.scale[start : start + step][live].abs()
                     block.index_add_(0, units[live], rows * scale[:, None])
             self.blocks.setdefault((p.group, dst), []).append(block)
 
@@ -182,10 +349,12 @@ class GraphWalk:
                     continue
                 shape = self._shape(node)
                 if shape is None or len(shape) < 2:
-                    raise self._error(node, "the input must be a tensor with a feature dim "
-                                            "after the batch dim")
-                self.values[node] = self._own_flow(self._new_group("input", shape[1], "input"),
-                                                   shape)
+                    raise self._error(
+                        node, "the input must be a tensor with a feature dim after the batch dim"
+                    )
+                self.values[node] = self._own_flow(
+                    self._new_group("input", shape[1], "input"), shape
+                )
                 continue
             if not any(isinstance(self.values.get(a), _Flow) for a in node.all_input_nodes):
                 self.values[node] = None  # a constant, a shape, a parameter
@@ -243,9 +412,12 @@ class GraphWalk:
     def _linear(self, node, module: nn.Linear) -> _Flow:
         flow = self._flow_arg(node)
         if len(flow.shape) != 2:
-            raise self._error(node, f"applies a Linear to a {len(flow.shape)}-D tensor of shape "
-                                    f"{flow.shape}; modcore reads a Linear on (batch, features): "
-                                    "flatten conv channels first (nn.Flatten, x.flatten(1))")
+            raise self._error(
+                node,
+                f"applies a Linear to a {len(flow.shape)}-D tensor of shape "
+                f"{flow.shape}; modcore reads a Linear on (batch, features): "
+                "flatten conv channels first (nn.Flatten, x.flatten(1))",
+            )
         weight = _weight(module)  # (out, in)
         scale = self._folded_bn_scale(node)
         if scale is not None:
@@ -258,14 +430,20 @@ class GraphWalk:
         flow = self._flow_arg(node)
         n_spatial = len(module.kernel_size)
         if len(flow.shape) != 2 + n_spatial:
-            raise self._error(node, f"expects a (batch, channels, {n_spatial} spatial dims) "
-                                    f"input, got shape {flow.shape}")
+            raise self._error(
+                node,
+                f"expects a (batch, channels, {n_spatial} spatial dims) "
+                f"input, got shape {flow.shape}",
+            )
         weight = _weight(module).double()
         if module.transposed:  # (in, out / groups, *k) -> (out, in / groups, *k)
             g = module.groups
             w_in, w_out = weight.shape[0] // g, weight.shape[1]
-            weight = (weight.reshape(g, w_in, w_out, *weight.shape[2:]).transpose(1, 2)
-                      .reshape(g * w_out, w_in, *weight.shape[2:]))
+            weight = (
+                weight.reshape(g, w_in, w_out, *weight.shape[2:])
+                .transpose(1, 2)
+                .reshape(g * w_out, w_in, *weight.shape[2:])
+            )
         scale = self._folded_bn_scale(node)
         if scale is not None:
             weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
@@ -293,24 +471,33 @@ class GraphWalk:
 
     def _bn_scale(self, node, bn) -> torch.Tensor:
         if bn.running_var is None:
-            raise self._error(node, "has no running statistics (track_running_stats=False), so "
-                                    "it normalizes with batch statistics: no fixed scale to fold")
+            raise self._error(
+                node,
+                "has no running statistics (track_running_stats=False), so "
+                "it normalizes with batch statistics: no fixed scale to fold",
+            )
         var = bn.running_var.detach().to("cpu", torch.float64)
-        gamma = (bn.weight.detach().to("cpu", torch.float64) if bn.weight is not None
-                 else torch.ones_like(var))
+        gamma = (
+            bn.weight.detach().to("cpu", torch.float64)
+            if bn.weight is not None
+            else torch.ones_like(var)
+        )
         return gamma / torch.sqrt(var + bn.eps)
 
     def _batchnorm(self, node, bn) -> _Flow:
         flow = self._flow_arg(node)
         producer = node.args[0]
-        if (producer.op == "call_module"
-                and isinstance(self.gm.get_submodule(producer.target), LAYERS)
-                and self._folded_bn_scale(producer) is not None):
+        if (
+            producer.op == "call_module"
+            and isinstance(self.gm.get_submodule(producer.target), LAYERS)
+            and self._folded_bn_scale(producer) is not None
+        ):
             return _Flow(flow.pieces, self._shape(node))  # folded into the producer
         scale = self._bn_scale(node, bn)
         if scale.numel() != flow.shape[1]:
-            raise self._error(node, f"has {scale.numel()} features but its input has "
-                                    f"{flow.shape[1]}")
+            raise self._error(
+                node, f"has {scale.numel()} features but its input has {flow.shape[1]}"
+            )
         return flow.scaled(scale, self._shape(node))
 
     def _pass(self, node) -> _Flow:
@@ -320,8 +507,11 @@ class GraphWalk:
         """``flow`` as the node's output, which must keep its batch and channel dims."""
         shape = self._shape(node)
         if shape is None or len(shape) < 2 or shape[:2] != flow.shape[:2]:
-            raise self._error(node, f"changes the batch or channel dim ({flow.shape} -> "
-                                    f"{shape if shape is not None else 'not one tensor'})")
+            raise self._error(
+                node,
+                f"changes the batch or channel dim ({flow.shape} -> "
+                f"{shape if shape is not None else 'not one tensor'})",
+            )
         return _Flow(flow.pieces, shape)
 
     def _reshape(self, node) -> _Flow:
@@ -334,13 +524,17 @@ class GraphWalk:
             for k in range(3, len(old) + 1):
                 # Dims 1 .. k-1 merge into dim 1, channel-major: feature f is old feature
                 # f // prod(old[2:k]).
-                if (int(np.prod(old[1:k])) == new[1]
-                        and int(np.prod(old[k:])) == int(np.prod(new[2:]))):
+                if int(np.prod(old[1:k])) == new[1] and int(np.prod(old[k:])) == int(
+                    np.prod(new[2:])
+                ):
                     per_feature = int(np.prod(old[2:k]))
                     return flow.take(torch.arange(new[1]) // per_feature, new)
-        raise self._error(node, f"reshapes {old} to {new}; modcore reads only reshapes that "
-                                "keep the batch and channel dims or flatten the channels with "
-                                "the dims after them (x.flatten(1), x.view(x.size(0), -1))")
+        raise self._error(
+            node,
+            f"reshapes {old} to {new}; modcore reads only reshapes that "
+            "keep the batch and channel dims or flatten the channels with "
+            "the dims after them (x.flatten(1), x.view(x.size(0), -1))",
+        )
 
     def _reduce(self, node) -> _Flow:
         """mean / sum / amax / amin over spatial dims only (global pooling)."""
@@ -351,8 +545,11 @@ class GraphWalk:
         dims = (dims,) if isinstance(dims, int) else tuple(dims)
         ndim = len(flow.shape)
         if any(not isinstance(d, int) or d % ndim < 2 for d in dims):
-            raise self._error(node, f"reduces over dims {dims}; modcore reads reductions over "
-                                    "spatial dims (2 and later) only")
+            raise self._error(
+                node,
+                f"reduces over dims {dims}; modcore reads reductions over "
+                "spatial dims (2 and later) only",
+            )
         return self._pass(node)
 
     def _add(self, node, sign: int) -> _Flow:
@@ -370,8 +567,10 @@ class GraphWalk:
 
     def _broadcast(self, node, flow: _Flow, shape) -> _Flow:
         if shape is None or len(shape) != len(flow.shape) or shape[0] != flow.shape[0]:
-            raise self._error(node, f"broadcasts {flow.shape} to "
-                                    f"{shape if shape is not None else 'not one tensor'}")
+            raise self._error(
+                node,
+                f"broadcasts {flow.shape} to {shape if shape is not None else 'not one tensor'}",
+            )
         if flow.shape[1] == shape[1]:
             return _Flow(flow.pieces, shape)
         if flow.shape[1] == 1:
@@ -379,11 +578,17 @@ class GraphWalk:
         raise self._error(node, f"broadcasts channels {flow.shape} to {shape}")
 
     def _scale(self, node, divide: bool, factor=None) -> _Flow:
-        flows = [a for a in node.args[:2]
-                 if isinstance(a, fx.Node) and isinstance(self.values.get(a), _Flow)]
+        flows = [
+            a
+            for a in node.args[:2]
+            if isinstance(a, fx.Node) and isinstance(self.values.get(a), _Flow)
+        ]
         if len(flows) == 2:
-            raise self._error(node, "multiplies two tensors computed from the input (gating or "
-                                    "attention); only scaling by a scalar keeps the graph linear")
+            raise self._error(
+                node,
+                "multiplies two tensors computed from the input (gating or "
+                "attention); only scaling by a scalar keeps the graph linear",
+            )
         flow_arg = flows[0]
         if factor is None:
             if divide and node.args[0] is not flow_arg:
@@ -403,22 +608,27 @@ class GraphWalk:
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
         shape = self._shape(node)
         if shape is None or dim % len(shape) != 1:
-            raise self._error(node, f"concatenates along dim {dim}; modcore reads a cat "
-                                    "along the channel dim 1")
+            raise self._error(
+                node, f"concatenates along dim {dim}; modcore reads a cat along the channel dim 1"
+            )
         pieces, offset = [], 0
         for arg in tensors:
             value = self.values.get(arg) if isinstance(arg, fx.Node) else None
-            width = (value.shape[1] if isinstance(value, _Flow)
-                     else self._shape(arg)[1] if isinstance(arg, fx.Node) and self._shape(arg)
-                     else None)
+            width = (
+                value.shape[1]
+                if isinstance(value, _Flow)
+                else self._shape(arg)[1]
+                if isinstance(arg, fx.Node) and self._shape(arg)
+                else None
+            )
             if width is None:
                 raise self._error(node, "concatenates something that is not a tensor")
             if isinstance(value, _Flow):
                 for p in value.pieces:
                     units = torch.full((shape[1],), -1, dtype=torch.long)
                     scale = torch.zeros(shape[1], dtype=torch.float64)
-                    units[offset:offset + width] = p.units
-                    scale[offset:offset + width] = p.scale
+                    units[offset : offset + width] = p.units
+                    scale[offset : offset + width] = p.scale
                     pieces.append(_Piece(p.group, units, scale))
             offset += width
         return _Flow(tuple(pieces), shape)
@@ -430,8 +640,9 @@ class GraphWalk:
         flows = [a for a in node.all_input_nodes if isinstance(self.values.get(a), _Flow)]
         first = node.args[0] if node.args else next(iter(node.kwargs.values()), None)
         if len(flows) != 1 or first is not flows[0]:
-            raise self._error(node, "combines tensors computed from the input in a way modcore "
-                                    "cannot read")
+            raise self._error(
+                node, "combines tensors computed from the input in a way modcore cannot read"
+            )
         return self.values[flows[0]]
 
     def _shape(self, node):
@@ -447,27 +658,37 @@ class GraphWalk:
 
     @staticmethod
     def _in_place(node) -> bool:
-        return (node.target in _IN_PLACE
-                or (node.op == "call_method" and node.target.endswith("_")))
+        return node.target in _IN_PLACE or (node.op == "call_method" and node.target.endswith("_"))
 
     def _error(self, node, why: str) -> ValueError:
-        return ValueError(f"cannot read node {node.name!r} ({describe(node, self.gm)}): {why}. "
-                          f"{_SUPPORTED}")
+        return ValueError(
+            f"cannot read node {node.name!r} ({describe(node, self.gm)}): {why}. {_SUPPORTED}"
+        )
 
     # -- the result --
 
     def network(self, drop_kinds: set) -> Network:
         keep = [i for i, g in enumerate(self.groups) if g[2] not in drop_kinds]
         if not any(self.groups[i][2] != "input" for i in keep):
-            raise ValueError("no layer group left: the model has no "
-                             + ("Linear or Conv layer" if "dense" not in drop_kinds
-                                else "Conv layer (include_dense=False drops Linear layers)"))
+            raise ValueError(
+                "no layer group left: the model has no "
+                + (
+                    "Linear or Conv layer"
+                    if "dense" not in drop_kinds
+                    else "Conv layer (include_dense=False drops Linear layers)"
+                )
+            )
         names = {i: self.groups[i][0] for i in keep}
         blocks = []
         for (src, dst), parts in self.blocks.items():
             if src in names and dst in names:
-                blocks.append((names[src], names[dst],
-                               _sum_parts(parts, self.groups[src][1], self.groups[dst][1])))
+                blocks.append(
+                    (
+                        names[src],
+                        names[dst],
+                        _sum_parts(parts, self.groups[src][1], self.groups[dst][1]),
+                    )
+                )
         return Network([(self.groups[i][0], self.groups[i][1]) for i in keep], blocks)
 
 
@@ -515,7 +736,10 @@ def describe(node, gm) -> str:
     if node.op == "call_function":
         fn = node.target
         module = getattr(fn, "__module__", None) or "torch"
-        module = {"_operator": "operator", "torch._C._nn": "torch.nn.functional",
-                  "torch._C._VariableFunctions": "torch"}.get(module, module)
+        module = {
+            "_operator": "operator",
+            "torch._C._nn": "torch.nn.functional",
+            "torch._C._VariableFunctions": "torch",
+        }.get(module, module)
         return f"function {module}.{getattr(fn, '__name__', repr(fn))}"
     return node.op

@@ -57,8 +57,9 @@ class History:
     seed: int | None = None
 
     def __add__(self, other: History) -> History:
-        joined = {key: value + getattr(other, key) for key, value in asdict(self).items()
-                  if key != "seed"}
+        joined = {
+            key: value + getattr(other, key) for key, value in asdict(self).items() if key != "seed"
+        }
         return History(**joined, seed=self.seed)
 
     def to_dict(self) -> dict:
@@ -222,8 +223,18 @@ def paper_recipe(
         bar.add(0, "training")
         history = _run(model, dataset, epochs, batch_size, 1e-3, seed, None, l1, l2, bar)
         bar.add(0, "pruning")
-        pruned = _run(model, dataset, prune_epochs, batch_size, 1e-3, (seed + 1) % 2**64,
-                      schedule, l1, l2, bar)
+        pruned = _run(
+            model,
+            dataset,
+            prune_epochs,
+            batch_size,
+            1e-3,
+            (seed + 1) % 2**64,
+            schedule,
+            l1,
+            l2,
+            bar,
+        )
     return history + pruned
 
 
@@ -284,19 +295,23 @@ def _run(model, dataset, epochs, batch_size, lr, seed, prune, l1, l2, bar) -> Hi
         history.test_accuracy.append(evaluate(model, dataset.x_test, dataset.y_test))
         history.sparsity.append(_overall_sparsity(layers))
         history.seconds.append(time.perf_counter() - started)
-        bar.update(1, {
-            "loss": f"{history.loss[-1]:.4f}",
-            "train acc": f"{history.train_accuracy[-1]:.4f}",
-            "test acc": f"{history.test_accuracy[-1]:.4f}",
-            "sparsity": f"{history.sparsity[-1]:.3f}",
-            "time": f"{history.seconds[-1]:.1f} s",
-        })
+        bar.update(
+            1,
+            {
+                "loss": f"{history.loss[-1]:.4f}",
+                "train acc": f"{history.train_accuracy[-1]:.4f}",
+                "test acc": f"{history.test_accuracy[-1]:.4f}",
+                "sparsity": f"{history.sparsity[-1]:.3f}",
+                "time": f"{history.seconds[-1]:.1f} s",
+            },
+        )
     return history
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None
-             ) -> float:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None
+) -> float:
     """Accuracy of ``model`` on inputs ``x`` and labels ``y``; leaves it in eval mode.
 
     ``batch_size`` defaults to 4096 examples, or 256 when the model has

@@ -52,22 +52,40 @@ class PairResults:
     seconds: float
 
 
-def double_study(model, units, x, y, single, base, class_sizes, r, min_drop, pair_set,
-                 reporter, *, run: bool = True) -> PairResults:
+def double_study(
+    model,
+    units,
+    x,
+    y,
+    single,
+    base,
+    class_sizes,
+    r,
+    min_drop,
+    pair_set,
+    reporter,
+    *,
+    run: bool = True,
+) -> PairResults:
     """The pairs of ``single``'s sub-modules (``pair_set``), their joint and conditional tests."""
     started = time.perf_counter()
     n = len(y)
     base_total = int(base.sum())
-    index = ([i for i, s in enumerate(single) if s.important] if pair_set == "important"
-             else list(range(len(single))))
-    pairs_idx = ([(a, b) for a in index for b in index if single[a].layer < single[b].layer]
-                 if run else [])
+    index = (
+        [i for i, s in enumerate(single) if s.important]
+        if pair_set == "important"
+        else list(range(len(single)))
+    )
+    pairs_idx = (
+        [(a, b) for a in index for b in index if single[a].layer < single[b].layer] if run else []
+    )
     lesions = []
     for a, b in pairs_idx:
         sa, sb = single[a], single[b]
         lesions.append({sa.layer: sa.neurons, sb.layer: sb.neurons})
-        lesions += [{sa.layer: sa.random_neurons[k], sb.layer: sb.random_neurons[k]}
-                    for k in range(r)]
+        lesions += [
+            {sa.layer: sa.random_neurons[k], sb.layer: sb.random_neurons[k]} for k in range(r)
+        ]
         lesions += [{sa.layer: sa.random_neurons[k], sb.layer: sb.neurons} for k in range(r)]
         lesions += [{sa.layer: sa.neurons, sb.layer: sb.random_neurons[k]} for k in range(r)]
     counts = np.zeros((0, len(base)), dtype=np.int64)
@@ -104,26 +122,46 @@ def double_study(model, units, x, y, single, base, class_sizes, r, min_drop, pai
         # p < 1 / R: no random set added more damage.
         a_pass = bool(a_p < 1 / r and a_given_b >= min_drop - 1e-12)
         b_pass = bool(b_p < 1 / r and b_given_a >= min_drop - 1e-12)
-        pairs.append(PairLesion(
-            a=a, b=b, name_a=sa.name, name_b=sb.name, joint_drop=joint,
-            class_accuracy=class_accuracy(block[0], class_sizes), additive=additive,
-            interaction=inter, random_joint_drops=rand_joint, random_interactions=rand_inter,
-            random_class_accuracy=class_accuracy(block[1 : r + 1], class_sizes),
-            joint_z=joint_z, joint_p=count_p_value(true_total, joint_rand,
-                                                   ties_count_against=True),
-            interaction_z=inter_z, interaction_p=(1 + int(far.sum())) / (r + 1),
-            a_given_b=a_given_b, b_given_a=b_given_a,
-            a_given_b_random=(base_total - a_rand) / n - sb.drop,
-            b_given_a_random=(base_total - b_rand) / n - sa.drop,
-            a_given_b_p=a_p, b_given_a_p=b_p, a_given_b_important=a_pass,
-            b_given_a_important=b_pass,
-            dependency_type=(dependency_type(a_pass, b_pass)
-                             if sa.important and sb.important else None),
-        ))
+        pairs.append(
+            PairLesion(
+                a=a,
+                b=b,
+                name_a=sa.name,
+                name_b=sb.name,
+                joint_drop=joint,
+                class_accuracy=class_accuracy(block[0], class_sizes),
+                additive=additive,
+                interaction=inter,
+                random_joint_drops=rand_joint,
+                random_interactions=rand_inter,
+                random_class_accuracy=class_accuracy(block[1 : r + 1], class_sizes),
+                joint_z=joint_z,
+                joint_p=count_p_value(true_total, joint_rand, ties_count_against=True),
+                interaction_z=inter_z,
+                interaction_p=(1 + int(far.sum())) / (r + 1),
+                a_given_b=a_given_b,
+                b_given_a=b_given_a,
+                a_given_b_random=(base_total - a_rand) / n - sb.drop,
+                b_given_a_random=(base_total - b_rand) / n - sa.drop,
+                a_given_b_p=a_p,
+                b_given_a_p=b_p,
+                a_given_b_important=a_pass,
+                b_given_a_important=b_pass,
+                dependency_type=(
+                    dependency_type(a_pass, b_pass) if sa.important and sb.important else None
+                ),
+            )
+        )
         ka, kb = pos[a], pos[b]
         interaction[ka, kb] = interaction[kb, ka] = inter
         conditional[ka, kb], conditional[kb, ka] = a_given_b, b_given_a
         passed[ka, kb], passed[kb, ka] = a_pass, b_pass
-    return PairResults(pairs=pairs, interaction=interaction, conditional=conditional,
-                       conditional_important=passed, index=index, n_masks=len(lesions),
-                       seconds=time.perf_counter() - started)
+    return PairResults(
+        pairs=pairs,
+        interaction=interaction,
+        conditional=conditional,
+        conditional_important=passed,
+        index=index,
+        n_masks=len(lesions),
+        seconds=time.perf_counter() - started,
+    )

@@ -62,11 +62,14 @@ def _units_for_data(model: nn.Module, x: torch.Tensor) -> LesionUnits:
     got = tuple(x.shape[1:])
     if declared is not None and tuple(declared) != got:
         if len(got) == len(declared) == 1:
-            raise ValueError(f"data has {got[0]} features but the network takes {declared[0]} "
-                             "inputs")
-        raise ValueError(f"data has inputs of shape {got} but the network takes "
-                         f"{tuple(declared)} (one example's shape; load images with "
-                         "flatten=False for a CNN)")
+            raise ValueError(
+                f"data has {got[0]} features but the network takes {declared[0]} inputs"
+            )
+        raise ValueError(
+            f"data has inputs of shape {got} but the network takes "
+            f"{tuple(declared)} (one example's shape; load images with "
+            "flatten=False for a CNN)"
+        )
     return lesion_units(model, example=_example(x))
 
 
@@ -138,8 +141,10 @@ def lesion_accuracy(model: nn.Module, data, lesions, *, per_class: bool = False,
     checked = [_check_lesion(les, units) for les in ([lesions] if single else lesions)]
     if not checked:
         raise ValueError("no lesions given")
-    with _eval_mode(model), Progress(len(checked), "lesion_accuracy", progress,
-                                     unit="lesions") as reporter:
+    with (
+        _eval_mode(model),
+        Progress(len(checked), "lesion_accuracy", progress, unit="lesions") as reporter,
+    ):
         counts = _evaluate(model, units, x, y, checked, n_classes, reporter)
     if per_class:
         acc = class_accuracy(counts, np.bincount(y.numpy(), minlength=n_classes))
@@ -173,8 +178,9 @@ def _plain_counts(model, units, x, y, n_classes: int) -> np.ndarray:
     counts = torch.zeros(1, n_classes, dtype=torch.int64, device=device)
     for start in range(0, len(y), step):
         logits = model(x[start : start + step].to(device))
-        counts += _per_class(logits.argmax(dim=-1)[None], y[start : start + step].to(device),
-                             n_classes)
+        counts += _per_class(
+            logits.argmax(dim=-1)[None], y[start : start + step].to(device), n_classes
+        )
     return counts[0].cpu().numpy()
 
 
@@ -216,8 +222,12 @@ def _masked_counts(model, units, x, y, masks: dict, n_classes: int, reporter=Non
     n_masks = masks[first].shape[0]
     n = len(y)
     split = _split(model, units, first)
-    last_linear = (split is not None and len(groups) == 1 and len(split[1]) == 1
-                   and isinstance(split[1][0], nn.Linear))
+    last_linear = (
+        split is not None
+        and len(groups) == 1
+        and len(split[1]) == 1
+        and isinstance(split[1][0], nn.Linear)
+    )
     rows = max(1, _CHUNK_FLOATS // units.widest_after[first])
     n_chunk = min(n, max(256, rows // n_masks))
     if last_linear:  # one pass of the model, then one small product per mask
@@ -251,7 +261,8 @@ def _masked_counts(model, units, x, y, masks: dict, n_classes: int, reporter=Non
                             "outputs are (batch, classes)"
                         )
                     counts[m0 : m0 + m] += _per_class(
-                        logits.argmax(dim=-1).reshape(m, len(ys)), ys, n_classes)
+                        logits.argmax(dim=-1).reshape(m, len(ys)), ys, n_classes
+                    )
             if reporter is not None:
                 done = n_masks * (s + len(ys)) // n
                 reporter.update(done - reported)
@@ -271,7 +282,11 @@ def _output_layer_counts(linear, h, y, masks, n_classes) -> torch.Tensor:
     weight, bias = linear.weight, linear.bias
     counts = []
     for m0 in range(0, masks.shape[0], 64):  # bounds the predictions held at once
-        preds = torch.stack([torch.nn.functional.linear(h, weight * mask, bias).argmax(dim=-1)
-                             for mask in masks[m0 : m0 + 64]])
+        preds = torch.stack(
+            [
+                torch.nn.functional.linear(h, weight * mask, bias).argmax(dim=-1)
+                for mask in masks[m0 : m0 + 64]
+            ]
+        )
         counts.append(_per_class(preds, y, n_classes))
     return torch.cat(counts)

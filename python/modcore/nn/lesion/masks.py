@@ -188,8 +188,9 @@ def _apply_mask(out: torch.Tensor, mask: torch.Tensor, n) -> torch.Tensor:
     """
     if not isinstance(out, torch.Tensor) or out.dim() < 2 or out.shape[1] != mask.shape[1]:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"a lesion hook expected a tensor of {mask.shape[1]} units on dim 1, "
-                         f"got {got}")
+        raise ValueError(
+            f"a lesion hook expected a tensor of {mask.shape[1]} units on dim 1, got {got}"
+        )
     view = (mask.shape[0], 1, mask.shape[1]) + (1,) * (out.dim() - 2)
     if n is None:
         return out * mask.reshape(view[1:])
@@ -199,8 +200,10 @@ def _apply_mask(out: torch.Tensor, mask: torch.Tensor, n) -> torch.Tensor:
     elif out.shape[0] == m * n:
         rows = out.reshape(m, n, *out.shape[1:])
     else:
-        raise ValueError(f"a lesion hook got a batch of {out.shape[0]} rows, expected {n} "
-                         f"examples or {m} masks x {n} examples")
+        raise ValueError(
+            f"a lesion hook got a batch of {out.shape[0]} rows, expected {n} "
+            f"examples or {m} masks x {n} examples"
+        )
     return (rows * mask.reshape(view)).reshape(m * n, *out.shape[1:])
 
 

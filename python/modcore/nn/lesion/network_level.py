@@ -60,8 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NetworkTests", "network_tests", "percentile", "spread", "rank_chi2_p",
-           "fisher_p"]
+__all__ = ["NetworkTests", "network_tests", "percentile", "spread", "rank_chi2_p", "fisher_p"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -97,16 +96,27 @@ class NetworkTests:
             "n_random": self.n_random,
             "mean_percentiles": self.mean_percentiles.tolist(),
             "spread_percentiles": self.spread_percentiles.tolist(),
-            **{k: getattr(self, k) for k in ("mean_chi2_p", "spread_chi2_p", "mean_fisher_p",
-                                             "spread_fisher_p", "mean_effect", "spread_effect")},
+            **{
+                k: getattr(self, k)
+                for k in (
+                    "mean_chi2_p",
+                    "spread_chi2_p",
+                    "mean_fisher_p",
+                    "spread_fisher_p",
+                    "mean_effect",
+                    "spread_effect",
+                )
+            },
         }
 
     def __repr__(self) -> str:
-        return (f"NetworkTests(mean: chi2 p={self.mean_chi2_p:.3g}, Fisher p="
-                f"{self.mean_fisher_p:.3g}, effect {self.mean_effect:.3f}; spread: chi2 p="
-                f"{self.spread_chi2_p:.3g}, Fisher p={self.spread_fisher_p:.3g}, effect "
-                f"{self.spread_effect:.3f}; {len(self.mean_percentiles)} sub-modules, "
-                f"R={self.n_random})")
+        return (
+            f"NetworkTests(mean: chi2 p={self.mean_chi2_p:.3g}, Fisher p="
+            f"{self.mean_fisher_p:.3g}, effect {self.mean_effect:.3f}; spread: chi2 p="
+            f"{self.spread_chi2_p:.3g}, Fisher p={self.spread_fisher_p:.3g}, effect "
+            f"{self.spread_effect:.3f}; {len(self.mean_percentiles)} sub-modules, "
+            f"R={self.n_random})"
+        )
 
 
 def percentile(value: float, sample, *, side: str = "left") -> float:
@@ -199,10 +209,16 @@ def network_tests(base, true, random) -> NetworkTests:
     base = np.asarray(base, dtype=float)
     true = np.asarray(true, dtype=float)
     random = np.asarray(random, dtype=float)
-    if (true.ndim != 2 or random.ndim != 3 or base.shape != true.shape[1:]
-            or random.shape[::2] != true.shape):
-        raise ValueError(f"expected base (C,), true (S, C) and random (S, R, C), got "
-                         f"{base.shape}, {true.shape} and {random.shape}")
+    if (
+        true.ndim != 2
+        or random.ndim != 3
+        or base.shape != true.shape[1:]
+        or random.shape[::2] != true.shape
+    ):
+        raise ValueError(
+            f"expected base (C,), true (S, C) and random (S, R, C), got "
+            f"{base.shape}, {true.shape} and {random.shape}"
+        )
     keep = ~np.isnan(base)
     base, true, random = base[keep], true[:, keep], random[:, :, keep]
     n_random = random.shape[1]

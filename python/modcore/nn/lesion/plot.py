@@ -13,8 +13,13 @@ import numpy as np
 
 from ...plot import new_figure
 
-__all__ = ["plot_single_lesions", "plot_dependencies", "plot_conditional", "plot_class_effects",
-           "save_figures"]
+__all__ = [
+    "plot_single_lesions",
+    "plot_dependencies",
+    "plot_conditional",
+    "plot_class_effects",
+    "save_figures",
+]
 
 _IMPORTANT = "#c0392b"
 _OTHER = "#5d7ea8"
@@ -41,8 +46,11 @@ def plot_single_lesions(study, path=None):
     layers = study.hidden_layers
     fig = new_figure(max(4.0, 3.2 * len(layers)), 3.6)
     axes = fig.subplots(1, len(layers), sharey=True, squeeze=False)[0]
-    top = max([s.drop for s in study.single] + [s.random_mean + 2 * s.random_std
-                                                  for s in study.single] + [study.min_drop])
+    top = max(
+        [s.drop for s in study.single]
+        + [s.random_mean + 2 * s.random_std for s in study.single]
+        + [study.min_drop]
+    )
     for ax, layer in zip(axes, layers):
         subs = [s for s in study.single if s.layer == layer]
         pos = np.arange(len(subs))
@@ -55,13 +63,21 @@ def plot_single_lesions(study, path=None):
         ax.bar(pos, [100 * s.drop for s in subs], width=0.5, color=colors, zorder=3)
         for i, s in enumerate(subs):
             if s.important:
-                ax.text(i, 100 * s.drop + 1.5 * top, "*", ha="center", va="bottom",
-                        color=_IMPORTANT, fontsize=12)
+                ax.text(
+                    i,
+                    100 * s.drop + 1.5 * top,
+                    "*",
+                    ha="center",
+                    va="bottom",
+                    color=_IMPORTANT,
+                    fontsize=12,
+                )
         ax.axhline(100 * study.min_drop, color="k", ls="--", lw=0.8)
         ax.set_xticks(pos, [f"M{s.module}\n{s.size}" for s in subs], fontsize=7)
         live = int((np.asarray(study.labels[layer]) >= 0).sum())
-        ax.set_title(f"{_layer_name(study, layer)} ({live}/{study.layer_sizes[layer]} live)",
-                     fontsize=9)
+        ax.set_title(
+            f"{_layer_name(study, layer)} ({live}/{study.layer_sizes[layer]} live)", fontsize=9
+        )
         ax.set_xlim(-0.6, max(len(subs), 1) - 0.4)
     axes[0].set_ylabel("accuracy drop (percentage points)")
     axes[0].set_ylim(min(0.0, 100 * min(s.drop for s in study.single)) - 0.5, 100 * top * 1.12 + 1)
@@ -132,9 +148,11 @@ def plot_dependencies(study, path=None):
                 ax.axhline(k - 0.5, color="k", lw=0.6)
                 ax.axvline(k - 0.5, color="k", lw=0.6)
         fig.colorbar(image, ax=ax, label="joint drop − sum of single drops (pp)")
-    ax.set_title("Double lesions: joint drop − sum of single drops (pp)\n"
-                 "* = outside the random pairs' interactions (two-sided p < 0.05, uncorrected)",
-                 fontsize=9)
+    ax.set_title(
+        "Double lesions: joint drop − sum of single drops (pp)\n"
+        "* = outside the random pairs' interactions (two-sided p < 0.05, uncorrected)",
+        fontsize=9,
+    )
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
@@ -176,16 +194,27 @@ def plot_conditional(study, path=None):
 
         values = 100 * study.conditional
         top = float(np.nanmax(np.abs(values))) or 1.0
-        image = ax.imshow(np.ma.masked_invalid(values), vmin=0, vmax=top,
-                          cmap=colormaps["Reds"].with_extremes(bad="#eeeeee"))
+        image = ax.imshow(
+            np.ma.masked_invalid(values),
+            vmin=0,
+            vmax=top,
+            cmap=colormaps["Reds"].with_extremes(bad="#eeeeee"),
+        )
         for r in range(n):
             for c in range(n):
                 if np.isnan(values[r, c]):
                     continue
                 star = "*" if study.conditional_important[r, c] else ""
-                ax.text(c, r, f"{values[r, c]:.1f}{star}", ha="center", va="center", fontsize=7,
-                        fontweight="bold" if r == c else "normal",
-                        color="white" if values[r, c] > 0.6 * top else "black")
+                ax.text(
+                    c,
+                    r,
+                    f"{values[r, c]:.1f}{star}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    fontweight="bold" if r == c else "normal",
+                    color="white" if values[r, c] > 0.6 * top else "black",
+                )
         ax.set_xticks(range(n), names, rotation=90, fontsize=8)
         ax.set_yticks(range(n), names, fontsize=8)
         ax.set_xlabel("kept lesioned (j)", fontsize=8)
@@ -193,9 +222,12 @@ def plot_conditional(study, path=None):
         fig.colorbar(image, ax=ax, label="extra drop of i given j (pp)")
     types = [p.dependency_type for p in study.pairs if p.dependency_type]
     counted = ", ".join(f"{t}: {types.count(t)}" for t in ("I", "II", "III", "IV"))
-    ax.set_title("Conditional double lesions: extra drop (pp) of row i given column j\n"
-                 "* = passes; diagonal: single drop; types of important pairs: "
-                 f"{counted if types else 'none'}", fontsize=8)
+    ax.set_title(
+        "Conditional double lesions: extra drop (pp) of row i given column j\n"
+        "* = passes; diagonal: single drop; types of important pairs: "
+        f"{counted if types else 'none'}",
+        fontsize=8,
+    )
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
@@ -221,28 +253,45 @@ def plot_class_effects(study, path=None):
     fig = new_figure(max(4.5, 0.75 * n_classes + 2.5), max(2.8, 0.45 * len(subs) + 1.8))
     ax = fig.subplots()
     if not subs:
-        ax.text(0.5, 0.5, "no important sub-module", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no important sub-module", ha="center", va="center", transform=ax.transAxes
+        )
         ax.set_axis_off()
     else:
         change = 100 * (np.array([s.class_accuracy for s in subs]) - study.base_class_accuracy)
-        rand = 100 * (np.array([s.random_class_accuracy.mean(axis=0) for s in subs])
-                      - study.base_class_accuracy)
+        rand = 100 * (
+            np.array([s.random_class_accuracy.mean(axis=0) for s in subs])
+            - study.base_class_accuracy
+        )
         limit = float(np.nanmax(np.abs(change))) or 1.0
-        image = ax.imshow(np.ma.masked_invalid(change), cmap=_colormap().reversed(),
-                          vmin=-limit, vmax=limit, aspect="auto")
+        image = ax.imshow(
+            np.ma.masked_invalid(change),
+            cmap=_colormap().reversed(),
+            vmin=-limit,
+            vmax=limit,
+            aspect="auto",
+        )
         for r in range(len(subs)):
             for c in range(n_classes):
                 if not np.isnan(change[r, c]):
-                    ax.text(c, r, f"{change[r, c]:+.0f}\n({rand[r, c]:+.1f})", ha="center",
-                            va="center", fontsize=6,
-                            color="white" if abs(change[r, c]) > 0.6 * limit else "black")
+                    ax.text(
+                        c,
+                        r,
+                        f"{change[r, c]:+.0f}\n({rand[r, c]:+.1f})",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if abs(change[r, c]) > 0.6 * limit else "black",
+                    )
         ax.set_xticks(range(n_classes), [str(c) for c in range(n_classes)], fontsize=8)
         ax.set_yticks(range(len(subs)), [f"{s.name} ({s.size})" for s in subs], fontsize=8)
         ax.set_xlabel("class")
         fig.colorbar(image, ax=ax, label="class accuracy change (pp)")
-    ax.set_title("Per-class effect of lesioning each important sub-module (pp; in brackets: "
-                 "random same-size lesions' mean)", fontsize=9)
+    ax.set_title(
+        "Per-class effect of lesioning each important sub-module (pp; in brackets: "
+        "random same-size lesions' mean)",
+        fontsize=9,
+    )
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
@@ -264,9 +313,17 @@ def save_figures(study, directory) -> list:
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / name for name in ("lesion_single.png", "lesion_double.png",
-                                           "lesion_conditional.png", "lesion_classes.png")]
-    for draw, path in zip((plot_single_lesions, plot_dependencies, plot_conditional,
-                           plot_class_effects), paths):
+    paths = [
+        directory / name
+        for name in (
+            "lesion_single.png",
+            "lesion_double.png",
+            "lesion_conditional.png",
+            "lesion_classes.png",
+        )
+    ]
+    for draw, path in zip(
+        (plot_single_lesions, plot_dependencies, plot_conditional, plot_class_effects), paths
+    ):
         draw(study, path)
     return paths

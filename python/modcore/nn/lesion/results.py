@@ -195,8 +195,13 @@ class PairLesion:
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         del d["random_class_accuracy"]
-        for key in ("class_accuracy", "random_joint_drops", "random_interactions",
-                    "a_given_b_random", "b_given_a_random"):
+        for key in (
+            "class_accuracy",
+            "random_joint_drops",
+            "random_interactions",
+            "a_given_b_random",
+            "b_given_a_random",
+        ):
             d[key] = d[key].tolist()
         return d
 
@@ -335,8 +340,11 @@ class LesionStudy:
         d["conditional"] = self.conditional.tolist()
         d["conditional_important"] = self.conditional_important.tolist()
         d["important"] = [s.name for s in self.important]
-        d["dependency_types"] = {f"{p.name_a}->{p.name_b}": p.dependency_type
-                                 for p in self.pairs if p.dependency_type is not None}
+        d["dependency_types"] = {
+            f"{p.name_a}->{p.name_b}": p.dependency_type
+            for p in self.pairs
+            if p.dependency_type is not None
+        }
         return _json_safe(d)
 
     def rule_text(self) -> str:

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RULES", "PAPER_SMALL", "DEPENDENCY_TYPES", "check_rule", "count_p_value",
-           "paper_category", "dependency_type"]
+__all__ = [
+    "RULES",
+    "PAPER_SMALL",
+    "DEPENDENCY_TYPES",
+    "check_rule",
+    "count_p_value",
+    "paper_category",
+    "dependency_type",
+]
 
 RULES = ("bonferroni", "paper")
 #: The paper's size floor: sub-modules of this many units or fewer are "small"
@@ -20,8 +27,12 @@ PAPER_SMALL = 12
 #: (X|Y important, Y|X important) -> the authors' dependency type of X (earlier
 #: layer) and Y, both important alone. Types I-III suggest information flows from
 #: X to Y; type IV looks like independence.
-DEPENDENCY_TYPES = {(False, False): "I", (True, False): "II", (False, True): "III",
-                    (True, True): "IV"}
+DEPENDENCY_TYPES = {
+    (False, False): "I",
+    (True, False): "II",
+    (False, True): "III",
+    (True, True): "IV",
+}
 # Drops are multiples of 1 / n_test; this absorbs the rounding of min_drop * n_test.
 _EPS = 1e-12
 
@@ -52,8 +63,9 @@ def count_p_value(true_count: int, random_counts, *, ties_count_against: bool) -
     return (1 + int(harmful.sum())) / (len(random_counts) + 1)
 
 
-def paper_category(*, drop: float, n_harmful: int, n_random: int, size: int, live: int,
-                   min_drop: float) -> str:
+def paper_category(
+    *, drop: float, n_harmful: int, n_random: int, size: int, live: int, min_drop: float
+) -> str:
     """The authors' category of a sub-module (``layer_cluster_taxonomify``).
 
     ``n_harmful`` random lesions of ``n_random`` were strictly more harmful, so

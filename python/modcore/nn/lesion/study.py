@@ -176,8 +176,9 @@ def lesion_study(
         n_clusters = check_positive_int(n_clusters, "n_clusters", minimum=2)
         t = time.perf_counter()
         network = network_from_module(model, example_input=_example(x), preset=preset)
-        clustering = spectral_cluster(network, n_clusters=n_clusters, n_init=n_init, seed=seed,
-                                      n_jobs=n_jobs)
+        clustering = spectral_cluster(
+            network, n_clusters=n_clusters, n_init=n_init, seed=seed, n_jobs=n_jobs
+        )
         seconds["clustering"] = time.perf_counter() - t
     if isinstance(clustering, Clustering):
         ncut, n_clusters = clustering.ncut, clustering.n_clusters
@@ -192,16 +193,45 @@ def lesion_study(
     with _eval_mode(model), Progress(0, "lesion study", progress, unit="lesions") as reporter:
         base = _plain_counts(model, units, x, y, n_classes)
         t = time.perf_counter()
-        single, info = _single_study(model, units, x, y, labels, subs, base, class_sizes, r,
-                                     seed, rule, alpha, min_drop, adaptive, max_random_lesions,
-                                     reporter)
+        single, info = _single_study(
+            model,
+            units,
+            x,
+            y,
+            labels,
+            subs,
+            base,
+            class_sizes,
+            r,
+            seed,
+            rule,
+            alpha,
+            min_drop,
+            adaptive,
+            max_random_lesions,
+            reporter,
+        )
         seconds["single"] = time.perf_counter() - t - info["top_up_seconds"]
         seconds["top_up"] = info["top_up_seconds"]
-        tests = network_tests(class_accuracy(base, class_sizes),
-                              np.array([s.class_accuracy for s in single]),
-                              np.array([s.random_class_accuracy[:r] for s in single]))
-        pairs = double_study(model, units, x, y, single, base, class_sizes, r, min_drop,
-                             pair_set, reporter, run=double)
+        tests = network_tests(
+            class_accuracy(base, class_sizes),
+            np.array([s.class_accuracy for s in single]),
+            np.array([s.random_class_accuracy[:r] for s in single]),
+        )
+        pairs = double_study(
+            model,
+            units,
+            x,
+            y,
+            single,
+            base,
+            class_sizes,
+            r,
+            min_drop,
+            pair_set,
+            reporter,
+            run=double,
+        )
         seconds["double"] = pairs.seconds
     seconds["total"] = time.perf_counter() - started
     return LesionStudy(
@@ -238,8 +268,24 @@ def lesion_study(
     )
 
 
-def _single_study(model, units, x, y, labels, subs, base, class_sizes, r, seed, rule, alpha,
-                  min_drop, adaptive, max_random, reporter):
+def _single_study(
+    model,
+    units,
+    x,
+    y,
+    labels,
+    subs,
+    base,
+    class_sizes,
+    r,
+    seed,
+    rule,
+    alpha,
+    min_drop,
+    adaptive,
+    max_random,
+    reporter,
+):
     n = len(y)
     n_classes = len(base)
     base_total = int(base.sum())
@@ -307,8 +353,7 @@ def _single_study(model, units, x, y, labels, subs, base, class_sizes, r, seed, 
         lesions, spans = [], []
         for i in live:
             have = len(rand_counts[i])
-            more = _draw(rngs[i], pools[subs[i].layer], subs[i].size,
-                         min(target, 4 * have) - have)
+            more = _draw(rngs[i], pools[subs[i].layer], subs[i].size, min(target, 4 * have) - have)
             drawn[i] = np.concatenate([drawn[i], more])
             spans.append((i, len(lesions), len(more)))
             lesions += [{subs[i].layer: row} for row in more]
@@ -327,19 +372,40 @@ def _single_study(model, units, x, y, labels, subs, base, class_sizes, r, seed, 
         category = None
         if paper:
             category = paper_category(
-                drop=drops[i], n_harmful=int((rand_totals < total(i)).sum()), n_random=r,
-                size=s.size, live=len(pools[s.layer]), min_drop=min_drop)
-        results.append(SubModuleLesion(
-            layer=s.layer, module=s.module, size=s.size, group=units.names[s.layer],
-            neurons=s.neurons, accuracy=total(i) / n, drop=drops[i],
-            class_accuracy=class_accuracy(true_counts[i], class_sizes),
-            random_drops=rand_drops,
-            random_class_accuracy=class_accuracy(rand_counts[i], class_sizes),
-            random_neurons=drawn[i], random_mean=mean, random_std=std, z_score=z, p_value=p,
-            tested=bool(tested[i]),
-            important=(category == "important") if paper else bool(tested[i] and p < threshold),
-            category=category,
-        ))
-    info = {"n_tested": n_tested, "threshold": threshold, "max_random": int(target),
-            "n_masks": n_masks, "top_up_seconds": time.perf_counter() - stage_one}
+                drop=drops[i],
+                n_harmful=int((rand_totals < total(i)).sum()),
+                n_random=r,
+                size=s.size,
+                live=len(pools[s.layer]),
+                min_drop=min_drop,
+            )
+        results.append(
+            SubModuleLesion(
+                layer=s.layer,
+                module=s.module,
+                size=s.size,
+                group=units.names[s.layer],
+                neurons=s.neurons,
+                accuracy=total(i) / n,
+                drop=drops[i],
+                class_accuracy=class_accuracy(true_counts[i], class_sizes),
+                random_drops=rand_drops,
+                random_class_accuracy=class_accuracy(rand_counts[i], class_sizes),
+                random_neurons=drawn[i],
+                random_mean=mean,
+                random_std=std,
+                z_score=z,
+                p_value=p,
+                tested=bool(tested[i]),
+                important=(category == "important") if paper else bool(tested[i] and p < threshold),
+                category=category,
+            )
+        )
+    info = {
+        "n_tested": n_tested,
+        "threshold": threshold,
+        "max_random": int(target),
+        "n_masks": n_masks,
+        "top_up_seconds": time.perf_counter() - stage_one,
+    }
     return results, info

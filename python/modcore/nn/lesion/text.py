@@ -11,13 +11,17 @@ __all__ = ["rule_text", "table", "markdown"]
 def rule_text(study) -> str:
     """How importance was decided, in one sentence."""
     if study.rule == "paper":
-        return (f"paper rule: important = no random lesion more harmful (p < 1/"
-                f"{study.random_lesions}, ties count for the sub-module), drop >= "
-                f"{100 * study.min_drop:g} pp, more than {PAPER_SMALL} units and not all "
-                f"of its layer's live units")
-    return (f"Bonferroni rule: important = drop >= {100 * study.min_drop:g} pp and p < "
-            f"{study.alpha:g}/{max(study.n_tested, 1)} = {study.threshold:.3g} over the "
-            f"{study.n_tested} sub-modules with such a drop (ties count against)")
+        return (
+            f"paper rule: important = no random lesion more harmful (p < 1/"
+            f"{study.random_lesions}, ties count for the sub-module), drop >= "
+            f"{100 * study.min_drop:g} pp, more than {PAPER_SMALL} units and not all "
+            f"of its layer's live units"
+        )
+    return (
+        f"Bonferroni rule: important = drop >= {100 * study.min_drop:g} pp and p < "
+        f"{study.alpha:g}/{max(study.n_tested, 1)} = {study.threshold:.3g} over the "
+        f"{study.n_tested} sub-modules with such a drop (ties count against)"
+    )
 
 
 def table(study) -> str:
@@ -42,10 +46,13 @@ def table(study) -> str:
         f"network tests over {len(study.single)} sub-modules (R={t.n_random}): mean accuracy "
         f"chi2 p {t.mean_chi2_p:.3g}, Fisher p {t.mean_fisher_p:.3g}, effect "
         f"{t.mean_effect:.3f}; class spread chi2 p {t.spread_chi2_p:.3g}, Fisher p "
-        f"{t.spread_fisher_p:.3g}, effect {t.spread_effect:.3f}")
+        f"{t.spread_fisher_p:.3g}, effect {t.spread_effect:.3f}"
+    )
     if study.pairs:
-        lines.append("double lesions (pp): joint, sum of singles, interaction, z, p; "
-                     "conditional a|b, b|a (* = passes), dependency type")
+        lines.append(
+            "double lesions (pp): joint, sum of singles, interaction, z, p; "
+            "conditional a|b, b|a (* = passes), dependency type"
+        )
         for p in study.pairs:
             lines.append(
                 f"{p.name_a + '+' + p.name_b:>12s} {100 * p.joint_drop:8.2f} "
@@ -56,23 +63,28 @@ def table(study) -> str:
                 f"{p.dependency_type or '-'}"
             )
     elif study.double:
-        lines.append("double lesions: fewer than two "
-                     + ("important " if study.pair_set == "important" else "")
-                     + "sub-modules in different layers")
+        lines.append(
+            "double lesions: fewer than two "
+            + ("important " if study.pair_set == "important" else "")
+            + "sub-modules in different layers"
+        )
     return "\n".join(lines)
+
 
 def markdown(study) -> str:
     """The important sub-modules, network tests and pairs as Markdown, for reports."""
-    top_up = (f" (topped up to {study.max_random_lesions} for candidates)"
-              if study.rule == "bonferroni" else "")
+    top_up = (
+        f" (topped up to {study.max_random_lesions} for candidates)"
+        if study.rule == "bonferroni"
+        else ""
+    )
     out = [
         f"Base test accuracy {100 * study.base_accuracy:.2f} % ({study.n_test} examples), "
         f"k = {study.n_clusters}, {study.random_lesions} random lesions per sub-module"
         f"{top_up}. {len(study.single)} sub-modules, {study.n_tested} with a drop >= "
         f"{100 * study.min_drop:g} pp, {len(study.important)} important; {rule_text(study)}.",
         "",
-        "| layer | important / sub-modules "
-        "| sub-module (size): drop vs random mean ± std, pp |",
+        "| layer | important / sub-modules | sub-module (size): drop vs random mean ± std, pp |",
         "|---|---|---|",
     ]
     for layer in study.hidden_layers:
@@ -84,15 +96,22 @@ def markdown(study) -> str:
             for s in sorted(imp, key=lambda s: -s.drop)
         )
         # An MLP's layers go by number; a CNN's groups also by module name.
-        label = (f"{layer} ({study.group_names[layer]}, {study.unit_kinds[layer]})"
-                 if "channels" in study.unit_kinds else f"{layer}")
+        label = (
+            f"{layer} ({study.group_names[layer]}, {study.unit_kinds[layer]})"
+            if "channels" in study.unit_kinds
+            else f"{layer}"
+        )
         out.append(f"| {label} | {len(imp)} / {len(subs)} | {text or '-'} |")
     if study.rule == "paper":
         counts = {}
         for s in study.single:
             counts[s.category] = counts.get(s.category, 0) + 1
-        out += ["", "Categories (the authors' taxonomy): "
-                + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + "."]
+        out += [
+            "",
+            "Categories (the authors' taxonomy): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            + ".",
+        ]
     out += ["", _class_markdown(study), "", _network_markdown(study)]
     if study.pairs:
         out += [
@@ -112,38 +131,56 @@ def markdown(study) -> str:
                 f"{' pass' if p.b_given_a_important else ''} | {p.dependency_type or '-'} |"
             )
         types = [p.dependency_type for p in study.pairs if p.dependency_type]
-        out += ["", "Dependency types of pairs of important sub-modules (I: neither "
-                "conditional lesion adds damage, II: only a given b, III: only b given a, "
-                "IV: both; I-III suggest a feeds b): "
-                + (", ".join(f"{t} {types.count(t)}" for t in ("I", "II", "III", "IV"))
-                   if types else "none") + "."]
+        out += [
+            "",
+            "Dependency types of pairs of important sub-modules (I: neither "
+            "conditional lesion adds damage, II: only a given b, III: only b given a, "
+            "IV: both; I-III suggest a feeds b): "
+            + (
+                ", ".join(f"{t} {types.count(t)}" for t in ("I", "II", "III", "IV"))
+                if types
+                else "none"
+            )
+            + ".",
+        ]
     return "\n".join(out)
+
 
 def _class_markdown(study) -> str:
     classes = range(len(study.class_sizes))
     head = "| sub-module | " + " | ".join(f"class {c}" for c in classes) + " |"
-    lines = ["Accuracy change per class of the important sub-modules' lesions, pp "
-             "(in brackets: mean of their random lesions):", "", head,
-             "|---|" + "---|" * len(study.class_sizes)]
+    lines = [
+        "Accuracy change per class of the important sub-modules' lesions, pp "
+        "(in brackets: mean of their random lesions):",
+        "",
+        head,
+        "|---|" + "---|" * len(study.class_sizes),
+    ]
     for s in study.important:
         change = 100 * (s.class_accuracy - study.base_class_accuracy)
         rand = 100 * (s.random_class_accuracy.mean(axis=0) - study.base_class_accuracy)
-        lines.append(f"| {s.name} | " + " | ".join(
-            f"{c:+.1f} ({r:+.1f})" for c, r in zip(change, rand)) + " |")
+        lines.append(
+            f"| {s.name} | "
+            + " | ".join(f"{c:+.1f} ({r:+.1f})" for c, r in zip(change, rand))
+            + " |"
+        )
     if not study.important:
         lines.append("| none | " + " | ".join("" for _ in classes) + " |")
     return "\n".join(lines)
 
+
 def _network_markdown(study) -> str:
     t = study.network_tests
-    return "\n".join([
-        f"Network-level tests over all {len(study.single)} sub-modules, {t.n_random} random "
-        "lesions each (the authors' definitions):",
-        "",
-        "| statistic | chi-square p | Fisher p | effect factor |",
-        "|---|---|---|---|",
-        f"| mean class accuracy | {t.mean_chi2_p:.3g} | {t.mean_fisher_p:.3g} | "
-        f"{t.mean_effect:.3f} |",
-        f"| spread of class changes | {t.spread_chi2_p:.3g} | {t.spread_fisher_p:.3g} | "
-        f"{t.spread_effect:.3f} |",
-    ])
+    return "\n".join(
+        [
+            f"Network-level tests over all {len(study.single)} sub-modules, {t.n_random} random "
+            "lesions each (the authors' definitions):",
+            "",
+            "| statistic | chi-square p | Fisher p | effect factor |",
+            "|---|---|---|---|",
+            f"| mean class accuracy | {t.mean_chi2_p:.3g} | {t.mean_fisher_p:.3g} | "
+            f"{t.mean_effect:.3f} |",
+            f"| spread of class changes | {t.spread_chi2_p:.3g} | {t.spread_fisher_p:.3g} | "
+            f"{t.spread_effect:.3f} |",
+        ]
+    )

@@ -101,7 +101,7 @@ class LesionUnits:
     n_outputs: int
 
     def noun(self, group: int) -> str:
-        """"neurons" or "channels"."""
+        """ "neurons" or "channels"."""
         return _UNIT_NOUN[self.kinds[group]]
 
     def check_group(self, group) -> int:
@@ -112,13 +112,16 @@ class LesionUnits:
                 raise ValueError(f"no group named {group!r}; the groups are {list(self.names)}")
             group = self.names.index(group)
         elif not isinstance(group, numbers.Integral) or isinstance(group, bool):
-            raise TypeError(f"a lesion's layer must be an int (or a group name), got "
-                            f"{type(group).__name__}")
+            raise TypeError(
+                f"a lesion's layer must be an int (or a group name), got {type(group).__name__}"
+            )
         group = int(group)
         if group not in self.hidden:
-            where = (f"layers {self.hidden[0]}..{self.hidden[-1]}"
-                     if self.hidden == tuple(range(self.hidden[0], self.hidden[-1] + 1))
-                     else f"layers {list(self.hidden)}")
+            where = (
+                f"layers {self.hidden[0]}..{self.hidden[-1]}"
+                if self.hidden == tuple(range(self.hidden[0], self.hidden[-1] + 1))
+                else f"layers {list(self.hidden)}"
+            )
             why = self.refusals.get(group)
             raise ValueError(
                 f"layer {group} is not a hidden layer: lesions go in {where} "
@@ -158,13 +161,16 @@ class LesionUnits:
         return [lab.astype(np.int64) for lab in labels]
 
     def __repr__(self) -> str:
-        groups = ", ".join(f"{n}: {s}" + ("*" if g in self.hidden else "")
-                           for g, (n, s) in enumerate(zip(self.names, self.sizes)))
+        groups = ", ".join(
+            f"{n}: {s}" + ("*" if g in self.hidden else "")
+            for g, (n, s) in enumerate(zip(self.names, self.sizes))
+        )
         return f"LesionUnits([{groups}], * = lesionable)"
 
 
-def lesion_units(model: nn.Module, *, example: torch.Tensor | None = None,
-                 input_shape=None) -> LesionUnits:
+def lesion_units(
+    model: nn.Module, *, example: torch.Tensor | None = None, input_shape=None
+) -> LesionUnits:
     """Trace ``model`` and find where each of its groups is silenced.
 
     Shapes are propagated from ``example`` (a batch) or a zeros batch of
@@ -182,8 +188,10 @@ def lesion_units(model: nn.Module, *, example: torch.Tensor | None = None,
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(model, LAYERS):
-        raise ValueError(f"lesions need a hidden layer: a bare {type(model).__name__} has 1 "
-                         "Linear/Conv layer, expected at least 2")
+        raise ValueError(
+            f"lesions need a hidden layer: a bare {type(model).__name__} has 1 "
+            "Linear/Conv layer, expected at least 2"
+        )
     training = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
@@ -202,11 +210,14 @@ def lesion_units(model: nn.Module, *, example: torch.Tensor | None = None,
     kinds = tuple(g[2] for g in walk.groups)
     nodes = list(gm.graph.nodes)
     order = {node: i for i, node in enumerate(nodes)}
-    layer_nodes = [n for n in nodes if n.op == "call_module"
-                   and isinstance(gm.get_submodule(n.target), LAYERS)]
+    layer_nodes = [
+        n for n in nodes if n.op == "call_module" and isinstance(gm.get_submodule(n.target), LAYERS)
+    ]
     if len(layer_nodes) != len(names) - 1 or kinds[0] != "input":
-        raise ValueError(f"{type(model).__name__}: the traced groups {list(names)} do not match "
-                         "its Linear/Conv calls; lesions need one input tensor")
+        raise ValueError(
+            f"{type(model).__name__}: the traced groups {list(names)} do not match "
+            "its Linear/Conv calls; lesions need one input tensor"
+        )
     if len(layer_nodes) < 2:
         raise ValueError(
             f"lesions need a hidden layer: {type(model).__name__} has {len(layer_nodes)} "
@@ -222,31 +233,47 @@ def lesion_units(model: nn.Module, *, example: torch.Tensor | None = None,
     hidden, emitters, emitter_names, refusals, widest, seq = [], {}, {}, {}, {}, {}
     for g, node in enumerate(layer_nodes[:-1], start=1):
         if calls[node.target] > 1:
-            refusals[g] = (f"is a second call of module {node.target!r}: its units cannot be "
-                           "silenced apart from the first call's")
+            refusals[g] = (
+                f"is a second call of module {node.target!r}: its units cannot be "
+                "silenced apart from the first call's"
+            )
             continue
         end = _emitter(gm, node)
         if end.op != "call_module" or calls[end.target] > 1:
-            what = (f"module {end.target!r}, called {calls[end.target]} times"
-                    if end.op == "call_module" else f"{end.op} {_describe_target(end.target)}")
-            refusals[g] = (f"leaves its layer through {what} (node {end.name!r}); lesions put a "
-                           "forward hook on the module where a group's units leave their layer "
-                           "(after BatchNorm, activation, pooling), so that op must be a module "
-                           "called once (e.g. nn.ReLU rather than F.relu)")
+            what = (
+                f"module {end.target!r}, called {calls[end.target]} times"
+                if end.op == "call_module"
+                else f"{end.op} {_describe_target(end.target)}"
+            )
+            refusals[g] = (
+                f"leaves its layer through {what} (node {end.name!r}); lesions put a "
+                "forward hook on the module where a group's units leave their layer "
+                "(after BatchNorm, activation, pooling), so that op must be a module "
+                "called once (e.g. nn.ReLU rather than F.relu)"
+            )
             continue
         hidden.append(g)
         emitters[g] = gm.get_submodule(end.target)
         emitter_names[g] = end.target
-        widest[g] = max([1] + widths[order[end]:])
+        widest[g] = max([1] + widths[order[end] :])
         if end.target in children:
             seq[g] = children.index(end.target)
     if not hidden:
-        raise ValueError(f"{type(model).__name__} has no group that lesions can silence: "
-                         + "; ".join(f"{names[g]} {why}" for g, why in refusals.items()))
+        raise ValueError(
+            f"{type(model).__name__} has no group that lesions can silence: "
+            + "; ".join(f"{names[g]} {why}" for g, why in refusals.items())
+        )
     return LesionUnits(
-        names=names, sizes=sizes, kinds=kinds, hidden=tuple(hidden), emitters=emitters,
-        emitter_names=emitter_names, refusals=refusals, widest_after=widest,
-        widest=max([1] + widths), sequential_index=seq,
+        names=names,
+        sizes=sizes,
+        kinds=kinds,
+        hidden=tuple(hidden),
+        emitters=emitters,
+        emitter_names=emitter_names,
+        refusals=refusals,
+        widest_after=widest,
+        widest=max([1] + widths),
+        sequential_index=seq,
         input_shape=tuple(int(s) for s in example.shape[1:]),
         n_outputs=sizes[-1],
     )
