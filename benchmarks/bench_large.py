@@ -2,20 +2,25 @@
 
     python benchmarks/bench_large.py [--quick]
 
-Each size runs in a fresh subprocess, so its peak resident memory is its own.
-Memory is reported as the peak growth over the process after the weights exist,
+Each size runs in a fresh subprocess. Memory is the growth of the peak resident
+set (VmHWM) over the resident set just before the call, once the weights exist:
+the peak is reset before each call (Linux /proc/self/clear_refs), so the
+temporaries of making the weights do not hide the call's own peak. It is
 divided by the edge storage (12 bytes an edge: a float64 weight and an int32
-index), so that dense n x n work anywhere would show as a huge ratio.
+index), so that dense n x n work anywhere would show as a huge ratio. The null
+runs on all cores (its memory grows with the threads: one graph each).
 """
 
 import argparse
+import gc
 import json
-import resource
+import os
 import subprocess
 import sys
 import time
 
 import numpy as np
+from common import cpu_name
 
 SIZES = {  # widths, sparsity -> about the edge count in the name
     "1e5": ((784, 256, 256, 256, 10), 0.62),
@@ -24,8 +29,23 @@ SIZES = {  # widths, sparsity -> about the edge count in the name
 }
 
 
-def peak_rss_bytes():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def status_bytes(field):
+    """A memory figure of this process from /proc/self/status ("VmRSS", "VmHWM")."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+
+
+def start_peak():
+    """Reset the peak resident set to the current one and return the current one."""
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return status_bytes("VmRSS")
+
+
+def peak_growth(base):
+    return status_bytes("VmHWM") - base
 
 
 def run_one(name, shuffles):
@@ -35,15 +55,16 @@ def run_one(name, shuffles):
     widths, sparsity = SIZES[name]
     weights = [w.astype(np.float32) for w in random_pruned_mlp(widths, sparsity, seed=0)]
     edges = sum(int(np.count_nonzero(w)) for w in weights)
-    base = peak_rss_bytes()
+    base = start_peak()
     t = time.perf_counter()
     res = modcore.spectral_cluster(weights, seed=0)
     t_cluster = time.perf_counter() - t
-    mem_cluster = peak_rss_bytes() - base
+    mem_cluster = peak_growth(base)
+    base = start_peak()
     t = time.perf_counter()
-    modcore.ncut_significance(weights, n_shuffles=shuffles, seed=0, progress=False)
+    sig = modcore.ncut_significance(weights, n_shuffles=shuffles, seed=0, progress=False)
     t_null = time.perf_counter() - t - t_cluster  # ncut_significance clusters the net first
-    mem_null = peak_rss_bytes() - base
+    mem_null = peak_growth(base)
     print(
         json.dumps(
             {
@@ -51,6 +72,8 @@ def run_one(name, shuffles):
                 "edges": edges,
                 "nodes": sum(widths),
                 "ncut": res.ncut,
+                "shuffled_ncuts": sig.shuffled_ncuts.tolist(),
+                "threads": len(os.sched_getaffinity(0)),
                 "t_cluster": t_cluster,
                 "t_shuffles": t_null,
                 "shuffles": shuffles,
@@ -64,16 +87,18 @@ def run_one(name, shuffles):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only 1e5 and 1e6 edges")
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), help="only these sizes")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--shuffles", type=int, default=10)
     args = parser.parse_args()
     if args.one:
         run_one(args.one, args.shuffles)
         return
-    names = ["1e5", "1e6"] if args.quick else list(SIZES)
+    names = args.sizes or (["1e5", "1e6"] if args.quick else list(SIZES))
+    print(cpu_name())
     print(
-        f"{'edges':>10s} {'nodes':>7s} {'cluster s':>10s} {'10 shuffles s':>14s} "
-        f"{'peak MB':>8s} {'mem/edge storage':>17s}"
+        f"{'edges':>10s} {'nodes':>7s} {'cluster s':>10s} {f'{args.shuffles} shuffles s':>14s} "
+        f"{'cluster MB':>10s} {'null MB':>8s} {'cluster/storage':>15s} {'null/storage':>12s}"
     )
     previous = None
     for name in names:
@@ -87,8 +112,10 @@ def main():
         storage = 12 * r["edges"]
         print(
             f"{r['edges']:10d} {r['nodes']:7d} {r['t_cluster']:10.2f} {r['t_shuffles']:14.2f} "
-            f"{r['mem_null'] / 2**20:8.0f} {r['mem_null'] / storage:17.1f}"
+            f"{r['mem_cluster'] / 2**20:10.0f} {r['mem_null'] / 2**20:8.0f} "
+            f"{r['mem_cluster'] / storage:15.2f} {r['mem_null'] / storage:12.2f}"
         )
+        print(f"{'':10s} n-cut {r['ncut']!r}, first shuffles {r['shuffled_ncuts'][:3]!r}")
         if previous:
             growth = (r["t_cluster"] / previous["t_cluster"]) / (r["edges"] / previous["edges"])
             print(f"{'':10s} time per edge vs previous size: {growth:.2f}x")
