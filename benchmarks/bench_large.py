@@ -20,6 +20,7 @@ import sys
 import time
 
 import numpy as np
+
 from common import cpu_name
 
 SIZES = {  # widths, sparsity -> about the edge count in the name
