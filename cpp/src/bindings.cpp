@@ -95,10 +95,8 @@ struct Inputs {
     std::vector<BlockInput> blocks;
     std::vector<py::object> keep;
 
-    // The network's non-zeros, copied out of the arrays (polling the token).
-    Network network(const CancelToken* token) const {
-        return network_from_blocks(sizes, blocks, token);
-    }
+    // The network read from the arrays in place, checked first (polling the token).
+    InputEdges edges(const CancelToken* token) const { return InputEdges(sizes, blocks, token); }
 };
 
 Inputs inputs_of(const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& sizes,
@@ -146,7 +144,8 @@ AssignLabels assign_of(const std::string& name) {
 
 ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double tol,
                                const std::string& method, const std::string& select_by,
-                               bool refine, const std::string& assign_labels) {
+                               bool refine, const std::string& assign_labels,
+                               Index large_graph) {
     ClusterOptions opt;
     opt.n_clusters = n_clusters;
     opt.n_init = n_init;
@@ -156,6 +155,7 @@ ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double 
     opt.select_by = select_of(select_by);
     opt.spectral.tol = tol;
     opt.spectral.method = method_of(method);
+    opt.spectral.large_graph = large_graph;
     return opt;
 }
 
@@ -180,7 +180,7 @@ py::dict node_map(Graph& g) {
 // of entries).
 Graph graph_of(const Inputs& in) {
     return interruptible([&](const CancelToken& token) {
-        return build_graph(in.network(&token), &token);
+        return build_graph(in.edges(&token), &token);
     });
 }
 
@@ -204,13 +204,14 @@ void add_result(py::dict& d, ClusterResult&& res) {
 py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, int n_init,
                     int max_iter, double tol, const std::string& method,
                     const std::string& select_by, bool refine,
-                    const std::string& assign_labels, std::uint64_t seed, int n_jobs) {
+                    const std::string& assign_labels, std::uint64_t seed, int n_jobs,
+                    Index large_graph) {
     ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method, select_by,
-                                         refine, assign_labels);
+                                         refine, assign_labels, large_graph);
     const Inputs in = inputs_of(sizes, blocks);
     Graph g;
     ClusterResult res = interruptible([&](const CancelToken& token) {
-        g = build_graph(in.network(&token), &token);
+        g = build_graph(in.edges(&token), &token);
         opt.spectral.cancel = &token;
         return cluster_graph(g, opt, seed, resolve_threads(n_jobs));
     });
@@ -224,13 +225,14 @@ py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, 
 py::dict cluster_curve_py(const Sizes& sizes, const py::list& blocks, const std::vector<int>& ks,
                           int n_init, int max_iter, double tol, const std::string& method,
                           const std::string& select_by, bool refine,
-                          const std::string& assign_labels, std::uint64_t seed, int n_jobs) {
+                          const std::string& assign_labels, std::uint64_t seed, int n_jobs,
+                          Index large_graph) {
     ClusterOptions opt = cluster_options(0, n_init, max_iter, tol, method, select_by, refine,
-                                         assign_labels);
+                                         assign_labels, large_graph);
     const Inputs in = inputs_of(sizes, blocks);
     Graph g;
     std::vector<ClusterResult> res = interruptible([&](const CancelToken& token) {
-        g = build_graph(in.network(&token), &token);
+        g = build_graph(in.edges(&token), &token);
         opt.spectral.cancel = &token;
         return cluster_curve(g, ks, opt, seed, resolve_threads(n_jobs));
     });
@@ -292,16 +294,18 @@ double modularity_py(const Sizes& sizes, const py::list& blocks, const Labels& l
 }
 
 py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double tol,
-                      const std::string& method, std::uint64_t seed) {
+                      const std::string& method, std::uint64_t seed, int n_jobs,
+                      Index large_graph) {
     SpectralOptions opt;
     opt.tol = tol;
     opt.method = method_of(method);
+    opt.large_graph = large_graph;
     const Inputs in = inputs_of(sizes, blocks);
     Graph g;
     Embedding emb = interruptible([&](const CancelToken& token) {
-        g = build_graph(in.network(&token), &token);
+        g = build_graph(in.edges(&token), &token);
         opt.cancel = &token;
-        return spectral_embedding(g, k, seed, opt);
+        return spectral_embedding(g, k, seed, opt, resolve_threads(n_jobs));
     });
     py::dict d = node_map(g);
     d["embedding"] = to_numpy(std::move(emb.rows)).reshape(
@@ -318,15 +322,16 @@ py::tuple shuffled_scores_py(const Sizes& sizes, const py::list& blocks, const s
                              std::uint64_t first, std::uint64_t count, const std::vector<int>& ks,
                              int n_init, int max_iter, double tol, const std::string& method,
                              const std::string& select_by, bool refine,
-                             const std::string& assign_labels, std::uint64_t seed, int n_jobs) {
+                             const std::string& assign_labels, std::uint64_t seed, int n_jobs,
+                             Index large_graph) {
     ClusterOptions opt = cluster_options(0, n_init, max_iter, tol, method, select_by, refine,
-                                         assign_labels);
+                                         assign_labels, large_graph);
     const ShuffleMethod how = parse_shuffle(shuffle);
     const Inputs in = inputs_of(sizes, blocks);
     ShuffleScores res = interruptible([&](const CancelToken& token) {
-        const Network net = in.network(&token);
+        const InputEdges edges = in.edges(&token);
         opt.spectral.cancel = &token;
-        return shuffled_scores(net, how, first, count, ks, opt, seed, resolve_threads(n_jobs));
+        return shuffled_scores(edges, how, first, count, ks, opt, seed, resolve_threads(n_jobs));
     });
     const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(count),
                                          static_cast<py::ssize_t>(ks.size())};
@@ -341,7 +346,7 @@ py::list shuffled_network_py(const Sizes& sizes, const py::list& blocks,
     const ShuffleMethod how = parse_shuffle(shuffle);
     const Inputs in = inputs_of(sizes, blocks);
     Network out = interruptible([&](const CancelToken& token) {
-        return shuffle_network(in.network(&token), how, seed, index, &token);
+        return shuffle_network(in.edges(&token), how, seed, index, &token);
     });
     py::list result;
     for (BlockEdges& e : out.blocks)
@@ -373,20 +378,21 @@ PYBIND11_MODULE(_core, m) {
     m.def("cluster", &cluster_py, py::arg("sizes"), py::arg("blocks"), py::arg("n_clusters"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
           py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
-          py::arg("n_jobs"));
+          py::arg("n_jobs"), py::arg("large_graph") = kLargeGraphEdges);
     m.def("ncut", &ncut_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"));
     m.def("spectral_embedding", &embedding_py, py::arg("sizes"), py::arg("blocks"),
-          py::arg("n_clusters"), py::arg("tol"), py::arg("method"), py::arg("seed"));
+          py::arg("n_clusters"), py::arg("tol"), py::arg("method"), py::arg("seed"),
+          py::arg("n_jobs") = 1, py::arg("large_graph") = kLargeGraphEdges);
     m.def("cluster_curve", &cluster_curve_py, py::arg("sizes"), py::arg("blocks"), py::arg("ks"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
           py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
-          py::arg("n_jobs"));
+          py::arg("n_jobs"), py::arg("large_graph") = kLargeGraphEdges);
     m.def("modularity", &modularity_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"));
     m.def("shuffled_scores", &shuffled_scores_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("shuffle"), py::arg("first"), py::arg("count"), py::arg("ks"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
           py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
-          py::arg("n_jobs"));
+          py::arg("n_jobs"), py::arg("large_graph") = kLargeGraphEdges);
     m.def("shuffled_network", &shuffled_network_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("shuffle"), py::arg("seed"), py::arg("index"));
     m.def("kmeans", &kmeans_py, py::arg("X"), py::arg("n_clusters"), py::arg("n_init"),

@@ -48,7 +48,7 @@ ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint
     if (k < 2 || k > g.n_nodes)
         throw std::invalid_argument("n_clusters must be between 2 and the number of live neurons (" +
                                     std::to_string(g.n_nodes) + "), got " + std::to_string(k));
-    const Embedding emb = spectral_embedding(g, k, seed, opt.spectral);
+    const Embedding emb = spectral_embedding(g, k, seed, opt.spectral, n_threads);
     return cluster_embedding(g, emb, k, opt, seed, n_threads);
 }
 

@@ -9,31 +9,15 @@
 namespace modcore {
 namespace {
 
-std::string block_name(std::size_t b) { return "block " + std::to_string(b); }
-
-void check_block_shape(const BlockInput& in, std::size_t b, const std::vector<Index>& sizes) {
-    const Index n_groups = static_cast<Index>(sizes.size());
-    if (in.src < 0 || in.src >= n_groups || in.dst < 0 || in.dst >= n_groups)
-        throw std::invalid_argument(block_name(b) + " joins a group outside [0, " +
-                                    std::to_string(n_groups) + ")");
-    if (in.rows != sizes[in.src] || in.cols != sizes[in.dst])
-        throw std::invalid_argument(block_name(b) + " has shape (" + std::to_string(in.rows) +
-                                    ", " + std::to_string(in.cols) + "), expected (" +
-                                    std::to_string(sizes[in.src]) + ", " +
-                                    std::to_string(sizes[in.dst]) + ")");
-    if (in.triangle != (in.src == in.dst))
-        throw std::invalid_argument(block_name(b) + ": a block from a group to itself, and only "
-                                    "such a block, is stored as an upper triangle");
-}
-
 // Each connected set of groups is coloured from its lowest index with colour
 // index % 2, so a chain's colours are its layer parities. Returns false when
 // some non-empty block joins two groups of one colour.
-bool colour_groups(const Network& net, std::vector<int>& colour) {
-    const std::size_t n = net.group_sizes.size();
+bool colour_groups(const EdgeSource& src, std::vector<int>& colour) {
+    const std::size_t n = src.group_sizes().size();
     std::vector<std::vector<std::int32_t>> adj(n);
-    for (const BlockEdges& e : net.blocks) {
-        if (e.pos.empty()) continue;
+    for (std::size_t b = 0; b < src.n_blocks(); ++b) {
+        if (src.n_entries(b) == 0) continue;
+        const BlockShape& e = src.shape(b);
         if (e.src == e.dst) return false;
         adj[e.src].push_back(e.dst);
         adj[e.dst].push_back(e.src);
@@ -62,91 +46,49 @@ bool colour_groups(const Network& net, std::vector<int>& colour) {
 
 }  // namespace
 
-Network network_from_blocks(const std::vector<Index>& group_sizes,
-                            const std::vector<BlockInput>& blocks, const CancelToken* cancel) {
-    if (group_sizes.empty()) throw std::invalid_argument("the network has no groups of units");
-    for (Index s : group_sizes)
-        if (s < 1) throw std::invalid_argument("every group needs at least one unit");
-    Network net;
-    net.group_sizes = group_sizes;
-    net.blocks.resize(blocks.size());
-    for (std::size_t b = 0; b < blocks.size(); ++b) {
-        const BlockInput& in = blocks[b];
-        check_block_shape(in, b, group_sizes);
-        BlockEdges& e = net.blocks[b];
-        static_cast<BlockShape&>(e) = in;
-        auto add = [&](Index p, double v) {
-            if (!std::isfinite(v))
-                throw std::invalid_argument(block_name(b) + " contains NaN or infinity");
-            if (v == 0.0) return;
-            e.pos.push_back(p);
-            e.val.push_back(v);
-        };
-        if (in.dense.data != nullptr) {
-            if (in.triangle)
-                throw std::invalid_argument(block_name(b) + ": a triangle block must be sparse");
-            const Index size = in.rows * in.cols;
-            for (Index k = 0; k < size; ++k) {
-                check_cancel_every(cancel, k);
-                add(k, in.dense.at(k));
-            }
-            continue;
-        }
-        e.pos.reserve(in.n);
-        e.val.reserve(in.n);
-        for (Index k = 0; k < in.n; ++k) {
-            check_cancel_every(cancel, k);
-            const Index p = in.pos[k];
-            const Index r = p / std::max<Index>(in.cols, 1), c = p % std::max<Index>(in.cols, 1);
-            if (p < 0 || r >= in.rows || (k > 0 && p <= in.pos[k - 1]))
-                throw std::invalid_argument(block_name(b) +
-                                            ": positions must be sorted, unique and inside the block");
-            if (in.triangle && r >= c)
-                throw std::invalid_argument(block_name(b) + ": a triangle block holds row < col only");
-            add(p, in.val[k]);
-        }
-    }
-    return net;
-}
-
-Graph build_graph(const Network& net, const CancelToken* cancel) {
+Graph build_graph(const EdgeSource& src, const CancelToken* cancel) {
     Graph g;
-    g.group_sizes = net.group_sizes;
-    const std::size_t n_groups = net.group_sizes.size();
+    g.group_sizes = src.group_sizes();
+    const std::size_t n_groups = g.group_sizes.size();
     std::vector<Index> offset(n_groups + 1, 0);
-    for (std::size_t l = 0; l < n_groups; ++l) offset[l + 1] = offset[l] + net.group_sizes[l];
+    for (std::size_t l = 0; l < n_groups; ++l) offset[l + 1] = offset[l] + g.group_sizes[l];
     const Index n_all = offset[n_groups];
 
-    double max_w = 0.0;
-    for (const auto& e : net.blocks)
-        for (double v : e.val) max_w = std::max(max_w, std::fabs(v));
+    const double max_w = src.max_abs();
     if (!(max_w > 0.0)) throw std::invalid_argument("the network has no non-zero weights");
     const double inv_max = 1.0 / max_w;
     // An edge whose scaled weight underflows to 0 is absent everywhere (its unit
     // may become isolated); subnormal weights are kept.
     auto scaled = [&](double v) { return std::fabs(v) * inv_max; };
-    auto ends = [&](const BlockEdges& e, Index p, Index& a, Index& b) {
-        a = offset[e.src] + p / e.cols;
-        b = offset[e.dst] + p % e.cols;
+    // Calls edge(a, b, w) for each edge of the network, a and b over all units.
+    auto each_edge = [&](auto edge) {
+        for (std::size_t blk = 0; blk < src.n_blocks(); ++blk) {
+            const BlockShape& e = src.shape(blk);
+            const Index row0 = offset[e.src], col0 = offset[e.dst];
+            src.read(
+                blk,
+                [&](const Index* pos, const double* val, std::size_t n) {
+                    for (std::size_t k = 0; k < n; ++k) {
+                        check_cancel_every(cancel, static_cast<Index>(k));
+                        const double w = scaled(val[k]);
+                        if (w != 0.0) edge(row0 + pos[k] / e.cols, col0 + pos[k] % e.cols, w);
+                    }
+                },
+                cancel);
+        }
     };
 
     std::vector<Index> count(n_all, 0);
-    for (const BlockEdges& e : net.blocks) {
-        for (std::size_t k = 0; k < e.pos.size(); ++k) {
-            check_cancel_every(cancel, static_cast<Index>(k));
-            if (scaled(e.val[k]) == 0.0) continue;
-            Index a, b;
-            ends(e, e.pos[k], a, b);
-            ++count[a];
-            ++count[b];
-        }
-    }
+    each_edge([&](Index a, Index b, double) {
+        ++count[a];
+        ++count[b];
+    });
 
     std::vector<int> colour;
-    g.bipartite = colour_groups(net, colour);
+    g.bipartite = colour_groups(src, colour);
     std::vector<Index> live_id(n_all, -1);
     auto number_group = [&](std::size_t l) {
-        for (Index i = 0; i < net.group_sizes[l]; ++i) {
+        for (Index i = 0; i < g.group_sizes[l]; ++i) {
             if (count[offset[l] + i] == 0) continue;
             live_id[offset[l] + i] = g.n_nodes++;
             g.node_group.push_back(static_cast<std::int32_t>(l));
@@ -169,26 +111,20 @@ Graph build_graph(const Network& net, const CancelToken* cancel) {
     for (Index v = 0; v < n_all; ++v)
         if (live_id[v] >= 0) g.indptr[live_id[v] + 1] = count[v];
     for (Index i = 0; i < g.n_nodes; ++i) g.indptr[i + 1] += g.indptr[i];
+    std::vector<Index>().swap(count);
 
     const Index nnz = g.indptr[g.n_nodes];
     g.indices.resize(nnz);
     g.weights.resize(nnz);
     std::vector<Index> cursor(g.indptr.begin(), g.indptr.end() - 1);
-    for (const BlockEdges& e : net.blocks) {
-        for (std::size_t k = 0; k < e.pos.size(); ++k) {
-            check_cancel_every(cancel, static_cast<Index>(k));
-            const double w = scaled(e.val[k]);
-            if (w == 0.0) continue;
-            Index a, b;
-            ends(e, e.pos[k], a, b);
-            a = live_id[a];
-            b = live_id[b];
-            g.indices[cursor[a]] = static_cast<std::int32_t>(b);
-            g.weights[cursor[a]++] = w;
-            g.indices[cursor[b]] = static_cast<std::int32_t>(a);
-            g.weights[cursor[b]++] = w;
-        }
-    }
+    each_edge([&](Index a, Index b, double w) {
+        a = live_id[a];
+        b = live_id[b];
+        g.indices[cursor[a]] = static_cast<std::int32_t>(b);
+        g.weights[cursor[a]++] = w;
+        g.indices[cursor[b]] = static_cast<std::int32_t>(a);
+        g.weights[cursor[b]++] = w;
+    });
 
     g.degree.assign(g.n_nodes, 0.0);
     for (Index i = 0; i < g.n_nodes; ++i)

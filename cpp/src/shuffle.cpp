@@ -12,6 +12,9 @@
 namespace modcore {
 namespace {
 
+// Drawn positions handed to a reader at a time (converted to Index).
+constexpr std::size_t kChunk = 4096;
+
 // Distinct seeds for the permutations and for the clustering of shuffle s, so
 // neither stream overlaps the other nor the original network's clustering.
 constexpr std::uint64_t kPermuteTag = 0x7065726d75746531ULL;
@@ -39,45 +42,52 @@ double kde_bandwidth(const std::vector<double>& v) {
 }
 
 // The entries of a virtual identity permutation of [0, size) that a partial
-// Fisher-Yates shuffle has moved: a dense array when that costs at most a small
-// multiple of the sample, else an open-addressing hash map, so memory follows
-// the non-zeros and both give the same draws.
+// Fisher-Yates shuffle of m draws has moved: a dense array of T (any unsigned
+// type above size) when that is below 4 MB or no larger than the hash map,
+// else an open-addressing hash map of 2m to 4m slots (2 T each), so memory
+// follows the non-zeros; both give the same draws.
+template <class T>
 class SparsePermutation {
 public:
     SparsePermutation(Index size, std::size_t m) {
-        if (size <= static_cast<Index>(32 * m) + 4096) {
+        std::size_t cap = 16;
+        while (cap < 2 * m + 2) cap <<= 1;
+        const double dense_bytes = sizeof(T) * static_cast<double>(size);
+        if (dense_bytes <= std::max(2.0 * sizeof(T) * cap, kSmallMapBytes)) {
             dense_.resize(size);
-            for (Index i = 0; i < size; ++i) dense_[i] = i;
+            for (Index i = 0; i < size; ++i) dense_[i] = static_cast<T>(i);
         } else {
-            std::size_t cap = 16;
-            while (cap < 2 * m + 2) cap <<= 1;
-            keys_.assign(cap, -1);
+            keys_.assign(cap, kEmpty);
             vals_.resize(cap);
         }
     }
     Index get(Index i) const {
         if (!dense_.empty()) return dense_[i];
         const std::size_t slot = find(i);
-        return keys_[slot] == i ? vals_[slot] : i;
+        return keys_[slot] == static_cast<T>(i) ? vals_[slot] : i;
     }
     void set(Index i, Index v) {
         if (!dense_.empty()) {
-            dense_[i] = v;
+            dense_[i] = static_cast<T>(v);
             return;
         }
         const std::size_t slot = find(i);
-        keys_[slot] = i;
-        vals_[slot] = v;
+        keys_[slot] = static_cast<T>(i);
+        vals_[slot] = static_cast<T>(v);
     }
 
 private:
+    static constexpr double kSmallMapBytes = 4.0 * (1 << 20);
+    static constexpr T kEmpty = std::numeric_limits<T>::max();  // above every position
+
     std::size_t find(Index key) const {
         const std::size_t mask = keys_.size() - 1;
         std::size_t slot = static_cast<std::size_t>(key * 0x9E3779B97F4A7C15ULL >> 17) & mask;
-        while (keys_[slot] != -1 && keys_[slot] != key) slot = (slot + 1) & mask;
+        while (keys_[slot] != kEmpty && keys_[slot] != static_cast<T>(key))
+            slot = (slot + 1) & mask;
         return slot;
     }
-    std::vector<Index> dense_, keys_, vals_;
+    std::vector<T> dense_, keys_, vals_;
 };
 
 // Flat position of the t-th entry of the strict upper triangle of an n x n
@@ -94,37 +104,58 @@ Index triangle_position(Index t, Index n) {
 
 // A uniformly random ordered sample of m of the block's positions (partial
 // Fisher-Yates): the non-zeros of a uniformly permuted block land exactly there.
-void scatter_positions(BlockEdges& e, Rng& rng, const CancelToken* cancel) {
+// T holds every flat position of the block.
+template <class T>
+std::vector<T> scatter_positions(const BlockShape& e, std::size_t m, Rng& rng,
+                                 const CancelToken* cancel) {
     const Index size = e.n_positions();
-    const std::size_t m = e.pos.size();
-    SparsePermutation perm(size, m);
+    SparsePermutation<T> perm(size, m);
+    std::vector<T> pos(m);
     for (std::size_t i = 0; i < m; ++i) {
         check_cancel_every(cancel, static_cast<Index>(i));
         const Index j = static_cast<Index>(i + rng.below(static_cast<std::uint64_t>(size - i)));
         const Index at_i = perm.get(static_cast<Index>(i));
         const Index at_j = perm.get(j);
         perm.set(j, at_i);  // index i is never read again
-        e.pos[i] = e.triangle ? triangle_position(at_j, e.rows) : at_j;
+        pos[i] = static_cast<T>(e.triangle ? triangle_position(at_j, e.rows) : at_j);
     }
+    return pos;
 }
 
-void permute_values(BlockEdges& e, Rng& rng, const CancelToken* cancel) {
-    for (std::size_t i = e.val.size(); i > 1; --i) {
+// The draws of scatter_positions, without the sample.
+void skip_positions(const BlockShape& e, std::size_t m, Rng& rng) {
+    const Index size = e.n_positions();
+    for (std::size_t i = 0; i < m; ++i) rng.below(static_cast<std::uint64_t>(size - i));
+}
+
+// Whether a block's flat positions fit in 32 bits (then stored in 4 bytes each).
+bool positions_fit_32(const BlockShape& e) {
+    return e.rows * e.cols <= static_cast<Index>(std::numeric_limits<std::uint32_t>::max());
+}
+
+void permute_values(std::vector<double>& val, Rng& rng, const CancelToken* cancel) {
+    for (std::size_t i = val.size(); i > 1; --i) {
         check_cancel_every(cancel, static_cast<Index>(i));
-        std::swap(e.val[i - 1], e.val[rng.below(i)]);
+        std::swap(val[i - 1], val[rng.below(i)]);
     }
 }
 
-void kde_values(BlockEdges& e, const std::vector<double>& original, Rng& rng,
-                const CancelToken* cancel) {
+// Values drawn from the Gaussian KDE of `original`, as many as it has.
+std::vector<double> kde_values(const std::vector<double>& original, Rng& rng,
+                               const CancelToken* cancel) {
     const double bw = kde_bandwidth(original);
     const double big = std::numeric_limits<double>::max();
-    for (std::size_t i = 0; i < e.val.size(); ++i) {
+    std::vector<double> out(original.size());
+    for (std::size_t i = 0; i < out.size(); ++i) {
         check_cancel_every(cancel, static_cast<Index>(i));
-        double& v = e.val[i];
-        v = original[rng.below(original.size())] + bw * rng.normal();
-        v = std::clamp(v, -big, big);  // a draw beyond the double range stays finite
+        const double v = original[rng.below(original.size())] + bw * rng.normal();
+        out[i] = std::clamp(v, -big, big);  // a draw beyond the double range stays finite
     }
+    return out;
+}
+
+bool draws_positions(ShuffleMethod method) {
+    return method == ShuffleMethod::Layer || method == ShuffleMethod::LayerAllDistribution;
 }
 
 }  // namespace
@@ -139,55 +170,121 @@ ShuffleMethod parse_shuffle(const std::string& name) {
         "'layer_all_distribution', got '" + name + "'");
 }
 
-Network shuffle_network(const Network& net, ShuffleMethod method, std::uint64_t seed,
-                        std::uint64_t index, const CancelToken* cancel) {
-    Rng rng(derive(seed, kPermuteTag), index);
-    Network out = net;
-    for (std::size_t l = 0; l < out.blocks.size(); ++l) {
-        BlockEdges& e = out.blocks[l];
-        switch (method) {
-            case ShuffleMethod::Layer:
-                scatter_positions(e, rng, cancel);
-                permute_values(e, rng, cancel);
-                break;
-            case ShuffleMethod::LayerNonzero:
-                permute_values(e, rng, cancel);
-                break;
-            case ShuffleMethod::LayerNonzeroDistribution:
-                kde_values(e, net.blocks[l].val, rng, cancel);
-                break;
-            case ShuffleMethod::LayerAllDistribution:
-                scatter_positions(e, rng, cancel);
-                kde_values(e, net.blocks[l].val, rng, cancel);
-                break;
-        }
-    }
-    return out;
+ShuffledEdges::ShuffledEdges(const EdgeSource& original, ShuffleMethod method,
+                             std::uint64_t seed, std::uint64_t index)
+    : orig_(original), method_(method) {
+    start_.emplace_back(derive(seed, kPermuteTag), index);
+    if (method == ShuffleMethod::Layer || method == ShuffleMethod::LayerNonzero)
+        max_abs_ = original.max_abs();  // the values are only permuted
 }
 
-ShuffleScores shuffled_scores(const Network& net, ShuffleMethod method, std::uint64_t first,
-                              std::uint64_t count, const std::vector<int>& ks,
+Rng ShuffledEdges::start_of(std::size_t b) const {
+    if (b >= start_.size())
+        throw std::logic_error("ShuffledEdges: block " + std::to_string(b) +
+                               " read before block " + std::to_string(b - 1));
+    return start_[b];
+}
+
+std::vector<double> ShuffledEdges::draw_values(std::size_t b, Rng& rng,
+                                               const CancelToken* cancel) const {
+    std::vector<double> val = block_values(orig_, b, cancel);
+    if (method_ == ShuffleMethod::Layer || method_ == ShuffleMethod::LayerNonzero)
+        permute_values(val, rng, cancel);
+    else
+        val = kde_values(val, rng, cancel);
+    if (start_.size() == b + 1) start_.push_back(rng);
+    return val;
+}
+
+double ShuffledEdges::max_abs() const {
+    if (max_abs_ < 0.0) {
+        double m = 0.0;
+        for (std::size_t b = 0; b < n_blocks(); ++b) {
+            Rng rng = start_of(b);
+            if (draws_positions(method_))
+                skip_positions(shape(b), static_cast<std::size_t>(n_entries(b)), rng);
+            for (double v : draw_values(b, rng, nullptr)) m = std::max(m, std::fabs(v));
+        }
+        max_abs_ = m;
+    }
+    return max_abs_;
+}
+
+template <class T>
+void ShuffledEdges::read_drawn(std::size_t b, Rng& rng, const TakeEntries& take,
+                               const CancelToken* cancel) const {
+    const std::vector<T> drawn =
+        scatter_positions<T>(shape(b), static_cast<std::size_t>(n_entries(b)), rng, cancel);
+    const std::vector<double> val = draw_values(b, rng, cancel);
+    std::vector<Index> pos(std::min(drawn.size(), kChunk));
+    for (std::size_t first = 0; first < drawn.size(); first += kChunk) {
+        const std::size_t n = std::min(kChunk, drawn.size() - first);
+        std::copy_n(drawn.begin() + first, n, pos.begin());
+        take(pos.data(), val.data() + first, n);
+    }
+}
+
+void ShuffledEdges::read(std::size_t b, const TakeEntries& take, const CancelToken* cancel) const {
+    Rng rng = start_of(b);
+    if (draws_positions(method_)) {
+        if (positions_fit_32(shape(b)))
+            read_drawn<std::uint32_t>(b, rng, take, cancel);
+        else
+            read_drawn<std::uint64_t>(b, rng, take, cancel);
+        return;
+    }
+    const std::vector<double> val = draw_values(b, rng, cancel);
+    std::size_t done = 0;  // the original's positions, in order, with the new values
+    orig_.read(
+        b,
+        [&](const Index* p, const double*, std::size_t n) {
+            take(p, val.data() + done, n);
+            done += n;
+        },
+        cancel);
+}
+
+Network shuffle_network(const EdgeSource& original, ShuffleMethod method, std::uint64_t seed,
+                        std::uint64_t index, const CancelToken* cancel) {
+    return materialize(ShuffledEdges(original, method, seed, index), cancel);
+}
+
+ShuffleScores shuffled_scores(const EdgeSource& original, ShuffleMethod method,
+                              std::uint64_t first, std::uint64_t count, const std::vector<int>& ks,
                               const ClusterOptions& opt, std::uint64_t seed, int n_threads) {
     if (ks.empty()) throw std::invalid_argument("ks is empty: expected at least one k");
     const std::size_t n_ks = ks.size();
     const int k_max = *std::max_element(ks.begin(), ks.end());
     ShuffleScores out{std::vector<double>(count * n_ks), std::vector<double>(count * n_ks)};
     const std::uint64_t cluster_seed = derive(seed, kClusterTag);
-    parallel_for(static_cast<Index>(count), n_threads, [&](Index i) {
-        check_cancel(opt.spectral.cancel);
+    const CancelToken* cancel = opt.spectral.cancel;
+    auto score = [&](Index i, const EdgeSource& shuffled, int threads) {
         const std::uint64_t s = first + static_cast<std::uint64_t>(i);
-        const Graph g = build_graph(shuffle_network(net, method, seed, s, opt.spectral.cancel),
-                                    opt.spectral.cancel);
+        const Graph g = build_graph(shuffled, cancel);
         if (g.n_nodes < k_max)
             throw std::invalid_argument("shuffled network " + std::to_string(s) + " has only " +
                                         std::to_string(g.n_nodes) +
                                         " connected units, fewer than n_clusters");
         Rng pick(cluster_seed, s);
-        const std::vector<ClusterResult> res = cluster_curve(g, ks, opt, pick.next(), 1);
+        const std::vector<ClusterResult> res = cluster_curve(g, ks, opt, pick.next(), threads);
         for (std::size_t j = 0; j < n_ks; ++j) {
             out.ncut[i * n_ks + j] = res[j].ncut;
             out.modularity[i * n_ks + j] = res[j].modularity;
         }
+    };
+    if (original.total_entries() >= opt.spectral.large_graph) {
+        for (Index i = 0; i < static_cast<Index>(count); ++i) {
+            check_cancel(cancel);
+            score(i, ShuffledEdges(original, method, seed, first + i), n_threads);
+        }
+        return out;
+    }
+    const Network net = materialize(original, cancel);
+    const NetworkEdges edges(net);
+    parallel_for(static_cast<Index>(count), n_threads, [&](Index i) {
+        check_cancel(cancel);
+        const Network shuffled = shuffle_network(edges, method, seed, first + i, cancel);
+        score(i, NetworkEdges(shuffled), 1);
     });
     return out;
 }

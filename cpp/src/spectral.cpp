@@ -52,23 +52,54 @@ struct Deflation {
     }
 };
 
-// Edge values of N = D^-1/2 A D^-1/2, aligned with g.weights.
-std::vector<double> normalized_values(const Graph& g) {
-    std::vector<double> inv_sqrt(g.n_nodes);
-    for (Index i = 0; i < g.n_nodes; ++i) inv_sqrt[i] = 1.0 / std::sqrt(g.degree[i]);
-    std::vector<double> nval(g.weights.size());
-    for (Index i = 0; i < g.n_nodes; ++i)
-        for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p)
-            nval[p] = g.weights[p] * inv_sqrt[i] * inv_sqrt[g.indices[p]];
-    return nval;
-}
+// N = D^-1/2 A D^-1/2, row by row. Small graphs keep N's values (the fastest
+// product); large ones (opt.large_graph edges or more) form them in each product
+// from the weights and D^-1/2 (the same bits, without 16 bytes an edge) and split
+// the rows among n_threads threads (each row summed by one thread, so the result
+// does not depend on their number).
+class NormalizedAdjacency {
+public:
+    NormalizedAdjacency(const Graph& g, const SpectralOptions& opt, int n_threads)
+        : g_(g), inv_sqrt_(g.n_nodes) {
+        for (Index i = 0; i < g.n_nodes; ++i) inv_sqrt_[i] = 1.0 / std::sqrt(g.degree[i]);
+        if (g.n_edges() >= opt.large_graph) {
+            n_threads_ = std::max(n_threads, 1);
+            return;
+        }
+        values_.resize(g.weights.size());
+        for (Index i = 0; i < g.n_nodes; ++i)
+            for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p)
+                values_[p] = g.weights[p] * inv_sqrt_[i] * inv_sqrt_[g.indices[p]];
+    }
 
-// y = sum over rows r in [lo, lo + n) of N[r, :] x, where x lives on [xlo, ...).
-void csr_rows_times(const Graph& g, const std::vector<double>& nval, Index lo, Index n,
-                    Index xlo, const double* x, double* y) {
-    modcore::csr_rows_times(g.indptr.data(), g.indices.data(), nval.data(), lo, n,
-                            static_cast<std::int32_t>(xlo), x, y);
-}
+    // y = rows [lo, lo + n) of N times x, where x lives on [xlo, ...).
+    void rows_times(Index lo, Index n, Index xlo, const double* x, double* y) const {
+        const bool kept = !values_.empty();
+        const double* val = kept ? values_.data() : g_.weights.data();
+        const double* scale = kept ? nullptr : inv_sqrt_.data();
+        auto rows = [&](Index begin, Index end) {
+            csr_rows_times(g_.indptr.data(), g_.indices.data(), val, scale, lo + begin,
+                           end - begin, static_cast<std::int32_t>(xlo), x, y + begin);
+        };
+        const int parts = static_cast<int>(std::min<Index>(n_threads_, n));
+        if (parts <= 1) return rows(0, n);
+        // One contiguous row range of about equal entries per thread.
+        const Index* first = g_.indptr.data() + lo;
+        auto split = [&](int t) {
+            if (t == parts) return n;
+            const Index target = first[0] + (first[n] - first[0]) * t / parts;
+            return static_cast<Index>(std::lower_bound(first, first + n, target) - first);
+        };
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+        for (int t = 0; t < parts; ++t) rows(split(t), split(t + 1));
+    }
+
+private:
+    const Graph& g_;
+    std::vector<double> inv_sqrt_;
+    std::vector<double> values_;  // N's entries aligned with g.weights, or empty
+    int n_threads_ = 1;
+};
 
 // Shared by both Lanczos operators: y = P Op P x - 2 (I - P) x, which keeps the
 // spectrum of Op on the complement of the known vectors and sends those to -2,
@@ -96,30 +127,27 @@ struct DeflatedOp {
 
 // C C^T on side S with C = N[S, T]: eigenvalues sigma^2 of the bipartite spectrum.
 struct BipartiteOp : DeflatedOp<BipartiteOp> {
-    const Graph& g;
-    const std::vector<double>& nval;
+    const NormalizedAdjacency& na;
     Index s_lo, t_lo, t_n;
     mutable std::vector<double> z;
 
-    BipartiteOp(const Deflation& d, const CancelToken* c, const Graph& g_,
-                const std::vector<double>& nv, Index t_lo_, Index t_n_)
-        : DeflatedOp(d, c), g(g_), nval(nv), s_lo(d.lo), t_lo(t_lo_), t_n(t_n_), z(t_n_) {}
+    BipartiteOp(const Deflation& d, const CancelToken* c, const NormalizedAdjacency& na_,
+                Index t_lo_, Index t_n_)
+        : DeflatedOp(d, c), na(na_), s_lo(d.lo), t_lo(t_lo_), t_n(t_n_), z(t_n_) {}
 
     void apply(const double* x, double* y) const {
-        csr_rows_times(g, nval, t_lo, t_n, s_lo, x, z.data());
-        csr_rows_times(g, nval, s_lo, defl.n, t_lo, z.data(), y);
+        na.rows_times(t_lo, t_n, s_lo, x, z.data());
+        na.rows_times(s_lo, defl.n, t_lo, z.data(), y);
     }
 };
 
 struct FullOp : DeflatedOp<FullOp> {
-    const Graph& g;
-    const std::vector<double>& nval;
+    const NormalizedAdjacency& na;
 
-    FullOp(const Deflation& d, const CancelToken* c, const Graph& g_,
-           const std::vector<double>& nv)
-        : DeflatedOp(d, c), g(g_), nval(nv) {}
+    FullOp(const Deflation& d, const CancelToken* c, const NormalizedAdjacency& na_)
+        : DeflatedOp(d, c), na(na_) {}
 
-    void apply(const double* x, double* y) const { csr_rows_times(g, nval, 0, defl.n, 0, x, y); }
+    void apply(const double* x, double* y) const { na.rows_times(0, defl.n, 0, x, y); }
 };
 
 // Whether (evals, evecs) are nev eigenpairs of op: finite values in [lo, 1], unit
@@ -206,20 +234,20 @@ std::string too_big_for_dense(Index n) {
 }
 
 // Full eigendecomposition of the deflated N; top nev pairs.
-void solve_dense(const Graph& g, const std::vector<double>& nval, const Embedding& emb, int nev,
+void solve_dense(const Graph& g, const NormalizedAdjacency& na, const Embedding& emb, int nev,
                  const SpectralOptions& opt, Eigen::VectorXd& evals, Eigen::MatrixXd& x) {
     Deflation defl(g, emb.component, emb.n_components, 0, g.n_nodes);
-    const FullOp op(defl, opt.cancel, g, nval);
+    const FullOp op(defl, opt.cancel, na);
     const auto solver = dense_solve(op);
     evals = solver.eigenvalues().tail(nev).reverse();  // Eigen sorts ascending
     x = solver.eigenvectors().rightCols(nev).rowwise().reverse();
 }
 
-bool solve_full(const Graph& g, const std::vector<double>& nval, const Embedding& emb, int nev,
+bool solve_full(const Graph& g, const NormalizedAdjacency& na, const Embedding& emb, int nev,
                 std::uint64_t seed, const SpectralOptions& opt, Eigen::VectorXd& evals,
                 Eigen::MatrixXd& x) {
     Deflation defl(g, emb.component, emb.n_components, 0, g.n_nodes);
-    FullOp op(defl, opt.cancel, g, nval);
+    FullOp op(defl, opt.cancel, na);
     return lanczos(op, nev, -1.0, seed, opt, evals, x);
 }
 
@@ -230,7 +258,7 @@ bool solve_full(const Graph& g, const std::vector<double>& nval, const Embedding
 // (or when Lanczos fails) densely: a star-like graph (a layer with one live
 // unit) has a tiny S and a huge null space, which Lanczos cannot resolve.
 // Returns false when neither applies or the wanted vectors reach below 0.
-bool solve_bipartite(const Graph& g, const std::vector<double>& nval, const Embedding& emb,
+bool solve_bipartite(const Graph& g, const NormalizedAdjacency& na, const Embedding& emb,
                      int nev, std::uint64_t seed, const SpectralOptions& opt,
                      Eigen::VectorXd& evals, Eigen::MatrixXd& x) {
     const int c = emb.n_components;
@@ -240,7 +268,7 @@ bool solve_bipartite(const Graph& g, const std::vector<double>& nval, const Embe
     const Index t_lo = even_small ? g.n_side0 : 0;
     const Index t_n = g.n_nodes - s_n;
     Deflation defl(g, emb.component, c, s_lo, s_n);
-    BipartiteOp op(defl, opt.cancel, g, nval, t_lo, t_n);
+    BipartiteOp op(defl, opt.cancel, na, t_lo, t_n);
     Eigen::MatrixXd u;
     Eigen::VectorXd sigma2;
     const bool lanczos_ok = s_n - c > nev + 20 && nev <= kMaxLanczosVectors;
@@ -262,7 +290,7 @@ bool solve_bipartite(const Graph& g, const std::vector<double>& nval, const Embe
     int j = 0;
     Eigen::VectorXd v(t_n);
     for (Index i = 0; i < sigma2.size() && j < nev; ++i, ++j) {
-        csr_rows_times(g, nval, t_lo, t_n, s_lo, u.col(i).data(), v.data());  // C^T u
+        na.rows_times(t_lo, t_n, s_lo, u.col(i).data(), v.data());  // C^T u
         const double sigma = v.norm();
         if (sigma > kZeroSigma) {
             evals[j] = sigma;
@@ -305,7 +333,7 @@ bool solve_bipartite(const Graph& g, const std::vector<double>& nval, const Embe
 }  // namespace
 
 Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
-                             const SpectralOptions& opt) {
+                             const SpectralOptions& opt, int n_threads) {
     if (k < 1 || k > g.n_nodes)
         throw std::invalid_argument("n_clusters must be between 1 and the number of live neurons (" +
                                     std::to_string(g.n_nodes) + "), got " + std::to_string(k));
@@ -327,19 +355,19 @@ Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
     if (asked == EigenMethod::Dense && n > kDenseMaxNodes)
         throw std::invalid_argument("eigen_method 'dense': " + too_big_for_dense(n) +
                                     "; use 'auto'");
-    const std::vector<double> nval = normalized_values(g);
+    const NormalizedAdjacency na(g, opt, n_threads);
 
     // Columns of x: eigenvectors of N over all nodes, before the D^-1/2 scaling.
     Eigen::MatrixXd x;
     Eigen::VectorXd evals;
     bool solved = false;
     if (asked == EigenMethod::Dense || (asked == EigenMethod::Auto && n <= kDenseAutoNodes)) {
-        solve_dense(g, nval, emb, nev, opt, evals, x);
+        solve_dense(g, na, emb, nev, opt, evals, x);
         emb.method = EigenMethod::Dense;
         solved = true;
     }
     if (!solved && (asked == EigenMethod::Bipartite || (asked == EigenMethod::Auto && g.bipartite))) {
-        solved = solve_bipartite(g, nval, emb, nev, seed, opt, evals, x);
+        solved = solve_bipartite(g, na, emb, nev, seed, opt, evals, x);
         if (solved) emb.method = EigenMethod::Bipartite;
         else if (asked == EigenMethod::Bipartite)
             throw std::runtime_error("the bipartite eigensolver found no " + std::to_string(nev) +
@@ -349,7 +377,7 @@ Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
     // Lanczos needs a Krylov space comfortably larger than nev inside the deflated space.
     const bool full_ok = n - c > nev + 20 && nev <= kMaxLanczosVectors;
     if (!solved && full_ok) {
-        solved = solve_full(g, nval, emb, nev, seed, opt, evals, x);
+        solved = solve_full(g, na, emb, nev, seed, opt, evals, x);
         if (solved) emb.method = EigenMethod::Full;
     }
     if (!solved) {
@@ -371,7 +399,7 @@ Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
                 std::to_string(n) + "-unit graph (repeated eigenvalues stall it), and " +
                 too_big_for_dense(n) + "; try eigen_method 'auto' or a larger tol");
         }
-        solve_dense(g, nval, emb, nev, opt, evals, x);
+        solve_dense(g, na, emb, nev, opt, evals, x);
         emb.method = EigenMethod::Dense;
     }
 

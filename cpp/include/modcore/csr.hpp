@@ -4,13 +4,16 @@
 #pragma once
 #include <cstdint>
 
-#include "modcore/graph.hpp"
+#include "modcore/network.hpp"
 
 namespace modcore {
 
-// y[r] = sum over p in [indptr[lo + r], indptr[lo + r + 1]) of values[p] * x[indices[p] - xlo],
-// for r in [0, n).
+// y[r] = sum over p in [indptr[lo + r], indptr[lo + r + 1]) of a_p * x[indices[p] - xlo],
+// for r in [0, n), where a_p = values[p], or, when scale is given,
+// (values[p] * scale[lo + r]) * scale[indices[p]]: the same bits as scaling the
+// values beforehand, without storing the scaled copy.
 void csr_rows_times(const Index* indptr, const std::int32_t* indices, const double* values,
-                    Index lo, Index n, std::int32_t xlo, const double* x, double* y);
+                    const double* scale, Index lo, Index n, std::int32_t xlo, const double* x,
+                    double* y);
 
 }  // namespace modcore

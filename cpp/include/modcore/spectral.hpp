@@ -15,6 +15,12 @@ namespace modcore {
 // about a second; the time grows as n^3.
 constexpr Index kDenseMaxNodes = 1000;
 
+// Graphs of this many edges or more are "large": their normalized adjacency is
+// formed in each product instead of stored, the product is split among threads,
+// and shuffle nulls run one shuffle at a time (see shuffle.hpp), so memory stays
+// about one graph (24 bytes an edge) whatever the thread count.
+constexpr Index kLargeGraphEdges = Index{1} << 22;
+
 enum class EigenMethod {
     Auto,       // dense for tiny graphs, else bipartite when the network is, else full
     Bipartite,  // Lanczos on C C^T over the smaller side of the bipartition
@@ -26,7 +32,8 @@ struct SpectralOptions {
     EigenMethod method = EigenMethod::Auto;
     double tol = 1e-6;       // Spectra's relative residual tolerance
     int max_restarts = 1000;
-    const CancelToken* cancel = nullptr;  // polled at every matrix-vector product
+    Index large_graph = kLargeGraphEdges;  // tests lower it to reach the large-graph code
+    const CancelToken* cancel = nullptr;   // polled at every matrix-vector product
 };
 
 struct Embedding {
@@ -43,8 +50,9 @@ struct Embedding {
 // eigenvalue 1 (its D^1/2 indicator); these are put in directly and deflated out
 // of the Lanczos operator, so repeated eigenvalues 1 are never left to Lanczos.
 // When the graph has k or more components, dim is 0 and only `component` is
-// meaningful: every union of components has n-cut 0 (see cluster.cpp).
+// meaningful: every union of components has n-cut 0 (see cluster.cpp). A large
+// graph's products use n_threads threads; the result does not depend on them.
 Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
-                             const SpectralOptions& opt);
+                             const SpectralOptions& opt, int n_threads = 1);
 
 }  // namespace modcore
