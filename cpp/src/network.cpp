@@ -144,8 +144,8 @@ Network materialize(const EdgeSource& src, const CancelToken* cancel) {
     return net;
 }
 
-std::vector<double> block_values(const EdgeSource& src, std::size_t b, const CancelToken* cancel) {
-    std::vector<double> out;
+PageVector<double> block_values(const EdgeSource& src, std::size_t b, const CancelToken* cancel) {
+    PageVector<double> out;
     out.reserve(src.n_entries(b));
     src.read(
         b, [&](const Index*, const double* val, std::size_t n) { out.insert(out.end(), val, val + n); },

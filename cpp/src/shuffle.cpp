@@ -27,7 +27,7 @@ std::uint64_t derive(std::uint64_t seed, std::uint64_t tag) {
 
 // Scott's rule, as scipy.stats.gaussian_kde: sample std * n^(-1/5). Computed on
 // values divided by their largest magnitude, so weights near 1e300 do not overflow.
-double kde_bandwidth(const std::vector<double>& v) {
+double kde_bandwidth(const PageVector<double>& v) {
     const std::size_t n = v.size();
     if (n < 2) return 0.0;
     double scale = 0.0;
@@ -87,7 +87,7 @@ private:
             slot = (slot + 1) & mask;
         return slot;
     }
-    std::vector<T> dense_, keys_, vals_;
+    PageVector<T> dense_, keys_, vals_;
 };
 
 // Flat position of the t-th entry of the strict upper triangle of an n x n
@@ -106,11 +106,11 @@ Index triangle_position(Index t, Index n) {
 // Fisher-Yates): the non-zeros of a uniformly permuted block land exactly there.
 // T holds every flat position of the block.
 template <class T>
-std::vector<T> scatter_positions(const BlockShape& e, std::size_t m, Rng& rng,
-                                 const CancelToken* cancel) {
+PageVector<T> scatter_positions(const BlockShape& e, std::size_t m, Rng& rng,
+                                const CancelToken* cancel) {
     const Index size = e.n_positions();
     SparsePermutation<T> perm(size, m);
-    std::vector<T> pos(m);
+    PageVector<T> pos(m);
     for (std::size_t i = 0; i < m; ++i) {
         check_cancel_every(cancel, static_cast<Index>(i));
         const Index j = static_cast<Index>(i + rng.below(static_cast<std::uint64_t>(size - i)));
@@ -133,7 +133,7 @@ bool positions_fit_32(const BlockShape& e) {
     return e.rows * e.cols <= static_cast<Index>(std::numeric_limits<std::uint32_t>::max());
 }
 
-void permute_values(std::vector<double>& val, Rng& rng, const CancelToken* cancel) {
+void permute_values(PageVector<double>& val, Rng& rng, const CancelToken* cancel) {
     for (std::size_t i = val.size(); i > 1; --i) {
         check_cancel_every(cancel, static_cast<Index>(i));
         std::swap(val[i - 1], val[rng.below(i)]);
@@ -141,11 +141,11 @@ void permute_values(std::vector<double>& val, Rng& rng, const CancelToken* cance
 }
 
 // Values drawn from the Gaussian KDE of `original`, as many as it has.
-std::vector<double> kde_values(const std::vector<double>& original, Rng& rng,
-                               const CancelToken* cancel) {
+PageVector<double> kde_values(const PageVector<double>& original, Rng& rng,
+                              const CancelToken* cancel) {
     const double bw = kde_bandwidth(original);
     const double big = std::numeric_limits<double>::max();
-    std::vector<double> out(original.size());
+    PageVector<double> out(original.size());
     for (std::size_t i = 0; i < out.size(); ++i) {
         check_cancel_every(cancel, static_cast<Index>(i));
         const double v = original[rng.below(original.size())] + bw * rng.normal();
@@ -185,9 +185,9 @@ Rng ShuffledEdges::start_of(std::size_t b) const {
     return start_[b];
 }
 
-std::vector<double> ShuffledEdges::draw_values(std::size_t b, Rng& rng,
-                                               const CancelToken* cancel) const {
-    std::vector<double> val = block_values(orig_, b, cancel);
+PageVector<double> ShuffledEdges::draw_values(std::size_t b, Rng& rng,
+                                              const CancelToken* cancel) const {
+    PageVector<double> val = block_values(orig_, b, cancel);
     if (method_ == ShuffleMethod::Layer || method_ == ShuffleMethod::LayerNonzero)
         permute_values(val, rng, cancel);
     else
@@ -213,9 +213,9 @@ double ShuffledEdges::max_abs() const {
 template <class T>
 void ShuffledEdges::read_drawn(std::size_t b, Rng& rng, const TakeEntries& take,
                                const CancelToken* cancel) const {
-    const std::vector<T> drawn =
+    const PageVector<T> drawn =
         scatter_positions<T>(shape(b), static_cast<std::size_t>(n_entries(b)), rng, cancel);
-    const std::vector<double> val = draw_values(b, rng, cancel);
+    const PageVector<double> val = draw_values(b, rng, cancel);
     std::vector<Index> pos(std::min(drawn.size(), kChunk));
     for (std::size_t first = 0; first < drawn.size(); first += kChunk) {
         const std::size_t n = std::min(kChunk, drawn.size() - first);
@@ -233,7 +233,7 @@ void ShuffledEdges::read(std::size_t b, const TakeEntries& take, const CancelTok
             read_drawn<std::uint64_t>(b, rng, take, cancel);
         return;
     }
-    const std::vector<double> val = draw_values(b, rng, cancel);
+    const PageVector<double> val = draw_values(b, rng, cancel);
     std::size_t done = 0;  // the original's positions, in order, with the new values
     orig_.read(
         b,

@@ -52,52 +52,63 @@ struct Deflation {
     }
 };
 
-// N = D^-1/2 A D^-1/2, row by row. Small graphs keep N's values (the fastest
-// product); large ones (opt.large_graph edges or more) form them in each product
-// from the weights and D^-1/2 (the same bits, without 16 bytes an edge) and split
-// the rows among n_threads threads (each row summed by one thread, so the result
-// does not depend on their number).
+// N = D^-1/2 A D^-1/2, row by row. N's entries are kept for the rows below
+// `stored_rows`: all rows of a small graph (the fastest product); of a large one
+// (opt.large_graph edges or more) the rows holding half its entries (a bipartite
+// graph's colour-0 side), so that it costs 8 bytes an edge instead of 16, and
+// the other rows form theirs in each product from the weights and D^-1/2, with
+// the same bits. A large graph's rows are split among n_threads threads (each
+// row summed by one thread, so the result does not depend on their number).
 class NormalizedAdjacency {
 public:
     NormalizedAdjacency(const Graph& g, const SpectralOptions& opt, int n_threads)
-        : g_(g), inv_sqrt_(g.n_nodes) {
+        : g_(g), inv_sqrt_(g.n_nodes), stored_rows_(g.n_nodes) {
         for (Index i = 0; i < g.n_nodes; ++i) inv_sqrt_[i] = 1.0 / std::sqrt(g.degree[i]);
         if (g.n_edges() >= opt.large_graph) {
             n_threads_ = std::max(n_threads, 1);
-            return;
+            stored_rows_ = g.bipartite ? g.n_side0 : row_at(0, g.n_nodes, g.n_edges());
         }
-        values_.resize(g.weights.size());
-        for (Index i = 0; i < g.n_nodes; ++i)
+        values_.resize(g.indptr[stored_rows_]);
+        for (Index i = 0; i < stored_rows_; ++i)
             for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p)
                 values_[p] = g.weights[p] * inv_sqrt_[i] * inv_sqrt_[g.indices[p]];
     }
 
     // y = rows [lo, lo + n) of N times x, where x lives on [xlo, ...).
     void rows_times(Index lo, Index n, Index xlo, const double* x, double* y) const {
-        const bool kept = !values_.empty();
-        const double* val = kept ? values_.data() : g_.weights.data();
-        const double* scale = kept ? nullptr : inv_sqrt_.data();
+        // Rows [begin, end) relative to lo, the kept ones and the formed ones apart.
         auto rows = [&](Index begin, Index end) {
-            csr_rows_times(g_.indptr.data(), g_.indices.data(), val, scale, lo + begin,
-                           end - begin, static_cast<std::int32_t>(xlo), x, y + begin);
+            const Index mid = std::clamp(stored_rows_ - lo, begin, end);
+            product(g_, values_.data(), nullptr, lo, begin, mid, xlo, x, y);
+            product(g_, g_.weights.data(), inv_sqrt_.data(), lo, mid, end, xlo, x, y);
         };
         const int parts = static_cast<int>(std::min<Index>(n_threads_, n));
         if (parts <= 1) return rows(0, n);
         // One contiguous row range of about equal entries per thread.
-        const Index* first = g_.indptr.data() + lo;
-        auto split = [&](int t) {
-            if (t == parts) return n;
-            const Index target = first[0] + (first[n] - first[0]) * t / parts;
-            return static_cast<Index>(std::lower_bound(first, first + n, target) - first);
-        };
+        const Index total = g_.indptr[lo + n] - g_.indptr[lo];
+        auto split = [&](int t) { return t == parts ? n : row_at(lo, n, total * t / parts); };
 #pragma omp parallel for num_threads(parts) schedule(static, 1)
         for (int t = 0; t < parts; ++t) rows(split(t), split(t + 1));
     }
 
 private:
+    // The first row r in [0, n] (relative to lo) with at least `entries` entries in rows [lo, lo + r).
+    Index row_at(Index lo, Index n, Index entries) const {
+        const Index* first = g_.indptr.data() + lo;
+        return static_cast<Index>(std::lower_bound(first, first + n, first[0] + entries) - first);
+    }
+
+    static void product(const Graph& g, const double* val, const double* scale, Index lo,
+                        Index begin, Index end, Index xlo, const double* x, double* y) {
+        if (end > begin)
+            csr_rows_times(g.indptr.data(), g.indices.data(), val, scale, lo + begin, end - begin,
+                           static_cast<std::int32_t>(xlo), x, y + begin);
+    }
+
     const Graph& g_;
     std::vector<double> inv_sqrt_;
-    std::vector<double> values_;  // N's entries aligned with g.weights, or empty
+    Index stored_rows_;           // N's entries kept for rows [0, stored_rows_)
+    std::vector<double> values_;  // those entries, aligned with g.weights
     int n_threads_ = 1;
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "modcore/cancel.hpp"
+#include "modcore/pages.hpp"
 
 namespace modcore {
 
@@ -123,6 +124,6 @@ private:
 Network materialize(const EdgeSource& src, const CancelToken* cancel = nullptr);
 
 // The values of block b, in order.
-std::vector<double> block_values(const EdgeSource& src, std::size_t b, const CancelToken* cancel);
+PageVector<double> block_values(const EdgeSource& src, std::size_t b, const CancelToken* cancel);
 
 }  // namespace modcore

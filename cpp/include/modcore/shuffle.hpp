@@ -45,7 +45,7 @@ public:
 private:
     // Block b's values from `rng`, positioned at their first draw (after the
     // block's positions), left where block b + 1's draws begin.
-    std::vector<double> draw_values(std::size_t b, Rng& rng, const CancelToken* cancel) const;
+    PageVector<double> draw_values(std::size_t b, Rng& rng, const CancelToken* cancel) const;
     // Block b with drawn positions, each stored as a T until handed over.
     template <class T>
     void read_drawn(std::size_t b, Rng& rng, const TakeEntries& take,
