@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from modcore.io import check_positive_int
+from modcore.io import all_finite, check_positive_int
 
 
 @pytest.mark.parametrize("value", [3, np.int64(3), np.uint8(3), np.int32(3)])
@@ -40,3 +40,23 @@ def test_out_of_range_is_a_value_error(value, bounds, message):
 def test_the_bounds_themselves_are_allowed():
     assert check_positive_int(0, "index", minimum=0, maximum=0) == 0
     assert check_positive_int(2**64 - 1, "seed", minimum=0, maximum=2**64 - 1) == 2**64 - 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_all_finite_agrees_with_isfinite_wherever_a_bad_value_sits(dtype):
+    # Oracle: numpy's elementwise isfinite. Every non-finite kind at the first, a
+    # middle and the last position, beside finite values of both signs and extremes.
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(7, 9)).astype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        base[0, 0], base[1, 1] = np.finfo(dtype).max, -np.finfo(dtype).max
+    cases = [base]
+    if np.issubdtype(dtype, np.floating):
+        for bad in (np.nan, np.inf, -np.inf):
+            for flat in (0, 31, base.size - 1):
+                a = base.copy()
+                a.flat[flat] = bad
+                cases.append(a)
+    cases.append(np.empty((0, 3), dtype=dtype))
+    for a in cases:
+        assert all_finite(a) == bool(np.isfinite(a).all())

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from .io import check_weights, real_array
+from .io import all_finite, check_weights, real_array
 
 __all__ = ["Block", "Network", "as_network"]
 
@@ -431,7 +431,7 @@ def _check_block(block, i: int, index: dict, names, sizes) -> Block:
         if dense.ndim != 2:
             raise ValueError(f"{where} must be 2-D {shape}, got {dense.ndim}-D shape {dense.shape}")
         _check_shape(dense.shape, shape, where)
-        if not np.isfinite(dense).all():
+        if not all_finite(dense):
             raise ValueError(f"{where} contains NaN or infinite values")
         if src != dst:
             if dense.dtype not in (np.float32, np.float64):
@@ -462,7 +462,7 @@ def _coo_block(src, dst, shape, rows, cols, vals, where) -> Block:
             f"{where}: rows, cols and values differ in length "
             f"({rows.size}, {cols.size}, {vals.size})"
         )
-    if not np.isfinite(vals).all():
+    if not all_finite(vals):
         raise ValueError(f"{where} contains NaN or infinite values")
     if rows.size and (
         rows.min() < 0 or rows.max() >= shape[0] or cols.min() < 0 or cols.max() >= shape[1]
