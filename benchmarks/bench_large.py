@@ -7,8 +7,10 @@ set (VmHWM) over the resident set just before the call, once the weights exist:
 the peak is reset before each call (Linux /proc/self/clear_refs), so the
 temporaries of making the weights do not hide the call's own peak. It is
 divided by the edge storage (12 bytes an edge: a float64 weight and an int32
-index), so that dense n x n work anywhere would show as a huge ratio. The null
-runs on all cores (its memory grows with the threads: one graph each).
+index), so that dense n x n work anywhere would show as a huge ratio. Both calls
+run on all cores unless --jobs says otherwise; from 2^22 edges a null runs one
+shuffle at a time with the threads inside its products, below that one shuffle
+per thread (memory then grows with the threads: one graph each).
 """
 
 import argparse
@@ -49,7 +51,7 @@ def peak_growth(base):
     return status_bytes("VmHWM") - base
 
 
-def run_one(name, shuffles):
+def run_one(name, shuffles, n_jobs):
     import modcore
     from modcore.synthetic import random_pruned_mlp
 
@@ -58,12 +60,14 @@ def run_one(name, shuffles):
     edges = sum(int(np.count_nonzero(w)) for w in weights)
     base = start_peak()
     t, cpu = time.perf_counter(), time.process_time()
-    res = modcore.spectral_cluster(weights, seed=0)
+    res = modcore.spectral_cluster(weights, seed=0, n_jobs=n_jobs)
     t_cluster, cpu_cluster = time.perf_counter() - t, time.process_time() - cpu
     mem_cluster = peak_growth(base)
     base = start_peak()
     t, cpu = time.perf_counter(), time.process_time()
-    sig = modcore.ncut_significance(weights, n_shuffles=shuffles, seed=0, progress=False)
+    sig = modcore.ncut_significance(
+        weights, n_shuffles=shuffles, seed=0, n_jobs=n_jobs, progress=False
+    )
     # ncut_significance clusters the net first
     t_null = time.perf_counter() - t - t_cluster
     cpu_null = time.process_time() - cpu - cpu_cluster
@@ -76,7 +80,7 @@ def run_one(name, shuffles):
                 "nodes": sum(widths),
                 "ncut": res.ncut,
                 "shuffled_ncuts": sig.shuffled_ncuts.tolist(),
-                "threads": len(os.sched_getaffinity(0)),
+                "threads": n_jobs or len(os.sched_getaffinity(0)),
                 "t_cluster": t_cluster,
                 "t_shuffles": t_null,
                 "cpu_cluster": cpu_cluster,
@@ -89,26 +93,33 @@ def run_one(name, shuffles):
     )
 
 
+def per_edge_growth(r, previous, key):
+    """How much r[key] per edge grew from the previous size (1.0: linear in edges)."""
+    return (r[key] / previous[key]) / (r["edges"] / previous["edges"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only 1e5 and 1e6 edges")
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), help="only these sizes")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--shuffles", type=int, default=10)
+    parser.add_argument("--jobs", type=int, help="threads (default: all cores)")
     args = parser.parse_args()
     if args.one:
-        run_one(args.one, args.shuffles)
+        run_one(args.one, args.shuffles, args.jobs)
         return
     names = args.sizes or (["1e5", "1e6"] if args.quick else list(SIZES))
-    print(cpu_name())
+    print(f"{cpu_name()}; threads: {args.jobs or 'all cores'}")
     print(
         f"{'edges':>10s} {'nodes':>7s} {'cluster s':>10s} {f'{args.shuffles} shuffles s':>14s} "
-        f"{'cluster MB':>10s} {'null MB':>8s} {'cluster/storage':>15s} {'null/storage':>12s}"
+        f"{'cluster MiB':>11s} {'null MiB':>8s} {'cluster/storage':>15s} {'null/storage':>12s}"
     )
     previous = None
     for name in names:
         out = subprocess.run(
-            [sys.executable, __file__, "--one", name, "--shuffles", str(args.shuffles)],
+            [sys.executable, __file__, "--one", name, "--shuffles", str(args.shuffles)]
+            + (["--jobs", str(args.jobs)] if args.jobs else []),
             capture_output=True,
             text=True,
             check=True,
@@ -117,7 +128,7 @@ def main():
         storage = 12 * r["edges"]
         print(
             f"{r['edges']:10d} {r['nodes']:7d} {r['t_cluster']:10.2f} {r['t_shuffles']:14.2f} "
-            f"{r['mem_cluster'] / 2**20:10.0f} {r['mem_null'] / 2**20:8.0f} "
+            f"{r['mem_cluster'] / 2**20:11.0f} {r['mem_null'] / 2**20:8.0f} "
             f"{r['mem_cluster'] / storage:15.2f} {r['mem_null'] / storage:12.2f}"
         )
         print(
@@ -125,8 +136,15 @@ def main():
             f"n-cut {r['ncut']!r}, first shuffles {r['shuffled_ncuts'][:3]!r}"
         )
         if previous:
-            growth = (r["t_cluster"] / previous["t_cluster"]) / (r["edges"] / previous["edges"])
-            print(f"{'':10s} time per edge vs previous size: {growth:.2f}x")
+            g = {
+                k: per_edge_growth(r, previous, k)
+                for k in ("t_cluster", "cpu_cluster", "t_shuffles", "cpu_shuffles")
+            }
+            print(
+                f"{'':10s} per edge vs previous size: cluster {g['t_cluster']:.2f}x "
+                f"(CPU {g['cpu_cluster']:.2f}x), shuffles {g['t_shuffles']:.2f}x "
+                f"(CPU {g['cpu_shuffles']:.2f}x)"
+            )
         previous = r
 
 
