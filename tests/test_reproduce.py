@@ -1,5 +1,6 @@
 """modcore reproduce: the quick run end to end, resume, skipped data sets, CLI errors."""
 
+import dataclasses
 import inspect
 import json
 import math
@@ -202,6 +203,8 @@ CHANGED = {
     "assign_labels": "kmeans",
     "refine": False,
     "select_by": "ncut",
+    "drop": "unreachable",
+    "normalize": "rescale",
     "n_train": 150,
     "n_test": 90,
     "hidden": (16, 8),
@@ -219,7 +222,8 @@ def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
     # time (tol 1e-6, k-means kept by inertia, no refinement), and MLPs.
     path = out / "runs.jsonl"
     run = json.loads(path.read_text())
-    for key in ("arch", "max_iter", "tol", "eigen_method", "assign_labels", "refine", "select_by"):
+    old = ("arch", "max_iter", "tol", "eigen_method", "assign_labels", "refine", "select_by")
+    for key in (*old, "drop", "normalize"):
         del run[key]
     path.write_text(json.dumps(run) + "\n")
     with pytest.raises(ValueError, match="other settings"):
@@ -228,6 +232,43 @@ def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
     assert len(rep.reproduce(out=out, max_runs=1, **before)) == 2  # accepted: one more run
     with pytest.raises(ValueError, match="other settings"):
         rep.reproduce(out=out, **{**before, "eigen_method": "dense"})
+
+
+def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
+    # A run records its settings; the clusterings must have used exactly those (the
+    # reproduction once passed only five of them on, and recorded the others).
+    import modcore.cluster
+    import modcore.significance
+
+    seen = []
+    for module, name in (
+        (modcore.significance, "ncut_significance"),
+        (modcore.cluster, "spectral_cluster"),
+    ):
+        real = getattr(module, name)
+
+        def spy(network, real=real, **kw):
+            seen.append(kw)
+            return real(network, **kw)
+
+        monkeypatch.setattr(module, name, spy)
+    solver = {
+        "n_init": 3,
+        "max_iter": 50,
+        "tol": 1e-4,
+        "eigen_method": "dense",
+        "assign_labels": "kmeans",
+        "refine": False,
+        "select_by": "ncut",
+        "drop": "unreachable",
+        "normalize": "rescale",
+    }
+    rep.reproduce(out=tmp_path / "r", max_runs=1, **{**SMALL, **solver})
+    assert len(seen) == len(rep.NULLS) + 1  # the nulls, and the network at initialization
+    for kw in seen:
+        assert {key: kw[key] for key in solver} == solver
+    settings = {f.name for f in dataclasses.fields(modcore.cluster.ClusterSettings)}
+    assert settings <= set(rep.SETTINGS)
 
 
 def run_of(dataset, condition, seed, **values):

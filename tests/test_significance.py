@@ -112,7 +112,17 @@ def test_shuffled_weights_is_the_network_behind_each_shuffled_ncut(pruned, shuff
 
 
 def clustering_with_ncut(ncut):
-    return SimpleNamespace(ncut=ncut, modularity=0.0, labels=[], n_clusters=2, n_init=1, seed=0)
+    return SimpleNamespace(
+        ncut=ncut,
+        modularity=0.0,
+        labels=[],
+        n_clusters=2,
+        n_init=1,
+        seed=0,
+        drop="isolated",
+        normalize=None,
+        n_dropped=0,
+    )
 
 
 @pytest.mark.parametrize(

@@ -197,6 +197,8 @@ CHANGED = {
     "assign_labels": "kmeans",
     "refine": False,
     "select_by": "ncut",
+    "drop": "unreachable",
+    "normalize": "rescale",
     "seed": 3,
 }
 

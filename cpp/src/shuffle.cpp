@@ -167,17 +167,25 @@ Network shuffle_network(const Network& net, ShuffleMethod method, std::uint64_t 
 
 ShuffleScores shuffled_scores(const Network& net, ShuffleMethod method, std::uint64_t first,
                               std::uint64_t count, const std::vector<int>& ks,
-                              const ClusterOptions& opt, std::uint64_t seed, int n_threads) {
+                              const ClusterOptions& opt, const GraphOptions& gopt,
+                              std::uint64_t seed, int n_threads) {
     if (ks.empty()) throw std::invalid_argument("ks is empty: expected at least one k");
     const std::size_t n_ks = ks.size();
     const int k_max = *std::max_element(ks.begin(), ks.end());
-    ShuffleScores out{std::vector<double>(count * n_ks), std::vector<double>(count * n_ks)};
+    ShuffleScores out{std::vector<double>(count * n_ks), std::vector<double>(count * n_ks),
+                      std::vector<std::int64_t>(count)};
     const std::uint64_t cluster_seed = derive(seed, kClusterTag);
     parallel_for(static_cast<Index>(count), n_threads, [&](Index i) {
         check_cancel(opt.spectral.cancel);
         const std::uint64_t s = first + static_cast<std::uint64_t>(i);
-        const Graph g = build_graph(shuffle_network(net, method, seed, s, opt.spectral.cancel),
-                                    opt.spectral.cancel);
+        Network shuffled = shuffle_network(net, method, seed, s, opt.spectral.cancel);
+        Graph g;
+        try {
+            g = prepare_graph(shuffled, gopt, opt.spectral.cancel);
+        } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument("shuffled network " + std::to_string(s) + ": " + e.what());
+        }
+        out.dropped[i] = g.n_dropped;
         if (g.n_nodes < k_max)
             throw std::invalid_argument("shuffled network " + std::to_string(s) + " has only " +
                                         std::to_string(g.n_nodes) +

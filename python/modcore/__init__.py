@@ -5,7 +5,7 @@ its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 """
 
 from .analysis import Eigengap, EigengapWarning, NcutCurve, eigengap, ncut_curve
-from .cluster import Clustering, spectral_cluster
+from .cluster import Clustering, FloatingUnitsWarning, spectral_cluster
 from .functional import (
     FunctionalModules,
     ModuleComparison,
@@ -32,6 +32,7 @@ __all__ = [
     "Clustering",
     "Eigengap",
     "EigengapWarning",
+    "FloatingUnitsWarning",
     "FunctionalModules",
     "ModuleComparison",
     "NcutCurve",

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cluster import ASSIGN_LABELS, MAX_CLUSTERS, MAX_INIT, SELECT_BY
+from .cluster import ASSIGN_LABELS, DROPS, MAX_CLUSTERS, MAX_INIT, SELECT_BY
 from .files import atomic_write
 from .io import check_n_jobs
 from .progress import end_open_line
@@ -216,6 +216,22 @@ def _add_rule_options(p: argparse.ArgumentParser) -> None:
         default="inertia",
         help="the k-means restart kept: lowest inertia (default) or n-cut",
     )
+    p.add_argument(
+        "--drop",
+        choices=DROPS,
+        default="isolated",
+        help="units left out of the graph: isolated, those without edges (default; the "
+        "paper's code), or unreachable, also every component that misses the first or "
+        "the last layer (the authors' PyTorch port); the network and every shuffle alike",
+    )
+    p.add_argument(
+        "--normalize",
+        choices=("none", "rescale"),
+        default="none",
+        help="rescale: give each hidden unit's incoming weights norm 1 and move the "
+        "factor to its outgoing weights before clustering, as the authors' PyTorch port "
+        "does (the network computes the same function); default none",
+    )
 
 
 def _rule(args) -> dict:
@@ -224,6 +240,8 @@ def _rule(args) -> dict:
         refine=args.refine,
         n_init=args.n_init,
         select_by=args.select_by,
+        drop=args.drop,
+        normalize=None if args.normalize == "none" else args.normalize,
     )
 
 
@@ -566,13 +584,12 @@ def _shape(text: str) -> tuple:
 
 def _load_network(path: Path, input_shape=None):
     """The network in a weight file (a chain), or the traced model of a checkpoint."""
-    from .network import Network
-    from .weights import weights_from_module
+    from .network import Network, as_network
 
     if not path.exists():
         raise UsageError(f"{path}: no such file")
     if input_shape is None:
-        return Network.from_weights(weights_from_module(path))
+        return as_network(path)
     from .nn import checkpoint
 
     return Network.from_torch(checkpoint.load(path).model, input_shape=input_shape)
@@ -667,7 +684,8 @@ def _choose_clusters(network, args, extra: dict):
     if args.n_clusters == "auto":
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EigengapWarning)
-            gap = eigengap(network, seed=args.seed)
+            rule = _rule(args)
+            gap = eigengap(network, drop=rule["drop"], normalize=rule["normalize"], seed=args.seed)
         extra["eigengap"] = gap.to_dict()
         print(
             f"--n-clusters auto: the eigengap suggests k = {gap.k} (relative gap "

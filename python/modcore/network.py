@@ -23,9 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from .io import check_weights, real_array
+from .io import check_weights, is_tensor, is_torch_module, real_array
 
 __all__ = ["Block", "Network", "as_network"]
+
+# What every public function that takes a network accepts (as_network reads them all).
+ACCEPTED = (
+    "a modcore.Network, a list of 2-D weight arrays (n_in, n_out), a torch.nn.Module, "
+    "a state dict, a path to a .pt/.pth, .safetensors or .npz file, or a scipy.sparse "
+    "adjacency"
+)
 
 # Units of all groups together (the C++ core's node ids are 32-bit; every unit,
 # connected or not, also costs memory there).
@@ -302,29 +309,59 @@ class Network:
 
 
 def as_network(obj, *, input_shape=None) -> Network:
-    """The :class:`Network` behind any input modcore accepts.
+    """The :class:`Network` behind any input modcore accepts: the one conversion
+    point of every public function that takes a network.
 
-    A Network is returned as is; a list of 2-D arrays is a chain; a scipy.sparse
-    matrix is a precomputed adjacency; a torch module that is a chain of Linear
-    layers is read as one (signed weights, one unit per input feature), any other
-    is traced (``input_shape`` excludes the batch dimension); a state dict or a
-    weight file path is read by :func:`modcore.weights_from_module`.
+    A Network is returned as is; a list of 2-D arrays (numpy, or torch tensors)
+    is a chain; a scipy.sparse matrix is a precomputed adjacency; a torch module
+    that is a chain of Linear layers is read as one (signed weights, one unit per
+    input feature), any other is traced (``input_shape`` excludes the batch
+    dimension); a state dict or a weight file path (str or path-like) is read by
+    :func:`modcore.weights_from_module`. torch is imported only for a torch
+    object or a ``.pt``/``.pth`` file.
+
+    Parameters
+    ----------
+    obj : Network, list of 2-D arrays, torch.nn.Module, mapping, str, path-like or scipy.sparse
+        The network.
+    input_shape : tuple of int, optional
+        For tracing a torch module that is not a chain of Linear layers.
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` is none of the above (the message lists what is accepted).
+    ValueError, FileNotFoundError, ImportError
+        As :func:`modcore.weights_from_module` and :class:`Network`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> as_network([np.ones((2, 3)), np.ones((3, 1))])
+    Network(groups=[layer 0: 2, layer 1: 3, layer 2: 1], blocks=[layer 0 -> layer 1: 6 edges, layer 1 -> layer 2: 3 edges])
     """
     if isinstance(obj, Network):
         return obj
     if _is_sparse(obj):
         return Network.from_adjacency(obj)
-    if _is_torch_module(obj):
+    if is_torch_module(obj):
         return _network_of_module(obj, input_shape)
     if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__") or isinstance(obj, Mapping):
         from .weights import weights_from_module
 
         return Network.from_weights(weights_from_module(obj))
-    if isinstance(obj, np.ndarray):
+    if isinstance(obj, np.ndarray) or is_tensor(obj):
         raise TypeError(
-            "got a single numpy array: pass a list of weight matrices for a chain, "
+            f"got a single {'numpy array' if isinstance(obj, np.ndarray) else 'tensor'}: "
+            "pass a list of weight matrices for a chain, "
             "modcore.Network.from_adjacency(a) for a precomputed graph, or a modcore.Network"
         )
+    if not hasattr(obj, "__len__") or not hasattr(obj, "__getitem__"):
+        raise TypeError(f"expected a network: {ACCEPTED}; got {type(obj).__name__}")
     return Network.from_weights(obj)
 
 
@@ -352,14 +389,6 @@ def _network_of_module(module, input_shape) -> Network:
 def _is_sparse(obj) -> bool:
     mod = type(obj).__module__ or ""
     return mod.startswith("scipy.sparse") and hasattr(obj, "tocoo")
-
-
-def _is_torch_module(obj) -> bool:
-    # Checked by name so that modcore need not import torch to reject a non-module.
-    return any(
-        cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
-        for cls in type(obj).__mro__
-    )
 
 
 def _check_groups(groups) -> tuple:

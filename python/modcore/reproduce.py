@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .cluster import check_settings
+from .cluster import ClusterSettings, check_settings
 from .files import ResultLog, atomic_write
 from .io import check_n_jobs, check_positive_int
 from .significance import MAX_SHUFFLES
@@ -78,6 +78,8 @@ SETTINGS = (
     "assign_labels",
     "refine",
     "select_by",
+    "drop",
+    "normalize",
     "n_train",
     "n_test",
     "hidden",
@@ -93,6 +95,8 @@ _SETTINGS_BEFORE = {
     "assign_labels": "kmeans",
     "refine": False,
     "select_by": "inertia",
+    "drop": "isolated",
+    "normalize": None,
 }
 
 
@@ -113,6 +117,8 @@ def reproduce(
     max_iter=300,
     tol=1e-5,
     eigen_method="auto",
+    drop="isolated",
+    normalize=None,
     n_train=None,
     n_test=None,
     hidden=HIDDEN,
@@ -152,6 +158,10 @@ def reproduce(
         ``assign_labels="kmeans", refine=False``: pass those to resume them.
     max_iter, tol, eigen_method : default=300, 1e-5, "auto"
         Solver settings, as in :func:`modcore.spectral_cluster`.
+    drop, normalize : default="isolated", None
+        How each network and its shuffles become graphs, as in
+        :func:`modcore.ncut_significance` (runs made before these existed used
+        the defaults).
     n_train, n_test : int, optional
         Use a subset of the data (default: all; quick: 1000 / 500).
     hidden : sequence of int, default=(256, 256, 256, 256)
@@ -206,6 +216,8 @@ def reproduce(
         max_iter=max_iter,
         tol=tol,
         eigen_method=eigen_method,
+        drop=drop,
+        normalize=normalize,
     )
     settings = {
         "arch": arch,
@@ -437,11 +449,10 @@ def _model(data, settings, dropout, seed):
 
 def _network(model, data, settings):
     """The graph that is clustered: an MLP's chain, a CNN's conv channels."""
-    from .network import Network
-    from .weights import weights_from_module
+    from .network import Network, as_network
 
     if settings["arch"] == "mlp":
-        return Network.from_weights(weights_from_module(model))
+        return as_network(model)
     return Network.from_torch(model, input_shape=data.input_shape, preset="paper_cnn")
 
 
@@ -511,6 +522,9 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
             }
         )
     row["ncut"] = ncut
+    # What the drop rule left out, and what "unreachable" would (see modcore.Clustering).
+    for count in ("n_dropped", "n_isolated", "n_unreachable", "n_floating"):
+        row[count] = getattr(sig.clustering, count)
     row["random_init_ncut"] = spectral_cluster(
         random_init, seed=seed, n_jobs=n_jobs, **_solver(settings)
     ).ncut
@@ -522,8 +536,9 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
 
 
 def _solver(settings: dict) -> dict:
-    """The settings that spectral_cluster (and ncut_significance) take."""
-    return {k: settings[k] for k in ("n_clusters", "n_init", "max_iter", "tol", "eigen_method")}
+    """The settings that spectral_cluster (and ncut_significance) take: every one of
+    check_settings' (a run's numbers must come from the settings it records)."""
+    return {f.name: settings[f.name] for f in dataclasses.fields(ClusterSettings)}
 
 
 # --- the results file ------------------------------------------------------------------

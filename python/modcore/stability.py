@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cluster import check_settings, cluster_network
+from .cluster import check_settings, cluster_network, warn_floating
 from .functional import adjusted_rand_score, normalized_mutual_info_score
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import as_network
@@ -163,6 +163,8 @@ def stability(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
+    drop: str = "isolated",
+    normalize: str | None = None,
     seed=None,
     n_jobs=None,
     input_shape=None,
@@ -183,7 +185,7 @@ def stability(
         As in :func:`modcore.spectral_cluster`.
     n_clusters, assign_labels, refine, n_init, select_by
         As in :func:`modcore.spectral_cluster`.
-    max_iter, tol, eigen_method, n_jobs, input_shape
+    max_iter, tol, eigen_method, drop, normalize, n_jobs, input_shape
         As in :func:`modcore.spectral_cluster`.
     n_seeds : int, default=10
         Clusterings to compare, at least 2.
@@ -217,12 +219,15 @@ def stability(
         max_iter=max_iter,
         tol=tol,
         eigen_method=eigen_method,
+        drop=drop,
+        normalize=normalize,
     )
     n_seeds = check_positive_int(n_seeds, "n_seeds", minimum=2, maximum=MAX_SEEDS)
     n_jobs = check_n_jobs(n_jobs)
     first = check_seed(seed)
     seeds = [(first + i) % 2**64 for i in range(n_seeds)]
     runs = tuple(cluster_network(network, settings, s, n_jobs) for s in seeds)
+    warn_floating(runs[0])
     ari, nmi = np.eye(n_seeds), np.eye(n_seeds)
     for i in range(n_seeds):
         for j in range(i + 1, n_seeds):

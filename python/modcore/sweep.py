@@ -21,7 +21,7 @@ import numpy as np
 
 import dataclasses
 
-from .cluster import ClusterSettings, check_settings
+from .cluster import ClusterSettings, check_settings, warn_floating
 from .files import ResultLog
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import Network, as_network
@@ -43,6 +43,11 @@ def _flag(value) -> bool:
     raise ValueError(f"expected True or False, got {value!r}")
 
 
+def _optional_str(value):
+    """A str-or-None column; a CSV file writes None as an empty field."""
+    return None if value is None or value == "" else str(value)
+
+
 # The parameters that change a row's numbers, with their column types: each is a
 # column and part of the key that says whether a row in the results file can be
 # reused, and each is passed on to ncut_significance under its name. A new
@@ -58,6 +63,8 @@ SETTINGS = {
     "assign_labels": str,
     "refine": _flag,
     "select_by": str,
+    "drop": str,
+    "normalize": _optional_str,
     "seed": int,
 }
 # The statistics of a row, as Significance attributes.
@@ -77,6 +84,7 @@ _TYPES = {
     "name": str,
     "shuffle": str,
     **dict.fromkeys(_STATISTICS, float),
+    "n_dropped": int,
     **SETTINGS,
     "layer_sizes": str,
     "seconds": float,
@@ -98,6 +106,8 @@ def sweep(
     assign_labels: str = "cluster_qr",
     refine: bool = True,
     select_by: str = "inertia",
+    drop: str = "isolated",
+    normalize: str | None = None,
     seed=None,
     n_jobs=None,
     progress=None,
@@ -149,6 +159,9 @@ def sweep(
         Eigensolver, as in :func:`modcore.spectral_cluster`.
     assign_labels, refine, select_by
         How the embedding becomes modules, as in :func:`modcore.spectral_cluster`.
+    drop, normalize
+        How each network and its shuffles become graphs, as in
+        :func:`modcore.ncut_significance`.
     names : sequence of str, optional
         Names for the networks of a sequence (default as above).
     client : dask.distributed.Client, optional
@@ -172,9 +185,11 @@ def sweep(
         One row per network and shuffle method, in input order, with columns
         ``COLUMNS``: name, shuffle, ncut, shuffled_mean, shuffled_std, z_score,
         p_value, percentile, modularity (Newman's Q), modularity_z, in_out_ratio,
-        shuffled_in_out_ratio (as in :class:`modcore.Significance`), the ``SETTINGS`` (n_shuffles, n_clusters, n_init,
-        max_iter, tol, eigen_method, seed), layer_sizes (``"784-256-10"``) and
-        seconds (wall time of that network; on a cluster the networks overlap).
+        shuffled_in_out_ratio, n_dropped (as in :class:`modcore.Significance`),
+        the ``SETTINGS`` (n_shuffles, n_clusters, n_init, max_iter, tol,
+        eigen_method, assign_labels, refine, select_by, drop, normalize, seed),
+        layer_sizes (``"784-256-10"``) and seconds (wall time of that network;
+        on a cluster the networks overlap).
 
     Raises
     ------
@@ -218,6 +233,8 @@ def sweep(
         assign_labels=assign_labels,
         refine=refine,
         select_by=select_by,
+        drop=drop,
+        normalize=normalize,
     )
     settings = {"n_shuffles": n_shuffles, **dataclasses.asdict(cluster_settings)}
     max_in_flight = check_positive_int(max_in_flight, "max_in_flight")
@@ -379,7 +396,7 @@ def _typed(row: dict) -> dict:
 
 
 def _row(name, network, sig, settings, seconds) -> dict:
-    row = {k: getattr(sig, k) for k in _STATISTICS}
+    row = {k: getattr(sig, k) for k in (*_STATISTICS, "n_dropped")}
     row.update(
         settings,
         name=name,
@@ -452,9 +469,14 @@ def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
             if not job.done:
                 continue
             seconds = time.perf_counter() - start
+            warn_floating(job.clustering, stacklevel=2)
             for shuffle, ncuts in job.ncuts.items():
                 sig = significance_of(
-                    job.clustering, ncuts, shuffle, modularity=job.modularity[shuffle]
+                    job.clustering,
+                    ncuts,
+                    shuffle,
+                    modularity=job.modularity[shuffle],
+                    dropped=job.dropped[shuffle],
                 )
                 yield _row(name, net, sig, settings, seconds)
             job.cancel()  # nothing pending: lets the scattered network go

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import check_weights
+from .io import check_weights, is_torch_module
 
 __all__ = ["weights_from_module"]
 
@@ -99,7 +99,7 @@ def weights_from_module(obj) -> list[np.ndarray]:
         weights = _from_file(Path(obj))
     elif isinstance(obj, Mapping):
         weights = _from_state_dict(obj, "state dict")
-    elif _is_torch_module(obj):
+    elif is_torch_module(obj):
         weights = _from_module(obj)
     else:
         raise TypeError(
@@ -109,14 +109,6 @@ def weights_from_module(obj) -> list[np.ndarray]:
     if not weights:
         raise ValueError("no Linear layer weights found")
     return check_weights(weights)
-
-
-def _is_torch_module(obj) -> bool:
-    # Checked by name so that modcore need not import torch to reject a non-module.
-    return any(
-        cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
-        for cls in type(obj).__mro__
-    )
 
 
 def _to_numpy(value, where: str) -> np.ndarray:

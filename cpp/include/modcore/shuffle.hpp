@@ -25,16 +25,21 @@ Network shuffle_network(const Network& net, ShuffleMethod method, std::uint64_t 
                         std::uint64_t index, const CancelToken* cancel = nullptr);
 
 // Scores of the partitions of shuffled networks first .. first + count - 1, each
-// clustered at every k of ks by cluster_curve (one embedding per shuffled network),
-// computed in parallel over shuffles (one thread per shuffle, so memory is
-// O(threads x graph)). Row i, column j is shuffle first + i at k = ks[j].
+// shuffled, then made a graph by gopt (rescaled and pruned by the drop rule like
+// the network itself: a "layer" shuffle moves the zeros, so which units drop
+// changes per shuffle), then clustered at every k of ks by cluster_curve (one
+// embedding per shuffled network), in parallel over shuffles (one thread per
+// shuffle, so memory is O(threads x graph)). Row i, column j is shuffle first + i
+// at k = ks[j].
 struct ShuffleScores {
-    std::vector<double> ncut;        // count x ks.size(), row-major
-    std::vector<double> modularity;  // the same layout
+    std::vector<double> ncut;          // count x ks.size(), row-major
+    std::vector<double> modularity;    // the same layout
+    std::vector<std::int64_t> dropped;  // count: units each shuffled graph left out
 };
 
 ShuffleScores shuffled_scores(const Network& net, ShuffleMethod method, std::uint64_t first,
                               std::uint64_t count, const std::vector<int>& ks,
-                              const ClusterOptions& opt, std::uint64_t seed, int n_threads);
+                              const ClusterOptions& opt, const GraphOptions& gopt,
+                              std::uint64_t seed, int n_threads);
 
 }  // namespace modcore
