@@ -18,4 +18,5 @@ UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     "$venv/bin/python" -m pytest -q -p no:cacheprovider \
     tests/test_ncut.py tests/test_spectral.py tests/test_kmeans.py tests/test_cluster.py \
     tests/test_significance.py tests/test_properties.py tests/test_network.py \
-    tests/test_degenerate.py tests/test_assign_labels.py tests/test_analysis.py "$@"
+    tests/test_degenerate.py tests/test_assign_labels.py tests/test_analysis.py \
+    tests/test_drop.py tests/test_rescale.py "$@"

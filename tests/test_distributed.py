@@ -310,6 +310,16 @@ def test_each_solver_setting_reaches_the_workers(client, net, name, changed, bas
     assert not np.array_equal(there, local(net, **opts, **baseline).shuffled_ncuts)
 
 
+def test_the_drop_rule_reaches_the_workers(client):
+    # Sparse enough that shuffles have components missing an end (tests/test_drop.py).
+    sparse = random_pruned_mlp((24, 20, 16, 8), sparsity=0.9, seed=0)
+    opts = dict(n_shuffles=6, seed=4, drop="unreachable")
+    there = local(sparse, client=client, **opts)
+    assert there.to_dict() == local(sparse, **opts).to_dict()
+    plain = local(sparse, n_shuffles=6, seed=4)
+    assert (there.shuffled_n_dropped > plain.shuffled_n_dropped).any()
+
+
 def test_scheduler_option_of_the_command(client, net, tmp_path):
     np.savez(tmp_path / "net.npz", *net)
     out = tmp_path / "res.json"

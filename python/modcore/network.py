@@ -230,6 +230,30 @@ class Network:
         links between layers of one parity and self-blocks do not."""
         return bool(_core.graph(*self.to_core())["bipartite"])
 
+    def drop_counts(self) -> dict:
+        """How many units each drop rule leaves out of this network's graph.
+
+        Returns
+        -------
+        dict
+            ``n_units``; ``n_isolated``: units without edges (what ``drop="isolated"``
+            leaves out); ``n_unreachable``: units with edges whose connected component
+            has no unit in the first group or none in the last (what ``drop="unreachable"``
+            leaves out beyond the isolated ones; 0 for a network of one group);
+            ``n_floating``: of those, the units whose component touches neither end.
+
+        Examples
+        --------
+        >>> import numpy as np, modcore
+        >>> w = [np.eye(3), np.eye(3)]
+        >>> w[1][2, 2] = 0  # unit 2 of the middle layer reaches the input only
+        >>> modcore.Network.from_weights(w).drop_counts()
+        {'n_units': 9, 'n_isolated': 1, 'n_unreachable': 2, 'n_floating': 0}
+        """
+        graph = _core.graph(*self.to_core())
+        counts = {key: int(graph[key]) for key in ("n_isolated", "n_unreachable", "n_floating")}
+        return {"n_units": self.n_units, **counts}
+
     def chain_weights(self) -> list:
         """The dense ``(n_l, n_{l+1})`` matrices of a chain (for figures of MLPs)."""
         if not self.is_chain:
