@@ -137,7 +137,7 @@ def eigengap(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     max_k : int, default=30
         Eigenvalues to compute (at least 3; capped at the number of live units).
@@ -385,7 +385,7 @@ def ncut_curve(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     ks : iterable of int, default=range(2, 21)
         The numbers of modules, each in [2, number of connected units], no repeats.

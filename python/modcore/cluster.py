@@ -326,12 +326,17 @@ def spectral_cluster(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         A :class:`modcore.Network`; a chain of weight matrices ``weights[l]`` of
-        shape ``(n_l, n_{l+1})`` (transpose torch's ``(out, in)``); a symmetric
-        scipy.sparse adjacency (a precomputed graph: labels come back as one
-        array over its nodes); a torch module (traced, see ``input_shape``); or
-        a state dict / weight file path (see :func:`modcore.weights_from_module`).
+        shape ``(n_l, n_{l+1})``, numpy arrays or torch tensors (transpose torch's
+        ``(out, in)``); a torch module (a chain of Linear layers is read as one,
+        any other is traced, see ``input_shape``); a state dict, or the path (str
+        or path-like) of a ``.pt``/``.pth``, ``.safetensors`` or ``.npz`` file,
+        read by :func:`modcore.weights_from_module`; or a symmetric scipy.sparse
+        adjacency (a precomputed graph: labels come back as one array over its
+        nodes). Every public function that takes a network reads these forms
+        alike (:func:`modcore.network.as_network`); torch is imported only for
+        torch objects and ``.pt`` files.
     n_clusters : int, default=12
         Number of modules k, 2 <= k <= number of connected units.
     assign_labels : {"cluster_qr", "kmeans"}, default="cluster_qr"

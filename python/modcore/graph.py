@@ -19,7 +19,7 @@ def ncut(network, labels, *, drop="isolated", normalize=None, input_shape=None) 
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     labels : list of 1-D int arrays, or one 1-D int array
         ``labels[g]`` has one module id per unit of group ``g`` (layer ``g`` of
@@ -69,7 +69,7 @@ def modularity(network, labels, *, drop="isolated", normalize=None, input_shape=
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     labels : list of 1-D int arrays, or one 1-D int array
         As in :func:`modcore.ncut`.

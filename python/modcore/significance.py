@@ -211,7 +211,7 @@ def ncut_significance(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`spectral_cluster`.
     n_clusters : int, default=12
         Number of modules k.
@@ -530,7 +530,7 @@ def shuffled_network(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`spectral_cluster`.
     shuffle : str, default="layer"
         One of :data:`SHUFFLES`, as in :func:`ncut_significance`.

@@ -181,7 +181,7 @@ def stability(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     n_clusters, assign_labels, refine, n_init, select_by
         As in :func:`modcore.spectral_cluster`.
