@@ -11,6 +11,7 @@ import pytest
     [
         "modcore.cluster",
         "modcore.graph",
+        "modcore.network",
         "modcore.significance",
         "modcore.io",
         "modcore.weights",
