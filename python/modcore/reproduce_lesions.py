@@ -24,16 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .files import ResultLog, atomic_write
-from .io import check_n_jobs, check_positive_int
+from .files import atomic_write
+from .io import check_positive_int
 from .reproduce import (
     HIDDEN,
     KNOWN_DATASETS,
-    _check_run,
     _model,
     _train_model,
     available_datasets,
     checkpoint_meta,
+    run_log,
+    run_options,
 )
 
 __all__ = ["LESION_CONDITIONS", "reproduce_lesions", "aggregate_lesions"]
@@ -153,34 +154,15 @@ def reproduce_lesions(
         "hidden": [check_positive_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)],
         "rule": "paper",
     }
-    seeds = check_positive_int(
-        seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds"
-    )
-    if max_runs is not None:
-        max_runs = check_positive_int(max_runs, "max_runs")
-    if n_jobs is not None:
-        n_jobs = check_n_jobs(n_jobs)
-    say = print if progress else (lambda *a, **k: None)
+    seeds, max_runs, n_jobs, say = run_options(seeds, quick, QUICK, max_runs, n_jobs, progress)
     show = bool(progress) and os.isatty(2)
     out = Path(out)
     home = out / "lesions"
     runs_path = home / "runs.jsonl"
-    with ResultLog(
-        runs_path,
-        _check_run,
-        what="modcore lesion runs",
-        on_wait=lambda path: say(
-            f"another process is writing {path}; waiting for it to finish", flush=True
-        ),
+    with run_log(
+        runs_path, "modcore lesion runs", settings, lambda r: {k: r.get(k) for k in _SETTINGS}, say
     ) as log:
         runs = log.rows
-        for run in runs:
-            theirs = {k: run.get(k) for k in _SETTINGS}
-            if theirs != settings:
-                raise ValueError(
-                    f"{runs_path} holds lesion runs made with other settings "
-                    f"({theirs}; now {settings}): use another --out"
-                )
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
         available, skipped = available_datasets(datasets, data_dir, settings, say)
         todo = [
