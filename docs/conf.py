@@ -10,7 +10,7 @@ import sys
 import modcore
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gallery_scraper import modcore_figures  # noqa: E402  (beside this file)
+from gallery_scraper import modcore_figures
 
 # The gallery runs its examples while the docs build: no window.
 os.environ.setdefault("MPLBACKEND", "Agg")

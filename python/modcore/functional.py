@@ -579,7 +579,7 @@ class NullTest:
     alternative: str
 
     @classmethod
-    def of(cls, value: float, null: np.ndarray, alternative: str) -> "NullTest":
+    def of(cls, value: float, null: np.ndarray, alternative: str) -> NullTest:
         mean, std, z = null_stats(value, null)
         extreme = null >= value if alternative == "greater" else null <= value
         p = (1 + int(np.count_nonzero(extreme))) / (null.size + 1)

@@ -142,7 +142,7 @@ class Network:
     # -- constructors ---------------------------------------------------------------
 
     @classmethod
-    def from_weights(cls, weights, names=None) -> "Network":
+    def from_weights(cls, weights, names=None) -> Network:
         """A chain: ``weights[l]`` of shape ``(n_l, n_{l+1})`` joins layer l to l + 1.
 
         Layers are named ``"layer 0"``, ``"layer 1"``, ... unless ``names`` (one
@@ -162,7 +162,7 @@ class Network:
         return net
 
     @classmethod
-    def from_adjacency(cls, adjacency, name: str = "nodes") -> "Network":
+    def from_adjacency(cls, adjacency, name: str = "nodes") -> Network:
         """A precomputed graph: a symmetric ``(n, n)`` adjacency (numpy or scipy.sparse).
 
         One group of ``n`` nodes; the diagonal is ignored. Labels come back as one
@@ -184,8 +184,9 @@ class Network:
         include_input: bool = True,
         include_dense: bool = True,
         preset: str | None = None,
-    ) -> "Network":
-        """Trace a torch model (torch.fx) into its unit graph; see :func:`modcore.nn.trace.network_from_module`."""
+    ) -> Network:
+        """Trace a torch model (torch.fx) into its unit graph; see
+        :func:`modcore.nn.trace.network_from_module`."""
         from .nn.trace import network_from_module
 
         return network_from_module(
@@ -267,7 +268,7 @@ class Network:
         flat = np.asarray(flat)
         return [flat[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
 
-    def with_block_entries(self, entries) -> "Network":
+    def with_block_entries(self, entries) -> Network:
         """This network with each block's entries replaced by ``(positions, values)``
         (flat positions as :class:`Block` stores them, unique)."""
         if len(entries) != len(self.blocks):

@@ -30,6 +30,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from .cluster import check_settings
 from .files import ResultLog, atomic_write
 from .io import check_n_jobs, check_positive_int
 from .significance import MAX_SHUFFLES
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["CONDITIONS", "NULLS", "reproduce", "aggregate", "read_runs"]
 
@@ -408,7 +412,7 @@ def _load(name, data_dir, settings):
 
 def _train_model(model, data, pruned, epochs, seed, show):
     """Train in place; the history. Its own function so tests can count trainings."""
-    from .nn import RECIPES, CNN, paper_recipe, train
+    from .nn import CNN, RECIPES, paper_recipe, train
 
     if pruned:
         return paper_recipe(
@@ -583,7 +587,7 @@ def table_columns() -> list:
     return cols
 
 
-def aggregate(runs) -> "pandas.DataFrame":
+def aggregate(runs) -> pandas.DataFrame:
     """One row per data set and condition: mean and std (ddof 1) over seeds, and per null
     the share of seeds with p < 0.05 (``<null>_significant``)."""
     import pandas as pd

@@ -11,6 +11,7 @@ imported only when a sweep runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -18,8 +19,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-
-import dataclasses
 
 from .cluster import ClusterSettings, check_settings
 from .files import ResultLog
@@ -172,9 +171,10 @@ def sweep(
         One row per network and shuffle method, in input order, with columns
         ``COLUMNS``: name, shuffle, ncut, shuffled_mean, shuffled_std, z_score,
         p_value, percentile, modularity (Newman's Q), modularity_z, in_out_ratio,
-        shuffled_in_out_ratio (as in :class:`modcore.Significance`), the ``SETTINGS`` (n_shuffles, n_clusters, n_init,
-        max_iter, tol, eigen_method, seed), layer_sizes (``"784-256-10"``) and
-        seconds (wall time of that network; on a cluster the networks overlap).
+        shuffled_in_out_ratio (as in :class:`modcore.Significance`), the ``SETTINGS``
+        (n_shuffles, n_clusters, n_init, max_iter, tol, eigen_method, seed), layer_sizes
+        (``"784-256-10"``) and seconds (wall time of that network; on a cluster the
+        networks overlap).
 
     Raises
     ------

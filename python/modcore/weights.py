@@ -222,7 +222,7 @@ def _call_order(module, linears: list) -> list:
                 try:
                     output = module(x.clone())
                     break
-                except Exception as exc:  # noqa: BLE001 - any failure means "not this width"
+                except Exception as exc:
                     error = exc
             else:
                 raise ValueError(
@@ -434,7 +434,7 @@ def _pickled_globals(path: Path) -> list:
                     names.append(".".join(strings[-2:]))
                 elif isinstance(arg, str):
                     strings.append(arg)
-    except Exception:  # noqa: BLE001 - not (all) a pickle: nothing more to say
+    except Exception:
         pass
     return list(dict.fromkeys(names))
 

@@ -260,10 +260,10 @@ class _Piece:
     units: torch.Tensor
     scale: torch.Tensor
 
-    def take(self, index: torch.Tensor) -> "_Piece":
+    def take(self, index: torch.Tensor) -> _Piece:
         return _Piece(self.group, self.units[index], self.scale[index])
 
-    def scaled(self, factor) -> "_Piece":
+    def scaled(self, factor) -> _Piece:
         return _Piece(self.group, self.units, self.scale * factor)
 
 
@@ -274,10 +274,10 @@ class _Flow:
     pieces: tuple
     shape: tuple
 
-    def scaled(self, factor, shape=None) -> "_Flow":
+    def scaled(self, factor, shape=None) -> _Flow:
         return _Flow(tuple(p.scaled(factor) for p in self.pieces), shape or self.shape)
 
-    def take(self, index, shape) -> "_Flow":
+    def take(self, index, shape) -> _Flow:
         return _Flow(tuple(p.take(index) for p in self.pieces), shape)
 
 
