@@ -20,6 +20,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ __all__ = ["LESION_CONDITIONS", "reproduce_lesions", "aggregate_lesions"]
 #: name -> dropout rate of the pruned networks lesioned (the paper's lesion study).
 LESION_CONDITIONS = {"pruned, dropout": 0.5, "pruned": 0.0}
 DEFAULT_DATASETS = ("fashion",)
-QUICK = {
+QUICK: dict[str, Any] = {
     "n_train": 1000,
     "n_test": 500,
     "epochs": 1,
@@ -325,7 +326,7 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
         except ImportError:
             pass
     layers = sorted({s.layer for s in study.single})
-    categories = {}
+    categories: dict[str, int] = {}
     for s in study.single:
         categories[s.category] = categories.get(s.category, 0) + 1
     types = [p.dependency_type for p in study.pairs if p.dependency_type]

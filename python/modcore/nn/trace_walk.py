@@ -6,6 +6,7 @@ from __future__ import annotations
 import numbers
 import operator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -287,10 +288,11 @@ class GraphWalk:
     def __init__(self, gm: fx.GraphModule, kernel_norm: str):
         self.gm = gm
         self.kernel_norm = kernel_norm
-        self.groups = []  # [name, size, kind]
-        self.blocks = {}  # (src, dst) -> list of dense tensors / COO triples
-        self.values = {}  # node -> _Flow, or None for values not computed from the input
-        self.calls = {}
+        self.groups: list[tuple[str, int, str]] = []  # (name, size, kind)
+        self.blocks: dict[tuple[int, int], list] = {}  # dense tensors / COO triples
+        # node -> _Flow, or None for values not computed from the input
+        self.values: dict[fx.Node, _Flow | None] = {}
+        self.calls: dict[str, int] = {}
 
     # -- groups and blocks --
 
@@ -558,7 +560,7 @@ class GraphWalk:
         factor = self._scalar(alpha) if alpha != 1 else 1.0
         if factor is None:
             raise self._error(node, "has an alpha that is not a number")
-        pieces = []
+        pieces: list[_Piece] = []
         for arg, s in zip(node.args[:2], (1.0, sign * factor)):
             value = self.values.get(arg) if isinstance(arg, fx.Node) else None
             if isinstance(value, _Flow):
@@ -601,7 +603,7 @@ class GraphWalk:
                 if factor == 0:
                     raise self._error(node, "divides by zero")
                 factor = 1.0 / factor
-        return self._keep(node, self.values[flow_arg]).scaled(factor)
+        return self._keep(node, cast(_Flow, self.values[flow_arg])).scaled(factor)
 
     def _cat(self, node) -> _Flow:
         tensors = node.args[0]
@@ -637,13 +639,15 @@ class GraphWalk:
 
     def _flow_arg(self, node) -> _Flow:
         """The one input computed from the input, which must be the first argument."""
-        flows = [a for a in node.all_input_nodes if isinstance(self.values.get(a), _Flow)]
+        flows: list[fx.Node] = [
+            a for a in node.all_input_nodes if isinstance(self.values.get(a), _Flow)
+        ]
         first = node.args[0] if node.args else next(iter(node.kwargs.values()), None)
         if len(flows) != 1 or first is not flows[0]:
             raise self._error(
                 node, "combines tensors computed from the input in a way modcore cannot read"
             )
-        return self.values[flows[0]]
+        return cast(_Flow, self.values[flows[0]])
 
     def _shape(self, node):
         meta = node.meta.get("tensor_meta")

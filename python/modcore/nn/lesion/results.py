@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import text
+
+if TYPE_CHECKING:
+    from .network_level import NetworkTests
 
 __all__ = ["SubModule", "SubModuleLesion", "PairLesion", "LesionStudy"]
 
@@ -306,7 +310,7 @@ class LesionStudy:
     n_tested: int
     threshold: float
     single: list
-    network_tests: object
+    network_tests: NetworkTests
     pairs: list
     pair_set: str
     dependency: np.ndarray
@@ -360,7 +364,7 @@ class LesionStudy:
         return text.markdown(self)
 
     def __repr__(self) -> str:
-        by_layer = {}
+        by_layer: dict[int, list[int]] = {}
         for s in self.important:
             by_layer.setdefault(s.layer, []).append(s.module)
         return (
