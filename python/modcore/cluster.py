@@ -151,6 +151,11 @@ class Clustering:
         d["group_names"] = list(self.group_names)
         return d
 
+    def _repr_html_(self) -> str:
+        from .notebook import clustering_html
+
+        return clustering_html(self)
+
     def __repr__(self) -> str:
         flat = np.concatenate(self.labels) if self.labels else np.empty(0, np.int64)
         sizes = np.bincount(flat[flat >= 0], minlength=self.n_clusters)

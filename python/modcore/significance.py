@@ -126,6 +126,11 @@ class Significance:
         d["group_names"] = list(self.clustering.group_names)
         return d
 
+    def _repr_html_(self) -> str:
+        from .notebook import significance_html
+
+        return significance_html(self)
+
     def __repr__(self) -> str:
         return (
             f"Significance(ncut={self.ncut:.4f}, shuffled={self.shuffled_mean:.4f} ± "

@@ -363,6 +363,11 @@ class LesionStudy:
         """The important sub-modules, network tests and pairs as Markdown, for reports."""
         return text.markdown(self)
 
+    def _repr_html_(self) -> str:
+        from ...notebook import lesion_study_html
+
+        return lesion_study_html(self)
+
     def __repr__(self) -> str:
         by_layer: dict[int, list[int]] = {}
         for s in self.important:
