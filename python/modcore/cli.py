@@ -479,9 +479,9 @@ def _parser() -> argparse.ArgumentParser:
         "--epochs",
         type=_COUNT,
         default=None,
-        help="epochs per phase: pruned runs train this many then prune this many, "
-        "unpruned runs train twice this many (default 20 for mlp, 10 for cnn; "
-        "--quick: 1)",
+        help="epochs per phase: each seed trains this many (the unpruned network) "
+        "then prunes this many from there (the pruned one) (default 20 for mlp, 10 for "
+        "cnn; --quick: 1)",
     )
     r.add_argument(
         "--out",

@@ -27,7 +27,15 @@ import numpy as np
 from . import __version__
 from .files import ResultLog, atomic_write
 from .io import check_n_jobs, check_positive_int
-from .reproduce import HIDDEN, KNOWN_DATASETS, _check_run, _model, _train_model, available_datasets
+from .reproduce import (
+    HIDDEN,
+    KNOWN_DATASETS,
+    _check_run,
+    _model,
+    _train_model,
+    available_datasets,
+    checkpoint_meta,
+)
 
 __all__ = ["LESION_CONDITIONS", "reproduce_lesions", "aggregate_lesions"]
 
@@ -268,25 +276,13 @@ def _network(data, condition, seed, settings, out, show):
             )
         return saved.model, slug, 0.0, meta.get("test_accuracy")
     t0 = time.perf_counter()
-    history = _train_model(model, data, True, settings["epochs"], seed, show)
+    model, history = _train_model(
+        model, data, epochs=settings["epochs"], seed=seed, prune=True, show=show
+    )[True]
     seconds = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.save(
-        model,
-        path,
-        {  # the metadata modcore reproduce writes; saved whole
-            "dataset": data.name,
-            "data_source": data.source,
-            "condition": condition,
-            "seed": seed,
-            "arch": settings["arch"],
-            "dropout": dropout,
-            "sparsity": 0.9,
-            "epochs": settings["epochs"],
-            "test_accuracy": history.test_accuracy[-1],
-            "train_accuracy": history.train_accuracy[-1],
-        },
-    )
+    # written whole or not at all, as modcore reproduce writes it
+    checkpoint.save(model, path, checkpoint_meta(data, condition, seed, settings, history))
     return model, slug, seconds, history.test_accuracy[-1]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -157,6 +159,7 @@ def paper_recipe(
     l2: float = 0.0,
     seed: SeedLike = None,
     progress: ProgressLike = None,
+    on_trained: Callable[[nn.Module, History], Any] | None = None,
 ) -> History:
     """Filan et al.'s recipe: plain training, then pruned fine-tuning.
 
@@ -190,6 +193,10 @@ def paper_recipe(
     seed : None, int or numpy.random.Generator, default None
         The plain phase uses this seed, the pruned phase ``seed + 1``; None
         draws one, kept in ``History.seed``.
+    on_trained : callable, optional
+        Called as ``on_trained(model, history)`` after the plain phase, before
+        pruning starts: where the authors saved their *unpruned* network, so one
+        run gives both (copy the model there; pruning changes it in place).
 
     Returns
     -------
@@ -223,6 +230,8 @@ def paper_recipe(
     with Progress(epochs + prune_epochs, "paper recipe", progress, unit="epochs") as bar:
         bar.add(0, "training")
         history = _run(model, dataset, epochs, batch_size, 1e-3, seed, None, l1, l2, bar)
+        if on_trained is not None:
+            on_trained(model, history)
         bar.add(0, "pruning")
         pruned = _run(
             model,

@@ -43,9 +43,9 @@ from torch import nn
 
 from ..._typing import InputShape
 from ...cluster import Clustering
+from ..ops import BATCHNORMS
 from ..trace import _example_input, _propagate, _symbolic_trace
 from ..trace_walk import (
-    _BATCHNORMS,
     _PASS_FUNCTIONS,
     _PASS_METHODS,
     _PASS_MODULES,
@@ -294,7 +294,7 @@ def _emitter(gm, node):
 
 def _per_unit(gm, node) -> bool:
     if node.op == "call_module":
-        return isinstance(gm.get_submodule(node.target), _BATCHNORMS + _PASS_MODULES)
+        return isinstance(gm.get_submodule(node.target), BATCHNORMS + _PASS_MODULES)
     if node.op == "call_function":
         return node.target in _PASS_FUNCTIONS
     return node.op == "call_method" and node.target in _PASS_METHODS
