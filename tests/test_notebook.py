@@ -2,6 +2,7 @@
 text escaped, and the null histogram inline when matplotlib is installed."""
 
 import base64
+import dataclasses
 import sys
 from html.parser import HTMLParser
 
@@ -93,7 +94,8 @@ def test_significance_without_matplotlib_is_the_table_alone(significance, monkey
     assert float(_row(parsed.cells, "n-cut")) == pytest.approx(significance.ncut, abs=5e-5)
 
 
-def test_lesion_study_table_lists_the_important_sub_modules():
+@pytest.fixture(scope="module")
+def study():
     torch = pytest.importorskip("torch")
     from modcore.nn import MLP, lesion_study
 
@@ -101,29 +103,38 @@ def test_lesion_study_table_lists_the_important_sub_modules():
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(200, 6, generator=g), torch.randint(0, 3, (200,), generator=g)
     labels = [np.zeros(6, int), np.repeat([0, 1], 4), np.repeat([0, 1], 4), np.zeros(3, int)]
-    study = lesion_study(
-        model,
-        (x, y),
-        clustering=labels,
-        random_lesions=10,
-        seed=0,
-        min_drop=0.0,
-        rule="paper",
-        progress=False,
-        double=False,
+    return lesion_study(
+        model, (x, y), clustering=labels, random_lesions=10, seed=0, progress=False, double=False
     )
+
+
+def test_lesion_study_table_shows_its_numbers(study):
     parsed = _Cells(study._repr_html_())
     base = _row(parsed.cells, "base accuracy")
     assert float(base.split()[0]) == pytest.approx(study.base_accuracy, abs=5e-5)
+    assert base.endswith(f"({study.n_test} test examples)")
     assert _row(parsed.cells, "sub-modules (tested)") == f"4 ({study.n_tested})"
     assert _row(parsed.cells, "important") == str(len(study.important))
-    if not study.important:
-        assert "sub-module" not in parsed.cells
-        return
+    assert _row(parsed.cells, "rule") == study.rule_text()
+
+
+def test_lesion_study_table_lists_the_important_sub_modules(study):
+    # Two sub-modules marked important, whatever this small net's lesions gave.
+    marked = [dataclasses.replace(s, important=True) for s in study.single[1:3]]
+    study = dataclasses.replace(study, single=[study.single[0], *marked, *study.single[3:]])
+    parsed = _Cells(study._repr_html_())
     rows = parsed.cells[parsed.cells.index("sub-module") :]
     rows = [rows[i : i + 5] for i in range(0, len(rows), 5)]
     assert rows[0] == ["sub-module", "units", "drop (pp)", "z", "p"]
-    assert [r[0] for r in rows[1:]] == [s.name for s in study.important]
-    for r, s in zip(rows[1:], study.important):
+    assert [r[0] for r in rows[1:]] == [s.name for s in marked]
+    for r, s in zip(rows[1:], marked):
         assert int(r[1]) == s.size
         assert float(r[2]) == pytest.approx(100 * s.drop, abs=5e-3)
+        assert float(r[4]) == pytest.approx(s.p_value, rel=5e-3)  # 3 significant digits
+
+
+def test_lesion_study_without_important_sub_modules_has_no_second_table(study):
+    study = dataclasses.replace(
+        study, single=[dataclasses.replace(s, important=False) for s in study.single]
+    )
+    assert "sub-module" not in _Cells(study._repr_html_()).cells
