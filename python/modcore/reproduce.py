@@ -32,6 +32,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from .cluster import ClusterSettings, check_settings
 from .files import ResultLog, atomic_write
 from .io import check_n_jobs, check_positive_int
 from .significance import MAX_SHUFFLES
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["CONDITIONS", "NULLS", "reproduce", "aggregate", "read_runs"]
 
@@ -57,7 +61,7 @@ DEFAULT_EPOCHS = {"mlp": 20, "cnn": 10}
 DEFAULT_DATASETS = ("fashion", "line", "mnist", "cifar10")
 KNOWN_DATASETS = ("fashion", "line", "mnist", "cifar10", "cifar10-rgb")
 HIDDEN = (256, 256, 256, 256)
-QUICK = {
+QUICK: dict[str, Any] = {
     "n_train": 1000,
     "n_test": 500,
     "epochs": 1,
@@ -684,7 +688,7 @@ def table_columns() -> list:
     return cols
 
 
-def aggregate(runs) -> "pandas.DataFrame":
+def aggregate(runs) -> pandas.DataFrame:
     """One row per data set and condition: mean and std (ddof 1) over seeds, and per null
     the share of seeds with p < 0.05 (``<null>_significant``)."""
     import pandas as pd
