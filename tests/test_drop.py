@@ -229,15 +229,15 @@ def test_drop_counts_of_a_network(sparse):
 
 
 def test_bad_drop_values_and_networks_without_ends(sparse):
-    with pytest.raises(ValueError, match="drop must be one of .*'isolated', 'unreachable'"):
+    with pytest.raises(ValueError, match=r"drop must be one of .*'isolated', 'unreachable'"):
         modcore.spectral_cluster(sparse, n_clusters=3, drop="components")
     adjacency = sp.random(20, 20, density=0.3, random_state=0)
     adjacency = adjacency + adjacency.T
-    with pytest.raises(ValueError, match="one group .* drop='isolated'"):
+    with pytest.raises(ValueError, match=r"one group .* drop='isolated'"):
         modcore.spectral_cluster(adjacency, n_clusters=2, drop="unreachable")
     # Nothing joins the input to the output.
     cut = [np.ones((3, 3)), np.zeros((3, 3)), np.ones((3, 2))]
-    with pytest.raises(ValueError, match="no connected component .* joins"):
+    with pytest.raises(ValueError, match=r"no connected component .* joins"):
         modcore.spectral_cluster(cut, n_clusters=2, drop="unreachable")
     # A single path input -> hidden -> output: a "layer" shuffle that puts the two edges
     # on different hidden units leaves no component with both ends.

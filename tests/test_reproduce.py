@@ -15,8 +15,8 @@ pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-import modcore  # noqa: E402
-from modcore import reproduce as rep  # noqa: E402
+import modcore
+from modcore import reproduce as rep
 
 # In-process runs on a small MLP and tiny data: the whole path in about a second per run.
 SMALL = dict(

@@ -10,8 +10,8 @@ pytest.importorskip("pandas")
 pytest.importorskip("scipy")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-from modcore import reproduce as rep  # noqa: E402
-from modcore import reproduce_lesions as rl  # noqa: E402
+from modcore import reproduce as rep
+from modcore import reproduce_lesions as rl
 
 # In-process runs on a small MLP and tiny data.
 SMALL = dict(

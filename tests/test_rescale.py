@@ -182,8 +182,11 @@ def test_a_network_with_a_skip_block():
     by_hand = modcore.Network(
         groups, [("a", "b", ab2), ("b", "c", bc2), ("c", "d", cd2), ("a", "c", ac2)]
     )
+
     # The same function, with ReLU after b and c.
-    relu = lambda x: np.maximum(x, 0)
+    def relu(x):
+        return np.maximum(x, 0)
+
     x = rng.normal(size=(50, 4))
     np.testing.assert_allclose(
         relu(relu(x @ ab2) @ bc2 + x @ ac2) @ cd2, relu(relu(x @ ab) @ bc + x @ ac) @ cd

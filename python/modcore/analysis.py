@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
 
 from . import _core
+from ._typing import InputShape, NetworkLike, ProgressLike, SeedLike
 from .cluster import MAX_CLUSTERS, check_settings, clustering_of, warn_floating
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import as_network
@@ -104,7 +106,7 @@ class Eigengap:
 
 
 def eigengap(
-    network,
+    network: NetworkLike,
     *,
     max_k: int = 30,
     n_shuffles: int = 19,
@@ -113,8 +115,8 @@ def eigengap(
     eigen_method: str = "auto",
     drop: str = "isolated",
     normalize: str | None = None,
-    seed=None,
-    input_shape=None,
+    seed: SeedLike = None,
+    input_shape: InputShape = None,
 ) -> Eigengap:
     """Suggest a number of modules k from the eigengap of the normalized Laplacian.
 
@@ -346,9 +348,9 @@ class NcutCurve:
 
 
 def ncut_curve(
-    network,
+    network: NetworkLike,
     *,
-    ks=range(2, 21),
+    ks: Iterable[int] = range(2, 21),
     n_shuffles: int = 1000,
     shuffle: str = "layer",
     assign_labels: str = "cluster_qr",
@@ -360,10 +362,10 @@ def ncut_curve(
     eigen_method: str = "auto",
     drop: str = "isolated",
     normalize: str | None = None,
-    seed=None,
-    n_jobs=None,
-    progress=None,
-    input_shape=None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    input_shape: InputShape = None,
 ) -> NcutCurve:
     """The n-cut of the network and of its shuffles at every k, from one eigensolve each.
 
@@ -466,7 +468,7 @@ def _check_ks(ks) -> np.ndarray:
     for k in ks:
         if not isinstance(k, numbers.Integral) or isinstance(k, bool):
             raise TypeError(f"ks must hold ints, got {k!r}")
-        if not 2 <= k <= MAX_CLUSTERS:
+        if not 2 <= int(k) <= MAX_CLUSTERS:
             raise ValueError(f"every k must be in [2, {MAX_CLUSTERS}], got {k}")
     if len(set(ks)) != len(ks):
         raise ValueError(f"ks has repeated values: {sorted(ks)}")

@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .cluster import ASSIGN_LABELS, DROPS, MAX_CLUSTERS, MAX_INIT, SELECT_BY
@@ -143,7 +144,7 @@ def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
         p.add_argument(
             alias,
             dest=action.dest,
-            type=kwargs.get("type"),
+            type=kwargs.get("type", str),
             default=argparse.SUPPRESS,
             help=argparse.SUPPRESS,
         )
@@ -795,7 +796,7 @@ def _lesion(args) -> dict:
         n_test=args.n_test,
         flatten=len(shape) == 1,
     )
-    test = data
+    test: Any = data  # the Dataset, or its test split reshaped
     if data.input_shape != shape:
         if math.prod(data.input_shape) != math.prod(shape):
             raise UsageError(
@@ -867,6 +868,7 @@ def _train(args) -> dict:
         n_test=args.n_test,
         flatten=args.arch == "mlp",
     )
+    model: MLP | CNN
     if args.arch == "cnn":
         model = CNN(
             data.input_shape,
@@ -1038,7 +1040,7 @@ def main(argv=None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # a usage error (one line already printed), --help, --version
-        return exc.code
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     # What summary.json keeps to redo the run: the command as typed and every option's value.
     extra = {
         "command": shlex.join(["modcore", *argv]),

@@ -30,7 +30,9 @@ import math
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +41,9 @@ from .cluster import ClusterSettings, check_settings
 from .files import ResultLog, atomic_write
 from .io import check_n_jobs, check_positive_int
 from .significance import MAX_SHUFFLES
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["CONDITIONS", "NULLS", "reproduce", "aggregate", "read_runs"]
 
@@ -56,7 +61,7 @@ DEFAULT_EPOCHS = {"mlp": 20, "cnn": 10}
 DEFAULT_DATASETS = ("fashion", "line", "mnist", "cifar10")
 KNOWN_DATASETS = ("fashion", "line", "mnist", "cifar10", "cifar10-rgb")
 HIDDEN = (256, 256, 256, 256)
-QUICK = {
+QUICK: dict[str, Any] = {
     "n_train": 1000,
     "n_test": 500,
     "epochs": 1,
@@ -244,36 +249,19 @@ def reproduce(
             else None
         ),
     }
-    seeds = check_positive_int(
-        seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds"
-    )
-    if max_runs is not None:
-        max_runs = check_positive_int(max_runs, "max_runs")
-    if n_jobs is not None:
-        n_jobs = check_n_jobs(n_jobs)  # now, not after the first training
-    say = print if progress else (lambda *a, **k: None)
+    seeds, max_runs, n_jobs, say = run_options(seeds, quick, QUICK, max_runs, n_jobs, progress)
     # Per-epoch bars only on a terminal: in a log file they would bury the per-run lines.
     show_epochs = bool(progress) and sys.stderr.isatty()
     out = Path(out)
     runs_path = out / "runs.jsonl"
-    with ResultLog(
-        runs_path,
-        _check_run,
-        what="modcore reproduce runs",
-        on_wait=lambda path: say(
-            f"another process is writing {path}; waiting for it to finish", flush=True
-        ),
-    ) as log:
+    ours = {**settings, "unpruned_from": UNPRUNED_FROM}
+
+    def theirs(run):
+        made = {k: run.get(k, _SETTINGS_BEFORE.get(k)) for k in SETTINGS}
+        return {**made, "unpruned_from": run.get("unpruned_from", _UNPRUNED_BEFORE)}
+
+    with run_log(runs_path, "modcore reproduce runs", ours, theirs, say) as log:
         runs = log.rows
-        ours = {**settings, "unpruned_from": UNPRUNED_FROM}
-        for run in runs:
-            theirs = {k: run.get(k, _SETTINGS_BEFORE.get(k)) for k in SETTINGS}
-            theirs["unpruned_from"] = run.get("unpruned_from", _UNPRUNED_BEFORE)
-            if theirs != ours:
-                raise ValueError(
-                    f"{runs_path} holds runs made with other settings ({_describe(theirs)}; now "
-                    f"{_describe(ours)}): use another --out, or delete it to start over"
-                )
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
 
         available, skipped = available_datasets(datasets, data_dir, settings, say)
@@ -625,6 +613,42 @@ def _solver(settings: dict) -> dict:
 # --- the results file ------------------------------------------------------------------
 
 
+def run_options(seeds, quick, quick_values, max_runs, n_jobs, progress) -> tuple:
+    """``(seeds, max_runs, n_jobs, say)`` of a reproduction, checked before any training."""
+    seeds = check_positive_int(
+        seeds if seeds is not None else (quick_values["seeds"] if quick else 5), "seeds"
+    )
+    if max_runs is not None:
+        max_runs = check_positive_int(max_runs, "max_runs")
+    if n_jobs is not None:
+        n_jobs = check_n_jobs(n_jobs)
+    say = print if progress else (lambda *a, **k: None)
+    return seeds, max_runs, n_jobs, say
+
+
+@contextmanager
+def run_log(path, what, ours, theirs, say):
+    """The :class:`~modcore.files.ResultLog` of a reproduction, open, every row in it
+    checked to be made with the settings ``ours`` (``theirs(row)`` are a row's): runs made
+    with other settings are refused, never mixed in."""
+    with ResultLog(
+        path,
+        _check_run,
+        what=what,
+        on_wait=lambda p: say(
+            f"another process is writing {p}; waiting for it to finish", flush=True
+        ),
+    ) as log:
+        for run in log.rows:
+            made = theirs(run)
+            if made != ours:
+                raise ValueError(
+                    f"{path} holds {what} made with other settings ({_describe(made)}; now "
+                    f"{_describe(ours)}): use another --out, or delete it to start over"
+                )
+        yield log
+
+
 def _check_run(run: dict) -> dict:
     missing = {"dataset", "condition", "seed"} - set(run)
     if missing:
@@ -679,7 +703,7 @@ def table_columns() -> list:
     return cols
 
 
-def aggregate(runs) -> "pandas.DataFrame":
+def aggregate(runs) -> pandas.DataFrame:
     """One row per data set and condition: mean and std (ddof 1) over seeds, and per null
     the share of seeds with p < 0.05 (``<null>_significant``)."""
     import pandas as pd

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,7 @@ import torch
 from torch import fx, nn
 
 from ..io import check_positive_int
-from .trace import _symbolic_trace
+from .datasets import Dataset
 from .ops import (
     ACTIVATION_FUNCTIONS,
     ACTIVATION_METHODS,
@@ -40,6 +41,7 @@ from .ops import (
     DROPOUT_MODULES,
     NO_OP_METHODS,
 )
+from .trace import _symbolic_trace
 from .trace_walk import LAYERS
 
 __all__ = ["Activations", "REDUCTIONS", "activations"]
@@ -104,7 +106,12 @@ class Activations:
 
 
 def activations(
-    model, data, *, units=None, reduction: str = "l2", batch_size: int = 1024
+    model: nn.Module,
+    data: Dataset | torch.Tensor | np.ndarray,
+    *,
+    units: Sequence[str] | None = None,
+    reduction: str = "l2",
+    batch_size: int = 1024,
 ) -> Activations:
     """Record every unit's activation of a torch model over a data set.
 
@@ -213,6 +220,7 @@ def activations(
     finally:
         for module, flag in training:
             module.training = flag
+    assert per_group is not None  # _inputs checked there are at least 2 examples
     return _collect(chosen, per_group, reduction)
 
 
@@ -253,7 +261,8 @@ class _Group:
 
 def _groups(gm: fx.GraphModule) -> list:
     """The input and every Linear/conv call, named as the tracer names them."""
-    groups, calls = [], {}
+    groups: list[_Group] = []
+    calls: dict[str, int] = {}
     for node in gm.graph.nodes:
         if node.op == "placeholder" and not groups:
             groups.append(_Group("input", node, is_linear=False, recorded=node))
@@ -288,7 +297,7 @@ def _post_activation(gm: fx.GraphModule, node: fx.Node) -> fx.Node:
 
 def _kind(gm: fx.GraphModule, node: fx.Node) -> str | None:
     if node.op == "call_module":
-        module = gm.get_submodule(node.target)
+        module = gm.get_submodule(str(node.target))
         if isinstance(module, ACTIVATION_MODULES):
             return "activation"
         if isinstance(module, _PASS_MODULES):
@@ -395,7 +404,10 @@ def _collect(chosen: list, per_group: list, reduction: str) -> Activations:
             raise ValueError(f"group {group.name!r} has NaN or infinite activations")
         varies.append((v.amax(dim=0) != v.amin(dim=0)).numpy())
     values = np.empty((sum(int(k.sum()) for k in varies), per_group[0].shape[0]), dtype=dtype)
-    unit_group, unit_index, dropped, row = [], [], [], 0
+    unit_group: list[np.ndarray] = []
+    unit_index: list[np.ndarray] = []
+    dropped: list[tuple[str, int]] = []
+    row = 0
     for g, (group, v, keep) in enumerate(zip(chosen, per_group, varies)):
         index = np.flatnonzero(keep)
         values[row : row + index.size] = v.numpy()[:, index].T

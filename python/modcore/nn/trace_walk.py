@@ -6,6 +6,7 @@ from __future__ import annotations
 import numbers
 import operator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -159,10 +160,10 @@ class _Piece:
     units: torch.Tensor
     scale: torch.Tensor
 
-    def take(self, index: torch.Tensor) -> "_Piece":
+    def take(self, index: torch.Tensor) -> _Piece:
         return _Piece(self.group, self.units[index], self.scale[index])
 
-    def scaled(self, factor) -> "_Piece":
+    def scaled(self, factor) -> _Piece:
         return _Piece(self.group, self.units, self.scale * factor)
 
 
@@ -173,10 +174,10 @@ class _Flow:
     pieces: tuple
     shape: tuple
 
-    def scaled(self, factor, shape=None) -> "_Flow":
+    def scaled(self, factor, shape=None) -> _Flow:
         return _Flow(tuple(p.scaled(factor) for p in self.pieces), shape or self.shape)
 
-    def take(self, index, shape) -> "_Flow":
+    def take(self, index, shape) -> _Flow:
         return _Flow(tuple(p.take(index) for p in self.pieces), shape)
 
 
@@ -186,10 +187,11 @@ class GraphWalk:
     def __init__(self, gm: fx.GraphModule, kernel_norm: str):
         self.gm = gm
         self.kernel_norm = kernel_norm
-        self.groups = []  # [name, size, kind]
-        self.blocks = {}  # (src, dst) -> list of dense tensors / COO triples
-        self.values = {}  # node -> _Flow, or None for values not computed from the input
-        self.calls = {}
+        self.groups: list[tuple[str, int, str]] = []  # (name, size, kind)
+        self.blocks: dict[tuple[int, int], list] = {}  # dense tensors / COO triples
+        # node -> _Flow, or None for values not computed from the input
+        self.values: dict[fx.Node, _Flow | None] = {}
+        self.calls: dict[str, int] = {}
 
     # -- groups and blocks --
 
@@ -457,7 +459,7 @@ class GraphWalk:
         factor = self._scalar(alpha) if alpha != 1 else 1.0
         if factor is None:
             raise self._error(node, "has an alpha that is not a number")
-        pieces = []
+        pieces: list[_Piece] = []
         for arg, s in zip(node.args[:2], (1.0, sign * factor)):
             value = self.values.get(arg) if isinstance(arg, fx.Node) else None
             if isinstance(value, _Flow):
@@ -500,7 +502,7 @@ class GraphWalk:
                 if factor == 0:
                     raise self._error(node, "divides by zero")
                 factor = 1.0 / factor
-        return self._keep(node, self.values[flow_arg]).scaled(factor)
+        return self._keep(node, cast(_Flow, self.values[flow_arg])).scaled(factor)
 
     def _cat(self, node) -> _Flow:
         tensors = node.args[0]
@@ -536,13 +538,15 @@ class GraphWalk:
 
     def _flow_arg(self, node) -> _Flow:
         """The one input computed from the input, which must be the first argument."""
-        flows = [a for a in node.all_input_nodes if isinstance(self.values.get(a), _Flow)]
+        flows: list[fx.Node] = [
+            a for a in node.all_input_nodes if isinstance(self.values.get(a), _Flow)
+        ]
         first = node.args[0] if node.args else next(iter(node.kwargs.values()), None)
         if len(flows) != 1 or first is not flows[0]:
             raise self._error(
                 node, "combines tensors computed from the input in a way modcore cannot read"
             )
-        return self.values[flows[0]]
+        return cast(_Flow, self.values[flows[0]])
 
     def _shape(self, node):
         meta = node.meta.get("tensor_meta")
