@@ -105,6 +105,9 @@ void drop_unreachable(Graph& g, Drop drop) {
     out.n_side0 = side0;
     out.counts = g.counts;
     out.indptr.assign(1, 0);
+    out.indptr.reserve(kept + 1);
+    out.indices.reserve(g.indices.size());
+    out.weights.reserve(g.weights.size());
     for (Index i = 0; i < g.n_nodes; ++i) {
         if (new_id[i] < 0) continue;
         out.node_group.push_back(g.node_group[i]);

@@ -96,9 +96,9 @@ def check_settings(
         raise TypeError(f"refine must be True or False, got {type(refine).__name__}")
     if select_by not in SELECT_BY:
         raise ValueError(f"select_by must be one of {SELECT_BY}, got {select_by!r}")
-    if drop not in DROPS:
+    if not isinstance(drop, str) or drop not in DROPS:
         raise ValueError(f"drop must be one of {DROPS}, got {drop!r}")
-    if normalize not in NORMALIZES:
+    if normalize is not None and (not isinstance(normalize, str) or normalize not in NORMALIZES):
         raise ValueError(f"normalize must be None or 'rescale', got {normalize!r}")
     return ClusterSettings(
         n_clusters=check_positive_int(n_clusters, "n_clusters", minimum=2, maximum=MAX_CLUSTERS),
