@@ -5,11 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from . import _core
 from ._typing import ClientLike, InputShape, NetworkLike, ProgressLike, SeedLike
@@ -576,7 +574,7 @@ def shuffled_network(
 
 
 def shuffled_weights(
-    weights: Sequence[npt.ArrayLike],
+    weights: NetworkLike,
     *,
     shuffle: str = "layer",
     seed: SeedLike = None,
