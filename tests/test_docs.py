@@ -19,6 +19,7 @@ import pytest
         "modcore.progress",
         "modcore.analysis",
         "modcore.stability",
+        "modcore.multiple_testing",
     ],
 )
 def test_docstring_examples(module):
