@@ -589,7 +589,7 @@ def _check_paths(args) -> None:
     before any computation."""
     _check_output_file(getattr(args, "json", None), "--json")
     _check_output_file(getattr(args, "csv", None), "--csv")
-    if args.command in ("analyze", "lesion"):
+    if args.command in ("analyze", "lesion", "functional"):
         _check_output_dir(args.report, "--report")
     elif args.command in ("sweep", "train"):
         _check_output_file(args.out, "--out")
@@ -1074,7 +1074,8 @@ def main(argv=None) -> int:
         elif args.command == "functional":
             from .cli_functional import run_functional
 
-            run_functional(args)
+            _check_plot_installed(args)
+            run_functional(args, extra)
         else:
             _demo(args, extra)
     except _EXPECTED_ERRORS as exc:
