@@ -156,8 +156,8 @@ def write_functional_report(
 
 
 def coactivation_matrix(functional, weight_modules, *, max_pixels: int = 600):
-    """The coactivation graph's matrix, units ordered by weight module, then by
-    functional module.
+    """The coactivation matrix of the compared units, ordered by weight module and
+    by functional module.
 
     The units are those :func:`modcore.compare_modules` compares (in a module in
     both results). Left: sorted by weight module (within one, in layer order);
@@ -207,6 +207,9 @@ def coactivation_matrix(functional, weight_modules, *, max_pixels: int = 600):
     max_pixels = check_positive_int(max_pixels, "max_pixels")
     _, nodes, f_lab, w_lab = matched_units(functional, weight)
     fig = new_figure(12, 5.6)
+    from matplotlib import colormaps
+    from matplotlib.colors import PowerNorm
+
     axes = fig.subplots(1, 2)
     images = []
     for ax, labels, what in ((axes[0], w_lab, "weight"), (axes[1], f_lab, "functional")):
@@ -221,15 +224,12 @@ def coactivation_matrix(functional, weight_modules, *, max_pixels: int = 600):
         ax.set_yticks([])
         ax.hlines(cuts, -0.5, n_bins - 0.5, colors="tab:blue", linewidths=0.6, alpha=0.7)
         ax.vlines(cuts, -0.5, n_bins - 0.5, colors="tab:blue", linewidths=0.6, alpha=0.7)
-    from matplotlib import colormaps
-    from matplotlib.colors import PowerNorm
-
     top = max(float(np.nanmax(m)) for m in images) or 1.0
     norm = PowerNorm(0.5, vmin=0.0, vmax=top)
     cmap = colormaps["magma_r"].with_extremes(bad="white")
     for ax, matrix in zip(axes, images):
         image = ax.imshow(matrix, cmap=cmap, norm=norm, interpolation="nearest")
-    edge = "r^2" if functional.squared else "|r|"
+    edge = "r²" if functional.squared else "|r|"
     fig.colorbar(image, ax=list(axes), label=f"{functional.method} {edge}", shrink=0.85)
     return fig
 
