@@ -155,7 +155,7 @@ def write_functional_report(
     return write_files(out_dir, results, [(FIGURE, figure)], page(title, body))
 
 
-def coactivation_matrix(functional, weight_modules, *, max_pixels: int = 600):
+def coactivation_matrix(functional, weight_modules, *, max_pixels: int = 300):
     """The coactivation matrix of the compared units, ordered by weight module and
     by functional module.
 
@@ -174,7 +174,7 @@ def coactivation_matrix(functional, weight_modules, *, max_pixels: int = 600):
     weight_modules : Clustering or Significance
         The weight modules, with group names shared with ``functional`` (as for
         :func:`modcore.compare_modules`).
-    max_pixels : int, default=600
+    max_pixels : int, default=300
         Largest side of each image, in pixels.
 
     Returns
