@@ -18,11 +18,12 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def load_in_chromium(page):
+def load_in_chromium(page, extra_args=()):
     """Open ``page`` (an HTML file) in headless Chromium with the image probe.
 
     The probe goes into a copy beside the page, so relative links resolve as they do for
-    the page itself. Returns the DOM after load and the console lines Chromium logged.
+    the page itself. ``extra_args`` go to Chromium. Returns the DOM after load and the
+    console lines Chromium logged.
     """
     probe = page.with_name("_probe_" + page.name)
     probe.write_text(
@@ -38,6 +39,7 @@ def load_in_chromium(page):
                 "--enable-logging=stderr",
                 "--v=0",
                 "--dump-dom",
+                *extra_args,
                 probe.as_uri(),
             ],
             capture_output=True,

@@ -9,9 +9,9 @@ import modcore
 from modcore.synthetic import planted_modular_mlp
 
 pytest.importorskip("matplotlib")
-from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.collections import LineCollection
 
-from modcore import plot  # noqa: E402
+from modcore import plot
 
 SIZES = (12, 9, 9, 6)
 

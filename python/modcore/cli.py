@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .cluster import ASSIGN_LABELS, MAX_CLUSTERS, MAX_INIT, SELECT_BY
@@ -143,7 +144,7 @@ def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
         p.add_argument(
             alias,
             dest=action.dest,
-            type=kwargs.get("type"),
+            type=kwargs.get("type", str),
             default=argparse.SUPPRESS,
             help=argparse.SUPPRESS,
         )
@@ -484,9 +485,9 @@ def _parser() -> argparse.ArgumentParser:
         "--epochs",
         type=_COUNT,
         default=None,
-        help="epochs per phase: pruned runs train this many then prune this many, "
-        "unpruned runs train twice this many (default 20 for mlp, 10 for cnn; "
-        "--quick: 1)",
+        help="epochs per phase: each seed trains this many (the unpruned network) "
+        "then prunes this many from there (the pruned one) (default 20 for mlp, 10 for "
+        "cnn; --quick: 1)",
     )
     r.add_argument(
         "--out",
@@ -803,7 +804,7 @@ def _lesion(args) -> dict:
         n_test=args.n_test,
         flatten=len(shape) == 1,
     )
-    test = data
+    test: Any = data  # the Dataset, or its test split reshaped
     if data.input_shape != shape:
         if math.prod(data.input_shape) != math.prod(shape):
             raise UsageError(
@@ -875,6 +876,7 @@ def _train(args) -> dict:
         n_test=args.n_test,
         flatten=args.arch == "mlp",
     )
+    model: MLP | CNN
     if args.arch == "cnn":
         model = CNN(
             data.input_shape,
@@ -1046,7 +1048,7 @@ def main(argv=None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # a usage error (one line already printed), --help, --version
-        return exc.code
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     # What summary.json keeps to redo the run: the command as typed and every option's value.
     extra = {
         "command": shlex.join(["modcore", *argv]),

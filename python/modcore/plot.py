@@ -8,6 +8,8 @@ every figure; neurons without edges (label -1) are grey.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from .io import check_positive_int
@@ -67,7 +69,9 @@ def _colors(labels: np.ndarray, n_modules: int) -> np.ndarray:
     from matplotlib import colormaps
 
     if n_modules <= len(_TAB20):
-        table = colormaps["tab20"].colors
+        from matplotlib.colors import ListedColormap
+
+        table = np.asarray(cast(ListedColormap, colormaps["tab20"]).colors)
         palette = np.array([(*table[_TAB20[m]], 1.0) for m in range(n_modules)])
     else:
         palette = colormaps["turbo"](np.linspace(0, 1, n_modules))

@@ -349,7 +349,8 @@ def _html(results: dict, figures: list, section: str = "") -> str:
 <p>Network {e(sizes)}, k = {results["n_clusters"]} modules, seed {results["seed"]}:
 n-cut <strong id="ncut">{results["ncut"]:.4f}</strong> (lower = more modular), compared with
 networks whose weights were shuffled within each layer.</p>
-<p>Newman's modularity Q of the modules: <strong id="modularity">{results["modularity"]:.4f}</strong>;
+<p>Newman's modularity Q of the modules:
+<strong id="modularity">{results["modularity"]:.4f}</strong>;
 mean in/out ratio {_num(results["in_out_ratio"], ".3f")} (weight inside a module per unit of
 weight leaving it, were all modules alike).</p>
 <table id="results"><tr><th>null</th><th>shuffles</th><th>n-cut</th><th>shuffled mean</th>
