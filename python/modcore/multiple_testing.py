@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from .io import real_array
 
 __all__ = ["benjamini_hochberg"]
 
 
-def benjamini_hochberg(p_values) -> np.ndarray:
+def benjamini_hochberg(p_values: npt.ArrayLike) -> np.ndarray:
     """p-values adjusted for the false discovery rate (Benjamini and Hochberg, 1995).
 
     With the m p-values sorted, ``p_(1) <= ... <= p_(m)``, the adjusted value of

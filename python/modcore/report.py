@@ -263,26 +263,20 @@ def write_report(
             "Share of each layer's units in each module.",
         )
     )
+    files = [(name, fig) for name, fig, _ in figures]
     section = ""
-    if functional is not None:
+    if functional is not None:  # its figure is shown in its section
         from . import report_functional
 
-        figures.append(
-            (
-                report_functional.FIGURE,
-                report_functional.coactivation_matrix(functional, first),
-                None,
-            )
-        )
+        coactivation = report_functional.coactivation_matrix(functional, first)
+        files.append((report_functional.FIGURE, coactivation))
         section = report_functional.section(functional, comparison)
     # After drawing, so that the matplotlib in use is among the versions.
     results = summary(
         network, significances, extra, curves=curves, functional=functional, comparison=comparison
     )
-    page_html = _html(
-        results, [(name, caption) for name, _, caption in figures if caption], section
-    )
-    return write_files(out_dir, results, [(name, fig) for name, fig, _ in figures], page_html)
+    page_html = _html(results, [(name, caption) for name, _, caption in figures], section)
+    return write_files(out_dir, results, files, page_html)
 
 
 def write_files(out_dir, results: dict, figures: list, page_html: str) -> Path:

@@ -1,6 +1,7 @@
 """The functional-modules part of a report: its numbers, its figure (drawn like
-:mod:`modcore.plot`'s, with matplotlib on the Agg canvas) and its HTML section, in the weight report (:func:`modcore.report.write_report`) or a page of
-its own (:func:`write_functional_report`, ``modcore functional --report``)."""
+:mod:`modcore.plot`'s, with matplotlib on the Agg canvas) and its HTML section, in the
+weight report (:func:`modcore.report.write_report`) or a page of its own
+(:func:`write_functional_report`, ``modcore functional --report``)."""
 
 from __future__ import annotations
 
