@@ -40,6 +40,11 @@ def fails_in_one_line(capsys, argv, message):
             "--report {file}: exists and is not a directory",
         ),
         (["sweep", "{net}", "--out", "{dir}"], "--out {dir}: is a directory"),
+        (["sweep", "{net}", "--csv", "{dir}"], "--csv {dir}: is a directory"),
+        (
+            ["sweep", "{net}", "--out", "{dir}/r.csv", "--csv", "{dir}/../adir/r.csv"],
+            "--csv {dir}/../adir/r.csv is the --out results file",
+        ),
         (["analyze", "{net}", "--clusters", str(2**40)], "argument --clusters"),
         (["analyze", "{net}", "--shuffles", str(10**12)], "argument --shuffles"),
         (["analyze", "{net}", "--seed", "-1"], "argument --seed"),

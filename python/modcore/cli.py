@@ -279,6 +279,12 @@ def _parser() -> argparse.ArgumentParser:
         help="results file (.csv or .jsonl): rows are appended as networks finish, "
         "and networks already in it are skipped, so a stopped sweep resumes",
     )
+    s.add_argument(
+        "--csv",
+        type=Path,
+        help="write the final table as CSV here, with p_value_bh (Benjamini-Hochberg "
+        "over the table's rows per shuffle method), which --out does not hold",
+    )
     _add_scheduler_option(s)
 
     t = sub.add_parser("train", help="train (and prune) an MLP or a CNN with the papers' recipe")
@@ -583,12 +589,17 @@ def _check_paths(args) -> None:
     """Inputs that cannot be read and outputs that cannot be written fail here,
     before any computation."""
     _check_output_file(getattr(args, "json", None), "--json")
-    if args.command in ("analyze", "lesion"):
+    _check_output_file(getattr(args, "csv", None), "--csv")
+    if args.command in ("analyze", "lesion", "functional"):
         _check_output_dir(args.report, "--report")
     elif args.command in ("sweep", "train"):
         _check_output_file(args.out, "--out")
     elif args.command in ("reproduce", "demo"):
         _check_output_dir(args.out, "--out")
+    if getattr(args, "csv", None) and args.out and args.csv.resolve() == args.out.resolve():
+        raise UsageError(
+            f"--csv {args.csv} is the --out results file: the table would replace its rows"
+        )
     for path in getattr(args, "networks", []):
         if not path.exists():
             raise UsageError(f"{path}: no such file or directory")
@@ -639,10 +650,25 @@ def _sweep(args, client) -> None:
         client=client,
         results_path=args.out,
     )
-    columns = ["name", "shuffle", "ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value"]
+    columns = [
+        "name",
+        "shuffle",
+        "ncut",
+        "shuffled_mean",
+        "shuffled_std",
+        "z_score",
+        "p_value",
+        "p_value_bh",
+    ]
     print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print("p_value_bh: Benjamini-Hochberg adjusted over the rows of each shuffle method")
     if args.out:
         print(f"results in {args.out}")
+    if args.csv:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(args.csv) as f:
+            table.to_csv(f, index=False)  # floats written with repr: they read back exactly
+        print(f"table written to {args.csv}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         # Python's json, not pandas' to_json, which rounds floats to 10 digits; non-finite
@@ -1050,7 +1076,8 @@ def main(argv=None) -> int:
         elif args.command == "functional":
             from .cli_functional import run_functional
 
-            run_functional(args)
+            _check_plot_installed(args)
+            run_functional(args, extra)
         else:
             _demo(args, extra)
     except _EXPECTED_ERRORS as exc:

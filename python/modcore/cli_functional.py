@@ -7,9 +7,9 @@ import json
 import math
 from pathlib import Path
 
-from . import __version__
 from .cli import _COUNT, _SEED, UsageError, _integer, _shape
 from .cluster import MAX_CLUSTERS, MAX_INIT
+from .files import atomic_write
 from .functional import METHODS
 from .significance import MAX_SHUFFLES
 
@@ -81,10 +81,16 @@ def add_functional_parser(sub) -> None:
         help="threads (default: all cores; more are capped at the cores)",
     )
     f.add_argument("--json", type=Path, help="write the results as JSON here")
+    f.add_argument(
+        "--report",
+        type=Path,
+        help="write summary.json, the coactivation matrix ordered by weight module "
+        "(coactivation.png) and index.html to this directory",
+    )
     f.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run_functional(args) -> dict:
+def run_functional(args, extra: dict) -> dict:
     try:
         import torch  # noqa: F401
     except ImportError as exc:
@@ -92,6 +98,7 @@ def run_functional(args) -> dict:
     from .cluster import spectral_cluster
     from .functional import compare_modules, functional_modules
     from .nn import checkpoint, load_dataset
+    from .report_functional import functional_summary, write_functional_report
 
     try:
         model = checkpoint.load(args.network).model
@@ -124,23 +131,16 @@ def run_functional(args) -> dict:
     except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
         raise UsageError(str(exc)) from exc
     _print(args, fm, weight, cmp)
-    results = {
-        "network": str(args.network),
-        "dataset": data.name,
-        "n_samples": len(x),
-        "modcore": __version__,
-        "functional": fm.to_dict(),
-        "comparison": cmp.to_dict(),
-        "weight": {
-            "ncut": weight.ncut,
-            "group_names": list(weight.group_names),
-            "labels": [lab.tolist() for lab in weight.labels],
-        },
-    }
+    extra = {**extra, "network": str(args.network), "dataset": data.name, "n_samples": len(x)}
+    results = functional_summary(fm, cmp, weight, extra)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+        with atomic_write(args.json) as f:
+            f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
+    if args.report is not None:
+        index = write_functional_report(args.report, fm, cmp, weight, extra)
+        print(f"report written to {index}")
     return results
 
 
