@@ -7,8 +7,8 @@ import json
 import math
 from pathlib import Path
 
-from .cli import _COUNT, _SEED, UsageError, _integer, _shape
-from .cluster import MAX_CLUSTERS, MAX_INIT
+from .cli import _COUNT, _SEED, UsageError, _add_rule_options, _integer, _option, _rule, _shape
+from .cluster import MAX_CLUSTERS
 from .files import atomic_write
 from .functional import METHODS
 from .significance import MAX_SHUFFLES
@@ -43,13 +43,17 @@ def add_functional_parser(sub) -> None:
         "inputs are reshaped to it and the model traced with it (default: the "
         "checkpoint model's input_shape)",
     )
-    f.add_argument(
+    _option(
+        f,
+        "--n-clusters",
         "--clusters",
         type=_integer(2, MAX_CLUSTERS),
         default=12,
         help="number of modules k (default 12)",
     )
-    f.add_argument(
+    _option(
+        f,
+        "--n-shuffles",
         "--shuffles",
         type=_integer(0, MAX_SHUFFLES),
         default=1000,
@@ -70,11 +74,11 @@ def add_functional_parser(sub) -> None:
         default="l2",
         help="conv channel value over positions: l2, mean_abs, max_column, spectral (default l2)",
     )
-    f.add_argument(
-        "--n-init", type=_integer(1, MAX_INIT), default=10, help="k-means restarts (default 10)"
-    )
+    _add_rule_options(f)
     f.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
-    f.add_argument(
+    _option(
+        f,
+        "--n-jobs",
         "--jobs",
         type=_COUNT,
         default=None,
@@ -115,13 +119,13 @@ def run_functional(args, extra: dict) -> dict:
                 )
             x = x.reshape(len(x), *shape)  # flat inputs are channel-major, as load_dataset's
         options = dict(
-            n_clusters=args.clusters, n_init=args.n_init, seed=args.seed, n_jobs=args.jobs
+            n_clusters=args.n_clusters, seed=args.seed, n_jobs=args.n_jobs, **_rule(args)
         )
         weight = spectral_cluster(model, input_shape=shape, **options)
         fm = functional_modules(
             model,
             x,
-            n_shuffles=args.shuffles,
+            n_shuffles=args.n_shuffles,
             method=args.method,
             reduction=args.reduction,
             progress=not args.quiet,
@@ -149,7 +153,7 @@ def _print(args, fm, weight, cmp) -> None:
     print(
         f"network {args.network}, {acts.n_units} units of {len(acts.group_names)} groups on "
         f"{acts.n_samples} samples ({len(acts.dropped)} constant units dropped), "
-        f"k={args.clusters}, {fm.method}"
+        f"k={args.n_clusters}, {fm.method}"
     )
     line = f"functional n-cut {fm.ncut:.4f}"
     if fm.significance is not None:
