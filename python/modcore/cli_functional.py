@@ -8,8 +8,9 @@ import math
 from pathlib import Path
 
 from . import __version__
-from .cli import _COUNT, _SEED, UsageError, _integer, _shape
+from .cli import _COUNT, _SEED, UsageError, _integer, _output_file, _shape
 from .cluster import MAX_CLUSTERS, MAX_INIT
+from .files import atomic_write
 from .functional import METHODS
 from .significance import MAX_SHUFFLES
 
@@ -80,7 +81,7 @@ def add_functional_parser(sub) -> None:
         default=None,
         help="threads (default: all cores; more are capped at the cores)",
     )
-    f.add_argument("--json", type=Path, help="write the results as JSON here")
+    f.add_argument("--json", type=_output_file, help="write the results as JSON here")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -93,36 +94,32 @@ def run_functional(args) -> dict:
     from .functional import compare_modules, functional_modules
     from .nn import checkpoint, load_dataset
 
-    try:
-        model = checkpoint.load(args.network).model
-        shape = args.input_shape or tuple(getattr(model, "input_shape", ())) or None
-        # Only the test split is used; n_train=1 avoids holding the training set.
-        data = load_dataset(
-            args.dataset, data_dir=args.data_dir, seed=args.seed, n_train=1, n_test=args.n_test
-        )
-        x = data.x_test
-        if shape is not None:
-            if data.n_features != math.prod(shape):
-                raise UsageError(
-                    f"{data.name} has {data.n_features} inputs per example, the model takes {shape}"
-                )
-            x = x.reshape(len(x), *shape)  # flat inputs are channel-major, as load_dataset's
-        options = dict(
-            n_clusters=args.clusters, n_init=args.n_init, seed=args.seed, n_jobs=args.jobs
-        )
-        weight = spectral_cluster(model, input_shape=shape, **options)
-        fm = functional_modules(
-            model,
-            x,
-            n_shuffles=args.shuffles,
-            method=args.method,
-            reduction=args.reduction,
-            progress=not args.quiet,
-            **options,
-        )
-        cmp = compare_modules(fm, weight, n_permutations=args.permutations, seed=args.seed)
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
-        raise UsageError(str(exc)) from exc
+    # A failure here (no checkpoint, no data, a refused model) is one line from cli.main.
+    model = checkpoint.load(args.network).model
+    shape = args.input_shape or tuple(getattr(model, "input_shape", ())) or None
+    # Only the test split is used; n_train=1 avoids holding the training set.
+    data = load_dataset(
+        args.dataset, data_dir=args.data_dir, seed=args.seed, n_train=1, n_test=args.n_test
+    )
+    x = data.x_test
+    if shape is not None:
+        if data.n_features != math.prod(shape):
+            raise UsageError(
+                f"{data.name} has {data.n_features} inputs per example, the model takes {shape}"
+            )
+        x = x.reshape(len(x), *shape)  # flat inputs are channel-major, as load_dataset's
+    options = dict(n_clusters=args.clusters, n_init=args.n_init, seed=args.seed, n_jobs=args.jobs)
+    weight = spectral_cluster(model, input_shape=shape, **options)
+    fm = functional_modules(
+        model,
+        x,
+        n_shuffles=args.shuffles,
+        method=args.method,
+        reduction=args.reduction,
+        progress=not args.quiet,
+        **options,
+    )
+    cmp = compare_modules(fm, weight, n_permutations=args.permutations, seed=args.seed)
     _print(args, fm, weight, cmp)
     results = {
         "network": str(args.network),
@@ -138,8 +135,8 @@ def run_functional(args) -> dict:
         },
     }
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+        with atomic_write(args.json) as f:
+            f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
     return results
 
