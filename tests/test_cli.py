@@ -361,7 +361,7 @@ def test_sweep_directory_writes_and_resumes(tmp_path):
     for i in range(2):
         weights, _ = planted_modular_mlp((20, 16, 8), 2, noise=0.05, seed=i)
         np.savez(nets / f"net{i}.npz", *weights)
-    out, js = tmp_path / "res.csv", tmp_path / "json" / "res.json"
+    out, js = tmp_path / "res.csv", tmp_path / "res.json"
     args = ("sweep", nets, "--n-clusters", 2, "--n-shuffles", 5, "--out", out, "--quiet")
     first = run(*args, "--json", js)
     assert first.returncode == 0, first.stderr
@@ -477,7 +477,7 @@ def test_demo_without_fashion_says_how_to_get_it_and_states_a_true_verdict(
     assert cli.main([str(a) for a in argv]) == 0
     printed = capsys.readouterr().out
     # How to get the real data, in the command's terms, and what runs instead.
-    assert "sudo apt-get install dataset-fashion-mnist" in printed
+    assert "apt-get install dataset-fashion-mnist" in printed
     assert "--data-dir DIR" in printed and "data_dir=" not in printed
     assert "demo data set: bands (synthetic" in printed
     saved = json.loads((out / "summary.json").read_text())

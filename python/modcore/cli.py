@@ -1047,7 +1047,7 @@ def _demo(args, extra: dict) -> None:
         print(f"demo data set: bands ({DEMO_SYNTHETIC})")
         extra["note"] = (
             f"trained on the synthetic 'bands' set ({DEMO_SYNTHETIC}), because Fashion-MNIST "
-            "was not found; install it (sudo apt-get install dataset-fashion-mnist) and run "
+            "was not found; install it (apt-get install dataset-fashion-mnist) and run "
             "the demo again for the paper's finding."
         )
         train_args.dataset = "bands"

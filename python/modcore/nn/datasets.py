@@ -388,8 +388,9 @@ _MNIST_HINT = (
     f"{{data_dir}}, or put them in ${ENV_VAR}/mnist (environment variable {ENV_VAR})."
 )
 _FASHION_HINT = (
-    "Install them with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or put "
-    f"the four files in a directory passed as {{data_dir}} or in ${ENV_VAR}/fashion-mnist."
+    "Install them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, as root or "
+    "with sudo), or put the four files in a directory passed as {data_dir} or in "
+    f"${ENV_VAR}/fashion-mnist."
 )
 
 
