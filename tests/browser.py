@@ -58,14 +58,15 @@ def _with_probe(page):
     return probe
 
 
-def load_in_chromium(page):
+def load_in_chromium(page, extra_args=()):
     """Open ``page`` (an HTML file) in headless Chromium with the image probe.
 
-    Returns the DOM after load and the console lines Chromium logged.
+    ``extra_args`` go to Chromium. Returns the DOM after load and the console lines
+    Chromium logged.
     """
     probe = _with_probe(page)
     try:
-        proc = _run_chromium(probe, "--dump-dom")
+        proc = _run_chromium(probe, "--dump-dom", *extra_args)
     finally:
         probe.unlink()
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]

@@ -10,7 +10,6 @@ import pytest
 
 from modcore.cli import main
 from modcore.synthetic import random_pruned_mlp
-
 from processes import run_python
 
 

@@ -5,9 +5,8 @@ import pytest
 import scipy.linalg
 
 import modcore
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
-
 import oracles
+from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
 
 
 @pytest.mark.parametrize("n_blocks, k", [(2, 5), (5, 3)], ids=["fewer than k", "more than k"])

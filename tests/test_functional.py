@@ -20,15 +20,15 @@ from modcore.functional import adjusted_rand_score, normalized_mutual_info_score
 from oracles import ncut as oracle_ncut
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+from torch import nn
+from torch.nn import functional as F
 
 from modcore.nn import (
     CNN,
     MLP,
     Activations,
     activations,
-    checkpoint,  # noqa: E402
+    checkpoint,
     load_dataset,
 )
 
@@ -228,7 +228,7 @@ def test_units_selects_groups_and_the_input():
 
 def test_activations_reject_bad_input():
     model = _mlp()
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         activations(lambda x: x, torch.rand(5, 6))
     with pytest.raises(ValueError, match="reduction"):
         activations(model, torch.rand(5, 6), reduction="l3")
@@ -236,7 +236,7 @@ def test_activations_reject_bad_input():
         activations(model, torch.rand(1, 6))
     with pytest.raises(TypeError, match="data must be"):
         activations(model, [[0.0] * 6] * 3)
-    with pytest.raises(TypeError, match="dtype torch.uint8; expected floating-point"):
+    with pytest.raises(TypeError, match=r"dtype torch\.uint8; expected floating-point"):
         activations(model, torch.zeros(5, 6, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"inputs of shape \(5, 7\) failed"):
         activations(model, torch.rand(5, 7))
@@ -257,7 +257,7 @@ def test_activations_reject_bad_input():
         def forward(self, x):
             return self.fc(x) if x.sum() > 0 else x
 
-    with pytest.raises(ValueError, match="torch.fx cannot trace Branchy"):
+    with pytest.raises(ValueError, match=r"torch\.fx cannot trace Branchy"):
         activations(Branchy(), torch.rand(4, 2))
 
 

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modcore.nn import datasets, load_dataset, read_idx  # noqa: E402
+from modcore.nn import datasets, load_dataset, read_idx
 
 IDX_TYPE = {np.dtype("u1"): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}
 
@@ -234,7 +234,7 @@ def test_images_flatten_to_the_flat_inputs(name):
 def test_cifar10_refuses_code_in_pickles(tmp_path):
     write_cifar_dir(tmp_path)
     (tmp_path / "test_batch").write_bytes(pickle.dumps({b"data": print}))
-    with pytest.raises(ValueError, match="test_batch.*refusing to load builtins.print"):
+    with pytest.raises(ValueError, match=r"test_batch.*refusing to load builtins\.print"):
         load_dataset("cifar10", data_dir=tmp_path)
 
 

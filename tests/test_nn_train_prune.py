@@ -5,7 +5,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modcore.nn import (  # noqa: E402
+from torch.nn.utils import prune as torch_prune
+
+from modcore.nn import (
     MLP,
     PruneSchedule,
     checkpoint,
@@ -18,8 +20,6 @@ from modcore.nn import (  # noqa: E402
     remove_masks,
     train,
 )
-from torch.nn.utils import prune as torch_prune  # noqa: E402
-
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -280,7 +280,7 @@ def test_checkpoint_errors(tmp_path, pruned_model):
     path = tmp_path / "mlp.pt"
     with pytest.raises(ValueError, match=r"metadata\['history'\] is a object"):
         checkpoint.save(pruned_model, path, {"history": object()})
-    with pytest.raises(TypeError, match="MLP or modcore.nn.CNN"):
+    with pytest.raises(TypeError, match=r"MLP or modcore\.nn\.CNN"):
         checkpoint.save(torch.nn.Linear(2, 2), path)
     masked = MLP([4, 3, 2])
     prune_to_sparsity(masked, 0.5)
@@ -293,5 +293,5 @@ def test_checkpoint_errors(tmp_path, pruned_model):
         checkpoint.load(path)
     checkpoint.save(pruned_model, path)
     path.write_bytes(path.read_bytes()[:500])
-    with pytest.raises(ValueError, match="mlp.pt: cannot be read by torch.load"):
+    with pytest.raises(ValueError, match=r"mlp\.pt: cannot be read by torch\.load"):
         checkpoint.load(path)

@@ -9,10 +9,10 @@ import modcore
 from modcore.synthetic import planted_modular_mlp
 
 pytest.importorskip("matplotlib")
-import matplotlib.colors  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
+import matplotlib.colors
+from matplotlib.collections import LineCollection
 
-from modcore import plot  # noqa: E402
+from modcore import plot
 
 SIZES = (12, 9, 9, 6)
 

@@ -6,7 +6,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import modcore
-
 import oracles
 
 SETTINGS = settings(

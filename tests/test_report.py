@@ -10,15 +10,14 @@ import numpy as np
 import pytest
 
 import modcore
+from browser import layout_in_chromium, load_in_chromium, needs_chromium
 from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
 
-from browser import layout_in_chromium, load_in_chromium, needs_chromium
-
 pytest.importorskip("matplotlib")
-import matplotlib  # noqa: E402
-import matplotlib.image  # noqa: E402
+import matplotlib
+import matplotlib.image
 
-from modcore.report import summary, write_report  # noqa: E402
+from modcore.report import summary, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXTRA = {"command": "modcore analyze net.npz", "training": {"dataset": "line", "seed": 0}}
@@ -53,7 +52,7 @@ def test_files_are_written(report):
 
 
 def test_summary_json_round_trips_with_everything_to_redo_the_run(report):
-    out, _, weights, sigs = report
+    out, _, _weights, sigs = report
     saved = json.loads((out / "summary.json").read_text())
     assert list(saved) == [
         "command",

@@ -15,7 +15,6 @@ import scipy.stats
 import modcore
 from modcore.significance import significance_of
 from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
-
 from processes import interrupt
 from solver_cases import IDS, REACH
 

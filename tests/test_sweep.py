@@ -13,7 +13,6 @@ import pytest
 
 import modcore
 from modcore.synthetic import random_pruned_mlp
-
 from solver_cases import IDS, REACH
 
 sweep_module = sys.modules["modcore.sweep"]  # modcore.sweep is the function
@@ -162,7 +161,7 @@ def test_inputs_directory_sequence_names(pd, nets, tmp_path):
     with pytest.raises(ValueError, match="no weight files"):
         modcore.sweep(tmp_path / "empty", **OPTS)
     (tmp_path / "bad.npz").write_text("garbage")
-    with pytest.raises(ValueError, match="network 'bad.npz'"):
+    with pytest.raises(ValueError, match=r"network 'bad\.npz'"):
         modcore.sweep(tmp_path, **OPTS)
 
 

@@ -1,7 +1,7 @@
 """modcore: how modular is a trained neural network?
 
-Spectral clustering of a network's units (MLP neurons, conv channels), the normalized cut of the modules, and
-its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
+Spectral clustering of a network's units (MLP neurons, conv channels), the normalized cut of the
+modules, and its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 """
 
 from .analysis import Eigengap, EigengapWarning, NcutCurve, eigengap, ncut_curve

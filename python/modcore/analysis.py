@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _core
+from ._typing import InputShape, NetworkLike, ProgressLike, SeedLike
 from .cluster import MAX_CLUSTERS, check_settings, clustering_of
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import as_network
@@ -103,15 +105,15 @@ class Eigengap:
 
 
 def eigengap(
-    network,
+    network: NetworkLike,
     *,
     max_k: int = 30,
     n_shuffles: int = 19,
     shuffle: str = "layer",
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    input_shape=None,
+    seed: SeedLike = None,
+    input_shape: InputShape = None,
 ) -> Eigengap:
     """Suggest a number of modules k from the eigengap of the normalized Laplacian.
 
@@ -327,9 +329,9 @@ class NcutCurve:
 
 
 def ncut_curve(
-    network,
+    network: NetworkLike,
     *,
-    ks=range(2, 21),
+    ks: Iterable[int] = range(2, 21),
     n_shuffles: int = 1000,
     shuffle: str = "layer",
     assign_labels: str = "cluster_qr",
@@ -339,10 +341,10 @@ def ncut_curve(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    n_jobs=None,
-    progress=None,
-    input_shape=None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    input_shape: InputShape = None,
 ) -> NcutCurve:
     """The n-cut of the network and of its shuffles at every k, from one eigensolve each.
 
@@ -439,7 +441,7 @@ def _check_ks(ks) -> np.ndarray:
     for k in ks:
         if not isinstance(k, numbers.Integral) or isinstance(k, bool):
             raise TypeError(f"ks must hold ints, got {k!r}")
-        if not 2 <= k <= MAX_CLUSTERS:
+        if not 2 <= int(k) <= MAX_CLUSTERS:
             raise ValueError(f"every k must be in [2, {MAX_CLUSTERS}], got {k}")
     if len(set(ks)) != len(ks):
         raise ValueError(f"ks has repeated values: {sorted(ks)}")

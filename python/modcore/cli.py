@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .cluster import ASSIGN_LABELS, MAX_CLUSTERS, MAX_INIT, SELECT_BY
@@ -42,8 +43,9 @@ _EXPECTED_ERRORS = (
 
 def _one_line(exc: BaseException) -> str:
     # cli_message: the same message for the command (DatasetNotFoundError names --data-dir).
-    if getattr(exc, "cli_message", None):
-        text = exc.cli_message
+    cli_message = getattr(exc, "cli_message", None)
+    if cli_message:
+        text = cli_message
     elif isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         text = f"{exc.filename}: {exc.strerror}"
     elif isinstance(exc, MemoryError):
@@ -155,7 +157,7 @@ def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
         p.add_argument(
             alias,
             dest=action.dest,
-            type=kwargs.get("type"),
+            type=kwargs.get("type", str),
             default=argparse.SUPPRESS,
             help=argparse.SUPPRESS,
         )
@@ -517,9 +519,9 @@ def _parser() -> argparse.ArgumentParser:
         "--epochs",
         type=_COUNT,
         default=None,
-        help="epochs per phase: pruned runs train this many then prune this many, "
-        "unpruned runs train twice this many (default 20 for mlp, 10 for cnn; "
-        "--quick: 1)",
+        help="epochs per phase: each seed trains this many (the unpruned network) "
+        "then prunes this many from there (the pruned one) (default 20 for mlp, 10 for "
+        "cnn; --quick: 1)",
     )
     r.add_argument(
         "--out",
@@ -810,7 +812,7 @@ def _lesion(args) -> dict:
         n_test=args.n_test,
         flatten=len(shape) == 1,
     )
-    test = data
+    test: Any = data  # the Dataset, or its test split reshaped
     if data.input_shape != shape:
         if math.prod(data.input_shape) != math.prod(shape):
             raise UsageError(
@@ -881,6 +883,7 @@ def _train(args) -> dict:
         n_test=args.n_test,
         flatten=args.arch == "mlp",
     )
+    model: MLP | CNN
     if args.arch == "cnn":
         model = CNN(
             data.input_shape,
@@ -1063,7 +1066,7 @@ def main(argv=None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # a usage error (one line already printed), --help, --version
-        return exc.code
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     # What summary.json keeps to redo the run: the command as typed and every option's value.
     extra = {
         "command": shlex.join(["modcore", *argv]),

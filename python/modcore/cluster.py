@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
+from ._typing import InputShape, NetworkLike, SeedLike
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import Network, as_network
 
@@ -41,7 +42,7 @@ class ClusterSettings:
     refine: bool = True
     select_by: str = "inertia"
 
-    def core_args(self) -> tuple:
+    def core_args(self) -> tuple[int, int, int, float, str, str, bool, str]:
         return (
             self.n_clusters,
             self.n_init,
@@ -150,6 +151,11 @@ class Clustering:
         d["group_names"] = list(self.group_names)
         return d
 
+    def _repr_html_(self) -> str:
+        from .notebook import clustering_html
+
+        return clustering_html(self)
+
     def __repr__(self) -> str:
         flat = np.concatenate(self.labels) if self.labels else np.empty(0, np.int64)
         sizes = np.bincount(flat[flat >= 0], minlength=self.n_clusters)
@@ -200,12 +206,13 @@ def cluster_network(
     network: Network, settings: ClusterSettings, seed: int, n_jobs: int
 ) -> Clustering:
     """spectral_cluster on checked inputs (also run by Dask workers)."""
-    res = _core.cluster(*network.to_core(), *settings.core_args(), seed, n_jobs)
+    sizes, blocks = network.to_core()
+    res = _core.cluster(sizes, blocks, *settings.core_args(), seed, n_jobs)
     return clustering_of(network, res, res, settings.n_clusters, settings, seed)
 
 
 def spectral_cluster(
-    network,
+    network: NetworkLike,
     *,
     n_clusters: int = 12,
     assign_labels: str = "cluster_qr",
@@ -215,9 +222,9 @@ def spectral_cluster(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    n_jobs=None,
-    input_shape=None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    input_shape: InputShape = None,
 ) -> Clustering:
     """Cluster a network's units into modules by spectral clustering.
 

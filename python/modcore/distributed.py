@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import math
 import uuid
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _core
 from .progress import Progress
+
+if TYPE_CHECKING:
+    from .cluster import ClusterSettings
+    from .network import Network
 
 __all__ = ["NetworkJob", "check_client", "shuffle_chunks", "shuffled_scores_on_cluster"]
 
@@ -72,10 +77,20 @@ def shuffle_chunks(n_shuffles: int, n_threads: int, chunk_size: int | None = Non
 # --- tasks: run on the workers, found there by name (modcore is installed on them) ---
 
 
-def run_chunk(network, shuffle, first, count, settings, seed, n_jobs):
+def run_chunk(
+    network: Network,
+    shuffle: str,
+    first: int,
+    count: int,
+    settings: ClusterSettings,
+    seed: int,
+    n_jobs: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """(n-cuts, modularities) of shuffles ``first .. first+count-1`` (one C++ batch)."""
+    sizes, blocks = network.to_core()
     ncut, modularity = _core.shuffled_scores(
-        *network.to_core(),
+        sizes,
+        blocks,
         shuffle,
         first,
         count,
@@ -129,7 +144,8 @@ class NetworkJob:
         self.remaining = len(shuffles) * n_shuffles
         self.clustering = None
         self._cluster_pending = cluster
-        self._parts = {}  # future key -> None (clustering) or (shuffle, first, count)
+        # future key -> None (clustering) or (shuffle, first, count)
+        self._parts: dict[str, tuple[str, int, int] | None] = {}
         self.futures = []
         chunks = shuffle_chunks(n_shuffles, sum(client.nthreads().values()), chunk_size)
         if cluster:

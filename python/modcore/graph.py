@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._typing import InputShape, LabelsLike, NetworkLike
 from .network import as_network
 
 __all__ = ["modularity", "ncut"]
 
 
-def ncut(network, labels, *, input_shape=None) -> float:
+def ncut(network: NetworkLike, labels: LabelsLike, *, input_shape: InputShape = None) -> float:
     """Normalized cut of a partition of the network's units.
 
     n-cut = sum over modules A of cut(A, rest) / vol(A), where edges weigh
@@ -52,7 +53,9 @@ def ncut(network, labels, *, input_shape=None) -> float:
     return float(_core.ncut(*network.to_core(), _compact_labels(network, labels)))
 
 
-def modularity(network, labels, *, input_shape=None) -> float:
+def modularity(
+    network: NetworkLike, labels: LabelsLike, *, input_shape: InputShape = None
+) -> float:
     """Newman's weighted modularity Q of a partition of the network's units.
 
     Q = sum over modules A of [w(A) / m - (vol(A) / 2m)^2], where w(A) is the
@@ -102,15 +105,15 @@ def _compact_labels(network, labels) -> np.ndarray:
         raise ValueError(
             f"labels must have one array per group of units ({len(sizes)}), got {len(labels)}"
         )
-    flat = []
+    parts = []
     for g, (lab, size) in enumerate(zip(labels, sizes)):
         lab = np.asarray(lab)
         if lab.ndim != 1 or lab.shape[0] != size:
             raise ValueError(f"labels[{g}] must have shape ({size},), got {lab.shape}")
         if lab.size and lab.dtype.kind not in "iu":
             raise TypeError(f"labels[{g}] must be integers, got dtype {lab.dtype}")
-        flat.append(lab.astype(np.int64))
-    flat = np.concatenate(flat)
+        parts.append(lab.astype(np.int64))
+    flat = np.concatenate(parts)
     # Compact ids, so label values (say 10**9) never size an allocation.
     compact = flat.copy()
     ok = flat >= 0

@@ -40,7 +40,7 @@ def check_weights(weights) -> list[np.ndarray]:
         )
     if len(weights) == 0:
         raise ValueError("weights is empty: expected at least one weight matrix")
-    checked = []
+    checked: list[np.ndarray] = []
     for l, w in enumerate(weights):
         arr = real_array(w, f"weights[{l}]")
         if arr.ndim != 2:
@@ -152,8 +152,9 @@ def check_positive_int(value, name: str, *, minimum: int = 1, maximum: int | Non
     """
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return int(value)
+    return value

@@ -19,11 +19,20 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
+from ._typing import InputShape
 from .io import check_weights, real_array
+
+if TYPE_CHECKING:
+    import torch
+
+if TYPE_CHECKING:
+    from ._core import CoreBlock  # exists only in the stub
 
 __all__ = ["Block", "Network", "as_network"]
 
@@ -58,17 +67,24 @@ class Block:
     def nnz(self) -> int:
         if self.dense is not None:
             return int(np.count_nonzero(self.dense))
-        return int(self.values.size)
+        return int(self.sparse()[1].size)
 
     def coo(self) -> tuple:
         """``(rows, cols, values)`` of the non-zero entries."""
         if self.dense is not None:
             rows, cols = np.nonzero(self.dense)
             return rows, cols, self.dense[rows, cols].astype(np.float64)
-        rows, cols = np.divmod(self.positions, self.shape[1])
-        return rows, cols, self.values
+        positions, values = self.sparse()
+        rows, cols = np.divmod(positions, self.shape[1])
+        return rows, cols, values
 
-    def to_core(self) -> tuple:
+    def sparse(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(positions, values)`` of a block not stored dense."""
+        if self.positions is None or self.values is None:
+            raise ValueError("this block is stored dense")
+        return self.positions, self.values
+
+    def to_core(self) -> CoreBlock:
         """The form ``modcore._core`` reads."""
         if self.dense is not None:
             return (
@@ -128,7 +144,9 @@ class Network:
     Network(groups=[in: 2, out: 3], blocks=[in -> out: 6 edges])
     """
 
-    def __init__(self, groups, blocks):
+    def __init__(
+        self, groups: Sequence[tuple[str, int]], blocks: Sequence[tuple[str | int, str | int, Any]]
+    ) -> None:
         self.names, self.sizes = _check_groups(groups)
         index = {name: i for i, name in enumerate(self.names)}
         if isinstance(blocks, (str, bytes, Mapping)) or not isinstance(blocks, Sequence):
@@ -142,7 +160,9 @@ class Network:
     # -- constructors ---------------------------------------------------------------
 
     @classmethod
-    def from_weights(cls, weights, names=None) -> "Network":
+    def from_weights(
+        cls, weights: Sequence[npt.ArrayLike], names: Sequence[str] | None = None
+    ) -> Network:
         """A chain: ``weights[l]`` of shape ``(n_l, n_{l+1})`` joins layer l to l + 1.
 
         Layers are named ``"layer 0"``, ``"layer 1"``, ... unless ``names`` (one
@@ -162,7 +182,7 @@ class Network:
         return net
 
     @classmethod
-    def from_adjacency(cls, adjacency, name: str = "nodes") -> "Network":
+    def from_adjacency(cls, adjacency: Any, name: str = "nodes") -> Network:
         """A precomputed graph: a symmetric ``(n, n)`` adjacency (numpy or scipy.sparse).
 
         One group of ``n`` nodes; the diagonal is ignored. Labels come back as one
@@ -176,16 +196,17 @@ class Network:
     @classmethod
     def from_torch(
         cls,
-        model,
+        model: torch.nn.Module,
         *,
-        input_shape=None,
-        example_input=None,
+        input_shape: InputShape = None,
+        example_input: torch.Tensor | None = None,
         kernel_norm: str = "l1",
         include_input: bool = True,
         include_dense: bool = True,
         preset: str | None = None,
-    ) -> "Network":
-        """Trace a torch model (torch.fx) into its unit graph; see :func:`modcore.nn.trace.network_from_module`."""
+    ) -> Network:
+        """Trace a torch model (torch.fx) into its unit graph; see
+        :func:`modcore.nn.trace.network_from_module`."""
         from .nn.trace import network_from_module
 
         return network_from_module(
@@ -233,7 +254,8 @@ class Network:
                 out.append(b.dense)
             else:
                 w = np.zeros(b.shape)
-                w.flat[b.positions] = b.values
+                positions, values = b.sparse()
+                w.flat[positions] = values
                 out.append(w)
         return out
 
@@ -250,7 +272,7 @@ class Network:
             return (np.empty(0, np.int64),) * 2 + (np.empty(0),)
         return np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
 
-    def adjacency(self):
+    def adjacency(self) -> Any:
         """The symmetric ``|w|`` adjacency over all units as a scipy.sparse CSR matrix
         (needs scipy; parallel edges are summed)."""
         try:
@@ -262,12 +284,12 @@ class Network:
         a = sparse.coo_matrix((np.abs(w), (u, v)), shape=(n, n)).tocsr()
         return (a + a.T).tocsr()
 
-    def split_labels(self, flat) -> list:
+    def split_labels(self, flat: npt.ArrayLike) -> list:
         """Per-group arrays from one array over all units (group by group)."""
         flat = np.asarray(flat)
         return [flat[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
 
-    def with_block_entries(self, entries) -> "Network":
+    def with_block_entries(self, entries: Sequence[tuple[np.ndarray, np.ndarray]]) -> Network:
         """This network with each block's entries replaced by ``(positions, values)``
         (flat positions as :class:`Block` stores them, unique)."""
         if len(entries) != len(self.blocks):
@@ -289,7 +311,7 @@ class Network:
         net.blocks = tuple(blocks)
         return net
 
-    def to_core(self) -> tuple:
+    def to_core(self) -> tuple[np.ndarray, list[CoreBlock]]:
         return np.asarray(self.sizes, dtype=np.int64), [b.to_core() for b in self.blocks]
 
     def __repr__(self) -> str:
@@ -400,7 +422,7 @@ def _group_index(ref, index: dict, n: int, what: str) -> int:
             raise ValueError(f"{what} names an unknown group {ref!r}; groups: {list(index)}")
         return index[ref]
     if isinstance(ref, numbers.Integral) and not isinstance(ref, bool):
-        if not 0 <= ref < n:
+        if not 0 <= int(ref) < n:
             raise ValueError(f"{what} is group {ref}, but there are {n} groups")
         return int(ref)
     raise TypeError(f"{what} must be a group name or index, got {type(ref).__name__}")
@@ -513,11 +535,12 @@ def _summed(keys, vals) -> tuple:
 
 
 def _flat_to_coo(block: Block) -> tuple:
-    rows, cols = np.divmod(block.positions, block.shape[1])
+    positions, values = block.sparse()
+    rows, cols = np.divmod(positions, block.shape[1])
     if block.is_self:  # stored as the upper triangle: give both halves back
         return (
             np.concatenate([rows, cols]),
             np.concatenate([cols, rows]),
-            np.concatenate([block.values, block.values]),
+            np.concatenate([values, values]),
         )
-    return rows, cols, block.values
+    return rows, cols, values

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import cast
 
 import numpy as np
 
@@ -71,7 +72,9 @@ def _colors(labels: np.ndarray, n_modules: int) -> np.ndarray:
     from matplotlib import colormaps
 
     if n_modules <= len(_TAB20):
-        table = colormaps["tab20"].colors
+        from matplotlib.colors import ListedColormap
+
+        table = np.asarray(cast(ListedColormap, colormaps["tab20"]).colors)
         palette = np.array([(*table[_TAB20[m]], 1.0) for m in range(n_modules)])
     else:
         palette = colormaps["turbo"](np.linspace(0, 1, n_modules))
@@ -310,8 +313,9 @@ def sorted_weights(weights, labels):
     """Each weight matrix ``|W|`` with rows and columns sorted by module.
 
     Modules show as dark diagonal blocks; thin lines mark module boundaries.
-    The matrices are laid out three to a row. The colour scale is logarithmic, from 1/1000 of the largest ``|W|`` (smaller
-    values clipped to its palest colour) to the largest; exact zeros are white.
+    The matrices are laid out three to a row. The colour scale is logarithmic,
+    from 1/1000 of the largest ``|W|`` (smaller values clipped to its palest
+    colour) to the largest; exact zeros are white.
 
     Parameters
     ----------

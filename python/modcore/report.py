@@ -286,7 +286,8 @@ networks whose weights were shuffled within each layer.</p>
 <p>A one-sided test at the {ALPHA:.0%} level against each null: is the network's n-cut lower
 than its shuffled networks'? What each null keeps is what it controls for.</p>
 <ul id="verdicts">{verdicts}</ul>
-<p>Newman's modularity Q of the modules: <strong id="modularity">{results["modularity"]:.4f}</strong>;
+<p>Newman's modularity Q of the modules:
+<strong id="modularity">{results["modularity"]:.4f}</strong>;
 mean in/out ratio {_num(results["in_out_ratio"], ".3f")} (weight inside a module per unit of
 weight leaving it, were all modules alike).</p>
 <table id="results"><tr><th>null</th><th>shuffles</th><th>n-cut</th><th>shuffled mean</th>

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
+from ._typing import ClientLike, InputShape, NetworkLike, ProgressLike, SeedLike
 from .cluster import Clustering, ClusterSettings, check_settings, cluster_network
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import Network, as_network
@@ -123,6 +126,11 @@ class Significance:
         d["group_names"] = list(self.clustering.group_names)
         return d
 
+    def _repr_html_(self) -> str:
+        from .notebook import significance_html
+
+        return significance_html(self)
+
     def __repr__(self) -> str:
         return (
             f"Significance(ncut={self.ncut:.4f}, shuffled={self.shuffled_mean:.4f} ± "
@@ -154,12 +162,12 @@ MAX_SHUFFLES = 10_000_000
 
 
 def ncut_significance(
-    network,
+    network: NetworkLike,
     *,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     shuffle: str = "layer",
-    stop_after=None,
+    stop_after: int | None = None,
     assign_labels: str = "cluster_qr",
     refine: bool = True,
     n_init: int = 10,
@@ -167,11 +175,11 @@ def ncut_significance(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    n_jobs=None,
-    progress=None,
-    client=None,
-    input_shape=None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    client: ClientLike = None,
+    input_shape: InputShape = None,
 ) -> Significance:
     """Cluster a network and test whether it is more modular than its shuffles.
 
@@ -458,7 +466,12 @@ def shuffled_scores(
 
 
 def shuffled_network(
-    network, *, shuffle: str = "layer", seed=None, index: int = 0, input_shape=None
+    network: NetworkLike,
+    *,
+    shuffle: str = "layer",
+    seed: SeedLike = None,
+    index: int = 0,
+    input_shape: InputShape = None,
 ) -> Network:
     """The ``index``-th shuffled network of the null drawn with ``seed``.
 
@@ -500,7 +513,13 @@ def shuffled_network(
     return network.with_block_entries(shuffled)
 
 
-def shuffled_weights(weights, *, shuffle: str = "layer", seed=None, index: int = 0) -> list:
+def shuffled_weights(
+    weights: Sequence[npt.ArrayLike],
+    *,
+    shuffle: str = "layer",
+    seed: SeedLike = None,
+    index: int = 0,
+) -> list:
     """The ``index``-th shuffled network of a chain, as dense ``(n_l, n_{l+1})`` arrays.
 
     :func:`shuffled_network` for MLPs given as weight matrices.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._typing import InputShape, LabelsLike, NetworkLike, SeedLike
 from .cluster import check_settings, cluster_network
 from .functional import adjusted_rand_score, normalized_mutual_info_score
 from .io import check_n_jobs, check_positive_int, check_seed
@@ -44,7 +45,7 @@ class Agreement:
     n_units: int
 
 
-def compare_partitions(a, b) -> Agreement:
+def compare_partitions(a: LabelsLike, b: LabelsLike) -> Agreement:
     """Adjusted Rand index and normalized mutual information of two partitions.
 
     Parameters
@@ -152,7 +153,7 @@ class Stability:
 
 
 def stability(
-    network,
+    network: NetworkLike,
     *,
     n_clusters: int = 12,
     n_seeds: int = 10,
@@ -163,9 +164,9 @@ def stability(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    n_jobs=None,
-    input_shape=None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    input_shape: InputShape = None,
 ) -> Stability:
     """Cluster a network with ``n_seeds`` seeds and compare the modules of every pair.
 

@@ -11,16 +11,17 @@ imported only when a sweep runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-import dataclasses
-
+from ._typing import ClientLike, PathLike, ProgressLike, SeedLike
 from .cluster import ClusterSettings, check_settings
 from .files import ResultLog
 from .io import check_n_jobs, check_positive_int, check_seed
@@ -28,6 +29,9 @@ from .network import Network, as_network
 from .progress import Progress
 from .significance import MAX_SHUFFLES, check_shuffle, ncut_significance, significance_of
 from .weights import _natural_key
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
 
@@ -48,7 +52,7 @@ def _flag(value) -> bool:
 # reused, and each is passed on to ncut_significance under its name. A new
 # parameter of that kind is one more line here (tests/test_sweep.py checks that
 # none is missing).
-SETTINGS = {
+SETTINGS: dict[str, Callable[[Any], Any]] = {
     "n_shuffles": int,
     "n_clusters": int,
     "n_init": int,
@@ -73,7 +77,7 @@ _STATISTICS = (
     "in_out_ratio",
     "shuffled_in_out_ratio",
 )
-_TYPES = {
+_TYPES: dict[str, Callable[[Any], Any]] = {
     "name": str,
     "shuffle": str,
     **dict.fromkeys(_STATISTICS, float),
@@ -86,11 +90,11 @@ COLUMNS = tuple(_TYPES)
 
 
 def sweep(
-    networks,
+    networks: PathLike | Sequence[Any] | Mapping[str, Any],
     *,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
-    shuffle="layer",
+    shuffle: str | Sequence[str] = "layer",
     n_init: int = 10,
     max_iter: int = 300,
     tol: float = 1e-5,
@@ -98,14 +102,14 @@ def sweep(
     assign_labels: str = "cluster_qr",
     refine: bool = True,
     select_by: str = "inertia",
-    seed=None,
-    n_jobs=None,
-    progress=None,
-    names=None,
-    client=None,
-    results_path=None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    names: Sequence[str] | None = None,
+    client: ClientLike = None,
+    results_path: PathLike | None = None,
     max_in_flight: int = 3,
-):
+) -> pandas.DataFrame:
     """Cluster many networks and test each against its shuffles; a pandas table.
 
     Parameters
@@ -172,9 +176,10 @@ def sweep(
         One row per network and shuffle method, in input order, with columns
         ``COLUMNS``: name, shuffle, ncut, shuffled_mean, shuffled_std, z_score,
         p_value, percentile, modularity (Newman's Q), modularity_z, in_out_ratio,
-        shuffled_in_out_ratio (as in :class:`modcore.Significance`), the ``SETTINGS`` (n_shuffles, n_clusters, n_init,
-        max_iter, tol, eigen_method, seed), layer_sizes (``"784-256-10"``) and
-        seconds (wall time of that network; on a cluster the networks overlap).
+        shuffled_in_out_ratio (as in :class:`modcore.Significance`), the ``SETTINGS``
+        (n_shuffles, n_clusters, n_init, max_iter, tol, eigen_method, seed), layer_sizes
+        (``"784-256-10"``) and seconds (wall time of that network; on a cluster the
+        networks overlap).
 
     Raises
     ------
@@ -314,7 +319,7 @@ def _named_networks(networks, names) -> list:
         path = Path(networks)
         if not path.exists():
             raise FileNotFoundError(f"no weight file or directory at {path}")
-        items = (
+        items: list[tuple[str, Any]] = (
             [(p.name, p) for p in _weight_files(path)] if path.is_dir() else [(str(networks), path)]
         )
     elif isinstance(networks, Mapping):
@@ -347,7 +352,8 @@ def _named_networks(networks, names) -> list:
         items = [(n, net) for n, (_, net) in zip(names, items)]
     if not items:
         raise ValueError("no networks to sweep")
-    seen, repeated = set(), set()
+    seen: set[str] = set()
+    repeated: set[str] = set()
     for name, _ in items:
         (repeated if name in seen else seen).add(name)
         try:
@@ -452,6 +458,7 @@ def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
             if not job.done:
                 continue
             seconds = time.perf_counter() - start
+            assert job.clustering is not None  # a job is done once its clustering is in
             for shuffle, ncuts in job.ncuts.items():
                 sig = significance_of(
                     job.clustering, ncuts, shuffle, modularity=job.modularity[shuffle]

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .significance import Significance
 
 __all__ = ["ALPHA", "NULLS", "verdict", "null_description"]
 
@@ -39,7 +43,7 @@ NULLS = {
 }
 
 
-def verdict(result, *, alpha: float = ALPHA) -> str:
+def verdict(result: Significance | Mapping[str, Any], *, alpha: float = ALPHA) -> str:
     """One sentence: is the network more modular than its shuffled networks?
 
     The test is one-sided (a lower n-cut is more modular) at level ``alpha``:
@@ -75,7 +79,10 @@ def verdict(result, *, alpha: float = ALPHA) -> str:
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    get = result.get if isinstance(result, Mapping) else lambda name: getattr(result, name)
+
+    def get(name: str) -> Any:
+        return result[name] if isinstance(result, Mapping) else getattr(result, name)
+
     n, p = int(get("n_shuffles")), float(get("p_value"))
     z = float(get("z_score"))  # "inf" / "-inf" in JSON
     numbers = f"z = {z:.2f}, p = {p:.2g}"

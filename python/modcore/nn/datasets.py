@@ -12,12 +12,14 @@ import os
 import pickle
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .._typing import PathLike
 from ..io import check_positive_int
 
 __all__ = [
@@ -60,7 +62,7 @@ class DatasetNotFoundError(FileNotFoundError):
     ``cli_message`` says the same for the ``modcore`` command (``--data-dir DIR``).
     """
 
-    def __init__(self, describe):
+    def __init__(self, describe: Callable[[str, str], str]) -> None:
         super().__init__(describe("data_dir", "data_dir=..."))
         self.cli_message = describe("--data-dir", "--data-dir DIR")
 
@@ -109,7 +111,13 @@ class Dataset:
 
 
 def load_dataset(
-    name, *, data_dir=None, seed=0, n_train=None, n_test=None, flatten: bool = True
+    name: str,
+    *,
+    data_dir: PathLike | None = None,
+    seed: int = 0,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    flatten: bool = True,
 ) -> Dataset:
     """Load or generate a data set by name.
 
@@ -220,7 +228,7 @@ def load_dataset(
     )
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: PathLike) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzip-compressed or raw.
 
     Compression is detected from the file's first bytes, not its name.
@@ -465,15 +473,17 @@ class _ArrayUnpickler(pickle.Unpickler):
     Pickle runs arbitrary code otherwise, and data files are untrusted input.
     """
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-    }
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),
+        }
+    )
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._typing import ProgressLike, SeedLike
 from ..io import check_positive_int, check_seed
 from ..progress import Progress
 from .datasets import Dataset
@@ -81,11 +84,11 @@ def train(
     epochs: int,
     batch_size: int = 128,
     lr: float = 1e-3,
-    seed=None,
+    seed: SeedLike = None,
     prune: PruneSchedule | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
-    progress=None,
+    progress: ProgressLike = None,
 ) -> History:
     """Train ``model`` in place with Adam on cross-entropy.
 
@@ -160,8 +163,9 @@ def paper_recipe(
     batch_size: int | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
-    seed=None,
-    progress=None,
+    seed: SeedLike = None,
+    progress: ProgressLike = None,
+    on_trained: Callable[[nn.Module, History], Any] | None = None,
 ) -> History:
     """Filan et al.'s recipe: plain training, then pruned fine-tuning.
 
@@ -176,9 +180,10 @@ def paper_recipe(
     i.e. Adam at 1e-3, then sparsity from 0.5 to 0.9 on the cubic schedule over
     the whole pruning phase, masks updated every 10 steps; progress is shown per
     phase ("train 3/20 epochs", then "prune 2/20 epochs" with the sparsity), and a
-    callable ``progress`` gets ``(done, total)`` over both phases. The defaults follow the model (:data:`RECIPES`):
-    a :class:`~modcore.nn.CNN` gets the 2021 paper's 10 + 10 epochs in batches
-    of 64, any other model the 2020 paper's 20 + 20 epochs in batches of 128.
+    callable ``progress`` gets ``(done, total)`` over both phases. The defaults
+    follow the model (:data:`RECIPES`): a :class:`~modcore.nn.CNN` gets the 2021
+    paper's 10 + 10 epochs in batches of 64, any other model the 2020 paper's
+    20 + 20 epochs in batches of 128.
     Dropout, if wanted, is part of the model (``MLP(dropout=0.5)``,
     ``CNN(conv_dropout=0.25, dense_dropout=0.5)``).
 
@@ -196,6 +201,10 @@ def paper_recipe(
     seed : None, int or numpy.random.Generator, default None
         The plain phase uses this seed, the pruned phase ``seed + 1``; None
         draws one, kept in ``History.seed``.
+    on_trained : callable, optional
+        Called as ``on_trained(model, history)`` after the plain phase, before
+        pruning starts: where the authors saved their *unpruned* network, so one
+        run gives both (copy the model there; pruning changes it in place).
 
     Returns
     -------
@@ -236,6 +245,8 @@ def paper_recipe(
     )
     with Progress(epochs, _phase(None), shown[0], unit="epochs") as bar:
         history = _run(model, dataset, epochs, batch_size, 1e-3, seed, None, l1, l2, bar)
+    if on_trained is not None:
+        on_trained(model, history)
     with Progress(prune_epochs, _phase(schedule), shown[1], unit="epochs") as bar:
         pruned = _run(
             model,
@@ -289,7 +300,8 @@ def _run(model, dataset, epochs, batch_size, lr, seed, prune, l1, l2, bar) -> Hi
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(y), generator=generator)
-        loss_sum, correct = 0.0, 0
+        loss_sum: float | torch.Tensor = 0.0
+        correct = 0
         for start in range(0, len(y), batch_size):
             if prune is not None and prune.is_update_step(step):
                 prune_to_sparsity(model, prune.sparsity(step))
