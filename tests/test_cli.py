@@ -480,6 +480,7 @@ def test_demo_without_fashion_says_how_to_get_it_and_states_a_true_verdict(
     assert "apt-get install dataset-fashion-mnist" in printed
     assert "--data-dir DIR" in printed and "data_dir=" not in printed
     assert "demo data set: bands (synthetic" in printed
+    assert printed.index("demo data set:") < printed.index("training a mlp")
     saved = json.loads((out / "summary.json").read_text())
     assert saved["training"]["dataset"] == "bands" and "synthetic" in saved["note"]
     assert "synthetic" in re.search(r'<p id="note">(.*?)</p>', (out / "index.html").read_text())[1]
@@ -505,4 +506,4 @@ def test_demo_with_a_data_dir_lacking_fashion_is_an_error(tmp_path, no_fashion, 
     assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--data-dir", str(empty)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and f"{empty} (missing" in err
-    assert not (tmp_path / "demo" / "net.pt").exists()
+    assert not (tmp_path / "demo").exists()

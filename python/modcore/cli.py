@@ -858,12 +858,27 @@ def _lesion(args) -> dict:
     return results
 
 
-def _train(args) -> dict:
+def _training_data(args):
+    """The data set ``modcore train`` (or the demo) trains on, as its options say."""
+    from .nn import load_dataset
+
+    return load_dataset(
+        args.dataset,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        flatten=args.arch == "mlp",
+    )
+
+
+def _train(args, data=None) -> dict:
+    """``modcore train``: on ``data`` if given (loaded by :func:`_training_data`)."""
     try:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
-    from .nn import CNN, DEFAULT_WIDTHS, MLP, RECIPES, checkpoint, load_dataset, paper_recipe, train
+    from .nn import CNN, DEFAULT_WIDTHS, MLP, RECIPES, checkpoint, paper_recipe, train
 
     if args.prune not in (0, 0.9):  # before loading data and training
         raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
@@ -875,14 +890,8 @@ def _train(args) -> dict:
     epochs = recipe["epochs"] if args.epochs is None else args.epochs
     prune_epochs = epochs if args.prune_epochs is None else args.prune_epochs
     batch_size = recipe["batch_size"] if args.batch_size is None else args.batch_size
-    data = load_dataset(
-        args.dataset,
-        data_dir=args.data_dir,
-        seed=args.seed,
-        n_train=args.n_train,
-        n_test=args.n_test,
-        flatten=args.arch == "mlp",
-    )
+    if data is None:
+        data = _training_data(args)
     model: MLP | CNN
     if args.arch == "cnn":
         model = CNN(
@@ -1022,7 +1031,6 @@ def _demo(args, extra: dict) -> None:
     args.report = args.out
     args.shuffle = args.shuffle or list(DEMO_SHUFFLES)
     _check_plot_installed(args)
-    args.out.mkdir(exist_ok=True)  # its folder exists: checked by _output_dir
     net = args.out / "net.pt"
     train_args = argparse.Namespace(
         arch="mlp",
@@ -1042,7 +1050,7 @@ def _demo(args, extra: dict) -> None:
         quiet=args.quiet,
     )
     try:
-        extra["training"] = _train(train_args)
+        data = _training_data(train_args)
     except DatasetNotFoundError as exc:
         if args.data_dir is not None:  # asked for, not there: no stand-in
             raise
@@ -1054,9 +1062,11 @@ def _demo(args, extra: dict) -> None:
             "the demo again for the paper's finding."
         )
         train_args.dataset = "bands"
-        extra["training"] = _train(train_args)
+        data = _training_data(train_args)
     else:
         print("demo data set: Fashion-MNIST, as in the paper")
+    args.out.mkdir(exist_ok=True)  # its folder exists: checked by _output_dir
+    extra["training"] = _train(train_args, data)
     extra["network"] = str(net)
     _analyze(_load_network(net), args, extra)
 
