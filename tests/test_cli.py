@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from modcore import cli
+from modcore.sweep import COLUMNS
 from modcore.synthetic import planted_modular_mlp
 
 
@@ -362,16 +363,20 @@ def test_sweep_directory_writes_and_resumes(tmp_path):
         weights, _ = planted_modular_mlp((20, 16, 8), 2, noise=0.05, seed=i)
         np.savez(nets / f"net{i}.npz", *weights)
     out, js = tmp_path / "res.csv", tmp_path / "res.json"
+    csv = tmp_path / "table.csv"
     args = ("sweep", nets, "--n-clusters", 2, "--n-shuffles", 5, "--out", out, "--quiet")
-    first = run(*args, "--json", js)
+    first = run(*args, "--json", js, "--csv", csv)
     assert first.returncode == 0, first.stderr
-    assert "net0" in first.stdout and "net1" in first.stdout
+    assert "net0" in first.stdout and "net1" in first.stdout and "p_value_bh" in first.stdout
     rows = pd.read_csv(out)
     assert list(rows["name"]) == ["net0.npz", "net1.npz"] and set(rows["n_shuffles"]) == {5}
+    assert "p_value_bh" not in rows  # the results file holds no adjusted p-values
     records = json.loads(js.read_text())  # --json: the same table, one record per row
-    assert [r["name"] for r in records] == list(rows["name"])
-    assert [r["ncut"] for r in records] == list(rows["ncut"])
-    assert [r["p_value"] for r in records] == list(rows["p_value"])
+    table = pd.read_csv(csv)  # --csv: the table, adjusted p-values included
+    assert list(table.columns) == list(COLUMNS)
+    for column in ("name", "ncut", "p_value"):
+        assert [r[column] for r in records] == list(rows[column]) == list(table[column])
+    assert [r["p_value_bh"] for r in records] == list(table["p_value_bh"])
     before = out.read_bytes()
     again = run(*args)
     assert again.returncode == 0 and out.read_bytes() == before

@@ -40,6 +40,11 @@ def fails_in_one_line(capsys, argv, message):
             "--report: {file}: exists and is not a directory",
         ),
         (["sweep", "{net}", "--out", "{dir}"], "--out: {dir}: is a directory"),
+        (["sweep", "{net}", "--csv", "{dir}"], "--csv: {dir}: is a directory"),
+        (
+            ["sweep", "{net}", "--out", "{dir}/r.csv", "--csv", "{dir}/../adir/r.csv"],
+            "--csv {dir}/../adir/r.csv is the --out results file",
+        ),
         (["analyze", "{net}", "--clusters", str(2**40)], "argument --clusters"),
         (["analyze", "{net}", "--shuffles", str(10**12)], "argument --shuffles"),
         (["analyze", "{net}", "--seed", "-1"], "argument --seed"),
@@ -184,6 +189,7 @@ OUTPUTS = {
     ("analyze", "--report"): (["{net}"], "dir"),
     ("sweep", "--out"): (["{net}"], "file"),
     ("sweep", "--json"): (["{net}"], "file"),
+    ("sweep", "--csv"): (["{net}"], "file"),
     ("train", "--out"): ([], "file"),
     ("demo", "--out"): ([], "dir"),
     ("demo", "--json"): ([], "file"),
@@ -191,6 +197,7 @@ OUTPUTS = {
     ("lesion", "--report"): (["{net}"], "dir"),
     ("reproduce", "--out"): ([], "dir"),
     ("functional", "--json"): (["{net}"], "file"),
+    ("functional", "--report"): (["{net}"], "dir"),
 }
 # The options that name something modcore only reads.
 INPUTS = {"network", "networks", "--data-dir"}

@@ -296,6 +296,12 @@ def _parser() -> argparse.ArgumentParser:
         help="results file (.csv or .jsonl): rows are appended as networks finish, "
         "and networks already in it are skipped, so a stopped sweep resumes",
     )
+    s.add_argument(
+        "--csv",
+        type=_output_file,
+        help="write the final table as CSV here, with p_value_bh (Benjamini-Hochberg "
+        "over the table's rows per shuffle method), which --out does not hold",
+    )
     _add_scheduler_option(s)
 
     t = sub.add_parser("train", help="train (and prune) an MLP or a CNN with the papers' recipe")
@@ -620,8 +626,13 @@ def _load_network(path: Path, input_shape=None):
 
 
 def _check_inputs(args) -> None:
-    """Inputs that cannot be read fail here, before any computation (outputs are
-    checked as the options are parsed: :func:`_output_file`, :func:`_output_dir`)."""
+    """Inputs that cannot be read, and outputs that would clash, fail here before any
+    computation (each output path is checked as the options are parsed: _output_file,
+    _output_dir)."""
+    if getattr(args, "csv", None) and args.out and args.csv.resolve() == args.out.resolve():
+        raise UsageError(
+            f"--csv {args.csv} is the --out results file: the table would replace its rows"
+        )
     for path in getattr(args, "networks", []):
         if not path.exists():
             raise UsageError(f"{path}: no such file or directory")
@@ -672,10 +683,24 @@ def _sweep(args, client) -> None:
         client=client,
         results_path=args.out,
     )
-    columns = ["name", "shuffle", "ncut", "shuffled_mean", "shuffled_std", "z_score", "p_value"]
+    columns = [
+        "name",
+        "shuffle",
+        "ncut",
+        "shuffled_mean",
+        "shuffled_std",
+        "z_score",
+        "p_value",
+        "p_value_bh",
+    ]
     print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print("p_value_bh: Benjamini-Hochberg adjusted over the rows of each shuffle method")
     if args.out:
         print(f"results in {args.out}")
+    if args.csv:
+        with atomic_write(args.csv) as f:
+            table.to_csv(f, index=False)  # floats written with repr: they read back exactly
+        print(f"table written to {args.csv}")
     if args.json:
         # Python's json, not pandas' to_json, which rounds floats to 10 digits; non-finite
         # values as the strings "inf" / "-inf" / "nan", as Significance.to_dict does.
@@ -1104,7 +1129,8 @@ def main(argv=None) -> int:
         elif args.command == "functional":
             from .cli_functional import run_functional
 
-            run_functional(args)
+            _check_plot_installed(args)
+            run_functional(args, extra)
         else:
             _demo(args, extra)
     except _EXPECTED_ERRORS as exc:

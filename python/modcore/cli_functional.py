@@ -7,8 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from . import __version__
-from .cli import _COUNT, _SEED, UsageError, _integer, _output_file, _shape
+from .cli import _COUNT, _SEED, UsageError, _integer, _output_dir, _output_file, _shape
 from .cluster import MAX_CLUSTERS, MAX_INIT
 from .files import atomic_write
 from .functional import METHODS
@@ -82,10 +81,16 @@ def add_functional_parser(sub) -> None:
         help="threads (default: all cores; more are capped at the cores)",
     )
     f.add_argument("--json", type=_output_file, help="write the results as JSON here")
+    f.add_argument(
+        "--report",
+        type=_output_dir,
+        help="write summary.json, the coactivation matrix ordered by weight module "
+        "(coactivation.png) and index.html to this directory",
+    )
     f.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run_functional(args) -> dict:
+def run_functional(args, extra: dict) -> dict:
     try:
         import torch  # noqa: F401
     except ImportError as exc:
@@ -93,6 +98,7 @@ def run_functional(args) -> dict:
     from .cluster import spectral_cluster
     from .functional import compare_modules, functional_modules
     from .nn import checkpoint, load_dataset
+    from .report_functional import functional_summary, write_functional_report
 
     # A failure here (no checkpoint, no data, a refused model) is one line from cli.main.
     model = checkpoint.load(args.network).model
@@ -121,23 +127,15 @@ def run_functional(args) -> dict:
     )
     cmp = compare_modules(fm, weight, n_permutations=args.permutations, seed=args.seed)
     _print(args, fm, weight, cmp)
-    results = {
-        "network": str(args.network),
-        "dataset": data.name,
-        "n_samples": len(x),
-        "modcore": __version__,
-        "functional": fm.to_dict(),
-        "comparison": cmp.to_dict(),
-        "weight": {
-            "ncut": weight.ncut,
-            "group_names": list(weight.group_names),
-            "labels": [lab.tolist() for lab in weight.labels],
-        },
-    }
+    extra = {**extra, "network": str(args.network), "dataset": data.name, "n_samples": len(x)}
+    results = functional_summary(fm, cmp, weight, extra)
     if args.json:
         with atomic_write(args.json) as f:
             f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
+    if args.report is not None:
+        index = write_functional_report(args.report, fm, cmp, weight, extra)
+        print(f"report written to {index}")
     return results
 
 
