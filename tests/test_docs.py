@@ -16,6 +16,7 @@ import pytest
         "modcore.weights",
         "modcore.plot",
         "modcore.report",
+        "modcore.verdict",
         "modcore.progress",
         "modcore.analysis",
         "modcore.stability",

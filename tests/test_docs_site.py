@@ -105,6 +105,7 @@ def _documented_names(api_rst: str) -> set:
         "modcore.nn.lesion",
         "modcore.plot",
         "modcore.report",
+        "modcore.verdict",
         "modcore.sweep",
         "modcore.functional",
         "modcore.analysis",

@@ -7,7 +7,18 @@ import json
 import math
 from pathlib import Path
 
-from .cli import _COUNT, _SEED, UsageError, _add_rule_options, _integer, _option, _rule, _shape
+from .cli import (
+    _COUNT,
+    _SEED,
+    UsageError,
+    _add_rule_options,
+    _integer,
+    _option,
+    _output_dir,
+    _output_file,
+    _rule,
+    _shape,
+)
 from .cluster import MAX_CLUSTERS
 from .files import atomic_write
 from .functional import METHODS
@@ -84,10 +95,10 @@ def add_functional_parser(sub) -> None:
         default=None,
         help="threads (default: all cores; more are capped at the cores)",
     )
-    f.add_argument("--json", type=Path, help="write the results as JSON here")
+    f.add_argument("--json", type=_output_file, help="write the results as JSON here")
     f.add_argument(
         "--report",
-        type=Path,
+        type=_output_dir,
         help="write summary.json, the coactivation matrix ordered by weight module "
         "(coactivation.png) and index.html to this directory",
     )
@@ -104,41 +115,36 @@ def run_functional(args, extra: dict) -> dict:
     from .nn import checkpoint, load_dataset
     from .report_functional import functional_summary, write_functional_report
 
-    try:
-        model = checkpoint.load(args.network).model
-        shape = args.input_shape or tuple(getattr(model, "input_shape", ())) or None
-        # Only the test split is used; n_train=1 avoids holding the training set.
-        data = load_dataset(
-            args.dataset, data_dir=args.data_dir, seed=args.seed, n_train=1, n_test=args.n_test
-        )
-        x = data.x_test
-        if shape is not None:
-            if data.n_features != math.prod(shape):
-                raise UsageError(
-                    f"{data.name} has {data.n_features} inputs per example, the model takes {shape}"
-                )
-            x = x.reshape(len(x), *shape)  # flat inputs are channel-major, as load_dataset's
-        options = dict(
-            n_clusters=args.n_clusters, seed=args.seed, n_jobs=args.n_jobs, **_rule(args)
-        )
-        weight = spectral_cluster(model, input_shape=shape, **options)
-        fm = functional_modules(
-            model,
-            x,
-            n_shuffles=args.n_shuffles,
-            method=args.method,
-            reduction=args.reduction,
-            progress=not args.quiet,
-            **options,
-        )
-        cmp = compare_modules(fm, weight, n_permutations=args.permutations, seed=args.seed)
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
-        raise UsageError(str(exc)) from exc
+    # A failure here (no checkpoint, no data, a refused model) is one line from cli.main.
+    model = checkpoint.load(args.network).model
+    shape = args.input_shape or tuple(getattr(model, "input_shape", ())) or None
+    # Only the test split is used; n_train=1 avoids holding the training set.
+    data = load_dataset(
+        args.dataset, data_dir=args.data_dir, seed=args.seed, n_train=1, n_test=args.n_test
+    )
+    x = data.x_test
+    if shape is not None:
+        if data.n_features != math.prod(shape):
+            raise UsageError(
+                f"{data.name} has {data.n_features} inputs per example, the model takes {shape}"
+            )
+        x = x.reshape(len(x), *shape)  # flat inputs are channel-major, as load_dataset's
+    options = dict(n_clusters=args.n_clusters, seed=args.seed, n_jobs=args.n_jobs, **_rule(args))
+    weight = spectral_cluster(model, input_shape=shape, **options)
+    fm = functional_modules(
+        model,
+        x,
+        n_shuffles=args.n_shuffles,
+        method=args.method,
+        reduction=args.reduction,
+        progress=not args.quiet,
+        **options,
+    )
+    cmp = compare_modules(fm, weight, n_permutations=args.permutations, seed=args.seed)
     _print(args, fm, weight, cmp)
     extra = {**extra, "network": str(args.network), "dataset": data.name, "n_samples": len(x)}
     results = functional_summary(fm, cmp, weight, extra)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(args.json) as f:
             f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")

@@ -18,6 +18,7 @@ import numpy as np
 from . import __version__
 from .files import atomic_write
 from .network import as_network
+from .verdict import ALPHA, null_description, verdict
 
 __all__ = ["summary", "write_report"]
 
@@ -192,11 +193,14 @@ def write_report(
         against their nulls, mean edge weight within and between weight modules)
         with the coactivation matrix ordered by weight module
         (:func:`modcore.report_functional.coactivation_matrix`).
+        ``extra["note"]``, if given, is shown at the top of the page (e.g. that
+        the network was trained on synthetic data).
 
     Returns
     -------
     pathlib.Path
-        The ``index.html`` written.
+        The ``index.html`` written. It states the verdict against each null in
+        words (:func:`modcore.verdict.verdict`) with what the null controls for.
 
     Raises
     ------
@@ -244,7 +248,10 @@ def write_report(
         (
             "network.png",
             plot.network_modules(network, labels),
-            "The network by layers, units coloured by module, the strongest weights drawn.",
+            "The network layer by layer, inputs on the left. In each layer the units are "
+            "sorted by module, module 0 at the bottom; colours name the modules. The "
+            "strongest weights are drawn, in their module's colour within a module, grey "
+            "between modules.",
         )
     )
     if network.is_chain:
@@ -308,8 +315,11 @@ td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertic
 #results td, .curve td, #comparison td {{ text-align: right; font-variant-numeric: tabular-nums; }}
 #results td:first-child, #comparison td:first-child, #comparison td:last-child {{
   text-align: left; }}
+#run td {{ overflow-wrap: anywhere; }}
 img {{ max-width: 100%; }}
 figure {{ margin: 2em 0; }}
+#note {{ background: #fff4d6; padding: 0.6em 1em; }}
+#verdicts li {{ margin: 0.5em 0; }}
 </style></head><body>
 {body}
 </body></html>
@@ -327,8 +337,15 @@ def _html(results: dict, figures: list, section: str = "") -> str:
         f"<td>{_num(r['shuffled_in_out_ratio'], '.3f')}</td></tr>"
         for name, r in results["nulls"].items()
     )
+    verdicts = "".join(
+        f"<li><strong>{e(verdict(r))}</strong><br>{e(null_description(r['shuffle']))}</li>"
+        for r in results["nulls"].values()
+    )
+    note = (
+        f'<p id="note"><strong>Note:</strong> {e(results["note"])}</p>' if "note" in results else ""
+    )
     curves = "".join(_curve_table(name, c) for name, c in results.get("curves", {}).items())
-    skip = {"labels", "eigenvalues", "nulls", "curves", "functional", "comparison"}
+    skip = {"labels", "eigenvalues", "nulls", "curves", "functional", "comparison", "note"}
     run = "".join(
         f"<tr><th>{e(key)}</th><td>{e(_text(value))}</td></tr>"
         for key, value in results.items()
@@ -340,9 +357,14 @@ def _html(results: dict, figures: list, section: str = "") -> str:
         for name, caption in figures
     )
     body = f"""<h1>modcore report</h1>
+{note}
 <p>Network {e(sizes)}, k = {results["n_clusters"]} modules, seed {results["seed"]}:
 n-cut <strong id="ncut">{results["ncut"]:.4f}</strong> (lower = more modular), compared with
 networks whose weights were shuffled within each layer.</p>
+<h2>Verdict</h2>
+<p>A one-sided test at the {ALPHA:.0%} level against each null: is the network's n-cut lower
+than its shuffled networks'? What each null keeps is what it controls for.</p>
+<ul id="verdicts">{verdicts}</ul>
 <p>Newman's modularity Q of the modules:
 <strong id="modularity">{results["modularity"]:.4f}</strong>;
 mean in/out ratio {_num(results["in_out_ratio"], ".3f")} (weight inside a module per unit of
@@ -362,7 +384,7 @@ median in/out ratio.</p>
 <h2>Run</h2>
 <p>Everything needed to redo it, with the labels of every neuron and all shuffled n-cuts,
 is in <a href="summary.json">summary.json</a>.</p>
-<table>{run}</table>"""
+<table id="run">{run}</table>"""
     return page(f"modcore report: n-cut {results['ncut']:.4f}", body)
 
 
