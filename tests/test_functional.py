@@ -598,16 +598,16 @@ def test_end_to_end_through_the_tracer_on_a_cnn():
 
 def test_functional_command(tmp_path):
 
-    net, out = tmp_path / "net.pt", tmp_path / "functional.json"
+    net, out, report = tmp_path / "net.pt", tmp_path / "functional.json", tmp_path / "report"
     checkpoint.save(MLP([784, 12, 10], seed=0), net, {})
     args = [
         "--dataset",
         "line",
         "--n-test",
         200,
-        "--clusters",
+        "--n-clusters",
         3,
-        "--shuffles",
+        "--n-shuffles",
         4,
         "--permutations",
         15,
@@ -617,7 +617,7 @@ def test_functional_command(tmp_path):
     ]
     command = [sys.executable, "-m", "modcore", "functional"]
     proc = subprocess.run(
-        [*command, str(net), *map(str, args), "--json", str(out)],
+        [*command, str(net), *map(str, args), "--json", str(out), "--report", str(report)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -639,6 +639,15 @@ def test_functional_command(tmp_path):
     )
     assert res["comparison"]["nmi"]["value"] == cmp.nmi.value
     assert res["comparison"]["transfer_ncut"]["null"] == cmp.transfer_ncut.null.tolist()
+    assert res["command"].startswith("modcore functional") and res["dataset"] == "line"
+    # --report: the same results, the coactivation figure and the page
+    saved = json.loads((report / "summary.json").read_text())
+    assert saved.pop("versions")["matplotlib"]  # drawn with it
+    assert saved == {k: v for k, v in res.items() if k != "versions"}
+    assert (report / "coactivation.png").is_file()
+    page = (report / "index.html").read_text()
+    assert f'<strong id="functional-ncut">{fm.ncut:.4f}</strong>' in page
+    assert f"<tr><td>NMI</td><td>{cmp.nmi.value:.4f}</td>" in page
     bad = subprocess.run(
         [*command, str(tmp_path / "none.pt"), *map(str, args)],
         capture_output=True,

@@ -14,6 +14,7 @@ from .functional import (
     functional_modules,
 )
 from .graph import modularity, ncut
+from .multiple_testing import benjamini_hochberg
 from .network import Network
 from .significance import (
     SHUFFLES,
@@ -40,6 +41,7 @@ __all__ = [
     "SHUFFLES",
     "Significance",
     "Stability",
+    "benjamini_hochberg",
     "coactivation_graph",
     "compare_modules",
     "compare_partitions",

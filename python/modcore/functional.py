@@ -750,21 +750,10 @@ def compare_modules(
     >>> modcore.compare_modules(fm, weight, n_permutations=99, seed=0).nmi.value
     1.0
     """
-    if not isinstance(functional, FunctionalModules):
-        raise TypeError(
-            f"functional must be a FunctionalModules result, got {type(functional).__name__}"
-        )
-    weight = (
-        weight_modules.clustering if isinstance(weight_modules, Significance) else weight_modules
-    )
-    if not isinstance(weight, Clustering):
-        raise TypeError(
-            f"weight_modules must be a modcore Clustering or Significance, got "
-            f"{type(weight_modules).__name__}"
-        )
+    weight = weight_clustering(functional, weight_modules)
     n_permutations = check_positive_int(n_permutations, "n_permutations")
     seed = check_seed(seed)
-    names, nodes, f_lab, w_lab = _matched_units(functional, weight)
+    names, nodes, f_lab, w_lab = matched_units(functional, weight)
     adjacency = _dense_subgraph(functional.graph, nodes)
     degree = adjacency.sum(axis=1)
     w_lab = np.unique(w_lab, return_inverse=True)[1]
@@ -813,7 +802,25 @@ def compare_modules(
     )
 
 
-def _matched_units(functional: FunctionalModules, weight: Clustering) -> tuple:
+def weight_clustering(functional, weight_modules) -> Clustering:
+    """The weight Clustering of a (FunctionalModules, Clustering or Significance) pair;
+    TypeError for anything else."""
+    if not isinstance(functional, FunctionalModules):
+        raise TypeError(
+            f"functional must be a FunctionalModules result, got {type(functional).__name__}"
+        )
+    weight = (
+        weight_modules.clustering if isinstance(weight_modules, Significance) else weight_modules
+    )
+    if not isinstance(weight, Clustering):
+        raise TypeError(
+            f"weight_modules must be a modcore Clustering or Significance, got "
+            f"{type(weight_modules).__name__}"
+        )
+    return weight
+
+
+def matched_units(functional: FunctionalModules, weight: Clustering) -> tuple:
     """Group names, coactivation-graph nodes and both labels of the units in both."""
     acts = functional.activations
     w_index = {name: g for g, name in enumerate(weight.group_names)}

@@ -4,8 +4,11 @@ Each row is exactly what :func:`modcore.ncut_significance` gives that network
 with the same settings. Rows are appended to a results file (CSV or JSON Lines,
 a :class:`modcore.files.ResultLog`) as networks finish, so a sweep that stops
 (Ctrl-C, a lost machine) resumes where it was: networks already in the file with
-the same settings are not run again. pandas (and Dask, for a cluster) are
-imported only when a sweep runs.
+the same settings are not run again. The returned table adds Benjamini-Hochberg
+adjusted p-values, computed over all its rows when the sweep ends; they depend on
+every row, so they are never written into the results file, where they would go
+stale as rows are added. pandas (and Dask, for a cluster) are imported only when
+a sweep runs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ._typing import ClientLike, PathLike, ProgressLike, SeedLike
 from .cluster import ClusterSettings, check_settings, warn_floating
 from .files import ResultLog
 from .io import check_n_jobs, check_positive_int, check_seed
+from .multiple_testing import benjamini_hochberg
 from .network import Network, as_network
 from .progress import Progress
 from .significance import MAX_SHUFFLES, check_shuffle, ncut_significance, significance_of
@@ -33,7 +37,7 @@ from .weights import _natural_key
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
+__all__ = ["COLUMNS", "FILE_COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".npz")
 
@@ -93,8 +97,15 @@ _TYPES: dict[str, Callable[[Any], Any]] = {
     "layer_sizes": str,
     "seconds": float,
 }
-# One row per (network, shuffle method, settings); the order of the file's and the table's columns.
-COLUMNS = tuple(_TYPES)
+# One row per (network, shuffle method, settings), in the results file's column order.
+FILE_COLUMNS = tuple(_TYPES)
+# The returned table's columns: the file's, and the p-value adjusted over the table's
+# rows, which only exists once every row does.
+COLUMNS = (
+    *FILE_COLUMNS[: FILE_COLUMNS.index("p_value") + 1],
+    "p_value_bh",
+    *FILE_COLUMNS[FILE_COLUMNS.index("p_value") + 1 :],
+)
 
 
 def sweep(
@@ -173,7 +184,8 @@ def sweep(
         each scattered to the workers once, its clustering and its shuffle
         chunks as tasks. Without it the networks run one after the other here.
     results_path : str or path, optional
-        ``.csv`` or ``.jsonl`` file, appended to as each network finishes. A
+        ``.csv`` or ``.jsonl`` file, appended to as each network finishes, with
+        the columns ``FILE_COLUMNS`` (all but ``p_value_bh``). A
         network and shuffle method already there with the same ``SETTINGS``
         (every parameter that changes the numbers) is taken as it is; rows with
         other settings stay in the file and are not used. The sweep holds a lock
@@ -188,12 +200,22 @@ def sweep(
     pandas.DataFrame
         One row per network and shuffle method, in input order, with columns
         ``COLUMNS``: name, shuffle, ncut, shuffled_mean, shuffled_std, z_score,
-        p_value, percentile, modularity (Newman's Q), modularity_z, in_out_ratio,
-        shuffled_in_out_ratio, n_dropped (as in :class:`modcore.Significance`),
-        the ``SETTINGS`` (n_shuffles, n_clusters, n_init, max_iter, tol,
-        eigen_method, assign_labels, refine, select_by, drop, normalize, seed),
-        layer_sizes (``"784-256-10"``) and seconds (wall time of that network;
-        on a cluster the networks overlap).
+        p_value, p_value_bh, percentile, modularity (Newman's Q), modularity_z,
+        in_out_ratio, shuffled_in_out_ratio, n_dropped (as in
+        :class:`modcore.Significance`), the ``SETTINGS`` (n_shuffles, n_clusters,
+        n_init, max_iter, tol, eigen_method, assign_labels, refine, select_by,
+        drop, normalize, seed), layer_sizes (``"784-256-10"``) and seconds (wall
+        time of that network; on a cluster the networks overlap).
+
+        ``p_value_bh`` is ``p_value`` adjusted for the false discovery rate
+        (:func:`modcore.benjamini_hochberg`) over the rows of this table with
+        the same shuffle method: each null is one family of m tests, m the
+        number of networks. Rejecting the rows with ``p_value_bh <= q`` keeps
+        the expected share of false discoveries among them at most q. It is
+        computed when the sweep ends, over every row of the table (those run
+        now and those taken from ``results_path``), and is not a column of the
+        results file (``FILE_COLUMNS``): a row's adjusted p-value changes
+        whenever another row joins the family.
 
     Raises
     ------
@@ -210,10 +232,13 @@ def sweep(
     >>> import modcore
     >>> from modcore.synthetic import random_pruned_mlp
     >>> nets = {f"net{i}": random_pruned_mlp((20, 20, 10), sparsity=0.5, seed=i) for i in range(2)}
-    >>> modcore.sweep(nets, n_clusters=3, n_shuffles=9, seed=0, progress=False)[["name", "seed"]]
+    >>> table = modcore.sweep(nets, n_clusters=3, n_shuffles=9, seed=0, progress=False)
+    >>> table[["name", "seed"]]
        name  seed
     0  net0     0
     1  net1     0
+    >>> bool((table.p_value_bh >= table.p_value).all())
+    True
     """
     try:
         import pandas as pd
@@ -257,7 +282,7 @@ def sweep(
                 ResultLog(
                     results_path,
                     _typed,
-                    columns=COLUMNS,
+                    columns=FILE_COLUMNS,
                     what="modcore sweep results",
                     on_wait=_say_waiting,
                 )
@@ -297,10 +322,26 @@ def sweep(
         finally:
             results.close()  # a generator: cancels what is still on the cluster
             bar.close()
-    table = [
-        rows[_key({**settings, "name": name, "shuffle": s})] for name, _ in items for s in shuffles
-    ]
-    return pd.DataFrame(table, columns=list(COLUMNS))
+    table = pd.DataFrame(
+        [
+            rows[_key({**settings, "name": name, "shuffle": s})]
+            for name, _ in items
+            for s in shuffles
+        ],
+        columns=list(FILE_COLUMNS),
+    )
+    table["p_value_bh"] = _adjusted_p_values(table)
+    return table[list(COLUMNS)]
+
+
+def _adjusted_p_values(table) -> np.ndarray:
+    """Benjamini-Hochberg over the rows of each shuffle method (one family per null)."""
+    adjusted = np.empty(len(table))
+    shuffle = table["shuffle"].to_numpy()
+    for method in np.unique(shuffle):
+        rows = shuffle == method
+        adjusted[rows] = benjamini_hochberg(table["p_value"].to_numpy()[rows])
+    return adjusted
 
 
 def _key(row: dict) -> tuple:
@@ -395,8 +436,8 @@ def _load(name: str, network) -> Network:
 def _typed(row: dict) -> dict:
     """The row with each column's type, as it reads back from a file; KeyError for a
     mapping with other keys, ValueError for a value of the wrong kind."""
-    if set(row) != set(COLUMNS):
-        raise KeyError(f"keys {sorted(set(row) ^ set(COLUMNS))} differ from the columns")
+    if set(row) != set(FILE_COLUMNS):
+        raise KeyError(f"keys {sorted(set(row) ^ set(FILE_COLUMNS))} differ from the columns")
     return {k: kind(row[k]) for k, kind in _TYPES.items()}
 
 

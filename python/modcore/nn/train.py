@@ -39,7 +39,9 @@ class History:
         Mean cross-entropy over the epoch's mini-batches (without the L1/L2 penalty).
     train_accuracy : list of float
         Accuracy on the epoch's mini-batches as they were trained on (dropout
-        active, weights changing), as Keras reports it; costs no extra pass.
+        active, weights changing, and while pruning the masks too), as Keras
+        reports it; costs no extra pass. It can sit below ``test_accuracy``,
+        above all during pruning, when each batch meets a net being cut.
     test_accuracy : list of float
         Accuracy on the test set at the end of the epoch, in eval mode.
     sparsity : list of float
@@ -121,7 +123,11 @@ def train(
         weights (not biases), like Keras' kernel regularizers the papers used
         (5e-5 in their regularised variants).
     progress : None, bool or callable, default None
-        Report each epoch (loss, accuracies, sparsity): None when stderr is a
+        Report each epoch, named by its phase ("train 3/20 epochs", or "prune 2/20
+        epochs" with a ``prune`` schedule, then its sparsity): the loss, "batch
+        acc" (``History.train_accuracy``: the epoch's training batches as they
+        were trained on, dropout on, weights and masks changing) and "test acc"
+        (the test set after the epoch, in eval mode). None when stderr is a
         terminal, True / False to force; a callable gets ``(done, total)`` epochs.
 
     Returns
@@ -144,7 +150,7 @@ def train(
     (1, 0)
     """
     _check_training(model, dataset, epochs, batch_size, lr, l1, l2)
-    with Progress(epochs, "train", progress, unit="epochs") as bar:
+    with Progress(epochs, _phase(prune), progress, unit="epochs") as bar:
         return _run(model, dataset, epochs, batch_size, lr, check_seed(seed), prune, l1, l2, bar)
 
 
@@ -172,10 +178,12 @@ def paper_recipe(
               prune=PruneSchedule(end_step=steps))
 
     i.e. Adam at 1e-3, then sparsity from 0.5 to 0.9 on the cubic schedule over
-    the whole pruning phase, masks updated every 10 steps, with one progress
-    display over both phases. The defaults follow the model (:data:`RECIPES`):
-    a :class:`~modcore.nn.CNN` gets the 2021 paper's 10 + 10 epochs in batches
-    of 64, any other model the 2020 paper's 20 + 20 epochs in batches of 128.
+    the whole pruning phase, masks updated every 10 steps; progress is shown per
+    phase ("train 3/20 epochs", then "prune 2/20 epochs" with the sparsity), and a
+    callable ``progress`` gets ``(done, total)`` over both phases. The defaults
+    follow the model (:data:`RECIPES`): a :class:`~modcore.nn.CNN` gets the 2021
+    paper's 10 + 10 epochs in batches of 64, any other model the 2020 paper's
+    20 + 20 epochs in batches of 128.
     Dropout, if wanted, is part of the model (``MLP(dropout=0.5)``,
     ``CNN(conv_dropout=0.25, dense_dropout=0.5)``).
 
@@ -227,12 +235,19 @@ def paper_recipe(
     schedule = PruneSchedule(
         end_step=prune_epochs * steps_per_epoch(len(dataset.y_train), batch_size)
     )
-    with Progress(epochs + prune_epochs, "paper recipe", progress, unit="epochs") as bar:
-        bar.add(0, "training")
+    total = epochs + prune_epochs
+    # One display per phase, each counting its own epochs; a callable gets both phases'
+    # epochs as one count.
+    shown = (
+        (lambda done, _: progress(done, total), lambda done, _: progress(epochs + done, total))
+        if callable(progress)
+        else (progress, progress)
+    )
+    with Progress(epochs, _phase(None), shown[0], unit="epochs") as bar:
         history = _run(model, dataset, epochs, batch_size, 1e-3, seed, None, l1, l2, bar)
-        if on_trained is not None:
-            on_trained(model, history)
-        bar.add(0, "pruning")
+    if on_trained is not None:
+        on_trained(model, history)
+    with Progress(prune_epochs, _phase(schedule), shown[1], unit="epochs") as bar:
         pruned = _run(
             model,
             dataset,
@@ -246,6 +261,10 @@ def paper_recipe(
             bar,
         )
     return history + pruned
+
+
+def _phase(prune) -> str:
+    return "train" if prune is None else "prune"
 
 
 def _check_training(model, dataset, epochs, batch_size, lr, l1, l2) -> None:
@@ -306,16 +325,19 @@ def _run(model, dataset, epochs, batch_size, lr, seed, prune, l1, l2, bar) -> Hi
         history.test_accuracy.append(evaluate(model, dataset.x_test, dataset.y_test))
         history.sparsity.append(_overall_sparsity(layers))
         history.seconds.append(time.perf_counter() - started)
-        bar.update(
-            1,
+        # "batch acc": on the epoch's training batches as they were trained on (dropout
+        # on, the weights and, when pruning, the masks changing); "test acc": the test
+        # set after the epoch, in eval mode. So the first can sit below the second.
+        info = {"sparsity": f"{history.sparsity[-1]:.3f}"} if prune is not None else {}
+        info.update(
             {
                 "loss": f"{history.loss[-1]:.4f}",
-                "train acc": f"{history.train_accuracy[-1]:.4f}",
+                "batch acc": f"{history.train_accuracy[-1]:.4f}",
                 "test acc": f"{history.test_accuracy[-1]:.4f}",
-                "sparsity": f"{history.sparsity[-1]:.3f}",
                 "time": f"{history.seconds[-1]:.1f} s",
-            },
+            }
         )
+        bar.update(1, info)
     return history
 
 
