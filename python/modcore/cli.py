@@ -191,6 +191,7 @@ def _add_analysis_options(
         help=f"shuffle method; repeat for several (default: {' and '.join(default_shuffles)})",
     )
     _add_rule_options(p)
+    _add_graph_options(p)
     p.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     _option(
         p,
@@ -232,6 +233,10 @@ def _add_rule_options(p: argparse.ArgumentParser) -> None:
         default="inertia",
         help="the k-means restart kept: lowest inertia (default) or n-cut",
     )
+
+
+def _add_graph_options(p: argparse.ArgumentParser) -> None:
+    """How a network of weights (and each shuffled one) becomes the graph: drop, normalize."""
     p.add_argument(
         "--drop",
         choices=DROPS,
@@ -256,9 +261,11 @@ def _rule(args) -> dict:
         refine=args.refine,
         n_init=args.n_init,
         select_by=args.select_by,
-        drop=args.drop,
-        normalize=None if args.normalize == "none" else args.normalize,
     )
+
+
+def _graph_options(args) -> dict:
+    return dict(drop=args.drop, normalize=None if args.normalize == "none" else args.normalize)
 
 
 def _add_scheduler_option(p: argparse.ArgumentParser) -> None:
@@ -570,6 +577,7 @@ def _parser() -> argparse.ArgumentParser:
         help="number of modules k (default 12)",
     )
     _add_rule_options(r)
+    _add_graph_options(r)
     r.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
     _option(
         r,
@@ -694,6 +702,7 @@ def _sweep(args, client) -> None:
         n_shuffles=args.n_shuffles,
         shuffle=args.shuffle or ["layer"],
         **_rule(args),
+        **_graph_options(args),
         seed=args.seed,
         n_jobs=args.n_jobs,
         progress=not args.quiet,
@@ -742,8 +751,7 @@ def _choose_clusters(network, args, extra: dict):
     if args.n_clusters == "auto":
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EigengapWarning)
-            rule = _rule(args)
-            gap = eigengap(network, drop=rule["drop"], normalize=rule["normalize"], seed=args.seed)
+            gap = eigengap(network, **_graph_options(args), seed=args.seed)
         extra["eigengap"] = gap.to_dict()
         print(
             f"--n-clusters auto: the eigengap suggests k = {gap.k} (relative gap "
@@ -760,6 +768,7 @@ def _choose_clusters(network, args, extra: dict):
                 n_shuffles=args.n_shuffles,
                 shuffle=shuffle,
                 **_rule(args),
+                **_graph_options(args),
                 seed=args.seed,
                 n_jobs=args.n_jobs,
                 progress=not args.quiet,
@@ -798,6 +807,7 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
             n_shuffles=args.n_shuffles,
             shuffle=shuffle,
             **_rule(args),
+            **_graph_options(args),
             seed=args.seed,
             n_jobs=args.n_jobs,
             progress=not args.quiet,
@@ -1057,6 +1067,7 @@ def _reproduce(args, extra: dict) -> None:
         quick=args.quick,
         n_clusters=args.n_clusters,
         **_rule(args),
+        **_graph_options(args),
         data_dir=args.data_dir,
         n_jobs=args.n_jobs,
         max_runs=args.max_runs,
