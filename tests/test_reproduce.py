@@ -397,9 +397,20 @@ def test_missing_dataset_is_skipped_with_reason(tmp_path, monkeypatch, capsys):
     )
     printed = capsys.readouterr().out
     assert "skipping mnist: MNIST not found" in printed
+    assert "data_dir=" in printed and "--data-dir" not in printed  # the Python spelling
     assert set(table["dataset"]) == {"line"}
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert "mnist" in summary["skipped"] and not summary["complete"]
+    # Run as the command (which passes its command line), the reason names --data-dir.
+    rep.reproduce(
+        out=tmp_path / "r",
+        data_dir=tmp_path / "empty",
+        command="modcore reproduce",
+        **{**SMALL, "datasets": ["mnist", "line"]},
+    )
+    printed = capsys.readouterr().out
+    assert "skipping mnist:" in printed and "--data-dir DIR" in printed
+    assert "data_dir=" not in printed
 
 
 @pytest.mark.parametrize(

@@ -264,7 +264,9 @@ def reproduce(
         runs = log.rows
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
 
-        available, skipped = available_datasets(datasets, data_dir, settings, say)
+        available, skipped = available_datasets(
+            datasets, data_dir, settings, say, for_cli=command is not None
+        )
 
         jobs = _trainings(available, seeds, done)
         n_todo = sum(len(conds) for conds in jobs.values())
@@ -381,14 +383,16 @@ _TRAINING = {
 # --- one run -------------------------------------------------------------------------
 
 
-def available_datasets(datasets, data_dir, settings, say) -> tuple:
-    """``({name: Dataset}, {name: why skipped})``; a ValueError when none is there."""
+def available_datasets(datasets, data_dir, settings, say, *, for_cli=False) -> tuple:
+    """``({name: Dataset}, {name: why skipped})``; a ValueError when none is there. The
+    reasons name the command's ``--data-dir`` when ``for_cli``, else ``data_dir=``."""
     available, skipped = {}, {}
     for name in datasets:
         try:
             available[name] = _load(name, data_dir, settings)
         except FileNotFoundError as exc:
-            skipped[name] = " ".join(str(exc).split())
+            why = getattr(exc, "cli_message", None) if for_cli else None
+            skipped[name] = " ".join((why or str(exc)).split())
             say(f"skipping {name}: {skipped[name]}", flush=True)
     if not available:
         raise ValueError(

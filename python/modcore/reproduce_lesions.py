@@ -165,7 +165,9 @@ def reproduce_lesions(
     ) as log:
         runs = log.rows
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
-        available, skipped = available_datasets(datasets, data_dir, settings, say)
+        available, skipped = available_datasets(
+            datasets, data_dir, settings, say, for_cli=command is not None
+        )
         todo = [
             (name, cond, seed)
             for name in available
