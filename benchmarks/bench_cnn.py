@@ -44,7 +44,7 @@ def vgg16_cifar(seed=0, sparsity=0.9):
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
                 w = m.weight.abs().flatten()
-                cut = w.kthvalue(max(1, int(round(sparsity * w.numel())))).values
+                cut = w.kthvalue(max(1, round(sparsity * w.numel()))).values
                 m.weight[m.weight.abs() <= cut] = 0.0
     return model.eval()
 

@@ -1,4 +1,5 @@
-"""The shuffle null on the reference net: modcore vs the authors' way vs eigsh alone, at equal cores.
+"""The shuffle null on the reference net: modcore vs the authors' way vs eigsh alone, at equal
+cores.
 
     python benchmarks/bench_shuffles.py [--quick]
 

@@ -9,7 +9,8 @@ divides by). The target is spread <= 0.25 null std: then z moves by at most
 about a quarter with the seed. "jitter" is the spread over copies of the network
 with every weight multiplied by 1 + 1e-3 N(0, 1), seed fixed: how much of a
 deterministic rule's n-cut is a frozen draw rather than the network's. The
-wall time per shuffle is for --jobs threads on whatever else the machine runs. Networks: the reference net (random pruned
+wall time per shuffle is for --jobs threads on whatever else the machine runs. Networks: the
+reference net (random pruned
 784-256x4-10), a Fashion-MNIST MLP trained by the paper's recipe
 (``benchmarks/train_reference.py``) and the net ``modcore demo`` trains
 (``modcore train --dataset fashion --epochs 3 --n-train 10000 --seed 0``);

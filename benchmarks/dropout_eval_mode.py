@@ -1,6 +1,7 @@
 """Test accuracy of dropout-trained checkpoints in eval mode and with dropout left on.
 
-    python benchmarks/dropout_eval_mode.py results/checkpoints/line_pruned_dropout_seed0.pt [--passes 3]
+    python benchmarks/dropout_eval_mode.py \
+        results/checkpoints/line_pruned_dropout_seed0.pt [--passes 3]
 
 For the `line` finding in the README: dropout nets that count lines score far lower
 in eval mode (dropout off, as every accuracy modcore reports) than with dropout on.
@@ -39,7 +40,8 @@ def main():
         ds = data[name]
         passes = [stochastic_accuracy(ck.model, ds.x_test, ds.y_test) for _ in range(args.passes)]
         print(
-            f"{path}: dropout {ck.config['dropout']}, eval mode {evaluate(ck.model, ds.x_test, ds.y_test):.4f}, "
+            f"{path}: dropout {ck.config['dropout']}, "
+            f"eval mode {evaluate(ck.model, ds.x_test, ds.y_test):.4f}, "
             f"dropout on {' '.join(f'{a:.4f}' for a in passes)}"
         )
 

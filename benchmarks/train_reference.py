@@ -13,6 +13,7 @@ import argparse
 import time
 
 import torch
+
 from modcore.nn import MLP, checkpoint, layer_sparsity, load_dataset, paper_recipe
 
 

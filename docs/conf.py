@@ -5,12 +5,13 @@ Build: python -m sphinx -W --keep-going -b html docs/ docs/_build/html
 """
 
 import os
+import shutil
 import sys
 
 import modcore
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gallery_scraper import modcore_figures  # noqa: E402  (beside this file)
+from gallery_scraper import modcore_figures
 
 # The gallery runs its examples while the docs build: no window.
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -91,3 +92,36 @@ html_theme_options = {
 }
 html_static_path = []
 html_show_sourcelink = False
+
+# Maths render offline: MathJax 2 from Debian's libjs-mathjax (apt-get install libjs-mathjax),
+# the files its TeX -> CommonHTML configuration loads copied into the site's _static/mathjax.
+# Without that package the pages load MathJax from Sphinx's default CDN instead.
+_MATHJAX = "/usr/share/javascript/mathjax"
+_MATHJAX_FILES = [
+    "MathJax.js",
+    "config/TeX-AMS_CHTML.js",
+    "extensions",
+    "jax/element",
+    "jax/input/TeX",
+    "jax/output/CommonHTML",
+    "fonts/HTML-CSS/TeX/woff",
+]
+if os.path.isfile(os.path.join(_MATHJAX, "MathJax.js")):
+    mathjax_path = "mathjax/MathJax.js?config=TeX-AMS_CHTML"
+
+
+def _copy_mathjax(app, exception):
+    if exception is not None or app.builder.format != "html" or "mathjax_path" not in globals():
+        return
+    for part in _MATHJAX_FILES:
+        source = os.path.join(_MATHJAX, part)
+        target = os.path.join(app.outdir, "_static", "mathjax", part)
+        if os.path.isdir(source):
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def setup(app):
+    app.connect("build-finished", _copy_mathjax)

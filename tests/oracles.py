@@ -2,6 +2,7 @@
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse import csgraph
 
 
 def adjacency(weights):
@@ -80,3 +81,69 @@ def improving_moves(adj, labels):
                 if ncut(adj, moved) < base - 1e-10:
                     moves.append((i, b))
     return moves
+
+
+# --- the null's seeds ---------------------------------------------------------------
+
+M64 = 2**64 - 1
+
+
+def splitmix64(state):
+    state = (state + 0x9E3779B97F4A7C15) & M64
+    z = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return state, z ^ (z >> 31)
+
+
+def null_clustering_seed(seed, index):
+    """The clustering seed of shuffle ``index`` (cpp/src/shuffle.cpp, rng.hpp): the first
+    xoshiro256++ draw of stream ``index`` of splitmix64(seed ^ kClusterTag)."""
+    base = splitmix64(seed ^ 0x636C757374657231)[1]
+    _, mixed = splitmix64(base ^ ((0xD1B54A32D192ED03 * (index + 1)) & M64))
+    state, s = mixed ^ index, []
+    for _ in range(4):
+        state, value = splitmix64(state)
+        s.append(value)
+    total = (s[0] + s[3]) & M64
+    return ((((total << 23) | (total >> 41)) & M64) + s[0]) & M64
+
+
+# --- how the network becomes the graph: drop rules and rescaling ---------------------
+
+
+def unit_components(adj):
+    """Component id of every unit (isolated units are components of their own)."""
+    return csgraph.connected_components(sp.csr_matrix(adj), directed=False)[1]
+
+
+def reach(adj, offsets):
+    """Per unit: (isolated, unreachable, floating) masks, by the definitions: no edges; a
+    component (with edges) without a unit in the first group or without one in the
+    last; one without both. The authors' port (delete_isolated_ccs) drops both kinds."""
+    adj = sp.csr_matrix(adj)
+    isolated = np.asarray(adj.sum(axis=1)).ravel() == 0
+    comp = unit_components(adj)
+    first = set(comp[offsets[0] : offsets[1]][~isolated[offsets[0] : offsets[1]]].tolist())
+    last = set(comp[offsets[-2] : offsets[-1]][~isolated[offsets[-2] : offsets[-1]]].tolist())
+    has_first = np.isin(comp, list(first))
+    has_last = np.isin(comp, list(last))
+    unreachable = ~isolated & ~(has_first & has_last)
+    floating = ~isolated & ~has_first & ~has_last
+    return isolated, unreachable, floating
+
+
+def rescaled(weights, biases=None, eps=1e-5):
+    """The port's normalize_weights_array, in modcore's (n_in, n_out) layout: for each
+    hidden layer in order, s = norm of each unit's incoming weights (as already scaled)
+    + eps; incoming columns / s, outgoing rows * s (and the unit's bias / s)."""
+    ws = [np.array(w, dtype=np.float64) for w in weights]
+    bs = None if biases is None else [np.array(b, dtype=np.float64) for b in biases]
+    for l in range(len(ws) - 1):
+        # The norm of x as m * ||x / m|| (m its largest entry), finite for huge weights.
+        m = np.abs(ws[l]).max(axis=0)
+        s = m * np.linalg.norm(ws[l] / np.where(m > 0, m, 1.0), axis=0) + eps
+        ws[l] = ws[l] / s[None, :]
+        ws[l + 1] = ws[l + 1] * s[:, None]
+        if bs is not None:
+            bs[l] = bs[l] / s
+    return ws if bs is None else (ws, bs)

@@ -4,7 +4,8 @@ On ``random_pruned_mlp((60, 50, 40, 10), sparsity=0.7, seed=0)`` and on the swee
 small nets, with few shuffles: one Lloyd step changes the k-means result, and a loose
 Lanczos tolerance changes the "full" solver's eigenvectors while "dense" ignores it; k-means
 labels differ from cluster_qr's, refined labels from unrefined ones, and the restart with
-the lowest n-cut from the one with the lowest inertia. So each pair (with the setting,
+the lowest n-cut from the one with the lowest inertia, rescaled weights from the weights
+as given. So each pair (with the setting,
 without it) gives different shuffled n-cuts, and a code path that dropped the setting
 would give equal ones.
 """
@@ -18,5 +19,6 @@ REACH = [
     ("assign_labels", KMEANS, {}),
     ("refine", {"refine": False}, {}),
     ("select_by", {**KMEANS, "select_by": "ncut"}, KMEANS),
+    ("normalize", {"normalize": "rescale"}, {}),
 ]
 IDS = [name for name, _, _ in REACH]

@@ -502,7 +502,7 @@ def test_ncut_by_k_draws_the_curve_and_its_null(planted_curve):
 
     _, curve = planted_curve
     top, bottom = modcore.plot.ncut_by_k(curve).axes
-    network = [line for line in top.lines if line.get_label() == "the network"][0]
+    network = next(line for line in top.lines if line.get_label() == "the network")
     np.testing.assert_allclose(network.get_ydata(), curve.ncut / np.array([2, 3, 4]))
     np.testing.assert_array_equal(bottom.lines[-1].get_ydata(), curve.z_score)
 

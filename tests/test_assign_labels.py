@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 
 import modcore
+import oracles
 from modcore import _core
 from modcore.network import Network
 from modcore.synthetic import random_pruned_mlp
-
-import oracles
 
 
 def live_labels(res, weights):

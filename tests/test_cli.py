@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from modcore import cli
+from modcore.sweep import COLUMNS
 from modcore.synthetic import planted_modular_mlp
 
 
@@ -361,17 +362,21 @@ def test_sweep_directory_writes_and_resumes(tmp_path):
     for i in range(2):
         weights, _ = planted_modular_mlp((20, 16, 8), 2, noise=0.05, seed=i)
         np.savez(nets / f"net{i}.npz", *weights)
-    out, js = tmp_path / "res.csv", tmp_path / "json" / "res.json"
+    out, js = tmp_path / "res.csv", tmp_path / "res.json"
+    csv = tmp_path / "table.csv"
     args = ("sweep", nets, "--n-clusters", 2, "--n-shuffles", 5, "--out", out, "--quiet")
-    first = run(*args, "--json", js)
+    first = run(*args, "--json", js, "--csv", csv)
     assert first.returncode == 0, first.stderr
-    assert "net0" in first.stdout and "net1" in first.stdout
+    assert "net0" in first.stdout and "net1" in first.stdout and "p_value_bh" in first.stdout
     rows = pd.read_csv(out)
     assert list(rows["name"]) == ["net0.npz", "net1.npz"] and set(rows["n_shuffles"]) == {5}
+    assert "p_value_bh" not in rows  # the results file holds no adjusted p-values
     records = json.loads(js.read_text())  # --json: the same table, one record per row
-    assert [r["name"] for r in records] == list(rows["name"])
-    assert [r["ncut"] for r in records] == list(rows["ncut"])
-    assert [r["p_value"] for r in records] == list(rows["p_value"])
+    table = pd.read_csv(csv)  # --csv: the table, adjusted p-values included
+    assert list(table.columns) == list(COLUMNS)
+    for column in ("name", "ncut", "p_value"):
+        assert [r[column] for r in records] == list(rows[column]) == list(table[column])
+    assert [r["p_value_bh"] for r in records] == list(table["p_value_bh"])
     before = out.read_bytes()
     again = run(*args)
     assert again.returncode == 0 and out.read_bytes() == before
@@ -456,3 +461,54 @@ def test_ctrl_c_exits_130_with_one_line(npz):
     assert proc.returncode == 130
     last = (err + rest).decode().replace("\r", "\n").strip().splitlines()[-1]
     assert last == "modcore: interrupted" and b"Traceback" not in rest
+
+
+@pytest.fixture
+def no_fashion(tmp_path, monkeypatch):
+    """A machine without Fashion-MNIST: Debian's folder and $MODCORE_DATA point nowhere."""
+    pytest.importorskip("torch")
+    from modcore.nn import datasets
+
+    monkeypatch.setattr(datasets, "FASHION_SYSTEM_DIR", tmp_path / "not-installed")
+    monkeypatch.delenv("MODCORE_DATA", raising=False)
+
+
+def test_demo_without_fashion_says_how_to_get_it_and_states_a_true_verdict(
+    tmp_path, no_fashion, capsys
+):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo"
+    argv = ["demo", "--out", out, "--n-shuffles", 20, "--epochs", 1, "--n-train", 1000, "--quiet"]
+    assert cli.main([str(a) for a in argv]) == 0
+    printed = capsys.readouterr().out
+    # How to get the real data, in the command's terms, and what runs instead.
+    assert "apt-get install dataset-fashion-mnist" in printed
+    assert "--data-dir DIR" in printed and "data_dir=" not in printed
+    assert "demo data set: bands (synthetic" in printed
+    assert printed.index("demo data set:") < printed.index("training a mlp")
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["training"]["dataset"] == "bands" and "synthetic" in saved["note"]
+    assert "synthetic" in re.search(r'<p id="note">(.*?)</p>', (out / "index.html").read_text())[1]
+    # The nulls the demo ran are the ones its --help names.
+    help_text = " ".join(run("demo", "--help").stdout.split())
+    default = re.search(r"repeat for several \(default: (\w+) and (\w+)\)", help_text)
+    assert set(saved["nulls"]) == set(default.groups()) == {"layer", "layer_nonzero"}
+    # Each stated verdict agrees with its p-value, in the terminal and in the report.
+    verdicts = re.findall(r"^  (.*shuffles: z = .*)$", printed, re.MULTILINE)
+    page = (out / "index.html").read_text()
+    assert len(verdicts) == 2
+    for said, (name, null) in zip(verdicts, saved["nulls"].items()):
+        significant = null["p_value"] <= 0.05
+        assert said.startswith(f"more modular than 20 '{name}' shuffles") == significant
+        assert said.startswith("not ") == (not significant)
+        assert said.endswith(f"p = {null['p_value']:.2g}")
+        assert f"<li><strong>{said}</strong>".replace("'", "&#x27;") in page
+
+
+def test_demo_with_a_data_dir_lacking_fashion_is_an_error(tmp_path, no_fashion, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--data-dir", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{empty} (missing" in err
+    assert not (tmp_path / "demo").exists()

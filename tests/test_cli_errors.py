@@ -10,7 +10,6 @@ import pytest
 
 from modcore.cli import main
 from modcore.synthetic import random_pruned_mlp
-
 from processes import run_python
 
 
@@ -33,14 +32,19 @@ def fails_in_one_line(capsys, argv, message):
     "argv, message",
     [
         (["analyze", "{dir}"], "a directory"),
-        (["analyze", "{net}", "--json", "{dir}"], "--json {dir}: is a directory"),
+        (["analyze", "{net}", "--json", "{dir}"], "--json: {dir}: is a directory"),
         (["analyze", "{net}", "--json", "{file}/x.json"], "{file} is not a directory"),
-        (["analyze", "{net}", "--json", "{file}/sub/x.json"], "{file} is not a directory"),
+        (["analyze", "{net}", "--json", "{file}/sub/x.json"], "{file}/sub does not exist"),
         (
             ["analyze", "{net}", "--report", "{file}"],
-            "--report {file}: exists and is not a directory",
+            "--report: {file}: exists and is not a directory",
         ),
-        (["sweep", "{net}", "--out", "{dir}"], "--out {dir}: is a directory"),
+        (["sweep", "{net}", "--out", "{dir}"], "--out: {dir}: is a directory"),
+        (["sweep", "{net}", "--csv", "{dir}"], "--csv: {dir}: is a directory"),
+        (
+            ["sweep", "{net}", "--out", "{dir}/r.csv", "--csv", "{dir}/../adir/r.csv"],
+            "--csv {dir}/../adir/r.csv is the --out results file",
+        ),
         (["analyze", "{net}", "--clusters", str(2**40)], "argument --clusters"),
         (["analyze", "{net}", "--shuffles", str(10**12)], "argument --shuffles"),
         (["analyze", "{net}", "--seed", "-1"], "argument --seed"),
@@ -49,7 +53,7 @@ def fails_in_one_line(capsys, argv, message):
         (["train", "--epochs", "0", "--out", "{dir}/t.pt"], "argument --epochs"),
         (["train", "--dropout", "2", "--out", "{dir}/t.pt"], "argument --dropout"),
         (["train", "--widths", "784,0,10", "--out", "{dir}/t.pt"], "argument --widths"),
-        (["train", "--out", "{dir}"], "--out {dir}: is a directory"),
+        (["train", "--out", "{dir}"], "--out: {dir}: is a directory"),
         (["lesion", "{net}", "--alpha", "0"], "argument --alpha"),
         (["lesion", "{net}", "--report", "{file}"], "exists and is not a directory"),
         (["reproduce", "--out", "{file}"], "exists and is not a directory"),
@@ -176,3 +180,80 @@ def test_lesion_threads_are_capped(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("0"), proc.stderr
+
+
+# Every option that names something modcore writes, per subcommand, with the arguments it
+# needs besides: "file" options take a file name, "dir" options a directory.
+OUTPUTS = {
+    ("analyze", "--json"): (["{net}"], "file"),
+    ("analyze", "--report"): (["{net}"], "dir"),
+    ("sweep", "--out"): (["{net}"], "file"),
+    ("sweep", "--json"): (["{net}"], "file"),
+    ("sweep", "--csv"): (["{net}"], "file"),
+    ("train", "--out"): ([], "file"),
+    ("demo", "--out"): ([], "dir"),
+    ("demo", "--json"): ([], "file"),
+    ("lesion", "--json"): (["{net}"], "file"),
+    ("lesion", "--report"): (["{net}"], "dir"),
+    ("reproduce", "--out"): ([], "dir"),
+    ("functional", "--json"): (["{net}"], "file"),
+    ("functional", "--report"): (["{net}"], "dir"),
+}
+# The options that name something modcore only reads.
+INPUTS = {"network", "networks", "--data-dir"}
+
+
+def _path_options():
+    """(command, option, type) of every option of every subcommand typed as a path."""
+    import argparse
+    from pathlib import Path
+
+    from modcore import cli
+
+    parser = cli._parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for command, p in sub.choices.items():
+        for action in p._actions:
+            if action.type in (Path, cli._output_file, cli._output_dir):
+                name = action.option_strings[0] if action.option_strings else action.dest
+                yield command, name, action.type
+
+
+def test_every_output_option_is_checked_and_every_path_option_classified():
+    from pathlib import Path
+
+    from modcore import cli
+
+    kinds = {cli._output_file: "file", cli._output_dir: "dir"}
+    outputs = {(c, o): kinds[t] for c, o, t in _path_options() if t is not Path}
+    assert outputs == {key: kind for key, (_, kind) in OUTPUTS.items()}
+    assert {o for _, o, t in _path_options() if t is Path} <= INPUTS
+
+
+@pytest.mark.parametrize("command, option", sorted(OUTPUTS))
+def test_an_output_in_a_missing_folder_is_one_line_and_creates_nothing(
+    capsys, tmp_path, npz, command, option
+):
+    before, kind = OUTPUTS[command, option]
+    missing = tmp_path / "missing"
+    target = missing / ("out.csv" if kind == "file" else "out")
+    argv = [command, *(a.format(net=npz) for a in before), option, target]
+    fails_in_one_line(capsys, argv, f"{option}: {target}: {missing} does not exist")
+    assert not missing.exists()
+
+
+def test_missing_fashion_for_the_command_names_data_dir(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from modcore.nn import datasets, load_dataset
+
+    monkeypatch.setattr(datasets, "FASHION_SYSTEM_DIR", tmp_path / "not-installed")
+    monkeypatch.delenv("MODCORE_DATA", raising=False)
+    out = tmp_path / "t.pt"
+    assert main(["train", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "apt-get install dataset-fashion-mnist" in err and "passed as --data-dir DIR" in err
+    assert "data_dir" not in err and not out.exists()
+    # The Python API keeps its own spelling.
+    with pytest.raises(FileNotFoundError, match=r"passed as data_dir=\.\.\."):
+        load_dataset("fashion")

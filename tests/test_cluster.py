@@ -6,9 +6,8 @@ from sklearn.cluster import SpectralClustering
 from threadpoolctl import threadpool_limits
 
 import modcore
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
-
 import oracles
+from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
 
 
 @pytest.mark.parametrize("k", [2, 4, 6])

@@ -12,11 +12,10 @@ import scipy.linalg
 from scipy import sparse
 
 import modcore
+import oracles
 from modcore import _core
 from modcore.network import Network
 from modcore.synthetic import random_pruned_mlp
-
-import oracles
 
 
 def star(widths, seed=0):

@@ -20,18 +20,17 @@ import pytest
 
 distributed = pytest.importorskip("dask.distributed")
 
-import modcore  # noqa: E402
-from modcore.distributed import (  # noqa: E402
+import modcore
+from modcore.cluster import check_settings
+from modcore.distributed import (
     MAX_CHUNK,
     check_client,
     shuffle_chunks,
     shuffled_scores_on_cluster,
 )
-from modcore.cluster import check_settings
 from modcore.network import Network
-from modcore.synthetic import random_pruned_mlp  # noqa: E402
-
-from solver_cases import IDS, REACH  # noqa: E402
+from modcore.synthetic import random_pruned_mlp
+from solver_cases import IDS, REACH
 
 K = 4
 N = 40
@@ -255,7 +254,7 @@ def test_task_errors_reach_the_caller(client, net):
 def test_client_must_be_a_client():
     with pytest.raises(TypeError, match=r"Client\('tcp://host:8786'\)"):
         check_client("tcp://host:8786")
-    with pytest.raises(TypeError, match="dask.distributed.Client"):
+    with pytest.raises(TypeError, match=r"dask\.distributed\.Client"):
         modcore.ncut_significance([np.ones((3, 3))], n_clusters=2, n_shuffles=3, client=object())
 
 
@@ -308,6 +307,16 @@ def test_each_solver_setting_reaches_the_workers(client, net, name, changed, bas
     there = local(net, client=client, **opts, **changed).shuffled_ncuts
     np.testing.assert_array_equal(there, local(net, **opts, **changed).shuffled_ncuts)
     assert not np.array_equal(there, local(net, **opts, **baseline).shuffled_ncuts)
+
+
+def test_the_drop_rule_reaches_the_workers(client):
+    # Sparse enough that shuffles have components missing an end (tests/test_drop.py).
+    sparse = random_pruned_mlp((24, 20, 16, 8), sparsity=0.9, seed=0)
+    opts = dict(n_shuffles=6, seed=4, drop="unreachable")
+    there = local(sparse, client=client, **opts)
+    assert there.to_dict() == local(sparse, **opts).to_dict()
+    plain = local(sparse, n_shuffles=6, seed=4)
+    assert (there.shuffled_n_dropped > plain.shuffled_n_dropped).any()
 
 
 def test_scheduler_option_of_the_command(client, net, tmp_path):

@@ -11,14 +11,17 @@ import pytest
     [
         "modcore.cluster",
         "modcore.graph",
+        "modcore.network",
         "modcore.significance",
         "modcore.io",
         "modcore.weights",
         "modcore.plot",
         "modcore.report",
+        "modcore.verdict",
         "modcore.progress",
         "modcore.analysis",
         "modcore.stability",
+        "modcore.multiple_testing",
     ],
 )
 def test_docstring_examples(module):
@@ -43,8 +46,11 @@ def test_docstring_examples(module):
         "modcore.nn.lesion.study",
         "modcore.nn.lesion.rules",
         "modcore.nn.lesion.network_level",
+        "modcore.report_functional",
     ],
 )
 def test_torch_docstring_examples(module, torch_one_thread):
+    if module == "modcore.report_functional":
+        pytest.importorskip("matplotlib")
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0

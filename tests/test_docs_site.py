@@ -59,6 +59,33 @@ def test_page_renders_in_headless_chromium_with_its_figures(page, n_figures):
     assert f"<h1>{title}" in dom
 
 
+# No network: every host name fails to resolve, so a page that needs a CDN shows raw TeX.
+OFFLINE = ("--host-resolver-rules=MAP * ~NOTFOUND",)
+
+
+@needs_site
+@needs_chromium
+def test_maths_render_offline_from_the_sites_own_mathjax():
+    """The method page's maths is typeset by the MathJax copied into the site (from Debian's
+    libjs-mathjax), with no network: every formula becomes MathJax output and no TeX source
+    is left as visible text."""
+    path = SITE / "method.html"
+    html = path.read_text(encoding="utf-8")
+    [src] = re.findall(r'<script\b[^>]*\bsrc="([^"]*MathJax[^"]*)"', html, flags=re.I)
+    assert not re.match(r"(https?:)?//", src), f"MathJax is loaded from {src}, not the site"
+    assert (path.parent / unquote(src.split("?")[0])).is_file()
+    n_formulas = html.count('class="math notranslate nohighlight"')
+    assert n_formulas >= 10
+    # MathJax typesets after the load event: give it (virtual) time before the DOM dump.
+    dom, console = load_in_chromium(path, (*OFFLINE, "--virtual-time-budget=30000"))
+    assert "Math Processing Error" not in dom
+    assert not [line for line in console if "failed to load" in line.lower()]
+    assert len(re.findall(r'class="mjx-chtml\b', dom)) >= n_formulas
+    visible = re.sub(r"<script\b.*?</script>", "", dom, flags=re.S)
+    for tex in (r"\frac", r"\sum", r"\(", r"\["):
+        assert tex not in visible, f"raw TeX {tex!r} is visible on the page"
+
+
 def _documented_names(api_rst: str) -> set:
     """Full names listed by the autosummary directives of docs/api.rst."""
     names, module = set(), None
@@ -78,9 +105,12 @@ def _documented_names(api_rst: str) -> set:
         "modcore.nn.lesion",
         "modcore.plot",
         "modcore.report",
+        "modcore.verdict",
         "modcore.sweep",
         "modcore.functional",
         "modcore.analysis",
+        "modcore.multiple_testing",
+        "modcore.report_functional",
     ],
 )
 def test_api_reference_lists_every_public_name(module):

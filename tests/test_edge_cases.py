@@ -5,9 +5,8 @@ import pytest
 import scipy.linalg
 
 import modcore
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
-
 import oracles
+from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
 
 
 @pytest.mark.parametrize("n_blocks, k", [(2, 5), (5, 3)], ids=["fewer than k", "more than k"])
@@ -76,7 +75,7 @@ def test_fewer_live_neurons_than_clusters():
         ([np.float64(3.0)], ValueError, "must be 2-D"),
         ([[[1.0, 2.0]]], None, None),  # nested lists are fine
         ("weights", FileNotFoundError, "no weight file"),  # a string is a path
-        (None, TypeError, "list of 2-D arrays"),
+        (None, TypeError, "list of 2-D weight arrays"),
     ],
 )
 def test_hostile_weight_containers(weights, exc, match):

@@ -20,15 +20,15 @@ from modcore.functional import adjusted_rand_score, normalized_mutual_info_score
 from oracles import ncut as oracle_ncut
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+from torch import nn
+from torch.nn import functional as F
 
 from modcore.nn import (
     CNN,
     MLP,
     Activations,
     activations,
-    checkpoint,  # noqa: E402
+    checkpoint,
     load_dataset,
 )
 
@@ -228,7 +228,7 @@ def test_units_selects_groups_and_the_input():
 
 def test_activations_reject_bad_input():
     model = _mlp()
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         activations(lambda x: x, torch.rand(5, 6))
     with pytest.raises(ValueError, match="reduction"):
         activations(model, torch.rand(5, 6), reduction="l3")
@@ -236,7 +236,7 @@ def test_activations_reject_bad_input():
         activations(model, torch.rand(1, 6))
     with pytest.raises(TypeError, match="data must be"):
         activations(model, [[0.0] * 6] * 3)
-    with pytest.raises(TypeError, match="dtype torch.uint8; expected floating-point"):
+    with pytest.raises(TypeError, match=r"dtype torch\.uint8; expected floating-point"):
         activations(model, torch.zeros(5, 6, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"inputs of shape \(5, 7\) failed"):
         activations(model, torch.rand(5, 7))
@@ -257,7 +257,7 @@ def test_activations_reject_bad_input():
         def forward(self, x):
             return self.fc(x) if x.sum() > 0 else x
 
-    with pytest.raises(ValueError, match="torch.fx cannot trace Branchy"):
+    with pytest.raises(ValueError, match=r"torch\.fx cannot trace Branchy"):
         activations(Branchy(), torch.rand(4, 2))
 
 
@@ -598,16 +598,16 @@ def test_end_to_end_through_the_tracer_on_a_cnn():
 
 def test_functional_command(tmp_path):
 
-    net, out = tmp_path / "net.pt", tmp_path / "functional.json"
+    net, out, report = tmp_path / "net.pt", tmp_path / "functional.json", tmp_path / "report"
     checkpoint.save(MLP([784, 12, 10], seed=0), net, {})
     args = [
         "--dataset",
         "line",
         "--n-test",
         200,
-        "--clusters",
+        "--n-clusters",
         3,
-        "--shuffles",
+        "--n-shuffles",
         4,
         "--permutations",
         15,
@@ -617,7 +617,7 @@ def test_functional_command(tmp_path):
     ]
     command = [sys.executable, "-m", "modcore", "functional"]
     proc = subprocess.run(
-        [*command, str(net), *map(str, args), "--json", str(out)],
+        [*command, str(net), *map(str, args), "--json", str(out), "--report", str(report)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -639,6 +639,15 @@ def test_functional_command(tmp_path):
     )
     assert res["comparison"]["nmi"]["value"] == cmp.nmi.value
     assert res["comparison"]["transfer_ncut"]["null"] == cmp.transfer_ncut.null.tolist()
+    assert res["command"].startswith("modcore functional") and res["dataset"] == "line"
+    # --report: the same results, the coactivation figure and the page
+    saved = json.loads((report / "summary.json").read_text())
+    assert saved.pop("versions")["matplotlib"]  # drawn with it
+    assert saved == {k: v for k, v in res.items() if k != "versions"}
+    assert (report / "coactivation.png").is_file()
+    page = (report / "index.html").read_text()
+    assert f'<strong id="functional-ncut">{fm.ncut:.4f}</strong>' in page
+    assert f"<tr><td>NMI</td><td>{cmp.nmi.value:.4f}</td>" in page
     bad = subprocess.run(
         [*command, str(tmp_path / "none.pt"), *map(str, args)],
         capture_output=True,

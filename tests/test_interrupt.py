@@ -7,7 +7,6 @@ import pytest
 
 import modcore
 from modcore.synthetic import random_pruned_mlp
-
 from processes import interrupt, run_python
 
 # Ends the script with code 130 and a line on stdout when KeyboardInterrupt arrives.

@@ -66,8 +66,12 @@ def core_args(request):
 def test_embedding_and_clustering_are_bit_identical(core_args, method, n_jobs):
     # "auto": bipartite Lanczos on the chains, the dense solver on the 150-unit
     # networks (its products too); "full": Lanczos on N for every network.
-    small = _core.spectral_embedding(*core_args, 6, 1e-5, method, 3, n_jobs, SMALL)
-    large = _core.spectral_embedding(*core_args, 6, 1e-5, method, 3, n_jobs, LARGE)
+    small = _core.spectral_embedding(
+        *core_args, 6, 1e-5, method, 3, n_jobs=n_jobs, large_graph=SMALL
+    )
+    large = _core.spectral_embedding(
+        *core_args, 6, 1e-5, method, 3, n_jobs=n_jobs, large_graph=LARGE
+    )
     np.testing.assert_array_equal(large["embedding"], small["embedding"])
     np.testing.assert_array_equal(large["eigenvalues"], small["eigenvalues"])
     args = (6, *SETTINGS[:2], SETTINGS[2], method, "inertia", True, "cluster_qr", 3, n_jobs)
@@ -77,7 +81,8 @@ def test_embedding_and_clustering_are_bit_identical(core_args, method, n_jobs):
     assert (b["ncut"], b["modularity"]) == (a["ncut"], a["modularity"])
 
 
-def null(core_args, shuffle, n_jobs, large_graph):
+def null(core_args, shuffle, n_jobs, large_graph, **graph_args):
+    """(ncut, modularity, dropped) of shuffles 2..4."""
     return _core.shuffled_scores(
         *core_args,
         shuffle,
@@ -92,23 +97,38 @@ def null(core_args, shuffle, n_jobs, large_graph):
         "cluster_qr",
         9,
         n_jobs,
-        large_graph,
+        large_graph=large_graph,
+        **graph_args,
     )
+
+
+def assert_same(got, expected):
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("shuffle", modcore.SHUFFLES)
 def test_nulls_are_bit_identical(core_args, shuffle):
     # Stored shuffles in parallel against generated ones, one at a time.
-    ncut, modularity = null(core_args, shuffle, 1, LARGE)
-    expected = null(core_args, shuffle, 2, SMALL)
-    np.testing.assert_array_equal(ncut, expected[0])
-    np.testing.assert_array_equal(modularity, expected[1])
+    assert_same(null(core_args, shuffle, 1, LARGE), null(core_args, shuffle, 2, SMALL))
+
+
+@pytest.mark.parametrize("name", ["chain float64", "residual"])
+@pytest.mark.parametrize("shuffle", ["layer", "layer_nonzero"])
+def test_rescaled_nulls_under_the_unreachable_rule_are_bit_identical(name, shuffle):
+    # Rescaling stores each shuffled network either way; the drop rule then prunes the graph.
+    core_args = NETWORKS[name]().to_core()
+    graph_args = {"drop": "unreachable", "normalize": "rescale"}
+    assert_same(
+        null(core_args, shuffle, 1, LARGE, **graph_args),
+        null(core_args, shuffle, 2, SMALL, **graph_args),
+    )
 
 
 def test_a_large_null_on_two_threads_splits_each_product():
     core_args = NETWORKS["chain float32"]().to_core()
-    for a, b in zip(null(core_args, "layer", 2, LARGE), null(core_args, "layer", 1, SMALL)):
-        np.testing.assert_array_equal(a, b)
+    assert_same(null(core_args, "layer", 2, LARGE), null(core_args, "layer", 1, SMALL))
 
 
 def test_a_block_beyond_32_bit_positions_is_shuffled_and_scored_alike():
@@ -140,10 +160,10 @@ def test_a_block_beyond_32_bit_positions_is_shuffled_and_scored_alike():
             "cluster_qr",
             4,
             2,
-            large_graph,
+            large_graph=large_graph,
         )
 
-    np.testing.assert_array_equal(null(LARGE)[0], null(SMALL)[0])
+    assert_same(null(LARGE), null(SMALL))
 
 
 @pytest.mark.skipif(
@@ -179,7 +199,7 @@ def test_large_null_peak_memory_stays_near_one_graph_on_two_threads():
             raise SystemExit
         base = status("VmRSS")
         _core.shuffled_scores(sizes, blocks, "layer", 0, 2, [12], 10, 300, 1e-5, "auto",
-                              "inertia", True, "cluster_qr", 0, 2, 0)
+                              "inertia", True, "cluster_qr", 0, 2, large_graph=0)
         print((status("VmHWM") - base) / (12 * edges))
         """,
         timeout=300,

@@ -9,16 +9,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modcore.nn import MLP, linear_layers  # noqa: E402
-from modcore.nn import lesion as lesion_mod  # noqa: E402
-from modcore.nn.lesion import (  # noqa: E402
+from modcore.nn import MLP, linear_layers
+from modcore.nn import lesion as lesion_mod
+from modcore.nn.lesion import (
     lesion_accuracy,
     lesion_study,
     lesioned,
     random_lesions,
     sub_modules,
 )
-
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -352,7 +351,7 @@ def test_sub_modules_skip_empty_and_dead():
 def test_bad_lesions_give_clear_errors(random_net):
     model, x, y = random_net
     data = (x, y)
-    with pytest.raises(ValueError, match="not a hidden layer.*1..3"):
+    with pytest.raises(ValueError, match=r"not a hidden layer.*1\.\.3"):
         lesion_accuracy(model, data, {4: [0]})
     with pytest.raises(ValueError, match="not a hidden layer"):
         lesion_accuracy(model, data, {0: [0]})
@@ -394,7 +393,7 @@ def test_bad_study_inputs_give_clear_errors(random_net):
         lesion_study(model, (x, y), random_lesions=0, clustering=labels, progress=False)
     with pytest.raises(ValueError, match="19 features but the network takes 20"):
         lesion_study(model, (x[:, :19], y), clustering=labels, progress=False)
-    with pytest.raises(ValueError, match="labels must be in 0..4"):
+    with pytest.raises(ValueError, match=r"labels must be in 0\.\.4"):
         lesion_study(model, (x, y + 5), clustering=labels, progress=False)
     with pytest.raises(ValueError, match="min_drop"):
         lesion_study(model, (x, y), min_drop=5, clustering=labels, progress=False)

@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+from torch import nn
 
-import modcore  # noqa: E402
-from modcore.nn import CNN  # noqa: E402
-from modcore.nn.lesion import (  # noqa: E402
+import modcore
+from modcore.nn import CNN
+from modcore.nn.lesion import (
     lesion_accuracy,
     lesion_study,
     lesion_units,
     lesioned,
 )
-from modcore.nn.trace import network_from_module  # noqa: E402
+from modcore.nn.trace import network_from_module
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -65,7 +65,7 @@ def small_cnn():
     with torch.no_grad():  # pruned-like: exact zeros
         for layer in (model[0], model[2], model[6]):
             layer.weight.mul_(
-                (torch.rand(layer.weight.shape, generator=torch.Generator().manual_seed(1)) > 0.3)
+                torch.rand(layer.weight.shape, generator=torch.Generator().manual_seed(1)) > 0.3
             )
     x = torch.rand(400, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     return model, x, labelled(model, x)

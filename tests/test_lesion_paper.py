@@ -11,10 +11,10 @@ import pytest
 torch = pytest.importorskip("torch")
 stats = pytest.importorskip("scipy.stats")
 
-from modcore.nn import MLP, linear_layers  # noqa: E402
-from modcore.nn.lesion import lesion_study, network_tests  # noqa: E402
-from modcore.nn.lesion.network_level import fisher_p, percentile, rank_chi2_p  # noqa: E402
-from modcore.nn.lesion.rules import count_p_value, paper_category  # noqa: E402
+from modcore.nn import MLP, linear_layers
+from modcore.nn.lesion import lesion_study, network_tests
+from modcore.nn.lesion.network_level import fisher_p, percentile, rank_chi2_p
+from modcore.nn.lesion.rules import count_p_value, paper_category
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -7,10 +7,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
 import modcore
+import oracles
 from modcore import Network, _core
 from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
-
-import oracles
 
 
 def residual_network(seed=0, n=80):

@@ -7,10 +7,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import torch.nn.functional as F  # noqa: E402
-from torch.nn.utils import prune as torch_prune  # noqa: E402
+import torch.nn.functional as F
+from torch.nn.utils import prune as torch_prune
 
-from modcore.nn import (  # noqa: E402
+from modcore.nn import (
     CNN,
     MLP,
     PruneSchedule,

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modcore.nn import datasets, load_dataset, read_idx  # noqa: E402
+from modcore.nn import datasets, load_dataset, read_idx
 
 IDX_TYPE = {np.dtype("u1"): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}
 
@@ -234,7 +234,7 @@ def test_images_flatten_to_the_flat_inputs(name):
 def test_cifar10_refuses_code_in_pickles(tmp_path):
     write_cifar_dir(tmp_path)
     (tmp_path / "test_batch").write_bytes(pickle.dumps({b"data": print}))
-    with pytest.raises(ValueError, match="test_batch.*refusing to load builtins.print"):
+    with pytest.raises(ValueError, match=r"test_batch.*refusing to load builtins\.print"):
         load_dataset("cifar10", data_dir=tmp_path)
 
 
@@ -261,6 +261,25 @@ def test_line_is_deterministic_by_seed():
     assert torch.equal(a.x_train, b.x_train[:50])
     assert torch.equal(a.x_test, b.x_test), "the test set must not depend on n_train"
     assert not torch.equal(a.x_train, c.x_train)
+
+
+def test_bands_images_and_labels():
+    ds = load_dataset("bands", n_train=3000, n_test=50, seed=3)
+    x = ds.x_train.numpy()
+    assert tuple(x.shape) == (3000, 784) and set(np.unique(x)) == {0.0, 1.0}
+    lines = count_lines(x)  # full-height lines, and how many
+    columns = x.reshape(-1, 28, 28)[:, 0, :]
+    # The bands by hand: columns 0-5, 6-11, 12-17, 18-22, 23-27.
+    band_of_column = np.repeat(np.arange(5), [6, 6, 6, 5, 5])
+    for image, n, label in zip(columns, lines, ds.y_train.numpy()):
+        bands = set(band_of_column[image > 0])
+        assert len(bands) == 1 and n in (1, 2)  # all lines in one band
+        assert label == 2 * bands.pop() + n - 1
+    # Each of the ten classes about equally often (binomial sd of a count is about 16).
+    assert np.all(np.abs(np.bincount(ds.y_train.numpy(), minlength=10) - 300) < 80)
+    a = load_dataset("bands", n_train=40, n_test=20, seed=3)
+    assert torch.equal(a.x_train, ds.x_train[:40]) and torch.equal(a.x_test, ds.x_test[:20])
+    assert not torch.equal(a.x_train, load_dataset("bands", n_train=40, n_test=20).x_train)
 
 
 def test_halves_line_line_label_is_sum_mod_10():

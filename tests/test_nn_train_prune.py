@@ -5,7 +5,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modcore.nn import (  # noqa: E402
+from torch.nn.utils import prune as torch_prune
+
+from modcore.nn import (
     MLP,
     PruneSchedule,
     checkpoint,
@@ -18,8 +20,6 @@ from modcore.nn import (  # noqa: E402
     remove_masks,
     train,
 )
-from torch.nn.utils import prune as torch_prune  # noqa: E402
-
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -182,6 +182,43 @@ def test_progress_lines_without_tqdm(small_line, capsys, monkeypatch):
     assert len(lines) == 2 and lines[1].startswith("train: 2/2 epochs") and "test acc" in lines[1]
 
 
+def test_paper_recipe_progress_names_each_phase(small_line, capsys, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)
+    monkeypatch.setitem(__import__("sys").modules, "tqdm.auto", None)
+    model = MLP([784, 16, 10], seed=0)
+    history = paper_recipe(
+        model, small_line, epochs=2, prune_epochs=3, batch_size=64, seed=0, progress=True
+    )
+    lines = capsys.readouterr().err.strip().splitlines()
+    # Each phase counts its own epochs; the pruning phase shows its sparsity first; the
+    # two accuracies are named for what they measure.
+    assert [line.split("  ")[0] for line in lines] == [
+        "train: 1/2 epochs",
+        "train: 2/2 epochs",
+        "prune: 1/3 epochs",
+        "prune: 2/3 epochs",
+        "prune: 3/3 epochs",
+    ]
+    for line, sparsity, batch, test in zip(
+        lines[2:], history.sparsity[2:], history.train_accuracy[2:], history.test_accuracy[2:]
+    ):
+        assert line.split("  ")[1] == f"sparsity {sparsity:.3f}"
+        assert f"batch acc {batch:.4f}" in line and f"test acc {test:.4f}" in line
+    assert "sparsity" not in lines[0] and "train acc" not in lines[0]
+    # A callable still counts the epochs of both phases as one run.
+    seen = []
+    paper_recipe(
+        MLP([784, 16, 10], seed=0),
+        small_line,
+        epochs=2,
+        prune_epochs=3,
+        batch_size=64,
+        seed=0,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+
+
 def test_short_training_beats_chance_on_line():
     ds = load_dataset("line", n_train=6400, n_test=1000, seed=0)
     history = train(MLP(seed=0), ds, epochs=4, progress=False)  # 200 steps
@@ -243,7 +280,7 @@ def test_checkpoint_errors(tmp_path, pruned_model):
     path = tmp_path / "mlp.pt"
     with pytest.raises(ValueError, match=r"metadata\['history'\] is a object"):
         checkpoint.save(pruned_model, path, {"history": object()})
-    with pytest.raises(TypeError, match="MLP or modcore.nn.CNN"):
+    with pytest.raises(TypeError, match=r"MLP or modcore\.nn\.CNN"):
         checkpoint.save(torch.nn.Linear(2, 2), path)
     masked = MLP([4, 3, 2])
     prune_to_sparsity(masked, 0.5)
@@ -256,5 +293,5 @@ def test_checkpoint_errors(tmp_path, pruned_model):
         checkpoint.load(path)
     checkpoint.save(pruned_model, path)
     path.write_bytes(path.read_bytes()[:500])
-    with pytest.raises(ValueError, match="mlp.pt: cannot be read by torch.load"):
+    with pytest.raises(ValueError, match=r"mlp\.pt: cannot be read by torch\.load"):
         checkpoint.load(path)

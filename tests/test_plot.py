@@ -9,9 +9,10 @@ import modcore
 from modcore.synthetic import planted_modular_mlp
 
 pytest.importorskip("matplotlib")
-from matplotlib.collections import LineCollection  # noqa: E402
+import matplotlib.colors
+from matplotlib.collections import LineCollection
 
-from modcore import plot  # noqa: E402
+from modcore import plot
 
 SIZES = (12, 9, 9, 6)
 
@@ -35,8 +36,12 @@ def test_null_histogram_counts_every_shuffle_and_marks_the_network(net):
     (ax,) = plot.null_histogram(sig).axes
     assert sum(bar.get_height() for bar in ax.patches) == sig.n_shuffles
     assert [line.get_xdata()[0] for line in ax.lines] == [sig.ncut]
-    assert f"z = {sig.z_score:.2f}" in ax.get_title()
-    assert f"p = {sig.p_value:.3g}" in ax.get_title()
+    title = " ".join(ax.get_title().split())  # wrapped to fit
+    assert f"z = {sig.z_score:.2f}" in title and f"p = {sig.p_value:.2g}" in title
+    # The verdict in words: 15 shuffles cannot reach p <= 0.05 (1/16 = 0.0625), and say so.
+    assert sig.p_value == pytest.approx(1 / 16)
+    assert title.startswith("not significantly more modular than 15 'layer' shuffles")
+    assert "with 15 shuffles p cannot go below 0.062" in title
 
 
 def test_network_modules_draws_every_neuron_and_a_bounded_number_of_edges(net):
@@ -54,6 +59,46 @@ def test_network_modules_draws_every_neuron_and_a_bounded_number_of_edges(net):
     # Every edge is drawn at most once, so all of a tiny layer's edges fit the bound.
     (ax,) = plot.network_modules(weights, sig.labels, edges_per_layer=10**6).axes
     assert len(ax.collections[0].get_segments()) == sum(np.count_nonzero(w) for w in weights)
+
+
+def test_network_modules_has_a_legend_and_labelled_axes(net):
+    weights, sig = net
+    (ax,) = plot.network_modules(weights, sig.labels).axes
+    assert ax.get_xlabel() and "module 0 at the bottom" in ax.get_ylabel()
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == [
+        "module 0",
+        "module 1",
+        "module 2",
+        "unit without edges",
+        "weight within a module\n(the module's colour)",
+        "weight between modules",
+    ]
+    # Each module's legend colour is its units' colour in the drawing.
+    units = ax.collections[1].get_facecolors()
+    labels = np.concatenate(sig.labels)
+    for m, handle in enumerate(legend.legend_handles[:3]):
+        np.testing.assert_allclose(
+            matplotlib.colors.to_rgba(handle.get_color()), units[labels == m][0]
+        )
+    # Vertical order: module 0's units of each layer lie below module 1's.
+    heights = np.split(ax.collections[1].get_offsets()[:, 1], np.cumsum(SIZES)[:-1])
+    for lab, y in zip(sig.labels, heights):
+        assert y[lab == 0].max() < y[lab == 1].min()
+
+
+def test_sorted_weights_fits_a_page_with_many_layers():
+    # Five matrices (the demo's MLP): three to a row, no wider than a 1120-pixel page at
+    # the report's 100 dpi, so the text is not shrunk.
+    widths = [40, 20, 20, 20, 20, 10]
+    weights, _ = planted_modular_mlp(widths, 2, noise=0.02, seed=0)
+    labels = [np.arange(n) % 2 for n in widths]
+    fig = plot.sorted_weights(weights, labels)
+    assert len(fig.axes) == 5 + 1
+    assert fig.get_size_inches()[0] * 100 <= 1120
+    rows = {round(ax.get_position().y0, 2) for ax in fig.axes[:5]}
+    assert len(rows) == 2
 
 
 def test_sorted_weights_shows_each_matrix_sorted_by_module(net):

@@ -9,7 +9,6 @@ import pytest
 
 import modcore
 from modcore.synthetic import random_pruned_mlp
-
 from processes import run_python
 
 

@@ -6,7 +6,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import modcore
-
 import oracles
 
 SETTINGS = settings(
@@ -65,6 +64,35 @@ def test_ncut_properties(weights, k, seed):
         value, rel=1e-9, abs=1e-12
     )
     assert modcore.ncut(weights, [np.zeros(n, int) for n in sizes]) == 0.0
+
+
+@SETTINGS
+@given(networks(), st.integers(2, 6), st.integers(0, 2**32 - 1))
+def test_drop_rules_and_rescaling_against_the_oracles(weights, k, seed):
+    rng = np.random.default_rng(seed)
+    sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
+    labels = [rng.integers(0, k, n) for n in sizes]
+    flat = np.concatenate(labels)
+    adj, offsets = oracles.adjacency(weights)
+    isolated, unreachable, floating = oracles.reach(adj, offsets)
+    assert modcore.Network.from_weights(weights).drop_counts() == {
+        "n_units": sum(sizes),
+        "n_isolated": isolated.sum(),
+        "n_unreachable": unreachable.sum(),
+        "n_floating": floating.sum(),
+    }
+    kept = ~(isolated | unreachable)
+    if not kept.any():
+        with pytest.raises(ValueError, match="no connected component"):
+            modcore.ncut(weights, labels, drop="unreachable")
+    else:
+        assert modcore.ncut(weights, labels, drop="unreachable") == pytest.approx(
+            oracles.ncut(adj[kept][:, kept], flat[kept]), rel=1e-9, abs=1e-12
+        )
+    by_hand, live = oracles.live_adjacency(oracles.rescaled(weights))
+    assert modcore.ncut(weights, labels, normalize="rescale") == pytest.approx(
+        oracles.ncut(by_hand, flat[live]), rel=1e-7, abs=1e-12
+    )
 
 
 @SETTINGS

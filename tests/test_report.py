@@ -1,5 +1,6 @@
 """modcore.report: summary.json, the PNGs and index.html, checked in headless Chromium."""
 
+import html
 import json
 import platform
 import re
@@ -9,15 +10,14 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.synthetic import planted_modular_mlp
-
-from browser import load_in_chromium, needs_chromium
+from browser import layout_in_chromium, load_in_chromium, needs_chromium
+from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
 
 pytest.importorskip("matplotlib")
-import matplotlib  # noqa: E402
-import matplotlib.image  # noqa: E402
+import matplotlib
+import matplotlib.image
 
-from modcore.report import summary, write_report  # noqa: E402
+from modcore.report import summary, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXTRA = {"command": "modcore analyze net.npz", "training": {"dataset": "line", "seed": 0}}
@@ -52,7 +52,7 @@ def test_files_are_written(report):
 
 
 def test_summary_json_round_trips_with_everything_to_redo_the_run(report):
-    out, _, weights, sigs = report
+    out, _, _weights, sigs = report
     saved = json.loads((out / "summary.json").read_text())
     assert list(saved) == [
         "command",
@@ -136,3 +136,63 @@ def test_html_loads_in_headless_chromium_and_shows_the_numbers(report):
     assert f'<strong id="ncut">{sig.ncut:.4f}</strong>' in dom
     for value in (f"{sig.shuffled_mean:.4f}", f"{sig.z_score:.2f}", f"{sig.p_value:.4g}"):
         assert f"<td>{value}</td>" in dom
+
+
+def test_html_states_each_verdict_with_what_its_null_controls_for(report):
+    _, index, _, sigs = report
+    page = index.read_text(encoding="utf-8")
+    verdicts = re.search(r'<ul id="verdicts">(.*?)</ul>', page, re.DOTALL).group(1)
+    items = re.findall(r"<li><strong>(.*?)</strong><br>(.*?)</li>", verdicts, re.DOTALL)
+    assert len(items) == len(sigs)
+    for (said, null), (name, sig) in zip(items, sigs.items()):
+        said = html.unescape(said)
+        # Planted modules against 19 shuffles: p = 1/20, significant at the 5% level.
+        assert sig.p_value <= 0.05
+        assert said == (
+            f"more modular than 19 '{name}' shuffles: z = {sig.z_score:.2f}, p = {sig.p_value:.2g}"
+        )
+        assert html.unescape(null).startswith(f"'{name}' null: ")
+    assert 'id="note"' not in page
+
+
+def test_html_says_not_significant_and_shows_a_note(tmp_path):
+    # A random pruned net is no more modular than its shuffles: the page says so.
+    weights = random_pruned_mlp((30, 20, 20, 10), sparsity=0.5, seed=0)
+    sig = modcore.ncut_significance(weights, n_clusters=3, n_shuffles=39, seed=0, progress=False)
+    extra = {"note": "trained on synthetic data & not the paper's"}
+    page = write_report(tmp_path, weights, {"layer": sig}, extra).read_text(encoding="utf-8")
+    said = html.unescape(re.search(r"<li><strong>(.*?)</strong>", page).group(1))
+    assert said.startswith("more modular than") == (sig.p_value <= 0.05)
+    assert said.startswith("not") == (sig.p_value > 0.05)
+    assert "<strong>Note:</strong> trained on synthetic data &amp; not the paper&#x27;s" in page
+
+
+@needs_chromium
+def test_figures_are_shown_at_their_own_size_in_a_1280_pixel_window(tmp_path):
+    # The demo's network shape (784-256x4-10, five weight matrices, k = 12).
+    weights = random_pruned_mlp(seed=0)
+    sigs = {
+        name: modcore.ncut_significance(
+            weights, n_clusters=12, n_shuffles=5, shuffle=name, seed=0, progress=False
+        )
+        for name in ("layer", "layer_nonzero")
+    }
+    index = write_report(tmp_path, weights, sigs, EXTRA)
+    shot = tmp_path / "screenshot.png"
+    layout = layout_in_chromium(index, shot, width=1280)
+    assert layout["client_width"] == 1280
+    assert layout["scroll_width"] <= layout["client_width"]  # no horizontal overflow
+    screen = matplotlib.image.imread(shot)[..., :3]
+    assert screen.shape[:2] == (layout["height"], 1280)
+    assert len(layout["images"]) == 5
+    for image in layout["images"]:
+        (natural_w, natural_h), (x, y, w, h) = image["natural"], image["box"]
+        # Shown at its own size (text as drawn: about 14 px at 10 pt and 100 dpi), not
+        # squeezed to fit, and inside the window.
+        assert (w, h) == (natural_w, natural_h), image
+        assert 0 <= x and x + w <= 1280, image
+        # The screenshot shows the figure itself there, pixel for pixel (on white).
+        png = matplotlib.image.imread(tmp_path / image["src"])
+        expected = png[..., :3] * png[..., 3:] + (1 - png[..., 3:])
+        crop = screen[round(y) : round(y) + int(h), round(x) : round(x) + int(w)]
+        assert np.abs(crop - expected).mean() < 0.01, image

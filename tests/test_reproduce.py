@@ -1,5 +1,6 @@
 """modcore reproduce: the quick run end to end, resume, skipped data sets, CLI errors."""
 
+import dataclasses
 import inspect
 import json
 import math
@@ -14,8 +15,8 @@ pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-import modcore  # noqa: E402
-from modcore import reproduce as rep  # noqa: E402
+import modcore
+from modcore import reproduce as rep
 
 # In-process runs on a small MLP and tiny data: the whole path in about a second per run.
 SMALL = dict(
@@ -92,20 +93,21 @@ def test_resume_does_not_redo_finished_runs(tmp_path, monkeypatch, capsys):
     trainings = []
     real = rep._train_model
 
-    def counting(model, data, pruned, epochs, seed, show):
-        trainings.append(pruned)
-        return real(model, data, pruned, epochs, seed, show)
+    def counting(model, data, **kw):
+        trainings.append(kw["prune"])
+        return real(model, data, **kw)
 
     monkeypatch.setattr(rep, "_train_model", counting)
     out = tmp_path / "r"
     table = rep.reproduce(out=out, max_runs=1, **SMALL)  # "interrupted" after one run
-    assert len(trainings) == 1 and len(table) == 1
+    assert trainings == [True] and len(table) == 1
     first = rep.read_runs(out / "runs.jsonl")
-    assert len(first) == 1
+    assert [r["condition"] for r in first] == ["pruned, dropout"]
     assert "stopping after 1 new runs" in capsys.readouterr().out
 
     table = rep.reproduce(out=out, **SMALL)
-    assert len(trainings) == 4  # three more, not four
+    # "unpruned, dropout" alone (its plain phase only), then the pair without dropout (one)
+    assert trainings == [True, False, True]
     assert "1 of 4 runs already in" in capsys.readouterr().out
     runs = rep.read_runs(out / "runs.jsonl")
     assert len(runs) == 4
@@ -114,7 +116,52 @@ def test_resume_does_not_redo_finished_runs(tmp_path, monkeypatch, capsys):
     assert list(table["condition"]) == list(rep.CONDITIONS)
 
     rep.reproduce(out=out, **SMALL)  # all done: nothing trained, table rewritten
-    assert len(trainings) == 4
+    assert len(trainings) == 3
+
+
+def test_one_training_gives_the_unpruned_and_the_pruned_network(tmp_path, monkeypatch):
+    # As in the authors' pipeline: the unpruned network is the plain phase of the pruned
+    # run, so it trains `epochs`, not 2 * epochs, and equals a plain training of `epochs`.
+    trainings = []
+    real = rep._train_model
+
+    def counting(model, data, **kw):
+        trainings.append(kw["prune"])
+        return real(model, data, **kw)
+
+    monkeypatch.setattr(rep, "_train_model", counting)
+    small = {**SMALL, "epochs": 2, "progress": False}
+    rep.reproduce(out=tmp_path / "pair", **small)
+    assert trainings == [True, True]  # one per dropout rate, for two conditions each
+    runs = {r["condition"]: r for r in rep.read_runs(tmp_path / "pair" / "runs.jsonl")}
+    assert [runs[c]["trained_epochs"] for c in rep.CONDITIONS] == [4, 4, 2, 2]
+    for cond, (pruned, _) in rep.CONDITIONS.items():
+        assert math.isclose(runs[cond]["sparsity"], 0.9, abs_tol=1e-3) == pruned
+        assert runs[cond]["unpruned_from"] == rep.UNPRUNED_FROM
+
+    # The unpruned runs alone (a resume that lacks them): a plain training of `epochs`.
+    only = tmp_path / "only"
+    only.mkdir()
+    kept = [r for c, r in runs.items() if c.startswith("pruned")]
+    (only / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    rep.reproduce(out=only, **small)
+    assert trainings == [True, True, False, False]
+    alone = {r["condition"]: r for r in rep.read_runs(only / "runs.jsonl")}
+    for cond in ("unpruned, dropout", "unpruned"):
+        for key in ("test_accuracy", "train_accuracy", "ncut", "layer_ncuts"):
+            assert alone[cond][key] == runs[cond][key], (cond, key)
+
+
+def test_runs_with_separately_trained_unpruned_networks_are_not_mixed_in(tmp_path):
+    out = tmp_path / "r"
+    rep.reproduce(out=out, max_runs=1, **SMALL)
+    path = out / "runs.jsonl"
+    (run,) = rep.read_runs(path)
+    del run["unpruned_from"]  # as written before the pipeline followed the authors'
+    del run["trained_epochs"]
+    path.write_text(json.dumps(run) + "\n")
+    with pytest.raises(ValueError, match="a separate training of 2 \\* epochs"):
+        rep.reproduce(out=out, **SMALL)
 
 
 class Crash(BaseException):
@@ -154,7 +201,10 @@ def test_a_run_cut_short_while_written_is_removed_and_redone(tmp_path, monkeypat
     assert len(path.read_bytes()) == len(first) + 40  # ... and the file as it is
     rep.reproduce(out=out, max_runs=1, **SMALL)  # removes it and does the second run again
     runs = rep.read_runs(path)
-    assert [(r["condition"], r["seed"]) for r in runs] == [("pruned, dropout", 0), ("pruned", 0)]
+    assert [(r["condition"], r["seed"]) for r in runs] == [
+        ("pruned, dropout", 0),
+        ("unpruned, dropout", 0),
+    ]
     lines = path.read_bytes().splitlines(keepends=True)
     assert len(lines) == 2 and lines[0] == first
 
@@ -202,6 +252,8 @@ CHANGED = {
     "assign_labels": "kmeans",
     "refine": False,
     "select_by": "ncut",
+    "drop": "unreachable",
+    "normalize": "rescale",
     "n_train": 150,
     "n_test": 90,
     "hidden": (16, 8),
@@ -219,7 +271,8 @@ def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
     # time (tol 1e-6, k-means kept by inertia, no refinement), and MLPs.
     path = out / "runs.jsonl"
     run = json.loads(path.read_text())
-    for key in ("arch", "max_iter", "tol", "eigen_method", "assign_labels", "refine", "select_by"):
+    old = ("arch", "max_iter", "tol", "eigen_method", "assign_labels", "refine", "select_by")
+    for key in (*old, "drop", "normalize"):
         del run[key]
     path.write_text(json.dumps(run) + "\n")
     with pytest.raises(ValueError, match="other settings"):
@@ -228,6 +281,43 @@ def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
     assert len(rep.reproduce(out=out, max_runs=1, **before)) == 2  # accepted: one more run
     with pytest.raises(ValueError, match="other settings"):
         rep.reproduce(out=out, **{**before, "eigen_method": "dense"})
+
+
+def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
+    # A run records its settings; the clusterings must have used exactly those (the
+    # reproduction once passed only five of them on, and recorded the others).
+    import modcore.cluster
+    import modcore.significance
+
+    seen = []
+    for module, name in (
+        (modcore.significance, "ncut_significance"),
+        (modcore.cluster, "spectral_cluster"),
+    ):
+        real = getattr(module, name)
+
+        def spy(network, real=real, **kw):
+            seen.append(kw)
+            return real(network, **kw)
+
+        monkeypatch.setattr(module, name, spy)
+    solver = {
+        "n_init": 3,
+        "max_iter": 50,
+        "tol": 1e-4,
+        "eigen_method": "dense",
+        "assign_labels": "kmeans",
+        "refine": False,
+        "select_by": "ncut",
+        "drop": "unreachable",
+        "normalize": "rescale",
+    }
+    rep.reproduce(out=tmp_path / "r", max_runs=1, **{**SMALL, **solver})
+    assert len(seen) == len(rep.NULLS) + 1  # the nulls, and the network at initialization
+    for kw in seen:
+        assert {key: kw[key] for key in solver} == solver
+    settings = {f.name for f in dataclasses.fields(modcore.cluster.ClusterSettings)}
+    assert settings <= set(rep.SETTINGS)
 
 
 def run_of(dataset, condition, seed, **values):
@@ -307,9 +397,20 @@ def test_missing_dataset_is_skipped_with_reason(tmp_path, monkeypatch, capsys):
     )
     printed = capsys.readouterr().out
     assert "skipping mnist: MNIST not found" in printed
+    assert "data_dir=" in printed and "--data-dir" not in printed  # the Python spelling
     assert set(table["dataset"]) == {"line"}
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert "mnist" in summary["skipped"] and not summary["complete"]
+    # Run as the command (which passes its command line), the reason names --data-dir.
+    rep.reproduce(
+        out=tmp_path / "r",
+        data_dir=tmp_path / "empty",
+        command="modcore reproduce",
+        **{**SMALL, "datasets": ["mnist", "line"]},
+    )
+    printed = capsys.readouterr().out
+    assert "skipping mnist:" in printed and "--data-dir DIR" in printed
+    assert "data_dir=" not in printed
 
 
 @pytest.mark.parametrize(

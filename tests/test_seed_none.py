@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modcore.nn import MLP, lesion_study, load_dataset, paper_recipe  # noqa: E402
+from modcore.nn import MLP, lesion_study, load_dataset, paper_recipe
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

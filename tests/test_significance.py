@@ -15,7 +15,7 @@ import scipy.stats
 import modcore
 from modcore.significance import significance_of
 from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
-
+from oracles import null_clustering_seed
 from processes import interrupt
 from solver_cases import IDS, REACH
 
@@ -67,28 +67,6 @@ def test_kde_shuffles_use_scotts_bandwidth():
 
 # --- the null's networks ------------------------------------------------------------
 
-M64 = 2**64 - 1
-
-
-def splitmix64(state):
-    state = (state + 0x9E3779B97F4A7C15) & M64
-    z = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return state, z ^ (z >> 31)
-
-
-def null_clustering_seed(seed, index):
-    """The clustering seed of shuffle ``index`` (cpp/src/shuffle.cpp, rng.hpp): the first
-    xoshiro256++ draw of stream ``index`` of splitmix64(seed ^ kClusterTag)."""
-    base = splitmix64(seed ^ 0x636C757374657231)[1]
-    _, mixed = splitmix64(base ^ ((0xD1B54A32D192ED03 * (index + 1)) & M64))
-    state, s = mixed ^ index, []
-    for _ in range(4):
-        state, value = splitmix64(state)
-        s.append(value)
-    total = (s[0] + s[3]) & M64
-    return ((((total << 23) | (total >> 41)) & M64) + s[0]) & M64
-
 
 @pytest.mark.parametrize("shuffle", modcore.SHUFFLES)
 def test_shuffled_weights_is_the_network_behind_each_shuffled_ncut(pruned, shuffle):
@@ -112,7 +90,17 @@ def test_shuffled_weights_is_the_network_behind_each_shuffled_ncut(pruned, shuff
 
 
 def clustering_with_ncut(ncut):
-    return SimpleNamespace(ncut=ncut, modularity=0.0, labels=[], n_clusters=2, n_init=1, seed=0)
+    return SimpleNamespace(
+        ncut=ncut,
+        modularity=0.0,
+        labels=[],
+        n_clusters=2,
+        n_init=1,
+        seed=0,
+        drop="isolated",
+        normalize=None,
+        n_dropped=0,
+    )
 
 
 @pytest.mark.parametrize(

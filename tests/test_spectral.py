@@ -3,11 +3,10 @@ import pytest
 import scipy.linalg
 import scipy.sparse.linalg as sla
 
+import oracles
 from modcore import _core
 from modcore.network import Network
 from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
-
-import oracles
 
 
 def oracle_top(weights, k):

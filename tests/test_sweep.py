@@ -1,5 +1,6 @@
 """modcore.sweep run locally: rows, inputs, the resume key, the results file, optional imports."""
 
+import dataclasses
 import doctest
 import inspect
 import os
@@ -13,7 +14,6 @@ import pytest
 
 import modcore
 from modcore.synthetic import random_pruned_mlp
-
 from solver_cases import IDS, REACH
 
 sweep_module = sys.modules["modcore.sweep"]  # modcore.sweep is the function
@@ -137,7 +137,7 @@ def test_settings_are_every_parameter_that_changes_a_result():
     no_effect |= not_offered
     params = list(inspect.signature(modcore.ncut_significance).parameters)[1:]
     assert set(params) - no_effect == set(sweep_module.SETTINGS)
-    assert set(sweep_module.SETTINGS) <= set(sweep_module.COLUMNS)
+    assert set(sweep_module.SETTINGS) <= set(sweep_module.FILE_COLUMNS)
     assert set(sweep_module.SETTINGS) <= set(inspect.signature(modcore.sweep).parameters)
 
 
@@ -162,7 +162,7 @@ def test_inputs_directory_sequence_names(pd, nets, tmp_path):
     with pytest.raises(ValueError, match="no weight files"):
         modcore.sweep(tmp_path / "empty", **OPTS)
     (tmp_path / "bad.npz").write_text("garbage")
-    with pytest.raises(ValueError, match="network 'bad.npz'"):
+    with pytest.raises(ValueError, match=r"network 'bad\.npz'"):
         modcore.sweep(tmp_path, **OPTS)
 
 
@@ -174,8 +174,9 @@ def test_resume_skips_networks_in_the_results_file(pd, nets, tmp_path, calls, su
     table = modcore.sweep(nets, results_path=path, **OPTS)
     assert len(calls) == 1  # only net2 ran
     assert list(table["name"]) == ["net0", "net1", "net2"]
-    # Rows from the file come back exactly as computed, seconds included.
-    assert table.iloc[:2].equals(first)
+    # Rows from the file come back exactly as computed, seconds included (the
+    # adjusted p-values are over the table's rows: test_adjusted_p_values_...).
+    assert table.iloc[:2].drop(columns="p_value_bh").equals(first.drop(columns="p_value_bh"))
     fresh = modcore.sweep(nets, **OPTS)
     assert without_seconds(table).equals(without_seconds(fresh))
 
@@ -185,6 +186,77 @@ def test_resume_skips_networks_in_the_results_file(pd, nets, tmp_path, calls, su
     again = modcore.sweep(nets, results_path=path, **OPTS)
     assert calls == [] and path.read_bytes() == before
     assert again.equals(table)
+
+
+# p-values per (shuffle method, size of the last layer) for test_adjusted_p_values_...:
+# BH over each method's three rows, by hand. "layer": sorted 0.001, 0.035, 0.04 times
+# 3 / rank = 0.003, 0.0525, 0.04, running minimum from the top 0.003, 0.04, 0.04.
+# "layer_nonzero": 0.012, 0.2, 0.6 give 0.036, 0.3, 0.6. Pooled over six rows the
+# values would differ (0.001 -> 0.006).
+FIXED_P = {
+    ("layer", 8): 0.04,
+    ("layer", 9): 0.001,
+    ("layer", 10): 0.035,
+    ("layer_nonzero", 8): 0.2,
+    ("layer_nonzero", 9): 0.012,
+    ("layer_nonzero", 10): 0.6,
+}
+BH_BY_HAND = {
+    "layer": [0.04, 0.003, 0.04],
+    "layer_nonzero": [0.3, 0.036, 0.6],
+}
+# BH over the first two networks alone: "layer" 0.001, 0.04 -> 0.002, 0.04;
+# "layer_nonzero" 0.012, 0.2 -> 0.024, 0.2.
+BH_OF_TWO_BY_HAND = {"layer": [0.04, 0.002], "layer_nonzero": [0.2, 0.024]}
+
+
+@pytest.fixture
+def fixed_p(monkeypatch):
+    """Rows get the p-values of FIXED_P, so the adjustment is checked on known numbers;
+    the networks are told apart by the size of their last layer (8, 9, 10)."""
+    real = sweep_module.ncut_significance
+
+    def fixed(net, **kw):
+        sig = real(net, **kw)
+        return dataclasses.replace(sig, p_value=FIXED_P[sig.shuffle, net.sizes[-1]])
+
+    monkeypatch.setattr(sweep_module, "ncut_significance", fixed)
+    return {
+        f"net{i}": random_pruned_mlp((24, 20, 16, 8 + i), sparsity=0.6, seed=i) for i in range(3)
+    }
+
+
+def by_hand(table, expected):
+    for shuffle, values in expected.items():
+        got = table.loc[table["shuffle"] == shuffle, "p_value_bh"].to_numpy()
+        np.testing.assert_allclose(got, values, rtol=1e-12, err_msg=shuffle)
+
+
+def test_adjusted_p_values_are_benjamini_hochberg_per_shuffle_method(pd, fixed_p):
+    table = modcore.sweep(fixed_p, shuffle=["layer", "layer_nonzero"], **OPTS)
+    shuffles = ("layer", "layer_nonzero")
+    assert list(table["p_value"]) == [FIXED_P[s, 8 + i] for i in range(3) for s in shuffles]
+    by_hand(table, BH_BY_HAND)
+    stats = pytest.importorskip("scipy.stats")
+    if hasattr(stats, "false_discovery_control"):
+        for _, family in table.groupby("shuffle"):
+            np.testing.assert_allclose(
+                family["p_value_bh"], stats.false_discovery_control(family["p_value"]), rtol=1e-12
+            )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_adjusted_p_values_of_a_resumed_sweep_are_over_all_its_rows(pd, fixed_p, tmp_path, suffix):
+    path = tmp_path / f"results{suffix}"
+    shuffles = ["layer", "layer_nonzero"]
+    two = {k: fixed_p[k] for k in ["net0", "net1"]}
+    by_hand(modcore.sweep(two, shuffle=shuffles, results_path=path, **OPTS), BH_OF_TWO_BY_HAND)
+    table = modcore.sweep(fixed_p, shuffle=shuffles, results_path=path, **OPTS)
+    by_hand(table, BH_BY_HAND)  # the two rows from the file are adjusted anew, over three
+    rows = pd.read_csv(path) if suffix == ".csv" else pd.read_json(path, lines=True)
+    # The file holds no value that a new row would change.
+    assert len(rows) == 6 and list(rows.columns) == list(sweep_module.FILE_COLUMNS)
+    assert "p_value_bh" not in path.read_text()
 
 
 CHANGED = {
@@ -197,6 +269,8 @@ CHANGED = {
     "assign_labels": "kmeans",
     "refine": False,
     "select_by": "ncut",
+    "drop": "unreachable",
+    "normalize": "rescale",
     "seed": 3,
 }
 
@@ -339,7 +413,7 @@ def test_a_second_sweep_on_the_same_file_waits_and_skips_what_the_first_wrote(
     pd, nets, tmp_path, calls, monkeypatch, capsys
 ):
     path = tmp_path / "results.csv"
-    done = modcore.sweep({"net0": nets["net0"]}, **OPTS).iloc[0].to_dict()
+    done = modcore.sweep({"net0": nets["net0"]}, **OPTS).iloc[0].drop("p_value_bh").to_dict()
     calls.clear()
     waiting = threading.Event()
     real_wait = sweep_module._say_waiting
@@ -351,7 +425,7 @@ def test_a_second_sweep_on_the_same_file_waits_and_skips_what_the_first_wrote(
     monkeypatch.setattr(sweep_module, "_say_waiting", say_waiting)
     # Another process's sweep: it holds the lock and has not yet written net0.
     other = sys.modules["modcore.files"].ResultLog(
-        path, sweep_module._typed, columns=sweep_module.COLUMNS
+        path, sweep_module._typed, columns=sweep_module.FILE_COLUMNS
     )
     other.__enter__()
     result = {}

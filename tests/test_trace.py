@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.nn.utils import fusion, prune  # noqa: E402
+from torch import nn
+from torch.nn.utils import fusion, prune
 
-from modcore import weights_from_module  # noqa: E402
-from modcore.network import Network  # noqa: E402
-from modcore.nn import trace  # noqa: E402
-from modcore.nn.trace import network_from_module  # noqa: E402
+from modcore import weights_from_module
+from modcore.network import Network
+from modcore.nn import trace
+from modcore.nn.trace import network_from_module
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -701,7 +701,7 @@ def test_unsupported_ops_name_the_node_and_op(model, shape, match):
 
 def test_untraceable_control_flow_is_a_value_error():
     model = Wrap(lambda s, x: s.fc(x) if x.sum() > 0 else s.fc(-x), fc=nn.Linear(4, 2))
-    with pytest.raises(ValueError, match="torch.fx cannot trace.*control flow"):
+    with pytest.raises(ValueError, match=r"torch\.fx cannot trace.*control flow"):
         network_from_module(model, input_shape=(4,))
 
 
@@ -729,7 +729,7 @@ def test_bad_arguments(kwargs, error, match):
 
 
 def test_not_a_module_and_nothing_left():
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         network_from_module([np.ones((2, 2))])
     with pytest.raises(ValueError, match="no layer group left"):
         network_from_module(nn.Sequential(nn.Linear(3, 2)), include_dense=False)

@@ -6,6 +6,7 @@ import zipfile
 
 import numpy as np
 import pytest
+
 from modcore.weights import weights_from_module
 
 
@@ -235,20 +236,20 @@ def test_npz_that_is_really_npy(tmp_path):
     path = tmp_path / "single.npz"
     with open(path, "wb") as f:
         np.save(f, np.ones((2, 2)))
-    with pytest.raises(ValueError, match="single.npz: not a readable .npz"):
+    with pytest.raises(ValueError, match=r"single\.npz: not a readable \.npz"):
         weights_from_module(path)
     bad_zip = tmp_path / "other.npz"
     with zipfile.ZipFile(bad_zip, "w") as archive:
         archive.writestr("W0.npy", b"not an array")
-    with pytest.raises(ValueError, match="other.npz"):
+    with pytest.raises(ValueError, match=r"other\.npz"):
         weights_from_module(bad_zip)
 
 
 def test_missing_unknown_and_wrong_types(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.pt"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.pt"):
         weights_from_module(tmp_path / "nope.pt")
     (tmp_path / "w.h5").write_bytes(b"x")
-    with pytest.raises(ValueError, match="unsupported weight file type '.h5'"):
+    with pytest.raises(ValueError, match=r"unsupported weight file type '\.h5'"):
         weights_from_module(tmp_path / "w.h5")
     with pytest.raises(TypeError, match="list"):
         weights_from_module([np.ones((2, 2))])

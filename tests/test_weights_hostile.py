@@ -10,7 +10,6 @@ import pytest
 
 import modcore
 from modcore.weights import weights_from_module
-
 from processes import run_python
 
 

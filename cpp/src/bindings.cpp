@@ -159,6 +159,25 @@ ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double 
     return opt;
 }
 
+GraphOptions graph_options(const std::string& drop, const std::string& normalize) {
+    GraphOptions g;
+    if (drop == "unreachable")
+        g.drop = Drop::Unreachable;
+    else if (drop != "isolated")
+        throw std::invalid_argument("drop must be 'isolated' or 'unreachable', got '" + drop + "'");
+    if (normalize == "rescale")
+        g.rescale = true;
+    else if (normalize != "none")
+        throw std::invalid_argument("normalize must be 'none' or 'rescale', got '" + normalize +
+                                    "'");
+    return g;
+}
+
+// The network as the graph modcore clusters (rescaled, units dropped by the rule).
+Graph prepared(const Inputs& in, const GraphOptions& gopt, const CancelToken& token) {
+    return prepare_graph(in.edges(&token), gopt, &token);
+}
+
 // Hands a vector to numpy without a copy: the array owns it through a capsule.
 template <class T>
 py::array_t<T> to_numpy(std::vector<T>&& v) {
@@ -173,19 +192,22 @@ py::dict node_map(Graph& g) {
     d["node_index"] = to_numpy(std::move(g.node_index));
     d["bipartite"] = g.bipartite;
     d["n_edges"] = g.n_edges();
+    d["n_isolated"] = g.counts.isolated;
+    d["n_unreachable"] = g.counts.unreachable;
+    d["n_floating"] = g.counts.floating;
+    d["n_dropped"] = g.n_dropped;
     return d;
 }
 
 // The graph, built without the GIL and interruptibly (a block may hold billions
 // of entries).
-Graph graph_of(const Inputs& in) {
-    return interruptible([&](const CancelToken& token) {
-        return build_graph(in.edges(&token), &token);
-    });
+Graph graph_of(const Inputs& in, const GraphOptions& gopt) {
+    return interruptible([&](const CancelToken& token) { return prepared(in, gopt, token); });
 }
 
-py::dict graph_py(const Sizes& sizes, const py::list& blocks) {
-    Graph g = graph_of(inputs_of(sizes, blocks));
+py::dict graph_py(const Sizes& sizes, const py::list& blocks, const std::string& drop,
+                  const std::string& normalize) {
+    Graph g = graph_of(inputs_of(sizes, blocks), graph_options(drop, normalize));
     py::dict d = node_map(g);
     d["degree"] = to_numpy(std::move(g.degree));
     return d;
@@ -205,13 +227,14 @@ py::dict cluster_py(const Sizes& sizes, const py::list& blocks, int n_clusters, 
                     int max_iter, double tol, const std::string& method,
                     const std::string& select_by, bool refine,
                     const std::string& assign_labels, std::uint64_t seed, int n_jobs,
-                    Index large_graph) {
+                    const std::string& drop, const std::string& normalize, Index large_graph) {
     ClusterOptions opt = cluster_options(n_clusters, n_init, max_iter, tol, method, select_by,
                                          refine, assign_labels, large_graph);
+    const GraphOptions gopt = graph_options(drop, normalize);
     const Inputs in = inputs_of(sizes, blocks);
     Graph g;
     ClusterResult res = interruptible([&](const CancelToken& token) {
-        g = build_graph(in.edges(&token), &token);
+        g = prepared(in, gopt, token);
         opt.spectral.cancel = &token;
         return cluster_graph(g, opt, seed, resolve_threads(n_jobs));
     });
@@ -226,13 +249,15 @@ py::dict cluster_curve_py(const Sizes& sizes, const py::list& blocks, const std:
                           int n_init, int max_iter, double tol, const std::string& method,
                           const std::string& select_by, bool refine,
                           const std::string& assign_labels, std::uint64_t seed, int n_jobs,
+                          const std::string& drop, const std::string& normalize,
                           Index large_graph) {
     ClusterOptions opt = cluster_options(0, n_init, max_iter, tol, method, select_by, refine,
                                          assign_labels, large_graph);
+    const GraphOptions gopt = graph_options(drop, normalize);
     const Inputs in = inputs_of(sizes, blocks);
     Graph g;
     std::vector<ClusterResult> res = interruptible([&](const CancelToken& token) {
-        g = build_graph(in.edges(&token), &token);
+        g = prepared(in, gopt, token);
         opt.spectral.cancel = &token;
         return cluster_curve(g, ks, opt, seed, resolve_threads(n_jobs));
     });
@@ -277,16 +302,18 @@ std::vector<std::int32_t> live_labels(const Graph& g, const Labels& labels, int&
     return live;
 }
 
-double ncut_py(const Sizes& sizes, const py::list& blocks, const Labels& labels) {
-    const Graph g = graph_of(inputs_of(sizes, blocks));
+double ncut_py(const Sizes& sizes, const py::list& blocks, const Labels& labels,
+               const std::string& drop, const std::string& normalize) {
+    const Graph g = graph_of(inputs_of(sizes, blocks), graph_options(drop, normalize));
     int n_labels = 0;
     const std::vector<std::int32_t> live = live_labels(g, labels, n_labels);
     py::gil_scoped_release release;
     return ncut(g, live.data(), n_labels);
 }
 
-double modularity_py(const Sizes& sizes, const py::list& blocks, const Labels& labels) {
-    const Graph g = graph_of(inputs_of(sizes, blocks));
+double modularity_py(const Sizes& sizes, const py::list& blocks, const Labels& labels,
+                     const std::string& drop, const std::string& normalize) {
+    const Graph g = graph_of(inputs_of(sizes, blocks), graph_options(drop, normalize));
     int n_labels = 0;
     const std::vector<std::int32_t> live = live_labels(g, labels, n_labels);
     py::gil_scoped_release release;
@@ -294,16 +321,17 @@ double modularity_py(const Sizes& sizes, const py::list& blocks, const Labels& l
 }
 
 py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double tol,
-                      const std::string& method, std::uint64_t seed, int n_jobs,
-                      Index large_graph) {
+                      const std::string& method, std::uint64_t seed, const std::string& drop,
+                      const std::string& normalize, int n_jobs, Index large_graph) {
     SpectralOptions opt;
     opt.tol = tol;
     opt.method = method_of(method);
     opt.large_graph = large_graph;
+    const GraphOptions gopt = graph_options(drop, normalize);
     const Inputs in = inputs_of(sizes, blocks);
     Graph g;
     Embedding emb = interruptible([&](const CancelToken& token) {
-        g = build_graph(in.edges(&token), &token);
+        g = prepared(in, gopt, token);
         opt.cancel = &token;
         return spectral_embedding(g, k, seed, opt, resolve_threads(n_jobs));
     });
@@ -317,26 +345,31 @@ py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double 
     return d;
 }
 
-// (ncut, modularity): arrays of shape (count, len(ks)), row i for shuffle first + i.
+// (ncut, modularity, dropped): arrays of shape (count, len(ks)), row i for shuffle
+// first + i, and the units each shuffled graph left out.
 py::tuple shuffled_scores_py(const Sizes& sizes, const py::list& blocks, const std::string& shuffle,
                              std::uint64_t first, std::uint64_t count, const std::vector<int>& ks,
                              int n_init, int max_iter, double tol, const std::string& method,
                              const std::string& select_by, bool refine,
                              const std::string& assign_labels, std::uint64_t seed, int n_jobs,
+                             const std::string& drop, const std::string& normalize,
                              Index large_graph) {
     ClusterOptions opt = cluster_options(0, n_init, max_iter, tol, method, select_by, refine,
                                          assign_labels, large_graph);
+    const GraphOptions gopt = graph_options(drop, normalize);
     const ShuffleMethod how = parse_shuffle(shuffle);
     const Inputs in = inputs_of(sizes, blocks);
     ShuffleScores res = interruptible([&](const CancelToken& token) {
         const InputEdges edges = in.edges(&token);
         opt.spectral.cancel = &token;
-        return shuffled_scores(edges, how, first, count, ks, opt, seed, resolve_threads(n_jobs));
+        return shuffled_scores(edges, how, first, count, ks, opt, gopt, seed,
+                               resolve_threads(n_jobs));
     });
     const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(count),
                                          static_cast<py::ssize_t>(ks.size())};
     return py::make_tuple(to_numpy(std::move(res.ncut)).reshape(shape),
-                          to_numpy(std::move(res.modularity)).reshape(shape));
+                          to_numpy(std::move(res.modularity)).reshape(shape),
+                          to_numpy(std::move(res.dropped)));
 }
 
 // One shuffled network: (positions, values) per block, in the block's flat
@@ -374,25 +407,34 @@ py::dict kmeans_py(const py::array_t<double, py::array::c_style | py::array::for
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "modcore's C++ core; use the modcore package, which validates inputs.";
-    m.def("graph", &graph_py, py::arg("sizes"), py::arg("blocks"));
+    // drop and normalize come last, with defaults: how the network becomes the graph;
+    // large_graph (tests only) after them: the edge count from which a graph is large.
+    m.def("graph", &graph_py, py::arg("sizes"), py::arg("blocks"), py::arg("drop") = "isolated",
+          py::arg("normalize") = "none");
     m.def("cluster", &cluster_py, py::arg("sizes"), py::arg("blocks"), py::arg("n_clusters"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
           py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
-          py::arg("n_jobs"), py::arg("large_graph") = kLargeGraphEdges);
-    m.def("ncut", &ncut_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"));
+          py::arg("n_jobs"), py::arg("drop") = "isolated", py::arg("normalize") = "none",
+          py::arg("large_graph") = kLargeGraphEdges);
+    m.def("ncut", &ncut_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"),
+          py::arg("drop") = "isolated", py::arg("normalize") = "none");
     m.def("spectral_embedding", &embedding_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("n_clusters"), py::arg("tol"), py::arg("method"), py::arg("seed"),
-          py::arg("n_jobs") = 1, py::arg("large_graph") = kLargeGraphEdges);
+          py::arg("drop") = "isolated", py::arg("normalize") = "none", py::arg("n_jobs") = 1,
+          py::arg("large_graph") = kLargeGraphEdges);
     m.def("cluster_curve", &cluster_curve_py, py::arg("sizes"), py::arg("blocks"), py::arg("ks"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
           py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
-          py::arg("n_jobs"), py::arg("large_graph") = kLargeGraphEdges);
-    m.def("modularity", &modularity_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"));
+          py::arg("n_jobs"), py::arg("drop") = "isolated", py::arg("normalize") = "none",
+          py::arg("large_graph") = kLargeGraphEdges);
+    m.def("modularity", &modularity_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"),
+          py::arg("drop") = "isolated", py::arg("normalize") = "none");
     m.def("shuffled_scores", &shuffled_scores_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("shuffle"), py::arg("first"), py::arg("count"), py::arg("ks"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
           py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),
-          py::arg("n_jobs"), py::arg("large_graph") = kLargeGraphEdges);
+          py::arg("n_jobs"), py::arg("drop") = "isolated", py::arg("normalize") = "none",
+          py::arg("large_graph") = kLargeGraphEdges);
     m.def("shuffled_network", &shuffled_network_py, py::arg("sizes"), py::arg("blocks"),
           py::arg("shuffle"), py::arg("seed"), py::arg("index"));
     m.def("kmeans", &kmeans_py, py::arg("X"), py::arg("n_clusters"), py::arg("n_init"),

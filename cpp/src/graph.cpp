@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "modcore/rescale.hpp"
+
 namespace modcore {
 namespace {
 
@@ -44,9 +46,69 @@ bool colour_groups(const EdgeSource& src, std::vector<int>& colour) {
     return true;
 }
 
+// Counts the units whose component misses the first or the last group (and of
+// those, the ones missing both) and, with Drop::Unreachable, leaves them out of g.
+// Whole components go, so every kept node keeps all its edges and its degree.
+void drop_unreachable(Graph& g, Drop drop) {
+    const std::int32_t last = static_cast<std::int32_t>(g.group_sizes.size()) - 1;
+    if (last == 0) {
+        if (drop == Drop::Unreachable)
+            throw std::invalid_argument(
+                "drop='unreachable' keeps the components that join the first and the last "
+                "group, and this network has one group (a precomputed graph?): use "
+                "drop='isolated'");
+        return;
+    }
+    int n_comp = 0;
+    const std::vector<std::int32_t> comp = connected_components(g, n_comp);
+    std::vector<unsigned char> ends(n_comp, 0);  // bit 0: has a first-group unit, bit 1: last
+    for (Index i = 0; i < g.n_nodes; ++i) {
+        if (g.node_group[i] == 0) ends[comp[i]] |= 1;
+        if (g.node_group[i] == last) ends[comp[i]] |= 2;
+    }
+    for (Index i = 0; i < g.n_nodes; ++i) {
+        g.counts.unreachable += ends[comp[i]] != 3;
+        g.counts.floating += ends[comp[i]] == 0;
+    }
+    if (drop != Drop::Unreachable || g.counts.unreachable == 0) return;
+    if (g.counts.unreachable == g.n_nodes)
+        throw std::invalid_argument(
+            "no connected component of the network joins its first group to its last, so "
+            "drop='unreachable' leaves no unit");
+    std::vector<std::int32_t> new_id(g.n_nodes, -1);
+    Index kept = 0, side0 = 0;
+    for (Index i = 0; i < g.n_nodes; ++i) {
+        if (ends[comp[i]] != 3) continue;
+        new_id[i] = static_cast<std::int32_t>(kept++);
+        side0 += i < g.n_side0;  // nodes keep their order, so colour 0 stays first
+    }
+    Graph out;
+    out.group_sizes = std::move(g.group_sizes);
+    out.bipartite = g.bipartite;
+    out.n_nodes = kept;
+    out.n_side0 = side0;
+    out.counts = g.counts;
+    out.indptr.assign(1, 0);
+    out.indptr.reserve(kept + 1);
+    out.indices.reserve(g.indices.size());
+    out.weights.reserve(g.weights.size());
+    for (Index i = 0; i < g.n_nodes; ++i) {
+        if (new_id[i] < 0) continue;
+        out.node_group.push_back(g.node_group[i]);
+        out.node_index.push_back(g.node_index[i]);
+        out.degree.push_back(g.degree[i]);
+        for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) {
+            out.indices.push_back(new_id[g.indices[p]]);
+            out.weights.push_back(g.weights[p]);
+        }
+        out.indptr.push_back(static_cast<Index>(out.indices.size()));
+    }
+    g = std::move(out);
+}
+
 }  // namespace
 
-Graph build_graph(const EdgeSource& src, const CancelToken* cancel) {
+Graph build_graph(const EdgeSource& src, Drop drop, const CancelToken* cancel) {
     Graph g;
     g.group_sizes = src.group_sizes();
     const std::size_t n_groups = g.group_sizes.size();
@@ -129,7 +191,21 @@ Graph build_graph(const EdgeSource& src, const CancelToken* cancel) {
     g.degree.assign(g.n_nodes, 0.0);
     for (Index i = 0; i < g.n_nodes; ++i)
         for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) g.degree[i] += g.weights[p];
+    g.counts.isolated = n_all - g.n_nodes;
+    drop_unreachable(g, drop);
+    g.n_dropped = n_all - g.n_nodes;
     return g;
+}
+
+Graph prepare_graph(Network& net, const GraphOptions& opt, const CancelToken* cancel) {
+    if (opt.rescale) rescale_units(net, cancel);
+    return build_graph(NetworkEdges(net), opt.drop, cancel);
+}
+
+Graph prepare_graph(const EdgeSource& src, const GraphOptions& opt, const CancelToken* cancel) {
+    if (!opt.rescale) return build_graph(src, opt.drop, cancel);
+    Network net = materialize(src, cancel);
+    return prepare_graph(net, opt, cancel);
 }
 
 std::vector<std::int32_t> connected_components(const Graph& g, int& n_components) {

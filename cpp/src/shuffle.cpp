@@ -251,16 +251,25 @@ Network shuffle_network(const EdgeSource& original, ShuffleMethod method, std::u
 
 ShuffleScores shuffled_scores(const EdgeSource& original, ShuffleMethod method,
                               std::uint64_t first, std::uint64_t count, const std::vector<int>& ks,
-                              const ClusterOptions& opt, std::uint64_t seed, int n_threads) {
+                              const ClusterOptions& opt, const GraphOptions& gopt,
+                              std::uint64_t seed, int n_threads) {
     if (ks.empty()) throw std::invalid_argument("ks is empty: expected at least one k");
     const std::size_t n_ks = ks.size();
     const int k_max = *std::max_element(ks.begin(), ks.end());
-    ShuffleScores out{std::vector<double>(count * n_ks), std::vector<double>(count * n_ks)};
+    ShuffleScores out{std::vector<double>(count * n_ks), std::vector<double>(count * n_ks),
+                      std::vector<std::int64_t>(count)};
     const std::uint64_t cluster_seed = derive(seed, kClusterTag);
     const CancelToken* cancel = opt.spectral.cancel;
-    auto score = [&](Index i, const EdgeSource& shuffled, int threads) {
+    // Shuffle first + i: its graph by make_graph(), clustered on `threads` threads.
+    auto score = [&](Index i, const auto& make_graph, int threads) {
         const std::uint64_t s = first + static_cast<std::uint64_t>(i);
-        const Graph g = build_graph(shuffled, cancel);
+        Graph g;
+        try {
+            g = make_graph();
+        } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument("shuffled network " + std::to_string(s) + ": " + e.what());
+        }
+        out.dropped[i] = g.n_dropped;
         if (g.n_nodes < k_max)
             throw std::invalid_argument("shuffled network " + std::to_string(s) + " has only " +
                                         std::to_string(g.n_nodes) +
@@ -275,7 +284,13 @@ ShuffleScores shuffled_scores(const EdgeSource& original, ShuffleMethod method,
     if (original.total_entries() >= opt.spectral.large_graph) {
         for (Index i = 0; i < static_cast<Index>(count); ++i) {
             check_cancel(cancel);
-            score(i, ShuffledEdges(original, method, seed, first + i), n_threads);
+            score(
+                i,
+                [&] {
+                    return prepare_graph(ShuffledEdges(original, method, seed, first + i), gopt,
+                                         cancel);
+                },
+                n_threads);
         }
         return out;
     }
@@ -283,8 +298,13 @@ ShuffleScores shuffled_scores(const EdgeSource& original, ShuffleMethod method,
     const NetworkEdges edges(net);
     parallel_for(static_cast<Index>(count), n_threads, [&](Index i) {
         check_cancel(cancel);
-        const Network shuffled = shuffle_network(edges, method, seed, first + i, cancel);
-        score(i, NetworkEdges(shuffled), 1);
+        score(
+            i,
+            [&] {
+                Network shuffled = shuffle_network(edges, method, seed, first + i, cancel);
+                return prepare_graph(shuffled, gopt, cancel);
+            },
+            1);
     });
     return out;
 }

@@ -1,11 +1,11 @@
 """modcore: how modular is a trained neural network?
 
-Spectral clustering of a network's units (MLP neurons, conv channels), the normalized cut of the modules, and
-its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
+Spectral clustering of a network's units (MLP neurons, conv channels), the normalized cut of the
+modules, and its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 """
 
 from .analysis import Eigengap, EigengapWarning, NcutCurve, eigengap, ncut_curve
-from .cluster import Clustering, spectral_cluster
+from .cluster import Clustering, FloatingUnitsWarning, spectral_cluster
 from .functional import (
     FunctionalModules,
     ModuleComparison,
@@ -14,6 +14,7 @@ from .functional import (
     functional_modules,
 )
 from .graph import modularity, ncut
+from .multiple_testing import benjamini_hochberg
 from .network import Network
 from .significance import (
     SHUFFLES,
@@ -32,6 +33,7 @@ __all__ = [
     "Clustering",
     "Eigengap",
     "EigengapWarning",
+    "FloatingUnitsWarning",
     "FunctionalModules",
     "ModuleComparison",
     "NcutCurve",
@@ -39,6 +41,7 @@ __all__ = [
     "SHUFFLES",
     "Significance",
     "Stability",
+    "benjamini_hochberg",
     "coactivation_graph",
     "compare_modules",
     "compare_partitions",

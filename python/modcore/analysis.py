@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
 from . import _core
-from .cluster import MAX_CLUSTERS, check_settings, clustering_of
+from ._typing import InputShape, NetworkLike, ProgressLike, SeedLike
+from .cluster import MAX_CLUSTERS, check_settings, clustering_of, warn_floating
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import as_network
 from .significance import (
@@ -103,15 +106,17 @@ class Eigengap:
 
 
 def eigengap(
-    network,
+    network: NetworkLike,
     *,
     max_k: int = 30,
     n_shuffles: int = 19,
     shuffle: str = "layer",
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    input_shape=None,
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    input_shape: InputShape = None,
 ) -> Eigengap:
     """Suggest a number of modules k from the eigengap of the normalized Laplacian.
 
@@ -134,7 +139,7 @@ def eigengap(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     max_k : int, default=30
         Eigenvalues to compute (at least 3; capped at the number of live units).
@@ -144,6 +149,9 @@ def eigengap(
         How to shuffle, as in :func:`modcore.ncut_significance`.
     tol, eigen_method
         As in :func:`modcore.spectral_cluster`.
+    drop, normalize
+        How the network and each shuffled network become graphs, as in
+        :func:`modcore.ncut_significance`.
     seed : None, int or numpy.random.Generator, default=None
         Seeds the shuffles and the Lanczos start vectors (which move the
         eigenvalues only within ``tol``).
@@ -178,14 +186,25 @@ def eigengap(
     max_k = check_positive_int(max_k, "max_k", minimum=3)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", minimum=0, maximum=MAX_SHUFFLES)
     shuffle = check_shuffle(shuffle)
-    check_settings(tol=tol, eigen_method=eigen_method)
+    graph_args = check_settings(
+        tol=tol, eigen_method=eigen_method, drop=drop, normalize=normalize
+    ).graph_args()
     seed = check_seed(seed)
     sizes, blocks = network.to_core()
-    n_live = int(np.count_nonzero(_core.graph(sizes, blocks)["degree"]))
+    graph = _core.graph(sizes, blocks, **graph_args)
+    warn_floating(
+        SimpleNamespace(
+            drop=drop,
+            n_floating=graph["n_floating"],
+            n_unreachable=graph["n_unreachable"],
+            group_names=network.names,
+        )
+    )
+    n_live = int(np.count_nonzero(graph["degree"]))
     if n_live < 3:
         raise ValueError(f"the network has {n_live} units with edges; the eigengap needs >= 3")
     max_k = min(max_k, n_live)
-    res = _core.spectral_embedding(sizes, blocks, max_k, tol, eigen_method, seed)
+    res = _core.spectral_embedding(sizes, blocks, max_k, tol, eigen_method, seed, **graph_args)
     lam = _laplacian_eigenvalues(res["eigenvalues"])
     ks = np.arange(2, max_k)
     gaps = _relative_gaps(lam, ks)
@@ -194,11 +213,13 @@ def eigengap(
         shuffled = network.with_block_entries(
             _core.shuffled_network(sizes, blocks, shuffle, seed, s)
         )
-        k_s = min(max_k, int(np.count_nonzero(_core.graph(*shuffled.to_core())["degree"])))
+        # Rescaled and pruned by the drop rule after shuffling, as in ncut_significance.
+        live = _core.graph(*shuffled.to_core(), **graph_args)["degree"]
+        k_s = min(max_k, int(np.count_nonzero(live)))
         null_lam = _laplacian_eigenvalues(
-            _core.spectral_embedding(*shuffled.to_core(), k_s, tol, eigen_method, seed)[
-                "eigenvalues"
-            ]
+            _core.spectral_embedding(
+                *shuffled.to_core(), k_s, tol, eigen_method, seed, **graph_args
+            )["eigenvalues"]
         )
         # A shuffle with fewer live units than max_k has no gaps beyond them.
         null[s] = np.nan
@@ -327,9 +348,9 @@ class NcutCurve:
 
 
 def ncut_curve(
-    network,
+    network: NetworkLike,
     *,
-    ks=range(2, 21),
+    ks: Iterable[int] = range(2, 21),
     n_shuffles: int = 1000,
     shuffle: str = "layer",
     assign_labels: str = "cluster_qr",
@@ -339,10 +360,12 @@ def ncut_curve(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    n_jobs=None,
-    progress=None,
-    input_shape=None,
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    input_shape: InputShape = None,
 ) -> NcutCurve:
     """The n-cut of the network and of its shuffles at every k, from one eigensolve each.
 
@@ -364,13 +387,13 @@ def ncut_curve(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     ks : iterable of int, default=range(2, 21)
         The numbers of modules, each in [2, number of connected units], no repeats.
     n_shuffles, shuffle, assign_labels, refine, n_init, select_by
         As in :func:`modcore.ncut_significance`.
-    max_iter, tol, eigen_method, seed, n_jobs, progress
+    max_iter, tol, eigen_method, drop, normalize, seed, n_jobs, progress
         As in :func:`modcore.ncut_significance`; ``n_jobs`` threads run shuffles.
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.
@@ -407,6 +430,8 @@ def ncut_curve(
         max_iter=max_iter,
         tol=tol,
         eigen_method=eigen_method,
+        drop=drop,
+        normalize=normalize,
     )
     shuffle = check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
@@ -414,7 +439,9 @@ def ncut_curve(
     seed = check_seed(seed)
     sizes, blocks = network.to_core()
     # core_args()[0] is n_clusters, replaced by the list ks.
-    res = _core.cluster_curve(sizes, blocks, ks.tolist(), *settings.core_args()[1:], seed, n_jobs)
+    res = _core.cluster_curve(
+        sizes, blocks, ks.tolist(), *settings.core_args()[1:], seed, n_jobs, **settings.graph_args()
+    )
     null = shuffled_scores(
         network, shuffle, n_shuffles, settings, seed, n_jobs, progress, ks=ks.tolist()
     )
@@ -424,9 +451,11 @@ def ncut_curve(
             null.ncut[:, j],
             shuffle,
             modularity=null.modularity[:, j],
+            dropped=null.dropped,
         )
         for j, (k, r) in enumerate(zip(ks, res["results"]))
     )
+    warn_floating(sigs[0].clustering)
     return NcutCurve(ks=ks, significances=sigs)
 
 
@@ -439,7 +468,7 @@ def _check_ks(ks) -> np.ndarray:
     for k in ks:
         if not isinstance(k, numbers.Integral) or isinstance(k, bool):
             raise TypeError(f"ks must hold ints, got {k!r}")
-        if not 2 <= k <= MAX_CLUSTERS:
+        if not 2 <= int(k) <= MAX_CLUSTERS:
             raise ValueError(f"every k must be in [2, {MAX_CLUSTERS}], got {k}")
     if len(set(ks)) != len(ks):
         raise ValueError(f"ks has repeated values: {sorted(ks)}")

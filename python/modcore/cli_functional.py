@@ -7,9 +7,20 @@ import json
 import math
 from pathlib import Path
 
-from . import __version__
-from .cli import _COUNT, _SEED, UsageError, _integer, _shape
-from .cluster import MAX_CLUSTERS, MAX_INIT
+from .cli import (
+    _COUNT,
+    _SEED,
+    UsageError,
+    _add_rule_options,
+    _integer,
+    _option,
+    _output_dir,
+    _output_file,
+    _rule,
+    _shape,
+)
+from .cluster import MAX_CLUSTERS
+from .files import atomic_write
 from .functional import METHODS
 from .significance import MAX_SHUFFLES
 
@@ -43,13 +54,17 @@ def add_functional_parser(sub) -> None:
         "inputs are reshaped to it and the model traced with it (default: the "
         "checkpoint model's input_shape)",
     )
-    f.add_argument(
+    _option(
+        f,
+        "--n-clusters",
         "--clusters",
         type=_integer(2, MAX_CLUSTERS),
         default=12,
         help="number of modules k (default 12)",
     )
-    f.add_argument(
+    _option(
+        f,
+        "--n-shuffles",
         "--shuffles",
         type=_integer(0, MAX_SHUFFLES),
         default=1000,
@@ -70,21 +85,27 @@ def add_functional_parser(sub) -> None:
         default="l2",
         help="conv channel value over positions: l2, mean_abs, max_column, spectral (default l2)",
     )
-    f.add_argument(
-        "--n-init", type=_integer(1, MAX_INIT), default=10, help="k-means restarts (default 10)"
-    )
+    _add_rule_options(f)
     f.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
-    f.add_argument(
+    _option(
+        f,
+        "--n-jobs",
         "--jobs",
         type=_COUNT,
         default=None,
         help="threads (default: all cores; more are capped at the cores)",
     )
-    f.add_argument("--json", type=Path, help="write the results as JSON here")
+    f.add_argument("--json", type=_output_file, help="write the results as JSON here")
+    f.add_argument(
+        "--report",
+        type=_output_dir,
+        help="write summary.json, the coactivation matrix ordered by weight module "
+        "(coactivation.png) and index.html to this directory",
+    )
     f.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run_functional(args) -> dict:
+def run_functional(args, extra: dict) -> dict:
     try:
         import torch  # noqa: F401
     except ImportError as exc:
@@ -92,55 +113,44 @@ def run_functional(args) -> dict:
     from .cluster import spectral_cluster
     from .functional import compare_modules, functional_modules
     from .nn import checkpoint, load_dataset
+    from .report_functional import functional_summary, write_functional_report
 
-    try:
-        model = checkpoint.load(args.network).model
-        shape = args.input_shape or tuple(getattr(model, "input_shape", ())) or None
-        # Only the test split is used; n_train=1 avoids holding the training set.
-        data = load_dataset(
-            args.dataset, data_dir=args.data_dir, seed=args.seed, n_train=1, n_test=args.n_test
-        )
-        x = data.x_test
-        if shape is not None:
-            if data.n_features != math.prod(shape):
-                raise UsageError(
-                    f"{data.name} has {data.n_features} inputs per example, the model takes {shape}"
-                )
-            x = x.reshape(len(x), *shape)  # flat inputs are channel-major, as load_dataset's
-        options = dict(
-            n_clusters=args.clusters, n_init=args.n_init, seed=args.seed, n_jobs=args.jobs
-        )
-        weight = spectral_cluster(model, input_shape=shape, **options)
-        fm = functional_modules(
-            model,
-            x,
-            n_shuffles=args.shuffles,
-            method=args.method,
-            reduction=args.reduction,
-            progress=not args.quiet,
-            **options,
-        )
-        cmp = compare_modules(fm, weight, n_permutations=args.permutations, seed=args.seed)
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
-        raise UsageError(str(exc)) from exc
+    # A failure here (no checkpoint, no data, a refused model) is one line from cli.main.
+    model = checkpoint.load(args.network).model
+    shape = args.input_shape or tuple(getattr(model, "input_shape", ())) or None
+    # Only the test split is used; n_train=1 avoids holding the training set.
+    data = load_dataset(
+        args.dataset, data_dir=args.data_dir, seed=args.seed, n_train=1, n_test=args.n_test
+    )
+    x = data.x_test
+    if shape is not None:
+        if data.n_features != math.prod(shape):
+            raise UsageError(
+                f"{data.name} has {data.n_features} inputs per example, the model takes {shape}"
+            )
+        x = x.reshape(len(x), *shape)  # flat inputs are channel-major, as load_dataset's
+    options = dict(n_clusters=args.n_clusters, seed=args.seed, n_jobs=args.n_jobs, **_rule(args))
+    weight = spectral_cluster(model, input_shape=shape, **options)
+    fm = functional_modules(
+        model,
+        x,
+        n_shuffles=args.n_shuffles,
+        method=args.method,
+        reduction=args.reduction,
+        progress=not args.quiet,
+        **options,
+    )
+    cmp = compare_modules(fm, weight, n_permutations=args.permutations, seed=args.seed)
     _print(args, fm, weight, cmp)
-    results = {
-        "network": str(args.network),
-        "dataset": data.name,
-        "n_samples": len(x),
-        "modcore": __version__,
-        "functional": fm.to_dict(),
-        "comparison": cmp.to_dict(),
-        "weight": {
-            "ncut": weight.ncut,
-            "group_names": list(weight.group_names),
-            "labels": [lab.tolist() for lab in weight.labels],
-        },
-    }
+    extra = {**extra, "network": str(args.network), "dataset": data.name, "n_samples": len(x)}
+    results = functional_summary(fm, cmp, weight, extra)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+        with atomic_write(args.json) as f:
+            f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
+    if args.report is not None:
+        index = write_functional_report(args.report, fm, cmp, weight, extra)
+        print(f"report written to {index}")
     return results
 
 
@@ -149,7 +159,7 @@ def _print(args, fm, weight, cmp) -> None:
     print(
         f"network {args.network}, {acts.n_units} units of {len(acts.group_names)} groups on "
         f"{acts.n_samples} samples ({len(acts.dropped)} constant units dropped), "
-        f"k={args.clusters}, {fm.method}"
+        f"k={args.n_clusters}, {fm.method}"
     )
     line = f"functional n-cut {fm.ncut:.4f}"
     if fm.significance is not None:

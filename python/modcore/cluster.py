@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _core
+from ._typing import InputShape, NetworkLike, SeedLike
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import Network, as_network
 
-__all__ = ["Clustering", "ClusterSettings", "spectral_cluster", "check_settings"]
+__all__ = [
+    "Clustering",
+    "ClusterSettings",
+    "FloatingUnitsWarning",
+    "spectral_cluster",
+    "check_settings",
+]
 
 EIGEN_METHODS = ("auto", "bipartite", "full", "dense")
+DROPS = ("isolated", "unreachable")
+NORMALIZES = (None, "rescale")
 ASSIGN_LABELS = ("cluster_qr", "kmeans")
 SELECT_BY = ("inertia", "ncut")
 # Bounds that keep every value inside the C++ int range with room to spare; the
@@ -40,8 +50,14 @@ class ClusterSettings:
     assign_labels: str = "cluster_qr"
     refine: bool = True
     select_by: str = "inertia"
+    drop: str = "isolated"
+    normalize: str | None = None
 
-    def core_args(self) -> tuple:
+    def graph_args(self) -> dict:
+        """How ``_core`` turns the network (and each shuffled one) into the graph."""
+        return {"drop": self.drop, "normalize": self.normalize or "none"}
+
+    def core_args(self) -> tuple[int, int, int, float, str, str, bool, str]:
         return (
             self.n_clusters,
             self.n_init,
@@ -64,6 +80,8 @@ def check_settings(
     assign_labels="cluster_qr",
     refine=True,
     select_by="inertia",
+    drop="isolated",
+    normalize=None,
 ) -> ClusterSettings:
     """Validate the clustering parameters once, at the border."""
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
@@ -78,6 +96,10 @@ def check_settings(
         raise TypeError(f"refine must be True or False, got {type(refine).__name__}")
     if select_by not in SELECT_BY:
         raise ValueError(f"select_by must be one of {SELECT_BY}, got {select_by!r}")
+    if not isinstance(drop, str) or drop not in DROPS:
+        raise ValueError(f"drop must be one of {DROPS}, got {drop!r}")
+    if normalize is not None and (not isinstance(normalize, str) or normalize not in NORMALIZES):
+        raise ValueError(f"normalize must be None or 'rescale', got {normalize!r}")
     return ClusterSettings(
         n_clusters=check_positive_int(n_clusters, "n_clusters", minimum=2, maximum=MAX_CLUSTERS),
         n_init=check_positive_int(n_init, "n_init", maximum=MAX_INIT),
@@ -87,7 +109,14 @@ def check_settings(
         assign_labels=assign_labels,
         refine=bool(refine),
         select_by=select_by,
+        drop=drop,
+        normalize=normalize,
     )
+
+
+class FloatingUnitsWarning(UserWarning):
+    """The network has units in components that reach neither its first nor its last
+    group: kept by ``drop="isolated"``, such a fragment can take a module at almost no cut."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -98,7 +127,7 @@ class Clustering:
     ----------
     labels : list of int arrays
         ``labels[g][i]`` is the module of unit ``i`` of group ``g`` (layer ``g``
-        of an MLP); -1 for units with no edges (dropped before clustering).
+        of an MLP); -1 for the units dropped before clustering (see ``drop``).
     ncut : float
         Normalized cut of the partition (lower is more modular, 0 <= ncut <= k).
     modularity : float
@@ -126,6 +155,22 @@ class Clustering:
         components alone fixed the modules.
     group_names : tuple of str
         The name of each group of ``labels`` ("layer 0", ... for an MLP).
+    drop : str
+        The rule that left units out: "isolated" or "unreachable".
+    normalize : str or None
+        "rescale" when the weights were rescaled before clustering, else None.
+    n_dropped : int
+        Units left out of the graph (label -1): ``n_isolated``, plus
+        ``n_unreachable`` with ``drop="unreachable"``.
+    n_isolated : int
+        Units without edges.
+    n_unreachable : int
+        Units with edges whose connected component has no unit in the first
+        group or none in the last (counted under either rule; dropped only by
+        "unreachable"); 0 for a network of one group.
+    n_floating : int
+        Of those, the units whose component touches neither the first nor the
+        last group.
     """
 
     labels: list
@@ -142,6 +187,12 @@ class Clustering:
     inertia: float
     eigen_method: str
     group_names: tuple
+    drop: str
+    normalize: str | None
+    n_dropped: int
+    n_isolated: int
+    n_unreachable: int
+    n_floating: int
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -150,15 +201,51 @@ class Clustering:
         d["group_names"] = list(self.group_names)
         return d
 
+    def _repr_html_(self) -> str:
+        from .notebook import clustering_html
+
+        return clustering_html(self)
+
     def __repr__(self) -> str:
         flat = np.concatenate(self.labels) if self.labels else np.empty(0, np.int64)
         sizes = np.bincount(flat[flat >= 0], minlength=self.n_clusters)
+        rescaled = ", normalize='rescale'" if self.normalize else ""
         return (
             f"Clustering(ncut={self.ncut:.4f}, n_clusters={self.n_clusters}, "
-            f"module sizes={sizes.tolist()}, dropped={int((flat < 0).sum())}, "
+            f"module sizes={sizes.tolist()}, dropped={dropped_text(self)}{rescaled}, "
             f"n_components={self.n_components}, eigen_method={self.eigen_method!r}, "
             f"seed={self.seed})"
         )
+
+
+def dropped_text(clustering: Clustering) -> str:
+    """``"3 (isolated)"`` or ``"9 (3 isolated, 6 unreachable)"``, for reprs."""
+    if clustering.drop == "unreachable" and clustering.n_unreachable:
+        return (
+            f"{clustering.n_dropped} ({clustering.n_isolated} isolated, "
+            f"{clustering.n_unreachable} unreachable)"
+        )
+    return f"{clustering.n_dropped} (isolated)"
+
+
+def warn_floating(clustering, stacklevel: int = 3) -> None:
+    """Warn when ``drop="isolated"`` kept units whose component reaches neither end.
+
+    ``clustering`` is a :class:`Clustering` or anything with its ``drop``,
+    ``n_floating``, ``n_unreachable`` and ``group_names``.
+    """
+    if clustering.drop != "isolated" or not clustering.n_floating:
+        return
+    names = clustering.group_names
+    warnings.warn(
+        f"{clustering.n_floating} units with edges are in components that reach neither the "
+        f"first group ({names[0]!r}) nor the last ({names[-1]!r}); drop='isolated' keeps "
+        "them, and such a fragment can take a module of its own at almost no cut, "
+        "lowering the n-cut. drop='unreachable' (the authors' PyTorch port) leaves out "
+        f"every component that misses an end ({clustering.n_unreachable} units here)",
+        FloatingUnitsWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def labels_by_group(network: Network, node_map: dict, labels: np.ndarray) -> list:
@@ -193,6 +280,12 @@ def clustering_of(
         inertia=float(res["inertia"]),
         eigen_method=str(res["eigen_method"]),
         group_names=network.names,
+        drop=settings.drop,
+        normalize=settings.normalize,
+        n_dropped=int(node_map["n_dropped"]),
+        n_isolated=int(node_map["n_isolated"]),
+        n_unreachable=int(node_map["n_unreachable"]),
+        n_floating=int(node_map["n_floating"]),
     )
 
 
@@ -200,12 +293,13 @@ def cluster_network(
     network: Network, settings: ClusterSettings, seed: int, n_jobs: int
 ) -> Clustering:
     """spectral_cluster on checked inputs (also run by Dask workers)."""
-    res = _core.cluster(*network.to_core(), *settings.core_args(), seed, n_jobs)
+    sizes, blocks = network.to_core()
+    res = _core.cluster(sizes, blocks, *settings.core_args(), seed, n_jobs, **settings.graph_args())
     return clustering_of(network, res, res, settings.n_clusters, settings, seed)
 
 
 def spectral_cluster(
-    network,
+    network: NetworkLike,
     *,
     n_clusters: int = 12,
     assign_labels: str = "cluster_qr",
@@ -215,14 +309,16 @@ def spectral_cluster(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    n_jobs=None,
-    input_shape=None,
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    input_shape: InputShape = None,
 ) -> Clustering:
     """Cluster a network's units into modules by spectral clustering.
 
     The network is the graph with one node per unit and edge weights ``|w|``
-    (biases ignored; units without edges dropped). Nodes are embedded by the top
+    (biases ignored; units without edges dropped, see ``drop``). Nodes are embedded by the top
     ``n_clusters`` eigenvectors of the normalized adjacency ``D^-1/2 A D^-1/2``
     scaled by ``D^-1/2`` (scikit-learn's spectral embedding). By default the
     embedding becomes labels by a column-pivoted QR (``cluster_qr``), which
@@ -235,12 +331,17 @@ def spectral_cluster(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         A :class:`modcore.Network`; a chain of weight matrices ``weights[l]`` of
-        shape ``(n_l, n_{l+1})`` (transpose torch's ``(out, in)``); a symmetric
-        scipy.sparse adjacency (a precomputed graph: labels come back as one
-        array over its nodes); a torch module (traced, see ``input_shape``); or
-        a state dict / weight file path (see :func:`modcore.weights_from_module`).
+        shape ``(n_l, n_{l+1})``, numpy arrays or torch tensors (transpose torch's
+        ``(out, in)``); a torch module (a chain of Linear layers is read as one,
+        any other is traced, see ``input_shape``); a state dict, or the path (str
+        or path-like) of a ``.pt``/``.pth``, ``.safetensors`` or ``.npz`` file,
+        read by :func:`modcore.weights_from_module`; or a symmetric scipy.sparse
+        adjacency (a precomputed graph: labels come back as one array over its
+        nodes). Every public function that takes a network reads these forms
+        alike (:func:`modcore.network.as_network`); torch is imported only for
+        torch objects and ``.pt`` files.
     n_clusters : int, default=12
         Number of modules k, 2 <= k <= number of connected units.
     assign_labels : {"cluster_qr", "kmeans"}, default="cluster_qr"
@@ -272,6 +373,32 @@ def spectral_cluster(
         units); "auto" picks "dense" for <= 300 units, else "bipartite" when the
         network is bipartite, else "full". :attr:`Clustering.eigen_method` says
         which ran.
+    drop : {"isolated", "unreachable"}, default="isolated"
+        Which units are left out of the graph (label -1). "isolated": units
+        without edges, as the authors' TensorFlow code behind the paper's
+        tables. "unreachable": also every connected component that has no unit
+        in the first group or none in the last (an MLP's input and output
+        layers; a traced model's input and last layer), as the authors' PyTorch
+        port (nn-clustering-pytorch) does. A small fragment cut off from the
+        rest is a component of its own, so it can take a module at almost no
+        cut and lower the n-cut; with "isolated" a :class:`FloatingUnitsWarning`
+        says when the network has a component that touches neither end. A
+        network of one group (a precomputed adjacency) has no ends:
+        "unreachable" is a ValueError there. :attr:`Clustering.n_dropped` and
+        the counts beside it say what was left out and why.
+    normalize : {None, "rescale"}, default=None
+        "rescale": before clustering, the port's function-preserving rescaling.
+        For each hidden group l in order (a group with blocks in and out; an
+        MLP's layers but the first and the last), each unit i gets ``s_i =
+        ||W_l[:, i]||_2 + 1e-5``, the L2 norm of its incoming weights (over all
+        blocks into the group, as rescaled by the groups before it); then
+        ``W_l[:, i] /= s_i`` and ``W_{l+1}[i, :] *= s_i`` (modcore's ``(n_in,
+        n_out)`` layout: torch's ``W_l[i, :] /= s_i``, ``W_{l+1}[:, i] *= s_i``).
+        A ReLU network computes the same function (with biases ``b_l[i] /=
+        s_i``), since ReLU is positively homogeneous; the graph changes. For a
+        traced conv net the edges are kernel-slice norms, and the rescaled graph
+        is the graph of the rescaled net when ``kernel_norm="l2"``. Not defined
+        for a block from a group to itself (a precomputed adjacency): ValueError.
     seed : None, int or numpy.random.Generator, default=None
         None draws fresh entropy; the integer used is in the result. Same seed,
         same result, whatever ``n_jobs``. With "cluster_qr" only the Lanczos
@@ -287,11 +414,19 @@ def spectral_cluster(
     -------
     Clustering
 
+    Warns
+    -----
+    FloatingUnitsWarning
+        With ``drop="isolated"``, when units with edges sit in components that
+        reach neither the first nor the last group.
+
     Raises
     ------
     ValueError
         An invalid network (shapes, NaN, no non-zero weights, an asymmetric
-        adjacency), ``n_clusters`` outside [2, number of connected units], or a
+        adjacency), ``drop="unreachable"`` on a network of one group or where no
+        component joins the two ends, ``normalize="rescale"`` on a self-block,
+        ``n_clusters`` outside [2, number of connected units], or a
         problem too large for the solvers that cannot be interrupted:
         ``eigen_method="dense"`` above 1,000 connected units, more than 500
         eigenvectors beyond the connected components where no dense solve fits.
@@ -317,5 +452,9 @@ def spectral_cluster(
         max_iter=max_iter,
         tol=tol,
         eigen_method=eigen_method,
+        drop=drop,
+        normalize=normalize,
     )
-    return cluster_network(network, settings, check_seed(seed), check_n_jobs(n_jobs))
+    clustering = cluster_network(network, settings, check_seed(seed), check_n_jobs(n_jobs))
+    warn_floating(clustering)
+    return clustering

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import math
 import uuid
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _core
 from .progress import Progress
+
+if TYPE_CHECKING:
+    from .cluster import ClusterSettings
+    from .network import Network
 
 __all__ = ["NetworkJob", "check_client", "shuffle_chunks", "shuffled_scores_on_cluster"]
 
@@ -72,10 +77,21 @@ def shuffle_chunks(n_shuffles: int, n_threads: int, chunk_size: int | None = Non
 # --- tasks: run on the workers, found there by name (modcore is installed on them) ---
 
 
-def run_chunk(network, shuffle, first, count, settings, seed, n_jobs):
-    """(n-cuts, modularities) of shuffles ``first .. first+count-1`` (one C++ batch)."""
-    ncut, modularity = _core.shuffled_scores(
-        *network.to_core(),
+def run_chunk(
+    network: Network,
+    shuffle: str,
+    first: int,
+    count: int,
+    settings: ClusterSettings,
+    seed: int,
+    n_jobs: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n-cuts, modularities, units dropped) of shuffles ``first .. first+count-1`` (one
+    C++ batch)."""
+    sizes, blocks = network.to_core()
+    ncut, modularity, dropped = _core.shuffled_scores(
+        sizes,
+        blocks,
         shuffle,
         first,
         count,
@@ -83,8 +99,9 @@ def run_chunk(network, shuffle, first, count, settings, seed, n_jobs):
         *settings.core_args()[1:],
         seed,
         n_jobs,
+        **settings.graph_args(),
     )
-    return ncut[:, 0], modularity[:, 0]
+    return ncut[:, 0], modularity[:, 0], dropped
 
 
 def run_clustering(network, settings, seed, n_jobs):
@@ -100,7 +117,7 @@ class NetworkJob:
     its own clustering.
 
     Feed every finished future of ``futures`` to :meth:`record`; when ``done``,
-    ``ncuts[shuffle]`` and ``modularity[shuffle]`` hold each null in
+    ``ncuts[shuffle]``, ``modularity[shuffle]`` and ``dropped[shuffle]`` hold each null in
     shuffle-index order and ``clustering`` the network's clustering (if it was
     asked for). Call :meth:`cancel` when done or on error: it releases all of it
     on the cluster.
@@ -126,10 +143,12 @@ class NetworkJob:
         self.network = client.scatter(network, broadcast=True, hash=False)
         self.ncuts = {s: np.full(n_shuffles, np.nan) for s in shuffles}
         self.modularity = {s: np.full(n_shuffles, np.nan) for s in shuffles}
+        self.dropped = {s: np.full(n_shuffles, -1, dtype=np.int64) for s in shuffles}
         self.remaining = len(shuffles) * n_shuffles
         self.clustering = None
         self._cluster_pending = cluster
-        self._parts = {}  # future key -> None (clustering) or (shuffle, first, count)
+        # future key -> None (clustering) or (shuffle, first, count)
+        self._parts: dict[str, tuple[str, int, int] | None] = {}
         self.futures = []
         chunks = shuffle_chunks(n_shuffles, sum(client.nthreads().values()), chunk_size)
         if cluster:
@@ -167,13 +186,14 @@ class NetworkJob:
             self.clustering, self._cluster_pending = result, False
             return 0
         shuffle, first, count = part
-        ncut, modularity = result
+        ncut, modularity, dropped = result
         if len(ncut) != count:
             raise RuntimeError(
                 f"chunk {first}+{count} of the {shuffle!r} null returned {len(ncut)} values"
             )
         self.ncuts[shuffle][first : first + count] = ncut
         self.modularity[shuffle][first : first + count] = modularity
+        self.dropped[shuffle][first : first + count] = dropped
         self.remaining -= count
         return count
 
@@ -237,10 +257,14 @@ def shuffled_scores_on_cluster(
                 missing = np.flatnonzero(np.isnan(ncuts))
                 prefix = ncuts[: missing[0] if missing.size else n_shuffles]
                 if np.count_nonzero(prefix <= stop[0]) >= stop[1]:
-                    return NullScores(prefix[:, None], job.modularity[shuffle][: len(prefix), None])
+                    return NullScores(
+                        prefix[:, None],
+                        job.modularity[shuffle][: len(prefix), None],
+                        job.dropped[shuffle][: len(prefix)],
+                    )
         if not job.done:  # as_completed yields every future once, so this cannot happen
             raise RuntimeError(f"{job.remaining} shuffles missing from the cluster's results")
-        return NullScores(ncuts[:, None], job.modularity[shuffle][:, None])
+        return NullScores(ncuts[:, None], job.modularity[shuffle][:, None], job.dropped[shuffle])
     finally:
         if job is not None:
             job.cancel()

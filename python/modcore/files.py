@@ -38,6 +38,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = ["ResultLog", "atomic_write"]
 
@@ -151,23 +152,23 @@ class ResultLog:
             raise ValueError("a CSV result log needs its columns")
         self.check_row, self.columns, self.what, self.on_wait = check_row, columns, what, on_wait
         self.journal = self.path.with_name(self.path.name + ".writing")
-        self.rows = []
-        self._file = None
+        self.rows: list[dict] = []
+        self._file: BinaryIO | None = None
 
     # --- open / close ---------------------------------------------------------------
 
     def __enter__(self) -> ResultLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a+b")  # O_APPEND: every write lands at the end
+            self._file = file = open(self.path, "a+b")  # O_APPEND: every write lands at the end
         except OSError as exc:  # a directory, a read-only place, a file as a folder ...
             raise ValueError(
                 f"{self.path}: cannot open the {self.what} file ({exc.strerror or exc})"
             ) from exc
         try:
-            self._lock()
-            self._file.seek(0)
-            data = self._repair(self._file.read())
+            self._lock(file)
+            file.seek(0)
+            data = self._repair(file, file.read())
             self.rows = self._parse(data)
         except BaseException:
             self.close()
@@ -183,8 +184,8 @@ class ResultLog:
             self._file.close()  # closing releases the flock
             self._file = None
 
-    def _lock(self) -> None:
-        fd = self._file.fileno()
+    def _lock(self, file: BinaryIO) -> None:
+        fd = file.fileno()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -192,14 +193,14 @@ class ResultLog:
                 self.on_wait(self.path)
             fcntl.flock(fd, fcntl.LOCK_EX)
 
-    def _repair(self, data: bytes) -> bytes:
+    def _repair(self, file: BinaryIO, data: bytes) -> bytes:
         """Remove the proper prefix of the journal's row that a crash left at the end."""
         if not self.journal.exists():
             return data
         kept = self._journal_cut(data)
         if len(kept) < len(data):
-            self._file.truncate(len(kept))
-            os.fsync(self._file.fileno())
+            file.truncate(len(kept))
+            os.fsync(file.fileno())
         self.journal.unlink()
         return kept
 

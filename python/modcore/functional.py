@@ -11,14 +11,24 @@ uniform permutation of the upper-triangle entries, in C++) is the null.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
+from ._typing import ProgressLike, SeedLike
 from .cluster import Clustering, spectral_cluster
 from .io import check_positive_int, check_seed, real_array
 from .network import Block, Network
 from .significance import Significance, ncut_significance, null_stats
+
+if TYPE_CHECKING:
+    import torch
+
+if TYPE_CHECKING:  # torch is an optional dependency
+    from .nn.activations import Activations
 
 __all__ = [
     "FunctionalModules",
@@ -43,7 +53,11 @@ _RANK_ELEMENTS = 1 << 20
 
 
 def coactivation_graph(
-    acts, *, method: str = "spearman", squared: bool = True, block_size: int | None = None
+    acts: Activations | npt.ArrayLike,
+    *,
+    method: str = "spearman",
+    squared: bool = True,
+    block_size: int | None = None,
 ) -> Network:
     """The graph of units joined by how strongly their activations correlate.
 
@@ -254,7 +268,7 @@ class FunctionalModules:
     ncut: float
     significance: Significance | None
     clustering: Clustering
-    activations: object
+    activations: Activations
     graph: Network
     method: str
     squared: bool
@@ -311,12 +325,12 @@ class FunctionalModules:
 
 
 def functional_modules(
-    model,
-    data=None,
+    model: torch.nn.Module | Activations,
+    data: Any = None,
     *,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
-    units=None,
+    units: Sequence[str] | None = None,
     reduction: str = "l2",
     batch_size: int = 1024,
     method: str = "spearman",
@@ -328,9 +342,9 @@ def functional_modules(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    n_jobs=None,
-    progress=None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
 ) -> FunctionalModules:
     """Cluster a model's units by their coactivations and test the n-cut.
 
@@ -388,16 +402,23 @@ def functional_modules(
                 "model is recorded activations: leave data and units unset "
                 "(they were fixed when the activations were recorded)"
             )
-        acts = model
+        # recognised by its attributes, so that this module need not import torch
+        acts = cast("Activations", model)
     else:
         if data is None:
             raise TypeError("functional_modules needs data to run the model on")
         from .nn.activations import activations
 
-        acts = activations(model, data, units=units, reduction=reduction, batch_size=batch_size)
+        acts = activations(
+            cast("torch.nn.Module", model),
+            data,
+            units=units,
+            reduction=reduction,
+            batch_size=batch_size,
+        )
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", minimum=0)
     graph = coactivation_graph(acts, method=method, squared=squared)
-    options = dict(
+    options: dict[str, Any] = dict(
         n_clusters=n_clusters,
         assign_labels=assign_labels,
         refine=refine,
@@ -579,7 +600,7 @@ class NullTest:
     alternative: str
 
     @classmethod
-    def of(cls, value: float, null: np.ndarray, alternative: str) -> "NullTest":
+    def of(cls, value: float, null: np.ndarray, alternative: str) -> NullTest:
         mean, std, z = null_stats(value, null)
         extreme = null >= value if alternative == "greater" else null <= value
         p = (1 + int(np.count_nonzero(extreme))) / (null.size + 1)
@@ -669,7 +690,11 @@ class ModuleComparison:
 
 
 def compare_modules(
-    functional: FunctionalModules, weight_modules, *, n_permutations: int = 1000, seed=None
+    functional: FunctionalModules,
+    weight_modules: Clustering,
+    *,
+    n_permutations: int = 1000,
+    seed: SeedLike = None,
 ) -> ModuleComparison:
     """Compare functional modules with the weight modules of the same model.
 
@@ -725,21 +750,10 @@ def compare_modules(
     >>> modcore.compare_modules(fm, weight, n_permutations=99, seed=0).nmi.value
     1.0
     """
-    if not isinstance(functional, FunctionalModules):
-        raise TypeError(
-            f"functional must be a FunctionalModules result, got {type(functional).__name__}"
-        )
-    weight = (
-        weight_modules.clustering if isinstance(weight_modules, Significance) else weight_modules
-    )
-    if not isinstance(weight, Clustering):
-        raise TypeError(
-            f"weight_modules must be a modcore Clustering or Significance, got "
-            f"{type(weight_modules).__name__}"
-        )
+    weight = weight_clustering(functional, weight_modules)
     n_permutations = check_positive_int(n_permutations, "n_permutations")
     seed = check_seed(seed)
-    names, nodes, f_lab, w_lab = _matched_units(functional, weight)
+    names, nodes, f_lab, w_lab = matched_units(functional, weight)
     adjacency = _dense_subgraph(functional.graph, nodes)
     degree = adjacency.sum(axis=1)
     w_lab = np.unique(w_lab, return_inverse=True)[1]
@@ -788,7 +802,25 @@ def compare_modules(
     )
 
 
-def _matched_units(functional: FunctionalModules, weight: Clustering) -> tuple:
+def weight_clustering(functional, weight_modules) -> Clustering:
+    """The weight Clustering of a (FunctionalModules, Clustering or Significance) pair;
+    TypeError for anything else."""
+    if not isinstance(functional, FunctionalModules):
+        raise TypeError(
+            f"functional must be a FunctionalModules result, got {type(functional).__name__}"
+        )
+    weight = (
+        weight_modules.clustering if isinstance(weight_modules, Significance) else weight_modules
+    )
+    if not isinstance(weight, Clustering):
+        raise TypeError(
+            f"weight_modules must be a modcore Clustering or Significance, got "
+            f"{type(weight_modules).__name__}"
+        )
+    return weight
+
+
+def matched_units(functional: FunctionalModules, weight: Clustering) -> tuple:
     """Group names, coactivation-graph nodes and both labels of the units in both."""
     acts = functional.activations
     w_index = {name: g for g, name in enumerate(weight.group_names)}
@@ -800,7 +832,9 @@ def _matched_units(functional: FunctionalModules, weight: Clustering) -> tuple:
             "traced model (modcore.spectral_cluster(model, input_shape=...)) or name the "
             "layers with modcore.Network.from_weights(weights, names=[...])"
         )
-    nodes, f_lab, w_lab = [], [], []
+    node_lists: list[np.ndarray] = []
+    f_lab: list[np.ndarray] = []
+    w_lab: list[np.ndarray] = []
     for name in names:
         g = functional.group_names.index(name)
         f, w = functional.labels[g], np.asarray(weight.labels[w_index[name]])
@@ -813,10 +847,10 @@ def _matched_units(functional: FunctionalModules, weight: Clustering) -> tuple:
         rows = np.flatnonzero(acts.unit_group == g)
         node[acts.unit_index[rows]] = rows
         both = (f >= 0) & (w >= 0)
-        nodes.append(node[both])
+        node_lists.append(node[both])
         f_lab.append(f[both])
         w_lab.append(w[both])
-    nodes = np.concatenate(nodes)
+    nodes = np.concatenate(node_lists)
     if nodes.size < 2:
         raise ValueError(f"only {nodes.size} unit(s) are in a module in both results; need 2")
     return names, nodes, np.concatenate(f_lab), np.concatenate(w_lab)
@@ -831,11 +865,12 @@ def _dense_subgraph(graph: Network, nodes: np.ndarray) -> np.ndarray:
     where[nodes] = np.arange(nodes.size)
     out = np.zeros((nodes.size, nodes.size))
     step = 1 << 22
-    for start in range(0, block.positions.size, step):
-        r, c = np.divmod(block.positions[start : start + step], n)
+    positions, values = block.sparse()
+    for start in range(0, positions.size, step):
+        r, c = np.divmod(positions[start : start + step], n)
         r, c = where[r], where[c]
         keep = (r >= 0) & (c >= 0)
-        v = np.abs(block.values[start : start + step][keep])
+        v = np.abs(values[start : start + step][keep])
         out[r[keep], c[keep]] = v
         out[c[keep], r[keep]] = v
     return out

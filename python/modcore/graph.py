@@ -5,12 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._typing import InputShape, LabelsLike, NetworkLike
+from .cluster import check_settings
 from .network import as_network
 
 __all__ = ["modularity", "ncut"]
 
 
-def ncut(network, labels, *, input_shape=None) -> float:
+def ncut(
+    network: NetworkLike,
+    labels: LabelsLike,
+    *,
+    drop: str = "isolated",
+    normalize: str | None = None,
+    input_shape: InputShape = None,
+) -> float:
     """Normalized cut of a partition of the network's units.
 
     n-cut = sum over modules A of cut(A, rest) / vol(A), where edges weigh
@@ -18,13 +27,17 @@ def ncut(network, labels, *, input_shape=None) -> float:
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     labels : list of 1-D int arrays, or one 1-D int array
         ``labels[g]`` has one module id per unit of group ``g`` (layer ``g`` of
         an MLP), as in :attr:`Clustering.labels`; a single array is accepted
         for a network of one group (a precomputed adjacency). Any integer ids;
-        units with no edges may have -1.
+        units the graph leaves out (see ``drop``) may have -1, and their labels
+        are not read.
+    drop, normalize : default="isolated", None
+        How the network becomes the graph, as in :func:`modcore.spectral_cluster`:
+        pass the values the labels were found with.
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.
 
@@ -49,10 +62,18 @@ def ncut(network, labels, *, input_shape=None) -> float:
     0.0
     """
     network = as_network(network, input_shape=input_shape)
-    return float(_core.ncut(*network.to_core(), _compact_labels(network, labels)))
+    graph_args = check_settings(drop=drop, normalize=normalize).graph_args()
+    return float(_core.ncut(*network.to_core(), _compact_labels(network, labels), **graph_args))
 
 
-def modularity(network, labels, *, input_shape=None) -> float:
+def modularity(
+    network: NetworkLike,
+    labels: LabelsLike,
+    *,
+    drop: str = "isolated",
+    normalize: str | None = None,
+    input_shape: InputShape = None,
+) -> float:
     """Newman's weighted modularity Q of a partition of the network's units.
 
     Q = sum over modules A of [w(A) / m - (vol(A) / 2m)^2], where w(A) is the
@@ -63,9 +84,11 @@ def modularity(network, labels, *, input_shape=None) -> float:
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     labels : list of 1-D int arrays, or one 1-D int array
+        As in :func:`modcore.ncut`.
+    drop, normalize : default="isolated", None
         As in :func:`modcore.ncut`.
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.
@@ -88,7 +111,10 @@ def modularity(network, labels, *, input_shape=None) -> float:
     0.5
     """
     network = as_network(network, input_shape=input_shape)
-    return float(_core.modularity(*network.to_core(), _compact_labels(network, labels)))
+    graph_args = check_settings(drop=drop, normalize=normalize).graph_args()
+    return float(
+        _core.modularity(*network.to_core(), _compact_labels(network, labels), **graph_args)
+    )
 
 
 def _compact_labels(network, labels) -> np.ndarray:
@@ -102,15 +128,15 @@ def _compact_labels(network, labels) -> np.ndarray:
         raise ValueError(
             f"labels must have one array per group of units ({len(sizes)}), got {len(labels)}"
         )
-    flat = []
+    parts = []
     for g, (lab, size) in enumerate(zip(labels, sizes)):
         lab = np.asarray(lab)
         if lab.ndim != 1 or lab.shape[0] != size:
             raise ValueError(f"labels[{g}] must have shape ({size},), got {lab.shape}")
         if lab.size and lab.dtype.kind not in "iu":
             raise TypeError(f"labels[{g}] must be integers, got dtype {lab.dtype}")
-        flat.append(lab.astype(np.int64))
-    flat = np.concatenate(flat)
+        parts.append(lab.astype(np.int64))
+    flat = np.concatenate(parts)
     # Compact ids, so label values (say 10**9) never size an allocation.
     compact = flat.copy()
     ok = flat >= 0

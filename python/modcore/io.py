@@ -11,11 +11,13 @@ import numpy as np
 
 __all__ = [
     "all_finite",
-    "available_cores",
+    "check_weights",
+    "check_seed",
     "check_n_jobs",
     "check_positive_int",
-    "check_seed",
-    "check_weights",
+    "available_cores",
+    "is_tensor",
+    "is_torch_module",
 ]
 
 
@@ -43,12 +45,20 @@ def check_weights(weights) -> list[np.ndarray]:
         )
     if isinstance(weights, (np.ndarray, str, bytes)) or not hasattr(weights, "__len__"):
         raise TypeError(
-            f"weights must be a list of 2-D arrays, one per layer, got {type(weights).__name__}"
+            f"weights must be a list of 2-D arrays, one per layer, got {type(weights).__name__} "
+            "(modcore's functions also take a torch.nn.Module, a state dict, a weight file "
+            "path or a modcore.Network)"
         )
     if len(weights) == 0:
         raise ValueError("weights is empty: expected at least one weight matrix")
-    checked = []
+    checked: list[np.ndarray] = []
     for l, w in enumerate(weights):
+        if is_torch_module(w):
+            raise TypeError(
+                f"weights[{l}] is a torch {type(w).__name__} module, not a weight array: "
+                "pass the model itself (e.g. nn.Sequential(*layers)), its state_dict() or "
+                "a weight file path"
+            )
         arr = real_array(w, f"weights[{l}]")
         if arr.ndim != 2:
             raise ValueError(
@@ -98,10 +108,28 @@ def real_array(a, where: str) -> np.ndarray:
             f"{where} is a masked array; modcore would ignore its mask: pass "
             "a.filled(0) so that masked entries mean no edge"
         )
+    if is_tensor(a):
+        from .weights import _to_numpy  # a tensor, so torch is installed
+
+        a = _to_numpy(a, where)
     arr = np.asarray(a)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{where} has dtype {arr.dtype}; expected a real float or integer array")
     return arr
+
+
+def is_torch_module(obj) -> bool:
+    """Whether ``obj`` is a ``torch.nn.Module``, checked by class name so that
+    modcore never imports torch to reject a non-module."""
+    return any(
+        cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
+        for cls in type(obj).__mro__
+    )
+
+
+def is_tensor(obj) -> bool:
+    """Whether ``obj`` is a torch tensor (by its class's module: torch is not imported)."""
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "detach")
 
 
 def check_seed(seed) -> int:
@@ -175,8 +203,9 @@ def check_positive_int(value, name: str, *, minimum: int = 1, maximum: int | Non
     """
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return int(value)
+    return value

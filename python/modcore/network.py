@@ -19,13 +19,29 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
-from .io import all_finite, check_weights, real_array
+from ._typing import InputShape
+from .io import all_finite, check_weights, is_tensor, is_torch_module, real_array
+
+if TYPE_CHECKING:
+    import torch
+
+if TYPE_CHECKING:
+    from ._core import CoreBlock  # exists only in the stub
 
 __all__ = ["Block", "Network", "as_network"]
+
+# What every public function that takes a network accepts (as_network reads them all).
+ACCEPTED = (
+    "a modcore.Network, a list of 2-D weight arrays (n_in, n_out), a torch.nn.Module, "
+    "a state dict, a path to a .pt/.pth, .safetensors or .npz file, or a scipy.sparse "
+    "adjacency"
+)
 
 # Units of all groups together (the C++ core's node ids are 32-bit; every unit,
 # connected or not, also costs memory there).
@@ -58,17 +74,24 @@ class Block:
     def nnz(self) -> int:
         if self.dense is not None:
             return int(np.count_nonzero(self.dense))
-        return int(self.values.size)
+        return int(self.sparse()[1].size)
 
     def coo(self) -> tuple:
         """``(rows, cols, values)`` of the non-zero entries."""
         if self.dense is not None:
             rows, cols = np.nonzero(self.dense)
             return rows, cols, self.dense[rows, cols].astype(np.float64)
-        rows, cols = np.divmod(self.positions, self.shape[1])
-        return rows, cols, self.values
+        positions, values = self.sparse()
+        rows, cols = np.divmod(positions, self.shape[1])
+        return rows, cols, values
 
-    def to_core(self) -> tuple:
+    def sparse(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(positions, values)`` of a block not stored dense."""
+        if self.positions is None or self.values is None:
+            raise ValueError("this block is stored dense")
+        return self.positions, self.values
+
+    def to_core(self) -> CoreBlock:
         """The form ``modcore._core`` reads."""
         if self.dense is not None:
             return (
@@ -128,7 +151,9 @@ class Network:
     Network(groups=[in: 2, out: 3], blocks=[in -> out: 6 edges])
     """
 
-    def __init__(self, groups, blocks):
+    def __init__(
+        self, groups: Sequence[tuple[str, int]], blocks: Sequence[tuple[str | int, str | int, Any]]
+    ) -> None:
         self.names, self.sizes = _check_groups(groups)
         index = {name: i for i, name in enumerate(self.names)}
         if isinstance(blocks, (str, bytes, Mapping)) or not isinstance(blocks, Sequence):
@@ -142,7 +167,9 @@ class Network:
     # -- constructors ---------------------------------------------------------------
 
     @classmethod
-    def from_weights(cls, weights, names=None) -> "Network":
+    def from_weights(
+        cls, weights: Sequence[npt.ArrayLike], names: Sequence[str] | None = None
+    ) -> Network:
         """A chain: ``weights[l]`` of shape ``(n_l, n_{l+1})`` joins layer l to l + 1.
 
         Layers are named ``"layer 0"``, ``"layer 1"``, ... unless ``names`` (one
@@ -162,7 +189,7 @@ class Network:
         return net
 
     @classmethod
-    def from_adjacency(cls, adjacency, name: str = "nodes") -> "Network":
+    def from_adjacency(cls, adjacency: Any, name: str = "nodes") -> Network:
         """A precomputed graph: a symmetric ``(n, n)`` adjacency (numpy or scipy.sparse).
 
         One group of ``n`` nodes; the diagonal is ignored. Labels come back as one
@@ -176,16 +203,17 @@ class Network:
     @classmethod
     def from_torch(
         cls,
-        model,
+        model: torch.nn.Module,
         *,
-        input_shape=None,
-        example_input=None,
+        input_shape: InputShape = None,
+        example_input: torch.Tensor | None = None,
         kernel_norm: str = "l1",
         include_input: bool = True,
         include_dense: bool = True,
         preset: str | None = None,
-    ) -> "Network":
-        """Trace a torch model (torch.fx) into its unit graph; see :func:`modcore.nn.trace.network_from_module`."""
+    ) -> Network:
+        """Trace a torch model (torch.fx) into its unit graph; see
+        :func:`modcore.nn.trace.network_from_module`."""
         from .nn.trace import network_from_module
 
         return network_from_module(
@@ -223,6 +251,30 @@ class Network:
         links between layers of one parity and self-blocks do not."""
         return bool(_core.graph(*self.to_core())["bipartite"])
 
+    def drop_counts(self) -> dict:
+        """How many units each drop rule leaves out of this network's graph.
+
+        Returns
+        -------
+        dict
+            ``n_units``; ``n_isolated``: units without edges (what ``drop="isolated"``
+            leaves out); ``n_unreachable``: units with edges whose connected component
+            has no unit in the first group or none in the last (what ``drop="unreachable"``
+            leaves out beyond the isolated ones; 0 for a network of one group);
+            ``n_floating``: of those, the units whose component touches neither end.
+
+        Examples
+        --------
+        >>> import numpy as np, modcore
+        >>> w = [np.eye(3), np.eye(3)]
+        >>> w[1][2, 2] = 0  # unit 2 of the middle layer reaches the input only
+        >>> modcore.Network.from_weights(w).drop_counts()
+        {'n_units': 9, 'n_isolated': 1, 'n_unreachable': 2, 'n_floating': 0}
+        """
+        graph = _core.graph(*self.to_core())
+        counts = {key: int(graph[key]) for key in ("n_isolated", "n_unreachable", "n_floating")}
+        return {"n_units": self.n_units, **counts}
+
     def chain_weights(self) -> list:
         """The dense ``(n_l, n_{l+1})`` matrices of a chain (for figures of MLPs)."""
         if not self.is_chain:
@@ -233,7 +285,8 @@ class Network:
                 out.append(b.dense)
             else:
                 w = np.zeros(b.shape)
-                w.flat[b.positions] = b.values
+                positions, values = b.sparse()
+                w.flat[positions] = values
                 out.append(w)
         return out
 
@@ -250,7 +303,7 @@ class Network:
             return (np.empty(0, np.int64),) * 2 + (np.empty(0),)
         return np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
 
-    def adjacency(self):
+    def adjacency(self) -> Any:
         """The symmetric ``|w|`` adjacency over all units as a scipy.sparse CSR matrix
         (needs scipy; parallel edges are summed)."""
         try:
@@ -262,12 +315,12 @@ class Network:
         a = sparse.coo_matrix((np.abs(w), (u, v)), shape=(n, n)).tocsr()
         return (a + a.T).tocsr()
 
-    def split_labels(self, flat) -> list:
+    def split_labels(self, flat: npt.ArrayLike) -> list:
         """Per-group arrays from one array over all units (group by group)."""
         flat = np.asarray(flat)
         return [flat[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
 
-    def with_block_entries(self, entries) -> "Network":
+    def with_block_entries(self, entries: Sequence[tuple[np.ndarray, np.ndarray]]) -> Network:
         """This network with each block's entries replaced by ``(positions, values)``
         (flat positions as :class:`Block` stores them, unique)."""
         if len(entries) != len(self.blocks):
@@ -289,7 +342,7 @@ class Network:
         net.blocks = tuple(blocks)
         return net
 
-    def to_core(self) -> tuple:
+    def to_core(self) -> tuple[np.ndarray, list[CoreBlock]]:
         return np.asarray(self.sizes, dtype=np.int64), [b.to_core() for b in self.blocks]
 
     def __repr__(self) -> str:
@@ -302,29 +355,59 @@ class Network:
 
 
 def as_network(obj, *, input_shape=None) -> Network:
-    """The :class:`Network` behind any input modcore accepts.
+    """The :class:`Network` behind any input modcore accepts: the one conversion
+    point of every public function that takes a network.
 
-    A Network is returned as is; a list of 2-D arrays is a chain; a scipy.sparse
-    matrix is a precomputed adjacency; a torch module that is a chain of Linear
-    layers is read as one (signed weights, one unit per input feature), any other
-    is traced (``input_shape`` excludes the batch dimension); a state dict or a
-    weight file path is read by :func:`modcore.weights_from_module`.
+    A Network is returned as is; a list of 2-D arrays (numpy, or torch tensors)
+    is a chain; a scipy.sparse matrix is a precomputed adjacency; a torch module
+    that is a chain of Linear layers is read as one (signed weights, one unit per
+    input feature), any other is traced (``input_shape`` excludes the batch
+    dimension); a state dict or a weight file path (str or path-like) is read by
+    :func:`modcore.weights_from_module`. torch is imported only for a torch
+    object or a ``.pt``/``.pth`` file.
+
+    Parameters
+    ----------
+    obj : Network, list of 2-D arrays, torch.nn.Module, mapping, str, path-like or scipy.sparse
+        The network.
+    input_shape : tuple of int, optional
+        For tracing a torch module that is not a chain of Linear layers.
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` is none of the above (the message lists what is accepted).
+    ValueError, FileNotFoundError, ImportError
+        As :func:`modcore.weights_from_module` and :class:`Network`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> as_network([np.ones((2, 3)), np.ones((3, 1))]).sizes
+    (2, 3, 1)
     """
     if isinstance(obj, Network):
         return obj
     if _is_sparse(obj):
         return Network.from_adjacency(obj)
-    if _is_torch_module(obj):
+    if is_torch_module(obj):
         return _network_of_module(obj, input_shape)
     if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__") or isinstance(obj, Mapping):
         from .weights import weights_from_module
 
         return Network.from_weights(weights_from_module(obj))
-    if isinstance(obj, np.ndarray):
+    if isinstance(obj, np.ndarray) or is_tensor(obj):
         raise TypeError(
-            "got a single numpy array: pass a list of weight matrices for a chain, "
+            f"got a single {'numpy array' if isinstance(obj, np.ndarray) else 'tensor'}: "
+            "pass a list of weight matrices for a chain, "
             "modcore.Network.from_adjacency(a) for a precomputed graph, or a modcore.Network"
         )
+    if not hasattr(obj, "__len__") or not hasattr(obj, "__getitem__"):
+        raise TypeError(f"expected a network: {ACCEPTED}; got {type(obj).__name__}")
     return Network.from_weights(obj)
 
 
@@ -352,14 +435,6 @@ def _network_of_module(module, input_shape) -> Network:
 def _is_sparse(obj) -> bool:
     mod = type(obj).__module__ or ""
     return mod.startswith("scipy.sparse") and hasattr(obj, "tocoo")
-
-
-def _is_torch_module(obj) -> bool:
-    # Checked by name so that modcore need not import torch to reject a non-module.
-    return any(
-        cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
-        for cls in type(obj).__mro__
-    )
 
 
 def _check_groups(groups) -> tuple:
@@ -400,7 +475,7 @@ def _group_index(ref, index: dict, n: int, what: str) -> int:
             raise ValueError(f"{what} names an unknown group {ref!r}; groups: {list(index)}")
         return index[ref]
     if isinstance(ref, numbers.Integral) and not isinstance(ref, bool):
-        if not 0 <= ref < n:
+        if not 0 <= int(ref) < n:
             raise ValueError(f"{what} is group {ref}, but there are {n} groups")
         return int(ref)
     raise TypeError(f"{what} must be a group name or index, got {type(ref).__name__}")
@@ -513,11 +588,12 @@ def _summed(keys, vals) -> tuple:
 
 
 def _flat_to_coo(block: Block) -> tuple:
-    rows, cols = np.divmod(block.positions, block.shape[1])
+    positions, values = block.sparse()
+    rows, cols = np.divmod(positions, block.shape[1])
     if block.is_self:  # stored as the upper triangle: give both halves back
         return (
             np.concatenate([rows, cols]),
             np.concatenate([cols, rows]),
-            np.concatenate([block.values, block.values]),
+            np.concatenate([values, values]),
         )
-    return rows, cols, block.values
+    return rows, cols, values

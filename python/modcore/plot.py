@@ -8,10 +8,15 @@ every figure; neurons without edges (label -1) are grey.
 
 from __future__ import annotations
 
+import math
+import textwrap
+from typing import cast
+
 import numpy as np
 
 from .io import check_positive_int
 from .network import as_network
+from .verdict import verdict
 
 __all__ = ["null_histogram", "ncut_by_k", "network_modules", "sorted_weights", "module_sizes"]
 
@@ -67,7 +72,9 @@ def _colors(labels: np.ndarray, n_modules: int) -> np.ndarray:
     from matplotlib import colormaps
 
     if n_modules <= len(_TAB20):
-        table = colormaps["tab20"].colors
+        from matplotlib.colors import ListedColormap
+
+        table = np.asarray(cast(ListedColormap, colormaps["tab20"]).colors)
         palette = np.array([(*table[_TAB20[m]], 1.0) for m in range(n_modules)])
     else:
         palette = colormaps["turbo"](np.linspace(0, 1, n_modules))
@@ -92,7 +99,8 @@ def null_histogram(sig):
     Returns
     -------
     matplotlib.figure.Figure
-        One axes: the histogram, a vertical line at ``sig.ncut``, z and p in the title.
+        One axes: the histogram, a vertical line at ``sig.ncut``, and the verdict
+        (:func:`modcore.verdict.verdict`: more modular or not, z and p) as its title.
 
     Raises
     ------
@@ -115,7 +123,7 @@ def null_histogram(sig):
     ax.axvline(sig.ncut, color="tab:red", linewidth=2, label=f"the network: {sig.ncut:.4f}")
     ax.set_xlabel(f"n-cut (k = {sig.n_clusters}; lower = more modular)")
     ax.set_ylabel("shuffled networks")
-    ax.set_title(f"'{sig.shuffle}' null: z = {sig.z_score:.2f}, p = {sig.p_value:.3g}")
+    ax.set_title(textwrap.fill(verdict(sig), 70), fontsize="medium")
     ax.legend(loc="upper left")
     return fig
 
@@ -176,11 +184,14 @@ def ncut_by_k(curve):
 def network_modules(network, labels, edges_per_layer: int = 300):
     """The network drawn group by group (layer by layer), units coloured by module.
 
-    Each column is a group of units (a layer, a conv layer's channels), its
-    units sorted by module from bottom to top; the ``edges_per_layer`` strongest
-    weights of each block are drawn, in the module's colour when both ends are
-    in the same module, else pale grey, more opaque when stronger. Blocks that
-    skip columns (residual links) are drawn across them.
+    Each column is a group of units (a layer, a conv layer's channels), inputs
+    on the left. Within a column the units are sorted by module, module 0 at the
+    bottom and units without edges (grey) at the top, each at the height of its
+    rank: a module's height in a column is its share of that layer. The
+    ``edges_per_layer`` strongest weights of each block are drawn, in the
+    module's colour when both ends are in the same module, else grey, more
+    opaque when stronger. Blocks that skip columns (residual links) are drawn
+    across them. A legend names the module colours and the two kinds of edge.
 
     Parameters
     ----------
@@ -217,6 +228,7 @@ def network_modules(network, labels, edges_per_layer: int = 300):
     """
     fig = new_figure(10, 6)
     from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
 
     network = as_network(network)
     edges_per_layer = check_positive_int(edges_per_layer, "edges_per_layer")
@@ -260,21 +272,50 @@ def network_modules(network, labels, edges_per_layer: int = 300):
     ax.set_xticks(
         range(len(sizes)), [f"{name}\n{n} units" for name, n in zip(network.names, sizes)]
     )
-    ax.set_yticks([])
+    ax.set_xlabel("layer (inputs on the left)")
+    ax.set_yticks([0, 0.5, 1], ["0", "50%", "100%"])
+    ax.set_ylabel("units of the layer sorted by module\n(module 0 at the bottom; rank in layer)")
     ax.set_xlim(-0.3, len(sizes) - 0.7)
     ax.set_ylim(0, 1)
-    for side in ("left", "right", "top"):
+    for side in ("right", "top"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"{n_modules} modules; the {edges_per_layer} strongest weights of each block")
+    ax.set_title(
+        f"{n_modules} modules; the {edges_per_layer} strongest weights of each layer, "
+        "darker = stronger"
+    )
+    ax.legend(
+        handles=_module_legend(labels, n_modules, Line2D),
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        fontsize="small",
+        ncols=2 if n_modules > 16 else 1,
+    )
     return fig
+
+
+def _module_legend(labels, n_modules: int, line) -> list:
+    """Legend entries: each module's colour (a range when there are many), units
+    without edges, and the two kinds of edge."""
+    colors = _colors(np.arange(n_modules), n_modules)
+    shown = range(n_modules) if n_modules <= 30 else [0, n_modules - 1]
+    dot = {"marker": "o", "linestyle": "none", "markersize": 7}
+    handles = [line([], [], color=colors[m], label=f"module {m}", **dot) for m in shown]
+    if any((lab < 0).any() for lab in labels):
+        handles.append(line([], [], color=_DROPPED_COLOR, label="unit without edges", **dot))
+    handles += [
+        line([], [], color=colors[0], label="weight within a module\n(the module's colour)"),
+        line([], [], color=(0.5, 0.5, 0.5, 0.4), label="weight between modules"),
+    ]
+    return handles
 
 
 def sorted_weights(weights, labels):
     """Each weight matrix ``|W|`` with rows and columns sorted by module.
 
     Modules show as dark diagonal blocks; thin lines mark module boundaries.
-    The colour scale is logarithmic, from 1/1000 of the largest ``|W|`` (smaller
-    values clipped to its palest colour) to the largest; exact zeros are white.
+    The matrices are laid out three to a row. The colour scale is logarithmic,
+    from 1/1000 of the largest ``|W|`` (smaller values clipped to its palest
+    colour) to the largest; exact zeros are white.
 
     Parameters
     ----------
@@ -304,7 +345,11 @@ def sorted_weights(weights, labels):
     """
     network = as_network(weights)
     weights = network.chain_weights()
-    fig = new_figure(1.5 + 3.2 * len(weights), 4)
+    # At most three matrices a row, so that the figure fits a page (about 1000 pixels
+    # at 100 dpi) without being shrunk.
+    n_cols = min(3, len(weights))
+    n_rows = math.ceil(len(weights) / n_cols)
+    fig = new_figure(1.0 + 3.1 * n_cols, 0.4 + 3.1 * n_rows)
     from matplotlib import colormaps
     from matplotlib.colors import LogNorm
 
@@ -314,7 +359,10 @@ def sorted_weights(weights, labels):
         raise ValueError("all weights are zero: nothing to draw")
     norm = LogNorm(vmin=vmax / 1000, vmax=vmax, clip=True)
     cmap = colormaps["magma_r"].with_extremes(bad="white")
-    axes = fig.subplots(1, len(weights), squeeze=False)[0]
+    grid = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for ax in grid[len(weights) :]:
+        fig.delaxes(ax)
+    axes = grid[: len(weights)]
     for l, (w, ax) in enumerate(zip(weights, axes)):
         rows, cols = _order(labels[l]), _order(labels[l + 1])
         block = np.abs(w)[np.ix_(rows, cols)]
@@ -334,7 +382,7 @@ def sorted_weights(weights, labels):
         ax.set_title(f"W{l}: {w.shape[0]} x {w.shape[1]}")
         ax.set_xlabel(f"layer {l + 1} by module")
         ax.set_ylabel(f"layer {l} by module")
-    fig.colorbar(image, ax=list(axes), label="|W|", shrink=0.9)
+    fig.colorbar(image, ax=list(axes), label="|W|", shrink=0.9 if n_rows == 1 else 0.6)
     return fig
 
 
@@ -378,6 +426,7 @@ def module_sizes(labels):
     if shares[:, 0].any():
         ax.bar(x, shares[:, 0], bottom=bottom, color=_DROPPED_COLOR, label="no edges")
     ax.set_xticks(x, [f"layer {l}\n{len(lab)} neurons" for l, lab in enumerate(labels)])
+    ax.set_xlabel("layer")
     ax.set_ylabel("share of the layer's neurons")
     ax.set_ylim(0, 1)
     ax.set_title("module sizes per layer")

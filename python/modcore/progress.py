@@ -44,7 +44,9 @@ class Progress:
     Examples
     --------
     >>> seen = []
-    >>> with Progress(3, "demo", lambda done, total: seen.append((done, total)), unit="steps") as bar:
+    >>> def show(done, total):
+    ...     seen.append((done, total))
+    >>> with Progress(3, "demo", show, unit="steps") as bar:
     ...     bar.update(2)
     ...     bar.add(1, "extra")
     ...     bar.update(2)

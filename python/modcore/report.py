@@ -18,11 +18,20 @@ import numpy as np
 from . import __version__
 from .files import atomic_write
 from .network import as_network
+from .verdict import ALPHA, null_description, verdict
 
 __all__ = ["summary", "write_report"]
 
 
-def summary(network, significances: dict, extra: dict | None = None, *, curves=None) -> dict:
+def summary(
+    network,
+    significances: dict,
+    extra: dict | None = None,
+    *,
+    curves=None,
+    functional=None,
+    comparison=None,
+) -> dict:
     """Everything needed to redo and read a run, as plain JSON-ready values.
 
     Parameters
@@ -38,6 +47,12 @@ def summary(network, significances: dict, extra: dict | None = None, *, curves=N
     curves : dict of str to NcutCurve, optional
         The n-cut against its null over a range of k (:func:`modcore.ncut_curve`),
         e.g. one per shuffle method.
+    functional : FunctionalModules, optional
+        The model's functional modules (:func:`modcore.functional_modules`),
+        with ``comparison``.
+    comparison : ModuleComparison, optional
+        :func:`modcore.compare_modules` of ``functional`` and these weight
+        modules (the network's groups named as the functional ones: a traced model).
 
     Returns
     -------
@@ -49,12 +64,17 @@ def summary(network, significances: dict, extra: dict | None = None, *, curves=N
         ``in_out_ratio``, ``labels`` (per group, -1: no edges), ``eigenvalues``
         and ``nulls``: per name, the Significance's other fields
         (``shuffled_ncuts``, ``z_score``, ``p_value``, ``modularity_z``, ...);
-        with ``curves``, ``curves``: per name, :meth:`NcutCurve.to_dict`.
+        with ``curves``, ``curves``: per name, :meth:`NcutCurve.to_dict`; with
+        ``functional``, ``functional`` and ``comparison`` (their ``to_dict()``).
 
     Raises
     ------
     ValueError
-        If ``significances`` is empty or its entries come from different clusterings.
+        If ``significances`` is empty or its entries come from different
+        clusterings, only one of ``functional`` and ``comparison`` is given, or
+        ``comparison`` compares other units than ``functional`` and these modules share.
+    TypeError
+        If ``functional`` or ``comparison`` is not such a result.
 
     Examples
     --------
@@ -78,18 +98,6 @@ def summary(network, significances: dict, extra: dict | None = None, *, curves=N
                 f"significances[{name!r}] has another clustering than the first; "
                 "a summary holds nulls of one clustering (same weights, k, seed)"
             )
-    versions = {
-        "modcore": __version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    versions.update(
-        {
-            name: sys.modules[name].__version__
-            for name in ("numpy", "torch", "matplotlib")
-            if name in sys.modules
-        }
-    )
     nulls = {}
     for name, sig in significances.items():
         entry = sig.to_dict()
@@ -110,7 +118,7 @@ def summary(network, significances: dict, extra: dict | None = None, *, curves=N
     shared = first.to_dict()
     return {
         **(extra or {}),
-        "versions": versions,
+        "versions": versions(),
         "layer_sizes": list(network.sizes),
         "group_names": list(network.names),
         "eigen_method": first.clustering.eigen_method,
@@ -124,11 +132,51 @@ def summary(network, significances: dict, extra: dict | None = None, *, curves=N
         "eigenvalues": first.clustering.eigenvalues.tolist(),
         "nulls": nulls,
         **({} if not curves else {"curves": {n: c.to_dict() for n, c in curves.items()}}),
+        **_functional_entries(functional, comparison, first),
     }
 
 
+def _functional_entries(functional, comparison, weight_modules) -> dict:
+    if functional is None and comparison is None:
+        return {}
+    if functional is None or comparison is None:
+        raise ValueError(
+            "functional and comparison go together: pass both (the FunctionalModules and "
+            "compare_modules of it with these weight modules) or neither"
+        )
+    from .report_functional import check_results, entries
+
+    check_results(functional, comparison, weight_modules)
+    return entries(functional, comparison)
+
+
+def versions() -> dict:
+    """modcore's, Python's and the platform's versions, and those of numpy, torch
+    and matplotlib when they are loaded."""
+    found = {
+        "modcore": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    found.update(
+        {
+            name: sys.modules[name].__version__
+            for name in ("numpy", "torch", "matplotlib")
+            if name in sys.modules
+        }
+    )
+    return found
+
+
 def write_report(
-    out_dir, network, significances: dict, extra: dict | None = None, *, curves=None
+    out_dir,
+    network,
+    significances: dict,
+    extra: dict | None = None,
+    *,
+    curves=None,
+    functional=None,
+    comparison=None,
 ) -> Path:
     """Write ``summary.json``, the figures and ``index.html`` into ``out_dir``.
 
@@ -137,18 +185,26 @@ def write_report(
     out_dir : str or path-like
         Created if needed; files of an earlier report there are replaced, each
         atomically (a reader sees the old file or the new one).
-    network, significances, extra, curves
+    network, significances, extra, curves, functional, comparison
         As for :func:`summary`. The weight-matrix figure is drawn for chains
-        (MLPs) only; with ``curves``, the n-cut by k against each null too.
+        (MLPs) only; with ``curves``, the n-cut by k against each null too;
+        with ``functional`` and ``comparison``, a section on the functional
+        modules (their n-cut and null, NMI, adjusted Rand and transfer n-cut
+        against their nulls, mean edge weight within and between weight modules)
+        with the coactivation matrix ordered by weight module
+        (:func:`modcore.report_functional.coactivation_matrix`).
+        ``extra["note"]``, if given, is shown at the top of the page (e.g. that
+        the network was trained on synthetic data).
 
     Returns
     -------
     pathlib.Path
-        The ``index.html`` written.
+        The ``index.html`` written. It states the verdict against each null in
+        words (:func:`modcore.verdict.verdict`) with what the null controls for.
 
     Raises
     ------
-    ValueError
+    ValueError, TypeError
         As :func:`summary`.
     ImportError
         If matplotlib is not installed (the ``plot`` extra).
@@ -167,7 +223,10 @@ def write_report(
     network = as_network(network)
     if not significances:
         raise ValueError("significances is empty: expected at least one Significance")
-    labels = next(iter(significances.values())).labels
+    first = next(iter(significances.values()))
+    labels = first.labels
+    # Checked before the drawing, which takes a while.
+    _functional_entries(functional, comparison, first)
     figures = [
         (
             f"null_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png",
@@ -189,7 +248,10 @@ def write_report(
         (
             "network.png",
             plot.network_modules(network, labels),
-            "The network by layers, units coloured by module, the strongest weights drawn.",
+            "The network layer by layer, inputs on the left. In each layer the units are "
+            "sorted by module, module 0 at the bottom; colours name the modules. The "
+            "strongest weights are drawn, in their module's colour within a module, grey "
+            "between modules.",
         )
     )
     if network.is_chain:
@@ -208,23 +270,63 @@ def write_report(
             "Share of each layer's units in each module.",
         )
     )
+    files = [(name, fig) for name, fig, _ in figures]
+    section = ""
+    if functional is not None:  # its figure is shown in its section
+        from . import report_functional
+
+        coactivation = report_functional.coactivation_matrix(functional, first)
+        files.append((report_functional.FIGURE, coactivation))
+        section = report_functional.section(functional, comparison)
     # After drawing, so that the matplotlib in use is among the versions.
-    results = summary(network, significances, extra, curves=curves)
+    results = summary(
+        network, significances, extra, curves=curves, functional=functional, comparison=comparison
+    )
+    page_html = _html(results, [(name, caption) for name, _, caption in figures], section)
+    return write_files(out_dir, results, files, page_html)
+
+
+def write_files(out_dir, results: dict, figures: list, page_html: str) -> Path:
+    """``summary.json``, the ``(file name, Figure)`` PNGs and ``index.html`` in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # Each file whole or not at all; index.html last, so it never links a missing figure.
     with atomic_write(out / "summary.json") as f:
         f.write(json.dumps(results, indent=1))
-    for name, fig, _ in figures:
+    for name, fig in figures:
         with atomic_write(out / name, "wb") as f:
             fig.savefig(f, format="png", dpi=100)
     index = out / "index.html"
     with atomic_write(index) as f:
-        f.write(_html(results, [(name, caption) for name, _, caption in figures]))
+        f.write(page_html)
     return index
 
 
-def _html(results: dict, figures: list) -> str:
+def page(title: str, body: str) -> str:
+    """A whole static HTML page around ``body`` (HTML), with the reports' style."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
+#results td, .curve td, #comparison td {{ text-align: right; font-variant-numeric: tabular-nums; }}
+#results td:first-child, #comparison td:first-child, #comparison td:last-child {{
+  text-align: left; }}
+#run td {{ overflow-wrap: anywhere; }}
+img {{ max-width: 100%; }}
+figure {{ margin: 2em 0; }}
+#note {{ background: #fff4d6; padding: 0.6em 1em; }}
+#verdicts li {{ margin: 0.5em 0; }}
+</style></head><body>
+{body}
+</body></html>
+"""
+
+
+def _html(results: dict, figures: list, section: str = "") -> str:
     e = html.escape
     sizes = "-".join(map(str, results["layer_sizes"]))
     rows = "".join(
@@ -235,8 +337,15 @@ def _html(results: dict, figures: list) -> str:
         f"<td>{_num(r['shuffled_in_out_ratio'], '.3f')}</td></tr>"
         for name, r in results["nulls"].items()
     )
+    verdicts = "".join(
+        f"<li><strong>{e(verdict(r))}</strong><br>{e(null_description(r['shuffle']))}</li>"
+        for r in results["nulls"].values()
+    )
+    note = (
+        f'<p id="note"><strong>Note:</strong> {e(results["note"])}</p>' if "note" in results else ""
+    )
     curves = "".join(_curve_table(name, c) for name, c in results.get("curves", {}).items())
-    skip = {"labels", "eigenvalues", "nulls", "curves"}
+    skip = {"labels", "eigenvalues", "nulls", "curves", "functional", "comparison", "note"}
     run = "".join(
         f"<tr><th>{e(key)}</th><td>{e(_text(value))}</td></tr>"
         for key, value in results.items()
@@ -247,24 +356,17 @@ def _html(results: dict, figures: list) -> str:
         "</figcaption></figure>"
         for name, caption in figures
     )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>modcore report: n-cut {results["ncut"]:.4f}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }}
-td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
-#results td, .curve td {{ text-align: right; font-variant-numeric: tabular-nums; }}
-#results td:first-child {{ text-align: left; }}
-img {{ max-width: 100%; }}
-figure {{ margin: 2em 0; }}
-</style></head><body>
-<h1>modcore report</h1>
+    body = f"""<h1>modcore report</h1>
+{note}
 <p>Network {e(sizes)}, k = {results["n_clusters"]} modules, seed {results["seed"]}:
 n-cut <strong id="ncut">{results["ncut"]:.4f}</strong> (lower = more modular), compared with
 networks whose weights were shuffled within each layer.</p>
-<p>Newman's modularity Q of the modules: <strong id="modularity">{results["modularity"]:.4f}</strong>;
+<h2>Verdict</h2>
+<p>A one-sided test at the {ALPHA:.0%} level against each null: is the network's n-cut lower
+than its shuffled networks'? What each null keeps is what it controls for.</p>
+<ul id="verdicts">{verdicts}</ul>
+<p>Newman's modularity Q of the modules:
+<strong id="modularity">{results["modularity"]:.4f}</strong>;
 mean in/out ratio {_num(results["in_out_ratio"], ".3f")} (weight inside a module per unit of
 weight leaving it, were all modules alike).</p>
 <table id="results"><tr><th>null</th><th>shuffles</th><th>n-cut</th><th>shuffled mean</th>
@@ -278,12 +380,12 @@ z-score: the same for Newman's Q, positive = more modular; shuffled in/out: the 
 median in/out ratio.</p>
 {curves}
 {images}
+{section}
 <h2>Run</h2>
 <p>Everything needed to redo it, with the labels of every neuron and all shuffled n-cuts,
 is in <a href="summary.json">summary.json</a>.</p>
-<table>{run}</table>
-</body></html>
-"""
+<table id="run">{run}</table>"""
+    return page(f"modcore report: n-cut {results['ncut']:.4f}", body)
 
 
 def _curve_table(name: str, curve: dict) -> str:

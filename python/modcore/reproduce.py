@@ -13,31 +13,37 @@ runs already in the file are skipped, so a stopped reproduction resumes where
 it was. At the end the runs are aggregated into ``table.csv``, ``table.md``,
 ``summary.json`` and the figure ``ncut.png``.
 
-Training: the pruned conditions follow :func:`modcore.nn.paper_recipe`
-(``epochs`` of plain training, then ``epochs`` of pruned fine-tuning to 90 %
-sparsity); the unpruned conditions train plainly for the same total,
-``2 * epochs`` epochs, so that the only difference is pruning, not training
-length. Every run of a data set sees the same data (data seed 0); the seed sets
-the initialisation, the batch order, dropout, and the clustering / shuffles.
+Training follows the authors' pipeline (their ``train_nn.run``): one training
+per data set, dropout rate and seed, by :func:`modcore.nn.paper_recipe`:
+``epochs`` of plain training, whose network is the *unpruned* condition, then
+``epochs`` of pruned fine-tuning from it to 90 % sparsity, the *pruned*
+condition. Every run of a data set sees the same data (data seed 0); the seed
+sets the initialisation, the batch order, dropout, and the clustering / shuffles.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import __version__
-from .cluster import check_settings
+from .cluster import ClusterSettings, check_settings
 from .files import ResultLog, atomic_write
 from .io import check_n_jobs, check_positive_int
 from .significance import MAX_SHUFFLES
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["CONDITIONS", "NULLS", "reproduce", "aggregate", "read_runs"]
 
@@ -55,7 +61,7 @@ DEFAULT_EPOCHS = {"mlp": 20, "cnn": 10}
 DEFAULT_DATASETS = ("fashion", "line", "mnist", "cifar10")
 KNOWN_DATASETS = ("fashion", "line", "mnist", "cifar10", "cifar10-rgb")
 HIDDEN = (256, 256, 256, 256)
-QUICK = {
+QUICK: dict[str, Any] = {
     "n_train": 1000,
     "n_test": 500,
     "epochs": 1,
@@ -78,6 +84,8 @@ SETTINGS = (
     "assign_labels",
     "refine",
     "select_by",
+    "drop",
+    "normalize",
     "n_train",
     "n_test",
     "hidden",
@@ -93,7 +101,13 @@ _SETTINGS_BEFORE = {
     "assign_labels": "kmeans",
     "refine": False,
     "select_by": "inertia",
+    "drop": "isolated",
+    "normalize": None,
 }
+# Where the unpruned network comes from; runs made before it was the pruned run's plain
+# phase (a separate training of 2 * epochs) are refused, not mixed in.
+UNPRUNED_FROM = "the plain phase of the pruned run"
+_UNPRUNED_BEFORE = "a separate training of 2 * epochs"
 
 
 def reproduce(
@@ -113,6 +127,8 @@ def reproduce(
     max_iter=300,
     tol=1e-5,
     eigen_method="auto",
+    drop="isolated",
+    normalize=None,
     n_train=None,
     n_test=None,
     hidden=HIDDEN,
@@ -137,8 +153,8 @@ def reproduce(
         Size of each shuffle null (default 320; quick: 20).
     epochs : int, optional
         Epochs per phase (default 20 for the MLP, 10 for the CNN; quick: 1):
-        pruned runs train ``epochs`` then prune for ``epochs``; unpruned runs
-        train ``2 * epochs``.
+        the unpruned network is the one after ``epochs`` of plain training,
+        the pruned one continues from it for ``epochs`` of pruning.
     out : str or path-like, default="results"
         Directory of ``runs.jsonl``, ``checkpoints/``, ``table.csv``,
         ``table.md``, ``summary.json`` and ``ncut.png``.
@@ -152,6 +168,10 @@ def reproduce(
         ``assign_labels="kmeans", refine=False``: pass those to resume them.
     max_iter, tol, eigen_method : default=300, 1e-5, "auto"
         Solver settings, as in :func:`modcore.spectral_cluster`.
+    drop, normalize : default="isolated", None
+        How each network and its shuffles become graphs, as in
+        :func:`modcore.ncut_significance` (runs made before these existed used
+        the defaults).
     n_train, n_test : int, optional
         Use a subset of the data (default: all; quick: 1000 / 500).
     hidden : sequence of int, default=(256, 256, 256, 256)
@@ -206,6 +226,8 @@ def reproduce(
         max_iter=max_iter,
         tol=tol,
         eigen_method=eigen_method,
+        drop=drop,
+        normalize=normalize,
     )
     settings = {
         "arch": arch,
@@ -227,70 +249,55 @@ def reproduce(
             else None
         ),
     }
-    seeds = check_positive_int(
-        seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds"
-    )
-    if max_runs is not None:
-        max_runs = check_positive_int(max_runs, "max_runs")
-    if n_jobs is not None:
-        n_jobs = check_n_jobs(n_jobs)  # now, not after the first training
-    say = print if progress else (lambda *a, **k: None)
+    seeds, max_runs, n_jobs, say = run_options(seeds, quick, QUICK, max_runs, n_jobs, progress)
     # Per-epoch bars only on a terminal: in a log file they would bury the per-run lines.
     show_epochs = bool(progress) and sys.stderr.isatty()
     out = Path(out)
     runs_path = out / "runs.jsonl"
-    with ResultLog(
-        runs_path,
-        _check_run,
-        what="modcore reproduce runs",
-        on_wait=lambda path: say(
-            f"another process is writing {path}; waiting for it to finish", flush=True
-        ),
-    ) as log:
+    ours = {**settings, "unpruned_from": UNPRUNED_FROM}
+
+    def theirs(run):
+        made = {k: run.get(k, _SETTINGS_BEFORE.get(k)) for k in SETTINGS}
+        return {**made, "unpruned_from": run.get("unpruned_from", _UNPRUNED_BEFORE)}
+
+    with run_log(runs_path, "modcore reproduce runs", ours, theirs, say) as log:
         runs = log.rows
-        for run in runs:
-            theirs = {k: run.get(k, _SETTINGS_BEFORE.get(k)) for k in SETTINGS}
-            if theirs != settings:
-                raise ValueError(
-                    f"{runs_path} holds runs made with other settings ({_describe(theirs)}; now "
-                    f"{_describe(settings)}): use another --out, or delete it to start over"
-                )
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
 
-        available, skipped = available_datasets(datasets, data_dir, settings, say)
+        available, skipped = available_datasets(
+            datasets, data_dir, settings, say, for_cli=command is not None
+        )
 
-        todo = [
-            (name, cond, seed)
-            for name in available
-            for cond in CONDITIONS
-            for seed in range(seeds)
-            if (name, cond, seed) not in done
-        ]
+        jobs = _trainings(available, seeds, done)
+        n_todo = sum(len(conds) for conds in jobs.values())
         total = len(available) * len(CONDITIONS) * seeds
         say(
-            f"{total - len(todo)} of {total} runs already in {runs_path}; {len(todo)} to do",
+            f"{total - n_todo} of {total} runs already in {runs_path}; {n_todo} to do "
+            f"({len(jobs)} trainings)",
             flush=True,
         )
         new = 0
         try:
-            for name, cond, seed in todo:
+            for (name, dropout, seed), conds in jobs.items():
                 if max_runs is not None and new >= max_runs:
-                    say(f"stopping after {new} new runs (max_runs)", flush=True)
                     break
-                index = total - len(todo) + new + 1
-                say(f"[{index}/{total}] {name}, {cond}, seed {seed}: training ...", flush=True)
-                row = _run(available[name], cond, seed, settings, out, n_jobs, show_epochs)
-                log.append(row)
-                runs.append(row)
-                new += 1
-                nulls = ", ".join(f"{n} z {row[n + '_z']:.2f} p {row[n + '_p']:.3f}" for n in NULLS)
                 say(
-                    f"[{index}/{total}] {name}, {cond}, seed {seed}: test acc "
-                    f"{row['test_accuracy']:.4f}, n-cut {row['ncut']:.3f} ({nulls}), random "
-                    f"init {row['random_init_ncut']:.3f}; {row['seconds_train']:.0f} s "
-                    f"training, {row['seconds_analysis']:.0f} s analysis",
+                    f"{name}, dropout {dropout}, seed {seed}: training for "
+                    f"{' and '.join(repr(c) for c in conds)} ...",
                     flush=True,
                 )
+                rows = _runs(
+                    available[name], dropout, seed, conds, settings, out, n_jobs, show_epochs
+                )
+                for row in rows:
+                    log.append(row)
+                    runs.append(row)
+                    new += 1
+                    _say_run(say, row, total - n_todo + new, total)
+                    if max_runs is not None and new >= max_runs:
+                        break
+            if max_runs is not None and new >= max_runs and new < n_todo:
+                say(f"stopping after {new} new runs (max_runs)", flush=True)
         except KeyboardInterrupt:
             say(
                 f"\ninterrupted: {len(runs)} finished runs are in {runs_path}; the same command "
@@ -347,7 +354,7 @@ def reproduce(
         "complete": len(wanted) == total,
         "new_runs": new,
         "seconds_this_invocation": time.perf_counter() - started,
-        "seconds_all_runs": sum(r["seconds_train"] + r["seconds_analysis"] for r in wanted),
+        "seconds_all_runs": _seconds(wanted),
         "files": {"runs": "runs.jsonl", "table": ["table.csv", "table.md"], "figure": figure},
         "table": json.loads(table.to_json(orient="records")),
     }
@@ -359,14 +366,14 @@ def reproduce(
 
 _TRAINING = {
     "mlp": (
-        "pruned: modcore.nn.paper_recipe, `epochs` plain then `epochs` pruned to 90 % "
-        "sparsity; unpruned: modcore.nn.train for 2 * `epochs` (the same total); Adam 1e-3, "
-        "batch 128, dropout 0.5 after each hidden layer"
+        "modcore.nn.paper_recipe, `epochs` plain (the unpruned network, saved there) then "
+        "`epochs` pruned to 90 % sparsity from it (the pruned network); Adam 1e-3, batch 128, "
+        "dropout 0.5 after each hidden layer"
     ),
     "cnn": (
         "modcore.nn.CNN (3 conv 3x3 'same' of 64 channels, 2x2 max-pooling after the 2nd "
-        "and 3rd, dense 128, dense 10); pruned: modcore.nn.paper_recipe, `epochs` plain then "
-        "`epochs` pruned to 90 % sparsity; unpruned: modcore.nn.train for 2 * `epochs`; Adam "
+        "and 3rd, dense 128, dense 10); modcore.nn.paper_recipe, `epochs` plain (the "
+        "unpruned network) then `epochs` pruned to 90 % sparsity (the pruned network); Adam "
         "1e-3, batch 64, dropout 0.25 after each conv block and 0.5 after the dense layer; "
         "graph: the conv layers' output channels"
     ),
@@ -376,14 +383,16 @@ _TRAINING = {
 # --- one run -------------------------------------------------------------------------
 
 
-def available_datasets(datasets, data_dir, settings, say) -> tuple:
-    """``({name: Dataset}, {name: why skipped})``; a ValueError when none is there."""
+def available_datasets(datasets, data_dir, settings, say, *, for_cli=False) -> tuple:
+    """``({name: Dataset}, {name: why skipped})``; a ValueError when none is there. The
+    reasons name the command's ``--data-dir`` when ``for_cli``, else ``data_dir=``."""
     available, skipped = {}, {}
     for name in datasets:
         try:
             available[name] = _load(name, data_dir, settings)
         except FileNotFoundError as exc:
-            skipped[name] = " ".join(str(exc).split())
+            why = getattr(exc, "cli_message", None) if for_cli else None
+            skipped[name] = " ".join((why or str(exc)).split())
             say(f"skipping {name}: {skipped[name]}", flush=True)
     if not available:
         raise ValueError(
@@ -406,16 +415,47 @@ def _load(name, data_dir, settings):
     )
 
 
-def _train_model(model, data, pruned, epochs, seed, show):
-    """Train in place; the history. Its own function so tests can count trainings."""
-    from .nn import RECIPES, CNN, paper_recipe, train
+def _trainings(available, seeds, done) -> dict:
+    """``{(data set, dropout rate, seed): [conditions still to do]}``, in table order: one
+    training serves the pruned and the unpruned condition of a dropout rate and seed."""
+    jobs: dict = {}
+    dropouts = list(dict.fromkeys(rate for _, rate in CONDITIONS.values()))
+    for name in available:
+        for dropout in dropouts:
+            for seed in range(seeds):
+                for cond, (_, rate) in CONDITIONS.items():
+                    if rate == dropout and (name, cond, seed) not in done:
+                        jobs.setdefault((name, dropout, seed), []).append(cond)
+    return jobs
 
-    if pruned:
-        return paper_recipe(
-            model, data, epochs=epochs, prune_epochs=epochs, seed=seed, progress=show
-        )
-    batch = RECIPES["cnn" if isinstance(model, CNN) else "mlp"]["batch_size"]
-    return train(model, data, epochs=2 * epochs, batch_size=batch, seed=seed, progress=show)
+
+def _train_model(model, data, *, epochs, seed, prune, show) -> dict:
+    """Train ``model`` in place as the authors did: ``epochs`` plain, then, if ``prune``,
+    ``epochs`` of pruning from there. ``{pruned: (model, history)}`` for the unpruned
+    network (a copy taken after the plain phase) and, if ``prune``, the pruned one. Its own
+    function so tests can count trainings."""
+    from .nn import CNN, RECIPES, paper_recipe, train
+
+    if not prune:  # the plain phase alone: paper_recipe's first call of train
+        batch = RECIPES["cnn" if isinstance(model, CNN) else "mlp"]["batch_size"]
+        history = train(model, data, epochs=epochs, batch_size=batch, seed=seed, progress=show)
+        return {False: (model, history)}
+    stages = {}
+
+    def keep_unpruned(trained, history):
+        stages[False] = (copy.deepcopy(trained), copy.deepcopy(history))
+
+    history = paper_recipe(
+        model,
+        data,
+        epochs=epochs,
+        prune_epochs=epochs,
+        seed=seed,
+        progress=show,
+        on_trained=keep_unpruned,
+    )
+    stages[True] = (model, history)
+    return stages
 
 
 def _model(data, settings, dropout, seed):
@@ -437,44 +477,49 @@ def _model(data, settings, dropout, seed):
 
 def _network(model, data, settings):
     """The graph that is clustered: an MLP's chain, a CNN's conv channels."""
-    from .network import Network
-    from .weights import weights_from_module
+    from .network import Network, as_network
 
     if settings["arch"] == "mlp":
-        return Network.from_weights(weights_from_module(model))
+        return as_network(model)
     return Network.from_torch(model, input_shape=data.input_shape, preset="paper_cnn")
 
 
-def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
+def _runs(data, dropout, seed, conditions, settings, out, n_jobs, show):
+    """The rows of ``conditions`` (of one dropout rate), from one training; yielded one by
+    one, each analysed only when asked for (so ``max_runs`` stops between them)."""
+    t0 = time.perf_counter()
+    random_init = _network(_model(data, settings, dropout, seed), data, settings)
+    prune = any(CONDITIONS[cond][0] for cond in conditions)
+    stages = _train_model(
+        _model(data, settings, dropout, seed),
+        data,
+        epochs=settings["epochs"],
+        seed=seed,
+        prune=prune,
+        show=show,
+    )
+    seconds_train = time.perf_counter() - t0
+    for condition in conditions:
+        pruned = CONDITIONS[condition][0]
+        model, history = stages[pruned]
+        yield _analyse(
+            model, history, random_init, data, condition, seed, settings, out, n_jobs, seconds_train
+        )
+
+
+def _analyse(
+    model, history, random_init, data, condition, seed, settings, out, n_jobs, seconds_train
+) -> dict:
+    """Save ``model``'s checkpoint, cluster it and test it: its row of ``runs.jsonl``."""
     from .cluster import spectral_cluster
     from .nn import checkpoint
     from .significance import ncut_significance
 
     pruned, dropout = CONDITIONS[condition]
-    t0 = time.perf_counter()
-    random_init = _network(_model(data, settings, dropout, seed), data, settings)
-    model = _model(data, settings, dropout, seed)
-    history = _train_model(model, data, pruned, settings["epochs"], seed, show)
-    seconds_train = time.perf_counter() - t0
     slug = f"{data.name}_{condition.replace(', ', '_')}_seed{seed}.pt"
     path = out / "checkpoints" / slug
     path.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.save(
-        model,
-        path,
-        {  # written whole or not at all
-            "dataset": data.name,
-            "data_source": data.source,
-            "condition": condition,
-            "seed": seed,
-            "arch": settings["arch"],
-            "dropout": dropout,
-            "sparsity": 0.9 if pruned else 0.0,
-            "epochs": settings["epochs"],
-            "test_accuracy": history.test_accuracy[-1],
-            "train_accuracy": history.train_accuracy[-1],
-        },
-    )
+    checkpoint.save(model, path, checkpoint_meta(data, condition, seed, settings, history))
 
     t0 = time.perf_counter()
     network = _network(model, data, settings)
@@ -485,6 +530,8 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
         "pruned": pruned,
         "dropout": dropout,
         **settings,
+        "unpruned_from": UNPRUNED_FROM,
+        "trained_epochs": len(history.test_accuracy),
         "test_accuracy": history.test_accuracy[-1],
         "train_accuracy": history.train_accuracy[-1],
         "sparsity": history.sparsity[-1],
@@ -511,22 +558,99 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
             }
         )
     row["ncut"] = ncut
+    # What the drop rule left out, and what "unreachable" would (see modcore.Clustering).
+    for count in ("n_dropped", "n_isolated", "n_unreachable", "n_floating"):
+        row[count] = getattr(sig.clustering, count)
     row["random_init_ncut"] = spectral_cluster(
         random_init, seed=seed, n_jobs=n_jobs, **_solver(settings)
     ).ncut
-    row["seconds_train"] = seconds_train
+    row["seconds_train"] = seconds_train  # of the training shared by its conditions
     row["seconds_analysis"] = time.perf_counter() - t0
     row["checkpoint"] = str(Path("checkpoints") / slug)
     row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return row
 
 
+def checkpoint_meta(data, condition, seed, settings, history) -> dict:
+    """The metadata saved with a reproduction's network (also by the lesion reproduction,
+    which reads it back to check a checkpoint was trained with its settings)."""
+    pruned, dropout = CONDITIONS[condition]
+    return {
+        "dataset": data.name,
+        "data_source": data.source,
+        "condition": condition,
+        "seed": seed,
+        "arch": settings["arch"],
+        "dropout": dropout,
+        "sparsity": 0.9 if pruned else 0.0,
+        "epochs": settings["epochs"],
+        "trained_epochs": len(history.test_accuracy),
+        "test_accuracy": history.test_accuracy[-1],
+        "train_accuracy": history.train_accuracy[-1],
+    }
+
+
+def _seconds(runs) -> float:
+    """Training and analysis time of ``runs``, each training counted once (a pruned run and
+    the unpruned run of the same seed share theirs)."""
+    trainings = {(r["dataset"], r["dropout"], r["seed"]): r["seconds_train"] for r in runs}
+    return sum(trainings.values()) + sum(r["seconds_analysis"] for r in runs)
+
+
+def _say_run(say, row, index, total) -> None:
+    nulls = ", ".join(f"{n} z {row[n + '_z']:.2f} p {row[n + '_p']:.3f}" for n in NULLS)
+    say(
+        f"[{index}/{total}] {row['dataset']}, {row['condition']}, seed {row['seed']}: test acc "
+        f"{row['test_accuracy']:.4f}, n-cut {row['ncut']:.3f} ({nulls}), random "
+        f"init {row['random_init_ncut']:.3f}; {row['seconds_train']:.0f} s "
+        f"training, {row['seconds_analysis']:.0f} s analysis",
+        flush=True,
+    )
+
+
 def _solver(settings: dict) -> dict:
-    """The settings that spectral_cluster (and ncut_significance) take."""
-    return {k: settings[k] for k in ("n_clusters", "n_init", "max_iter", "tol", "eigen_method")}
+    """The clustering settings (every field of cluster.ClusterSettings) as keywords: a
+    run's numbers come from the settings it records."""
+    return {f.name: settings[f.name] for f in dataclasses.fields(ClusterSettings)}
 
 
 # --- the results file ------------------------------------------------------------------
+
+
+def run_options(seeds, quick, quick_values, max_runs, n_jobs, progress) -> tuple:
+    """``(seeds, max_runs, n_jobs, say)`` of a reproduction, checked before any training."""
+    seeds = check_positive_int(
+        seeds if seeds is not None else (quick_values["seeds"] if quick else 5), "seeds"
+    )
+    if max_runs is not None:
+        max_runs = check_positive_int(max_runs, "max_runs")
+    if n_jobs is not None:
+        n_jobs = check_n_jobs(n_jobs)
+    say = print if progress else (lambda *a, **k: None)
+    return seeds, max_runs, n_jobs, say
+
+
+@contextmanager
+def run_log(path, what, ours, theirs, say):
+    """The :class:`~modcore.files.ResultLog` of a reproduction, open, every row in it
+    checked to be made with the settings ``ours`` (``theirs(row)`` are a row's): runs made
+    with other settings are refused, never mixed in."""
+    with ResultLog(
+        path,
+        _check_run,
+        what=what,
+        on_wait=lambda p: say(
+            f"another process is writing {p}; waiting for it to finish", flush=True
+        ),
+    ) as log:
+        for run in log.rows:
+            made = theirs(run)
+            if made != ours:
+                raise ValueError(
+                    f"{path} holds {what} made with other settings ({_describe(made)}; now "
+                    f"{_describe(ours)}): use another --out, or delete it to start over"
+                )
+        yield log
 
 
 def _check_run(run: dict) -> dict:
@@ -583,7 +707,7 @@ def table_columns() -> list:
     return cols
 
 
-def aggregate(runs) -> "pandas.DataFrame":
+def aggregate(runs) -> pandas.DataFrame:
     """One row per data set and condition: mean and std (ddof 1) over seeds, and per null
     the share of seeds with p < 0.05 (``<null>_significant``)."""
     import pandas as pd

@@ -20,20 +20,30 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import __version__
-from .files import ResultLog, atomic_write
-from .io import check_n_jobs, check_positive_int
-from .reproduce import HIDDEN, KNOWN_DATASETS, _check_run, _model, _train_model, available_datasets
+from .files import atomic_write
+from .io import check_positive_int
+from .reproduce import (
+    HIDDEN,
+    KNOWN_DATASETS,
+    _model,
+    _train_model,
+    available_datasets,
+    checkpoint_meta,
+    run_log,
+    run_options,
+)
 
 __all__ = ["LESION_CONDITIONS", "reproduce_lesions", "aggregate_lesions"]
 
 #: name -> dropout rate of the pruned networks lesioned (the paper's lesion study).
 LESION_CONDITIONS = {"pruned, dropout": 0.5, "pruned": 0.0}
 DEFAULT_DATASETS = ("fashion",)
-QUICK = {
+QUICK: dict[str, Any] = {
     "n_train": 1000,
     "n_test": 500,
     "epochs": 1,
@@ -145,36 +155,19 @@ def reproduce_lesions(
         "hidden": [check_positive_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)],
         "rule": "paper",
     }
-    seeds = check_positive_int(
-        seeds if seeds is not None else (QUICK["seeds"] if quick else 5), "seeds"
-    )
-    if max_runs is not None:
-        max_runs = check_positive_int(max_runs, "max_runs")
-    if n_jobs is not None:
-        n_jobs = check_n_jobs(n_jobs)
-    say = print if progress else (lambda *a, **k: None)
+    seeds, max_runs, n_jobs, say = run_options(seeds, quick, QUICK, max_runs, n_jobs, progress)
     show = bool(progress) and os.isatty(2)
     out = Path(out)
     home = out / "lesions"
     runs_path = home / "runs.jsonl"
-    with ResultLog(
-        runs_path,
-        _check_run,
-        what="modcore lesion runs",
-        on_wait=lambda path: say(
-            f"another process is writing {path}; waiting for it to finish", flush=True
-        ),
+    with run_log(
+        runs_path, "modcore lesion runs", settings, lambda r: {k: r.get(k) for k in _SETTINGS}, say
     ) as log:
         runs = log.rows
-        for run in runs:
-            theirs = {k: run.get(k) for k in _SETTINGS}
-            if theirs != settings:
-                raise ValueError(
-                    f"{runs_path} holds lesion runs made with other settings "
-                    f"({theirs}; now {settings}): use another --out"
-                )
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
-        available, skipped = available_datasets(datasets, data_dir, settings, say)
+        available, skipped = available_datasets(
+            datasets, data_dir, settings, say, for_cli=command is not None
+        )
         todo = [
             (name, cond, seed)
             for name in available
@@ -267,25 +260,13 @@ def _network(data, condition, seed, settings, out, show):
             )
         return saved.model, slug, 0.0, meta.get("test_accuracy")
     t0 = time.perf_counter()
-    history = _train_model(model, data, True, settings["epochs"], seed, show)
+    model, history = _train_model(
+        model, data, epochs=settings["epochs"], seed=seed, prune=True, show=show
+    )[True]
     seconds = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.save(
-        model,
-        path,
-        {  # the metadata modcore reproduce writes; saved whole
-            "dataset": data.name,
-            "data_source": data.source,
-            "condition": condition,
-            "seed": seed,
-            "arch": settings["arch"],
-            "dropout": dropout,
-            "sparsity": 0.9,
-            "epochs": settings["epochs"],
-            "test_accuracy": history.test_accuracy[-1],
-            "train_accuracy": history.train_accuracy[-1],
-        },
-    )
+    # written whole or not at all, as modcore reproduce writes it
+    checkpoint.save(model, path, checkpoint_meta(data, condition, seed, settings, history))
     return model, slug, seconds, history.test_accuracy[-1]
 
 
@@ -325,7 +306,7 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
         except ImportError:
             pass
     layers = sorted({s.layer for s in study.single})
-    categories = {}
+    categories: dict[str, int] = {}
     for s in study.single:
         categories[s.category] = categories.get(s.category, 0) + 1
     types = [p.dependency_type for p in study.pairs if p.dependency_type]
@@ -375,6 +356,17 @@ def aggregate_lesions(runs) -> str:
         "important pairs",
         "types I / II / III / IV",
     ]
+
+    def pm(values, digits):
+        values = np.array(values, dtype=float)
+        text = f"{values.mean():.{digits}f}"
+        return text if values.size == 1 else f"{text} ± {values.std(ddof=1):.{digits}f}"
+
+    def significant(group, key):
+        return sum(
+            r["network_tests"][key] is not None and r["network_tests"][key] < 0.05 for r in group
+        )
+
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in dict.fromkeys(r["dataset"] for r in runs):
         for cond in LESION_CONDITIONS:
@@ -382,18 +374,6 @@ def aggregate_lesions(runs) -> str:
             if not group:
                 continue
             n = len(group)
-
-            def pm(values, digits):
-                values = np.array(values, dtype=float)
-                text = f"{values.mean():.{digits}f}"
-                return text if n == 1 else f"{text} ± {values.std(ddof=1):.{digits}f}"
-
-            def significant(key):
-                return sum(
-                    r["network_tests"][key] is not None and r["network_tests"][key] < 0.05
-                    for r in group
-                )
-
             by_layer = np.mean([r["important_by_layer"] for r in group], axis=0)
             types = [sum(r["dependency_types"][t] for r in group) for t in _TYPES]
             lines.append(
@@ -407,9 +387,11 @@ def aggregate_lesions(runs) -> str:
                         pm([r["n_sub_modules"] for r in group], 1),
                         f"{pm([r['n_important'] for r in group], 1)} "
                         f"({' / '.join(f'{v:.1f}' for v in by_layer)})",
-                        f"{significant('mean_chi2_p')}/{n} / {significant('mean_fisher_p')}/{n}",
+                        f"{significant(group, 'mean_chi2_p')}/{n} / "
+                        f"{significant(group, 'mean_fisher_p')}/{n}",
                         pm([r["network_tests"]["mean_effect"] for r in group], 3),
-                        f"{significant('spread_chi2_p')}/{n} / {significant('spread_fisher_p')}/{n}",
+                        f"{significant(group, 'spread_chi2_p')}/{n} / "
+                        f"{significant(group, 'spread_fisher_p')}/{n}",
                         pm([_finite(r["network_tests"]["spread_effect"]) for r in group], 3),
                         pm([r["n_pairs"] for r in group], 1),
                         " / ".join(str(t) for t in types),

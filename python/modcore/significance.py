@@ -10,7 +10,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from .cluster import Clustering, ClusterSettings, check_settings, cluster_network
+from ._typing import ClientLike, InputShape, NetworkLike, ProgressLike, SeedLike
+from .cluster import (
+    Clustering,
+    ClusterSettings,
+    check_settings,
+    cluster_network,
+    dropped_text,
+    warn_floating,
+)
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import Network, as_network
 from .progress import Progress
@@ -71,6 +79,17 @@ class Significance:
         The ``n_shuffles`` asked for.
     stop_after : int or None
         h of the sequential test, or None for a fixed-size null.
+    drop : str
+        The rule that left units out of the network and of every shuffled
+        network ("isolated" or "unreachable", see :func:`spectral_cluster`).
+    normalize : str or None
+        "rescale" when the network and every shuffled network were rescaled.
+    n_dropped : int
+        Units left out of the network's graph (the counts by reason are in
+        ``clustering``: ``n_isolated``, ``n_unreachable``, ``n_floating``).
+    shuffled_n_dropped : int array of shape (n_shuffles,)
+        Units left out of each shuffled network's graph (a "layer" shuffle
+        moves the zeros, so which units drop changes per shuffle).
     """
 
     ncut: float
@@ -94,6 +113,10 @@ class Significance:
     n_clusters: int
     n_init: int
     seed: int
+    drop: str
+    normalize: str | None
+    n_dropped: int
+    shuffled_n_dropped: np.ndarray
     clustering: Clustering
 
     def to_dict(self) -> dict:
@@ -116,6 +139,9 @@ class Significance:
         d["labels"] = [lab.tolist() for lab in self.labels]
         d["shuffled_ncuts"] = self.shuffled_ncuts.tolist()
         d["shuffled_modularity"] = self.shuffled_modularity.tolist()
+        d["shuffled_n_dropped"] = self.shuffled_n_dropped.tolist()
+        for key in ("n_isolated", "n_unreachable", "n_floating"):
+            d[key] = getattr(self.clustering, key)
         d["eigenvalues"] = self.clustering.eigenvalues.tolist()
         d["eigen_method"] = self.clustering.eigen_method
         for key in ("assign_labels", "refine", "select_by"):
@@ -123,12 +149,19 @@ class Significance:
         d["group_names"] = list(self.clustering.group_names)
         return d
 
+    def _repr_html_(self) -> str:
+        from .notebook import significance_html
+
+        return significance_html(self)
+
     def __repr__(self) -> str:
+        rescaled = ", normalize='rescale'" if self.normalize else ""
         return (
             f"Significance(ncut={self.ncut:.4f}, shuffled={self.shuffled_mean:.4f} ± "
             f"{self.shuffled_std:.4f}, z={self.z_score:.2f}, p={self.p_value:.4g}, "
             f"Q={self.modularity:.4f}, n_shuffles={self.n_shuffles}, shuffle={self.shuffle!r}, "
-            f"n_clusters={self.n_clusters}, seed={self.seed})"
+            f"n_clusters={self.n_clusters}, dropped={dropped_text(self.clustering)}"
+            f"{rescaled}, seed={self.seed})"
         )
 
 
@@ -154,12 +187,12 @@ MAX_SHUFFLES = 10_000_000
 
 
 def ncut_significance(
-    network,
+    network: NetworkLike,
     *,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     shuffle: str = "layer",
-    stop_after=None,
+    stop_after: int | None = None,
     assign_labels: str = "cluster_qr",
     refine: bool = True,
     n_init: int = 10,
@@ -167,11 +200,13 @@ def ncut_significance(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    n_jobs=None,
-    progress=None,
-    client=None,
-    input_shape=None,
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    client: ClientLike = None,
+    input_shape: InputShape = None,
 ) -> Significance:
     """Cluster a network and test whether it is more modular than its shuffles.
 
@@ -182,7 +217,7 @@ def ncut_significance(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`spectral_cluster`.
     n_clusters : int, default=12
         Number of modules k.
@@ -213,6 +248,10 @@ def ncut_significance(
         clustered alike. The defaults make the network's n-cut, and so z and
         p, independent of the seed; ``assign_labels="kmeans", refine=False,
         n_init=25`` is the authors' rule.
+    drop, normalize
+        As in :func:`spectral_cluster`, applied to the network and, after
+        shuffling, to every shuffled network: each shuffled network is
+        rescaled and loses its own isolated (or unreachable) units.
     seed : None, int or numpy.random.Generator, default=None
         None draws fresh entropy (the integer used is in the result). The whole
         result depends only on the seed: not on ``n_jobs``, nor on how the
@@ -236,6 +275,11 @@ def ncut_significance(
     Returns
     -------
     Significance
+
+    Warns
+    -----
+    FloatingUnitsWarning
+        As :func:`spectral_cluster`.
 
     Raises
     ------
@@ -266,6 +310,8 @@ def ncut_significance(
         max_iter=max_iter,
         tol=tol,
         eigen_method=eigen_method,
+        drop=drop,
+        normalize=normalize,
     )
     shuffle = check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
@@ -279,6 +325,7 @@ def ncut_significance(
     n_jobs = check_n_jobs(n_jobs)
     seed = check_seed(seed)
     clustering = cluster_network(network, settings, seed, n_jobs)
+    warn_floating(clustering)
     stop = None if stop_after is None else (clustering.ncut, stop_after)
     if client is None:
         null = shuffled_scores(
@@ -301,6 +348,7 @@ def ncut_significance(
         null.ncut[:, 0],
         shuffle,
         modularity=null.modularity[:, 0],
+        dropped=null.dropped,
         stop_after=stop_after,
         max_shuffles=n_shuffles,
     )
@@ -346,19 +394,23 @@ def significance_of(
     shuffle: str,
     *,
     modularity=None,
+    dropped=None,
     stop_after=None,
     max_shuffles=None,
 ) -> Significance:
     """The statistics of a network's n-cut against its null (also used by the sweep).
 
-    ``modularity`` holds the shuffles' Q (NaN statistics without it); with
-    ``stop_after``, ``ncuts`` may run past the sequential test's stopping point
-    and is cut there.
+    ``modularity`` holds the shuffles' Q (NaN statistics without it), ``dropped``
+    the units each shuffled graph left out (-1 without it); with ``stop_after``,
+    ``ncuts`` may run past the sequential test's stopping point and is cut there.
     """
     max_shuffles = len(ncuts) if max_shuffles is None else max_shuffles
+    if dropped is None:
+        dropped = np.full(len(ncuts), -1, dtype=np.int64)
     if stop_after is not None:
         p_value, used = sequential_p_value(ncuts, clustering.ncut, stop_after, max_shuffles)
         ncuts = ncuts[:used]
+        dropped = dropped[:used]
         modularity = None if modularity is None else modularity[:used]
     at_most = int(np.count_nonzero(ncuts <= clustering.ncut))
     if stop_after is None:
@@ -392,16 +444,22 @@ def significance_of(
         n_clusters=k,
         n_init=clustering.n_init,
         seed=clustering.seed,
+        drop=clustering.drop,
+        normalize=clustering.normalize,
+        n_dropped=clustering.n_dropped,
+        shuffled_n_dropped=np.asarray(dropped, dtype=np.int64),
         clustering=clustering,
     )
 
 
 @dataclass(frozen=True)
 class NullScores:
-    """Scores of the shuffled networks' partitions: row s is shuffle s, column j is ks[j]."""
+    """Scores of the shuffled networks' partitions: row s is shuffle s, column j is ks[j];
+    ``dropped[s]`` the units shuffled network s left out."""
 
     ncut: np.ndarray
     modularity: np.ndarray
+    dropped: np.ndarray
 
 
 def shuffled_scores(
@@ -432,6 +490,7 @@ def shuffled_scores(
     args = settings.core_args()[1:]
     ncut = np.empty((n_shuffles, len(ks)))
     modularity = np.empty((n_shuffles, len(ks)))
+    dropped = np.empty(n_shuffles, dtype=np.int64)
     bar = Progress(n_shuffles, f"{shuffle} shuffles", progress)
     hits = 0
     try:
@@ -440,8 +499,17 @@ def shuffled_scores(
             count = min(size, n_shuffles - done)
             start = time.perf_counter()
             part = slice(done, done + count)
-            ncut[part], modularity[part] = _core.shuffled_scores(
-                sizes, blocks, shuffle, done, count, ks, *args, seed, n_jobs
+            ncut[part], modularity[part], dropped[part] = _core.shuffled_scores(
+                sizes,
+                blocks,
+                shuffle,
+                done,
+                count,
+                ks,
+                *args,
+                seed,
+                n_jobs,
+                **settings.graph_args(),
             )
             done += count
             bar.update(count)
@@ -454,11 +522,16 @@ def shuffled_scores(
                 size = max(n_jobs, int(_CHUNK_SECONDS / max(per_shuffle, 1e-6)) // n_jobs * n_jobs)
     finally:
         bar.close()
-    return NullScores(ncut[:done], modularity[:done])
+    return NullScores(ncut[:done], modularity[:done], dropped[:done])
 
 
 def shuffled_network(
-    network, *, shuffle: str = "layer", seed=None, index: int = 0, input_shape=None
+    network: NetworkLike,
+    *,
+    shuffle: str = "layer",
+    seed: SeedLike = None,
+    index: int = 0,
+    input_shape: InputShape = None,
 ) -> Network:
     """The ``index``-th shuffled network of the null drawn with ``seed``.
 
@@ -468,7 +541,7 @@ def shuffled_network(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`spectral_cluster`.
     shuffle : str, default="layer"
         One of :data:`SHUFFLES`, as in :func:`ncut_significance`.
@@ -500,15 +573,23 @@ def shuffled_network(
     return network.with_block_entries(shuffled)
 
 
-def shuffled_weights(weights, *, shuffle: str = "layer", seed=None, index: int = 0) -> list:
+def shuffled_weights(
+    weights: NetworkLike,
+    *,
+    shuffle: str = "layer",
+    seed: SeedLike = None,
+    index: int = 0,
+) -> list:
     """The ``index``-th shuffled network of a chain, as dense ``(n_l, n_{l+1})`` arrays.
 
-    :func:`shuffled_network` for MLPs given as weight matrices.
+    :func:`shuffled_network` for MLPs, returning weight matrices.
 
     Parameters
     ----------
-    weights : list of 2-D arrays
-        The chain, ``weights[l]`` of shape ``(n_l, n_{l+1})``.
+    weights : list of 2-D arrays, torch.nn.Module, state dict or path
+        A chain: ``weights[l]`` of shape ``(n_l, n_{l+1})``, or an MLP in any
+        form :func:`spectral_cluster` takes (a module, a state dict, a weight
+        file path, a :class:`modcore.Network` that is a chain).
     shuffle, seed, index
         As in :func:`shuffled_network`.
 
@@ -517,6 +598,11 @@ def shuffled_weights(weights, *, shuffle: str = "layer", seed=None, index: int =
     list of numpy.ndarray
         The shuffled matrices, float64.
 
+    Raises
+    ------
+    ValueError
+        If the network is not a chain of layers (use :func:`shuffled_network`).
+
     Examples
     --------
     >>> import numpy as np, modcore
@@ -524,6 +610,10 @@ def shuffled_weights(weights, *, shuffle: str = "layer", seed=None, index: int =
     >>> np.sort(modcore.shuffled_weights(w, shuffle="layer", seed=0)[0], axis=None).tolist()
     [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     """
-    return shuffled_network(
-        Network.from_weights(weights), shuffle=shuffle, seed=seed, index=index
-    ).chain_weights()
+    network = as_network(weights)
+    if not network.is_chain:
+        raise ValueError(
+            "shuffled_weights returns a chain's weight matrices, and this network is not a "
+            "chain of layers: use modcore.shuffled_network"
+        )
+    return shuffled_network(network, shuffle=shuffle, seed=seed, index=index).chain_weights()

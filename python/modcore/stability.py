@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cluster import check_settings, cluster_network
+from ._typing import InputShape, LabelsLike, NetworkLike, SeedLike
+from .cluster import check_settings, cluster_network, warn_floating
 from .functional import adjusted_rand_score, normalized_mutual_info_score
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import as_network
@@ -44,7 +45,7 @@ class Agreement:
     n_units: int
 
 
-def compare_partitions(a, b) -> Agreement:
+def compare_partitions(a: LabelsLike, b: LabelsLike) -> Agreement:
     """Adjusted Rand index and normalized mutual information of two partitions.
 
     Parameters
@@ -152,7 +153,7 @@ class Stability:
 
 
 def stability(
-    network,
+    network: NetworkLike,
     *,
     n_clusters: int = 12,
     n_seeds: int = 10,
@@ -163,9 +164,11 @@ def stability(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
-    seed=None,
-    n_jobs=None,
-    input_shape=None,
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    input_shape: InputShape = None,
 ) -> Stability:
     """Cluster a network with ``n_seeds`` seeds and compare the modules of every pair.
 
@@ -179,11 +182,11 @@ def stability(
 
     Parameters
     ----------
-    network : Network, list of 2-D arrays, scipy.sparse matrix, torch module or path
+    network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     n_clusters, assign_labels, refine, n_init, select_by
         As in :func:`modcore.spectral_cluster`.
-    max_iter, tol, eigen_method, n_jobs, input_shape
+    max_iter, tol, eigen_method, drop, normalize, n_jobs, input_shape
         As in :func:`modcore.spectral_cluster`.
     n_seeds : int, default=10
         Clusterings to compare, at least 2.
@@ -217,12 +220,15 @@ def stability(
         max_iter=max_iter,
         tol=tol,
         eigen_method=eigen_method,
+        drop=drop,
+        normalize=normalize,
     )
     n_seeds = check_positive_int(n_seeds, "n_seeds", minimum=2, maximum=MAX_SEEDS)
     n_jobs = check_n_jobs(n_jobs)
     first = check_seed(seed)
     seeds = [(first + i) % 2**64 for i in range(n_seeds)]
     runs = tuple(cluster_network(network, settings, s, n_jobs) for s in seeds)
+    warn_floating(runs[0])
     ari, nmi = np.eye(n_seeds), np.eye(n_seeds)
     for i in range(n_seeds):
         for j in range(i + 1, n_seeds):

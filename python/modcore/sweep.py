@@ -4,32 +4,40 @@ Each row is exactly what :func:`modcore.ncut_significance` gives that network
 with the same settings. Rows are appended to a results file (CSV or JSON Lines,
 a :class:`modcore.files.ResultLog`) as networks finish, so a sweep that stops
 (Ctrl-C, a lost machine) resumes where it was: networks already in the file with
-the same settings are not run again. pandas (and Dask, for a cluster) are
-imported only when a sweep runs.
+the same settings are not run again. The returned table adds Benjamini-Hochberg
+adjusted p-values, computed over all its rows when the sweep ends; they depend on
+every row, so they are never written into the results file, where they would go
+stale as rows are added. pandas (and Dask, for a cluster) are imported only when
+a sweep runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-import dataclasses
-
-from .cluster import ClusterSettings, check_settings
+from ._typing import ClientLike, PathLike, ProgressLike, SeedLike
+from .cluster import ClusterSettings, check_settings, warn_floating
 from .files import ResultLog
 from .io import check_n_jobs, check_positive_int, check_seed
+from .multiple_testing import benjamini_hochberg
 from .network import Network, as_network
 from .progress import Progress
 from .significance import MAX_SHUFFLES, check_shuffle, ncut_significance, significance_of
 from .weights import _natural_key
 
-__all__ = ["COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["COLUMNS", "FILE_COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".npz")
 
@@ -43,12 +51,17 @@ def _flag(value) -> bool:
     raise ValueError(f"expected True or False, got {value!r}")
 
 
+def _optional_str(value):
+    """A str-or-None column; a CSV file writes None as an empty field."""
+    return None if value is None or value == "" else str(value)
+
+
 # The parameters that change a row's numbers, with their column types: each is a
 # column and part of the key that says whether a row in the results file can be
 # reused, and each is passed on to ncut_significance under its name. A new
 # parameter of that kind is one more line here (tests/test_sweep.py checks that
 # none is missing).
-SETTINGS = {
+SETTINGS: dict[str, Callable[[Any], Any]] = {
     "n_shuffles": int,
     "n_clusters": int,
     "n_init": int,
@@ -58,6 +71,8 @@ SETTINGS = {
     "assign_labels": str,
     "refine": _flag,
     "select_by": str,
+    "drop": str,
+    "normalize": _optional_str,
     "seed": int,
 }
 # The statistics of a row, as Significance attributes.
@@ -73,24 +88,32 @@ _STATISTICS = (
     "in_out_ratio",
     "shuffled_in_out_ratio",
 )
-_TYPES = {
+_TYPES: dict[str, Callable[[Any], Any]] = {
     "name": str,
     "shuffle": str,
     **dict.fromkeys(_STATISTICS, float),
+    "n_dropped": int,
     **SETTINGS,
     "layer_sizes": str,
     "seconds": float,
 }
-# One row per (network, shuffle method, settings); the order of the file's and the table's columns.
-COLUMNS = tuple(_TYPES)
+# One row per (network, shuffle method, settings), in the results file's column order.
+FILE_COLUMNS = tuple(_TYPES)
+# The returned table's columns: the file's, and the p-value adjusted over the table's
+# rows, which only exists once every row does.
+COLUMNS = (
+    *FILE_COLUMNS[: FILE_COLUMNS.index("p_value") + 1],
+    "p_value_bh",
+    *FILE_COLUMNS[FILE_COLUMNS.index("p_value") + 1 :],
+)
 
 
 def sweep(
-    networks,
+    networks: PathLike | Sequence[Any] | Mapping[str, Any],
     *,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
-    shuffle="layer",
+    shuffle: str | Sequence[str] = "layer",
     n_init: int = 10,
     max_iter: int = 300,
     tol: float = 1e-5,
@@ -98,14 +121,16 @@ def sweep(
     assign_labels: str = "cluster_qr",
     refine: bool = True,
     select_by: str = "inertia",
-    seed=None,
-    n_jobs=None,
-    progress=None,
-    names=None,
-    client=None,
-    results_path=None,
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    names: Sequence[str] | None = None,
+    client: ClientLike = None,
+    results_path: PathLike | None = None,
     max_in_flight: int = 3,
-):
+) -> pandas.DataFrame:
     """Cluster many networks and test each against its shuffles; a pandas table.
 
     Parameters
@@ -149,6 +174,9 @@ def sweep(
         Eigensolver, as in :func:`modcore.spectral_cluster`.
     assign_labels, refine, select_by
         How the embedding becomes modules, as in :func:`modcore.spectral_cluster`.
+    drop, normalize
+        How each network and its shuffles become graphs, as in
+        :func:`modcore.ncut_significance`.
     names : sequence of str, optional
         Names for the networks of a sequence (default as above).
     client : dask.distributed.Client, optional
@@ -156,7 +184,8 @@ def sweep(
         each scattered to the workers once, its clustering and its shuffle
         chunks as tasks. Without it the networks run one after the other here.
     results_path : str or path, optional
-        ``.csv`` or ``.jsonl`` file, appended to as each network finishes. A
+        ``.csv`` or ``.jsonl`` file, appended to as each network finishes, with
+        the columns ``FILE_COLUMNS`` (all but ``p_value_bh``). A
         network and shuffle method already there with the same ``SETTINGS``
         (every parameter that changes the numbers) is taken as it is; rows with
         other settings stay in the file and are not used. The sweep holds a lock
@@ -171,10 +200,22 @@ def sweep(
     pandas.DataFrame
         One row per network and shuffle method, in input order, with columns
         ``COLUMNS``: name, shuffle, ncut, shuffled_mean, shuffled_std, z_score,
-        p_value, percentile, modularity (Newman's Q), modularity_z, in_out_ratio,
-        shuffled_in_out_ratio (as in :class:`modcore.Significance`), the ``SETTINGS`` (n_shuffles, n_clusters, n_init,
-        max_iter, tol, eigen_method, seed), layer_sizes (``"784-256-10"``) and
-        seconds (wall time of that network; on a cluster the networks overlap).
+        p_value, p_value_bh, percentile, modularity (Newman's Q), modularity_z,
+        in_out_ratio, shuffled_in_out_ratio, n_dropped (as in
+        :class:`modcore.Significance`), the ``SETTINGS`` (n_shuffles, n_clusters,
+        n_init, max_iter, tol, eigen_method, assign_labels, refine, select_by,
+        drop, normalize, seed), layer_sizes (``"784-256-10"``) and seconds (wall
+        time of that network; on a cluster the networks overlap).
+
+        ``p_value_bh`` is ``p_value`` adjusted for the false discovery rate
+        (:func:`modcore.benjamini_hochberg`) over the rows of this table with
+        the same shuffle method: each null is one family of m tests, m the
+        number of networks. Rejecting the rows with ``p_value_bh <= q`` keeps
+        the expected share of false discoveries among them at most q. It is
+        computed when the sweep ends, over every row of the table (those run
+        now and those taken from ``results_path``), and is not a column of the
+        results file (``FILE_COLUMNS``): a row's adjusted p-value changes
+        whenever another row joins the family.
 
     Raises
     ------
@@ -191,10 +232,13 @@ def sweep(
     >>> import modcore
     >>> from modcore.synthetic import random_pruned_mlp
     >>> nets = {f"net{i}": random_pruned_mlp((20, 20, 10), sparsity=0.5, seed=i) for i in range(2)}
-    >>> modcore.sweep(nets, n_clusters=3, n_shuffles=9, seed=0, progress=False)[["name", "seed"]]
+    >>> table = modcore.sweep(nets, n_clusters=3, n_shuffles=9, seed=0, progress=False)
+    >>> table[["name", "seed"]]
        name  seed
     0  net0     0
     1  net1     0
+    >>> bool((table.p_value_bh >= table.p_value).all())
+    True
     """
     try:
         import pandas as pd
@@ -218,6 +262,8 @@ def sweep(
         assign_labels=assign_labels,
         refine=refine,
         select_by=select_by,
+        drop=drop,
+        normalize=normalize,
     )
     settings = {"n_shuffles": n_shuffles, **dataclasses.asdict(cluster_settings)}
     max_in_flight = check_positive_int(max_in_flight, "max_in_flight")
@@ -236,7 +282,7 @@ def sweep(
                 ResultLog(
                     results_path,
                     _typed,
-                    columns=COLUMNS,
+                    columns=FILE_COLUMNS,
                     what="modcore sweep results",
                     on_wait=_say_waiting,
                 )
@@ -276,10 +322,26 @@ def sweep(
         finally:
             results.close()  # a generator: cancels what is still on the cluster
             bar.close()
-    table = [
-        rows[_key({**settings, "name": name, "shuffle": s})] for name, _ in items for s in shuffles
-    ]
-    return pd.DataFrame(table, columns=list(COLUMNS))
+    table = pd.DataFrame(
+        [
+            rows[_key({**settings, "name": name, "shuffle": s})]
+            for name, _ in items
+            for s in shuffles
+        ],
+        columns=list(FILE_COLUMNS),
+    )
+    table["p_value_bh"] = _adjusted_p_values(table)
+    return table[list(COLUMNS)]
+
+
+def _adjusted_p_values(table) -> np.ndarray:
+    """Benjamini-Hochberg over the rows of each shuffle method (one family per null)."""
+    adjusted = np.empty(len(table))
+    shuffle = table["shuffle"].to_numpy()
+    for method in np.unique(shuffle):
+        rows = shuffle == method
+        adjusted[rows] = benjamini_hochberg(table["p_value"].to_numpy()[rows])
+    return adjusted
 
 
 def _key(row: dict) -> tuple:
@@ -314,7 +376,7 @@ def _named_networks(networks, names) -> list:
         path = Path(networks)
         if not path.exists():
             raise FileNotFoundError(f"no weight file or directory at {path}")
-        items = (
+        items: list[tuple[str, Any]] = (
             [(p.name, p) for p in _weight_files(path)] if path.is_dir() else [(str(networks), path)]
         )
     elif isinstance(networks, Mapping):
@@ -347,7 +409,8 @@ def _named_networks(networks, names) -> list:
         items = [(n, net) for n, (_, net) in zip(names, items)]
     if not items:
         raise ValueError("no networks to sweep")
-    seen, repeated = set(), set()
+    seen: set[str] = set()
+    repeated: set[str] = set()
     for name, _ in items:
         (repeated if name in seen else seen).add(name)
         try:
@@ -373,13 +436,13 @@ def _load(name: str, network) -> Network:
 def _typed(row: dict) -> dict:
     """The row with each column's type, as it reads back from a file; KeyError for a
     mapping with other keys, ValueError for a value of the wrong kind."""
-    if set(row) != set(COLUMNS):
-        raise KeyError(f"keys {sorted(set(row) ^ set(COLUMNS))} differ from the columns")
+    if set(row) != set(FILE_COLUMNS):
+        raise KeyError(f"keys {sorted(set(row) ^ set(FILE_COLUMNS))} differ from the columns")
     return {k: kind(row[k]) for k, kind in _TYPES.items()}
 
 
 def _row(name, network, sig, settings, seconds) -> dict:
-    row = {k: getattr(sig, k) for k in _STATISTICS}
+    row = {k: getattr(sig, k) for k in (*_STATISTICS, "n_dropped")}
     row.update(
         settings,
         name=name,
@@ -452,9 +515,15 @@ def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
             if not job.done:
                 continue
             seconds = time.perf_counter() - start
+            assert job.clustering is not None  # a job is done once its clustering is in
+            warn_floating(job.clustering, stacklevel=2)
             for shuffle, ncuts in job.ncuts.items():
                 sig = significance_of(
-                    job.clustering, ncuts, shuffle, modularity=job.modularity[shuffle]
+                    job.clustering,
+                    ncuts,
+                    shuffle,
+                    modularity=job.modularity[shuffle],
+                    dropped=job.dropped[shuffle],
                 )
                 yield _row(name, net, sig, settings, seconds)
             job.cancel()  # nothing pending: lets the scattered network go

@@ -17,7 +17,7 @@ def prune_by_magnitude(w: np.ndarray, sparsity: float) -> np.ndarray:
     """Zero the ``round(sparsity * w.size)`` entries of smallest magnitude."""
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
-    n_zero = int(round(sparsity * w.size))
+    n_zero = round(sparsity * w.size)
     out = w.copy()
     if n_zero:
         idx = np.argpartition(np.abs(w), n_zero - 1, axis=None)[:n_zero]

@@ -13,10 +13,15 @@ import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .io import check_weights
+from ._typing import PathLike
+from .io import check_weights, is_torch_module
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["weights_from_module"]
 
@@ -26,7 +31,7 @@ _EMBEDDING = re.compile(r"embed|(?:^|[._])(?:emb|wte|wpe)(?:[._]|$)")
 _NPZ_POSITIONAL = re.compile(r"W(\d+)")
 
 
-def weights_from_module(obj) -> list[np.ndarray]:
+def weights_from_module(obj: torch.nn.Module | Mapping[str, Any] | PathLike) -> list[np.ndarray]:
     """Weight matrices of an MLP, in layer order, as ``(n_in, n_out)`` arrays.
 
     Biases are ignored: the graph modcore clusters is built from weights only.
@@ -99,7 +104,7 @@ def weights_from_module(obj) -> list[np.ndarray]:
         weights = _from_file(Path(obj))
     elif isinstance(obj, Mapping):
         weights = _from_state_dict(obj, "state dict")
-    elif _is_torch_module(obj):
+    elif is_torch_module(obj):
         weights = _from_module(obj)
     else:
         raise TypeError(
@@ -109,14 +114,6 @@ def weights_from_module(obj) -> list[np.ndarray]:
     if not weights:
         raise ValueError("no Linear layer weights found")
     return check_weights(weights)
-
-
-def _is_torch_module(obj) -> bool:
-    # Checked by name so that modcore need not import torch to reject a non-module.
-    return any(
-        cls.__name__ == "Module" and cls.__module__ == "torch.nn.modules.module"
-        for cls in type(obj).__mro__
-    )
 
 
 def _to_numpy(value, where: str) -> np.ndarray:
@@ -147,7 +144,8 @@ def _to_numpy(value, where: str) -> np.ndarray:
 def _from_module(module) -> list[np.ndarray]:
     from torch import nn  # the argument is a torch module, so torch is installed
 
-    linears, linear_prefixes = [], []
+    linears: list[tuple[str, nn.Linear]] = []
+    linear_prefixes: list[str] = []
     for name, layer in module.named_modules():
         # A Linear layer's own submodules (e.g. parametrizations) are part of its weight.
         if any(name.startswith(prefix) for prefix in linear_prefixes):
@@ -167,7 +165,7 @@ def _from_module(module) -> list[np.ndarray]:
             )
     if not linears:
         return []
-    names = {}
+    names: dict[int, str] = {}
     for name, layer in module.named_modules(remove_duplicate=False):
         if isinstance(layer, nn.Linear) and id(layer) in names and names[id(layer)] != name:
             raise ValueError(
@@ -193,7 +191,9 @@ def _call_order(module, linears: list) -> list:
     import torch
 
     index = {id(layer): i for i, (_, layer) in enumerate(linears)}
-    leaves = {}  # id(leaf tensor) -> source: -1 the input, i the output of linears[i]
+    leaves: dict[
+        int, int
+    ] = {}  # id(leaf tensor) -> source: -1 the input, i the output of linears[i]
     calls = []  # (linears index, sources of its input)
 
     def before(layer, args):
@@ -222,7 +222,7 @@ def _call_order(module, linears: list) -> list:
                 try:
                     output = module(x.clone())
                     break
-                except Exception as exc:  # noqa: BLE001 - any failure means "not this width"
+                except Exception as exc:
                     error = exc
             else:
                 raise ValueError(
@@ -245,7 +245,7 @@ def _call_order(module, linears: list) -> list:
             "layers into a modcore.Network"
         )
 
-    order = []
+    order: list[int] = []
     for i, sources in calls:
         name = linears[i][0]
         if i in order:
@@ -296,7 +296,8 @@ def _describe(source: int, linears: list) -> str:
 
 
 def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
-    weights, storages = [], {}
+    weights: list[np.ndarray] = []
+    storages: dict = {}
     for key, value in state.items():
         if not isinstance(key, str):
             raise ValueError(f"{where}: key {key!r} is not a string")
@@ -421,20 +422,21 @@ def _pickled_globals(path: Path) -> list:
     Torch's own unpickler stops at such a file's first opcode it does not know."""
     import pickletools
 
-    names, strings = [], []
+    names: list[str] = []
+    strings: list[str] = []
     try:
         with open(path, "rb") as f:
             if f.read(2) == b"PK":
                 return []
             f.seek(0)
             for op, arg, _ in pickletools.genops(f):
-                if op.name in ("GLOBAL", "INST"):
+                if op.name in ("GLOBAL", "INST") and isinstance(arg, str):
                     names.append(arg.replace(" ", "."))
                 elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
                     names.append(".".join(strings[-2:]))
                 elif isinstance(arg, str):
                     strings.append(arg)
-    except Exception:  # noqa: BLE001 - not (all) a pickle: nothing more to say
+    except Exception:
         pass
     return list(dict.fromkeys(names))
 

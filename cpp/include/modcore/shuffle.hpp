@@ -63,19 +63,24 @@ Network shuffle_network(const EdgeSource& original, ShuffleMethod method, std::u
                         std::uint64_t index, const CancelToken* cancel = nullptr);
 
 // Scores of the partitions of shuffled networks first .. first + count - 1, each
-// clustered at every k of ks by cluster_curve (one embedding per shuffled network).
-// Below opt.spectral.large_graph entries the shuffles run in parallel, one thread
-// and one stored shuffled network and graph each; from there on, one at a time
-// with the threads inside its eigensolve, its graph built from ShuffledEdges, so
-// memory is one graph and one block's shuffle. Row i, column j is shuffle
-// first + i at k = ks[j]; the same whatever n_threads and either way.
+// shuffled, then made a graph by gopt (rescaled and pruned by the drop rule like
+// the network itself: a "layer" shuffle moves the zeros, so which units drop
+// changes per shuffle), then clustered at every k of ks by cluster_curve (one
+// embedding per shuffled network). Below opt.spectral.large_graph entries the
+// shuffles run in parallel, one thread and one stored shuffled network and graph
+// each; from there on, one at a time with the threads inside its eigensolve, its
+// graph built from ShuffledEdges (unless rescaled, which stores the shuffled
+// network), so memory is one graph and one block's shuffle. Row i, column j is
+// shuffle first + i at k = ks[j]; the same whatever n_threads and either way.
 struct ShuffleScores {
-    std::vector<double> ncut;        // count x ks.size(), row-major
-    std::vector<double> modularity;  // the same layout
+    std::vector<double> ncut;          // count x ks.size(), row-major
+    std::vector<double> modularity;    // the same layout
+    std::vector<std::int64_t> dropped;  // count: units each shuffled graph left out
 };
 
 ShuffleScores shuffled_scores(const EdgeSource& original, ShuffleMethod method, std::uint64_t first,
                               std::uint64_t count, const std::vector<int>& ks,
-                              const ClusterOptions& opt, std::uint64_t seed, int n_threads);
+                              const ClusterOptions& opt, const GraphOptions& gopt,
+                              std::uint64_t seed, int n_threads);
 
 }  // namespace modcore

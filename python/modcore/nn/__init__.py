@@ -20,7 +20,7 @@ and the 2021 paper's CNN, on images rather than flat inputs::
 from . import checkpoint
 from .activations import Activations, activations
 from .checkpoint import Checkpoint
-from .datasets import DATASET_NAMES, Dataset, load_dataset, read_idx
+from .datasets import DATASET_NAMES, Dataset, DatasetNotFoundError, load_dataset, read_idx
 from .lesion import LesionStudy, lesion_study
 from .models import CNN, DEFAULT_WIDTHS, MLP, linear_layers, weight_layers
 from .prune import PruneSchedule, layer_sparsity, prune_to_sparsity, remove_masks
@@ -33,6 +33,7 @@ __all__ = [
     "Checkpoint",
     "Dataset",
     "DATASET_NAMES",
+    "DatasetNotFoundError",
     "load_dataset",
     "read_idx",
     "LesionStudy",

@@ -23,14 +23,24 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
 
 from ..io import check_positive_int
+from .datasets import Dataset
+from .ops import (
+    ACTIVATION_FUNCTIONS,
+    ACTIVATION_METHODS,
+    ACTIVATION_MODULES,
+    BATCHNORMS,
+    DROPOUT_FUNCTIONS,
+    DROPOUT_MODULES,
+    NO_OP_METHODS,
+)
 from .trace import _symbolic_trace
 from .trace_walk import LAYERS
 
@@ -38,122 +48,8 @@ __all__ = ["Activations", "REDUCTIONS", "activations"]
 
 REDUCTIONS = ("l2", "mean_abs", "max_column", "spectral")
 
-_ACTIVATION_MODULES = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.PReLU,
-    nn.RReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.CELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.Hardtanh,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Hardshrink,
-    nn.Softshrink,
-    nn.Softplus,
-    nn.Softsign,
-    nn.Tanhshrink,
-    nn.LogSigmoid,
-    nn.Threshold,
-    nn.Softmax,
-    nn.LogSoftmax,
-    nn.Softmin,
-)
-_ACTIVATION_FUNCTIONS = frozenset(
-    getattr(owner, name)
-    for owner, names in (
-        (
-            F,
-            (
-                "relu",
-                "relu_",
-                "relu6",
-                "leaky_relu",
-                "leaky_relu_",
-                "prelu",
-                "rrelu",
-                "elu",
-                "elu_",
-                "selu",
-                "celu",
-                "gelu",
-                "silu",
-                "mish",
-                "sigmoid",
-                "tanh",
-                "hardtanh",
-                "hardtanh_",
-                "hardswish",
-                "hardsigmoid",
-                "hardshrink",
-                "softshrink",
-                "softplus",
-                "softsign",
-                "tanhshrink",
-                "logsigmoid",
-                "threshold",
-                "softmax",
-                "log_softmax",
-                "softmin",
-            ),
-        ),
-        (torch, ("relu", "relu_", "sigmoid", "tanh", "clamp", "clip", "softmax", "log_softmax")),
-    )
-    for name in names
-    if hasattr(owner, name)
-)
-_ACTIVATION_METHODS = frozenset(
-    (
-        "relu",
-        "relu_",
-        "sigmoid",
-        "sigmoid_",
-        "tanh",
-        "tanh_",
-        "clamp",
-        "clamp_",
-        "clamp_min",
-        "clamp_min_",
-        "clip",
-        "clip_",
-        "softmax",
-        "log_softmax",
-    )
-)
 # Unit-preserving steps between a layer and its activation.
-_PASS_MODULES = (
-    nn.BatchNorm1d,
-    nn.BatchNorm2d,
-    nn.BatchNorm3d,
-    nn.SyncBatchNorm,
-    nn.Dropout,
-    nn.Dropout1d,
-    nn.Dropout2d,
-    nn.Dropout3d,
-    nn.AlphaDropout,
-    nn.FeatureAlphaDropout,
-    nn.Identity,
-)
-_PASS_FUNCTIONS = frozenset(
-    getattr(F, n)
-    for n in (
-        "dropout",
-        "dropout1d",
-        "dropout2d",
-        "dropout3d",
-        "alpha_dropout",
-        "feature_alpha_dropout",
-    )
-    if hasattr(F, n)
-)
-_PASS_METHODS = frozenset(("contiguous", "clone", "detach", "float", "double", "to"))
+_PASS_MODULES = (*BATCHNORMS, *DROPOUT_MODULES, nn.Identity)
 
 
 @dataclass(frozen=True, repr=False)
@@ -210,7 +106,12 @@ class Activations:
 
 
 def activations(
-    model, data, *, units=None, reduction: str = "l2", batch_size: int = 1024
+    model: nn.Module,
+    data: Dataset | torch.Tensor | np.ndarray,
+    *,
+    units: Sequence[str] | None = None,
+    reduction: str = "l2",
+    batch_size: int = 1024,
 ) -> Activations:
     """Record every unit's activation of a torch model over a data set.
 
@@ -319,6 +220,7 @@ def activations(
     finally:
         for module, flag in training:
             module.training = flag
+    assert per_group is not None  # _inputs checked there are at least 2 examples
     return _collect(chosen, per_group, reduction)
 
 
@@ -359,7 +261,8 @@ class _Group:
 
 def _groups(gm: fx.GraphModule) -> list:
     """The input and every Linear/conv call, named as the tracer names them."""
-    groups, calls = [], {}
+    groups: list[_Group] = []
+    calls: dict[str, int] = {}
     for node in gm.graph.nodes:
         if node.op == "placeholder" and not groups:
             groups.append(_Group("input", node, is_linear=False, recorded=node))
@@ -394,20 +297,20 @@ def _post_activation(gm: fx.GraphModule, node: fx.Node) -> fx.Node:
 
 def _kind(gm: fx.GraphModule, node: fx.Node) -> str | None:
     if node.op == "call_module":
-        module = gm.get_submodule(node.target)
-        if isinstance(module, _ACTIVATION_MODULES):
+        module = gm.get_submodule(str(node.target))
+        if isinstance(module, ACTIVATION_MODULES):
             return "activation"
         if isinstance(module, _PASS_MODULES):
             return "pass"
     elif node.op == "call_function":
-        if node.target in _ACTIVATION_FUNCTIONS:
+        if node.target in ACTIVATION_FUNCTIONS:
             return "activation"
-        if node.target in _PASS_FUNCTIONS:
+        if node.target in DROPOUT_FUNCTIONS:
             return "pass"
     elif node.op == "call_method":
-        if node.target in _ACTIVATION_METHODS:
+        if node.target in ACTIVATION_METHODS:
             return "activation"
-        if node.target in _PASS_METHODS:
+        if node.target in NO_OP_METHODS:
             return "pass"
     return None
 
@@ -501,7 +404,10 @@ def _collect(chosen: list, per_group: list, reduction: str) -> Activations:
             raise ValueError(f"group {group.name!r} has NaN or infinite activations")
         varies.append((v.amax(dim=0) != v.amin(dim=0)).numpy())
     values = np.empty((sum(int(k.sum()) for k in varies), per_group[0].shape[0]), dtype=dtype)
-    unit_group, unit_index, dropped, row = [], [], [], 0
+    unit_group: list[np.ndarray] = []
+    unit_index: list[np.ndarray] = []
+    dropped: list[tuple[str, int]] = []
+    row = 0
     for g, (group, v, keep) in enumerate(zip(chosen, per_group, varies)):
         index = np.flatnonzero(keep)
         values[row : row + index.size] = v.numpy()[:, index].T

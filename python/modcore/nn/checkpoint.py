@@ -13,12 +13,14 @@ import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from .._typing import PathLike
 from ..weights import load_torch_file
 from .models import CNN, MLP, weight_layers
 from .prune import layer_sparsity
@@ -52,14 +54,14 @@ class Checkpoint:
         What was passed to :func:`save`, e.g. ``dataset``, ``test_accuracy``.
     """
 
-    model: nn.Module
+    model: MLP | CNN
     arch: str
     config: dict
     sparsity: list
     metadata: dict
 
 
-def save(model, path, metadata: dict | None = None) -> None:
+def save(model: nn.Module, path: PathLike, metadata: dict | None = None) -> None:
     """Save ``model`` with its architecture, per-layer sparsity and ``metadata``.
 
     The file is written next to ``path`` and moved into place, so a stopped
@@ -120,7 +122,7 @@ def save(model, path, metadata: dict | None = None) -> None:
     os.replace(partial, path)
 
 
-def load(path) -> Checkpoint:
+def load(path: PathLike) -> Checkpoint:
     """Load a checkpoint written by :func:`save`, without running pickled code.
 
     Also reads the first format (``"modcore-mlp"``, MLPs only).
@@ -151,6 +153,8 @@ def load(path) -> Checkpoint:
         raise ValueError(
             f"{path}: checkpoint version {payload.get('version')!r}, this modcore reads {VERSION}"
         )
+    arch: Any  # read from the file, checked below
+    config: Any
     if payload["format"] == _MLP_FORMAT:
         arch, config = "mlp", {"widths": payload.get("widths"), "dropout": payload.get("dropout")}
     else:
@@ -173,7 +177,8 @@ def load(path) -> Checkpoint:
         model=model,
         arch=arch,
         config=model.config,
-        sparsity=payload.get("sparsity"),
+        # The first format did not store it: the loaded weights are the saved ones.
+        sparsity=payload.get("sparsity") or layer_sparsity(model),
         metadata=payload.get("metadata", {}),
     )
 

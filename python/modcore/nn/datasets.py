@@ -12,20 +12,30 @@ import os
 import pickle
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .._typing import PathLike
 from ..io import check_positive_int
 
-__all__ = ["Dataset", "load_dataset", "read_idx", "DATASET_NAMES", "ENV_VAR", "FASHION_SYSTEM_DIR"]
+__all__ = [
+    "Dataset",
+    "DatasetNotFoundError",
+    "load_dataset",
+    "read_idx",
+    "DATASET_NAMES",
+    "ENV_VAR",
+    "FASHION_SYSTEM_DIR",
+]
 
 ENV_VAR = "MODCORE_DATA"
 # Where Debian's package dataset-fashion-mnist installs the four IDX files.
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
-DATASET_NAMES = ("mnist", "fashion", "cifar10", "cifar10-rgb", "line", "halves-<a>-<b>")
+DATASET_NAMES = ("mnist", "fashion", "cifar10", "cifar10-rgb", "line", "bands", "halves-<a>-<b>")
 
 _IDX_FILES = (
     "train-images-idx3-ubyte",
@@ -36,10 +46,25 @@ _IDX_FILES = (
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 _HALF_SOURCES = ("line", "mnist", "fashion")
+# The "bands" set's five bands of columns: 6, 6, 6, 5 and 5 wide.
+_BAND_EDGES = (0, 6, 12, 18, 23, 28)
 _SYNTHETIC_SIZES = (60000, 10000)
 # Independent random streams per use, so that e.g. the test set does not change
 # with n_train: np.random.default_rng([seed, stream]).
 _TRAIN, _TEST, _PAIRS_TRAIN, _PAIRS_TEST = 0, 1, 2, 3
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A real data set's files are not on this machine.
+
+    The message says where :func:`load_dataset` looked and how to get the files,
+    naming the data directory as the Python parameter ``data_dir=...``;
+    ``cli_message`` says the same for the ``modcore`` command (``--data-dir DIR``).
+    """
+
+    def __init__(self, describe: Callable[[str, str], str]) -> None:
+        super().__init__(describe("data_dir", "data_dir=..."))
+        self.cli_message = describe("--data-dir", "--data-dir DIR")
 
 
 @dataclass(frozen=True, repr=False)
@@ -86,7 +111,13 @@ class Dataset:
 
 
 def load_dataset(
-    name, *, data_dir=None, seed=0, n_train=None, n_test=None, flatten: bool = True
+    name: str,
+    *,
+    data_dir: PathLike | None = None,
+    seed: int = 0,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    flatten: bool = True,
 ) -> Dataset:
     """Load or generate a data set by name.
 
@@ -111,6 +142,12 @@ def load_dataset(
           3072 inputs, channel-major (all red, then green, then blue).
         - ``"line"``: 28x28 images with 1 to 10 (uniformly) full-height vertical
           lines at distinct random columns; label = number of lines - 1.
+        - ``"bands"``: 28x28 images cut into five vertical bands of columns (6, 6,
+          6, 5 and 5 wide); one band, drawn uniformly, holds 1 or 2 full-height
+          lines at distinct random columns, the rest is blank; label = 2 x band +
+          lines - 1. Five independent two-class tasks side by side: a network
+          that learns them has modules by construction (``modcore demo`` trains
+          on it when Fashion-MNIST is absent, and says so).
         - ``"halves-<a>-<b>"`` with ``a``, ``b`` in ``line``, ``mnist``, ``fashion``:
           an image of ``a`` (left) and one of ``b`` (right), each squeezed to
           28x14 by averaging column pairs, drawn independently at random with
@@ -140,9 +177,9 @@ def load_dataset(
     ValueError
         If the name is unknown, a size is < 1 or exceeds the data available, the
         seed is negative, or a data file is malformed (the message names the file).
-    FileNotFoundError
-        If the files of a real data set are not found; the message lists where
-        it looked and how to get them.
+    DatasetNotFoundError
+        (a FileNotFoundError) If the files of a real data set are not found; the
+        message lists where it looked and how to get them.
     TypeError
         If a size or the seed is not an int, or ``flatten`` is not a bool.
 
@@ -171,6 +208,9 @@ def load_dataset(
         arrays, source = _halves(parts[1], parts[2], data_dir, seed, n_train, n_test)
     elif key == "line":
         arrays, source = _line(seed, n_train, n_test), f"generated (line, seed {seed})"
+    elif key == "bands":
+        arrays = _generated(_bands_images, seed, n_train, n_test)
+        source = f"generated (bands, seed {seed})"
     elif key in ("mnist", "fashion", "cifar10", "cifar10-rgb"):
         arrays, source = _real(key, data_dir)
         arrays = _subset(arrays, seed, n_train, n_test, key)
@@ -188,7 +228,7 @@ def load_dataset(
     )
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: PathLike) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzip-compressed or raw.
 
     Compression is detected from the file's first bytes, not its name.
@@ -252,10 +292,31 @@ def _as_inputs(x: np.ndarray, flatten: bool) -> torch.Tensor:
 
 
 def _line(seed, n_train, n_test):
+    return _generated(_line_images, seed, n_train, n_test)
+
+
+def _generated(images, seed, n_train, n_test):
+    """Training and test arrays from ``images(n, rng)``, each split on its own stream."""
     n_train, n_test = n_train or _SYNTHETIC_SIZES[0], n_test or _SYNTHETIC_SIZES[1]
-    x_train, y_train = _line_images(n_train, np.random.default_rng([seed, _TRAIN]))
-    x_test, y_test = _line_images(n_test, np.random.default_rng([seed, _TEST]))
+    x_train, y_train = images(n_train, np.random.default_rng([seed, _TRAIN]))
+    x_test, y_test = images(n_test, np.random.default_rng([seed, _TEST]))
     return x_train, y_train, x_test, y_test
+
+
+def _bands_images(n: int, rng: np.random.Generator):
+    # One row of draws per image (band, line count, column ranks), so the first k
+    # images do not depend on n.
+    widths = np.diff(_BAND_EDGES)
+    draws = rng.random((n, 2 + widths.max()))
+    band = (draws[:, 0] * len(widths)).astype(np.int64)
+    n_lines = (draws[:, 1] * 2).astype(np.int64) + 1
+    images = np.zeros((n, 28, 28), np.float32)
+    for b, (start, width) in enumerate(zip(_BAND_EDGES, widths)):
+        rows = np.flatnonzero(band == b)
+        # As in _line_images: the columns ranked below n_lines are n_lines distinct ones.
+        lit = draws[rows, 2 : 2 + width].argsort(axis=1) < n_lines[rows, None]
+        images[rows, :, start : start + width] = lit[:, None, :]
+    return images, 2 * band + n_lines - 1
 
 
 def _line_images(n: int, rng: np.random.Generator):
@@ -329,13 +390,15 @@ def _real(name, data_dir):
     return _cifar10(data_dir, rgb=name == "cifar10-rgb")
 
 
+# {data_dir}: how the caller names the data directory (data_dir=..., or --data-dir DIR).
 _MNIST_HINT = (
     "Put the four files of the MNIST distribution in a directory and pass it as "
-    f"data_dir=..., or put them in $MODCORE_DATA/mnist (environment variable {ENV_VAR})."
+    f"{{data_dir}}, or put them in ${ENV_VAR}/mnist (environment variable {ENV_VAR})."
 )
 _FASHION_HINT = (
-    "Install them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or put the "
-    f"four files in a directory passed as data_dir=... or in ${ENV_VAR}/fashion-mnist."
+    "Install them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, as root or "
+    "with sudo), or put the four files in a directory passed as {data_dir} or in "
+    f"${ENV_VAR}/fashion-mnist."
 )
 
 
@@ -370,13 +433,19 @@ def _find(dirs, names, what, hint, suffixes=("",)):
         if not missing:
             return directory, found
         looked.append(f"{directory} (missing {', '.join(missing)})")
-    where = "; ".join(looked) if looked else f"nowhere (no data_dir given and ${ENV_VAR} is unset)"
     variants = (
         f" (each may end in {' or '.join(s for s in suffixes if s)})" if len(suffixes) > 1 else ""
     )
-    raise FileNotFoundError(
-        f"{what} not found: need {', '.join(names)}{variants}. Looked in: {where}. {hint}"
-    )
+
+    def describe(option: str, usage: str) -> str:
+        """The message, naming the data directory's ``option`` and its ``usage``."""
+        where = "; ".join(looked) or f"nowhere (no {option} given and ${ENV_VAR} is unset)"
+        return (
+            f"{what} not found: need {', '.join(names)}{variants}. Looked in: {where}. "
+            + hint.format(data_dir=usage)
+        )
+
+    raise DatasetNotFoundError(describe)
 
 
 def _idx_dataset(what, dirs, hint):
@@ -404,15 +473,17 @@ class _ArrayUnpickler(pickle.Unpickler):
     Pickle runs arbitrary code otherwise, and data files are untrusted input.
     """
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-    }
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),
+        }
+    )
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:
@@ -454,7 +525,7 @@ def _cifar10(data_dir, rgb):
     dirs = _search_dirs(data_dir, ("cifar-10-batches-py",))
     hint = (
         "Extract the CIFAR-10 python version (cifar-10-python.tar.gz) and pass the "
-        f"directory as data_dir=..., or extract it in ${ENV_VAR}."
+        f"directory as {{data_dir}}, or extract it in ${ENV_VAR}."
     )
     directory, paths = _find(dirs, _CIFAR_FILES, "CIFAR-10", hint)
     batches = [_read_cifar_batch(paths[name]) for name in _CIFAR_FILES]

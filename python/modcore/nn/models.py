@@ -8,6 +8,8 @@ training can check the data before the first batch.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
+from typing import Union
 
 import torch
 from torch import nn
@@ -17,6 +19,7 @@ __all__ = ["MLP", "CNN", "DEFAULT_WIDTHS", "linear_layers", "weight_layers"]
 DEFAULT_WIDTHS = (784, 256, 256, 256, 256, 10)
 # Layers whose weight is pruned, penalised and counted in sparsity.
 _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+WeightLayer = Union[nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d]
 
 
 class MLP(nn.Sequential):
@@ -50,7 +53,9 @@ class MLP(nn.Sequential):
     ((4,), {'widths': [4, 3, 2], 'dropout': 0.5})
     """
 
-    def __init__(self, widths=DEFAULT_WIDTHS, dropout: float = 0.0, seed: int | None = None):
+    def __init__(
+        self, widths: Sequence[int] = DEFAULT_WIDTHS, dropout: float = 0.0, seed: int | None = None
+    ) -> None:
         widths = _positive_ints(widths, "widths")
         if len(widths) < 2:
             raise ValueError(f"widths needs at least an input and an output size, got {widths}")
@@ -129,16 +134,16 @@ class CNN(nn.Sequential):
 
     def __init__(
         self,
-        input_shape=(1, 28, 28),
+        input_shape: Sequence[int] = (1, 28, 28),
         *,
-        channels=(64, 64, 64),
-        pool_after=(False, True, True),
-        dense=(128,),
+        channels: Sequence[int] = (64, 64, 64),
+        pool_after: Sequence[bool] = (False, True, True),
+        dense: Sequence[int] = (128,),
         n_classes: int = 10,
         conv_dropout: float = 0.0,
         dense_dropout: float = 0.0,
         seed: int | None = None,
-    ):
+    ) -> None:
         input_shape = _positive_ints(input_shape, "input_shape")
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (channels, height, width), got {input_shape}")
@@ -210,7 +215,7 @@ def linear_layers(model: nn.Module) -> list[nn.Linear]:
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
-def weight_layers(model: nn.Module) -> list[nn.Module]:
+def weight_layers(model: nn.Module) -> list[WeightLayer]:
     """Return the Linear and Conv (1-D, 2-D, 3-D) submodules of ``model`` in registration order.
 
     These are the layers whose weights are pruned, penalised by ``l1`` / ``l2``
@@ -230,7 +235,8 @@ def _glorot_init(model: nn.Module, seed) -> None:
     with torch.no_grad():
         for layer in weight_layers(model):
             nn.init.xavier_uniform_(layer.weight, generator=generator)
-            nn.init.zeros_(layer.bias)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 
 
 def _positive_ints(values, name: str) -> tuple:
@@ -242,6 +248,10 @@ def _positive_ints(values, name: str) -> tuple:
 
 
 def _rate(value, name: str) -> float:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0.0 <= value < 1.0:
+    if (
+        not isinstance(value, numbers.Real)
+        or isinstance(value, bool)
+        or not 0.0 <= float(value) < 1.0
+    ):
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
     return float(value)

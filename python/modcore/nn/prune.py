@@ -144,7 +144,7 @@ def prune_to_sparsity(model: nn.Module, sparsity: float) -> None:
         if not torch_prune.is_pruned(layer):
             torch_prune.l1_unstructured(layer, "weight", amount=n_zeros)
             continue
-        n_masked = int((layer.weight_mask == 0).sum())
+        n_masked = int((layer.get_buffer("weight_mask") == 0).sum())
         if n_zeros < n_masked:
             raise ValueError(
                 f"{type(layer).__name__} layer {i} already has {n_masked} masked weights; "

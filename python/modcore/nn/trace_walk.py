@@ -6,6 +6,7 @@ from __future__ import annotations
 import numbers
 import operator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -14,6 +15,16 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import TensorMetadata
 
 from ..network import Network
+from .ops import (
+    ACTIVATION_FUNCTIONS,
+    ACTIVATION_METHODS,
+    ACTIVATION_MODULES,
+    BATCHNORMS,
+    DROPOUT_FUNCTIONS,
+    DROPOUT_MODULES,
+    NO_OP_METHODS,
+    functions,
+)
 
 __all__ = ["CONVS", "LAYERS", "GraphWalk", "describe"]
 
@@ -26,42 +37,10 @@ CONVS = (
     nn.ConvTranspose3d,
 )
 LAYERS = (nn.Linear, *CONVS)
-_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 # Elementwise, per-channel or spatial-only modules: channels pass through.
 _PASS_MODULES = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.PReLU,
-    nn.RReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.CELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.Hardtanh,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Hardshrink,
-    nn.Softshrink,
-    nn.Softplus,
-    nn.Softsign,
-    nn.Tanhshrink,
-    nn.LogSigmoid,
-    nn.Threshold,
-    nn.Softmax,
-    nn.LogSoftmax,
-    nn.Softmin,
-    nn.Softmax2d,
-    nn.Dropout,
-    nn.Dropout1d,
-    nn.Dropout2d,
-    nn.Dropout3d,
-    nn.AlphaDropout,
-    nn.FeatureAlphaDropout,
+    *ACTIVATION_MODULES,
+    *DROPOUT_MODULES,
     nn.Identity,
     nn.MaxPool1d,
     nn.MaxPool2d,
@@ -99,119 +78,40 @@ _PASS_MODULES = (
 _RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
 
 
-def _functions(owner, names) -> frozenset:
-    return frozenset(getattr(owner, n) for n in names if hasattr(owner, n))
-
-
-_PASS_FUNCTIONS = _functions(
-    F,
-    (
-        "relu",
-        "relu_",
-        "relu6",
-        "leaky_relu",
-        "leaky_relu_",
-        "prelu",
-        "rrelu",
-        "elu",
-        "elu_",
-        "selu",
-        "celu",
-        "gelu",
-        "silu",
-        "mish",
-        "sigmoid",
-        "tanh",
-        "hardtanh",
-        "hardtanh_",
-        "hardswish",
-        "hardsigmoid",
-        "hardshrink",
-        "softshrink",
-        "softplus",
-        "softsign",
-        "tanhshrink",
-        "logsigmoid",
-        "threshold",
-        "softmax",
-        "log_softmax",
-        "softmin",
-        "dropout",
-        "dropout1d",
-        "dropout2d",
-        "dropout3d",
-        "alpha_dropout",
-        "feature_alpha_dropout",
-        "max_pool1d",
-        "max_pool2d",
-        "max_pool3d",
-        "avg_pool1d",
-        "avg_pool2d",
-        "avg_pool3d",
-        "adaptive_avg_pool1d",
-        "adaptive_avg_pool2d",
-        "adaptive_avg_pool3d",
-        "adaptive_max_pool1d",
-        "adaptive_max_pool2d",
-        "adaptive_max_pool3d",
-        "lp_pool1d",
-        "lp_pool2d",
-        "pad",
-        "interpolate",
-    ),
-) | _functions(
-    torch,
-    (
-        "relu",
-        "relu_",
-        "sigmoid",
-        "tanh",
-        "clamp",
-        "clip",
-        "softmax",
-        "log_softmax",
-        "dropout",
-        "max_pool1d",
-        "max_pool2d",
-        "max_pool3d",
-        "avg_pool1d",
-        "adaptive_avg_pool1d",
-    ),
-)
-_PASS_METHODS = frozenset(
-    (
-        "relu",
-        "relu_",
-        "sigmoid",
-        "sigmoid_",
-        "tanh",
-        "tanh_",
-        "clamp",
-        "clamp_",
-        "clamp_min",
-        "clamp_min_",
-        "clamp_max",
-        "clamp_max_",
-        "clip",
-        "clip_",
-        "softmax",
-        "log_softmax",
-        "contiguous",
-        "clone",
-        "detach",
-        "float",
-        "double",
-        "half",
-        "to",
-        "cpu",
-        "cuda",
+_PASS_FUNCTIONS = (
+    ACTIVATION_FUNCTIONS
+    | DROPOUT_FUNCTIONS
+    | functions(
+        F,
+        (
+            "max_pool1d",
+            "max_pool2d",
+            "max_pool3d",
+            "avg_pool1d",
+            "avg_pool2d",
+            "avg_pool3d",
+            "adaptive_avg_pool1d",
+            "adaptive_avg_pool2d",
+            "adaptive_avg_pool3d",
+            "adaptive_max_pool1d",
+            "adaptive_max_pool2d",
+            "adaptive_max_pool3d",
+            "lp_pool1d",
+            "lp_pool2d",
+            "pad",
+            "interpolate",
+        ),
+    )
+    | functions(
+        torch, ("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "adaptive_avg_pool1d")
     )
 )
-_RESHAPE_FUNCTIONS = _functions(torch, ("flatten", "reshape", "squeeze", "unsqueeze"))
+_PASS_METHODS = ACTIVATION_METHODS | NO_OP_METHODS
+_RESHAPE_FUNCTIONS = functions(torch, ("flatten", "reshape", "squeeze", "unsqueeze"))
 _RESHAPE_METHODS = frozenset(
     ("view", "reshape", "flatten", "squeeze", "unsqueeze", "view_as", "reshape_as")
 )
-_REDUCE_FUNCTIONS = _functions(torch, ("mean", "sum", "amax", "amin"))
+_REDUCE_FUNCTIONS = functions(torch, ("mean", "sum", "amax", "amin"))
 _REDUCE_METHODS = frozenset(("mean", "sum", "amax", "amin"))
 _ADD = {
     operator.add: 1,
@@ -239,7 +139,7 @@ _SCALE = {
     "true_divide": True,
 }
 _NEG = frozenset((operator.neg, torch.neg, "neg", "neg_"))
-_CAT = _functions(torch, ("cat", "concat", "concatenate"))
+_CAT = functions(torch, ("cat", "concat", "concatenate"))
 # Ops that read only a tensor's metadata (shape, dtype, ...), never its values.
 _META_METHODS = frozenset(("size", "dim", "ndimension", "numel", "nelement"))
 _META_ATTRS = frozenset(("shape", "dtype", "device", "ndim", "is_cuda"))
@@ -260,10 +160,10 @@ class _Piece:
     units: torch.Tensor
     scale: torch.Tensor
 
-    def take(self, index: torch.Tensor) -> "_Piece":
+    def take(self, index: torch.Tensor) -> _Piece:
         return _Piece(self.group, self.units[index], self.scale[index])
 
-    def scaled(self, factor) -> "_Piece":
+    def scaled(self, factor) -> _Piece:
         return _Piece(self.group, self.units, self.scale * factor)
 
 
@@ -274,10 +174,10 @@ class _Flow:
     pieces: tuple
     shape: tuple
 
-    def scaled(self, factor, shape=None) -> "_Flow":
+    def scaled(self, factor, shape=None) -> _Flow:
         return _Flow(tuple(p.scaled(factor) for p in self.pieces), shape or self.shape)
 
-    def take(self, index, shape) -> "_Flow":
+    def take(self, index, shape) -> _Flow:
         return _Flow(tuple(p.take(index) for p in self.pieces), shape)
 
 
@@ -287,10 +187,11 @@ class GraphWalk:
     def __init__(self, gm: fx.GraphModule, kernel_norm: str):
         self.gm = gm
         self.kernel_norm = kernel_norm
-        self.groups = []  # [name, size, kind]
-        self.blocks = {}  # (src, dst) -> list of dense tensors / COO triples
-        self.values = {}  # node -> _Flow, or None for values not computed from the input
-        self.calls = {}
+        self.groups: list[tuple[str, int, str]] = []  # (name, size, kind)
+        self.blocks: dict[tuple[int, int], list] = {}  # dense tensors / COO triples
+        # node -> _Flow, or None for values not computed from the input
+        self.values: dict[fx.Node, _Flow | None] = {}
+        self.calls: dict[str, int] = {}
 
     # -- groups and blocks --
 
@@ -373,7 +274,7 @@ class GraphWalk:
                 return self._linear(node, module)
             if isinstance(module, CONVS):
                 return self._conv(node, module)
-            if isinstance(module, _BATCHNORMS):
+            if isinstance(module, BATCHNORMS):
                 return self._batchnorm(node, module)
             if isinstance(module, _RESHAPE_MODULES):
                 return self._reshape(node)
@@ -465,7 +366,7 @@ class GraphWalk:
         if len(users) != 1 or users[0].op != "call_module":
             return None
         bn = self.gm.get_submodule(users[0].target)
-        if not isinstance(bn, _BATCHNORMS) or users[0].args[0] is not node:
+        if not isinstance(bn, BATCHNORMS) or users[0].args[0] is not node:
             return None
         return self._bn_scale(users[0], bn)
 
@@ -558,7 +459,7 @@ class GraphWalk:
         factor = self._scalar(alpha) if alpha != 1 else 1.0
         if factor is None:
             raise self._error(node, "has an alpha that is not a number")
-        pieces = []
+        pieces: list[_Piece] = []
         for arg, s in zip(node.args[:2], (1.0, sign * factor)):
             value = self.values.get(arg) if isinstance(arg, fx.Node) else None
             if isinstance(value, _Flow):
@@ -601,7 +502,7 @@ class GraphWalk:
                 if factor == 0:
                     raise self._error(node, "divides by zero")
                 factor = 1.0 / factor
-        return self._keep(node, self.values[flow_arg]).scaled(factor)
+        return self._keep(node, cast(_Flow, self.values[flow_arg])).scaled(factor)
 
     def _cat(self, node) -> _Flow:
         tensors = node.args[0]
@@ -637,13 +538,15 @@ class GraphWalk:
 
     def _flow_arg(self, node) -> _Flow:
         """The one input computed from the input, which must be the first argument."""
-        flows = [a for a in node.all_input_nodes if isinstance(self.values.get(a), _Flow)]
+        flows: list[fx.Node] = [
+            a for a in node.all_input_nodes if isinstance(self.values.get(a), _Flow)
+        ]
         first = node.args[0] if node.args else next(iter(node.kwargs.values()), None)
         if len(flows) != 1 or first is not flows[0]:
             raise self._error(
                 node, "combines tensors computed from the input in a way modcore cannot read"
             )
-        return self.values[flows[0]]
+        return cast(_Flow, self.values[flows[0]])
 
     def _shape(self, node):
         meta = node.meta.get("tensor_meta")

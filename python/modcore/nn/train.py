@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._typing import ProgressLike, SeedLike
 from ..io import check_positive_int, check_seed
 from ..progress import Progress
 from .datasets import Dataset
@@ -36,7 +39,9 @@ class History:
         Mean cross-entropy over the epoch's mini-batches (without the L1/L2 penalty).
     train_accuracy : list of float
         Accuracy on the epoch's mini-batches as they were trained on (dropout
-        active, weights changing), as Keras reports it; costs no extra pass.
+        active, weights changing, and while pruning the masks too), as Keras
+        reports it; costs no extra pass. It can sit below ``test_accuracy``,
+        above all during pruning, when each batch meets a net being cut.
     test_accuracy : list of float
         Accuracy on the test set at the end of the epoch, in eval mode.
     sparsity : list of float
@@ -79,11 +84,11 @@ def train(
     epochs: int,
     batch_size: int = 128,
     lr: float = 1e-3,
-    seed=None,
+    seed: SeedLike = None,
     prune: PruneSchedule | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
-    progress=None,
+    progress: ProgressLike = None,
 ) -> History:
     """Train ``model`` in place with Adam on cross-entropy.
 
@@ -118,7 +123,11 @@ def train(
         weights (not biases), like Keras' kernel regularizers the papers used
         (5e-5 in their regularised variants).
     progress : None, bool or callable, default None
-        Report each epoch (loss, accuracies, sparsity): None when stderr is a
+        Report each epoch, named by its phase ("train 3/20 epochs", or "prune 2/20
+        epochs" with a ``prune`` schedule, then its sparsity): the loss, "batch
+        acc" (``History.train_accuracy``: the epoch's training batches as they
+        were trained on, dropout on, weights and masks changing) and "test acc"
+        (the test set after the epoch, in eval mode). None when stderr is a
         terminal, True / False to force; a callable gets ``(done, total)`` epochs.
 
     Returns
@@ -141,7 +150,7 @@ def train(
     (1, 0)
     """
     _check_training(model, dataset, epochs, batch_size, lr, l1, l2)
-    with Progress(epochs, "train", progress, unit="epochs") as bar:
+    with Progress(epochs, _phase(prune), progress, unit="epochs") as bar:
         return _run(model, dataset, epochs, batch_size, lr, check_seed(seed), prune, l1, l2, bar)
 
 
@@ -154,8 +163,9 @@ def paper_recipe(
     batch_size: int | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
-    seed=None,
-    progress=None,
+    seed: SeedLike = None,
+    progress: ProgressLike = None,
+    on_trained: Callable[[nn.Module, History], Any] | None = None,
 ) -> History:
     """Filan et al.'s recipe: plain training, then pruned fine-tuning.
 
@@ -168,10 +178,12 @@ def paper_recipe(
               prune=PruneSchedule(end_step=steps))
 
     i.e. Adam at 1e-3, then sparsity from 0.5 to 0.9 on the cubic schedule over
-    the whole pruning phase, masks updated every 10 steps, with one progress
-    display over both phases. The defaults follow the model (:data:`RECIPES`):
-    a :class:`~modcore.nn.CNN` gets the 2021 paper's 10 + 10 epochs in batches
-    of 64, any other model the 2020 paper's 20 + 20 epochs in batches of 128.
+    the whole pruning phase, masks updated every 10 steps; progress is shown per
+    phase ("train 3/20 epochs", then "prune 2/20 epochs" with the sparsity), and a
+    callable ``progress`` gets ``(done, total)`` over both phases. The defaults
+    follow the model (:data:`RECIPES`): a :class:`~modcore.nn.CNN` gets the 2021
+    paper's 10 + 10 epochs in batches of 64, any other model the 2020 paper's
+    20 + 20 epochs in batches of 128.
     Dropout, if wanted, is part of the model (``MLP(dropout=0.5)``,
     ``CNN(conv_dropout=0.25, dense_dropout=0.5)``).
 
@@ -189,6 +201,10 @@ def paper_recipe(
     seed : None, int or numpy.random.Generator, default None
         The plain phase uses this seed, the pruned phase ``seed + 1``; None
         draws one, kept in ``History.seed``.
+    on_trained : callable, optional
+        Called as ``on_trained(model, history)`` after the plain phase, before
+        pruning starts: where the authors saved their *unpruned* network, so one
+        run gives both (copy the model there; pruning changes it in place).
 
     Returns
     -------
@@ -219,10 +235,19 @@ def paper_recipe(
     schedule = PruneSchedule(
         end_step=prune_epochs * steps_per_epoch(len(dataset.y_train), batch_size)
     )
-    with Progress(epochs + prune_epochs, "paper recipe", progress, unit="epochs") as bar:
-        bar.add(0, "training")
+    total = epochs + prune_epochs
+    # One display per phase, each counting its own epochs; a callable gets both phases'
+    # epochs as one count.
+    shown = (
+        (lambda done, _: progress(done, total), lambda done, _: progress(epochs + done, total))
+        if callable(progress)
+        else (progress, progress)
+    )
+    with Progress(epochs, _phase(None), shown[0], unit="epochs") as bar:
         history = _run(model, dataset, epochs, batch_size, 1e-3, seed, None, l1, l2, bar)
-        bar.add(0, "pruning")
+    if on_trained is not None:
+        on_trained(model, history)
+    with Progress(prune_epochs, _phase(schedule), shown[1], unit="epochs") as bar:
         pruned = _run(
             model,
             dataset,
@@ -236,6 +261,10 @@ def paper_recipe(
             bar,
         )
     return history + pruned
+
+
+def _phase(prune) -> str:
+    return "train" if prune is None else "prune"
 
 
 def _check_training(model, dataset, epochs, batch_size, lr, l1, l2) -> None:
@@ -271,7 +300,8 @@ def _run(model, dataset, epochs, batch_size, lr, seed, prune, l1, l2, bar) -> Hi
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(y), generator=generator)
-        loss_sum, correct = 0.0, 0
+        loss_sum: float | torch.Tensor = 0.0
+        correct = 0
         for start in range(0, len(y), batch_size):
             if prune is not None and prune.is_update_step(step):
                 prune_to_sparsity(model, prune.sparsity(step))
@@ -295,16 +325,19 @@ def _run(model, dataset, epochs, batch_size, lr, seed, prune, l1, l2, bar) -> Hi
         history.test_accuracy.append(evaluate(model, dataset.x_test, dataset.y_test))
         history.sparsity.append(_overall_sparsity(layers))
         history.seconds.append(time.perf_counter() - started)
-        bar.update(
-            1,
+        # "batch acc": on the epoch's training batches as they were trained on (dropout
+        # on, the weights and, when pruning, the masks changing); "test acc": the test
+        # set after the epoch, in eval mode. So the first can sit below the second.
+        info = {"sparsity": f"{history.sparsity[-1]:.3f}"} if prune is not None else {}
+        info.update(
             {
                 "loss": f"{history.loss[-1]:.4f}",
-                "train acc": f"{history.train_accuracy[-1]:.4f}",
+                "batch acc": f"{history.train_accuracy[-1]:.4f}",
                 "test acc": f"{history.test_accuracy[-1]:.4f}",
-                "sparsity": f"{history.sparsity[-1]:.3f}",
                 "time": f"{history.seconds[-1]:.1f} s",
-            },
+            }
         )
+        bar.update(1, info)
     return history
 
 

@@ -15,14 +15,17 @@ weights zeroed, so the predictions are that copy's (tested).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..._typing import ProgressLike
 from ...progress import Progress
+from ..datasets import Dataset
 from .masks import _apply_mask, _check_lesion, _hooks, _MaskState
 from .units import LesionUnits, lesion_units
 
@@ -95,7 +98,14 @@ def class_accuracy(counts: np.ndarray, class_sizes: np.ndarray) -> np.ndarray:
         return np.where(class_sizes > 0, counts / np.maximum(class_sizes, 1), np.nan)
 
 
-def lesion_accuracy(model: nn.Module, data, lesions, *, per_class: bool = False, progress=None):
+def lesion_accuracy(
+    model: nn.Module,
+    data: Dataset | tuple[Any, Any],
+    lesions: Mapping | Sequence[Mapping],
+    *,
+    per_class: bool = False,
+    progress: ProgressLike = None,
+) -> float | np.ndarray:
     """Test accuracy of ``model`` with one lesion, or with each of many (batched).
 
     Parameters
@@ -189,7 +199,7 @@ def _evaluate(model, units, x, y, lesions: list, n_classes: int, reporter=None) 
     """Per-class correct counts (int64, shape (len(lesions), n_classes)) of checked
     lesions, batched by the set of groups they touch."""
     counts = np.zeros((len(lesions), n_classes), dtype=np.int64)
-    batches = {}
+    batches: dict[tuple[int, ...], list[int]] = {}
     for i, lesion in enumerate(lesions):
         batches.setdefault(tuple(lesion), []).append(i)
     for groups, rows in batches.items():
@@ -208,7 +218,7 @@ def _split(model: nn.Module, units: LesionUnits, group: int):
     index = units.sequential_index.get(group)
     if index is None:
         return None
-    children = list(model)
+    children = list(model.children())
     return nn.Sequential(*children[: index + 1]), nn.Sequential(*children[index + 1 :])
 
 

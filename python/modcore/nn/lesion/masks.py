@@ -11,13 +11,14 @@ changed.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..._typing import InputShape, SeedLike
 from ...cluster import Clustering
 from ...io import check_positive_int, check_seed
 from .results import SubModule
@@ -34,7 +35,7 @@ def _check_layer(layer, widths) -> int:
     last = len(widths) - 2
     if not isinstance(layer, numbers.Integral) or isinstance(layer, bool):
         raise TypeError(f"a lesion's layer must be an int, got {type(layer).__name__}")
-    if not 1 <= layer <= last:
+    if not 1 <= int(layer) <= last:
         raise ValueError(
             f"layer {layer} is not a hidden layer: lesions go in layers 1..{last} "
             f"(0 is the input layer, {last + 1} the output layer)"
@@ -76,7 +77,9 @@ def _check_lesion(lesion, units: LesionUnits) -> dict:
     return dict(sorted(out.items()))
 
 
-def sub_modules(labels, *, groups=None) -> list:
+def sub_modules(
+    labels: Clustering | Sequence[np.ndarray], *, groups: Sequence[int] | None = None
+) -> list:
     """The non-empty sub-modules (module ∩ group of units) of a clustering.
 
     Parameters
@@ -112,7 +115,13 @@ def sub_modules(labels, *, groups=None) -> list:
     return out
 
 
-def random_lesions(labels, layer: int, size: int, n: int, seed=None) -> np.ndarray:
+def random_lesions(
+    labels: Clustering | Sequence[np.ndarray],
+    layer: int,
+    size: int,
+    n: int,
+    seed: SeedLike = None,
+) -> np.ndarray:
     """``n`` random lesions of ``size`` units in ``layer``, from its live units.
 
     Live units are those with a label >= 0 (at least one edge). Each lesion is
@@ -226,7 +235,9 @@ def _hooks(units: LesionUnits, groups, state: _MaskState):
 
 
 @contextmanager
-def lesioned(model: nn.Module, lesion: Mapping, *, input_shape=None):
+def lesioned(
+    model: nn.Module, lesion: Mapping, *, input_shape: InputShape = None
+) -> Iterator[nn.Module]:
     """Context in which ``model`` runs with the units of ``lesion`` silenced.
 
     A forward hook on the module where each lesioned group's units leave their

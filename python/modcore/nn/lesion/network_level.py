@@ -59,6 +59,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["NetworkTests", "network_tests", "percentile", "spread", "rank_chi2_p", "fisher_p"]
 
@@ -180,7 +181,7 @@ def fisher_p(percentiles, n_random: int) -> float:
     return float(combine_pvalues(p - 0.5 / (n_random + 1), method="fisher").pvalue)
 
 
-def network_tests(base, true, random) -> NetworkTests:
+def network_tests(base: npt.ArrayLike, true: npt.ArrayLike, random: npt.ArrayLike) -> NetworkTests:
     """The network-level tests from per-class accuracies.
 
     Parameters

@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import text
+
+if TYPE_CHECKING:
+    from .network_level import NetworkTests
 
 __all__ = ["SubModule", "SubModuleLesion", "PairLesion", "LesionStudy"]
 
@@ -306,7 +310,7 @@ class LesionStudy:
     n_tested: int
     threshold: float
     single: list
-    network_tests: object
+    network_tests: NetworkTests
     pairs: list
     pair_set: str
     dependency: np.ndarray
@@ -359,8 +363,13 @@ class LesionStudy:
         """The important sub-modules, network tests and pairs as Markdown, for reports."""
         return text.markdown(self)
 
+    def _repr_html_(self) -> str:
+        from ...notebook import lesion_study_html
+
+        return lesion_study_html(self)
+
     def __repr__(self) -> str:
-        by_layer = {}
+        by_layer: dict[int, list[int]] = {}
         for s in self.important:
             by_layer.setdefault(s.layer, []).append(s.module)
         return (

@@ -6,14 +6,18 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from torch import nn
 
+from ..._typing import ProgressLike, SeedLike
 from ...cluster import Clustering, spectral_cluster
 from ...io import check_positive_int, check_seed
 from ...progress import Progress
 from ...significance import null_stats
+from ..datasets import Dataset
 from ..trace import PRESETS, network_from_module
 from .double import PAIR_SETS, double_study
 from .evaluate import (
@@ -39,23 +43,23 @@ MIN_DROP = 0.01
 
 def lesion_study(
     model: nn.Module,
-    data,
+    data: Dataset | tuple[Any, Any],
     *,
     n_clusters: int = 12,
     random_lesions: int = 50,
-    seed=None,
+    seed: SeedLike = None,
     rule: str = "bonferroni",
     double: bool = True,
     pair_set: str = "important",
-    progress=None,
-    clustering=None,
+    progress: ProgressLike = None,
+    clustering: Clustering | Sequence[np.ndarray] | None = None,
     preset: str | None = None,
     alpha: float = ALPHA,
     min_drop: float = MIN_DROP,
     adaptive: bool = True,
     max_random_lesions: int | None = None,
     n_init: int = 10,
-    n_jobs=None,
+    n_jobs: int | None = None,
 ) -> LesionStudy:
     """Lesion every sub-module of a trained network; then pairs of sub-modules.
 

@@ -103,7 +103,7 @@ def markdown(study) -> str:
         )
         out.append(f"| {label} | {len(imp)} / {len(subs)} | {text or '-'} |")
     if study.rule == "paper":
-        counts = {}
+        counts: dict[str, int] = {}
         for s in study.single:
             counts[s.category] = counts.get(s.category, 0) + 1
         out += [

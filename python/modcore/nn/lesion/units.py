@@ -34,16 +34,18 @@ The last Linear or convolution computes the outputs and is never lesioned.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..._typing import InputShape
 from ...cluster import Clustering
+from ..ops import BATCHNORMS
 from ..trace import _example_input, _propagate, _symbolic_trace
 from ..trace_walk import (
-    _BATCHNORMS,
     _PASS_FUNCTIONS,
     _PASS_METHODS,
     _PASS_MODULES,
@@ -104,7 +106,7 @@ class LesionUnits:
         """ "neurons" or "channels"."""
         return _UNIT_NOUN[self.kinds[group]]
 
-    def check_group(self, group) -> int:
+    def check_group(self, group: int | str) -> int:
         """The index of a lesionable group given by index or name."""
         last = len(self.names) - 1
         if isinstance(group, str):
@@ -130,7 +132,7 @@ class LesionUnits:
             )
         return group
 
-    def check_labels(self, labels) -> list:
+    def check_labels(self, labels: Clustering | Sequence[np.ndarray]) -> list:
         """Labels of every group (-1 where the clustering has none), checked.
 
         A :class:`~modcore.Clustering` whose group names are the model's is
@@ -169,7 +171,7 @@ class LesionUnits:
 
 
 def lesion_units(
-    model: nn.Module, *, example: torch.Tensor | None = None, input_shape=None
+    model: nn.Module, *, example: torch.Tensor | None = None, input_shape: InputShape = None
 ) -> LesionUnits:
     """Trace ``model`` and find where each of its groups is silenced.
 
@@ -223,7 +225,7 @@ def lesion_units(
             f"lesions need a hidden layer: {type(model).__name__} has {len(layer_nodes)} "
             "Linear/Conv layer(s), expected at least 2"
         )
-    calls = {}
+    calls: dict[str, int] = {}
     for n in nodes:
         if n.op == "call_module":
             calls[n.target] = calls.get(n.target, 0) + 1
@@ -292,7 +294,7 @@ def _emitter(gm, node):
 
 def _per_unit(gm, node) -> bool:
     if node.op == "call_module":
-        return isinstance(gm.get_submodule(node.target), _BATCHNORMS + _PASS_MODULES)
+        return isinstance(gm.get_submodule(node.target), BATCHNORMS + _PASS_MODULES)
     if node.op == "call_function":
         return node.target in _PASS_FUNCTIONS
     return node.op == "call_method" and node.target in _PASS_METHODS
