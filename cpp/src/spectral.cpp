@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "modcore/csr.hpp"
 #include "modcore/rng.hpp"
+#include "modcore/team.hpp"
 
 namespace modcore {
 namespace {
@@ -65,7 +67,7 @@ public:
         : g_(g), inv_sqrt_(g.n_nodes), stored_rows_(g.n_nodes) {
         for (Index i = 0; i < g.n_nodes; ++i) inv_sqrt_[i] = 1.0 / std::sqrt(g.degree[i]);
         if (g.n_edges() >= opt.large_graph) {
-            n_threads_ = std::max(n_threads, 1);
+            if (n_threads > 1) team_ = std::make_unique<Team>(n_threads);
             stored_rows_ = g.bipartite ? g.n_side0 : row_at(0, g.n_nodes, g.n_edges());
         }
         values_.resize(g.indptr[stored_rows_]);
@@ -82,16 +84,17 @@ public:
             product(g_, values_.data(), nullptr, lo, begin, mid, xlo, x, y);
             product(g_, g_.weights.data(), inv_sqrt_.data(), lo, mid, end, xlo, x, y);
         };
-        const int parts = static_cast<int>(std::min<Index>(n_threads_, n));
-        if (parts <= 1) return rows(0, n);
-        // One contiguous row range of about equal entries per thread.
+        if (!team_) return rows(0, n);
+        // Contiguous row ranges of about equal entries, a few per thread.
+        const int parts = static_cast<int>(std::min<Index>(kPartsPerThread * team_->size(), n));
         const Index total = g_.indptr[lo + n] - g_.indptr[lo];
         auto split = [&](int t) { return t == parts ? n : row_at(lo, n, total * t / parts); };
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-        for (int t = 0; t < parts; ++t) rows(split(t), split(t + 1));
+        team_->run(parts, [&](int t) { rows(split(t), split(t + 1)); });
     }
 
 private:
+    static constexpr int kPartsPerThread = 4;
+
     // The first row r in [0, n] (relative to lo) with at least `entries` entries in rows [lo, lo + r).
     Index row_at(Index lo, Index n, Index entries) const {
         const Index* first = g_.indptr.data() + lo;
@@ -109,7 +112,7 @@ private:
     std::vector<double> inv_sqrt_;
     Index stored_rows_;           // N's entries kept for rows [0, stored_rows_)
     std::vector<double> values_;  // those entries, aligned with g.weights
-    int n_threads_ = 1;
+    std::unique_ptr<Team> team_;  // a large graph's threads, when more than one
 };
 
 // Shared by both Lanczos operators: y = P Op P x - 2 (I - P) x, which keeps the
