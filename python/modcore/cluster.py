@@ -406,6 +406,8 @@ def spectral_cluster(
     n_jobs : int or None, default=None
         Threads for the k-means restarts (None: all cores; more than the
         machine's cores are capped at its cores); "cluster_qr" runs on one.
+        A network of 2**22 edges or more also splits each product of its
+        eigensolve among them.
     input_shape : tuple of int, optional
         For a torch module that is not a plain MLP: the shape of one input
         without the batch dimension, e.g. ``(1, 28, 28)``, to trace it.

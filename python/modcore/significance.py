@@ -257,7 +257,10 @@ def ncut_significance(
         result depends only on the seed: not on ``n_jobs``, nor on how the
         shuffles are split into chunks.
     n_jobs : int or None, default=None
-        Threads (None: all cores; capped at the machine's cores).
+        Threads (None: all cores; capped at the machine's cores): one shuffle
+        each, or, from 2**22 edges, all inside one shuffle at a time, so that a
+        large null holds one graph whatever the threads (about 2.7x the edges'
+        12 bytes each).
     progress : None, bool or callable, default=None
         Show a progress bar (tqdm if installed); None shows it when stderr is a
         terminal; a callable gets ``(done, total)`` after each chunk.
