@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "modcore/module_sums.hpp"
+
 namespace modcore {
 namespace {
 
@@ -27,7 +29,10 @@ constexpr Index kMaxLinkEntries = Index{1} << 24;
 int refine_ncut(const Graph& g, std::int32_t* labels, int k, int max_passes) {
     const Index n = g.n_nodes;
     const bool keep = n * k <= kMaxLinkEntries;
-    std::vector<double> vol(k, 0.0), assoc(k, 0.0), share(k, 0.0), gain(k);
+    ModuleSums sums = module_sums(g, labels, k);
+    std::vector<double>& vol = sums.vol;
+    std::vector<double>& assoc = sums.inside;
+    std::vector<double> share(k, 0.0), gain(k);
     std::vector<Index> size(k, 0);
     std::vector<double> kept(keep ? static_cast<std::size_t>(n) * k : 0, 0.0), scratch(k);
     auto count_links = [&](Index i, double* out) {
@@ -35,12 +40,8 @@ int refine_ncut(const Graph& g, std::int32_t* labels, int k, int max_passes) {
             out[labels[g.indices[p]]] += g.weights[p];
     };
     for (Index i = 0; i < n; ++i) {
-        const std::int32_t a = labels[i];
-        vol[a] += g.degree[i];
-        ++size[a];
+        ++size[labels[i]];
         if (keep) count_links(i, &kept[i * k]);
-        for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p)
-            if (labels[g.indices[p]] == a) assoc[a] += g.weights[p];
     }
     for (int a = 0; a < k; ++a) share[a] = assoc[a] / vol[a];
 
