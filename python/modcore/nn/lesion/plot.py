@@ -86,9 +86,7 @@ def plot_single_lesions(study, path=None):
         f"(module / size), grey = random mean ± 2 std, * = important",
         fontsize=9,
     )
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return _saved(fig, path)
 
 
 def _layer_name(study, layer: int) -> str:
@@ -121,47 +119,37 @@ def plot_dependencies(study, path=None):
     -------
     matplotlib.figure.Figure
     """
-    names = [study.single[i].name for i in study.dependency_index]
-    n = len(names)
-    fig = new_figure(max(4.0, 0.55 * n + 2.5), max(3.2, 0.55 * n + 1.5))
-    ax = fig.subplots()
-    if not study.pairs:
-        ax.text(0.5, 0.5, _no_pairs(study), ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-    else:
+    fig, ax = _pair_axes(study, 1.5)
+    if study.pairs:
         values = 100 * study.dependency
         limit = float(np.nanmax(np.abs(values))) or 1.0
-        cmap = _colormap()
-        image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-limit, vmax=limit)
+        texts = np.full(values.shape, "", dtype=object)
         pos = {i: k for k, i in enumerate(study.dependency_index)}
         for p in study.pairs:
-            a, b = pos[p.a], pos[p.b]
             text = f"{100 * p.interaction:+.1f}" + ("*" if p.interaction_p < 0.05 else "")
-            color = "white" if abs(100 * p.interaction) > 0.6 * limit else "black"
-            for r, c in ((a, b), (b, a)):
-                ax.text(c, r, text, ha="center", va="center", fontsize=7, color=color)
-        ax.set_xticks(range(n), names, rotation=90, fontsize=8)
-        ax.set_yticks(range(n), names, fontsize=8)
+            texts[pos[p.a], pos[p.b]] = texts[pos[p.b], pos[p.a]] = text
+        _annotated_image(
+            fig,
+            ax,
+            values,
+            texts,
+            np.abs(values) > 0.6 * limit,
+            cmap=_colormap(),
+            vmin=-limit,
+            vmax=limit,
+            label="joint drop − sum of single drops (pp)",
+        )
         layers = [study.single[i].layer for i in study.dependency_index]
-        for k in range(1, n):
+        for k in range(1, len(layers)):
             if layers[k] != layers[k - 1]:
                 ax.axhline(k - 0.5, color="k", lw=0.6)
                 ax.axvline(k - 0.5, color="k", lw=0.6)
-        fig.colorbar(image, ax=ax, label="joint drop − sum of single drops (pp)")
     ax.set_title(
         "Double lesions: joint drop − sum of single drops (pp)\n"
         "* = outside the random pairs' interactions (two-sided p < 0.05, uncorrected)",
         fontsize=9,
     )
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
-
-
-def _colormap():
-    from matplotlib import colormaps
-
-    return colormaps["RdBu_r"].with_extremes(bad="#eeeeee")
+    return _saved(fig, path)
 
 
 def plot_conditional(study, path=None):
@@ -182,55 +170,37 @@ def plot_conditional(study, path=None):
     -------
     matplotlib.figure.Figure
     """
-    names = [study.single[i].name for i in study.dependency_index]
-    n = len(names)
-    fig = new_figure(max(4.0, 0.55 * n + 2.5), max(3.2, 0.55 * n + 1.8))
-    ax = fig.subplots()
-    if not study.pairs:
-        ax.text(0.5, 0.5, _no_pairs(study), ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-    else:
+    fig, ax = _pair_axes(study, 1.8)
+    if study.pairs:
         from matplotlib import colormaps
 
         values = 100 * study.conditional
         top = float(np.nanmax(np.abs(values))) or 1.0
-        image = ax.imshow(
-            np.ma.masked_invalid(values),
+        stars = np.where(study.conditional_important, "*", "")
+        texts = np.char.add(np.char.mod("%.1f", values), stars).astype(object)
+        _annotated_image(
+            fig,
+            ax,
+            values,
+            texts,
+            values > 0.6 * top,
+            cmap=colormaps["Reds"].with_extremes(bad="#eeeeee"),
             vmin=0,
             vmax=top,
-            cmap=colormaps["Reds"].with_extremes(bad="#eeeeee"),
+            label="extra drop of i given j (pp)",
+            bold=np.eye(len(values), dtype=bool),
         )
-        for r in range(n):
-            for c in range(n):
-                if np.isnan(values[r, c]):
-                    continue
-                star = "*" if study.conditional_important[r, c] else ""
-                ax.text(
-                    c,
-                    r,
-                    f"{values[r, c]:.1f}{star}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    fontweight="bold" if r == c else "normal",
-                    color="white" if values[r, c] > 0.6 * top else "black",
-                )
-        ax.set_xticks(range(n), names, rotation=90, fontsize=8)
-        ax.set_yticks(range(n), names, fontsize=8)
         ax.set_xlabel("kept lesioned (j)", fontsize=8)
         ax.set_ylabel("added lesion (i)", fontsize=8)
-        fig.colorbar(image, ax=ax, label="extra drop of i given j (pp)")
     types = [p.dependency_type for p in study.pairs if p.dependency_type]
     counted = ", ".join(f"{t}: {types.count(t)}" for t in ("I", "II", "III", "IV"))
     ax.set_title(
         "Conditional double lesions: extra drop (pp) of row i given column j\n"
-        "* = passes; diagonal: single drop; types of important pairs: "
+        "* = passes; diagonal: single drop\ntypes of important pairs: "
         f"{counted if types else 'none'}",
         fontsize=8,
     )
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return _saved(fig, path)
 
 
 def plot_class_effects(study, path=None):
@@ -253,10 +223,7 @@ def plot_class_effects(study, path=None):
     fig = new_figure(max(4.5, 0.75 * n_classes + 2.5), max(2.8, 0.45 * len(subs) + 1.8))
     ax = fig.subplots()
     if not subs:
-        ax.text(
-            0.5, 0.5, "no important sub-module", ha="center", va="center", transform=ax.transAxes
-        )
-        ax.set_axis_off()
+        _empty(ax, "no important sub-module")
     else:
         change = 100 * (np.array([s.class_accuracy for s in subs]) - study.base_class_accuracy)
         rand = 100 * (
@@ -264,34 +231,81 @@ def plot_class_effects(study, path=None):
             - study.base_class_accuracy
         )
         limit = float(np.nanmax(np.abs(change))) or 1.0
-        image = ax.imshow(
-            np.ma.masked_invalid(change),
+        texts = np.array(
+            [[f"{c:+.0f}\n({r:+.1f})" for c, r in zip(*row)] for row in zip(change, rand)],
+            dtype=object,
+        )
+        _annotated_image(
+            fig,
+            ax,
+            change,
+            texts,
+            np.abs(change) > 0.6 * limit,
             cmap=_colormap().reversed(),
             vmin=-limit,
             vmax=limit,
+            label="class accuracy change (pp)",
+            fontsize=6,
             aspect="auto",
         )
-        for r in range(len(subs)):
-            for c in range(n_classes):
-                if not np.isnan(change[r, c]):
-                    ax.text(
-                        c,
-                        r,
-                        f"{change[r, c]:+.0f}\n({rand[r, c]:+.1f})",
-                        ha="center",
-                        va="center",
-                        fontsize=6,
-                        color="white" if abs(change[r, c]) > 0.6 * limit else "black",
-                    )
         ax.set_xticks(range(n_classes), [str(c) for c in range(n_classes)], fontsize=8)
         ax.set_yticks(range(len(subs)), [f"{s.name} ({s.size})" for s in subs], fontsize=8)
         ax.set_xlabel("class")
-        fig.colorbar(image, ax=ax, label="class accuracy change (pp)")
     ax.set_title(
         "Per-class effect of lesioning each important sub-module (pp; in brackets: "
         "random same-size lesions' mean)",
         fontsize=9,
     )
+    return _saved(fig, path)
+
+
+def _colormap():
+    from matplotlib import colormaps
+
+    return colormaps["RdBu_r"].with_extremes(bad="#eeeeee")
+
+
+def _pair_axes(study, extra_height: float):
+    """A square matrix's figure and axes over the sub-modules of the pair studies, their
+    names as ticks; a message instead when there is no pair."""
+    names = [study.single[i].name for i in study.dependency_index]
+    n = len(names)
+    fig = new_figure(max(4.0, 0.55 * n + 2.5), max(3.2, 0.55 * n + extra_height))
+    ax = fig.subplots()
+    if not study.pairs:
+        _empty(ax, _no_pairs(study))
+    else:
+        ax.set_xticks(range(n), names, rotation=90, fontsize=8)
+        ax.set_yticks(range(n), names, fontsize=8)
+    return fig, ax
+
+
+def _annotated_image(
+    fig, ax, values, texts, dark, *, cmap, vmin, vmax, label, fontsize=7, bold=None, aspect=None
+):
+    """``values`` as an image (NaN cells blank) with ``texts`` written on its cells, white on
+    the ``dark`` ones, and a colour bar."""
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax, aspect=aspect)
+    for r, c in zip(*np.nonzero(~np.isnan(values) & (texts != ""))):
+        ax.text(
+            c,
+            r,
+            texts[r, c],
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            fontweight="bold" if bold is not None and bold[r, c] else "normal",
+            color="white" if dark[r, c] else "black",
+        )
+    fig.colorbar(image, ax=ax, label=label)
+
+
+def _empty(ax, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def _saved(fig, path):
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
