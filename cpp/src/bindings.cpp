@@ -302,22 +302,26 @@ std::vector<std::int32_t> live_labels(const Graph& g, const Labels& labels, int&
     return live;
 }
 
-double ncut_py(const Sizes& sizes, const py::list& blocks, const Labels& labels,
-               const std::string& drop, const std::string& normalize) {
+// A partition's score (ncut or modularity) on the graph of the network, from labels over
+// all units (those of dropped units ignored).
+double partition_score_py(double (*score)(const Graph&, const std::int32_t*, int),
+                          const Sizes& sizes, const py::list& blocks, const Labels& labels,
+                          const std::string& drop, const std::string& normalize) {
     const Graph g = graph_of(inputs_of(sizes, blocks), graph_options(drop, normalize));
     int n_labels = 0;
     const std::vector<std::int32_t> live = live_labels(g, labels, n_labels);
     py::gil_scoped_release release;
-    return ncut(g, live.data(), n_labels);
+    return score(g, live.data(), n_labels);
+}
+
+double ncut_py(const Sizes& sizes, const py::list& blocks, const Labels& labels,
+               const std::string& drop, const std::string& normalize) {
+    return partition_score_py(ncut, sizes, blocks, labels, drop, normalize);
 }
 
 double modularity_py(const Sizes& sizes, const py::list& blocks, const Labels& labels,
                      const std::string& drop, const std::string& normalize) {
-    const Graph g = graph_of(inputs_of(sizes, blocks), graph_options(drop, normalize));
-    int n_labels = 0;
-    const std::vector<std::int32_t> live = live_labels(g, labels, n_labels);
-    py::gil_scoped_release release;
-    return modularity(g, live.data(), n_labels);
+    return partition_score_py(modularity, sizes, blocks, labels, drop, normalize);
 }
 
 py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double tol,
