@@ -104,3 +104,48 @@ def test_networks_are_trained_when_absent_and_checked_when_present(tmp_path, tra
         rl._network(
             data, "pruned, dropout", 0, {"arch": "mlp", "epochs": 2, "hidden": [16, 16]}, out, False
         )
+
+
+def _row(condition, seed, spread_effect):
+    tests = {
+        "mean_chi2_p": 0.001,
+        "mean_fisher_p": 0.2,
+        "spread_chi2_p": 0.04,
+        "spread_fisher_p": 0.9,
+        "mean_effect": 1.1,
+        "spread_effect": spread_effect,
+    }
+    return {
+        "dataset": "fashion",
+        "condition": condition,
+        "seed": seed,
+        "base_accuracy": 0.89,
+        "n_sub_modules": 30,
+        "n_important": 9,
+        "important_by_layer": [1, 1, 2, 5],
+        "network_tests": tests,
+        "n_pairs": 20,
+        "dependency_types": {"I": 1, "II": 2, "III": 3, "IV": 4},
+    }
+
+
+def test_aggregate_counts_infinite_effect_factors_instead_of_averaging_them():
+    # through JSON, as the rows are read back from runs.jsonl (inf is written "Infinity")
+    rows = json.loads(
+        json.dumps(
+            [
+                _row("pruned", 0, 1.5),
+                _row("pruned", 1, float("inf")),
+                _row("pruned", 2, 2.5),
+                _row("pruned, dropout", 0, float("inf")),
+                _row("pruned, dropout", 1, None),
+            ]
+        )
+    )
+    table = rl.aggregate_lesions(rows).splitlines()
+    cells = {line.split(" | ")[1]: line.split(" | ") for line in table[2:]}
+    spread = table[0].split(" | ").index("spread effect")
+    assert cells["pruned"][spread] == "2.000 ± 0.707; inf in 1/3"
+    assert cells["pruned, dropout"][spread] == "inf in 1/2"
+    chi2_fisher = table[0].split(" | ").index("mean acc.: chi2 / Fisher p < 0.05")
+    assert cells["pruned"][chi2_fisher] == "3/3 / 0/3"

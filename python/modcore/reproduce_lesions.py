@@ -392,7 +392,7 @@ def aggregate_lesions(runs) -> str:
                         pm([r["network_tests"]["mean_effect"] for r in group], 3),
                         f"{significant(group, 'spread_chi2_p')}/{n} / "
                         f"{significant(group, 'spread_fisher_p')}/{n}",
-                        pm([_finite(r["network_tests"]["spread_effect"]) for r in group], 3),
+                        _effect([r["network_tests"]["spread_effect"] for r in group], pm),
                         pm([r["n_pairs"] for r in group], 1),
                         " / ".join(str(t) for t in types),
                     ]
@@ -402,5 +402,14 @@ def aggregate_lesions(runs) -> str:
     return "\n".join(lines)
 
 
-def _finite(value):
-    return np.nan if value is None else value
+def _effect(values, pm) -> str:
+    """Mean ± std of the finite effect factors, and how many networks had an infinite one
+    (a sub-module whose lesion changed no class accuracy has spread 0, so its ratio is
+    infinite, as in the authors' table); "n/a" for NaN (None in JSON)."""
+    values = np.array([np.nan if v is None else v for v in values], dtype=float)
+    finite = values[np.isfinite(values)]
+    infinite = int(np.isinf(values).sum())
+    parts = [pm(finite, 3)] if finite.size else []
+    if infinite:
+        parts.append(f"inf in {infinite}/{values.size}")
+    return "; ".join(parts) or "n/a"
