@@ -61,8 +61,9 @@ sphinx_gallery_conf = {
 
 
 def _markdown_table_to_rst(markdown_path, rst_path):
-    """Write a pipe table (``results/table.md``, written by ``modcore reproduce``) as an
-    RST list-table, so the results page shows the committed numbers, never a copy."""
+    """Write a pipe table written by ``modcore reproduce`` (``results/table.md``,
+    ``results/lesions/table.md``) as an RST list-table, so the results page shows the
+    committed numbers, never a copy."""
     rows = [
         [cell.strip() for cell in line.strip().strip("|").split("|")]
         for line in open(markdown_path, encoding="utf-8")
@@ -78,10 +79,11 @@ def _markdown_table_to_rst(markdown_path, rst_path):
 
 
 _here = os.path.dirname(os.path.abspath(__file__))
-_markdown_table_to_rst(
-    os.path.join(_here, "..", "results", "table.md"),
-    os.path.join(_here, "generated", "results_table.rst.inc"),
-)
+for _table, _include in (("table.md", "results_table"), ("lesions/table.md", "lesions_table")):
+    _markdown_table_to_rst(
+        os.path.join(_here, "..", "results", _table),
+        os.path.join(_here, "generated", f"{_include}.rst.inc"),
+    )
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"modcore {release}"
