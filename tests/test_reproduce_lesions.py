@@ -2,6 +2,7 @@
 reproduction's checkpoints, settings that do not mix."""
 
 import json
+import os
 
 import pytest
 
@@ -149,3 +150,35 @@ def test_aggregate_counts_infinite_effect_factors_instead_of_averaging_them():
     assert cells["pruned, dropout"][spread] == "inf in 1/2"
     chi2_fisher = table[0].split(" | ").index("mean acc.: chi2 / Fisher p < 0.05")
     assert cells["pruned"][chi2_fisher] == "3/3 / 0/3"
+
+
+def test_committed_lesion_results_match_their_run_log_and_the_readme():
+    # results/lesions holds the study quoted in the README: its table is the aggregate of
+    # its own run log, the log is complete (5 seeds x 2 pruned conditions of Fashion-MNIST,
+    # the paper's settings), each row agrees with its saved study, and the README shows the
+    # committed table.
+    root = os.path.join(os.path.dirname(__file__), os.pardir)
+    home = os.path.join(root, "results", "lesions")
+    runs = rep.read_runs(os.path.join(home, "runs.jsonl"))
+    assert {(r["dataset"], r["condition"], r["seed"]) for r in runs} == {
+        ("fashion", c, s) for c in rl.LESION_CONDITIONS for s in range(5)
+    }
+    assert len(runs) == 10
+    assert {(r["rule"], r["n_random"], r["n_clusters"], r["epochs"]) for r in runs} == {
+        ("paper", 100, 12, 20)
+    }
+    for r in runs:
+        with open(os.path.join(home, r["study"])) as f:
+            study = json.load(f)
+        assert (study["condition"], study["seed"]) == (r["condition"], r["seed"])
+        assert sum(s["important"] for s in study["single"]) == r["n_important"]
+        assert len(study["pairs"]) == r["n_pairs"]
+    with open(os.path.join(home, "table.md")) as f:
+        table = f.read()
+    assert table == rl.aggregate_lesions(runs) + "\n"
+    with open(os.path.join(root, "README.md")) as f:
+        readme = f.read()
+    assert all(line in readme for line in table.splitlines()[2:])
+    with open(os.path.join(home, "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["complete"] and summary["runs"] == 10
