@@ -428,10 +428,11 @@ def test_missing_dataset_is_skipped_with_reason(tmp_path, monkeypatch, capsys):
             "argument --n-clusters: expected an integer in [2, 2147483647], got 1",
         ),
         (["--datasets", "mnist,cifar10"], "none of the data sets is available"),
+        (["--lesions", "--datasets", "mnist"], "none of the data sets is available"),
         (["--datasets", ","], "--datasets is empty"),
     ],
 )
-def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
+def test_cli_errors_are_one_line_exit_2_and_create_nothing(tmp_path, args, message):
     empty = tmp_path / "empty"
     proc = run_cli(
         "reproduce",
@@ -446,6 +447,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()  # no empty run log left behind
 
 
 def test_committed_results_match_their_run_log():

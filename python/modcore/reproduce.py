@@ -260,13 +260,13 @@ def reproduce(
         made = {k: run.get(k, _SETTINGS_BEFORE.get(k)) for k in SETTINGS}
         return {**made, "unpruned_from": run.get("unpruned_from", _UNPRUNED_BEFORE)}
 
+    # Before the log is opened, so that a run with no data set creates nothing.
+    available, skipped = available_datasets(
+        datasets, data_dir, settings, say, for_cli=command is not None
+    )
     with run_log(runs_path, "modcore reproduce runs", ours, theirs, say) as log:
         runs = log.rows
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
-
-        available, skipped = available_datasets(
-            datasets, data_dir, settings, say, for_cli=command is not None
-        )
 
         jobs = _trainings(available, seeds, done)
         n_todo = sum(len(conds) for conds in jobs.values())

@@ -160,14 +160,15 @@ def reproduce_lesions(
     out = Path(out)
     home = out / "lesions"
     runs_path = home / "runs.jsonl"
+    # Before the log is opened, so that a run with no data set creates nothing.
+    available, skipped = available_datasets(
+        datasets, data_dir, settings, say, for_cli=command is not None
+    )
     with run_log(
         runs_path, "modcore lesion runs", settings, lambda r: {k: r.get(k) for k in _SETTINGS}, say
     ) as log:
         runs = log.rows
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
-        available, skipped = available_datasets(
-            datasets, data_dir, settings, say, for_cli=command is not None
-        )
         todo = [
             (name, cond, seed)
             for name in available
