@@ -251,6 +251,66 @@ def test_a_second_process_waits_for_the_lock_then_sees_the_first_ones_rows(tmp_p
         holder.kill()
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_run_that_fails_before_its_first_row_leaves_nothing_behind(tmp_path, suffix):
+    path = tmp_path / "new" / "deeper" / f"r{suffix}"
+    with pytest.raises(RuntimeError), log(path):
+        raise RuntimeError("no data set")
+    assert not (tmp_path / "new").exists()
+    with log(path) as f:  # an empty log it created and closed normally goes too
+        assert f.rows == []
+    assert not (tmp_path / "new").exists()
+    # Folders that hold something else stay, as does a log that was already there.
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "other.txt").write_text("x")
+    with log(tmp_path / "kept" / "sub" / f"r{suffix}"):
+        pass
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["other.txt"]
+    (tmp_path / f"old{suffix}").write_bytes(b"")
+    with log(tmp_path / f"old{suffix}"):
+        pass
+    assert (tmp_path / f"old{suffix}").read_bytes() == b""
+    write_rows(path, ROWS)
+    assert read_rows(path) == ROWS
+
+
+EMPTY_HOLDER = textwrap.dedent("""
+    import sys
+    from modcore.files import ResultLog
+    log = ResultLog(sys.argv[1], dict).__enter__()
+    print("locked", flush=True)
+    sys.stdin.readline()  # the other process is waiting now
+    log.close()  # nothing appended: the file this process created goes
+""")
+
+
+def test_a_process_waiting_on_a_log_removed_by_its_holder_writes_a_new_one(tmp_path):
+    path = tmp_path / "r.jsonl"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", EMPTY_HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def on_wait(p):
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+
+    try:
+        assert holder.stdout.readline() == "locked\n", holder.stderr.read()
+        with ResultLog(path, dict, on_wait=on_wait) as second:
+            assert second.rows == []
+            second.append(ROWS[0])
+        assert holder.wait(60) == 0, holder.stderr.read()
+    finally:
+        holder.kill()
+    # the row went to the file in the folder, not to the removed one
+    with ResultLog(path, dict) as third:
+        assert third.rows == [ROWS[0]]
+
+
 def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
     path = tmp_path / "table.md"
     path.write_text("old\n")

@@ -19,6 +19,10 @@ was. The rules, after SQLite's and git's habits:
 - **Anything else that is not a row is an error** naming the line (a note typed
   into the file, a damaged or cut-short line modcore was not writing). Blank
   lines are kept and skipped.
+- **A failed run leaves nothing.** A log that a run created and closed without a
+  row (no data, bad input, Ctrl-C before the first result) is removed, with the
+  folders made for it. It is removed under the lock, and a process that was
+  waiting for that lock notices the file is gone and opens it anew.
 - **A real parser.** CSV goes through the :mod:`csv` module with every string
   quoted, JSON Lines through :mod:`json` (non-ASCII escaped), so names holding
   commas, quotes, newlines, carriage returns, U+2028 or form feeds round-trip.
@@ -105,7 +109,8 @@ class ResultLog:
     ----------
     path : str or path-like
         ``.csv``, ``.jsonl`` or ``.ndjson``; created (with its folder) on entering
-        if it does not exist.
+        if it does not exist, and removed again (with the folders made for it) if
+        it is still empty when closed.
     check_row : callable
         ``check_row(dict) -> dict``: the row with its proper types, or a
         ValueError, TypeError or KeyError if the dict is not a row of this log.
@@ -154,19 +159,34 @@ class ResultLog:
         self.journal = self.path.with_name(self.path.name + ".writing")
         self.rows: list[dict] = []
         self._file: BinaryIO | None = None
+        self._created = False
+        self._new_folders: list[Path] = []
 
     # --- open / close ---------------------------------------------------------------
 
     def __enter__(self) -> ResultLog:
+        while True:
+            self._new_folders = [p for p in self.path.parents if not p.exists()]
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = file = self._open()
+            except OSError as exc:  # a directory, a read-only place, a file as a folder ...
+                self._remove_new_folders()
+                raise ValueError(
+                    f"{self.path}: cannot open the {self.what} file ({exc.strerror or exc})"
+                ) from exc
+            try:
+                self._lock(file)
+            except BaseException:
+                self.close()
+                raise
+            if self._still_at_path(file):
+                break
+            # The process that held the lock removed the file it had created and left
+            # empty: this one waited on a file no longer in the folder; open it anew.
+            self._file = None
+            file.close()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = file = open(self.path, "a+b")  # O_APPEND: every write lands at the end
-        except OSError as exc:  # a directory, a read-only place, a file as a folder ...
-            raise ValueError(
-                f"{self.path}: cannot open the {self.what} file ({exc.strerror or exc})"
-            ) from exc
-        try:
-            self._lock(file)
             file.seek(0)
             data = self._repair(file, file.read())
             self.rows = self._parse(data)
@@ -179,10 +199,47 @@ class ResultLog:
         self.close()
 
     def close(self) -> None:
-        """Release the lock and close the file (also done on leaving the ``with``)."""
-        if self._file is not None:
-            self._file.close()  # closing releases the flock
-            self._file = None
+        """Release the lock and close the file (also done on leaving the ``with``).
+
+        A log this object created that is still empty (a run that failed or was stopped
+        before its first row) is removed, with the folders made for it, so that a failed
+        run leaves nothing behind.
+        """
+        if self._file is None:
+            return
+        if self._created and os.fstat(self._file.fileno()).st_size == 0:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()  # under the lock: a waiting process sees it gone
+            self._remove_new_folders()
+        self._file.close()  # closing releases the flock
+        self._file = None
+
+    def _open(self) -> BinaryIO:
+        """The log opened for appending (O_APPEND: every write lands at the end),
+        created if absent; ``self._created`` says whether this call created it."""
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
+        try:
+            fd = os.open(self.path, flags | os.O_EXCL, 0o666)
+            self._created = True
+        except FileExistsError:
+            fd = os.open(self.path, flags)
+            self._created = False
+        return open(fd, "a+b")
+
+    def _still_at_path(self, file: BinaryIO) -> bool:
+        try:
+            here = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(file.fileno())
+        return (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def _remove_new_folders(self) -> None:
+        for folder in self._new_folders:  # deepest first; a folder in use stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     def _lock(self, file: BinaryIO) -> None:
         fd = file.fileno()
