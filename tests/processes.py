@@ -37,6 +37,20 @@ def cpu_seconds(pid) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def interruptible(args, **popen_kwargs) -> subprocess.Popen:
+    """Start ``args`` with stdout and stderr piped and SIGINT handled as a terminal's
+    Ctrl-C would be. A runner started in the background by a non-interactive shell
+    (``cmd &``, nohup) ignores SIGINT, and an ignored SIGINT stays ignored across exec,
+    so Python would never raise KeyboardInterrupt in the child."""
+    return subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        **popen_kwargs,
+    )
+
+
 def interrupt(script, *, ready, busy_seconds=0.0, timeout=90):
     """Run ``script`` until it prints the line ``ready``, then until it has spent
     ``busy_seconds`` of CPU time after it (to be deep inside the work the line
@@ -45,12 +59,7 @@ def interrupt(script, *, ready, busy_seconds=0.0, timeout=90):
     No time limit on the reaction beyond ``timeout``: uninterrupted, the scripts
     run for many minutes, so the timeout only fires if Ctrl-C is ignored.
     """
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = interruptible([sys.executable, "-c", textwrap.dedent(script)], text=True)
     try:
         first = proc.stdout.readline()
         assert first == ready + "\n", first + proc.stderr.read()

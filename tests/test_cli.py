@@ -13,6 +13,7 @@ import pytest
 from modcore import cli
 from modcore.sweep import COLUMNS
 from modcore.synthetic import planted_modular_mlp
+from processes import interruptible
 
 
 def run(*args, timeout=300):
@@ -433,7 +434,7 @@ def test_lesion_command_writes_json_and_report(tmp_path):
 
 
 def test_ctrl_c_exits_130_with_one_line(npz):
-    proc = subprocess.Popen(
+    proc = interruptible(
         [
             sys.executable,
             "-m",
@@ -444,9 +445,7 @@ def test_ctrl_c_exits_130_with_one_line(npz):
             "3",
             "--n-shuffles",
             str(10**6),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        ]
     )
     try:
         err = b""

@@ -30,6 +30,7 @@ from modcore.distributed import (
 )
 from modcore.network import Network
 from modcore.synthetic import random_pruned_mlp
+from processes import interruptible
 from solver_cases import IDS, REACH
 
 K = 4
@@ -208,9 +209,7 @@ def test_real_ctrl_c_cancels_the_cluster_work():
             client.close(timeout=10)
             cluster.close(timeout=20)
     """)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = interruptible([sys.executable, "-c", script], text=True)
     try:
         first = proc.stdout.readline()
         assert first == "progress\n", proc.stderr.read()
