@@ -395,6 +395,12 @@ def test_bad_study_inputs_give_clear_errors(random_net):
         lesion_study(model, (x[:, :19], y), clustering=labels, progress=False)
     with pytest.raises(ValueError, match=r"labels must be in 0\.\.4"):
         lesion_study(model, (x, y + 5), clustering=labels, progress=False)
+    nan = x.clone()
+    nan[3, 4] = float("nan")
+    with pytest.raises(ValueError, match="1 of the inputs are NaN or infinite"):
+        lesion_study(model, (nan, y), clustering=labels, progress=False)
+    with pytest.raises(ValueError, match="whole numbers"):
+        lesion_study(model, (x, y + 0.5), clustering=labels, progress=False)
     with pytest.raises(ValueError, match="min_drop"):
         lesion_study(model, (x, y), min_drop=5, clustering=labels, progress=False)
     with pytest.raises(ValueError, match="at least 2"):

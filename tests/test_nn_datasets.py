@@ -297,3 +297,45 @@ def test_halves_line_line_label_is_sum_mod_10():
 def test_unknown_names(name):
     with pytest.raises(ValueError, match="unknown data set"):
         load_dataset(name)
+
+
+def _split(n=8, width=5, classes=3):
+    x = torch.rand(n, width)
+    return x, torch.arange(n) % classes
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        ({"n_classes": 2}, ValueError, r"train split: labels must be < n_classes \(2\), got 2"),
+        ({"n_classes": 0}, ValueError, "n_classes"),
+        ({"x_test": torch.full((8, 5), float("inf"))}, ValueError, "40 of the inputs are NaN"),
+        ({"y_train": torch.arange(8) % 3 - 1}, ValueError, "labels must be >= 0"),
+        ({"y_train": (torch.arange(8) % 3) + 0.25}, ValueError, "whole numbers"),
+        ({"y_test": torch.zeros(7, dtype=torch.long)}, ValueError, "test split: expected inputs"),
+        ({"x_test": torch.rand(8, 4)}, ValueError, r"differ in shape: \(5,\) and \(4,\)"),
+        ({"x_train": torch.zeros(8, 5, dtype=torch.complex64)}, TypeError, "real numbers"),
+        ({"x_train": torch.zeros(0, 5), "y_train": torch.zeros(0)}, ValueError, "n >= 1"),
+    ],
+)
+def test_a_dataset_built_by_hand_is_checked(change, error, message):
+    x, y = _split()
+    fields = dict(x_train=x, y_train=y, x_test=x, y_test=y, n_classes=3, name="t", source="s")
+    with pytest.raises(error, match=message):
+        datasets.Dataset(**{**fields, **change})
+
+
+def test_a_dataset_built_from_numpy_holds_tensors_of_the_loaded_types():
+    x, y = _split()
+    d = datasets.Dataset(
+        x_train=x.double().numpy(),
+        y_train=y.int().numpy(),
+        x_test=x.numpy(),
+        y_test=y.float().numpy(),
+        n_classes=3,
+        name="t",
+        source="s",
+    )
+    assert d.x_train.dtype == torch.float64 and d.x_test.dtype == torch.float32
+    assert d.y_train.dtype == d.y_test.dtype == torch.int64
+    assert torch.equal(d.y_test, y) and torch.equal(d.x_test, x)

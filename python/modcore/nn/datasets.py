@@ -67,6 +67,38 @@ class DatasetNotFoundError(FileNotFoundError):
         self.cli_message = describe("--data-dir", "--data-dir DIR")
 
 
+def check_examples(x, y, what: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` as a float input tensor and an int64 label tensor, or a ValueError /
+    TypeError naming what is wrong: not array-like, other shapes than ``(n, ...)`` and
+    ``(n,)`` with n >= 1, non-finite or complex inputs, labels that are not whole
+    non-negative numbers."""
+    try:
+        x, y = torch.as_tensor(x), torch.as_tensor(y)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{what}: inputs and labels must be numeric arrays ({exc})") from exc
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
+        raise ValueError(
+            f"{what}: expected inputs of shape (n, n_features) or (n, channels, ...) and n "
+            f"labels with n >= 1, got x {tuple(x.shape)} and y {tuple(y.shape)}"
+        )
+    if x.is_complex() or x.dtype == torch.bool:
+        raise TypeError(f"{what}: inputs must be real numbers, got {x.dtype}")
+    if not x.is_floating_point():
+        x = x.float()
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise ValueError(f"{what}: {bad} of the inputs are NaN or infinite")
+    if y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{what}: labels must be class indices (integers), got {y.dtype}")
+    if y.is_floating_point():
+        if not (torch.isfinite(y) & (y == y.round())).all():
+            raise ValueError(f"{what}: labels must be class indices (whole numbers)")
+    y = y.long()
+    if int(y.min()) < 0:
+        raise ValueError(f"{what}: labels must be >= 0 (class indices), got {int(y.min())}")
+    return x, y
+
+
 @dataclass(frozen=True, repr=False)
 class Dataset:
     """A classification data set held in memory.
@@ -92,6 +124,26 @@ class Dataset:
     n_classes: int
     name: str
     source: str
+
+    def __post_init__(self) -> None:
+        # Checked here, so a set built by hand trains and lesions as a loaded one does.
+        check_positive_int(self.n_classes, "n_classes")
+        for split in ("train", "test"):
+            x, y = check_examples(
+                getattr(self, f"x_{split}"), getattr(self, f"y_{split}"), f"{split} split"
+            )
+            if int(y.max()) >= self.n_classes:
+                raise ValueError(
+                    f"{split} split: labels must be < n_classes ({self.n_classes}), got "
+                    f"{int(y.max())}"
+                )
+            object.__setattr__(self, f"x_{split}", x)
+            object.__setattr__(self, f"y_{split}", y)
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise ValueError(
+                f"train and test inputs differ in shape: {tuple(self.x_train.shape[1:])} and "
+                f"{tuple(self.x_test.shape[1:])}"
+            )
 
     @property
     def input_shape(self) -> tuple:

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..._typing import ProgressLike
 from ...progress import Progress
-from ..datasets import Dataset
+from ..datasets import Dataset, check_examples
 from .masks import _apply_mask, _check_lesion, _hooks, _MaskState
 from .units import LesionUnits, lesion_units
 
@@ -47,16 +47,7 @@ def _test_data(data):
         raise TypeError(
             f"data must be a modcore.nn.Dataset or an (x, y) pair, got {type(data).__name__}"
         )
-    x = torch.as_tensor(x)
-    y = torch.as_tensor(y)
-    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
-        raise ValueError(
-            f"expected inputs of shape (n, n_features) or (n, channels, ...) and n labels with "
-            f"n >= 1, got x {tuple(x.shape)} and y {tuple(y.shape)}"
-        )
-    if not x.is_floating_point():
-        x = x.float()
-    return x, y.long()
+    return check_examples(x, y, "test data")
 
 
 def _units_for_data(model: nn.Module, x: torch.Tensor) -> LesionUnits:
