@@ -1,5 +1,6 @@
 """modcore.files: locked append-only result logs, and atomic whole-file writes."""
 
+import contextlib
 import doctest
 import os
 import stat
@@ -220,15 +221,19 @@ HOLDER = textwrap.dedent("""
     log = ResultLog(sys.argv[1], dict).__enter__()
     print("locked", flush=True)
     sys.stdin.readline()  # the other process is waiting now
-    log.append({"name": "from the first process", "ncut": 1.0})
-    log.close()
+    if sys.argv[2] == "append":
+        log.append({"name": "from the first process", "ncut": 1.0})
+    log.close()  # with nothing appended, the file this process created goes
 """)
 
 
-def test_a_second_process_waits_for_the_lock_then_sees_the_first_ones_rows(tmp_path):
-    path = tmp_path / "r.jsonl"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path)],
+@contextlib.contextmanager
+def holder(path, then):
+    """A first process that holds the log at ``path`` until the second one waits for it
+    (the ``on_wait`` yielded, with the list of paths it was called with), then appends a
+    row (``then="append"``) or nothing, and closes it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), then],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -238,17 +243,23 @@ def test_a_second_process_waits_for_the_lock_then_sees_the_first_ones_rows(tmp_p
 
     def on_wait(p):
         waited.append(p)
-        holder.stdin.write("go\n")  # only now may the first process write and let go
-        holder.stdin.flush()
+        proc.stdin.write("go\n")  # only now may the first process go on and let go
+        proc.stdin.flush()
 
     try:
-        assert holder.stdout.readline() == "locked\n", holder.stderr.read()
+        assert proc.stdout.readline() == "locked\n", proc.stderr.read()
+        yield on_wait, waited
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+
+
+def test_a_second_process_waits_for_the_lock_then_sees_the_first_ones_rows(tmp_path):
+    path = tmp_path / "r.jsonl"
+    with holder(path, "append") as (on_wait, waited):
         with ResultLog(path, dict, on_wait=on_wait) as second:
             assert waited == [path]
             assert second.rows == [{"name": "from the first process", "ncut": 1.0}]
-        assert holder.wait(60) == 0, holder.stderr.read()
-    finally:
-        holder.kill()
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
@@ -274,38 +285,12 @@ def test_a_run_that_fails_before_its_first_row_leaves_nothing_behind(tmp_path, s
     assert read_rows(path) == ROWS
 
 
-EMPTY_HOLDER = textwrap.dedent("""
-    import sys
-    from modcore.files import ResultLog
-    log = ResultLog(sys.argv[1], dict).__enter__()
-    print("locked", flush=True)
-    sys.stdin.readline()  # the other process is waiting now
-    log.close()  # nothing appended: the file this process created goes
-""")
-
-
 def test_a_process_waiting_on_a_log_removed_by_its_holder_writes_a_new_one(tmp_path):
     path = tmp_path / "r.jsonl"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", EMPTY_HOLDER, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-    def on_wait(p):
-        holder.stdin.write("go\n")
-        holder.stdin.flush()
-
-    try:
-        assert holder.stdout.readline() == "locked\n", holder.stderr.read()
+    with holder(path, "nothing") as (on_wait, waited):
         with ResultLog(path, dict, on_wait=on_wait) as second:
-            assert second.rows == []
+            assert waited == [path] and second.rows == []
             second.append(ROWS[0])
-        assert holder.wait(60) == 0, holder.stderr.read()
-    finally:
-        holder.kill()
     # the row went to the file in the folder, not to the removed one
     with ResultLog(path, dict) as third:
         assert third.rows == [ROWS[0]]
