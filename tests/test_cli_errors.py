@@ -43,7 +43,18 @@ def fails_in_one_line(capsys, argv, message):
         (["sweep", "{net}", "--csv", "{dir}"], "--csv: {dir}: is a directory"),
         (
             ["sweep", "{net}", "--out", "{dir}/r.csv", "--csv", "{dir}/../adir/r.csv"],
-            "--csv {dir}/../adir/r.csv is the --out results file",
+            "--csv {dir}/../adir/r.csv is the --out results file: one would replace the other",
+        ),
+        (["analyze", "{net}", "--json", "{net}"], "--json {net} is the input {net}"),
+        (["analyze", "{net}", "--json", "{link}"], "--json {link} is the input {net}"),
+        (["analyze", "{net}", "--json", "/dev/null"], "--json: /dev/null: exists and is not a"),
+        (
+            ["sweep", "{net}", "--out", "{dir}/r.jsonl", "--json", "{dir}/r.jsonl"],
+            "--json {dir}/r.jsonl is the --out results file",
+        ),
+        (
+            ["sweep", "{net}", "--csv", "{dir}/t.csv", "--json", "{dir}/t.csv"],
+            "--csv {dir}/t.csv is the --json file",
         ),
         (["analyze", "{net}", "--clusters", str(2**40)], "argument --clusters"),
         (["analyze", "{net}", "--shuffles", str(10**12)], "argument --shuffles"),
@@ -64,6 +75,8 @@ def test_failures_are_one_line_exit_2(capsys, tmp_path, npz, argv, message):
     names = {"dir": tmp_path / "adir", "file": tmp_path / "afile", "net": npz}
     names["dir"].mkdir()
     names["file"].write_text("not a directory")
+    names["link"] = tmp_path / "link.npz"
+    names["link"].symlink_to(npz)
     fill = lambda text: text.format(**names)  # noqa: E731
     fails_in_one_line(capsys, [fill(a) for a in argv], fill(message))
 

@@ -323,3 +323,36 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
 def test_docstring_examples():
     result = doctest.testmod(files)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_atomic_write_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path):
+    target = tmp_path / "runs" / "x.md"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "latest.md"
+    link.symlink_to(target)
+    with atomic_write(link) as f:
+        f.write("new")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.md", "runs"]
+
+
+def test_files_that_are_not_regular_are_neither_replaced_nor_read_as_logs(tmp_path):
+    fifo = tmp_path / "table.md"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="exists and is not a regular file"), atomic_write(fifo):
+        pass
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    # a log that is a device (through a link): refused before anything is read or written
+    link = tmp_path / "z.jsonl"
+    link.symlink_to(os.devnull)
+    with pytest.raises(ValueError, match="not a regular file"), log(link):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.md", "z.jsonl"]
+
+
+def test_a_folder_that_takes_no_new_file_is_named_not_the_temporary_file():
+    # /proc takes no new file, even from root
+    with pytest.raises(ValueError, match=r"^/proc/modcore-t\.md: cannot write there"):
+        with atomic_write("/proc/modcore-t.md") as f:
+            f.write("x")

@@ -123,10 +123,13 @@ _COUNT = _integer(1)
 
 def _output_file(text: str) -> Path:
     """An argparse type for every option naming a file to write: it must go in a
-    folder that exists (nothing is created on the way), and not be a folder itself."""
+    folder that exists (nothing is created on the way), and not be a folder itself or
+    another kind of non-regular file (a device, a FIFO, a socket)."""
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{path}: is a directory; expected a file name")
+    if path.exists() and not path.is_file():
+        raise argparse.ArgumentTypeError(f"{path}: exists and is not a regular file")
     _check_folder(path.parent, path)
     return path
 
@@ -650,14 +653,27 @@ def _load_network(path: Path, input_shape=None):
     return Network.from_torch(checkpoint.load(path).model, input_shape=input_shape)
 
 
+# Options naming what a command writes (files, or folders for reproduce/demo/--report).
+_OUTPUTS = ("out", "json", "csv", "report")
+
+
 def _check_inputs(args) -> None:
-    """Inputs that cannot be read, and outputs that would clash, fail here before any
-    computation (each output path is checked as the options are parsed: _output_file,
-    _output_dir)."""
-    if getattr(args, "csv", None) and args.out and args.csv.resolve() == args.out.resolve():
-        raise UsageError(
-            f"--csv {args.csv} is the --out results file: the table would replace its rows"
-        )
+    """Inputs that cannot be read, and outputs that would clash (with an input or with
+    each other), fail here before any computation (each output path is checked alone as
+    the options are parsed: _output_file, _output_dir)."""
+    outputs = [(f"--{d}", getattr(args, d)) for d in _OUTPUTS if getattr(args, d, None)]
+    inputs = [args.network] if getattr(args, "network", None) else []
+    inputs += getattr(args, "networks", [])
+    for i, (flag, path) in enumerate(outputs):
+        for other, earlier in outputs[:i]:
+            if path.resolve() == earlier.resolve():
+                what = "results file" if other == "--out" and args.command == "sweep" else "file"
+                raise UsageError(
+                    f"{flag} {path} is the {other} {what}: one would replace the other"
+                )
+        for source in inputs:
+            if path.resolve() == source.resolve():
+                raise UsageError(f"{flag} {path} is the input {source}: it would be replaced")
     for path in getattr(args, "networks", []):
         if not path.exists():
             raise UsageError(f"{path}: no such file or directory")

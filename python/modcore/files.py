@@ -80,12 +80,18 @@ def atomic_write(path, mode: str = "w", **open_kwargs):
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
-    path = Path(path)
+    # Through a symlink: the file it points to is replaced, and the link stays.
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path}: exists and is not a regular file; modcore will not replace it")
     if mode == "w":
         open_kwargs.setdefault("encoding", "utf-8")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # 0o666 and the umask, like open(): mkstemp's 0o600 would change who can read results.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        # 0o666 and the umask, like open(): mkstemp's 0o600 would change who can read results.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot write there ({exc.strerror or exc})") from exc
     try:
         with open(fd, mode, **open_kwargs) as f:
             yield f
@@ -165,6 +171,9 @@ class ResultLog:
     # --- open / close ---------------------------------------------------------------
 
     def __enter__(self) -> ResultLog:
+        if self.path.exists() and not (self.path.is_file() or self.path.is_dir()):
+            # a device or FIFO: reading /dev/zero would never end (a folder fails below)
+            raise ValueError(f"{self.path}: not a regular file, so not a {self.what} file")
         while True:
             self._new_folders = [p for p in self.path.parents if not p.exists()]
             try:
