@@ -588,6 +588,8 @@ def test_end_to_end_through_the_tracer_on_a_cnn():
     assert weight.group_names == ("input", "0", "2", "5")
     assert fm.group_names == ("0", "2", "5")  # the tracer's names, so labels match by name
     cmp = modcore.compare_modules(fm, weight, n_permutations=99, seed=0)
+    with pytest.raises(ValueError, match="n_permutations must be <= 100000"):
+        modcore.compare_modules(fm, weight, n_permutations=10**12, seed=0)  # before any work
     assert cmp.n_units == 12 and cmp.group_names == ("0", "2", "5")
     half = np.array([0, 0, 1, 1])
     expected = np.concatenate([half, half, half])

@@ -21,7 +21,7 @@ from .cli import (
 )
 from .cluster import MAX_CLUSTERS
 from .files import atomic_write
-from .functional import METHODS
+from .functional import MAX_PERMUTATIONS, METHODS
 from .significance import MAX_SHUFFLES
 
 __all__ = ["add_functional_parser", "run_functional"]
@@ -73,7 +73,7 @@ def add_functional_parser(sub) -> None:
     )
     f.add_argument(
         "--permutations",
-        type=_COUNT,
+        type=_integer(1, MAX_PERMUTATIONS),
         default=1000,
         help="null of the comparison: permuted weight labels (default 1000)",
     )

@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 METHODS = ("spearman", "pearson")
+#: Most label permutations of :func:`compare_modules`: all are held at once (8 bytes a
+#: unit each), so 10^5 permutations of 1,000 units take 0.8 GB.
+MAX_PERMUTATIONS = 100_000
 GROUP_NAME = "units"
 # Float64 bytes of one block of standardized rows, and of the one-hot/product
 # matrices of the permutation null.
@@ -713,7 +716,8 @@ def compare_modules(
         the traced model (module qualified names), or on
         ``modcore.Network.from_weights(w, names=[...])`` with those names.
     n_permutations : int, default=1000
-        Size of the nulls. The transfer n-cut null costs about
+        Size of the nulls: at most 100,000 (``functional.MAX_PERMUTATIONS``), as
+        all are held at once. The transfer n-cut null costs about
         ``n_permutations * k * n_units ** 2`` flops (BLAS) and memory for one
         dense ``n_units x n_units`` float64 matrix of the compared units (its
         products run in BLAS: see the Notes of :func:`coactivation_graph`).
@@ -751,7 +755,7 @@ def compare_modules(
     1.0
     """
     weight = weight_clustering(functional, weight_modules)
-    n_permutations = check_positive_int(n_permutations, "n_permutations")
+    n_permutations = check_positive_int(n_permutations, "n_permutations", maximum=MAX_PERMUTATIONS)
     seed = check_seed(seed)
     names, nodes, f_lab, w_lab = matched_units(functional, weight)
     adjacency = _dense_subgraph(functional.graph, nodes)
