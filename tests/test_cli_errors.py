@@ -65,6 +65,11 @@ def fails_in_one_line(capsys, argv, message):
         (["train", "--dropout", "2", "--out", "{dir}/t.pt"], "argument --dropout"),
         (["train", "--widths", "784,0,10", "--out", "{dir}/t.pt"], "argument --widths"),
         (["train", "--out", "{dir}"], "--out: {dir}: is a directory"),
+        (
+            ["train", "--dataset", "line", "--widths", "784,10,3", "--n-train", "50"]
+            + ["--n-test", "50", "--out", "{dir}/t.pt"],
+            "MLP has 3 outputs but the labels of 'line' go up to 9",
+        ),
         (["lesion", "{net}", "--alpha", "0"], "argument --alpha"),
         (["lesion", "{net}", "--report", "{file}"], "exists and is not a directory"),
         (["reproduce", "--out", "{file}"], "exists and is not a directory"),

@@ -284,6 +284,26 @@ def _check_training(model, dataset, epochs, batch_size, lr, l1, l2) -> None:
             f"are {given}; load images with load_dataset(..., flatten=False) for a CNN and "
             "flat inputs (the default) for an MLP"
         )
+    n_outputs = _n_outputs(model, dataset.x_train[:2])
+    top = max(int(dataset.y_train.max()), int(dataset.y_test.max()))
+    if n_outputs is not None and top >= n_outputs:
+        raise ValueError(
+            f"{type(model).__name__} has {n_outputs} outputs but the labels of "
+            f"{dataset.name!r} go up to {top} ({dataset.n_classes} classes): its last layer "
+            f"needs at least {top + 1} units"
+        )
+
+
+def _n_outputs(model, x) -> int | None:
+    """The width of the model's (batch, classes) output, from one pass in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        model.train(was_training)
+    return int(out.shape[-1]) if isinstance(out, torch.Tensor) and out.ndim == 2 else None
 
 
 def _run(model, dataset, epochs, batch_size, lr, seed, prune, l1, l2, bar) -> History:
