@@ -6,6 +6,7 @@ same results for any thread count and chunking are in test_threads.py.
 """
 
 import json
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -317,3 +318,15 @@ def test_ctrl_c_stops_a_long_single_clustering():
         ready="inside",
     )
     assert rc == 130 and "interrupted" in out, err
+
+
+def test_a_single_shuffle_has_no_spread_so_no_z_score():
+    w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
+    sig = modcore.ncut_significance(w, n_clusters=2, n_shuffles=1, seed=0, progress=False)
+    assert math.isnan(sig.shuffled_std) and math.isnan(sig.z_score) and sig.p_value == 0.5
+    assert sig.shuffled_mean == sig.shuffled_ncuts[0]
+    d = json.loads(json.dumps(sig.to_dict()), parse_constant=pytest.fail)  # strict JSON
+    assert (d["shuffled_std"], d["z_score"]) == ("nan", "nan")
+    from modcore.verdict import verdict
+
+    assert "use more" in verdict(sig) and "above their mean" not in verdict(sig)

@@ -47,7 +47,8 @@ class Significance:
         Mean and sample standard deviation (ddof=1) of ``shuffled_ncuts``.
     z_score : float
         ``(ncut - shuffled_mean) / shuffled_std``; negative means more modular
-        than the shuffles. ±inf (or 0 when equal) if the shuffled n-cuts are all equal.
+        than the shuffles. ±inf (or 0 when equal) if the shuffled n-cuts are all equal;
+        NaN, as ``shuffled_std``, with a single shuffle.
     p_value : float
         One-sided, never 0: ``(1 + #{shuffled <= ncut}) / (n_shuffles + 1)``;
         with ``stop_after`` = h, Besag and Clifford's sequential p-value: ``h /
@@ -128,6 +129,7 @@ class Significance:
             if f.name != "clustering"
         }
         for name in (
+            "shuffled_std",
             "z_score",
             "modularity_z",
             "in_out_ratio",
@@ -168,10 +170,13 @@ class Significance:
 def null_stats(value: float, sample: np.ndarray) -> tuple:
     """Mean and sample std (ddof=1) of a null sample, and value's z-score in it.
 
-    With std 0 the z-score is 0 when value equals the mean, else +-inf.
+    With std 0 the z-score is 0 when value equals the mean, else +-inf; a sample of one
+    has no spread to measure, so its std and z-score are NaN.
     """
     mean = float(sample.mean())
-    std = float(sample.std(ddof=1)) if len(sample) > 1 else 0.0
+    if len(sample) < 2:
+        return mean, math.nan, math.nan
+    std = float(sample.std(ddof=1))
     if std > 0:
         return mean, std, (value - mean) / std
     return mean, std, 0.0 if value == mean else math.copysign(math.inf, value - mean)

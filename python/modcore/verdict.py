@@ -3,7 +3,6 @@ shuffle null keeps (and so controls for)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +89,7 @@ def verdict(result: Significance | Mapping[str, Any], *, alpha: float = ALPHA) -
     shuffles = f"{n} '{get('shuffle')}' shuffle{plural}"
     if p <= alpha:
         return f"more modular than {shuffles}: {numbers}"
-    if z > 0 or math.isnan(z):
+    if z > 0:  # (a NaN z, from one shuffle, says nothing either way)
         text = f"not more modular than {shuffles} (its n-cut is above their mean): {numbers}"
     else:
         text = f"not significantly more modular than {shuffles}: {numbers}"
