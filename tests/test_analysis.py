@@ -202,6 +202,8 @@ def test_curve_statistics_and_json(small):
         ([2.0], TypeError, "ks must hold ints"),
         (5, TypeError, "iterable of ints"),
         ([2, 500], ValueError, "n_clusters must be between 2 and the number of live units"),
+        # refused without listing its 2**31 values (17 GB and more)
+        (range(2, 2**31 - 1), ValueError, "ks has more than 10000 values"),
     ],
 )
 def test_curve_bad_ks(small, ks, exc, match):

@@ -57,6 +57,7 @@ def fails_in_one_line(capsys, argv, message):
             "--csv {dir}/t.csv is the --json file",
         ),
         (["analyze", "{net}", "--clusters", str(2**40)], "argument --clusters"),
+        (["analyze", "{net}", "--n-clusters", "2:2147483647"], "ks has more than 10000"),
         (["analyze", "{net}", "--shuffles", str(10**12)], "argument --shuffles"),
         (["analyze", "{net}", "--seed", "-1"], "argument --seed"),
         (["analyze", "{net}", "--jobs", "0"], "argument --jobs"),

@@ -9,6 +9,7 @@ nest), so a sweep over k costs one eigensolve and a k-means per k, not a whole
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import warnings
 from collections.abc import Iterable
@@ -29,6 +30,9 @@ from .significance import (
     shuffled_scores,
     significance_of,
 )
+
+#: Most numbers of modules in one curve (each costs a clustering per shuffle).
+MAX_KS = 10_000
 
 __all__ = ["Eigengap", "EigengapWarning", "NcutCurve", "eigengap", "ncut_curve"]
 
@@ -390,7 +394,8 @@ def ncut_curve(
     network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
     ks : iterable of int, default=range(2, 21)
-        The numbers of modules, each in [2, number of connected units], no repeats.
+        The numbers of modules, each in [2, number of connected units], no repeats;
+        at most 10,000 of them (``analysis.MAX_KS``).
     n_shuffles, shuffle, assign_labels, refine, n_init, select_by
         As in :func:`modcore.ncut_significance`.
     max_iter, tol, eigen_method, drop, normalize, seed, n_jobs, progress
@@ -462,7 +467,9 @@ def ncut_curve(
 def _check_ks(ks) -> np.ndarray:
     if isinstance(ks, (str, bytes)) or not hasattr(ks, "__iter__"):
         raise TypeError(f"ks must be an iterable of ints, got {type(ks).__name__}")
-    ks = list(ks)
+    ks = list(itertools.islice(ks, MAX_KS + 1))  # a range(2, 2**31) is not listed whole
+    if len(ks) > MAX_KS:
+        raise ValueError(f"ks has more than {MAX_KS} values: at most {MAX_KS} numbers of modules")
     if not ks:
         raise ValueError("ks is empty: expected at least one number of modules")
     for k in ks:
