@@ -849,10 +849,11 @@ def _print_table(results: dict) -> None:
     )
     print(f"{'shuffle':28s} {'N':>6s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s}")
     for name, r in results["nulls"].items():
-        # float(): an infinite z-score (a null with no spread) is the string "inf" in JSON.
+        # float(): an infinite z-score (a null with no spread) is the string "inf" in JSON,
+        # and one shuffle's std and z-score "nan".
         print(
             f"{name:28s} {r['n_shuffles']:6d} {r['shuffled_mean']:8.4f} "
-            f"{r['shuffled_std']:8.4f} {float(r['z_score']):8.2f} {r['p_value']:8.4f}"
+            f"{float(r['shuffled_std']):8.4f} {float(r['z_score']):8.2f} {r['p_value']:8.4f}"
         )
     print(f"verdict (one-sided, {ALPHA:.0%} level: is the n-cut lower than the shuffles'?):")
     for r in results["nulls"].values():

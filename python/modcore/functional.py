@@ -614,10 +614,10 @@ class NullTest:
             "value": self.value,
             "null": self.null.tolist(),
             "mean": self.mean,
-            "std": self.std,
+            "std": _json_float(self.std),
             "p_value": self.p_value,
             "alternative": self.alternative,
-            "z_score": self.z_score if math.isfinite(self.z_score) else str(self.z_score),
+            "z_score": _json_float(self.z_score),
         }
 
     def __repr__(self) -> str:

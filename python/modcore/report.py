@@ -331,7 +331,7 @@ def _html(results: dict, figures: list, section: str = "") -> str:
     sizes = "-".join(map(str, results["layer_sizes"]))
     rows = "".join(
         f"<tr><td>{e(name)}</td><td>{r['n_shuffles']}</td><td>{results['ncut']:.4f}</td>"
-        f"<td>{r['shuffled_mean']:.4f}</td><td>{r['shuffled_std']:.4f}</td>"
+        f"<td>{r['shuffled_mean']:.4f}</td><td>{_num(r['shuffled_std'], '.4f')}</td>"
         f"<td>{_num(r['z_score'], '.2f')}</td><td>{r['p_value']:.4g}</td>"
         f"<td>{r['percentile']:.1f}</td><td>{_num(r['modularity_z'], '.2f')}</td>"
         f"<td>{_num(r['shuffled_in_out_ratio'], '.3f')}</td></tr>"
@@ -391,7 +391,7 @@ is in <a href="summary.json">summary.json</a>.</p>
 def _curve_table(name: str, curve: dict) -> str:
     rows = "".join(
         f"<tr><td>{r['n_clusters']}</td><td>{r['ncut']:.4f}</td><td>{r['shuffled_mean']:.4f}"
-        f"</td><td>{r['shuffled_std']:.4f}</td><td>{_num(r['z_score'], '.2f')}</td>"
+        f"</td><td>{_num(r['shuffled_std'], '.4f')}</td><td>{_num(r['z_score'], '.2f')}</td>"
         f"<td>{r['p_value']:.4g}</td><td>{r['modularity']:.4f}</td></tr>"
         for r in curve["per_k"]
     )
@@ -404,7 +404,8 @@ def _curve_table(name: str, curve: dict) -> str:
 
 
 def _num(value, fmt: str) -> str:
-    """A number as text; infinities arrive from to_dict as the strings "inf"/"-inf"."""
+    """A number as text; infinities and NaN arrive from to_dict as the strings "inf",
+    "-inf" and "nan"."""
     return value if isinstance(value, str) else format(value, fmt)
 
 
