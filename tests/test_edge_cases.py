@@ -55,6 +55,21 @@ def test_near_zero_degrees_stay_finite(tiny):
     assert res.ncut == pytest.approx(modcore.ncut(w, res.labels), rel=1e-9)
 
 
+@pytest.mark.parametrize("scale", [2.0**-1040, 2.0**-1070])
+def test_a_network_of_subnormal_weights_is_the_network_scaled_up(scale):
+    # Weights are divided by the largest |w| first; a subnormal largest |w| has no finite
+    # reciprocal. Weights of 4 significant bits scaled by a power of two stay exact down
+    # to 2**-1074, so the scaled net is the same graph.
+    w = random_pruned_mlp((40, 30, 20), sparsity=0.3, seed=0)
+    w = [np.round(15 * block / np.abs(block).max()) / 16 for block in w]
+    tiny = [block * scale for block in w]
+    assert all(np.array_equal(t / scale, b) for t, b in zip(tiny, w))
+    assert np.abs(np.concatenate([b.ravel() for b in tiny])).max() < np.finfo(float).tiny
+    res, ref = (modcore.spectral_cluster(x, n_clusters=4, seed=0) for x in (tiny, w))
+    assert res.ncut == ref.ncut
+    assert all(np.array_equal(a, b) for a, b in zip(res.labels, ref.labels))
+
+
 def test_single_layer_network():
     w = [planted_modular_mlp((20, 30), 2, noise=0.01, seed=0)[0][0]]
     res = modcore.spectral_cluster(w, n_clusters=2, seed=0)

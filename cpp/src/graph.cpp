@@ -118,10 +118,13 @@ Graph build_graph(const EdgeSource& src, Drop drop, const CancelToken* cancel) {
 
     const double max_w = src.max_abs();
     if (!(max_w > 0.0)) throw std::invalid_argument("the network has no non-zero weights");
-    const double inv_max = 1.0 / max_w;
+    // A subnormal largest |w| has no finite reciprocal: every weight is first scaled by
+    // 2^1000 (exact, a power of two), which makes it normal; otherwise pre is 1.
+    const double pre = max_w < std::numeric_limits<double>::min() ? std::ldexp(1.0, 1000) : 1.0;
+    const double inv_max = 1.0 / (max_w * pre);
     // An edge whose scaled weight underflows to 0 is absent everywhere (its unit
     // may become isolated); subnormal weights are kept.
-    auto scaled = [&](double v) { return std::fabs(v) * inv_max; };
+    auto scaled = [&](double v) { return std::fabs(v) * pre * inv_max; };
     // Calls edge(a, b, w) for each edge of the network, a and b over all units.
     auto each_edge = [&](auto edge) {
         for (std::size_t blk = 0; blk < src.n_blocks(); ++blk) {
