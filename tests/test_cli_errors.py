@@ -48,6 +48,9 @@ def fails_in_one_line(capsys, argv, message):
         (["analyze", "{net}", "--json", "{net}"], "--json {net} is the input {net}"),
         (["analyze", "{net}", "--json", "{link}"], "--json {link} is the input {net}"),
         (["analyze", "{net}", "--json", "/dev/null"], "--json: /dev/null: exists and is not a"),
+        # /proc takes no new file even from root, whom permissions alone would let through
+        (["train", "--out", "/proc/m.pt"], "--out: /proc/m.pt: cannot write in /proc"),
+        (["analyze", "{net}", "--json", "{dir}", "--report", "{dir}"], "--json: {dir}: is a"),
         (
             ["sweep", "{net}", "--out", "{dir}/r.jsonl", "--json", "{dir}/r.jsonl"],
             "--json {dir}/r.jsonl is the --out results file",
@@ -276,3 +279,22 @@ def test_missing_fashion_for_the_command_names_data_dir(capsys, tmp_path, monkey
     # The Python API keeps its own spelling.
     with pytest.raises(FileNotFoundError, match=r"passed as data_dir=\.\.\."):
         load_dataset("fashion")
+
+
+def test_a_warning_is_one_note_line_and_a_later_failure_one_more(capsys, tmp_path):
+    # a fragment between the hidden layers, off both ends: FloatingUnitsWarning
+    w = [np.zeros((4, 4)) for _ in range(3)]
+    for block in w:
+        block[0, 0] = block[1, 1] = block[0, 1] = 1.0
+    w[1][3, 3] = 1.0
+    path = tmp_path / "net.npz"
+    np.savez(path, *w)
+    assert main(["analyze", str(path), "--n-clusters", "2", "--n-shuffles", "3"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    notes = [line for line in err if "FloatingUnitsWarning" in line or "modcore: note:" in line]
+    assert len(notes) == 1 and notes[0].startswith("modcore: note: 2 units with edges"), err
+    assert not any("UserWarning" in line or line.startswith("  ") for line in err), err
+    code = main(["analyze", str(path), "--n-clusters", "20", "--n-shuffles", "3"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("modcore: error: n_clusters must be"), err
+    assert all(line.startswith("modcore: note:") for line in err[:-1]), err

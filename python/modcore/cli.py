@@ -7,9 +7,10 @@ import contextlib
 import importlib.util
 import json
 import math
-import os
 import shlex
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +149,13 @@ def _check_folder(folder: Path, path: Path) -> None:
     if not folder.is_dir():
         problem = "is not a directory" if folder.exists() else "does not exist; create it first"
         raise argparse.ArgumentTypeError(f"{path}: {folder} {problem}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{path}: cannot write in {folder}")
+    try:  # by trying: permissions alone miss read-only mounts, /proc, and root's view
+        with tempfile.TemporaryFile(dir=folder, prefix=".modcore-probe-"):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{path}: cannot write in {folder} ({exc.strerror or exc})"
+        ) from exc
 
 
 def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
@@ -760,8 +766,6 @@ def _sweep(args, client) -> None:
 
 def _choose_clusters(network, args, extra: dict):
     """The k to analyze, and the n-cut curves when --n-clusters is a range."""
-    import warnings
-
     from .analysis import EigengapWarning, eigengap, ncut_curve
 
     if args.n_clusters == "auto":
@@ -1155,6 +1159,18 @@ def main(argv=None) -> int:
             k: str(v) if isinstance(v, (Path, range)) else v for k, v in vars(args).items()
         },
     }
+    with warnings.catch_warnings():
+        # A warning is one "modcore: note:" line, not Python's two (file, line, source).
+        warnings.showwarning = _show_warning
+        return _run(args, extra)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    end_open_line()
+    print(f"modcore: note: {_one_line(message)}", file=sys.stderr)
+
+
+def _run(args, extra: dict) -> int:
     try:
         _check_inputs(args)
         if args.command == "analyze":
