@@ -694,3 +694,18 @@ def test_functional_command_reads_a_cnn_checkpoint_with_its_input_shape(tmp_path
     names = [name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert res["functional"]["group_names"] == names
     assert res["weight"]["group_names"] == ["input", *names]
+
+
+def test_pearson_is_blind_to_the_scale_of_huge_activations():
+    # rows near 1e308 overflow a plain sum of squares; their correlations are those of
+    # the same rows scaled down (they were silently counted as constant, edges 0)
+    x = np.array([[1e308, -1e308, 1e308, 0.0], [1, 2, 3, 4], [4, 1, 3, 2.0]])
+    small = x.copy()
+    small[0] /= 1e300
+    huge, ref = (
+        modcore.functional.coactivation_graph(v, method="pearson").blocks[0] for v in (x, small)
+    )
+    assert np.array_equal(huge.positions, ref.positions) and len(ref.values) == 3
+    np.testing.assert_allclose(huge.values, ref.values, rtol=1e-12)
+    r = np.corrcoef(small)  # the edge of units 0 and 1 is their r squared
+    assert ref.values[0] == pytest.approx(r[0, 1] ** 2, rel=1e-12)

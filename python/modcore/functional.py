@@ -212,6 +212,8 @@ def _standardized(x: np.ndarray) -> np.ndarray:
     so their correlations are 0 rather than NaN."""
     z = x.astype(np.float64)
     constant = x.max(axis=1) == x.min(axis=1)
+    huge = ~constant & (np.abs(z).max(axis=1) > 1e150)  # their sums of squares overflow
+    z[huge] /= np.abs(z[huge]).max(axis=1, keepdims=True)  # correlations do not see scale
     z -= z.mean(axis=1, keepdims=True)
     norm = np.sqrt(np.einsum("ij,ij->i", z, z))
     ok = ~constant & (norm > 0) & np.isfinite(norm)
