@@ -150,6 +150,16 @@ def test_sparse_tensors_are_refused(torch):
         weights_from_module({"0.weight": torch.eye(3).to_sparse()})
 
 
+def test_meta_tensors_are_refused_by_name(torch, tmp_path):
+    # a shape without values: a file holding one, and a model built on the meta device
+    path = tmp_path / "meta.pt"
+    torch.save({"0.weight": torch.ones(3, 3).to("meta")}, path)
+    with pytest.raises(ValueError, match=r"meta\.pt: key '0\.weight' is a meta tensor"):
+        weights_from_module(path)
+    with pytest.raises(ValueError, match="is a meta tensor"):
+        weights_from_module(torch.nn.Linear(3, 3, device="meta"))
+
+
 # --- files ---------------------------------------------------------------------------
 
 

@@ -123,6 +123,11 @@ def _to_numpy(value, where: str) -> np.ndarray:
         tensor = value.detach()
         if tensor.layout != torch.strided:
             raise ValueError(f"{where} is a {tensor.layout} tensor; expected a dense one")
+        if tensor.is_meta:
+            raise ValueError(
+                f"{where} is a meta tensor (a shape without values): load or initialise the "
+                "model's weights before reading it"
+            )
         # A stride-0 view (torch.zeros(n).expand(n, n)) pickles as its small storage:
         # copying it would allocate numel elements that the file does not hold.
         stored = tensor.untyped_storage().nbytes()
