@@ -301,17 +301,8 @@ def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
             return real(network, **kw)
 
         monkeypatch.setattr(module, name, spy)
-    solver = {
-        "n_init": 3,
-        "max_iter": 50,
-        "tol": 1e-4,
-        "eigen_method": "dense",
-        "assign_labels": "kmeans",
-        "refine": False,
-        "select_by": "ncut",
-        "drop": "unreachable",
-        "normalize": "rescale",
-    }
+    names = ("n_init", "max_iter", "tol", "eigen_method", "assign_labels", "refine")
+    solver = {k: CHANGED[k] for k in (*names, "select_by", "drop", "normalize")}
     rep.reproduce(out=tmp_path / "r", max_runs=1, **{**SMALL, **solver})
     assert len(seen) == len(rep.NULLS) + 1  # the nulls, and the network at initialization
     for kw in seen:

@@ -6,6 +6,8 @@ The oracle is oracles.rescaled, the port's normalize_weights_array written out i
 in torch.
 """
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -209,15 +211,7 @@ def test_a_traced_conv_net_with_l2_kernel_norms_is_the_rescaled_conv_net():
         nn.Flatten(),
         nn.Linear(5 * 2 * 2, 3),
     ).double()
-    rescaled = nn.Sequential(
-        nn.Conv2d(2, 4, 3),
-        nn.ReLU(),
-        nn.Conv2d(4, 5, 3),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(5 * 2 * 2, 3),
-    ).double()
-    rescaled.load_state_dict(model.state_dict())
+    rescaled = copy.deepcopy(model)
     conv1, conv2, fc = rescaled[0], rescaled[2], rescaled[5]
     with torch.no_grad():  # the port's rule on the kernels: each out-channel's whole kernel
         s1 = conv1.weight.flatten(1).norm(dim=1) + 1e-5

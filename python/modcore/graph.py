@@ -61,9 +61,7 @@ def ncut(
     >>> modcore.ncut(w, [np.array([0, 1]), np.array([0, 1])])
     0.0
     """
-    network = as_network(network, input_shape=input_shape)
-    graph_args = check_settings(drop=drop, normalize=normalize).graph_args()
-    return float(_core.ncut(*network.to_core(), _compact_labels(network, labels), **graph_args))
+    return _partition_score(_core.ncut, network, labels, drop, normalize, input_shape)
 
 
 def modularity(
@@ -110,11 +108,14 @@ def modularity(
     >>> modcore.modularity(w, [np.array([0, 1]), np.array([0, 1])])
     0.5
     """
+    return _partition_score(_core.modularity, network, labels, drop, normalize, input_shape)
+
+
+def _partition_score(score, network, labels, drop, normalize, input_shape) -> float:
+    """``score`` (the core's ncut or modularity) of the labels on the network's graph."""
     network = as_network(network, input_shape=input_shape)
     graph_args = check_settings(drop=drop, normalize=normalize).graph_args()
-    return float(
-        _core.modularity(*network.to_core(), _compact_labels(network, labels), **graph_args)
-    )
+    return float(score(*network.to_core(), _compact_labels(network, labels), **graph_args))
 
 
 def _compact_labels(network, labels) -> np.ndarray:
