@@ -492,16 +492,18 @@ def test_demo_without_fashion_says_how_to_get_it_and_states_a_true_verdict(
     help_text = " ".join(run("demo", "--help").stdout.split())
     default = re.search(r"repeat for several \(default: (\w+) and (\w+)\)", help_text)
     assert set(saved["nulls"]) == set(default.groups()) == {"layer", "layer_nonzero"}
-    # Each stated verdict agrees with its p-value, in the terminal and in the report.
-    verdicts = re.findall(r"^  (.*shuffles: z = .*)$", printed, re.MULTILINE)
+    # Each stated verdict agrees with its p-value, in the terminal and in the report,
+    # whatever the one-epoch training gave (its z and p differ between CPUs): found by
+    # the null it names, not by one wording.
     page = (out / "index.html").read_text()
-    assert len(verdicts) == 2
-    for said, (name, null) in zip(verdicts, saved["nulls"].items()):
+    for name, null in saved["nulls"].items():
+        said = re.findall(rf"^  (.*more modular than 20 '{name}' shuffles.*)$", printed, re.M)
+        assert len(said) == 1, printed
         significant = null["p_value"] <= 0.05
-        assert said.startswith(f"more modular than 20 '{name}' shuffles") == significant
-        assert said.startswith("not ") == (not significant)
-        assert said.endswith(f"p = {null['p_value']:.2g}")
-        assert f"<li><strong>{said}</strong>".replace("'", "&#x27;") in page
+        assert said[0].startswith("more modular than") == significant
+        assert said[0].startswith("not ") == (not significant)
+        assert f"z = {null['z_score']:.2f}, p = {null['p_value']:.2g}" in said[0]
+        assert f"<li><strong>{said[0]}</strong>".replace("'", "&#x27;") in page
 
 
 def test_demo_with_a_data_dir_lacking_fashion_is_an_error(tmp_path, no_fashion, capsys):
