@@ -19,4 +19,4 @@ UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     tests/test_ncut.py tests/test_spectral.py tests/test_kmeans.py tests/test_cluster.py \
     tests/test_significance.py tests/test_properties.py tests/test_network.py \
     tests/test_degenerate.py tests/test_assign_labels.py tests/test_analysis.py \
-    tests/test_drop.py tests/test_rescale.py tests/test_large_graph.py "$@"
+    tests/test_drop.py tests/test_rescale.py tests/test_large_graph.py tests/test_shared_arrays.py "$@"

@@ -182,14 +182,29 @@ Graph build_graph(const EdgeSource& src, Drop drop, const CancelToken* cancel) {
     g.indices.resize(nnz);
     g.weights.resize(nnz);
     std::vector<Index> cursor(g.indptr.begin(), g.indptr.end() - 1);
+    // The fill reads the network a second time: a source that gives other edges than
+    // the count saw (the caller's arrays written by another thread) must stop here,
+    // not write outside a node's slots.
+    const auto other_edges = [] {
+        return std::runtime_error(
+            "the network's weights changed while its graph was built (written by another "
+            "thread?)");
+    };
+    auto slot = [&](Index v) {
+        const Index i = live_id[v];
+        if (i < 0 || cursor[i] == g.indptr[i + 1]) throw other_edges();
+        return i;
+    };
     each_edge([&](Index a, Index b, double w) {
-        a = live_id[a];
-        b = live_id[b];
-        g.indices[cursor[a]] = static_cast<std::int32_t>(b);
+        a = slot(a);
+        g.indices[cursor[a]] = static_cast<std::int32_t>(live_id[b]);
         g.weights[cursor[a]++] = w;
+        b = slot(b);
         g.indices[cursor[b]] = static_cast<std::int32_t>(a);
         g.weights[cursor[b]++] = w;
     });
+    for (Index i = 0; i < g.n_nodes; ++i)
+        if (cursor[i] != g.indptr[i + 1]) throw other_edges();
 
     g.degree.assign(g.n_nodes, 0.0);
     for (Index i = 0; i < g.n_nodes; ++i)

@@ -30,39 +30,40 @@ void check_block_shape(const BlockInput& in, std::size_t b, const std::vector<In
         throw std::invalid_argument(block_name(b) + ": a triangle block must be sparse");
 }
 
-// Checks the values and positions of one block; returns its non-zero count and
-// raises max_abs to its largest |value|.
-Index check_block_entries(const BlockInput& in, std::size_t b, double& max_abs,
-                          const CancelToken* cancel) {
-    Index nnz = 0;
-    auto check = [&](double v) {
+// Walks block b's entries in order, checking each (finite values; sorted, unique
+// positions inside the block; triangles above the diagonal), and calls
+// nonzero(position, value) for each non-zero. The one walk both the check on
+// construction and every later read go through.
+template <class OnNonzero>
+void walk_block(const BlockInput& in, std::size_t b, const CancelToken* cancel,
+                OnNonzero nonzero) {
+    auto check = [&](Index p, double v) {
         if (!std::isfinite(v))
             throw std::invalid_argument(block_name(b) + " contains NaN or infinity");
-        if (v == 0.0) return;
-        ++nnz;
-        max_abs = std::max(max_abs, std::fabs(v));
+        if (v != 0.0) nonzero(p, v);
     };
     if (in.dense.data != nullptr) {
         const Index size = in.rows * in.cols;
         for (Index k = 0; k < size; ++k) {
             check_cancel_every(cancel, k);
-            check(in.dense.at(k));
+            check(k, in.dense.at(k));
         }
-        return nnz;
+        return;
     }
     const Index cols = std::max<Index>(in.cols, 1);
+    Index last = -1;
     for (Index k = 0; k < in.n; ++k) {
         check_cancel_every(cancel, k);
         const Index p = in.pos[k];
         const Index r = p / cols, c = p % cols;
-        if (p < 0 || r >= in.rows || (k > 0 && p <= in.pos[k - 1]))
+        if (p <= last || r >= in.rows)
             throw std::invalid_argument(block_name(b) +
                                         ": positions must be sorted, unique and inside the block");
         if (in.triangle && r >= c)
             throw std::invalid_argument(block_name(b) + ": a triangle block holds row < col only");
-        check(in.val[k]);
+        last = p;
+        check(p, in.val[k]);
     }
-    return nnz;
 }
 
 }  // namespace
@@ -91,36 +92,45 @@ InputEdges::InputEdges(std::vector<Index> group_sizes, std::vector<BlockInput> b
         if (s < 1) throw std::invalid_argument("every group needs at least one unit");
     for (std::size_t b = 0; b < blocks_.size(); ++b) {
         check_block_shape(blocks_[b], b, sizes_);
-        nnz_.push_back(check_block_entries(blocks_[b], b, max_abs_, cancel));
+        Index nnz = 0;
+        walk_block(blocks_[b], b, cancel, [&](Index, double v) {
+            ++nnz;
+            max_abs_ = std::max(max_abs_, std::fabs(v));
+        });
+        nnz_.push_back(nnz);
     }
 }
 
+// The arrays are the caller's and are read without the GIL, more than once: each read
+// checks them again and must find the entries the construction counted, so a write
+// from another thread between reads is an error here, never a fill past what a
+// reader sized by n_entries() allocated.
 void InputEdges::read(std::size_t b, const TakeEntries& take, const CancelToken* cancel) const {
     const BlockInput& in = blocks_[b];
     std::vector<Index> pos(kChunk);
     std::vector<double> val(kChunk);
     std::size_t n = 0;
-    auto add = [&](Index p, double v) {
-        if (v == 0.0) return;
-        pos[n] = p;
-        val[n] = v;
-        if (++n == kChunk) {
-            take(pos.data(), val.data(), n);
-            n = 0;
-        }
+    Index seen = 0;
+    auto changed = [&](const std::string& what) {
+        return std::runtime_error(block_name(b) +
+                                  " changed while modcore read it (written by another thread?): " +
+                                  what);
     };
-    if (in.dense.data != nullptr) {
-        const Index size = in.rows * in.cols;
-        for (Index k = 0; k < size; ++k) {
-            check_cancel_every(cancel, k);
-            add(k, in.dense.at(k));
-        }
-    } else {
-        for (Index k = 0; k < in.n; ++k) {
-            check_cancel_every(cancel, k);
-            add(in.pos[k], in.val[k]);
-        }
+    try {
+        walk_block(in, b, cancel, [&](Index p, double v) {
+            if (++seen > nnz_[b] || std::fabs(v) > max_abs_)
+                throw changed("its non-zero entries are not those it was checked with");
+            pos[n] = p;
+            val[n] = v;
+            if (++n == kChunk) {
+                take(pos.data(), val.data(), n);
+                n = 0;
+            }
+        });
+    } catch (const std::invalid_argument& e) {
+        throw changed(e.what());
     }
+    if (seen != nnz_[b]) throw changed("it has fewer non-zero entries than it was checked with");
     if (n > 0) take(pos.data(), val.data(), n);
 }
 
