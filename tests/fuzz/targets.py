@@ -1,0 +1,220 @@
+"""Fuzz targets: each takes the fuzzer's bytes and hands them to one reader or core entry
+point of modcore.
+
+The contract every target checks: a result, or a ValueError / TypeError (the clear error a
+user gets for bad input). Any other exception escapes the target, and the fuzzer reports
+it as a finding, with the input that caused it. ``tests/fuzz/run.py`` runs the targets
+under atheris; ``tests/test_fuzz_corpus.py`` replays their committed corpora under pytest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+import modcore
+from modcore import _core
+
+# The errors a reader may raise for bad input; anything else is a finding.
+CLEAR = (ValueError, TypeError)
+
+TARGETS: dict[str, Callable[[bytes], None]] = {}
+
+
+def target(name: str):
+    def register(fn):
+        TARGETS[name] = fn
+        return fn
+
+    return register
+
+
+@contextlib.contextmanager
+def written(data: bytes, suffix: str) -> Iterator[Path]:
+    """``data`` as a file with ``suffix`` in a fresh folder, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="modcore-fuzz-") as tmp:
+        path = Path(tmp) / f"input{suffix}"
+        path.write_bytes(data)
+        yield path
+
+
+def cluster_file(data: bytes, suffix: str) -> None:
+    """Read a weight file as a network and, if it is one, cluster it into two modules."""
+    with written(data, suffix) as path, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FloatingUnitsWarning and the like: not findings
+        try:
+            network = modcore.Network.from_weights(path)
+            modcore.spectral_cluster(network, n_clusters=2, seed=0, n_jobs=1)
+        except CLEAR:
+            pass
+
+
+@target("npz")
+def npz(data: bytes) -> None:
+    cluster_file(data, ".npz")
+
+
+@target("pt")
+def pt(data: bytes) -> None:
+    cluster_file(data, ".pt")
+
+
+@target("safetensors")
+def safetensors(data: bytes) -> None:
+    cluster_file(data, ".safetensors")
+
+
+@target("checkpoint")
+def checkpoint(data: bytes) -> None:
+    from modcore.nn import checkpoint
+
+    with written(data, ".pt") as path:
+        try:
+            checkpoint.load(path)
+        except CLEAR:
+            pass
+
+
+@target("idx")
+def idx(data: bytes) -> None:
+    from modcore.nn.datasets import read_idx
+
+    with written(data, ".idx") as path:
+        try:
+            read_idx(path)
+        except CLEAR:
+            pass
+
+
+# The core's entry points, called as the package calls them but with what the fuzzer
+# draws: group sizes, blocks of any dtype, shape, stride and values, labels, settings.
+_DTYPES = [np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_, np.complex64]
+_SPECIAL = [0.0, -0.0, 1.0, -1.0, np.nan, np.inf, -np.inf, 5e-324, 1e-310, 1e308, -1e308]
+
+
+class Draw:
+    """Values taken from the fuzzer's bytes, in the order asked for (zeros once used up)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.at = 0
+
+    def byte(self) -> int:
+        if self.at >= len(self.data):
+            return 0
+        self.at += 1
+        return self.data[self.at - 1]
+
+    def int(self, lo: int, hi: int) -> int:
+        """An int in [lo, hi], with the ends more likely."""
+        b = self.byte()
+        if b < 16:
+            return lo
+        if b < 32:
+            return hi
+        return lo + (b * 257 + self.byte()) % (hi - lo + 1)
+
+    def pick(self, options):
+        return options[self.byte() % len(options)]
+
+    def floats(self, n: int) -> np.ndarray:
+        out = np.empty(n)
+        for i in range(n):
+            b = self.byte()
+            out[i] = _SPECIAL[b % len(_SPECIAL)] if b >= 200 else (b - 100) / 7.0
+        return out
+
+
+def _block(draw: Draw, sizes: list[int]) -> tuple:
+    n_groups = len(sizes)
+    src, dst = draw.int(-1, n_groups), draw.int(-1, n_groups)
+    rows = sizes[src] if 0 <= src < n_groups and draw.byte() > 20 else draw.int(-2, 9)
+    cols = sizes[dst] if 0 <= dst < n_groups and draw.byte() > 20 else draw.int(-2, 9)
+    triangle = src == dst if draw.byte() > 20 else bool(draw.byte() % 2)
+    n_entries = max(rows, 0) * max(cols, 0)
+    if draw.byte() % 2:
+        values = draw.floats(min(n_entries, 400))
+        dense = np.resize(values, n_entries).astype(draw.pick(_DTYPES), copy=False)
+        shape = (max(rows, 0), max(cols, 0)) if draw.byte() > 30 else (n_entries,)
+        dense = dense.reshape(shape)
+        if draw.byte() < 30 and dense.ndim == 2 and dense.shape[1] > 1:
+            dense = dense[:, ::2]  # not C-contiguous
+        return (src, dst, rows, cols, triangle, dense, None, None)
+    n = draw.int(0, 30)
+    positions = np.array([draw.int(-3, max(n_entries, 1) + 3) for _ in range(n)], dtype=np.int64)
+    if draw.byte() > 60:
+        positions = np.unique(positions)
+    values = draw.floats(len(positions) if draw.byte() > 20 else draw.int(0, 5))
+    return (src, dst, rows, cols, triangle, None, positions, values)
+
+
+@target("core")
+def core(data: bytes) -> None:
+    draw = Draw(data)
+    sizes = [draw.int(-1, 12) for _ in range(draw.int(0, 5))]
+    blocks = [_block(draw, sizes) for _ in range(draw.int(0, 4))]
+    sizes_arr = np.array(sizes, dtype=np.int64)
+    k = draw.int(-1, 14)
+    drop = draw.pick(["isolated", "unreachable", "bogus"])
+    normalize = draw.pick(["none", "rescale", "bogus"])
+    method = draw.pick(["auto", "bipartite", "full", "dense", "bogus"])
+    rule = draw.pick(["cluster_qr", "kmeans", "bogus"])
+    select = draw.pick(["inertia", "ncut", "bogus"])
+    shuffle = draw.pick(list(modcore.SHUFFLES) + ["bogus"])
+    n_units = sum(max(s, 0) for s in sizes)
+    labels = np.array([draw.int(-2, 4) for _ in range(n_units)], dtype=np.int32)
+    tol = draw.pick([1e-5, 0.0, -1.0, np.nan, 0.5])
+    call = draw.int(0, 8)
+    try:
+        if call == 0:
+            _core.graph(sizes_arr, blocks, drop, normalize)
+        elif call == 1:
+            _core.cluster(
+                sizes_arr, blocks, k, draw.int(0, 3), draw.int(0, 50), tol, method, select,
+                bool(draw.byte() % 2), rule, draw.int(0, 2**31), 1, drop, normalize,
+            )  # fmt: skip
+        elif call == 2:
+            _core.ncut(sizes_arr, blocks, labels, drop, normalize)
+        elif call == 3:
+            _core.modularity(sizes_arr, blocks, labels, drop, normalize)
+        elif call == 4:
+            _core.spectral_embedding(
+                sizes_arr, blocks, k, tol, method, draw.int(0, 9), drop, normalize, 1,
+                draw.pick([0, 2**62]),
+            )  # fmt: skip
+        elif call == 5:
+            _core.shuffled_scores(
+                sizes_arr, blocks, shuffle, draw.int(0, 3), draw.int(0, 3),
+                [draw.int(-1, 6) for _ in range(draw.int(0, 3))], draw.int(0, 3),
+                draw.int(0, 50), tol, method, select, bool(draw.byte() % 2), rule, 0, 1,
+                drop, normalize, draw.pick([0, 2**62]),
+            )  # fmt: skip
+        elif call == 6:
+            _core.cluster_curve(
+                sizes_arr, blocks, [draw.int(-1, 6) for _ in range(draw.int(0, 3))],
+                draw.int(0, 3), draw.int(0, 50), tol, method, select, bool(draw.byte() % 2),
+                rule, 0, 1, drop, normalize,
+            )  # fmt: skip
+        elif call == 7:
+            x = draw.floats(draw.int(0, 60)).astype(draw.pick(_DTYPES), copy=False)
+            x = x.reshape(-1, 3) if x.size % 3 == 0 and draw.byte() > 30 else x
+            _core.kmeans(x, k, draw.int(0, 3), draw.int(0, 50), draw.int(0, 9), 1)
+        else:
+            _core.shuffled_network(sizes_arr, blocks, shuffle, draw.int(0, 9), draw.int(0, 9))
+    except CLEAR:
+        pass
+
+
+def corpus_dir(name: str) -> Path:
+    """The committed seed inputs of target ``name``."""
+    return Path(__file__).resolve().parent / "corpus" / name
+
+
+def corpus(name: str) -> list[Path]:
+    folder = corpus_dir(name)
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
