@@ -1,6 +1,6 @@
 """Write the seed corpora of the fuzz targets: small valid inputs the fuzzer mutates.
 
-    python tests/fuzz/make_corpus.py
+    python tests/fuzz/make_corpus.py [TARGET ...]
 
 Run once to make tests/fuzz/corpus/ (committed); inputs found by fuzzing go into
 tests/fuzz/corpus/<target>/found/ beside these seeds.
@@ -101,14 +101,27 @@ def core_inputs(n: int = 24) -> dict:
     return found
 
 
-def main() -> None:
-    seeds = {
-        **weight_files(),
-        "checkpoint": checkpoints(),
-        "idx": idx_files(),
-        "core": core_inputs(),
-    }
-    for name, inputs in seeds.items():
+def cli_inputs(n: int = 8) -> dict:
+    """Command lines are drawn from the bytes: any bytes make one."""
+    rng = random.Random(0)
+    return {f"argv-{i}": bytes(rng.randrange(256) for _ in range(24)) for i in range(n)}
+
+
+MAKERS = {
+    "npz": lambda: weight_files()["npz"],
+    "pt": lambda: weight_files()["pt"],
+    "safetensors": lambda: weight_files()["safetensors"],
+    "checkpoint": checkpoints,
+    "idx": idx_files,
+    "core": core_inputs,
+    "cli": cli_inputs,
+}
+
+
+def main(names) -> None:
+    assert set(MAKERS) == set(TARGETS), "every target needs its seeds"
+    for name in names or MAKERS:
+        inputs = MAKERS[name]()
         folder = corpus_dir(name)
         folder.mkdir(parents=True, exist_ok=True)
         for stem, data in inputs.items():
@@ -117,4 +130,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

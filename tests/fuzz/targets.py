@@ -10,6 +10,8 @@ under atheris; ``tests/test_fuzz_corpus.py`` replays their committed corpora und
 from __future__ import annotations
 
 import contextlib
+import io
+import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -218,3 +220,67 @@ def corpus_dir(name: str) -> Path:
 def corpus(name: str) -> list[Path]:
     folder = corpus_dir(name)
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
+# Command lines of the fast subcommands, drawn from their options and values that are
+# valid, borderline or wrong; every path is inside a fresh folder. The contract of the
+# CLI: exit status 0, or 2 with one line on stderr; never a traceback.
+_OPTIONS = {
+    "--n-clusters": ["2", "3", "auto", "2:4", "0", "-1", "5:3", "2:2", "x", "2:2147483647", ""],
+    "--n-shuffles": ["0", "1", "3", "-2", "abc", "1e1"],
+    "--shuffle": [*modcore.SHUFFLES, "bogus"],
+    "--assign-labels": ["cluster_qr", "kmeans", "x"],
+    "--n-init": ["1", "2", "0", "-3"],
+    "--select-by": ["inertia", "ncut", "x"],
+    "--drop": ["isolated", "unreachable", "x"],
+    "--normalize": ["none", "rescale", "x"],
+    "--seed": ["0", "-1", "18446744073709551617", "x"],
+    "--n-jobs": ["1", "0", "-1", "999"],
+    "--input-shape": ["6", "1,2", "a", "0", ""],
+    "--json": ["out/r.json", "net.npz", "out", "missing/r.json", "out/r.csv"],
+    "--report": ["out/rep", "net.npz", "out/r.json", "missing/rep"],
+    "--csv": ["out/r.csv", "out/r.json", "net.npz"],
+    "--out": ["out/log.jsonl", "out", "net.npz", "out/r.json"],
+}
+_FLAGS = ["--refine", "--no-refine", "--quiet", "--help"]
+_NETWORKS = ["net.npz", "nets", "missing.npz", "out", "net.txt", ""]
+
+
+@target("cli")
+def cli(data: bytes) -> None:
+    from modcore import cli
+
+    draw = Draw(data)
+    argv = [draw.pick(["analyze", "sweep", "analyze", "bogus"])]
+    for _ in range(draw.int(0, 6)):
+        if draw.byte() < 40:
+            argv.append(draw.pick(_FLAGS))
+        else:
+            option = draw.pick(list(_OPTIONS))
+            argv += [option, draw.pick(_OPTIONS[option])]
+    argv.append(draw.pick(_NETWORKS))
+    if "--n-shuffles" not in argv:
+        argv += ["--n-shuffles", "3"]  # the default, 1000, is a legitimate but long run
+    rng = np.random.default_rng(0)
+    chain = [rng.normal(size=(6, 5)), rng.normal(size=(5, 4))]
+    with tempfile.TemporaryDirectory(prefix="modcore-fuzz-cli-") as tmp:
+        root = Path(tmp)
+        np.savez(root / "net.npz", *chain)
+        (root / "nets").mkdir()
+        np.savez(root / "nets" / "a.npz", *chain)
+        (root / "out").mkdir()
+        (root / "net.txt").write_text("not a network")
+        err = io.StringIO()
+        cwd = os.getcwd()
+        os.chdir(root)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                status = cli.main(argv)
+        finally:
+            os.chdir(cwd)
+    if status not in (0, 2):
+        raise AssertionError(f"modcore {' '.join(argv)}: exit {status}")
+    lines = err.getvalue().strip().splitlines()
+    failed = [line for line in lines if not line.startswith("modcore: note:")]
+    if status == 2 and len(failed) != 1:
+        raise AssertionError(f"modcore {' '.join(argv)}: stderr is not one line:\n{err.getvalue()}")
