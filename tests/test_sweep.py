@@ -425,7 +425,7 @@ def test_a_second_sweep_on_the_same_file_waits_and_skips_what_the_first_wrote(
     monkeypatch.setattr(sweep_module, "_say_waiting", say_waiting)
     # Another process's sweep: it holds the lock and has not yet written net0.
     other = sys.modules["modcore.files"].ResultLog(
-        path, sweep_module._typed, columns=sweep_module.FILE_COLUMNS
+        path, sweep_module._SCHEMA, columns=sweep_module.FILE_COLUMNS
     )
     other.__enter__()
     result = {}

@@ -44,6 +44,8 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO
 
+from .rows import RowSchema
+
 __all__ = ["ResultLog", "atomic_write"]
 
 LOG_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -117,9 +119,12 @@ class ResultLog:
         ``.csv``, ``.jsonl`` or ``.ndjson``; created (with its folder) on entering
         if it does not exist, and removed again (with the folders made for it) if
         it is still empty when closed.
-    check_row : callable
-        ``check_row(dict) -> dict``: the row with its proper types, or a
-        ValueError, TypeError or KeyError if the dict is not a row of this log.
+    check_row : RowSchema or callable
+        The log's :class:`modcore.rows.RowSchema`: every row read or appended is
+        checked by it (types, ranges, and no run twice: two rows with the same
+        key are refused, naming both lines). A plain callable ``check_row(dict) ->
+        dict`` (the row with its proper types, or a ValueError, TypeError or
+        KeyError) checks rows one by one, without the run key.
     columns : sequence of str, optional
         The columns in file order: the CSV header (required for ``.csv``), the
         key order of JSON rows.
@@ -164,6 +169,8 @@ class ResultLog:
         self.check_row, self.columns, self.what, self.on_wait = check_row, columns, what, on_wait
         self.journal = self.path.with_name(self.path.name + ".writing")
         self.rows: list[dict] = []
+        self._runs: dict = {}  # run key -> line number, with a RowSchema
+        self._n_lines = 0  # lines in the file, as read and appended
         self._file: BinaryIO | None = None
         self._created = False
         self._new_folders: list[Path] = []
@@ -199,6 +206,7 @@ class ResultLog:
             file.seek(0)
             data = self._repair(file, file.read())
             self.rows = self._parse(data)
+            self._n_lines = data.count(b"\n")
         except BaseException:
             self.close()
             raise
@@ -365,13 +373,32 @@ class ResultLog:
     def _row(self, raw, number: int, line: str) -> dict:
         try:
             if not isinstance(raw, dict):
-                raise TypeError("not a mapping")
-            return self.check_row(raw)
+                raise TypeError("not a mapping of columns")
+            row = self._checked(raw, text=self.kind == "csv")
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(
-                f"{self.path}, line {number}: not a {self.what} row ({line[:60]!r}); modcore "
-                "never removes lines it did not write: move or delete it, or use another file"
+                f"{self.path}, line {number}: not a {self.what} row ({exc}; the line begins "
+                f"{line[:60]!r}); modcore never removes lines it did not write: correct, "
+                "move or delete it, or use another file"
             ) from exc
+        if isinstance(self.check_row, RowSchema):
+            run = self.check_row.run_of(row)
+            if run in self._runs:
+                raise ValueError(
+                    f"{self.path}, lines {self._runs[run]} and {number}: the same run twice "
+                    f"({self._describe(run)}); a joined or edited log? keep one of them"
+                )
+            self._runs[run] = number
+        return row
+
+    def _checked(self, raw: dict, *, text: bool) -> dict:
+        if isinstance(self.check_row, RowSchema):
+            return self.check_row.check(raw, text=text)
+        return self.check_row(raw)
+
+    def _describe(self, run: tuple) -> str:
+        assert isinstance(self.check_row, RowSchema)
+        return ", ".join(f"{k}={v!r}" for k, v in zip(self.check_row.key, run))
 
     # --- writing --------------------------------------------------------------------
 
@@ -387,15 +414,26 @@ class ResultLog:
         if self._file is None:
             raise ValueError(f"{self.path}: the result log is not open")
         try:
-            row = self.check_row(dict(row))  # what is written must read back
+            row = self._checked(dict(row), text=False)  # what is written must read back
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(
                 f"{self.path}: not a {self.what} row ({exc!r}): {str(row)[:200]}"
             ) from exc
+        if isinstance(self.check_row, RowSchema):
+            run = self.check_row.run_of(row)
+            if run in self._runs:
+                raise ValueError(
+                    f"{self.path}: already holds this run, line {self._runs[run]} "
+                    f"({self._describe(run)})"
+                )
         data = self._format(row)
         offset = os.fstat(self._file.fileno()).st_size
-        if offset == 0 and self.kind == "csv":
+        header = offset == 0 and self.kind == "csv"
+        if header:
             data = self._csv_line(self.columns) + data
+        if isinstance(self.check_row, RowSchema):
+            self._runs[self.check_row.run_of(row)] = self._n_lines + 1 + header
+        self._n_lines += data.count(b"\n")
         with atomic_write(self.journal, "wb") as journal:
             journal.write(b"%d\n" % offset + data)
         self._file.write(data)

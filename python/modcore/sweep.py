@@ -18,20 +18,39 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._typing import ClientLike, PathLike, ProgressLike, SeedLike
-from .cluster import ClusterSettings, check_settings, warn_floating
+from .cluster import (
+    ASSIGN_LABELS,
+    DROPS,
+    EIGEN_METHODS,
+    MAX_CLUSTERS,
+    MAX_INIT,
+    MAX_ITER,
+    NORMALIZES,
+    SELECT_BY,
+    ClusterSettings,
+    check_settings,
+    warn_floating,
+)
 from .files import ResultLog
 from .io import check_n_jobs, check_positive_int, check_seed
 from .multiple_testing import benjamini_hochberg
 from .network import Network, as_network
 from .progress import Progress
-from .significance import MAX_SHUFFLES, check_shuffle, ncut_significance, significance_of
+from .rows import Column, RowSchema, ncut_within
+from .significance import (
+    MAX_SHUFFLES,
+    SHUFFLES,
+    check_shuffle,
+    ncut_significance,
+    significance_of,
+)
 from .weights import _natural_key
 
 if TYPE_CHECKING:
@@ -42,63 +61,53 @@ __all__ = ["COLUMNS", "FILE_COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
 WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".npz")
 
 
-def _flag(value) -> bool:
-    """A bool column, also as a CSV file reads it back ("True"/"False")."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if value in ("True", "False"):
-        return value == "True"
-    raise ValueError(f"expected True or False, got {value!r}")
-
-
-def _optional_str(value):
-    """A str-or-None column; a CSV file writes None as an empty field."""
-    return None if value is None or value == "" else str(value)
-
-
-# The parameters that change a row's numbers, with their column types: each is a
-# column and part of the key that says whether a row in the results file can be
-# reused, and each is passed on to ncut_significance under its name. A new
-# parameter of that kind is one more line here (tests/test_sweep.py checks that
-# none is missing).
-SETTINGS: dict[str, Callable[[Any], Any]] = {
-    "n_shuffles": int,
-    "n_clusters": int,
-    "n_init": int,
-    "max_iter": int,
-    "tol": float,
-    "eigen_method": str,
-    "assign_labels": str,
-    "refine": _flag,
-    "select_by": str,
-    "drop": str,
-    "normalize": _optional_str,
-    "seed": int,
+# The parameters that change a row's numbers, with their columns: each is a column
+# and part of the key that says whether a row in the results file can be reused,
+# and each is passed on to ncut_significance under its name. A new parameter of
+# that kind is one more line here (tests/test_sweep.py checks that none is missing).
+SETTINGS: dict[str, Column] = {
+    "n_shuffles": Column("int", low=1, high=MAX_SHUFFLES),
+    "n_clusters": Column("int", low=2, high=MAX_CLUSTERS),
+    "n_init": Column("int", low=1, high=MAX_INIT),
+    "max_iter": Column("int", low=1, high=MAX_ITER),
+    "tol": Column("float", low=0, low_open=True, high=1),
+    "eigen_method": Column("str", choices=EIGEN_METHODS),
+    "assign_labels": Column("str", choices=ASSIGN_LABELS),
+    "refine": Column("bool"),
+    "select_by": Column("str", choices=SELECT_BY),
+    "drop": Column("str", choices=DROPS),
+    "normalize": Column("str", optional=True, choices=[n for n in NORMALIZES if n]),
+    "seed": Column("int", low=0),
 }
-# The statistics of a row, as Significance attributes.
-_STATISTICS = (
-    "ncut",
-    "shuffled_mean",
-    "shuffled_std",
-    "z_score",
-    "p_value",
-    "percentile",
-    "modularity",
-    "modularity_z",
-    "in_out_ratio",
-    "shuffled_in_out_ratio",
+# The statistics of a row, as Significance attributes, with the values they can take
+# (NaN where a null of one shuffle has no spread, inf where the shuffles tie or n-cut is 0).
+_STATISTICS = {
+    "ncut": Column("float", low=0),
+    "shuffled_mean": Column("float", low=0),
+    "shuffled_std": Column("float", low=0, finite=False),
+    "z_score": Column("float", finite=False),
+    "p_value": Column("float", low=0, low_open=True, high=1),
+    "percentile": Column("float", low=0, high=100),
+    "modularity": Column("float", low=-0.5, high=1),
+    "modularity_z": Column("float", finite=False),
+    "in_out_ratio": Column("float", low=0, finite=False),
+    "shuffled_in_out_ratio": Column("float", low=0, finite=False),
+}
+_SCHEMA = RowSchema(
+    {
+        "name": Column("str"),
+        "shuffle": Column("str", choices=SHUFFLES),
+        **_STATISTICS,
+        "n_dropped": Column("int", low=0),
+        **SETTINGS,
+        "layer_sizes": Column("str"),
+        "seconds": Column("float", low=0),
+    },
+    key=("name", "shuffle", *SETTINGS),
+    checks=(ncut_within("ncut", "n_clusters"), ncut_within("shuffled_mean", "n_clusters")),
 )
-_TYPES: dict[str, Callable[[Any], Any]] = {
-    "name": str,
-    "shuffle": str,
-    **dict.fromkeys(_STATISTICS, float),
-    "n_dropped": int,
-    **SETTINGS,
-    "layer_sizes": str,
-    "seconds": float,
-}
 # One row per (network, shuffle method, settings), in the results file's column order.
-FILE_COLUMNS = tuple(_TYPES)
+FILE_COLUMNS = tuple(_SCHEMA.columns)
 # The returned table's columns: the file's, and the p-value adjusted over the table's
 # rows, which only exists once every row does.
 COLUMNS = (
@@ -281,7 +290,7 @@ def sweep(
             log = stack.enter_context(
                 ResultLog(
                     results_path,
-                    _typed,
+                    _SCHEMA,
                     columns=FILE_COLUMNS,
                     what="modcore sweep results",
                     on_wait=_say_waiting,
@@ -346,7 +355,7 @@ def _adjusted_p_values(table) -> np.ndarray:
 
 def _key(row: dict) -> tuple:
     """What makes a row reusable: network name, shuffle method and every setting."""
-    return (row["name"], row["shuffle"], *(row[k] for k in SETTINGS))
+    return _SCHEMA.run_of(row)
 
 
 def _say_waiting(path) -> None:
@@ -433,14 +442,6 @@ def _load(name: str, network) -> Network:
         raise type(exc)(f"network {name!r}: {exc}") from exc
 
 
-def _typed(row: dict) -> dict:
-    """The row with each column's type, as it reads back from a file; KeyError for a
-    mapping with other keys, ValueError for a value of the wrong kind."""
-    if set(row) != set(FILE_COLUMNS):
-        raise KeyError(f"keys {sorted(set(row) ^ set(FILE_COLUMNS))} differ from the columns")
-    return {k: kind(row[k]) for k, kind in _TYPES.items()}
-
-
 def _row(name, network, sig, settings, seconds) -> dict:
     row = {k: getattr(sig, k) for k in (*_STATISTICS, "n_dropped")}
     row.update(
@@ -450,7 +451,7 @@ def _row(name, network, sig, settings, seconds) -> dict:
         layer_sizes="-".join(map(str, network.sizes)),
         seconds=round(seconds, 3),
     )
-    return _typed(row)
+    return _SCHEMA.check(row)
 
 
 # --- running ------------------------------------------------------------------------
