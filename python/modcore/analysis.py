@@ -22,6 +22,7 @@ from . import _core
 from ._typing import InputShape, NetworkLike, ProgressLike, SeedLike
 from .cluster import MAX_CLUSTERS, check_settings, clustering_of, warn_floating
 from .io import check_n_jobs, check_positive_int, check_seed
+from .multiple_testing import min_p_corrected
 from .network import as_network
 from .significance import (
     MAX_SHUFFLES,
@@ -285,7 +286,20 @@ class NcutCurve:
     significances : tuple of Significance
         One per k: what :func:`modcore.ncut_significance` reports at that k
         (exactly that, same seed, when the dense eigensolver runs; see
-        :func:`ncut_curve`).
+        :func:`ncut_curve`). Each p-value is uncorrected: it holds for a k
+        fixed in advance, not for the k that looks best.
+
+    Notes
+    -----
+    Choosing the k where the network looks most modular and quoting that k's
+    p-value overstates the evidence. :attr:`best_k` is that choice (lowest
+    uncorrected p-value, then lowest z, then smallest k) and
+    :attr:`corrected_p_value` the p-value corrected for it: shuffled network s
+    is the same network at every k, so the smallest p-value over k is
+    compared with the smallest p-value over k of each shuffled network
+    (:func:`modcore.multiple_testing.min_p_corrected`). It is a valid test of
+    "more modular than the shuffles at some k of ks", at most ``len(ks)``
+    times the smallest uncorrected p-value (Bonferroni) and usually well below it.
     """
 
     ks: np.ndarray
@@ -332,22 +346,40 @@ class NcutCurve:
         """Array of shape (n_shuffles, len(ks)): shuffled network s at k = ks[j]."""
         return np.column_stack([sig.shuffled_ncuts for sig in self.significances])
 
+    @property
+    def best_k(self) -> int:
+        """The k with the lowest uncorrected p-value (ties: lowest z, then smallest k)."""
+        z = np.nan_to_num(self.z_score, nan=np.inf)  # one shuffle: z undefined, ranked last
+        return int(self.ks[np.lexsort((self.ks, z, self.p_value))[0]])
+
+    @property
+    def corrected_p_value(self) -> float:
+        """The p-value of :attr:`best_k` corrected for choosing it among ``ks`` (see Notes)."""
+        return min_p_corrected(self.ncut, self.shuffled_ncuts)
+
     def to_dict(self) -> dict:
-        """Plain values for JSON: ``ks`` and, per k, the Significance's fields
-        without the labels (see :meth:`Significance.to_dict`)."""
+        """Plain values for JSON: ``ks``, ``best_k``, ``corrected_p_value`` and, per
+        k, the Significance's fields without the labels (see
+        :meth:`Significance.to_dict`)."""
         rows = []
         for sig in self.significances:
             row = sig.to_dict()
             del row["labels"], row["group_names"]
             rows.append(row)
-        return {"ks": self.ks.tolist(), "per_k": rows}
+        return {
+            "ks": self.ks.tolist(),
+            "best_k": self.best_k,
+            "corrected_p_value": self.corrected_p_value,
+            "per_k": rows,
+        }
 
     def __repr__(self) -> str:
         first = self.significances[0]
         z = ", ".join(f"{k}: {z:.1f}" for k, z in zip(self.ks, self.z_score))
         return (
             f"NcutCurve(ks={self.ks[0]}..{self.ks[-1]}, n_shuffles={first.n_shuffles}, "
-            f"shuffle={first.shuffle!r}, seed={first.seed}, z by k={{{z}}})"
+            f"shuffle={first.shuffle!r}, seed={first.seed}, z by k={{{z}}}, "
+            f"best_k={self.best_k}, corrected_p_value={self.corrected_p_value:.4g})"
         )
 
 
@@ -380,6 +412,13 @@ def ncut_curve(
     :func:`modcore.ncut_significance` draws as its s-th with the same seed and
     is clustered with the same seed. In C++, in parallel over shuffles, with
     the GIL released.
+
+    Each k's p-value holds for that k fixed in advance. Picking the k where
+    the network looks most modular needs the correction that
+    :attr:`NcutCurve.corrected_p_value` gives for :attr:`NcutCurve.best_k`:
+    shuffled network s is the same network at every k, so the network's
+    smallest p-value over k is ranked among the shuffled networks' (see
+    :class:`NcutCurve`).
 
     What equals :func:`modcore.ncut_significance` (same seed, n_init, ...):
     with one k, everything, exactly. With several k, everything at every k
