@@ -453,6 +453,25 @@ def test_compare_partitions_leaves_out_units_without_edges():
         (np.array([0.0, 1.0]), np.array([0, 1]), TypeError, "integer labels"),
         (np.array([-1, -1]), np.array([0, 1]), ValueError, "no unit"),
         ("ab", np.array([0, 1]), TypeError, "int array"),
+        # Misaligned groups, same total (issue 27 item 7): unit 3 of a is not unit 3 of b.
+        (
+            [np.array([0, 0, 1]), np.array([1, 0])],
+            [np.array([0, 0]), np.array([1, 1, 0])],
+            ValueError,
+            r"a has groups of 3, 2 units, b has groups of 2, 3 units",
+        ),
+        (
+            [np.array([0, 0, 1]), np.array([1, 0])],
+            [np.array([0, 0, 1, 1, 0])],
+            ValueError,
+            "different units",
+        ),
+        (
+            [np.array([0, 0, 1, 1, 0])],
+            np.array([0, 0, 1, 1, 0]),
+            ValueError,
+            "b is one array of 5 labels; pass both per group",
+        ),
     ],
 )
 def test_compare_partitions_bad_input(a, b, exc, match):
