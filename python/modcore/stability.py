@@ -74,21 +74,21 @@ def compare_partitions(a: LabelsLike, b: LabelsLike) -> Agreement:
     >>> modcore.compare_partitions(np.array([0, 0, 1, 1]), np.array([5, 5, 2, 2])).adjusted_rand
     1.0
     """
-    (a, a_groups), (b, b_groups) = _flat(a, "a"), _flat(b, "b")
+    (x, a_groups), (y, b_groups) = _flat(a, "a"), _flat(b, "b")
     if a_groups != b_groups:
         raise ValueError(
             f"a and b label different units: a {_shape_text(a_groups)}, b "
             f"{_shape_text(b_groups)}; pass both per group with the same group sizes, or "
             "both as one array (np.concatenate of the groups)"
         )
-    both = (a >= 0) & (b >= 0)
+    both = (x >= 0) & (y >= 0)
     if not both.any():
         raise ValueError("no unit has a label >= 0 in both partitions")
-    a, b = a[both], b[both]
+    x, y = x[both], y[both]
     return Agreement(
-        adjusted_rand=float(adjusted_rand_score(a, b)),
-        normalized_mutual_info=normalized_mutual_info_score(a, b),
-        n_units=int(a.size),
+        adjusted_rand=float(adjusted_rand_score(x, y)),
+        normalized_mutual_info=normalized_mutual_info_score(x, y),
+        n_units=int(x.size),
     )
 
 
