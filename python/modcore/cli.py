@@ -182,8 +182,9 @@ def _add_analysis_options(
         type=_clusters,
         default=12,
         help="number of modules k (default 12); analyze also takes 'auto' (the "
-        "eigengap's suggestion) and a range such as 2:20 (the n-cut against its "
-        "null at every k)",
+        "eigengap's suggestion, with the verdict at k - 1 and k + 1 too) and a range "
+        "such as 2:20 (the n-cut against its null at every k; the verdict is corrected "
+        "for choosing the best k)",
     )
     _option(
         p,
