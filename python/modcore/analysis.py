@@ -52,7 +52,7 @@ _SECOND_RATIO = 1.5
 # Against shuffles, a suggestion is clear only without a rival: another k whose gap is at
 # least _RIVAL_GAP and _RIVAL_RATIO times its shuffles' largest. Chosen on the planted nets
 # of benchmarks/bench_eigengap.py: deep nets (5 layers) at noise 0.2-0.3 put the largest
-# gap at the wrong k with a rival gap of 0.08-0.1 at 10-30 times its shuffles', while no
+# gap at the wrong k with a rival gap of 0.08-0.1 at 10-34 times its shuffles', while no
 # right clear suggestion had another gap both above 0.05 and 4.7 times its shuffles'.
 _RIVAL_GAP = 0.05
 _RIVAL_RATIO = 5.0
@@ -85,7 +85,8 @@ class Eigengap:
         networks' mean gap at that k the most (without shuffles: the largest
         relative gap); the smallest such k on ties.
     clear : bool
-        Whether the gap at ``k`` stands out, and no other does (see :func:`eigengap`).
+        Whether the gap at ``k`` stands out and no other k's gap stands out or
+        rivals it (see :func:`eigengap`).
     stand_out : array of int
         Every k whose gap stands out (``k`` among them when it does), or, with
         shuffles, rivals it (at least 0.05 and five times its shuffles' largest gap).
@@ -157,9 +158,8 @@ def eigengap(
     gap (at least 0.05 and five times its shuffles' largest): modules of very
     different sizes or separations (three large and two small ones), or deep
     modules that split by depth, make gaps at several k, and then no single k
-    is the answer. With
-    ``n_shuffles=0`` the suggestion is the largest gap, clear when at least
-    0.1 and 1.5 times the second largest. When it is not clear (random
+    is the answer. With ``n_shuffles=0`` the suggestion is the largest gap,
+    clear when at least 0.1 and 1.5 times the second largest. When it is not clear (random
     networks, trained ones whose modules are mild, several scales of modules)
     an :class:`EigengapWarning` says why; compare k by :func:`ncut_curve`
     instead. How often it finds planted modules, and how far ``clear`` can be

@@ -200,7 +200,14 @@ def write_report(
     -------
     pathlib.Path
         The ``index.html`` written. It states the verdict against each null in
-        words (:func:`modcore.verdict.verdict`) with what the null controls for.
+        words (:func:`modcore.verdict.verdict`) with what the null controls for,
+        and how k was chosen (:func:`modcore.verdict.k_choice`). With ``curves``
+        over a range of k, the headline is the verdict over k corrected for
+        choosing the best k (:func:`modcore.verdict.verdict_over_k`) and every
+        per-k p-value is marked uncorrected; after ``--n-clusters auto`` (an
+        ``eigengap`` entry in ``extra``) it adds the verdicts at the
+        neighbouring k. Newman's Q is shown as a description of the modules,
+        with the sentence that says why it is not tested (``Q_NOTE``).
 
     Raises
     ------
