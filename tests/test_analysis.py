@@ -14,7 +14,7 @@ from modcore import EigengapWarning
 from modcore.cluster import check_settings
 from modcore.network import Network
 from modcore.significance import sequential_p_value, shuffled_scores
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+from modcore.synthetic import planted_modular_mlp, planted_modules_mlp, random_pruned_mlp
 from oracles import live_adjacency, same_partition
 from test_significance import interrupt
 
@@ -98,10 +98,59 @@ def test_eigengap_of_separate_components():
     json.dumps(gap.to_dict(), allow_nan=False)
 
 
+def test_eigengap_is_not_clear_when_modules_of_several_scales_make_several_gaps():
+    """Three large and two small modules (3 units a layer): gaps at k = 3 and k = 5 both
+    stand out, and clustering at 5 recovers the planted modules; k = 3 is not 'clear'."""
+    w, planted = planted_modules_mlp([3, 3, 30, 30, 30], noise=0.01, seed=0)
+    with pytest.warns(EigengapWarning, match=r"stand out at several k: k = 3 \(0\.\d+\), .*k = 5"):
+        gap = modcore.eigengap(w, max_k=12, seed=0)
+    assert gap.k == 3 and not gap.clear
+    assert {3, 5} <= set(gap.stand_out.tolist())
+    five = modcore.spectral_cluster(w, n_clusters=5, seed=0)
+    assert modcore.compare_partitions(planted, five.labels).adjusted_rand == 1.0
+
+
+def test_a_rival_gap_makes_a_deep_net_unclear():
+    """Five planted modules, five layers deep, noise 0.3: the largest gap is at k = 10 (each
+    module split by depth) and a rival gap at k = 6 is 0.09, 25 times its shuffles'. Before
+    rivals counted, k = 10 was called clear."""
+    w, _ = planted_modules_mlp([20] * 5, n_layers=5, noise=0.3, seed=0)
+    with pytest.warns(EigengapWarning, match=r"several k: k = 10 \(0\.\d+\), k = 6"):
+        gap = modcore.eigengap(w, max_k=12, n_shuffles=9, seed=0)
+    assert gap.k == 10 and not gap.clear and 6 in gap.stand_out
+
+
+def test_eigengap_never_asks_for_a_gap_above_one():
+    """Relative gaps are at most 1: a threshold above 1 is stated as unreachable."""
+    w, _ = planted_modules_mlp([6, 6], noise=0.01, seed=0)
+    blocks = [np.kron(np.eye(2), b) for b in w]  # two copies: 4 components, gaps of 1
+    with pytest.warns(EigengapWarning) as caught:
+        gap = modcore.eigengap(blocks, max_k=10, n_shuffles=0, seed=0)
+    # Gaps of 1.000 at k = 2 (the copies) and 0.964 at k = 4 (their modules): 1.5 x 0.964
+    # is out of reach (it was asked for as '1.447').
+    message = str(caught[0].message)
+    assert gap.k == 2 and not gap.clear and gap.relative_gaps.max() <= 1.0
+    assert "1.5 x the second largest gap (0.964), 1.447: no relative gap can" in message
+    assert "(they are at most 1)" in message
+
+
+def test_eigengap_json_is_strict_with_shuffles_that_reach_fewer_k():
+    """A shuffle with fewer live units than max_k has no gaps there: null in JSON."""
+    w = [np.eye(4, 5) * np.arange(1.0, 5.0)[:, None]]  # 8 live units; shuffles: often fewer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EigengapWarning)
+        gap = modcore.eigengap(w, n_shuffles=10, seed=0)
+    missing = np.isnan(gap.shuffled_gaps)
+    assert missing.any()
+    d = json.loads(json.dumps(gap.to_dict(), allow_nan=False))
+    assert [[g is None for g in row] for row in d["shuffled_gaps"]] == missing.tolist()
+
+
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [
         ({"max_k": 2}, ValueError, "max_k must be >= 3"),
+        ({"max_k": 10**6}, ValueError, "max_k must be <= 500"),
         ({"max_k": 3.0}, TypeError, "max_k must be an int"),
         ({"n_shuffles": -1}, ValueError, "n_shuffles must be >= 0"),
         ({"shuffle": "global"}, ValueError, "shuffle must be one of"),
@@ -453,6 +502,25 @@ def test_compare_partitions_leaves_out_units_without_edges():
         (np.array([0.0, 1.0]), np.array([0, 1]), TypeError, "integer labels"),
         (np.array([-1, -1]), np.array([0, 1]), ValueError, "no unit"),
         ("ab", np.array([0, 1]), TypeError, "int array"),
+        # Misaligned groups, same total (issue 27 item 7): unit 3 of a is not unit 3 of b.
+        (
+            [np.array([0, 0, 1]), np.array([1, 0])],
+            [np.array([0, 0]), np.array([1, 1, 0])],
+            ValueError,
+            r"a has groups of 3, 2 units, b has groups of 2, 3 units",
+        ),
+        (
+            [np.array([0, 0, 1]), np.array([1, 0])],
+            [np.array([0, 0, 1, 1, 0])],
+            ValueError,
+            "different units",
+        ),
+        (
+            [np.array([0, 0, 1, 1, 0])],
+            np.array([0, 0, 1, 1, 0]),
+            ValueError,
+            "b is one array of 5 labels; pass both per group",
+        ),
     ],
 )
 def test_compare_partitions_bad_input(a, b, exc, match):
@@ -557,11 +625,11 @@ def test_cli_clusters_range_runs_the_curve(npz, tmp_path, capsys):
     res = json.loads(out.read_text())
     per_k = res["curves"]["layer"]["per_k"]
     assert [r["n_clusters"] for r in per_k] == [2, 3, 4, 5]
-    best = min(per_k, key=lambda r: r["z_score"])
+    best = min(per_k, key=lambda r: (r["p_value"], r["z_score"], r["n_clusters"]))
     assert res["n_clusters"] == best["n_clusters"] and res["ncut"] == best["ncut"]
 
 
-@pytest.mark.parametrize("value", ["1:5", "5:3", "x", "2:"])
+@pytest.mark.parametrize("value", ["1:5", "5:3", "x", "2:", "2:2"])
 def test_cli_rejects_bad_clusters(npz, value, capsys):
     from modcore.cli import main
 

@@ -709,3 +709,62 @@ def test_pearson_is_blind_to_the_scale_of_huge_activations():
     np.testing.assert_allclose(huge.values, ref.values, rtol=1e-12)
     r = np.corrcoef(small)  # the edge of units 0 and 1 is their r squared
     assert ref.values[0] == pytest.approx(r[0, 1] ** 2, rel=1e-12)
+
+
+# -- units constant up to rounding (issue 27 item 7) --------------------------------------
+
+
+def _with_rounding_noise(dtype):
+    """Rows 0-3 vary; row 4 is 0.3 give or take one rounding step of ``dtype``."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5, 50)).astype(dtype)
+    base = dtype(0.3)
+    x[4] = np.where(rng.random(50) < 0.5, base, np.nextafter(base, dtype(1)))
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_a_unit_varying_only_by_rounding_is_constant(dtype, method):
+    x = _with_rounding_noise(dtype)
+    assert np.ptp(x[4]) > 0  # it does vary, by one step
+    exact = x.copy()
+    exact[4] = dtype(0.3)
+    got = _dense(modcore.coactivation_graph(x, method=method))
+    assert not got[4].any() and not got[:, 4].any()
+    np.testing.assert_array_equal(got, _dense(modcore.coactivation_graph(exact, method=method)))
+
+
+def test_a_small_real_variation_is_kept():
+    """The tolerance is rounding of the values' own dtype: float64 values varying by 1e-9
+    of their size vary (float32 could not hold that variation)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 30))
+    x[3] = 0.3 * (1 + 1e-9 * rng.normal(size=30))
+    got = _dense(modcore.coactivation_graph(x))
+    assert got[3].any()
+    np.testing.assert_allclose(got, _squared_spearman(x), atol=1e-12)
+
+
+def test_units_all_constant_up_to_rounding_are_refused_by_name():
+    x = np.full((3, 50), np.float32(0.3))
+    x[:, ::7] = np.nextafter(np.float32(0.3), np.float32(1))
+    with pytest.raises(ValueError, match=r"3 of the 3 units are constant over the 50 samples"):
+        modcore.coactivation_graph(x)
+
+
+def test_activations_drop_units_constant_up_to_rounding():
+    """50 inputs that move a unit by less than its float32 rounding step: dropped, as a
+    dead unit is, instead of clustered as noise."""
+    model = nn.Sequential(nn.Linear(3, 4))
+    with torch.no_grad():
+        model[0].weight.uniform_(0.5, 1.0)
+        model[0].bias.zero_()
+        model[0].weight[1] = 4e-9  # moves 0.1 by up to 1.6 of its float32 steps
+        model[0].bias[1] = 0.1
+    x = torch.rand(50, 3, generator=torch.Generator().manual_seed(0))
+    out = model(x).detach()
+    assert out[:, 1].max() > out[:, 1].min()  # rounding makes it move
+    with pytest.warns(UserWarning, match=r"dropped 1 unit.*up to rounding.*0\[1\]"):
+        acts = activations(model, x, units=["0"])
+    assert acts.dropped == (("0", 1),)

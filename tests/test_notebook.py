@@ -138,3 +138,14 @@ def test_lesion_study_without_important_sub_modules_has_no_second_table(study):
         study, single=[dataclasses.replace(s, important=False) for s in study.single]
     )
     assert "sub-module" not in _Cells(study._repr_html_()).cells
+
+
+def test_significance_table_shows_q_without_its_z_score(significance):
+    """Q of the n-cut modules is described, not tested: its z would be a second,
+    possibly disagreeing score (issue 27 item 4)."""
+    s = significance
+    parsed = _Cells(s._repr_html_())
+    assert float(_row(parsed.cells, "Newman's Q of these modules")) == pytest.approx(
+        s.modularity, abs=5e-5
+    )
+    assert f"{s.modularity_z:.2f}" not in parsed.cells

@@ -196,3 +196,16 @@ def test_figures_are_shown_at_their_own_size_in_a_1280_pixel_window(tmp_path):
         expected = png[..., :3] * png[..., 3:] + (1 - png[..., 3:])
         crop = screen[round(y) : round(y) + int(h), round(x) : round(x) + int(w)]
         assert np.abs(crop - expected).mean() < 0.01, image
+
+
+def test_the_page_explains_q_and_shows_no_q_z_score(tmp_path):
+    """Two scores that may disagree are never on a page without the sentence that
+    explains them: Q is shown as a description, with that sentence, and no Q z-score."""
+    from modcore.report import Q_NOTE
+
+    w, _ = planted_modular_mlp([15, 15, 15], n_modules=3, noise=0.2, seed=1)
+    sig = modcore.ncut_significance(w, n_clusters=3, n_shuffles=9, seed=0, progress=False)
+    page = write_report(tmp_path, w, {"layer": sig}).read_text()
+    assert "Q z-score" not in page and f"{sig.modularity_z:.2f}</td>" not in page
+    assert html.escape(Q_NOTE) in page and "not tested" in Q_NOTE
+    assert "How k was chosen: k = 3 was given." in page

@@ -67,3 +67,33 @@ def test_every_shuffle_method_is_described():
     assert "not which units are connected" in null_description("layer")
     with pytest.raises(ValueError, match="shuffle must be one of"):
         null_description("row")
+
+
+def test_a_sequential_stop_is_stated_as_by_design():
+    """Stopped after 3 of 400 allowed shuffles: the p-value (h / l = 1) is valid, and
+    '3 shuffles cannot go below 0.25: use more' would be false (issue 27 item 7)."""
+    stopped = {**null(1.0, 1.2, n=3), "stop_after": 3, "max_shuffles": 400}
+    assert verdict(stopped) == (
+        "not more modular than 3 'layer' shuffles (its n-cut is above their mean): "
+        "z = 1.20, p = 1 (the sequential test stopped after 3 of 400 allowed shuffles, "
+        "once 3 were at or below the network's n-cut, as designed)"
+    )
+    # All allowed shuffles ran: nothing to add; too few allowed: said so.
+    ran_all = {**null(0.3, -0.5, n=400), "stop_after": 3, "max_shuffles": 400}
+    assert verdict(ran_all) == verdict(null(0.3, -0.5, n=400))
+    few = {**null(0.5, 0.1, n=2), "stop_after": 1, "max_shuffles": 9}
+    assert verdict(few).endswith("(with 9 shuffles p cannot go below 0.1: use more)")
+
+
+def test_a_real_sequential_stop_and_its_dict_give_the_same_sentence():
+    from modcore.synthetic import random_pruned_mlp
+
+    w = random_pruned_mlp((20, 20, 20), sparsity=0.5, seed=1)
+    sig = modcore.ncut_significance(
+        w, n_clusters=3, n_shuffles=400, stop_after=3, seed=0, progress=False
+    )
+    assert sig.n_shuffles < 400
+    said = verdict(sig)
+    assert said == verdict(sig.to_dict())
+    assert "cannot go below" not in said
+    assert f"stopped after {sig.n_shuffles} of 400 allowed shuffles" in said

@@ -20,7 +20,7 @@ from .files import atomic_write
 from .io import check_n_jobs
 from .progress import end_open_line
 from .significance import MAX_SHUFFLES, SHUFFLES, ncut_significance
-from .verdict import ALPHA, null_description, verdict
+from .verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
 
 
 class UsageError(Exception):
@@ -182,8 +182,9 @@ def _add_analysis_options(
         type=_clusters,
         default=12,
         help="number of modules k (default 12); analyze also takes 'auto' (the "
-        "eigengap's suggestion) and a range such as 2:20 (the n-cut against its "
-        "null at every k)",
+        "eigengap's suggestion, with the verdict at k - 1 and k + 1 too) and a range "
+        "such as 2:20 (the n-cut against its null at every k; the verdict is corrected "
+        "for choosing the best k)",
     )
     _option(
         p,
@@ -619,21 +620,30 @@ def _clusters(text: str):
     """--n-clusters: an int, "auto", or an inclusive range "a:b" (as range(a, b + 1))."""
     if text == "auto":
         return text
+    expected = f"expected a number of modules in [2, {MAX_CLUSTERS}], 'auto' or a range like 2:20"
     try:
         if ":" in text:
             low, high = (int(part) for part in text.split(":"))
-            if not 2 <= low < high <= MAX_CLUSTERS:
-                raise ValueError
-            return range(low, high + 1)
-        k = int(text)
-        if not 2 <= k <= MAX_CLUSTERS:
-            raise ValueError
-        return k
+        else:
+            low = high = int(text)
     except ValueError:
+        raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
+    for k in (low, high):
+        if not 2 <= k <= MAX_CLUSTERS:
+            raise argparse.ArgumentTypeError(
+                f"{expected}, got {text!r}: {k} is not in [2, {MAX_CLUSTERS}]"
+            )
+    if ":" not in text:
+        return low
+    if low == high:
         raise argparse.ArgumentTypeError(
-            f"expected a number of modules in [2, {MAX_CLUSTERS}], 'auto' or a range like "
-            f"2:20, got {text!r}"
-        ) from None
+            f"{expected}, got {text!r}: a range holds at least two k; for one k write {low}"
+        )
+    if low > high:
+        raise argparse.ArgumentTypeError(
+            f"{expected}, got {text!r}: a range goes from low to high; did you mean {high}:{low}?"
+        )
+    return range(low, high + 1)
 
 
 def _shape(text: str) -> tuple:
@@ -765,8 +775,9 @@ def _sweep(args, client) -> None:
 
 
 def _choose_clusters(network, args, extra: dict):
-    """The k to analyze, and the n-cut curves when --n-clusters is a range."""
-    from .analysis import EigengapWarning, eigengap, ncut_curve
+    """The k to analyze, and the n-cut curves: over the range of --n-clusters a:b, or over
+    the eigengap's k and its neighbours for --n-clusters auto."""
+    from .analysis import EigengapWarning, eigengap
 
     if args.n_clusters == "auto":
         with warnings.catch_warnings(record=True) as caught:
@@ -775,41 +786,51 @@ def _choose_clusters(network, args, extra: dict):
         extra["eigengap"] = gap.to_dict()
         print(
             f"--n-clusters auto: the eigengap suggests k = {gap.k} (relative gap "
-            f"{gap.relative_gaps[gap.k - 2]:.3f})"
+            f"{gap.relative_gaps[gap.k - 2]:.3f}); the verdict is shown at its neighbours too"
         )
         for w in caught:
             print(f"note: {w.message}")
-        return gap.k, None
+        return gap.k, _curves(network, args, range(max(2, gap.k - 1), gap.k + 2))
     if isinstance(args.n_clusters, range):
-        curves = {
-            shuffle: ncut_curve(
-                network,
-                ks=args.n_clusters,
-                n_shuffles=args.n_shuffles,
-                shuffle=shuffle,
-                **_rule(args),
-                **_graph_options(args),
-                seed=args.seed,
-                n_jobs=args.n_jobs,
-                progress=not args.quiet,
-            )
-            for shuffle in args.shuffle or ["layer"]
-        }
-        first = next(iter(curves.values()))
+        curves = _curves(network, args, args.n_clusters)
+        name, first = next(iter(curves.items()))
         print(
-            f"{'k':>3s} {'n-cut':>8s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s} "
-            f"{'Q':>7s}   ({next(iter(curves))} null)"
+            f"{'k':>3s} {'n-cut':>8s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p uncorr.':>10s} "
+            f"{'Q':>7s}   ({name} null)"
         )
         for sig in first.significances:
             print(
                 f"{sig.n_clusters:3d} {sig.ncut:8.4f} {sig.shuffled_mean:8.4f} "
-                f"{sig.shuffled_std:8.4f} {sig.z_score:8.2f} {sig.p_value:8.4f} "
+                f"{sig.shuffled_std:8.4f} {sig.z_score:8.2f} {sig.p_value:10.4f} "
                 f"{sig.modularity:7.4f}"
             )
-        k = int(first.ks[first.z_score.argmin()])
-        print(f"details below for k = {k}, where the network is furthest below its null (lowest z)")
+        k = first.best_k
+        print(
+            f"details below for k = {k}, the lowest uncorrected p-value against the '{name}' "
+            "null (ties: lowest z, then smallest k); the verdict over k is corrected for "
+            "that choice"
+        )
         return k, curves
     return args.n_clusters, None
+
+
+def _curves(network, args, ks) -> dict:
+    from .analysis import ncut_curve
+
+    return {
+        shuffle: ncut_curve(
+            network,
+            ks=ks,
+            n_shuffles=args.n_shuffles,
+            shuffle=shuffle,
+            **_rule(args),
+            **_graph_options(args),
+            seed=args.seed,
+            n_jobs=args.n_jobs,
+            progress=not args.quiet,
+        )
+        for shuffle in args.shuffle or ["layer"]
+    }
 
 
 def _analyze(network, args, extra: dict, client=None) -> dict:
@@ -860,8 +881,23 @@ def _print_table(results: dict) -> None:
             f"{float(r['shuffled_std']):8.4f} {float(r['z_score']):8.2f} {r['p_value']:8.4f}"
         )
     print(f"verdict (one-sided, {ALPHA:.0%} level: is the n-cut lower than the shuffles'?):")
+    print(f"  how k was chosen: {k_choice(results)}")
+    curves = results.get("curves") or {}
+    k = results["n_clusters"]
+    if curves and "eigengap" not in results:
+        for c in curves.values():
+            print(f"  over k: {verdict_over_k(c)}")
+        print(f"  at k = {k} alone (p uncorrected for choosing k):")
     for r in results["nulls"].values():
         print(f"  {verdict(r)}\n    {null_description(r['shuffle'])}")
+    if curves and "eigengap" in results:
+        print("  at the neighbouring k (each p uncorrected):")
+        for c in curves.values():
+            for r in c["per_k"]:
+                if r["n_clusters"] != k:
+                    print(f"    k = {r['n_clusters']}: {verdict(r)}")
+        for c in curves.values():
+            print(f"  over these k: {verdict_over_k(c)}")
 
 
 def _lesion(args) -> dict:
@@ -1176,6 +1212,11 @@ def _run(args, extra: dict) -> int:
         if args.command == "analyze":
             _check_plot_installed(args)
             extra["network"] = str(args.network)
+            if args.scheduler and not isinstance(args.n_clusters, int):
+                raise UsageError(
+                    "--scheduler runs the null of one k; --n-clusters auto and a:b run their "
+                    "nulls here (one embedding per shuffle serves every k): give one k"
+                )
             network = _load_network(args.network, args.input_shape)
             with _dask_client(args.scheduler) as client:
                 _analyze(network, args, extra, client=client)

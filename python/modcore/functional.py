@@ -22,6 +22,7 @@ from ._typing import ProgressLike, SeedLike
 from .cluster import Clustering, spectral_cluster
 from .io import check_positive_int, check_seed, real_array
 from .network import Block, Network
+from .rounding import CONSTANT_STEPS, constant_along
 from .significance import Significance, ncut_significance, null_stats
 
 if TYPE_CHECKING:
@@ -67,7 +68,11 @@ def coactivation_graph(
     Entry ``(i, j)`` is the correlation of units ``i`` and ``j`` over the samples
     (Spearman: the Pearson correlation of their ranks, ties given their average
     rank, as :func:`scipy.stats.spearmanr`), squared by default; the diagonal is
-    0 and so is every pair with a constant unit (where the correlation is NaN).
+    0 and so is every pair with a constant unit (where the correlation is NaN or,
+    for values that differ only by rounding, noise): a unit is constant when its
+    values span at most 4 rounding steps of its dtype at its largest magnitude
+    (``4 * finfo(dtype).eps * max|x|``; exactly equal for integers), judged on
+    the activations as given (float32 activations by float32's steps).
     It is computed for blocks of rows at a time: memory is the result (the
     ``n (n - 1) / 2`` upper-triangle entries with their positions, as much as one
     ``n x n`` float64 matrix) plus a few ``block_size x n_samples`` float64
@@ -121,6 +126,7 @@ def coactivation_graph(
     (1.0, 0.16)
     """
     x = _unit_matrix(acts)
+    constant = constant_along(x, axis=1)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not isinstance(squared, (bool, np.bool_)):
@@ -146,10 +152,10 @@ def coactivation_graph(
     # Entry (r, c), r < c, sits at row_start[r] + c - r - 1 of the row-major triangle.
     row_start = np.arange(n, dtype=np.int64) * (2 * n - np.arange(n, dtype=np.int64) - 1) // 2
     for i in range(0, n, block):
-        zi = _standardized(source[i : i + block])
+        zi = _standardized(source[i : i + block], constant[i : i + block])
         rows = np.arange(i, min(i + block, n), dtype=np.int64)[:, None]
         for j in range(i, n, block):
-            zj = zi if j == i else _standardized(source[j : j + block])
+            zj = zi if j == i else _standardized(source[j : j + block], constant[j : j + block])
             cols = np.arange(j, min(j + block, n), dtype=np.int64)[None, :]
             r = np.clip(zi @ zj.T, -1.0, 1.0)
             if squared:
@@ -165,6 +171,13 @@ def coactivation_graph(
     if not nonzero.all():
         positions, values = positions[nonzero], values[nonzero]
     if values.size == 0:
+        if constant.sum() >= n - 1:
+            raise ValueError(
+                f"no two units have a non-zero correlation: {int(constant.sum())} of the {n} "
+                f"units are constant over the {n_samples} samples (within {CONSTANT_STEPS} "
+                f"rounding steps of their {x.dtype}), so the coactivation graph has no edges; "
+                "use inputs that vary"
+            )
         raise ValueError(
             "no two units have a non-zero correlation: the coactivation graph has no edges"
         )
@@ -207,11 +220,13 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _standardized(x: np.ndarray) -> np.ndarray:
-    """Rows centred and scaled to unit norm (float64); constant rows become 0,
-    so their correlations are 0 rather than NaN."""
+def _standardized(x: np.ndarray, constant: np.ndarray) -> np.ndarray:
+    """Rows centred and scaled to unit norm (float64); ``constant`` rows (see
+    :func:`modcore.rounding.constant_along`, judged on the activations before
+    ranking) become 0,
+    so their correlations are 0 rather than NaN or noise."""
     z = x.astype(np.float64)
-    constant = x.max(axis=1) == x.min(axis=1)
+    constant = constant | (x.max(axis=1) == x.min(axis=1))
     huge = ~constant & (np.abs(z).max(axis=1) > 1e150)  # their sums of squares overflow
     z[huge] /= np.abs(z[huge]).max(axis=1, keepdims=True)  # correlations do not see scale
     z -= z.mean(axis=1, keepdims=True)

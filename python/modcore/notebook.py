@@ -87,7 +87,8 @@ def significance_html(s: Significance) -> str:
             ("z-score", f"{s.z_score:.2f}"),
             ("p-value", f"{s.p_value:.4g}"),
             ("percentile", f"{s.percentile:.1f}"),
-            ("modularity Q (z)", f"{s.modularity:.4f} ({s.modularity_z:.2f})"),
+            # Q of the n-cut modules describes them; its z is not a test of Q (user guide).
+            ("Newman's Q of these modules", f"{s.modularity:.4f}"),
             ("shuffles", s.n_shuffles),
             ("modules k", s.n_clusters),
             ("seed", s.seed),

@@ -18,7 +18,7 @@ import numpy as np
 from . import __version__
 from .files import atomic_write
 from .network import as_network
-from .verdict import ALPHA, null_description, verdict
+from .verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
 
 __all__ = ["summary", "write_report"]
 
@@ -200,7 +200,14 @@ def write_report(
     -------
     pathlib.Path
         The ``index.html`` written. It states the verdict against each null in
-        words (:func:`modcore.verdict.verdict`) with what the null controls for.
+        words (:func:`modcore.verdict.verdict`) with what the null controls for,
+        and how k was chosen (:func:`modcore.verdict.k_choice`). With ``curves``
+        over a range of k, the headline is the verdict over k corrected for
+        choosing the best k (:func:`modcore.verdict.verdict_over_k`) and every
+        per-k p-value is marked uncorrected; after ``--n-clusters auto`` (an
+        ``eigengap`` entry in ``extra``) it adds the verdicts at the
+        neighbouring k. Newman's Q is shown as a description of the modules,
+        with the sentence that says why it is not tested (``Q_NOTE``).
 
     Raises
     ------
@@ -333,14 +340,42 @@ def _html(results: dict, figures: list, section: str = "") -> str:
         f"<tr><td>{e(name)}</td><td>{r['n_shuffles']}</td><td>{results['ncut']:.4f}</td>"
         f"<td>{r['shuffled_mean']:.4f}</td><td>{_num(r['shuffled_std'], '.4f')}</td>"
         f"<td>{_num(r['z_score'], '.2f')}</td><td>{r['p_value']:.4g}</td>"
-        f"<td>{r['percentile']:.1f}</td><td>{_num(r['modularity_z'], '.2f')}</td>"
+        f"<td>{r['percentile']:.1f}</td>"
         f"<td>{_num(r['shuffled_in_out_ratio'], '.3f')}</td></tr>"
         for name, r in results["nulls"].items()
     )
-    verdicts = "".join(
+    k = results["n_clusters"]
+    curve_dicts = results.get("curves") or {}
+    over_k = "".join(
+        f"<li><strong>{e(verdict_over_k(c))}</strong><br>"
+        f"{e(null_description(c['per_k'][0]['shuffle']))}</li>"
+        for c in curve_dicts.values()
+    )
+    at_k = "".join(
         f"<li><strong>{e(verdict(r))}</strong><br>{e(null_description(r['shuffle']))}</li>"
         for r in results["nulls"].values()
     )
+    neighbours = "".join(
+        f"<li>k = {r['n_clusters']}: {e(verdict(r))}</li>"
+        for c in curve_dicts.values()
+        for r in c["per_k"]
+        if r["n_clusters"] != k
+    )
+    if "eigengap" in results and curve_dicts:  # --n-clusters auto: k, then its neighbours
+        verdicts = (
+            f'<ul id="verdicts">{at_k}</ul>\n<p>At the neighbouring k (each p uncorrected):</p>'
+            f'\n<ul id="neighbours">{neighbours}</ul>\n<p>Over these k, corrected for '
+            f'choosing among them:</p>\n<ul id="over-k">{over_k}</ul>'
+        )
+    elif curve_dicts:
+        verdicts = (
+            f'<ul id="over-k">{over_k}</ul>\n<p>The same tests at k = {k} alone; their '
+            "p-values are uncorrected for choosing k, and so is every p-value in the tables "
+            f'below:</p>\n<ul id="verdicts">{at_k}</ul>'
+        )
+    else:
+        verdicts = f'<ul id="verdicts">{at_k}</ul>'
+    p_header = "p-value (uncorrected for choosing k)" if curve_dicts else "p-value"
     note = (
         f'<p id="note"><strong>Note:</strong> {e(results["note"])}</p>' if "note" in results else ""
     )
@@ -363,21 +398,22 @@ n-cut <strong id="ncut">{results["ncut"]:.4f}</strong> (lower = more modular), c
 networks whose weights were shuffled within each layer.</p>
 <h2>Verdict</h2>
 <p>A one-sided test at the {ALPHA:.0%} level against each null: is the network's n-cut lower
-than its shuffled networks'? What each null keeps is what it controls for.</p>
-<ul id="verdicts">{verdicts}</ul>
+than its shuffled networks'? What each null keeps is what it controls for.
+<span id="k-choice">How k was chosen: {e(k_choice(results))}.</span></p>
+{verdicts}
 <p>Newman's modularity Q of the modules:
 <strong id="modularity">{results["modularity"]:.4f}</strong>;
 mean in/out ratio {_num(results["in_out_ratio"], ".3f")} (weight inside a module per unit of
 weight leaving it, were all modules alike).</p>
+<p id="q-note">{e(Q_NOTE)}</p>
 <table id="results"><tr><th>null</th><th>shuffles</th><th>n-cut</th><th>shuffled mean</th>
-<th>shuffled std</th><th>z-score (Cohen's d)</th><th>p-value</th><th>left percentile</th>
-<th>Q z-score</th><th>shuffled in/out</th></tr>
+<th>shuffled std</th><th>z-score (Cohen's d)</th><th>{p_header}</th><th>left percentile</th>
+<th>shuffled in/out</th></tr>
 {rows}</table>
 <p>p = (1 + #{{shuffled n-cut &le; n-cut}}) / (shuffles + 1) (with a sequential stop after
 h such shuffles at shuffle l: h / l); z = (n-cut &minus; mean) / std, which is also Cohen's d of
-the network against the null; left percentile: % of shuffled n-cuts &le; the network's; Q
-z-score: the same for Newman's Q, positive = more modular; shuffled in/out: the shuffles'
-median in/out ratio.</p>
+the network against the null; left percentile: % of shuffled n-cuts &le; the network's;
+shuffled in/out: the shuffles' median in/out ratio.</p>
 {curves}
 {images}
 {section}
@@ -386,6 +422,17 @@ median in/out ratio.</p>
 is in <a href="summary.json">summary.json</a>.</p>
 <table id="run">{run}</table>"""
     return page(f"modcore report: n-cut {results['ncut']:.4f}", body)
+
+
+#: What Q on these pages is, and why it is not tested (issue: Q and the n-cut disagreeing).
+Q_NOTE = (
+    "Q here is Newman's modularity of the n-cut modules: modules chosen to minimise the "
+    "n-cut, not to maximise Q. It describes them and is not tested. Q of a shuffled "
+    "network's n-cut modules is not Q's own optimum on that network either, so comparing "
+    "the two says little about Q-modularity, and it can point the other way than the n-cut "
+    "(Q favours few large modules of similar size; the n-cut also rewards small modules "
+    "with few edges leaving them). The verdict rests on the n-cut alone."
+)
 
 
 def _curve_table(name: str, curve: dict) -> str:
@@ -398,8 +445,12 @@ def _curve_table(name: str, curve: dict) -> str:
     return (
         f"<h2>By number of modules, '{html.escape(name)}' null</h2>\n"
         '<table class="curve"><tr><th>k</th><th>n-cut</th>'
-        "<th>shuffled mean</th><th>shuffled std</th><th>z-score</th><th>p-value</th>"
-        f"<th>Q</th></tr>\n{rows}</table>"
+        "<th>shuffled mean</th><th>shuffled std</th><th>z-score</th>"
+        f"<th>p-value (uncorrected)</th><th>Q</th></tr>\n{rows}</table>\n"
+        f"<p>Corrected for choosing the best k (k = {curve['best_k']}) among these: "
+        f"p = {curve['corrected_p_value']:.4g} (min-p permutation test: shuffled network s "
+        "is the same network at every k, and the network's smallest p-value over k is "
+        "ranked among each shuffled network's smallest p-value over k).</p>"
     )
 
 

@@ -57,12 +57,17 @@ class Significance:
     percentile : float
         The left percentile: percentage of shuffled n-cuts that are <= ``ncut``.
     modularity : float
-        Newman's weighted modularity Q of the network's modules (higher is more modular).
+        Newman's weighted modularity Q of the network's modules, those the
+        n-cut clustering found (higher is more modular).
     shuffled_modularity : array of shape (n_shuffles,)
-        Q of each shuffled network's own modules.
+        Q of each shuffled network's n-cut modules.
     modularity_z : float
         ``(modularity - mean) / std`` of ``shuffled_modularity`` (ddof=1);
-        positive means more modular than the shuffles.
+        positive means a higher Q than the shuffles' n-cut modules. Not a test
+        of Q-modularity: neither side is Q's own optimum (the modules that
+        maximise Q), and it can disagree with ``z_score`` because Q favours
+        few large modules of similar size while the n-cut also rewards small,
+        well-separated ones. The verdict uses the n-cut alone.
     in_out_ratio : float
         The authors' mean in/out ratio ``(1 - ncut/k) / (2 ncut/k)``: the weight
         inside a module per unit of weight leaving it, were all k modules alike

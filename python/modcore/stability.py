@@ -52,8 +52,9 @@ def compare_partitions(a: LabelsLike, b: LabelsLike) -> Agreement:
     ----------
     a, b : list of 1-D int arrays, or 1-D int arrays
         Module per unit, as :attr:`modcore.Clustering.labels` (one array per
-        group) or one array over all units; the same shapes on both sides. Units
-        labelled -1 (no edges) on either side are left out.
+        group) or one array over all units; the same form and shapes on both
+        sides (the same number of groups, each of the same size). Units labelled
+        -1 (no edges) on either side are left out.
 
     Returns
     -------
@@ -62,7 +63,8 @@ def compare_partitions(a: LabelsLike, b: LabelsLike) -> Agreement:
     Raises
     ------
     ValueError
-        If the shapes differ or no unit is labelled on both sides.
+        If the forms or shapes differ (so that the units would be misaligned) or no
+        unit is labelled on both sides.
     TypeError
         If labels are not integers.
 
@@ -72,27 +74,39 @@ def compare_partitions(a: LabelsLike, b: LabelsLike) -> Agreement:
     >>> modcore.compare_partitions(np.array([0, 0, 1, 1]), np.array([5, 5, 2, 2])).adjusted_rand
     1.0
     """
-    a, b = _flat(a, "a"), _flat(b, "b")
-    if a.shape != b.shape:
-        raise ValueError(f"a and b label different units: {a.size} and {b.size} labels")
-    both = (a >= 0) & (b >= 0)
+    (x, a_groups), (y, b_groups) = _flat(a, "a"), _flat(b, "b")
+    if a_groups != b_groups:
+        raise ValueError(
+            f"a and b label different units: a {_shape_text(a_groups)}, b "
+            f"{_shape_text(b_groups)}; pass both per group with the same group sizes, or "
+            "both as one array (np.concatenate of the groups)"
+        )
+    both = (x >= 0) & (y >= 0)
     if not both.any():
         raise ValueError("no unit has a label >= 0 in both partitions")
-    a, b = a[both], b[both]
+    x, y = x[both], y[both]
     return Agreement(
-        adjusted_rand=float(adjusted_rand_score(a, b)),
-        normalized_mutual_info=normalized_mutual_info_score(a, b),
-        n_units=int(a.size),
+        adjusted_rand=float(adjusted_rand_score(x, y)),
+        normalized_mutual_info=normalized_mutual_info_score(x, y),
+        n_units=int(x.size),
     )
 
 
-def _flat(labels, name: str) -> np.ndarray:
+def _shape_text(groups: tuple) -> str:
+    if len(groups) == 1 and isinstance(groups[0], str):
+        return f"is one array of {groups[0]} labels"
+    return f"has groups of {', '.join(map(str, groups))} units"
+
+
+def _flat(labels, name: str) -> tuple:
+    """The labels as one int64 array, and their layout: the group sizes, or ``("n",)``
+    for one array over all units (so a layout of one group never equals a flat one)."""
     if isinstance(labels, np.ndarray):
-        parts = [labels]
+        parts, grouped = [labels], False
     elif isinstance(labels, (list, tuple)) and labels:
-        parts = [np.asarray(lab) for lab in labels]
+        parts, grouped = [np.asarray(lab) for lab in labels], True
         if parts[0].ndim == 0:  # a flat list of ints
-            parts = [np.asarray(labels)]
+            parts, grouped = [np.asarray(labels)], False
     else:
         raise TypeError(
             f"{name} must be an int array or a list of them, got {type(labels).__name__}"
@@ -102,7 +116,8 @@ def _flat(labels, name: str) -> np.ndarray:
             raise ValueError(f"{name} must hold 1-D label arrays, got shape {part.shape}")
         if part.size and part.dtype.kind not in "iu":
             raise TypeError(f"{name} must hold integer labels, got dtype {part.dtype}")
-    return np.concatenate(parts).astype(np.int64)
+    flat = np.concatenate(parts).astype(np.int64)
+    return flat, tuple(p.size for p in parts) if grouped else (str(flat.size),)
 
 
 @dataclass(frozen=True, repr=False)

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["REFERENCE_WIDTHS", "random_pruned_mlp", "planted_modular_mlp", "prune_by_magnitude"]
+__all__ = [
+    "REFERENCE_WIDTHS",
+    "planted_modular_mlp",
+    "planted_modules_mlp",
+    "prune_by_magnitude",
+    "random_pruned_mlp",
+]
 
 REFERENCE_WIDTHS = (784, 256, 256, 256, 256, 10)
 
@@ -57,3 +63,24 @@ def planted_modular_mlp(widths, n_modules, noise=0.01, seed=0):
         w = np.abs(rng.normal(size=(widths[l], widths[l + 1])))
         weights.append(np.where(same, w, noise * w))
     return weights, groups
+
+
+def planted_modules_mlp(module_sizes, n_layers=3, noise=0.01, seed=0):
+    """An MLP of ``n_layers`` layers whose every layer holds modules of the given sizes.
+
+    As :func:`planted_modular_mlp`, with modules of any sizes: unit ``i`` of each layer
+    is in module ``g`` for ``sum(module_sizes[:g]) <= i < sum(module_sizes[:g + 1])``.
+
+    Returns
+    -------
+    weights : list of arrays
+    groups : list of int arrays, the planted module of every neuron per layer
+    """
+    rng = np.random.default_rng(seed)
+    group = np.repeat(np.arange(len(module_sizes)), module_sizes)
+    same = group[:, None] == group[None, :]
+    weights = []
+    for _ in range(n_layers - 1):
+        w = np.abs(rng.normal(size=same.shape))
+        weights.append(np.where(same, w, noise * w))
+    return weights, [group.copy() for _ in range(n_layers)]

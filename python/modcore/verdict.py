@@ -7,9 +7,18 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .analysis import NcutCurve
     from .significance import Significance
 
-__all__ = ["ALPHA", "NULLS", "verdict", "null_description"]
+__all__ = [
+    "ALPHA",
+    "NULLS",
+    "k_choice",
+    "k_range_text",
+    "null_description",
+    "verdict",
+    "verdict_over_k",
+]
 
 # The level of the one-sided test the verdicts state.
 ALPHA = 0.05
@@ -85,18 +94,143 @@ def verdict(result: Significance | Mapping[str, Any], *, alpha: float = ALPHA) -
     n, p = int(get("n_shuffles")), float(get("p_value"))
     z = float(get("z_score"))  # "inf" / "-inf" in JSON
     numbers = f"z = {z:.2f}, p = {p:.2g}"
-    plural = "s" if n != 1 else ""
-    shuffles = f"{n} '{get('shuffle')}' shuffle{plural}"
+    shuffles = f"{n} '{get('shuffle')}' shuffle{_plural(n)}"
     if p <= alpha:
         return f"more modular than {shuffles}: {numbers}"
     if z > 0:  # (a NaN z, from one shuffle, says nothing either way)
         text = f"not more modular than {shuffles} (its n-cut is above their mean): {numbers}"
     else:
         text = f"not significantly more modular than {shuffles}: {numbers}"
+    stop_after = _optional(result, "stop_after")
+    if stop_after is not None:
+        # The sequential test stopped by design; its p-value is valid as it is.
+        allowed = int(_optional(result, "max_shuffles") or n)
+        if n < allowed:
+            text += (
+                f" (the sequential test stopped after {n} of {allowed} allowed shuffles, "
+                f"once {stop_after} were at or below the network's n-cut, as designed)"
+            )
+        return text + _too_few(allowed, alpha)
+    return text + _too_few(n, alpha)
+
+
+def verdict_over_k(curve: NcutCurve | Mapping[str, Any], *, alpha: float = ALPHA) -> str:
+    """One sentence: is the network more modular than its shuffles at some k of a range?
+
+    The p-value is :attr:`modcore.NcutCurve.corrected_p_value`: corrected for
+    choosing the k where the network looks most modular (its best k), by the
+    min-p permutation test over the range, so it is valid at level ``alpha``
+    however many k were tried. The sentence also gives the best k's uncorrected
+    p-value, which is not.
+
+    Parameters
+    ----------
+    curve : NcutCurve or mapping
+        A :class:`~modcore.NcutCurve` or its ``to_dict()`` (as in ``summary.json``'s
+        ``curves``).
+    alpha : float, default=0.05
+        Level of the test, in (0, 1).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is not in (0, 1).
+
+    Examples
+    --------
+    >>> row = {"n_clusters": 3, "n_shuffles": 99, "shuffle": "layer", "p_value": 0.01}
+    >>> curve = {"ks": [2, 3, 4], "best_k": 3, "corrected_p_value": 0.03, "per_k": [row]}
+    >>> for part in verdict_over_k(curve).split(": "):
+    ...     print(part)
+    more modular than 99 'layer' shuffles at some k of 2..4
+    p = 0.03 corrected for choosing k (best k = 3, where uncorrected p = 0.01)
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    d = curve if isinstance(curve, Mapping) else curve.to_dict()
+    best = next(r for r in d["per_k"] if r["n_clusters"] == d["best_k"])
+    n, p = int(best["n_shuffles"]), float(d["corrected_p_value"])
+    shuffles = f"{n} '{best['shuffle']}' shuffle{_plural(n)}"
+    numbers = (
+        f"p = {p:.2g} corrected for choosing k (best k = {d['best_k']}, where "
+        f"uncorrected p = {float(best['p_value']):.2g})"
+    )
+    where = k_range_text(d["ks"])
+    if p <= alpha:
+        return f"more modular than {shuffles} at some k of {where}: {numbers}"
+    return f"not significantly more modular than {shuffles} at any k of {where}: {numbers}" + (
+        _too_few(n, alpha)
+    )
+
+
+def k_choice(results: Mapping[str, Any]) -> str:
+    """How the k of a run's details was chosen, in one sentence.
+
+    Parameters
+    ----------
+    results : mapping
+        :func:`modcore.report.summary`'s dict: ``n_clusters`` and, when present,
+        ``eigengap`` (``--n-clusters auto``) and ``curves`` (a range of k).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> k_choice({"n_clusters": 12})
+    'k = 12 was given'
+    """
+    k = results["n_clusters"]
+    gap = results.get("eigengap")
+    if gap is not None and gap["k"] == k:
+        text = (
+            f"k = {k} is the eigengap's suggestion, read off the network's spectrum "
+            "against its shuffles' spectra, before any n-cut was compared"
+        )
+        if not gap["clear"]:
+            text += " (its gap does not stand out, so this k is arbitrary)"
+        return text + "; the verdicts at its neighbours show how much the result depends on it"
+    curves = results.get("curves") or {}
+    if curves:
+        name, curve = next(iter(curves.items()))
+        if curve["best_k"] == k:
+            return (
+                f"k = {k} is the k of {k_range_text(curve['ks'])} with the lowest uncorrected "
+                f"p-value against the '{name}' null (ties: lowest z, then smallest k); "
+                "the verdict over k is corrected for that choice"
+            )
+    return f"k = {k} was given"
+
+
+def k_range_text(ks) -> str:
+    """``2..8`` for consecutive k, else ``{2, 4, 8}``."""
+    ks = [int(k) for k in ks]
+    if len(ks) > 2 and ks == list(range(ks[0], ks[-1] + 1)):
+        return f"{ks[0]}..{ks[-1]}"
+    return "{" + ", ".join(map(str, ks)) + "}"
+
+
+def _plural(n: int) -> str:
+    return "s" if n != 1 else ""
+
+
+def _optional(result, name: str):
+    if isinstance(result, Mapping):
+        return result.get(name)
+    return getattr(result, name, None)
+
+
+def _too_few(n: int, alpha: float) -> str:
+    """The note for a null too small for any p-value to reach alpha ("" otherwise)."""
     smallest = 1 / (n + 1)
-    if smallest > alpha:
-        text += f" (with {n} shuffle{plural} p cannot go below {smallest:.2g}: use more)"
-    return text
+    if smallest <= alpha:
+        return ""
+    return f" (with {n} shuffle{_plural(n)} p cannot go below {smallest:.2g}: use more)"
 
 
 def null_description(shuffle: str) -> str:

@@ -31,6 +31,7 @@ import torch
 from torch import fx, nn
 
 from ..io import check_positive_int
+from ..rounding import constant_along
 from .datasets import Dataset
 from .ops import (
     ACTIVATION_FUNCTIONS,
@@ -71,7 +72,9 @@ class Activations:
         Index of each row's unit within its group.
     dropped : tuple of (str, int)
         ``(group name, unit index)`` of the units dropped because they are
-        constant over the data (max == min: dead ReLUs, pruned-away units).
+        constant over the data (dead ReLUs, pruned-away units, identical inputs):
+        values within a few rounding steps of their dtype, as
+        :func:`modcore.rounding.constant_along` says.
     reduction : str
         How conv channels were reduced over positions.
     """
@@ -402,7 +405,7 @@ def _collect(chosen: list, per_group: list, reduction: str) -> Activations:
     for group, v in zip(chosen, per_group):
         if not torch.isfinite(v).all():
             raise ValueError(f"group {group.name!r} has NaN or infinite activations")
-        varies.append((v.amax(dim=0) != v.amin(dim=0)).numpy())
+        varies.append(~constant_along(v.numpy(), axis=0))
     values = np.empty((sum(int(k.sum()) for k in varies), per_group[0].shape[0]), dtype=dtype)
     unit_group: list[np.ndarray] = []
     unit_index: list[np.ndarray] = []
@@ -420,7 +423,7 @@ def _collect(chosen: list, per_group: list, reduction: str) -> Activations:
         more = f", ... ({len(dropped)} in all)" if len(dropped) > 8 else ""
         warnings.warn(
             f"dropped {len(dropped)} unit(s) with zero variance over the data (constant "
-            f"activation): {shown}{more}",
+            f"activation, up to rounding): {shown}{more}",
             UserWarning,
             stacklevel=3,
         )
