@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <utility>
 #include <stdexcept>
 #include <string>
 
 #include "modcore/rescale.hpp"
+#include "modcore/rng.hpp"
 
 namespace modcore {
 namespace {
@@ -44,6 +47,47 @@ bool colour_groups(const EdgeSource& src, std::vector<int>& colour) {
         }
     }
     return true;
+}
+
+// Sorts each row's neighbours by node id (rows already in order, as a chain's
+// are, are only checked), so the CSR, and every sum over a row, depends only
+// on the network and not on the order its entries were read in.
+void sort_rows(Graph& g) {
+    std::vector<std::pair<std::int32_t, double>> row;
+    for (Index i = 0; i < g.n_nodes; ++i) {
+        const Index lo = g.indptr[i], hi = g.indptr[i + 1];
+        if (std::is_sorted(g.indices.begin() + lo, g.indices.begin() + hi)) continue;
+        row.clear();
+        for (Index p = lo; p < hi; ++p) row.emplace_back(g.indices[p], g.weights[p]);
+        std::sort(row.begin(), row.end());
+        for (Index p = lo; p < hi; ++p) {
+            g.indices[p] = row[p - lo].first;
+            g.weights[p] = row[p - lo].second;
+        }
+    }
+}
+
+std::uint64_t mix(std::uint64_t x) { return splitmix64(x); }
+
+std::uint64_t bits_of(double w) {
+    std::uint64_t b;
+    std::memcpy(&b, &w, sizeof b);
+    return b;
+}
+
+// Sums of hashes are order-free and exact (mod 2^64), so a key depends on the
+// multiset of (weight, neighbour key) pairs only.
+std::vector<std::uint64_t> unit_keys(const Graph& g) {
+    std::vector<std::uint64_t> own(g.n_nodes, 0), key(g.n_nodes);
+    for (Index i = 0; i < g.n_nodes; ++i)
+        for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) own[i] += mix(bits_of(g.weights[p]));
+    for (Index i = 0; i < g.n_nodes; ++i) {
+        std::uint64_t h = mix(own[i] ^ 0x6b6579ULL);
+        for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p)
+            h += mix(mix(bits_of(g.weights[p])) ^ own[g.indices[p]]);
+        key[i] = h;
+    }
+    return key;
 }
 
 // Counts the units whose component misses the first or the last group (and of
@@ -191,11 +235,13 @@ Graph build_graph(const EdgeSource& src, Drop drop, const CancelToken* cancel) {
         g.weights[cursor[b]++] = w;
     });
 
+    sort_rows(g);
     g.degree.assign(g.n_nodes, 0.0);
     for (Index i = 0; i < g.n_nodes; ++i)
         for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) g.degree[i] += g.weights[p];
     g.counts.isolated = n_all - g.n_nodes;
     drop_unreachable(g, drop);
+    g.key = unit_keys(g);
     g.n_dropped = n_all - g.n_nodes;
     return g;
 }
