@@ -196,3 +196,25 @@ def test_a_net_equal_to_its_shuffles_gets_their_ncut(name):
         assert (
             modcore.spectral_cluster(shuffled, n_clusters=k, seed=0).ncut == sig.shuffled_ncuts[i]
         )
+
+
+@pytest.mark.parametrize("name", ["all ones", "two equal blocks"])
+def test_a_curve_over_k_is_order_free_where_eigenvalues_repeat_at_a_smaller_k(name):
+    # One embedding at max(ks) serves every k: at a smaller k whose eigenvalue
+    # repeats past it, the embedding's columns are cut canonically too.
+    weights = SYMMETRIC[name]
+    ks = [3, 5, 8]
+    rng = np.random.default_rng(1)
+
+    def ncuts(w):
+        curve = modcore.ncut_curve(w, ks=ks, n_shuffles=2, seed=0, progress=False)
+        return np.array([s.ncut for s in curve.significances])
+
+    base = ncuts(weights)
+    for _ in range(4):
+        np.testing.assert_allclose(
+            ncuts(relabel(weights, random_perms(weights, rng))), base, rtol=0, atol=1e-9
+        )
+    # and at each k the curve equals the clustering at that k alone
+    alone = [modcore.spectral_cluster(weights, n_clusters=k, seed=0).ncut for k in ks]
+    np.testing.assert_allclose(base, alone, rtol=0, atol=1e-9)

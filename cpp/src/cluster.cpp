@@ -95,10 +95,7 @@ ClusterResult cluster_embedding(const Graph& g, const Embedding& emb, int k,
         std::vector<double> narrow;
         const double* x = emb.rows.data();
         if (emb.dim > k) {
-            narrow.resize(static_cast<std::size_t>(emb.n_rows) * k);
-            for (Index i = 0; i < emb.n_rows; ++i)
-                std::copy_n(&emb.rows[static_cast<std::size_t>(i) * emb.dim], k,
-                            &narrow[static_cast<std::size_t>(i) * k]);
+            narrow = embedding_columns(g, emb, k);
             x = narrow.data();
         }
         if (opt.assign_labels == AssignLabels::ClusterQR) {

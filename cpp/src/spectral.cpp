@@ -520,4 +520,33 @@ Embedding spectral_embedding(const Graph& g, int k,
     return emb;
 }
 
+std::vector<double> embedding_columns(const Graph& g, const Embedding& emb, int k) {
+    const Index n = emb.n_rows, dim = emb.dim;
+    std::vector<double> out(static_cast<std::size_t>(n) * k);
+    Index hi = k;
+    while (hi < dim && emb.eigenvalues.size() > static_cast<std::size_t>(hi) &&
+           emb.eigenvalues[k - 1] - emb.eigenvalues[hi] <= kRepeated)
+        ++hi;
+    if (hi == k) {
+        for (Index i = 0; i < n; ++i)
+            std::copy_n(&emb.rows[static_cast<std::size_t>(i) * dim], k, &out[i * k]);
+        return out;
+    }
+    // The computed columns (past the c component indicators) back to eigenvectors
+    // of N (rows times d^1/2), cut at k, and scaled again.
+    const Index c = emb.n_components;
+    Eigen::MatrixXd x(n, hi - c);
+    Eigen::VectorXd evals(hi - c);
+    for (Index j = c; j < hi; ++j) evals[j - c] = emb.eigenvalues[j];
+    for (Index i = 0; i < n; ++i)
+        for (Index j = c; j < hi; ++j)
+            x(i, j - c) = emb.rows[static_cast<std::size_t>(i) * dim + j] * std::sqrt(g.degree[i]);
+    cut_at(evals, x, static_cast<int>(k - c), g.key.data());
+    for (Index i = 0; i < n; ++i) {
+        std::copy_n(&emb.rows[static_cast<std::size_t>(i) * dim], c, &out[i * k]);
+        for (Index j = c; j < k; ++j) out[i * k + j] = x(i, j - c) / std::sqrt(g.degree[i]);
+    }
+    return out;
+}
+
 }  // namespace modcore

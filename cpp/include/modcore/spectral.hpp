@@ -64,4 +64,10 @@ struct Embedding {
 Embedding spectral_embedding(const Graph& g, int k, const SpectralOptions& opt,
                              int n_threads = 1);
 
+// The first k columns of a wider embedding of g, n_rows x k row-major: the
+// embedding at k (the top eigenvectors nest). Where the k-th eigenvalue is
+// repeated past k inside the embedding, those columns become a canonical subspace
+// of the repeated eigenvalue's columns, as spectral_embedding does at its own cut-off.
+std::vector<double> embedding_columns(const Graph& g, const Embedding& emb, int k);
+
 }  // namespace modcore
