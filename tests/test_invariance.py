@@ -218,3 +218,15 @@ def test_a_curve_over_k_is_order_free_where_eigenvalues_repeat_at_a_smaller_k(na
     # and at each k the curve equals the clustering at that k alone
     alone = [modcore.spectral_cluster(weights, n_clusters=k, seed=0).ncut for k in ks]
     np.testing.assert_allclose(base, alone, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("rule", list(ORDER_FREE))
+@pytest.mark.parametrize("scale", [3.7, 1e-3, 2.0**-40 * 3])
+def test_a_scaled_net_gets_the_same_modules_and_ncut(rule, scale):
+    # The n-cut does not see a global scale; weights divided by their largest
+    # round differently, and nothing may hang on their last bits.
+    weights = random_pruned_mlp((70, 50, 50, 10), sparsity=0.7, seed=6)
+    base = modcore.spectral_cluster(weights, seed=0, **ORDER_FREE[rule])
+    scaled = modcore.spectral_cluster([w * scale for w in weights], seed=0, **ORDER_FREE[rule])
+    assert abs(scaled.ncut - base.ncut) <= 1e-9
+    assert_same_modules(scaled.labels, base.labels)

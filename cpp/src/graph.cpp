@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <utility>
 #include <stdexcept>
@@ -69,22 +68,24 @@ void sort_rows(Graph& g) {
 
 std::uint64_t mix(std::uint64_t x) { return splitmix64(x); }
 
-std::uint64_t bits_of(double w) {
-    std::uint64_t b;
-    std::memcpy(&b, &w, sizeof b);
-    return b;
-}
-
 // Sums of hashes are order-free and exact (mod 2^64), so a key depends on the
-// multiset of (weight, neighbour key) pairs only.
+// multiset of (weight, neighbour key) pairs only. Weights are hashed on a grid of
+// 2^-24 of the graph's largest, so a key does not change with a global scale (the
+// division by the network's largest |w|, which may sit in a dropped unit, rounds
+// differently): only a weight within ~1e-16 of a grid line could move.
 std::vector<std::uint64_t> unit_keys(const Graph& g) {
+    const double top = g.weights.empty() ? 1.0 : *std::max_element(g.weights.begin(), g.weights.end());
+    const double grid = std::ldexp(1.0, 24) / top;
+    auto weight_hash = [&](double w) {
+        return mix(static_cast<std::uint64_t>(std::llround(w * grid)) ^ 0x77ULL);
+    };
     std::vector<std::uint64_t> own(g.n_nodes, 0), key(g.n_nodes);
     for (Index i = 0; i < g.n_nodes; ++i)
-        for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) own[i] += mix(bits_of(g.weights[p]));
+        for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) own[i] += weight_hash(g.weights[p]);
     for (Index i = 0; i < g.n_nodes; ++i) {
         std::uint64_t h = mix(own[i] ^ 0x6b6579ULL);
         for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p)
-            h += mix(mix(bits_of(g.weights[p])) ^ own[g.indices[p]]);
+            h += mix(weight_hash(g.weights[p]) ^ own[g.indices[p]]);
         key[i] = h;
     }
     return key;

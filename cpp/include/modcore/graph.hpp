@@ -54,10 +54,11 @@ struct Graph {
     std::vector<double> weights;
     std::vector<double> degree;
     // A hash of the unit's own edge weights and of its neighbours' (two rounds of
-    // Weisfeiler-Lehman refinement over the weights' bits): it does not depend on
-    // the order of units, so stages that need a value per unit where an index
-    // would do (the Lanczos start vector, ties in the n-cut refinement) use it.
-    // Units an automorphism exchanges share it; most others do not.
+    // Weisfeiler-Lehman refinement over the weights, on a grid of 2^-24 of the
+    // largest): it does not depend on the order of units or on a global scale, so
+    // stages that need a value per unit where an index would do (the Lanczos start
+    // vector, the refinement's sweep orders, pivot ties) use it. Units an
+    // automorphism exchanges share it; most others do not.
     std::vector<std::uint64_t> key;
     DropCounts counts;
     Index n_dropped = 0;                // units left out: isolated, plus unreachable by that rule
