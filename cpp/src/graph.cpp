@@ -48,10 +48,36 @@ bool colour_groups(const EdgeSource& src, std::vector<int>& colour) {
     return true;
 }
 
-// Sorts each row's neighbours by node id (rows already in order, as a chain's
-// are, are only checked), so the CSR, and every sum over a row, depends only
-// on the network and not on the order its entries were read in.
+// Above this many CSR entries (2^22 edges, 100 MB) unsorted rows are sorted one by
+// one in place, not rebuilt by the transpose below, which doubles the memory.
+constexpr Index kTransposeMaxEntries = Index{1} << 23;
+
+// Sorts each row's neighbours by node id, so the CSR, and every sum over a row,
+// depends only on the network and not on the order its entries were read in (a
+// shuffle's come in shuffled order). A chain's rows come sorted and are only
+// checked; otherwise the CSR is rebuilt by one transpose, O(entries): the graph
+// is symmetric, so writing each row's entries into their neighbours' rows, rows
+// in node order, lists every row's neighbours in node order.
 void sort_rows(Graph& g) {
+    Index unsorted = 0;
+    for (Index i = 0; i < g.n_nodes; ++i)
+        unsorted += !std::is_sorted(g.indices.begin() + g.indptr[i],
+                                    g.indices.begin() + g.indptr[i + 1]);
+    if (unsorted == 0) return;
+    if (g.indptr[g.n_nodes] <= kTransposeMaxEntries) {
+        std::vector<std::int32_t> indices(g.indices.size());
+        std::vector<double> weights(g.weights.size());
+        std::vector<Index> cursor(g.indptr.begin(), g.indptr.end() - 1);
+        for (Index i = 0; i < g.n_nodes; ++i)
+            for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) {
+                const Index to = cursor[g.indices[p]]++;
+                indices[to] = static_cast<std::int32_t>(i);
+                weights[to] = g.weights[p];
+            }
+        g.indices.swap(indices);
+        g.weights.swap(weights);
+        return;
+    }
     std::vector<std::pair<std::int32_t, double>> row;
     for (Index i = 0; i < g.n_nodes; ++i) {
         const Index lo = g.indptr[i], hi = g.indptr[i + 1];

@@ -179,8 +179,6 @@ double sweep(const Graph& g, std::int32_t* labels, int k, int max_passes,
             bool any = false;
             for (Index i : group) any = any || active[i];
             if (!any) continue;
-            std::vector<std::int32_t> before;
-            for (Index i : group) before.push_back(labels[i]);
             bool now = false;
             if (group.size() == 1) {
                 double gain = 0.0;
@@ -194,9 +192,8 @@ double sweep(const Graph& g, std::int32_t* labels, int k, int max_passes,
             }
             if (!now) continue;
             moved = true;
-            for (std::size_t m = 0; m < group.size(); ++m) {
-                const Index i = group[m];
-                if (labels[i] == before[m]) continue;
+            // Mark the group (moved or not) and its neighbours.
+            for (Index i : group) {
                 next[i] = 1;
                 for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) next[g.indices[p]] = 1;
             }
