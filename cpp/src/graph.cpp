@@ -48,9 +48,10 @@ bool colour_groups(const EdgeSource& src, std::vector<int>& colour) {
     return true;
 }
 
-// Above this many CSR entries (2^22 edges, 100 MB) unsorted rows are sorted one by
-// one in place, not rebuilt by the transpose below, which doubles the memory.
-constexpr Index kTransposeMaxEntries = Index{1} << 23;
+// Above this many CSR entries (12 MB of them) unsorted rows are sorted one by one in
+// place, not rebuilt by the transpose below, which needs a second copy: a large
+// network's null keeps about one graph in memory (test_large_graph).
+constexpr Index kTransposeMaxEntries = Index{1} << 20;
 
 // Sorts each row's neighbours by node id, so the CSR, and every sum over a row,
 // depends only on the network and not on the order its entries were read in (a

@@ -86,11 +86,25 @@ public:
         return s;
     }
 
-    // A group of units that tie on gain and key (units an automorphism of the
-    // graph exchanges, typically): each one's best move is judged on the same
-    // partition, then all are made at once, and kept only if together they lower
-    // the n-cut and leave no module empty. The outcome does not depend on the
-    // order of the group's members, as moving one before another would.
+    // Whether the group's units (equal keys) are in one module and their best moves
+    // go to one module with gains equal to rounding (1e-11 of the n-cut's scale).
+    bool interchangeable(const std::vector<Index>& group) {
+        double first_gain = 0.0;
+        const std::int32_t a = labels_[group[0]], b = best_move(group[0], first_gain);
+        if (b == a) return false;
+        for (std::size_t m = 1; m < group.size(); ++m) {
+            double gain = 0.0;
+            if (labels_[group[m]] != a || best_move(group[m], gain) != b ||
+                std::fabs(gain - first_gain) > 1e-11 * k_)
+                return false;
+        }
+        return true;
+    }
+
+    // Units with equal keys that are not interchangeable: each one's best move is
+    // judged on the same partition, then all are made at once, and kept only if
+    // together they lower the n-cut and leave no module empty. The outcome does not
+    // depend on the order of the group's members, as moving one before another would.
     bool move_together(const std::vector<Index>& group) {
         std::vector<std::pair<Index, std::int32_t>> moves;
         for (Index i : group) {
@@ -185,6 +199,17 @@ double sweep(const Graph& g, std::int32_t* labels, int k, int max_passes,
                 const std::int32_t b = r.best_move(group[0], gain);
                 if (b != labels[group[0]]) {
                     r.move(group[0], b);
+                    now = true;
+                }
+            } else if (r.interchangeable(group)) {
+                // Twins in one module that want the same move with the same gain: an
+                // automorphism of the graph and the partition exchanges them, so
+                // whichever moves first, the partitions reached are the same up to it.
+                for (Index i : group) {
+                    double gain = 0.0;
+                    const std::int32_t b = r.best_move(i, gain);
+                    if (b == labels[i]) continue;
+                    r.move(i, b);
                     now = true;
                 }
             } else {
