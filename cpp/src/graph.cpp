@@ -101,7 +101,8 @@ std::uint64_t mix(std::uint64_t x) { return splitmix64(x); }
 // division by the network's largest |w|, which may sit in a dropped unit, rounds
 // differently): only a weight within ~1e-16 of a grid line could move.
 std::vector<std::uint64_t> unit_keys(const Graph& g) {
-    const double top = g.weights.empty() ? 1.0 : *std::max_element(g.weights.begin(), g.weights.end());
+    const double top =
+        g.weights.empty() ? 1.0 : *std::max_element(g.weights.begin(), g.weights.end());
     const double grid = std::ldexp(1.0, 24) / top;
     auto weight_hash = [&](double w) {
         return mix(static_cast<std::uint64_t>(std::llround(w * grid)) ^ 0x77ULL);

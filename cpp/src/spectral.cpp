@@ -74,7 +74,8 @@ std::vector<double> start_vector(const Graph& g, Index lo, Index n) {
         std::uint64_t state = key;
         v[i] = static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53 - 0.5;
         const auto range = std::equal_range(sorted.begin(), sorted.end(), key);
-        if (range.second - range.first > 1) v[i] += 1e-3 * (Rng(lo + i, kTwinStream).uniform() - 0.5);
+        if (range.second - range.first > 1)
+            v[i] += 1e-3 * (Rng(lo + i, kTwinStream).uniform() - 0.5);
     }
     return v;
 }
