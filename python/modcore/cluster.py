@@ -322,8 +322,8 @@ def spectral_cluster(
     ``n_clusters`` eigenvectors of the normalized adjacency ``D^-1/2 A D^-1/2``
     scaled by ``D^-1/2`` (scikit-learn's spectral embedding). By default the
     embedding becomes labels by a column-pivoted QR (``cluster_qr``), and
-    single units then move between modules while that lowers the n-cut, the
-    moves with the largest gain first. The result depends on the network alone:
+    single units then move between modules while that lowers the n-cut, in
+    orders computed from the units' weights. The result depends on the network alone:
     not on the seed, the thread count, or the order of units (a network whose
     units are permuted with their weights gets the same modules, numbered alike,
     and the same n-cut up to rounding). The authors'
@@ -353,9 +353,9 @@ def spectral_cluster(
         empty. "kmeans": k-means with ``n_init`` restarts, one kept by ``select_by``.
     refine : bool, default=True
         Afterwards, move single units to the module that lowers the n-cut most
-        until no move lowers it, in order of gain (ties by values computed from
-        the graph, never by unit indices; units that tie exactly move together or
-        not at all), so the order of units does not matter; every module keeps a unit.
+        until no move lowers it: sweeps over the units in three orders computed
+        from their weights (never their indices) from the same start, the lowest
+        n-cut kept, so the order of units does not matter; every module keeps a unit.
     n_init : int, default=10
         k-means restarts ("kmeans" only).
     select_by : {"inertia", "ncut"}, default="inertia"
