@@ -230,3 +230,16 @@ def test_a_scaled_net_gets_the_same_modules_and_ncut(rule, scale):
     scaled = modcore.spectral_cluster([w * scale for w in weights], seed=0, **ORDER_FREE[rule])
     assert abs(scaled.ncut - base.ncut) <= 1e-9
     assert_same_modules(scaled.labels, base.labels)
+
+
+@pytest.mark.parametrize("rule", list(ORDER_FREE))
+@pytest.mark.parametrize("widths", [(200, 150, 150, 200), (20, 15, 15, 20), (300, 200, 100)])
+def test_a_chain_read_backwards_gets_the_same_modules_and_ncut(rule, widths):
+    # Reversing the order of the groups keeps the graph: the bipartite sides swap
+    # colours, and at equal sizes neither may be chosen by its group numbers.
+    weights = random_pruned_mlp(widths, sparsity=0.8, seed=1)
+    backwards = [w.T for w in weights[::-1]]
+    a = modcore.spectral_cluster(weights, seed=0, **ORDER_FREE[rule])
+    b = modcore.spectral_cluster(backwards, seed=0, **ORDER_FREE[rule])
+    assert abs(a.ncut - b.ncut) <= 1e-9
+    assert_same_modules(a.labels, b.labels[::-1])

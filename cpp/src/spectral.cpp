@@ -350,7 +350,13 @@ bool solve_bipartite(const Graph& g, const NormalizedAdjacency& na, const Embedd
                      int nev, const SpectralOptions& opt, Eigen::VectorXd& evals,
                      Eigen::MatrixXd& x) {
     const int c = emb.n_components;
-    const bool even_small = g.n_side0 <= g.n_nodes - g.n_side0;
+    // The smaller side; at equal sizes the one with the larger sum of unit keys, so
+    // the choice does not follow the order of groups (a chain read backwards).
+    std::uint64_t key_sum[2] = {0, 0};
+    for (Index i = 0; i < g.n_nodes; ++i) key_sum[i >= g.n_side0] += g.key[i];
+    const bool even_small = g.n_side0 != g.n_nodes - g.n_side0
+                                ? g.n_side0 < g.n_nodes - g.n_side0
+                                : key_sum[0] >= key_sum[1];
     const Index s_lo = even_small ? 0 : g.n_side0;
     const Index s_n = even_small ? g.n_side0 : g.n_nodes - g.n_side0;
     const Index t_lo = even_small ? g.n_side0 : 0;
