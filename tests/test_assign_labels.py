@@ -27,7 +27,8 @@ def test_cluster_qr_matches_scipy_on_the_same_embedding(seed):
     )
     emb = _core.spectral_embedding(*net.to_core(), 6, 1e-5, "auto", seed)  # the same solve
     order = net.offsets[emb["node_group"]] + emb["node_index"]
-    np.testing.assert_array_equal(
+    # Modules are numbered by volume, the oracle's by pivot: the same partition.
+    assert oracles.same_partition(
         np.concatenate(res.labels)[order], oracles.cluster_qr(emb["embedding"])
     )
 

@@ -324,8 +324,10 @@ double modularity_py(const Sizes& sizes, const py::list& blocks, const Labels& l
     return partition_score_py(modularity, sizes, blocks, labels, drop, normalize);
 }
 
+// `seed` is accepted and not used: the embedding depends on the graph alone
+// (spectral.hpp); callers written when it did still pass one.
 py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double tol,
-                      const std::string& method, std::uint64_t seed, const std::string& drop,
+                      const std::string& method, std::uint64_t /*seed*/, const std::string& drop,
                       const std::string& normalize, int n_jobs, Index large_graph) {
     SpectralOptions opt;
     opt.tol = tol;
@@ -337,7 +339,7 @@ py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double 
     Embedding emb = interruptible([&](const CancelToken& token) {
         g = prepared(in, gopt, token);
         opt.cancel = &token;
-        return spectral_embedding(g, k, seed, opt, resolve_threads(n_jobs));
+        return spectral_embedding(g, k, opt, resolve_threads(n_jobs));
     });
     py::dict d = node_map(g);
     d["embedding"] = to_numpy(std::move(emb.rows)).reshape(

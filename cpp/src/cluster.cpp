@@ -1,6 +1,7 @@
 #include "modcore/cluster.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -8,6 +9,7 @@
 #include "modcore/cluster_qr.hpp"
 #include "modcore/kmeans.hpp"
 #include "modcore/modularity.hpp"
+#include "modcore/module_sums.hpp"
 #include "modcore/ncut.hpp"
 #include "modcore/refine.hpp"
 #include "modcore/rng.hpp"
@@ -40,6 +42,30 @@ std::vector<std::int32_t> pack_components(const Graph& g, const Embedding& emb, 
     return labels;
 }
 
+// Modules renumbered by value: by volume, largest first (on a grid of 1e-12 of
+// the total, so volumes equal but for rounding tie), then by size, then by the
+// weight inside; the old number decides only between modules equal in all three.
+// So a relabelled network gets the same module numbers.
+void number_modules(const Graph& g, std::int32_t* labels, int k) {
+    const ModuleSums s = module_sums(g, labels, k);
+    std::vector<Index> size(k, 0);
+    for (Index i = 0; i < g.n_nodes; ++i) ++size[labels[i]];
+    double total = 0.0;
+    for (double v : s.vol) total += v;
+    const double grid = total > 0.0 ? 1e12 / total : 0.0;
+    auto on_grid = [&](double v) { return std::llround(v * grid); };
+    std::vector<std::int32_t> order(k);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
+        if (on_grid(s.vol[a]) != on_grid(s.vol[b])) return on_grid(s.vol[a]) > on_grid(s.vol[b]);
+        if (size[a] != size[b]) return size[a] > size[b];
+        return on_grid(s.inside[a]) > on_grid(s.inside[b]);
+    });
+    std::vector<std::int32_t> number(k);
+    for (int m = 0; m < k; ++m) number[order[m]] = m;
+    for (Index i = 0; i < g.n_nodes; ++i) labels[i] = number[labels[i]];
+}
+
 }  // namespace
 
 ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint64_t seed,
@@ -48,7 +74,7 @@ ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint
     if (k < 2 || k > g.n_nodes)
         throw std::invalid_argument("n_clusters must be between 2 and the number of live neurons (" +
                                     std::to_string(g.n_nodes) + "), got " + std::to_string(k));
-    const Embedding emb = spectral_embedding(g, k, seed, opt.spectral, n_threads);
+    const Embedding emb = spectral_embedding(g, k, opt.spectral, n_threads);
     return cluster_embedding(g, emb, k, opt, seed, n_threads);
 }
 
@@ -69,14 +95,11 @@ ClusterResult cluster_embedding(const Graph& g, const Embedding& emb, int k,
         std::vector<double> narrow;
         const double* x = emb.rows.data();
         if (emb.dim > k) {
-            narrow.resize(static_cast<std::size_t>(emb.n_rows) * k);
-            for (Index i = 0; i < emb.n_rows; ++i)
-                std::copy_n(&emb.rows[static_cast<std::size_t>(i) * emb.dim], k,
-                            &narrow[static_cast<std::size_t>(i) * k]);
+            narrow = embedding_columns(g, emb, k);
             x = narrow.data();
         }
         if (opt.assign_labels == AssignLabels::ClusterQR) {
-            res.labels = cluster_qr(x, emb.n_rows, k);
+            res.labels = cluster_qr(x, emb.n_rows, k, g.key.data());
         } else {
             // By n-cut, every restart is refined before it is scored; by inertia
             // (computed before any refinement) only the kept one needs to be.
@@ -96,6 +119,7 @@ ClusterResult cluster_embedding(const Graph& g, const Embedding& emb, int k,
         // the restarts' own refinement.
         if (opt.refine) refine_ncut(g, res.labels.data(), k, kMaxRefinePasses);
     }
+    number_modules(g, res.labels.data(), k);
     res.ncut = ncut(g, res.labels.data(), k);
     res.modularity = modularity(g, res.labels.data(), k);
     return res;

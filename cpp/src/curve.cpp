@@ -21,7 +21,7 @@ std::vector<ClusterResult> cluster_curve(const Graph& g, const std::vector<int>&
                                          const ClusterOptions& opt, std::uint64_t seed,
                                          int n_threads) {
     const int k_max = max_clusters(ks, g.n_nodes);
-    const Embedding emb = spectral_embedding(g, k_max, seed, opt.spectral, n_threads);
+    const Embedding emb = spectral_embedding(g, k_max, opt.spectral, n_threads);
     std::vector<ClusterResult> out;
     out.reserve(ks.size());
     for (int k : ks) {

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <stdexcept>
 #include <string>
 
 #include "modcore/rescale.hpp"
+#include "modcore/rng.hpp"
 
 namespace modcore {
 namespace {
@@ -44,6 +46,77 @@ bool colour_groups(const EdgeSource& src, std::vector<int>& colour) {
         }
     }
     return true;
+}
+
+// Above this many CSR entries (12 MB of them) unsorted rows are sorted one by one in
+// place, not rebuilt by the transpose below, which needs a second copy: a large
+// network's null keeps about one graph in memory (test_large_graph).
+constexpr Index kTransposeMaxEntries = Index{1} << 20;
+
+// Sorts each row's neighbours by node id, so the CSR, and every sum over a row,
+// depends only on the network and not on the order its entries were read in (a
+// shuffle's come in shuffled order). A chain's rows come sorted and are only
+// checked; otherwise the CSR is rebuilt by one transpose, O(entries): the graph
+// is symmetric, so writing each row's entries into their neighbours' rows, rows
+// in node order, lists every row's neighbours in node order.
+void sort_rows(Graph& g) {
+    Index unsorted = 0;
+    for (Index i = 0; i < g.n_nodes; ++i)
+        unsorted += !std::is_sorted(g.indices.begin() + g.indptr[i],
+                                    g.indices.begin() + g.indptr[i + 1]);
+    if (unsorted == 0) return;
+    if (g.indptr[g.n_nodes] <= kTransposeMaxEntries) {
+        std::vector<std::int32_t> indices(g.indices.size());
+        std::vector<double> weights(g.weights.size());
+        std::vector<Index> cursor(g.indptr.begin(), g.indptr.end() - 1);
+        for (Index i = 0; i < g.n_nodes; ++i)
+            for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) {
+                const Index to = cursor[g.indices[p]]++;
+                indices[to] = static_cast<std::int32_t>(i);
+                weights[to] = g.weights[p];
+            }
+        g.indices.swap(indices);
+        g.weights.swap(weights);
+        return;
+    }
+    std::vector<std::pair<std::int32_t, double>> row;
+    for (Index i = 0; i < g.n_nodes; ++i) {
+        const Index lo = g.indptr[i], hi = g.indptr[i + 1];
+        if (std::is_sorted(g.indices.begin() + lo, g.indices.begin() + hi)) continue;
+        row.clear();
+        for (Index p = lo; p < hi; ++p) row.emplace_back(g.indices[p], g.weights[p]);
+        std::sort(row.begin(), row.end());
+        for (Index p = lo; p < hi; ++p) {
+            g.indices[p] = row[p - lo].first;
+            g.weights[p] = row[p - lo].second;
+        }
+    }
+}
+
+std::uint64_t mix(std::uint64_t x) { return splitmix64(x); }
+
+// Sums of hashes are order-free and exact (mod 2^64), so a key depends on the
+// multiset of (weight, neighbour key) pairs only. Weights are hashed on a grid of
+// 2^-24 of the graph's largest, so a key does not change with a global scale (the
+// division by the network's largest |w|, which may sit in a dropped unit, rounds
+// differently): only a weight within ~1e-16 of a grid line could move.
+std::vector<std::uint64_t> unit_keys(const Graph& g) {
+    const double top =
+        g.weights.empty() ? 1.0 : *std::max_element(g.weights.begin(), g.weights.end());
+    const double grid = std::ldexp(1.0, 24) / top;
+    auto weight_hash = [&](double w) {
+        return mix(static_cast<std::uint64_t>(std::llround(w * grid)) ^ 0x77ULL);
+    };
+    std::vector<std::uint64_t> own(g.n_nodes, 0), key(g.n_nodes);
+    for (Index i = 0; i < g.n_nodes; ++i)
+        for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) own[i] += weight_hash(g.weights[p]);
+    for (Index i = 0; i < g.n_nodes; ++i) {
+        std::uint64_t h = mix(own[i] ^ 0x6b6579ULL);
+        for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p)
+            h += mix(weight_hash(g.weights[p]) ^ own[g.indices[p]]);
+        key[i] = h;
+    }
+    return key;
 }
 
 // Counts the units whose component misses the first or the last group (and of
@@ -206,11 +279,13 @@ Graph build_graph(const EdgeSource& src, Drop drop, const CancelToken* cancel) {
     for (Index i = 0; i < g.n_nodes; ++i)
         if (cursor[i] != g.indptr[i + 1]) throw other_edges();
 
+    sort_rows(g);
     g.degree.assign(g.n_nodes, 0.0);
     for (Index i = 0; i < g.n_nodes; ++i)
         for (Index p = g.indptr[i]; p < g.indptr[i + 1]; ++p) g.degree[i] += g.weights[p];
     g.counts.isolated = n_all - g.n_nodes;
     drop_unreachable(g, drop);
+    g.key = unit_keys(g);
     g.n_dropped = n_all - g.n_nodes;
     return g;
 }

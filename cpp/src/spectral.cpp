@@ -11,14 +11,18 @@
 #include <string>
 
 #include "modcore/csr.hpp"
+#include "modcore/pivot.hpp"
 #include "modcore/rng.hpp"
 #include "modcore/team.hpp"
 
 namespace modcore {
 namespace {
 
-constexpr std::uint64_t kEigenStream = 0x5eed0e165ULL;
-constexpr std::uint64_t kNullStream = 0x6e756c6c766563ULL;  // null vectors of star-like graphs
+constexpr std::uint64_t kTwinStream = 0x7477696e73ULL;  // start-vector noise of twin units
+// Eigenvalues of N closer than this are one repeated eigenvalue (the dense
+// solvers' errors are ~1e-15; eigenvectors of eigenvalues this close are not
+// determined by the graph to the precision results are compared at).
+constexpr double kRepeated = 1e-9;
 // "auto" decomposes graphs up to this size densely (faster than Lanczos there).
 constexpr Index kDenseAutoNodes = 300;
 // Below this singular value a bipartite eigenvector is a null vector of N.
@@ -53,6 +57,78 @@ struct Deflation {
         for (Index i = 0; i < n; ++i) x[i] -= coef[comp[i]] * u[i];
     }
 };
+
+// The Lanczos start vector on nodes [lo, lo + n): a value per unit drawn from its
+// order-free key (graph.hpp), so a relabelled graph starts from the relabelled
+// vector, runs the same iteration up to rounding, and converges to the same
+// vectors. Units that share a key (twins an automorphism exchanges) would get
+// equal entries, and a Krylov space of such vectors misses every eigenvector that
+// tells twins apart; they get a small extra entry from their index, which moves
+// only the basis chosen inside eigenspaces that the symmetry makes repeated.
+std::vector<double> start_vector(const Graph& g, Index lo, Index n) {
+    std::vector<double> v(n);
+    std::vector<std::uint64_t> sorted(g.key.begin() + lo, g.key.begin() + lo + n);
+    std::sort(sorted.begin(), sorted.end());
+    for (Index i = 0; i < n; ++i) {
+        const std::uint64_t key = g.key[lo + i];
+        std::uint64_t state = key;
+        v[i] = static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53 - 0.5;
+        const auto range = std::equal_range(sorted.begin(), sorted.end(), key);
+        if (range.second - range.first > 1)
+            v[i] += 1e-3 * (Rng(lo + i, kTwinStream).uniform() - 0.5);
+    }
+    return v;
+}
+
+// r orthonormal vectors spanning an r-dimensional subspace of range(P), for an
+// orthogonal projector P on R^n given by its diagonal and by column(i, v), which
+// writes P e_i: Gram-Schmidt on P's columns, the column with the largest
+// remaining norm first (a column-pivoted QR of P, as cluster_qr picks its units).
+// The subspace depends on P alone, not on any basis of its range, and a
+// relabelled P gives the relabelled subspace (ties by value, pivot.hpp). False
+// when range(P) is too small.
+template <class Column>
+bool pivoted_span(Index n, int r, Eigen::VectorXd left, const Column& column,
+                  const std::uint64_t* key, Eigen::MatrixXd& q) {
+    q.resize(n, r);
+    Eigen::VectorXd v(n);
+    for (int t = 0; t < r; ++t) {
+        const Index i = pick_pivot(left, key, n);
+        if (!(left[i] > 1e-8)) return false;
+        column(i, v);
+        const auto done = q.leftCols(t);
+        for (int pass = 0; pass < 2; ++pass) v -= done * (done.transpose() * v);
+        const double norm = v.norm();
+        if (!(norm > 1e-6)) return false;
+        q.col(t) = v / norm;
+        left -= q.col(t).cwiseAbs2();  // q_t lies in range(P): q_t . P e_j = q_t[j]
+    }
+    return true;
+}
+
+// evals (descending) and x's columns, at least nev, cut to nev. Where the nev-th
+// eigenvalue is repeated past the cut-off (within kRepeated), which of its
+// eigenvectors came first is the solver's accident: the cluster's columns among
+// the first nev become a canonical basis (pivoted_span) of a subspace of the
+// cluster's eigenspace, which x must hold whole. Repeats inside the first nev
+// need nothing: cluster_qr and k-means do not depend on the basis of the span.
+void cut_at(Eigen::VectorXd& evals, Eigen::MatrixXd& x, int nev, const std::uint64_t* key) {
+    const Index m = evals.size();
+    const double cut = evals[nev - 1];
+    Index lo = nev - 1, hi = nev;
+    while (lo > 0 && evals[lo - 1] - cut <= kRepeated) --lo;
+    while (hi < m && cut - evals[hi] <= kRepeated) ++hi;
+    if (hi > nev) {
+        const Eigen::MatrixXd e = x.middleCols(lo, hi - lo);
+        Eigen::MatrixXd q;
+        const bool ok = pivoted_span(
+            x.rows(), static_cast<int>(nev - lo), e.rowwise().squaredNorm(),
+            [&](Index i, Eigen::VectorXd& v) { v.noalias() = e * e.row(i).transpose(); }, key, q);
+        if (ok) x.middleCols(lo, nev - lo) = q;
+    }
+    evals.conservativeResize(nev);
+    x.conservativeResize(Eigen::NoChange, nev);
+}
 
 // N = D^-1/2 A D^-1/2, row by row. N's entries are kept for the rows below
 // `stored_rows`: all rows of a small graph (the fastest product); of a large one
@@ -188,12 +264,9 @@ bool plausible(const Op& op, const Eigen::VectorXd& evals, const Eigen::MatrixXd
 // eigenvalue among the wanted ones (a star-like graph's many exact zeros) stalls
 // it, and Spectra's tridiagonal solve then fails or returns garbage.
 template <class Op>
-bool lanczos(Op& op, int nev, double lo, std::uint64_t seed, const SpectralOptions& opt,
+bool lanczos(Op& op, int nev, double lo, std::vector<double> v0, const SpectralOptions& opt,
              Eigen::VectorXd& evals, Eigen::MatrixXd& evecs) {
     const Index n = op.rows();
-    Rng rng(seed, kEigenStream);
-    std::vector<double> v0(n);
-    for (auto& v : v0) v = rng.uniform() - 0.5;
     op.defl.project(v0.data());
 
     // Measured on the reference net (k = 12, tol 1e-5): 2 * nev + 8 = 30 vectors take
@@ -247,36 +320,43 @@ std::string too_big_for_dense(Index n) {
            "as n^3, about 30 s at 3,000)";
 }
 
-// Full eigendecomposition of the deflated N; top nev pairs.
+// Full eigendecomposition of the deflated N; top nev pairs (cut_at).
 void solve_dense(const Graph& g, const NormalizedAdjacency& na, const Embedding& emb, int nev,
                  const SpectralOptions& opt, Eigen::VectorXd& evals, Eigen::MatrixXd& x) {
     Deflation defl(g, emb.component, emb.n_components, 0, g.n_nodes);
     const FullOp op(defl, opt.cancel, na);
     const auto solver = dense_solve(op);
-    evals = solver.eigenvalues().tail(nev).reverse();  // Eigen sorts ascending
-    x = solver.eigenvectors().rightCols(nev).rowwise().reverse();
+    const Index m = g.n_nodes - emb.n_components;  // the deflated vectors sit at -2, below these
+    evals = solver.eigenvalues().tail(m).reverse();  // Eigen sorts ascending
+    x = solver.eigenvectors().rightCols(m).rowwise().reverse();
+    cut_at(evals, x, nev, g.key.data());
 }
 
 bool solve_full(const Graph& g, const NormalizedAdjacency& na, const Embedding& emb, int nev,
-                std::uint64_t seed, const SpectralOptions& opt, Eigen::VectorXd& evals,
-                Eigen::MatrixXd& x) {
+                const SpectralOptions& opt, Eigen::VectorXd& evals, Eigen::MatrixXd& x) {
     Deflation defl(g, emb.component, emb.n_components, 0, g.n_nodes);
     FullOp op(defl, opt.cancel, na);
-    return lanczos(op, nev, -1.0, seed, opt, evals, x);
+    return lanczos(op, nev, -1.0, start_vector(g, 0, g.n_nodes), opt, evals, x);
 }
 
 // The top nev eigenpairs of N of a bipartite graph, from C C^T on the smaller
 // side S (eigenvalues sigma^2): the pairs [u; C^T u / sigma] / sqrt(2) for
-// sigma > 0 first, then exact null vectors of N, [u; 0] with C^T u = 0 and
-// [0; v] with C v = 0. C C^T is solved by Lanczos when S is large enough, else
-// (or when Lanczos fails) densely: a star-like graph (a layer with one live
-// unit) has a tiny S and a huge null space, which Lanczos cannot resolve.
-// Returns false when neither applies or the wanted vectors reach below 0.
+// sigma > 0 first (cut_at: a sigma repeated past the cut-off gets a canonical
+// basis), then null vectors of N. C C^T is solved by Lanczos when S is large
+// enough, else (or when Lanczos fails) densely: a star-like graph (a layer with
+// one live unit) has a tiny S and a huge null space, which Lanczos cannot
+// resolve. Returns false when neither applies or the wanted vectors reach below 0.
 bool solve_bipartite(const Graph& g, const NormalizedAdjacency& na, const Embedding& emb,
-                     int nev, std::uint64_t seed, const SpectralOptions& opt,
-                     Eigen::VectorXd& evals, Eigen::MatrixXd& x) {
+                     int nev, const SpectralOptions& opt, Eigen::VectorXd& evals,
+                     Eigen::MatrixXd& x) {
     const int c = emb.n_components;
-    const bool even_small = g.n_side0 <= g.n_nodes - g.n_side0;
+    // The smaller side; at equal sizes the one with the larger sum of unit keys, so
+    // the choice does not follow the order of groups (a chain read backwards).
+    std::uint64_t key_sum[2] = {0, 0};
+    for (Index i = 0; i < g.n_nodes; ++i) key_sum[i >= g.n_side0] += g.key[i];
+    const bool even_small = g.n_side0 != g.n_nodes - g.n_side0
+                                ? g.n_side0 < g.n_nodes - g.n_side0
+                                : key_sum[0] >= key_sum[1];
     const Index s_lo = even_small ? 0 : g.n_side0;
     const Index s_n = even_small ? g.n_side0 : g.n_nodes - g.n_side0;
     const Index t_lo = even_small ? g.n_side0 : 0;
@@ -286,7 +366,7 @@ bool solve_bipartite(const Graph& g, const NormalizedAdjacency& na, const Embedd
     Eigen::MatrixXd u;
     Eigen::VectorXd sigma2;
     const bool lanczos_ok = s_n - c > nev + 20 && nev <= kMaxLanczosVectors;
-    if (!(lanczos_ok && lanczos(op, nev, 0.0, seed, opt, sigma2, u))) {
+    if (!(lanczos_ok && lanczos(op, nev, 0.0, start_vector(g, s_lo, s_n), opt, sigma2, u))) {
         if (s_n > kDenseMaxNodes) return false;
         const auto solver = dense_solve(op);
         const Index m = s_n - c;  // the deflated component vectors sit at -2, below these
@@ -294,59 +374,65 @@ bool solve_bipartite(const Graph& g, const NormalizedAdjacency& na, const Embedd
         u = solver.eigenvectors().rightCols(m).rowwise().reverse();
     }
 
-    evals.resize(nev);
-    x.setZero(g.n_nodes, nev);
-    // T parts of the +sigma vectors, then of the null vectors [0; v]: the basis the
-    // next null vector is made orthogonal to (with the components' T parts, this
-    // spans the row space of C while only +sigma vectors are in it).
-    Eigen::MatrixXd t_basis(t_n, nev);
-    Index n_basis = 0;
-    int j = 0;
+    // The +sigma pairs: the wanted ones and those tied with the last wanted one.
+    // Their S and T parts, u and v = C^T u / sigma, span the row spaces of C^T
+    // and C beside the components.
+    std::vector<double> sigma;
+    Eigen::MatrixXd v_all(t_n, sigma2.size());
     Eigen::VectorXd v(t_n);
-    for (Index i = 0; i < sigma2.size() && j < nev; ++i, ++j) {
+    for (Index i = 0; i < sigma2.size(); ++i) {
         na.rows_times(t_lo, t_n, s_lo, u.col(i).data(), v.data());  // C^T u
-        const double sigma = v.norm();
-        if (sigma > kZeroSigma) {
-            evals[j] = sigma;
-            v /= sigma;
-            t_basis.col(n_basis++) = v;
-            for (Index r = 0; r < s_n; ++r) x(s_lo + r, j) = std::sqrt(0.5) * u(r, i);
-            for (Index r = 0; r < t_n; ++r) x(t_lo + r, j) = std::sqrt(0.5) * v[r];
-        } else {
-            evals[j] = 0.0;
-            for (Index r = 0; r < s_n; ++r) x(s_lo + r, j) = u(r, i);
-        }
+        const double s = v.norm();
+        if (!(s > kZeroSigma)) break;
+        if (static_cast<int>(sigma.size()) >= nev && sigma[nev - 1] - s > kRepeated) break;
+        v_all.col(static_cast<Index>(sigma.size())) = v / s;
+        sigma.push_back(s);
     }
-    if (j == nev) return true;
-    // null(C) on T has dimension t_n - rank(C), rank(C) = c + the sigmas above.
-    if (nev - j > t_n - c - n_basis) return false;
+    const Index n_pos = static_cast<Index>(sigma.size());
+    const Index n_x = std::max<Index>(n_pos, nev);
+    evals = Eigen::VectorXd::Zero(n_x);
+    x.setZero(g.n_nodes, n_x);
+    for (Index j = 0; j < n_pos; ++j) {
+        evals[j] = sigma[j];
+        x.block(s_lo, j, s_n, 1) = std::sqrt(0.5) * u.col(j);
+        x.block(t_lo, j, t_n, 1) = std::sqrt(0.5) * v_all.col(j);
+    }
+    if (n_pos >= nev) {
+        cut_at(evals, x, nev, g.key.data());
+        return true;
+    }
+    // The rest are null vectors of N, eigenvalue 0, repeated: a canonical basis
+    // (pivoted_span) of the null space, which on each side is what the row space
+    // of C (or C^T) and the components leave.
+    const auto u_pos = u.leftCols(n_pos);
+    const auto v_pos = v_all.leftCols(n_pos);
     Deflation t_defl(g, emb.component, c, t_lo, t_n);
-    Rng rng(seed, kNullStream);
-    for (; j < nev; ++j) {
+    Eigen::VectorXd left(g.n_nodes);
+    for (Index r = 0; r < s_n; ++r)
+        left[s_lo + r] = 1.0 - u_pos.row(r).squaredNorm() - defl.u[r] * defl.u[r];
+    for (Index r = 0; r < t_n; ++r)
+        left[t_lo + r] = 1.0 - v_pos.row(r).squaredNorm() - t_defl.u[r] * t_defl.u[r];
+    auto column = [&](Index i, Eigen::VectorXd& out) {
         check_cancel(opt.cancel);
-        double norm = 0.0;
-        for (int attempt = 0; attempt < 4 && !(norm > 1e-6); ++attempt) {
-            for (Index r = 0; r < t_n; ++r) v[r] = rng.uniform() - 0.5;
-            const double drawn = v.norm();
-            for (int pass = 0; pass < 2; ++pass) {  // twice: one Gram-Schmidt pass loses digits
-                t_defl.project(v.data());
-                const auto basis = t_basis.leftCols(n_basis);
-                v -= basis * (basis.transpose() * v);
-            }
-            norm = v.norm() / drawn;
-        }
-        if (!(norm > 1e-6)) return false;
-        v.normalize();
-        t_basis.col(n_basis++) = v;
-        evals[j] = 0.0;
-        for (Index r = 0; r < t_n; ++r) x(t_lo + r, j) = v[r];
-    }
+        out.setZero(g.n_nodes);
+        const bool on_s = (i >= s_lo && i < s_lo + s_n);
+        const Index lo = on_s ? s_lo : t_lo, n = on_s ? s_n : t_n;
+        const auto basis = on_s ? u_pos : v_pos;
+        auto part = out.segment(lo, n);
+        part = -(basis * basis.row(i - lo).transpose());
+        part[i - lo] += 1.0;
+        (on_s ? defl : t_defl).project(part.data());
+    };
+    Eigen::MatrixXd q;
+    if (!pivoted_span(g.n_nodes, static_cast<int>(nev - n_pos), left, column, g.key.data(), q))
+        return false;
+    x.rightCols(nev - n_pos) = q;
     return true;
 }
 
 }  // namespace
 
-Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
+Embedding spectral_embedding(const Graph& g, int k,
                              const SpectralOptions& opt, int n_threads) {
     if (k < 1 || k > g.n_nodes)
         throw std::invalid_argument("n_clusters must be between 1 and the number of live neurons (" +
@@ -381,7 +467,7 @@ Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
         solved = true;
     }
     if (!solved && (asked == EigenMethod::Bipartite || (asked == EigenMethod::Auto && g.bipartite))) {
-        solved = solve_bipartite(g, na, emb, nev, seed, opt, evals, x);
+        solved = solve_bipartite(g, na, emb, nev, opt, evals, x);
         if (solved) emb.method = EigenMethod::Bipartite;
         else if (asked == EigenMethod::Bipartite)
             throw std::runtime_error("the bipartite eigensolver found no " + std::to_string(nev) +
@@ -391,7 +477,7 @@ Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
     // Lanczos needs a Krylov space comfortably larger than nev inside the deflated space.
     const bool full_ok = n - c > nev + 20 && nev <= kMaxLanczosVectors;
     if (!solved && full_ok) {
-        solved = solve_full(g, na, emb, nev, seed, opt, evals, x);
+        solved = solve_full(g, na, emb, nev, opt, evals, x);
         if (solved) emb.method = EigenMethod::Full;
     }
     if (!solved) {
@@ -439,6 +525,35 @@ Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
     emb.eigenvalues.assign(c, 1.0);
     for (int j = 0; j < nev; ++j) emb.eigenvalues.push_back(evals[j]);
     return emb;
+}
+
+std::vector<double> embedding_columns(const Graph& g, const Embedding& emb, int k) {
+    const Index n = emb.n_rows, dim = emb.dim;
+    std::vector<double> out(static_cast<std::size_t>(n) * k);
+    Index hi = k;
+    while (hi < dim && emb.eigenvalues.size() > static_cast<std::size_t>(hi) &&
+           emb.eigenvalues[k - 1] - emb.eigenvalues[hi] <= kRepeated)
+        ++hi;
+    if (hi == k) {
+        for (Index i = 0; i < n; ++i)
+            std::copy_n(&emb.rows[static_cast<std::size_t>(i) * dim], k, &out[i * k]);
+        return out;
+    }
+    // The computed columns (past the c component indicators) back to eigenvectors
+    // of N (rows times d^1/2), cut at k, and scaled again.
+    const Index c = emb.n_components;
+    Eigen::MatrixXd x(n, hi - c);
+    Eigen::VectorXd evals(hi - c);
+    for (Index j = c; j < hi; ++j) evals[j - c] = emb.eigenvalues[j];
+    for (Index i = 0; i < n; ++i)
+        for (Index j = c; j < hi; ++j)
+            x(i, j - c) = emb.rows[static_cast<std::size_t>(i) * dim + j] * std::sqrt(g.degree[i]);
+    cut_at(evals, x, static_cast<int>(k - c), g.key.data());
+    for (Index i = 0; i < n; ++i) {
+        std::copy_n(&emb.rows[static_cast<std::size_t>(i) * dim], c, &out[i * k]);
+        for (Index j = c; j < k; ++j) out[i * k + j] = x(i, j - c) / std::sqrt(g.degree[i]);
+    }
+    return out;
 }
 
 }  // namespace modcore

@@ -221,8 +221,9 @@ def _add_rule_options(p: argparse.ArgumentParser) -> None:
         "--assign-labels",
         choices=ASSIGN_LABELS,
         default="cluster_qr",
-        help="cluster_qr (default; deterministic) or kmeans (restarts; with "
-        "--no-refine --n-init 25 the authors' rule)",
+        help="cluster_qr (default; depends on the network alone, not on the seed or "
+        "the order of units) or kmeans (restarts; with --no-refine --n-init 25 the "
+        "authors' rule)",
     )
     p.add_argument(
         "--refine",

@@ -321,9 +321,12 @@ def spectral_cluster(
     (biases ignored; units without edges dropped, see ``drop``). Nodes are embedded by the top
     ``n_clusters`` eigenvectors of the normalized adjacency ``D^-1/2 A D^-1/2``
     scaled by ``D^-1/2`` (scikit-learn's spectral embedding). By default the
-    embedding becomes labels by a column-pivoted QR (``cluster_qr``), which
-    is deterministic, and single units then move between modules while that
-    lowers the n-cut: the result does not depend on the seed. The authors'
+    embedding becomes labels by a column-pivoted QR (``cluster_qr``), and
+    single units then move between modules while that lowers the n-cut, in
+    orders computed from the units' weights. The result depends on the network alone:
+    not on the seed, the thread count, or the order of units (a network whose
+    units are permuted with their weights gets the same modules, numbered alike,
+    and the same n-cut up to rounding). The authors'
     pipeline instead runs k-means (k-means++, 25 restarts, the lowest inertia
     kept) and no refinement: ``assign_labels="kmeans", refine=False,
     n_init=25``; its n-cut moved with the seed by 0.36-0.63 of the shuffle
@@ -350,7 +353,9 @@ def spectral_cluster(
         empty. "kmeans": k-means with ``n_init`` restarts, one kept by ``select_by``.
     refine : bool, default=True
         Afterwards, move single units to the module that lowers the n-cut most
-        until no move lowers it (deterministic; every module keeps a unit).
+        until no move lowers it: sweeps over the units in three orders computed
+        from their weights (never their indices) from the same start, the lowest
+        n-cut kept, so the order of units does not matter; every module keeps a unit.
     n_init : int, default=10
         k-means restarts ("kmeans" only).
     select_by : {"inertia", "ncut"}, default="inertia"
@@ -401,8 +406,9 @@ def spectral_cluster(
         for a block from a group to itself (a precomputed adjacency): ValueError.
     seed : None, int or numpy.random.Generator, default=None
         None draws fresh entropy; the integer used is in the result. Same seed,
-        same result, whatever ``n_jobs``. With "cluster_qr" only the Lanczos
-        start vector depends on it.
+        same result, whatever ``n_jobs``. Only k-means reads it; "cluster_qr"
+        (with or without ``refine``) gives the same result for every seed. k-means++
+        draws units by index, so "kmeans" results also depend on the order of units.
     n_jobs : int or None, default=None
         Threads for the k-means restarts (None: all cores; more than the
         machine's cores are capped at its cores); "cluster_qr" runs on one.

@@ -176,12 +176,17 @@ def null_stats(value: float, sample: np.ndarray) -> tuple:
     """Mean and sample std (ddof=1) of a null sample, and value's z-score in it.
 
     With std 0 the z-score is 0 when value equals the mean, else +-inf; a sample of one
-    has no spread to measure, so its std and z-score are NaN.
+    has no spread to measure, so its std and z-score are NaN. A sample of equal values
+    has mean that value and std exactly 0 (summed, they could differ by rounding, and a
+    std of 1e-16 made any z).
     """
     mean = float(sample.mean())
     if len(sample) < 2:
         return mean, math.nan, math.nan
-    std = float(sample.std(ddof=1))
+    if sample.min() == sample.max():
+        mean, std = float(sample[0]), 0.0
+    else:
+        std = float(sample.std(ddof=1))
     if std > 0:
         return mean, std, (value - mean) / std
     return mean, std, 0.0 if value == mean else math.copysign(math.inf, value - mean)

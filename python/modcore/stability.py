@@ -188,12 +188,11 @@ def stability(
     """Cluster a network with ``n_seeds`` seeds and compare the modules of every pair.
 
     The seeds are ``seed, seed + 1, ...`` (mod 2**64), each a whole
-    :func:`modcore.spectral_cluster` run (Lanczos start vector and, with
-    ``assign_labels="kmeans"``, the k-means restarts). The spread of the n-cuts
-    over seeds is the part of a reported n-cut that is luck; compare it with the
-    null's standard deviation (:attr:`modcore.Significance.shuffled_std`). With
-    the default ``cluster_qr`` only the start vector changes, which moves the
-    embedding within ``tol``.
+    :func:`modcore.spectral_cluster` run (with ``assign_labels="kmeans"``, the
+    k-means restarts). The spread of the n-cuts over seeds is the part of a
+    reported n-cut that is luck; compare it with the null's standard deviation
+    (:attr:`modcore.Significance.shuffled_std`). The default ``cluster_qr`` does
+    not read the seed, so every seed gives the same modules.
 
     Parameters
     ----------

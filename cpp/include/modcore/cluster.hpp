@@ -33,14 +33,18 @@ struct ClusterResult {
     EigenMethod method = EigenMethod::Auto;  // the eigensolver used; Auto when k >= components
 };
 
-// Deterministic in (graph, options, seed) for any n_threads.
+// Deterministic in (graph, options, seed) for any n_threads; the seed is read by
+// k-means alone. With cluster_qr (refined or not) the result depends on the graph
+// alone: a relabelled graph gets the relabelled modules, numbered alike (by
+// volume, see cluster.cpp), and the same n-cut up to rounding. k-means++ draws
+// units by index, so k-means results are not invariant to the order of units.
 ClusterResult cluster_graph(const Graph& g, const ClusterOptions& opt, std::uint64_t seed,
                             int n_threads);
 
 // The steps of cluster_graph after the embedding, for k modules, from an embedding
-// of dimension >= k computed with the same seed: its first k columns are the
+// of dimension >= k: its first k columns are the
 // k-dimensional embedding (the top eigenvectors nest, component indicators first),
-// so cluster_graph is this with emb = spectral_embedding(g, k, seed). opt.n_clusters
+// so cluster_graph is this with emb = spectral_embedding(g, k). opt.n_clusters
 // is not read.
 ClusterResult cluster_embedding(const Graph& g, const Embedding& emb, int k,
                                 const ClusterOptions& opt, std::uint64_t seed, int n_threads);

@@ -39,7 +39,9 @@ struct DropCounts {
 // Symmetric CSR adjacency over the live (degree > 0) units. When the groups
 // 2-colour with every non-empty block joining two colours (bipartite), live
 // units of colour 0 come first: every edge joins a node below n_side0 to one at
-// or above it. Otherwise units follow group order and n_side0 is 0.
+// or above it. Otherwise units follow group order and n_side0 is 0. Each row
+// lists its neighbours in node order, so one network gives the same bits
+// however its entries were read (a shuffle's entries come in shuffled order).
 struct Graph {
     std::vector<Index> group_sizes;
     bool bipartite = false;
@@ -51,6 +53,13 @@ struct Graph {
     std::vector<std::int32_t> indices;
     std::vector<double> weights;
     std::vector<double> degree;
+    // A hash of the unit's own edge weights and of its neighbours' (two rounds of
+    // Weisfeiler-Lehman refinement over the weights, on a grid of 2^-24 of the
+    // largest): it does not depend on the order of units or on a global scale, so
+    // stages that need a value per unit where an index would do (the Lanczos start
+    // vector, the refinement's sweep orders, pivot ties) use it. Units an
+    // automorphism exchanges share it; most others do not.
+    std::vector<std::uint64_t> key;
     DropCounts counts;
     Index n_dropped = 0;                // units left out: isolated, plus unreachable by that rule
 

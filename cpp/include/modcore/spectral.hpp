@@ -52,7 +52,22 @@ struct Embedding {
 // When the graph has k or more components, dim is 0 and only `component` is
 // meaningful: every union of components has n-cut 0 (see cluster.cpp). A large
 // graph's products use n_threads threads; the result does not depend on them.
-Embedding spectral_embedding(const Graph& g, int k, std::uint64_t seed,
-                             const SpectralOptions& opt, int n_threads = 1);
+//
+// No seed: the result depends on the graph alone, and a relabelled graph (units
+// in another order) gets the relabelled embedding up to rounding and the signs
+// of columns. Lanczos starts from a vector computed from the units' order-free
+// keys; where the k-th eigenvalue is repeated past the cut-off (within 1e-9; the
+// dense solvers' and the bipartite null space's cases) the embedding holds a
+// canonical subspace of its eigenspace, chosen by a pivoted QR of the
+// eigenspace's projector, not the solver's arbitrary basis. Lanczos computes no
+// eigenvalue past the k-th, so on its path a repeat at the cut-off goes unseen.
+Embedding spectral_embedding(const Graph& g, int k, const SpectralOptions& opt,
+                             int n_threads = 1);
+
+// The first k columns of a wider embedding of g, n_rows x k row-major: the
+// embedding at k (the top eigenvectors nest). Where the k-th eigenvalue is
+// repeated past k inside the embedding, those columns become a canonical subspace
+// of the repeated eigenvalue's columns, as spectral_embedding does at its own cut-off.
+std::vector<double> embedding_columns(const Graph& g, const Embedding& emb, int k);
 
 }  // namespace modcore
