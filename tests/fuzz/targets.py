@@ -157,7 +157,13 @@ def _block(draw: Draw, sizes: list[int]) -> tuple:
 
 @target("core")
 def core(data: bytes) -> None:
-    draw = Draw(data)
+    # Casting the drawn values to small or integer dtypes overflows on purpose.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _core_call(Draw(data))
+
+
+def _core_call(draw: Draw) -> None:
     sizes = [draw.int(-1, 12) for _ in range(draw.int(0, 5))]
     blocks = [_block(draw, sizes) for _ in range(draw.int(0, 4))]
     sizes_arr = np.array(sizes, dtype=np.int64)
