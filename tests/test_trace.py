@@ -666,12 +666,12 @@ class Wrap(nn.Module):
                 conv=nn.Conv2d(2, 2, 1),
             ),
             (4,),
-            r"'view'.*reshapes",
+            r"'view' \(method \.view\(\)\), which leaves channel 0 .* several input channels",
         ),
         (
-            Wrap(lambda s, x: s.conv(x).permute(0, 2, 3, 1), conv=nn.Conv2d(2, 3, 1)),
-            (2, 4, 4),
-            r"method \.permute\(\)",
+            Wrap(lambda s, x: s.conv(s.conv(x).permute(0, 3, 2, 1)), conv=nn.Conv2d(4, 4, 1)),
+            (4, 4, 4),
+            r"'permute' \(method \.permute\(\)\).*several input channels",
         ),
         (
             Wrap(
@@ -688,9 +688,14 @@ class Wrap(nn.Module):
         ),
         (Wrap(lambda s, x: s.fc(x).sum(1), fc=nn.Linear(4, 2)), (4,), "reduces over dims"),
         (
-            Wrap(lambda s, x: torch.cat([s.conv(x), s.conv(x)], 2), conv=nn.Conv2d(2, 2, 1)),
+            Wrap(lambda s, x: torch.cat([s.conv(x), s.conv(x)], 0), conv=nn.Conv2d(2, 2, 1)),
             (2, 3, 3),
-            "along dim 2",
+            "along the batch dim",
+        ),
+        (
+            Wrap(lambda s, x: s.fc(torch.softmax(s.fc(x), 1)), fc=nn.Linear(4, 4)),
+            (4,),
+            r"'softmax'.*normalizes over dim 1",
         ),
     ],
 )
