@@ -271,8 +271,12 @@ def test_a_lost_dependence_is_caught_by_the_check(monkeypatch):
         "_scale",
         lambda self, node, divide, factor=None: self._value(node.args[0]),
     )
+    model = nn.Sequential(nn.Linear(3, 4), Fn(lambda h: h * 0), nn.Linear(4, 2))
     with pytest.raises(ValueError, match=r"no dependence.*'mul'"):
-        Network.from_torch(Two(Fn(lambda h: h * 0)))
+        Network.from_torch(model)
+    # Behind a gate a unit may be dead for every input: accepted (docs: the rule).
+    gated = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), Fn(lambda h: h * 0), nn.Linear(4, 2))
+    assert Network.from_torch(gated).sizes == (3, 4, 2)
 
 
 def test_relu_dead_zones_and_bn_shifts_do_not_fail_the_check():
@@ -306,3 +310,52 @@ def test_a_large_model_skips_the_check_with_a_warning(monkeypatch):
         Network.from_torch(model, verify=False)
     with pytest.raises(TypeError, match="verify must be"):
         Network.from_torch(model, verify="yes")
+
+
+# -- checkpoints and files --------------------------------------------------------------
+
+
+def test_a_checkpoint_config_is_checked_against_its_tensors_before_building(tmp_path, monkeypatch):
+    from modcore.nn import MLP, checkpoint
+
+    path = tmp_path / "ok.pt"
+    checkpoint.save(MLP([4, 3, 2], seed=0), path)
+    payload = torch.load(path, weights_only=True)
+    built = []
+
+    def record(**config):  # builds on the meta device only: no memory, no time
+        built.append(torch.empty(0).device.type)
+        return MLP(**config)
+
+    monkeypatch.setitem(checkpoint.ARCHITECTURES, "mlp", record)
+    for widths in ([784, 30000, 30000, 10], [784, 10**6, 10]):
+        payload["config"]["widths"] = widths
+        torch.save(payload, tmp_path / "edited.pt")
+        with pytest.raises(ValueError, match=r"do not match its config .*nothing was built"):
+            checkpoint.load(tmp_path / "edited.pt")
+    assert built == ["meta", "meta"]
+    monkeypatch.undo()
+    monkeypatch.setattr(checkpoint, "MAX_PARAMETERS", 10)
+    with pytest.raises(ValueError, match="more than the 10"):
+        checkpoint.load(path)
+    monkeypatch.undo()
+    # A checkpoint given to any entry point rebuilds its model, which is traced.
+    net = as_network(path)
+    assert net.names == ("input", "0", "2")
+
+
+def test_program_archives_say_what_they_are_and_what_to_pass(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    torch.jit.trace(model, torch.zeros(1, 4)).save(tmp_path / "ts.pt")
+    with pytest.raises(
+        ValueError, match=r"TorchScript archive.*Pass the original torch\.nn\.Module"
+    ):
+        as_network(tmp_path / "ts.pt")
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 4),)), tmp_path / "ep.pt")
+    with pytest.raises(ValueError, match=r"torch\.export archive"):
+        as_network(tmp_path / "ep.pt")
+
+
+def test_from_adjacency_of_a_list_says_what_it_expected():
+    with pytest.raises(TypeError, match=r"numpy array or scipy\.sparse matrix, got a list"):
+        Network.from_adjacency([[0, 1], [1, 0]])

@@ -197,7 +197,12 @@ class Network:
         array of ``n`` entries.
         """
         shape = getattr(adjacency, "shape", None)
-        if shape is None or len(shape) != 2 or shape[0] != shape[1]:
+        if shape is None:
+            raise TypeError(
+                f"adjacency must be a square numpy array or scipy.sparse matrix, got a "
+                f"{type(adjacency).__name__} (for nested lists: np.asarray(adjacency))"
+            )
+        if len(shape) != 2 or shape[0] != shape[1]:
             raise ValueError(f"adjacency must be a square 2-D matrix, got shape {shape}")
         return cls([(name, int(shape[0]))], [(0, 0, adjacency)])
 

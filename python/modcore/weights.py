@@ -414,11 +414,39 @@ def load_torch_file(path: Path):
     # torch.load raises many types (UnpicklingError, RuntimeError, OSError,
     # EOFError, ...) for a damaged or foreign file; all mean "cannot parse".
     except Exception as exc:
+        archive = _program_archive(path)
+        if archive is not None:
+            raise ValueError(f"{path}: {archive}") from exc
         names = _pickled_globals(path)
         reason = _CODE_REFUSED.format(", ".join(names)) if names else _reason(exc)
         raise ValueError(
             f"{path}: cannot be read by torch.load(weights_only=True): {reason}"
         ) from exc
+
+
+def _program_archive(path: Path) -> str | None:
+    """What a zip file holding a program, not a state dict, is, and what to pass instead."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except Exception:  # not a zip file: torch's own reason stands
+        return None
+    if any(n.endswith("/constants.pkl") or "/code/__torch__/" in n for n in names):
+        return (
+            "a TorchScript archive (torch.jit.save), not a state dict: modcore does not load "
+            "TorchScript (it carries code, and its compiled graph cannot be traced into "
+            "units). Pass the original torch.nn.Module, or its state_dict() saved with "
+            "torch.save (read as a chain of Linear layers)"
+        )
+    if any(n.endswith("/archive_format") or n.endswith("/models/model.json") for n in names):
+        return (
+            "a torch.export archive (torch.export.save), not a state dict: its program is "
+            "made of ATen ops, which modcore's tracer does not read. Pass the original "
+            "torch.nn.Module, or its state_dict() saved with torch.save"
+        )
+    return None
 
 
 def _pickled_globals(path: Path) -> list:

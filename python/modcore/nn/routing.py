@@ -13,7 +13,7 @@ output channel to the one input channel all its entries come from, or refuses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -43,16 +43,38 @@ class Piece:
 
 @dataclass(frozen=True)
 class Flow:
-    """A tensor computed from the input, read per channel: its pieces and its shape."""
+    """A tensor computed from the input, read per channel: its pieces and its shape.
+
+    ``live`` (one sample's shape, or None: all) is False at the entries that hold a
+    constant (padding), which carry no unit although their channel does.
+    """
 
     pieces: tuple
     shape: tuple
+    live: torch.Tensor | None = None
 
     def scaled(self, factor, shape=None) -> Flow:
-        return Flow(tuple(p.scaled(factor) for p in self.pieces), shape or self.shape)
+        pieces = tuple(p.scaled(factor) for p in self.pieces)
+        return Flow(pieces, shape or self.shape, self.live)
+
+    def reshaped(self, shape, live=None) -> Flow:
+        """The same pieces for a tensor of ``shape`` whose live entries are ``live``."""
+        if live is not None and bool(live.all()):
+            live = None
+        return replace(self, shape=tuple(shape), live=live)
 
     def take(self, index, shape) -> Flow:
         return Flow(tuple(p.take(index) for p in self.pieces), shape)
+
+    def live_channels(self) -> Flow:
+        """The flow with no unit in a channel none of whose entries is live."""
+        if self.live is None:
+            return self
+        alive = self.live.reshape(self.shape[1], -1).any(1)
+        if bool(alive.all()):
+            return self
+        index = torch.where(alive, torch.arange(self.shape[1]), -1)
+        return Flow(tuple(p.take(index) for p in self.pieces), self.shape, self.live)
 
 
 @dataclass(frozen=True)
@@ -84,8 +106,10 @@ class Gathered:
         if shape[0] != base[0]:
             raise ValueError(f"changes the batch dim ({base} -> {shape})")
         src = self.index.to(torch.int64).reshape(shape[0], shape[1], -1) - 1
-        live = src >= 0
         per_sample = int(torch.tensor(base[1:]).prod()) if len(base) > 1 else 1
+        live = src >= 0
+        if self.base.live is not None:  # an entry copied from a constant is a constant
+            live &= self.base.live.flatten()[src.clamp(min=0) % per_sample]
         per_channel = per_sample // base[1]
         sample = torch.div(src, per_sample, rounding_mode="floor")
         own = torch.arange(shape[0]).reshape(-1, 1, 1)
@@ -110,7 +134,8 @@ class Gathered:
                 f"channels ({int(low[c])} and {int(high[c])} among them); modcore's units are "
                 "channels (dim 1), so a channel must come from one input channel"
             )
-        return self.base.take(high, shape)
+        flow = self.base.take(high, shape)
+        return flow.reshaped(shape, live[0].reshape(shape[1:]))
 
 
 def index_of(value) -> torch.Tensor:

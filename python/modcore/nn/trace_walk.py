@@ -292,7 +292,7 @@ class GraphWalk:
                 if isinstance(module, kinds):
                     return self._pool(node, n_dims, module)
             if isinstance(module, _UPSAMPLE_MODULES):
-                return self._spatial(node, "resamples")
+                return self._spatial(node, "resamples", module)
             raise self._error(node, "is not a layer modcore can read")
         if node.op == "call_method":
             if target in _META_METHODS:
@@ -428,7 +428,7 @@ class GraphWalk:
             and isinstance(self.gm.get_submodule(producer.target), LAYERS)
             and self._folded_bn_scale(producer) is not None
         ):
-            return Flow(flow.pieces, self._shape(node))  # folded into the producer
+            return flow.reshaped(self._shape(node), flow.live)  # folded into the producer
         scale = self._bn_scale(node, bn)
         if scale.numel() != flow.shape[1]:
             raise self._error(
@@ -444,9 +444,7 @@ class GraphWalk:
         shape = self._shape(node)
         if shape != value.shape:
             raise self._error(node, f"changes the shape {value.shape} -> {shape}")
-        if isinstance(value, Gathered):
-            return value
-        return Flow(value.pieces, shape)
+        return value
 
     def _softmax(self, node, dim):
         value = self._value_arg(node)
@@ -501,7 +499,7 @@ class GraphWalk:
         value = self._value_arg(node)
         ndim = len(value.shape)
         if ndim == n_dims + 2:  # (batch, channels, *pooled): each channel pooled alone
-            return self._spatial(node, "pools")
+            return self._spatial(node, "pools", module)
         if ndim != 2 or n_dims != 1:
             raise self._error(
                 node,
@@ -509,28 +507,38 @@ class GraphWalk:
                 "window spans the channel dim together with other dims",
             )
         # (batch, features) read by a 1-D pool as (channels, length): a window over features.
-        flow = self._channels(node, value)
-        eye = torch.eye(flow.shape[1], dtype=torch.float64)
-        try:
-            if module is not None:
-                weights = module(eye)
-            else:
-                args, kwargs = self._concrete(node, eye)
-                weights = node.target(*args, **kwargs)
-        except Exception as exc:
-            raise self._error(node, f"could not be routed ({type(exc).__name__}: {exc})") from exc
+        flow = self._channels(node, value).live_channels()
+        weights = self._run(node, module, torch.eye(flow.shape[1], dtype=torch.float64))
         shape = self._shape(node)
         if not isinstance(weights, torch.Tensor) or weights.shape != (flow.shape[1], shape[1]):
             raise self._error(node, "gives no tensor of the shape the model computed")
         return window_pieces(flow, weights, shape)
 
-    def _spatial(self, node, what: str):
-        """Pooling or resampling over the dims after the channel dim only."""
+    def _spatial(self, node, what: str, module=None):
+        """Pooling or resampling over the dims after the channel dim only; an output entry
+        is live where its window holds a live entry (the op run on the live mask)."""
         flow = self._channels(node, self._value_arg(node))
         shape = self._shape(node)
         if shape is None or len(shape) != len(flow.shape) or shape[:2] != flow.shape[:2]:
             raise self._error(node, f"{what} {flow.shape} into {shape}, not per channel")
-        return Flow(flow.pieces, shape)
+        live = None
+        if flow.live is not None:
+            live = self._run(node, module, flow.live[None].to(torch.float64))[0] > 0
+        return flow.reshaped(shape, live)
+
+    def _run(self, node, module, tensor):
+        """The node's op, with its own arguments, on ``tensor`` in place of its input."""
+        try:
+            if module is not None:
+                out = module(tensor)
+            else:
+                args, kwargs = self._concrete(node, tensor)
+                out = node.target(*args, **kwargs)
+        except Exception as exc:
+            raise self._error(node, f"could not be routed ({type(exc).__name__}: {exc})") from exc
+        if not isinstance(out, torch.Tensor):
+            raise self._error(node, "gives no single tensor")
+        return out
 
     def _reduce(self, node) -> Flow:
         """mean / sum / amax / amin over spatial dims only (global pooling)."""
@@ -550,7 +558,11 @@ class GraphWalk:
         shape = self._shape(node)
         if shape is None or len(shape) < 2 or shape[:2] != flow.shape[:2]:
             raise self._error(node, f"reduces {flow.shape} to {shape}")
-        return Flow(flow.pieces, shape)
+        live = None
+        if flow.live is not None:
+            keep = bool(args.get("keepdim", False))
+            live = flow.live[None].amax(dim=tuple(d % ndim for d in dims), keepdim=keep)[0]
+        return flow.reshaped(shape, live)
 
     def _add(self, node, sign: int) -> Flow:
         args = self._bind(node, ("input", "other", "alpha"))
@@ -559,15 +571,31 @@ class GraphWalk:
         if factor is None:
             raise self._error(node, "has an alpha that is not a number")
         shape = self._shape(node)
-        pieces: list[Piece] = []
+        flows = []
         for key, s in (("input", 1.0), ("other", sign * factor)):
             arg = args.get(key)
             if self._is_flow(arg):
-                value = self._value(arg)
-                pieces += self._broadcast(node, value, shape).scaled(s).pieces
+                flows.append(self._broadcast(node, self._value(arg), shape).scaled(s))
             elif isinstance(arg, fx.Node) and self._shape(arg) is not None:
                 self._check_constant_operand(node, arg, shape)
-        return Flow(tuple(pieces), shape)
+        # A channel's pieces hold at every entry of it; one only partly live (padding inside
+        # it) must not meet an operand that is live where it is not.
+        flows = [f.live_channels() for f in flows]
+        full = torch.ones(shape[1:], dtype=torch.bool)
+        masks = [full if f.live is None else f.live for f in flows]
+        partial = any(
+            bool((m.reshape(shape[1], -1).any(1) & ~m.reshape(shape[1], -1).all(1)).any())
+            for m in masks
+        )
+        if partial and not all(torch.equal(m, masks[0]) for m in masks):
+            raise self._error(
+                node,
+                "adds tensors that hold constants (padding) at different entries of one "
+                "channel, so a channel's unit would be claimed where only the other has it",
+            )
+        live = torch.stack(masks).any(0) if masks else None
+        pieces = tuple(p for f in flows for p in f.pieces)
+        return Flow(pieces, shape).reshaped(shape, live)
 
     def _check_constant_operand(self, node, arg, shape):
         """A constant tensor added to a flow must not add a batch dim or move the flow's dims."""
@@ -627,13 +655,18 @@ class GraphWalk:
         if dim == 0:
             raise self._error(node, "concatenates along the batch dim")
         pieces: list[Piece] = []
+        masks = []
         offset = 0
         for arg in tensors:
             arg_shape = self._shape(arg) if isinstance(arg, fx.Node) else None
             if arg_shape is None:
                 raise self._error(node, "concatenates something that is not a tensor")
-            if self._is_flow(arg):
-                flow = self._channels(node, self.values[arg])
+            if not self._is_flow(arg):
+                masks.append(torch.zeros(arg_shape[1:], dtype=torch.bool))
+            else:
+                flow = self._channels(node, self._value(arg))
+                live = flow.live
+                masks.append(torch.ones(arg_shape[1:], dtype=torch.bool) if live is None else live)
                 if dim != 1:  # along a spatial dim: channels stay where they are
                     pieces += flow.pieces
                     continue
@@ -645,7 +678,7 @@ class GraphWalk:
                     scale[offset : offset + width] = p.scale
                     pieces.append(Piece(p.group, units, scale))
             offset += arg_shape[1]
-        return Flow(tuple(pieces), shape)
+        return Flow(tuple(pieces), shape).reshaped(shape, torch.cat(masks, dim - 1))
 
     # -- in-place ops and aliases --
 
@@ -733,7 +766,8 @@ class GraphWalk:
         return cast("Flow | Gathered", self.values[node])
 
     def _flow_arg(self, node) -> Flow:
-        return self._channels(node, self._value_arg(node))
+        """The one input, per channel, with no unit where it holds only constants."""
+        return self._channels(node, self._value_arg(node)).live_channels()
 
     def _channels(self, node, value) -> Flow:
         if isinstance(value, Flow):
