@@ -152,17 +152,11 @@ def verify_routing(
     if not layers:
         return
     batch = example.shape[0]
-    per_sample = sum(
-        math.prod(n.meta["tensor_meta"].shape) // batch
-        for n in gm.graph.nodes
-        if hasattr(n.meta.get("tensor_meta"), "shape") and len(n.meta["tensor_meta"].shape) > 0
-    )
-    per_sample = max(per_sample, 1)
-    widths = [_shape(layer.node.args[0])[1] for layer in layers]
-    n_channels = max(widths)
     draws = 2 * _PAIRS
-    chunk = max(1, min(n_channels, _CHUNK_ELEMENTS // (draws * per_sample)))
-    total = draws * per_sample * chunk * math.ceil(n_channels / chunk)
+    segments = [_ancestors(layer.node, sources) for layer in layers]
+    sizes = [max(1, sum(_numel(n) // batch for n in seg)) for seg in segments]
+    widths = [_shape(layer.node.args[0])[1] for layer in layers]
+    total = sum(draws * size * width for size, width in zip(sizes, widths))
     if not force and total > AUTO_LIMIT:
         warnings.warn(
             f"the traced graph was not checked against the model's autograd dependence: the "
@@ -187,106 +181,128 @@ def verify_routing(
         ).to(example.device)
         for node in sources
     }
-    observed = {
-        id(layer.node): {
-            g: torch.zeros(_shape(node)[1], w, dtype=torch.bool) for node, g in sources.items()
-        }
-        for layer, w in zip(layers, widths)
-    }
-    # A slot is one sample of the probe: draw z, its sign, the channel it asks about.
-    slots = [(z, sign, c) for c in range(n_channels) for z in range(_PAIRS) for sign in (1.0, -1.0)]
-    size = draws * chunk
-    try:
-        forwards = [slots[i : i + size] for i in range(0, len(slots), size)]
-        _observe(model, forwards[0], bank, sources, layers, observed, generator)
-    except Exception:
-        # A forward that hard-codes its batch size: probe with that batch.
-        forwards = [slots[i : i + batch] for i in range(0, len(slots), batch)]
-        forwards[-1] = forwards[-1] + forwards[-1][:1] * (batch - len(forwards[-1]))
-        if not force and len(forwards) * batch * per_sample > AUTO_LIMIT:
-            warnings.warn(
-                f"the traced graph was not checked against the model's autograd dependence: "
-                f"the forward runs only on batches of {batch}, so the check would take "
-                f"{len(forwards)} forward passes; pass verify=True to run it anyway, "
-                "verify=False to silence this",
-                VerificationSkipped,
-                stacklevel=4,
-            )
-            return
+    for layer, seg, size, width in zip(layers, segments, sizes, widths):
+        srcs = [n for n in gm.graph.nodes if n in seg and n in sources]
+        observed = {sources[n]: torch.zeros(_shape(n)[1], width, dtype=torch.bool) for n in srcs}
+        # A slot is one sample of the probe: the channel it asks about, a draw z, its sign;
+        # channel-major, so each channel's draws are neighbours.
+        channel = torch.arange(width).repeat_interleave(draws)
+        draw = torch.arange(_PAIRS).repeat_interleave(2).repeat(width)
+        sign = torch.tensor([1.0, -1.0], dtype=dtype).repeat(_PAIRS * width)
+        slots = (draw, sign, channel)
+        chunk = draws * max(1, min(width, _CHUNK_ELEMENTS // (draws * size)))
+        probe = _Probe(model, layer.node, seg, sources, bank, observed, generator, draws)
         try:
-            _observe(model, forwards[0], bank, sources, layers, observed, generator)
-        except Exception as exc:
-            raise ValueError(
-                f"checking the traced graph against the model failed: the forward pass on "
-                f"random inputs raised {type(exc).__name__}: {exc}; pass verify=False to skip "
-                "the check"
-            ) from exc
-    for group in forwards[1:]:
-        _observe(model, group, bank, sources, layers, observed, generator)
-    for layer in layers:
-        _compare(layer, observed[id(layer.node)], names, sources, gm, describe)
+            probe.observe(_slice(slots, 0, chunk, chunk))
+        except Exception:
+            # A forward that hard-codes its batch size: probe with that batch.
+            chunk = batch
+            if not force and draws * size * width / batch * 2 > AUTO_LIMIT / 10:
+                warnings.warn(
+                    "the traced graph was not checked against the model's autograd "
+                    f"dependence: the forward runs only on batches of {batch}; pass "
+                    "verify=True to check it anyway, verify=False to silence this",
+                    VerificationSkipped,
+                    stacklevel=4,
+                )
+                return
+            try:
+                probe.observe(_slice(slots, 0, chunk, chunk))
+            except Exception as exc:
+                raise ValueError(
+                    f"checking the traced graph against the model failed: the forward pass "
+                    f"on random inputs raised {type(exc).__name__}: {exc}; pass verify=False "
+                    "to skip the check"
+                ) from exc
+        for i in range(chunk, len(channel), chunk):
+            probe.observe(_slice(slots, i, i + chunk, chunk))
+        _compare(layer, observed, names, sources, gm, describe)
 
 
-def _observe(model, slots, bank, sources, layers, observed, generator) -> None:
-    """One forward over ``slots``; ORs the dependences it shows into ``observed``."""
-    sign = torch.tensor([s for _, s, _ in slots], dtype=next(iter(bank.values())).dtype)
-    draw = torch.tensor([z for z, _, _ in slots])
-    channel = torch.tensor([c for _, _, c in slots])
-    leaves = {}
-    for node, z in bank.items():
-        values = z[draw] * sign.to(z.device).reshape(-1, *[1] * (z.dim() - 1))
-        leaves[node] = values.requires_grad_(True)
-    # No arguments: the input is a leaf, any other placeholder takes its default.
-    inputs = _Probe(model, leaves, [layer.node for layer in layers]).run()
-    nodes = list(leaves)
-    for layer in layers:
-        x = inputs[layer.node]
-        if not isinstance(x, torch.Tensor) or not x.requires_grad:
-            continue  # depends on no source at all
-        width = x.shape[1]
-        asks = channel < width
-        if not bool(asks.any()):
+def _slice(slots: tuple, start: int, stop: int, size: int) -> tuple:
+    """Slots ``start:stop``, the first repeated up to ``size`` (a fixed batch size)."""
+    parts = tuple(t[start:stop] for t in slots)
+    missing = size - len(parts[0])
+    if missing > 0:
+        parts = tuple(torch.cat([t, t[:1].expand(missing)]) for t in parts)
+    return parts
+
+
+def _ancestors(node, sources: dict) -> set:
+    """The nodes ``node``'s input is computed from, stopping at the sources (included)."""
+    seen: set = set()
+    stack = list(node.all_input_nodes)
+    while stack:
+        n = stack.pop()
+        if n in seen:
             continue
-        cot = torch.zeros_like(x)
-        rows = asks.nonzero().flatten()
-        noise = torch.randn((len(rows), *x.shape[2:]), generator=generator, dtype=x.dtype)
-        cot[rows, channel[rows]] = noise.to(x.device)
-        grads = torch.autograd.grad(
-            x, [leaves[n] for n in nodes], cot, retain_graph=True, allow_unused=True
-        )
-        for node, grad in zip(nodes, grads):
-            if grad is None:
-                continue
-            mass = grad.detach().abs().reshape(grad.shape[0], grad.shape[1], -1).sum(2) > 0
-            hits = torch.zeros(width, mass.shape[1])
-            hits.index_add_(0, channel[rows], mass[rows].float().cpu())
-            observed[id(layer.node)][sources[node]] |= (hits > 0).t()
+        seen.add(n)
+        if n not in sources:
+            stack.extend(n.all_input_nodes)
+    return seen
 
 
 class _Probe(fx.Interpreter):
-    """Runs the forward with every source replaced by its leaf; keeps each layer's input.
-    Nodes are matched by name: the model may be a copy in another dtype."""
+    """Runs one layer's segment, its sources replaced by leaves, and ORs the dependence of
+    each probed channel of the layer's input into ``observed``. Nodes are matched by
+    name: the model may be a copy in another dtype."""
 
-    def __init__(self, gm, leaves: dict, layer_nodes: list):
+    def __init__(self, gm, layer, segment, sources, bank, observed, generator, draws):
         super().__init__(gm)
-        self.leaves = {node.name: leaf for node, leaf in leaves.items()}
-        self.layer_nodes = {node.name: node for node in layer_nodes}
-        self.inputs: dict = {}
+        self.layer = layer
+        names = {n.name for n in segment}
+        self.nodes = [n for n in gm.graph.nodes if n.name in names]
+        self.source_names = {n.name: n for n in segment if n in sources}
+        self.groups = {n.name: sources[n] for n in segment if n in sources}
+        self.bank = {n.name: z for n, z in bank.items()}
+        self.observed = observed
+        self.generator = generator
+        self.draws = draws
+        self.input = next(n for n in self.nodes if n.name == layer.args[0].name)
 
-    def run(self, *args):  # type: ignore[override]
+    def observe(self, slots: tuple) -> None:
+        draw, sign, channel = slots
+        leaves = {}
+        for name in self.source_names:
+            z = self.bank[name]
+            values = z[draw] * sign.to(z.device).reshape(-1, *[1] * (z.dim() - 1))
+            leaves[name] = values.requires_grad_(True)
+        self.env = {}
+        self.args_iter = iter(())  # placeholders other than the input take their defaults
         with torch.enable_grad():
-            super().run(*args)
-        return self.inputs
+            for n in self.nodes:
+                if n.name in leaves:
+                    self.env[n] = leaves[n.name] * 1  # not the leaf: in-place ops may follow
+                else:
+                    self.env[n] = self.run_node(n)
+        x = self.env[self.input]
+        if not isinstance(x, torch.Tensor) or not x.requires_grad:
+            return  # depends on no source at all
+        cot = torch.zeros_like(x)
+        rows = torch.arange(len(channel))
+        noise = torch.randn((len(channel), *x.shape[2:]), generator=self.generator, dtype=x.dtype)
+        cot[rows, channel] = noise.to(x.device)
+        names = list(leaves)
+        grads = torch.autograd.grad(x, [leaves[n] for n in names], cot, allow_unused=True)
+        for name, grad in zip(names, grads):
+            if grad is None:
+                continue
+            mass = (grad.detach().abs().reshape(grad.shape[0], grad.shape[1], -1).sum(2) > 0).cpu()
+            seen = self.observed[self.groups[name]]
+            first = channel[:: self.draws]
+            if len(channel) % self.draws == 0 and torch.equal(
+                channel, first.repeat_interleave(self.draws)
+            ):  # each channel's draws side by side
+                seen[:, first] |= mass.reshape(-1, self.draws, mass.shape[1]).any(1).t()
+            else:
+                hits = torch.zeros(x.shape[1], mass.shape[1])
+                hits.index_add_(0, channel, mass.float())
+                seen |= (hits > 0).t()
 
-    def run_node(self, n):
-        if n.name in self.layer_nodes:
-            arg = self.env[n.args[0]] if isinstance(n.args[0], fx.Node) else None
-            # A copy: a later in-place op on the tensor must not change what the layer read.
-            clone = arg.clone() if isinstance(arg, torch.Tensor) else arg
-            self.inputs[self.layer_nodes[n.name]] = clone
-        if n.name in self.leaves:
-            return self.leaves[n.name] * 1  # not the leaf itself: in-place ops may follow
-        return super().run_node(n)
+
+def _numel(node) -> int:
+    meta = node.meta.get("tensor_meta")
+    return math.prod(meta.shape) if hasattr(meta, "shape") else 0
 
 
 def _shape(node):
