@@ -359,3 +359,11 @@ def test_program_archives_say_what_they_are_and_what_to_pass(tmp_path):
 def test_from_adjacency_of_a_list_says_what_it_expected():
     with pytest.raises(TypeError, match=r"numpy array or scipy\.sparse matrix, got a list"):
         Network.from_adjacency([[0, 1], [1, 0]])
+
+
+@pytest.mark.parametrize("name, mid, route", MOVES[:4], ids=[m[0] for m in MOVES[:4]])
+def test_weights_from_module_refuses_a_chain_that_is_not_the_graph(name, mid, route):
+    with pytest.raises(ValueError, match="moves, drops or scales units"):
+        modcore.weights_from_module(Two(Fn(mid)))
+    plain = Two(nn.Dropout(0.5))
+    assert [w.shape for w in modcore.weights_from_module(plain)] == [(5, 12), (12, 3)]

@@ -49,7 +49,10 @@ def weights_from_module(obj: torch.nn.Module | Mapping[str, Any] | PathLike) -> 
           connections are refused (pass the model to
           :func:`modcore.spectral_cluster` itself, which traces them into a
           :class:`modcore.Network`). A Linear layer mid-pruning gives its masked
-          weights.
+          weights. The model is also traced (:mod:`modcore.nn.trace`): an op between
+          two Linear layers that moves, drops or scales units (a permutation, a pad,
+          pooling over features, a scalar multiply) is refused, since the matrices
+          alone would then not be the model's graph.
         - a state dict: the 2-D ``*.weight`` entries in key order (``*.bias``
           ignored; ``*.weight_orig`` times ``*.weight_mask`` for pruned layers).
           A state dict does not record how the layers are wired, so it is read
@@ -179,9 +182,32 @@ def _from_module(module) -> list[np.ndarray]:
                 "model to modcore.spectral_cluster, which traces it"
             )
         names.setdefault(id(layer), name)
-    return [
+    weights = [
         _to_numpy(layer.weight, f"layer {name!r}").T for name, layer in _call_order(module, linears)
     ]
+    _check_plain_chain(module, weights)
+    return weights
+
+
+def _check_plain_chain(module, weights: list) -> None:
+    """The tracer must read these matrices as the graph: an op between two Linear layers
+    that moves, drops or scales units (a permutation, a pad, a pooling over features,
+    a scalar multiply) would make the chain a wrong graph."""
+    from .nn.trace import network_from_module
+
+    net = network_from_module(module)  # a ValueError here names the op it cannot read
+    blocks = [b.dense for b in net.blocks] if net.is_chain else []
+    if len(blocks) == len(weights) and all(
+        b is not None and b.shape == w.shape and np.allclose(b, np.abs(w), rtol=1e-6, atol=0)
+        for b, w in zip(blocks, weights)
+    ):
+        return
+    raise ValueError(
+        f"the {type(module).__name__}'s forward moves, drops or scales units between its "
+        "Linear layers (a permutation, padding, pooling over features or a scalar multiply), "
+        "so its weight matrices alone are not its graph: pass the model itself to "
+        "modcore.spectral_cluster (or modcore.Network.from_torch), which routes those ops"
+    )
 
 
 def _call_order(module, linears: list) -> list:
