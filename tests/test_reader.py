@@ -367,3 +367,36 @@ def test_weights_from_module_refuses_a_chain_that_is_not_the_graph(name, mid, ro
         modcore.weights_from_module(Two(Fn(mid)))
     plain = Two(nn.Dropout(0.5))
     assert [w.shape for w in modcore.weights_from_module(plain)] == [(5, 12), (12, 3)]
+
+
+def test_a_residual_cnn_with_in_place_ops_passes_the_check():
+    class Block(nn.Module):  # torchvision's BasicBlock, small
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c_out)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c_out)
+            self.down = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride), nn.BatchNorm2d(c_out))
+
+        def forward(self, x):
+            identity = self.down(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            out += identity
+            return self.relu(out)
+
+    torch.manual_seed(5)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        Block(4, 6, 2),
+        Block(6, 6, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 3),
+    ).eval()
+    net = Network.from_torch(model, input_shape=(3, 8, 8), verify=True)
+    got = dense(net)
+    assert ("1.conv2", "2.conv1") in got and ("1.down.0", "2.conv1") in got
+    assert ("2.conv2", "5") in got and ("2.down.0", "5") in got  # the residual sum
