@@ -229,7 +229,11 @@ def _slice(slots: tuple, start: int, stop: int, size: int) -> tuple:
 
 
 def _ancestors(node, sources: dict) -> set:
-    """The nodes ``node``'s input is computed from, stopping at the sources (included)."""
+    """The nodes ``node``'s input may depend on: its ancestors back to the sources
+    (included), and every node before ``node`` that reads one of them (an in-place op,
+    or a view written later, changes a tensor without being its ancestor in fx's graph)."""
+    order = {n: i for i, n in enumerate(node.graph.nodes)}
+    limit = order[node]
     seen: set = set()
     stack = list(node.all_input_nodes)
     while stack:
@@ -239,6 +243,7 @@ def _ancestors(node, sources: dict) -> set:
         seen.add(n)
         if n not in sources:
             stack.extend(n.all_input_nodes)
+        stack.extend(u for u in n.users if order[u] < limit)
     return seen
 
 
@@ -310,16 +315,13 @@ def _shape(node):
     return tuple(meta.shape)
 
 
-def _segment(node, sources, gm, describe) -> list:
-    """The ops between the layer call ``node`` and the sources it reads."""
-    seen, stack, ops = set(), [a for a in node.all_input_nodes], []
-    while stack:
-        n = stack.pop()
-        if n in seen or n in sources or n.op in ("get_attr", "placeholder"):
-            continue
-        seen.add(n)
-        ops.append(n)
-        stack.extend(n.all_input_nodes)
+def _segment(node, sources, gm) -> list:
+    """The ops between the layer call ``node`` and the sources it reads, in graph order."""
+    ops = [
+        n
+        for n in _ancestors(node, sources)
+        if n not in sources and n.op not in ("get_attr", "placeholder", "output")
+    ]
     order = {n: i for i, n in enumerate(gm.graph.nodes)}
     return sorted(ops, key=order.__getitem__)
 
@@ -338,16 +340,16 @@ def _compare(layer: LayerRead, observed: dict, names, sources, gm, describe) -> 
     def segment_text():
         nonlocal ops
         if ops is None:
-            ops = _segment(layer.node, sources, gm, describe)
+            ops = _segment(layer.node, sources, gm)
         listed = ", ".join(f"{n.name!r} ({describe(n, gm)})" for n in ops[:12])
         more = f" and {len(ops) - 12} more" if len(ops) > 12 else ""
         return listed + more if listed else "no op"
 
-    for g, seen in observed.items():
-        declared = layer.declared.get(g)
-        if declared is None:
-            declared = torch.zeros_like(seen)
-        declared = torch.as_tensor(declared, dtype=torch.bool)
+    for g in {**observed, **layer.declared}:
+        # A group the routing declares but the layer's input is not computed from: all missing.
+        known = observed[g] if g in observed else layer.declared[g]
+        seen = observed.get(g, torch.zeros_like(known))
+        declared = layer.declared.get(g, torch.zeros_like(known))
         extra = seen & ~declared
         missing = declared & ~seen
         where = (
@@ -363,7 +365,7 @@ def _compare(layer: LayerRead, observed: dict, names, sources, gm, describe) -> 
             )
         if not missing.any():
             continue
-        if any(_is_gate(n, gm) for n in _segment(layer.node, sources, gm, describe)):
+        if any(_is_gate(n, gm) for n in _segment(layer.node, sources, gm)):
             continue  # behind a gate: a dead zone, possibly for every input
         u, c = (int(i) for i in missing.nonzero()[0])
         raise ValueError(
