@@ -697,6 +697,11 @@ class Wrap(nn.Module):
             (4,),
             r"'softmax'.*normalizes over dim 1",
         ),
+        (
+            Wrap(lambda s, x: s.conv(s.sm(s.conv(x))), conv=nn.Conv2d(2, 2, 1), sm=nn.Softmax2d()),
+            (2, 3, 3),
+            r"Softmax2d\): normalizes over dim -3",
+        ),
     ],
 )
 def test_unsupported_ops_name_the_node_and_op(model, shape, match):

@@ -282,6 +282,8 @@ class GraphWalk:
                 return self._batchnorm(node, module)
             if isinstance(module, _SOFTMAX_MODULES):
                 return self._softmax(node, module.dim)
+            if isinstance(module, nn.Softmax2d):  # over the channels of (N, C, H, W)
+                return self._softmax(node, -3)
             if isinstance(module, _ELEMENTWISE_MODULES):
                 return self._elementwise(node)
             if isinstance(module, _CONSTANT_PADS):
