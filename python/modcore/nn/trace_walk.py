@@ -805,11 +805,13 @@ class GraphWalk:
         return args, kwargs
 
     def _constant_value(self, arg):
-        if isinstance(arg, fx.Node):
-            return fx.node.map_aggregate(self.constants.get(arg), lambda a: a)
-        return fx.node.map_aggregate(
-            arg, lambda a: self.constants.get(a) if isinstance(a, fx.Node) else a
-        )
+        """``arg`` as the model used it, tensors on the CPU (where entry numbers live)."""
+
+        def value(a):
+            a = self.constants.get(a) if isinstance(a, fx.Node) else a
+            return a.detach().cpu() if isinstance(a, torch.Tensor) else a
+
+        return fx.node.map_aggregate(arg, value)
 
     def _shape(self, node):
         meta = node.meta.get("tensor_meta")
