@@ -1,13 +1,15 @@
 """From a torch model to modcore's unit graph, by tracing its dataflow (torch.fx).
 
-Units are the input's features (or channels) and the output units (or channels)
-of every Linear and convolution call; each call is one group, named by the
-module's qualified name. The walk follows each tensor computed from the input
-as *pieces*: for every feature along dim 1, which unit of which earlier group it
-carries and with what scale. Weightless ops (activations, dropout, pooling,
-padding, flattening) keep or re-index the pieces, a residual ``add`` joins the
-operands' pieces, a channel ``cat`` places them side by side, and a layer that
-reads the tensor gets one edge block from each group among its pieces.
+The one reader of torch modules: every entry point that takes an ``nn.Module``
+comes here. Units are the input's features (or channels) and the output units (or
+channels) of every Linear and convolution call; each call is one group, named by
+the module's qualified name. The walk (:mod:`modcore.nn.trace_walk`) follows each
+tensor computed from the input: for every channel (dim 1), which unit of which
+earlier group it carries and with what gain, reading each op from its own
+arguments (docs: "Reading torch models" lists the ops and what is refused). A
+layer that reads the tensor gets one edge block from each group it carries. The
+graph is then checked against the model's autograd dependence
+(:mod:`modcore.nn.verify`), which shares no code with the walk.
 
 How a weight becomes an edge (``|w|`` throughout; paths are summed by absolute
 value):
@@ -19,7 +21,7 @@ value):
 - Flatten from ``(N, C, *spatial)`` to ``(N, C * prod(spatial))`` is channel-major,
   so feature ``f`` belongs to channel ``f // prod(spatial)``; a Linear after it
   joins channel ``c`` to unit ``u`` with the sum of ``|W[u, f]|`` over the
-  channel's positions.
+  channel's positions (padded positions, which hold constants, carry no unit).
 - BatchNorm directly after a Linear or convolution whose output nothing else
   reads is folded into that layer's weights, ``W[j] *= gamma_j / sqrt(var_j + eps)``,
   as ``torch.nn.utils.fusion.fuse_conv_bn_eval`` does. Any other BatchNorm (after
@@ -27,8 +29,10 @@ value):
   reads, so its scale lands on the input side of the layers that consume it. Both
   keep the function of the eval-mode network; the shift only moves biases, which
   the graph ignores.
-- Multiplying or dividing by a scalar scales the path; adding a constant (a
-  bias) changes nothing.
+- Activations pass a unit with gain 1; multiplying or dividing by a scalar scales
+  the path; adding a constant (a bias) changes nothing; pooling within a channel
+  keeps it (gain 1), pooling over the features of a ``(batch, features)`` tensor
+  is a window with the pool's weights.
 """
 
 from __future__ import annotations
