@@ -400,3 +400,14 @@ def test_a_residual_cnn_with_in_place_ops_passes_the_check():
     got = dense(net)
     assert ("1.conv2", "2.conv1") in got and ("1.down.0", "2.conv1") in got
     assert ("2.conv2", "5") in got and ("2.down.0", "5") in got  # the residual sum
+
+
+def test_a_cnn_checkpoint_is_traced_with_its_recorded_input_shape(tmp_path):
+    from modcore.nn import CNN, checkpoint
+
+    model = CNN(channels=(4,), pool_after=(True,), seed=0)
+    checkpoint.save(model, tmp_path / "cnn.pt")
+    net = as_network(tmp_path / "cnn.pt")
+    assert net.names[:2] == ("input", "0") and net.sizes[:2] == (model.input_shape[0], 4)
+    expected = Network.from_torch(model, input_shape=model.input_shape)
+    assert net.sizes == expected.sizes

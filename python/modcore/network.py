@@ -425,7 +425,9 @@ def as_network(obj, *, input_shape=None, verify=None) -> Network:
         if model is not None:
             from .nn.trace import network_from_module
 
-            return network_from_module(model, input_shape=input_shape, verify=verify)
+            # modcore's models record their input shape (a CNN needs it to be traced).
+            shape = input_shape if input_shape is not None else model.input_shape
+            return network_from_module(model, input_shape=shape, verify=verify)
     if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__") or isinstance(obj, Mapping):
         from .weights import weights_from_module
 
