@@ -344,6 +344,7 @@ def test_a_checkpoint_config_is_checked_against_its_tensors_before_building(tmp_
     assert net.names == ("input", "0", "2")
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 def test_program_archives_say_what_they_are_and_what_to_pass(tmp_path):
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
     torch.jit.trace(model, torch.zeros(1, 4)).save(tmp_path / "ts.pt")

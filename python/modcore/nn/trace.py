@@ -114,7 +114,7 @@ def network_from_module(
         every Linear or convolution call, which units of the earlier groups each
         of its input channels depends on, by autograd on random inputs, must be
         what the routing declares. None runs the check where it costs less than
-        clustering the graph (about 4e8 tensor elements computed; above that it
+        clustering the graph (about 1e8 tensor elements computed; above that it
         warns with :class:`modcore.nn.verify.VerificationSkipped`), True always,
         False never.
 

@@ -7,11 +7,13 @@ carries. This module asks the model instead, sharing no code with that table:
 the forward is run by a ``torch.fx.Interpreter`` on random inputs in which the
 model's input and every Linear/convolution output are replaced by fresh random
 leaves (so a layer's input depends only on the leaves of the segment before
-it), and for every channel ``c`` of a layer's input one vector-Jacobian product
-with a random cotangent on that channel alone (all positions) gives, summed
-over positions as ``|grad|``, which source units the channel depends on. The
-channels of one layer are probed together by giving each its own samples of the
-batch.
+it; each layer's segment is run alone), and for every channel ``c`` of a
+layer's input one vector-Jacobian product with a random cotangent on that
+channel alone (all positions) gives, summed over positions as ``|grad|``, which
+source units the channel depends on. Where the sources hold fewer units than
+the layer has input channels (a Linear after a flatten), one Jacobian-vector
+product per source unit gives the same relation at less cost. The probes of one
+layer run together, each in its own samples of the batch.
 
 The rule, for a layer's input channel ``c`` and a source unit ``u``:
 
@@ -20,7 +22,7 @@ The rule, for a layer's input channel ``c`` and a source unit ``u``:
 - a declared dependence that no sample shows is a misread where the segment has
   no op whose gradient can vanish on an open set of inputs (ReLU-like
   activations, clamps, shrinks, max pooling: "gates"). Behind a gate it is
-  accepted: the random inputs (drawn with both signs at magnitudes 1 to 1e4, so
+  accepted: the random inputs (drawn with both signs at magnitudes 1, 1e2, 1e4, so
   one of ``z``, ``-z`` opens a ReLU whatever a BatchNorm shift) rarely miss a
   live path, but a unit can be dead for every input (a ReLU after a BatchNorm
   whose shift keeps it shut), and the graph keeps its weights by convention.
@@ -42,13 +44,13 @@ __all__ = ["AUTO_LIMIT", "LayerRead", "VerificationSkipped", "verify_routing"]
 
 # Elements computed in all forwards together: above this, verify=None skips the check
 # (with a warning) because it would cost more than clustering the graph.
-AUTO_LIMIT = 4 * 10**8
+AUTO_LIMIT = 10**8
 # Elements of one forward (bounds the memory of the probe).
 _CHUNK_ELEMENTS = 2 * 10**7
 # Random draws, each used with both signs, at spread magnitudes: a shift (a folded
 # BatchNorm's, a bias added between layers) cannot hold a ReLU shut for all of them,
 # and a saturating activation still passes a gradient at the smallest.
-_SCALES = (1.0, 1.0, 1e2, 1e4)
+_SCALES = (1.0, 1e2, 1e4)
 _PAIRS = len(_SCALES)
 
 _GATE_MODULES = (
@@ -156,7 +158,10 @@ def verify_routing(
     segments = [_ancestors(layer.node, sources) for layer in layers]
     sizes = [max(1, sum(_numel(n) // batch for n in seg)) for seg in segments]
     widths = [_shape(layer.node.args[0])[1] for layer in layers]
-    total = sum(draws * size * width for size, width in zip(sizes, widths))
+    # Reverse mode asks one channel of the layer's input per sample, forward mode one
+    # source unit: whichever needs fewer samples.
+    units = [sum(_shape(n)[1] for n in seg if n in sources) for seg in segments]
+    total = sum(draws * size * min(w, u) for size, w, u in zip(sizes, widths, units))
     if not force and total > AUTO_LIMIT:
         warnings.warn(
             f"the traced graph was not checked against the model's autograd dependence: the "
@@ -181,23 +186,27 @@ def verify_routing(
         ).to(example.device)
         for node in sources
     }
-    for layer, seg, size, width in zip(layers, segments, sizes, widths):
+    for layer, seg, size, width, n_units in zip(layers, segments, sizes, widths, units):
         srcs = [n for n in gm.graph.nodes if n in seg and n in sources]
         observed = {sources[n]: torch.zeros(_shape(n)[1], width, dtype=torch.bool) for n in srcs}
-        # A slot is one sample of the probe: the channel it asks about, a draw z, its sign;
-        # channel-major, so each channel's draws are neighbours.
-        channel = torch.arange(width).repeat_interleave(draws)
-        draw = torch.arange(_PAIRS).repeat_interleave(2).repeat(width)
-        sign = torch.tensor([1.0, -1.0], dtype=dtype).repeat(_PAIRS * width)
+        forward = n_units < width
+        # A slot is one sample of the probe: what it asks about (a channel of the layer's
+        # input, or in forward mode a source unit), a draw z, its sign; each target's
+        # draws are neighbours.
+        targets = n_units if forward else width
+        channel = torch.arange(targets).repeat_interleave(draws)
+        draw = torch.arange(_PAIRS).repeat_interleave(2).repeat(targets)
+        sign = torch.tensor([1.0, -1.0], dtype=dtype).repeat(_PAIRS * targets)
         slots = (draw, sign, channel)
-        chunk = draws * max(1, min(width, _CHUNK_ELEMENTS // (draws * size)))
+        chunk = draws * max(1, min(targets, _CHUNK_ELEMENTS // (draws * size)))
         probe = _Probe(model, layer.node, seg, sources, bank, observed, generator, draws)
+        probe.forward = forward
         try:
             probe.observe(_slice(slots, 0, chunk, chunk))
         except Exception:
             # A forward that hard-codes its batch size: probe with that batch.
             chunk = batch
-            if not force and draws * size * width / batch * 2 > AUTO_LIMIT / 10:
+            if not force and draws * size * targets / batch * 2 > AUTO_LIMIT / 10:
                 warnings.warn(
                     "the traced graph was not checked against the model's autograd "
                     f"dependence: the forward runs only on batches of {batch}; pass "
@@ -265,22 +274,34 @@ class _Probe(fx.Interpreter):
         self.draws = draws
         self.input = next(n for n in self.nodes if n.name == layer.args[0].name)
 
+    forward = False
+
     def observe(self, slots: tuple) -> None:
-        draw, sign, channel = slots
-        leaves = {}
+        draw, sign, target = slots
+        values = {}
         for name in self.source_names:
             z = self.bank[name]
-            values = z[draw] * sign.to(z.device).reshape(-1, *[1] * (z.dim() - 1))
-            leaves[name] = values.requires_grad_(True)
+            values[name] = z[draw] * sign.to(z.device).reshape(-1, *[1] * (z.dim() - 1))
+        if self.forward:
+            self._observe_forward(values, target)
+        else:
+            self._observe_reverse(values, target)
+
+    def _run_segment(self, leaves: dict):
         self.env = {}
         self.args_iter = iter(())  # placeholders other than the input take their defaults
+        for n in self.nodes:
+            if n.name in leaves:
+                self.env[n] = leaves[n.name] * 1  # not the leaf: in-place ops may follow
+            else:
+                self.env[n] = self.run_node(n)
+        return self.env[self.input]
+
+    def _observe_reverse(self, values: dict, channel) -> None:
+        """One random cotangent on channel ``channel[s]`` of the layer's input per sample."""
+        leaves = {name: v.requires_grad_(True) for name, v in values.items()}
         with torch.enable_grad():
-            for n in self.nodes:
-                if n.name in leaves:
-                    self.env[n] = leaves[n.name] * 1  # not the leaf: in-place ops may follow
-                else:
-                    self.env[n] = self.run_node(n)
-        x = self.env[self.input]
+            x = self._run_segment(leaves)
         if not isinstance(x, torch.Tensor) or not x.requires_grad:
             return  # depends on no source at all
         cot = torch.zeros_like(x)
@@ -303,6 +324,41 @@ class _Probe(fx.Interpreter):
                 hits = torch.zeros(x.shape[1], mass.shape[1])
                 hits.index_add_(0, channel, mass.float())
                 seen |= (hits > 0).t()
+
+    def _observe_forward(self, values: dict, unit) -> None:
+        """One random tangent on source unit ``unit[s]`` (numbered across the sources in
+        graph order) per sample; its image on the layer's input is what depends on it."""
+        import torch.autograd.forward_ad as fwad
+
+        offsets, start = {}, 0
+        for name in self.source_names:
+            offsets[name] = start
+            start += values[name].shape[1]
+        # torch's forward-mode rules script some helpers on first use (a DeprecationWarning
+        # about torch.jit.script that is torch's, not the user's, business).
+        with fwad.dual_level(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch")
+            leaves = {}
+            for name, v in values.items():
+                tangent = torch.zeros_like(v)
+                local = unit - offsets[name]
+                rows = ((local >= 0) & (local < v.shape[1])).nonzero().flatten()
+                noise = torch.randn(
+                    (len(rows), *v.shape[2:]), generator=self.generator, dtype=v.dtype
+                )
+                tangent[rows, local[rows]] = noise.to(v.device)
+                leaves[name] = fwad.make_dual(v, tangent)
+            x = self._run_segment(leaves)
+            image = fwad.unpack_dual(x).tangent if isinstance(x, torch.Tensor) else None
+        if image is None:
+            return  # depends on no source at all
+        tangent = image
+        mass = (tangent.abs().reshape(tangent.shape[0], tangent.shape[1], -1).sum(2) > 0).cpu()
+        hits = torch.zeros(start, mass.shape[1])
+        hits.index_add_(0, unit, mass.float())
+        for name, offset in offsets.items():
+            n = values[name].shape[1]
+            self.observed[self.groups[name]] |= hits[offset : offset + n] > 0
 
 
 def _numel(node) -> int:
