@@ -274,9 +274,15 @@ def test_a_lost_dependence_is_caught_by_the_check(monkeypatch):
     model = nn.Sequential(nn.Linear(3, 4), Fn(lambda h: h * 0), nn.Linear(4, 2))
     with pytest.raises(ValueError, match=r"no dependence.*'mul'"):
         Network.from_torch(model)
-    # Behind a gate a unit may be dead for every input: accepted (docs: the rule).
+    # Behind a gate but with no shift (no BatchNorm, no constant added), a ReLU cannot be shut
+    # for every input of both signs: a silent unit is a misread there too.
     gated = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), Fn(lambda h: h * 0), nn.Linear(4, 2))
-    assert Network.from_torch(gated).sizes == (3, 4, 2)
+    with pytest.raises(ValueError, match=r"no dependence.*'mul'"):
+        Network.from_torch(gated)
+    # A cancellation the table sums by absolute value is caught the same way.
+    with pytest.raises(ValueError, match=r"no dependence.*'sub'"):
+        monkeypatch.undo()
+        Network.from_torch(Two(Fn(lambda h: h - h)))
 
 
 def test_relu_dead_zones_and_bn_shifts_do_not_fail_the_check():

@@ -382,8 +382,11 @@ def oracle(model, start):
     draws = 16 if any(op[0] == "pool" for op in model.ops) else 1
     gains = None
     for d in range(draws):
-        if d % 2 == 0:
-            point = tuple(torch.randn(s.shape, generator=gen, dtype=s.dtype) for s in sources)
+        if d % 2 == 0:  # magnitudes 1, 1e2, 1e4: a BatchNorm's shift cannot keep a window shut
+            scale = 10.0 ** (2 * (d // 2 % 3))
+            point = tuple(
+                torch.randn(s.shape, generator=gen, dtype=s.dtype) * scale for s in sources
+            )
         else:
             point = tuple(-p for p in point)
         jac = torch.autograd.functional.jacobian(inputs, point, vectorize=True)

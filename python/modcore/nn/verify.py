@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 import warnings
 from dataclasses import dataclass
 
@@ -190,42 +191,108 @@ def verify_routing(
         srcs = [n for n in gm.graph.nodes if n in seg and n in sources]
         observed = {sources[n]: torch.zeros(_shape(n)[1], width, dtype=torch.bool) for n in srcs}
         forward = n_units < width
-        # A slot is one sample of the probe: what it asks about (a channel of the layer's
-        # input, or in forward mode a source unit), a draw z, its sign; each target's
-        # draws are neighbours.
-        targets = n_units if forward else width
-        channel = torch.arange(targets).repeat_interleave(draws)
-        draw = torch.arange(_PAIRS).repeat_interleave(2).repeat(targets)
-        sign = torch.tensor([1.0, -1.0], dtype=dtype).repeat(_PAIRS * targets)
-        slots = (draw, sign, channel)
-        chunk = draws * max(1, min(targets, _CHUNK_ELEMENTS // (draws * size)))
-        probe = _Probe(model, layer.node, seg, sources, bank, observed, generator, draws)
-        probe.forward = forward
+        try:
+            _probe_layer(
+                model,
+                layer,
+                seg,
+                sources,
+                bank,
+                observed,
+                generator,
+                forward,
+                size,
+                width,
+                n_units,
+                batch,
+                force,
+            )
+        except _InPlaceGradient:
+            # An in-place op overwrote a tensor reverse mode saved for its gradient; forward
+            # mode saves none.
+            _probe_layer(
+                model,
+                layer,
+                seg,
+                sources,
+                bank,
+                observed,
+                generator,
+                True,
+                size,
+                width,
+                n_units,
+                batch,
+                force,
+            )
+        except _Skipped:
+            return
+        _compare(layer, observed, names, sources, gm, describe)
+
+
+class _InPlaceGradient(Exception):
+    pass
+
+
+class _Skipped(Exception):
+    pass
+
+
+def _probe_layer(
+    model,
+    layer,
+    seg,
+    sources,
+    bank,
+    observed,
+    generator,
+    forward,
+    size,
+    width,
+    n_units,
+    batch,
+    force,
+) -> None:
+    """All probes of one layer, in chunks of the batch (or of the model's fixed batch)."""
+    draws = 2 * _PAIRS
+    dtype = next(iter(bank.values())).dtype
+    # A slot is one sample of the probe: what it asks about (a channel of the layer's
+    # input, or in forward mode a source unit), a draw z, its sign; each target's draws
+    # are neighbours.
+    targets = n_units if forward else width
+    channel = torch.arange(targets).repeat_interleave(draws)
+    draw = torch.arange(_PAIRS).repeat_interleave(2).repeat(targets)
+    sign = torch.tensor([1.0, -1.0], dtype=dtype).repeat(_PAIRS * targets)
+    slots = (draw, sign, channel)
+    chunk = draws * max(1, min(targets, _CHUNK_ELEMENTS // (draws * size)))
+    probe = _Probe(model, layer.node, seg, sources, bank, observed, generator, draws)
+    probe.forward = forward
+    try:
+        probe.observe(_slice(slots, 0, chunk, chunk))
+    except Exception as exc:
+        if not forward and "inplace" in str(exc):
+            raise _InPlaceGradient from exc
+        # A forward that hard-codes its batch size: probe with that batch.
+        chunk = batch
+        if not force and draws * size * targets / batch * 2 > AUTO_LIMIT / 10:
+            warnings.warn(
+                "the traced graph was not checked against the model's autograd "
+                f"dependence: the forward runs only on batches of {batch}; pass "
+                "verify=True to check it anyway, verify=False to silence this",
+                VerificationSkipped,
+                stacklevel=5,
+            )
+            raise _Skipped from exc
         try:
             probe.observe(_slice(slots, 0, chunk, chunk))
-        except Exception:
-            # A forward that hard-codes its batch size: probe with that batch.
-            chunk = batch
-            if not force and draws * size * targets / batch * 2 > AUTO_LIMIT / 10:
-                warnings.warn(
-                    "the traced graph was not checked against the model's autograd "
-                    f"dependence: the forward runs only on batches of {batch}; pass "
-                    "verify=True to check it anyway, verify=False to silence this",
-                    VerificationSkipped,
-                    stacklevel=4,
-                )
-                return
-            try:
-                probe.observe(_slice(slots, 0, chunk, chunk))
-            except Exception as exc:
-                raise ValueError(
-                    f"checking the traced graph against the model failed: the forward pass "
-                    f"on random inputs raised {type(exc).__name__}: {exc}; pass verify=False "
-                    "to skip the check"
-                ) from exc
-        for i in range(chunk, len(channel), chunk):
-            probe.observe(_slice(slots, i, i + chunk, chunk))
-        _compare(layer, observed, names, sources, gm, describe)
+        except Exception as again:
+            raise ValueError(
+                f"checking the traced graph against the model failed: the forward pass "
+                f"on random inputs raised {type(again).__name__}: {again}; pass verify=False "
+                "to skip the check"
+            ) from again
+    for i in range(chunk, len(channel), chunk):
+        probe.observe(_slice(slots, i, i + chunk, chunk))
 
 
 def _slice(slots: tuple, start: int, stop: int, size: int) -> tuple:
@@ -382,6 +449,57 @@ def _segment(node, sources, gm) -> list:
     return sorted(ops, key=order.__getitem__)
 
 
+_SHIFTS = frozenset(
+    (
+        operator.add,
+        operator.sub,
+        operator.iadd,
+        operator.isub,
+        torch.add,
+        torch.sub,
+        "add",
+        "sub",
+        "add_",
+        "sub_",
+    )
+)
+
+
+def _may_silence(ops: list, sources: dict, gm) -> bool:
+    """Whether the segment can leave a whole unit or channel without gradient for every
+    draw although the routing is right: a shift (a BatchNorm's, a constant added) can
+    keep a ReLU shut for inputs of both signs, and a max (pooling, amax) may never pick a
+    unit that loses to its window. An elementwise gate alone always passes one sign."""
+    if any(_is_max(n, gm) for n in ops):
+        return True
+    computed = set(sources)
+    for n in ops:
+        if any(a in computed for a in n.all_input_nodes):
+            computed.add(n)
+    for n in ops:
+        if (
+            n.op == "call_module"
+            and "Norm" in type(n.graph.owning_module.get_submodule(n.target)).__name__
+        ):
+            return True
+        if n.target in _SHIFTS:
+            operands = [*n.args[:2], *n.kwargs.values()]
+            if any(
+                (isinstance(a, fx.Node) and a not in computed)
+                or (isinstance(a, (int, float)) and a != 0)
+                for a in operands
+            ):
+                return True
+    return False
+
+
+def _is_max(node, gm) -> bool:
+    if node.op == "call_module":
+        return "Max" in type(gm.get_submodule(node.target)).__name__
+    name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
+    return "max" in name or "min" in name
+
+
 def _is_gate(node, gm) -> bool:
     if node.op == "call_module":
         module = gm.get_submodule(node.target)
@@ -421,8 +539,12 @@ def _compare(layer: LayerRead, observed: dict, names, sources, gm, describe) -> 
             )
         if not missing.any():
             continue
-        if any(_is_gate(n, gm) for n in _segment(layer.node, sources, gm)):
-            continue  # behind a gate: a dead zone, possibly for every input
+        ops = _segment(layer.node, sources, gm)
+        silent = bool(
+            (declared.any(1) & ~seen.any(1)).any() | (declared.any(0) & ~seen.any(0)).any()
+        )
+        if any(_is_gate(n, gm) for n in ops) and (not silent or _may_silence(ops, sources, gm)):
+            continue  # behind a gate: a dead zone; for every draw only behind a shift or a max
         u, c = (int(i) for i in missing.nonzero()[0])
         raise ValueError(
             f"the traced graph does not match the model: modcore routes unit {u} to channel {c} "
