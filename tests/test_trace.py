@@ -16,6 +16,7 @@ from modcore import weights_from_module
 from modcore.network import Network
 from modcore.nn import trace
 from modcore.nn.trace import network_from_module
+from modcore.nn.verify import VerificationSkipped
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -584,7 +585,12 @@ class ResNet18(nn.Module):
 
 def test_vgg11_shape_traces_with_one_group_per_conv_channel_set():
     model = VGG()
-    net = network_from_module(model, input_shape=(3, 32, 32))
+    # Full width is above the check's default budget: it warns and skips (checked below
+    # at a small width, where the check runs).
+    with pytest.warns(VerificationSkipped, match="verify=True"):
+        net = network_from_module(model, input_shape=(3, 32, 32))
+    small = network_from_module(VGG(width=1 / 16), input_shape=(3, 32, 32), verify=True)
+    assert small.names == net.names
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert net.names == ("input", *(n for n, _ in layers))
     assert net.sizes == (3, 64, 128, 256, 256, 512, 512, 512, 512, 512, 10)
@@ -607,7 +613,10 @@ def resnet18_groups(width):
 
 def test_resnet18_shape_traces_with_residual_blocks():
     model = ResNet18()
-    net = network_from_module(model, input_shape=(3, 32, 32))
+    with pytest.warns(VerificationSkipped, match="verify=True"):
+        net = network_from_module(model, input_shape=(3, 32, 32))
+    small = network_from_module(ResNet18(width=4), input_shape=(3, 16, 16), verify=True)
+    assert small.names == net.names and small.sizes == tuple(resnet18_groups(4)[1])
     names, sizes = resnet18_groups(64)
     assert net.names == tuple(names) and net.sizes == tuple(sizes)
     assert not net.is_bipartite  # the projection shortcuts close odd cycles
@@ -666,12 +675,12 @@ class Wrap(nn.Module):
                 conv=nn.Conv2d(2, 2, 1),
             ),
             (4,),
-            r"'view'.*reshapes",
+            r"'view' \(method \.view\(\)\), which leaves channel 0 .* several input channels",
         ),
         (
-            Wrap(lambda s, x: s.conv(x).permute(0, 2, 3, 1), conv=nn.Conv2d(2, 3, 1)),
-            (2, 4, 4),
-            r"method \.permute\(\)",
+            Wrap(lambda s, x: s.conv(s.conv(x).permute(0, 3, 2, 1)), conv=nn.Conv2d(4, 4, 1)),
+            (4, 4, 4),
+            r"'permute' \(method \.permute\(\)\).*several input channels",
         ),
         (
             Wrap(
@@ -688,9 +697,19 @@ class Wrap(nn.Module):
         ),
         (Wrap(lambda s, x: s.fc(x).sum(1), fc=nn.Linear(4, 2)), (4,), "reduces over dims"),
         (
-            Wrap(lambda s, x: torch.cat([s.conv(x), s.conv(x)], 2), conv=nn.Conv2d(2, 2, 1)),
+            Wrap(lambda s, x: torch.cat([s.conv(x), s.conv(x)], 0), conv=nn.Conv2d(2, 2, 1)),
             (2, 3, 3),
-            "along dim 2",
+            "along the batch dim",
+        ),
+        (
+            Wrap(lambda s, x: s.fc(torch.softmax(s.fc(x), 1)), fc=nn.Linear(4, 4)),
+            (4,),
+            r"'softmax'.*normalizes over dim 1",
+        ),
+        (
+            Wrap(lambda s, x: s.conv(s.sm(s.conv(x))), conv=nn.Conv2d(2, 2, 1), sm=nn.Softmax2d()),
+            (2, 3, 3),
+            r"Softmax2d\): normalizes over dim -3",
         ),
     ],
 )

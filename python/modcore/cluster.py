@@ -337,10 +337,11 @@ def spectral_cluster(
     network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         A :class:`modcore.Network`; a chain of weight matrices ``weights[l]`` of
         shape ``(n_l, n_{l+1})``, numpy arrays or torch tensors (transpose torch's
-        ``(out, in)``); a torch module (a chain of Linear layers is read as one,
-        any other is traced, see ``input_shape``); a state dict, or the path (str
-        or path-like) of a ``.pt``/``.pth``, ``.safetensors`` or ``.npz`` file,
-        read by :func:`modcore.weights_from_module`; or a symmetric scipy.sparse
+        ``(out, in)``); a torch module (traced and checked against the model, see
+        ``input_shape`` and the docs' "Reading torch models"); a state dict, or the
+        path (str or path-like) of a ``.pt``/``.pth``, ``.safetensors`` or ``.npz``
+        file, read as a chain by :func:`modcore.weights_from_module` (a modcore
+        checkpoint rebuilds its model, traced); or a symmetric scipy.sparse
         adjacency (a precomputed graph: labels come back as one array over its
         nodes). Every public function that takes a network reads these forms
         alike (:func:`modcore.network.as_network`); torch is imported only for
@@ -415,8 +416,8 @@ def spectral_cluster(
         A network of 2**22 edges or more also splits each product of its
         eigensolve among them.
     input_shape : tuple of int, optional
-        For a torch module that is not a plain MLP: the shape of one input
-        without the batch dimension, e.g. ``(1, 28, 28)``, to trace it.
+        For a torch module: the shape of one input without the batch dimension,
+        e.g. ``(1, 28, 28)``; by default ``(in_features,)`` of a first Linear.
 
     Returns
     -------

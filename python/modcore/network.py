@@ -17,6 +17,7 @@ non-zeros.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -196,7 +197,12 @@ class Network:
         array of ``n`` entries.
         """
         shape = getattr(adjacency, "shape", None)
-        if shape is None or len(shape) != 2 or shape[0] != shape[1]:
+        if shape is None:
+            raise TypeError(
+                f"adjacency must be a square numpy array or scipy.sparse matrix, got a "
+                f"{type(adjacency).__name__} (for nested lists: np.asarray(adjacency))"
+            )
+        if len(shape) != 2 or shape[0] != shape[1]:
             raise ValueError(f"adjacency must be a square 2-D matrix, got shape {shape}")
         return cls([(name, int(shape[0]))], [(0, 0, adjacency)])
 
@@ -211,9 +217,10 @@ class Network:
         include_input: bool = True,
         include_dense: bool = True,
         preset: str | None = None,
+        verify: bool | None = None,
     ) -> Network:
-        """Trace a torch model (torch.fx) into its unit graph; see
-        :func:`modcore.nn.trace.network_from_module`."""
+        """Trace a torch model (torch.fx) into its unit graph, verified against the
+        model; see :func:`modcore.nn.trace.network_from_module`."""
         from .nn.trace import network_from_module
 
         return network_from_module(
@@ -224,6 +231,7 @@ class Network:
             include_input=include_input,
             include_dense=include_dense,
             preset=preset,
+            verify=verify,
         )
 
     # -- structure ------------------------------------------------------------------
@@ -354,24 +362,37 @@ class Network:
         return f"Network(groups=[{groups}], blocks=[{blocks}{more}])"
 
 
-def as_network(obj, *, input_shape=None) -> Network:
+def as_network(obj, *, input_shape=None, verify=None) -> Network:
     """The :class:`Network` behind any input modcore accepts: the one conversion
     point of every public function that takes a network.
 
     A Network is returned as is; a list of 2-D arrays (numpy, or torch tensors)
-    is a chain; a scipy.sparse matrix is a precomputed adjacency; a torch module
-    that is a chain of Linear layers is read as one (signed weights, one unit per
-    input feature), any other is traced (``input_shape`` excludes the batch
-    dimension); a state dict or a weight file path (str or path-like) is read by
-    :func:`modcore.weights_from_module`. torch is imported only for a torch
-    object or a ``.pt``/``.pth`` file.
+    is a chain, its entries kept as given; a scipy.sparse matrix is a precomputed
+    adjacency; a torch module, whatever its architecture, is read by the tracer
+    (:func:`modcore.nn.trace.network_from_module`, verified against the model's
+    own autograd dependence; ``input_shape`` excludes the batch dimension); a
+    modcore checkpoint file (:mod:`modcore.nn.checkpoint`) rebuilds its model,
+    which is traced; any other state dict or weight file path (str or
+    path-like) is a chain read by :func:`modcore.weights_from_module`. torch is
+    imported only for a torch object or a ``.pt``/``.pth`` file.
+
+    Every reader of a model or file stores ``|w|`` (after folding BatchNorm and
+    constant scales, for the tracer), so a model, its state dict and its weight
+    file give one network, and the distribution shuffles resample magnitudes;
+    arrays and Networks you build yourself are kept as you give them.
 
     Parameters
     ----------
     obj : Network, list of 2-D arrays, torch.nn.Module, mapping, str, path-like or scipy.sparse
         The network.
     input_shape : tuple of int, optional
-        For tracing a torch module that is not a chain of Linear layers.
+        For tracing a torch module (or a checkpoint's model): one input's shape
+        without the batch dimension; by default ``(in_features,)`` of a first
+        Linear layer.
+    verify : bool or None, default None
+        For a torch module: compare the traced routing with the model's autograd
+        dependence (see :func:`modcore.nn.trace.network_from_module`); None does
+        it where it is cheap.
 
     Returns
     -------
@@ -382,7 +403,8 @@ def as_network(obj, *, input_shape=None) -> Network:
     TypeError
         If ``obj`` is none of the above (the message lists what is accepted).
     ValueError, FileNotFoundError, ImportError
-        As :func:`modcore.weights_from_module` and :class:`Network`.
+        As :func:`modcore.weights_from_module`, :func:`modcore.nn.trace.network_from_module`
+        and :class:`Network`.
 
     Examples
     --------
@@ -395,11 +417,21 @@ def as_network(obj, *, input_shape=None) -> Network:
     if _is_sparse(obj):
         return Network.from_adjacency(obj)
     if is_torch_module(obj):
-        return _network_of_module(obj, input_shape)
+        from .nn.trace import network_from_module
+
+        return network_from_module(obj, input_shape=input_shape, verify=verify)
+    if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__"):
+        model = _checkpoint_model(obj)
+        if model is not None:
+            from .nn.trace import network_from_module
+
+            # modcore's models record their input shape (a CNN needs it to be traced).
+            shape = input_shape if input_shape is not None else model.input_shape
+            return network_from_module(model, input_shape=shape, verify=verify)
     if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__") or isinstance(obj, Mapping):
         from .weights import weights_from_module
 
-        return Network.from_weights(weights_from_module(obj))
+        return Network.from_weights([np.abs(w) for w in weights_from_module(obj)])
     if isinstance(obj, np.ndarray) or is_tensor(obj):
         raise TypeError(
             f"got a single {'numpy array' if isinstance(obj, np.ndarray) else 'tensor'}: "
@@ -411,22 +443,21 @@ def as_network(obj, *, input_shape=None) -> Network:
     return Network.from_weights(obj)
 
 
-def _network_of_module(module, input_shape) -> Network:
-    """A chain of Linear layers keeps its signed weights (the KDE nulls fit them)
-    and one unit per input feature, its groups named as the tracer names them;
-    any other module is traced."""
-    from .nn.trace import network_from_module
-    from .weights import weights_from_module
+def _checkpoint_model(path):
+    """The model a modcore checkpoint file rebuilds, or None for any other file."""
+    from pathlib import Path
 
-    try:
-        weights = weights_from_module(module)
-    except ValueError:
-        return network_from_module(module, input_shape=input_shape)
-    try:
-        names = network_from_module(module, input_shape=input_shape).names
-    except ValueError:  # e.g. a Flatten first and no input_shape: default names
-        names = ()
-    return Network.from_weights(weights, names=names if len(names) == len(weights) + 1 else None)
+    name = Path(os.fsdecode(path))
+    if name.suffix.lower() not in (".pt", ".pth") or not name.is_file():
+        return None
+    from .weights import load_torch_file
+
+    payload = load_torch_file(name)
+    if not (isinstance(payload, Mapping) and str(payload.get("format", "")).startswith("modcore-")):
+        return None
+    from .nn import checkpoint
+
+    return checkpoint.load(name).model
 
 
 # -- validation -----------------------------------------------------------------------

@@ -243,7 +243,9 @@ def ncut_significance(
         "layer_nonzero": permute only the non-zero values among the non-zero
         positions (the sparsity pattern stays).
         "layer_nonzero_distribution": keep the sparsity pattern, draw each
-        non-zero from a Gaussian KDE (Scott's bandwidth) of the block's non-zeros.
+        non-zero from a Gaussian KDE (Scott's bandwidth) of the block's stored
+        non-zeros: ``|w|`` for a torch model, state dict or file (every reader
+        stores magnitudes), the values as given for arrays or a Network.
         "layer_all_distribution": positions as "layer", values as the KDE draw.
         A block from a group to itself (a precomputed adjacency) is shuffled
         over its upper triangle, so it stays symmetric.

@@ -49,7 +49,10 @@ def weights_from_module(obj: torch.nn.Module | Mapping[str, Any] | PathLike) -> 
           connections are refused (pass the model to
           :func:`modcore.spectral_cluster` itself, which traces them into a
           :class:`modcore.Network`). A Linear layer mid-pruning gives its masked
-          weights.
+          weights. The model is also traced (:mod:`modcore.nn.trace`): an op between
+          two Linear layers that moves, drops or scales units (a permutation, a pad,
+          pooling over features, a scalar multiply) is refused, since the matrices
+          alone would then not be the model's graph.
         - a state dict: the 2-D ``*.weight`` entries in key order (``*.bias``
           ignored; ``*.weight_orig`` times ``*.weight_mask`` for pruned layers).
           A state dict does not record how the layers are wired, so it is read
@@ -179,9 +182,32 @@ def _from_module(module) -> list[np.ndarray]:
                 "model to modcore.spectral_cluster, which traces it"
             )
         names.setdefault(id(layer), name)
-    return [
+    weights = [
         _to_numpy(layer.weight, f"layer {name!r}").T for name, layer in _call_order(module, linears)
     ]
+    _check_plain_chain(module, weights)
+    return weights
+
+
+def _check_plain_chain(module, weights: list) -> None:
+    """The tracer must read these matrices as the graph: an op between two Linear layers
+    that moves, drops or scales units (a permutation, a pad, a pooling over features,
+    a scalar multiply) would make the chain a wrong graph."""
+    from .nn.trace import network_from_module
+
+    net = network_from_module(module)  # a ValueError here names the op it cannot read
+    blocks = [b.dense for b in net.blocks] if net.is_chain else []
+    if len(blocks) == len(weights) and all(
+        b is not None and b.shape == w.shape and np.allclose(b, np.abs(w), rtol=1e-6, atol=0)
+        for b, w in zip(blocks, weights)
+    ):
+        return
+    raise ValueError(
+        f"the {type(module).__name__}'s forward moves, drops or scales units between its "
+        "Linear layers (a permutation, padding, pooling over features or a scalar multiply), "
+        "so its weight matrices alone are not its graph: pass the model itself to "
+        "modcore.spectral_cluster (or modcore.Network.from_torch), which routes those ops"
+    )
 
 
 def _call_order(module, linears: list) -> list:
@@ -414,11 +440,39 @@ def load_torch_file(path: Path):
     # torch.load raises many types (UnpicklingError, RuntimeError, OSError,
     # EOFError, ...) for a damaged or foreign file; all mean "cannot parse".
     except Exception as exc:
+        archive = _program_archive(path)
+        if archive is not None:
+            raise ValueError(f"{path}: {archive}") from exc
         names = _pickled_globals(path)
         reason = _CODE_REFUSED.format(", ".join(names)) if names else _reason(exc)
         raise ValueError(
             f"{path}: cannot be read by torch.load(weights_only=True): {reason}"
         ) from exc
+
+
+def _program_archive(path: Path) -> str | None:
+    """What a zip file holding a program, not a state dict, is, and what to pass instead."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except Exception:  # not a zip file: torch's own reason stands
+        return None
+    if any(n.endswith("/constants.pkl") or "/code/__torch__/" in n for n in names):
+        return (
+            "a TorchScript archive (torch.jit.save), not a state dict: modcore does not load "
+            "TorchScript (it carries code, and its compiled graph cannot be traced into "
+            "units). Pass the original torch.nn.Module, or its state_dict() saved with "
+            "torch.save (read as a chain of Linear layers)"
+        )
+    if any(n.endswith("/archive_format") or n.endswith("/models/model.json") for n in names):
+        return (
+            "a torch.export archive (torch.export.save), not a state dict: its program is "
+            "made of ATen ops, which modcore's tracer does not read. Pass the original "
+            "torch.nn.Module, or its state_dict() saved with torch.save"
+        )
+    return None
 
 
 def _pickled_globals(path: Path) -> list:

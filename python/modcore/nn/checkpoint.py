@@ -31,6 +31,9 @@ FORMAT = "modcore-model"
 VERSION = 1
 # What a checkpoint's "arch" names: the model is rebuilt as ARCHITECTURES[arch](**config).
 ARCHITECTURES = {"mlp": MLP, "cnn": CNN}
+# Parameters and buffers a checkpoint's config may ask for (the saved tensors must
+# hold them all anyway; this bounds what a hand-edited config can make modcore build).
+MAX_PARAMETERS = 2**31
 # The first format, MLPs only ("widths" and "dropout" at the top level): still read.
 _MLP_FORMAT = "modcore-mlp"
 
@@ -164,6 +167,7 @@ def load(path: PathLike) -> Checkpoint:
             f"{path}: architecture {arch!r} with config {config!r}; expected one of "
             f"{sorted(ARCHITECTURES)} and a dict of its arguments"
         )
+    _check_config(path, arch, config, payload.get("state_dict"))
     try:
         model = ARCHITECTURES[arch](**config)
     except (TypeError, ValueError) as exc:
@@ -181,6 +185,42 @@ def load(path: PathLike) -> Checkpoint:
         sparsity=payload.get("sparsity") or layer_sparsity(model),
         metadata=payload.get("metadata", {}),
     )
+
+
+def _check_config(path, arch: str, config: dict, state) -> None:
+    """The saved config against the saved tensors, before any real model is built: the
+    model is built on the meta device (shapes, no memory), and every parameter and
+    buffer must be in ``state`` with its shape; at most MAX_PARAMETERS values."""
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(f"{path}: its state_dict entry is not a dict of named tensors")
+    try:
+        with torch.device("meta"):
+            skeleton = ARCHITECTURES[arch](**config)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path}: cannot build a {arch} from {config} ({exc})") from exc
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    size = sum(int(np.prod(shape)) for shape in expected.values())
+    if size > MAX_PARAMETERS:
+        raise ValueError(
+            f"{path}: its config {config} asks for {size} parameters, more than the "
+            f"{MAX_PARAMETERS} a checkpoint may hold"
+        )
+    saved = {k: tuple(v.shape) for k, v in state.items()}
+    missing = sorted(set(expected) - set(saved))
+    unexpected = sorted(set(saved) - set(expected))
+    wrong = [k for k in expected if k in saved and saved[k] != expected[k]]
+    if missing or unexpected or wrong:
+        what = (
+            [f"missing {k} {expected[k]}" for k in missing[:3]]
+            + [f"unexpected {k} {saved[k]}" for k in unexpected[:3]]
+            + [f"{k} saved {saved[k]}, config needs {expected[k]}" for k in wrong[:3]]
+        )
+        raise ValueError(
+            f"{path}: the saved weights do not match its config {config}: "
+            f"{'; '.join(what)}. The file is damaged or was edited; nothing was built"
+        )
 
 
 def _to_plain(value, where: str):

@@ -1,13 +1,15 @@
 """From a torch model to modcore's unit graph, by tracing its dataflow (torch.fx).
 
-Units are the input's features (or channels) and the output units (or channels)
-of every Linear and convolution call; each call is one group, named by the
-module's qualified name. The walk follows each tensor computed from the input
-as *pieces*: for every feature along dim 1, which unit of which earlier group it
-carries and with what scale. Weightless ops (activations, dropout, pooling,
-padding, flattening) keep or re-index the pieces, a residual ``add`` joins the
-operands' pieces, a channel ``cat`` places them side by side, and a layer that
-reads the tensor gets one edge block from each group among its pieces.
+The one reader of torch modules: every entry point that takes an ``nn.Module``
+comes here. Units are the input's features (or channels) and the output units (or
+channels) of every Linear and convolution call; each call is one group, named by
+the module's qualified name. The walk (:mod:`modcore.nn.trace_walk`) follows each
+tensor computed from the input: for every channel (dim 1), which unit of which
+earlier group it carries and with what gain, reading each op from its own
+arguments (docs: "Reading torch models" lists the ops and what is refused). A
+layer that reads the tensor gets one edge block from each group it carries. The
+graph is then checked against the model's autograd dependence
+(:mod:`modcore.nn.verify`), which shares no code with the walk.
 
 How a weight becomes an edge (``|w|`` throughout; paths are summed by absolute
 value):
@@ -19,7 +21,7 @@ value):
 - Flatten from ``(N, C, *spatial)`` to ``(N, C * prod(spatial))`` is channel-major,
   so feature ``f`` belongs to channel ``f // prod(spatial)``; a Linear after it
   joins channel ``c`` to unit ``u`` with the sum of ``|W[u, f]|`` over the
-  channel's positions.
+  channel's positions (padded positions, which hold constants, carry no unit).
 - BatchNorm directly after a Linear or convolution whose output nothing else
   reads is folded into that layer's weights, ``W[j] *= gamma_j / sqrt(var_j + eps)``,
   as ``torch.nn.utils.fusion.fuse_conv_bn_eval`` does. Any other BatchNorm (after
@@ -27,8 +29,10 @@ value):
   reads, so its scale lands on the input side of the layers that consume it. Both
   keep the function of the eval-mode network; the shift only moves biases, which
   the graph ignores.
-- Multiplying or dividing by a scalar scales the path; adding a constant (a
-  bias) changes nothing.
+- Activations pass a unit with gain 1; multiplying or dividing by a scalar scales
+  the path; adding a constant (a bias) changes nothing; pooling within a channel
+  keeps it (gain 1), pooling over the features of a ``(batch, features)`` tensor
+  is a window with the pool's weights.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from ..network import Network
 from .trace_walk import LAYERS, GraphWalk, describe
+from .verify import verify_routing
 
 __all__ = ["KERNEL_NORMS", "PRESETS", "network_from_module"]
 
@@ -65,6 +70,7 @@ def network_from_module(
     include_input: bool = True,
     include_dense: bool = True,
     preset: str | None = None,
+    verify: bool | None = None,
 ) -> Network:
     """The unit graph of a torch model, read by tracing its forward pass.
 
@@ -103,6 +109,14 @@ def network_from_module(
     preset : {"paper_cnn"} or None, default None
         ``"paper_cnn"`` keeps only the convolution channels, as the 2021 paper's
         CNN runs did (it sets ``include_input=False, include_dense=False``).
+    verify : bool or None, default None
+        Check the graph against the model itself (:mod:`modcore.nn.verify`): for
+        every Linear or convolution call, which units of the earlier groups each
+        of its input channels depends on, by autograd on random inputs, must be
+        what the routing declares. None runs the check where it costs less than
+        clustering the graph (about 1e8 tensor elements computed; above that it
+        warns with :class:`modcore.nn.verify.VerificationSkipped`), True always,
+        False never.
 
     Returns
     -------
@@ -122,11 +136,14 @@ def network_from_module(
     TypeError
         If ``model`` is not a torch module, or an option has the wrong type.
     ValueError
-        If torch.fx cannot trace the model (the message gives fx's reason), the
-        model fails on the given input, a traced node is an op modcore cannot read
-        (attention, matmul, einsum, a Linear on a conv tensor, an unflattening
-        reshape, ...; the message names the node and its op), an option is
-        unknown, or no group is left.
+        If torch.fx cannot trace the model (data-dependent control flow; the
+        message gives fx's reason), the model fails on the given input, a traced
+        node is an op modcore cannot read exactly (attention, matmul, einsum, a
+        Linear on a conv tensor, a softmax over channels, an in-place write
+        through a view, ...; the message names the node, its op and why), the
+        check against the model finds a dependence the routing does not declare
+        or the reverse (the message names the layer and the ops before it), an
+        option is unknown, or no group is left.
 
     Examples
     --------
@@ -153,6 +170,8 @@ def network_from_module(
         include_dense = PRESETS[preset]["include_dense"]
     if input_shape is not None and example_input is not None:
         raise ValueError("give input_shape or example_input, not both")
+    if verify is not None and not isinstance(verify, (bool, np.bool_)):
+        raise TypeError(f"verify must be None or a bool, got {type(verify).__name__}")
 
     # A bare layer is traced through its functional form; a container keeps it a module.
     if isinstance(model, LAYERS):
@@ -162,12 +181,23 @@ def network_from_module(
         model.eval()  # before tracing: a forward may branch on self.training
         gm = _symbolic_trace(model)
         example = _example_input(gm, model, input_shape, example_input)
-        _propagate(gm, model, example)
+        constants = _propagate(gm, model, example)
+        walk = GraphWalk(gm, kernel_norm, constants)
+        walk.run()
+        del constants
+        if verify is not False:
+            verify_routing(
+                gm,
+                example,
+                walk.sources,
+                walk.reads,
+                [g[0] for g in walk.groups],
+                force=verify is True,
+                describe=describe,
+            )
     finally:
         for module, flag in training:
             module.training = flag
-    walk = GraphWalk(gm, kernel_norm)
-    walk.run()
     drop = set()
     if not include_input:
         drop.add("input")
@@ -201,6 +231,13 @@ def _symbolic_trace(model) -> fx.GraphModule:
         return fx.symbolic_trace(model, concrete_args=concrete or None)
     # fx raises TraceError, TypeError, RuntimeError, NotImplementedError ... depending
     # on where the forward stops being traceable; all mean "cannot trace".
+    except fx.proxy.TraceError as exc:
+        raise ValueError(
+            f"torch.fx cannot trace {type(model).__name__}: its forward has data-dependent "
+            f"control flow (an `if` or loop on tensor values: {exc}). modcore reads one graph "
+            "for all inputs and does not guess which branch a model takes: move the branch out "
+            "of the forward or into a leaf module"
+        ) from exc
     except Exception as exc:
         raise ValueError(
             f"torch.fx cannot trace {type(model).__name__}: {type(exc).__name__}: {exc}. "
@@ -274,8 +311,11 @@ class _ShapeAndScalars(ShapeProp):
         return result
 
 
-def _propagate(gm, model, example):
+def _propagate(gm, model, example) -> dict:
+    """Shapes into each node's meta; returns every node's value (for the constant
+    arguments of the ops the walk reads)."""
     prop = _ShapeAndScalars(gm)
+    prop.garbage_collect_values = False
     # fx's own error report imports torch._dynamo (seconds); ours names the node.
     prop.extra_traceback = False
     try:
@@ -290,3 +330,4 @@ def _propagate(gm, model, example):
             f"running {type(model).__name__} on an input of shape {tuple(example.shape)} "
             f"failed{where}: {type(cause).__name__}: {cause}. Check input_shape (no batch dim)"
         ) from exc
+    return prop.env

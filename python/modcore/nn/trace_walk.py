@@ -1,14 +1,21 @@
-"""The walk over a traced model: which ops modcore reads and how each one moves
-the units' pieces (see :mod:`modcore.nn.trace` for the rules)."""
+"""The walk over a traced model: which ops modcore reads and how each one routes
+the units (see :mod:`modcore.nn.trace` for the rules, :mod:`modcore.nn.routing`
+for the values it passes along).
+
+Every op is read from its own arguments, positional or keyword, never from the
+shapes around it: an elementwise op keeps each channel, an op that only moves
+entries is run on entry numbers (:func:`modcore.nn.routing.index_of`), a pooling
+window over the feature axis is run on one-hot features, a scale is a number. An
+op outside this table, or one whose arguments it cannot model exactly, is
+refused with a ValueError naming the node and the op.
+"""
 
 from __future__ import annotations
 
 import numbers
 import operator
-from dataclasses import dataclass
 from typing import cast
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
@@ -25,8 +32,18 @@ from .ops import (
     NO_OP_METHODS,
     functions,
 )
+from .routing import Flow, Gathered, Piece, index_of, window_pieces
+from .verify import LayerRead
 
-__all__ = ["CONVS", "LAYERS", "GraphWalk", "describe"]
+__all__ = [
+    "CONVS",
+    "LAYERS",
+    "PER_CHANNEL_FUNCTIONS",
+    "PER_CHANNEL_METHODS",
+    "PER_CHANNEL_MODULES",
+    "GraphWalk",
+    "describe",
+]
 
 CONVS = (
     nn.Conv1d,
@@ -37,82 +54,60 @@ CONVS = (
     nn.ConvTranspose3d,
 )
 LAYERS = (nn.Linear, *CONVS)
-# Elementwise, per-channel or spatial-only modules: channels pass through.
-_PASS_MODULES = (
-    *ACTIVATION_MODULES,
-    *DROPOUT_MODULES,
-    nn.Identity,
-    nn.MaxPool1d,
-    nn.MaxPool2d,
-    nn.MaxPool3d,
-    nn.AvgPool1d,
-    nn.AvgPool2d,
-    nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveAvgPool3d,
-    nn.AdaptiveMaxPool1d,
-    nn.AdaptiveMaxPool2d,
-    nn.AdaptiveMaxPool3d,
-    nn.LPPool1d,
-    nn.LPPool2d,
-    nn.ZeroPad1d,
-    nn.ZeroPad2d,
-    nn.ZeroPad3d,
-    nn.ConstantPad1d,
-    nn.ConstantPad2d,
-    nn.ConstantPad3d,
-    nn.ReflectionPad1d,
-    nn.ReflectionPad2d,
-    nn.ReflectionPad3d,
-    nn.ReplicationPad1d,
-    nn.ReplicationPad2d,
-    nn.ReplicationPad3d,
-    nn.CircularPad1d,
-    nn.CircularPad2d,
-    nn.CircularPad3d,
-    nn.Upsample,
-    nn.UpsamplingNearest2d,
-    nn.UpsamplingBilinear2d,
-)
-_RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
-
-
-_PASS_FUNCTIONS = (
-    ACTIVATION_FUNCTIONS
-    | DROPOUT_FUNCTIONS
-    | functions(
-        F,
-        (
-            "max_pool1d",
-            "max_pool2d",
-            "max_pool3d",
-            "avg_pool1d",
-            "avg_pool2d",
-            "avg_pool3d",
-            "adaptive_avg_pool1d",
-            "adaptive_avg_pool2d",
-            "adaptive_avg_pool3d",
-            "adaptive_max_pool1d",
-            "adaptive_max_pool2d",
-            "adaptive_max_pool3d",
-            "lp_pool1d",
-            "lp_pool2d",
-            "pad",
-            "interpolate",
-        ),
+# fmt: off
+# Elementwise modules: each entry stays in place.
+_ELEMENTWISE_MODULES = (*ACTIVATION_MODULES, *DROPOUT_MODULES, nn.Identity)
+# Normalizations over a dim: elementwise only when that dim is not the channel dim.
+_SOFTMAX_MODULES = (nn.Softmax, nn.LogSoftmax, nn.Softmin)
+_SOFTMAX_NAMES = frozenset(("softmax", "log_softmax", "softmin"))
+# Pooling: (module classes, n pooled dims).
+_POOL_MODULES = {
+    1: (nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.LPPool1d),
+    2: (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.LPPool2d),
+    3: (nn.MaxPool3d, nn.AvgPool3d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d),
+}
+_POOL_NAMES = {
+    name: int(name[-2])
+    for name in (
+        "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+        "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+        "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+        "lp_pool1d", "lp_pool2d",
     )
-    | functions(
-        torch, ("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "adaptive_avg_pool1d")
-    )
+}
+_POOL_TARGETS = {
+    f: n
+    for name, n in _POOL_NAMES.items()
+    for f in functions(F, (name,)) | functions(torch, (name,))
+}
+_UPSAMPLE_MODULES = (nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d)
+_UPSAMPLE_FUNCTIONS = functions(F, ("interpolate", "upsample"))
+# Ops that only move entries: routed by running them on entry numbers.
+_MOVE_MODULES = (
+    nn.Flatten, nn.Unflatten, nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ReflectionPad1d,
+    nn.ReflectionPad2d, nn.ReflectionPad3d, nn.ReplicationPad1d, nn.ReplicationPad2d,
+    nn.ReplicationPad3d, nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d,
 )
-_PASS_METHODS = ACTIVATION_METHODS | NO_OP_METHODS
-_RESHAPE_FUNCTIONS = functions(torch, ("flatten", "reshape", "squeeze", "unsqueeze"))
-_RESHAPE_METHODS = frozenset(
-    ("view", "reshape", "flatten", "squeeze", "unsqueeze", "view_as", "reshape_as")
+_CONSTANT_PADS = (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d)
+_MOVE_NAMES = (
+    "view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as",
+    "permute", "transpose", "swapaxes", "swapdims", "movedim", "moveaxis", "t", "flip",
+    "fliplr", "flipud", "roll", "narrow", "select", "index_select", "expand", "expand_as",
+    "repeat", "tile", "unfold",
 )
+_MOVE_METHODS = frozenset(_MOVE_NAMES)
+_MOVE_FUNCTIONS = functions(torch, _MOVE_NAMES) | {operator.getitem}
+# fmt: on
+_ELEMENTWISE_FUNCTIONS = (
+    (ACTIVATION_FUNCTIONS | DROPOUT_FUNCTIONS)
+    - functions(torch, tuple(_SOFTMAX_NAMES))
+    - functions(F, tuple(_SOFTMAX_NAMES))
+)
+_SOFTMAX_FUNCTIONS = functions(torch, tuple(_SOFTMAX_NAMES)) | functions(F, tuple(_SOFTMAX_NAMES))
+_ELEMENTWISE_METHODS = (ACTIVATION_METHODS - _SOFTMAX_NAMES) | NO_OP_METHODS
 _REDUCE_FUNCTIONS = functions(torch, ("mean", "sum", "amax", "amin"))
 _REDUCE_METHODS = frozenset(("mean", "sum", "amax", "amin"))
+# The operands' names, for ops read from their operands (positional or keyword).
 _ADD = {
     operator.add: 1,
     operator.iadd: 1,
@@ -141,61 +136,51 @@ _SCALE = {
 _NEG = frozenset((operator.neg, torch.neg, "neg", "neg_"))
 _CAT = functions(torch, ("cat", "concat", "concatenate"))
 # Ops that read only a tensor's metadata (shape, dtype, ...), never its values.
-_META_METHODS = frozenset(("size", "dim", "ndimension", "numel", "nelement"))
-_META_ATTRS = frozenset(("shape", "dtype", "device", "ndim", "is_cuda"))
-_IN_PLACE = frozenset((operator.iadd, operator.isub, operator.imul, operator.itruediv))
-_SUPPORTED = (
-    "modcore reads Linear and Conv layers, BatchNorm, activations, dropout, pooling, "
-    "padding, flattening reshapes, mean over spatial dims, scaling by a scalar, "
-    "residual add/sub and channel cat"
+_META_METHODS = frozenset(
+    ("size", "dim", "ndimension", "numel", "nelement", "new_zeros", "new_ones", "new_empty")
 )
-
-
-@dataclass(frozen=True)
-class _Piece:
-    """Feature ``f`` of a tensor carries unit ``units[f]`` of ``group`` times
-    ``scale[f]`` (``units[f] == -1``: not from this group)."""
-
-    group: int
-    units: torch.Tensor
-    scale: torch.Tensor
-
-    def take(self, index: torch.Tensor) -> _Piece:
-        return _Piece(self.group, self.units[index], self.scale[index])
-
-    def scaled(self, factor) -> _Piece:
-        return _Piece(self.group, self.units, self.scale * factor)
-
-
-@dataclass(frozen=True)
-class _Flow:
-    """A tensor computed from the input: its pieces along dim 1, and its shape."""
-
-    pieces: tuple
-    shape: tuple
-
-    def scaled(self, factor, shape=None) -> _Flow:
-        return _Flow(tuple(p.scaled(factor) for p in self.pieces), shape or self.shape)
-
-    def take(self, index, shape) -> _Flow:
-        return _Flow(tuple(p.take(index) for p in self.pieces), shape)
+_META_FUNCTIONS = functions(torch, ("zeros_like", "ones_like", "empty_like"))
+_META_ATTRS = frozenset(("shape", "dtype", "device", "ndim", "is_cuda"))
+# In-place ops that change the values (and so the routing) of the tensor they write.
+_IN_PLACE = frozenset((operator.iadd, operator.isub, operator.imul, operator.itruediv))
+# Ops that keep every channel where it is (for the lesion code's per-unit chains).
+PER_CHANNEL_MODULES = (
+    *_ELEMENTWISE_MODULES,
+    *(kind for kinds in _POOL_MODULES.values() for kind in kinds),
+    *_UPSAMPLE_MODULES,
+)
+PER_CHANNEL_FUNCTIONS = _ELEMENTWISE_FUNCTIONS | frozenset(_POOL_TARGETS) | _UPSAMPLE_FUNCTIONS
+PER_CHANNEL_METHODS = _ELEMENTWISE_METHODS
+_SUPPORTED = "the ops modcore reads, and why others are refused, are listed in docs/torch_ops.rst"
 
 
 class GraphWalk:
-    """Reads a traced, shape-propagated GraphModule node by node into groups and blocks."""
+    """Reads a traced, shape-propagated GraphModule node by node into groups and blocks.
 
-    def __init__(self, gm: fx.GraphModule, kernel_norm: str):
+    ``constants`` holds the value each node not computed from the input took when
+    the shapes were propagated (sizes, index tensors, parameters), so an op's
+    arguments are read as the model used them.
+    """
+
+    def __init__(self, gm: fx.GraphModule, kernel_norm: str, constants: dict):
         self.gm = gm
         self.kernel_norm = kernel_norm
+        self.constants = constants
         self.groups: list[tuple[str, int, str]] = []  # (name, size, kind)
         self.blocks: dict[tuple[int, int], list] = {}  # dense tensors / COO triples
-        # node -> _Flow, or None for values not computed from the input
-        self.values: dict[fx.Node, _Flow | None] = {}
+        # node -> Flow or Gathered, or None for values not computed from the input
+        self.values: dict[fx.Node, Flow | Gathered | None] = {}
         self.calls: dict[str, int] = {}
+        # For the check against the model: the node computing each group, what each layer reads.
+        self.sources: dict[fx.Node, int] = {}
+        self.reads: list[LayerRead] = []
+        self.live_units: dict[int, torch.Tensor] = {}  # False where a folded scale is 0
+        self.order = {n: i for i, n in enumerate(gm.graph.nodes)}
+        self.alias = {n: n for n in gm.graph.nodes}
 
     # -- groups and blocks --
 
-    def _new_group(self, name: str, size: int, kind: str) -> int:
+    def _new_group(self, name: str, size: int, kind: str, node) -> int:
         n = self.calls[name] = self.calls.get(name, 0) + 1
         label = name if n == 1 else f"{name}#{n}"
         taken = {g[0] for g in self.groups}
@@ -204,15 +189,31 @@ class GraphWalk:
             k += 1
             label = f"{name}#{k}"
         self.groups.append((label, size, kind))
+        self.sources[node] = len(self.groups) - 1
         return len(self.groups) - 1
 
-    def _own_flow(self, group: int, shape) -> _Flow:
+    def _own_flow(self, group: int, shape) -> Flow:
         n = shape[1]
-        return _Flow(
-            (_Piece(group, torch.arange(n), torch.ones(n, dtype=torch.float64)),), tuple(shape)
+        return Flow(
+            (Piece(group, torch.arange(n), torch.ones(n, dtype=torch.float64)),), tuple(shape)
         )
 
-    def _connect_dense(self, flow: _Flow, kernel: torch.Tensor, dst: int):
+    def _read(self, node, flow: Flow) -> None:
+        """Record what the layer ``node`` reads, for the check against the model."""
+        declared: dict = {}
+        for p in flow.pieces:
+            n_units = self.groups[p.group][1]
+            block = declared.setdefault(
+                p.group, torch.zeros(n_units, len(p.units), dtype=torch.bool)
+            )
+            live = (p.units >= 0) & (p.scale != 0)
+            cols = live.nonzero().flatten()
+            rows = p.units[cols]
+            keep = self.live_units.get(p.group, torch.ones(n_units, dtype=torch.bool))[rows]
+            block[rows[keep], cols[keep]] = True
+        self.reads.append(LayerRead(node, declared))
+
+    def _connect_dense(self, flow: Flow, kernel: torch.Tensor, dst: int):
         """``kernel[f, u]``: the edge from feature ``f`` of ``flow`` to unit ``u`` of ``dst``
         (absolute values taken here)."""
         n_features, n_dst = kernel.shape
@@ -228,7 +229,7 @@ class GraphWalk:
                     block.index_add_(0, units[live], rows * scale[:, None])
             self.blocks.setdefault((p.group, dst), []).append(block)
 
-    def _connect_sparse(self, flow: _Flow, feature, unit, value, dst: int):
+    def _connect_sparse(self, flow: Flow, feature, unit, value, dst: int):
         """Edges ``value[e] >= 0`` from feature ``feature[e]`` to unit ``unit[e]`` of ``dst``."""
         for p in flow.pieces:
             src = p.units[feature]
@@ -254,17 +255,20 @@ class GraphWalk:
                         node, "the input must be a tensor with a feature dim after the batch dim"
                     )
                 self.values[node] = self._own_flow(
-                    self._new_group("input", shape[1], "input"), shape
+                    self._new_group("input", shape[1], "input", node), shape
                 )
                 continue
-            if not any(isinstance(self.values.get(a), _Flow) for a in node.all_input_nodes):
+            if not any(self._is_flow(a) for a in node.all_input_nodes):
                 self.values[node] = None  # a constant, a shape, a parameter
                 continue
+            if "out" in node.kwargs:
+                raise self._error(node, "writes into an out= tensor")
             value = self._visit(node)
             self.values[node] = value
-            # An in-place op changes its first argument for every later reader.
-            if self._in_place(node) and isinstance(self.values.get(node.args[0]), _Flow):
-                self.values[node.args[0]] = value
+            self._in_place(node, value)
+
+    def _is_flow(self, arg) -> bool:
+        return isinstance(arg, fx.Node) and isinstance(self.values.get(arg), (Flow, Gathered))
 
     def _visit(self, node):
         target = node.target
@@ -276,27 +280,50 @@ class GraphWalk:
                 return self._conv(node, module)
             if isinstance(module, BATCHNORMS):
                 return self._batchnorm(node, module)
-            if isinstance(module, _RESHAPE_MODULES):
-                return self._reshape(node)
-            if isinstance(module, _PASS_MODULES):
-                return self._pass(node)
+            if isinstance(module, _SOFTMAX_MODULES):
+                return self._softmax(node, module.dim)
+            if isinstance(module, nn.Softmax2d):  # over the channels of (N, C, H, W)
+                return self._softmax(node, -3)
+            if isinstance(module, _ELEMENTWISE_MODULES):
+                return self._elementwise(node)
+            if isinstance(module, _CONSTANT_PADS):
+                return self._move(node, lambda x: F.pad(x, module.padding, value=0.0))
+            if isinstance(module, _MOVE_MODULES):
+                return self._move(node, module)
+            for n_dims, kinds in _POOL_MODULES.items():
+                if isinstance(module, kinds):
+                    return self._pool(node, n_dims, module)
+            if isinstance(module, _UPSAMPLE_MODULES):
+                return self._spatial(node, "resamples", module)
             raise self._error(node, "is not a layer modcore can read")
         if node.op == "call_method":
             if target in _META_METHODS:
                 return None
-            if target in _PASS_METHODS:
-                return self._pass(node)
-            if target in _RESHAPE_METHODS:
-                return self._reshape(node)
+            if target in _SOFTMAX_NAMES:
+                return self._softmax(node, self._bind(node, ("input", "dim")).get("dim"))
+            if target in _ELEMENTWISE_METHODS:
+                return self._elementwise(node)
+            if target in _MOVE_METHODS:
+                return self._move(node, None)
             if target in _REDUCE_METHODS:
                 return self._reduce(node)
         if node.op == "call_function":
             if target is getattr and node.args[1] in _META_ATTRS:
                 return None
-            if target in _PASS_FUNCTIONS:
-                return self._pass(node)
-            if target in _RESHAPE_FUNCTIONS:
-                return self._reshape(node)
+            if target in _META_FUNCTIONS:
+                return None
+            if target in _SOFTMAX_FUNCTIONS:
+                return self._softmax(node, self._bind(node, ("input", "dim")).get("dim"))
+            if target in _ELEMENTWISE_FUNCTIONS:
+                return self._elementwise(node)
+            if target is F.pad or getattr(target, "__name__", None) == "pad":
+                return self._pad(node)
+            if target in _MOVE_FUNCTIONS:
+                return self._move(node, None)
+            if target in _POOL_TARGETS:
+                return self._pool(node, _POOL_TARGETS[target], None)
+            if target in _UPSAMPLE_FUNCTIONS:
+                return self._spatial(node, "resamples")
             if target in _REDUCE_FUNCTIONS:
                 return self._reduce(node)
             if target in _CAT:
@@ -310,7 +337,9 @@ class GraphWalk:
                 return self._scale(node, False, factor=-1.0)
         raise self._error(node, "is not an op modcore can read")
 
-    def _linear(self, node, module: nn.Linear) -> _Flow:
+    # -- layers --
+
+    def _linear(self, node, module: nn.Linear) -> Flow:
         flow = self._flow_arg(node)
         if len(flow.shape) != 2:
             raise self._error(
@@ -319,15 +348,17 @@ class GraphWalk:
                 f"{flow.shape}; modcore reads a Linear on (batch, features): "
                 "flatten conv channels first (nn.Flatten, x.flatten(1))",
             )
+        self._read(node, flow)
         weight = _weight(module)  # (out, in)
+        group = self._new_group(node.target, module.out_features, "dense", node)
         scale = self._folded_bn_scale(node)
         if scale is not None:
             weight = weight.double() * scale[:, None]
-        group = self._new_group(node.target, module.out_features, "dense")
+            self.live_units[group] = scale != 0
         self._connect_dense(flow, weight.t(), group)
         return self._own_flow(group, self._shape(node))
 
-    def _conv(self, node, module) -> _Flow:
+    def _conv(self, node, module) -> Flow:
         flow = self._flow_arg(node)
         n_spatial = len(module.kernel_size)
         if len(flow.shape) != 2 + n_spatial:
@@ -336,6 +367,7 @@ class GraphWalk:
                 f"expects a (batch, channels, {n_spatial} spatial dims) "
                 f"input, got shape {flow.shape}",
             )
+        self._read(node, flow)
         weight = _weight(module).double()
         if module.transposed:  # (in, out / groups, *k) -> (out, in / groups, *k)
             g = module.groups
@@ -345,12 +377,13 @@ class GraphWalk:
                 .transpose(1, 2)
                 .reshape(g * w_out, w_in, *weight.shape[2:])
             )
-        scale = self._folded_bn_scale(node)
-        if scale is not None:
-            weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
         norms = _kernel_norms(weight, self.kernel_norm)  # (out, in / groups)
         n_out, in_per_group = norms.shape
-        group = self._new_group(node.target, n_out, "conv")
+        group = self._new_group(node.target, n_out, "conv", node)
+        scale = self._folded_bn_scale(node)
+        if scale is not None:
+            norms = norms * scale.abs()[:, None]
+            self.live_units[group] = scale != 0
         if module.groups == 1:
             self._connect_dense(flow, norms.t(), group)
         else:  # input channel (g, i) reaches only the output channels of group g
@@ -366,7 +399,11 @@ class GraphWalk:
         if len(users) != 1 or users[0].op != "call_module":
             return None
         bn = self.gm.get_submodule(users[0].target)
-        if not isinstance(bn, BATCHNORMS) or users[0].args[0] is not node:
+        if (
+            not isinstance(bn, BATCHNORMS)
+            or users[0].args[0] is not node
+            or len(users[0].args) != 1
+        ):
             return None
         return self._bn_scale(users[0], bn)
 
@@ -385,7 +422,7 @@ class GraphWalk:
         )
         return gamma / torch.sqrt(var + bn.eps)
 
-    def _batchnorm(self, node, bn) -> _Flow:
+    def _batchnorm(self, node, bn) -> Flow:
         flow = self._flow_arg(node)
         producer = node.args[0]
         if (
@@ -393,7 +430,7 @@ class GraphWalk:
             and isinstance(self.gm.get_submodule(producer.target), LAYERS)
             and self._folded_bn_scale(producer) is not None
         ):
-            return _Flow(flow.pieces, self._shape(node))  # folded into the producer
+            return flow.reshaped(self._shape(node), flow.live)  # folded into the producer
         scale = self._bn_scale(node, bn)
         if scale.numel() != flow.shape[1]:
             raise self._error(
@@ -401,46 +438,115 @@ class GraphWalk:
             )
         return flow.scaled(scale, self._shape(node))
 
-    def _pass(self, node) -> _Flow:
-        return self._keep(node, self._flow_arg(node))
+    # -- weightless ops --
 
-    def _keep(self, node, flow: _Flow) -> _Flow:
-        """``flow`` as the node's output, which must keep its batch and channel dims."""
+    def _elementwise(self, node):
+        """An op applied to each entry alone: the routing does not change."""
+        value = self._value_arg(node)
         shape = self._shape(node)
-        if shape is None or len(shape) < 2 or shape[:2] != flow.shape[:2]:
+        if shape != value.shape:
+            raise self._error(node, f"changes the shape {value.shape} -> {shape}")
+        return value
+
+    def _softmax(self, node, dim):
+        value = self._value_arg(node)
+        ndim = len(value.shape)
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim % ndim < 2:
             raise self._error(
                 node,
-                f"changes the batch or channel dim ({flow.shape} -> "
-                f"{shape if shape is not None else 'not one tensor'})",
+                f"normalizes over dim {dim} (None: torch's implicit choice, the channel dim "
+                "for a 2-D or 4-D tensor); over dim 1 every unit would depend on every other, "
+                "so modcore reads it only over spatial dims (2 and later)",
             )
-        return _Flow(flow.pieces, shape)
+        return self._elementwise(node)
 
-    def _reshape(self, node) -> _Flow:
-        """Reshapes that keep (batch, channels) or flatten channels with the dims after them."""
-        flow = self._flow_arg(node)
-        old, new = flow.shape, self._shape(node)
-        if new is not None and len(new) >= 2 and new[0] == old[0]:
-            if new[1] == old[1]:
-                return _Flow(flow.pieces, new)
-            for k in range(3, len(old) + 1):
-                # Dims 1 .. k-1 merge into dim 1, channel-major: feature f is old feature
-                # f // prod(old[2:k]).
-                if int(np.prod(old[1:k])) == new[1] and int(np.prod(old[k:])) == int(
-                    np.prod(new[2:])
-                ):
-                    per_feature = int(np.prod(old[2:k]))
-                    return flow.take(torch.arange(new[1]) // per_feature, new)
-        raise self._error(
+    def _move(self, node, op):
+        """An op that only moves entries: run it, with its own arguments, on entry numbers."""
+        value = self._value_arg(node)
+        index = index_of(value)
+        try:
+            if op is not None:
+                moved = op(index)
+            else:
+                args, kwargs = self._concrete(node, index)
+                fn = getattr(index, node.target) if node.op == "call_method" else node.target
+                moved = fn(*args[1:], **kwargs) if node.op == "call_method" else fn(*args, **kwargs)
+        except Exception as exc:  # the op rejected entry numbers: a case not modelled
+            raise self._error(node, f"could not be routed ({type(exc).__name__}: {exc})") from exc
+        if not isinstance(moved, torch.Tensor) or tuple(moved.shape) != self._shape(node):
+            raise self._error(node, "gives no tensor of the shape the model computed")
+        base = value.base if isinstance(value, Gathered) else value
+        ops = value.ops if isinstance(value, Gathered) else ()
+        gathered = Gathered(base, moved, (*ops, f"{node.name!r} ({describe(node, self.gm)})"))
+        if gathered.shape == base.shape and torch.equal(moved, index_of(base)):
+            return base
+        return gathered
+
+    def _pad(self, node):
+        args = self._bind(node, ("input", "pad", "mode", "value"))
+        mode = args.get("mode", "constant")
+        if not isinstance(mode, str):
+            raise self._error(node, f"has a mode {mode!r} that is not a string")
+        pad = self._constant_value(args.get("pad"))
+        return self._move(
             node,
-            f"reshapes {old} to {new}; modcore reads only reshapes that "
-            "keep the batch and channel dims or flatten the channels with "
-            "the dims after them (x.flatten(1), x.view(x.size(0), -1))",
+            lambda x: (
+                F.pad(x, pad, mode=mode, value=0.0)
+                if mode == "constant"
+                else F.pad(x, pad, mode=mode)
+            ),
         )
 
-    def _reduce(self, node) -> _Flow:
+    def _pool(self, node, n_dims: int, module):
+        value = self._value_arg(node)
+        ndim = len(value.shape)
+        if ndim == n_dims + 2:  # (batch, channels, *pooled): each channel pooled alone
+            return self._spatial(node, "pools", module)
+        if ndim != 2 or n_dims != 1:
+            raise self._error(
+                node,
+                f"pools a {ndim}-D tensor {value.shape} with a {n_dims}-D window, so the "
+                "window spans the channel dim together with other dims",
+            )
+        # (batch, features) read by a 1-D pool as (channels, length): a window over features.
+        flow = self._channels(node, value).live_channels()
+        weights = self._run(node, module, torch.eye(flow.shape[1], dtype=torch.float64))
+        shape = self._shape(node)
+        if not isinstance(weights, torch.Tensor) or weights.shape != (flow.shape[1], shape[1]):
+            raise self._error(node, "gives no tensor of the shape the model computed")
+        return window_pieces(flow, weights, shape)
+
+    def _spatial(self, node, what: str, module=None):
+        """Pooling or resampling over the dims after the channel dim only; an output entry
+        is live where its window holds a live entry (the op run on the live mask)."""
+        flow = self._channels(node, self._value_arg(node))
+        shape = self._shape(node)
+        if shape is None or len(shape) != len(flow.shape) or shape[:2] != flow.shape[:2]:
+            raise self._error(node, f"{what} {flow.shape} into {shape}, not per channel")
+        live = None
+        if flow.live is not None:
+            live = self._run(node, module, flow.live[None].to(torch.float64))[0] > 0
+        return flow.reshaped(shape, live)
+
+    def _run(self, node, module, tensor):
+        """The node's op, with its own arguments, on ``tensor`` in place of its input."""
+        try:
+            if module is not None:
+                out = module(tensor)
+            else:
+                args, kwargs = self._concrete(node, tensor)
+                out = node.target(*args, **kwargs)
+        except Exception as exc:
+            raise self._error(node, f"could not be routed ({type(exc).__name__}: {exc})") from exc
+        if not isinstance(out, torch.Tensor):
+            raise self._error(node, "gives no single tensor")
+        return out
+
+    def _reduce(self, node) -> Flow:
         """mean / sum / amax / amin over spatial dims only (global pooling)."""
-        flow = self._flow_arg(node)
-        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        flow = self._channels(node, self._value_arg(node))
+        args = self._bind(node, ("input", "dim", "keepdim"))
+        dims = args.get("dim")
         if dims is None:
             raise self._error(node, "reduces over all dims, channels included")
         dims = (dims,) if isinstance(dims, int) else tuple(dims)
@@ -451,50 +557,83 @@ class GraphWalk:
                 f"reduces over dims {dims}; modcore reads reductions over "
                 "spatial dims (2 and later) only",
             )
-        return self._pass(node)
-
-    def _add(self, node, sign: int) -> _Flow:
         shape = self._shape(node)
-        alpha = node.kwargs.get("alpha", 1)
-        factor = self._scalar(alpha) if alpha != 1 else 1.0
+        if shape is None or len(shape) < 2 or shape[:2] != flow.shape[:2]:
+            raise self._error(node, f"reduces {flow.shape} to {shape}")
+        live = None
+        if flow.live is not None:
+            keep = bool(args.get("keepdim", False))
+            live = flow.live[None].amax(dim=tuple(d % ndim for d in dims), keepdim=keep)[0]
+        return flow.reshaped(shape, live)
+
+    def _add(self, node, sign: int) -> Flow:
+        args = self._bind(node, ("input", "other", "alpha"))
+        alpha = args.get("alpha", 1)
+        factor = self._scalar(alpha)
         if factor is None:
             raise self._error(node, "has an alpha that is not a number")
-        pieces: list[_Piece] = []
-        for arg, s in zip(node.args[:2], (1.0, sign * factor)):
-            value = self.values.get(arg) if isinstance(arg, fx.Node) else None
-            if isinstance(value, _Flow):
-                pieces += self._broadcast(node, value, shape).scaled(s).pieces
-        return _Flow(tuple(pieces), shape)
-
-    def _broadcast(self, node, flow: _Flow, shape) -> _Flow:
-        if shape is None or len(shape) != len(flow.shape) or shape[0] != flow.shape[0]:
+        shape = self._shape(node)
+        flows = []
+        for key, s in (("input", 1.0), ("other", sign * factor)):
+            arg = args.get(key)
+            if self._is_flow(arg):
+                flows.append(self._broadcast(node, self._value(arg), shape).scaled(s))
+            elif isinstance(arg, fx.Node) and self._shape(arg) is not None:
+                self._check_constant_operand(node, arg, shape)
+        # A channel's pieces hold at every entry of it; one only partly live (padding inside
+        # it) must not meet an operand that is live where it is not.
+        flows = [f.live_channels() for f in flows]
+        full = torch.ones(shape[1:], dtype=torch.bool)
+        masks = [full if f.live is None else f.live for f in flows]
+        partial = any(
+            bool((m.reshape(shape[1], -1).any(1) & ~m.reshape(shape[1], -1).all(1)).any())
+            for m in masks
+        )
+        if partial and not all(torch.equal(m, masks[0]) for m in masks):
             raise self._error(
                 node,
-                f"broadcasts {flow.shape} to {shape if shape is not None else 'not one tensor'}",
+                "adds tensors that hold constants (padding) at different entries of one "
+                "channel, so a channel's unit would be claimed where only the other has it",
             )
-        if flow.shape[1] == shape[1]:
-            return _Flow(flow.pieces, shape)
-        if flow.shape[1] == 1:
-            return flow.take(torch.zeros(shape[1], dtype=torch.long), shape)
-        raise self._error(node, f"broadcasts channels {flow.shape} to {shape}")
+        live = torch.stack(masks).any(0) if masks else None
+        pieces = tuple(p for f in flows for p in f.pieces)
+        return Flow(pieces, shape).reshaped(shape, live)
 
-    def _scale(self, node, divide: bool, factor=None) -> _Flow:
-        flows = [
-            a
-            for a in node.args[:2]
-            if isinstance(a, fx.Node) and isinstance(self.values.get(a), _Flow)
-        ]
-        if len(flows) == 2:
+    def _check_constant_operand(self, node, arg, shape):
+        """A constant tensor added to a flow must not add a batch dim or move the flow's dims."""
+        other = self._shape(arg)
+        if shape is None or len(other) > len(shape):
+            raise self._error(node, f"broadcasts with a constant of shape {other}")
+
+    def _broadcast(self, node, value, shape) -> Flow:
+        if shape is None or len(shape) != len(value.shape) or shape[0] != value.shape[0]:
+            raise self._error(
+                node,
+                f"broadcasts {value.shape} to {shape if shape is not None else 'not one tensor'}",
+            )
+        if tuple(value.shape) == tuple(shape):
+            return self._channels(node, value)
+        expanded = Gathered(
+            value.base if isinstance(value, Gathered) else value,
+            index_of(value).expand(shape),
+            (*(value.ops if isinstance(value, Gathered) else ()), "broadcasting"),
+        )
+        return self._channels(node, expanded)
+
+    def _scale(self, node, divide: bool, factor=None):
+        args = self._bind(node, ("input", "other"))
+        first, other = args.get("input"), args.get("other")
+        if self._is_flow(first) and self._is_flow(other):
             raise self._error(
                 node,
                 "multiplies two tensors computed from the input (gating or "
                 "attention); only scaling by a scalar keeps the graph linear",
             )
-        flow_arg = flows[0]
         if factor is None:
-            if divide and node.args[0] is not flow_arg:
-                raise self._error(node, "divides by a tensor computed from the input")
-            other = node.args[1] if node.args[0] is flow_arg else node.args[0]
+            if not self._is_flow(first):
+                if divide:
+                    raise self._error(node, "divides by a tensor computed from the input")
+                first, other = other, first
             factor = self._scalar(other)
             if factor is None:
                 raise self._error(node, "multiplies by a tensor that is not a scalar")
@@ -502,51 +641,177 @@ class GraphWalk:
                 if factor == 0:
                     raise self._error(node, "divides by zero")
                 factor = 1.0 / factor
-        return self._keep(node, cast(_Flow, self.values[flow_arg])).scaled(factor)
-
-    def _cat(self, node) -> _Flow:
-        tensors = node.args[0]
-        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        value = self._value(first)
         shape = self._shape(node)
-        if shape is None or dim % len(shape) != 1:
-            raise self._error(
-                node, f"concatenates along dim {dim}; modcore reads a cat along the channel dim 1"
-            )
-        pieces, offset = [], 0
+        if shape != value.shape:
+            raise self._error(node, f"broadcasts {value.shape} to {shape}")
+        return value.scaled(factor)
+
+    def _cat(self, node) -> Flow:
+        args = self._bind(node, ("tensors", "dim"))
+        tensors, dim = args.get("tensors"), args.get("dim", 0)
+        shape = self._shape(node)
+        if shape is None or not isinstance(tensors, (list, tuple)) or not isinstance(dim, int):
+            raise self._error(node, "concatenates something modcore cannot read")
+        dim %= len(shape)
+        if dim == 0:
+            raise self._error(node, "concatenates along the batch dim")
+        pieces: list[Piece] = []
+        masks = []
+        offset = 0
         for arg in tensors:
-            value = self.values.get(arg) if isinstance(arg, fx.Node) else None
-            width = (
-                value.shape[1]
-                if isinstance(value, _Flow)
-                else self._shape(arg)[1]
-                if isinstance(arg, fx.Node) and self._shape(arg)
-                else None
-            )
-            if width is None:
+            arg_shape = self._shape(arg) if isinstance(arg, fx.Node) else None
+            if arg_shape is None:
                 raise self._error(node, "concatenates something that is not a tensor")
-            if isinstance(value, _Flow):
-                for p in value.pieces:
+            if not self._is_flow(arg):
+                masks.append(torch.zeros(arg_shape[1:], dtype=torch.bool))
+            else:
+                flow = self._channels(node, self._value(arg))
+                live = flow.live
+                masks.append(torch.ones(arg_shape[1:], dtype=torch.bool) if live is None else live)
+                if dim != 1:  # along a spatial dim: channels stay where they are
+                    pieces += flow.pieces
+                    continue
+                width = flow.shape[1]
+                for p in flow.pieces:
                     units = torch.full((shape[1],), -1, dtype=torch.long)
                     scale = torch.zeros(shape[1], dtype=torch.float64)
                     units[offset : offset + width] = p.units
                     scale[offset : offset + width] = p.scale
-                    pieces.append(_Piece(p.group, units, scale))
-            offset += width
-        return _Flow(tuple(pieces), shape)
+                    pieces.append(Piece(p.group, units, scale))
+            offset += arg_shape[1]
+        return Flow(tuple(pieces), shape).reshaped(shape, torch.cat(masks, dim - 1))
+
+    # -- in-place ops and aliases --
+
+    def _root(self, node):
+        while self.alias[node] is not node:
+            node = self.alias[node]
+        return node
+
+    def _in_place(self, node, value) -> None:
+        """An op that writes into its first argument changes it for every later reader;
+        a view of it (or what it is a view of) would change too, so those are refused."""
+        first = node.args[0] if node.args else None
+        if not isinstance(first, fx.Node):
+            return
+        moves = (
+            (node.op == "call_method" and node.target in _MOVE_METHODS | NO_OP_METHODS)
+            or (node.op == "call_function" and node.target in _MOVE_FUNCTIONS)
+            or (
+                node.op == "call_module"
+                and isinstance(self.gm.get_submodule(node.target), _MOVE_MODULES)
+            )
+        )
+        writes = (
+            node.target in _IN_PLACE
+            or (node.op == "call_method" and node.target.endswith("_"))
+            or node.kwargs.get("inplace") is True
+            or (
+                node.op == "call_module"
+                and getattr(self.gm.get_submodule(node.target), "inplace", False)
+            )
+        )
+        if moves or writes:  # the result may share memory with the first argument
+            self.alias[self._root(node)] = self._root(first)
+        if not writes:
+            return
+        before = self.values.get(first)
+        elementwise = value is not None and (
+            before is value
+            or (
+                isinstance(value, Flow)
+                and isinstance(before, Flow)
+                and value.pieces is before.pieces
+            )
+        )
+        if elementwise:
+            return  # an activation in place: the routing of every alias stays the same
+        if first.op == "get_attr":
+            raise self._error(
+                node,
+                f"writes in place into the constant {first.target!r} (a tensor attribute, or "
+                "one torch.fx froze when tracing, e.g. torch.zeros(2, 4), which every call "
+                "shares); create it from the input (x.new_zeros(...)) or write out of place",
+            )
+        root = self._root(first)
+        later = [
+            n
+            for n in self.gm.graph.nodes
+            if n is not first
+            and n is not node
+            and self._root(n) is root
+            and any(self.order[u] > self.order[node] for u in n.users)
+        ]
+        if later:
+            raise self._error(
+                node,
+                f"writes in place into {first.name!r}, which shares memory with "
+                f"{later[0].name!r} read later; modcore does not track writes through "
+                "aliases (views): write out of place (h = h * 2) instead",
+            )
+        self.values[first] = value
 
     # -- helpers --
 
-    def _flow_arg(self, node) -> _Flow:
+    def _value_arg(self, node):
         """The one input computed from the input, which must be the first argument."""
-        flows: list[fx.Node] = [
-            a for a in node.all_input_nodes if isinstance(self.values.get(a), _Flow)
-        ]
+        flows = [a for a in node.all_input_nodes if self._is_flow(a)]
         first = node.args[0] if node.args else next(iter(node.kwargs.values()), None)
         if len(flows) != 1 or first is not flows[0]:
             raise self._error(
                 node, "combines tensors computed from the input in a way modcore cannot read"
             )
-        return cast(_Flow, self.values[flows[0]])
+        return self._value(flows[0])
+
+    def _value(self, node) -> Flow | Gathered:
+        return cast("Flow | Gathered", self.values[node])
+
+    def _flow_arg(self, node) -> Flow:
+        """The one input, per channel, with no unit where it holds only constants."""
+        return self._channels(node, self._value_arg(node)).live_channels()
+
+    def _channels(self, node, value) -> Flow:
+        if isinstance(value, Flow):
+            return value
+        try:
+            return cast(Gathered, value).channels()
+        except ValueError as exc:
+            ops = ", ".join(cast(Gathered, value).ops)
+            raise self._error(node, f"reads the result of {ops}, which {exc}") from None
+
+    def _bind(self, node, names) -> dict:
+        """The node's arguments by name (``names`` in positional order), kwargs included."""
+        bound = dict(zip(names, node.args))
+        for key, arg in node.kwargs.items():
+            bound["input" if key == "self" else key] = arg
+        return bound
+
+    def _concrete(self, node, index):
+        """The node's arguments as the model used them, the flow replaced by ``index``."""
+        flow = next(a for a in node.all_input_nodes if self._is_flow(a))
+
+        def value(a):
+            if a is flow:
+                return index
+            if isinstance(a, fx.Node):
+                if self._is_flow(a):
+                    raise self._error(node, "takes a second tensor computed from the input")
+                return self._constant_value(a)
+            return a
+
+        args = fx.node.map_aggregate(node.args, value)
+        kwargs = fx.node.map_aggregate(node.kwargs, value)
+        return args, kwargs
+
+    def _constant_value(self, arg):
+        """``arg`` as the model used it, tensors on the CPU (where entry numbers live)."""
+
+        def value(a):
+            a = self.constants.get(a) if isinstance(a, fx.Node) else a
+            return a.detach().cpu() if isinstance(a, torch.Tensor) else a
+
+        return fx.node.map_aggregate(arg, value)
 
     def _shape(self, node):
         meta = node.meta.get("tensor_meta")
@@ -555,13 +820,9 @@ class GraphWalk:
     def _scalar(self, arg):
         if isinstance(arg, numbers.Real) and not isinstance(arg, bool):
             return float(arg)
-        if isinstance(arg, fx.Node) and not isinstance(self.values.get(arg), _Flow):
+        if isinstance(arg, fx.Node) and not self._is_flow(arg):
             return arg.meta.get("modcore_scalar")
         return None
-
-    @staticmethod
-    def _in_place(node) -> bool:
-        return node.target in _IN_PLACE or (node.op == "call_method" and node.target.endswith("_"))
 
     def _error(self, node, why: str) -> ValueError:
         return ValueError(

@@ -46,10 +46,10 @@ from ...cluster import Clustering
 from ..ops import BATCHNORMS
 from ..trace import _example_input, _propagate, _symbolic_trace
 from ..trace_walk import (
-    _PASS_FUNCTIONS,
-    _PASS_METHODS,
-    _PASS_MODULES,
     LAYERS,
+    PER_CHANNEL_FUNCTIONS,
+    PER_CHANNEL_METHODS,
+    PER_CHANNEL_MODULES,
     GraphWalk,
 )
 
@@ -201,12 +201,13 @@ def lesion_units(
         if example is None and input_shape is None:
             input_shape = getattr(model, "input_shape", None)
         example = _example_input(gm, model, input_shape, example)
-        _propagate(gm, model, example)
+        constants = _propagate(gm, model, example)
+        walk = GraphWalk(gm, "l1", constants)
+        walk.run()
+        del constants
     finally:
         for module, flag in training:
             module.training = flag
-    walk = GraphWalk(gm, "l1")
-    walk.run()
     names = tuple(g[0] for g in walk.groups)
     sizes = tuple(int(g[1]) for g in walk.groups)
     kinds = tuple(g[2] for g in walk.groups)
@@ -294,10 +295,10 @@ def _emitter(gm, node):
 
 def _per_unit(gm, node) -> bool:
     if node.op == "call_module":
-        return isinstance(gm.get_submodule(node.target), BATCHNORMS + _PASS_MODULES)
+        return isinstance(gm.get_submodule(node.target), BATCHNORMS + PER_CHANNEL_MODULES)
     if node.op == "call_function":
-        return node.target in _PASS_FUNCTIONS
-    return node.op == "call_method" and node.target in _PASS_METHODS
+        return node.target in PER_CHANNEL_FUNCTIONS
+    return node.op == "call_method" and node.target in PER_CHANNEL_METHODS
 
 
 def _describe_target(target) -> str:
