@@ -341,23 +341,7 @@ def reproduce(
             raise
 
     wanted = [r for r in runs if r["dataset"] in available and r["seed"] < seeds]
-    table = aggregate(wanted)
-    with atomic_write(out / "table.csv", newline="") as f:
-        table.to_csv(f, index=False)
-    with atomic_write(out / "table.md") as f:
-        f.write(to_markdown(table, seeds=seeds) + "\n")
-    say(f"table written to {out / 'table.csv'} and {out / 'table.md'}")
-    figure = None
-    try:
-        from .reproduce_plot import ncut_figure
-
-        fig = ncut_figure(wanted)
-        with atomic_write(out / "ncut.png", "wb") as f:
-            fig.savefig(f, format="png", dpi=120)
-        figure = "ncut.png"
-        say(f"figure written to {out / 'ncut.png'}")
-    except ImportError:
-        say("matplotlib is not installed: no figure (pip install 'modcore[plot]')")
+    table, figure = write_tables(out, wanted, seeds=seeds, say=say)
     import torch
 
     versions = {
@@ -747,6 +731,29 @@ def check_device(device):
                 f"device {device!r}: torch sees {torch.cuda.device_count()} CUDA device(s)"
             )
     return checked
+
+
+def write_tables(out, runs, *, seeds, say) -> tuple:
+    """Write ``table.csv``, ``table.md`` (saying whether it holds ``seeds`` seeds per
+    condition) and ``ncut.png`` (if matplotlib is there) of ``runs`` into ``out``:
+    ``(table, figure file name or None)``."""
+    table = aggregate(runs)
+    with atomic_write(out / "table.csv", newline="") as f:
+        table.to_csv(f, index=False)
+    with atomic_write(out / "table.md") as f:
+        f.write(to_markdown(table, seeds=seeds) + "\n")
+    say(f"table written to {out / 'table.csv'} and {out / 'table.md'}")
+    try:
+        from .reproduce_plot import ncut_figure
+
+        fig = ncut_figure(runs)
+    except ImportError:
+        say("matplotlib is not installed: no figure (pip install 'modcore[plot]')")
+        return table, None
+    with atomic_write(out / "ncut.png", "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    say(f"figure written to {out / 'ncut.png'}")
+    return table, "ncut.png"
 
 
 def _seconds(runs) -> float:

@@ -473,6 +473,12 @@ def _restore(model, optimizer, generator, saved, device) -> tuple:
         optimizer.load_state_dict(saved["optimizer"])
     except (KeyError, RuntimeError, ValueError) as exc:
         raise ValueError(f"the saved training state does not fit this model ({exc})") from exc
+    for layer in weight_layers(model):
+        if torch_prune.is_pruned(layer):
+            # torch's pruning ranks weights by the module's `weight` as of its last forward
+            # pass, which evaluate() left as weight_orig * weight_mask after the epoch.
+            with torch.no_grad():
+                layer.weight = layer.weight_orig * layer.weight_mask
     generator.set_state(saved["generator"])
     torch.set_rng_state(saved["torch_rng"])
     if device.type == "cuda" and "cuda_rng" in saved:
