@@ -935,7 +935,7 @@ def _by_rule(run: dict) -> dict:
 
 def to_markdown(table, *, seeds=None) -> str:
     """The table as Markdown, ``mean ± std`` over seeds: one table per label rule, each
-    under a heading naming it. With ``seeds`` (the seeds asked for), a table that holds
+    under a heading naming it (``#### authors: ...``). With ``seeds`` (the seeds asked for), a table that holds
     fewer says so."""
 
     def pm(row, stem, digits):
@@ -946,10 +946,16 @@ def to_markdown(table, *, seeds=None) -> str:
         return text if math.isnan(std) else f"{text} ± {std:.{digits}f}"
 
     parts = []
-    if seeds is not None and (len(table) == 0 or (table["seeds"] < seeds).any()):
-        held = ", ".join(f"{r['condition']} {r['seeds']}" for _, r in table.iterrows())
+    held = {(r["dataset"], r["condition"]): int(r["seeds"]) for _, r in table.iterrows()}
+    names = list(dict.fromkeys(table["dataset"]))
+    if seeds is not None and (
+        not names or any(held.get((n, c), 0) < seeds for n in names for c in CONDITIONS)
+    ):
+        counts = "; ".join(
+            f"{n}: " + ", ".join(f"{c} {held.get((n, c), 0)}" for c in CONDITIONS) for n in names
+        )
         parts.append(
-            f"Partial: {seeds} seeds per condition asked for; seeds held: {held or 'none'}.\n"
+            f"Partial: {seeds} seeds per condition asked for; seeds held: {counts or 'none'}."
         )
     for rule, (what, _) in RULES.items():
         head = ["data set", "condition", "seeds", "test acc.", "n-cut", "random init n-cut"]
@@ -961,8 +967,7 @@ def to_markdown(table, *, seeds=None) -> str:
                 f"{null}: p < 0.05",
             ]
         lines = [
-            f"**{rule}** ({what})",
-            "",
+            f"#### {rule}: {what}",
             "| " + " | ".join(head) + " |",
             "|" + "---|" * len(head),
         ]
