@@ -160,3 +160,32 @@ def test_a_device_that_is_not_there_is_one_line_exit_2_and_creates_nothing(
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_rows_are_recomputed_from_the_checkpoints_without_training(
+    tmp_path, monkeypatch, uninterrupted
+):
+    # A new label rule means new rows, not new trainings: with runs.jsonl moved aside,
+    # every row comes from its checkpoint, the run's float32 .pt (the same rows) or a
+    # record's float16 safetensors (the same training record, the clustering of the
+    # rounded weights).
+    def no_training(*args, **kw):
+        raise AssertionError("trained")
+
+    monkeypatch.setattr(rep, "_train_model", no_training)
+    out = tmp_path / "again"
+    shutil.copytree(uninterrupted, out)
+    (out / "runs.jsonl").rename(out / "runs-before.jsonl")
+    rep.reproduce(out=out, **CNN)
+    assert rows(out) == rows(uninterrupted)
+
+    kept = tmp_path / "record"
+    record_run(uninterrupted, kept, seeds=1, say=lambda *a: None)
+    (kept / "runs.jsonl").unlink()
+    rep.reproduce(out=kept, **CNN)
+    again = rows(kept)
+    for key, row in rows(uninterrupted).items():
+        assert again[key]["checkpoint"] == row["checkpoint"].replace(".pt", ".safetensors")
+        for field in ("test_accuracy", "trained_epochs", "sparsity", "rules"):
+            assert again[key][field] == row[field]
+        assert again[key]["modcore_ncut"] == pytest.approx(row["modcore_ncut"], abs=0.05)

@@ -7,11 +7,20 @@ cluster the same network as initialised (untrained). ``arch="mlp"`` is the 2020
 paper's MLP (dropout 0.5 after each hidden layer); ``arch="cnn"`` the 2021
 paper's small CNN (:class:`modcore.nn.CNN`; dropout 0.25 after each conv block
 and 0.5 after the dense layer), whose graph is its conv channels only, as the
-2021 paper clustered it (the tracer's ``preset="paper_cnn"``). Each finished run is appended
-to ``<out>/runs.jsonl`` at once, with its checkpoint in ``<out>/checkpoints/``;
-runs already in the file are skipped, so a stopped reproduction resumes where
-it was. At the end the runs are aggregated into ``table.csv``, ``table.md``,
-``summary.json`` and the figure ``ncut.png``.
+2021 paper clustered it (the tracer's ``preset="paper_cnn"``).
+
+Training products and analysis are kept apart. A training saves its state after
+every epoch in ``<out>/training/`` (:mod:`modcore.nn.train_state`) and resumes from
+it, bit for bit; each network is saved in ``<out>/checkpoints/`` as soon as it exists
+(the unpruned one when the plain phase ends). Each run's row of ``<out>/runs.jsonl``
+is computed from its checkpoint, under both label rules of :data:`RULES` (the
+authors' k-means rule and modcore's default), and appended at once. Runs already in
+the file are skipped, so a stopped reproduction resumes where it was; a run whose
+checkpoint is there (``.pt``, or a record's ``.safetensors``, see
+:mod:`modcore.reproduce_record`) but whose row is not is analysed without training:
+moving ``runs.jsonl`` aside recomputes every row from the checkpoints (after the
+label rules changed, say). At the end the runs are aggregated into ``table.csv``,
+``table.md``, ``summary.json`` and the figure ``ncut.png``.
 
 Training follows the authors' pipeline (their ``train_nn.run``): one training
 per data set, dropout rate and seed, by :func:`modcore.nn.paper_recipe`:
@@ -166,8 +175,9 @@ def reproduce(
         the unpruned network is the one after ``epochs`` of plain training,
         the pruned one continues from it for ``epochs`` of pruning.
     out : str or path-like, default="results"
-        Directory of ``runs.jsonl``, ``checkpoints/``, ``table.csv``,
-        ``table.md``, ``summary.json`` and ``ncut.png``.
+        Directory of ``runs.jsonl``, ``checkpoints/``, ``training/`` (the states
+        of trainings under way), ``table.csv``, ``table.md``, ``summary.json`` and
+        ``ncut.png``.
     quick : bool, default=False
         Tiny data (1000 training, 500 test examples) and the quick defaults above.
     n_clusters : int, default=12
@@ -218,7 +228,9 @@ def reproduce(
         a second reproduction on the same ``out`` waits until the first is done,
         then skips the runs it finished.
     KeyboardInterrupt
-        On Ctrl-C; the runs finished so far stay in ``runs.jsonl``.
+        On Ctrl-C; the runs finished so far stay in ``runs.jsonl``, the networks
+        in ``checkpoints/``, each training's state after its last whole epoch in
+        ``training/``.
     """
     started = time.perf_counter()
     datasets = (
@@ -549,8 +561,11 @@ def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, s
     todo = []
     for condition in conditions:
         path = checkpoint_path(out, data.name, condition, seed)
-        if path.exists():  # trained before (saved whole or not at all)
-            emit(_analyse(path, data, condition, seed, settings, n_jobs))
+        # Trained before (each file is saved whole or not at all): the run's own float32
+        # checkpoint, else the float16 one of a committed record.
+        saved = next((p for p in (path, path.with_suffix(".safetensors")) if p.exists()), None)
+        if saved is not None:
+            emit(_analyse(saved, data, condition, seed, settings, n_jobs))
         else:
             todo.append(condition)
     if not todo:
@@ -601,13 +616,14 @@ def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, s
 
 
 def _analyse(path, data, condition, seed, settings, n_jobs) -> dict:
-    """The row of ``runs.jsonl`` of the run whose network is the checkpoint ``path``: its
-    n-cut, nulls, z and p under each label rule of :data:`RULES`, and its training record."""
+    """The row of ``runs.jsonl`` of the run whose network is the checkpoint ``path`` (a
+    ``.pt``, or the ``.safetensors`` of a record): its n-cut, nulls, z and p under each
+    label rule of :data:`RULES`, and its training record."""
     from .cluster import spectral_cluster
-    from .nn import checkpoint
+    from .nn import checkpoint, record
     from .significance import ncut_significance
 
-    saved = checkpoint.load(path)
+    saved = record.load(path) if path.suffix == ".safetensors" else checkpoint.load(path)
     meta = saved.metadata
     made = {k: meta.get(k) for k in ("arch", "epochs", "data_source", "condition", "seed")}
     wanted = {
