@@ -607,10 +607,8 @@ def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, s
         on_trained=lambda model, history: finished(model, history, unpruned),
         on_epoch=epoch_line,
     )
-    if prune:
-        finished(*stages[True], pruned)
-    else:
-        finished(*stages[False], unpruned)
+    model, history = stages[True] if prune else stages[False]
+    finished(model, history, pruned if prune else unpruned)
     # Its networks are saved: the state is no longer needed.
     state.unlink(missing_ok=True)
 
@@ -723,8 +721,7 @@ def rules_made(settings) -> dict:
 
 def _rule_before(run) -> dict:
     """What a run written before both rules were kept was clustered by: its one rule."""
-    keys = ("n_clusters", "n_init", "max_iter", "tol", "eigen_method", "drop", "normalize")
-    keys += ("assign_labels", "refine", "select_by")
+    keys = [f.name for f in dataclasses.fields(ClusterSettings)]
     return {"one rule": {k: run.get(k, _SETTINGS_BEFORE.get(k)) for k in keys}}
 
 
@@ -951,8 +948,8 @@ def _by_rule(run: dict) -> dict:
 
 def to_markdown(table, *, seeds=None) -> str:
     """The table as Markdown, ``mean ± std`` over seeds: one table per label rule, each
-    under a heading naming it (``#### authors: ...``). With ``seeds`` (the seeds asked for), a table that holds
-    fewer says so."""
+    under a heading naming it (``#### authors: ...``). With ``seeds`` (the seeds asked
+    for), a table that holds fewer says so, with the seeds each condition holds."""
 
     def pm(row, stem, digits):
         mean, std = row[f"{stem}_mean"], row[f"{stem}_std"]

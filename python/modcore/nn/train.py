@@ -477,8 +477,9 @@ def _restore(model, optimizer, generator, saved, device) -> tuple:
         if torch_prune.is_pruned(layer):
             # torch's pruning ranks weights by the module's `weight` as of its last forward
             # pass, which evaluate() left as weight_orig * weight_mask after the epoch.
+            orig, mask = layer.get_parameter("weight_orig"), layer.get_buffer("weight_mask")
             with torch.no_grad():
-                layer.weight = layer.weight_orig * layer.weight_mask
+                layer.weight = orig * mask
     generator.set_state(saved["generator"])
     torch.set_rng_state(saved["torch_rng"])
     if device.type == "cuda" and "cuda_rng" in saved:
