@@ -2,6 +2,7 @@
 record copied while it ran (python -m modcore.reproduce_record) onto a fresh folder."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,33 @@ def test_rows_are_recomputed_from_the_checkpoints_without_training(
         for field in ("test_accuracy", "trained_epochs", "sparsity", "rules"):
             assert again[key][field] == row[field]
         assert again[key]["modcore_ncut"] == pytest.approx(row["modcore_ncut"], abs=0.05)
+
+
+def test_committed_cnn_record_is_its_run_log_and_its_states_resume():
+    # results/cnn is what the background CNN reproduction had finished when last recorded:
+    # its table is the aggregate of its own run log (partial tables say so), every row's
+    # network is there, and every training under way has a float32 state of the paper's
+    # recipe that loads without running code.
+    import json
+    import os
+
+    home = Path(os.path.dirname(__file__)).parent / "results" / "cnn"
+    runs = rep.read_runs(home / "runs.jsonl")
+    table = rep.aggregate(runs)
+    assert (home / "table.md").read_text() == rep.to_markdown(table, seeds=5) + "\n"
+    summary = json.loads((home / "summary.json").read_text())
+    assert summary["runs"] == len(runs) and summary["seeds"] == 5
+    for run in runs:
+        assert run["arch"] == "cnn" and run["epochs"] == 10 and run["n_shuffles"] == 320
+        saved = (home / run["checkpoint"]).with_suffix(".safetensors")
+        assert saved.exists() or (home / run["checkpoint"]).exists(), run["checkpoint"]
+    states = sorted((home / "training").glob("*.pt"))
+    assert [p.name for p in states] == summary["trainings_under_way"]
+    for path in states:
+        state = torch.load(path, weights_only=True)
+        assert state["format"] == "modcore-training-state"
+        phases = [(p["epochs"], p["batch_size"], p["n_train"]) for p in state["recipe"]]
+        assert phases in ([(10, 64, 60000)] * 2, [(10, 64, 60000)])
+        floats = [v for v in state["model"].values() if v.is_floating_point()]
+        assert floats and all(v.dtype == torch.float32 for v in floats)
+    assert runs or states  # the record holds the run's progress, whatever it is

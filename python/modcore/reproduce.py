@@ -71,7 +71,8 @@ NULLS = ("layer", "layer_nonzero")
 #: n-cuts (see README, "Two label rules").
 RULES = {
     "authors": (
-        "the authors' rule: k-means, n_init restarts, lowest inertia, no refinement",
+        "the authors' rule: k-means, n_init restarts (25 by default) kept by lowest "
+        "inertia, no refinement",
         {"assign_labels": "kmeans", "refine": False, "select_by": "inertia"},
     ),
     "modcore": (
