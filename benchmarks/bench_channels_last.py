@@ -6,7 +6,8 @@ The 2021 paper's CNN (modcore.nn.CNN, with its dropout variant) on Fashion-MNIST
 batches of 64, as ``modcore reproduce --arch cnn`` trains it: Adam 1e-3, cross-entropy.
 For each memory format, ``steps`` optimizer steps from the same initial weights and
 seed, timed (baseline and candidate interleaved, best of ``repeats``); then the two
-trained copies are compared (largest weight difference, and the losses). Channels-last
+trained copies are compared (largest weight difference, and the losses), as are the
+gradients of one step from the same weights (dropout off): float rounding alone. Channels-last
 is worth using only if it is faster *and* gives the same weights within float tolerance.
 Runs on one thread (torch.set_num_threads(1)); CPU named from /proc/cpuinfo.
 """
@@ -46,6 +47,22 @@ def steps(model, x, y, n_steps, seed, channels_last):
     return losses, time.perf_counter() - started
 
 
+def one_step_gradients(base, x, y):
+    """Largest difference between the two formats' gradients of one batch, in eval mode
+    (no dropout draws), relative to the largest gradient."""
+    grads = []
+    for channels_last in (False, True):
+        model = copy.deepcopy(base).eval()
+        xb = x[:64]
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        F.cross_entropy(model(xb), y[:64]).backward()
+        grads.append([p.grad.contiguous() for p in model.parameters()])
+    diff = max(float((a - b).abs().max()) for a, b in zip(*grads))
+    return diff / max(float(g.abs().max()) for g in grads[0])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few steps (a smoke run)")
@@ -73,15 +90,17 @@ def main():
                 best[cl] = min(best[cl], seconds)
                 trained[cl] = (model, losses)
         (m0, l0), (m1, l1) = trained[False], trained[True]
-        diff = max(float((a - b).abs().max()) for a, b in zip(m0.parameters(), m1.parameters()))
-        scale = max(float(a.abs().max()) for a in m0.parameters())
+        with torch.no_grad():
+            diff = max(float((a - b).abs().max()) for a, b in zip(m0.parameters(), m1.parameters()))
+            scale = max(float(a.abs().max()) for a in m0.parameters())
         loss_diff = max(abs(a - b) for a, b in zip(l0, l1))
         print(
             f"dropout {dropout}: contiguous {1000 * best[False] / n_steps:.1f} ms/step, "
             f"channels-last {1000 * best[True] / n_steps:.1f} ms/step, ratio "
             f"{best[True] / best[False]:.3f}; after {n_steps} steps: largest weight "
             f"difference {diff:.3g} (largest weight {scale:.3g}), largest loss difference "
-            f"{loss_diff:.3g}"
+            f"{loss_diff:.3g}; one step's gradients differ by "
+            f"{one_step_gradients(base, data.x_train, data.y_train):.2g} of the largest"
         )
 
 
