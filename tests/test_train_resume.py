@@ -153,3 +153,19 @@ def test_a_state_holding_code_does_not_run_it(tmp_path, flat):
     model = MLP([flat.n_features, 4, 10], seed=0)
     with pytest.raises(ValueError, match=r"s\.pt"):
         train(model, flat, epochs=1, progress=False, state=path)
+
+
+def test_a_state_of_another_model_is_refused_by_name(tmp_path, flat):
+    state = tmp_path / "s.pt"
+    with pytest.raises(Stop):
+        train(
+            MLP([flat.n_features, 12, 10], seed=0),
+            flat,
+            epochs=2,
+            seed=1,
+            progress=stop_after(1),
+            state=state,
+        )
+    wider = MLP([flat.n_features, 13, 10], seed=0)
+    with pytest.raises(ValueError, match=r"s\.pt: the training state does not fit this model"):
+        train(wider, flat, epochs=2, seed=1, progress=False, state=state)

@@ -324,7 +324,7 @@ def _phases(model, dataset, phases, shown, *, state, on_trained=None, on_epoch=N
             if on_epoch is not None:
                 on_epoch(history if before is None else before + history)
 
-        resume = saved if i == first else None
+        resume = {**saved, "path": str(path)} if saved is not None and i == first else None
         with Progress(phase.epochs, _phase(phase.prune), shown[i], unit="epochs") as bar:
             done = _run(model, dataset, phase, bar, resume=resume, after_epoch=after_epoch)
         if i == 0 and on_trained is not None:
@@ -472,7 +472,9 @@ def _restore(model, optimizer, generator, saved, device) -> tuple:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
     except (KeyError, RuntimeError, ValueError) as exc:
-        raise ValueError(f"the saved training state does not fit this model ({exc})") from exc
+        raise ValueError(
+            f"{saved['path']}: the training state does not fit this model ({exc})"
+        ) from exc
     for layer in weight_layers(model):
         if torch_prune.is_pruned(layer):
             # torch's pruning ranks weights by the module's `weight` as of its last forward
