@@ -139,6 +139,14 @@ def test_resume_does_not_redo_finished_runs_or_epochs(tmp_path, monkeypatch, cap
     assert len(trainings) == 3
 
 
+def test_a_training_stopped_at_its_last_row_leaves_no_state(tmp_path):
+    # max_runs reached by the pruned row: its network is saved, so the state is gone.
+    out = tmp_path / "r"
+    rep.reproduce(out=out, max_runs=2, **SMALL)
+    assert len(rep.read_runs(out / "runs.jsonl")) == 2
+    assert list((out / "training").iterdir()) == []
+
+
 def test_one_training_gives_the_unpruned_and_the_pruned_network(tmp_path, monkeypatch):
     # As in the authors' pipeline: the unpruned network is the plain phase of the pruned
     # run, so it trains `epochs`, not 2 * epochs, and equals a plain training of `epochs`.

@@ -578,10 +578,12 @@ def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, s
     state.parent.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
-    def finished(model, history, condition):
+    def finished(model, history, condition, *, last=False):
         path = checkpoint_path(out, data.name, condition, seed)
         meta = checkpoint_meta(data, condition, seed, settings, history)
         checkpoint.save(model, path, {**meta, "device": str(device)})
+        if last:  # the training's networks are saved: its state is no longer needed
+            state.unlink(missing_ok=True)
         if condition in todo:
             emit(_analyse(path, data, condition, seed, settings, n_jobs))
 
@@ -609,9 +611,7 @@ def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, s
         on_epoch=epoch_line,
     )
     model, history = stages[True] if prune else stages[False]
-    finished(model, history, pruned if prune else unpruned)
-    # Its networks are saved: the state is no longer needed.
-    state.unlink(missing_ok=True)
+    finished(model, history, pruned if prune else unpruned, last=True)
 
 
 def _analyse(path, data, condition, seed, settings, n_jobs) -> dict:
