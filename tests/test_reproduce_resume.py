@@ -220,3 +220,10 @@ def test_committed_cnn_record_is_its_run_log_and_its_states_resume():
         floats = [v for v in state["model"].values() if v.is_floating_point()]
         assert floats and all(v.dtype == torch.float32 for v in floats)
     assert runs or states  # the record holds the run's progress, whatever it is
+
+
+def test_recording_a_folder_that_holds_no_reproduction_is_one_line_exit_2(tmp_path, capsys):
+    assert record_main([str(tmp_path / "nothing"), str(tmp_path / "record")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no runs.jsonl; not the --out of a reproduction" in err[0]
+    assert not (tmp_path / "record").exists()
