@@ -69,6 +69,8 @@ def _markdown_table_to_rst(markdown_path, rst_path):
 
     def table():
         header, body = rows[0], rows[2:]  # rows[1] is the |---| line
+        if not body:  # a record with no finished run yet: RST has no header-only table
+            return [f"{title}: no runs yet." if title else "No runs yet.", ""]
         out = [f".. list-table:: {title}".rstrip(), "   :header-rows: 1", ""]
         for row in [header] + body:
             out += [f"   * - {row[0]}"] + [f"     - {cell}" for cell in row[1:]]
@@ -93,7 +95,11 @@ def _markdown_table_to_rst(markdown_path, rst_path):
 
 
 _here = os.path.dirname(os.path.abspath(__file__))
-for _table, _include in (("table.md", "results_table"), ("lesions/table.md", "lesions_table")):
+for _table, _include in (
+    ("table.md", "results_table"),
+    ("lesions/table.md", "lesions_table"),
+    ("cnn/table.md", "cnn_table"),
+):
     _markdown_table_to_rst(
         os.path.join(_here, "..", "results", _table),
         os.path.join(_here, "generated", f"{_include}.rst.inc"),
