@@ -61,25 +61,45 @@ sphinx_gallery_conf = {
 
 
 def _markdown_table_to_rst(markdown_path, rst_path):
-    """Write a pipe table written by ``modcore reproduce`` (``results/table.md``,
-    ``results/lesions/table.md``) as an RST list-table, so the results page shows the
-    committed numbers, never a copy."""
-    rows = [
-        [cell.strip() for cell in line.strip().strip("|").split("|")]
-        for line in open(markdown_path, encoding="utf-8")
-        if line.startswith("|")
-    ]
-    header, body = rows[0], [r for r in rows[2:]]  # rows[1] is the |---| line
-    lines = [".. list-table::", "   :header-rows: 1", ""]
-    for row in [header] + body:
-        lines += [f"   * - {row[0]}"] + [f"     - {cell}" for cell in row[1:]]
+    """Write the pipe tables written by ``modcore reproduce`` (``results/table.md``,
+    ``results/lesions/table.md``) as RST list-tables, so the results page shows the
+    committed numbers, never a copy: one per table, titled by the ``#### `` heading above
+    it (one per label rule); other lines (a partial table's note) as paragraphs."""
+    lines, title, rows = [], "", []
+
+    def table():
+        header, body = rows[0], rows[2:]  # rows[1] is the |---| line
+        if not body:  # a record with no finished run yet: RST has no header-only table
+            return [f"{title}: no runs yet." if title else "No runs yet.", ""]
+        out = [f".. list-table:: {title}".rstrip(), "   :header-rows: 1", ""]
+        for row in [header] + body:
+            out += [f"   * - {row[0]}"] + [f"     - {cell}" for cell in row[1:]]
+        return out + [""]
+
+    for line in open(markdown_path, encoding="utf-8"):
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+            continue
+        if rows:
+            lines += table()
+            rows = []
+        if line.startswith("#### "):
+            title = line[5:].strip()
+        elif line.strip():
+            lines += [line.strip(), ""]
+    if rows:
+        lines += table()
     os.makedirs(os.path.dirname(rst_path), exist_ok=True)
     with open(rst_path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
 
 _here = os.path.dirname(os.path.abspath(__file__))
-for _table, _include in (("table.md", "results_table"), ("lesions/table.md", "lesions_table")):
+for _table, _include in (
+    ("table.md", "results_table"),
+    ("lesions/table.md", "lesions_table"),
+    ("cnn/table.md", "cnn_table"),
+):
     _markdown_table_to_rst(
         os.path.join(_here, "..", "results", _table),
         os.path.join(_here, "generated", f"{_include}.rst.inc"),

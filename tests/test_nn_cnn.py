@@ -1,5 +1,6 @@
 """The 2021 paper's CNN: layout, training on images, pruning of conv weights, checkpoints."""
 
+import dataclasses
 import importlib
 import math
 
@@ -166,9 +167,9 @@ def test_paper_recipe_uses_the_cnn_recipe(line_images, monkeypatch):
     calls = []
     real = train_module._run
 
-    def spy(model, dataset, epochs, batch_size, lr, seed, prune, *rest):
-        calls.append((epochs, batch_size, seed, prune))
-        return real(model, dataset, 1, batch_size, lr, seed, prune, *rest)
+    def spy(model, dataset, phase, *rest, **kw):
+        calls.append((phase.epochs, phase.batch_size, phase.seed, phase.prune))
+        return real(model, dataset, dataclasses.replace(phase, epochs=1), *rest, **kw)
 
     monkeypatch.setattr(train_module, "_run", spy)
     paper_recipe(CNN(**SMALL, seed=0), line_images, seed=7, progress=False)

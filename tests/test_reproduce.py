@@ -49,30 +49,38 @@ def test_quick_end_to_end_writes_well_formed_table(tmp_path):
     out = tmp_path / "results"
     proc = run_cli("reproduce", "--quick", "--n-shuffles", 8, "--out", out)
     assert proc.returncode == 0, proc.stderr
-    assert "[4/4] line, unpruned, seed 0: test acc" in proc.stdout
+    assert "[4/4] line, pruned, seed 0: test acc" in proc.stdout
     table = pd.read_csv(out / "table.csv")
     assert list(table.columns) == rep.table_columns()
     assert list(table["dataset"]) == ["line"] * 4
     assert list(table["condition"]) == list(rep.CONDITIONS)
     assert (table["seeds"] == 1).all()
-    for col in (
-        "ncut_mean",
-        "layer_z_mean",
-        "layer_nonzero_z_mean",
-        "test_accuracy_mean",
-        "random_init_ncut_mean",
-        "layer_shuffled_mean_mean",
-    ):
-        assert table[col].notna().all(), col
-    assert table["layer_significant"].between(0, 1).all()
-    md = (out / "table.md").read_text().splitlines()
-    assert len(md) == 2 + 4 and md[0].startswith("| data set | condition |")
+    for rule in rep.RULES:  # both label rules, each in full
+        for col in (
+            "ncut_mean",
+            "layer_z_mean",
+            "layer_nonzero_z_mean",
+            "random_init_ncut_mean",
+            "layer_shuffled_mean_mean",
+        ):
+            assert table[f"{rule}_{col}"].notna().all(), (rule, col)
+        assert table[f"{rule}_layer_significant"].between(0, 1).all()
+    assert table["test_accuracy_mean"].notna().all()
+    md = (out / "table.md").read_text().split("\n\n")
+    assert [part.splitlines()[0] for part in md] == [
+        f"#### {rule}: {what}" for rule, (what, _) in rep.RULES.items()
+    ]
+    for part in md:
+        lines = part.splitlines()
+        assert len(lines) == 1 + 2 + 4 and lines[1].startswith("| data set | condition |")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["arguments"]["n_shuffles"] == 8 and summary["arguments"]["epochs"] == 1
     assert summary["complete"] and summary["runs"] == 4 and "torch" in summary["versions"]
     assert summary["command"].startswith("modcore reproduce --quick")
     runs = rep.read_runs(out / "runs.jsonl")
-    assert len(runs) == 4 and all(len(r["layer_ncuts"]) == 8 for r in runs)
+    assert len(runs) == 4
+    assert all(len(r[f"{rule}_layer_ncuts"]) == 8 for r in runs for rule in rep.RULES)
+    assert all(r["rules"] == rep.rules_made(r) for r in runs)
     assert all((out / r["checkpoint"]).exists() for r in runs)
     pytest.importorskip("matplotlib")
     head = (out / "ncut.png").read_bytes()[:24]
@@ -86,10 +94,12 @@ def test_quick_end_to_end_writes_well_formed_table(tmp_path):
         "summary.json",
         "table.csv",
         "table.md",
+        "training",
     ]
+    assert list((out / "training").iterdir()) == []  # every training finished
 
 
-def test_resume_does_not_redo_finished_runs(tmp_path, monkeypatch, capsys):
+def test_resume_does_not_redo_finished_runs_or_epochs(tmp_path, monkeypatch, capsys):
     trainings = []
     real = rep._train_model
 
@@ -99,24 +109,42 @@ def test_resume_does_not_redo_finished_runs(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(rep, "_train_model", counting)
     out = tmp_path / "r"
-    table = rep.reproduce(out=out, max_runs=1, **SMALL)  # "interrupted" after one run
+    # "Interrupted" after one run: the unpruned network, written when the plain phase
+    # ended, which stops the training there; its state stays.
+    table = rep.reproduce(out=out, max_runs=1, **SMALL)
     assert trainings == [True] and len(table) == 1
     first = rep.read_runs(out / "runs.jsonl")
-    assert [r["condition"] for r in first] == ["pruned, dropout"]
-    assert "stopping after 1 new runs" in capsys.readouterr().out
+    assert [r["condition"] for r in first] == ["unpruned, dropout"]
+    printed = capsys.readouterr().out
+    assert "stopping after 1 new runs" in printed
+    assert "line, dropout 0.5, seed 0: epoch 1/2" in printed
+    assert [p.name for p in (out / "training").iterdir()] == ["line_dropout_seed0.pt"]
 
     table = rep.reproduce(out=out, **SMALL)
-    # "unpruned, dropout" alone (its plain phase only), then the pair without dropout (one)
-    assert trainings == [True, False, True]
-    assert "1 of 4 runs already in" in capsys.readouterr().out
+    # The pair with dropout goes on with its pruning phase alone, then the pair without.
+    assert trainings == [True, True, True]
+    printed = capsys.readouterr().out
+    assert "1 of 4 runs already in" in printed
+    assert "line, dropout 0.5, seed 0: epoch 1/2" not in printed
+    assert "line, dropout 0.5, seed 0: epoch 2/2" in printed
+    assert "line, dropout 0.0, seed 0: epoch 1/2" in printed
     runs = rep.read_runs(out / "runs.jsonl")
     assert len(runs) == 4
     assert runs[0] == first[0]  # the first run untouched (same finished_at, same numbers)
     assert len({(r["dataset"], r["condition"], r["seed"]) for r in runs}) == 4
     assert list(table["condition"]) == list(rep.CONDITIONS)
+    assert list((out / "training").iterdir()) == []
 
     rep.reproduce(out=out, **SMALL)  # all done: nothing trained, table rewritten
     assert len(trainings) == 3
+
+
+def test_a_training_stopped_at_its_last_row_leaves_no_state(tmp_path):
+    # max_runs reached by the pruned row: its network is saved, so the state is gone.
+    out = tmp_path / "r"
+    rep.reproduce(out=out, max_runs=2, **SMALL)
+    assert len(rep.read_runs(out / "runs.jsonl")) == 2
+    assert list((out / "training").iterdir()) == []
 
 
 def test_one_training_gives_the_unpruned_and_the_pruned_network(tmp_path, monkeypatch):
@@ -148,7 +176,7 @@ def test_one_training_gives_the_unpruned_and_the_pruned_network(tmp_path, monkey
     assert trainings == [True, True, False, False]
     alone = {r["condition"]: r for r in rep.read_runs(only / "runs.jsonl")}
     for cond in ("unpruned, dropout", "unpruned"):
-        for key in ("test_accuracy", "train_accuracy", "ncut", "layer_ncuts"):
+        for key in ("test_accuracy", "train_accuracy", "modcore_ncut", "authors_layer_ncuts"):
             assert alone[cond][key] == runs[cond][key], (cond, key)
 
 
@@ -202,8 +230,8 @@ def test_a_run_cut_short_while_written_is_removed_and_redone(tmp_path, monkeypat
     rep.reproduce(out=out, max_runs=1, **SMALL)  # removes it and does the second run again
     runs = rep.read_runs(path)
     assert [(r["condition"], r["seed"]) for r in runs] == [
-        ("pruned, dropout", 0),
         ("unpruned, dropout", 0),
+        ("pruned, dropout", 0),
     ]
     lines = path.read_bytes().splitlines(keepends=True)
     assert len(lines) == 2 and lines[0] == first
@@ -235,6 +263,7 @@ def test_settings_are_every_parameter_that_changes_a_run():
         "max_runs",
         "progress",
         "command",
+        "device",
     }
     params = set(inspect.signature(rep.reproduce).parameters)
     assert params - other == set(rep.SETTINGS)
@@ -249,9 +278,6 @@ CHANGED = {
     "max_iter": 50,
     "tol": 1e-4,
     "eigen_method": "dense",
-    "assign_labels": "kmeans",
-    "refine": False,
-    "select_by": "ncut",
     "drop": "unreachable",
     "normalize": "rescale",
     "n_train": 150,
@@ -267,25 +293,19 @@ def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
     for key, value in CHANGED.items():
         with pytest.raises(ValueError, match=f"other settings .*{key}"):
             rep.reproduce(out=out, **{**SMALL, key: value})
-    # Runs written before these settings existed used the solver's defaults of the
-    # time (tol 1e-6, k-means kept by inertia, no refinement), and MLPs.
+    # Runs written when one label rule was kept (no "rules") are not mixed in either.
     path = out / "runs.jsonl"
     run = json.loads(path.read_text())
-    old = ("arch", "max_iter", "tol", "eigen_method", "assign_labels", "refine", "select_by")
-    for key in (*old, "drop", "normalize"):
-        del run[key]
+    del run["rules"]
     path.write_text(json.dumps(run) + "\n")
-    with pytest.raises(ValueError, match="other settings"):
-        rep.reproduce(out=out, **SMALL)  # today's defaults differ
-    before = {**SMALL, "tol": 1e-6, "assign_labels": "kmeans", "refine": False}
-    assert len(rep.reproduce(out=out, max_runs=1, **before)) == 2  # accepted: one more run
-    with pytest.raises(ValueError, match="other settings"):
-        rep.reproduce(out=out, **{**before, "eigen_method": "dense"})
+    with pytest.raises(ValueError, match=r"other settings .*one rule"):
+        rep.reproduce(out=out, **SMALL)
 
 
 def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
     # A run records its settings; the clusterings must have used exactly those (the
-    # reproduction once passed only five of them on, and recorded the others).
+    # reproduction once passed only five of them on, and recorded the others), under
+    # each label rule in turn.
     import modcore.cluster
     import modcore.significance
 
@@ -301,48 +321,76 @@ def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
             return real(network, **kw)
 
         monkeypatch.setattr(module, name, spy)
-    names = ("n_init", "max_iter", "tol", "eigen_method", "assign_labels", "refine")
-    solver = {k: CHANGED[k] for k in (*names, "select_by", "drop", "normalize")}
+    names = ("n_init", "max_iter", "tol", "eigen_method", "drop", "normalize")
+    solver = {k: CHANGED[k] for k in names}
     rep.reproduce(out=tmp_path / "r", max_runs=1, **{**SMALL, **solver})
-    assert len(seen) == len(rep.NULLS) + 1  # the nulls, and the network at initialization
-    for kw in seen:
-        assert {key: kw[key] for key in solver} == solver
+    (run,) = rep.read_runs(tmp_path / "r" / "runs.jsonl")
+    # Per rule: the nulls, and the network at initialization.
+    assert len(seen) == len(rep.RULES) * (len(rep.NULLS) + 1)
+    per_rule = len(rep.NULLS) + 1
+    for i, (rule, (_, labels)) in enumerate(rep.RULES.items()):
+        for kw in seen[i * per_rule : (i + 1) * per_rule]:
+            assert {key: kw[key] for key in solver} == solver
+            assert {key: kw[key] for key in labels} == labels
+            assert {key: kw[key] for key in run["rules"][rule]} == run["rules"][rule]
     settings = {f.name for f in dataclasses.fields(modcore.cluster.ClusterSettings)}
-    assert settings <= set(rep.SETTINGS)
+    assert settings - {"assign_labels", "refine", "select_by"} <= set(rep.SETTINGS)
+    assert rep.RULES["authors"][1] == {
+        "assign_labels": "kmeans",
+        "refine": False,
+        "select_by": "inertia",
+    }
 
 
 def run_of(dataset, condition, seed, **values):
-    """A run row with every measure the table aggregates; unnamed measures are 0."""
-    row = {
-        "dataset": dataset,
-        "condition": condition,
-        "seed": seed,
-        "ncut": 0.0,
-        "test_accuracy": 0.0,
-        "random_init_ncut": 0.0,
-    }
-    for null in rep.NULLS:
-        row.update({f"{null}_mean": 0.0, f"{null}_std": 0.0, f"{null}_z": 0.0, f"{null}_p": 1.0})
+    """A run row with every measure the table aggregates, under both rules; unnamed
+    measures are 0 (p-values 1)."""
+    row = {"dataset": dataset, "condition": condition, "seed": seed, "test_accuracy": 0.0}
+    for rule in rep.RULES:
+        row.update({f"{rule}_ncut": 0.0, f"{rule}_random_init_ncut": 0.0})
+        for null in rep.NULLS:
+            for what, value in (("mean", 0.0), ("std", 0.0), ("z", 0.0), ("p", 1.0)):
+                row[f"{rule}_{null}_{what}"] = value
     row.update(values)
     return row
 
 
 def test_aggregate_of_a_small_run_log_by_hand():
     runs = [
-        run_of("line", "unpruned", 0, ncut=5.0, layer_p=0.01),
-        run_of("line", "pruned", 0, ncut=1.0, layer_z=-1.0, layer_p=0.01, test_accuracy=0.5),
-        run_of("line", "pruned", 1, ncut=2.0, layer_z=-2.0, layer_p=0.20, test_accuracy=0.7),
+        run_of("line", "unpruned", 0, modcore_ncut=5.0, modcore_layer_p=0.01),
+        run_of(
+            "line",
+            "pruned",
+            0,
+            modcore_ncut=1.0,
+            modcore_layer_z=-1.0,
+            modcore_layer_p=0.01,
+            test_accuracy=0.5,
+            authors_ncut=7.0,
+        ),
+        run_of(
+            "line",
+            "pruned",
+            1,
+            modcore_ncut=2.0,
+            modcore_layer_z=-2.0,
+            modcore_layer_p=0.20,
+            test_accuracy=0.7,
+            authors_ncut=8.0,
+            authors_layer_p=0.04,
+        ),
         run_of(
             "line",
             "pruned",
             2,
-            ncut=3.0,
-            layer_z=-6.0,
-            layer_p=0.04,
+            modcore_ncut=3.0,
+            modcore_layer_z=-6.0,
+            modcore_layer_p=0.04,
             test_accuracy=0.9,
-            layer_nonzero_mean=3.0,
+            modcore_layer_nonzero_mean=3.0,
+            authors_ncut=9.0,
         ),
-        run_of("mnist", "pruned", 0, ncut=4.0),
+        run_of("mnist", "pruned", 0, modcore_ncut=4.0),
     ]
     table = rep.aggregate(runs)
     assert list(table.columns) == rep.table_columns()
@@ -354,28 +402,62 @@ def test_aggregate_of_a_small_run_log_by_hand():
     ]
     pruned = table.iloc[0]
     assert pruned["seeds"] == 3
-    assert pruned["ncut_mean"] == 2.0 and pruned["ncut_std"] == 1.0  # 1, 2, 3
+    assert pruned["modcore_ncut_mean"] == 2.0 and pruned["modcore_ncut_std"] == 1.0  # 1, 2, 3
+    assert pruned["authors_ncut_mean"] == 8.0 and pruned["authors_ncut_std"] == 1.0  # 7, 8, 9
     # z: -1, -2, -6: mean -3; deviations 2, 1, -3; sum of squares 14; ddof 1: sqrt(7).
-    assert pruned["layer_z_mean"] == -3.0
-    assert pruned["layer_z_std"] == pytest.approx(math.sqrt(7), rel=1e-15)
-    assert pruned["layer_significant"] == pytest.approx(2 / 3)  # p 0.01 and 0.04 < 0.05
+    assert pruned["modcore_layer_z_mean"] == -3.0
+    assert pruned["modcore_layer_z_std"] == pytest.approx(math.sqrt(7), rel=1e-15)
+    assert pruned["modcore_layer_significant"] == pytest.approx(2 / 3)  # p 0.01, 0.04 < 0.05
+    assert pruned["authors_layer_significant"] == pytest.approx(1 / 3)  # p 0.04 only
     assert pruned["test_accuracy_mean"] == pytest.approx(0.7)
     assert pruned["test_accuracy_std"] == pytest.approx(0.2)
-    assert pruned["layer_nonzero_shuffled_mean_mean"] == 1.0
-    assert pruned["layer_nonzero_significant"] == 0.0
+    assert pruned["modcore_layer_nonzero_shuffled_mean_mean"] == 1.0
+    assert pruned["modcore_layer_nonzero_significant"] == 0.0
     unpruned = table.iloc[1]
-    assert unpruned["seeds"] == 1 and unpruned["ncut_mean"] == 5.0
-    assert math.isnan(unpruned["ncut_std"])  # one seed: no spread
-    assert unpruned["layer_significant"] == 1.0
-    assert table.iloc[2]["ncut_mean"] == 4.0
+    assert unpruned["seeds"] == 1 and unpruned["modcore_ncut_mean"] == 5.0
+    assert math.isnan(unpruned["modcore_ncut_std"])  # one seed: no spread
+    assert unpruned["modcore_layer_significant"] == 1.0
+    assert table.iloc[2]["modcore_ncut_mean"] == 4.0
 
-    lines = rep.to_markdown(table).splitlines()
-    assert len(lines) == 2 + 3
-    assert lines[2].startswith(
+    parts = rep.to_markdown(table, seeds=3).split("\n\n")
+    assert parts[0] == (
+        "Partial: 3 seeds per condition asked for; seeds held: line: pruned, dropout 0, "
+        "pruned 3, unpruned, dropout 0, unpruned 1; mnist: pruned, dropout 0, pruned 1, "
+        "unpruned, dropout 0, unpruned 0."
+    )
+    authors, modcore_rule = (part.splitlines() for part in parts[1:])
+    assert authors[0].startswith("#### authors: the authors' rule: k-means")
+    assert modcore_rule[0].startswith("#### modcore: modcore's default rule: cluster_qr")
+    assert len(modcore_rule) == 3 + 3
+    assert modcore_rule[3].startswith(
         "| line | pruned | 3 | 0.7000 ± 0.2000 | 2.000 ± 1.000 | 0.000 ± 0.000 | "
         "0.000 ± 0.000 | 0.000 ± 0.000 | -3.00 ± 2.65 | 2/3 |"
     )
-    assert lines[3].startswith("| line | unpruned | 1 | 0.0000 | 5.000 | 0.000 | ")
+    assert modcore_rule[4].startswith("| line | unpruned | 1 | 0.0000 | 5.000 | 0.000 | ")
+    assert authors[3].startswith("| line | pruned | 3 | 0.7000 ± 0.2000 | 8.000 ± 1.000 | ")
+    full = rep.aggregate([run_of("line", c, s) for c in rep.CONDITIONS for s in range(2)])
+    assert "Partial" not in rep.to_markdown(full, seeds=2)
+    assert "Partial" in rep.to_markdown(full, seeds=3)
+
+
+def test_runs_of_one_rule_are_shown_under_it_and_the_other_rule_not_computed():
+    # Rows written when the reproduction kept one rule (results/ of 2026-11): "ncut",
+    # "layer_z", ... unprefixed, named by the rule they record.
+    old = {"assign_labels": "cluster_qr", "refine": True, "ncut": 2.0, "random_init_ncut": 3.0}
+    for null in rep.NULLS:
+        old.update({f"{null}_{w}": 0.5 for w in ("mean", "std", "z")})
+        old.update({f"{null}_p": 0.01, f"{null}_ncuts": [0.5]})
+    runs = [{"dataset": "line", "condition": "pruned", "seed": 0, "test_accuracy": 0.9, **old}]
+    table = rep.aggregate(runs)
+    assert table.iloc[0]["modcore_ncut_mean"] == 2.0
+    assert math.isnan(table.iloc[0]["authors_ncut_mean"])
+    assert math.isnan(table.iloc[0]["authors_layer_significant"])
+    authors = rep.to_markdown(table).split("\n\n")[0].splitlines()
+    assert (
+        authors[3] == "| line | pruned | 1 | 0.9000 | " + " | ".join(["not computed"] * 10) + " |"
+    )
+    with pytest.raises(ValueError, match="not one of the reproduction's label rules"):
+        rep.aggregate([{**runs[0], "assign_labels": "kmeans", "refine": False}])
 
 
 def test_missing_dataset_is_skipped_with_reason(tmp_path, monkeypatch, capsys):
@@ -451,7 +533,8 @@ def test_committed_results_match_their_run_log():
     assert {(r["dataset"], r["condition"], r["seed"]) for r in runs} == {
         (d, c, s) for d in ("fashion", "line") for c in rep.CONDITIONS for s in range(5)
     }
-    table = rep.aggregate(runs)
+    table = rep.aggregate(runs)  # their one rule, the default, named "modcore"
+    assert table["authors_ncut_mean"].isna().all() and table["modcore_ncut_mean"].notna().all()
     committed = pd.read_csv(os.path.join(results, "table.csv"))
     pd.testing.assert_frame_equal(committed, table, check_dtype=False)
     with open(os.path.join(results, "table.md")) as f:
@@ -475,8 +558,11 @@ def test_cnn_runs_cluster_the_conv_channels(tmp_path):
     # The run's n-cut is that of the conv channels (3 x 64 units, the 2021 preset).
     net = modcore.Network.from_torch(model, input_shape=(1, 28, 28), preset="paper_cnn")
     assert net.sizes == (64, 64, 64)
-    again = modcore.spectral_cluster(net, n_clusters=4, n_init=2, seed=runs[0]["seed"], n_jobs=1)
-    assert again.ncut == pytest.approx(runs[0]["ncut"], rel=1e-12)
+    for rule, (_, labels) in rep.RULES.items():
+        again = modcore.spectral_cluster(
+            net, n_clusters=4, n_init=2, seed=runs[0]["seed"], n_jobs=1, **labels
+        )
+        assert again.ncut == pytest.approx(runs[0][f"{rule}_ncut"], rel=1e-12)
     # An MLP reproduction cannot resume into the CNN's runs.
     with pytest.raises(ValueError, match="other settings"):
         rep.reproduce(out=out, **SMALL)

@@ -587,9 +587,24 @@ def _parser() -> argparse.ArgumentParser:
         default=12,
         help="number of modules k (default 12)",
     )
-    _add_rule_options(r)
+    _option(
+        r,
+        "--n-init",
+        type=_integer(1, MAX_INIT),
+        default=None,
+        help="k-means restarts of the authors' label rule (default 25; --lesions: its "
+        "k-means restarts, default 10). Every run is clustered by both rules: the "
+        "authors' (k-means, lowest inertia, no refinement) and modcore's default "
+        "(cluster_qr refined by n-cut moves)",
+    )
     _add_graph_options(r)
     r.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
+    r.add_argument(
+        "--device",
+        default="cpu",
+        help="where training and pruning run: cpu (default), cuda or cuda:N; the "
+        "clustering runs on the CPU",
+    )
     _option(
         r,
         "--n-jobs",
@@ -1098,6 +1113,8 @@ def _reproduce(args, extra: dict) -> None:
                 "--lesions reproduces the lesion tests of the MLPs; use "
                 "'modcore lesion' on a CNN checkpoint"
             )
+        if args.device != "cpu":
+            raise UsageError("--device does not apply to --lesions (it trains on the CPU)")
         from .reproduce_lesions import reproduce_lesions
 
         reproduce_lesions(
@@ -1107,7 +1124,7 @@ def _reproduce(args, extra: dict) -> None:
             out=args.out or Path("results"),
             quick=args.quick,
             n_clusters=args.n_clusters,
-            n_init=args.n_init,
+            **({} if args.n_init is None else {"n_init": args.n_init}),
             data_dir=args.data_dir,
             n_jobs=args.n_jobs,
             max_runs=args.max_runs,
@@ -1124,9 +1141,10 @@ def _reproduce(args, extra: dict) -> None:
         out=out,
         quick=args.quick,
         n_clusters=args.n_clusters,
-        **_rule(args),
+        **({} if args.n_init is None else {"n_init": args.n_init}),
         **_graph_options(args),
         data_dir=args.data_dir,
+        device=args.device,
         n_jobs=args.n_jobs,
         max_runs=args.max_runs,
         command=extra["command"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .plot import new_figure
-from .reproduce import CONDITIONS, NULLS
+from .reproduce import CONDITIONS, NULLS, RULES, _by_rule
 
 __all__ = ["ncut_figure"]
 
@@ -13,9 +13,12 @@ _NULL_COLORS = {"layer": "0.55", "layer_nonzero": "tab:blue"}
 
 
 def ncut_figure(runs):
-    """One panel per data set: for each condition, the shuffled n-cuts of both nulls
-    (pooled over seeds, as violins), the trained networks' n-cuts (red dots, one per
-    seed) and the randomly initialised networks' n-cuts (black crosses).
+    """One panel per data set and label rule (columns: :data:`modcore.reproduce.RULES`):
+    for each condition, the shuffled n-cuts of both nulls (pooled over seeds, as
+    violins), the trained networks' n-cuts (red dots, one per seed) and the randomly
+    initialised networks' n-cuts (black crosses), each clustered by the panel's rule. A
+    rule the runs were not clustered by (runs written when one rule was kept) has its
+    panel say so.
 
     Parameters
     ----------
@@ -31,17 +34,27 @@ def ncut_figure(runs):
     ImportError
         If matplotlib is not installed.
     """
+    runs = [_by_rule(r) for r in runs]
     names = list(dict.fromkeys(r["dataset"] for r in runs)) or ["(no runs)"]
-    fig = new_figure(max(6.0, 2.2 * len(CONDITIONS)), 3.6 * len(names))
-    axes = fig.subplots(len(names), 1, squeeze=False)[:, 0]
+    fig = new_figure(max(6.0, 2.2 * len(CONDITIONS)) * len(RULES), 3.6 * len(names))
+    grid = fig.subplots(len(names), len(RULES), squeeze=False)
     offsets = {"layer": -0.18, "layer_nonzero": 0.18}
-    for ax, name in zip(axes, names):
+    panels = [
+        (grid[i, j], name, rule) for i, name in enumerate(names) for j, rule in enumerate(RULES)
+    ]
+    for ax, name, rule in panels:
         for x, cond in enumerate(CONDITIONS):
-            group = [r for r in runs if r["dataset"] == name and r["condition"] == cond]
+            group = [
+                r
+                for r in runs
+                if r["dataset"] == name and r["condition"] == cond and f"{rule}_ncut" in r
+            ]
             if not group:
                 continue
             for null in NULLS:
-                pooled = np.concatenate([np.asarray(r[f"{null}_ncuts"], float) for r in group])
+                pooled = np.concatenate(
+                    [np.asarray(r[f"{rule}_{null}_ncuts"], float) for r in group]
+                )
                 if np.ptp(pooled) > 0:
                     parts = ax.violinplot(
                         [pooled], positions=[x + offsets[null]], widths=0.32, showextrema=False
@@ -60,7 +73,7 @@ def ncut_figure(runs):
             jitter = np.linspace(-0.06, 0.06, len(group)) if len(group) > 1 else [0.0]
             ax.plot(
                 x + np.asarray(jitter),
-                [r["ncut"] for r in group],
+                [r[f"{rule}_ncut"] for r in group],
                 "o",
                 color="tab:red",
                 ms=5,
@@ -68,7 +81,7 @@ def ncut_figure(runs):
             )
             ax.plot(
                 x + np.asarray(jitter),
-                [r["random_init_ncut"] for r in group],
+                [r[f"{rule}_random_init_ncut"] for r in group],
                 "x",
                 color="black",
                 ms=6,
@@ -77,8 +90,12 @@ def ncut_figure(runs):
         ax.set_xticks(range(len(CONDITIONS)), list(CONDITIONS))
         ax.set_xlim(-0.6, len(CONDITIONS) - 0.4)
         ax.set_ylabel("n-cut (lower = more modular)")
-        ax.set_title(name)
+        clustered = any(f"{rule}_ncut" in r for r in runs if r["dataset"] == name)
+        ax.set_title(
+            f"{name}: {RULES[rule][0]}" + ("" if clustered else " (not computed)"), fontsize="small"
+        )
     # One legend for the whole figure, with proxy artists.
+    axes = grid[0]
     handles = [
         axes[0].scatter([], [], marker="o", color="tab:red", label="trained network"),
         axes[0].scatter([], [], marker="x", color="black", label="random init"),

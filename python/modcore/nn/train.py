@@ -6,18 +6,21 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import prune as torch_prune
 
-from .._typing import ProgressLike, SeedLike
+from .._typing import PathLike, ProgressLike, SeedLike
 from ..io import check_positive_int, check_seed
 from ..progress import Progress
 from .datasets import Dataset
 from .models import CNN, weight_layers
 from .prune import PruneSchedule, prune_to_sparsity, remove_masks
+from .train_state import load_state, save_state
 
 __all__ = ["History", "RECIPES", "train", "paper_recipe", "evaluate", "steps_per_epoch"]
 
@@ -89,6 +92,8 @@ def train(
     l1: float = 0.0,
     l2: float = 0.0,
     progress: ProgressLike = None,
+    state: PathLike | None = None,
+    on_epoch: Callable[[History], Any] | None = None,
 ) -> History:
     """Train ``model`` in place with Adam on cross-entropy.
 
@@ -129,6 +134,16 @@ def train(
         were trained on, dropout on, weights and masks changing) and "test acc"
         (the test set after the epoch, in eval mode). None when stderr is a
         terminal, True / False to force; a callable gets ``(done, total)`` epochs.
+    state : str or path-like, optional
+        A file where the training's state is saved after every epoch
+        (:mod:`modcore.nn.train_state`: weights with the pruning masks, optimizer,
+        RNG states, schedule step, history; written atomically). If it exists, the
+        training resumes from it, and the result is bit for bit that of a training
+        never stopped (same device and torch build). It is left in place at the end
+        (the state after the last epoch); delete it once the model is saved.
+    on_epoch : callable, optional
+        Called as ``on_epoch(history)`` after every epoch, once its state is saved,
+        with the history so far.
 
     Returns
     -------
@@ -138,8 +153,9 @@ def train(
     ------
     ValueError
         If ``epochs``, ``batch_size`` or ``lr`` is not positive, a penalty is
-        negative, the model has no Linear or Conv layer, or the data's shape is
-        not the one the model (an MLP or CNN) takes.
+        negative, the model has no Linear or Conv layer, the data's shape is
+        not the one the model (an MLP or CNN) takes, or ``state`` is not a training
+        state of this model and these arguments.
 
     Examples
     --------
@@ -150,8 +166,8 @@ def train(
     (1, 0)
     """
     _check_training(model, dataset, epochs, batch_size, lr, l1, l2)
-    with Progress(epochs, _phase(prune), progress, unit="epochs") as bar:
-        return _run(model, dataset, epochs, batch_size, lr, check_seed(seed), prune, l1, l2, bar)
+    phase = _Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2)
+    return _phases(model, dataset, [phase], [progress], state=state, on_epoch=on_epoch)
 
 
 def paper_recipe(
@@ -166,6 +182,8 @@ def paper_recipe(
     seed: SeedLike = None,
     progress: ProgressLike = None,
     on_trained: Callable[[nn.Module, History], Any] | None = None,
+    state: PathLike | None = None,
+    on_epoch: Callable[[History], Any] | None = None,
 ) -> History:
     """Filan et al.'s recipe: plain training, then pruned fine-tuning.
 
@@ -189,7 +207,7 @@ def paper_recipe(
 
     Parameters
     ----------
-    model, dataset, l1, l2, progress
+    model, dataset, l1, l2, progress, on_epoch
         As for :func:`train` (``l1`` / ``l2`` apply to both phases).
     epochs : int, optional
         Epochs of plain training (default 20 for an MLP, 10 for a CNN).
@@ -205,6 +223,11 @@ def paper_recipe(
         Called as ``on_trained(model, history)`` after the plain phase, before
         pruning starts: where the authors saved their *unpruned* network, so one
         run gives both (copy the model there; pruning changes it in place).
+        Not called again when the training resumes from a state saved in the
+        pruning phase.
+    state : str or path-like, optional
+        As for :func:`train`: one file holds the state of either phase, and a
+        stopped recipe resumes in the phase and epoch it had reached.
 
     Returns
     -------
@@ -239,28 +262,76 @@ def paper_recipe(
     # One display per phase, each counting its own epochs; a callable gets both phases'
     # epochs as one count.
     shown = (
-        (lambda done, _: progress(done, total), lambda done, _: progress(epochs + done, total))
+        [lambda done, _: progress(done, total), lambda done, _: progress(epochs + done, total)]
         if callable(progress)
-        else (progress, progress)
+        else [progress, progress]
     )
-    with Progress(epochs, _phase(None), shown[0], unit="epochs") as bar:
-        history = _run(model, dataset, epochs, batch_size, 1e-3, seed, None, l1, l2, bar)
-    if on_trained is not None:
-        on_trained(model, history)
-    with Progress(prune_epochs, _phase(schedule), shown[1], unit="epochs") as bar:
-        pruned = _run(
-            model,
-            dataset,
-            prune_epochs,
-            batch_size,
-            1e-3,
-            (seed + 1) % 2**64,
-            schedule,
-            l1,
-            l2,
-            bar,
-        )
-    return history + pruned
+    phases = [
+        _Phase(epochs, batch_size, 1e-3, seed, None, l1, l2),
+        _Phase(prune_epochs, batch_size, 1e-3, (seed + 1) % 2**64, schedule, l1, l2),
+    ]
+    return _phases(
+        model, dataset, phases, shown, state=state, on_trained=on_trained, on_epoch=on_epoch
+    )
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """One call's worth of training: what :func:`train` takes besides the model and data."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    prune: PruneSchedule | None
+    l1: float
+    l2: float
+
+    def record(self, n_train: int) -> dict:
+        """Plain values naming the phase (and its data's size), kept in a state file."""
+        plain = {k: v for k, v in asdict(self).items() if k != "prune"}
+        return {
+            **plain,
+            "prune": None if self.prune is None else asdict(self.prune),
+            "n_train": n_train,
+        }
+
+
+def _phases(model, dataset, phases, shown, *, state, on_trained=None, on_epoch=None) -> History:
+    """Run ``phases`` one after the other (``shown[i]``: phase i's display), resuming from
+    and saving to the file ``state`` if given; the history of all phases."""
+    recipe = [phase.record(len(dataset.y_train)) for phase in phases]
+    path = None if state is None else Path(state)
+    saved = load_state(path, recipe) if path is not None and path.exists() else None
+    first = 0 if saved is None else saved["phase"]
+    before = None if saved is None or not saved["earlier"] else History(**saved["earlier"])
+    for i, phase in enumerate(phases[first:], start=first):
+
+        def after_epoch(snapshot, i=i, before=before):
+            history = snapshot["history"]
+            if path is not None:
+                earlier = {} if before is None else before.to_dict()
+                save_state(
+                    path,
+                    {
+                        **snapshot,
+                        "history": history.to_dict(),
+                        "recipe": recipe,
+                        "phase": i,
+                        "earlier": earlier,
+                    },
+                )
+            if on_epoch is not None:
+                on_epoch(history if before is None else before + history)
+
+        resume = {**saved, "path": str(path)} if saved is not None and i == first else None
+        with Progress(phase.epochs, _phase(phase.prune), shown[i], unit="epochs") as bar:
+            done = _run(model, dataset, phase, bar, resume=resume, after_epoch=after_epoch)
+        if i == 0 and on_trained is not None:
+            on_trained(model, done)
+        before = done if before is None else before + done
+    assert before is not None
+    return before
 
 
 def _phase(prune) -> str:
@@ -306,17 +377,27 @@ def _n_outputs(model, x) -> int | None:
     return int(out.shape[-1]) if isinstance(out, torch.Tensor) and out.ndim == 2 else None
 
 
-def _run(model, dataset, epochs, batch_size, lr, seed, prune, l1, l2, bar) -> History:
-    """The training loop of :func:`train`, its arguments checked, reporting to ``bar``."""
+def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> History:
+    """The training loop of one phase, its arguments checked, reporting to ``bar``; from the
+    state ``resume`` if given; ``after_epoch(snapshot)`` gets the state after each epoch."""
+    epochs, batch_size, seed, prune = phase.epochs, phase.batch_size, phase.seed, phase.prune
     layers = weight_layers(model)
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # Made before any pruning reparametrisation, so its parameters are in the model's
+    # own order whether or not the phase resumes with masks.
+    optimizer = torch.optim.Adam(model.parameters(), lr=phase.lr)
     x, y = dataset.x_train, dataset.y_train
     history = History(seed=seed)
-    step = 0
-    for epoch in range(epochs):
+    step = first_epoch = 0
+    if resume is not None:
+        step, first_epoch, history = _restore(model, optimizer, generator, resume, device)
+        if first_epoch:
+            bar.update(first_epoch)
+        if first_epoch == epochs:
+            model.eval()  # as evaluate() left it
+    for epoch in range(first_epoch, epochs):
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(y), generator=generator)
@@ -329,7 +410,7 @@ def _run(model, dataset, epochs, batch_size, lr, seed, prune, l1, l2, bar) -> Hi
             xb, yb = x[rows].to(device), y[rows].to(device)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
-            objective = loss + _penalty(layers, l1, l2)
+            objective = loss + _penalty(layers, phase.l1, phase.l2)
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
@@ -357,8 +438,55 @@ def _run(model, dataset, epochs, batch_size, lr, seed, prune, l1, l2, bar) -> Hi
                 "time": f"{history.seconds[-1]:.1f} s",
             }
         )
+        if after_epoch is not None:
+            after_epoch(_snapshot(model, optimizer, generator, device, epoch + 1, step, history))
         bar.update(1, info)
     return history
+
+
+def _snapshot(model, optimizer, generator, device, epoch, step, history) -> dict:
+    """The state of a phase after ``epoch`` epochs (``step`` optimizer steps)."""
+    snapshot = {
+        "epoch": epoch,
+        "step": step,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "history": history,
+    }
+    if device.type == "cuda":  # dropout on a GPU draws from its own generator
+        snapshot["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return snapshot
+
+
+def _restore(model, optimizer, generator, saved, device) -> tuple:
+    """Load the state ``saved`` into the phase's objects: ``(step, epoch, history)``."""
+    names = {id(module): name for name, module in model.named_modules()}
+    for layer in weight_layers(model):
+        masked = f"{names[id(layer)]}.weight_mask" if names[id(layer)] else "weight_mask"
+        if masked in saved["model"] and not torch_prune.is_pruned(layer):
+            # The reparametrisation the saved masks belong to; load_state_dict fills it.
+            torch_prune.identity(layer, "weight")
+    try:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"{saved['path']}: the training state does not fit this model ({exc})"
+        ) from exc
+    for layer in weight_layers(model):
+        if torch_prune.is_pruned(layer):
+            # torch's pruning ranks weights by the module's `weight` as of its last forward
+            # pass, which evaluate() left as weight_orig * weight_mask after the epoch.
+            orig, mask = layer.get_parameter("weight_orig"), layer.get_buffer("weight_mask")
+            with torch.no_grad():
+                layer.weight = orig * mask
+    generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    if device.type == "cuda" and "cuda_rng" in saved:
+        torch.cuda.set_rng_state(saved["cuda_rng"], device)
+    return saved["step"], saved["epoch"], History(**saved["history"])
 
 
 @torch.no_grad()
