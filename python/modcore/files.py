@@ -381,13 +381,13 @@ class ResultLog:
                 f"{line[:60]!r}); modcore never removes lines it did not write: correct, "
                 "move or delete it, or use another file"
             ) from exc
-        if isinstance(self.check_row, RowSchema):
-            run = self.check_row.run_of(row)
-            if run in self._runs:
-                raise ValueError(
-                    f"{self.path}, lines {self._runs[run]} and {number}: the same run twice "
-                    f"({self._describe(run)}); a joined or edited log? keep one of them"
-                )
+        run, earlier = self._run_of(row)
+        if earlier is not None:
+            raise ValueError(
+                f"{self.path}, lines {earlier} and {number}: the same run twice "
+                f"({self._describe(run)}); a joined or edited log? keep one of them"
+            )
+        if run is not None:
             self._runs[run] = number
         return row
 
@@ -395,6 +395,14 @@ class ResultLog:
         if isinstance(self.check_row, RowSchema):
             return self.check_row.check(raw, text=text)
         return self.check_row(raw)
+
+    def _run_of(self, row: dict) -> tuple:
+        """(the row's run key, the line already holding that run or None); (None, None)
+        for a log checked by a plain callable, which has no run key."""
+        if not isinstance(self.check_row, RowSchema):
+            return None, None
+        run = self.check_row.run_of(row)
+        return run, self._runs.get(run)
 
     def _describe(self, run: tuple) -> str:
         assert isinstance(self.check_row, RowSchema)
@@ -419,20 +427,18 @@ class ResultLog:
             raise ValueError(
                 f"{self.path}: not a {self.what} row ({exc!r}): {str(row)[:200]}"
             ) from exc
-        if isinstance(self.check_row, RowSchema):
-            run = self.check_row.run_of(row)
-            if run in self._runs:
-                raise ValueError(
-                    f"{self.path}: already holds this run, line {self._runs[run]} "
-                    f"({self._describe(run)})"
-                )
+        run, earlier = self._run_of(row)
+        if earlier is not None:
+            raise ValueError(
+                f"{self.path}: already holds this run, line {earlier} ({self._describe(run)})"
+            )
         data = self._format(row)
         offset = os.fstat(self._file.fileno()).st_size
         header = offset == 0 and self.kind == "csv"
         if header:
             data = self._csv_line(self.columns) + data
-        if isinstance(self.check_row, RowSchema):
-            self._runs[self.check_row.run_of(row)] = self._n_lines + 1 + header
+        if run is not None:
+            self._runs[run] = self._n_lines + 1 + header
         self._n_lines += data.count(b"\n")
         with atomic_write(self.journal, "wb") as journal:
             journal.write(b"%d\n" % offset + data)
