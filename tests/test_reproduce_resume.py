@@ -227,3 +227,27 @@ def test_recording_a_folder_that_holds_no_reproduction_is_one_line_exit_2(tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no runs.jsonl; not the --out of a reproduction" in err[0]
     assert not (tmp_path / "record").exists()
+
+
+def test_a_record_whose_config_asks_for_huge_layers_is_refused_before_building(tmp_path):
+    # The committed CNN record with its config edited: checked against its tensors on the
+    # meta device, as a checkpoint is, so nothing of 30,000 channels is allocated.
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from modcore.nn import record
+
+    home = Path(__file__).resolve().parent.parent / "results" / "cnn" / "checkpoints"
+    source = sorted(home.glob("*.safetensors"))[0]
+    with safe_open(source, "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(meta["config"])
+    config["channels"] = [30000, 30000, 30000]
+    edited = tmp_path / "edited.safetensors"
+    save_file(tensors, edited, metadata={**meta, "config": json.dumps(config)})
+    with pytest.raises(
+        ValueError, match=r"edited\.safetensors: its config .* asks for .* parameters"
+    ):
+        record.load(edited)

@@ -19,7 +19,7 @@ import torch
 
 from .._typing import PathLike
 from ..files import atomic_write
-from .checkpoint import ARCHITECTURES, FORMAT, Checkpoint
+from .checkpoint import ARCHITECTURES, FORMAT, Checkpoint, _check_config
 from .prune import layer_sparsity
 
 __all__ = ["DTYPES", "save", "load"]
@@ -80,6 +80,9 @@ def load(path: PathLike) -> Checkpoint:
         raise ValueError(f"{path}: not a readable record ({type(exc).__name__}: {exc})") from exc
     if header.get("format") != FORMAT or arch not in ARCHITECTURES or not isinstance(config, dict):
         raise ValueError(f"{path}: not a modcore checkpoint record (format, arch or config)")
+    # The same check as a checkpoint's, before anything real is built: a record whose
+    # config asks for huge layers must not allocate them.
+    _check_config(path, arch, config, tensors)
     try:
         model = ARCHITECTURES[arch](**config)
         model.load_state_dict(
