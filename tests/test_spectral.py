@@ -76,9 +76,7 @@ def test_clustered_spectrum_of_many_equal_modules_converges():
     # 12 equal planted modules: eleven eigenvalues crowd just below 1.
     weights, _ = planted_modular_mlp((240, 240, 240, 240), 12, noise=1e-3, seed=0)
     vals, _, _, _ = oracle_top(weights, 12)
-    res = _core.spectral_embedding(
-        *Network.from_weights(weights).to_core(), 12, 1e-10, "bipartite"
-    )
+    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), 12, 1e-10, "bipartite")
     np.testing.assert_allclose(res["eigenvalues"], vals, atol=1e-7)
 
 

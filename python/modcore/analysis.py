@@ -258,9 +258,9 @@ def eigengap(
         live = _core.graph(*shuffled.to_core(), **graph_args)["degree"]
         k_s = min(max_k, int(np.count_nonzero(live)))
         null_lam = _laplacian_eigenvalues(
-            _core.spectral_embedding(
-                *shuffled.to_core(), k_s, tol, eigen_method, **graph_args
-            )["eigenvalues"]
+            _core.spectral_embedding(*shuffled.to_core(), k_s, tol, eigen_method, **graph_args)[
+                "eigenvalues"
+            ]
         )
         # A shuffle with fewer live units than max_k has no gaps beyond them.
         null[s] = np.nan
