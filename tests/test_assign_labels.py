@@ -25,7 +25,7 @@ def test_cluster_qr_matches_scipy_on_the_same_embedding(seed):
     res = modcore.spectral_cluster(
         weights, n_clusters=6, assign_labels="cluster_qr", refine=False, seed=seed
     )
-    emb = _core.spectral_embedding(*net.to_core(), 6, 1e-5, "auto", seed)  # the same solve
+    emb = _core.spectral_embedding(*net.to_core(), 6, 1e-5, "auto")  # the same solve
     order = net.offsets[emb["node_group"]] + emb["node_index"]
     # Modules are numbered by volume, the oracle's by pivot: the same partition.
     assert oracles.same_partition(

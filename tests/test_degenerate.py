@@ -69,15 +69,15 @@ def test_star_like_spectrum_matches_scipy(name, method):
     n = n_live(weights)
     if method == "dense" and n > 1000:
         with pytest.raises(ValueError, match="too many for a dense eigendecomposition"):
-            _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method, 0)
+            _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method)
         return
     if method == "full" and n > 1000:
         # Lanczos cannot resolve the repeated eigenvalue 0, and the dense fallback
         # is too large: a clear error naming the way out.
         with pytest.raises(RuntimeError, match="eigen_method 'auto'"):
-            _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method, 0)
+            _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method)
         return
-    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method, 0)
+    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method)
     expected, adj = oracle_eigenvalues(name)
     np.testing.assert_allclose(res["eigenvalues"], expected[:k], atol=1e-8)
     if method == "full":  # Lanczos fails on the null space; the dense solve takes over

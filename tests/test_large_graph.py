@@ -66,12 +66,8 @@ def core_args(request):
 def test_embedding_and_clustering_are_bit_identical(core_args, method, n_jobs):
     # "auto": bipartite Lanczos on the chains, the dense solver on the 150-unit
     # networks (its products too); "full": Lanczos on N for every network.
-    small = _core.spectral_embedding(
-        *core_args, 6, 1e-5, method, 3, n_jobs=n_jobs, large_graph=SMALL
-    )
-    large = _core.spectral_embedding(
-        *core_args, 6, 1e-5, method, 3, n_jobs=n_jobs, large_graph=LARGE
-    )
+    small = _core.spectral_embedding(*core_args, 6, 1e-5, method, n_jobs=n_jobs, large_graph=SMALL)
+    large = _core.spectral_embedding(*core_args, 6, 1e-5, method, n_jobs=n_jobs, large_graph=LARGE)
     np.testing.assert_array_equal(large["embedding"], small["embedding"])
     np.testing.assert_array_equal(large["eigenvalues"], small["eigenvalues"])
     args = (6, *SETTINGS[:2], SETTINGS[2], method, "inertia", True, "cluster_qr", 3, n_jobs)

@@ -35,7 +35,7 @@ def test_eigenpairs_match_eigsh(method, seed):
     weights = random_pruned_mlp(widths, sparsity=0.7, seed=seed)
     k = 8
     vals, vecs, adj, _ = oracle_top(weights, k)
-    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method, 5)
+    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), k, 1e-10, method)
     np.testing.assert_allclose(res["eigenvalues"], vals, atol=1e-6)
 
     # Undo the D^-1/2 row scaling and compare subspaces by their principal angles.
@@ -49,7 +49,7 @@ def test_eigenpairs_match_eigsh(method, seed):
 
 def test_embedding_is_the_scaled_eigenvectors():
     weights = random_pruned_mlp((50, 40, 30), sparsity=0.5, seed=2)
-    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), 4, 1e-10, "dense", 0)
+    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), 4, 1e-10, "dense")
     adj, _ = oracles.live_adjacency(weights)
     pos = core_node_order(res, weights)
     deg = np.asarray(adj.sum(axis=1)).ravel()[pos]
@@ -63,7 +63,7 @@ def test_embedding_is_the_scaled_eigenvectors():
 def test_methods_agree_on_eigenvalues():
     weights = random_pruned_mlp((300, 200, 200, 10), sparsity=0.9, seed=4)
     evs = [
-        _core.spectral_embedding(*Network.from_weights(weights).to_core(), 12, 1e-10, m, 0)[
+        _core.spectral_embedding(*Network.from_weights(weights).to_core(), 12, 1e-10, m)[
             "eigenvalues"
         ]
         for m in ("bipartite", "full", "dense")
@@ -76,9 +76,7 @@ def test_clustered_spectrum_of_many_equal_modules_converges():
     # 12 equal planted modules: eleven eigenvalues crowd just below 1.
     weights, _ = planted_modular_mlp((240, 240, 240, 240), 12, noise=1e-3, seed=0)
     vals, _, _, _ = oracle_top(weights, 12)
-    res = _core.spectral_embedding(
-        *Network.from_weights(weights).to_core(), 12, 1e-10, "bipartite", 0
-    )
+    res = _core.spectral_embedding(*Network.from_weights(weights).to_core(), 12, 1e-10, "bipartite")
     np.testing.assert_allclose(res["eigenvalues"], vals, atol=1e-7)
 
 
@@ -86,7 +84,7 @@ def test_disconnected_components_are_exact_eigenvectors():
     # Three separate blocks: eigenvalue 1 three times, found without Lanczos.
     block = np.ones((100, 100))
     w = [scipy.linalg.block_diag(block, block, block)] * 2
-    res = _core.spectral_embedding(*Network.from_weights(w).to_core(), 5, 1e-10, "auto", 0)
+    res = _core.spectral_embedding(*Network.from_weights(w).to_core(), 5, 1e-10, "auto")
     assert res["n_components"] == 3
     np.testing.assert_allclose(res["eigenvalues"][:3], 1.0)
     vals, _, _, _ = oracle_top(w, 5)
@@ -109,7 +107,7 @@ def test_an_eigenvector_lanczos_passed_over_is_found():
         vals, _, _, _ = oracle_top(jittered, 12)
         for method in ("bipartite", "full"):
             res = _core.spectral_embedding(
-                *Network.from_weights(jittered).to_core(), 12, 1e-5, method, 0
+                *Network.from_weights(jittered).to_core(), 12, 1e-5, method
             )
             np.testing.assert_allclose(res["eigenvalues"], vals, atol=1e-7)
 

@@ -327,7 +327,7 @@ double modularity_py(const Sizes& sizes, const py::list& blocks, const Labels& l
 // `seed` is accepted and not used: the embedding depends on the graph alone
 // (spectral.hpp); callers written when it did still pass one.
 py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double tol,
-                      const std::string& method, std::uint64_t /*seed*/, const std::string& drop,
+                      const std::string& method, const std::string& drop,
                       const std::string& normalize, int n_jobs, Index large_graph) {
     SpectralOptions opt;
     opt.tol = tol;
@@ -425,7 +425,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("ncut", &ncut_py, py::arg("sizes"), py::arg("blocks"), py::arg("labels"),
           py::arg("drop") = "isolated", py::arg("normalize") = "none");
     m.def("spectral_embedding", &embedding_py, py::arg("sizes"), py::arg("blocks"),
-          py::arg("n_clusters"), py::arg("tol"), py::arg("method"), py::arg("seed"),
+          py::arg("n_clusters"), py::arg("tol"), py::arg("method"),
           py::arg("drop") = "isolated", py::arg("normalize") = "none", py::arg("n_jobs") = 1,
           py::arg("large_graph") = kLargeGraphEdges);
     m.def("cluster_curve", &cluster_curve_py, py::arg("sizes"), py::arg("blocks"), py::arg("ks"),

@@ -58,7 +58,6 @@ def spectral_embedding(
     n_clusters: int,
     tol: float,
     method: str,
-    seed: int,
     drop: str = "isolated",
     normalize: str = "none",
     n_jobs: int = 1,

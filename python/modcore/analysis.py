@@ -195,8 +195,7 @@ def eigengap(
         How the network and each shuffled network become graphs, as in
         :func:`modcore.ncut_significance`.
     seed : None, int or numpy.random.Generator, default=None
-        Seeds the shuffles and the Lanczos start vectors (which move the
-        eigenvalues only within ``tol``).
+        Seeds the shuffles (the eigenvalues depend on the graph alone).
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.
 
@@ -246,7 +245,7 @@ def eigengap(
     if n_live < 3:
         raise ValueError(f"the network has {n_live} units with edges; the eigengap needs >= 3")
     max_k = min(max_k, n_live)
-    res = _core.spectral_embedding(sizes, blocks, max_k, tol, eigen_method, seed, **graph_args)
+    res = _core.spectral_embedding(sizes, blocks, max_k, tol, eigen_method, **graph_args)
     lam = _laplacian_eigenvalues(res["eigenvalues"])
     ks = np.arange(2, max_k)
     gaps = _relative_gaps(lam, ks)
@@ -259,9 +258,9 @@ def eigengap(
         live = _core.graph(*shuffled.to_core(), **graph_args)["degree"]
         k_s = min(max_k, int(np.count_nonzero(live)))
         null_lam = _laplacian_eigenvalues(
-            _core.spectral_embedding(
-                *shuffled.to_core(), k_s, tol, eigen_method, seed, **graph_args
-            )["eigenvalues"]
+            _core.spectral_embedding(*shuffled.to_core(), k_s, tol, eigen_method, **graph_args)[
+                "eigenvalues"
+            ]
         )
         # A shuffle with fewer live units than max_k has no gaps beyond them.
         null[s] = np.nan

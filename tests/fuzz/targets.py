@@ -192,7 +192,7 @@ def _core_call(draw: Draw) -> None:
             _core.modularity(sizes_arr, blocks, labels, drop, normalize)
         elif call == 4:
             _core.spectral_embedding(
-                sizes_arr, blocks, k, tol, method, draw.int(0, 9), drop, normalize, 1,
+                sizes_arr, blocks, k, tol, method, drop, normalize, 1,
                 draw.pick([0, 2**62]),
             )  # fmt: skip
         elif call == 5:
