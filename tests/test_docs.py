@@ -9,27 +9,27 @@ import pytest
 @pytest.mark.parametrize(
     "module",
     [
-        "modcore.cluster",
-        "modcore.graph",
-        "modcore.network",
-        "modcore.significance",
-        "modcore.io",
-        "modcore.weights",
-        "modcore.plot",
-        "modcore.report",
-        "modcore.verdict",
-        "modcore.progress",
-        "modcore.analysis",
-        "modcore.stability",
-        "modcore.multiple_testing",
+        "modcore.method.cluster",
+        "modcore.method.score",
+        "modcore.network.network",
+        "modcore.method.significance",
+        "modcore.network.checks",
+        "modcore.network.weights",
+        "modcore.report.plot",
+        "modcore.report.html",
+        "modcore.report.verdict",
+        "modcore.common.progress",
+        "modcore.method.analysis",
+        "modcore.method.stability",
+        "modcore.method.multiple_testing",
     ],
 )
 def test_docstring_examples(module):
-    if module in ("modcore.plot", "modcore.report"):
+    if module in ("modcore.report.plot", "modcore.report.html"):
         pytest.importorskip("matplotlib")
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
-    if module != "modcore.io":
+    if module != "modcore.network.checks":
         assert result.attempted > 0
 
 
@@ -46,11 +46,11 @@ def test_docstring_examples(module):
         "modcore.nn.lesion.study",
         "modcore.nn.lesion.rules",
         "modcore.nn.lesion.network_level",
-        "modcore.report_functional",
+        "modcore.report.functional",
     ],
 )
 def test_torch_docstring_examples(module, torch_one_thread):
-    if module == "modcore.report_functional":
+    if module == "modcore.report.functional":
         pytest.importorskip("matplotlib")
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0

@@ -1,4 +1,4 @@
-"""modcore.files: locked append-only result logs, and atomic whole-file writes."""
+"""modcore.common.files: locked append-only result logs, and atomic whole-file writes."""
 
 import contextlib
 import doctest
@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from modcore import files
-from modcore.files import ResultLog, atomic_write
+from modcore.common import files
+from modcore.common.files import ResultLog, atomic_write
 
 COLUMNS = ("name", "ncut")
 
@@ -217,7 +217,7 @@ def test_a_snapshot_leaves_out_a_row_cut_short_by_a_crash(tmp_path):
 
 HOLDER = textwrap.dedent("""
     import sys
-    from modcore.files import ResultLog
+    from modcore.common.files import ResultLog
     log = ResultLog(sys.argv[1], dict).__enter__()
     print("locked", flush=True)
     sys.stdin.readline()  # the other process is waiting now

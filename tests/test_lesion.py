@@ -431,7 +431,7 @@ def test_tables_dict_and_docstrings(hand_study):
 
 def test_figures(hand_study, tmp_path):
     pytest.importorskip("matplotlib")
-    from modcore.nn.lesion.plot import save_figures
+    from modcore.report.lesion_plot import save_figures
 
     paths = save_figures(hand_study, tmp_path / "fig")
     assert [p.name for p in paths] == [

@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import modcore
-from modcore.network import Network, as_network
-from modcore.nn import trace_walk
-from modcore.nn.verify import VerificationSkipped
+from modcore.network.convert import as_network
+from modcore.network.network import Network
+from modcore.network.torch import trace_walk
+from modcore.network.torch.verify import VerificationSkipped
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -306,7 +307,7 @@ def test_relu_dead_zones_and_bn_shifts_do_not_fail_the_check():
 
 
 def test_a_large_model_skips_the_check_with_a_warning(monkeypatch):
-    monkeypatch.setattr("modcore.nn.verify.AUTO_LIMIT", 10)
+    monkeypatch.setattr("modcore.network.torch.verify.AUTO_LIMIT", 10)
     model = Two(nn.ReLU())
     with pytest.warns(VerificationSkipped, match="verify=True"):
         Network.from_torch(model)

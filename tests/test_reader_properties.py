@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from modcore.network import Network
+from modcore.network.network import Network
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -16,7 +16,7 @@ pd = pytest.importorskip("pandas")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 import modcore
-from modcore import reproduce as rep
+from modcore.experiments import reproduce as rep
 
 # In-process runs on a small MLP and tiny data: the whole path in about a second per run.
 SMALL = dict(
@@ -197,7 +197,7 @@ class Crash(BaseException):
 
 
 def test_a_run_cut_short_while_written_is_removed_and_redone(tmp_path, monkeypatch):
-    files = sys.modules["modcore.files"]
+    files = sys.modules["modcore.common.files"]
     real = files.ResultLog.append
 
     class HalfWriter:
@@ -306,13 +306,13 @@ def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
     # A run records its settings; the clusterings must have used exactly those (the
     # reproduction once passed only five of them on, and recorded the others), under
     # each label rule in turn.
-    import modcore.cluster
-    import modcore.significance
+    import modcore.method.cluster
+    import modcore.method.significance
 
     seen = []
     for module, name in (
-        (modcore.significance, "ncut_significance"),
-        (modcore.cluster, "spectral_cluster"),
+        (modcore.method.significance, "ncut_significance"),
+        (modcore.method.cluster, "spectral_cluster"),
     ):
         real = getattr(module, name)
 
@@ -333,7 +333,7 @@ def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
             assert {key: kw[key] for key in solver} == solver
             assert {key: kw[key] for key in labels} == labels
             assert {key: kw[key] for key in run["rules"][rule]} == run["rules"][rule]
-    settings = {f.name for f in dataclasses.fields(modcore.cluster.ClusterSettings)}
+    settings = {f.name for f in dataclasses.fields(modcore.method.cluster.ClusterSettings)}
     assert settings - {"assign_labels", "refine", "select_by"} <= set(rep.SETTINGS)
     assert rep.RULES["authors"][1] == {
         "assign_labels": "kmeans",

@@ -11,8 +11,8 @@ pytest.importorskip("pandas")
 pytest.importorskip("scipy")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-from modcore import reproduce as rep
-from modcore import reproduce_lesions as rl
+from modcore.experiments import lesions as rl
+from modcore.experiments import reproduce as rep
 
 # In-process runs on a small MLP and tiny data.
 SMALL = dict(
@@ -44,7 +44,7 @@ def trainings(monkeypatch):
 
 
 def test_quick_path_through_the_cli(tmp_path, capsys):
-    from modcore.cli import main
+    from modcore.cli.main import main
 
     out = tmp_path / "results"
     assert main(["reproduce", "--lesions", "--quick", "--out", out]) == 0

@@ -1,5 +1,5 @@
 """modcore reproduce stopped in the middle of a training resumes it bit for bit, also from a
-record copied while it ran (python -m modcore.reproduce_record) onto a fresh folder."""
+record copied while it ran (python -m modcore.experiments.record) onto a fresh folder."""
 
 import shutil
 from pathlib import Path
@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-from modcore import reproduce as rep
+from modcore.experiments import reproduce as rep
+from modcore.experiments.record import main as record_main
+from modcore.experiments.record import record_run
 from modcore.nn import checkpoint, record
-from modcore.reproduce_record import main as record_main
-from modcore.reproduce_record import record_run
 from test_reproduce import run_cli
 
 # The CNN path on tiny data: 2 + 2 epochs, so a stop can fall in either phase.

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 from solver_cases import IDS, REACH
 
-sweep_module = sys.modules["modcore.sweep"]  # modcore.sweep is the function
+sweep_module = sys.modules["modcore.experiments.sweep"]  # modcore.sweep is the function
 
 OPTS = dict(n_clusters=3, n_shuffles=8, seed=2, progress=False)
 # Non-default solver settings that change the shuffled n-cuts of these nets: one
@@ -56,13 +56,13 @@ def without_seconds(df):
 def test_import_needs_neither_dask_nor_pandas():
     code = textwrap.dedent("""
         import sys
-        import modcore, modcore.distributed, modcore.sweep
+        import modcore, modcore.method.distributed, modcore.experiments.sweep
         loaded = [m for m in ("dask", "distributed", "pandas") if m in sys.modules]
         assert not loaded, f"import modcore loaded {loaded}"
 
         for name in ("dask", "distributed", "pandas"):
             sys.modules[name] = None  # any import of them now fails
-        from modcore.synthetic import random_pruned_mlp
+        from modcore.network.synthetic import random_pruned_mlp
         w = random_pruned_mlp((20, 20, 10), sparsity=0.5)
         sig = modcore.ncut_significance(w, n_clusters=3, n_shuffles=5, seed=0, progress=False)
         print(sig.n_shuffles)
@@ -327,7 +327,7 @@ class HalfWriter:
 
 
 def crash_on_append(monkeypatch, number):
-    files = sys.modules["modcore.files"]
+    files = sys.modules["modcore.common.files"]
     real, count = files.ResultLog.append, [0]
 
     def append(self, row):
@@ -424,7 +424,7 @@ def test_a_second_sweep_on_the_same_file_waits_and_skips_what_the_first_wrote(
 
     monkeypatch.setattr(sweep_module, "_say_waiting", say_waiting)
     # Another process's sweep: it holds the lock and has not yet written net0.
-    other = sys.modules["modcore.files"].ResultLog(
+    other = sys.modules["modcore.common.files"].ResultLog(
         path, sweep_module._SCHEMA, columns=sweep_module.FILE_COLUMNS
     )
     other.__enter__()

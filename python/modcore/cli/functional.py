@@ -7,7 +7,11 @@ import json
 import math
 from pathlib import Path
 
-from .cli import (
+from ..common.files import atomic_write
+from ..functional.modules import MAX_PERMUTATIONS, METHODS
+from ..method.cluster import MAX_CLUSTERS
+from ..method.null import MAX_SHUFFLES
+from .options import (
     _COUNT,
     _SEED,
     UsageError,
@@ -19,10 +23,6 @@ from .cli import (
     _rule,
     _shape,
 )
-from .cluster import MAX_CLUSTERS
-from .files import atomic_write
-from .functional import MAX_PERMUTATIONS, METHODS
-from .significance import MAX_SHUFFLES
 
 __all__ = ["add_functional_parser", "run_functional"]
 
@@ -110,10 +110,10 @@ def run_functional(args, extra: dict) -> dict:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError("functional modules need torch: pip install 'modcore[torch]'") from exc
-    from .cluster import spectral_cluster
-    from .functional import compare_modules, functional_modules
-    from .nn import checkpoint, load_dataset
-    from .report_functional import functional_summary, write_functional_report
+    from ..functional.modules import compare_modules, functional_modules
+    from ..method.cluster import spectral_cluster
+    from ..nn import checkpoint, load_dataset
+    from ..report.functional import functional_summary, write_functional_report
 
     # A failure here (no checkpoint, no data, a refused model) is one line from cli.main.
     model = checkpoint.load(args.network).model

@@ -9,23 +9,35 @@ import json
 import math
 import shlex
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .cluster import ASSIGN_LABELS, DROPS, MAX_CLUSTERS, MAX_INIT, SELECT_BY
-from .files import atomic_write
-from .io import check_n_jobs
-from .progress import end_open_line
-from .significance import MAX_SHUFFLES, SHUFFLES, ncut_significance
-from .verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
-
-
-class UsageError(Exception):
-    """A problem with the user's input: one line on stderr, exit code 2."""
-
+from ..common.files import atomic_write
+from ..common.progress import end_open_line
+from ..common.version import __version__
+from ..method.cluster import MAX_CLUSTERS, MAX_INIT
+from ..method.null import MAX_SHUFFLES
+from ..method.significance import ncut_significance
+from ..network.checks import check_n_jobs
+from ..report.verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
+from .options import (
+    _COUNT,
+    _SEED,
+    UsageError,
+    _add_analysis_options,
+    _add_graph_options,
+    _add_scheduler_option,
+    _fraction,
+    _graph_options,
+    _integer,
+    _option,
+    _output_dir,
+    _output_file,
+    _rule,
+    _shape,
+    _widths,
+)
 
 # What a run can fail with because of its input, its settings or the machine (a
 # bad file, a refused parameter, a full disk, a missing extra, not enough
@@ -63,53 +75,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
-def _integer(low: int, high: int | None = None):
-    """An argparse type: an int in [low, high]."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-            raise argparse.ArgumentTypeError(f"expected an integer {bound}, got {value}")
-        return value
-
-    return parse
-
-
-def _fraction(*, closed_low: bool, top: float = 1.0):
-    """An argparse type: a float in [0, top) (or (0, top) when not closed_low)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not ((0 <= value if closed_low else 0 < value) and value < top):
-            interval = f"{'[' if closed_low else '('}0, {top:g})"
-            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text}")
-        return value
-
-    return parse
-
-
-def _widths(text: str) -> list:
-    """An argparse type: comma-separated positive layer widths, at least two."""
-    try:
-        widths = [int(w) for w in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers such as 784,256,10, got {text!r}"
-        ) from None
-    if len(widths) < 2 or min(widths) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected at least two positive widths (inputs first), got {text!r}"
-        )
-    return widths
-
-
 # The demo tests its network against both of the 2020 paper's nulls.
 DEMO_SHUFFLES = ("layer", "layer_nonzero")
 # What the demo's stand-in for Fashion-MNIST is, wherever it says it runs on it.
@@ -117,175 +82,6 @@ DEMO_SYNTHETIC = (
     "synthetic: five independent two-class tasks side by side, so a network that learns "
     "it has modules by construction; it shows the method at work, not the paper's finding"
 )
-
-_SEED = _integer(0, 2**63 - 1)
-_COUNT = _integer(1)
-
-
-def _output_file(text: str) -> Path:
-    """An argparse type for every option naming a file to write: it must go in a
-    folder that exists (nothing is created on the way), and not be a folder itself or
-    another kind of non-regular file (a device, a FIFO, a socket)."""
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path}: is a directory; expected a file name")
-    if path.exists() and not path.is_file():
-        raise argparse.ArgumentTypeError(f"{path}: exists and is not a regular file")
-    _check_folder(path.parent, path)
-    return path
-
-
-def _output_dir(text: str) -> Path:
-    """An argparse type for every option naming a directory to write into: an existing
-    one, or a new one in a folder that exists (only the last name is created)."""
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path}: exists and is not a directory")
-    _check_folder(path if path.is_dir() else path.parent, path)
-    return path
-
-
-def _check_folder(folder: Path, path: Path) -> None:
-    if not folder.is_dir():
-        problem = "is not a directory" if folder.exists() else "does not exist; create it first"
-        raise argparse.ArgumentTypeError(f"{path}: {folder} {problem}")
-    try:  # by trying: permissions alone miss read-only mounts, /proc, and root's view
-        with tempfile.TemporaryFile(dir=folder, prefix=".modcore-probe-"):
-            pass
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{path}: cannot write in {folder} ({exc.strerror or exc})"
-        ) from exc
-
-
-def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
-    """An option spelled like the Python parameter it sets (``--n-clusters`` for
-    ``n_clusters``); the ``old`` spellings still work, unlisted in --help."""
-    action = p.add_argument(flag, **kwargs)
-    for alias in old:
-        p.add_argument(
-            alias,
-            dest=action.dest,
-            type=kwargs.get("type", str),
-            default=argparse.SUPPRESS,
-            help=argparse.SUPPRESS,
-        )
-
-
-def _add_analysis_options(
-    p: argparse.ArgumentParser, shuffles: int, default_shuffles=("layer",)
-) -> None:
-    _option(
-        p,
-        "--n-clusters",
-        "--clusters",
-        type=_clusters,
-        default=12,
-        help="number of modules k (default 12); analyze also takes 'auto' (the "
-        "eigengap's suggestion, with the verdict at k - 1 and k + 1 too) and a range "
-        "such as 2:20 (the n-cut against its null at every k; the verdict is corrected "
-        "for choosing the best k)",
-    )
-    _option(
-        p,
-        "--n-shuffles",
-        "--shuffles",
-        type=_integer(1, MAX_SHUFFLES),
-        default=shuffles,
-        help=f"size of the shuffle null (default {shuffles})",
-    )
-    p.add_argument(
-        "--shuffle",
-        choices=SHUFFLES,
-        action="append",
-        help=f"shuffle method; repeat for several (default: {' and '.join(default_shuffles)})",
-    )
-    _add_rule_options(p)
-    _add_graph_options(p)
-    p.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
-    _option(
-        p,
-        "--n-jobs",
-        "--jobs",
-        type=_COUNT,
-        default=None,
-        help="threads (default: all cores; more are capped at the cores)",
-    )
-    p.add_argument("--json", type=_output_file, help="write the results as JSON here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _add_rule_options(p: argparse.ArgumentParser) -> None:
-    """How the embedding becomes modules (modcore.spectral_cluster's parameters)."""
-    p.add_argument(
-        "--assign-labels",
-        choices=ASSIGN_LABELS,
-        default="cluster_qr",
-        help="cluster_qr (default; depends on the network alone, not on the seed or "
-        "the order of units) or kmeans (restarts; with --no-refine --n-init 25 the "
-        "authors' rule)",
-    )
-    p.add_argument(
-        "--refine",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="move single units while that lowers the n-cut (default: yes)",
-    )
-    _option(
-        p,
-        "--n-init",
-        type=_integer(1, MAX_INIT),
-        default=10,
-        help="k-means restarts with --assign-labels kmeans (default 10)",
-    )
-    p.add_argument(
-        "--select-by",
-        choices=SELECT_BY,
-        default="inertia",
-        help="the k-means restart kept: lowest inertia (default) or n-cut",
-    )
-
-
-def _add_graph_options(p: argparse.ArgumentParser) -> None:
-    """How a network of weights (and each shuffled one) becomes the graph: drop, normalize."""
-    p.add_argument(
-        "--drop",
-        choices=DROPS,
-        default="isolated",
-        help="units left out of the graph: isolated, those without edges (default; the "
-        "paper's code), or unreachable, also every component that misses the first or "
-        "the last layer (the authors' PyTorch port); the network and every shuffle alike",
-    )
-    p.add_argument(
-        "--normalize",
-        choices=("none", "rescale"),
-        default="none",
-        help="rescale: give each hidden unit's incoming weights norm 1 and move the "
-        "factor to its outgoing weights before clustering, as the authors' PyTorch port "
-        "does (the network computes the same function); default none",
-    )
-
-
-def _rule(args) -> dict:
-    return dict(
-        assign_labels=args.assign_labels,
-        refine=args.refine,
-        n_init=args.n_init,
-        select_by=args.select_by,
-    )
-
-
-def _graph_options(args) -> dict:
-    return dict(drop=args.drop, normalize=None if args.normalize == "none" else args.normalize)
-
-
-def _add_scheduler_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="run the shuffles on the Dask cluster at this scheduler address, "
-        "e.g. tcp://host:8786 (needs modcore[dask] here and on the workers)",
-    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -626,61 +422,22 @@ def _parser() -> argparse.ArgumentParser:
         "fashion; k=12, the paper's rule, 100 random lesions, --quick 10), "
         "reusing OUT/checkpoints; results in OUT/lesions",
     )
-    from .cli_functional import add_functional_parser
+    from .functional import add_functional_parser
 
     add_functional_parser(sub)
     return parser
 
 
-def _clusters(text: str):
-    """--n-clusters: an int, "auto", or an inclusive range "a:b" (as range(a, b + 1))."""
-    if text == "auto":
-        return text
-    expected = f"expected a number of modules in [2, {MAX_CLUSTERS}], 'auto' or a range like 2:20"
-    try:
-        if ":" in text:
-            low, high = (int(part) for part in text.split(":"))
-        else:
-            low = high = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
-    for k in (low, high):
-        if not 2 <= k <= MAX_CLUSTERS:
-            raise argparse.ArgumentTypeError(
-                f"{expected}, got {text!r}: {k} is not in [2, {MAX_CLUSTERS}]"
-            )
-    if ":" not in text:
-        return low
-    if low == high:
-        raise argparse.ArgumentTypeError(
-            f"{expected}, got {text!r}: a range holds at least two k; for one k write {low}"
-        )
-    if low > high:
-        raise argparse.ArgumentTypeError(
-            f"{expected}, got {text!r}: a range goes from low to high; did you mean {high}:{low}?"
-        )
-    return range(low, high + 1)
-
-
-def _shape(text: str) -> tuple:
-    try:
-        shape = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 1,28,28, got {text!r}") from None
-    if not shape or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
-    return shape
-
-
 def _load_network(path: Path, input_shape=None):
     """The network in a weight file (a chain), or the traced model of a checkpoint."""
-    from .network import Network, as_network
+    from ..network.convert import as_network
+    from ..network.network import Network
 
     if not path.exists():
         raise UsageError(f"{path}: no such file")
     if input_shape is None:
         return as_network(path)
-    from .nn import checkpoint
+    from ..nn import checkpoint
 
     return Network.from_torch(checkpoint.load(path).model, input_shape=input_shape)
 
@@ -740,7 +497,7 @@ def _dask_client(address):
 
 
 def _sweep(args, client) -> None:
-    from .sweep import sweep
+    from ..experiments.sweep import sweep
 
     # One directory alone: rows named by file name, as modcore.sweep(directory) does.
     networks = args.networks[0] if len(args.networks) == 1 else args.networks
@@ -793,7 +550,7 @@ def _sweep(args, client) -> None:
 def _choose_clusters(network, args, extra: dict):
     """The k to analyze, and the n-cut curves: over the range of --n-clusters a:b, or over
     the eigengap's k and its neighbours for --n-clusters auto."""
-    from .analysis import EigengapWarning, eigengap
+    from ..method.analysis import EigengapWarning, eigengap
 
     if args.n_clusters == "auto":
         with warnings.catch_warnings(record=True) as caught:
@@ -831,7 +588,7 @@ def _choose_clusters(network, args, extra: dict):
 
 
 def _curves(network, args, ks) -> dict:
-    from .analysis import ncut_curve
+    from ..method.analysis import ncut_curve
 
     return {
         shuffle: ncut_curve(
@@ -850,7 +607,7 @@ def _curves(network, args, ks) -> dict:
 
 
 def _analyze(network, args, extra: dict, client=None) -> dict:
-    from .report import summary, write_report
+    from ..report.html import summary, write_report
 
     k, curves = _choose_clusters(network, args, extra)
     if curves:  # the curve has each null at k already
@@ -921,8 +678,8 @@ def _lesion(args) -> dict:
         import torch
     except ImportError as exc:
         raise UsageError("lesion tests need torch: pip install 'modcore[torch]'") from exc
-    from .nn import checkpoint, load_dataset
-    from .nn.lesion import lesion_study
+    from ..nn import checkpoint, load_dataset
+    from ..nn.lesion import lesion_study
 
     if args.n_jobs is not None:
         torch.set_num_threads(check_n_jobs(args.n_jobs))
@@ -974,7 +731,7 @@ def _lesion(args) -> dict:
             f.write(json.dumps(results, indent=1))
         print(f"results written to {args.json}")
     if args.report:
-        from .nn.lesion.plot import save_figures
+        from ..report.lesion_plot import save_figures
 
         figures = save_figures(study, args.report)
         images = "".join(f"![{p.stem}]({p.name})\n\n" for p in figures)
@@ -986,7 +743,7 @@ def _lesion(args) -> dict:
 
 def _training_data(args):
     """The data set ``modcore train`` (or the demo) trains on, as its options say."""
-    from .nn import load_dataset
+    from ..nn import load_dataset
 
     return load_dataset(
         args.dataset,
@@ -1004,7 +761,7 @@ def _train(args, data=None) -> dict:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
-    from .nn import CNN, DEFAULT_WIDTHS, MLP, RECIPES, checkpoint, paper_recipe, train
+    from ..nn import CNN, DEFAULT_WIDTHS, MLP, RECIPES, checkpoint, paper_recipe, train
 
     if args.prune not in (0, 0.9):  # before loading data and training
         raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
@@ -1098,7 +855,7 @@ def _reproduce(args, extra: dict) -> None:
     missing = [m for m in ("torch", "pandas") if importlib.util.find_spec(m) is None]
     if missing:
         raise UsageError(f"reproduce needs {' and '.join(missing)}: pip install 'modcore[torch]'")
-    from .reproduce import reproduce
+    from ..experiments.reproduce import reproduce
 
     datasets = None
     if args.datasets is not None:
@@ -1115,7 +872,7 @@ def _reproduce(args, extra: dict) -> None:
             )
         if args.device != "cpu":
             raise UsageError("--device does not apply to --lesions (it trains on the CPU)")
-        from .reproduce_lesions import reproduce_lesions
+        from ..experiments.lesions import reproduce_lesions
 
         reproduce_lesions(
             datasets=datasets,
@@ -1156,7 +913,7 @@ def _demo(args, extra: dict) -> None:
         raise UsageError(
             "the demo trains a network, which needs torch: pip install 'modcore[torch]'"
         )
-    from .nn import DatasetNotFoundError
+    from ..nn import DatasetNotFoundError
 
     args.report = args.out
     args.shuffle = args.shuffle or list(DEMO_SHUFFLES)
@@ -1249,7 +1006,7 @@ def _run(args, extra: dict) -> int:
         elif args.command == "reproduce":
             _reproduce(args, extra)
         elif args.command == "functional":
-            from .cli_functional import run_functional
+            from .functional import run_functional
 
             _check_plot_installed(args)
             run_functional(args, extra)

@@ -120,7 +120,7 @@ class ResultLog:
         if it does not exist, and removed again (with the folders made for it) if
         it is still empty when closed.
     check_row : RowSchema or callable
-        The log's :class:`modcore.rows.RowSchema`: every row read or appended is
+        The log's :class:`modcore.common.rows.RowSchema`: every row read or appended is
         checked by it (types, ranges, and no run twice: two rows with the same
         key are refused, naming both lines). A plain callable ``check_row(dict) ->
         dict`` (the row with its proper types, or a ValueError, TypeError or

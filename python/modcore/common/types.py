@@ -1,7 +1,8 @@
 """Types of the arguments modcore's public functions share, for their annotations.
 
 Each stands for what the numpydoc ``Parameters`` sections describe in words; the
-checks themselves are in :mod:`modcore.io` and :func:`modcore.network.as_network`.
+checks themselves are in :mod:`modcore.network.checks` and
+:func:`modcore.network.convert.as_network`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # torch and dask are optional
     import torch
     from distributed import Client
 
-    from .network import Network
+    from ..network.network import Network
 
 #: ``seed=``: None (fresh entropy), an int in [0, 2**64) or a numpy Generator.
 SeedLike = Union[int, np.integer, np.random.Generator, None]

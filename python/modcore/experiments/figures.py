@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plot import new_figure
-from .reproduce import CONDITIONS, NULLS, RULES, _by_rule
+from ..report.plot import new_figure
+from .conditions import CONDITIONS, NULLS, RULES, _by_rule
 
 __all__ = ["ncut_figure"]
 
@@ -13,7 +13,7 @@ _NULL_COLORS = {"layer": "0.55", "layer_nonzero": "tab:blue"}
 
 
 def ncut_figure(runs):
-    """One panel per data set and label rule (columns: :data:`modcore.reproduce.RULES`):
+    """One panel per data set and label rule (columns: :data:`modcore.experiments.reproduce.RULES`):
     for each condition, the shuffled n-cuts of both nulls (pooled over seeds, as
     violins), the trained networks' n-cuts (red dots, one per seed) and the randomly
     initialised networks' n-cuts (black crosses), each clustered by the panel's rule. A

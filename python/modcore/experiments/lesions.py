@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .files import atomic_write
-from .io import check_positive_int
+from ..common.files import atomic_write
+from ..common.version import __version__
+from ..network.checks import check_positive_int
 from .reproduce import (
     HIDDEN,
     KNOWN_DATASETS,
@@ -240,7 +240,7 @@ def reproduce_lesions(
 
 def _network(data, condition, seed, settings, out, show):
     """The checkpoint of ``modcore reproduce`` for this run, trained and saved if absent."""
-    from .nn import checkpoint
+    from ..nn import checkpoint
 
     dropout = LESION_CONDITIONS[condition]
     model = _model(data, settings, dropout, seed)
@@ -272,7 +272,7 @@ def _network(data, condition, seed, settings, out, show):
 
 
 def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
-    from .nn.lesion import lesion_study
+    from ..nn.lesion import lesion_study
 
     model, slug, seconds_train, test_accuracy = _network(data, condition, seed, settings, out, show)
     t0 = time.perf_counter()
@@ -300,7 +300,7 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
         )
     if seed == 0:
         try:
-            from .nn.lesion.plot import save_figures
+            from ..report.lesion_plot import save_figures
 
             figures = home / "figures" / slug
             save_figures(study, figures)

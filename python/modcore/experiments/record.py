@@ -1,8 +1,8 @@
 """Copy a reproduction that may still be running into a record that can be committed.
 
-    python -m modcore.reproduce_record SOURCE RECORD [--seeds N] [--dtype float16|float32]
+    python -m modcore.experiments.record SOURCE RECORD [--seeds N] [--dtype float16|float32]
 
-e.g. ``PYTHONPATH=python python3 -m modcore.reproduce_record /work/cnn_run results/cnn``
+e.g. ``PYTHONPATH=python python3 -m modcore.experiments.record /work/cnn_run results/cnn``
 while ``modcore reproduce --arch cnn --out /work/cnn_run`` goes on. ``RECORD`` then holds:
 
 - ``runs.jsonl``: the finished runs of ``SOURCE`` (rows being written are left out;
@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from .files import atomic_write
+from ..common.files import atomic_write
 from .reproduce import RULES, SETTINGS, _check_run, read_runs, run_log, write_tables
 
 __all__ = ["record_run"]
@@ -62,8 +62,8 @@ def record_run(source, record, *, seeds=5, dtype="float16", say=print) -> dict:
         If ``source`` holds no reproduction, or ``record`` holds runs made with other
         settings.
     """
-    from .nn import checkpoint
-    from .nn import record as records
+    from ..nn import checkpoint
+    from ..nn import record as records
 
     source, record_dir = Path(source), Path(record)
     if not (source / "runs.jsonl").is_file():
@@ -143,7 +143,7 @@ def _merge(path: Path, rows: list) -> list:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m modcore.reproduce_record", description=__doc__.splitlines()[0]
+        prog="python -m modcore.experiments.record", description=__doc__.splitlines()[0]
     )
     parser.add_argument("source", type=Path, help="the --out of the reproduction")
     parser.add_argument("record", type=Path, help="the record's folder, e.g. results/cnn")
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     try:
         record_run(args.source, args.record, seeds=args.seeds, dtype=args.dtype)
     except ValueError as exc:
-        print(f"modcore.reproduce_record: error: {exc}", file=sys.stderr)
+        print(f"modcore.experiments.record: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -17,7 +17,7 @@ is computed from its checkpoint, under both label rules of :data:`RULES` (the
 authors' k-means rule and modcore's default), and appended at once. Runs already in
 the file are skipped, so a stopped reproduction resumes where it was; a run whose
 checkpoint is there (``.pt``, or a record's ``.safetensors``, see
-:mod:`modcore.reproduce_record`) but whose row is not is analysed without training:
+:mod:`modcore.experiments.record`) but whose row is not is analysed without training:
 moving ``runs.jsonl`` aside recomputes every row from the checkpoints (after the
 label rules changed, say). At the end the runs are aggregated into ``table.csv``,
 ``table.md``, ``summary.json`` and the figure ``ncut.png``.
@@ -45,41 +45,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import __version__
-from .cluster import ClusterSettings, check_settings
-from .files import ResultLog, atomic_write
-from .io import check_n_jobs, check_positive_int
-from .significance import MAX_SHUFFLES
+from ..common.files import ResultLog, atomic_write
+from ..common.version import __version__
+from ..method.cluster import ClusterSettings, check_settings
+from ..method.null import MAX_SHUFFLES
+from ..network.checks import check_n_jobs, check_positive_int
+from .conditions import CONDITIONS, NULLS, RULES, _by_rule
 
 if TYPE_CHECKING:
     import pandas
 
 __all__ = ["CONDITIONS", "NULLS", "reproduce", "aggregate", "read_runs"]
 
-#: name -> (pruned, dropout rate), in table order.
-CONDITIONS = {
-    "pruned, dropout": (True, 0.5),
-    "pruned": (True, 0.0),
-    "unpruned, dropout": (False, 0.5),
-    "unpruned": (False, 0.0),
-}
-NULLS = ("layer", "layer_nonzero")
-#: The label rules every run is clustered by, in table order: name -> (description,
-#: modcore.spectral_cluster's settings). The authors' rule (their k-means, restarts kept
-#: by lowest inertia, no refinement) is the one their published numbers come from; its
-#: ``n_init`` is reproduce()'s. modcore's default rule is deterministic and finds lower
-#: n-cuts (see README, "Two label rules").
-RULES = {
-    "authors": (
-        "the authors' rule: k-means, n_init restarts (25 by default) kept by lowest "
-        "inertia, no refinement",
-        {"assign_labels": "kmeans", "refine": False, "select_by": "inertia"},
-    ),
-    "modcore": (
-        "modcore's default rule: cluster_qr, refined by n-cut moves",
-        {"assign_labels": "cluster_qr", "refine": True, "select_by": "inertia"},
-    ),
-}
 ARCHS = ("mlp", "cnn")
 #: Epochs per phase by architecture (the papers' recipes, modcore.nn.RECIPES).
 DEFAULT_EPOCHS = {"mlp": 20, "cnn": 10}
@@ -225,7 +202,7 @@ def reproduce(
     ValueError, TypeError
         On a bad argument, when no data set is available, or when ``runs.jsonl``
         holds runs made with other ``SETTINGS`` (use another ``out``) or lines
-        that are not runs. ``runs.jsonl`` is a :class:`modcore.files.ResultLog`:
+        that are not runs. ``runs.jsonl`` is a :class:`modcore.common.files.ResultLog`:
         a second reproduction on the same ``out`` waits until the first is done,
         then skips the runs it finished.
     KeyboardInterrupt
@@ -437,7 +414,7 @@ def available_datasets(datasets, data_dir, settings, say, *, for_cli=False) -> t
 
 
 def _load(name, data_dir, settings):
-    from .nn import load_dataset
+    from ..nn import load_dataset
 
     return load_dataset(
         name,
@@ -472,7 +449,7 @@ def _train_model(
     pruning phase) and, if ``prune``, the pruned one. ``state``: the training's state
     file (resumed from if it exists); ``on_trained(model, history)`` is called after the
     plain phase of a pruned training. Its own function so tests can count trainings."""
-    from .nn import CNN, RECIPES, paper_recipe, train
+    from ..nn import CNN, RECIPES, paper_recipe, train
 
     if not prune:  # the plain phase alone: paper_recipe's first call of train
         batch = RECIPES["cnn" if isinstance(model, CNN) else "mlp"]["batch_size"]
@@ -511,7 +488,7 @@ def _train_model(
 
 def _model(data, settings, dropout, seed):
     """The untrained network of a run: the paper's MLP or CNN."""
-    from .nn import CNN, MLP
+    from ..nn import CNN, MLP
 
     if settings["arch"] == "mlp":
         widths = [data.n_features, *settings["hidden"], data.n_classes]
@@ -528,8 +505,9 @@ def _model(data, settings, dropout, seed):
 
 def _network(model):
     """The graph that is clustered: an MLP's chain, a CNN's conv channels."""
-    from .network import Network, as_network
-    from .nn import CNN
+    from ..network.convert import as_network
+    from ..network.network import Network
+    from ..nn import CNN
 
     if not isinstance(model, CNN):
         return as_network(model)
@@ -557,7 +535,7 @@ def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, s
     """The rows of ``conditions`` (of one dropout rate), each passed to ``emit`` as soon as
     its network is saved: from the checkpoints already there, else from one training
     (resumed from its state file), which saves them. ``say``: epoch lines, or None."""
-    from .nn import checkpoint
+    from ..nn import checkpoint
 
     todo = []
     for condition in conditions:
@@ -618,9 +596,9 @@ def _analyse(path, data, condition, seed, settings, n_jobs) -> dict:
     """The row of ``runs.jsonl`` of the run whose network is the checkpoint ``path`` (a
     ``.pt``, or the ``.safetensors`` of a record): its n-cut, nulls, z and p under each
     label rule of :data:`RULES`, and its training record."""
-    from .cluster import spectral_cluster
-    from .nn import checkpoint, record
-    from .significance import ncut_significance
+    from ..method.cluster import spectral_cluster
+    from ..method.significance import ncut_significance
+    from ..nn import checkpoint, record
 
     saved = record.load(path) if path.suffix == ".safetensors" else checkpoint.load(path)
     meta = saved.metadata
@@ -758,7 +736,7 @@ def write_tables(out, runs, *, seeds, say) -> tuple:
         f.write(to_markdown(table, seeds=seeds) + "\n")
     say(f"table written to {out / 'table.csv'} and {out / 'table.md'}")
     try:
-        from .reproduce_plot import ncut_figure
+        from .figures import ncut_figure
 
         fig = ncut_figure(runs)
     except ImportError:
@@ -820,7 +798,7 @@ def run_options(seeds, quick, quick_values, max_runs, n_jobs, progress) -> tuple
 
 @contextmanager
 def run_log(path, what, ours, theirs, say):
-    """The :class:`~modcore.files.ResultLog` of a reproduction, open, every row in it
+    """The :class:`~modcore.common.files.ResultLog` of a reproduction, open, every row in it
     checked to be made with the settings ``ours`` (``theirs(row)`` are a row's): runs made
     with other settings are refused, never mixed in."""
     with ResultLog(
@@ -866,7 +844,7 @@ def read_runs(path) -> list:
     ValueError
         If a line is not a run. A run being written at this moment (or cut short
         by a crash) is left out; the file is only read, never waited for: see
-        :meth:`modcore.files.ResultLog.snapshot`.
+        :meth:`modcore.common.files.ResultLog.snapshot`.
     """
     return ResultLog(path, _check_run, what="modcore reproduce runs").snapshot()
 
@@ -924,27 +902,6 @@ def aggregate(runs) -> pandas.DataFrame:
                     )
             rows.append(row)
     return pd.DataFrame(rows, columns=table_columns())
-
-
-def _by_rule(run: dict) -> dict:
-    """``run`` with its measures named by label rule. Runs written when one rule was kept
-    (``results/`` of 2026-11: cluster_qr refined, the default rule) have unprefixed
-    ``ncut``, ``<null>_z``, ...: they are named by the rule they record."""
-    if "ncut" not in run:
-        return run
-    if (run.get("assign_labels"), run.get("refine")) != ("cluster_qr", True):
-        raise ValueError(
-            f"a run of {run['dataset']}, {run['condition']}, seed {run['seed']} was clustered "
-            f"by assign_labels={run.get('assign_labels')}, refine={run.get('refine')}, which "
-            "is not one of the reproduction's label rules"
-        )
-    rule = "modcore"
-    named = dict(run)
-    for key in ("ncut", "random_init_ncut") + tuple(
-        f"{null}_{what}" for null in NULLS for what in ("mean", "std", "z", "p", "ncuts")
-    ):
-        named[f"{rule}_{key}"] = named.pop(key)
-    return named
 
 
 def to_markdown(table, *, seeds=None) -> str:

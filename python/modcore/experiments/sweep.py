@@ -2,7 +2,7 @@
 
 Each row is exactly what :func:`modcore.ncut_significance` gives that network
 with the same settings. Rows are appended to a results file (CSV or JSON Lines,
-a :class:`modcore.files.ResultLog`) as networks finish, so a sweep that stops
+a :class:`modcore.common.files.ResultLog`) as networks finish, so a sweep that stops
 (Ctrl-C, a lost machine) resumes where it was: networks already in the file with
 the same settings are not run again. The returned table adds Benjamini-Hochberg
 adjusted p-values, computed over all its rows when the sweep ends; they depend on
@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._typing import ClientLike, PathLike, ProgressLike, SeedLike
-from .cluster import (
+from ..common.files import ResultLog
+from ..common.progress import Progress
+from ..common.rows import Column, RowSchema, ncut_within
+from ..common.types import ClientLike, PathLike, ProgressLike, SeedLike
+from ..method.cluster import (
     ASSIGN_LABELS,
     DROPS,
     EIGEN_METHODS,
@@ -38,20 +41,13 @@ from .cluster import (
     check_settings,
     warn_floating,
 )
-from .files import ResultLog
-from .io import check_n_jobs, check_positive_int, check_seed
-from .multiple_testing import benjamini_hochberg
-from .network import Network, as_network
-from .progress import Progress
-from .rows import Column, RowSchema, ncut_within
-from .significance import (
-    MAX_SHUFFLES,
-    SHUFFLES,
-    check_shuffle,
-    ncut_significance,
-    significance_of,
-)
-from .weights import _natural_key
+from ..method.multiple_testing import benjamini_hochberg
+from ..method.null import MAX_SHUFFLES, SHUFFLES, check_shuffle
+from ..method.significance import ncut_significance, significance_of
+from ..network.checks import check_n_jobs, check_positive_int, check_seed
+from ..network.convert import as_network
+from ..network.network import Network
+from ..network.weights import _natural_key
 
 if TYPE_CHECKING:
     import pandas
@@ -200,7 +196,7 @@ def sweep(
         other settings stay in the file and are not used. The sweep holds a lock
         on the file while it runs: a second sweep on the same file waits for it
         (saying so on stderr), then skips what the first one wrote. See
-        :mod:`modcore.files` for what happens to lines that are not rows.
+        :mod:`modcore.common.files` for what happens to lines that are not rows.
     max_in_flight : int, default=3
         Networks whose tasks are on the cluster at once (with ``client``).
 
@@ -239,7 +235,7 @@ def sweep(
     Examples
     --------
     >>> import modcore
-    >>> from modcore.synthetic import random_pruned_mlp
+    >>> from modcore.network.synthetic import random_pruned_mlp
     >>> nets = {f"net{i}": random_pruned_mlp((20, 20, 10), sparsity=0.5, seed=i) for i in range(2)}
     >>> table = modcore.sweep(nets, n_clusters=3, n_shuffles=9, seed=0, progress=False)
     >>> table[["name", "seed"]]
@@ -277,7 +273,7 @@ def sweep(
     settings = {"n_shuffles": n_shuffles, **dataclasses.asdict(cluster_settings)}
     max_in_flight = check_positive_int(max_in_flight, "max_in_flight")
     if client is not None:
-        from .distributed import check_client
+        from ..method.distributed import check_client
 
         client = check_client(client)
         chunk_jobs = 1 if n_jobs is None else check_n_jobs(n_jobs)
@@ -474,7 +470,7 @@ def _run_local(todo, bar, settings, n_jobs):
 
 
 def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
-    from .distributed import NetworkJob, _distributed
+    from ..method.distributed import NetworkJob, _distributed
 
     distributed = _distributed()
     cluster_settings = ClusterSettings(

@@ -18,28 +18,27 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from ._typing import ProgressLike, SeedLike
-from .cluster import Clustering, spectral_cluster
-from .io import check_positive_int, check_seed, real_array
-from .network import Block, Network
-from .rounding import CONSTANT_STEPS, constant_along
-from .significance import Significance, ncut_significance, null_stats
+from ..common.rounding import CONSTANT_STEPS, constant_along
+from ..common.types import ProgressLike, SeedLike
+from ..method.cluster import Clustering, spectral_cluster
+from ..method.partition import adjusted_rand_score, normalized_mutual_info_score
+from ..method.significance import Significance, ncut_significance, null_stats
+from ..network.checks import check_positive_int, check_seed, real_array
+from ..network.network import Block, Network
 
 if TYPE_CHECKING:
     import torch
 
 if TYPE_CHECKING:  # torch is an optional dependency
-    from .nn.activations import Activations
+    from ..nn.activations import Activations
 
 __all__ = [
     "FunctionalModules",
     "ModuleComparison",
     "NullTest",
-    "adjusted_rand_score",
     "coactivation_graph",
     "compare_modules",
     "functional_modules",
-    "normalized_mutual_info_score",
 ]
 
 METHODS = ("spearman", "pearson")
@@ -222,7 +221,7 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
 
 def _standardized(x: np.ndarray, constant: np.ndarray) -> np.ndarray:
     """Rows centred and scaled to unit norm (float64); ``constant`` rows (see
-    :func:`modcore.rounding.constant_along`, judged on the activations before
+    :func:`modcore.common.rounding.constant_along`, judged on the activations before
     ranking) become 0,
     so their correlations are 0 rather than NaN or noise."""
     z = x.astype(np.float64)
@@ -427,7 +426,7 @@ def functional_modules(
     else:
         if data is None:
             raise TypeError("functional_modules needs data to run the model on")
-        from .nn.activations import activations
+        from ..nn.activations import activations
 
         acts = activations(
             cast("torch.nn.Module", model),
@@ -475,116 +474,6 @@ def functional_modules(
         method=method,
         squared=bool(squared),
     )
-
-
-# -- partition scores ---------------------------------------------------------------------
-
-
-def normalized_mutual_info_score(labels_a, labels_b) -> float:
-    """Normalized mutual information of two partitions of the same items.
-
-    ``MI(a, b) / ((H(a) + H(b)) / 2)`` with natural logarithms (scikit-learn's
-    default, arithmetic normalization); 1.0 when both put everything in one
-    module, 0.0 when the mutual information is 0.
-
-    Parameters
-    ----------
-    labels_a, labels_b : 1-D int arrays of equal length
-        Module ids (any integers).
-
-    Returns
-    -------
-    float
-        In [0, 1]; 1 for identical partitions up to renaming.
-
-    Raises
-    ------
-    ValueError, TypeError
-        Arrays that are not 1-D integers of one length.
-
-    Examples
-    --------
-    >>> from modcore.functional import normalized_mutual_info_score
-    >>> normalized_mutual_info_score([0, 0, 1, 1], [5, 5, 2, 2])
-    1.0
-    """
-    a, b = _check_pair(labels_a, labels_b)
-    counts, na, nb = _contingency(a, b)
-    if na.size == nb.size and na.size <= 1:
-        return 1.0
-    # MI = H(a) + H(b) - H(a, b): identical partitions give exactly 1.
-    h_a, h_b = _entropy(na), _entropy(nb)
-    mi = h_a + h_b - _entropy(counts.ravel())
-    if mi <= 0 or na.size == 1 or nb.size == 1:
-        return 0.0
-    return float(min(mi / ((h_a + h_b) / 2), 1.0))
-
-
-def adjusted_rand_score(labels_a, labels_b) -> float:
-    """Adjusted Rand index of two partitions (Hubert and Arabie, 1985).
-
-    ``(index - expected) / (max - expected)`` over pairs of items, with
-    ``index = sum C(n_ij, 2)``, ``expected = sum C(a_i, 2) sum C(b_j, 2) / C(n, 2)``
-    and ``max = (sum C(a_i, 2) + sum C(b_j, 2)) / 2``; 1.0 for identical
-    partitions (also when both are all singletons or one module), about 0 for
-    independent ones, negative below chance.
-
-    Parameters
-    ----------
-    labels_a, labels_b : 1-D int arrays of equal length
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    ValueError, TypeError
-        Arrays that are not 1-D integers of one length.
-
-    Examples
-    --------
-    >>> from modcore.functional import adjusted_rand_score
-    >>> adjusted_rand_score([0, 0, 1, 1], [1, 1, 0, 0])
-    1.0
-    """
-    a, b = _check_pair(labels_a, labels_b)
-    counts, na, nb = _contingency(a, b)
-    pairs = lambda c: int(np.sum(c.astype(np.int64) * (c.astype(np.int64) - 1) // 2))  # noqa: E731
-    index, sum_a, sum_b = pairs(counts[counts > 0]), pairs(na), pairs(nb)
-    total = a.size * (a.size - 1) // 2
-    # In exact integers: expected = sum_a * sum_b / total, max = (sum_a + sum_b) / 2.
-    numerator = 2 * (index * total - sum_a * sum_b)
-    denominator = (sum_a + sum_b) * total - 2 * sum_a * sum_b
-    if denominator == 0:
-        return 1.0
-    return numerator / denominator
-
-
-def _check_pair(a, b) -> tuple:
-    a, b = np.asarray(a), np.asarray(b)
-    for name, x in (("labels_a", a), ("labels_b", b)):
-        if x.ndim != 1:
-            raise ValueError(f"{name} must be 1-D, got shape {x.shape}")
-        if x.size and x.dtype.kind not in "iu":
-            raise TypeError(f"{name} must be integers, got dtype {x.dtype}")
-    if a.size != b.size:
-        raise ValueError(f"labels_a and labels_b differ in length ({a.size} and {b.size})")
-    return a, b
-
-
-def _contingency(a, b) -> tuple:
-    _, ia = np.unique(a, return_inverse=True)
-    _, ib = np.unique(b, return_inverse=True)
-    ka, kb = int(ia.max(initial=-1)) + 1, int(ib.max(initial=-1)) + 1
-    counts = np.bincount(ia * kb + ib, minlength=ka * kb).reshape(ka, kb)
-    return counts, counts.sum(axis=1), counts.sum(axis=0)
-
-
-def _entropy(counts: np.ndarray) -> float:
-    # Sorted, so that equal multisets of counts give bit-equal entropies.
-    p = np.sort(counts[counts > 0]) / counts.sum()
-    return float(-np.sum(p * np.log(p)))
 
 
 # -- comparison with the weight modules ---------------------------------------------------

@@ -18,19 +18,25 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import _core
-from ._typing import InputShape, NetworkLike, ProgressLike, SeedLike
-from .cluster import MAX_CLUSTERS, check_settings, clustering_of, warn_floating
-from .io import check_n_jobs, check_positive_int, check_seed
-from .multiple_testing import min_p_corrected
-from .network import as_network
-from .significance import (
-    MAX_SHUFFLES,
-    Significance,
-    check_shuffle,
-    shuffled_scores,
-    significance_of,
+from .._core import (
+    cluster_curve as core_cluster_curve,
 )
+from .._core import (
+    graph as core_graph,
+)
+from .._core import (
+    shuffled_network as core_shuffled_network,
+)
+from .._core import (
+    spectral_embedding as core_spectral_embedding,
+)
+from ..common.types import InputShape, NetworkLike, ProgressLike, SeedLike
+from ..network.checks import check_n_jobs, check_positive_int, check_seed
+from ..network.convert import as_network
+from .cluster import MAX_CLUSTERS, check_settings, clustering_of, warn_floating
+from .multiple_testing import min_p_corrected
+from .null import MAX_SHUFFLES, check_shuffle, shuffled_scores
+from .significance import Significance, significance_of
 
 #: Most numbers of modules in one curve (each costs a clustering per shuffle).
 MAX_KS = 10_000
@@ -219,7 +225,7 @@ def eigengap(
     Examples
     --------
     >>> import modcore
-    >>> from modcore.synthetic import planted_modular_mlp
+    >>> from modcore.network.synthetic import planted_modular_mlp
     >>> w, _ = planted_modular_mlp([30, 30, 30], n_modules=5, seed=0)
     >>> modcore.eigengap(w, max_k=10, seed=0).k
     5
@@ -233,7 +239,7 @@ def eigengap(
     ).graph_args()
     seed = check_seed(seed)
     sizes, blocks = network.to_core()
-    graph = _core.graph(sizes, blocks, **graph_args)
+    graph = core_graph(sizes, blocks, **graph_args)
     warn_floating(
         SimpleNamespace(
             drop=drop,
@@ -246,20 +252,20 @@ def eigengap(
     if n_live < 3:
         raise ValueError(f"the network has {n_live} units with edges; the eigengap needs >= 3")
     max_k = min(max_k, n_live)
-    res = _core.spectral_embedding(sizes, blocks, max_k, tol, eigen_method, seed, **graph_args)
+    res = core_spectral_embedding(sizes, blocks, max_k, tol, eigen_method, seed, **graph_args)
     lam = _laplacian_eigenvalues(res["eigenvalues"])
     ks = np.arange(2, max_k)
     gaps = _relative_gaps(lam, ks)
     null = np.empty((n_shuffles, len(ks)))
     for s in range(n_shuffles):
         shuffled = network.with_block_entries(
-            _core.shuffled_network(sizes, blocks, shuffle, seed, s)
+            core_shuffled_network(sizes, blocks, shuffle, seed, s)
         )
         # Rescaled and pruned by the drop rule after shuffling, as in ncut_significance.
-        live = _core.graph(*shuffled.to_core(), **graph_args)["degree"]
+        live = core_graph(*shuffled.to_core(), **graph_args)["degree"]
         k_s = min(max_k, int(np.count_nonzero(live)))
         null_lam = _laplacian_eigenvalues(
-            _core.spectral_embedding(
+            core_spectral_embedding(
                 *shuffled.to_core(), k_s, tol, eigen_method, seed, **graph_args
             )["eigenvalues"]
         )
@@ -359,7 +365,7 @@ class NcutCurve:
     :attr:`corrected_p_value` the p-value corrected for it: shuffled network s
     is the same network at every k, so the smallest p-value over k is
     compared with the smallest p-value over k of each shuffled network
-    (:func:`modcore.multiple_testing.min_p_corrected`). It is a valid test of
+    (:func:`modcore.method.multiple_testing.min_p_corrected`). It is a valid test of
     "more modular than the shuffles at some k of ks", at most ``len(ks)``
     times the smallest uncorrected p-value (Bonferroni) and usually well below it.
     """
@@ -519,7 +525,7 @@ def ncut_curve(
     Examples
     --------
     >>> import modcore
-    >>> from modcore.synthetic import planted_modular_mlp
+    >>> from modcore.network.synthetic import planted_modular_mlp
     >>> w, _ = planted_modular_mlp([30, 30, 30], n_modules=4, seed=0)
     >>> curve = modcore.ncut_curve(w, ks=[2, 3, 4, 5], n_shuffles=9, seed=0, progress=False)
     >>> curve.p_value.tolist()  # below all 9 shuffles at every k
@@ -545,7 +551,7 @@ def ncut_curve(
     seed = check_seed(seed)
     sizes, blocks = network.to_core()
     # core_args()[0] is n_clusters, replaced by the list ks.
-    res = _core.cluster_curve(
+    res = core_cluster_curve(
         sizes, blocks, ks.tolist(), *settings.core_args()[1:], seed, n_jobs, **settings.graph_args()
     )
     null = shuffled_scores(

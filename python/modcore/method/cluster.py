@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _core
-from ._typing import InputShape, NetworkLike, SeedLike
-from .io import check_n_jobs, check_positive_int, check_seed
-from .network import Network, as_network
+from .._core import cluster as core_cluster
+from ..common import display
+from ..common.types import InputShape, NetworkLike, SeedLike
+from ..network.checks import check_n_jobs, check_positive_int, check_seed
+from ..network.convert import as_network
+from ..network.network import Network
 
 __all__ = [
     "Clustering",
@@ -201,10 +203,8 @@ class Clustering:
         d["group_names"] = list(self.group_names)
         return d
 
-    def _repr_html_(self) -> str:
-        from .notebook import clustering_html
-
-        return clustering_html(self)
+    def _repr_html_(self) -> str | None:
+        return display.html(self)
 
     def __repr__(self) -> str:
         flat = np.concatenate(self.labels) if self.labels else np.empty(0, np.int64)
@@ -294,7 +294,7 @@ def cluster_network(
 ) -> Clustering:
     """spectral_cluster on checked inputs (also run by Dask workers)."""
     sizes, blocks = network.to_core()
-    res = _core.cluster(sizes, blocks, *settings.core_args(), seed, n_jobs, **settings.graph_args())
+    res = core_cluster(sizes, blocks, *settings.core_args(), seed, n_jobs, **settings.graph_args())
     return clustering_of(network, res, res, settings.n_clusters, settings, seed)
 
 
@@ -344,7 +344,7 @@ def spectral_cluster(
         checkpoint rebuilds its model, traced); or a symmetric scipy.sparse
         adjacency (a precomputed graph: labels come back as one array over its
         nodes). Every public function that takes a network reads these forms
-        alike (:func:`modcore.network.as_network`); torch is imported only for
+        alike (:func:`modcore.network.convert.as_network`); torch is imported only for
         torch objects and ``.pt`` files.
     n_clusters : int, default=12
         Number of modules k, 2 <= k <= number of connected units.

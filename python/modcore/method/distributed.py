@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import _core
-from .progress import Progress
+from .._core import shuffled_scores as core_shuffled_scores
+from ..common.progress import Progress
 
 if TYPE_CHECKING:
+    from ..network.network import Network
     from .cluster import ClusterSettings
-    from .network import Network
 
 __all__ = ["NetworkJob", "check_client", "shuffle_chunks", "shuffled_scores_on_cluster"]
 
@@ -89,7 +89,7 @@ def run_chunk(
     """(n-cuts, modularities, units dropped) of shuffles ``first .. first+count-1`` (one
     C++ batch)."""
     sizes, blocks = network.to_core()
-    ncut, modularity, dropped = _core.shuffled_scores(
+    ncut, modularity, dropped = core_shuffled_scores(
         sizes,
         blocks,
         shuffle,
@@ -234,7 +234,7 @@ def shuffled_scores_on_cluster(
     once the shuffles finished from index 0 on, without a gap, hold h n-cuts
     <= ncut; those shuffles are returned.
     """
-    from .significance import NullScores
+    from .null import NullScores
 
     distributed = _distributed()
     bar = Progress(n_shuffles, f"{shuffle} shuffles", progress)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .io import real_array
+from ..network.checks import real_array
 
 __all__ = ["benjamini_hochberg", "min_p_corrected"]
 
@@ -41,7 +41,7 @@ def benjamini_hochberg(p_values: npt.ArrayLike) -> np.ndarray:
 
     Examples
     --------
-    >>> from modcore.multiple_testing import benjamini_hochberg
+    >>> from modcore.method.multiple_testing import benjamini_hochberg
     >>> benjamini_hochberg([0.01, 0.04, 0.03, 0.5]).round(4).tolist()
     [0.04, 0.0533, 0.0533, 0.5]
     """
@@ -98,7 +98,7 @@ def min_p_corrected(observed: npt.ArrayLike, null: npt.ArrayLike) -> float:
     Examples
     --------
     >>> import numpy as np
-    >>> from modcore.multiple_testing import min_p_corrected
+    >>> from modcore.method.multiple_testing import min_p_corrected
     >>> null = np.array([[1.0, 5.0], [2.0, 0.5], [3.0, 6.0]])
     >>> min_p_corrected([0.0, 4.0], null)  # ranks 1 and 2 of 4: min 1; draw 1 also has 1
     0.5

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
-from ._typing import InputShape, LabelsLike, NetworkLike
+from .._core import modularity as core_modularity
+from .._core import ncut as core_ncut
+from ..common.types import InputShape, LabelsLike, NetworkLike
+from ..network.convert import as_network
 from .cluster import check_settings
-from .network import as_network
 
 __all__ = ["modularity", "ncut"]
 
@@ -61,7 +62,7 @@ def ncut(
     >>> modcore.ncut(w, [np.array([0, 1]), np.array([0, 1])])
     0.0
     """
-    return _partition_score(_core.ncut, network, labels, drop, normalize, input_shape)
+    return _partition_score(core_ncut, network, labels, drop, normalize, input_shape)
 
 
 def modularity(
@@ -108,7 +109,7 @@ def modularity(
     >>> modcore.modularity(w, [np.array([0, 1]), np.array([0, 1])])
     0.5
     """
-    return _partition_score(_core.modularity, network, labels, drop, normalize, input_shape)
+    return _partition_score(core_modularity, network, labels, drop, normalize, input_shape)
 
 
 def _partition_score(score, network, labels, drop, normalize, input_shape) -> float:

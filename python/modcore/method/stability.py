@@ -2,7 +2,7 @@
 
 :func:`compare_partitions` gives the adjusted Rand index and the normalized
 mutual information of two clusterings of a network (the scores of
-:mod:`modcore.functional`, which follow scikit-learn's, on the units both
+:mod:`modcore.method.partition`, which follow scikit-learn's, on the units both
 clusterings keep); :func:`stability` clusters a network with several seeds and
 compares every pair.
 """
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._typing import InputShape, LabelsLike, NetworkLike, SeedLike
+from ..common.types import InputShape, LabelsLike, NetworkLike, SeedLike
+from ..network.checks import check_n_jobs, check_positive_int, check_seed
+from ..network.convert import as_network
 from .cluster import check_settings, cluster_network, warn_floating
-from .functional import adjusted_rand_score, normalized_mutual_info_score
-from .io import check_n_jobs, check_positive_int, check_seed
-from .network import as_network
+from .partition import adjusted_rand_score, normalized_mutual_info_score
 
 __all__ = ["Agreement", "Stability", "compare_partitions", "stability"]
 
@@ -219,7 +219,7 @@ def stability(
     Examples
     --------
     >>> import modcore
-    >>> from modcore.synthetic import planted_modular_mlp
+    >>> from modcore.network.synthetic import planted_modular_mlp
     >>> w, _ = planted_modular_mlp([30, 30, 30], n_modules=3, seed=0)
     >>> modcore.stability(w, n_clusters=3, n_seeds=3, seed=0).mean_adjusted_rand
     1.0

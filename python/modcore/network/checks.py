@@ -109,13 +109,43 @@ def real_array(a, where: str) -> np.ndarray:
             "a.filled(0) so that masked entries mean no edge"
         )
     if is_tensor(a):
-        from .weights import _to_numpy  # a tensor, so torch is installed
-
-        a = _to_numpy(a, where)
+        a = tensor_to_numpy(a, where)
     arr = np.asarray(a)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{where} has dtype {arr.dtype}; expected a real float or integer array")
     return arr
+
+
+def tensor_to_numpy(value, where: str) -> np.ndarray:
+    """A tensor (or array-like) as a numpy array it does not share: dense, real values
+    loaded, half precision widened; ``where`` names it in errors."""
+    if hasattr(value, "detach"):
+        import torch  # the value is a tensor, so torch is installed
+
+        tensor = value.detach()
+        if tensor.layout != torch.strided:
+            raise ValueError(f"{where} is a {tensor.layout} tensor; expected a dense one")
+        if tensor.is_meta:
+            raise ValueError(
+                f"{where} is a meta tensor (a shape without values): load or initialise the "
+                "model's weights before reading it"
+            )
+        # A stride-0 view (torch.zeros(n).expand(n, n)) pickles as its small storage:
+        # copying it would allocate numel elements that the file does not hold.
+        stored = tensor.untyped_storage().nbytes()
+        if tensor.numel() * tensor.element_size() > stored:
+            raise ValueError(
+                f"{where} is an expanded view: shape {tuple(tensor.shape)} "
+                f"({tensor.numel()} elements) over {stored} bytes of storage; refused rather "
+                "than materialized (save a real tensor, e.g. t.contiguous())"
+            )
+        tensor = tensor.cpu()
+        # numpy has no bfloat16; widen all half-precision floats alike.
+        if tensor.dtype.is_floating_point and tensor.dtype.itemsize < 4:
+            tensor = tensor.float()
+        # A copy: the caller's later optimizer steps must not change the result.
+        return tensor.numpy().copy()
+    return np.asarray(value)
 
 
 def is_torch_module(obj) -> bool:

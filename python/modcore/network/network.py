@@ -17,7 +17,6 @@ non-zeros.
 from __future__ import annotations
 
 import numbers
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,24 +24,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from . import _core
-from ._typing import InputShape
-from .io import all_finite, check_weights, is_tensor, is_torch_module, real_array
+from .._core import graph as core_graph
+from ..common.types import InputShape
+from .checks import all_finite, check_weights, real_array
 
 if TYPE_CHECKING:
     import torch
 
 if TYPE_CHECKING:
-    from ._core import CoreBlock  # exists only in the stub
+    from .._core import CoreBlock  # exists only in the stub
 
-__all__ = ["Block", "Network", "as_network"]
-
-# What every public function that takes a network accepts (as_network reads them all).
-ACCEPTED = (
-    "a modcore.Network, a list of 2-D weight arrays (n_in, n_out), a torch.nn.Module, "
-    "a state dict, a path to a .pt/.pth, .safetensors or .npz file, or a scipy.sparse "
-    "adjacency"
-)
+__all__ = ["Block", "Network"]
 
 # Units of all groups together (the C++ core's node ids are 32-bit; every unit,
 # connected or not, also costs memory there).
@@ -220,8 +212,8 @@ class Network:
         verify: bool | None = None,
     ) -> Network:
         """Trace a torch model (torch.fx) into its unit graph, verified against the
-        model; see :func:`modcore.nn.trace.network_from_module`."""
-        from .nn.trace import network_from_module
+        model; see :func:`modcore.network.torch.trace.network_from_module`."""
+        from .torch.trace import network_from_module
 
         return network_from_module(
             model,
@@ -257,7 +249,7 @@ class Network:
         """Whether the groups 2-colour so that every non-empty block joins two colours
         (then the smaller C Cᵀ eigenproblem applies); chains always do, residual
         links between layers of one parity and self-blocks do not."""
-        return bool(_core.graph(*self.to_core())["bipartite"])
+        return bool(core_graph(*self.to_core())["bipartite"])
 
     def drop_counts(self) -> dict:
         """How many units each drop rule leaves out of this network's graph.
@@ -279,7 +271,7 @@ class Network:
         >>> modcore.Network.from_weights(w).drop_counts()
         {'n_units': 9, 'n_isolated': 1, 'n_unreachable': 2, 'n_floating': 0}
         """
-        graph = _core.graph(*self.to_core())
+        graph = core_graph(*self.to_core())
         counts = {key: int(graph[key]) for key in ("n_isolated", "n_unreachable", "n_floating")}
         return {"n_units": self.n_units, **counts}
 
@@ -360,104 +352,6 @@ class Network:
         )
         more = f", ... ({len(self.blocks)} blocks)" if len(self.blocks) > 6 else ""
         return f"Network(groups=[{groups}], blocks=[{blocks}{more}])"
-
-
-def as_network(obj, *, input_shape=None, verify=None) -> Network:
-    """The :class:`Network` behind any input modcore accepts: the one conversion
-    point of every public function that takes a network.
-
-    A Network is returned as is; a list of 2-D arrays (numpy, or torch tensors)
-    is a chain, its entries kept as given; a scipy.sparse matrix is a precomputed
-    adjacency; a torch module, whatever its architecture, is read by the tracer
-    (:func:`modcore.nn.trace.network_from_module`, verified against the model's
-    own autograd dependence; ``input_shape`` excludes the batch dimension); a
-    modcore checkpoint file (:mod:`modcore.nn.checkpoint`) rebuilds its model,
-    which is traced; any other state dict or weight file path (str or
-    path-like) is a chain read by :func:`modcore.weights_from_module`. torch is
-    imported only for a torch object or a ``.pt``/``.pth`` file.
-
-    Every reader of a model or file stores ``|w|`` (after folding BatchNorm and
-    constant scales, for the tracer), so a model, its state dict and its weight
-    file give one network, and the distribution shuffles resample magnitudes;
-    arrays and Networks you build yourself are kept as you give them.
-
-    Parameters
-    ----------
-    obj : Network, list of 2-D arrays, torch.nn.Module, mapping, str, path-like or scipy.sparse
-        The network.
-    input_shape : tuple of int, optional
-        For tracing a torch module (or a checkpoint's model): one input's shape
-        without the batch dimension; by default ``(in_features,)`` of a first
-        Linear layer.
-    verify : bool or None, default None
-        For a torch module: compare the traced routing with the model's autograd
-        dependence (see :func:`modcore.nn.trace.network_from_module`); None does
-        it where it is cheap.
-
-    Returns
-    -------
-    Network
-
-    Raises
-    ------
-    TypeError
-        If ``obj`` is none of the above (the message lists what is accepted).
-    ValueError, FileNotFoundError, ImportError
-        As :func:`modcore.weights_from_module`, :func:`modcore.nn.trace.network_from_module`
-        and :class:`Network`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> as_network([np.ones((2, 3)), np.ones((3, 1))]).sizes
-    (2, 3, 1)
-    """
-    if isinstance(obj, Network):
-        return obj
-    if _is_sparse(obj):
-        return Network.from_adjacency(obj)
-    if is_torch_module(obj):
-        from .nn.trace import network_from_module
-
-        return network_from_module(obj, input_shape=input_shape, verify=verify)
-    if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__"):
-        model = _checkpoint_model(obj)
-        if model is not None:
-            from .nn.trace import network_from_module
-
-            # modcore's models record their input shape (a CNN needs it to be traced).
-            shape = input_shape if input_shape is not None else model.input_shape
-            return network_from_module(model, input_shape=shape, verify=verify)
-    if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__") or isinstance(obj, Mapping):
-        from .weights import weights_from_module
-
-        return Network.from_weights([np.abs(w) for w in weights_from_module(obj)])
-    if isinstance(obj, np.ndarray) or is_tensor(obj):
-        raise TypeError(
-            f"got a single {'numpy array' if isinstance(obj, np.ndarray) else 'tensor'}: "
-            "pass a list of weight matrices for a chain, "
-            "modcore.Network.from_adjacency(a) for a precomputed graph, or a modcore.Network"
-        )
-    if not hasattr(obj, "__len__") or not hasattr(obj, "__getitem__"):
-        raise TypeError(f"expected a network: {ACCEPTED}; got {type(obj).__name__}")
-    return Network.from_weights(obj)
-
-
-def _checkpoint_model(path):
-    """The model a modcore checkpoint file rebuilds, or None for any other file."""
-    from pathlib import Path
-
-    name = Path(os.fsdecode(path))
-    if name.suffix.lower() not in (".pt", ".pth") or not name.is_file():
-        return None
-    from .weights import load_torch_file
-
-    payload = load_torch_file(name)
-    if not (isinstance(payload, Mapping) and str(payload.get("format", "")).startswith("modcore-")):
-        return None
-    from .nn import checkpoint
-
-    return checkpoint.load(name).model
 
 
 # -- validation -----------------------------------------------------------------------

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._typing import PathLike
-from .io import check_weights, is_torch_module
+from ..common.types import PathLike
+from .checks import check_weights, is_torch_module, tensor_to_numpy
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +49,7 @@ def weights_from_module(obj: torch.nn.Module | Mapping[str, Any] | PathLike) -> 
           connections are refused (pass the model to
           :func:`modcore.spectral_cluster` itself, which traces them into a
           :class:`modcore.Network`). A Linear layer mid-pruning gives its masked
-          weights. The model is also traced (:mod:`modcore.nn.trace`): an op between
+          weights. The model is also traced (:mod:`modcore.network.torch.trace`): an op between
           two Linear layers that moves, drops or scales units (a permutation, a pad,
           pooling over features, a scalar multiply) is refused, since the matrices
           alone would then not be the model's graph.
@@ -76,7 +76,7 @@ def weights_from_module(obj: torch.nn.Module | Mapping[str, Any] | PathLike) -> 
     list of numpy.ndarray
         Float arrays (float32 stays float32; float16 / bfloat16 become float32,
         also from ``.safetensors``, where bfloat16 needs torch),
-        checked by :func:`modcore.io.check_weights`: shapes chain, values finite.
+        checked by :func:`modcore.network.checks.check_weights`: shapes chain, values finite.
 
     Raises
     ------
@@ -119,36 +119,6 @@ def weights_from_module(obj: torch.nn.Module | Mapping[str, Any] | PathLike) -> 
     return check_weights(weights)
 
 
-def _to_numpy(value, where: str) -> np.ndarray:
-    if hasattr(value, "detach"):
-        import torch  # the value is a tensor, so torch is installed
-
-        tensor = value.detach()
-        if tensor.layout != torch.strided:
-            raise ValueError(f"{where} is a {tensor.layout} tensor; expected a dense one")
-        if tensor.is_meta:
-            raise ValueError(
-                f"{where} is a meta tensor (a shape without values): load or initialise the "
-                "model's weights before reading it"
-            )
-        # A stride-0 view (torch.zeros(n).expand(n, n)) pickles as its small storage:
-        # copying it would allocate numel elements that the file does not hold.
-        stored = tensor.untyped_storage().nbytes()
-        if tensor.numel() * tensor.element_size() > stored:
-            raise ValueError(
-                f"{where} is an expanded view: shape {tuple(tensor.shape)} "
-                f"({tensor.numel()} elements) over {stored} bytes of storage; refused rather "
-                "than materialized (save a real tensor, e.g. t.contiguous())"
-            )
-        tensor = tensor.cpu()
-        # numpy has no bfloat16; widen all half-precision floats alike.
-        if tensor.dtype.is_floating_point and tensor.dtype.itemsize < 4:
-            tensor = tensor.float()
-        # A copy: the caller's later optimizer steps must not change the result.
-        return tensor.numpy().copy()
-    return np.asarray(value)
-
-
 def _from_module(module) -> list[np.ndarray]:
     from torch import nn  # the argument is a torch module, so torch is installed
 
@@ -183,7 +153,8 @@ def _from_module(module) -> list[np.ndarray]:
             )
         names.setdefault(id(layer), name)
     weights = [
-        _to_numpy(layer.weight, f"layer {name!r}").T for name, layer in _call_order(module, linears)
+        tensor_to_numpy(layer.weight, f"layer {name!r}").T
+        for name, layer in _call_order(module, linears)
     ]
     _check_plain_chain(module, weights)
     return weights
@@ -193,7 +164,7 @@ def _check_plain_chain(module, weights: list) -> None:
     """The tracer must read these matrices as the graph: an op between two Linear layers
     that moves, drops or scales units (a permutation, a pad, a pooling over features,
     a scalar multiply) would make the chain a wrong graph."""
-    from .nn.trace import network_from_module
+    from .torch.trace import network_from_module
 
     net = network_from_module(module)  # a ValueError here names the op it cannot read
     blocks = [b.dense for b in net.blocks] if net.is_chain else []
@@ -344,7 +315,7 @@ def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
             raise ValueError(
                 f"{where}: key {key!r} looks like an embedding table, not a Linear layer"
             )
-        weight = _to_numpy(value, f"{where}: key {key!r}")  # checks a tensor's layout
+        weight = tensor_to_numpy(value, f"{where}: key {key!r}")  # checks a tensor's layout
         if hasattr(value, "untyped_storage") and value.numel() > 0:
             same = (
                 value.untyped_storage().data_ptr(),
@@ -363,7 +334,7 @@ def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
             mask_key = f"{key[: -len('orig')]}mask"
             if mask_key not in state:
                 raise ValueError(f"{where}: key {key!r} has no matching {mask_key!r}")
-            mask = _to_numpy(state[mask_key], f"{where}: key {mask_key!r}")
+            mask = tensor_to_numpy(state[mask_key], f"{where}: key {mask_key!r}")
             if mask.shape != weight.shape:
                 raise ValueError(
                     f"{where}: key {mask_key!r} has shape {mask.shape} but {key!r} has "
@@ -564,7 +535,7 @@ def _from_safetensors(path: Path) -> list[np.ndarray]:
 
 
 def _bfloat16_safetensors(path: Path) -> dict:
-    """numpy has no bfloat16: such files are read as torch tensors (widened by _to_numpy)."""
+    """numpy has no bfloat16: such files are read as torch tensors (widened by tensor_to_numpy)."""
     try:
         from safetensors.torch import load_file
     except ImportError as exc:

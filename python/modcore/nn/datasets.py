@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._typing import PathLike
-from ..io import check_positive_int
+from ..common.types import PathLike
+from ..network.checks import check_positive_int
 
 __all__ = [
     "Dataset",

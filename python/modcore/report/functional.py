@@ -1,6 +1,6 @@
 """The functional-modules part of a report: its numbers, its figure (drawn like
-:mod:`modcore.plot`'s, with matplotlib on the Agg canvas) and its HTML section, in the
-weight report (:func:`modcore.report.write_report`) or a page of its own
+:mod:`modcore.report.plot`'s, with matplotlib on the Agg canvas) and its HTML section, in the
+weight report (:func:`modcore.report.html.write_report`) or a page of its own
 (:func:`write_functional_report`, ``modcore functional --report``)."""
 
 from __future__ import annotations
@@ -11,8 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .functional import FunctionalModules, ModuleComparison, matched_units, weight_clustering
-from .io import check_positive_int
+from ..functional.modules import (
+    FunctionalModules,
+    ModuleComparison,
+    matched_units,
+    weight_clustering,
+)
+from ..network.checks import check_positive_int
 
 __all__ = ["coactivation_matrix", "functional_summary", "write_functional_report"]
 
@@ -74,7 +79,7 @@ def functional_summary(functional, comparison, weight_modules, extra: dict | Non
     --------
     >>> import torch, modcore
     >>> from torch import nn
-    >>> from modcore.report_functional import functional_summary
+    >>> from modcore.report.functional import functional_summary
     >>> model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
     >>> x = torch.randn(200, 6, generator=torch.Generator().manual_seed(0))
     >>> fm = modcore.functional_modules(model, x, n_clusters=2, n_shuffles=0, seed=0)
@@ -83,7 +88,7 @@ def functional_summary(functional, comparison, weight_modules, extra: dict | Non
     >>> list(functional_summary(fm, cmp, weight))
     ['versions', 'functional', 'comparison', 'weight']
     """
-    from .report import versions
+    from .page import versions
 
     weight = check_results(functional, comparison, weight_modules)
     return {
@@ -126,7 +131,7 @@ def write_functional_report(
     --------
     >>> import tempfile, torch, modcore
     >>> from torch import nn
-    >>> from modcore.report_functional import write_functional_report
+    >>> from modcore.report.functional import write_functional_report
     >>> model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
     >>> x = torch.randn(200, 6, generator=torch.Generator().manual_seed(0))
     >>> fm = modcore.functional_modules(model, x, n_clusters=2, n_shuffles=0, seed=0)
@@ -135,7 +140,7 @@ def write_functional_report(
     >>> write_functional_report(tempfile.mkdtemp(), fm, cmp, weight).name
     'index.html'
     """
-    from .report import page, write_files
+    from .page import page, write_files
 
     weight = check_results(functional, comparison, weight_modules)
     figure = coactivation_matrix(functional, weight)
@@ -193,7 +198,7 @@ def coactivation_matrix(functional, weight_modules, *, max_pixels: int = 300):
     Examples
     --------
     >>> import torch, modcore
-    >>> from modcore.report_functional import coactivation_matrix
+    >>> from modcore.report.functional import coactivation_matrix
     >>> from torch import nn
     >>> model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
     >>> x = torch.randn(200, 6, generator=torch.Generator().manual_seed(0))

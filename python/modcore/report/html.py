@@ -7,17 +7,13 @@ from disk in any browser, with no server and no JavaScript.
 from __future__ import annotations
 
 import html
-import json
-import platform
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .files import atomic_write
-from .network import as_network
+from ..network.convert import as_network
+from .page import page, versions, write_files
 from .verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
 
 __all__ = ["summary", "write_report"]
@@ -79,7 +75,7 @@ def summary(
     Examples
     --------
     >>> import modcore
-    >>> from modcore.synthetic import planted_modular_mlp
+    >>> from modcore.network.synthetic import planted_modular_mlp
     >>> w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
     >>> sig = modcore.ncut_significance(w, n_clusters=2, n_shuffles=9, seed=0, progress=False)
     >>> summary(w, {"layer": sig})["nulls"]["layer"]["p_value"]
@@ -144,28 +140,10 @@ def _functional_entries(functional, comparison, weight_modules) -> dict:
             "functional and comparison go together: pass both (the FunctionalModules and "
             "compare_modules of it with these weight modules) or neither"
         )
-    from .report_functional import check_results, entries
+    from .functional import check_results, entries
 
     check_results(functional, comparison, weight_modules)
     return entries(functional, comparison)
-
-
-def versions() -> dict:
-    """modcore's, Python's and the platform's versions, and those of numpy, torch
-    and matplotlib when they are loaded."""
-    found = {
-        "modcore": __version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    found.update(
-        {
-            name: sys.modules[name].__version__
-            for name in ("numpy", "torch", "matplotlib")
-            if name in sys.modules
-        }
-    )
-    return found
 
 
 def write_report(
@@ -192,7 +170,7 @@ def write_report(
         modules (their n-cut and null, NMI, adjusted Rand and transfer n-cut
         against their nulls, mean edge weight within and between weight modules)
         with the coactivation matrix ordered by weight module
-        (:func:`modcore.report_functional.coactivation_matrix`).
+        (:func:`modcore.report.functional.coactivation_matrix`).
         ``extra["note"]``, if given, is shown at the top of the page (e.g. that
         the network was trained on synthetic data).
 
@@ -200,10 +178,10 @@ def write_report(
     -------
     pathlib.Path
         The ``index.html`` written. It states the verdict against each null in
-        words (:func:`modcore.verdict.verdict`) with what the null controls for,
-        and how k was chosen (:func:`modcore.verdict.k_choice`). With ``curves``
+        words (:func:`modcore.report.verdict.verdict`) with what the null controls for,
+        and how k was chosen (:func:`modcore.report.verdict.k_choice`). With ``curves``
         over a range of k, the headline is the verdict over k corrected for
-        choosing the best k (:func:`modcore.verdict.verdict_over_k`) and every
+        choosing the best k (:func:`modcore.report.verdict.verdict_over_k`) and every
         per-k p-value is marked uncorrected; after ``--n-clusters auto`` (an
         ``eigengap`` entry in ``extra``) it adds the verdicts at the
         neighbouring k. Newman's Q is shown as a description of the modules,
@@ -219,7 +197,7 @@ def write_report(
     Examples
     --------
     >>> import tempfile, modcore
-    >>> from modcore.synthetic import planted_modular_mlp
+    >>> from modcore.network.synthetic import planted_modular_mlp
     >>> w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
     >>> sig = modcore.ncut_significance(w, n_clusters=2, n_shuffles=9, seed=0, progress=False)
     >>> write_report(tempfile.mkdtemp(), w, {"layer": sig}).name
@@ -280,57 +258,17 @@ def write_report(
     files = [(name, fig) for name, fig, _ in figures]
     section = ""
     if functional is not None:  # its figure is shown in its section
-        from . import report_functional
+        from . import functional as functional_report
 
-        coactivation = report_functional.coactivation_matrix(functional, first)
-        files.append((report_functional.FIGURE, coactivation))
-        section = report_functional.section(functional, comparison)
+        coactivation = functional_report.coactivation_matrix(functional, first)
+        files.append((functional_report.FIGURE, coactivation))
+        section = functional_report.section(functional, comparison)
     # After drawing, so that the matplotlib in use is among the versions.
     results = summary(
         network, significances, extra, curves=curves, functional=functional, comparison=comparison
     )
     page_html = _html(results, [(name, caption) for name, _, caption in figures], section)
     return write_files(out_dir, results, files, page_html)
-
-
-def write_files(out_dir, results: dict, figures: list, page_html: str) -> Path:
-    """``summary.json``, the ``(file name, Figure)`` PNGs and ``index.html`` in ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # Each file whole or not at all; index.html last, so it never links a missing figure.
-    with atomic_write(out / "summary.json") as f:
-        f.write(json.dumps(results, indent=1))
-    for name, fig in figures:
-        with atomic_write(out / name, "wb") as f:
-            fig.savefig(f, format="png", dpi=100)
-    index = out / "index.html"
-    with atomic_write(index) as f:
-        f.write(page_html)
-    return index
-
-
-def page(title: str, body: str) -> str:
-    """A whole static HTML page around ``body`` (HTML), with the reports' style."""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }}
-td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
-#results td, .curve td, #comparison td {{ text-align: right; font-variant-numeric: tabular-nums; }}
-#results td:first-child, #comparison td:first-child, #comparison td:last-child {{
-  text-align: left; }}
-#run td {{ overflow-wrap: anywhere; }}
-img {{ max-width: 100%; }}
-figure {{ margin: 2em 0; }}
-#note {{ background: #fff4d6; padding: 0.6em 1em; }}
-#verdicts li {{ margin: 0.5em 0; }}
-</style></head><body>
-{body}
-</body></html>
-"""
 
 
 def _html(results: dict, figures: list, section: str = "") -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...plot import new_figure
+from .plot import new_figure
 
 __all__ = [
     "plot_single_lesions",

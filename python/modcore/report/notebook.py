@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..common.display import renders
+
 if TYPE_CHECKING:
-    from .cluster import Clustering
-    from .nn.lesion.results import LesionStudy
-    from .significance import Significance
+    from ..method.cluster import Clustering
+    from ..method.significance import Significance
+    from ..nn.lesion.results import LesionStudy
 
 _STYLE = "border-collapse: collapse; text-align: left"
 _CELL = "padding: 0.15em 0.8em 0.15em 0"
@@ -40,8 +42,9 @@ def _module_sizes(labels: Sequence[np.ndarray], n_clusters: int) -> list[int]:
     return np.bincount(flat[flat >= 0], minlength=n_clusters).tolist()
 
 
+@renders("modcore.method.cluster.Clustering")
 def clustering_html(c: Clustering) -> str:
-    from .cluster import dropped_text
+    from ..method.cluster import dropped_text
 
     sizes = _module_sizes(c.labels, c.n_clusters)
     groups = ", ".join(f"{name} ({len(lab)})" for name, lab in zip(c.group_names, c.labels))
@@ -78,6 +81,7 @@ def _histogram_png(sig: Significance) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{alt}" style="max-width: 36em">'
 
 
+@renders("modcore.method.significance.Significance")
 def significance_html(s: Significance) -> str:
     table = _table(
         f"Significance against the {s.shuffle!r} null",
@@ -97,6 +101,7 @@ def significance_html(s: Significance) -> str:
     return f'<div style="display: flex; gap: 1em">{table}{_histogram_png(s)}</div>'
 
 
+@renders("modcore.nn.lesion.results.LesionStudy")
 def lesion_study_html(study: LesionStudy) -> str:
     summary = _table(
         "LesionStudy",

@@ -14,8 +14,8 @@ from typing import cast
 
 import numpy as np
 
-from .io import check_positive_int
-from .network import as_network
+from ..network.checks import check_positive_int
+from ..network.convert import as_network
 from .verdict import verdict
 
 __all__ = ["null_histogram", "ncut_by_k", "network_modules", "sorted_weights", "module_sizes"]
@@ -53,7 +53,9 @@ def new_figure(width: float, height: float):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError("modcore.plot needs matplotlib: pip install 'modcore[plot]'") from exc
+        raise ImportError(
+            "modcore.report.plot needs matplotlib: pip install 'modcore[plot]'"
+        ) from exc
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -100,7 +102,7 @@ def null_histogram(sig):
     -------
     matplotlib.figure.Figure
         One axes: the histogram, a vertical line at ``sig.ncut``, and the verdict
-        (:func:`modcore.verdict.verdict`: more modular or not, z and p) as its title.
+        (:func:`modcore.report.verdict.verdict`: more modular or not, z and p) as its title.
 
     Raises
     ------
@@ -109,11 +111,11 @@ def null_histogram(sig):
 
     Examples
     --------
-    >>> import modcore, modcore.plot
-    >>> from modcore.synthetic import planted_modular_mlp
+    >>> import modcore, modcore.report.plot
+    >>> from modcore.network.synthetic import planted_modular_mlp
     >>> w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
     >>> sig = modcore.ncut_significance(w, n_clusters=2, n_shuffles=20, seed=0, progress=False)
-    >>> len(modcore.plot.null_histogram(sig).axes)
+    >>> len(modcore.report.plot.null_histogram(sig).axes)
     1
     """
     fig = new_figure(7, 4.5)
@@ -153,11 +155,11 @@ def ncut_by_k(curve):
 
     Examples
     --------
-    >>> import modcore, modcore.plot
-    >>> from modcore.synthetic import planted_modular_mlp
+    >>> import modcore, modcore.report.plot
+    >>> from modcore.network.synthetic import planted_modular_mlp
     >>> w, _ = planted_modular_mlp([20, 20, 20], n_modules=2, seed=0)
     >>> curve = modcore.ncut_curve(w, ks=[2, 3, 4], n_shuffles=20, seed=0, progress=False)
-    >>> len(modcore.plot.ncut_by_k(curve).axes)
+    >>> len(modcore.report.plot.ncut_by_k(curve).axes)
     2
     """
     fig = new_figure(7, 6)
@@ -219,10 +221,10 @@ def network_modules(network, labels, edges_per_layer: int = 300):
 
     Examples
     --------
-    >>> import numpy as np, modcore.plot
+    >>> import numpy as np, modcore.report.plot
     >>> w = [np.eye(3), np.ones((3, 2))]
     >>> labels = [np.array([0, 0, 1]), np.array([0, 0, 1]), np.array([0, 1])]
-    >>> edges, neurons = modcore.plot.network_modules(w, labels).axes[0].collections
+    >>> edges, neurons = modcore.report.plot.network_modules(w, labels).axes[0].collections
     >>> len(edges.get_segments()), len(neurons.get_offsets())
     (9, 8)
     """
@@ -338,8 +340,8 @@ def sorted_weights(weights, labels):
 
     Examples
     --------
-    >>> import numpy as np, modcore.plot
-    >>> fig = modcore.plot.sorted_weights([np.eye(4)], [np.array([1, 0, 1, 0])] * 2)
+    >>> import numpy as np, modcore.report.plot
+    >>> fig = modcore.report.plot.sorted_weights([np.eye(4)], [np.array([1, 0, 1, 0])] * 2)
     >>> len(fig.axes)  # the matrix and the colour bar
     2
     """
@@ -407,8 +409,8 @@ def module_sizes(labels):
 
     Examples
     --------
-    >>> import numpy as np, modcore.plot
-    >>> fig = modcore.plot.module_sizes([np.array([0, 0, 1]), np.array([1, -1])])
+    >>> import numpy as np, modcore.report.plot
+    >>> fig = modcore.report.plot.module_sizes([np.array([0, 0, 1]), np.array([1, -1])])
     >>> len(fig.axes[0].patches)
     6
     """

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .analysis import NcutCurve
-    from .significance import Significance
+    from ..method.analysis import NcutCurve
+    from ..method.significance import Significance
 
 __all__ = [
     "ALPHA",
@@ -63,7 +63,7 @@ def verdict(result: Significance | Mapping[str, Any], *, alpha: float = ALPHA) -
     ----------
     result : Significance or mapping
         A :class:`~modcore.Significance`, its ``to_dict()`` or a null of
-        :func:`modcore.report.summary` (fields ``shuffle``, ``n_shuffles``,
+        :func:`modcore.report.html.summary` (fields ``shuffle``, ``n_shuffles``,
         ``z_score``, ``p_value``).
     alpha : float, default=0.05
         Level of the test, in (0, 1).
@@ -173,7 +173,7 @@ def k_choice(results: Mapping[str, Any]) -> str:
     Parameters
     ----------
     results : mapping
-        :func:`modcore.report.summary`'s dict: ``n_clusters`` and, when present,
+        :func:`modcore.report.html.summary`'s dict: ``n_clusters`` and, when present,
         ``eigengap`` (``--n-clusters auto``) and ``curves`` (a range of k).
 
     Returns

@@ -1,6 +1,6 @@
 """The torch ops modcore's tracer and activation recorder both recognise by kind.
 
-One vocabulary for both walks over a traced model (:mod:`modcore.nn.trace_walk`,
+One vocabulary for both walks over a traced model (:mod:`modcore.network.torch.trace_walk`,
 which lets units pass through them, and :mod:`modcore.nn.activations`, which
 records a layer's value after its activation), so a new activation is added once.
 """

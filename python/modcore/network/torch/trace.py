@@ -3,13 +3,13 @@
 The one reader of torch modules: every entry point that takes an ``nn.Module``
 comes here. Units are the input's features (or channels) and the output units (or
 channels) of every Linear and convolution call; each call is one group, named by
-the module's qualified name. The walk (:mod:`modcore.nn.trace_walk`) follows each
+the module's qualified name. The walk (:mod:`modcore.network.torch.trace_walk`) follows each
 tensor computed from the input: for every channel (dim 1), which unit of which
 earlier group it carries and with what gain, reading each op from its own
 arguments (docs: "Reading torch models" lists the ops and what is refused). A
 layer that reads the tensor gets one edge block from each group it carries. The
 graph is then checked against the model's autograd dependence
-(:mod:`modcore.nn.verify`), which shares no code with the walk.
+(:mod:`modcore.network.torch.verify`), which shares no code with the walk.
 
 How a weight becomes an edge (``|w|`` throughout; paths are summed by absolute
 value):
@@ -110,12 +110,12 @@ def network_from_module(
         ``"paper_cnn"`` keeps only the convolution channels, as the 2021 paper's
         CNN runs did (it sets ``include_input=False, include_dense=False``).
     verify : bool or None, default None
-        Check the graph against the model itself (:mod:`modcore.nn.verify`): for
+        Check the graph against the model itself (:mod:`modcore.network.torch.verify`): for
         every Linear or convolution call, which units of the earlier groups each
         of its input channels depends on, by autograd on random inputs, must be
         what the routing declares. None runs the check where it costs less than
         clustering the graph (about 1e8 tensor elements computed; above that it
-        warns with :class:`modcore.nn.verify.VerificationSkipped`), True always,
+        warns with :class:`modcore.network.torch.verify.VerificationSkipped`), True always,
         False never.
 
     Returns
@@ -149,7 +149,7 @@ def network_from_module(
     --------
     >>> import torch
     >>> from torch import nn
-    >>> from modcore.nn.trace import network_from_module
+    >>> from modcore.network.torch.trace import network_from_module
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
     >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 10))

@@ -1,10 +1,10 @@
 """The walk over a traced model: which ops modcore reads and how each one routes
-the units (see :mod:`modcore.nn.trace` for the rules, :mod:`modcore.nn.routing`
-for the values it passes along).
+the units (see :mod:`modcore.network.torch.trace` for the rules,
+:mod:`modcore.network.torch.routing` for the values it passes along).
 
 Every op is read from its own arguments, positional or keyword, never from the
 shapes around it: an elementwise op keeps each channel, an op that only moves
-entries is run on entry numbers (:func:`modcore.nn.routing.index_of`), a pooling
+entries is run on entry numbers (:func:`modcore.network.torch.routing.index_of`), a pooling
 window over the feature axis is run on one-hot features, a scale is a number. An
 op outside this table, or one whose arguments it cannot model exactly, is
 refused with a ValueError naming the node and the op.

@@ -1,7 +1,7 @@
 """The traced graph checked against the model itself: autograd's dependence
 between the units of consecutive parametrized layers.
 
-The routing table (:mod:`modcore.nn.trace_walk`) declares, for every Linear or
+The routing table (:mod:`modcore.network.torch.trace_walk`) declares, for every Linear or
 convolution call, which units of which earlier group each of its input channels
 carries. This module asks the model instead, sharing no code with that table:
 the forward is run by a ``torch.fx.Interpreter`` on random inputs in which the
