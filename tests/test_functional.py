@@ -274,7 +274,7 @@ def _tied_data(seed=0, n_units=9, n_samples=40):
 @pytest.mark.parametrize("rank_elements", [None, 100])
 def test_spearman_graph_equals_scipy(rank_elements, monkeypatch):
     if rank_elements:  # rank 100 // 40 = 2 rows at a time
-        monkeypatch.setattr(modcore.functional.modules, "_RANK_ELEMENTS", rank_elements)
+        monkeypatch.setattr(modcore.functional.coactivation, "_RANK_ELEMENTS", rank_elements)
     x = _tied_data()
     np.testing.assert_allclose(
         _dense(modcore.coactivation_graph(x)), _squared_spearman(x), rtol=0, atol=1e-12
@@ -462,7 +462,7 @@ def test_the_null_of_functional_modules_is_ncut_significance_of_the_graph():
 
 def _comparison_oracle(fm, weight, seed, n_check):
     """Dense squared-Spearman matrix of the compared units, both label arrays,
-    and the first permutations, computed without modcore.functional.modules's code."""
+    and the first permutations, computed without modcore.functional's code."""
     acts = fm.activations
     a = _squared_spearman(acts.values)
     nodes, f, w = [], [], []
@@ -545,7 +545,12 @@ def test_compare_modules_matches_groups_by_name():
 
 
 def test_docstring_examples():
-    for name in ("modcore.functional.modules", "modcore.nn.activations"):
+    for name in (
+        "modcore.functional.coactivation",
+        "modcore.functional.modules",
+        "modcore.functional.comparison",
+        "modcore.nn.activations",
+    ):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # dead units in the random examples
             result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
@@ -703,7 +708,7 @@ def test_pearson_is_blind_to_the_scale_of_huge_activations():
     small = x.copy()
     small[0] /= 1e300
     huge, ref = (
-        modcore.functional.modules.coactivation_graph(v, method="pearson").blocks[0]
+        modcore.functional.coactivation.coactivation_graph(v, method="pearson").blocks[0]
         for v in (x, small)
     )
     assert np.array_equal(huge.positions, ref.positions) and len(ref.values) == 3

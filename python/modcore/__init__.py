@@ -6,13 +6,9 @@ modules, and its significance against layer-wise shuffled networks (Filan et al.
 
 from .common.version import __version__
 from .experiments.sweep import sweep
-from .functional.modules import (
-    FunctionalModules,
-    ModuleComparison,
-    coactivation_graph,
-    compare_modules,
-    functional_modules,
-)
+from .functional.coactivation import coactivation_graph
+from .functional.comparison import ModuleComparison, compare_modules
+from .functional.modules import FunctionalModules, functional_modules
 from .method.analysis import Eigengap, EigengapWarning, NcutCurve, eigengap, ncut_curve
 from .method.cluster import Clustering, FloatingUnitsWarning, spectral_cluster
 from .method.multiple_testing import benjamini_hochberg

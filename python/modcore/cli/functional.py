@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 
 from ..common.files import atomic_write
-from ..functional.modules import MAX_PERMUTATIONS, METHODS
+from ..functional.coactivation import METHODS
+from ..functional.comparison import MAX_PERMUTATIONS
 from ..method.cluster import MAX_CLUSTERS
 from ..method.null import MAX_SHUFFLES
 from .options import (
@@ -110,7 +111,8 @@ def run_functional(args, extra: dict) -> dict:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError("functional modules need torch: pip install 'modcore[torch]'") from exc
-    from ..functional.modules import compare_modules, functional_modules
+    from ..functional.comparison import compare_modules
+    from ..functional.modules import functional_modules
     from ..method.cluster import spectral_cluster
     from ..nn import checkpoint, load_dataset
     from ..report.functional import functional_summary, write_functional_report

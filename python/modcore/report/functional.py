@@ -11,12 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..functional.modules import (
-    FunctionalModules,
-    ModuleComparison,
-    matched_units,
-    weight_clustering,
-)
+from ..functional.comparison import ModuleComparison, matched_units, weight_clustering
+from ..functional.modules import FunctionalModules
 from ..network.checks import check_positive_int
 
 __all__ = ["coactivation_matrix", "functional_summary", "write_functional_report"]
