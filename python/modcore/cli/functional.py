@@ -17,6 +17,7 @@ from .options import (
     _SEED,
     UsageError,
     _add_rule_options,
+    _check_plot_installed,
     _integer,
     _option,
     _output_dir,
@@ -107,6 +108,7 @@ def add_functional_parser(sub) -> None:
 
 
 def run_functional(args, extra: dict) -> dict:
+    _check_plot_installed(args)
     try:
         import torch  # noqa: F401
     except ImportError as exc:

@@ -4,6 +4,8 @@ option groups (analysis, label rule, graph, scheduler)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -271,3 +273,57 @@ def _shape(text: str) -> tuple:
     if not shape or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
     return shape
+
+
+# Options naming what a command writes (files, or folders for reproduce/demo/--report).
+_OUTPUTS = ("out", "json", "csv", "report")
+
+
+def _check_inputs(args) -> None:
+    """Inputs that cannot be read, and outputs that would clash (with an input or with
+    each other), fail here before any computation (each output path is checked alone as
+    the options are parsed: _output_file, _output_dir)."""
+    outputs = [(f"--{d}", getattr(args, d)) for d in _OUTPUTS if getattr(args, d, None)]
+    inputs = [args.network] if getattr(args, "network", None) else []
+    inputs += getattr(args, "networks", [])
+    for i, (flag, path) in enumerate(outputs):
+        for other, earlier in outputs[:i]:
+            if path.resolve() == earlier.resolve():
+                what = "results file" if other == "--out" and args.command == "sweep" else "file"
+                raise UsageError(
+                    f"{flag} {path} is the {other} {what}: one would replace the other"
+                )
+        for source in inputs:
+            if path.resolve() == source.resolve():
+                raise UsageError(f"{flag} {path} is the input {source}: it would be replaced")
+    for path in getattr(args, "networks", []):
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or directory")
+        if not (path.is_file() or path.is_dir()):  # a FIFO would block the sweep in open()
+            raise UsageError(f"{path}: not a regular file or a directory")
+
+
+def _check_plot_installed(args) -> None:
+    """Fail before the work, not after it, when a report is asked for without matplotlib."""
+    if args.report is not None and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("the report needs matplotlib: pip install 'modcore[plot]'")
+
+
+@contextlib.contextmanager
+def _dask_client(address):
+    """A dask.distributed.Client connected to ``address``; None when no address is given."""
+    if not address:
+        yield None
+        return
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise UsageError("--scheduler needs Dask: pip install 'modcore[dask]'") from exc
+    try:
+        client = Client(address, timeout="30s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UsageError(f"cannot connect to the Dask scheduler at {address}: {exc}") from exc
+    try:
+        yield client
+    finally:
+        client.close()
