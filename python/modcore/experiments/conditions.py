@@ -1,8 +1,11 @@
-"""What a reproduction of the 2020 paper runs: its training conditions, its nulls and the
-two label rules every run is clustered by, and the naming of a logged run's measures by rule
-(shared by the orchestration, the aggregation and the figures)."""
+"""What a reproduction runs: its architectures, data sets and training conditions, its nulls,
+the two label rules every run is clustered by, the settings a run log records, and the
+naming of a logged run's measures by rule (shared by the orchestration, the runs, the run
+log, the tables and the figures)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 #: name -> (pruned, dropout rate), in table order.
 CONDITIONS = {
@@ -53,3 +56,73 @@ def _by_rule(run: dict) -> dict:
     ):
         named[f"{rule}_{key}"] = named.pop(key)
     return named
+
+
+ARCHS = ("mlp", "cnn")
+
+
+#: Epochs per phase by architecture (the papers' recipes, modcore.nn.RECIPES).
+DEFAULT_EPOCHS = {"mlp": 20, "cnn": 10}
+
+
+DEFAULT_DATASETS = ("fashion", "line", "mnist", "cifar10")
+
+
+KNOWN_DATASETS = ("fashion", "line", "mnist", "cifar10", "cifar10-rgb")
+
+
+HIDDEN = (256, 256, 256, 256)
+
+
+QUICK: dict[str, Any] = {
+    "n_train": 1000,
+    "n_test": 500,
+    "epochs": 1,
+    "n_shuffles": 20,
+    "seeds": 1,
+    "datasets": ("line",),
+}
+
+
+# Every setting a run's numbers depend on, kept in each run: runs.jsonl holding runs
+# made with other values is refused, never mixed in. A new one is one more name here
+# (tests/test_reproduce.py checks that reproduce() has no other such parameter).
+SETTINGS = (
+    "arch",
+    "epochs",
+    "n_shuffles",
+    "n_clusters",
+    "n_init",
+    "max_iter",
+    "tol",
+    "eigen_method",
+    "drop",
+    "normalize",
+    "n_train",
+    "n_test",
+    "hidden",
+)
+
+
+# Runs written before these were settings used these values (reproduce had no such
+# parameters and passed ncut_significance's defaults; only MLPs were reproduced; the
+# labels came from k-means restarts kept by inertia, unrefined).
+_SETTINGS_BEFORE = {
+    "arch": "mlp",
+    "max_iter": 300,
+    "tol": 1e-6,
+    "eigen_method": "auto",
+    "assign_labels": "kmeans",
+    "refine": False,
+    "select_by": "inertia",
+    "drop": "isolated",
+    "normalize": None,
+}
+
+
+# Where the unpruned network comes from; runs made before it was the pruned run's plain
+# phase (a separate training of 2 * epochs) are refused, not mixed in.
+UNPRUNED_FROM = "the plain phase of the pruned run"
+
+
+_UNPRUNED_BEFORE = "a separate training of 2 * epochs"

@@ -27,16 +27,9 @@ import numpy as np
 from ..common.files import atomic_write
 from ..common.version import __version__
 from ..network.checks import check_positive_int
-from .reproduce import (
-    HIDDEN,
-    KNOWN_DATASETS,
-    _model,
-    _train_model,
-    available_datasets,
-    checkpoint_meta,
-    run_log,
-    run_options,
-)
+from .conditions import HIDDEN, KNOWN_DATASETS
+from .runlog import run_log, run_options
+from .runs import _model, _train_model, available_datasets, checkpoint_meta
 
 __all__ = ["LESION_CONDITIONS", "reproduce_lesions", "aggregate_lesions"]
 

@@ -32,7 +32,9 @@ import time
 from pathlib import Path
 
 from ..common.files import atomic_write
-from .reproduce import RULES, SETTINGS, _check_run, read_runs, run_log, write_tables
+from .conditions import RULES, SETTINGS
+from .runlog import _check_run, read_runs, run_log
+from .tables import write_tables
 
 __all__ = ["record_run"]
 
