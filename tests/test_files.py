@@ -1,7 +1,6 @@
 """modcore.common.files: locked append-only result logs, and atomic whole-file writes."""
 
 import contextlib
-import doctest
 import os
 import stat
 import subprocess
@@ -10,7 +9,6 @@ import textwrap
 
 import pytest
 
-from modcore.common import files
 from modcore.common.files import ResultLog, atomic_write
 
 COLUMNS = ("name", "ncut")
@@ -318,11 +316,6 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         with atomic_write(path, "a"):
             pass
-
-
-def test_docstring_examples():
-    result = doctest.testmod(files)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_atomic_write_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path):

@@ -3,12 +3,9 @@ and the comparison with weight modules, each against an independent oracle
 (a manual forward pass, scipy, numpy, scikit-learn, modcore.ncut on a dense graph)."""
 
 import dataclasses
-import doctest
-import importlib
 import json
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -542,19 +539,6 @@ def test_compare_modules_matches_groups_by_name():
         modcore.compare_modules(fm, weights)
     with pytest.raises(ValueError, match="leave data and units unset"):
         modcore.functional_modules(fm.activations, x)
-
-
-def test_docstring_examples():
-    for name in (
-        "modcore.functional.coactivation",
-        "modcore.functional.modules",
-        "modcore.functional.comparison",
-        "modcore.nn.activations",
-    ):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # dead units in the random examples
-            result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0 and result.attempted > 0
 
 
 def test_activations_result_type():

@@ -1,7 +1,6 @@
 """modcore.sweep run locally: rows, inputs, the resume key, the results file, optional imports."""
 
 import dataclasses
-import doctest
 import inspect
 import os
 import subprocess
@@ -453,9 +452,3 @@ def test_results_files_that_are_not_sweep_results_are_refused(pd, nets, tmp_path
     (tmp_path / "foreign.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a modcore sweep results file"):
         modcore.sweep(nets, results_path=tmp_path / "foreign.csv", **OPTS)
-
-
-def test_docstring_example(pd):
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    result = doctest.testmod(sweep_module, optionflags=flags)
-    assert result.attempted > 0 and result.failed == 0
