@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 import modcore
-from modcore.method.analysis import EigengapWarning
+from modcore.method.eigengap import EigengapWarning
 from modcore.report import plot
 
 

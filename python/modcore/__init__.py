@@ -9,8 +9,9 @@ from .experiments.sweep import sweep
 from .functional.coactivation import coactivation_graph
 from .functional.comparison import ModuleComparison, compare_modules
 from .functional.modules import FunctionalModules, functional_modules
-from .method.analysis import Eigengap, EigengapWarning, NcutCurve, eigengap, ncut_curve
 from .method.cluster import Clustering, FloatingUnitsWarning, spectral_cluster
+from .method.curve import NcutCurve, ncut_curve
+from .method.eigengap import Eigengap, EigengapWarning, eigengap
 from .method.multiple_testing import benjamini_hochberg
 from .method.null import SHUFFLES, shuffled_network, shuffled_weights
 from .method.score import modularity, ncut

@@ -75,7 +75,7 @@ def _load_network(path: Path, input_shape=None):
 def _choose_clusters(network, args, extra: dict):
     """The k to analyze, and the n-cut curves: over the range of --n-clusters a:b, or over
     the eigengap's k and its neighbours for --n-clusters auto."""
-    from ..method.analysis import EigengapWarning, eigengap
+    from ..method.eigengap import EigengapWarning, eigengap
 
     if args.n_clusters == "auto":
         with warnings.catch_warnings(record=True) as caught:
@@ -113,7 +113,7 @@ def _choose_clusters(network, args, extra: dict):
 
 
 def _curves(network, args, ks) -> dict:
-    from ..method.analysis import ncut_curve
+    from ..method.curve import ncut_curve
 
     return {
         shuffle: ncut_curve(

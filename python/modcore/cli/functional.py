@@ -10,13 +10,13 @@ from pathlib import Path
 from ..common.files import atomic_write
 from ..functional.coactivation import METHODS
 from ..functional.comparison import MAX_PERMUTATIONS
-from ..method.cluster import MAX_CLUSTERS
 from ..method.null import MAX_SHUFFLES
 from .options import (
     _COUNT,
-    _SEED,
     UsageError,
+    _add_k_option,
     _add_rule_options,
+    _add_seed_and_jobs,
     _check_plot_installed,
     _integer,
     _option,
@@ -56,14 +56,7 @@ def add_functional_parser(sub) -> None:
         "inputs are reshaped to it and the model traced with it (default: the "
         "checkpoint model's input_shape)",
     )
-    _option(
-        f,
-        "--n-clusters",
-        "--clusters",
-        type=_integer(2, MAX_CLUSTERS),
-        default=12,
-        help="number of modules k (default 12)",
-    )
+    _add_k_option(f)
     _option(
         f,
         "--n-shuffles",
@@ -88,15 +81,7 @@ def add_functional_parser(sub) -> None:
         help="conv channel value over positions: l2, mean_abs, max_column, spectral (default l2)",
     )
     _add_rule_options(f)
-    f.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
-    _option(
-        f,
-        "--n-jobs",
-        "--jobs",
-        type=_COUNT,
-        default=None,
-        help="threads (default: all cores; more are capped at the cores)",
-    )
+    _add_seed_and_jobs(f)
     f.add_argument("--json", type=_output_file, help="write the results as JSON here")
     f.add_argument(
         "--report",

@@ -9,14 +9,13 @@ from typing import Any
 
 from ..common.files import atomic_write
 from ..common.version import __version__
-from ..method.cluster import MAX_CLUSTERS
 from ..network.checks import check_n_jobs
 from .options import (
     _COUNT,
     _SEED,
     UsageError,
+    _add_k_option,
     _fraction,
-    _integer,
     _option,
     _output_dir,
     _output_file,
@@ -45,14 +44,7 @@ def add_lesion_parser(sub) -> None:
         default=None,
         help="use a random subset of this many test examples (default: all)",
     )
-    _option(
-        les,
-        "--n-clusters",
-        "--clusters",
-        type=_integer(2, MAX_CLUSTERS),
-        default=12,
-        help="number of modules k (default 12)",
-    )
+    _add_k_option(les)
     les.add_argument(
         "--random-lesions",
         type=_COUNT,

@@ -149,6 +149,26 @@ def _add_analysis_options(
     )
     _add_rule_options(p)
     _add_graph_options(p)
+    _add_seed_and_jobs(p)
+    p.add_argument("--json", type=_output_file, help="write the results as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_k_option(p: argparse.ArgumentParser) -> None:
+    """--n-clusters, one k (analyze's, which also takes auto and ranges, is in the analysis
+    options)."""
+    _option(
+        p,
+        "--n-clusters",
+        "--clusters",
+        type=_integer(2, MAX_CLUSTERS),
+        default=12,
+        help="number of modules k (default 12)",
+    )
+
+
+def _add_seed_and_jobs(p: argparse.ArgumentParser) -> None:
+    """--seed and --n-jobs (threads of the clustering and its null)."""
     p.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     _option(
         p,
@@ -158,8 +178,6 @@ def _add_analysis_options(
         default=None,
         help="threads (default: all cores; more are capped at the cores)",
     )
-    p.add_argument("--json", type=_output_file, help="write the results as JSON here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_rule_options(p: argparse.ArgumentParser) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from ..method.cluster import MAX_CLUSTERS, MAX_INIT
+from ..method.cluster import MAX_INIT
 from ..method.null import MAX_SHUFFLES
 from .options import (
     _COUNT,
     UsageError,
     _add_graph_options,
+    _add_k_option,
     _graph_options,
     _integer,
     _option,
@@ -72,14 +73,7 @@ def add_reproduce_parser(sub) -> None:
         action="store_true",
         help="a small end-to-end run for CI: 1000 training / 500 test examples",
     )
-    _option(
-        r,
-        "--n-clusters",
-        "--clusters",
-        type=_integer(2, MAX_CLUSTERS),
-        default=12,
-        help="number of modules k (default 12)",
-    )
+    _add_k_option(r)
     _option(
         r,
         "--n-init",

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..method.analysis import NcutCurve
+    from ..method.curve import NcutCurve
     from ..method.significance import Significance
 
 __all__ = [
