@@ -109,7 +109,7 @@ def _checkpoint_model(path):
     name = Path(os.fsdecode(path))
     if name.suffix.lower() not in (".pt", ".pth") or not name.is_file():
         return None
-    from .weights import load_torch_file
+    from .torch_files import load_torch_file
 
     payload = load_torch_file(name)
     if not (isinstance(payload, Mapping) and str(payload.get("format", "")).startswith("modcore-")):

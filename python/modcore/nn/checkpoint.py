@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from ..common.types import PathLike
-from ..network.weights import load_torch_file
+from ..network.torch_files import load_torch_file
 from .models import CNN, MLP, weight_layers
 from .prune import layer_sparsity
 

@@ -19,7 +19,7 @@ import torch
 
 from ..common.files import atomic_write
 from ..common.types import PathLike
-from ..network.weights import load_torch_file
+from ..network.torch_files import load_torch_file
 
 __all__ = ["FORMAT", "VERSION", "save_state", "load_state"]
 
