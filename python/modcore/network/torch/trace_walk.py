@@ -1,3 +1,4 @@
+# Long (900 lines) as one class: GraphWalk's per-op methods share the walk's state.
 """The walk over a traced model: which ops modcore reads and how each one routes
 the units (see :mod:`modcore.network.torch.trace` for the rules,
 :mod:`modcore.network.torch.routing` for the values it passes along).
