@@ -34,19 +34,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..common.files import atomic_write
-from ..common.version import __version__
 from ..method.cluster import check_settings
 from ..method.null import MAX_SHUFFLES
 from ..network.checks import check_positive_int
+from ..report.page import versions
 from .conditions import (
     _SETTINGS_BEFORE,
     _UNPRUNED_BEFORE,
@@ -303,17 +300,6 @@ def reproduce(
 
     wanted = [r for r in runs if r["dataset"] in available and r["seed"] < seeds]
     table, figure = write_tables(out, wanted, seeds=seeds, say=say)
-    import torch
-
-    versions = {
-        "modcore": __version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-    }
-    if "matplotlib" in sys.modules:
-        versions["matplotlib"] = sys.modules["matplotlib"].__version__
     summary = {
         "command": command,
         "arguments": {
@@ -327,7 +313,7 @@ def reproduce(
             **settings,
             "rules": rules_made(settings),
         },
-        "versions": versions,
+        "versions": versions(),  # torch among them: check_device imported it
         "training": _TRAINING[arch],
         "rules": {rule: what for rule, (what, _) in RULES.items()},
         "datasets": {name: available[name].source for name in available},
