@@ -11,7 +11,7 @@ import os
 import sys
 
 import modcore
-from modcore.synthetic import planted_modular_mlp
+from modcore.network.synthetic import planted_modular_mlp
 
 
 def inside(path, folder):

@@ -3,7 +3,7 @@
     python benchmarks/bench_calibration.py [--quick] [--networks 200] [--n-jobs 2]
 
 A random network (He-initialised Gaussian weights pruned by magnitude, as
-``modcore.synthetic.random_pruned_mlp``) is exchangeable with its "layer" and
+``modcore.network.synthetic.random_pruned_mlp``) is exchangeable with its "layer" and
 "layer_nonzero" shuffles: every permutation of a layer's entries (or of its non-zero
 values) is as likely. So a valid test rejects at most 5% of them, and exactly 5% (up to
 ties) when p can reach 0.05 exactly: 19 shuffles, p = 1/20 when the network is below all
@@ -27,7 +27,7 @@ import warnings
 from scipy import stats
 
 import modcore
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 
 ALPHA = 0.05
 # (widths, sparsity): shallow and deep, wide and narrow, dense and sparse.

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_eigengap.py [--quick] [--seeds 5] [--n-shuffles 19]
 
-Planted nets (``modcore.synthetic.planted_modules_mlp``): every layer holds modules of
+Planted nets (``modcore.network.synthetic.planted_modules_mlp``): every layer holds modules of
 the given sizes, weights |N(0, 1)| within a module and ``noise`` times that between
 modules; equal and unequal sizes, 3 and 5 layers, noise 0.01 to 0.3, ``--seeds`` nets
 each. For each: ``modcore.eigengap(max_k=20)`` against ``--n-shuffles`` "layer"
@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 import modcore
-from modcore.synthetic import planted_modules_mlp, random_pruned_mlp
+from modcore.network.synthetic import planted_modules_mlp, random_pruned_mlp
 
 SIZES = [
     [30, 30, 30],

@@ -38,8 +38,8 @@ def run_one(n_units, n_samples, n_shuffles, baseline):
     import scipy.stats
 
     import modcore
+    from modcore.method.significance import ncut_significance
     from modcore.nn import Activations
-    from modcore.significance import ncut_significance
 
     acts, module = activations(n_units, n_samples)
     base = peak_rss_bytes()
@@ -52,7 +52,7 @@ def run_one(n_units, n_samples, n_shuffles, baseline):
     clustering = modcore.spectral_cluster(graph, n_clusters=12, seed=0, n_jobs=1)
     out["cluster_s"] = time.perf_counter() - t
     out["eigen_method"] = clustering.eigen_method
-    out["nmi_with_planted"] = modcore.functional.normalized_mutual_info_score(
+    out["nmi_with_planted"] = modcore.method.partition.normalized_mutual_info_score(
         clustering.labels[0], module
     )
     if n_shuffles:

@@ -53,7 +53,7 @@ def peak_growth(base):
 
 def run_one(name, shuffles, n_jobs):
     import modcore
-    from modcore.synthetic import random_pruned_mlp
+    from modcore.network.synthetic import random_pruned_mlp
 
     widths, sparsity = SIZES[name]
     weights = [w.astype(np.float32) for w in random_pruned_mlp(widths, sparsity, seed=0)]

@@ -17,8 +17,8 @@ import torch
 
 import modcore
 from common import best_time, cpu_name
+from modcore.network.torch.trace import network_from_module
 from modcore.nn import CNN, MLP
-from modcore.nn.trace import network_from_module
 
 
 def main():

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 
 
 def reference_network(seed=0):

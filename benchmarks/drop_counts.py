@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 import modcore
-from modcore.network import as_network
+from modcore.network.convert import as_network
 
 SUFFIXES = (".pt", ".pth", ".npz", ".safetensors")
 

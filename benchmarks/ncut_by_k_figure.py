@@ -6,7 +6,7 @@
 Reads a checkpoint of ``modcore reproduce`` / ``modcore train`` (or any weight file),
 prints the eigengap's suggestion and, per k, the n-cut, the null's mean and std, z and p
 of ``modcore.ncut_curve(ks=range(2, 21))`` (modcore's default label rule), and draws
-``modcore.plot.ncut_by_k`` of it to ``--out``.
+``modcore.report.plot.ncut_by_k`` of it to ``--out``.
 """
 
 import argparse
@@ -16,8 +16,8 @@ import warnings
 from pathlib import Path
 
 import modcore
-from modcore import plot
-from modcore.analysis import EigengapWarning
+from modcore.method.eigengap import EigengapWarning
+from modcore.report import plot
 
 
 def main():

@@ -55,7 +55,7 @@ sphinx_gallery_conf = {
     "abort_on_example_error": True,
     "reset_modules": ("matplotlib",),
     "within_subsection_order": "FileNameSortKey",
-    # modcore.plot returns Figures without pyplot; pyplot's own are scraped too.
+    # modcore.report.plot returns Figures without pyplot; pyplot's own are scraped too.
     "image_scrapers": ("matplotlib", modcore_figures),
 }
 

@@ -1,10 +1,10 @@
-"""The gallery's image scraper for modcore.plot's figures (named in conf.py)."""
+"""The gallery's image scraper for modcore.report.plot's figures (named in conf.py)."""
 
 
 def modcore_figures(block, block_vars, gallery_conf):
-    """sphinx-gallery scraper for the figures modcore.plot returns.
+    """sphinx-gallery scraper for the figures modcore.report.plot returns.
 
-    modcore.plot draws on Agg Figures without pyplot (so that it changes no global state);
+    modcore.report.plot draws on Agg Figures without pyplot (so that it changes no global state);
     sphinx-gallery's own scraper finds only pyplot's figures. This one saves every Figure
     bound to a name in the example that it has not saved yet, in the order they appear.
     """

@@ -147,3 +147,16 @@ def rescaled(weights, biases=None, eps=1e-5):
         if bs is not None:
             bs[l] = bs[l] / s
     return ws if bs is None else (ws, bs)
+
+
+def dense_blocks(net, *, nonzero=False):
+    """A Network's graph as dense ``|w|`` matrices, one per (source, target) group pair,
+    its blocks' entries summed; ``nonzero`` leaves out pairs with no edge."""
+    out = {}
+    for b in net.blocks:
+        d = np.zeros(b.shape)
+        rows, cols, vals = b.coo()
+        np.add.at(d, (rows, cols), np.abs(vals))
+        key = (net.names[b.src], net.names[b.dst])
+        out[key] = out.get(key, 0) + d
+    return {k: v for k, v in out.items() if v.any()} if nonzero else out

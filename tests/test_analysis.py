@@ -11,10 +11,11 @@ from scipy.sparse.csgraph import laplacian
 
 import modcore
 from modcore import EigengapWarning
-from modcore.cluster import check_settings
-from modcore.network import Network
-from modcore.significance import sequential_p_value, shuffled_scores
-from modcore.synthetic import planted_modular_mlp, planted_modules_mlp, random_pruned_mlp
+from modcore.method.cluster import check_settings
+from modcore.method.null import shuffled_scores
+from modcore.method.significance import sequential_p_value
+from modcore.network.network import Network
+from modcore.network.synthetic import planted_modular_mlp, planted_modules_mlp, random_pruned_mlp
 from oracles import live_adjacency, same_partition
 from test_significance import interrupt
 
@@ -264,7 +265,7 @@ def test_ctrl_c_stops_a_long_curve():
     rc, out, err = interrupt(
         """
         import sys, modcore
-        from modcore.synthetic import random_pruned_mlp
+        from modcore.network.synthetic import random_pruned_mlp
         w = random_pruned_mlp(sparsity=0.9, seed=0)
         def tick(done, total):
             print("progress", flush=True)
@@ -568,10 +569,10 @@ def planted_curve():
 
 def test_ncut_by_k_draws_the_curve_and_its_null(planted_curve):
     pytest.importorskip("matplotlib")
-    import modcore.plot
+    import modcore.report.plot
 
     _, curve = planted_curve
-    top, bottom = modcore.plot.ncut_by_k(curve).axes
+    top, bottom = modcore.report.plot.ncut_by_k(curve).axes
     network = next(line for line in top.lines if line.get_label() == "the network")
     np.testing.assert_allclose(network.get_ydata(), curve.ncut / np.array([2, 3, 4]))
     np.testing.assert_array_equal(bottom.lines[-1].get_ydata(), curve.z_score)
@@ -579,7 +580,7 @@ def test_ncut_by_k_draws_the_curve_and_its_null(planted_curve):
 
 def test_report_includes_the_curve(planted_curve, tmp_path):
     pytest.importorskip("matplotlib")
-    from modcore.report import write_report
+    from modcore.report.html import write_report
 
     w, curve = planted_curve
     index = write_report(tmp_path, w, {"layer": curve.significance(3)}, curves={"layer": curve})
@@ -600,7 +601,7 @@ def npz(tmp_path):
 
 
 def test_cli_clusters_auto_says_what_it_chose(npz, tmp_path, capsys):
-    from modcore.cli import main
+    from modcore.cli.main import main
 
     out = tmp_path / "res.json"
     assert (
@@ -613,7 +614,7 @@ def test_cli_clusters_auto_says_what_it_chose(npz, tmp_path, capsys):
 
 
 def test_cli_clusters_range_runs_the_curve(npz, tmp_path, capsys):
-    from modcore.cli import main
+    from modcore.cli.main import main
 
     out = tmp_path / "res.json"
     assert (
@@ -631,7 +632,7 @@ def test_cli_clusters_range_runs_the_curve(npz, tmp_path, capsys):
 
 @pytest.mark.parametrize("value", ["1:5", "5:3", "x", "2:", "2:2"])
 def test_cli_rejects_bad_clusters(npz, value, capsys):
-    from modcore.cli import main
+    from modcore.cli.main import main
 
     assert main(["analyze", npz, "--clusters", value]) == 2
     assert "range like 2:20" in capsys.readouterr().err

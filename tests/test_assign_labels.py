@@ -7,8 +7,8 @@ import pytest
 import modcore
 import oracles
 from modcore import _core
-from modcore.network import Network
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.network import Network
+from modcore.network.synthetic import random_pruned_mlp
 
 
 def live_labels(res, weights):

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 import modcore
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 
 N_NETWORKS = 200
 ALPHA = 0.05

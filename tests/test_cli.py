@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from modcore import cli
-from modcore.sweep import COLUMNS
-from modcore.synthetic import planted_modular_mlp
+from modcore.cli import main as cli
+from modcore.experiments.sweep import COLUMNS
+from modcore.network.synthetic import planted_modular_mlp
 from processes import interruptible
 
 
@@ -239,7 +239,7 @@ def test_train_cnn_writes_a_checkpoint_that_loads(tmp_path):
 )
 def test_train_bad_cnn_options_exit_2(tmp_path, capsys, args, message):
     pytest.importorskip("torch")
-    from modcore.cli import main
+    from modcore.cli.main import main
 
     code = main(["train", "--dataset", "line", *args, "--out", tmp_path / "net.pt", "--quiet"])
     err = capsys.readouterr().err
@@ -248,7 +248,7 @@ def test_train_bad_cnn_options_exit_2(tmp_path, capsys, args, message):
 
 def test_lesion_takes_a_cnn_checkpoint(tmp_path, capsys):
     pytest.importorskip("torch")
-    from modcore.cli import main
+    from modcore.cli.main import main
     from modcore.nn import CNN, checkpoint
 
     net, out = tmp_path / "cnn.pt", tmp_path / "lesion.json"
@@ -348,7 +348,7 @@ def test_demo_runs_end_to_end(tmp_path):
 def test_report_without_matplotlib_fails_before_the_work(npz, tmp_path):
     out = tmp_path / "report"
     code = (
-        "import sys; sys.modules['matplotlib'] = None; from modcore.cli import main; "
+        "import sys; sys.modules['matplotlib'] = None; from modcore.cli.main import main; "
         f"sys.exit(main(['analyze', {str(npz)!r}, '--report', {str(out)!r}]))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from modcore.cli import main
-from modcore.synthetic import random_pruned_mlp
+from modcore.cli.main import main
+from modcore.network.synthetic import random_pruned_mlp
 from processes import run_python
 
 
@@ -109,7 +109,7 @@ def test_outputs_are_checked_before_the_computation(tmp_path, npz):
     proc = run_python(
         f"""
         import sys
-        from modcore.cli import main
+        from modcore.cli.main import main
         codes = [main(["analyze", {str(npz)!r}, "--shuffles", "10000000", "--quiet",
                        "--json", {str(tmp_path / "adir")!r}]),
                  main(["analyze", {str(fifo)!r}]),
@@ -193,7 +193,7 @@ def test_lesion_threads_are_capped(tmp_path):
     # A million torch threads reserve more stacks than the address space holds.
     proc = run_python(
         f"""
-        from modcore.cli import main
+        from modcore.cli.main import main
         print(main(["lesion", {str(path)!r}, "--dataset", "line", "--n-test", "64",
                     "--clusters", "2", "--random-lesions", "2", "--no-double", "--quiet",
                     "--threads", "1000000"]))
@@ -230,13 +230,14 @@ def _path_options():
     import argparse
     from pathlib import Path
 
-    from modcore import cli
+    from modcore.cli import main as cli
+    from modcore.cli import options
 
     parser = cli._parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for command, p in sub.choices.items():
         for action in p._actions:
-            if action.type in (Path, cli._output_file, cli._output_dir):
+            if action.type in (Path, options._output_file, options._output_dir):
                 name = action.option_strings[0] if action.option_strings else action.dest
                 yield command, name, action.type
 
@@ -244,9 +245,9 @@ def _path_options():
 def test_every_output_option_is_checked_and_every_path_option_classified():
     from pathlib import Path
 
-    from modcore import cli
+    from modcore.cli import options
 
-    kinds = {cli._output_file: "file", cli._output_dir: "dir"}
+    kinds = {options._output_file: "file", options._output_dir: "dir"}
     outputs = {(c, o): kinds[t] for c, o, t in _path_options() if t is not Path}
     assert outputs == {key: kind for key, (_, kind) in OUTPUTS.items()}
     assert {o for _, o, t in _path_options() if t is Path} <= INPUTS

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import modcore
-import modcore.reproduce
-from modcore import cli
-from modcore.synthetic import random_pruned_mlp
+import modcore.experiments.reproduce
+from modcore.cli import main as cli
+from modcore.network.synthetic import random_pruned_mlp
 
 OPTIONS = ["--drop", "unreachable", "--normalize", "rescale"]
 API = dict(drop="unreachable", normalize="rescale")
@@ -79,7 +79,7 @@ def test_reproduce_is_given_them(monkeypatch, tmp_path, capsys):
     pytest.importorskip("torch")
     pytest.importorskip("pandas")
     seen = {}
-    monkeypatch.setattr(modcore.reproduce, "reproduce", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(modcore.experiments.reproduce, "reproduce", lambda **kw: seen.update(kw))
     assert cli.main(["reproduce", "--quick", "--out", tmp_path / "r", *OPTIONS]) == 0
     assert (seen["drop"], seen["normalize"]) == ("unreachable", "rescale")
     assert cli.main(["reproduce", "--quick", "--out", tmp_path / "r"]) == 0

@@ -7,7 +7,7 @@ from threadpoolctl import threadpool_limits
 
 import modcore
 import oracles
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+from modcore.network.synthetic import planted_modular_mlp, random_pruned_mlp
 
 
 @pytest.mark.parametrize("k", [2, 4, 6])

@@ -14,8 +14,8 @@ from scipy import sparse
 import modcore
 import oracles
 from modcore import _core
-from modcore.network import Network
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.network import Network
+from modcore.network.synthetic import random_pruned_mlp
 
 
 def star(widths, seed=0):

@@ -21,15 +21,15 @@ import pytest
 distributed = pytest.importorskip("dask.distributed")
 
 import modcore
-from modcore.cluster import check_settings
-from modcore.distributed import (
+from modcore.method.cluster import check_settings
+from modcore.method.distributed import (
     MAX_CHUNK,
     check_client,
     shuffle_chunks,
     shuffled_scores_on_cluster,
 )
-from modcore.network import Network
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.network import Network
+from modcore.network.synthetic import random_pruned_mlp
 from processes import interruptible
 from solver_cases import IDS, REACH
 
@@ -184,7 +184,7 @@ def test_real_ctrl_c_cancels_the_cluster_work():
     script = textwrap.dedent("""
         import logging, sys, time, modcore
         from dask.distributed import Client, LocalCluster
-        from modcore.synthetic import random_pruned_mlp
+        from modcore.network.synthetic import random_pruned_mlp
 
         def tasks(dask_scheduler):
             return sum(str(k).startswith("modcore-") for k in dask_scheduler.tasks)

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 import modcore
 import oracles
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 from oracles import null_clustering_seed
 
 # Sparse enough that some components miss an end: 5 isolated units and a 2-unit

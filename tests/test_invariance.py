@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import modcore
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 
 # The rules that claim to depend on the graph alone.
 ORDER_FREE = {

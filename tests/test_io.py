@@ -1,9 +1,9 @@
-"""modcore.io's integer check: the one place every integer parameter is checked."""
+"""modcore.network.checks's integer check: the one place every integer parameter is checked."""
 
 import numpy as np
 import pytest
 
-from modcore.io import all_finite, check_positive_int
+from modcore.network.checks import all_finite, check_positive_int
 
 
 @pytest.mark.parametrize("value", [3, np.int64(3), np.uint8(3), np.int32(3)])

@@ -16,8 +16,8 @@ import scipy.sparse as sp
 
 import modcore
 from modcore import _core
-from modcore.network import Network
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+from modcore.network.network import Network
+from modcore.network.synthetic import planted_modular_mlp, random_pruned_mlp
 from processes import run_python
 
 LARGE = 0  # every graph counts as large
@@ -175,8 +175,8 @@ def test_large_null_peak_memory_stays_near_one_graph_on_two_threads():
         """
         import gc, numpy as np
         from modcore import _core
-        from modcore.network import Network
-        from modcore.synthetic import random_pruned_mlp
+        from modcore.network.network import Network
+        from modcore.network.synthetic import random_pruned_mlp
 
         def status(field):
             with open("/proc/self/status") as f:

@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 from torch import nn
 
 import modcore
+from modcore.network.torch.trace import network_from_module
 from modcore.nn import CNN
 from modcore.nn.lesion import (
     lesion_accuracy,
@@ -17,7 +18,6 @@ from modcore.nn.lesion import (
     lesion_units,
     lesioned,
 )
-from modcore.nn.trace import network_from_module
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

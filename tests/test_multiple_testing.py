@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import modcore
-from modcore.multiple_testing import benjamini_hochberg
+from modcore.method.multiple_testing import benjamini_hochberg
 
 
 def test_a_hand_worked_vector():

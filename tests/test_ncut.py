@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 
 # n-cut against the scipy oracle on random graphs: test_properties.test_ncut_properties.
 

@@ -9,7 +9,7 @@ import scipy.sparse.linalg as sla
 import modcore
 import oracles
 from modcore import Network, _core
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+from modcore.network.synthetic import planted_modular_mlp, random_pruned_mlp
 
 
 def residual_network(seed=0, n=80):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.synthetic import planted_modular_mlp
+from modcore.network.synthetic import planted_modular_mlp
 
 
 class _Cells(HTMLParser):

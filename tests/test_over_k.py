@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import modcore
-from modcore.multiple_testing import min_p_corrected
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+from modcore.method.multiple_testing import min_p_corrected
+from modcore.network.synthetic import planted_modular_mlp, random_pruned_mlp
 
 
 def brute_force_min_p(observed, null):
@@ -109,7 +109,7 @@ def test_best_k_with_one_shuffle_ranks_by_p_then_smallest_k(small):
 
 
 def test_verdict_over_k_wording():
-    from modcore.verdict import verdict_over_k
+    from modcore.report.verdict import verdict_over_k
 
     rows = [
         {"n_clusters": k, "n_shuffles": 19, "shuffle": "layer", "p_value": p}
@@ -135,7 +135,7 @@ def npz(tmp_path):
 
 def test_cli_range_headlines_the_corrected_verdict(npz, tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    from modcore.cli import main
+    from modcore.cli.main import main
 
     out, report = tmp_path / "res.json", tmp_path / "rep"
     argv = ["analyze", npz, "--n-clusters", "2:6", "--n-shuffles", "19", "--quiet"]
@@ -154,7 +154,7 @@ def test_cli_range_headlines_the_corrected_verdict(npz, tmp_path, capsys):
 
 
 def test_cli_auto_shows_the_neighbouring_k(npz, tmp_path, capsys):
-    from modcore.cli import main
+    from modcore.cli.main import main
 
     out = tmp_path / "res.json"
     argv = ["analyze", npz, "--n-clusters", "auto", "--n-shuffles", "9", "--quiet"]
@@ -171,7 +171,7 @@ def test_cli_auto_shows_the_neighbouring_k(npz, tmp_path, capsys):
 
 
 def test_cli_scheduler_needs_one_k(npz, capsys):
-    from modcore.cli import main
+    from modcore.cli.main import main
 
     argv = ["analyze", npz, "--n-clusters", "2:4", "--scheduler", "tcp://127.0.0.1:1"]
     assert main(argv) == 2
@@ -188,7 +188,7 @@ def test_cli_scheduler_needs_one_k(npz, capsys):
     ],
 )
 def test_cli_bad_ranges_say_why(npz, value, why, capsys):
-    from modcore.cli import main
+    from modcore.cli.main import main
 
     assert main(["analyze", npz, "--n-clusters", value]) == 2
     assert why in capsys.readouterr().err

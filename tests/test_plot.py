@@ -1,4 +1,4 @@
-"""modcore.plot: each figure holds what it should, on tiny networks."""
+"""modcore.report.plot: each figure holds what it should, on tiny networks."""
 
 import sys
 
@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.synthetic import planted_modular_mlp
+from modcore.network.synthetic import planted_modular_mlp
 
 pytest.importorskip("matplotlib")
 import matplotlib.colors
 from matplotlib.collections import LineCollection
 
-from modcore import plot
+from modcore.report import plot
 
 SIZES = (12, 9, 9, 6)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 from processes import run_python
 
 
@@ -24,8 +24,8 @@ def test_a_million_threads_under_an_address_space_limit():
         """
         import numpy as np, modcore
         from modcore import _core
-        from modcore.network import Network
-        from modcore.synthetic import random_pruned_mlp
+        from modcore.network.network import Network
+        from modcore.network.synthetic import random_pruned_mlp
         w = random_pruned_mlp((40, 30, 20), sparsity=0.5, seed=0)
         a = modcore.spectral_cluster(w, n_clusters=3, seed=0, n_jobs=10**6)
         b = modcore.ncut_significance(w, n_clusters=3, n_shuffles=8, seed=0, n_jobs=2000,

@@ -1,10 +1,10 @@
-"""The one progress reporter (modcore.progress.Progress): callback, tqdm and plain text."""
+"""The one progress reporter (modcore.common.progress.Progress): callback, tqdm and plain text."""
 
 import sys
 
 import pytest
 
-from modcore.progress import Progress
+from modcore.common.progress import Progress
 
 
 def test_callback_gets_done_and_the_growing_total(capsys):

@@ -98,7 +98,7 @@ def test_drop_rules_and_rescaling_against_the_oracles(weights, k, seed):
 @SETTINGS
 @given(networks(max_layers=4, max_width=60), st.integers(2, 6))
 # random sparse nets often have fragments off both ends; the warning is tested elsewhere
-@pytest.mark.filterwarnings("ignore::modcore.cluster.FloatingUnitsWarning")
+@pytest.mark.filterwarnings("ignore::modcore.method.cluster.FloatingUnitsWarning")
 def test_clustering_properties(weights, k):
     if live_count(weights) < k:
         with pytest.raises(ValueError, match="n_clusters"):

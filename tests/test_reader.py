@@ -12,22 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import modcore
-from modcore.network import Network, as_network
-from modcore.nn import trace_walk
-from modcore.nn.verify import VerificationSkipped
+from modcore.network.convert import as_network
+from modcore.network.network import Network
+from modcore.network.torch import trace_walk
+from modcore.network.torch.verify import VerificationSkipped
+from oracles import dense_blocks
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-
-
-def dense(net):
-    out = {}
-    for b in net.blocks:
-        d = np.zeros(b.shape)
-        rows, cols, vals = b.coo()
-        np.add.at(d, (rows, cols), np.abs(vals))
-        key = (net.names[b.src], net.names[b.dst])
-        out[key] = out.get(key, 0) + d
-    return out
 
 
 class Two(nn.Module):
@@ -121,7 +112,7 @@ def test_ops_that_move_features_are_routed_from_their_arguments(name, mid, route
     else:
         expected = expected_block(model, route)
     for net in (as_network(model), Network.from_torch(model, verify=True)):
-        np.testing.assert_allclose(dense(net)[("a", "b")], expected, rtol=1e-6)
+        np.testing.assert_allclose(dense_blocks(net)[("a", "b")], expected, rtol=1e-6)
 
 
 def test_every_entry_point_traces_a_module_and_agrees():
@@ -136,7 +127,7 @@ def test_every_entry_point_traces_a_module_and_agrees():
 
     model = Scaled()
     traced = Network.from_torch(model)
-    got = dense(as_network(model))
+    got = dense_blocks(as_network(model))
     np.testing.assert_allclose(got[("a", "b")], 100 * model.b.weight.detach().abs().numpy().T)
     assert (
         modcore.spectral_cluster(model, n_clusters=3, seed=0).ncut
@@ -189,7 +180,7 @@ def test_keyword_operands_are_read():
 
     for how in ("add", "method", "cat"):
         model = Kw(how)
-        got = dense(Network.from_torch(model, verify=True))
+        got = dense_blocks(Network.from_torch(model, verify=True))
         w = model.b.weight.detach().abs().numpy().T
         if how == "cat":
             np.testing.assert_allclose(got[("g", "b")], w[:3], rtol=1e-6)
@@ -227,7 +218,7 @@ def test_in_place_writes_are_modelled_or_refused():
     with pytest.raises(ValueError, match=r"'add_'.*in place into the constant"):
         as_network(InPlace("constant"))
     model = InPlace("new")
-    got = dense(as_network(model))
+    got = dense_blocks(as_network(model))
     np.testing.assert_allclose(got[("a", "b")], model.b.weight.detach().abs().numpy().T)
 
 
@@ -302,11 +293,11 @@ def test_relu_dead_zones_and_bn_shifts_do_not_fail_the_check():
         model[1].running_mean.fill_(50.0)  # shifts every pre-activation far below zero
         model[1].weight[2] = 0.0  # a channel the BatchNorm silences
     net = Network.from_torch(model, input_shape=(3, 10, 10), verify=True)
-    assert dense(net)[("input", "0")][:, 2].sum() == 0  # folded into the incoming weights
+    assert dense_blocks(net)[("input", "0")][:, 2].sum() == 0  # folded into the incoming weights
 
 
 def test_a_large_model_skips_the_check_with_a_warning(monkeypatch):
-    monkeypatch.setattr("modcore.nn.verify.AUTO_LIMIT", 10)
+    monkeypatch.setattr("modcore.network.torch.verify.AUTO_LIMIT", 10)
     model = Two(nn.ReLU())
     with pytest.warns(VerificationSkipped, match="verify=True"):
         Network.from_torch(model)
@@ -404,7 +395,7 @@ def test_a_residual_cnn_with_in_place_ops_passes_the_check():
         nn.Linear(6, 3),
     ).eval()
     net = Network.from_torch(model, input_shape=(3, 8, 8), verify=True)
-    got = dense(net)
+    got = dense_blocks(net)
     assert ("1.conv2", "2.conv1") in got and ("1.down.0", "2.conv1") in got
     assert ("2.conv2", "5") in got and ("2.down.0", "5") in got  # the residual sum
 

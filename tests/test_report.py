@@ -1,4 +1,4 @@
-"""modcore.report: summary.json, the PNGs and index.html, checked in headless Chromium."""
+"""modcore.report.html: summary.json, the PNGs and index.html, checked in headless Chromium."""
 
 import html
 import json
@@ -11,13 +11,13 @@ import pytest
 
 import modcore
 from browser import layout_in_chromium, load_in_chromium, needs_chromium
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+from modcore.network.synthetic import planted_modular_mlp, random_pruned_mlp
 
 pytest.importorskip("matplotlib")
 import matplotlib
 import matplotlib.image
 
-from modcore.report import summary, write_report
+from modcore.report.html import summary, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXTRA = {"command": "modcore analyze net.npz", "training": {"dataset": "line", "seed": 0}}
@@ -201,7 +201,7 @@ def test_figures_are_shown_at_their_own_size_in_a_1280_pixel_window(tmp_path):
 def test_the_page_explains_q_and_shows_no_q_z_score(tmp_path):
     """Two scores that may disagree are never on a page without the sentence that
     explains them: Q is shown as a description, with that sentence, and no Q z-score."""
-    from modcore.report import Q_NOTE
+    from modcore.report.html import Q_NOTE
 
     w, _ = planted_modular_mlp([15, 15, 15], n_modules=3, noise=0.2, seed=1)
     sig = modcore.ncut_significance(w, n_clusters=3, n_shuffles=9, seed=0, progress=False)

@@ -15,12 +15,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 from torch import nn
 
-from modcore.report import write_report
-from modcore.report_functional import (
+from modcore.report.functional import (
     coactivation_matrix,
     functional_summary,
     write_functional_report,
 )
+from modcore.report.html import write_report
 
 pytestmark = [
     pytest.mark.usefixtures("torch_one_thread"),

@@ -16,7 +16,9 @@ pd = pytest.importorskip("pandas")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 import modcore
-from modcore import reproduce as rep
+from modcore.experiments import conditions, runlog, tables
+from modcore.experiments import reproduce as rep
+from modcore.experiments import runs as one_run
 
 # In-process runs on a small MLP and tiny data: the whole path in about a second per run.
 SMALL = dict(
@@ -51,11 +53,11 @@ def test_quick_end_to_end_writes_well_formed_table(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "[4/4] line, pruned, seed 0: test acc" in proc.stdout
     table = pd.read_csv(out / "table.csv")
-    assert list(table.columns) == rep.table_columns()
+    assert list(table.columns) == tables.table_columns()
     assert list(table["dataset"]) == ["line"] * 4
-    assert list(table["condition"]) == list(rep.CONDITIONS)
+    assert list(table["condition"]) == list(conditions.CONDITIONS)
     assert (table["seeds"] == 1).all()
-    for rule in rep.RULES:  # both label rules, each in full
+    for rule in conditions.RULES:  # both label rules, each in full
         for col in (
             "ncut_mean",
             "layer_z_mean",
@@ -68,7 +70,7 @@ def test_quick_end_to_end_writes_well_formed_table(tmp_path):
     assert table["test_accuracy_mean"].notna().all()
     md = (out / "table.md").read_text().split("\n\n")
     assert [part.splitlines()[0] for part in md] == [
-        f"#### {rule}: {what}" for rule, (what, _) in rep.RULES.items()
+        f"#### {rule}: {what}" for rule, (what, _) in conditions.RULES.items()
     ]
     for part in md:
         lines = part.splitlines()
@@ -77,10 +79,10 @@ def test_quick_end_to_end_writes_well_formed_table(tmp_path):
     assert summary["arguments"]["n_shuffles"] == 8 and summary["arguments"]["epochs"] == 1
     assert summary["complete"] and summary["runs"] == 4 and "torch" in summary["versions"]
     assert summary["command"].startswith("modcore reproduce --quick")
-    runs = rep.read_runs(out / "runs.jsonl")
+    runs = runlog.read_runs(out / "runs.jsonl")
     assert len(runs) == 4
-    assert all(len(r[f"{rule}_layer_ncuts"]) == 8 for r in runs for rule in rep.RULES)
-    assert all(r["rules"] == rep.rules_made(r) for r in runs)
+    assert all(len(r[f"{rule}_layer_ncuts"]) == 8 for r in runs for rule in conditions.RULES)
+    assert all(r["rules"] == one_run.rules_made(r) for r in runs)
     assert all((out / r["checkpoint"]).exists() for r in runs)
     pytest.importorskip("matplotlib")
     head = (out / "ncut.png").read_bytes()[:24]
@@ -101,19 +103,19 @@ def test_quick_end_to_end_writes_well_formed_table(tmp_path):
 
 def test_resume_does_not_redo_finished_runs_or_epochs(tmp_path, monkeypatch, capsys):
     trainings = []
-    real = rep._train_model
+    real = one_run._train_model
 
     def counting(model, data, **kw):
         trainings.append(kw["prune"])
         return real(model, data, **kw)
 
-    monkeypatch.setattr(rep, "_train_model", counting)
+    monkeypatch.setattr(one_run, "_train_model", counting)
     out = tmp_path / "r"
     # "Interrupted" after one run: the unpruned network, written when the plain phase
     # ended, which stops the training there; its state stays.
     table = rep.reproduce(out=out, max_runs=1, **SMALL)
     assert trainings == [True] and len(table) == 1
-    first = rep.read_runs(out / "runs.jsonl")
+    first = runlog.read_runs(out / "runs.jsonl")
     assert [r["condition"] for r in first] == ["unpruned, dropout"]
     printed = capsys.readouterr().out
     assert "stopping after 1 new runs" in printed
@@ -128,11 +130,11 @@ def test_resume_does_not_redo_finished_runs_or_epochs(tmp_path, monkeypatch, cap
     assert "line, dropout 0.5, seed 0: epoch 1/2" not in printed
     assert "line, dropout 0.5, seed 0: epoch 2/2" in printed
     assert "line, dropout 0.0, seed 0: epoch 1/2" in printed
-    runs = rep.read_runs(out / "runs.jsonl")
+    runs = runlog.read_runs(out / "runs.jsonl")
     assert len(runs) == 4
     assert runs[0] == first[0]  # the first run untouched (same finished_at, same numbers)
     assert len({(r["dataset"], r["condition"], r["seed"]) for r in runs}) == 4
-    assert list(table["condition"]) == list(rep.CONDITIONS)
+    assert list(table["condition"]) == list(conditions.CONDITIONS)
     assert list((out / "training").iterdir()) == []
 
     rep.reproduce(out=out, **SMALL)  # all done: nothing trained, table rewritten
@@ -143,7 +145,7 @@ def test_a_training_stopped_at_its_last_row_leaves_no_state(tmp_path):
     # max_runs reached by the pruned row: its network is saved, so the state is gone.
     out = tmp_path / "r"
     rep.reproduce(out=out, max_runs=2, **SMALL)
-    assert len(rep.read_runs(out / "runs.jsonl")) == 2
+    assert len(runlog.read_runs(out / "runs.jsonl")) == 2
     assert list((out / "training").iterdir()) == []
 
 
@@ -151,21 +153,21 @@ def test_one_training_gives_the_unpruned_and_the_pruned_network(tmp_path, monkey
     # As in the authors' pipeline: the unpruned network is the plain phase of the pruned
     # run, so it trains `epochs`, not 2 * epochs, and equals a plain training of `epochs`.
     trainings = []
-    real = rep._train_model
+    real = one_run._train_model
 
     def counting(model, data, **kw):
         trainings.append(kw["prune"])
         return real(model, data, **kw)
 
-    monkeypatch.setattr(rep, "_train_model", counting)
+    monkeypatch.setattr(one_run, "_train_model", counting)
     small = {**SMALL, "epochs": 2, "progress": False}
     rep.reproduce(out=tmp_path / "pair", **small)
     assert trainings == [True, True]  # one per dropout rate, for two conditions each
-    runs = {r["condition"]: r for r in rep.read_runs(tmp_path / "pair" / "runs.jsonl")}
-    assert [runs[c]["trained_epochs"] for c in rep.CONDITIONS] == [4, 4, 2, 2]
-    for cond, (pruned, _) in rep.CONDITIONS.items():
+    runs = {r["condition"]: r for r in runlog.read_runs(tmp_path / "pair" / "runs.jsonl")}
+    assert [runs[c]["trained_epochs"] for c in conditions.CONDITIONS] == [4, 4, 2, 2]
+    for cond, (pruned, _) in conditions.CONDITIONS.items():
         assert math.isclose(runs[cond]["sparsity"], 0.9, abs_tol=1e-3) == pruned
-        assert runs[cond]["unpruned_from"] == rep.UNPRUNED_FROM
+        assert runs[cond]["unpruned_from"] == conditions.UNPRUNED_FROM
 
     # The unpruned runs alone (a resume that lacks them): a plain training of `epochs`.
     only = tmp_path / "only"
@@ -174,7 +176,7 @@ def test_one_training_gives_the_unpruned_and_the_pruned_network(tmp_path, monkey
     (only / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
     rep.reproduce(out=only, **small)
     assert trainings == [True, True, False, False]
-    alone = {r["condition"]: r for r in rep.read_runs(only / "runs.jsonl")}
+    alone = {r["condition"]: r for r in runlog.read_runs(only / "runs.jsonl")}
     for cond in ("unpruned, dropout", "unpruned"):
         for key in ("test_accuracy", "train_accuracy", "modcore_ncut", "authors_layer_ncuts"):
             assert alone[cond][key] == runs[cond][key], (cond, key)
@@ -184,7 +186,7 @@ def test_runs_with_separately_trained_unpruned_networks_are_not_mixed_in(tmp_pat
     out = tmp_path / "r"
     rep.reproduce(out=out, max_runs=1, **SMALL)
     path = out / "runs.jsonl"
-    (run,) = rep.read_runs(path)
+    (run,) = runlog.read_runs(path)
     del run["unpruned_from"]  # as written before the pipeline followed the authors'
     del run["trained_epochs"]
     path.write_text(json.dumps(run) + "\n")
@@ -197,7 +199,7 @@ class Crash(BaseException):
 
 
 def test_a_run_cut_short_while_written_is_removed_and_redone(tmp_path, monkeypatch):
-    files = sys.modules["modcore.files"]
+    files = sys.modules["modcore.common.files"]
     real = files.ResultLog.append
 
     class HalfWriter:
@@ -225,10 +227,10 @@ def test_a_run_cut_short_while_written_is_removed_and_redone(tmp_path, monkeypat
     path = out / "runs.jsonl"
     first = path.read_bytes()[: path.read_bytes().index(b"\n") + 1]
     assert len(path.read_bytes()) == len(first) + 40
-    assert len(rep.read_runs(path)) == 1  # reading leaves the cut-short run out ...
+    assert len(runlog.read_runs(path)) == 1  # reading leaves the cut-short run out ...
     assert len(path.read_bytes()) == len(first) + 40  # ... and the file as it is
     rep.reproduce(out=out, max_runs=1, **SMALL)  # removes it and does the second run again
-    runs = rep.read_runs(path)
+    runs = runlog.read_runs(path)
     assert [(r["condition"], r["seed"]) for r in runs] == [
         ("unpruned, dropout", 0),
         ("pruned, dropout", 0),
@@ -266,7 +268,7 @@ def test_settings_are_every_parameter_that_changes_a_run():
         "device",
     }
     params = set(inspect.signature(rep.reproduce).parameters)
-    assert params - other == set(rep.SETTINGS)
+    assert params - other == set(conditions.SETTINGS)
 
 
 CHANGED = {
@@ -287,7 +289,7 @@ CHANGED = {
 
 
 def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
-    assert set(CHANGED) == set(rep.SETTINGS)  # a new setting needs a case here
+    assert set(CHANGED) == set(conditions.SETTINGS)  # a new setting needs a case here
     out = tmp_path / "r"
     rep.reproduce(out=out, max_runs=1, **SMALL)
     for key, value in CHANGED.items():
@@ -306,13 +308,13 @@ def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
     # A run records its settings; the clusterings must have used exactly those (the
     # reproduction once passed only five of them on, and recorded the others), under
     # each label rule in turn.
-    import modcore.cluster
-    import modcore.significance
+    import modcore.method.cluster
+    import modcore.method.significance
 
     seen = []
     for module, name in (
-        (modcore.significance, "ncut_significance"),
-        (modcore.cluster, "spectral_cluster"),
+        (modcore.method.significance, "ncut_significance"),
+        (modcore.method.cluster, "spectral_cluster"),
     ):
         real = getattr(module, name)
 
@@ -324,18 +326,18 @@ def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
     names = ("n_init", "max_iter", "tol", "eigen_method", "drop", "normalize")
     solver = {k: CHANGED[k] for k in names}
     rep.reproduce(out=tmp_path / "r", max_runs=1, **{**SMALL, **solver})
-    (run,) = rep.read_runs(tmp_path / "r" / "runs.jsonl")
+    (run,) = runlog.read_runs(tmp_path / "r" / "runs.jsonl")
     # Per rule: the nulls, and the network at initialization.
-    assert len(seen) == len(rep.RULES) * (len(rep.NULLS) + 1)
-    per_rule = len(rep.NULLS) + 1
-    for i, (rule, (_, labels)) in enumerate(rep.RULES.items()):
+    assert len(seen) == len(conditions.RULES) * (len(conditions.NULLS) + 1)
+    per_rule = len(conditions.NULLS) + 1
+    for i, (rule, (_, labels)) in enumerate(conditions.RULES.items()):
         for kw in seen[i * per_rule : (i + 1) * per_rule]:
             assert {key: kw[key] for key in solver} == solver
             assert {key: kw[key] for key in labels} == labels
             assert {key: kw[key] for key in run["rules"][rule]} == run["rules"][rule]
-    settings = {f.name for f in dataclasses.fields(modcore.cluster.ClusterSettings)}
-    assert settings - {"assign_labels", "refine", "select_by"} <= set(rep.SETTINGS)
-    assert rep.RULES["authors"][1] == {
+    settings = {f.name for f in dataclasses.fields(modcore.method.cluster.ClusterSettings)}
+    assert settings - {"assign_labels", "refine", "select_by"} <= set(conditions.SETTINGS)
+    assert conditions.RULES["authors"][1] == {
         "assign_labels": "kmeans",
         "refine": False,
         "select_by": "inertia",
@@ -346,9 +348,9 @@ def run_of(dataset, condition, seed, **values):
     """A run row with every measure the table aggregates, under both rules; unnamed
     measures are 0 (p-values 1)."""
     row = {"dataset": dataset, "condition": condition, "seed": seed, "test_accuracy": 0.0}
-    for rule in rep.RULES:
+    for rule in conditions.RULES:
         row.update({f"{rule}_ncut": 0.0, f"{rule}_random_init_ncut": 0.0})
-        for null in rep.NULLS:
+        for null in conditions.NULLS:
             for what, value in (("mean", 0.0), ("std", 0.0), ("z", 0.0), ("p", 1.0)):
                 row[f"{rule}_{null}_{what}"] = value
     row.update(values)
@@ -392,8 +394,8 @@ def test_aggregate_of_a_small_run_log_by_hand():
         ),
         run_of("mnist", "pruned", 0, modcore_ncut=4.0),
     ]
-    table = rep.aggregate(runs)
-    assert list(table.columns) == rep.table_columns()
+    table = tables.aggregate(runs)
+    assert list(table.columns) == tables.table_columns()
     # Data sets in order of appearance, conditions in CONDITIONS order.
     assert list(zip(table["dataset"], table["condition"])) == [
         ("line", "pruned"),
@@ -419,7 +421,7 @@ def test_aggregate_of_a_small_run_log_by_hand():
     assert unpruned["modcore_layer_significant"] == 1.0
     assert table.iloc[2]["modcore_ncut_mean"] == 4.0
 
-    parts = rep.to_markdown(table, seeds=3).split("\n\n")
+    parts = tables.to_markdown(table, seeds=3).split("\n\n")
     assert parts[0] == (
         "Partial: 3 seeds per condition asked for; seeds held: line: pruned, dropout 0, "
         "pruned 3, unpruned, dropout 0, unpruned 1; mnist: pruned, dropout 0, pruned 1, "
@@ -435,29 +437,29 @@ def test_aggregate_of_a_small_run_log_by_hand():
     )
     assert modcore_rule[4].startswith("| line | unpruned | 1 | 0.0000 | 5.000 | 0.000 | ")
     assert authors[3].startswith("| line | pruned | 3 | 0.7000 ± 0.2000 | 8.000 ± 1.000 | ")
-    full = rep.aggregate([run_of("line", c, s) for c in rep.CONDITIONS for s in range(2)])
-    assert "Partial" not in rep.to_markdown(full, seeds=2)
-    assert "Partial" in rep.to_markdown(full, seeds=3)
+    full = tables.aggregate([run_of("line", c, s) for c in conditions.CONDITIONS for s in range(2)])
+    assert "Partial" not in tables.to_markdown(full, seeds=2)
+    assert "Partial" in tables.to_markdown(full, seeds=3)
 
 
 def test_runs_of_one_rule_are_shown_under_it_and_the_other_rule_not_computed():
     # Rows written when the reproduction kept one rule (results/ of 2026-11): "ncut",
     # "layer_z", ... unprefixed, named by the rule they record.
     old = {"assign_labels": "cluster_qr", "refine": True, "ncut": 2.0, "random_init_ncut": 3.0}
-    for null in rep.NULLS:
+    for null in conditions.NULLS:
         old.update({f"{null}_{w}": 0.5 for w in ("mean", "std", "z")})
         old.update({f"{null}_p": 0.01, f"{null}_ncuts": [0.5]})
     runs = [{"dataset": "line", "condition": "pruned", "seed": 0, "test_accuracy": 0.9, **old}]
-    table = rep.aggregate(runs)
+    table = tables.aggregate(runs)
     assert table.iloc[0]["modcore_ncut_mean"] == 2.0
     assert math.isnan(table.iloc[0]["authors_ncut_mean"])
     assert math.isnan(table.iloc[0]["authors_layer_significant"])
-    authors = rep.to_markdown(table).split("\n\n")[0].splitlines()
+    authors = tables.to_markdown(table).split("\n\n")[0].splitlines()
     assert (
         authors[3] == "| line | pruned | 1 | 0.9000 | " + " | ".join(["not computed"] * 10) + " |"
     )
     with pytest.raises(ValueError, match="not one of the reproduction's label rules"):
-        rep.aggregate([{**runs[0], "assign_labels": "kmeans", "refine": False}])
+        tables.aggregate([{**runs[0], "assign_labels": "kmeans", "refine": False}])
 
 
 def test_missing_dataset_is_skipped_with_reason(tmp_path, monkeypatch, capsys):
@@ -528,17 +530,17 @@ def test_committed_results_match_their_run_log():
     # been edited by hand, i.e. its table is the aggregate of its own run log (aggregate
     # itself is checked by hand above), and the run log is complete (2 data sets x 4 x 5).
     results = os.path.join(os.path.dirname(__file__), os.pardir, "results")
-    runs = rep.read_runs(os.path.join(results, "runs.jsonl"))
+    runs = runlog.read_runs(os.path.join(results, "runs.jsonl"))
     assert len(runs) == 40
     assert {(r["dataset"], r["condition"], r["seed"]) for r in runs} == {
-        (d, c, s) for d in ("fashion", "line") for c in rep.CONDITIONS for s in range(5)
+        (d, c, s) for d in ("fashion", "line") for c in conditions.CONDITIONS for s in range(5)
     }
-    table = rep.aggregate(runs)  # their one rule, the default, named "modcore"
+    table = tables.aggregate(runs)  # their one rule, the default, named "modcore"
     assert table["authors_ncut_mean"].isna().all() and table["modcore_ncut_mean"].notna().all()
     committed = pd.read_csv(os.path.join(results, "table.csv"))
     pd.testing.assert_frame_equal(committed, table, check_dtype=False)
     with open(os.path.join(results, "table.md")) as f:
-        assert f.read() == rep.to_markdown(table) + "\n"
+        assert f.read() == tables.to_markdown(table) + "\n"
     with open(os.path.join(results, "summary.json")) as f:
         summary = json.load(f)
     assert summary["complete"] and summary["runs"] == 40
@@ -550,7 +552,7 @@ def test_cnn_runs_cluster_the_conv_channels(tmp_path):
     cnn = dict(SMALL, arch="cnn", hidden=None, n_train=128, n_test=64)
     out = tmp_path / "cnn"
     table = rep.reproduce(out=out, max_runs=2, **cnn)
-    runs = rep.read_runs(out / "runs.jsonl")
+    runs = runlog.read_runs(out / "runs.jsonl")
     assert [r["arch"] for r in runs] == ["cnn", "cnn"] and len(table) == 2
     assert all(r["hidden"] is None for r in runs)
     model = checkpoint.load(out / runs[0]["checkpoint"]).model
@@ -558,7 +560,7 @@ def test_cnn_runs_cluster_the_conv_channels(tmp_path):
     # The run's n-cut is that of the conv channels (3 x 64 units, the 2021 preset).
     net = modcore.Network.from_torch(model, input_shape=(1, 28, 28), preset="paper_cnn")
     assert net.sizes == (64, 64, 64)
-    for rule, (_, labels) in rep.RULES.items():
+    for rule, (_, labels) in conditions.RULES.items():
         again = modcore.spectral_cluster(
             net, n_clusters=4, n_init=2, seed=runs[0]["seed"], n_jobs=1, **labels
         )

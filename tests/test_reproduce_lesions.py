@@ -11,8 +11,10 @@ pytest.importorskip("pandas")
 pytest.importorskip("scipy")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-from modcore import reproduce as rep
-from modcore import reproduce_lesions as rl
+from modcore.experiments import lesions as rl
+from modcore.experiments import reproduce as rep
+from modcore.experiments import runlog
+from modcore.experiments import runs as one_run
 
 # In-process runs on a small MLP and tiny data.
 SMALL = dict(
@@ -32,26 +34,26 @@ SMALL = dict(
 def trainings(monkeypatch):
     """Count the trainings (pruned or not) of both reproductions."""
     seen = []
-    real = rep._train_model
+    real = one_run._train_model
 
     def counting(model, data, **kw):
         seen.append(kw["prune"])
         return real(model, data, **kw)
 
-    monkeypatch.setattr(rep, "_train_model", counting)
+    monkeypatch.setattr(one_run, "_train_model", counting)
     monkeypatch.setattr(rl, "_train_model", counting)
     return seen
 
 
 def test_quick_path_through_the_cli(tmp_path, capsys):
-    from modcore.cli import main
+    from modcore.cli.main import main
 
     out = tmp_path / "results"
     assert main(["reproduce", "--lesions", "--quick", "--out", out]) == 0
     printed = capsys.readouterr().out
     assert "[2/2] line, pruned, seed 0: test acc" in printed
     home = out / "lesions"
-    runs = rep.read_runs(home / "runs.jsonl")
+    runs = runlog.read_runs(home / "runs.jsonl")
     assert [(r["condition"], r["seed"], r["rule"], r["n_random"]) for r in runs] == [
         ("pruned, dropout", 0, "paper", 10),
         ("pruned", 0, "paper", 10),
@@ -84,11 +86,11 @@ def test_resume_and_reuse_of_the_reproduction_checkpoints(tmp_path, trainings, c
     rl.reproduce_lesions(out=out, n_random=3, max_runs=1, **SMALL)
     assert len(trainings) == 2
     assert "stopping after 1 new runs" in capsys.readouterr().out
-    first = rep.read_runs(out / "lesions" / "runs.jsonl")
+    first = runlog.read_runs(out / "lesions" / "runs.jsonl")
     assert len(first) == 1 and first[0]["seconds_train"] == 0.0
     rl.reproduce_lesions(out=out, n_random=3, **SMALL)
     assert "1 of 2 lesion runs already in" in capsys.readouterr().out
-    runs = rep.read_runs(out / "lesions" / "runs.jsonl")
+    runs = runlog.read_runs(out / "lesions" / "runs.jsonl")
     assert len(runs) == 2 and runs[0] == first[0]
     with pytest.raises(ValueError, match="other settings"):
         rl.reproduce_lesions(out=out, n_random=4, **SMALL)
@@ -100,7 +102,7 @@ def test_networks_are_trained_when_absent_and_checked_when_present(tmp_path, tra
     assert trainings == [True]  # the paper's recipe: pruned
     assert (out / "checkpoints" / "line_pruned_dropout_seed0.pt").exists()
     # A checkpoint trained with other settings is not taken for this run's network.
-    data = rep._load("line", None, {"arch": "mlp", "n_train": 200, "n_test": 100})
+    data = one_run._load("line", None, {"arch": "mlp", "n_train": 200, "n_test": 100})
     with pytest.raises(ValueError, match="trained with other settings"):
         rl._network(
             data, "pruned, dropout", 0, {"arch": "mlp", "epochs": 2, "hidden": [16, 16]}, out, False
@@ -159,7 +161,7 @@ def test_committed_lesion_results_match_their_run_log_and_the_readme():
     # committed table.
     root = os.path.join(os.path.dirname(__file__), os.pardir)
     home = os.path.join(root, "results", "lesions")
-    runs = rep.read_runs(os.path.join(home, "runs.jsonl"))
+    runs = runlog.read_runs(os.path.join(home, "runs.jsonl"))
     assert {(r["dataset"], r["condition"], r["seed"]) for r in runs} == {
         ("fashion", c, s) for c in rl.LESION_CONDITIONS for s in range(5)
     }

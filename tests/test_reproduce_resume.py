@@ -1,5 +1,5 @@
 """modcore reproduce stopped in the middle of a training resumes it bit for bit, also from a
-record copied while it ran (python -m modcore.reproduce_record) onto a fresh folder."""
+record copied while it ran (python -m modcore.experiments.record) onto a fresh folder."""
 
 import shutil
 from pathlib import Path
@@ -10,10 +10,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("pandas")
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-from modcore import reproduce as rep
+from modcore.experiments import conditions, runlog, tables
+from modcore.experiments import reproduce as rep
+from modcore.experiments import runs as one_run
+from modcore.experiments.record import main as record_main
+from modcore.experiments.record import record_run
 from modcore.nn import checkpoint, record
-from modcore.reproduce_record import main as record_main
-from modcore.reproduce_record import record_run
 from test_reproduce import run_cli
 
 # The CNN path on tiny data: 2 + 2 epochs, so a stop can fall in either phase.
@@ -40,7 +42,7 @@ class Interrupt(KeyboardInterrupt):
 
 def stop_at_epoch(monkeypatch, n):
     """Make the next training stop (as at Ctrl-C) once it has finished its n-th epoch."""
-    real = rep._train_model
+    real = one_run._train_model
 
     def stopping(model, data, **kw):
         on_epoch = kw["on_epoch"]
@@ -48,12 +50,12 @@ def stop_at_epoch(monkeypatch, n):
         def stop(history):
             on_epoch(history)
             if len(history.loss) == n:
-                monkeypatch.setattr(rep, "_train_model", real)
+                monkeypatch.setattr(one_run, "_train_model", real)
                 raise Interrupt
 
         return real(model, data, **{**kw, "on_epoch": stop})
 
-    monkeypatch.setattr(rep, "_train_model", stopping)
+    monkeypatch.setattr(one_run, "_train_model", stopping)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,7 @@ def same_networks(a, b):
 def rows(out):
     return {
         (r["condition"], r["seed"]): {k: v for k, v in r.items() if k not in TIMES}
-        for r in rep.read_runs(out / "runs.jsonl")
+        for r in runlog.read_runs(out / "runs.jsonl")
     }
 
 
@@ -84,14 +86,14 @@ def test_stopped_while_pruning_resumes_to_the_same_networks_and_rows(
         rep.reproduce(out=out, **CNN)
     # The unpruned network was written when its phase ended, with its row; the training's
     # state is that after epoch 3, with the pruning masks.
-    assert [r["condition"] for r in rep.read_runs(out / "runs.jsonl")] == ["unpruned, dropout"]
+    assert [r["condition"] for r in runlog.read_runs(out / "runs.jsonl")] == ["unpruned, dropout"]
     state = torch.load(out / "training" / "line_dropout_seed0.pt", weights_only=True)
     assert (state["phase"], state["epoch"]) == (1, 1)
     assert any(k.endswith("weight_mask") for k in state["model"])
 
     rep.reproduce(out=out, **CNN)
-    for cond in rep.CONDITIONS:
-        name = rep.checkpoint_path(out, "line", cond, 0).name
+    for cond in conditions.CONDITIONS:
+        name = one_run.checkpoint_path(out, "line", cond, 0).name
         assert same_networks(out / "checkpoints" / name, uninterrupted / "checkpoints" / name)
     assert rows(out) == rows(uninterrupted)
     assert list((out / "training").iterdir()) == []
@@ -117,13 +119,13 @@ def test_a_record_copied_mid_training_resumes_on_a_fresh_copy(tmp_path, monkeypa
     state = torch.load(kept / "training" / "line_dropout_seed0.pt", weights_only=True)
     assert all(v.dtype == torch.float32 for v in state["model"].values() if v.is_floating_point())
     assert (kept / "table.md").read_text().startswith("Partial: 1 seeds per condition")
-    assert len(rep.read_runs(kept / "runs.jsonl")) == 1
+    assert len(runlog.read_runs(kept / "runs.jsonl")) == 1
 
     fresh = tmp_path / "clone"  # what a fresh clone of the repository holds
     shutil.copytree(kept, fresh)
     rep.reproduce(out=fresh, **CNN)
     for cond in ("pruned, dropout", "pruned", "unpruned"):
-        name = rep.checkpoint_path(fresh, "line", cond, 0).name
+        name = one_run.checkpoint_path(fresh, "line", cond, 0).name
         assert same_networks(fresh / "checkpoints" / name, uninterrupted / "checkpoints" / name)
     assert rows(fresh) == rows(uninterrupted)
     assert "Partial" not in (fresh / "table.md").read_text()
@@ -132,7 +134,7 @@ def test_a_record_copied_mid_training_resumes_on_a_fresh_copy(tmp_path, monkeypa
     record_run(fresh, kept, seeds=1, say=lambda *a: None)
     assert sorted(p.suffix for p in (kept / "checkpoints").iterdir()) == [".safetensors"] * 4
     assert list((kept / "training").iterdir()) == []
-    assert len(rep.read_runs(kept / "runs.jsonl")) == 4
+    assert len(runlog.read_runs(kept / "runs.jsonl")) == 4
 
 
 def test_a_network_whose_row_is_not_written_yet_is_recorded_in_float32(tmp_path, uninterrupted):
@@ -142,7 +144,7 @@ def test_a_network_whose_row_is_not_written_yet_is_recorded_in_float32(tmp_path,
     shutil.copytree(uninterrupted, out)
     lines = (out / "runs.jsonl").read_text().splitlines(keepends=True)
     (out / "runs.jsonl").write_text("".join(lines[:-1]))
-    last = rep.read_runs(uninterrupted / "runs.jsonl")[-1]
+    last = runlog.read_runs(uninterrupted / "runs.jsonl")[-1]
     record_run(out, tmp_path / "record", seeds=1, say=lambda *a: None)
     pt = sorted(p.name for p in (tmp_path / "record" / "checkpoints").glob("*.pt"))
     assert pt == [last["checkpoint"].split("/")[-1]]
@@ -173,7 +175,7 @@ def test_rows_are_recomputed_from_the_checkpoints_without_training(
     def no_training(*args, **kw):
         raise AssertionError("trained")
 
-    monkeypatch.setattr(rep, "_train_model", no_training)
+    monkeypatch.setattr(one_run, "_train_model", no_training)
     out = tmp_path / "again"
     shutil.copytree(uninterrupted, out)
     (out / "runs.jsonl").rename(out / "runs-before.jsonl")
@@ -201,9 +203,9 @@ def test_committed_cnn_record_is_its_run_log_and_its_states_resume():
     import os
 
     home = Path(os.path.dirname(__file__)).parent / "results" / "cnn"
-    runs = rep.read_runs(home / "runs.jsonl")
-    table = rep.aggregate(runs)
-    assert (home / "table.md").read_text() == rep.to_markdown(table, seeds=5) + "\n"
+    runs = runlog.read_runs(home / "runs.jsonl")
+    table = tables.aggregate(runs)
+    assert (home / "table.md").read_text() == tables.to_markdown(table, seeds=5) + "\n"
     summary = json.loads((home / "summary.json").read_text())
     assert summary["runs"] == len(runs) and summary["seeds"] == 5
     for run in runs:

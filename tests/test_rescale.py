@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 import modcore
 import oracles
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 from oracles import null_clustering_seed
 
 

@@ -1,4 +1,4 @@
-"""modcore.rows: every row a log holds is checked on read, and a run is never there twice."""
+"""modcore.common.rows: every row a log holds is checked on read, and a run is never there twice."""
 
 import json
 import math
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.files import ResultLog
-from modcore.rows import Column, RowSchema, ncut_within
+from modcore.common.files import ResultLog
+from modcore.common.rows import Column, RowSchema, ncut_within
 
 SCHEMA = RowSchema(
     {

@@ -14,8 +14,8 @@ import pytest
 import scipy.stats
 
 import modcore
-from modcore.significance import significance_of
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+from modcore.method.significance import significance_of
+from modcore.network.synthetic import planted_modular_mlp, random_pruned_mlp
 from oracles import null_clustering_seed
 from processes import interrupt
 from solver_cases import IDS, REACH
@@ -277,7 +277,7 @@ def test_ctrl_c_stops_a_long_null():
     rc, out, err = interrupt(
         """
         import sys, modcore
-        from modcore.synthetic import random_pruned_mlp
+        from modcore.network.synthetic import random_pruned_mlp
         w = random_pruned_mlp(sparsity=0.9, seed=0)
         def tick(done, total):
             print("progress", flush=True)
@@ -297,7 +297,7 @@ def test_ctrl_c_stops_a_long_single_clustering():
     rc, out, err = interrupt(
         """
         import sys, threading, time, modcore
-        from modcore.synthetic import random_pruned_mlp
+        from modcore.network.synthetic import random_pruned_mlp
         w = random_pruned_mlp((784, 1024, 1024, 10), sparsity=0.7, seed=0)
         main = threading.main_thread().ident
 
@@ -327,6 +327,6 @@ def test_a_single_shuffle_has_no_spread_so_no_z_score():
     assert sig.shuffled_mean == sig.shuffled_ncuts[0]
     d = json.loads(json.dumps(sig.to_dict()), parse_constant=pytest.fail)  # strict JSON
     assert (d["shuffled_std"], d["z_score"]) == ("nan", "nan")
-    from modcore.verdict import verdict
+    from modcore.report.verdict import verdict
 
     assert "use more" in verdict(sig) and "above their mean" not in verdict(sig)

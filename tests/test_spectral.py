@@ -6,8 +6,8 @@ import scipy.sparse.linalg as sla
 import modcore
 import oracles
 from modcore import _core
-from modcore.network import Network
-from modcore.synthetic import planted_modular_mlp, random_pruned_mlp
+from modcore.network.network import Network
+from modcore.network.synthetic import planted_modular_mlp, random_pruned_mlp
 
 
 def oracle_top(weights, k):

@@ -1,7 +1,6 @@
 """modcore.sweep run locally: rows, inputs, the resume key, the results file, optional imports."""
 
 import dataclasses
-import doctest
 import inspect
 import os
 import subprocess
@@ -13,10 +12,10 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.synthetic import random_pruned_mlp
+from modcore.network.synthetic import random_pruned_mlp
 from solver_cases import IDS, REACH
 
-sweep_module = sys.modules["modcore.sweep"]  # modcore.sweep is the function
+sweep_module = sys.modules["modcore.experiments.sweep"]  # modcore.sweep is the function
 
 OPTS = dict(n_clusters=3, n_shuffles=8, seed=2, progress=False)
 # Non-default solver settings that change the shuffled n-cuts of these nets: one
@@ -56,13 +55,13 @@ def without_seconds(df):
 def test_import_needs_neither_dask_nor_pandas():
     code = textwrap.dedent("""
         import sys
-        import modcore, modcore.distributed, modcore.sweep
+        import modcore, modcore.method.distributed, modcore.experiments.sweep
         loaded = [m for m in ("dask", "distributed", "pandas") if m in sys.modules]
         assert not loaded, f"import modcore loaded {loaded}"
 
         for name in ("dask", "distributed", "pandas"):
             sys.modules[name] = None  # any import of them now fails
-        from modcore.synthetic import random_pruned_mlp
+        from modcore.network.synthetic import random_pruned_mlp
         w = random_pruned_mlp((20, 20, 10), sparsity=0.5)
         sig = modcore.ncut_significance(w, n_clusters=3, n_shuffles=5, seed=0, progress=False)
         print(sig.n_shuffles)
@@ -327,7 +326,7 @@ class HalfWriter:
 
 
 def crash_on_append(monkeypatch, number):
-    files = sys.modules["modcore.files"]
+    files = sys.modules["modcore.common.files"]
     real, count = files.ResultLog.append, [0]
 
     def append(self, row):
@@ -424,7 +423,7 @@ def test_a_second_sweep_on_the_same_file_waits_and_skips_what_the_first_wrote(
 
     monkeypatch.setattr(sweep_module, "_say_waiting", say_waiting)
     # Another process's sweep: it holds the lock and has not yet written net0.
-    other = sys.modules["modcore.files"].ResultLog(
+    other = sys.modules["modcore.common.files"].ResultLog(
         path, sweep_module._SCHEMA, columns=sweep_module.FILE_COLUMNS
     )
     other.__enter__()
@@ -453,9 +452,3 @@ def test_results_files_that_are_not_sweep_results_are_refused(pd, nets, tmp_path
     (tmp_path / "foreign.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a modcore sweep results file"):
         modcore.sweep(nets, results_path=tmp_path / "foreign.csv", **OPTS)
-
-
-def test_docstring_example(pd):
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    result = doctest.testmod(sweep_module, optionflags=flags)
-    assert result.attempted > 0 and result.failed == 0

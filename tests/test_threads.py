@@ -7,10 +7,10 @@ import numpy as np
 
 import modcore
 from modcore import _core
-from modcore.cluster import check_settings
-from modcore.network import Network
-from modcore.significance import shuffled_scores
-from modcore.synthetic import random_pruned_mlp
+from modcore.method.cluster import check_settings
+from modcore.method.null import shuffled_scores
+from modcore.network.network import Network
+from modcore.network.synthetic import random_pruned_mlp
 
 
 def test_same_seed_same_result_whatever_the_threads_and_chunks():

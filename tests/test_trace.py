@@ -13,10 +13,10 @@ from torch import nn
 from torch.nn.utils import fusion, prune
 
 from modcore import weights_from_module
-from modcore.network import Network
-from modcore.nn import trace
-from modcore.nn.trace import network_from_module
-from modcore.nn.verify import VerificationSkipped
+from modcore.network.network import Network
+from modcore.network.torch import trace
+from modcore.network.torch.trace import network_from_module
+from modcore.network.torch.verify import VerificationSkipped
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

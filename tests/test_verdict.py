@@ -1,11 +1,11 @@
-"""modcore.verdict: the sentence a result is stated in, checked on hand-worked cases."""
+"""modcore.report.verdict: the sentence a result is stated in, checked on hand-worked cases."""
 
 import pytest
 
 import modcore
-from modcore.significance import SHUFFLES
-from modcore.synthetic import planted_modular_mlp
-from modcore.verdict import NULLS, null_description, verdict
+from modcore.method.null import SHUFFLES
+from modcore.network.synthetic import planted_modular_mlp
+from modcore.report.verdict import NULLS, null_description, verdict
 
 
 def null(p, z, n=300, shuffle="layer"):
@@ -86,7 +86,7 @@ def test_a_sequential_stop_is_stated_as_by_design():
 
 
 def test_a_real_sequential_stop_and_its_dict_give_the_same_sentence():
-    from modcore.synthetic import random_pruned_mlp
+    from modcore.network.synthetic import random_pruned_mlp
 
     w = random_pruned_mlp((20, 20, 20), sparsity=0.5, seed=1)
     sig = modcore.ncut_significance(

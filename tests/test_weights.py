@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from modcore.weights import weights_from_module
+from modcore.network.weights import weights_from_module
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def deep(torch):
 
 
 def test_import_does_not_load_torch():
-    code = "import sys, modcore, modcore.weights; assert 'torch' not in sys.modules"
+    code = "import sys, modcore, modcore.network.weights; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.weights import weights_from_module
+from modcore.network.weights import weights_from_module
 from processes import run_python
 
 

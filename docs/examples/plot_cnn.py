@@ -13,7 +13,7 @@ example, without the batch dimension) gives the spatial sizes. The model here is
 import torch
 
 import modcore
-import modcore.plot
+import modcore.report.plot
 from modcore.nn import CNN
 
 torch.set_num_threads(1)
@@ -28,7 +28,7 @@ for name, size in zip(net.names, net.sizes):
 # bipartite problem (C Cᵀ) or the full Lanczos operator was solved.
 clustering = modcore.spectral_cluster(net, n_clusters=4, seed=0)
 print(f"n-cut {clustering.ncut:.4f} ({clustering.eigen_method})")
-fig = modcore.plot.network_modules(net, clustering.labels)
+fig = modcore.report.plot.network_modules(net, clustering.labels)
 
 # %%
 # ``preset="paper_cnn"`` keeps only the conv layers' output channels, as the 2021 paper

@@ -9,8 +9,8 @@ spectrum, compared with that of shuffled networks.
 """
 
 import modcore
-import modcore.plot
-from modcore.synthetic import planted_modular_mlp
+import modcore.report.plot
+from modcore.network.synthetic import planted_modular_mlp
 
 # 5 planted modules per layer; weights across modules are 5 % of those inside.
 weights, _ = planted_modular_mlp((24, 24, 24, 24), 5, noise=0.05, seed=0)
@@ -20,7 +20,7 @@ for k, ncut, z in zip(curve.ks, curve.ncut, curve.z_score):
 
 # %%
 # The n-cut divided by k against the central 95 % of the shuffles; below, z per k.
-fig = modcore.plot.ncut_by_k(curve)
+fig = modcore.report.plot.ncut_by_k(curve)
 
 # %%
 # The eigengap heuristic on the same network: the 5 planted modules give the largest

@@ -9,8 +9,8 @@ network with some noise against 300 "layer" and 300 "layer_nonzero" shuffles.
 """
 
 import modcore
-import modcore.plot
-from modcore.synthetic import planted_modular_mlp, prune_by_magnitude
+import modcore.report.plot
+from modcore.network.synthetic import planted_modular_mlp, prune_by_magnitude
 
 weights, _ = planted_modular_mlp((30, 24, 24, 12), 3, noise=0.3, seed=1)
 # Prune 70 % of each matrix by magnitude, as a trained and pruned network would be.
@@ -27,7 +27,7 @@ print(
 # %%
 # p = (1 + #{shuffled n-cut <= n-cut}) / (N + 1), so with 300 shuffles the smallest
 # p-value is 1/301. z = (n-cut − mean) / std of the shuffled n-cuts.
-fig = modcore.plot.null_histogram(layer)
+fig = modcore.report.plot.null_histogram(layer)
 
 # %%
 # The "layer_nonzero" null keeps each layer's sparsity pattern and shuffles only the
@@ -37,4 +37,4 @@ nonzero = modcore.ncut_significance(
     weights, n_clusters=3, n_shuffles=300, shuffle="layer_nonzero", seed=0, progress=False
 )
 print(f"layer_nonzero: z = {nonzero.z_score:.1f}, p = {nonzero.p_value:.4f}")
-fig = modcore.plot.null_histogram(nonzero)
+fig = modcore.report.plot.null_histogram(nonzero)

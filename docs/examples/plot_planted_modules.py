@@ -9,8 +9,8 @@ closely it did (1 is a perfect match, 0 what chance gives).
 """
 
 import modcore
-import modcore.plot
-from modcore.synthetic import planted_modular_mlp
+import modcore.report.plot
+from modcore.network.synthetic import planted_modular_mlp
 
 weights, planted = planted_modular_mlp((24, 20, 20, 16), 4, noise=0.02, seed=0)
 clustering = modcore.spectral_cluster(weights, n_clusters=4, seed=0)
@@ -23,12 +23,12 @@ print(
 # %%
 # The network drawn layer by layer, each unit coloured by the module it was put in. Edges
 # inside a module take its colour; the few strong edges between modules are grey.
-fig = modcore.plot.network_modules(weights, clustering.labels)
+fig = modcore.report.plot.network_modules(weights, clustering.labels)
 
 # %%
 # The same result as weight matrices, rows and columns sorted by module: the planted
 # structure shows as blocks on the diagonal.
-fig = modcore.plot.sorted_weights(weights, clustering.labels)
+fig = modcore.report.plot.sorted_weights(weights, clustering.labels)
 
 # %%
 # For comparison, the same weights shuffled within each layer (each matrix keeps its

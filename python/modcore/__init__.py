@@ -4,30 +4,23 @@ Spectral clustering of a network's units (MLP neurons, conv channels), the norma
 modules, and its significance against layer-wise shuffled networks (Filan et al., 2020/2021).
 """
 
-from .analysis import Eigengap, EigengapWarning, NcutCurve, eigengap, ncut_curve
-from .cluster import Clustering, FloatingUnitsWarning, spectral_cluster
-from .functional import (
-    FunctionalModules,
-    ModuleComparison,
-    coactivation_graph,
-    compare_modules,
-    functional_modules,
-)
-from .graph import modularity, ncut
-from .multiple_testing import benjamini_hochberg
-from .network import Network
-from .significance import (
-    SHUFFLES,
-    Significance,
-    ncut_significance,
-    shuffled_network,
-    shuffled_weights,
-)
-from .stability import Agreement, Stability, compare_partitions, stability
-from .sweep import sweep
-from .weights import weights_from_module
+from .common.version import __version__
+from .experiments.sweep import sweep
+from .functional.coactivation import coactivation_graph
+from .functional.comparison import ModuleComparison, compare_modules
+from .functional.modules import FunctionalModules, functional_modules
+from .method.cluster import Clustering, FloatingUnitsWarning, spectral_cluster
+from .method.curve import NcutCurve, ncut_curve
+from .method.eigengap import Eigengap, EigengapWarning, eigengap
+from .method.multiple_testing import benjamini_hochberg
+from .method.null import SHUFFLES, shuffled_network, shuffled_weights
+from .method.score import modularity, ncut
+from .method.significance import Significance, ncut_significance
+from .method.stability import Agreement, Stability, compare_partitions, stability
+from .network.network import Network
+from .network.weights import weights_from_module
+from .report import notebook as _notebook  # noqa: F401  (registers the results' HTML display)
 
-__version__ = "0.1.0"
 __all__ = [
     "Agreement",
     "Clustering",

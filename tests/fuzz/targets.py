@@ -254,7 +254,7 @@ _NETWORKS = ["net.npz", "nets", "missing.npz", "out", "net.txt", ""]
 
 @target("cli")
 def cli(data: bytes) -> None:
-    from modcore import cli
+    from modcore.cli import main as cli
 
     draw = Draw(data)
     argv = [draw.pick(["analyze", "sweep", "analyze", "bogus"])]

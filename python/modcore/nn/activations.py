@@ -1,6 +1,6 @@
 """Per-unit activations of a torch model on a data set, for functional modules.
 
-The units are those of modcore's traced unit graph (:mod:`modcore.nn.trace`): the
+The units are those of modcore's traced unit graph (:mod:`modcore.network.torch.trace`): the
 output features of every Linear call and the output channels of every
 convolution call, each call one group named by the module's qualified name
 (``"features.3"``; a module called again gets ``"fc#2"``), and optionally the
@@ -30,10 +30,9 @@ import numpy as np
 import torch
 from torch import fx, nn
 
-from ..io import check_positive_int
-from ..rounding import constant_along
-from .datasets import Dataset
-from .ops import (
+from ..common.rounding import constant_along
+from ..network.checks import check_positive_int
+from ..network.torch.ops import (
     ACTIVATION_FUNCTIONS,
     ACTIVATION_METHODS,
     ACTIVATION_MODULES,
@@ -42,8 +41,9 @@ from .ops import (
     DROPOUT_MODULES,
     NO_OP_METHODS,
 )
-from .trace import _symbolic_trace
-from .trace_walk import LAYERS
+from ..network.torch.trace import _symbolic_trace
+from ..network.torch.trace_walk import LAYERS
+from .datasets import Dataset
 
 __all__ = ["Activations", "REDUCTIONS", "activations"]
 
@@ -74,7 +74,7 @@ class Activations:
         ``(group name, unit index)`` of the units dropped because they are
         constant over the data (dead ReLUs, pruned-away units, identical inputs):
         values within a few rounding steps of their dtype, as
-        :func:`modcore.rounding.constant_along` says.
+        :func:`modcore.common.rounding.constant_along` says.
     reduction : str
         How conv channels were reduced over positions.
     """

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from .._typing import PathLike
-from ..weights import load_torch_file
+from ..common.types import PathLike
+from ..network.torch_files import load_torch_file
 from .models import CNN, MLP, weight_layers
 from .prune import layer_sparsity
 

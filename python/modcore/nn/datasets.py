@@ -1,3 +1,4 @@
+# Long (600 lines): every data set behind load_dataset; its synthetic sets could go apart.
 """Data sets as in-memory float tensors: inputs scaled to [0, 1], flat or as images.
 
 Real data sets are read from files already on disk (nothing is downloaded);
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._typing import PathLike
-from ..io import check_positive_int
+from ..common.types import PathLike
+from ..network.checks import check_positive_int
 
 __all__ = [
     "Dataset",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from .._typing import PathLike
-from ..files import atomic_write
+from ..common.files import atomic_write
+from ..common.types import PathLike
 from .checkpoint import ARCHITECTURES, FORMAT, Checkpoint, _check_config
 from .prune import layer_sparsity
 

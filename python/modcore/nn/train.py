@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from .._typing import PathLike, ProgressLike, SeedLike
-from ..io import check_positive_int, check_seed
-from ..progress import Progress
+from ..common.progress import Progress
+from ..common.types import PathLike, ProgressLike, SeedLike
+from ..network.checks import check_positive_int, check_seed
 from .datasets import Dataset
 from .models import CNN, weight_layers
 from .prune import PruneSchedule, prune_to_sparsity, remove_masks

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from .._typing import PathLike
-from ..files import atomic_write
-from ..weights import load_torch_file
+from ..common.files import atomic_write
+from ..common.types import PathLike
+from ..network.torch_files import load_torch_file
 
 __all__ = ["FORMAT", "VERSION", "save_state", "load_state"]
 

@@ -3,7 +3,7 @@
 A *sub-module* is a module of a clustering (:func:`modcore.spectral_cluster`)
 restricted to one group of units: an MLP layer's neurons, a convolution's
 channels, a dense layer's neurons in a CNN. The groups are those of the traced
-network (:func:`modcore.nn.trace.network_from_module`): for an MLP, group ``l``
+network (:func:`modcore.network.torch.trace.network_from_module`): for an MLP, group ``l``
 is layer ``l``. *Lesioning* a set of units makes them send nothing downstream,
 as if their outgoing weights were zero: a forward hook multiplies, by a 0/1 mask
 over dim 1 (a neuron, or a channel's whole feature map), the output of the module
@@ -92,7 +92,7 @@ types), :mod:`~modcore.nn.lesion.network_level`,
 :mod:`~modcore.nn.lesion.double` (pairs), :mod:`~modcore.nn.lesion.study`
 (:func:`lesion_study`), :mod:`~modcore.nn.lesion.results` (the result
 objects), :mod:`~modcore.nn.lesion.text` (tables) and
-:mod:`~modcore.nn.lesion.plot` (figures; needs matplotlib).
+:mod:`~modcore.report.lesion_plot` (figures; needs matplotlib).
 
 Examples
 --------

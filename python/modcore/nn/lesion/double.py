@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...significance import null_stats
+from ...method.significance import null_stats
 from .evaluate import _evaluate, class_accuracy
 from .results import PairLesion
 from .rules import count_p_value, dependency_type

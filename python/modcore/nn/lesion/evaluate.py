@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..._typing import ProgressLike
-from ...progress import Progress
+from ...common.progress import Progress
+from ...common.types import ProgressLike
 from ..datasets import Dataset, check_examples
 from .masks import _apply_mask, _check_lesion, _hooks, _MaskState
 from .units import LesionUnits, lesion_units
@@ -102,7 +102,7 @@ def lesion_accuracy(
     Parameters
     ----------
     model : torch.nn.Module
-        An MLP, a CNN, or any model :func:`modcore.nn.trace.network_from_module`
+        An MLP, a CNN, or any model :func:`modcore.network.torch.trace.network_from_module`
         reads; evaluated in eval mode (its mode is restored afterwards).
     data : Dataset or (x, y)
         A :class:`modcore.nn.Dataset` (its test split is used) or inputs

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..._typing import InputShape, SeedLike
-from ...cluster import Clustering
-from ...io import check_positive_int, check_seed
+from ...common.types import InputShape, SeedLike
+from ...method.cluster import Clustering
+from ...network.checks import check_positive_int, check_seed
 from .results import SubModule
 from .units import LesionUnits, lesion_units
 
@@ -249,7 +249,7 @@ def lesioned(
     Parameters
     ----------
     model : torch.nn.Module
-        An MLP, a CNN, or any model :func:`modcore.nn.trace.network_from_module` reads.
+        An MLP, a CNN, or any model :func:`modcore.network.torch.trace.network_from_module` reads.
     lesion : mapping
         ``{group: unit indices}``; for an MLP, group 1 is the first hidden layer.
         A group may also be given by name (``"convs.1"``).

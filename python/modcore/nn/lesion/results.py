@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...common import display
 from . import text
 
 if TYPE_CHECKING:
@@ -363,10 +364,8 @@ class LesionStudy:
         """The important sub-modules, network tests and pairs as Markdown, for reports."""
         return text.markdown(self)
 
-    def _repr_html_(self) -> str:
-        from ...notebook import lesion_study_html
-
-        return lesion_study_html(self)
+    def _repr_html_(self) -> str | None:
+        return display.html(self)
 
     def __repr__(self) -> str:
         by_layer: dict[int, list[int]] = {}

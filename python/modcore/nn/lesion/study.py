@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..._typing import ProgressLike, SeedLike
-from ...cluster import Clustering, spectral_cluster
-from ...io import check_positive_int, check_seed
-from ...progress import Progress
-from ...significance import null_stats
+from ...common.progress import Progress
+from ...common.types import ProgressLike, SeedLike
+from ...method.cluster import Clustering, spectral_cluster
+from ...method.significance import null_stats
+from ...network.checks import check_positive_int, check_seed
+from ...network.torch.trace import PRESETS, network_from_module
 from ..datasets import Dataset
-from ..trace import PRESETS, network_from_module
 from .double import PAIR_SETS, double_study
 from .evaluate import (
     _check_targets,
@@ -71,7 +71,7 @@ def lesion_study(
     model : torch.nn.Module
         An MLP or a CNN (e.g. :class:`modcore.nn.MLP`, :class:`modcore.nn.CNN`
         or a loaded checkpoint's model), or any classifier
-        :func:`modcore.nn.trace.network_from_module` reads. Its groups of units
+        :func:`modcore.network.torch.trace.network_from_module` reads. Its groups of units
         are the Linear layers' neurons and the convolutions' channels; an
         ``nn.Sequential`` is evaluated fastest (the layers before a lesion run
         once). Evaluated in eval mode; its mode is restored and its weights are
@@ -114,7 +114,7 @@ def lesion_study(
         no sub-modules); a list needs one label array per group.
     preset : {"paper_cnn"} or None, default None
         When clustering here: the groups clustered, as in
-        :func:`modcore.nn.trace.network_from_module` ("paper_cnn": convolution
+        :func:`modcore.network.torch.trace.network_from_module` ("paper_cnn": convolution
         channels only, as the 2021 paper; only they are then lesioned).
     alpha : float, default 0.05
         Family-wise level of rule "bonferroni".

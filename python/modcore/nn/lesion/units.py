@@ -1,6 +1,6 @@
 """The unit groups of a model that lesions can silence, and where each is silenced.
 
-The groups are those of :func:`modcore.nn.trace.network_from_module`, read from
+The groups are those of :func:`modcore.network.torch.trace.network_from_module`, read from
 the same torch.fx trace and named the same way: ``"input"``, then one group per
 Linear or convolution call named by the module's qualified name (an MLP's
 layer ``l`` is group ``l``). A group's units are the layer's output neurons or
@@ -41,11 +41,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..._typing import InputShape
-from ...cluster import Clustering
-from ..ops import BATCHNORMS
-from ..trace import _example_input, _propagate, _symbolic_trace
-from ..trace_walk import (
+from ...common.types import InputShape
+from ...method.cluster import Clustering
+from ...network.torch.ops import BATCHNORMS
+from ...network.torch.trace import _example_input, _propagate, _symbolic_trace
+from ...network.torch.trace_walk import (
     LAYERS,
     PER_CHANNEL_FUNCTIONS,
     PER_CHANNEL_METHODS,
@@ -185,7 +185,7 @@ def lesion_units(
         If ``model`` is not a torch module.
     ValueError
         If the model cannot be traced or read (see
-        :func:`modcore.nn.trace.network_from_module`), or has no hidden group.
+        :func:`modcore.network.torch.trace.network_from_module`), or has no hidden group.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -1,0 +1,1 @@
+"""The ``modcore`` command: the parser and one module per subcommand."""

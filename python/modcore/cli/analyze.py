@@ -1,0 +1,198 @@
+"""``modcore analyze``: cluster one network, test it against its shuffles, print the verdict and
+optionally write JSON and an HTML report."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from ..common.files import atomic_write
+from ..method.significance import ncut_significance
+from ..report.verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
+from .options import (
+    UsageError,
+    _add_analysis_options,
+    _add_scheduler_option,
+    _check_plot_installed,
+    _dask_client,
+    _graph_options,
+    _output_dir,
+    _rule,
+    _shape,
+)
+
+
+def add_analyze_parser(sub) -> None:
+    a = sub.add_parser("analyze", help="cluster a network and test it against shuffles")
+    a.add_argument(
+        "network",
+        type=Path,
+        help="weights (.pt/.pth, .safetensors or .npz) or a modcore checkpoint",
+    )
+    _add_analysis_options(a, shuffles=1000)
+    a.add_argument(
+        "--input-shape",
+        type=_shape,
+        help="trace the checkpoint's model with inputs of this shape, without "
+        "the batch dimension, e.g. 1,28,28 (for CNNs and residual nets)",
+    )
+    a.add_argument(
+        "--report",
+        type=_output_dir,
+        help="write summary.json, figures and index.html to this directory",
+    )
+    _add_scheduler_option(a)
+
+
+def run_analyze(args, extra: dict) -> None:
+    _check_plot_installed(args)
+    extra["network"] = str(args.network)
+    if args.scheduler and not isinstance(args.n_clusters, int):
+        raise UsageError(
+            "--scheduler runs the null of one k; --n-clusters auto and a:b run their "
+            "nulls here (one embedding per shuffle serves every k): give one k"
+        )
+    network = _load_network(args.network, args.input_shape)
+    with _dask_client(args.scheduler) as client:
+        _analyze(network, args, extra, client=client)
+
+
+def _load_network(path: Path, input_shape=None):
+    """The network in a weight file (a chain), or the traced model of a checkpoint."""
+    from ..network.convert import as_network
+    from ..network.network import Network
+
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if input_shape is None:
+        return as_network(path)
+    from ..nn import checkpoint
+
+    return Network.from_torch(checkpoint.load(path).model, input_shape=input_shape)
+
+
+def _choose_clusters(network, args, extra: dict):
+    """The k to analyze, and the n-cut curves: over the range of --n-clusters a:b, or over
+    the eigengap's k and its neighbours for --n-clusters auto."""
+    from ..method.eigengap import EigengapWarning, eigengap
+
+    if args.n_clusters == "auto":
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EigengapWarning)
+            gap = eigengap(network, **_graph_options(args), seed=args.seed)
+        extra["eigengap"] = gap.to_dict()
+        print(
+            f"--n-clusters auto: the eigengap suggests k = {gap.k} (relative gap "
+            f"{gap.relative_gaps[gap.k - 2]:.3f}); the verdict is shown at its neighbours too"
+        )
+        for w in caught:
+            print(f"note: {w.message}")
+        return gap.k, _curves(network, args, range(max(2, gap.k - 1), gap.k + 2))
+    if isinstance(args.n_clusters, range):
+        curves = _curves(network, args, args.n_clusters)
+        name, first = next(iter(curves.items()))
+        print(
+            f"{'k':>3s} {'n-cut':>8s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p uncorr.':>10s} "
+            f"{'Q':>7s}   ({name} null)"
+        )
+        for sig in first.significances:
+            print(
+                f"{sig.n_clusters:3d} {sig.ncut:8.4f} {sig.shuffled_mean:8.4f} "
+                f"{sig.shuffled_std:8.4f} {sig.z_score:8.2f} {sig.p_value:10.4f} "
+                f"{sig.modularity:7.4f}"
+            )
+        k = first.best_k
+        print(
+            f"details below for k = {k}, the lowest uncorrected p-value against the '{name}' "
+            "null (ties: lowest z, then smallest k); the verdict over k is corrected for "
+            "that choice"
+        )
+        return k, curves
+    return args.n_clusters, None
+
+
+def _curves(network, args, ks) -> dict:
+    from ..method.curve import ncut_curve
+
+    return {
+        shuffle: ncut_curve(
+            network,
+            ks=ks,
+            n_shuffles=args.n_shuffles,
+            shuffle=shuffle,
+            **_rule(args),
+            **_graph_options(args),
+            seed=args.seed,
+            n_jobs=args.n_jobs,
+            progress=not args.quiet,
+        )
+        for shuffle in args.shuffle or ["layer"]
+    }
+
+
+def _analyze(network, args, extra: dict, client=None) -> dict:
+    from ..report.html import summary, write_report
+
+    k, curves = _choose_clusters(network, args, extra)
+    if curves:  # the curve has each null at k already
+        significances = {name: c.significance(k) for name, c in curves.items()}
+    else:
+        significances = {}
+    for shuffle in [] if curves else args.shuffle or ["layer"]:
+        significances[shuffle] = ncut_significance(
+            network,
+            n_clusters=k,
+            n_shuffles=args.n_shuffles,
+            shuffle=shuffle,
+            **_rule(args),
+            **_graph_options(args),
+            seed=args.seed,
+            n_jobs=args.n_jobs,
+            progress=not args.quiet,
+            client=client,
+        )
+    results = summary(network, significances, extra, curves=curves)
+    _print_table(results)
+    if args.json:
+        with atomic_write(args.json) as f:
+            f.write(json.dumps(results, indent=1))
+        print(f"results written to {args.json}")
+    if args.report is not None:
+        index = write_report(args.report, network, significances, extra, curves=curves)
+        print(f"report written to {index}")
+    return results
+
+
+def _print_table(results: dict) -> None:
+    sizes = "-".join(str(s) for s in results["layer_sizes"])
+    print(
+        f"network {results['network']} ({sizes}), k={results['n_clusters']}, "
+        f"n-cut {results['ncut']:.4f}, Newman's Q {results['modularity']:.4f}"
+    )
+    print(f"{'shuffle':28s} {'N':>6s} {'mean':>8s} {'std':>8s} {'z':>8s} {'p':>8s}")
+    for name, r in results["nulls"].items():
+        # float(): an infinite z-score (a null with no spread) is the string "inf" in JSON,
+        # and one shuffle's std and z-score "nan".
+        print(
+            f"{name:28s} {r['n_shuffles']:6d} {r['shuffled_mean']:8.4f} "
+            f"{float(r['shuffled_std']):8.4f} {float(r['z_score']):8.2f} {r['p_value']:8.4f}"
+        )
+    print(f"verdict (one-sided, {ALPHA:.0%} level: is the n-cut lower than the shuffles'?):")
+    print(f"  how k was chosen: {k_choice(results)}")
+    curves = results.get("curves") or {}
+    k = results["n_clusters"]
+    if curves and "eigengap" not in results:
+        for c in curves.values():
+            print(f"  over k: {verdict_over_k(c)}")
+        print(f"  at k = {k} alone (p uncorrected for choosing k):")
+    for r in results["nulls"].values():
+        print(f"  {verdict(r)}\n    {null_description(r['shuffle'])}")
+    if curves and "eigengap" in results:
+        print("  at the neighbouring k (each p uncorrected):")
+        for c in curves.values():
+            for r in c["per_k"]:
+                if r["n_clusters"] != k:
+                    print(f"    k = {r['n_clusters']}: {verdict(r)}")
+        for c in curves.values():
+            print(f"  over these k: {verdict_over_k(c)}")

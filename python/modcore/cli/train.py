@@ -1,0 +1,203 @@
+"""``modcore train``: an MLP or a CNN trained (and pruned) with the papers' recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .options import (
+    _COUNT,
+    _SEED,
+    UsageError,
+    _fraction,
+    _output_file,
+    _widths,
+)
+
+
+def add_train_parser(sub) -> None:
+    t = sub.add_parser("train", help="train (and prune) an MLP or a CNN with the papers' recipe")
+    t.add_argument(
+        "--arch",
+        choices=("mlp", "cnn"),
+        default="mlp",
+        help="mlp: the 2020 paper's MLP (see --widths); cnn: the 2021 paper's CNN, "
+        "three 3x3 convolutions of 64 channels, 2x2 max-pooling after the "
+        "second and third, dense 128, on images (default mlp)",
+    )
+    t.add_argument("--dataset", default="fashion", help="fashion, mnist, cifar10, line, ...")
+    t.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
+    t.add_argument(
+        "--widths",
+        type=_widths,
+        default=None,
+        help="mlp layer widths, comma-separated (the first must match the inputs; "
+        "default 784,256,256,256,256,10)",
+    )
+    t.add_argument(
+        "--epochs",
+        type=_COUNT,
+        default=None,
+        help="epochs of plain training (default 20 for mlp, 10 for cnn)",
+    )
+    t.add_argument(
+        "--prune-epochs",
+        type=_COUNT,
+        default=None,
+        help="epochs of pruned fine-tuning (default: as --epochs)",
+    )
+    t.add_argument(
+        "--batch-size",
+        type=_COUNT,
+        default=None,
+        help="mini-batch size (default 128 for mlp, 64 for cnn)",
+    )
+    t.add_argument(
+        "--prune",
+        type=_fraction(closed_low=True),
+        default=0.9,
+        help="final sparsity; 0 = no pruning",
+    )
+    t.add_argument(
+        "--dropout",
+        type=_fraction(closed_low=True),
+        default=0.0,
+        help="dropout after each hidden dense layer, in [0, 1) (the papers' variant: 0.5)",
+    )
+    t.add_argument(
+        "--conv-dropout",
+        type=_fraction(closed_low=True),
+        default=0.0,
+        help="cnn only: dropout after each convolution block (the 2021 paper's "
+        "variant: 0.25, with --dropout 0.5)",
+    )
+    t.add_argument(
+        "--n-train", type=_COUNT, default=None, help="use only this many training examples"
+    )
+    t.add_argument("--n-test", type=_COUNT, default=None, help="use only this many test examples")
+    t.add_argument(
+        "--seed",
+        type=_SEED,
+        default=0,
+        help="seed of the data subset, the initialisation, the batch order and dropout (default 0)",
+    )
+    t.add_argument("--out", type=_output_file, required=True, help="checkpoint to write (.pt)")
+    t.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no per-epoch progress (phase 'train' then 'prune'; 'batch acc': the "
+        "epoch's training batches as trained, 'test acc': the test set, eval mode)",
+    )
+
+
+def run_train(args, extra: dict) -> None:
+    _train(args)
+
+
+def _training_data(args):
+    """The data set ``modcore train`` (or the demo) trains on, as its options say."""
+    from ..nn import load_dataset
+
+    return load_dataset(
+        args.dataset,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        flatten=args.arch == "mlp",
+    )
+
+
+def _train(args, data=None) -> dict:
+    """``modcore train``: on ``data`` if given (loaded by :func:`_training_data`)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
+    from ..nn import CNN, DEFAULT_WIDTHS, MLP, RECIPES, checkpoint, paper_recipe, train
+
+    if args.prune not in (0, 0.9):  # before loading data and training
+        raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
+    if args.arch == "cnn" and args.widths is not None:
+        raise UsageError("--widths sets the MLP's layers; it does not apply to --arch cnn")
+    if args.arch == "mlp" and args.conv_dropout:
+        raise UsageError("--conv-dropout applies to --arch cnn only")
+    recipe = RECIPES[args.arch]
+    epochs = recipe["epochs"] if args.epochs is None else args.epochs
+    prune_epochs = epochs if args.prune_epochs is None else args.prune_epochs
+    batch_size = recipe["batch_size"] if args.batch_size is None else args.batch_size
+    if data is None:
+        data = _training_data(args)
+    model: MLP | CNN
+    if args.arch == "cnn":
+        model = CNN(
+            data.input_shape,
+            n_classes=data.n_classes,
+            conv_dropout=args.conv_dropout,
+            dense_dropout=args.dropout,
+            seed=args.seed,
+        )
+    else:
+        widths = args.widths or list(DEFAULT_WIDTHS)
+        if widths[0] != data.n_features:
+            raise UsageError(
+                f"--widths starts with {widths[0]} inputs but {data.name} has {data.n_features}"
+            )
+        model = MLP(widths, dropout=args.dropout, seed=args.seed)
+    print(
+        f"training a {args.arch} ({_describe(model.config)}) on {data.name} ({data.source}), "
+        f"{len(data.y_train)} training examples"
+    )
+    if not args.quiet:
+        print(
+            "per epoch: 'batch acc' is the accuracy on that epoch's training batches as they "
+            "were trained on (dropout on; while pruning, weights and masks changing), 'test "
+            "acc' the test set's after the epoch, in eval mode"
+        )
+    if args.prune > 0:
+        history = paper_recipe(
+            model,
+            data,
+            epochs=epochs,
+            prune_epochs=prune_epochs,
+            batch_size=batch_size,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+    else:
+        history = train(
+            model,
+            data,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+    meta = {
+        "arch": args.arch,
+        **model.config,
+        "dataset": data.name,
+        "data_source": data.source,
+        "n_train": len(data.y_train),
+        "n_test": len(data.y_test),
+        "sparsity": args.prune,
+        "train_accuracy": history.train_accuracy[-1],
+        "test_accuracy": history.test_accuracy[-1],
+        "seed": history.seed,
+        "epochs": epochs,
+        "prune_epochs": prune_epochs if args.prune > 0 else 0,
+        "batch_size": batch_size,
+    }
+    checkpoint.save(model, args.out, meta)
+    print(
+        f"test accuracy {meta['test_accuracy']:.4f} (the saved network, eval mode); last "
+        f"epoch's batch accuracy {meta['train_accuracy']:.4f}; saved {args.out}"
+    )
+    return meta
+
+
+def _describe(config: dict) -> str:
+    """A model's config on one line: ``widths 784-16-10, dropout 0.0``."""
+    return ", ".join(
+        f"{key.replace('_', ' ')} {'-'.join(map(str, v)) if isinstance(v, list) else v}"
+        for key, v in config.items()
+    )

@@ -1,0 +1,4 @@
+"""Every way into a network: the :class:`~modcore.network.network.Network` type, the
+checks of array inputs, weight files and state dicts, scipy.sparse adjacencies, synthetic
+nets, and the torch reader (:mod:`modcore.network.torch`); :mod:`modcore.network.convert`
+dispatches any accepted input to its reader."""
