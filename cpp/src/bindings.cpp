@@ -385,8 +385,9 @@ py::dict eigenpairs_py(const Sizes& sizes, const py::list& blocks, int nev, doub
     });
     const auto n = static_cast<py::ssize_t>(g.n_nodes);
     py::dict d = node_map(g);
+    const auto got = static_cast<py::ssize_t>(res.values.size());
     d["eigenvalues"] = to_numpy(std::move(res.values));
-    d["eigenvectors"] = to_numpy(std::move(res.vectors)).reshape({n, static_cast<py::ssize_t>(nev)});
+    d["eigenvectors"] = to_numpy(std::move(res.vectors)).reshape({n, got});
     d["n_components"] = res.n_components;
     d["eigen_method"] = method_name(res.method);
     return d;

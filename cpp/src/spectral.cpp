@@ -80,19 +80,24 @@ std::vector<double> start_vector(const Graph& g, Index lo, Index n) {
     return v;
 }
 
-// The Lanczos start vector on nodes [lo, lo + n): start_vector, plus, when `warm`
-// (a vector over all nodes) is given, its segment there. A warm vector is the sum
-// of a nearby graph's eigenvectors (the previous training step's), so the Krylov
-// space starts almost inside the wanted subspace; the small start_vector part keeps
-// every other direction in reach when the subspace has moved.
+// The Lanczos start vector on nodes [lo, lo + n): start_vector, or, when `warm`
+// (a vector over all nodes) is given, its segment there (normalized) plus 1e-6 of
+// start_vector (normalized). A warm vector is the sum of a nearby graph's
+// eigenvectors (the previous training step's), so the Krylov space starts almost
+// inside the wanted subspace; the small start_vector part keeps every other
+// direction in reach when the subspace has moved (and Lanczos from an exactly
+// invariant start from breaking down).
 std::vector<double> start_from(const Graph& g, Index lo, Index n, const std::vector<double>* warm) {
     std::vector<double> v = start_vector(g, lo, n);
     if (warm == nullptr) return v;
-    double norm = 0.0;
-    for (Index i = 0; i < n; ++i) norm += (*warm)[lo + i] * (*warm)[lo + i];
-    if (!(norm > 0.0) || !std::isfinite(norm)) return v;
-    const double scale = 1e3 / std::sqrt(norm);
-    for (Index i = 0; i < n; ++i) v[i] += scale * (*warm)[lo + i];
+    double warm_norm = 0.0, v_norm = 0.0;
+    for (Index i = 0; i < n; ++i) {
+        warm_norm += (*warm)[lo + i] * (*warm)[lo + i];
+        v_norm += v[i] * v[i];
+    }
+    if (!(warm_norm > 0.0) || !std::isfinite(warm_norm) || !(v_norm > 0.0)) return v;
+    const double a = 1.0 / std::sqrt(warm_norm), b = 1e-6 / std::sqrt(v_norm);
+    for (Index i = 0; i < n; ++i) v[i] = a * (*warm)[lo + i] + b * v[i];
     return v;
 }
 
@@ -581,11 +586,12 @@ Eigenpairs nontrivial_eigenpairs(const Graph& g, int nev, const SpectralOptions&
     const int c = emb.n_components;
     const Index n = g.n_nodes;
     out.n_components = c;
-    if (nev < 1 || nev > n - c)
-        throw std::invalid_argument(
-            "the graph has " + std::to_string(n) + " live units in " + std::to_string(c) +
-            " connected components, so between 1 and " + std::to_string(n - c) +
-            " non-trivial eigenvalues; " + std::to_string(nev) + " were asked for");
+    if (nev < 1) throw std::invalid_argument("nev must be >= 1, got " + std::to_string(nev));
+    nev = static_cast<int>(std::min<Index>(nev, n - c));
+    if (nev < 1)
+        throw std::invalid_argument("the graph has " + std::to_string(n) + " live units in " +
+                                    std::to_string(c) + " connected components: no non-trivial "
+                                    "eigenvalue");
     if (opt.method == EigenMethod::Dense && n > kDenseMaxNodes)
         throw std::invalid_argument("eigen_method 'dense': " + too_big_for_dense(n));
     // The warm start: the sum of the previous eigenvectors, one value per node.

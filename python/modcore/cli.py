@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import math
@@ -394,6 +395,46 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="cnn only: dropout after each convolution block (the 2021 paper's "
         "variant: 0.25, with --dropout 0.5)",
+    )
+    t.add_argument(
+        "--l1",
+        type=_fraction(closed_low=True, top=float("inf")),
+        default=0.0,
+        help="L1 penalty on the weights, l1 * sum|W| (the papers' variant: 5e-5)",
+    )
+    t.add_argument(
+        "--l2",
+        type=_fraction(closed_low=True, top=float("inf")),
+        default=0.0,
+        help="L2 penalty on the weights, l2 * sum W^2 (the papers' variant: 5e-5)",
+    )
+    t.add_argument(
+        "--clusterable-init",
+        type=_integer(2),
+        default=None,
+        metavar="N",
+        help="plant N modules in the initial weights (the 2021 paper's clusterable "
+        "initialization; the authors used 10)",
+    )
+    t.add_argument(
+        "--spectral",
+        type=_fraction(closed_low=True, top=float("inf")),
+        default=0.0,
+        metavar="STRENGTH",
+        help="spectral clusterability regularizer of this strength (the authors' port: "
+        "1e-3): the sum of the normalized Laplacian's smallest non-trivial eigenvalues",
+    )
+    t.add_argument(
+        "--spectral-eigenvalues",
+        type=_COUNT,
+        default=3,
+        help="eigenvalues the regularizer sums (default 3)",
+    )
+    t.add_argument(
+        "--spectral-every",
+        type=_COUNT,
+        default=20,
+        help="apply the regularizer every this many steps, scaled by it (default 20)",
     )
     t.add_argument(
         "--n-train", type=_COUNT, default=None, help="use only this many training examples"
@@ -1004,7 +1045,17 @@ def _train(args, data=None) -> dict:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
-    from .nn import CNN, DEFAULT_WIDTHS, MLP, RECIPES, checkpoint, paper_recipe, train
+    from .nn import (
+        CNN,
+        DEFAULT_WIDTHS,
+        MLP,
+        RECIPES,
+        checkpoint,
+        clusterable_init,
+        paper_recipe,
+        train,
+    )
+    from .nn.regularizers import Spectral
 
     if args.prune not in (0, 0.9):  # before loading data and training
         raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
@@ -1034,6 +1085,16 @@ def _train(args, data=None) -> dict:
                 f"--widths starts with {widths[0]} inputs but {data.name} has {data.n_features}"
             )
         model = MLP(widths, dropout=args.dropout, seed=args.seed)
+    if args.clusterable_init is not None:
+        clusterable_init(model, args.clusterable_init, seed=args.seed)
+    spectral = None
+    if args.spectral > 0:
+        spectral = Spectral(
+            strength=args.spectral,
+            n_eigenvalues=args.spectral_eigenvalues,
+            every=args.spectral_every,
+        )
+    terms = {"l1": args.l1, "l2": args.l2, "spectral": spectral}
     print(
         f"training a {args.arch} ({_describe(model.config)}) on {data.name} ({data.source}), "
         f"{len(data.y_train)} training examples"
@@ -1053,6 +1114,7 @@ def _train(args, data=None) -> dict:
             batch_size=batch_size,
             seed=args.seed,
             progress=not args.quiet,
+            **terms,
         )
     else:
         history = train(
@@ -1062,6 +1124,7 @@ def _train(args, data=None) -> dict:
             batch_size=batch_size,
             seed=args.seed,
             progress=not args.quiet,
+            **terms,
         )
     meta = {
         "arch": args.arch,
@@ -1077,6 +1140,10 @@ def _train(args, data=None) -> dict:
         "epochs": epochs,
         "prune_epochs": prune_epochs if args.prune > 0 else 0,
         "batch_size": batch_size,
+        "l1": args.l1,
+        "l2": args.l2,
+        "clusterable_init": args.clusterable_init,
+        "spectral": None if spectral is None else dataclasses.asdict(spectral),
     }
     checkpoint.save(model, args.out, meta)
     print(

@@ -20,6 +20,7 @@ from ..progress import Progress
 from .datasets import Dataset
 from .models import CNN, weight_layers
 from .prune import PruneSchedule, prune_to_sparsity, remove_masks
+from .regularizers import Spectral, SpectralRegularizer
 from .train_state import load_state, save_state
 
 __all__ = ["History", "RECIPES", "train", "paper_recipe", "evaluate", "steps_per_epoch"]
@@ -91,6 +92,7 @@ def train(
     prune: PruneSchedule | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
+    spectral: Spectral | None = None,
     progress: ProgressLike = None,
     state: PathLike | None = None,
     on_epoch: Callable[[History], Any] | None = None,
@@ -127,6 +129,13 @@ def train(
         Penalties ``l1 * sum|W|`` and ``l2 * sum W**2`` over the Linear and Conv
         weights (not biases), like Keras' kernel regularizers the papers used
         (5e-5 in their regularised variants).
+    spectral : Spectral, optional
+        The spectral clusterability regularizer
+        (:class:`~modcore.nn.regularizers.SpectralRegularizer`) with these settings:
+        on every ``spectral.every``-th step (counted from 0 in this call) the
+        objective gets ``strength / n_eigenvalues * every`` times the sum of the
+        normalized Laplacian's smallest non-trivial eigenvalues, as the authors'
+        port does.
     progress : None, bool or callable, default None
         Report each epoch, named by its phase ("train 3/20 epochs", or "prune 2/20
         epochs" with a ``prune`` schedule, then its sparsity): the loss, "batch
@@ -166,7 +175,7 @@ def train(
     (1, 0)
     """
     _check_training(model, dataset, epochs, batch_size, lr, l1, l2)
-    phase = _Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2)
+    phase = _Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2, spectral)
     return _phases(model, dataset, [phase], [progress], state=state, on_epoch=on_epoch)
 
 
@@ -179,6 +188,7 @@ def paper_recipe(
     batch_size: int | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
+    spectral: Spectral | None = None,
     seed: SeedLike = None,
     progress: ProgressLike = None,
     on_trained: Callable[[nn.Module, History], Any] | None = None,
@@ -207,8 +217,8 @@ def paper_recipe(
 
     Parameters
     ----------
-    model, dataset, l1, l2, progress, on_epoch
-        As for :func:`train` (``l1`` / ``l2`` apply to both phases).
+    model, dataset, l1, l2, spectral, progress, on_epoch
+        As for :func:`train` (``l1``, ``l2`` and ``spectral`` apply to both phases).
     epochs : int, optional
         Epochs of plain training (default 20 for an MLP, 10 for a CNN).
     prune_epochs : int, optional
@@ -267,8 +277,8 @@ def paper_recipe(
         else [progress, progress]
     )
     phases = [
-        _Phase(epochs, batch_size, 1e-3, seed, None, l1, l2),
-        _Phase(prune_epochs, batch_size, 1e-3, (seed + 1) % 2**64, schedule, l1, l2),
+        _Phase(epochs, batch_size, 1e-3, seed, None, l1, l2, spectral),
+        _Phase(prune_epochs, batch_size, 1e-3, (seed + 1) % 2**64, schedule, l1, l2, spectral),
     ]
     return _phases(
         model, dataset, phases, shown, state=state, on_trained=on_trained, on_epoch=on_epoch
@@ -286,10 +296,14 @@ class _Phase:
     prune: PruneSchedule | None
     l1: float
     l2: float
+    spectral: Spectral | None = None
 
     def record(self, n_train: int) -> dict:
-        """Plain values naming the phase (and its data's size), kept in a state file."""
-        plain = {k: v for k, v in asdict(self).items() if k != "prune"}
+        """Plain values naming the phase (and its data's size), kept in a state file
+        (``spectral`` only when set, so states saved before it existed still resume)."""
+        plain = {k: v for k, v in asdict(self).items() if k not in ("prune", "spectral")}
+        if self.spectral is not None:
+            plain["spectral"] = asdict(self.spectral)
         return {
             **plain,
             "prune": None if self.prune is None else asdict(self.prune),
@@ -389,6 +403,12 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
     # own order whether or not the phase resumes with masks.
     optimizer = torch.optim.Adam(model.parameters(), lr=phase.lr)
     x, y = dataset.x_train, dataset.y_train
+    spectral = phase.spectral
+    regularizer = None
+    if spectral is not None and spectral.strength > 0:
+        regularizer = SpectralRegularizer(
+            model, n_eigenvalues=spectral.n_eigenvalues, kernel_norm=spectral.kernel_norm
+        )
     history = History(seed=seed)
     step = first_epoch = 0
     if resume is not None:
@@ -411,6 +431,10 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             objective = loss + _penalty(layers, phase.l1, phase.l2)
+            if regularizer is not None and step % spectral.every == 0:
+                # After the forward pass: a pruned layer's weight is the one it just used.
+                scale = spectral.strength / spectral.n_eigenvalues * spectral.every
+                objective = objective + scale * regularizer()
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
