@@ -45,6 +45,12 @@ def test_terms_train_and_are_recorded(tmp_path):
         "2",
         "--spectral-every",
         "1",
+        "--partition",
+        "0.1",
+        "--partition-clusters",
+        "3",
+        "--partition-every",
+        "2",
     ]
     assert main([*BASE, *terms, "--out", str(shaped)]) == 0
     meta = checkpoint.load(shaped).metadata
@@ -53,6 +59,12 @@ def test_terms_train_and_are_recorded(tmp_path):
         "strength": 1e-3,
         "n_eigenvalues": 2,
         "every": 1,
+        "kernel_norm": "l1",
+    }
+    assert meta["partition"] == {
+        "strength": 0.1,
+        "n_clusters": 3,
+        "refresh_every": 2,
         "kernel_norm": "l1",
     }
     assert checkpoint.load(plain).metadata["spectral"] is None
@@ -67,6 +79,7 @@ def test_terms_train_and_are_recorded(tmp_path):
         (["--l1", "-1"], "--l1"),
         (["--spectral", "x"], "--spectral"),
         (["--spectral-every", "0"], "--spectral-every"),
+        (["--partition", "-0.5"], "--partition"),
     ],
 )
 def test_bad_terms_exit_2(tmp_path, capsys, args, message):

@@ -437,6 +437,27 @@ def _parser() -> argparse.ArgumentParser:
         help="apply the regularizer every this many steps, scaled by it (default 20)",
     )
     t.add_argument(
+        "--partition",
+        type=_fraction(closed_low=True, top=float("inf")),
+        default=0.0,
+        metavar="STRENGTH",
+        help="partition loss of this strength (Golechha et al. 2025): the fraction of "
+        "weight mass between the modules of modcore's clustering, reclustered every "
+        "--partition-every steps",
+    )
+    t.add_argument(
+        "--partition-clusters",
+        type=_COUNT,
+        default=12,
+        help="modules of the partition loss's clustering (default 12)",
+    )
+    t.add_argument(
+        "--partition-every",
+        type=_COUNT,
+        default=100,
+        help="steps between the partition loss's clusterings (default 100)",
+    )
+    t.add_argument(
         "--n-train", type=_COUNT, default=None, help="use only this many training examples"
     )
     t.add_argument("--n-test", type=_COUNT, default=None, help="use only this many test examples")
@@ -1055,7 +1076,7 @@ def _train(args, data=None) -> dict:
         paper_recipe,
         train,
     )
-    from .nn.regularizers import Spectral
+    from .nn.regularizers import Partition, Spectral
 
     if args.prune not in (0, 0.9):  # before loading data and training
         raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
@@ -1094,7 +1115,14 @@ def _train(args, data=None) -> dict:
             n_eigenvalues=args.spectral_eigenvalues,
             every=args.spectral_every,
         )
-    terms = {"l1": args.l1, "l2": args.l2, "spectral": spectral}
+    partition = None
+    if args.partition > 0:
+        partition = Partition(
+            strength=args.partition,
+            n_clusters=args.partition_clusters,
+            refresh_every=args.partition_every,
+        )
+    terms = {"l1": args.l1, "l2": args.l2, "spectral": spectral, "partition": partition}
     print(
         f"training a {args.arch} ({_describe(model.config)}) on {data.name} ({data.source}), "
         f"{len(data.y_train)} training examples"
@@ -1144,6 +1172,7 @@ def _train(args, data=None) -> dict:
         "l2": args.l2,
         "clusterable_init": args.clusterable_init,
         "spectral": None if spectral is None else dataclasses.asdict(spectral),
+        "partition": None if partition is None else dataclasses.asdict(partition),
     }
     checkpoint.save(model, args.out, meta)
     print(

@@ -1,5 +1,6 @@
 """Training terms that promote modularity: the spectral clusterability regularizer
-(Filan, Casper, Hod et al. 2021), on modcore's sparse eigensolver."""
+(Filan, Casper, Hod et al. 2021), on modcore's sparse eigensolver, and the weight
+mass between the modules of a fixed partition (Golechha et al. 2025)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DegenerateEigenvalueWarning",
+    "Partition",
+    "PartitionRegularizer",
     "Spectral",
     "SpectralRegularizer",
     "laplacian_eigenvalues",
@@ -66,14 +69,49 @@ class Spectral:
     kernel_norm: str = "l1"
 
     def __post_init__(self):
-        if not (isinstance(self.strength, numbers.Real) and self.strength >= 0):
-            raise ValueError(f"strength must be a number >= 0, got {self.strength!r}")
-        for name in ("n_eigenvalues", "every"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.kernel_norm not in KERNEL_NORMS:
-            raise ValueError(f"kernel_norm must be one of {KERNEL_NORMS}, got {self.kernel_norm!r}")
+        _check_settings(self, ("n_eigenvalues", "every"))
+
+
+@dataclass(frozen=True)
+class Partition:
+    """The partition loss's settings for :func:`~modcore.nn.train` (plain values, kept
+    in a training state): the objective gets ``strength`` times
+    :class:`PartitionRegularizer`'s value on every step, and the partition is
+    recomputed every ``refresh_every`` steps (from step 0).
+
+    Parameters
+    ----------
+    strength : float
+    n_clusters : int, default 12
+        Modules of the partition (modcore's default k).
+    refresh_every : int, default 100
+        Steps between clusterings (modcore's choice, not a published value).
+    kernel_norm : str, default "l1"
+    """
+
+    strength: float
+    n_clusters: int = 12
+    refresh_every: int = 100
+    kernel_norm: str = "l1"
+
+    def __post_init__(self):
+        _check_settings(self, ("n_clusters", "refresh_every"))
+
+
+def _check_settings(settings, counts) -> None:
+    strength = settings.strength
+    if (
+        isinstance(strength, bool)
+        or not isinstance(strength, numbers.Real)
+        or not float(strength) >= 0
+    ):
+        raise ValueError(f"strength must be a number >= 0, got {strength!r}")
+    for name in counts:
+        value = getattr(settings, name)
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if settings.kernel_norm not in KERNEL_NORMS:
+        raise ValueError(f"kernel_norm must be one of {KERNEL_NORMS}, got {settings.kernel_norm!r}")
 
 
 class _Eigenvalues(torch.autograd.Function):
@@ -278,40 +316,145 @@ class SpectralRegularizer:
         input_shape: tuple | None = None,
         tol: float = 1e-8,
     ):
+        self.graph = _ModelGraph(model, kernel_norm, input_shape, "SpectralRegularizer")
+        self.sizes = self.graph.sizes
+        self._solver = _Solver(self.sizes, self.graph.pairs, int(n_eigenvalues), tol, "auto")
+
+    def eigenvalues(self) -> torch.Tensor:
+        """The regularized eigenvalues, ascending, differentiable."""
+        return laplacian_eigenvalues(
+            self.sizes, self.graph.blocks(), self._solver.k, solver=self._solver
+        )
+
+    def __call__(self) -> torch.Tensor:
+        return self.eigenvalues().sum()
+
+
+class PartitionRegularizer:
+    """The fraction of a model's ``|W|`` weight mass that joins different modules of a
+    fixed partition, as a differentiable term.
+
+    Golechha et al. 2025 ("Modular Training of Neural Networks aids Interpretability",
+    arXiv 2502.02470) train with a "clusterability loss" on the weights between the
+    clusters of a partition found by spectral clustering. Here the graph is the one
+    modcore reads (as :class:`SpectralRegularizer`: MLPs and CNNs, inputs included),
+    the partition is :func:`modcore.spectral_cluster`'s (k modules, modcore's
+    deterministic default rule) over all layers at once, kept fixed between calls to
+    :meth:`refresh`, and the value is ``sum of |w| between modules / sum of |w|``. The
+    paper's own normalisation (per layer, or squared weights) was not checked against
+    its code; this is the weight-mass form.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    n_clusters : int, default 12
+    kernel_norm : {"l1", "l2", "max_column"}, default "l1"
+    input_shape : tuple of int, optional
+    seed : int, default 0
+        Passed to the clustering (its default rule does not draw).
+
+    Examples
+    --------
+    >>> from modcore.nn import MLP
+    >>> model = MLP([6, 5, 4], seed=0)
+    >>> loss = PartitionRegularizer(model, n_clusters=2)
+    >>> 0 <= loss().item() <= 1
+    True
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        n_clusters: int = 12,
+        kernel_norm: str = "l1",
+        input_shape: tuple | None = None,
+        seed: int = 0,
+    ):
+        self.graph = _ModelGraph(model, kernel_norm, input_shape, "PartitionRegularizer")
+        self.n_clusters = n_clusters
+        self.seed = seed
+        self.labels: list | None = None
+        self._between: list = []
+
+    def refresh(self) -> list:
+        """Cluster the model's graph as it is now and keep that partition; its labels
+        (per group, -1 for units without edges, whose later weight counts as between)."""
+        from ..cluster import spectral_cluster
+        from ..network import Network
+
+        with torch.no_grad():
+            blocks = [
+                (p, b.detach().to("cpu", torch.float64).numpy()) for p, b in self.graph.blocks()
+            ]
+        net = Network(
+            list(zip(self.graph.names, self.graph.sizes)),
+            [(src, dst, b) for (src, dst), b in blocks],
+        )
+        result = spectral_cluster(net, n_clusters=self.n_clusters, seed=self.seed, n_jobs=1)
+        self.use(result.labels)
+        return list(result.labels)
+
+    def use(self, labels) -> None:
+        """Keep the partition ``labels`` (one int array per group, as :meth:`refresh`
+        gives; e.g. from a saved training state)."""
+        labels = [np.asarray(lab) for lab in labels]
+        if [lab.shape for lab in labels] != [(n,) for n in self.graph.sizes] or any(
+            lab.dtype.kind not in "iu" for lab in labels
+        ):
+            raise ValueError(
+                f"partition labels must be int arrays of the group sizes {self.graph.sizes}, "
+                f"got shapes {[lab.shape for lab in labels]}"
+            )
+        self.labels = labels
+        self._between = [
+            torch.from_numpy(labels[src][:, None] != labels[dst][None, :])
+            for src, dst in self.graph.pairs
+        ]
+
+    def __call__(self) -> torch.Tensor:
+        if self.labels is None:
+            self.refresh()
+        blocks = [b for _, b in self.graph.blocks()]
+        between = sum((b * m.to(b.device, b.dtype)).sum() for b, m in zip(blocks, self._between))
+        total = sum(b.sum() for b in blocks)
+        return between / total
+
+
+class _ModelGraph:
+    """The unit graph modcore reads from ``model`` (traced once), with each block
+    recomputed differentiably from its layer's weight, checked against the reader's."""
+
+    def __init__(self, model, kernel_norm, input_shape, who):
         if input_shape is None:
             input_shape = getattr(model, "input_shape", None)
         net = network_from_module(model, input_shape=input_shape, kernel_norm=kernel_norm)
         names = {name: module for name, module in model.named_modules()}
         layers = {id(m) for m in weight_layers(model)}
-        self._maps = []
+        self.maps = []
         for block in net.blocks:
             dst = names.get(net.names[block.dst])
             where = f"{net.names[block.src]!r} -> {net.names[block.dst]!r}"
             if dst is None or id(dst) not in layers or block.src == block.dst:
-                raise ValueError(f"SpectralRegularizer: the block {where} is not a layer's weight")
+                raise ValueError(f"{who}: the block {where} is not a layer's weight")
             edge = _EdgeMap(dst, kernel_norm, block.shape)
             expected = block.dense if block.dense is not None else _dense(block)
             with torch.no_grad():
                 got = edge().to(torch.float64).numpy()
             if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-6, atol=0):
                 raise ValueError(
-                    f"SpectralRegularizer: the block {where} is not |W| of that layer alone "
+                    f"{who}: the block {where} is not |W| of that layer alone "
                     "(a folded BatchNorm, a scale or paths summed by an add?); only plain "
                     "Linear and convolution blocks are differentiated"
                 )
-            self._maps.append(((block.src, block.dst), edge))
+            self.maps.append(((block.src, block.dst), edge))
+        self.names = tuple(net.names)
         self.sizes = tuple(int(s) for s in net.sizes)
-        self._solver = _Solver(
-            self.sizes, [p for p, _ in self._maps], int(n_eigenvalues), tol, "auto"
-        )
+        self.pairs = [pair for pair, _ in self.maps]
 
-    def eigenvalues(self) -> torch.Tensor:
-        """The regularized eigenvalues, ascending, differentiable."""
-        blocks = [(pair, edge()) for pair, edge in self._maps]
-        return laplacian_eigenvalues(self.sizes, blocks, self._solver.k, solver=self._solver)
-
-    def __call__(self) -> torch.Tensor:
-        return self.eigenvalues().sum()
+    def blocks(self) -> list:
+        """``[((src, dst), |W| block), ...]``, differentiable."""
+        return [(pair, edge()) for pair, edge in self.maps]
 
 
 class _EdgeMap:

@@ -20,7 +20,7 @@ from ..progress import Progress
 from .datasets import Dataset
 from .models import CNN, weight_layers
 from .prune import PruneSchedule, prune_to_sparsity, remove_masks
-from .regularizers import Spectral, SpectralRegularizer
+from .regularizers import Partition, PartitionRegularizer, Spectral, SpectralRegularizer
 from .train_state import load_state, save_state
 
 __all__ = ["History", "RECIPES", "train", "paper_recipe", "evaluate", "steps_per_epoch"]
@@ -93,6 +93,7 @@ def train(
     l1: float = 0.0,
     l2: float = 0.0,
     spectral: Spectral | None = None,
+    partition: Partition | None = None,
     progress: ProgressLike = None,
     state: PathLike | None = None,
     on_epoch: Callable[[History], Any] | None = None,
@@ -136,6 +137,10 @@ def train(
         objective gets ``strength / n_eigenvalues * every`` times the sum of the
         normalized Laplacian's smallest non-trivial eigenvalues, as the authors'
         port does.
+    partition : Partition, optional
+        The partition loss (:class:`~modcore.nn.regularizers.PartitionRegularizer`):
+        ``strength`` times the fraction of weight mass between modules, every step,
+        the partition reclustered every ``refresh_every`` steps (from step 0).
     progress : None, bool or callable, default None
         Report each epoch, named by its phase ("train 3/20 epochs", or "prune 2/20
         epochs" with a ``prune`` schedule, then its sparsity): the loss, "batch
@@ -175,7 +180,7 @@ def train(
     (1, 0)
     """
     _check_training(model, dataset, epochs, batch_size, lr, l1, l2)
-    phase = _Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2, spectral)
+    phase = _Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2, spectral, partition)
     return _phases(model, dataset, [phase], [progress], state=state, on_epoch=on_epoch)
 
 
@@ -189,6 +194,7 @@ def paper_recipe(
     l1: float = 0.0,
     l2: float = 0.0,
     spectral: Spectral | None = None,
+    partition: Partition | None = None,
     seed: SeedLike = None,
     progress: ProgressLike = None,
     on_trained: Callable[[nn.Module, History], Any] | None = None,
@@ -217,8 +223,8 @@ def paper_recipe(
 
     Parameters
     ----------
-    model, dataset, l1, l2, spectral, progress, on_epoch
-        As for :func:`train` (``l1``, ``l2`` and ``spectral`` apply to both phases).
+    model, dataset, l1, l2, spectral, partition, progress, on_epoch
+        As for :func:`train` (the penalties and regularizers apply to both phases).
     epochs : int, optional
         Epochs of plain training (default 20 for an MLP, 10 for a CNN).
     prune_epochs : int, optional
@@ -277,8 +283,18 @@ def paper_recipe(
         else [progress, progress]
     )
     phases = [
-        _Phase(epochs, batch_size, 1e-3, seed, None, l1, l2, spectral),
-        _Phase(prune_epochs, batch_size, 1e-3, (seed + 1) % 2**64, schedule, l1, l2, spectral),
+        _Phase(epochs, batch_size, 1e-3, seed, None, l1, l2, spectral, partition),
+        _Phase(
+            prune_epochs,
+            batch_size,
+            1e-3,
+            (seed + 1) % 2**64,
+            schedule,
+            l1,
+            l2,
+            spectral,
+            partition,
+        ),
     ]
     return _phases(
         model, dataset, phases, shown, state=state, on_trained=on_trained, on_epoch=on_epoch
@@ -297,13 +313,16 @@ class _Phase:
     l1: float
     l2: float
     spectral: Spectral | None = None
+    partition: Partition | None = None
 
     def record(self, n_train: int) -> dict:
         """Plain values naming the phase (and its data's size), kept in a state file
-        (``spectral`` only when set, so states saved before it existed still resume)."""
-        plain = {k: v for k, v in asdict(self).items() if k not in ("prune", "spectral")}
-        if self.spectral is not None:
-            plain["spectral"] = asdict(self.spectral)
+        (the regularizers only when set, so states saved before they existed still resume)."""
+        terms = ("spectral", "partition")
+        plain = {k: v for k, v in asdict(self).items() if k != "prune" and k not in terms}
+        for term in terms:
+            if getattr(self, term) is not None:
+                plain[term] = asdict(getattr(self, term))
         return {
             **plain,
             "prune": None if self.prune is None else asdict(self.prune),
@@ -409,6 +428,12 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
         regularizer = SpectralRegularizer(
             model, n_eigenvalues=spectral.n_eigenvalues, kernel_norm=spectral.kernel_norm
         )
+    partition = phase.partition
+    partition_loss = None
+    if partition is not None and partition.strength > 0:
+        partition_loss = PartitionRegularizer(
+            model, n_clusters=partition.n_clusters, kernel_norm=partition.kernel_norm
+        )
     history = History(seed=seed)
     step = first_epoch = 0
     if resume is not None:
@@ -417,6 +442,8 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
             bar.update(first_epoch)
         if first_epoch == epochs:
             model.eval()  # as evaluate() left it
+        if partition_loss is not None and resume.get("partition_labels") is not None:
+            partition_loss.use(resume["partition_labels"])  # the partition in force then
     for epoch in range(first_epoch, epochs):
         started = time.perf_counter()
         model.train()
@@ -435,6 +462,10 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
                 # After the forward pass: a pruned layer's weight is the one it just used.
                 scale = spectral.strength / spectral.n_eigenvalues * spectral.every
                 objective = objective + scale * regularizer()
+            if partition_loss is not None:
+                if step % partition.refresh_every == 0 or partition_loss.labels is None:
+                    partition_loss.refresh()
+                objective = objective + partition.strength * partition_loss()
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
@@ -463,7 +494,10 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
             }
         )
         if after_epoch is not None:
-            after_epoch(_snapshot(model, optimizer, generator, device, epoch + 1, step, history))
+            snapshot = _snapshot(model, optimizer, generator, device, epoch + 1, step, history)
+            if partition_loss is not None and partition_loss.labels is not None:
+                snapshot["partition_labels"] = [lab.tolist() for lab in partition_loss.labels]
+            after_epoch(snapshot)
         bar.update(1, info)
     return history
 
