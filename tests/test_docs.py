@@ -39,6 +39,8 @@ def test_docstring_examples(module):
         "modcore.nn.models",
         "modcore.nn.prune",
         "modcore.nn.train",
+        "modcore.nn.clusterable_init",
+        "modcore.nn.regularizers",
         "modcore.nn.checkpoint",
         "modcore.nn.datasets",
         "modcore.nn.lesion.masks",

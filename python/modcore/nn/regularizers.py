@@ -124,7 +124,7 @@ class _Eigenvalues(torch.autograd.Function):
         ctx.solver = solver
         ctx.save_for_backward(torch.from_numpy(vectors), torch.from_numpy(lam), *blocks)
         ctx.nodes = (node_group, node_index)
-        return torch.from_numpy(lam).to(blocks[0].dtype)
+        return torch.from_numpy(lam).to(blocks[0].device, blocks[0].dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -192,12 +192,12 @@ class _Solver:
         dtype = torch.float64
         degree = [torch.zeros(int(n), dtype=dtype) for n in self.sizes]
         for (src, dst), b in zip(self.pairs, blocks):
-            b = b.detach().to(dtype)
+            b = b.detach().to("cpu", dtype)
             degree[src] += b.sum(1)
             degree[dst] += b.sum(0)
         group = torch.from_numpy(np.asarray(node_group, dtype=np.int64))
         index = torch.from_numpy(np.asarray(node_index, dtype=np.int64))
-        g = grad.detach().to(dtype)
+        g = grad.detach().to("cpu", dtype)
         mu = 1.0 - lam
         y = []  # per group: D^-1/2 u on its live units, 0 on dropped ones
         for i, n in enumerate(self.sizes):
@@ -209,7 +209,7 @@ class _Solver:
         out = []
         for (src, dst), b in zip(self.pairs, blocks):
             gb = square[src][:, None] + square[dst][None, :] - 2.0 * (y[src] * g) @ y[dst].T
-            out.append(gb.to(b.dtype))
+            out.append(gb.to(b.device, b.dtype))  # computed on the CPU, as the solve
         return out
 
 
