@@ -246,7 +246,13 @@ def laplacian_eigenvalues(
     torch.Tensor
         Shape ``(n_eigenvalues,)``, ascending. The trivial eigenvalues are the
         zeros of the connected components (units without edges are dropped); the
-        next ones are returned. Gradients flow to the blocks by dλ = uᵀ dL u.
+        next ones are returned. Gradients flow to the blocks by dλ = uᵀ dL u. The
+        gradient of a sum over a whole group of repeated eigenvalues does not depend
+        on the eigenvectors chosen; that of a single one of them, or of a sum that
+        cuts a group (a :class:`DegenerateEigenvalueWarning` at the k-th), does: it is
+        then a supergradient of the sum (the sum of the smallest eigenvalues is
+        concave in the Laplacian), finite, and without a warm start the same for the
+        same graph.
     """
     pairs = [tuple(int(v) for v in p) for p, _ in blocks]
     tensors = [b for _, b in blocks]
