@@ -326,3 +326,30 @@ def test_partition_training_resumes_bitwise(tmp_path):
     train(resumed, ds, state=state, **options)
     for a, b in zip(whole.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_paper_recipe_with_both_regularizers_prunes_as_usual(arch):
+    from modcore.nn import layer_sparsity, paper_recipe, weight_layers
+
+    flat = arch == "mlp"
+    ds = load_dataset("line", n_train=64, n_test=16, seed=0, flatten=flat)
+    if flat:
+        model = MLP([784, 16, 10], seed=0)
+    else:
+        model = CNN((1, 28, 28), n_classes=10, channels=(3, 4, 4), dense=(8,), seed=0)
+    history = paper_recipe(
+        model,
+        ds,
+        epochs=1,
+        prune_epochs=1,
+        batch_size=16,
+        seed=0,
+        progress=False,
+        spectral=Spectral(strength=1e-3, n_eigenvalues=2, every=2),
+        partition=Partition(strength=0.1, n_clusters=3, refresh_every=2),
+    )
+    # The regularizers read the masked weights while pruning and leave the schedule alone.
+    assert np.isfinite(history.loss).all()
+    sizes = [layer.weight.numel() for layer in weight_layers(model)]
+    assert layer_sparsity(model) == pytest.approx([round(0.9 * n) / n for n in sizes], abs=1e-7)
