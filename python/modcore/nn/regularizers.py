@@ -326,6 +326,16 @@ class SpectralRegularizer:
         self.sizes = self.graph.sizes
         self._solver = _Solver(self.sizes, self.graph.pairs, int(n_eigenvalues), tol, "auto")
 
+    @property
+    def warm_start(self) -> np.ndarray | None:
+        """The eigenvectors the next solve starts from (the last solve's, live units x
+        (k + 1)); settable, e.g. from a saved training state."""
+        return self._solver.warm
+
+    @warm_start.setter
+    def warm_start(self, vectors) -> None:
+        self._solver.warm = None if vectors is None else np.ascontiguousarray(vectors, float)
+
     def eigenvalues(self) -> torch.Tensor:
         """The regularized eigenvalues, ascending, differentiable."""
         return laplacian_eigenvalues(

@@ -180,6 +180,7 @@ def train(
     (1, 0)
     """
     _check_training(model, dataset, epochs, batch_size, lr, l1, l2)
+    _check_terms(spectral, partition)
     phase = _Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2, spectral, partition)
     return _phases(model, dataset, [phase], [progress], state=state, on_epoch=on_epoch)
 
@@ -269,6 +270,7 @@ def paper_recipe(
     prune_epochs = recipe["prune_epochs"] if prune_epochs is None else prune_epochs
     batch_size = recipe["batch_size"] if batch_size is None else batch_size
     _check_training(model, dataset, epochs, batch_size, 1e-3, l1, l2)
+    _check_terms(spectral, partition)
     check_positive_int(prune_epochs, "prune_epochs")
     seed = check_seed(seed)
     schedule = PruneSchedule(
@@ -398,6 +400,18 @@ def _check_training(model, dataset, epochs, batch_size, lr, l1, l2) -> None:
         )
 
 
+def _check_terms(spectral, partition) -> None:
+    for value, kind, name in (
+        (spectral, Spectral, "spectral"),
+        (partition, Partition, "partition"),
+    ):
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(
+                f"{name} must be a modcore.nn.regularizers.{kind.__name__} or None, got "
+                f"{type(value).__name__}"
+            )
+
+
 def _n_outputs(model, x) -> int | None:
     """The width of the model's (batch, classes) output, from one pass in eval mode."""
     was_training = model.training
@@ -444,6 +458,9 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
             model.eval()  # as evaluate() left it
         if partition_loss is not None and resume.get("partition_labels") is not None:
             partition_loss.use(resume["partition_labels"])  # the partition in force then
+        if regularizer is not None and isinstance(resume.get("spectral_warm"), torch.Tensor):
+            # The solver's start: its vectors (to the tolerance) follow from it, bit by bit.
+            regularizer.warm_start = resume["spectral_warm"].numpy()
     for epoch in range(first_epoch, epochs):
         started = time.perf_counter()
         model.train()
@@ -497,6 +514,8 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
             snapshot = _snapshot(model, optimizer, generator, device, epoch + 1, step, history)
             if partition_loss is not None and partition_loss.labels is not None:
                 snapshot["partition_labels"] = [lab.tolist() for lab in partition_loss.labels]
+            if regularizer is not None and regularizer.warm_start is not None:
+                snapshot["spectral_warm"] = torch.from_numpy(regularizer.warm_start.copy())
             after_epoch(snapshot)
         bar.update(1, info)
     return history
