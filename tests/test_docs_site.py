@@ -102,6 +102,7 @@ def _documented_names(api_rst: str) -> set:
     [
         "modcore",
         "modcore.nn",
+        "modcore.nn.regularizers",
         "modcore.nn.lesion",
         "modcore.report.plot",
         "modcore.report.html",

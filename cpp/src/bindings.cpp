@@ -351,6 +351,48 @@ py::dict embedding_py(const Sizes& sizes, const py::list& blocks, int k, double 
     return d;
 }
 
+// The nev smallest non-trivial eigenpairs of the normalized Laplacian (spectral.hpp),
+// for the training regularizer; `warm` (live units x m, or None) starts Lanczos.
+py::dict eigenpairs_py(const Sizes& sizes, const py::list& blocks, int nev, double tol,
+                       const std::string& method, const py::object& warm, const std::string& drop,
+                       const std::string& normalize, int n_jobs) {
+    SpectralOptions opt;
+    opt.tol = tol;
+    opt.method = method_of(method);
+    const GraphOptions gopt = graph_options(drop, normalize);
+    const Inputs in = inputs_of(sizes, blocks);
+    py::array_t<double, py::array::c_style | py::array::forcecast> start;
+    const bool has_warm = !warm.is_none();
+    if (has_warm) {
+        start = warm.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
+        if (start.ndim() != 2) throw std::invalid_argument("warm must be 2-D (units x vectors)");
+    }
+    Graph g;
+    Eigenpairs res = interruptible([&](const CancelToken& token) {
+        g = prepared(in, gopt, token);
+        opt.cancel = &token;
+        const double* w = nullptr;
+        int m = 0;
+        if (has_warm && start.shape(1) > 0) {
+            if (start.shape(0) != g.n_nodes)
+                throw std::invalid_argument("warm has " + std::to_string(start.shape(0)) +
+                                            " rows but the graph has " +
+                                            std::to_string(g.n_nodes) + " live units");
+            w = start.data();
+            m = static_cast<int>(start.shape(1));
+        }
+        return nontrivial_eigenpairs(g, nev, opt, w, m, resolve_threads(n_jobs));
+    });
+    const auto n = static_cast<py::ssize_t>(g.n_nodes);
+    py::dict d = node_map(g);
+    const auto got = static_cast<py::ssize_t>(res.values.size());
+    d["eigenvalues"] = to_numpy(std::move(res.values));
+    d["eigenvectors"] = to_numpy(std::move(res.vectors)).reshape({n, got});
+    d["n_components"] = res.n_components;
+    d["eigen_method"] = method_name(res.method);
+    return d;
+}
+
 // (ncut, modularity, dropped): arrays of shape (count, len(ks)), row i for shuffle
 // first + i, and the units each shuffled graph left out.
 py::tuple shuffled_scores_py(const Sizes& sizes, const py::list& blocks, const std::string& shuffle,
@@ -428,6 +470,9 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_clusters"), py::arg("tol"), py::arg("method"),
           py::arg("drop") = "isolated", py::arg("normalize") = "none", py::arg("n_jobs") = 1,
           py::arg("large_graph") = kLargeGraphEdges);
+    m.def("nontrivial_eigenpairs", &eigenpairs_py, py::arg("sizes"), py::arg("blocks"),
+          py::arg("n_eigenvalues"), py::arg("tol"), py::arg("method"), py::arg("warm") = py::none(),
+          py::arg("drop") = "isolated", py::arg("normalize") = "none", py::arg("n_jobs") = 1);
     m.def("cluster_curve", &cluster_curve_py, py::arg("sizes"), py::arg("blocks"), py::arg("ks"),
           py::arg("n_init"), py::arg("max_iter"), py::arg("tol"), py::arg("method"),
           py::arg("select_by"), py::arg("refine"), py::arg("assign_labels"), py::arg("seed"),

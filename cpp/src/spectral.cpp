@@ -81,6 +81,27 @@ std::vector<double> start_vector(const Graph& g, Index lo, Index n, std::uint64_
     return v;
 }
 
+// The Lanczos start vector on nodes [lo, lo + n): start_vector, or, when `warm`
+// (a vector over all nodes) is given, its segment there (normalized) plus 1e-6 of
+// start_vector (normalized). A warm vector is the sum of a nearby graph's
+// eigenvectors (the previous training step's), so the Krylov space starts almost
+// inside the wanted subspace; the small start_vector part keeps every other
+// direction in reach when the subspace has moved (and Lanczos from an exactly
+// invariant start from breaking down).
+std::vector<double> start_from(const Graph& g, Index lo, Index n, const std::vector<double>* warm) {
+    std::vector<double> v = start_vector(g, lo, n);
+    if (warm == nullptr) return v;
+    double warm_norm = 0.0, v_norm = 0.0;
+    for (Index i = 0; i < n; ++i) {
+        warm_norm += (*warm)[lo + i] * (*warm)[lo + i];
+        v_norm += v[i] * v[i];
+    }
+    if (!(warm_norm > 0.0) || !std::isfinite(warm_norm) || !(v_norm > 0.0)) return v;
+    const double a = 1.0 / std::sqrt(warm_norm), b = 1e-6 / std::sqrt(v_norm);
+    for (Index i = 0; i < n; ++i) v[i] = a * (*warm)[lo + i] + b * v[i];
+    return v;
+}
+
 // r orthonormal vectors spanning an r-dimensional subspace of range(P), for an
 // orthogonal projector P on R^n given by its diagonal and by column(i, v), which
 // writes P e_i: Gram-Schmidt on P's columns, the column with the largest
@@ -405,10 +426,11 @@ void solve_dense(const Graph& g, const NormalizedAdjacency& na, const Embedding&
 }
 
 bool solve_full(const Graph& g, const NormalizedAdjacency& na, const Embedding& emb, int nev,
-                const SpectralOptions& opt, Eigen::VectorXd& evals, Eigen::MatrixXd& x) {
+                const SpectralOptions& opt, Eigen::VectorXd& evals, Eigen::MatrixXd& x,
+                const std::vector<double>* warm = nullptr) {
     Deflation defl(g, emb.component, emb.n_components, 0, g.n_nodes);
     FullOp op(defl, opt.cancel, na);
-    if (!lanczos(op, nev, -1.0, start_vector(g, 0, g.n_nodes),
+    if (!lanczos(op, nev, -1.0, start_from(g, 0, g.n_nodes, warm),
                  start_vector(g, 0, g.n_nodes, kCheckStream), opt, evals, x))
         return false;
     cut_at(evals, x, nev, g.key.data());
@@ -424,7 +446,7 @@ bool solve_full(const Graph& g, const NormalizedAdjacency& na, const Embedding& 
 // resolve. Returns false when neither applies or the wanted vectors reach below 0.
 bool solve_bipartite(const Graph& g, const NormalizedAdjacency& na, const Embedding& emb,
                      int nev, const SpectralOptions& opt, Eigen::VectorXd& evals,
-                     Eigen::MatrixXd& x) {
+                     Eigen::MatrixXd& x, const std::vector<double>* warm = nullptr) {
     const int c = emb.n_components;
     // The smaller side; at equal sizes the one with the larger sum of unit keys, so
     // the choice does not follow the order of groups (a chain read backwards).
@@ -442,7 +464,7 @@ bool solve_bipartite(const Graph& g, const NormalizedAdjacency& na, const Embedd
     Eigen::MatrixXd u;
     Eigen::VectorXd sigma2;
     const bool lanczos_ok = s_n - c > nev + 20 && nev <= kMaxLanczosVectors;
-    if (!(lanczos_ok && lanczos(op, nev, 0.0, start_vector(g, s_lo, s_n),
+    if (!(lanczos_ok && lanczos(op, nev, 0.0, start_from(g, s_lo, s_n, warm),
                                 start_vector(g, s_lo, s_n, kCheckStream), opt, sigma2, u))) {
         if (s_n > kDenseMaxNodes) return false;
         const auto solver = dense_solve(op);
@@ -630,6 +652,63 @@ std::vector<double> embedding_columns(const Graph& g, const Embedding& emb, int 
         std::copy_n(&emb.rows[static_cast<std::size_t>(i) * dim], c, &out[i * k]);
         for (Index j = c; j < k; ++j) out[i * k + j] = x(i, j - c) / std::sqrt(g.degree[i]);
     }
+    return out;
+}
+
+Eigenpairs nontrivial_eigenpairs(const Graph& g, int nev, const SpectralOptions& opt,
+                                 const double* warm, int n_warm, int n_threads) {
+    Eigenpairs out;
+    Embedding emb;
+    emb.component = connected_components(g, emb.n_components);
+    const int c = emb.n_components;
+    const Index n = g.n_nodes;
+    out.n_components = c;
+    if (nev < 1) throw std::invalid_argument("nev must be >= 1, got " + std::to_string(nev));
+    nev = static_cast<int>(std::min<Index>(nev, n - c));
+    if (nev < 1)
+        throw std::invalid_argument("the graph has " + std::to_string(n) + " live units in " +
+                                    std::to_string(c) + " connected components: no non-trivial "
+                                    "eigenvalue");
+    if (opt.method == EigenMethod::Dense && n > kDenseMaxNodes)
+        throw std::invalid_argument("eigen_method 'dense': " + too_big_for_dense(n));
+    // The warm start: the sum of the previous eigenvectors, one value per node.
+    std::vector<double> start;
+    if (warm != nullptr && n_warm > 0) {
+        start.assign(n, 0.0);
+        for (Index i = 0; i < n; ++i)
+            for (int j = 0; j < n_warm; ++j) start[i] += warm[i * n_warm + j];
+    }
+    const std::vector<double>* v0 = start.empty() ? nullptr : &start;
+    const NormalizedAdjacency na(g, opt, n_threads);
+    Eigen::MatrixXd x;
+    Eigen::VectorXd evals;
+    bool solved = false;
+    const EigenMethod asked = opt.method;
+    if (asked == EigenMethod::Dense || (asked == EigenMethod::Auto && n <= kDenseAutoNodes)) {
+        solve_dense(g, na, emb, nev, opt, evals, x);
+        out.method = EigenMethod::Dense;
+        solved = true;
+    }
+    if (!solved && g.bipartite && asked != EigenMethod::Full) {
+        solved = solve_bipartite(g, na, emb, nev, opt, evals, x, v0);
+        if (solved) out.method = EigenMethod::Bipartite;
+    }
+    if (!solved && n - c > nev + 20 && nev <= kMaxLanczosVectors) {
+        solved = solve_full(g, na, emb, nev, opt, evals, x, v0);
+        if (solved) out.method = EigenMethod::Full;
+    }
+    if (!solved) {
+        if (n > kDenseMaxNodes)
+            throw std::runtime_error("Lanczos did not converge for " + std::to_string(nev) +
+                                     " eigenvectors of a " + std::to_string(n) +
+                                     "-unit graph, and " + too_big_for_dense(n));
+        solve_dense(g, na, emb, nev, opt, evals, x);
+        out.method = EigenMethod::Dense;
+    }
+    out.values.assign(evals.data(), evals.data() + nev);
+    out.vectors.resize(static_cast<std::size_t>(n) * nev);
+    for (Index i = 0; i < n; ++i)
+        for (int j = 0; j < nev; ++j) out.vectors[static_cast<std::size_t>(i) * nev + j] = x(i, j);
     return out;
 }
 

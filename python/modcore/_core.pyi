@@ -63,6 +63,17 @@ def spectral_embedding(
     n_jobs: int = 1,
     large_graph: int = ...,
 ) -> dict[str, Any]: ...
+def nontrivial_eigenpairs(
+    sizes: _Sizes,
+    blocks: list[CoreBlock],
+    n_eigenvalues: int,
+    tol: float,
+    method: str,
+    warm: Any = None,
+    drop: str = "isolated",
+    normalize: str = "none",
+    n_jobs: int = 1,
+) -> dict[str, Any]: ...
 def cluster_curve(
     sizes: _Sizes,
     blocks: list[CoreBlock],

@@ -70,4 +70,26 @@ Embedding spectral_embedding(const Graph& g, int k, const SpectralOptions& opt,
 // of the repeated eigenvalue's columns, as spectral_embedding does at its own cut-off.
 std::vector<double> embedding_columns(const Graph& g, const Embedding& emb, int k);
 
+// The top nev eigenpairs of N below its eigenvalues 1 of the connected components,
+// i.e. the nev smallest non-trivial eigenvalues 1 - value of the normalized
+// Laplacian I - N, for training-time regularizers (modcore.nn.regularizers); fewer
+// (n_nodes minus the components) when the graph has no more.
+// `vectors` are unit eigenvectors of N over the live nodes (not scaled by
+// D^-1/2), orthogonal to the components' D^1/2 indicators; where the nev-th
+// eigenvalue is repeated past the cut-off they hold a canonical subspace of its
+// eigenspace (as spectral_embedding). `warm` (n_nodes x n_warm, row-major, or
+// null): eigenvectors of a nearby graph on the same nodes (the previous training
+// step's), whose sum starts Lanczos; the result is the same eigenpairs to the
+// tolerance, reached in fewer products.
+struct Eigenpairs {
+    std::vector<double> values;   // of N, descending, length min(nev, n_nodes - components)
+    std::vector<double> vectors;  // n_nodes x values.size(), row-major
+    int n_components = 0;
+    EigenMethod method = EigenMethod::Auto;
+};
+
+Eigenpairs nontrivial_eigenpairs(const Graph& g, int nev, const SpectralOptions& opt,
+                                 const double* warm = nullptr, int n_warm = 0,
+                                 int n_threads = 1);
+
 }  // namespace modcore

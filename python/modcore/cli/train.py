@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from .options import (
@@ -9,6 +10,7 @@ from .options import (
     _SEED,
     UsageError,
     _fraction,
+    _integer,
     _output_file,
     _widths,
 )
@@ -70,6 +72,7 @@ def add_train_parser(sub) -> None:
         help="cnn only: dropout after each convolution block (the 2021 paper's "
         "variant: 0.25, with --dropout 0.5)",
     )
+    _add_modularity_terms(t)
     t.add_argument(
         "--n-train", type=_COUNT, default=None, help="use only this many training examples"
     )
@@ -86,6 +89,73 @@ def add_train_parser(sub) -> None:
         action="store_true",
         help="no per-epoch progress (phase 'train' then 'prune'; 'batch acc': the "
         "epoch's training batches as trained, 'test acc': the test set, eval mode)",
+    )
+
+
+def _add_modularity_terms(t) -> None:
+    """The ways of training for modularity: weight penalties, a clusterable
+    initialization and the two clusterability regularizers."""
+    penalty = _fraction(closed_low=True, top=float("inf"))
+    t.add_argument(
+        "--l1",
+        type=penalty,
+        default=0.0,
+        help="L1 penalty on the weights, l1 * sum|W| (the papers' variant: 5e-5)",
+    )
+    t.add_argument(
+        "--l2",
+        type=penalty,
+        default=0.0,
+        help="L2 penalty on the weights, l2 * sum W^2 (the papers' variant: 5e-5)",
+    )
+    t.add_argument(
+        "--clusterable-init",
+        type=_integer(2),
+        default=None,
+        metavar="N",
+        help="plant N modules in the initial weights (the 2021 paper's clusterable "
+        "initialization; the authors used 10)",
+    )
+    t.add_argument(
+        "--spectral",
+        type=penalty,
+        default=0.0,
+        metavar="STRENGTH",
+        help="spectral clusterability regularizer of this strength (the authors' port: "
+        "1e-3): the sum of the normalized Laplacian's smallest non-trivial eigenvalues",
+    )
+    t.add_argument(
+        "--spectral-eigenvalues",
+        type=_COUNT,
+        default=3,
+        help="eigenvalues the regularizer sums (default 3)",
+    )
+    t.add_argument(
+        "--spectral-every",
+        type=_COUNT,
+        default=20,
+        help="apply the regularizer every this many steps, scaled by it (default 20)",
+    )
+    t.add_argument(
+        "--partition",
+        type=penalty,
+        default=0.0,
+        metavar="STRENGTH",
+        help="partition loss of this strength (Golechha et al. 2025): the fraction of "
+        "weight mass between the modules of modcore's clustering, reclustered every "
+        "--partition-every steps",
+    )
+    t.add_argument(
+        "--partition-clusters",
+        type=_COUNT,
+        default=12,
+        help="modules of the partition loss's clustering (default 12)",
+    )
+    t.add_argument(
+        "--partition-every",
+        type=_COUNT,
+        default=100,
+        help="steps between the partition loss's clusterings (default 100)",
     )
 
 
@@ -113,7 +183,17 @@ def _train(args, data=None) -> dict:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
-    from ..nn import CNN, DEFAULT_WIDTHS, MLP, RECIPES, checkpoint, paper_recipe, train
+    from ..nn import (
+        CNN,
+        DEFAULT_WIDTHS,
+        MLP,
+        RECIPES,
+        checkpoint,
+        clusterable_init,
+        paper_recipe,
+        train,
+    )
+    from ..nn.regularizers import Partition, Spectral
 
     if args.prune not in (0, 0.9):  # before loading data and training
         raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
@@ -143,6 +223,23 @@ def _train(args, data=None) -> dict:
                 f"--widths starts with {widths[0]} inputs but {data.name} has {data.n_features}"
             )
         model = MLP(widths, dropout=args.dropout, seed=args.seed)
+    if args.clusterable_init is not None:
+        clusterable_init(model, args.clusterable_init, seed=args.seed)
+    spectral = None
+    if args.spectral > 0:
+        spectral = Spectral(
+            strength=args.spectral,
+            n_eigenvalues=args.spectral_eigenvalues,
+            every=args.spectral_every,
+        )
+    partition = None
+    if args.partition > 0:
+        partition = Partition(
+            strength=args.partition,
+            n_clusters=args.partition_clusters,
+            refresh_every=args.partition_every,
+        )
+    terms = {"l1": args.l1, "l2": args.l2, "spectral": spectral, "partition": partition}
     print(
         f"training a {args.arch} ({_describe(model.config)}) on {data.name} ({data.source}), "
         f"{len(data.y_train)} training examples"
@@ -162,6 +259,7 @@ def _train(args, data=None) -> dict:
             batch_size=batch_size,
             seed=args.seed,
             progress=not args.quiet,
+            **terms,
         )
     else:
         history = train(
@@ -171,6 +269,7 @@ def _train(args, data=None) -> dict:
             batch_size=batch_size,
             seed=args.seed,
             progress=not args.quiet,
+            **terms,
         )
     meta = {
         "arch": args.arch,
@@ -186,6 +285,11 @@ def _train(args, data=None) -> dict:
         "epochs": epochs,
         "prune_epochs": prune_epochs if args.prune > 0 else 0,
         "batch_size": batch_size,
+        "l1": args.l1,
+        "l2": args.l2,
+        "clusterable_init": args.clusterable_init,
+        "spectral": None if spectral is None else dataclasses.asdict(spectral),
+        "partition": None if partition is None else dataclasses.asdict(partition),
     }
     checkpoint.save(model, args.out, meta)
     print(

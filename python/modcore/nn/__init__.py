@@ -20,6 +20,7 @@ and the 2021 paper's CNN, on images rather than flat inputs::
 from . import checkpoint
 from .activations import Activations, activations
 from .checkpoint import Checkpoint
+from .clusterable_init import clusterable_init
 from .datasets import DATASET_NAMES, Dataset, DatasetNotFoundError, load_dataset, read_idx
 from .lesion import LesionStudy, lesion_study
 from .models import CNN, DEFAULT_WIDTHS, MLP, linear_layers, weight_layers
@@ -31,6 +32,7 @@ __all__ = [
     "Activations",
     "checkpoint",
     "Checkpoint",
+    "clusterable_init",
     "Dataset",
     "DATASET_NAMES",
     "DatasetNotFoundError",

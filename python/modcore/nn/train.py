@@ -20,6 +20,7 @@ from ..network.checks import check_positive_int, check_seed
 from .datasets import Dataset
 from .models import CNN, weight_layers
 from .prune import PruneSchedule, prune_to_sparsity, remove_masks
+from .regularizers import Partition, PartitionRegularizer, Spectral, SpectralRegularizer
 from .train_state import load_state, save_state
 
 __all__ = ["History", "RECIPES", "train", "paper_recipe", "evaluate", "steps_per_epoch"]
@@ -91,6 +92,8 @@ def train(
     prune: PruneSchedule | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
+    spectral: Spectral | None = None,
+    partition: Partition | None = None,
     progress: ProgressLike = None,
     state: PathLike | None = None,
     on_epoch: Callable[[History], Any] | None = None,
@@ -127,6 +130,17 @@ def train(
         Penalties ``l1 * sum|W|`` and ``l2 * sum W**2`` over the Linear and Conv
         weights (not biases), like Keras' kernel regularizers the papers used
         (5e-5 in their regularised variants).
+    spectral : Spectral, optional
+        The spectral clusterability regularizer
+        (:class:`~modcore.nn.regularizers.SpectralRegularizer`) with these settings:
+        on every ``spectral.every``-th step (counted from 0 in this call) the
+        objective gets ``strength / n_eigenvalues * every`` times the sum of the
+        normalized Laplacian's smallest non-trivial eigenvalues, as the authors'
+        port does.
+    partition : Partition, optional
+        The partition loss (:class:`~modcore.nn.regularizers.PartitionRegularizer`):
+        ``strength`` times the fraction of weight mass between modules, every step,
+        the partition reclustered every ``refresh_every`` steps (from step 0).
     progress : None, bool or callable, default None
         Report each epoch, named by its phase ("train 3/20 epochs", or "prune 2/20
         epochs" with a ``prune`` schedule, then its sparsity): the loss, "batch
@@ -166,7 +180,8 @@ def train(
     (1, 0)
     """
     _check_training(model, dataset, epochs, batch_size, lr, l1, l2)
-    phase = _Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2)
+    _check_terms(spectral, partition)
+    phase = _Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2, spectral, partition)
     return _phases(model, dataset, [phase], [progress], state=state, on_epoch=on_epoch)
 
 
@@ -179,6 +194,8 @@ def paper_recipe(
     batch_size: int | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
+    spectral: Spectral | None = None,
+    partition: Partition | None = None,
     seed: SeedLike = None,
     progress: ProgressLike = None,
     on_trained: Callable[[nn.Module, History], Any] | None = None,
@@ -207,8 +224,8 @@ def paper_recipe(
 
     Parameters
     ----------
-    model, dataset, l1, l2, progress, on_epoch
-        As for :func:`train` (``l1`` / ``l2`` apply to both phases).
+    model, dataset, l1, l2, spectral, partition, progress, on_epoch
+        As for :func:`train` (the penalties and regularizers apply to both phases).
     epochs : int, optional
         Epochs of plain training (default 20 for an MLP, 10 for a CNN).
     prune_epochs : int, optional
@@ -253,6 +270,7 @@ def paper_recipe(
     prune_epochs = recipe["prune_epochs"] if prune_epochs is None else prune_epochs
     batch_size = recipe["batch_size"] if batch_size is None else batch_size
     _check_training(model, dataset, epochs, batch_size, 1e-3, l1, l2)
+    _check_terms(spectral, partition)
     check_positive_int(prune_epochs, "prune_epochs")
     seed = check_seed(seed)
     schedule = PruneSchedule(
@@ -267,8 +285,18 @@ def paper_recipe(
         else [progress, progress]
     )
     phases = [
-        _Phase(epochs, batch_size, 1e-3, seed, None, l1, l2),
-        _Phase(prune_epochs, batch_size, 1e-3, (seed + 1) % 2**64, schedule, l1, l2),
+        _Phase(epochs, batch_size, 1e-3, seed, None, l1, l2, spectral, partition),
+        _Phase(
+            prune_epochs,
+            batch_size,
+            1e-3,
+            (seed + 1) % 2**64,
+            schedule,
+            l1,
+            l2,
+            spectral,
+            partition,
+        ),
     ]
     return _phases(
         model, dataset, phases, shown, state=state, on_trained=on_trained, on_epoch=on_epoch
@@ -286,10 +314,17 @@ class _Phase:
     prune: PruneSchedule | None
     l1: float
     l2: float
+    spectral: Spectral | None = None
+    partition: Partition | None = None
 
     def record(self, n_train: int) -> dict:
-        """Plain values naming the phase (and its data's size), kept in a state file."""
-        plain = {k: v for k, v in asdict(self).items() if k != "prune"}
+        """Plain values naming the phase (and its data's size), kept in a state file
+        (the regularizers only when set, so states saved before they existed still resume)."""
+        terms = ("spectral", "partition")
+        plain = {k: v for k, v in asdict(self).items() if k != "prune" and k not in terms}
+        for term in terms:
+            if getattr(self, term) is not None:
+                plain[term] = asdict(getattr(self, term))
         return {
             **plain,
             "prune": None if self.prune is None else asdict(self.prune),
@@ -365,6 +400,18 @@ def _check_training(model, dataset, epochs, batch_size, lr, l1, l2) -> None:
         )
 
 
+def _check_terms(spectral, partition) -> None:
+    for value, kind, name in (
+        (spectral, Spectral, "spectral"),
+        (partition, Partition, "partition"),
+    ):
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(
+                f"{name} must be a modcore.nn.regularizers.{kind.__name__} or None, got "
+                f"{type(value).__name__}"
+            )
+
+
 def _n_outputs(model, x) -> int | None:
     """The width of the model's (batch, classes) output, from one pass in eval mode."""
     was_training = model.training
@@ -389,6 +436,18 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
     # own order whether or not the phase resumes with masks.
     optimizer = torch.optim.Adam(model.parameters(), lr=phase.lr)
     x, y = dataset.x_train, dataset.y_train
+    spectral = phase.spectral
+    regularizer = None
+    if spectral is not None and spectral.strength > 0:
+        regularizer = SpectralRegularizer(
+            model, n_eigenvalues=spectral.n_eigenvalues, kernel_norm=spectral.kernel_norm
+        )
+    partition = phase.partition
+    partition_loss = None
+    if partition is not None and partition.strength > 0:
+        partition_loss = PartitionRegularizer(
+            model, n_clusters=partition.n_clusters, kernel_norm=partition.kernel_norm
+        )
     history = History(seed=seed)
     step = first_epoch = 0
     if resume is not None:
@@ -397,6 +456,11 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
             bar.update(first_epoch)
         if first_epoch == epochs:
             model.eval()  # as evaluate() left it
+        if partition_loss is not None and resume.get("partition_labels") is not None:
+            partition_loss.use(resume["partition_labels"])  # the partition in force then
+        if regularizer is not None and isinstance(resume.get("spectral_warm"), torch.Tensor):
+            # The solver's start: its vectors (to the tolerance) follow from it, bit by bit.
+            regularizer.warm_start = resume["spectral_warm"].numpy()
     for epoch in range(first_epoch, epochs):
         started = time.perf_counter()
         model.train()
@@ -411,6 +475,14 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             objective = loss + _penalty(layers, phase.l1, phase.l2)
+            if regularizer is not None and step % spectral.every == 0:
+                # After the forward pass: a pruned layer's weight is the one it just used.
+                scale = spectral.strength / spectral.n_eigenvalues * spectral.every
+                objective = objective + scale * regularizer()
+            if partition_loss is not None:
+                if step % partition.refresh_every == 0 or partition_loss.labels is None:
+                    partition_loss.refresh()
+                objective = objective + partition.strength * partition_loss()
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
@@ -439,7 +511,12 @@ def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> Histor
             }
         )
         if after_epoch is not None:
-            after_epoch(_snapshot(model, optimizer, generator, device, epoch + 1, step, history))
+            snapshot = _snapshot(model, optimizer, generator, device, epoch + 1, step, history)
+            if partition_loss is not None and partition_loss.labels is not None:
+                snapshot["partition_labels"] = [lab.tolist() for lab in partition_loss.labels]
+            if regularizer is not None and regularizer.warm_start is not None:
+                snapshot["spectral_warm"] = torch.from_numpy(regularizer.warm_start.copy())
+            after_epoch(snapshot)
         bar.update(1, info)
     return history
 
