@@ -61,6 +61,37 @@ def test_chain_from_blocks_is_the_list_of_matrices():
     assert by_net.group_names == ("a", "b", "c")
 
 
+@pytest.mark.parametrize("skip", [False, True], ids=["chain", "triangle"])
+def test_units_without_edges_change_nothing(skip):
+    # 3 x 100,000 declared units, 600 edges among 300 of them: the core lists the units
+    # with edges instead of a table of all units (memory follows the edges). The result
+    # is the compact network's, each live unit's label at its own place, the rest -1.
+    rng = np.random.default_rng(0)
+    small, big = 100, 100_000
+    spots = [np.sort(rng.choice(big, small, replace=False)) for _ in range(3)]
+    pairs = [(0, 1), (1, 2)] + [(0, 2)] * skip
+    edges = {p: (rng.integers(0, small, 200), rng.integers(0, small, 200)) for p in pairs}
+    values = {p: rng.uniform(1, 2, 200) for p in pairs}
+
+    def network(size, place):
+        return Network(
+            [(name, size) for name in "abc"],
+            [(a, b, (place[a][r], place[b][c], values[a, b])) for (a, b), (r, c) in edges.items()],
+        )
+
+    compact = network(small, [np.arange(small)] * 3)
+    spread = network(big, spots)
+    assert spread.is_bipartite == compact.is_bipartite == (not skip)
+    want = modcore.spectral_cluster(compact, n_clusters=4, seed=0)
+    got = modcore.spectral_cluster(spread, n_clusters=4, seed=0)
+    assert got.ncut == want.ncut and got.n_dropped == want.n_dropped + 3 * (big - small)
+    np.testing.assert_array_equal(got.eigenvalues, want.eigenvalues)
+    for g in range(3):
+        expected = np.full(big, -1)
+        expected[spots[g]] = want.labels[g]
+        np.testing.assert_array_equal(got.labels[g], expected)
+
+
 def test_dense_sparse_and_coo_blocks_are_one_graph():
     w = random_pruned_mlp((40, 30), sparsity=0.6, seed=2)[0]
     rows, cols = np.nonzero(w)
