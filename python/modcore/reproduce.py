@@ -49,6 +49,7 @@ from . import __version__
 from .cluster import ClusterSettings, check_settings
 from .files import ResultLog, atomic_write
 from .io import check_n_jobs, check_positive_int
+from .reproduce_rows import run_schema
 from .significance import MAX_SHUFFLES
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ SETTINGS = (
     "n_test",
     "hidden",
 )
+_SCHEMA = run_schema(CONDITIONS, NULLS, RULES, ARCHS)
 # Runs written before these were settings used these values (reproduce had no such
 # parameters and passed ncut_significance's defaults; only MLPs were reproduced; the
 # labels came from k-means restarts kept by inertia, unrefined).
@@ -819,13 +821,14 @@ def run_options(seeds, quick, quick_values, max_runs, n_jobs, progress) -> tuple
 
 
 @contextmanager
-def run_log(path, what, ours, theirs, say):
+def run_log(path, what, ours, theirs, say, *, schema=_SCHEMA):
     """The :class:`~modcore.files.ResultLog` of a reproduction, open, every row in it
-    checked to be made with the settings ``ours`` (``theirs(row)`` are a row's): runs made
-    with other settings are refused, never mixed in."""
+    checked by ``schema`` (default: a reproduce run's) and to be made with the settings
+    ``ours`` (``theirs(row)`` are a row's): runs made with other settings are refused,
+    never mixed in."""
     with ResultLog(
         path,
-        _check_run,
+        schema,
         what=what,
         on_wait=lambda p: say(
             f"another process is writing {p}; waiting for it to finish", flush=True
@@ -839,13 +842,6 @@ def run_log(path, what, ours, theirs, say):
                     f"{_describe(ours)}): use another --out, or delete it to start over"
                 )
         yield log
-
-
-def _check_run(run: dict) -> dict:
-    missing = {"dataset", "condition", "seed"} - set(run)
-    if missing:
-        raise KeyError(f"a run has no {sorted(missing)}")
-    return run
 
 
 def read_runs(path) -> list:
@@ -868,7 +864,7 @@ def read_runs(path) -> list:
         by a crash) is left out; the file is only read, never waited for: see
         :meth:`modcore.files.ResultLog.snapshot`.
     """
-    return ResultLog(path, _check_run, what="modcore reproduce runs").snapshot()
+    return ResultLog(path, _SCHEMA, what="modcore reproduce runs").snapshot()
 
 
 # --- the table ---------------------------------------------------------------------------

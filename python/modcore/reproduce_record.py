@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from .files import atomic_write
-from .reproduce import RULES, SETTINGS, _check_run, read_runs, run_log, write_tables
+from .reproduce import RULES, SETTINGS, read_runs, run_log, write_tables
 
 __all__ = ["record_run"]
 
@@ -136,7 +136,7 @@ def _merge(path: Path, rows: list) -> list:
         kept = list(log.rows)
         for row in rows:
             if (row["dataset"], row["condition"], row["seed"]) not in have:
-                log.append(_check_run(row))
+                log.append(row)
                 kept.append(row)
     return kept
 
