@@ -18,6 +18,21 @@ def adjacency(weights):
     return (upper + upper.T).tocsr(), offsets
 
 
+def block_adjacency(groups, blocks):
+    """Dense symmetric adjacency of named groups [(name, size)] joined by blocks
+    [(src name, dst name, (src size, dst size) matrix)]: |matrix| placed at the groups'
+    offsets, blocks between the same groups summed, then mirrored. Numpy only."""
+    sizes = dict(groups)
+    start = dict(zip(sizes, np.cumsum([0, *sizes.values()]).tolist()))
+    n = sum(sizes.values())
+    adj = np.zeros((n, n))
+    for src, dst, block in blocks:
+        block = np.abs(np.asarray(block, dtype=np.float64))
+        assert block.shape == (sizes[src], sizes[dst]), (src, dst, block.shape)
+        adj[start[src] : start[src] + sizes[src], start[dst] : start[dst] + sizes[dst]] += block
+    return adj + adj.T
+
+
 def live_adjacency(weights):
     """Adjacency restricted to neurons with edges, and the mask of those neurons."""
     a, _ = adjacency(weights)

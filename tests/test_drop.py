@@ -206,11 +206,13 @@ def test_first_and_last_group_of_a_general_network():
     c_d[0, 0] = 1.0
     a_d = np.zeros((3, 2))
     a_d[1, 1] = a_d[2, 1] = 1.0
-    net = modcore.Network(
-        [("a", 3), ("b", 2), ("c", 2), ("d", 2)],
-        [("a", "b", a_b), ("b", "c", b_c), ("c", "d", c_d), ("a", "d", a_d)],
+    groups = [("a", 3), ("b", 2), ("c", 2), ("d", 2)]
+    blocks = [("a", "b", a_b), ("b", "c", b_c), ("c", "d", c_d), ("a", "d", a_d)]
+    net = modcore.Network(groups, blocks)
+    offsets = np.cumsum([0, 3, 2, 2, 2])
+    isolated, unreachable, floating = oracles.reach(
+        oracles.block_adjacency(groups, blocks), offsets
     )
-    isolated, unreachable, floating = oracles.reach(net.adjacency(), net.offsets)
     assert unreachable.sum() == floating.sum() == 2  # b1 and c1
     c = modcore.spectral_cluster(net, n_clusters=2, drop="unreachable", seed=0)
     np.testing.assert_array_equal(flat(c.labels) < 0, isolated | unreachable)

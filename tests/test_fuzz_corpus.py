@@ -11,7 +11,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
 from targets import TARGETS, corpus
 
 CASES = [(name, path) for name in TARGETS for path in corpus(name)]
-NEEDS = {"pt": "torch", "checkpoint": "torch", "safetensors": "safetensors"}
+NEEDS = {
+    "pt": "torch",
+    "checkpoint": "torch",
+    "safetensors": "safetensors",
+    "jsonl": "pandas",  # the tables built from the rows read
+    "csv": "pandas",
+}
 
 
 def test_every_target_has_seeds():

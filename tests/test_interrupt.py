@@ -1,7 +1,8 @@
 """Ctrl-C inside each long C++ loop: the call ends with KeyboardInterrupt within a
 second or two, however long the work would have run (minutes here). Each script
-prints a line right before the call; SIGINT follows once the child has spent a
-second of CPU time after it, so it lands inside the call whatever the load."""
+prints a line once the C++ call runs; SIGINT follows once the child has spent a
+second of CPU time after it, so it lands inside the call whatever the load, and the
+script reports whether the C++ call itself handled it (processes.WATCH_CORE)."""
 
 import pytest
 
@@ -12,7 +13,6 @@ from processes import interrupt, run_python
 # Ends the script with code 130 and a line on stdout when KeyboardInterrupt arrives.
 CALL = """
 import sys
-print("calling", flush=True)
 try:
     {call}
 except KeyboardInterrupt:
@@ -22,11 +22,18 @@ print("finished", flush=True)
 """
 
 
-def assert_interrupted(setup, call):
+def assert_interrupted(setup, call, core_function):
+    """SIGINT a second of CPU time into ``_core.<core_function>``; the C++ call itself
+    must have seen it (processes.WATCH_CORE)."""
     rc, out, err = interrupt(
-        setup + CALL.format(call=call), ready="calling", busy_seconds=1.0, timeout=20
+        setup + CALL.format(call=call),
+        ready="calling",
+        in_core=core_function,
+        busy_seconds=1.0,
+        timeout=20,
     )
     assert rc == 130 and "interrupted" in out, (rc, out, err)
+    assert f"SIGINT handled inside _core.{core_function}" in out, (out, err)
 
 
 def test_kmeans_plus_plus_seeding_with_a_large_k():
@@ -43,6 +50,7 @@ w[2000:, 2000:] = rng.uniform(1, 2, (100, 100))
 """,
         "modcore.spectral_cluster([w], n_clusters=2020, n_init=1, seed=0, n_jobs=1, "
         'assign_labels="kmeans", refine=False)',
+        "cluster",
     )
 
 
@@ -61,6 +69,7 @@ w[0, 0] = 1.0
 block = (0, 1, 60000, 60000, False, w, None, None)
 """,
         "_core.graph(np.array([60000, 60000]), [block])",
+        "graph",
     )
 
 

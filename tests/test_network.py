@@ -12,8 +12,9 @@ from modcore import Network, _core
 from modcore.network.synthetic import planted_modular_mlp, random_pruned_mlp
 
 
-def residual_network(seed=0, n=80):
-    """in -> h1 -> h2 -> out plus a skip in -> h2 (same parity: not bipartite)."""
+def residual_parts(seed=0, n=80):
+    """Groups and blocks of in -> h1 -> h2 -> out plus a skip in -> h2 (same parity: not
+    bipartite)."""
     rng = np.random.default_rng(seed)
     w = lambda a, b: np.where(rng.random((a, b)) < 0.3, rng.normal(size=(a, b)), 0.0)  # noqa: E731
     groups = [("in", n), ("h1", n), ("h2", n), ("out", 20)]
@@ -23,7 +24,13 @@ def residual_network(seed=0, n=80):
         ("h2", "out", w(n, 20)),
         ("in", "h2", w(n, n)),
     ]
-    return Network(groups, blocks)
+    return groups, blocks
+
+
+def residual_network(seed=0, n=80):
+    """The Network of residual_parts and its adjacency built from the parts by numpy."""
+    groups, blocks = residual_parts(seed, n)
+    return Network(groups, blocks), sp.csr_matrix(oracles.block_adjacency(groups, blocks))
 
 
 def random_symmetric(n, density, seed):
@@ -54,6 +61,37 @@ def test_chain_from_blocks_is_the_list_of_matrices():
     assert by_net.group_names == ("a", "b", "c")
 
 
+@pytest.mark.parametrize("skip", [False, True], ids=["chain", "triangle"])
+def test_units_without_edges_change_nothing(skip):
+    # 3 x 100,000 declared units, 600 edges among 300 of them: the core lists the units
+    # with edges instead of a table of all units (memory follows the edges). The result
+    # is the compact network's, each live unit's label at its own place, the rest -1.
+    rng = np.random.default_rng(0)
+    small, big = 100, 100_000
+    spots = [np.sort(rng.choice(big, small, replace=False)) for _ in range(3)]
+    pairs = [(0, 1), (1, 2)] + [(0, 2)] * skip
+    edges = {p: (rng.integers(0, small, 200), rng.integers(0, small, 200)) for p in pairs}
+    values = {p: rng.uniform(1, 2, 200) for p in pairs}
+
+    def network(size, place):
+        return Network(
+            [(name, size) for name in "abc"],
+            [(a, b, (place[a][r], place[b][c], values[a, b])) for (a, b), (r, c) in edges.items()],
+        )
+
+    compact = network(small, [np.arange(small)] * 3)
+    spread = network(big, spots)
+    assert spread.is_bipartite == compact.is_bipartite == (not skip)
+    want = modcore.spectral_cluster(compact, n_clusters=4, seed=0)
+    got = modcore.spectral_cluster(spread, n_clusters=4, seed=0)
+    assert got.ncut == want.ncut and got.n_dropped == want.n_dropped + 3 * (big - small)
+    np.testing.assert_array_equal(got.eigenvalues, want.eigenvalues)
+    for g in range(3):
+        expected = np.full(big, -1)
+        expected[spots[g]] = want.labels[g]
+        np.testing.assert_array_equal(got.labels[g], expected)
+
+
 def test_dense_sparse_and_coo_blocks_are_one_graph():
     w = random_pruned_mlp((40, 30), sparsity=0.6, seed=2)[0]
     rows, cols = np.nonzero(w)
@@ -65,9 +103,9 @@ def test_dense_sparse_and_coo_blocks_are_one_graph():
         (np.r_[rows, rows], np.r_[cols, cols], np.r_[w[rows, cols] / 2, w[rows, cols] / 2]),
     ]
     nets = [Network([("x", 40), ("y", 30)], [(0, 1, f)]) for f in forms]
-    adjs = [n.adjacency().toarray() for n in nets]
-    for a in adjs[1:]:
-        np.testing.assert_allclose(a, adjs[0], rtol=1e-15)
+    expected = oracles.block_adjacency([("x", 40), ("y", 30)], [("x", "y", w)])
+    for n in nets:
+        np.testing.assert_allclose(n.adjacency().toarray(), expected, rtol=1e-15)
     ncuts = {modcore.spectral_cluster(n, n_clusters=3, seed=0).ncut for n in nets}
     assert len(ncuts) == 1
 
@@ -96,24 +134,23 @@ def test_precomputed_planted_communities_are_found():
 
 @pytest.mark.parametrize("method", ["auto", "full", "dense"])
 def test_residual_network_is_not_bipartite_and_matches_eigsh(method):
-    net = residual_network()
+    net, adj = residual_network()
     assert not net.is_bipartite
     res = modcore.spectral_cluster(net, n_clusters=8, seed=0, eigen_method=method, tol=1e-10)
     assert res.eigen_method == ("dense" if method == "auto" else method)
-    np.testing.assert_allclose(res.eigenvalues, top_eigenvalues(net.adjacency(), 8), atol=1e-6)
+    np.testing.assert_allclose(res.eigenvalues, top_eigenvalues(adj, 8), atol=1e-6)
     flat = np.concatenate(res.labels)
     live = flat >= 0
-    adj = net.adjacency()
     assert res.ncut == pytest.approx(oracles.ncut(adj[live][:, live], flat[live]), rel=1e-10)
     with pytest.raises(ValueError, match="bipartite"):
         modcore.spectral_cluster(net, n_clusters=8, eigen_method="bipartite")
 
 
 def test_large_residual_network_uses_full_lanczos():
-    net = residual_network(n=200)
+    net, adj = residual_network(n=200)
     res = modcore.spectral_cluster(net, n_clusters=6, seed=0, tol=1e-10)
     assert res.eigen_method == "full"
-    np.testing.assert_allclose(res.eigenvalues, top_eigenvalues(net.adjacency(), 6), atol=1e-6)
+    np.testing.assert_allclose(res.eigenvalues, top_eigenvalues(adj, 6), atol=1e-6)
 
 
 def test_chain_with_a_block_between_layers_of_other_parity_stays_bipartite():

@@ -13,7 +13,6 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 from modcore.experiments import lesions as rl
 from modcore.experiments import reproduce as rep
-from modcore.experiments import runlog
 from modcore.experiments import runs as one_run
 
 # In-process runs on a small MLP and tiny data.
@@ -53,7 +52,7 @@ def test_quick_path_through_the_cli(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "[2/2] line, pruned, seed 0: test acc" in printed
     home = out / "lesions"
-    runs = runlog.read_runs(home / "runs.jsonl")
+    runs = rl.read_lesion_runs(home / "runs.jsonl")
     assert [(r["condition"], r["seed"], r["rule"], r["n_random"]) for r in runs] == [
         ("pruned, dropout", 0, "paper", 10),
         ("pruned", 0, "paper", 10),
@@ -86,11 +85,11 @@ def test_resume_and_reuse_of_the_reproduction_checkpoints(tmp_path, trainings, c
     rl.reproduce_lesions(out=out, n_random=3, max_runs=1, **SMALL)
     assert len(trainings) == 2
     assert "stopping after 1 new runs" in capsys.readouterr().out
-    first = runlog.read_runs(out / "lesions" / "runs.jsonl")
+    first = rl.read_lesion_runs(out / "lesions" / "runs.jsonl")
     assert len(first) == 1 and first[0]["seconds_train"] == 0.0
     rl.reproduce_lesions(out=out, n_random=3, **SMALL)
     assert "1 of 2 lesion runs already in" in capsys.readouterr().out
-    runs = runlog.read_runs(out / "lesions" / "runs.jsonl")
+    runs = rl.read_lesion_runs(out / "lesions" / "runs.jsonl")
     assert len(runs) == 2 and runs[0] == first[0]
     with pytest.raises(ValueError, match="other settings"):
         rl.reproduce_lesions(out=out, n_random=4, **SMALL)
@@ -161,7 +160,7 @@ def test_committed_lesion_results_match_their_run_log_and_the_readme():
     # committed table.
     root = os.path.join(os.path.dirname(__file__), os.pardir)
     home = os.path.join(root, "results", "lesions")
-    runs = runlog.read_runs(os.path.join(home, "runs.jsonl"))
+    runs = rl.read_lesion_runs(os.path.join(home, "runs.jsonl"))
     assert {(r["dataset"], r["condition"], r["seed"]) for r in runs} == {
         ("fashion", c, s) for c in rl.LESION_CONDITIONS for s in range(5)
     }

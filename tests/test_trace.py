@@ -762,16 +762,73 @@ def test_docstring_example_runs():
 # -- end to end -----------------------------------------------------------------------
 
 
+def folded_l1(conv, bn):
+    """(in, out) l1 kernel-slice norms of a conv with the BatchNorm after it folded in."""
+    return l1(conv) * np.abs(bn_scale(bn))[None, :]
+
+
+def fc_block(linear):
+    return np.abs(linear.weight.detach().numpy().astype(float)).T
+
+
+def vgg_by_hand(model):
+    """Groups and blocks of a VGG read off its modules: a chain of convs (their
+    BatchNorms folded in; max pooling keeps channels) and the classifier, whose input
+    is the last conv's channels at 32x32 (five poolings leave a 1x1 map)."""
+    convs = [(n, m) for n, m in model.features.named_children() if isinstance(m, nn.Conv2d)]
+    bns = [m for m in model.features if isinstance(m, nn.BatchNorm2d)]
+    fcs = [(n, m) for n, m in model.classifier.named_children() if isinstance(m, nn.Linear)]
+    groups = [("input", 3)]
+    groups += [(f"features.{n}", m.out_channels) for n, m in convs]
+    groups += [(f"classifier.{n}", m.out_features) for n, m in fcs]
+    blocks = [folded_l1(m, bn) for (_, m), bn in zip(convs, bns)]
+    blocks += [fc_block(m) for _, m in fcs]
+    names = [name for name, _ in groups]
+    return groups, list(zip(names[:-1], names[1:], blocks))
+
+
+def resnet_by_hand(model):
+    """Groups and blocks of ResNet18 read off its modules: each conv (BatchNorm folded
+    in) reads the residual stream, the ReLU of the sum of every block output since the
+    last projection shortcut; fc reads the stream through global average pooling."""
+    blocks, stream = [], ["conv1"]
+
+    def conv(name, sources, module, bn):
+        blocks.extend((src, name, folded_l1(module, bn)) for src in sources)
+
+    conv("conv1", ["input"], model.conv1, model.bn1)
+    for i in range(1, 5):
+        for b, block in enumerate(getattr(model, f"layer{i}")):
+            name = f"layer{i}.{b}"
+            conv(f"{name}.conv1", stream, block.conv1, block.bn1)
+            conv(f"{name}.conv2", [f"{name}.conv1"], block.conv2, block.bn2)
+            if block.downsample is None:
+                stream = [*stream, f"{name}.conv2"]
+            else:
+                conv(f"{name}.downsample.0", stream, *block.downsample)
+                stream = [f"{name}.conv2", f"{name}.downsample.0"]
+    blocks.extend((src, "fc", fc_block(model.fc)) for src in stream)
+    names, sizes = resnet18_groups(model.conv1.out_channels)
+    return list(zip(names, sizes)), blocks
+
+
 @pytest.mark.parametrize(
-    "make, solver", [(lambda: VGG(width=0.125), "bipartite"), (lambda: ResNet18(width=8), "full")]
+    "make, by_hand, solver",
+    [
+        (lambda: VGG(width=0.125), vgg_by_hand, "bipartite"),
+        (lambda: ResNet18(width=8), resnet_by_hand, "full"),
+    ],
 )
-def test_traced_models_go_through_ncut_significance(make, solver):
+def test_traced_models_go_through_ncut_significance(make, by_hand, solver):
     import modcore
-    from oracles import ncut as oracle_ncut
+    import oracles
 
     torch.manual_seed(5)
     model = make()
-    net = network_from_module(model, input_shape=(3, 32, 32))
+    gen = torch.Generator().manual_seed(5)
+    for bn in model.modules():
+        if isinstance(bn, nn.BatchNorm2d):
+            randomize_bn(bn, gen)
     sig = modcore.ncut_significance(
         model,
         input_shape=(3, 32, 32),
@@ -781,14 +838,19 @@ def test_traced_models_go_through_ncut_significance(make, solver):
         n_jobs=1,
         progress=False,
     )
-    assert sig.clustering.group_names == net.names
+    # The n-cut of the returned labels on the graph built by hand from the weights (in
+    # float64; the tracer folds BatchNorm in float32, hence the tolerance).
+    groups, blocks = by_hand(model)
+    assert sig.clustering.group_names == tuple(name for name, _ in groups)
     assert sig.clustering.eigen_method == solver
-    assert [len(lab) for lab in sig.labels] == list(net.sizes)
+    assert [len(lab) for lab in sig.labels] == [size for _, size in groups]
     assert sig.ncut == pytest.approx(
-        oracle_ncut(net.adjacency(), np.concatenate(sig.labels)), rel=1e-9
+        oracles.ncut(oracles.block_adjacency(groups, blocks), np.concatenate(sig.labels)),
+        rel=1e-6,
     )
     assert sig.shuffled_ncuts.shape == (20,)
     # Tracing inside ncut_significance is the same as passing the traced Network.
+    net = network_from_module(model, input_shape=(3, 32, 32))
     again = modcore.ncut_significance(
         net, n_clusters=6, n_shuffles=20, seed=0, n_jobs=1, progress=False
     )

@@ -179,6 +179,71 @@ void drop_unreachable(Graph& g, Drop drop) {
     g = std::move(out);
 }
 
+// Units with edges and a value per such unit (an edge count, then a node id). A table
+// over every declared unit when the network has the entries to pay for one; otherwise
+// the sorted list of edge endpoints, so that memory follows the edges: units declared
+// but never joined (2^31 of them around 8 edges) cost nothing.
+class LiveUnits {
+public:
+    // Sized from the entries' count; `endpoints(take)` calls take(unit) for both ends
+    // of every edge (the first read of the network).
+    template <class Endpoints>
+    LiveUnits(Index n_all, Index n_entries, Endpoints endpoints)
+        : table_(n_all <= 2 * n_entries + kSmall) {
+        if (table_) {
+            count_.assign(n_all, 0);
+            endpoints([&](Index v) { ++count_[v]; });
+            n_slots_ = n_all;
+            return;
+        }
+        units_.reserve(2 * n_entries);
+        endpoints([&](Index v) { units_.push_back(v); });
+        std::sort(units_.begin(), units_.end());
+        std::size_t n = 0;  // runs of equal units -> (unit, count)
+        for (std::size_t i = 0; i < units_.size(); ++n) {
+            std::size_t j = i;
+            while (j < units_.size() && units_[j] == units_[i]) ++j;
+            units_[n] = units_[i];
+            count_.push_back(static_cast<Index>(j - i));
+            i = j;
+        }
+        units_.resize(n);
+        units_.shrink_to_fit();
+        n_slots_ = static_cast<Index>(n);
+    }
+
+    // Calls f(unit, slot) for the units in [lo, hi) with an edge, in unit order.
+    template <class F>
+    void each_in(Index lo, Index hi, F f) const {
+        if (table_) {
+            for (Index v = lo; v < hi; ++v)
+                if (count_[v] > 0) f(v, v);
+            return;
+        }
+        auto it = std::lower_bound(units_.begin(), units_.end(), lo);
+        for (; it != units_.end() && *it < hi; ++it) f(*it, it - units_.begin());
+    }
+
+    // The slot of unit v; -1 when it has no edge and the units are listed (a table's
+    // slot is the unit: its value says whether it has edges).
+    Index slot(Index v) const {
+        if (table_) return v;
+        auto it = std::lower_bound(units_.begin(), units_.end(), v);
+        return it != units_.end() && *it == v ? it - units_.begin() : -1;
+    }
+
+    Index n_slots() const { return n_slots_; }
+    Index count(Index slot) const { return count_[slot]; }
+    void forget_counts() { std::vector<Index>().swap(count_); }
+
+private:
+    static constexpr Index kSmall = Index{1} << 16;
+    bool table_;
+    Index n_slots_ = 0;
+    std::vector<Index> units_;  // without the table: the units with edges, sorted
+    std::vector<Index> count_;  // per slot: edges of the unit
+};
+
 }  // namespace
 
 Graph build_graph(const EdgeSource& src, Drop drop, const CancelToken* cancel) {
@@ -216,22 +281,22 @@ Graph build_graph(const EdgeSource& src, Drop drop, const CancelToken* cancel) {
         }
     };
 
-    std::vector<Index> count(n_all, 0);
-    each_edge([&](Index a, Index b, double) {
-        ++count[a];
-        ++count[b];
+    LiveUnits live(n_all, src.total_entries(), [&](auto take) {
+        each_edge([&](Index a, Index b, double) {
+            take(a);
+            take(b);
+        });
     });
 
     std::vector<int> colour;
     g.bipartite = colour_groups(src, colour);
-    std::vector<Index> live_id(n_all, -1);
+    std::vector<Index> live_id(live.n_slots(), -1);  // per slot: the node id
     auto number_group = [&](std::size_t l) {
-        for (Index i = 0; i < g.group_sizes[l]; ++i) {
-            if (count[offset[l] + i] == 0) continue;
-            live_id[offset[l] + i] = g.n_nodes++;
+        live.each_in(offset[l], offset[l + 1], [&](Index v, Index at) {
+            live_id[at] = g.n_nodes++;
             g.node_group.push_back(static_cast<std::int32_t>(l));
-            g.node_index.push_back(i);
-        }
+            g.node_index.push_back(v - offset[l]);
+        });
     };
     if (g.bipartite) {
         for (int side = 0; side < 2; ++side) {
@@ -246,10 +311,10 @@ Graph build_graph(const EdgeSource& src, Drop drop, const CancelToken* cancel) {
         throw std::invalid_argument("the network has more than 2^31 live units");
 
     g.indptr.assign(g.n_nodes + 1, 0);
-    for (Index v = 0; v < n_all; ++v)
-        if (live_id[v] >= 0) g.indptr[live_id[v] + 1] = count[v];
+    for (Index at = 0; at < live.n_slots(); ++at)
+        if (live_id[at] >= 0) g.indptr[live_id[at] + 1] = live.count(at);
     for (Index i = 0; i < g.n_nodes; ++i) g.indptr[i + 1] += g.indptr[i];
-    std::vector<Index>().swap(count);
+    live.forget_counts();
 
     const Index nnz = g.indptr[g.n_nodes];
     g.indices.resize(nnz);
@@ -263,18 +328,21 @@ Graph build_graph(const EdgeSource& src, Drop drop, const CancelToken* cancel) {
             "the network's weights changed while its graph was built (written by another "
             "thread?)");
     };
-    auto slot = [&](Index v) {
-        const Index i = live_id[v];
-        if (i < 0 || cursor[i] == g.indptr[i + 1]) throw other_edges();
-        return i;
+    auto node = [&](Index v) {
+        const Index at = live.slot(v);
+        if (at < 0 || live_id[at] < 0) throw other_edges();
+        return live_id[at];
+    };
+    auto add = [&](Index i, Index j, double w) {  // j after i in row i, if it has room
+        if (cursor[i] == g.indptr[i + 1]) throw other_edges();
+        g.indices[cursor[i]] = static_cast<std::int32_t>(j);
+        g.weights[cursor[i]++] = w;
     };
     each_edge([&](Index a, Index b, double w) {
-        a = slot(a);
-        g.indices[cursor[a]] = static_cast<std::int32_t>(live_id[b]);
-        g.weights[cursor[a]++] = w;
-        b = slot(b);
-        g.indices[cursor[b]] = static_cast<std::int32_t>(a);
-        g.weights[cursor[b]++] = w;
+        a = node(a);
+        b = node(b);
+        add(a, b, w);
+        add(b, a, w);
     });
     for (Index i = 0; i < g.n_nodes; ++i)
         if (cursor[i] != g.indptr[i + 1]) throw other_edges();

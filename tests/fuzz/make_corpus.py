@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import random
 import struct
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,6 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from targets import TARGETS, corpus_dir
+
+import modcore
 
 
 def _chains():
@@ -77,6 +81,40 @@ def idx_files() -> dict:
     return {"images": raw, "images-gz": gzip.compress(raw), "labels": labels}
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _short_lists(row: dict) -> dict:
+    """``row`` with every list of more than 3 numbers cut to 3 (the null's n-cuts), so
+    that seeds stay small."""
+    return {k: v[:3] if isinstance(v, list) and len(v) > 3 else v for k, v in row.items()}
+
+
+def _first_rows(path: Path, n: int) -> bytes:
+    lines = path.read_text().splitlines()[:n]
+    return "".join(json.dumps(_short_lists(json.loads(line))) + "\n" for line in lines).encode()
+
+
+def _sweep_log(suffix: str) -> bytes:
+    rng = np.random.default_rng(0)
+    nets = {name: [rng.normal(size=(6, 5)), rng.normal(size=(5, 4))] for name in ("a", "b")}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"log{suffix}"
+        modcore.sweep(nets, n_clusters=2, n_shuffles=3, seed=0, results_path=path, progress=False)
+        return path.read_bytes()
+
+
+def log_inputs(suffix: str) -> dict:
+    """Logs modcore wrote: a sweep's, and (JSONL) the committed reproductions' run logs
+    (one-rule and two-rule rows, lesion rows), their lists cut short."""
+    out = {"sweep": _sweep_log(suffix)}
+    if suffix == ".jsonl":
+        out["reproduce-one-rule"] = _first_rows(ROOT / "results" / "runs.jsonl", 2)
+        out["reproduce-two-rules"] = _first_rows(ROOT / "results" / "cnn" / "runs.jsonl", 1)
+        out["lesions"] = _first_rows(ROOT / "results" / "lesions" / "runs.jsonl", 2)
+    return out
+
+
 def core_inputs(n: int = 24) -> dict:
     """Byte strings that reach the core's computation (not a validation error), found by
     drawing random ones: the fuzzer starts from inputs that get past the checks."""
@@ -115,6 +153,8 @@ MAKERS = {
     "idx": idx_files,
     "core": core_inputs,
     "cli": cli_inputs,
+    "jsonl": lambda: log_inputs(".jsonl"),
+    "csv": lambda: log_inputs(".csv"),
 }
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+from modcore.common.files import ResultLog
 
 import modcore
 from modcore import _core
@@ -91,6 +92,69 @@ def idx(data: bytes) -> None:
             read_idx(path)
         except CLEAR:
             pass
+
+
+# The result logs modcore reads back, read as the commands that resume from them read
+# them, down to the tables and the summary's numbers. Their contract is stricter: a row
+# that is not what modcore wrote is a ValueError naming the file (and its line), never
+# another error, nor one that leaves the user to guess which file is wrong.
+def _sweep_log(path: Path) -> None:
+    import pandas as pd
+    from modcore.experiments.sweep import _SCHEMA, FILE_COLUMNS, _adjusted_p_values
+
+    table = pd.DataFrame(
+        ResultLog(path, _SCHEMA, columns=FILE_COLUMNS).snapshot(), columns=list(FILE_COLUMNS)
+    )
+    _adjusted_p_values(table)
+
+
+def _one_settings(path: Path, runs: list, settings) -> list:
+    """The runs up to 5 seeds, as a command reads them: its run log refuses runs made
+    with settings other than its own (so, here, other than the first run's)."""
+    made = [{k: r.get(k) for k in settings} for r in runs]
+    if any(m != made[0] for m in made):
+        raise ValueError(f"{path} holds runs made with other settings")
+    return [r for r in runs if r["seed"] < 5]
+
+
+def _reproduce_log(path: Path) -> None:
+    from modcore.experiments.conditions import SETTINGS
+    from modcore.experiments.reproduce import _seconds
+    from modcore.experiments.runlog import read_runs
+    from modcore.experiments.tables import aggregate, to_markdown
+
+    wanted = _one_settings(path, read_runs(path), SETTINGS)
+    to_markdown(aggregate(wanted), seeds=5)
+    _seconds(wanted)
+
+
+def _lesion_log(path: Path) -> None:
+    from modcore.experiments.lesions import _SETTINGS, aggregate_lesions, read_lesion_runs
+
+    wanted = _one_settings(path, read_lesion_runs(path), _SETTINGS)
+    aggregate_lesions(wanted)
+    sum(r["seconds_train"] + r["seconds_lesion"] for r in wanted)
+
+
+def _read_log(read: Callable[[Path], None], data: bytes, suffix: str) -> None:
+    with written(data, suffix) as path, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            read(path)
+        except ValueError as exc:
+            if str(path) not in str(exc):
+                raise AssertionError(f"the error does not name the file: {exc}") from exc
+
+
+@target("jsonl")
+def jsonl(data: bytes) -> None:
+    for read in (_sweep_log, _reproduce_log, _lesion_log):
+        _read_log(read, data, ".jsonl")
+
+
+@target("csv")
+def csv_log(data: bytes) -> None:
+    _read_log(_sweep_log, data, ".csv")
 
 
 # The core's entry points, called as the package calls them but with what the fuzzer

@@ -72,8 +72,9 @@ struct Graph {
 // With Drop::Unreachable the units of the components that miss an end are left
 // out too (whole components, so no kept unit loses an edge); it throws when no
 // component joins the two ends, or the network has one group. The source is
-// read twice (count, then fill); besides the graph, memory is O(units) and
-// whatever one read of the source needs.
+// read twice (count, then fill); besides the graph, memory is O(units) when the
+// network has at least about half as many entries as units, else O(edges) (units
+// declared without edges cost nothing), and whatever one read of the source needs.
 Graph build_graph(const EdgeSource& src, Drop drop = Drop::Isolated,
                   const CancelToken* cancel = nullptr);
 

@@ -28,8 +28,9 @@ class Column:
 
     Parameters
     ----------
-    kind : {"int", "float", "str", "bool", "floats"}
-        ``"floats"`` is a list of floats (JSON only).
+    kind : {"int", "float", "str", "bool", "floats", "ints", "mapping"}
+        ``"floats"`` and ``"ints"`` are lists of numbers, ``"mapping"`` a JSON object
+        (JSON only).
     low, high : float, optional
         Inclusive bounds of a number; ``low_open`` makes ``low`` exclusive.
     finite : bool, default=True
@@ -38,6 +39,13 @@ class Column:
         Whether the value may be None (an empty field in CSV).
     choices : sequence of str, optional
         The values a str column may hold.
+    required : bool, default=True
+        False: a row may lack the column (rows written before it existed); the row's
+        checks say which columns go together.
+    schema : RowSchema, optional
+        A mapping's keys and values, checked as a row's columns.
+    values : Column, optional
+        The column every value of a mapping must be (any keys).
     """
 
     kind: str
@@ -47,6 +55,9 @@ class Column:
     finite: bool = True
     optional: bool = False
     choices: Sequence[str] | None = None
+    required: bool = True
+    schema: RowSchema | None = None
+    values: Column | None = None
 
     def read(self, value: Any, *, text: bool) -> Any:
         """The value with this column's type; ValueError saying why it is not one."""
@@ -81,11 +92,32 @@ class Column:
             raise ValueError(f"must be an integer, got {value!r}")
         if self.kind == "float":
             return self._float(value, text)
-        if self.kind == "floats":
+        if self.kind in ("floats", "ints"):
             if not isinstance(value, list):
                 raise ValueError(f"must be a list of numbers, got {type(value).__name__}")
-            return [self._float(v, text=False) for v in value]
+            if self.kind == "floats":
+                return [self._float(v, text=False) for v in value]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise ValueError(f"must be a list of integers, got {value!r:.80}")
+            return list(value)
+        if self.kind == "mapping":
+            return self._mapping(value)
         raise AssertionError(f"unknown column kind {self.kind!r}")
+
+    def _mapping(self, value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"must be an object of named values, got {type(value).__name__}")
+        if self.schema is not None:
+            return self.schema.check(value)
+        if self.values is None:
+            return dict(value)
+        typed = {}
+        for key, item in value.items():
+            try:
+                typed[key] = self.values.read(item, text=False)
+            except ValueError as exc:
+                raise ValueError(f"[{key!r}] {exc}") from None
+        return typed
 
     def _float(self, value: Any, text: bool) -> float:
         if text and isinstance(value, str):
@@ -137,13 +169,15 @@ class RowSchema:
         unknown = set(self.key) - set(self.columns)
         if unknown:
             raise ValueError(f"key columns {sorted(unknown)} are not columns")
+        if any(not self.columns[c].required for c in self.key):
+            raise ValueError("key columns must be required")
 
     def check(self, row: Mapping[str, Any], *, text: bool = False) -> dict:
         """The row with each column's type (``text``: as a CSV file holds it, every
         value a string); ValueError naming the first column that is wrong."""
         if not isinstance(row, Mapping):
             raise ValueError(f"not a mapping of columns but {type(row).__name__}")
-        missing = [c for c in self.columns if c not in row]
+        missing = [c for c, col in self.columns.items() if c not in row and col.required]
         extra = [c for c in row if c not in self.columns]
         if missing or extra:
             raise ValueError(
@@ -159,6 +193,8 @@ class RowSchema:
             )
         typed = {}
         for name, column in self.columns.items():
+            if name not in row:
+                continue  # not required (checked above)
             try:
                 typed[name] = column.read(row[name], text=text)
             except ValueError as exc:

@@ -24,14 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from ..common.files import atomic_write
+from ..common.files import ResultLog, atomic_write
 from ..common.version import __version__
 from ..network.checks import check_positive_int
-from .conditions import HIDDEN, KNOWN_DATASETS
+from .conditions import ARCHS, HIDDEN, KNOWN_DATASETS
+from .run_rows import lesion_schema
 from .runlog import run_log, run_options
 from .runs import _model, _train_model, available_datasets, checkpoint_meta
 
-__all__ = ["LESION_CONDITIONS", "reproduce_lesions", "aggregate_lesions"]
+__all__ = ["LESION_CONDITIONS", "reproduce_lesions", "aggregate_lesions", "read_lesion_runs"]
 
 #: name -> dropout rate of the pruned networks lesioned (the paper's lesion study).
 LESION_CONDITIONS = {"pruned, dropout": 0.5, "pruned": 0.0}
@@ -57,6 +58,7 @@ _SETTINGS = (
     "rule",
 )
 _TYPES = ("I", "II", "III", "IV")
+_SCHEMA = lesion_schema(LESION_CONDITIONS, ARCHS)
 
 
 def reproduce_lesions(
@@ -158,7 +160,12 @@ def reproduce_lesions(
         datasets, data_dir, settings, say, for_cli=command is not None
     )
     with run_log(
-        runs_path, "modcore lesion runs", settings, lambda r: {k: r.get(k) for k in _SETTINGS}, say
+        runs_path,
+        "modcore lesion runs",
+        settings,
+        lambda r: {k: r.get(k) for k in _SETTINGS},
+        say,
+        schema=_SCHEMA,
     ) as log:
         runs = log.rows
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
@@ -331,6 +338,18 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
         "study": str(Path("studies") / f"{slug}.json"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def read_lesion_runs(path) -> list:
+    """The runs in a lesion reproduction's ``runs.jsonl`` (none if it does not exist),
+    read as :func:`modcore.experiments.runlog.read_runs` reads a reproduction's.
+
+    Raises
+    ------
+    ValueError
+        If a line is not a lesion run (the message names the file and the line).
+    """
+    return ResultLog(path, _SCHEMA, what="modcore lesion runs").snapshot()
 
 
 def aggregate_lesions(runs) -> str:

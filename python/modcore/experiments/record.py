@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..common.files import atomic_write
 from .conditions import RULES, SETTINGS
-from .runlog import _check_run, read_runs, run_log
+from .runlog import read_runs, run_log
 from .tables import write_tables
 
 __all__ = ["record_run"]
@@ -138,7 +138,7 @@ def _merge(path: Path, rows: list) -> list:
         kept = list(log.rows)
         for row in rows:
             if (row["dataset"], row["condition"], row["seed"]) not in have:
-                log.append(_check_run(row))
+                log.append(row)
                 kept.append(row)
     return kept
 

@@ -4,15 +4,15 @@ was made with, and reading its rows back checked."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from ..common.files import ResultLog
 from ..network.checks import check_n_jobs, check_positive_int
-
-if TYPE_CHECKING:
-    pass
+from .conditions import ARCHS, CONDITIONS, NULLS, RULES
+from .run_rows import run_schema
 
 __all__ = ["read_runs", "run_log", "run_options"]
+
+_SCHEMA = run_schema(CONDITIONS, NULLS, RULES, ARCHS)
 
 
 def run_options(seeds, quick, quick_values, max_runs, n_jobs, progress) -> tuple:
@@ -29,13 +29,14 @@ def run_options(seeds, quick, quick_values, max_runs, n_jobs, progress) -> tuple
 
 
 @contextmanager
-def run_log(path, what, ours, theirs, say):
+def run_log(path, what, ours, theirs, say, *, schema=_SCHEMA):
     """The :class:`~modcore.common.files.ResultLog` of a reproduction, open, every row in it
-    checked to be made with the settings ``ours`` (``theirs(row)`` are a row's): runs made
-    with other settings are refused, never mixed in."""
+    checked by ``schema`` (default: a reproduce run's) and to be made with the settings
+    ``ours`` (``theirs(row)`` are a row's): runs made with other settings are refused,
+    never mixed in."""
     with ResultLog(
         path,
-        _check_run,
+        schema,
         what=what,
         on_wait=lambda p: say(
             f"another process is writing {p}; waiting for it to finish", flush=True
@@ -49,13 +50,6 @@ def run_log(path, what, ours, theirs, say):
                     f"{_describe(ours)}): use another --out, or delete it to start over"
                 )
         yield log
-
-
-def _check_run(run: dict) -> dict:
-    missing = {"dataset", "condition", "seed"} - set(run)
-    if missing:
-        raise KeyError(f"a run has no {sorted(missing)}")
-    return run
 
 
 def read_runs(path) -> list:
@@ -78,7 +72,7 @@ def read_runs(path) -> list:
         by a crash) is left out; the file is only read, never waited for: see
         :meth:`modcore.common.files.ResultLog.snapshot`.
     """
-    return ResultLog(path, _check_run, what="modcore reproduce runs").snapshot()
+    return ResultLog(path, _SCHEMA, what="modcore reproduce runs").snapshot()
 
 
 def _describe(settings: dict) -> str:

@@ -37,9 +37,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Block", "Network"]
 
-# Units of all groups together (the C++ core's node ids are 32-bit; every unit,
-# connected or not, also costs memory there).
-MAX_UNITS = 2**31 - 1
+# Units of all groups together. The graph costs memory per edge, but a clustering holds
+# a label for every declared unit, connected or not (8 bytes each): 2**28 units are 2 GiB
+# of labels, and 2**31 units declared around a few edges were an out-of-memory kill.
+# No network modcore can embed comes near it (a Lanczos basis of 2**28 nodes is ~50 GiB).
+MAX_UNITS = 2**28
 
 
 @dataclass(frozen=True, repr=False)
@@ -389,8 +391,8 @@ def _check_groups(groups) -> tuple:
         sizes.append(int(size))
     if sum(sizes) > MAX_UNITS:
         raise ValueError(
-            f"the groups hold {sum(sizes)} units; modcore numbers units with 32-bit "
-            f"ints and takes at most {MAX_UNITS}"
+            f"the groups hold {sum(sizes)} units; modcore takes at most {MAX_UNITS} "
+            "(2**28: its results hold a label for every unit, connected or not)"
         )
     return tuple(names), tuple(sizes)
 
