@@ -6,6 +6,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from .cluster import (
 from .io import check_n_jobs, check_positive_int, check_seed
 from .network import Network, as_network
 from .progress import Progress
+from .transformer import by_block
 
 __all__ = ["SHUFFLES", "Significance", "ncut_significance", "shuffled_network", "shuffled_weights"]
 
@@ -201,6 +203,7 @@ def check_shuffle(shuffle: str) -> str:
 MAX_SHUFFLES = 10_000_000
 
 
+@overload
 def ncut_significance(
     network: NetworkLike,
     *,
@@ -222,7 +225,59 @@ def ncut_significance(
     progress: ProgressLike = None,
     client: ClientLike = None,
     input_shape: InputShape = None,
-) -> Significance:
+    view: Literal["blocks"],
+) -> dict[str, Significance]: ...
+
+
+@overload
+def ncut_significance(
+    network: NetworkLike,
+    *,
+    n_clusters: int = 12,
+    n_shuffles: int = 1000,
+    shuffle: str = "layer",
+    stop_after: int | None = None,
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
+    n_init: int = 10,
+    select_by: str = "inertia",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    eigen_method: str = "auto",
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    client: ClientLike = None,
+    input_shape: InputShape = None,
+    view: Literal["virtual"] | None = None,
+) -> Significance: ...
+
+
+def ncut_significance(
+    network: NetworkLike,
+    *,
+    n_clusters: int = 12,
+    n_shuffles: int = 1000,
+    shuffle: str = "layer",
+    stop_after: int | None = None,
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
+    n_init: int = 10,
+    select_by: str = "inertia",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    eigen_method: str = "auto",
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    client: ClientLike = None,
+    input_shape: InputShape = None,
+    view: str | None = None,
+) -> Significance | dict[str, Significance]:
     """Cluster a network and test whether it is more modular than its shuffles.
 
     The network is clustered by :func:`spectral_cluster`; then ``n_shuffles``
@@ -291,6 +346,11 @@ def ncut_significance(
         (None: 1, since each worker thread runs a chunk of its own).
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`spectral_cluster`.
+    view : {"blocks", "virtual"} or None, default None
+        For a transformer (:mod:`modcore.transformer`; required there, refused
+        elsewhere): ``"virtual"`` reads its virtual graph (units with a privileged
+        basis joined through the residual stream); ``"blocks"`` reads each MLP alone
+        and returns ``{MLP name: result}``, one result per MLP.
 
     Returns
     -------
@@ -320,7 +380,9 @@ def ncut_significance(
     >>> modcore.ncut_significance(w, n_clusters=4, n_shuffles=19, seed=0, progress=False).p_value
     0.05
     """
-    network = as_network(network, input_shape=input_shape)
+    if view == "blocks":
+        return by_block(ncut_significance, dict(locals()))
+    network = as_network(network, input_shape=input_shape, view=view)
     settings = check_settings(
         n_clusters=n_clusters,
         assign_labels=assign_labels,

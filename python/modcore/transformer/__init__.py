@@ -78,15 +78,18 @@ def check_view(view: Any) -> None:
         raise ValueError(f"view must be None or one of {VIEWS}, got {view!r}")
 
 
-def view_network(model: Any, view: str | None) -> Network:
+def view_network(model: Any, view: str | None) -> Network | None:
     """The one network of a torch module under ``view`` (the hook of
-    :func:`modcore.network.as_network`); ValueError where a view is missing, not
-    needed, or gives several networks."""
+    :func:`modcore.network.as_network`), None for a model without attention and no
+    view (the tracer reads it); ValueError where a view is missing, not needed, or
+    gives several networks."""
     check_view(view)
     from .intake import read_transformer
 
     read_model = read_transformer(model)
     if read_model is None:
+        if view is None:
+            return None
         raise ValueError(
             f"view={view!r} applies to transformers; {type(model).__name__} has no attention"
         )
