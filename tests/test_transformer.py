@@ -467,3 +467,51 @@ def test_import_modcore_needs_neither_torch_nor_transformers():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- the command line ----------------------------------------------------------------
+
+
+def test_cli_analyzes_a_saved_gpt2_in_both_views(tmp_path, capsys):
+    import json
+
+    from modcore import cli
+
+    m = gpt2(seed=8)
+    folder = tmp_path / "gpt2"
+    m.save_pretrained(folder)
+    out = tmp_path / "blocks.json"
+    common = ["--n-clusters", "3", "--n-shuffles", "9", "--quiet"]
+    assert cli.main(["analyze", str(folder), "--view", "blocks", *common, "--json", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert list(saved["blocks"]) == ["transformer.h.0.mlp", "transformer.h.1.mlp"]
+    for name, net in mt.block_networks(m).items():
+        sig = modcore.ncut_significance(net, n_clusters=3, n_shuffles=9, seed=0, progress=False)
+        assert saved["blocks"][name]["ncut"] == pytest.approx(sig.ncut)
+    assert "== MLP transformer.h.1.mlp (2 of 2) ==" in capsys.readouterr().out
+    out = tmp_path / "virtual.json"
+    argv = [
+        "analyze",
+        str(folder),
+        "--view",
+        "virtual",
+        "--top-k",
+        "4",
+        *common,
+        "--json",
+        str(out),
+    ]
+    assert cli.main(argv) == 0
+    sig = modcore.ncut_significance(
+        mt.virtual_network(m, top_k=4), n_clusters=3, n_shuffles=9, seed=0, progress=False
+    )
+    assert json.loads(out.read_text())["ncut"] == pytest.approx(sig.ncut)
+    capsys.readouterr()
+    for argv, message in [
+        ([str(folder)], "needs --view blocks"),
+        ([str(folder), "--view", "blocks", "--top-k", "3"], "--top-k applies to --view virtual"),
+        ([str(folder / "config.json"), "--view", "virtual"], "not a file"),
+    ]:
+        assert cli.main(["analyze", *argv, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1

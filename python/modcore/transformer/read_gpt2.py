@@ -12,12 +12,14 @@ consecutive ``d_head`` columns, and ``c_proj.weight`` the heads in consecutive
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
 from .stream import Heads, Mlp, Transformer, Units, layernorm_read, weight_array
 
-__all__ = ["GPT2_CLASSES", "read_gpt2"]
+__all__ = ["GPT2_CLASSES", "load_gpt2", "read_gpt2"]
 
 GPT2_CLASSES = ("GPT2LMHeadModel", "GPT2Model")
 _ATTENTION = ("GPT2Attention", "GPT2SdpaAttention", "GPT2FlashAttention2")
@@ -109,3 +111,44 @@ def _gain(norm):
     if type(norm).__name__ != "LayerNorm":
         raise ValueError(f"expected a LayerNorm, got {type(norm).__name__}")
     return None if norm.weight is None else weight_array(norm.weight)
+
+
+def load_gpt2(folder) -> Any:
+    """A GPT-2 saved by ``save_pretrained`` in ``folder`` (``config.json`` and
+    ``model.safetensors``), read from that folder alone: nothing is downloaded, and
+    no pickled file is loaded (safetensors only)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    config = folder / "config.json"
+    if not config.is_file():
+        raise ValueError(f"{folder}: no config.json (a Hugging Face model folder has one)")
+    try:
+        saved = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{config}: not a readable JSON config ({exc})") from exc
+    if not isinstance(saved, dict) or saved.get("model_type") != "gpt2":
+        kind = saved.get("model_type") if isinstance(saved, dict) else None
+        raise ValueError(f"{folder}: model_type {kind!r}; modcore reads Hugging Face GPT-2 only")
+    try:
+        import transformers
+    except ImportError as exc:
+        raise ImportError(
+            "reading a Hugging Face model needs transformers: pip install 'modcore[transformers]'"
+        ) from exc
+    architectures = saved.get("architectures") or ["GPT2LMHeadModel"]
+    name = "GPT2Model" if architectures == ["GPT2Model"] else "GPT2LMHeadModel"
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # modcore shows its own progress
+    try:
+        return getattr(transformers, name).from_pretrained(
+            folder, local_files_only=True, use_safetensors=True
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{folder}: transformers could not load it ({exc})") from exc
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
