@@ -1296,7 +1296,8 @@ def _run(args, extra: dict) -> int:
                     "--scheduler runs the null of one k; --n-clusters auto and a:b run their "
                     "nulls here (one embedding per shuffle serves every k): give one k"
                 )
-            if args.view is not None or args.top_k is not None or args.network.is_dir():
+            transformer = (args.network / "config.json").is_file()  # a Hugging Face folder
+            if args.view is not None or args.top_k is not None or transformer:
                 networks = _load_transformer(args)
                 with _dask_client(args.scheduler) as client:
                     _analyze_views(networks, args, extra, client=client)
