@@ -97,7 +97,9 @@ def view_network(model: Any, view: str | None) -> Network | None:
         raise ValueError(
             f"{type(model).__name__} is a transformer, which has two unit graphs in modcore: "
             "pass view='blocks' (each MLP alone) or view='virtual' (the residual stream "
-            "contracted away); docs: Transformers"
+            "contracted away) to spectral_cluster, ncut_significance or ncut_curve, or to any "
+            "function a network from modcore.transformer.block_networks(model) or "
+            "virtual_network(model); docs: Transformers"
         )
     if view == "blocks":
         raise ValueError(
