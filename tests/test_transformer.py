@@ -317,6 +317,113 @@ def test_gpt2_reads_as_its_torch_nn_twin():
     np.testing.assert_allclose(inner(g, 2), inner(t, 1), rtol=1e-6)
 
 
+# -- TransformerLens -----------------------------------------------------------------
+
+
+def lens(seed=0, **config):
+    import warnings
+
+    tl = pytest.importorskip("transformer_lens")
+    try:
+        tl.HookedTransformer  # noqa: B018
+    except (ImportError, AttributeError):
+        pytest.skip("TransformerLens 4.0 removed HookedTransformer")
+
+    torch.manual_seed(seed)
+    options = dict(
+        n_layers=2,
+        d_model=D,
+        n_ctx=N_POS,
+        d_head=D // HEADS,
+        n_heads=HEADS,
+        d_mlp=D_MLP,
+        d_vocab=VOCAB,
+        act_fn="gelu",
+        normalization_type="LN",
+        seed=seed,
+    )
+    options.update(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = tl.HookedTransformer(tl.HookedTransformerConfig(**options))
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():  # gains that are not all 1, so that folding them matters
+        for name, p in model.named_parameters():
+            if name.endswith(".w"):
+                p.copy_(torch.rand(p.shape, generator=g) * 2 - 0.5)
+    return model
+
+
+def lens_norm(norm, rms):
+    d = norm.w.shape[0]
+    centre = np.eye(d) if rms else np.eye(d) - np.ones((d, d)) / d
+    return centre @ np.diag(arr(norm.w))
+
+
+@pytest.mark.parametrize("kind", ["LN", "RMS"])
+def test_hooked_transformer_virtual_graph_by_hand(kind):
+    m = lens(normalization_type=kind)
+    rms = kind == "RMS"
+    eye = np.eye(D)
+    writes = {"tokens": rows(arr(m.embed.W_E)), "positions": rows(arr(m.pos_embed.W_pos))}
+    reads, order = {}, ["tokens", "positions"]
+    for i, block in enumerate(m.blocks):
+        a, f = f"blocks.{i}.attn", f"blocks.{i}.mlp"
+        n1, n2 = lens_norm(block.ln1, rms), lens_norm(block.ln2, rms)
+        wv, wo = arr(block.attn.W_V), arr(block.attn.W_O)  # (h, d, dh), (h, dh, d)
+        reads[a] = writes[a] = [n1 @ wv[h] @ wo[h] for h in range(HEADS)]
+        reads[f] = cols(n2 @ arr(block.mlp.W_in))
+        writes[f] = rows(arr(block.mlp.W_out))
+        order += [a, f]
+    reads["logits"] = cols(lens_norm(m.ln_final, rms) @ arr(m.unembed.W_U))
+    order.append("logits")
+    e = {
+        (src, dst): norms(writes[src], reads[dst], eye)
+        for i, src in enumerate(order)
+        if src in writes
+        for dst in order[i + 1 :]
+        if dst in reads
+    }
+    sizes = {"tokens": VOCAB, "positions": N_POS, "logits": VOCAB}
+    groups = [(g, sizes.get(g, HEADS if "attn" in g else D_MLP)) for g in order]
+    net = mt.virtual_network(m)
+    assert list(zip(net.names, net.sizes)) == groups
+    np.testing.assert_allclose(dense(net), expected(groups, e), rtol=1e-10, atol=1e-12)
+
+
+def test_hooked_transformer_with_gpt2_weights_reads_as_gpt2():
+    tl = pytest.importorskip("transformer_lens")
+    from transformer_lens.pretrained.weight_conversions import convert_gpt2_weights
+
+    g = gpt2(seed=9)
+    m = lens(act_fn="gelu_new")
+    m.load_state_dict(convert_gpt2_weights(g, m.cfg), strict=False)
+    ids = torch.tensor([[1, 4, 2, 6, 0]])
+    with torch.no_grad():  # TransformerLens's conversion is faithful here ...
+        torch.testing.assert_close(m(ids), g(ids).logits, atol=1e-4, rtol=1e-4)
+    a, b = mt.virtual_network(m), mt.virtual_network(g)  # ... and both are read alike
+    assert a.sizes == b.sizes and isinstance(tl.HookedTransformer, type)
+    np.testing.assert_allclose(dense(a), dense(b), rtol=1e-6, atol=1e-9)
+    for x, y in zip(mt.block_networks(m).values(), mt.block_networks(g).values()):
+        np.testing.assert_allclose(dense(x), dense(y), rtol=1e-6)
+
+
+def test_hooked_transformer_variants_read_or_refused_by_name():
+    short = mt.virtual_network(lens(positional_embedding_type="shortformer"))
+    assert "positions" not in short.names  # its positions reach queries and keys only
+    attn_only = lens(attn_only=True)
+    assert [n for n in mt.virtual_network(attn_only).names if "mlp" in n] == []
+    with pytest.raises(ValueError, match="no MLP"):
+        mt.block_networks(attn_only)
+    for config, message in [
+        (dict(parallel_attn_mlp=True), "parallel_attn_mlp"),
+        (dict(act_fn="solu_ln"), "solu_ln"),
+        (dict(gated_mlp=True), "gated_mlp"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            modcore.spectral_cluster(lens(**config), view="virtual")
+
+
 # -- sparsification -----------------------------------------------------------------
 
 

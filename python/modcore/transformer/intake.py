@@ -10,8 +10,9 @@ __all__ = ["read_transformer"]
 
 READ = (
     "torch.nn's MultiheadAttention, TransformerEncoderLayer, TransformerEncoder, "
-    "TransformerDecoderLayer, TransformerDecoder and Transformer, and Hugging Face "
-    "GPT2LMHeadModel and GPT2Model, each as the whole model"
+    "TransformerDecoderLayer, TransformerDecoder and Transformer, Hugging Face "
+    "GPT2LMHeadModel and GPT2Model, and TransformerLens's HookedTransformer (before 4.0), "
+    "each as the whole model"
 )
 # Class names of attention layers and transformers that no reader of modcore models.
 _ATTENTION_NAME = re.compile(r"attention|attn|transformer", re.IGNORECASE)
@@ -42,9 +43,13 @@ def read_transformer(model) -> Transformer | None:
             f"it reads {READ}"
         )
     if origin.startswith("transformer_lens"):
+        if cls.__name__ == "HookedTransformer":
+            from .read_lens import read_lens
+
+            return read_lens(model)
         raise ValueError(
-            f"{cls.__name__} is a TransformerLens model, which modcore does not read (its package "
-            f"was not installed where modcore was built); it reads {READ}"
+            f"{cls.__name__} ({origin}) is a TransformerLens model modcore does not read; "
+            f"it reads {READ}"
         )
     if isinstance(model, NN_CLASSES):
         return read_nn(model)

@@ -90,16 +90,19 @@ class Transformer:
     virtual_refusal: str | None = None
 
 
-def layernorm_read(gain: np.ndarray | None, d_model: int) -> np.ndarray:
+def layernorm_read(gain: np.ndarray | None, d_model: int, *, centred: bool = True) -> np.ndarray:
     """``C @ diag(gain)``, the LayerNorm as a linear map of the stream.
 
     ``LayerNorm(x) = gain * (x - mean(x)) / std(x) + shift = x @ C @ diag(gain) /
     std(x) + shift`` with the centring ``C = I - 11ᵀ/d``. The graph keeps
     ``C @ diag(gain)``: exact up to ``1 / std(x)``, a positive number per position
-    that scales every unit alike (so it is taken as 1), and the shift, a bias.
+    that scales every unit alike (so it is taken as 1), and the shift, a bias. An
+    RMSNorm does not centre (``centred=False``: ``C = I``).
     """
-    centre = np.eye(d_model) - np.full((d_model, d_model), 1.0 / d_model)
-    if gain is None:  # elementwise_affine=False
+    centre = np.eye(d_model)
+    if centred:
+        centre -= np.full((d_model, d_model), 1.0 / d_model)
+    if gain is None:  # no learned gain (elementwise_affine=False, a folded "LNPre")
         return centre
     return centre * np.asarray(gain, dtype=np.float64)[None, :]
 
