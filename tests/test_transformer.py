@@ -484,6 +484,8 @@ def test_a_transformer_needs_a_view_and_other_inputs_refuse_one():
         modcore.spectral_cluster(nn.Sequential(nn.Linear(3, 4)), view="virtual")
     with pytest.raises(ValueError, match="one network per MLP"):
         modcore.network.as_network(m, view="blocks")
+    with pytest.raises(ValueError, match="list is not a transformer"):
+        modcore.spectral_cluster([np.ones((3, 3))], view="blocks")
 
 
 # -- refusals ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..io import is_torch_module
 from ..network import Network
 from . import views
 from .stream import Transformer
@@ -33,7 +34,7 @@ def read(model: Any) -> Transformer:
         return model
     from .intake import READ, read_transformer
 
-    read_model = read_transformer(model)
+    read_model = read_transformer(model) if is_torch_module(model) else None
     if read_model is None:
         raise ValueError(f"{type(model).__name__} is not a transformer; modcore reads {READ}")
     return read_model
