@@ -47,6 +47,7 @@ def test_docstring_examples(module):
         "modcore.nn.lesion.rules",
         "modcore.nn.lesion.network_level",
         "modcore.report_functional",
+        "modcore.transformer",
     ],
 )
 def test_torch_docstring_examples(module, torch_one_thread):

@@ -70,6 +70,14 @@ def virtual_network(model: Any, *, top_k: int | None = None) -> Network:
     Returns
     -------
     modcore.Network
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> import modcore.transformer as mt
+    >>> net = mt.virtual_network(nn.MultiheadAttention(8, 2))  # input -> 2 heads -> output
+    >>> net.names, net.sizes
+    (('input', 'heads', 'output'), (8, 2, 8))
     """
     return views.virtual_network(read(model), top_k=top_k)
 
