@@ -451,6 +451,28 @@ def test_top_k_keeps_each_source_units_largest_edges_and_ties():
         mt.virtual_network(tie, top_k=0)
 
 
+def test_rows_computed_in_chunks_give_the_same_graph(monkeypatch):
+    from modcore.transformer import views
+
+    m = gpt2(seed=10)
+    whole = {k: mt.virtual_network(m, top_k=k) for k in (None, 3)}
+    monkeypatch.setattr(views, "_CHUNK_ENTRIES", 20)  # a few rows at a time
+    for k, net in whole.items():  # equal up to BLAS's rounding, which follows the row count
+        chunked = dense(mt.virtual_network(m, top_k=k))
+        np.testing.assert_array_equal(chunked > 0, dense(net) > 0)
+        np.testing.assert_allclose(chunked, dense(net), rtol=1e-12, atol=0)
+
+
+def test_a_dense_graph_too_large_asks_for_top_k(monkeypatch):
+    from modcore.transformer import views
+
+    m = gpt2(seed=11)
+    monkeypatch.setattr(views, "MAX_DENSE_EDGES", 100)
+    with pytest.raises(ValueError, match=r"virtual_network\(model, top_k=...\)"):
+        modcore.spectral_cluster(m, view="virtual")
+    assert mt.virtual_network(m, top_k=1).n_units == sum(mt.virtual_network(m, top_k=2).sizes)
+
+
 # -- through the public API ----------------------------------------------------------
 
 
