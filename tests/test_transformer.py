@@ -210,22 +210,26 @@ def gpt2(seed=0, **config):
     return randomize_norms(transformers.GPT2LMHeadModel(cfg).eval(), seed)
 
 
-def test_gpt2_virtual_graph_by_hand():
+@pytest.mark.parametrize("head", [True, False])
+def test_gpt2_virtual_graph_by_hand(head):
     m = gpt2()
     body = m.transformer
+    root = "transformer." if head else ""  # GPT2Model alone: its output features
     eye = np.eye(D)
     writes = {"tokens": rows(arr(body.wte.weight)), "positions": rows(arr(body.wpe.weight))}
     reads, order = {}, ["tokens", "positions"]
     for i, block in enumerate(body.h):
-        a, f = f"transformer.h.{i}.attn", f"transformer.h.{i}.mlp"
+        a, f = f"{root}h.{i}.attn", f"{root}h.{i}.mlp"
         n1, n2 = ln(block.ln_1), ln(block.ln_2)
         ov = [n1 @ o for o in gpt2_ov(block.attn)]
         reads[a] = writes[a] = ov
         reads[f] = cols(n2 @ arr(block.mlp.c_fc.weight))  # Conv1D: (in, out) as it is
         writes[f] = rows(arr(block.mlp.c_proj.weight))
         order += [a, f]
-    reads["logits"] = cols(ln(body.ln_f) @ arr(m.lm_head.weight).T)
-    order.append("logits")
+    last = "logits" if head else "output"
+    unembed = arr(m.lm_head.weight).T if head else np.eye(D)
+    reads[last] = cols(ln(body.ln_f) @ unembed)
+    order.append(last)
     e = {
         (src, dst): norms(writes[src], reads[dst], eye)
         for i, src in enumerate(order)
@@ -233,11 +237,13 @@ def test_gpt2_virtual_graph_by_hand():
         for dst in order[i + 1 :]
         if dst in reads
     }
-    sizes = {"tokens": VOCAB, "positions": N_POS, "logits": VOCAB}
+    sizes = {"tokens": VOCAB, "positions": N_POS, "logits": VOCAB, "output": D}
     groups = [(g, sizes.get(g, HEADS if "attn" in g else D_MLP)) for g in order]
-    net = mt.virtual_network(m)
+    net = mt.virtual_network(m if head else body)
     assert list(zip(net.names, net.sizes)) == groups
     np.testing.assert_allclose(dense(net), expected(groups, e), rtol=1e-10, atol=1e-12)
+    if not head:
+        return
     # The blocks view: c_fc and c_proj as they are (no transpose: Conv1D is (in, out)).
     blocks = mt.block_networks(m)
     assert list(blocks) == ["transformer.h.0.mlp", "transformer.h.1.mlp"]
