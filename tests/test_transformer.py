@@ -171,6 +171,39 @@ def test_blocks_view_is_each_mlp_as_it_is():
     np.testing.assert_allclose(dense(net), expected(groups, e))
 
 
+def test_blocks_view_of_every_torch_nn_stack_by_hand():
+    torch.manual_seed(12)
+    enc = nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(D, HEADS, D_MLP), 2, enable_nested_tensor=False
+    )
+    with torch.no_grad():
+        enc.layers[1].linear1.weight.normal_()
+    dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(D, HEADS, D_MLP), 2)
+    full = nn.Transformer(D, HEADS, 1, 1, D_MLP, batch_first=True)
+    cases = [
+        (enc, {f"layers.{i}.linear1": enc.layers[i] for i in range(2)}),
+        (dec, {f"layers.{i}.linear1": dec.layers[i] for i in range(2)}),
+        (
+            full,
+            {
+                "encoder.layers.0.linear1": full.encoder.layers[0],
+                "decoder.layers.0.linear1": full.decoder.layers[0],
+            },
+        ),
+    ]
+    for model, layers in cases:
+        nets = mt.block_networks(model)
+        assert list(nets) == list(layers)
+        for name, lay in layers.items():
+            # nn.Linear stores (out, in): the MLP reads x @ W1.T and writes h @ W2.T
+            np.testing.assert_array_equal(
+                nets[name].blocks[0].dense, np.abs(arr(lay.linear1.weight)).T
+            )
+            np.testing.assert_array_equal(
+                nets[name].blocks[1].dense, np.abs(arr(lay.linear2.weight)).T
+            )
+
+
 def test_oracle_reads_the_heads_as_the_module_computes_them():
     """With one position, a head attends to itself: the module's output minus its biases
     is x @ OV summed over heads; silencing the other heads gives each head's OV."""
@@ -397,6 +430,15 @@ def test_hooked_transformer_virtual_graph_by_hand(kind):
     np.testing.assert_allclose(dense(net), expected(groups, e), rtol=1e-10, atol=1e-12)
 
 
+def test_hooked_transformer_blocks_view_by_hand():
+    m = lens(seed=3)
+    nets = mt.block_networks(m)
+    assert list(nets) == ["blocks.0.mlp", "blocks.1.mlp"]
+    for block, net in zip(m.blocks, nets.values()):  # W_in (d, d_mlp), W_out as stored
+        np.testing.assert_array_equal(net.blocks[0].dense, np.abs(arr(block.mlp.W_in)))
+        np.testing.assert_array_equal(net.blocks[1].dense, np.abs(arr(block.mlp.W_out)))
+
+
 def test_hooked_transformer_with_gpt2_weights_reads_as_gpt2():
     tl = pytest.importorskip("transformer_lens")
     from transformer_lens.pretrained.weight_conversions import convert_gpt2_weights
@@ -569,7 +611,7 @@ def test_cross_attention_is_refused_by_the_virtual_view_only():
     with pytest.raises(ValueError, match=r"cross-attention.*multihead_attn"):
         mt.virtual_network(dec)
     assert list(mt.block_networks(dec)) == ["linear1"]
-    full = nn.Transformer(D, HEADS, 1, 1, D_MLP)
+    full = nn.Transformer(D, HEADS, 1, 1, D_MLP, batch_first=True)
     assert list(mt.block_networks(full)) == ["encoder.layers.0.linear1", "decoder.layers.0.linear1"]
     with pytest.raises(ValueError, match=r"decoder.layers.0.multihead_attn"):
         modcore.spectral_cluster(full, view="virtual")
