@@ -131,7 +131,9 @@ def test_settings_are_every_parameter_that_changes_a_result():
     # another value would be reused.
     no_effect = {"shuffle", "n_jobs", "progress", "client", "input_shape"}
     # The sweep runs fixed-size nulls: it does not offer the sequential test's stop_after.
-    not_offered = {"stop_after"}
+    # Nor a transformer's view: it takes the network a view gives
+    # (modcore.network.transformer.virtual_network / block_networks).
+    not_offered = {"stop_after", "view"}
     assert not_offered.isdisjoint(inspect.signature(modcore.sweep).parameters)
     no_effect |= not_offered
     params = list(inspect.signature(modcore.ncut_significance).parameters)[1:]

@@ -13,7 +13,13 @@ import pytest
 import modcore
 from modcore import _core
 
-MODULES = ["modcore", "modcore.nn", "modcore.nn.lesion", "modcore.nn.checkpoint"]
+MODULES = [
+    "modcore",
+    "modcore.nn",
+    "modcore.nn.lesion",
+    "modcore.nn.checkpoint",
+    "modcore.network.transformer",
+]
 
 
 def _public_callables(module):

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-from modcore.common.files import ResultLog
 
 import modcore
 from modcore import _core
+from modcore.common.files import ResultLog
 
 # The errors a reader may raise for bad input; anything else is a finding.
 CLEAR = (ValueError, TypeError)
@@ -100,6 +100,7 @@ def idx(data: bytes) -> None:
 # another error, nor one that leaves the user to guess which file is wrong.
 def _sweep_log(path: Path) -> None:
     import pandas as pd
+
     from modcore.experiments.sweep import _SCHEMA, FILE_COLUMNS, _adjusted_p_values
 
     table = pd.DataFrame(

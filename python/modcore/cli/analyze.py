@@ -3,12 +3,14 @@ optionally write JSON and an HTML report."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import warnings
 from pathlib import Path
 
 from ..common.files import atomic_write
 from ..method.significance import ncut_significance
+from ..network.transformer import VIEWS
 from ..report.verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
 from .options import (
     UsageError,
@@ -17,6 +19,7 @@ from .options import (
     _check_plot_installed,
     _dask_client,
     _graph_options,
+    _integer,
     _output_dir,
     _rule,
     _shape,
@@ -28,9 +31,23 @@ def add_analyze_parser(sub) -> None:
     a.add_argument(
         "network",
         type=Path,
-        help="weights (.pt/.pth, .safetensors or .npz) or a modcore checkpoint",
+        help="weights (.pt/.pth, .safetensors or .npz), a modcore checkpoint, or a "
+        "Hugging Face GPT-2 folder (save_pretrained: config.json, model.safetensors) with --view",
     )
     _add_analysis_options(a, shuffles=1000)
+    a.add_argument(
+        "--view",
+        choices=VIEWS,
+        help="the unit graph of a transformer (docs: Transformers): blocks = each MLP alone, "
+        "a table per MLP; virtual = tokens, positions, heads, neurons and logits joined "
+        "through the residual stream",
+    )
+    a.add_argument(
+        "--top-k",
+        type=_integer(1, 2**31 - 1),
+        help="with --view virtual: keep each unit's top-k edges to every later group "
+        "(ties included; default: all)",
+    )
     a.add_argument(
         "--input-shape",
         type=_shape,
@@ -53,9 +70,60 @@ def run_analyze(args, extra: dict) -> None:
             "--scheduler runs the null of one k; --n-clusters auto and a:b run their "
             "nulls here (one embedding per shuffle serves every k): give one k"
         )
+    transformer = (args.network / "config.json").is_file()  # a Hugging Face folder
+    if args.view is not None or args.top_k is not None or transformer:
+        networks = _load_transformer(args)
+        with _dask_client(args.scheduler) as client:
+            _analyze_views(networks, args, extra, client=client)
+        return
     network = _load_network(args.network, args.input_shape)
     with _dask_client(args.scheduler) as client:
         _analyze(network, args, extra, client=client)
+
+
+def _load_transformer(args) -> dict:
+    """``{None: network}`` for --view virtual, ``{MLP name: network}`` for blocks."""
+    from ..network.transformer import block_networks, virtual_network
+    from ..network.transformer.read_gpt2 import load_gpt2
+
+    if not args.network.is_dir():
+        raise UsageError(
+            f"{args.network}: --view and --top-k read a Hugging Face GPT-2 folder "
+            "(config.json, model.safetensors), not a file"
+        )
+    if args.view is None:
+        raise UsageError(
+            f"{args.network} is a folder: a transformer needs --view blocks (each MLP alone) "
+            "or --view virtual (units joined through the residual stream)"
+        )
+    if args.top_k is not None and args.view != "virtual":
+        raise UsageError("--top-k applies to --view virtual")
+    if args.input_shape is not None:
+        raise UsageError("--input-shape applies to traced models, not to a transformer")
+    model = load_gpt2(args.network)
+    if args.view == "virtual":
+        return {None: virtual_network(model, top_k=args.top_k)}
+    return block_networks(model)
+
+
+def _analyze_views(networks: dict, args, extra: dict, client=None) -> None:
+    """The one network of --view virtual, or each MLP of --view blocks in turn: a table
+    per MLP, --json holding them all, --report a folder per MLP."""
+    extra["view"] = args.view
+    if None in networks:
+        extra["top_k"] = args.top_k
+        _analyze(networks[None], args, extra, client=client)
+        return
+    results = {}
+    for i, (name, network) in enumerate(networks.items()):
+        print(f"== MLP {name} ({i + 1} of {len(networks)}) ==")
+        report = None if args.report is None else args.report / f"{i:03d}-{name}"
+        one = argparse.Namespace(**{**vars(args), "json": None, "report": report})
+        results[name] = _analyze(network, one, {**extra, "block": name}, client=client)
+    if args.json:
+        with atomic_write(args.json) as f:
+            f.write(json.dumps({"view": "blocks", "blocks": results}, indent=1))
+        print(f"results written to {args.json}")
 
 
 def _load_network(path: Path, input_shape=None):

@@ -6,6 +6,7 @@ import dataclasses
 import numbers
 import warnings
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from ..common.types import InputShape, NetworkLike, SeedLike
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
 from ..network.network import Network
+from ..network.transformer import by_block
 
 __all__ = [
     "Clustering",
@@ -298,6 +300,7 @@ def cluster_network(
     return clustering_of(network, res, res, settings.n_clusters, settings, seed)
 
 
+@overload
 def spectral_cluster(
     network: NetworkLike,
     *,
@@ -314,7 +317,49 @@ def spectral_cluster(
     seed: SeedLike = None,
     n_jobs: int | None = None,
     input_shape: InputShape = None,
-) -> Clustering:
+    view: Literal["blocks"],
+) -> dict[str, Clustering]: ...
+
+
+@overload
+def spectral_cluster(
+    network: NetworkLike,
+    *,
+    n_clusters: int = 12,
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
+    n_init: int = 10,
+    select_by: str = "inertia",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    eigen_method: str = "auto",
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    input_shape: InputShape = None,
+    view: Literal["virtual"] | None = None,
+) -> Clustering: ...
+
+
+def spectral_cluster(
+    network: NetworkLike,
+    *,
+    n_clusters: int = 12,
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
+    n_init: int = 10,
+    select_by: str = "inertia",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    eigen_method: str = "auto",
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    input_shape: InputShape = None,
+    view: str | None = None,
+) -> Clustering | dict[str, Clustering]:
     """Cluster a network's units into modules by spectral clustering.
 
     The network is the graph with one node per unit and edge weights ``|w|``
@@ -419,6 +464,11 @@ def spectral_cluster(
         For a torch module: the shape of one input without the batch dimension,
         e.g. ``(1, 28, 28)``; by default ``(in_features,)`` of a first Linear.
 
+    view : {"blocks", "virtual"} or None, default None
+        For a transformer (:mod:`modcore.network.transformer`; required there, refused
+        elsewhere): ``"virtual"`` reads its virtual graph (units with a privileged
+        basis joined through the residual stream); ``"blocks"`` reads each MLP alone
+        and returns ``{MLP name: result}``, one result per MLP.
     Returns
     -------
     Clustering
@@ -451,7 +501,9 @@ def spectral_cluster(
     >>> modcore.spectral_cluster(w, n_clusters=2, seed=0).ncut
     0.0
     """
-    network = as_network(network, input_shape=input_shape)
+    if view == "blocks":
+        return by_block(spectral_cluster, dict(locals()))
+    network = as_network(network, input_shape=input_shape, view=view)
     settings = check_settings(
         n_clusters=n_clusters,
         assign_labels=assign_labels,

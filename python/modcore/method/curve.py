@@ -9,6 +9,7 @@ import itertools
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from .._core import (
 from ..common.types import InputShape, NetworkLike, ProgressLike, SeedLike
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
+from ..network.transformer import by_block
 from .cluster import MAX_CLUSTERS, check_settings, clustering_of, warn_floating
 from .multiple_testing import min_p_corrected
 from .null import MAX_SHUFFLES, check_shuffle, shuffled_scores
@@ -141,6 +143,7 @@ class NcutCurve:
         )
 
 
+@overload
 def ncut_curve(
     network: NetworkLike,
     *,
@@ -160,7 +163,55 @@ def ncut_curve(
     n_jobs: int | None = None,
     progress: ProgressLike = None,
     input_shape: InputShape = None,
-) -> NcutCurve:
+    view: Literal["blocks"],
+) -> dict[str, NcutCurve]: ...
+
+
+@overload
+def ncut_curve(
+    network: NetworkLike,
+    *,
+    ks: Iterable[int] = range(2, 21),
+    n_shuffles: int = 1000,
+    shuffle: str = "layer",
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
+    n_init: int = 10,
+    select_by: str = "inertia",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    eigen_method: str = "auto",
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    input_shape: InputShape = None,
+    view: Literal["virtual"] | None = None,
+) -> NcutCurve: ...
+
+
+def ncut_curve(
+    network: NetworkLike,
+    *,
+    ks: Iterable[int] = range(2, 21),
+    n_shuffles: int = 1000,
+    shuffle: str = "layer",
+    assign_labels: str = "cluster_qr",
+    refine: bool = True,
+    n_init: int = 10,
+    select_by: str = "inertia",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    eigen_method: str = "auto",
+    drop: str = "isolated",
+    normalize: str | None = None,
+    seed: SeedLike = None,
+    n_jobs: int | None = None,
+    progress: ProgressLike = None,
+    input_shape: InputShape = None,
+    view: str | None = None,
+) -> NcutCurve | dict[str, NcutCurve]:
     """The n-cut of the network and of its shuffles at every k, from one eigensolve each.
 
     The top eigenvectors of the normalized adjacency nest: those for k are the
@@ -200,6 +251,11 @@ def ncut_curve(
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.
 
+    view : {"blocks", "virtual"} or None, default None
+        For a transformer (:mod:`modcore.network.transformer`; required there, refused
+        elsewhere): ``"virtual"`` reads its virtual graph (units with a privileged
+        basis joined through the residual stream); ``"blocks"`` reads each MLP alone
+        and returns ``{MLP name: result}``, one result per MLP.
     Returns
     -------
     NcutCurve
@@ -221,7 +277,9 @@ def ncut_curve(
     >>> curve.p_value.tolist()  # below all 9 shuffles at every k
     [0.1, 0.1, 0.1, 0.1]
     """
-    network = as_network(network, input_shape=input_shape)
+    if view == "blocks":
+        return by_block(ncut_curve, dict(locals()))
+    network = as_network(network, input_shape=input_shape, view=view)
     ks = _check_ks(ks)
     settings = check_settings(
         n_clusters=int(ks[0]),

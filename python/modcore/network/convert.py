@@ -23,7 +23,7 @@ ACCEPTED = (
 )
 
 
-def as_network(obj, *, input_shape=None, verify=None) -> Network:
+def as_network(obj, *, input_shape=None, verify=None, view=None) -> Network:
     """The :class:`Network` behind any input modcore accepts: the one conversion
     point of every public function that takes a network.
 
@@ -54,6 +54,12 @@ def as_network(obj, *, input_shape=None, verify=None) -> Network:
         For a torch module: compare the traced routing with the model's autograd
         dependence (see :func:`modcore.network.torch.trace.network_from_module`); None does
         it where it is cheap.
+    view : {"virtual"} or None, default None
+        For a transformer (:mod:`modcore.network.transformer`), which has two unit graphs:
+        ``"virtual"`` reads the residual stream contracted away; it is required for a
+        transformer and refused for any other input. ``"blocks"`` gives one network per
+        MLP, so it is taken by :func:`modcore.spectral_cluster`,
+        :func:`modcore.ncut_significance` and :func:`modcore.ncut_curve`, not here.
 
     Returns
     -------
@@ -73,13 +79,19 @@ def as_network(obj, *, input_shape=None, verify=None) -> Network:
     >>> as_network([np.ones((2, 3)), np.ones((3, 1))]).sizes
     (2, 3, 1)
     """
+    if view is not None and not is_torch_module(obj):
+        raise ValueError(f"view={view!r} applies to transformer models, got a {type(obj).__name__}")
     if isinstance(obj, Network):
         return obj
     if _is_sparse(obj):
         return Network.from_adjacency(obj)
     if is_torch_module(obj):
         from .torch.trace import network_from_module
+        from .transformer import view_network
 
+        network = view_network(obj, view)  # None for a model without attention
+        if network is not None:
+            return network
         return network_from_module(obj, input_shape=input_shape, verify=verify)
     if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__"):
         model = _checkpoint_model(obj)
