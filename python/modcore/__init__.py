@@ -15,6 +15,7 @@ from .method.eigengap import Eigengap, EigengapWarning, eigengap
 from .method.multiple_testing import benjamini_hochberg
 from .method.null import SHUFFLES, shuffled_network, shuffled_weights
 from .method.score import modularity, ncut
+from .method.settings import ClusterSettings
 from .method.significance import Significance, ncut_significance
 from .method.stability import Agreement, Stability, compare_partitions, stability
 from .network.network import Network
@@ -23,6 +24,7 @@ from .report import notebook as _notebook  # noqa: F401  (registers the results'
 
 __all__ = [
     "Agreement",
+    "ClusterSettings",
     "Clustering",
     "Eigengap",
     "EigengapWarning",

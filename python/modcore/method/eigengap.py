@@ -21,8 +21,9 @@ from .._core import (
 from ..common.types import InputShape, NetworkLike, SeedLike
 from ..network.checks import check_positive_int, check_seed
 from ..network.convert import as_network
-from .cluster import check_settings, warn_floating
+from .cluster import warn_floating
 from .null import MAX_SHUFFLES, check_shuffle
+from .settings import ClusterSettings, takes_settings
 
 #: Most eigenvalues the eigengap reads: the bottom of the spectrum, within what Lanczos
 #: computes on any graph too large for a dense eigendecomposition.
@@ -119,9 +120,11 @@ class Eigengap:
         )
 
 
+@takes_settings
 def eigengap(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     max_k: int = 30,
     n_shuffles: int = 19,
     shuffle: str = "layer",
@@ -178,11 +181,7 @@ def eigengap(
         Shuffled networks to compare the gaps with (one eigensolve each); 0 for none.
     shuffle : str, default="layer"
         How to shuffle, as in :func:`modcore.ncut_significance`.
-    tol, eigen_method
-        As in :func:`modcore.spectral_cluster`.
-    drop, normalize
-        How the network and each shuffled network become graphs, as in
-        :func:`modcore.ncut_significance`.
+    CLUSTER_SETTINGS_FIELDS
     seed : None, int or numpy.random.Generator, default=None
         Seeds the shuffles (the eigenvalues depend on the graph alone).
     input_shape : tuple of int, optional
@@ -216,9 +215,8 @@ def eigengap(
     max_k = check_positive_int(max_k, "max_k", minimum=3, maximum=MAX_EIGENGAP_K)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", minimum=0, maximum=MAX_SHUFFLES)
     shuffle = check_shuffle(shuffle)
-    graph_args = check_settings(
-        tol=tol, eigen_method=eigen_method, drop=drop, normalize=normalize
-    ).graph_args()
+    assert settings is not None  # made by @takes_settings
+    graph_args = settings.graph_args()
     seed = check_seed(seed)
     sizes, blocks = network.to_core()
     graph = core_graph(sizes, blocks, **graph_args)

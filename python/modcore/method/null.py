@@ -20,7 +20,7 @@ from ..common.types import InputShape, NetworkLike, SeedLike
 from ..network.checks import check_positive_int, check_seed
 from ..network.convert import as_network
 from ..network.network import Network
-from .cluster import ClusterSettings
+from .settings import ClusterSettings
 
 __all__ = ["SHUFFLES", "shuffled_network", "shuffled_weights"]
 

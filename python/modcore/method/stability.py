@@ -16,8 +16,9 @@ import numpy as np
 from ..common.types import InputShape, LabelsLike, NetworkLike, SeedLike
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
-from .cluster import check_settings, cluster_network, warn_floating
+from .cluster import cluster_network, warn_floating
 from .partition import adjusted_rand_score, normalized_mutual_info_score
+from .settings import ClusterSettings, takes_settings
 
 __all__ = ["Agreement", "Stability", "compare_partitions", "stability"]
 
@@ -167,9 +168,11 @@ class Stability:
         )
 
 
+@takes_settings
 def stability(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     n_seeds: int = 10,
     assign_labels: str = "cluster_qr",
@@ -198,9 +201,8 @@ def stability(
     ----------
     network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
-    n_clusters, assign_labels, refine, n_init, select_by
-        As in :func:`modcore.spectral_cluster`.
-    max_iter, tol, eigen_method, drop, normalize, n_jobs, input_shape
+    CLUSTER_SETTINGS_FIELDS
+    n_jobs, input_shape
         As in :func:`modcore.spectral_cluster`.
     n_seeds : int, default=10
         Clusterings to compare, at least 2.
@@ -225,18 +227,7 @@ def stability(
     1.0
     """
     network = as_network(network, input_shape=input_shape)
-    settings = check_settings(
-        n_clusters=n_clusters,
-        assign_labels=assign_labels,
-        refine=refine,
-        n_init=n_init,
-        select_by=select_by,
-        max_iter=max_iter,
-        tol=tol,
-        eigen_method=eigen_method,
-        drop=drop,
-        normalize=normalize,
-    )
+    assert settings is not None  # made by @takes_settings
     n_seeds = check_positive_int(n_seeds, "n_seeds", minimum=2, maximum=MAX_SEEDS)
     n_jobs = check_n_jobs(n_jobs)
     first = check_seed(seed)
