@@ -80,7 +80,7 @@ def _choose_clusters(network, args, extra: dict):
     if args.n_clusters == "auto":
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EigengapWarning)
-            gap = eigengap(network, **_graph_options(args), seed=args.seed)
+            gap = eigengap(network, **_graph_options(args), seed=args.seed, n_jobs=args.n_jobs)
         extra["eigengap"] = gap.to_dict()
         print(
             f"--n-clusters auto: the eigengap suggests k = {gap.k} (relative gap "
