@@ -1,6 +1,9 @@
 """Sibling functions and options agree (issue 28 item 4): the same options under the
 same names, in the API and in the CLI, old spellings kept with a deprecation."""
 
+import argparse
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,3 +38,74 @@ def test_eigengap_takes_n_jobs_and_its_result_does_not_depend_on_it(planted, mon
     np.testing.assert_allclose(two.shuffled_gaps, one.shuffled_gaps, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="n_jobs"):
         modcore.eigengap(planted, n_jobs=0)
+
+
+def _parsers():
+    from modcore.cli.main import _parser
+
+    (sub,) = [a for a in _parser()._actions if a.dest == "command"]
+    return sub.choices
+
+
+def _listed_and_hidden(parser):
+    listed, hidden = set(), set()
+    for action in parser._actions:
+        (hidden if action.help == argparse.SUPPRESS else listed).update(action.option_strings)
+    return listed, hidden
+
+
+@pytest.mark.parametrize(
+    "command, new, old, value, dest",
+    [
+        ("functional", "--n-permutations", "--permutations", "7", "n_permutations"),
+        ("lesion", "--pair-set", "--pairs", "all", "pair_set"),
+        ("lesion", "--n-clusters", "--clusters", "3", "n_clusters"),
+    ],
+)
+def test_cli_options_are_spelled_like_their_parameters_old_ones_hidden(
+    command, new, old, value, dest
+):
+    parser = _parsers()[command]
+    base = ["net.pt", "--dataset", "fashion"]
+    a = vars(parser.parse_args([*base, new, value]))
+    b = vars(parser.parse_args([*base, old, value]))
+    assert a == b and str(a[dest]) == value
+    listed, hidden = _listed_and_hidden(parser)
+    assert new in listed and old in hidden and old not in parser.format_help()
+    if command == "lesion":  # the alias keeps the choices
+        with pytest.raises(SystemExit):
+            parser.parse_args([*base, old, "some"])
+
+
+def test_double_is_a_boolean_option():
+    parser = _parsers()["lesion"]
+    base = ["net.pt", "--dataset", "fashion"]
+    assert parser.parse_args(base).double is True
+    assert parser.parse_args([*base, "--no-double"]).double is False
+    assert parser.parse_args([*base, "--double"]).double is True
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_readme_uses_the_parsers_options():
+    # Every "modcore <command> ... --option" in the README is an option of that
+    # command, under its listed spelling; the old spellings the README names are the
+    # hidden aliases, all of them.
+    parsers = _parsers()
+    text = README.read_text()
+    # a command's words run on over "\" line ends and inside `code spans` across lines
+    commands = re.findall(r"modcore (\w+)((?:(?:\s*\\)?\s+(?!modcore\b)[^\s`#|\\]+)*)", text)
+    checked = 0
+    for command, tail in commands:
+        if command not in parsers:
+            continue
+        listed, _ = _listed_and_hidden(parsers[command])
+        for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", tail):
+            assert flag in listed, f"README: modcore {command} {flag}"
+            checked += 1
+    assert checked > 30
+    hidden = set().union(*(_listed_and_hidden(p)[1] for p in parsers.values()))
+    (sentence,) = re.findall(r"the older ([^.]*) still work", text)
+    named = set(re.findall(r"`(--[a-z-]+)`", sentence))
+    assert named == hidden

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
@@ -72,7 +73,9 @@ def add_lesion_parser(sub) -> None:
         help="importance: bonferroni (the default), or the paper's (no random "
         "lesion more harmful, ties count for the sub-module, > 12 units)",
     )
-    les.add_argument(
+    _option(
+        les,
+        "--pair-set",
         "--pairs",
         choices=("important", "all"),
         default="important",
@@ -84,7 +87,12 @@ def add_lesion_parser(sub) -> None:
         choices=("paper_cnn",),
         help="cluster (and lesion) only the convolution channels, as the 2021 paper",
     )
-    les.add_argument("--no-double", action="store_true", help="skip the double-lesion study")
+    les.add_argument(
+        "--double",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the double-lesion study (default: yes; --no-double skips it)",
+    )
     les.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     _option(
         les,
@@ -143,12 +151,12 @@ def _lesion(args) -> dict:
         n_clusters=args.n_clusters,
         random_lesions=args.random_lesions,
         seed=args.seed,
-        double=not args.no_double,
+        double=args.double,
         progress=not args.quiet,
         alpha=args.alpha,
         min_drop=args.min_drop / 100,
         rule=args.rule,
-        pair_set=args.pairs,
+        pair_set=args.pair_set,
         preset=args.preset,
     )
     print(study.table())

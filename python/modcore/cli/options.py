@@ -119,6 +119,7 @@ def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
             alias,
             dest=action.dest,
             type=kwargs.get("type", str),
+            choices=kwargs.get("choices"),
             default=argparse.SUPPRESS,
             help=argparse.SUPPRESS,
         )
