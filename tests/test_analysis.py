@@ -388,7 +388,7 @@ def test_sequential_p_values_of_null_networks_are_uniform_or_conservative():
     p, used = [], []
     for seed in range(200):
         base = random_pruned_mlp((10, 12, 8), sparsity=0.5, seed=seed)
-        net = modcore.shuffled_weights(base, shuffle="layer", seed=seed, index=0)
+        net = modcore.shuffled_network(base, shuffle="layer", seed=seed, index=0).chain_weights()
         res = modcore.ncut_significance(
             net,
             n_clusters=2,

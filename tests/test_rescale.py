@@ -134,7 +134,7 @@ def test_every_shuffled_network_is_rescaled_after_shuffling(shuffle):
         progress=False,
     )
     for index in range(4):
-        shuffled = modcore.shuffled_weights(w, shuffle=shuffle, seed=5, index=index)
+        shuffled = modcore.shuffled_network(w, shuffle=shuffle, seed=5, index=index).chain_weights()
         alone = modcore.spectral_cluster(
             oracles.rescaled(shuffled), n_clusters=3, seed=null_clustering_seed(5, index)
         )

@@ -109,3 +109,23 @@ def test_the_readme_uses_the_parsers_options():
     (sentence,) = re.findall(r"the older ([^.]*) still work", text)
     named = set(re.findall(r"`(--[a-z-]+)`", sentence))
     assert named == hidden
+
+
+def test_shuffled_weights_is_deprecated_for_shuffled_network(planted):
+    assert "shuffled_weights" not in modcore.__all__ and "shuffled_network" in modcore.__all__
+    with pytest.warns(DeprecationWarning, match=r"shuffled_network\(\.\.\.\)\.chain_weights"):
+        old = modcore.shuffled_weights(planted, shuffle="layer_nonzero", seed=3, index=2)
+    new = modcore.shuffled_network(planted, shuffle="layer_nonzero", seed=3, index=2)
+    for a, b in zip(old, new.chain_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_linear_layers_is_no_longer_exported():
+    torch = pytest.importorskip("torch")
+    import modcore.nn
+
+    assert "linear_layers" not in modcore.nn.__all__
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    with pytest.warns(DeprecationWarning, match="weight_layers"):
+        layers = modcore.nn.linear_layers(model)
+    assert layers == [model[0], model[2]] == modcore.nn.weight_layers(model)

@@ -13,7 +13,11 @@ from .method.cluster import Clustering, FloatingUnitsWarning, spectral_cluster
 from .method.curve import NcutCurve, ncut_curve
 from .method.eigengap import Eigengap, EigengapWarning, eigengap
 from .method.multiple_testing import benjamini_hochberg
-from .method.null import SHUFFLES, shuffled_network, shuffled_weights
+from .method.null import (
+    SHUFFLES,
+    shuffled_network,
+    shuffled_weights,  # noqa: F401  (deprecated, not in __all__)
+)
 from .method.score import modularity, ncut
 from .method.settings import ClusterSettings
 from .method.significance import Significance, ncut_significance
@@ -47,7 +51,6 @@ __all__ = [
     "ncut_curve",
     "ncut_significance",
     "shuffled_network",
-    "shuffled_weights",
     "spectral_cluster",
     "stability",
     "sweep",
