@@ -2,6 +2,7 @@
 same names, in the API and in the CLI, old spellings kept with a deprecation."""
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -129,3 +130,38 @@ def test_linear_layers_is_no_longer_exported():
     with pytest.warns(DeprecationWarning, match="weight_layers"):
         layers = modcore.nn.linear_layers(model)
     assert layers == [model[0], model[2]] == modcore.nn.weight_layers(model)
+
+
+def test_analyze_takes_kernel_norm_and_preset_like_the_tracer(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    from modcore.cli.main import main
+    from modcore.nn import CNN, checkpoint
+
+    torch.manual_seed(0)
+    model = CNN(channels=(4, 4), pool_after=(True, True), dense=(8,), seed=0)
+    path = tmp_path / "cnn.pt"
+    checkpoint.save(model, path)
+    run = ["--n-clusters", "2", "--n-shuffles", "3", "--seed", "0", "--quiet"]
+    ncuts = set()
+    for norm, preset in [("l1", None), ("max_column", None), ("l2", "paper_cnn")]:
+        out = tmp_path / f"{norm}.json"
+        extra = ["--preset", preset] if preset else []
+        argv = ["analyze", str(path), *run, "--kernel-norm", norm, *extra, "--json", str(out)]
+        assert main(argv) == 0
+        got = json.loads(out.read_text())
+        net = modcore.Network.from_torch(
+            checkpoint.load(path).model,
+            input_shape=tuple(model.input_shape),
+            kernel_norm=norm,
+            preset=preset,
+        )
+        want = modcore.ncut_significance(net, n_clusters=2, n_shuffles=3, seed=0, progress=False)
+        assert got["group_names"] == list(net.names)
+        assert got["ncut"] == pytest.approx(want.ncut, rel=1e-12)
+        ncuts.add(got["ncut"])
+    assert len(ncuts) == 3  # each choice changes the graph
+    weights = tmp_path / "w.npz"
+    np.savez(weights, np.ones((3, 4)), np.ones((4, 2)))
+    assert main(["analyze", str(weights), "--kernel-norm", "l2", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "w.npz" in err[0] and "checkpoint" in err[0], err

@@ -11,6 +11,7 @@ from typing import Any
 from ..common.files import atomic_write
 from ..common.version import __version__
 from ..network.checks import check_n_jobs
+from ..network.torch import PRESETS
 from .options import (
     _COUNT,
     _SEED,
@@ -84,7 +85,7 @@ def add_lesion_parser(sub) -> None:
     )
     les.add_argument(
         "--preset",
-        choices=("paper_cnn",),
+        choices=tuple(PRESETS),
         help="cluster (and lesion) only the convolution channels, as the 2021 paper",
     )
     les.add_argument(
