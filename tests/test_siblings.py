@@ -165,3 +165,13 @@ def test_analyze_takes_kernel_norm_and_preset_like_the_tracer(tmp_path, capsys):
     assert main(["analyze", str(weights), "--kernel-norm", "l2", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "w.npz" in err[0] and "checkpoint" in err[0], err
+
+
+def test_every_seed_option_defaults_to_0_and_says_why():
+    for command, parser in _parsers().items():
+        (action,) = [a for a in parser._actions if "--seed" in a.option_strings] or [None]
+        if action is None:
+            continue
+        assert action.default == 0, command
+        if command != "train":  # the training options belong to cli/train.py's author
+            assert "same command gives the same result" in action.help, command

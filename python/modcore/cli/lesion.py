@@ -14,9 +14,9 @@ from ..network.checks import check_n_jobs
 from ..network.torch import PRESETS
 from .options import (
     _COUNT,
-    _SEED,
     UsageError,
     _add_k_option,
+    _add_seed,
     _fraction,
     _option,
     _output_dir,
@@ -94,7 +94,7 @@ def add_lesion_parser(sub) -> None:
         default=True,
         help="also run the double-lesion study (default: yes; --no-double skips it)",
     )
-    les.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
+    _add_seed(les)
     _option(
         les,
         "--n-jobs",

@@ -174,9 +174,21 @@ def _add_k_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_seed(p: argparse.ArgumentParser) -> None:
+    """--seed, 0 by default (the Python functions' None draws a fresh one): the same
+    command gives the same result."""
+    p.add_argument(
+        "--seed",
+        type=_SEED,
+        default=0,
+        help="random seed (default 0, so that the same command gives the same result; "
+        "the Python functions' seed=None draws a fresh one)",
+    )
+
+
 def _add_seed_and_jobs(p: argparse.ArgumentParser) -> None:
     """--seed and --n-jobs (threads of the clustering and its null)."""
-    p.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
+    _add_seed(p)
     _option(
         p,
         "--n-jobs",
