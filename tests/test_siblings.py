@@ -175,3 +175,11 @@ def test_every_seed_option_defaults_to_0_and_says_why():
         assert action.default == 0, command
         if command != "train":  # the training options belong to cli/train.py's author
             assert "same command gives the same result" in action.help, command
+
+
+def test_stability_shows_progress_per_clustering(planted):
+    seen = []
+    res = modcore.stability(
+        planted, n_clusters=4, n_seeds=3, seed=0, progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen == [(1, 3), (2, 3), (3, 3)] and len(res.clusterings) == 3

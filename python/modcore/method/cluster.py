@@ -240,6 +240,8 @@ def spectral_cluster(
     kept) and no refinement: ``assign_labels="kmeans", refine=False,
     n_init=25``; its n-cut moved with the seed by 0.36-0.63 of the shuffle
     null's standard deviation on the networks measured (see the README).
+    It is one call into the C++ core, with no steps to count, so it takes no
+    ``progress`` (:func:`ncut_significance` and :func:`stability`, which repeat it, do).
 
     Parameters
     ----------

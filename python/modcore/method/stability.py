@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..common.types import InputShape, LabelsLike, NetworkLike, SeedLike
+from ..common.progress import Progress
+from ..common.types import InputShape, LabelsLike, NetworkLike, ProgressLike, SeedLike
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
-from .cluster import cluster_network, warn_floating
+from .cluster import Clustering, cluster_network, warn_floating
 from .partition import adjusted_rand_score, normalized_mutual_info_score
 from .settings import ClusterSettings, takes_settings
 
@@ -186,6 +187,7 @@ def stability(
     normalize: str | None = None,
     seed: SeedLike = None,
     n_jobs: int | None = None,
+    progress: ProgressLike = None,
     input_shape: InputShape = None,
 ) -> Stability:
     """Cluster a network with ``n_seeds`` seeds and compare the modules of every pair.
@@ -208,6 +210,9 @@ def stability(
         Clusterings to compare, at least 2.
     seed : None, int or numpy.random.Generator, default=None
         The first seed (None draws one).
+    progress : None, bool or callable, default=None
+        Count the clusterings on stderr (None: when stderr is a terminal); a callable
+        gets ``(done, n_seeds)`` after each.
 
     Returns
     -------
@@ -232,7 +237,11 @@ def stability(
     n_jobs = check_n_jobs(n_jobs)
     first = check_seed(seed)
     seeds = [(first + i) % 2**64 for i in range(n_seeds)]
-    runs = tuple(cluster_network(network, settings, s, n_jobs) for s in seeds)
+    runs: list[Clustering] = []
+    with Progress(n_seeds, "stability", progress, unit="clusterings") as bar:
+        for s in seeds:
+            runs.append(cluster_network(network, settings, s, n_jobs))
+            bar.update()
     warn_floating(runs[0])
     ari, nmi = np.eye(n_seeds), np.eye(n_seeds)
     for i in range(n_seeds):
@@ -249,5 +258,5 @@ def stability(
         normalized_mutual_info=nmi,
         mean_adjusted_rand=float(ari[off].mean()),
         mean_normalized_mutual_info=float(nmi[off].mean()),
-        clusterings=runs,
+        clusterings=tuple(runs),
     )
