@@ -231,3 +231,10 @@ def test_cli_limits_and_choices_are_the_objects(command, capsys):
         choices = [c or "none" for c in ClusterSettings.choices(field)]
         assert list(action.choices) == choices
         assert action.default == (ClusterSettings.default(field) or "none")
+
+
+def test_an_unknown_keyword_is_named_with_the_function(weights):
+    with pytest.raises(
+        TypeError, match=r"spectral_cluster\(\) got an unexpected keyword .*n_cluster"
+    ):
+        modcore.spectral_cluster(weights, n_cluster=3)

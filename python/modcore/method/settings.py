@@ -343,7 +343,10 @@ def takes_settings(func: F) -> F:
     def wrapper(*args, **kwargs):
         given = kwargs.get("settings")
         if given is None:
-            bound = signature.bind(*args, **kwargs)
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as exc:  # as Python words it: "f() got an unexpected ..."
+                raise TypeError(f"{func.__name__}() {exc}") from None
             bound.apply_defaults()
             settings = ClusterSettings(**{name: bound.arguments[name] for name in names})
         elif not isinstance(given, ClusterSettings):
