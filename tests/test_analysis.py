@@ -11,8 +11,8 @@ from scipy.sparse.csgraph import laplacian
 
 import modcore
 from modcore import EigengapWarning
-from modcore.method.cluster import check_settings
 from modcore.method.null import shuffled_scores
+from modcore.method.settings import ClusterSettings
 from modcore.method.significance import sequential_p_value
 from modcore.network.network import Network
 from modcore.network.synthetic import planted_modular_mlp, planted_modules_mlp, random_pruned_mlp
@@ -388,7 +388,7 @@ def test_sequential_p_values_of_null_networks_are_uniform_or_conservative():
     p, used = [], []
     for seed in range(200):
         base = random_pruned_mlp((10, 12, 8), sparsity=0.5, seed=seed)
-        net = modcore.shuffled_weights(base, shuffle="layer", seed=seed, index=0)
+        net = modcore.shuffled_network(base, shuffle="layer", seed=seed, index=0).chain_weights()
         res = modcore.ncut_significance(
             net,
             n_clusters=2,
@@ -419,7 +419,7 @@ def test_sequential_stop_is_the_same_for_any_threads_and_chunks(small):
             Network.from_weights(small),
             "layer",
             60,
-            check_settings(n_clusters=3),
+            ClusterSettings(n_clusters=3),
             7,
             2,
             False,

@@ -106,20 +106,3 @@ def test_the_rule_is_recorded_in_the_results():
     assert (d["assign_labels"], d["refine"], d["select_by"]) == ("kmeans", False, "ncut")
     c = res.clustering
     assert (c.assign_labels, c.refine, c.select_by) == ("kmeans", False, "ncut")
-
-
-@pytest.mark.parametrize(
-    "kwargs, exc, match",
-    [
-        ({"assign_labels": "discretize"}, ValueError, "assign_labels must be one of"),
-        ({"refine": 1}, TypeError, "refine must be True or False"),
-        ({"refine": "yes"}, TypeError, "refine must be True or False"),
-        ({"select_by": "modularity"}, ValueError, "select_by must be one of"),
-    ],
-)
-def test_bad_rule_parameters(kwargs, exc, match):
-    weights = random_pruned_mlp((20, 20, 10), sparsity=0.5, seed=0)
-    with pytest.raises(exc, match=match):
-        modcore.spectral_cluster(weights, **kwargs)
-    with pytest.raises(exc, match=match):
-        modcore.ncut_significance(weights, n_shuffles=2, progress=False, **kwargs)

@@ -159,8 +159,10 @@ def test_kde_nulls_are_scale_equivariant_at_extreme_scales(scale, shuffle):
     # The KDE draws use one stream of standard normals and picks: at any scale they
     # are the unit-scale draws times the scale, as long as nothing over/underflows.
     w = random_pruned_mlp((30, 20, 10), sparsity=0.5, seed=1)
-    unit = modcore.shuffled_weights(w, shuffle=shuffle, seed=4, index=2)
-    scaled = modcore.shuffled_weights([a * scale for a in w], shuffle=shuffle, seed=4, index=2)
+    unit = modcore.shuffled_network(w, shuffle=shuffle, seed=4, index=2).chain_weights()
+    scaled = modcore.shuffled_network(
+        [a * scale for a in w], shuffle=shuffle, seed=4, index=2
+    ).chain_weights()
     for a, b in zip(unit, scaled):
         assert np.isfinite(b).all()
         np.testing.assert_allclose(b / scale, a, rtol=1e-9, atol=0)
@@ -173,5 +175,5 @@ def test_kde_null_near_the_largest_double_stays_finite():
         w, n_clusters=3, n_shuffles=4, seed=0, progress=False, shuffle="layer_nonzero_distribution"
     )
     assert np.isfinite(sig.shuffled_ncuts).all()
-    for a in modcore.shuffled_weights(w, shuffle="layer_all_distribution", seed=0):
+    for a in modcore.shuffled_network(w, shuffle="layer_all_distribution", seed=0).chain_weights():
         assert np.isfinite(a).all()

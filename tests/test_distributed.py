@@ -21,13 +21,13 @@ import pytest
 distributed = pytest.importorskip("dask.distributed")
 
 import modcore
-from modcore.method.cluster import check_settings
 from modcore.method.distributed import (
     MAX_CHUNK,
     check_client,
     shuffle_chunks,
     shuffled_scores_on_cluster,
 )
+from modcore.method.settings import ClusterSettings
 from modcore.network.network import Network
 from modcore.network.synthetic import random_pruned_mlp
 from processes import interruptible
@@ -75,7 +75,7 @@ def local(net, **kw):
 
 def null(client, net, shuffle="layer", n=N, seed=3, **kw):
     return shuffled_scores_on_cluster(
-        client, Network.from_weights(net), shuffle, n, check_settings(n_clusters=K), seed, **kw
+        client, Network.from_weights(net), shuffle, n, ClusterSettings(n_clusters=K), seed, **kw
     ).ncut[:, 0]
 
 

@@ -90,7 +90,6 @@ ENTRY_POINTS = {
     "stability": lambda n: [modcore.stability(n, n_clusters=3, n_seeds=2, seed=0).ncuts],
     "sweep": run_sweep,
     "shuffled_network": lambda n: modcore.shuffled_network(n, seed=0, index=1).chain_weights(),
-    "shuffled_weights": lambda n: modcore.shuffled_weights(n, seed=0, index=1),
     "as_network": lambda n: modcore.network.convert.as_network(n).chain_weights(),
     "weights_from_module": lambda n: modcore.weights_from_module(n),
 }

@@ -13,12 +13,12 @@ from modcore.nn import (
     checkpoint,
     datasets,
     layer_sparsity,
-    linear_layers,
     load_dataset,
     paper_recipe,
     prune_to_sparsity,
     remove_masks,
     train,
+    weight_layers,
 )
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -33,8 +33,8 @@ def test_mlp_layout_and_validation():
     model = MLP([6, 5, 4, 3], dropout=0.5, seed=0)
     kinds = [type(m).__name__ for m in model]
     assert kinds == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
-    assert [tuple(layer.weight.shape) for layer in linear_layers(model)] == [(5, 6), (4, 5), (3, 4)]
-    assert all((layer.bias == 0).all() for layer in linear_layers(model))
+    assert [tuple(layer.weight.shape) for layer in weight_layers(model)] == [(5, 6), (4, 5), (3, 4)]
+    assert all((layer.bias == 0).all() for layer in weight_layers(model))
     assert torch.equal(model[0].weight, MLP([6, 5, 4, 3], seed=0)[0].weight)
     assert [type(m).__name__ for m in MLP()].count("Linear") == 5
     for widths, dropout in (([5], 0.0), ([5, 0], 0.0), ([5, 2.5], 0.0), ([5, 2], 1.0)):
@@ -98,14 +98,14 @@ def test_training_follows_schedule_and_keeps_pruned_weights_zero(small_line):
             seen.append(
                 [
                     layer.weight_mask.clone() if torch_prune.is_pruned(layer) else None
-                    for layer in linear_layers(module)
+                    for layer in weight_layers(module)
                 ]
             )
 
     model.register_forward_pre_hook(record)
     train(model, small_line, epochs=5, batch_size=64, prune=schedule, progress=False)
     assert len(seen) == 50
-    sizes = [layer.weight.numel() for layer in linear_layers(model)]
+    sizes = [layer.weight.numel() for layer in weight_layers(model)]
     last_update = None
     for step, masks in enumerate(seen):
         if schedule.is_update_step(step):
@@ -118,7 +118,7 @@ def test_training_follows_schedule_and_keeps_pruned_weights_zero(small_line):
         if step > 0 and seen[step - 1][0] is not None:
             for before, now in zip(seen[step - 1], masks):
                 assert (now[before == 0] == 0).all(), f"a pruned weight came back at step {step}"
-    for layer, final_mask, n in zip(linear_layers(model), seen[-1], sizes):
+    for layer, final_mask, n in zip(weight_layers(model), seen[-1], sizes):
         assert not torch_prune.is_pruned(layer) and "weight_orig" not in dict(
             layer.named_parameters()
         )
@@ -131,7 +131,7 @@ def test_training_ends_on_the_schedule_between_updates(small_line):
     schedule = PruneSchedule(end_step=100, frequency=7)
     train(model, small_line, epochs=2, batch_size=64, prune=schedule, progress=False)
     # 20 steps: the last update was at step 14, the run ends at step 20's target.
-    sizes = [layer.weight.numel() for layer in linear_layers(model)]
+    sizes = [layer.weight.numel() for layer in weight_layers(model)]
     expected = [round(schedule.sparsity(20) * n) / n for n in sizes]
     assert layer_sparsity(model) == pytest.approx(expected, abs=1e-7)
 
@@ -150,10 +150,10 @@ def test_training_is_deterministic_and_regularisers_shrink_weights(small_line):
         assert getattr(ha, key) == getattr(hb, key) and len(getattr(ha, key)) == 2
 
     def l1_norm(model):
-        return sum(float(layer.weight.detach().abs().sum()) for layer in linear_layers(model))
+        return sum(float(layer.weight.detach().abs().sum()) for layer in weight_layers(model))
 
     def l2_norm(model):
-        return sum(float(layer.weight.detach().pow(2).sum()) for layer in linear_layers(model))
+        return sum(float(layer.weight.detach().pow(2).sum()) for layer in weight_layers(model))
 
     # Strong enough to outweigh the data term within 20 steps.
     assert l1_norm(run(l1=0.05)[0]) < 0.8 * l1_norm(a)
@@ -237,7 +237,7 @@ def test_paper_recipe_ends_at_final_sparsity(small_line):
     model = MLP([784, 64, 32, 10], seed=0)
     history = paper_recipe(model, small_line, epochs=1, prune_epochs=2, progress=False)
     assert len(history.test_accuracy) == 3 and history.sparsity[0] == 0.0
-    sizes = [layer.weight.numel() for layer in linear_layers(model)]
+    sizes = [layer.weight.numel() for layer in weight_layers(model)]
     assert layer_sparsity(model) == pytest.approx([round(0.9 * n) / n for n in sizes], abs=1e-7)
     assert history.sparsity[-1] == pytest.approx(sum(round(0.9 * n) for n in sizes) / sum(sizes))
 

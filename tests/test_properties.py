@@ -121,7 +121,9 @@ def test_clustering_properties(weights, k):
     networks(max_layers=3, max_width=40), st.sampled_from(modcore.SHUFFLES), st.integers(0, 1000)
 )
 def test_shuffle_invariants(weights, shuffle, index):
-    shuffled = modcore.shuffled_weights(weights, shuffle=shuffle, seed=index, index=index)
+    shuffled = modcore.shuffled_network(
+        weights, shuffle=shuffle, seed=index, index=index
+    ).chain_weights()
     for w, s in zip(weights, shuffled):
         w = w.astype(np.float64)
         assert s.shape == w.shape

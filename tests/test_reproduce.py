@@ -266,6 +266,7 @@ def test_settings_are_every_parameter_that_changes_a_run():
         "progress",
         "command",
         "device",
+        "settings",  # its fields are the settings
     }
     params = set(inspect.signature(rep.reproduce).parameters)
     assert params - other == set(conditions.SETTINGS)
@@ -304,11 +305,13 @@ def test_runs_made_with_any_other_setting_are_not_mixed_in(tmp_path):
         rep.reproduce(out=out, **SMALL)
 
 
-def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
+@pytest.mark.parametrize("as_object", [False, True], ids=["keywords", "settings"])
+def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch, as_object):
     # A run records its settings; the clusterings must have used exactly those (the
     # reproduction once passed only five of them on, and recorded the others), under
     # each label rule in turn.
     import modcore.method.cluster
+    import modcore.method.settings
     import modcore.method.significance
 
     seen = []
@@ -325,7 +328,12 @@ def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
         monkeypatch.setattr(module, name, spy)
     names = ("n_init", "max_iter", "tol", "eigen_method", "drop", "normalize")
     solver = {k: CHANGED[k] for k in names}
-    rep.reproduce(out=tmp_path / "r", max_runs=1, **{**SMALL, **solver})
+    if as_object:  # the same through settings=ClusterSettings(...)
+        small = {k: v for k, v in SMALL.items() if k not in ("n_clusters", "n_init")}
+        given = modcore.method.settings.ClusterSettings(n_clusters=SMALL["n_clusters"], **solver)
+        rep.reproduce(out=tmp_path / "r", max_runs=1, settings=given, **small)
+    else:
+        rep.reproduce(out=tmp_path / "r", max_runs=1, **{**SMALL, **solver})
     (run,) = runlog.read_runs(tmp_path / "r" / "runs.jsonl")
     # Per rule: the nulls, and the network at initialization.
     assert len(seen) == len(conditions.RULES) * (len(conditions.NULLS) + 1)
@@ -335,7 +343,7 @@ def test_every_recorded_solver_setting_is_the_one_used(tmp_path, monkeypatch):
             assert {key: kw[key] for key in solver} == solver
             assert {key: kw[key] for key in labels} == labels
             assert {key: kw[key] for key in run["rules"][rule]} == run["rules"][rule]
-    settings = {f.name for f in dataclasses.fields(modcore.method.cluster.ClusterSettings)}
+    settings = {f.name for f in dataclasses.fields(modcore.method.settings.ClusterSettings)}
     assert settings - {"assign_labels", "refine", "select_by"} <= set(conditions.SETTINGS)
     assert conditions.RULES["authors"][1] == {
         "assign_labels": "kmeans",

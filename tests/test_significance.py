@@ -33,14 +33,21 @@ def test_each_shuffle_moves_what_it_should(pruned):
     def same(a, b):
         return all(np.array_equal(x, y) for x, y in zip(a, b))
 
-    layer = [modcore.shuffled_weights(pruned, shuffle="layer", seed=3, index=i) for i in (0, 1)]
+    layer = [
+        modcore.shuffled_network(pruned, shuffle="layer", seed=3, index=i).chain_weights()
+        for i in (0, 1)
+    ]
     assert not same(nonzero_pattern(layer[0]), nonzero_pattern(pruned))  # positions move
     assert not same(layer[0], layer[1])  # each index its own network
-    nonzero = modcore.shuffled_weights(pruned, shuffle="layer_nonzero", seed=1)
+    nonzero = modcore.shuffled_network(pruned, shuffle="layer_nonzero", seed=1).chain_weights()
     assert same(nonzero_pattern(nonzero), nonzero_pattern(pruned)) and not same(nonzero, pruned)
-    kde = modcore.shuffled_weights(pruned, shuffle="layer_nonzero_distribution", seed=0)
+    kde = modcore.shuffled_network(
+        pruned, shuffle="layer_nonzero_distribution", seed=0
+    ).chain_weights()
     assert not np.isin(kde[0][kde[0] != 0], pruned[0][pruned[0] != 0]).any()  # fresh values
-    spread = modcore.shuffled_weights(pruned, shuffle="layer_all_distribution", seed=0)
+    spread = modcore.shuffled_network(
+        pruned, shuffle="layer_all_distribution", seed=0
+    ).chain_weights()
     assert not same(nonzero_pattern(spread), nonzero_pattern(pruned))
 
 
@@ -56,7 +63,7 @@ def test_kde_shuffles_use_scotts_bandwidth():
     noise = []
     for index in range(5):
         for shuffle in ("layer_nonzero_distribution", "layer_all_distribution"):
-            s = modcore.shuffled_weights(w, shuffle=shuffle, seed=1, index=index)[0]
+            s = modcore.shuffled_network(w, shuffle=shuffle, seed=1, index=index).chain_weights()[0]
             drawn = s[s != 0]
             assert drawn.size == values.size
             noise.append(drawn - 3.0 * np.sign(drawn))
@@ -79,7 +86,9 @@ def test_shuffled_weights_is_the_network_behind_each_shuffled_ncut(pruned, shuff
     )
     np.testing.assert_array_equal(fewer.shuffled_ncuts, sig.shuffled_ncuts[:2])  # by index
     for index in range(4):
-        weights = modcore.shuffled_weights(pruned, shuffle=shuffle, seed=5, index=index)
+        weights = modcore.shuffled_network(
+            pruned, shuffle=shuffle, seed=5, index=index
+        ).chain_weights()
         clustering = modcore.spectral_cluster(
             weights, n_clusters=4, seed=null_clustering_seed(5, index)
         )
@@ -151,7 +160,7 @@ def test_p_values_of_null_networks_are_roughly_uniform():
     p = []
     for seed in range(100):
         base = random_pruned_mlp((16, 20, 20, 8), sparsity=0.6, seed=seed)
-        net = modcore.shuffled_weights(base, shuffle="layer", seed=seed, index=0)
+        net = modcore.shuffled_network(base, shuffle="layer", seed=seed, index=0).chain_weights()
         res = modcore.ncut_significance(
             net, n_clusters=3, n_shuffles=99, n_init=2, seed=seed, progress=False
         )
@@ -189,7 +198,10 @@ def test_a_null_with_no_spread_gives_an_infinite_z_score_in_strict_json(network,
         s
         for s in range(200)
         if all(
-            shape_of(modcore.shuffled_weights(network, shuffle="layer", seed=s, index=i)) == other
+            shape_of(
+                modcore.shuffled_network(network, shuffle="layer", seed=s, index=i).chain_weights()
+            )
+            == other
             for i in range(4)
         )
     )

@@ -129,7 +129,8 @@ def test_settings_are_every_parameter_that_changes_a_result():
     # key itself; input_shape says how to read a torch module, which the network's name
     # stands for); every other one must be part of the resume key, or rows made with
     # another value would be reused.
-    no_effect = {"shuffle", "n_jobs", "progress", "client", "input_shape"}
+    # settings= brings the fields that are keywords too (each one in the key).
+    no_effect = {"shuffle", "n_jobs", "progress", "client", "input_shape", "settings"}
     # The sweep runs fixed-size nulls: it does not offer the sequential test's stop_after.
     # Nor a transformer's view: it takes the network a view gives
     # (modcore.network.transformer.virtual_network / block_networks).

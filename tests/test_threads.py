@@ -7,8 +7,8 @@ import numpy as np
 
 import modcore
 from modcore import _core
-from modcore.method.cluster import check_settings
 from modcore.method.null import shuffled_scores
+from modcore.method.settings import ClusterSettings
 from modcore.network.network import Network
 from modcore.network.synthetic import random_pruned_mlp
 
@@ -40,7 +40,7 @@ def test_same_seed_same_result_whatever_the_threads_and_chunks():
             Network.from_weights(small),
             "layer",
             12,
-            check_settings(n_clusters=4),
+            ClusterSettings(n_clusters=4),
             11,
             2,
             False,

@@ -13,8 +13,13 @@ from .method.cluster import Clustering, FloatingUnitsWarning, spectral_cluster
 from .method.curve import NcutCurve, ncut_curve
 from .method.eigengap import Eigengap, EigengapWarning, eigengap
 from .method.multiple_testing import benjamini_hochberg
-from .method.null import SHUFFLES, shuffled_network, shuffled_weights
+from .method.null import (
+    SHUFFLES,
+    shuffled_network,
+    shuffled_weights,  # noqa: F401  (deprecated, not in __all__)
+)
 from .method.score import modularity, ncut
+from .method.settings import ClusterSettings
 from .method.significance import Significance, ncut_significance
 from .method.stability import Agreement, Stability, compare_partitions, stability
 from .network.network import Network
@@ -23,6 +28,7 @@ from .report import notebook as _notebook  # noqa: F401  (registers the results'
 
 __all__ = [
     "Agreement",
+    "ClusterSettings",
     "Clustering",
     "Eigengap",
     "EigengapWarning",
@@ -45,7 +51,6 @@ __all__ = [
     "ncut_curve",
     "ncut_significance",
     "shuffled_network",
-    "shuffled_weights",
     "spectral_cluster",
     "stability",
     "sweep",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..common.files import atomic_write
 from ..method.significance import ncut_significance
+from ..network.torch import KERNEL_NORMS, PRESETS
 from ..network.transformer import VIEWS
 from ..report.verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
 from .options import (
@@ -55,6 +56,19 @@ def add_analyze_parser(sub) -> None:
         "the batch dimension, e.g. 1,28,28 (for CNNs and residual nets)",
     )
     a.add_argument(
+        "--kernel-norm",
+        choices=KERNEL_NORMS,
+        default="l1",
+        help="a checkpoint's conv edges: the l1 (default), l2 or max_column norm of each "
+        "kernel slice (max_column: the authors' 2021 code)",
+    )
+    a.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        help="cluster a checkpoint's convolution channels only, as the 2021 paper (and "
+        "modcore lesion --preset)",
+    )
+    a.add_argument(
         "--report",
         type=_output_dir,
         help="write summary.json, figures and index.html to this directory",
@@ -76,7 +90,7 @@ def run_analyze(args, extra: dict) -> None:
         with _dask_client(args.scheduler) as client:
             _analyze_views(networks, args, extra, client=client)
         return
-    network = _load_network(args.network, args.input_shape)
+    network = _load_network(args.network, args.input_shape, args.kernel_norm, args.preset)
     with _dask_client(args.scheduler) as client:
         _analyze(network, args, extra, client=client)
 
@@ -126,18 +140,30 @@ def _analyze_views(networks: dict, args, extra: dict, client=None) -> None:
         print(f"results written to {args.json}")
 
 
-def _load_network(path: Path, input_shape=None):
-    """The network in a weight file (a chain), or the traced model of a checkpoint."""
+def _load_network(path: Path, input_shape=None, kernel_norm="l1", preset=None):
+    """The network in a weight file (a chain), or the traced model of a checkpoint (the
+    one kind of file that input_shape, kernel_norm and preset apply to)."""
     from ..network.convert import as_network
     from ..network.network import Network
 
     if not path.exists():
         raise UsageError(f"{path}: no such file")
-    if input_shape is None:
+    if input_shape is None and kernel_norm == "l1" and preset is None:
         return as_network(path)
+    if path.suffix.lower() not in (".pt", ".pth"):
+        raise UsageError(
+            f"{path}: --input-shape, --kernel-norm and --preset trace a modcore checkpoint's "
+            "model; a weight file is read as a chain of matrices"
+        )
     from ..nn import checkpoint
 
-    return Network.from_torch(checkpoint.load(path).model, input_shape=input_shape)
+    model = checkpoint.load(path).model
+    return Network.from_torch(
+        model,
+        input_shape=input_shape if input_shape is not None else model.input_shape,
+        kernel_norm=kernel_norm,
+        preset=preset,
+    )
 
 
 def _choose_clusters(network, args, extra: dict):
@@ -148,7 +174,7 @@ def _choose_clusters(network, args, extra: dict):
     if args.n_clusters == "auto":
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EigengapWarning)
-            gap = eigengap(network, **_graph_options(args), seed=args.seed)
+            gap = eigengap(network, **_graph_options(args), seed=args.seed, n_jobs=args.n_jobs)
         extra["eigengap"] = gap.to_dict()
         print(
             f"--n-clusters auto: the eigengap suggests k = {gap.k} (relative gap "

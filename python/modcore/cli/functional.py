@@ -66,7 +66,9 @@ def add_functional_parser(sub) -> None:
         help="null of the functional n-cut: coactivation matrices with permuted "
         "upper triangles (default 1000; 0 = none)",
     )
-    f.add_argument(
+    _option(
+        f,
+        "--n-permutations",
         "--permutations",
         type=_integer(1, MAX_PERMUTATIONS),
         default=1000,
@@ -129,7 +131,7 @@ def run_functional(args, extra: dict) -> dict:
         progress=not args.quiet,
         **options,
     )
-    cmp = compare_modules(fm, weight, n_permutations=args.permutations, seed=args.seed)
+    cmp = compare_modules(fm, weight, n_permutations=args.n_permutations, seed=args.seed)
     _print(args, fm, weight, cmp)
     extra = {**extra, "network": str(args.network), "dataset": data.name, "n_samples": len(x)}
     results = functional_summary(fm, cmp, weight, extra)

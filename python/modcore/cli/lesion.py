@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
@@ -10,11 +11,12 @@ from typing import Any
 from ..common.files import atomic_write
 from ..common.version import __version__
 from ..network.checks import check_n_jobs
+from ..network.torch import PRESETS
 from .options import (
     _COUNT,
-    _SEED,
     UsageError,
     _add_k_option,
+    _add_seed,
     _fraction,
     _option,
     _output_dir,
@@ -72,7 +74,9 @@ def add_lesion_parser(sub) -> None:
         help="importance: bonferroni (the default), or the paper's (no random "
         "lesion more harmful, ties count for the sub-module, > 12 units)",
     )
-    les.add_argument(
+    _option(
+        les,
+        "--pair-set",
         "--pairs",
         choices=("important", "all"),
         default="important",
@@ -81,11 +85,16 @@ def add_lesion_parser(sub) -> None:
     )
     les.add_argument(
         "--preset",
-        choices=("paper_cnn",),
+        choices=tuple(PRESETS),
         help="cluster (and lesion) only the convolution channels, as the 2021 paper",
     )
-    les.add_argument("--no-double", action="store_true", help="skip the double-lesion study")
-    les.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
+    les.add_argument(
+        "--double",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the double-lesion study (default: yes; --no-double skips it)",
+    )
+    _add_seed(les)
     _option(
         les,
         "--n-jobs",
@@ -143,12 +152,12 @@ def _lesion(args) -> dict:
         n_clusters=args.n_clusters,
         random_lesions=args.random_lesions,
         seed=args.seed,
-        double=not args.no_double,
+        double=args.double,
         progress=not args.quiet,
         alpha=args.alpha,
         min_drop=args.min_drop / 100,
         rule=args.rule,
-        pair_set=args.pairs,
+        pair_set=args.pair_set,
         preset=args.preset,
     )
     print(study.table())

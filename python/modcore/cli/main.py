@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="modcore",
         description="How modular is a trained neural network?",
         epilog="Options are spelled like the Python parameters they set (--n-clusters for "
-        "n_clusters); the older --clusters, --shuffles, --jobs and --threads still work.",
+        "n_clusters); the older --clusters, --shuffles, --jobs, --threads, --permutations "
+        "and --pairs still work.",
     )
     parser.add_argument("--version", action="version", version=f"modcore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -9,8 +9,8 @@ import importlib.util
 import tempfile
 from pathlib import Path
 
-from ..method.cluster import ASSIGN_LABELS, DROPS, MAX_CLUSTERS, MAX_INIT, SELECT_BY
 from ..method.null import MAX_SHUFFLES, SHUFFLES
+from ..method.settings import ClusterSettings
 
 
 class UsageError(Exception):
@@ -64,6 +64,11 @@ def _widths(text: str) -> list:
     return widths
 
 
+def _setting_int(name: str):
+    """An argparse type for an integer field of ClusterSettings, with its bounds."""
+    return _integer(*ClusterSettings.bounds(name))
+
+
 _SEED = _integer(0, 2**63 - 1)
 
 _COUNT = _integer(1)
@@ -114,6 +119,7 @@ def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
             alias,
             dest=action.dest,
             type=kwargs.get("type", str),
+            choices=kwargs.get("choices"),
             default=argparse.SUPPRESS,
             help=argparse.SUPPRESS,
         )
@@ -127,8 +133,9 @@ def _add_analysis_options(
         "--n-clusters",
         "--clusters",
         type=_clusters,
-        default=12,
-        help="number of modules k (default 12); analyze also takes 'auto' (the "
+        default=ClusterSettings.default("n_clusters"),
+        help=f"number of modules k (default {ClusterSettings.default('n_clusters')}); "
+        "analyze also takes 'auto' (the "
         "eigengap's suggestion, with the verdict at k - 1 and k + 1 too) and a range "
         "such as 2:20 (the n-cut against its null at every k; the verdict is corrected "
         "for choosing the best k)",
@@ -161,15 +168,27 @@ def _add_k_option(p: argparse.ArgumentParser) -> None:
         p,
         "--n-clusters",
         "--clusters",
-        type=_integer(2, MAX_CLUSTERS),
-        default=12,
-        help="number of modules k (default 12)",
+        type=_setting_int("n_clusters"),
+        default=ClusterSettings.default("n_clusters"),
+        help=f"number of modules k (default {ClusterSettings.default('n_clusters')})",
+    )
+
+
+def _add_seed(p: argparse.ArgumentParser) -> None:
+    """--seed, 0 by default (the Python functions' None draws a fresh one): the same
+    command gives the same result."""
+    p.add_argument(
+        "--seed",
+        type=_SEED,
+        default=0,
+        help="random seed (default 0, so that the same command gives the same result; "
+        "the Python functions' seed=None draws a fresh one)",
     )
 
 
 def _add_seed_and_jobs(p: argparse.ArgumentParser) -> None:
     """--seed and --n-jobs (threads of the clustering and its null)."""
-    p.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
+    _add_seed(p)
     _option(
         p,
         "--n-jobs",
@@ -184,8 +203,8 @@ def _add_rule_options(p: argparse.ArgumentParser) -> None:
     """How the embedding becomes modules (modcore.spectral_cluster's parameters)."""
     p.add_argument(
         "--assign-labels",
-        choices=ASSIGN_LABELS,
-        default="cluster_qr",
+        choices=ClusterSettings.choices("assign_labels"),
+        default=ClusterSettings.default("assign_labels"),
         help="cluster_qr (default; depends on the network alone, not on the seed or "
         "the order of units) or kmeans (restarts; with --no-refine --n-init 25 the "
         "authors' rule)",
@@ -193,20 +212,21 @@ def _add_rule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--refine",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=ClusterSettings.default("refine"),
         help="move single units while that lowers the n-cut (default: yes)",
     )
     _option(
         p,
         "--n-init",
-        type=_integer(1, MAX_INIT),
-        default=10,
-        help="k-means restarts with --assign-labels kmeans (default 10)",
+        type=_setting_int("n_init"),
+        default=ClusterSettings.default("n_init"),
+        help="k-means restarts with --assign-labels kmeans "
+        f"(default {ClusterSettings.default('n_init')})",
     )
     p.add_argument(
         "--select-by",
-        choices=SELECT_BY,
-        default="inertia",
+        choices=ClusterSettings.choices("select_by"),
+        default=ClusterSettings.default("select_by"),
         help="the k-means restart kept: lowest inertia (default) or n-cut",
     )
 
@@ -215,16 +235,16 @@ def _add_graph_options(p: argparse.ArgumentParser) -> None:
     """How a network of weights (and each shuffled one) becomes the graph: drop, normalize."""
     p.add_argument(
         "--drop",
-        choices=DROPS,
-        default="isolated",
+        choices=ClusterSettings.choices("drop"),
+        default=ClusterSettings.default("drop"),
         help="units left out of the graph: isolated, those without edges (default; the "
         "paper's code), or unreachable, also every component that misses the first or "
         "the last layer (the authors' PyTorch port); the network and every shuffle alike",
     )
     p.add_argument(
         "--normalize",
-        choices=("none", "rescale"),
-        default="none",
+        choices=[c or "none" for c in ClusterSettings.choices("normalize")],
+        default=ClusterSettings.default("normalize") or "none",
         help="rescale: give each hidden unit's incoming weights norm 1 and move the "
         "factor to its outgoing weights before clustering, as the authors' PyTorch port "
         "does (the network computes the same function); default none",
@@ -257,7 +277,8 @@ def _clusters(text: str):
     """--n-clusters: an int, "auto", or an inclusive range "a:b" (as range(a, b + 1))."""
     if text == "auto":
         return text
-    expected = f"expected a number of modules in [2, {MAX_CLUSTERS}], 'auto' or a range like 2:20"
+    low_k, high_k = ClusterSettings.bounds("n_clusters")
+    expected = f"expected a number of modules in [{low_k}, {high_k}], 'auto' or a range like 2:20"
     try:
         if ":" in text:
             low, high = (int(part) for part in text.split(":"))
@@ -266,9 +287,9 @@ def _clusters(text: str):
     except ValueError:
         raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
     for k in (low, high):
-        if not 2 <= k <= MAX_CLUSTERS:
+        if not low_k <= k <= high_k:
             raise argparse.ArgumentTypeError(
-                f"{expected}, got {text!r}: {k} is not in [2, {MAX_CLUSTERS}]"
+                f"{expected}, got {text!r}: {k} is not in [{low_k}, {high_k}]"
             )
     if ":" not in text:
         return low

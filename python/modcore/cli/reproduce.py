@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from ..method.cluster import MAX_INIT
 from ..method.null import MAX_SHUFFLES
 from .options import (
     _COUNT,
@@ -16,6 +15,7 @@ from .options import (
     _integer,
     _option,
     _output_dir,
+    _setting_int,
 )
 
 
@@ -77,7 +77,7 @@ def add_reproduce_parser(sub) -> None:
     _option(
         r,
         "--n-init",
-        type=_integer(1, MAX_INIT),
+        type=_setting_int("n_init"),
         default=None,
         help="k-means restarts of the authors' label rule (default 25; --lesions: its "
         "k-means restarts, default 10). Every run is clustered by both rules: the "

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..common.files import atomic_write
-from ..method.cluster import check_settings
 from ..method.null import MAX_SHUFFLES
+from ..method.settings import takes_settings
 from ..network.checks import check_positive_int
 from ..report.page import versions
 from .conditions import (
@@ -77,9 +77,11 @@ if TYPE_CHECKING:
 __all__ = ["reproduce"]
 
 
+@takes_settings
 def reproduce(
     datasets=None,
     *,
+    settings=None,
     arch="mlp",
     seeds=None,
     n_shuffles=None,
@@ -105,6 +107,12 @@ def reproduce(
 ):
     """Run (or resume) the reproduction and write its table, summary and figure.
 
+    Every run is clustered by both label rules of :data:`RULES`: the authors' (k-means,
+    lowest inertia, no refinement; ``n_init`` restarts, 25 by default here) and
+    modcore's default (cluster_qr refined by n-cut moves). The rules set
+    ``assign_labels``, ``refine`` and ``select_by``: those fields of ``settings`` are
+    not read. Runs made before ``drop`` and ``normalize`` existed used their defaults.
+
     Parameters
     ----------
     datasets : sequence of str, optional
@@ -126,18 +134,7 @@ def reproduce(
         ``ncut.png``.
     quick : bool, default=False
         Tiny data (1000 training, 500 test examples) and the quick defaults above.
-    n_clusters : int, default=12
-        Number of modules k.
-    n_init : int, default=25
-        Restarts of the authors' k-means rule. Every run is clustered by both
-        label rules of :data:`RULES`: the authors' (k-means, lowest inertia, no
-        refinement) and modcore's default (cluster_qr refined by n-cut moves).
-    max_iter, tol, eigen_method : default=300, 1e-5, "auto"
-        Solver settings, as in :func:`modcore.spectral_cluster`.
-    drop, normalize : default="isolated", None
-        How each network and its shuffles become graphs, as in
-        :func:`modcore.ncut_significance` (runs made before these existed used
-        the defaults).
+    CLUSTER_SETTINGS_FIELDS
     n_train, n_test : int, optional
         Use a subset of the data (default: all; quick: 1000 / 500).
     hidden : sequence of int, default=(256, 256, 256, 256)
@@ -190,21 +187,9 @@ def reproduce(
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
     # Checked once per rule; the settings the rules share are recorded once.
-    solver = {
-        rule: check_settings(
-            n_clusters=n_clusters,
-            n_init=n_init,
-            max_iter=max_iter,
-            tol=tol,
-            eigen_method=eigen_method,
-            drop=drop,
-            normalize=normalize,
-            **labels,
-        )
-        for rule, (_, labels) in RULES.items()
-    }["authors"]
+    solver = {rule: settings.replace(**labels) for rule, (_, labels) in RULES.items()}["authors"]
     device = check_device(device)
-    settings = {
+    run_settings = {
         "arch": arch,
         "epochs": check_positive_int(
             epochs if epochs is not None else (QUICK["epochs"] if quick else DEFAULT_EPOCHS[arch]),
@@ -229,7 +214,7 @@ def reproduce(
     show_epochs = bool(progress) and sys.stderr.isatty()
     out = Path(out)
     runs_path = out / "runs.jsonl"
-    ours = {**settings, "rules": rules_made(settings), "unpruned_from": UNPRUNED_FROM}
+    ours = {**run_settings, "rules": rules_made(run_settings), "unpruned_from": UNPRUNED_FROM}
 
     def theirs(run):
         made = {k: run.get(k, _SETTINGS_BEFORE.get(k)) for k in SETTINGS}
@@ -241,7 +226,7 @@ def reproduce(
 
     # Before the log is opened, so that a run with no data set creates nothing.
     available, skipped = available_datasets(
-        datasets, data_dir, settings, say, for_cli=command is not None
+        datasets, data_dir, run_settings, say, for_cli=command is not None
     )
     with run_log(runs_path, "modcore reproduce runs", ours, theirs, say) as log:
         runs = log.rows
@@ -278,7 +263,7 @@ def reproduce(
                     dropout,
                     seed,
                     conds,
-                    settings,
+                    run_settings,
                     out,
                     n_jobs,
                     device,
@@ -310,8 +295,8 @@ def reproduce(
             "n_jobs": n_jobs,
             "max_runs": max_runs,
             "device": str(device),
-            **settings,
-            "rules": rules_made(settings),
+            **run_settings,
+            "rules": rules_made(run_settings),
         },
         "versions": versions(),  # torch among them: check_device imported it
         "training": _TRAINING[arch],

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..method.cluster import ClusterSettings
+from ..method.settings import ClusterSettings
 from .conditions import (
     _SETTINGS_BEFORE,
     CONDITIONS,
@@ -372,7 +372,7 @@ def _say_run(say, row, index, total) -> None:
 
 
 def _solver(settings: dict, rule: str) -> dict:
-    """The clustering settings of ``rule`` (every field of cluster.ClusterSettings) as
+    """The clustering settings of ``rule`` (every field of settings.ClusterSettings) as
     keywords: a run's numbers come from the settings it records."""
     shared = {f.name: settings.get(f.name) for f in dataclasses.fields(ClusterSettings)}
     return {**shared, **RULES[rule][1]}

@@ -29,21 +29,10 @@ from ..common.files import ResultLog
 from ..common.progress import Progress
 from ..common.rows import Column, RowSchema, ncut_within
 from ..common.types import ClientLike, PathLike, ProgressLike, SeedLike
-from ..method.cluster import (
-    ASSIGN_LABELS,
-    DROPS,
-    EIGEN_METHODS,
-    MAX_CLUSTERS,
-    MAX_INIT,
-    MAX_ITER,
-    NORMALIZES,
-    SELECT_BY,
-    ClusterSettings,
-    check_settings,
-    warn_floating,
-)
+from ..method.cluster import warn_floating
 from ..method.multiple_testing import benjamini_hochberg
 from ..method.null import MAX_SHUFFLES, SHUFFLES, check_shuffle
+from ..method.settings import ClusterSettings, takes_settings
 from ..method.significance import ncut_significance, significance_of
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
@@ -58,22 +47,29 @@ __all__ = ["COLUMNS", "FILE_COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
 WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".npz")
 
 
+def _int_setting(name: str) -> Column:
+    low, high = ClusterSettings.bounds(name)
+    return Column("int", low=low, high=high)
+
+
+def _str_setting(name: str) -> Column:
+    return Column("str", choices=ClusterSettings.choices(name))
+
+
 # The parameters that change a row's numbers, with their columns: each is a column
 # and part of the key that says whether a row in the results file can be reused,
 # and each is passed on to ncut_significance under its name. A new parameter of
 # that kind is one more line here (tests/test_sweep.py checks that none is missing).
 SETTINGS: dict[str, Column] = {
     "n_shuffles": Column("int", low=1, high=MAX_SHUFFLES),
-    "n_clusters": Column("int", low=2, high=MAX_CLUSTERS),
-    "n_init": Column("int", low=1, high=MAX_INIT),
-    "max_iter": Column("int", low=1, high=MAX_ITER),
+    **{name: _int_setting(name) for name in ("n_clusters", "n_init", "max_iter")},
     "tol": Column("float", low=0, low_open=True, high=1),
-    "eigen_method": Column("str", choices=EIGEN_METHODS),
-    "assign_labels": Column("str", choices=ASSIGN_LABELS),
+    **{name: _str_setting(name) for name in ("eigen_method", "assign_labels")},
     "refine": Column("bool"),
-    "select_by": Column("str", choices=SELECT_BY),
-    "drop": Column("str", choices=DROPS),
-    "normalize": Column("str", optional=True, choices=[n for n in NORMALIZES if n]),
+    **{name: _str_setting(name) for name in ("select_by", "drop")},
+    "normalize": Column(
+        "str", optional=True, choices=[n for n in ClusterSettings.choices("normalize") if n]
+    ),
     "seed": Column("int", low=0),
 }
 # The statistics of a row, as Significance attributes, with the values they can take
@@ -114,9 +110,11 @@ COLUMNS = (
 )
 
 
+@takes_settings
 def sweep(
     networks: PathLike | Sequence[Any] | Mapping[str, Any],
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     shuffle: str | Sequence[str] = "layer",
@@ -152,15 +150,12 @@ def sweep(
 
         Files are read with :func:`modcore.weights_from_module` when their turn
         comes, on this machine, so only the networks in progress are in memory.
-    n_clusters : int, default=12
-        Number of modules k.
+    CLUSTER_SETTINGS_FIELDS
     n_shuffles : int, default=1000
         Size of each null.
     shuffle : str or sequence of str, default="layer"
         Shuffle method(s) (see :func:`modcore.ncut_significance`); one row per
         network and method.
-    n_init : int, default=10
-        k-means restarts.
     seed : None, int or numpy.random.Generator, default=None
         The same seed for every network, so each row equals
         ``ncut_significance(network, seed=row.seed)``. None: the seed of the rows
@@ -172,17 +167,6 @@ def sweep(
     progress : None, bool or callable, default=None
         Progress over all shuffles of the sweep: None shows a bar when stderr is
         a terminal, a callable gets ``(done, total)``.
-    max_iter : int, default=300
-        Lloyd iterations per k-means restart.
-    tol : float, default=1e-5
-        Tolerance of the Lanczos eigensolver.
-    eigen_method : {"auto", "bipartite", "full", "dense"}, default="auto"
-        Eigensolver, as in :func:`modcore.spectral_cluster`.
-    assign_labels, refine, select_by
-        How the embedding becomes modules, as in :func:`modcore.spectral_cluster`.
-    drop, normalize
-        How each network and its shuffles become graphs, as in
-        :func:`modcore.ncut_significance`.
     names : sequence of str, optional
         Names for the networks of a sequence (default as above).
     client : dask.distributed.Client, optional
@@ -259,19 +243,8 @@ def sweep(
     if len(set(shuffles)) != len(shuffles):
         raise ValueError(f"shuffle lists a method twice: {shuffles}")
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
-    cluster_settings = check_settings(
-        n_clusters=n_clusters,
-        n_init=n_init,
-        max_iter=max_iter,
-        tol=tol,
-        eigen_method=eigen_method,
-        assign_labels=assign_labels,
-        refine=refine,
-        select_by=select_by,
-        drop=drop,
-        normalize=normalize,
-    )
-    settings = {"n_shuffles": n_shuffles, **dataclasses.asdict(cluster_settings)}
+    assert settings is not None  # made by @takes_settings
+    row_settings = {"n_shuffles": n_shuffles, **dataclasses.asdict(settings)}
     max_in_flight = check_positive_int(max_in_flight, "max_in_flight")
     if client is not None:
         from ..method.distributed import check_client
@@ -295,30 +268,34 @@ def sweep(
             )
             old = log.rows
         if seed is None:
-            same = [row for row in old if all(row[k] == v for k, v in settings.items())]
+            same = [row for row in old if all(row[k] == v for k, v in row_settings.items())]
             seed = same[-1]["seed"] if same else None
-        settings["seed"] = check_seed(seed)
+        row_settings["seed"] = check_seed(seed)
         rows = {_key(row): row for row in old}
         todo = [
             (
                 name,
                 net,
-                [s for s in shuffles if _key({**settings, "name": name, "shuffle": s}) not in rows],
+                [
+                    s
+                    for s in shuffles
+                    if _key({**row_settings, "name": name, "shuffle": s}) not in rows
+                ],
             )
             for name, net in items
         ]
         todo = [t for t in todo if t[2]]
 
         bar = Progress(
-            sum(len(t[2]) for t in todo) * settings["n_shuffles"],
+            sum(len(t[2]) for t in todo) * row_settings["n_shuffles"],
             f"sweep of {len(todo)} networks",
             progress,
         )
         if client is None:
-            results = _run_local(todo, bar, settings, n_jobs=n_jobs)
+            results = _run_local(todo, bar, row_settings, n_jobs=n_jobs)
         else:
             results = _run_on_cluster(
-                todo, bar, settings, client, n_jobs=chunk_jobs, max_in_flight=max_in_flight
+                todo, bar, row_settings, client, n_jobs=chunk_jobs, max_in_flight=max_in_flight
             )
         try:
             for row in results:
@@ -330,7 +307,7 @@ def sweep(
             bar.close()
     table = pd.DataFrame(
         [
-            rows[_key({**settings, "name": name, "shuffle": s})]
+            rows[_key({**row_settings, "name": name, "shuffle": s})]
             for name, _ in items
             for s in shuffles
         ],

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..common.types import ProgressLike, SeedLike
 from ..method.cluster import Clustering, spectral_cluster
+from ..method.settings import ClusterSettings, takes_settings
 from ..method.significance import Significance, ncut_significance
 from ..network.checks import check_positive_int
 from ..network.network import Network
@@ -119,10 +120,12 @@ class FunctionalModules:
         )
 
 
+@takes_settings
 def functional_modules(
     model: torch.nn.Module | Activations,
     data: Any = None,
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     units: Sequence[str] | None = None,
@@ -156,17 +159,14 @@ def functional_modules(
         must be left unset, and ``reduction``/``batch_size`` are not used).
     data : modcore.nn.Dataset, torch.Tensor or numpy.ndarray
         Inputs, batch first (of a Dataset, its test split).
-    n_clusters : int, default=12
-        Number of functional modules k.
     n_shuffles : int, default=1000
         Size of the null; 0 clusters without one.
     units, reduction, batch_size
         As in :func:`modcore.nn.activations`.
     method, squared
         As in :func:`coactivation_graph`.
-    assign_labels, refine, n_init, select_by
-        As in :func:`modcore.ncut_significance`.
-    max_iter, tol, eigen_method, seed, n_jobs, progress
+    CLUSTER_SETTINGS_FIELDS
+    seed, n_jobs, progress
         As in :func:`modcore.ncut_significance`.
 
     Returns
@@ -213,18 +213,9 @@ def functional_modules(
         )
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", minimum=0)
     graph = coactivation_graph(acts, method=method, squared=squared)
-    options: dict[str, Any] = dict(
-        n_clusters=n_clusters,
-        assign_labels=assign_labels,
-        refine=refine,
-        n_init=n_init,
-        select_by=select_by,
-        max_iter=max_iter,
-        tol=tol,
-        eigen_method=eigen_method,
-        seed=seed,
-        n_jobs=n_jobs,
-    )
+    # settings' drop and normalize too: a coactivation graph (one group, a self-block)
+    # refuses "unreachable" and "rescale" with a ValueError naming why.
+    options: dict[str, Any] = dict(settings=settings, seed=seed, n_jobs=n_jobs)
     if n_shuffles:
         significance = ncut_significance(
             graph, n_shuffles=n_shuffles, shuffle="layer", progress=progress, **options

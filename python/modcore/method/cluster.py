@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Literal, overload
@@ -13,109 +12,17 @@ import numpy as np
 from .._core import cluster as core_cluster
 from ..common import display
 from ..common.types import InputShape, NetworkLike, SeedLike
-from ..network.checks import check_n_jobs, check_positive_int, check_seed
+from ..network.checks import check_n_jobs, check_seed
 from ..network.convert import as_network
 from ..network.network import Network
 from ..network.transformer import by_block
+from .settings import ClusterSettings, takes_settings
 
 __all__ = [
     "Clustering",
-    "ClusterSettings",
     "FloatingUnitsWarning",
     "spectral_cluster",
-    "check_settings",
 ]
-
-EIGEN_METHODS = ("auto", "bipartite", "full", "dense")
-DROPS = ("isolated", "unreachable")
-NORMALIZES = (None, "rescale")
-ASSIGN_LABELS = ("cluster_qr", "kmeans")
-SELECT_BY = ("inertia", "ncut")
-# Bounds that keep every value inside the C++ int range with room to spare; the
-# real limits (k <= live units, ...) are checked against the network itself.
-MAX_CLUSTERS = 2**31 - 1
-MAX_INIT = 100_000
-MAX_ITER = 10_000_000
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    """The clustering parameters, checked, shared by the network and every shuffle.
-
-    Every field changes results, so all of them identify a null (the sweep's
-    resume key must hold them all).
-    """
-
-    n_clusters: int = 12
-    n_init: int = 10
-    max_iter: int = 300
-    tol: float = 1e-5
-    eigen_method: str = "auto"
-    assign_labels: str = "cluster_qr"
-    refine: bool = True
-    select_by: str = "inertia"
-    drop: str = "isolated"
-    normalize: str | None = None
-
-    def graph_args(self) -> dict:
-        """How ``_core`` turns the network (and each shuffled one) into the graph."""
-        return {"drop": self.drop, "normalize": self.normalize or "none"}
-
-    def core_args(self) -> tuple[int, int, int, float, str, str, bool, str]:
-        return (
-            self.n_clusters,
-            self.n_init,
-            self.max_iter,
-            self.tol,
-            self.eigen_method,
-            self.select_by,
-            self.refine,
-            self.assign_labels,
-        )
-
-
-def check_settings(
-    *,
-    n_clusters=12,
-    n_init=10,
-    max_iter=300,
-    tol=1e-5,
-    eigen_method="auto",
-    assign_labels="cluster_qr",
-    refine=True,
-    select_by="inertia",
-    drop="isolated",
-    normalize=None,
-) -> ClusterSettings:
-    """Validate the clustering parameters once, at the border."""
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
-        raise TypeError(f"tol must be a float, got {type(tol).__name__}")
-    if not 0 < float(tol) < 1:
-        raise ValueError(f"tol must be in (0, 1), got {tol!r}")
-    if eigen_method not in EIGEN_METHODS:
-        raise ValueError(f"eigen_method must be one of {EIGEN_METHODS}, got {eigen_method!r}")
-    if assign_labels not in ASSIGN_LABELS:
-        raise ValueError(f"assign_labels must be one of {ASSIGN_LABELS}, got {assign_labels!r}")
-    if not isinstance(refine, (bool, np.bool_)):
-        raise TypeError(f"refine must be True or False, got {type(refine).__name__}")
-    if select_by not in SELECT_BY:
-        raise ValueError(f"select_by must be one of {SELECT_BY}, got {select_by!r}")
-    if not isinstance(drop, str) or drop not in DROPS:
-        raise ValueError(f"drop must be one of {DROPS}, got {drop!r}")
-    if normalize is not None and (not isinstance(normalize, str) or normalize not in NORMALIZES):
-        raise ValueError(f"normalize must be None or 'rescale', got {normalize!r}")
-    return ClusterSettings(
-        n_clusters=check_positive_int(n_clusters, "n_clusters", minimum=2, maximum=MAX_CLUSTERS),
-        n_init=check_positive_int(n_init, "n_init", maximum=MAX_INIT),
-        max_iter=check_positive_int(max_iter, "max_iter", maximum=MAX_ITER),
-        tol=float(tol),
-        eigen_method=eigen_method,
-        assign_labels=assign_labels,
-        refine=bool(refine),
-        select_by=select_by,
-        drop=drop,
-        normalize=normalize,
-    )
 
 
 class FloatingUnitsWarning(UserWarning):
@@ -304,6 +211,7 @@ def cluster_network(
 def spectral_cluster(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     assign_labels: str = "cluster_qr",
     refine: bool = True,
@@ -325,6 +233,7 @@ def spectral_cluster(
 def spectral_cluster(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     assign_labels: str = "cluster_qr",
     refine: bool = True,
@@ -342,9 +251,11 @@ def spectral_cluster(
 ) -> Clustering: ...
 
 
+@takes_settings
 def spectral_cluster(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     assign_labels: str = "cluster_qr",
     refine: bool = True,
@@ -376,6 +287,8 @@ def spectral_cluster(
     kept) and no refinement: ``assign_labels="kmeans", refine=False,
     n_init=25``; its n-cut moved with the seed by 0.36-0.63 of the shuffle
     null's standard deviation on the networks measured (see the README).
+    It is one call into the C++ core, with no steps to count, so it takes no
+    ``progress`` (:func:`ncut_significance` and :func:`stability`, which repeat it, do).
 
     Parameters
     ----------
@@ -391,65 +304,7 @@ def spectral_cluster(
         nodes). Every public function that takes a network reads these forms
         alike (:func:`modcore.network.convert.as_network`); torch is imported only for
         torch objects and ``.pt`` files.
-    n_clusters : int, default=12
-        Number of modules k, 2 <= k <= number of connected units.
-    assign_labels : {"cluster_qr", "kmeans"}, default="cluster_qr"
-        "cluster_qr": the deterministic discretization of Damle, Minden & Ying
-        (scikit-learn's ``assign_labels="cluster_qr"``); a module may come out
-        empty. "kmeans": k-means with ``n_init`` restarts, one kept by ``select_by``.
-    refine : bool, default=True
-        Afterwards, move single units to the module that lowers the n-cut most
-        until no move lowers it: sweeps over the units in three orders computed
-        from their weights (never their indices) from the same start, the lowest
-        n-cut kept, so the order of units does not matter; every module keeps a unit.
-    n_init : int, default=10
-        k-means restarts ("kmeans" only).
-    select_by : {"inertia", "ncut"}, default="inertia"
-        Which k-means restart is kept ("kmeans" only): the lowest inertia (the
-        authors' rule), or the lowest n-cut (each restart refined first when
-        ``refine``).
-    max_iter : int, default=300
-        Lloyd iterations per restart.
-    tol : float, default=1e-5
-        Relative residual tolerance of the Lanczos eigensolver. ``tol=1e-6``
-        gives the exact settings: on the reference net 995 of 1,000 shuffles'
-        n-cuts were identical at 1e-5 and 1e-6 and the two nulls' distributions
-        match, while 1e-5 takes 6% fewer matrix products.
-    eigen_method : {"auto", "bipartite", "full", "dense"}, default="auto"
-        "bipartite" solves the smaller C Cᵀ problem of a bipartite network (every
-        chain is one; by Lanczos, or densely when its side is small, as in a
-        star-like network with a one-unit layer), "full" runs Lanczos on the
-        whole normalized adjacency (falling back to "dense" when Lanczos fails,
-        up to 1,000 units), "dense" a full eigendecomposition (at most 1,000
-        units); "auto" picks "dense" for <= 300 units, else "bipartite" when the
-        network is bipartite, else "full". :attr:`Clustering.eigen_method` says
-        which ran.
-    drop : {"isolated", "unreachable"}, default="isolated"
-        Which units are left out of the graph (label -1). "isolated": units
-        without edges, as the authors' TensorFlow code behind the paper's
-        tables. "unreachable": also every connected component that has no unit
-        in the first group or none in the last (an MLP's input and output
-        layers; a traced model's input and last layer), as the authors' PyTorch
-        port (nn-clustering-pytorch) does. A small fragment cut off from the
-        rest is a component of its own, so it can take a module at almost no
-        cut and lower the n-cut; with "isolated" a :class:`FloatingUnitsWarning`
-        says when the network has a component that touches neither end. A
-        network of one group (a precomputed adjacency) has no ends:
-        "unreachable" is a ValueError there. :attr:`Clustering.n_dropped` and
-        the counts beside it say what was left out and why.
-    normalize : {None, "rescale"}, default=None
-        "rescale": before clustering, the port's function-preserving rescaling.
-        For each hidden group l in order (a group with blocks in and out; an
-        MLP's layers but the first and the last), each unit i gets ``s_i =
-        ||W_l[:, i]||_2 + 1e-5``, the L2 norm of its incoming weights (over all
-        blocks into the group, as rescaled by the groups before it); then
-        ``W_l[:, i] /= s_i`` and ``W_{l+1}[i, :] *= s_i`` (modcore's ``(n_in,
-        n_out)`` layout: torch's ``W_l[i, :] /= s_i``, ``W_{l+1}[:, i] *= s_i``).
-        A ReLU network computes the same function (with biases ``b_l[i] /=
-        s_i``), since ReLU is positively homogeneous; the graph changes. For a
-        traced conv net the edges are kernel-slice norms, and the rescaled graph
-        is the graph of the rescaled net when ``kernel_norm="l2"``. Not defined
-        for a block from a group to itself (a precomputed adjacency): ValueError.
+    CLUSTER_SETTINGS_FIELDS
     seed : None, int or numpy.random.Generator, default=None
         None draws fresh entropy; the integer used is in the result. Same seed,
         same result, whatever ``n_jobs``. Only k-means reads it; "cluster_qr"
@@ -504,18 +359,7 @@ def spectral_cluster(
     if view == "blocks":
         return by_block(spectral_cluster, dict(locals()))
     network = as_network(network, input_shape=input_shape, view=view)
-    settings = check_settings(
-        n_clusters=n_clusters,
-        assign_labels=assign_labels,
-        refine=refine,
-        n_init=n_init,
-        select_by=select_by,
-        max_iter=max_iter,
-        tol=tol,
-        eigen_method=eigen_method,
-        drop=drop,
-        normalize=normalize,
-    )
+    assert settings is not None  # made by @takes_settings
     clustering = cluster_network(network, settings, check_seed(seed), check_n_jobs(n_jobs))
     warn_floating(clustering)
     return clustering

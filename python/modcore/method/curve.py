@@ -20,9 +20,10 @@ from ..common.types import InputShape, NetworkLike, ProgressLike, SeedLike
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
 from ..network.transformer import by_block
-from .cluster import MAX_CLUSTERS, check_settings, clustering_of, warn_floating
+from .cluster import clustering_of, warn_floating
 from .multiple_testing import min_p_corrected
 from .null import MAX_SHUFFLES, check_shuffle, shuffled_scores
+from .settings import MAX_CLUSTERS, ClusterSettings, takes_settings
 from .significance import Significance, significance_of
 
 #: Most eigenvalues the eigengap reads: the bottom of the spectrum, within what Lanczos
@@ -147,6 +148,7 @@ class NcutCurve:
 def ncut_curve(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     ks: Iterable[int] = range(2, 21),
     n_shuffles: int = 1000,
     shuffle: str = "layer",
@@ -171,6 +173,7 @@ def ncut_curve(
 def ncut_curve(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     ks: Iterable[int] = range(2, 21),
     n_shuffles: int = 1000,
     shuffle: str = "layer",
@@ -191,9 +194,11 @@ def ncut_curve(
 ) -> NcutCurve: ...
 
 
+@takes_settings
 def ncut_curve(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     ks: Iterable[int] = range(2, 21),
     n_shuffles: int = 1000,
     shuffle: str = "layer",
@@ -243,10 +248,9 @@ def ncut_curve(
         As in :func:`modcore.spectral_cluster`.
     ks : iterable of int, default=range(2, 21)
         The numbers of modules, each in [2, number of connected units], no repeats;
-        at most 10,000 of them (``curve.MAX_KS``).
-    n_shuffles, shuffle, assign_labels, refine, n_init, select_by
-        As in :func:`modcore.ncut_significance`.
-    max_iter, tol, eigen_method, drop, normalize, seed, n_jobs, progress
+        at most 10,000 of them (``curve.MAX_KS``); ``settings.n_clusters`` is not read.
+    CLUSTER_SETTINGS_FIELDS
+    n_shuffles, shuffle, seed, n_jobs, progress
         As in :func:`modcore.ncut_significance`; ``n_jobs`` threads run shuffles.
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.
@@ -281,18 +285,8 @@ def ncut_curve(
         return by_block(ncut_curve, dict(locals()))
     network = as_network(network, input_shape=input_shape, view=view)
     ks = _check_ks(ks)
-    settings = check_settings(
-        n_clusters=int(ks[0]),
-        assign_labels=assign_labels,
-        refine=refine,
-        n_init=n_init,
-        select_by=select_by,
-        max_iter=max_iter,
-        tol=tol,
-        eigen_method=eigen_method,
-        drop=drop,
-        normalize=normalize,
-    )
+    assert settings is not None  # made by @takes_settings
+    settings = settings.replace(n_clusters=int(ks[0]))
     shuffle = check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
     n_jobs = check_n_jobs(n_jobs)

@@ -24,7 +24,7 @@ from ..common.progress import Progress
 
 if TYPE_CHECKING:
     from ..network.network import Network
-    from .cluster import ClusterSettings
+    from .settings import ClusterSettings
 
 __all__ = ["NetworkJob", "check_client", "shuffle_chunks", "shuffled_scores_on_cluster"]
 

@@ -19,10 +19,11 @@ from .._core import (
     spectral_embedding as core_spectral_embedding,
 )
 from ..common.types import InputShape, NetworkLike, SeedLike
-from ..network.checks import check_positive_int, check_seed
+from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
-from .cluster import check_settings, warn_floating
+from .cluster import warn_floating
 from .null import MAX_SHUFFLES, check_shuffle
+from .settings import ClusterSettings, takes_settings
 
 #: Most eigenvalues the eigengap reads: the bottom of the spectrum, within what Lanczos
 #: computes on any graph too large for a dense eigendecomposition.
@@ -119,9 +120,11 @@ class Eigengap:
         )
 
 
+@takes_settings
 def eigengap(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     max_k: int = 30,
     n_shuffles: int = 19,
     shuffle: str = "layer",
@@ -130,6 +133,7 @@ def eigengap(
     drop: str = "isolated",
     normalize: str | None = None,
     seed: SeedLike = None,
+    n_jobs: int | None = None,
     input_shape: InputShape = None,
 ) -> Eigengap:
     """Suggest a number of modules k from the eigengap of the normalized Laplacian.
@@ -178,13 +182,13 @@ def eigengap(
         Shuffled networks to compare the gaps with (one eigensolve each); 0 for none.
     shuffle : str, default="layer"
         How to shuffle, as in :func:`modcore.ncut_significance`.
-    tol, eigen_method
-        As in :func:`modcore.spectral_cluster`.
-    drop, normalize
-        How the network and each shuffled network become graphs, as in
-        :func:`modcore.ncut_significance`.
+    CLUSTER_SETTINGS_FIELDS
     seed : None, int or numpy.random.Generator, default=None
         Seeds the shuffles (the eigenvalues depend on the graph alone).
+    n_jobs : int or None, default=None
+        Threads of each eigensolve (None: all cores; capped at the machine's cores),
+        used, as in :func:`modcore.spectral_cluster`, by networks of 2**22 edges or
+        more, which split each product among them; the result does not depend on it.
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.
 
@@ -216,10 +220,10 @@ def eigengap(
     max_k = check_positive_int(max_k, "max_k", minimum=3, maximum=MAX_EIGENGAP_K)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", minimum=0, maximum=MAX_SHUFFLES)
     shuffle = check_shuffle(shuffle)
-    graph_args = check_settings(
-        tol=tol, eigen_method=eigen_method, drop=drop, normalize=normalize
-    ).graph_args()
+    assert settings is not None  # made by @takes_settings
+    graph_args = settings.graph_args()
     seed = check_seed(seed)
+    n_jobs = check_n_jobs(n_jobs)
     sizes, blocks = network.to_core()
     graph = core_graph(sizes, blocks, **graph_args)
     warn_floating(
@@ -234,7 +238,9 @@ def eigengap(
     if n_live < 3:
         raise ValueError(f"the network has {n_live} units with edges; the eigengap needs >= 3")
     max_k = min(max_k, n_live)
-    res = core_spectral_embedding(sizes, blocks, max_k, tol, eigen_method, **graph_args)
+    res = core_spectral_embedding(
+        sizes, blocks, max_k, tol, eigen_method, **graph_args, n_jobs=n_jobs
+    )
     lam = _laplacian_eigenvalues(res["eigenvalues"])
     ks = np.arange(2, max_k)
     gaps = _relative_gaps(lam, ks)
@@ -247,9 +253,9 @@ def eigengap(
         live = core_graph(*shuffled.to_core(), **graph_args)["degree"]
         k_s = min(max_k, int(np.count_nonzero(live)))
         null_lam = _laplacian_eigenvalues(
-            core_spectral_embedding(*shuffled.to_core(), k_s, tol, eigen_method, **graph_args)[
-                "eigenvalues"
-            ]
+            core_spectral_embedding(
+                *shuffled.to_core(), k_s, tol, eigen_method, **graph_args, n_jobs=n_jobs
+            )["eigenvalues"]
         )
         # A shuffle with fewer live units than max_k has no gaps beyond them.
         null[s] = np.nan

@@ -5,6 +5,7 @@ the dask path)."""
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,9 +21,9 @@ from ..common.types import InputShape, NetworkLike, SeedLike
 from ..network.checks import check_positive_int, check_seed
 from ..network.convert import as_network
 from ..network.network import Network
-from .cluster import ClusterSettings
+from .settings import ClusterSettings
 
-__all__ = ["SHUFFLES", "shuffled_network", "shuffled_weights"]
+__all__ = ["SHUFFLES", "shuffled_network"]
 
 SHUFFLES = ("layer", "layer_nonzero", "layer_nonzero_distribution", "layer_all_distribution")
 
@@ -166,9 +167,9 @@ def shuffled_weights(
     seed: SeedLike = None,
     index: int = 0,
 ) -> list:
-    """The ``index``-th shuffled network of a chain, as dense ``(n_l, n_{l+1})`` arrays.
+    """Deprecated: ``shuffled_network(...).chain_weights()`` (the same matrices).
 
-    :func:`shuffled_network` for MLPs, returning weight matrices.
+    The ``index``-th shuffled network of a chain, as dense ``(n_l, n_{l+1})`` arrays.
 
     Parameters
     ----------
@@ -184,18 +185,22 @@ def shuffled_weights(
     list of numpy.ndarray
         The shuffled matrices, float64.
 
+    Warns
+    -----
+    DeprecationWarning
+        Always: ``modcore.shuffled_network`` is the one public function.
+
     Raises
     ------
     ValueError
         If the network is not a chain of layers (use :func:`shuffled_network`).
-
-    Examples
-    --------
-    >>> import numpy as np, modcore
-    >>> w = [np.arange(6.0).reshape(2, 3)]
-    >>> np.sort(modcore.shuffled_weights(w, shuffle="layer", seed=0)[0], axis=None).tolist()
-    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     """
+    warnings.warn(
+        "modcore.shuffled_weights is deprecated; use "
+        "modcore.shuffled_network(...).chain_weights(), the same matrices",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     network = as_network(weights)
     if not network.is_chain:
         raise ValueError(

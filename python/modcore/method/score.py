@@ -8,7 +8,7 @@ from .._core import modularity as core_modularity
 from .._core import ncut as core_ncut
 from ..common.types import InputShape, LabelsLike, NetworkLike
 from ..network.convert import as_network
-from .cluster import check_settings
+from .settings import ClusterSettings
 
 __all__ = ["modularity", "ncut"]
 
@@ -115,7 +115,7 @@ def modularity(
 def _partition_score(score, network, labels, drop, normalize, input_shape) -> float:
     """``score`` (the core's ncut or modularity) of the labels on the network's graph."""
     network = as_network(network, input_shape=input_shape)
-    graph_args = check_settings(drop=drop, normalize=normalize).graph_args()
+    graph_args = ClusterSettings(drop=drop, normalize=normalize).graph_args()
     return float(score(*network.to_core(), _compact_labels(network, labels), **graph_args))
 
 

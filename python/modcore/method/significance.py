@@ -16,12 +16,12 @@ from ..network.convert import as_network
 from ..network.transformer import by_block
 from .cluster import (
     Clustering,
-    check_settings,
     cluster_network,
     dropped_text,
     warn_floating,
 )
 from .null import MAX_SHUFFLES, check_shuffle, shuffled_scores
+from .settings import ClusterSettings, takes_settings
 
 __all__ = ["Significance", "ncut_significance"]
 
@@ -189,6 +189,7 @@ def null_stats(value: float, sample: np.ndarray) -> tuple:
 def ncut_significance(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     shuffle: str = "layer",
@@ -215,6 +216,7 @@ def ncut_significance(
 def ncut_significance(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     shuffle: str = "layer",
@@ -237,9 +239,11 @@ def ncut_significance(
 ) -> Significance: ...
 
 
+@takes_settings
 def ncut_significance(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     shuffle: str = "layer",
@@ -265,14 +269,13 @@ def ncut_significance(
     The network is clustered by :func:`spectral_cluster`; then ``n_shuffles``
     networks with each block's weights shuffled (each layer's, for an MLP) are
     clustered the same way (same k, label assignment and solver) in C++, in
-    parallel over shuffles with the GIL released.
+    parallel over shuffles with the GIL released. The defaults make the network's
+    n-cut, and so z and p, independent of the seed.
 
     Parameters
     ----------
     network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`spectral_cluster`.
-    n_clusters : int, default=12
-        Number of modules k.
     n_shuffles : int, default=1000
         Size of the null; the smallest reachable p-value is ``1 / (n_shuffles + 1)``.
     shuffle : str, default="layer"
@@ -297,15 +300,7 @@ def ncut_significance(
         are taken in index order, so the stopping point, like everything else,
         does not depend on ``n_jobs``, chunks or a Dask cluster. None runs all
         ``n_shuffles``. The mean, std and z then describe the shuffles run.
-    assign_labels, refine, n_init, select_by, max_iter, tol, eigen_method
-        As in :func:`spectral_cluster`; the network and every shuffle are
-        clustered alike. The defaults make the network's n-cut, and so z and
-        p, independent of the seed; ``assign_labels="kmeans", refine=False,
-        n_init=25`` is the authors' rule.
-    drop, normalize
-        As in :func:`spectral_cluster`, applied to the network and, after
-        shuffling, to every shuffled network: each shuffled network is
-        rescaled and loses its own isolated (or unreachable) units.
+    CLUSTER_SETTINGS_FIELDS
     seed : None, int or numpy.random.Generator, default=None
         None draws fresh entropy (the integer used is in the result). The whole
         result depends only on the seed: not on ``n_jobs``, nor on how the
@@ -365,18 +360,7 @@ def ncut_significance(
     if view == "blocks":
         return by_block(ncut_significance, dict(locals()))
     network = as_network(network, input_shape=input_shape, view=view)
-    settings = check_settings(
-        n_clusters=n_clusters,
-        assign_labels=assign_labels,
-        refine=refine,
-        n_init=n_init,
-        select_by=select_by,
-        max_iter=max_iter,
-        tol=tol,
-        eigen_method=eigen_method,
-        drop=drop,
-        normalize=normalize,
-    )
+    assert settings is not None  # made by @takes_settings
     shuffle = check_shuffle(shuffle)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", maximum=MAX_SHUFFLES)
     if stop_after is not None:

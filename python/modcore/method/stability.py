@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..common.types import InputShape, LabelsLike, NetworkLike, SeedLike
+from ..common.progress import Progress
+from ..common.types import InputShape, LabelsLike, NetworkLike, ProgressLike, SeedLike
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
-from .cluster import check_settings, cluster_network, warn_floating
+from .cluster import Clustering, cluster_network, warn_floating
 from .partition import adjusted_rand_score, normalized_mutual_info_score
+from .settings import ClusterSettings, takes_settings
 
 __all__ = ["Agreement", "Stability", "compare_partitions", "stability"]
 
@@ -167,9 +169,11 @@ class Stability:
         )
 
 
+@takes_settings
 def stability(
     network: NetworkLike,
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     n_seeds: int = 10,
     assign_labels: str = "cluster_qr",
@@ -183,6 +187,7 @@ def stability(
     normalize: str | None = None,
     seed: SeedLike = None,
     n_jobs: int | None = None,
+    progress: ProgressLike = None,
     input_shape: InputShape = None,
 ) -> Stability:
     """Cluster a network with ``n_seeds`` seeds and compare the modules of every pair.
@@ -198,14 +203,16 @@ def stability(
     ----------
     network : Network, list of 2-D arrays, torch module, state dict, path or scipy.sparse matrix
         As in :func:`modcore.spectral_cluster`.
-    n_clusters, assign_labels, refine, n_init, select_by
-        As in :func:`modcore.spectral_cluster`.
-    max_iter, tol, eigen_method, drop, normalize, n_jobs, input_shape
+    CLUSTER_SETTINGS_FIELDS
+    n_jobs, input_shape
         As in :func:`modcore.spectral_cluster`.
     n_seeds : int, default=10
         Clusterings to compare, at least 2.
     seed : None, int or numpy.random.Generator, default=None
         The first seed (None draws one).
+    progress : None, bool or callable, default=None
+        Count the clusterings on stderr (None: when stderr is a terminal); a callable
+        gets ``(done, n_seeds)`` after each.
 
     Returns
     -------
@@ -225,23 +232,16 @@ def stability(
     1.0
     """
     network = as_network(network, input_shape=input_shape)
-    settings = check_settings(
-        n_clusters=n_clusters,
-        assign_labels=assign_labels,
-        refine=refine,
-        n_init=n_init,
-        select_by=select_by,
-        max_iter=max_iter,
-        tol=tol,
-        eigen_method=eigen_method,
-        drop=drop,
-        normalize=normalize,
-    )
+    assert settings is not None  # made by @takes_settings
     n_seeds = check_positive_int(n_seeds, "n_seeds", minimum=2, maximum=MAX_SEEDS)
     n_jobs = check_n_jobs(n_jobs)
     first = check_seed(seed)
     seeds = [(first + i) % 2**64 for i in range(n_seeds)]
-    runs = tuple(cluster_network(network, settings, s, n_jobs) for s in seeds)
+    runs: list[Clustering] = []
+    with Progress(n_seeds, "stability", progress, unit="clusterings") as bar:
+        for s in seeds:
+            runs.append(cluster_network(network, settings, s, n_jobs))
+            bar.update()
     warn_floating(runs[0])
     ari, nmi = np.eye(n_seeds), np.eye(n_seeds)
     for i in range(n_seeds):
@@ -258,5 +258,5 @@ def stability(
         normalized_mutual_info=nmi,
         mean_adjusted_rand=float(ari[off].mean()),
         mean_normalized_mutual_info=float(nmi[off].mean()),
-        clusterings=runs,
+        clusterings=tuple(runs),
     )

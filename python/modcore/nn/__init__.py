@@ -23,7 +23,13 @@ from .checkpoint import Checkpoint
 from .clusterable_init import clusterable_init
 from .datasets import DATASET_NAMES, Dataset, DatasetNotFoundError, load_dataset, read_idx
 from .lesion import LesionStudy, lesion_study
-from .models import CNN, DEFAULT_WIDTHS, MLP, linear_layers, weight_layers
+from .models import (
+    CNN,
+    DEFAULT_WIDTHS,
+    MLP,
+    linear_layers,  # noqa: F401  (deprecated, not in __all__)
+    weight_layers,
+)
 from .prune import PruneSchedule, layer_sparsity, prune_to_sparsity, remove_masks
 from .train import RECIPES, History, evaluate, paper_recipe, steps_per_epoch, train
 
@@ -43,7 +49,6 @@ __all__ = [
     "MLP",
     "CNN",
     "DEFAULT_WIDTHS",
-    "linear_layers",
     "weight_layers",
     "PruneSchedule",
     "prune_to_sparsity",

@@ -210,7 +210,8 @@ def load_dataset(
         Directory to search first for real data sets.
     seed : int, default 0
         Non-negative seed of the synthetic data and of the random subsets of
-        real data.
+        real data. It names a data set rather than drawing one, hence 0 and not the
+        analysis functions' ``seed=None``.
     n_train, n_test : int, optional
         Real data sets: a random subset of this size (default: all examples).
         Synthetic ones: how many examples to generate (default 60000 / 10000).

@@ -8,13 +8,14 @@ training can check the data before the first batch.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Union
 
 import torch
 from torch import nn
 
-__all__ = ["MLP", "CNN", "DEFAULT_WIDTHS", "linear_layers", "weight_layers"]
+__all__ = ["MLP", "CNN", "DEFAULT_WIDTHS", "weight_layers"]
 
 DEFAULT_WIDTHS = (784, 256, 256, 256, 256, 10)
 # Layers whose weight is pruned, penalised and counted in sparsity.
@@ -207,11 +208,17 @@ class CNN(nn.Sequential):
 
 
 def linear_layers(model: nn.Module) -> list[nn.Linear]:
-    """Return the ``nn.Linear`` submodules of ``model`` in registration order.
+    """Deprecated: the ``nn.Linear`` submodules of ``model``; use :func:`weight_layers`.
 
-    Registration order is the order of computation for ``nn.Sequential`` and
-    :class:`MLP`, which is what lesions and the weight hand-off rely on.
+    modcore no longer uses it (its readers trace the model); :func:`weight_layers` gives the
+    Linear and Conv layers, in registration order.
     """
+    warnings.warn(
+        "modcore.nn.linear_layers is deprecated; use modcore.nn.weight_layers (Linear and "
+        "Conv layers), or [m for m in model.modules() if isinstance(m, torch.nn.Linear)]",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 

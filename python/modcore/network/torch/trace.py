@@ -49,16 +49,11 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..network import Network
+from . import KERNEL_NORMS, PRESETS
 from .trace_walk import LAYERS, GraphWalk, describe
 from .verify import verify_routing
 
 __all__ = ["KERNEL_NORMS", "PRESETS", "network_from_module"]
-
-KERNEL_NORMS = ("l1", "l2", "max_column")
-# The 2021 paper's CNN runs clustered only the conv channels: its code kept the
-# conv-to-conv adjacencies ``weights_[1:n_conv_layers]`` (clusterability_in_neural_networks,
-# src/spectral_cluster_model.py, shuffle_and_cluster).
-PRESETS = {"paper_cnn": {"include_input": False, "include_dense": False}}
 
 
 def network_from_module(

@@ -15,6 +15,7 @@ from torch import nn
 from ...common.progress import Progress
 from ...common.types import ProgressLike, SeedLike
 from ...method.cluster import Clustering, spectral_cluster
+from ...method.settings import ClusterSettings, takes_settings
 from ...method.significance import null_stats
 from ...network.checks import check_positive_int, check_seed
 from ...network.torch.trace import PRESETS, network_from_module
@@ -41,10 +42,12 @@ ALPHA = 0.05
 MIN_DROP = 0.01
 
 
+@takes_settings
 def lesion_study(
     model: nn.Module,
     data: Dataset | tuple[Any, Any],
     *,
+    settings: ClusterSettings | None = None,
     n_clusters: int = 12,
     random_lesions: int = 50,
     seed: SeedLike = None,
@@ -80,8 +83,7 @@ def lesion_study(
         A :class:`modcore.nn.Dataset` (the test split is used) or test inputs
         ``(n, *input_shape)`` (flat for an MLP, images for a CNN) and integer
         labels ``(n,)``.
-    n_clusters : int, default 12
-        Modules k of the clustering (ignored when ``clustering`` is given).
+    CLUSTER_SETTINGS_FIELDS
     random_lesions : int, default 50
         Random lesions R per sub-module (and random pairs per pair).
     seed : None, int or numpy.random.Generator, default None
@@ -109,7 +111,8 @@ def lesion_study(
         False to force; a callable gets ``(done, total)`` (the total grows as
         stages add lesions).
     clustering : Clustering or list of int arrays, optional
-        Use these modules instead of clustering the network. A Clustering of
+        Use these modules instead of clustering the network (``settings`` and
+        ``n_clusters``, ``n_init`` are then not read). A Clustering of
         the traced network is matched by group name (groups it left out have
         no sub-modules); a list needs one label array per group.
     preset : {"paper_cnn"} or None, default None
@@ -129,8 +132,8 @@ def lesion_study(
         Ceiling of the top-up, at most ``MAX_RANDOM_LESIONS`` (100,000); default
         ``floor(n_tested / alpha)``, the fewest that let a p-value pass
         ``alpha / n_tested``, within that bound.
-    n_init, n_jobs
-        For :func:`modcore.spectral_cluster`.
+    n_jobs
+        Threads of :func:`modcore.spectral_cluster`.
 
     Returns
     -------
@@ -177,12 +180,9 @@ def lesion_study(
 
     ncut = None
     if clustering is None:
-        n_clusters = check_positive_int(n_clusters, "n_clusters", minimum=2)
         t = time.perf_counter()
         network = network_from_module(model, example_input=_example(x), preset=preset)
-        clustering = spectral_cluster(
-            network, n_clusters=n_clusters, n_init=n_init, seed=seed, n_jobs=n_jobs
-        )
+        clustering = spectral_cluster(network, settings=settings, seed=seed, n_jobs=n_jobs)
         seconds["clustering"] = time.perf_counter() - t
     if isinstance(clustering, Clustering):
         ncut, n_clusters = clustering.ncut, clustering.n_clusters
