@@ -3,11 +3,10 @@ optionally write JSON and an HTML report."""
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
-from ..common.files import atomic_write
+from ..common.files import write_json
 from ..method.significance import ncut_significance
 from ..report.verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
 from .options import (
@@ -155,8 +154,7 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
     results = summary(network, significances, extra, curves=curves)
     _print_table(results)
     if args.json:
-        with atomic_write(args.json) as f:
-            f.write(json.dumps(results, indent=1))
+        write_json(args.json, results)
         print(f"results written to {args.json}")
     if args.report is not None:
         index = write_report(args.report, network, significances, extra, curves=curves)
