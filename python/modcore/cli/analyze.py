@@ -151,6 +151,8 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
             progress=not args.quiet,
             client=client,
         )
+    if isinstance(extra.get("arguments"), dict):  # the nulls that ran, not None for the default
+        extra["arguments"]["shuffle"] = list(significances)
     results = summary(network, significances, extra, curves=curves)
     _print_table(results)
     if args.json:

@@ -264,10 +264,11 @@ def write_report(
     labels = first.labels
     # Checked before the drawing, which takes a while.
     _functional_entries(functional, comparison, first)
+    xlim = plot.shared_ncut_range(significances.values())
     figures = [
         (
             f"null_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png",
-            plot.null_histogram(sig),
+            plot.null_histogram(sig, xlim=xlim),
             f"n-cuts of the '{name}' shuffles; the red line is the network's.",
         )
         for name, sig in significances.items()
@@ -371,7 +372,8 @@ def _html(results: dict, figures: list, section: str = "") -> str:
     )
     curves = "".join(_curve_table(name, c) for name, c in results.get("curves", {}).items())
     skip = {"labels", "eigenvalues", "nulls", "curves", "functional", "comparison", "note"}
-    run = "".join(
+    ran = ", ".join(f"{name} ({r['n_shuffles']} shuffles)" for name, r in results["nulls"].items())
+    run = f"<tr><th>nulls run</th><td>{e(ran)}</td></tr>" + "".join(
         f"<tr><th>{e(key)}</th><td>{e(_text(value))}</td></tr>"
         for key, value in results.items()
         if key not in skip
