@@ -197,7 +197,8 @@ def npz(tmp_path):
         (["--report", "r4", "--json", "r4/../r4/null_layer.png"], "writes \\(null_layer.png\\)"),
         (["--report", ".", "--json", "network.png"], "writes \\(network.png\\)"),
         (["--report", "r5", "--json", "r5"], "--report r5 is the --json file"),
-        (["--report", ".", "--json", "net.npz"], "would replace the input net.npz"),
+        (["--report", ".", "--json", "index.html"], "writes \\(index.html\\)"),
+        (["--report", ".", "--json", "net.npz"], "--json net.npz is the input net.npz: it would be replaced"),
     ],
 )  # fmt: skip
 def test_analyze_refuses_outputs_that_clash_before_any_work(npz, options, message):

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..common.files import write_json
 from ..method.significance import ncut_significance
 from ..report.verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
+from .model import MODEL_HELP, WEIGHTS_HELP, model_from_factory
 from .options import (
     UsageError,
     _add_analysis_options,
@@ -27,14 +28,19 @@ def add_analyze_parser(sub) -> None:
     a.add_argument(
         "network",
         type=Path,
-        help="weights (.pt/.pth, .safetensors or .npz) or a modcore checkpoint",
+        nargs="?",
+        help="weights (.pt/.pth, .safetensors or .npz), a modcore checkpoint, or a "
+        "torch.export program (.pt2, from torch.export.save); or give --model and --weights",
     )
+    a.add_argument("--model", metavar="MODULE:FUNCTION", help=MODEL_HELP)
+    a.add_argument("--weights", type=Path, metavar="STATE.pt", help=WEIGHTS_HELP)
     _add_analysis_options(a, shuffles=1000)
     a.add_argument(
         "--input-shape",
         type=_shape,
-        help="trace the checkpoint's model with inputs of this shape, without "
-        "the batch dimension, e.g. 1,28,28 (for CNNs and residual nets)",
+        help="trace the model of a modcore checkpoint or of --model with inputs of this "
+        "shape, without the batch dimension, e.g. 1,28,28 (for CNNs and residual nets; "
+        "a plain state dict holds no model: use --model)",
     )
     a.add_argument(
         "--report",
@@ -46,13 +52,26 @@ def add_analyze_parser(sub) -> None:
 
 def run_analyze(args, extra: dict) -> None:
     _check_plot_installed(args)
-    extra["network"] = str(args.network)
+    if (args.network is None) == (args.model is None):
+        raise UsageError(
+            "give the network file, or --model module:function with --weights, not "
+            + ("both" if args.model else "neither")
+        )
+    if args.weights is not None and args.model is None:
+        raise UsageError("--weights goes with --model (the factory whose model it fills)")
+    extra["network"] = str(args.network) if args.model is None else f"{args.model} {args.weights}"
     if args.scheduler and not isinstance(args.n_clusters, int):
         raise UsageError(
             "--scheduler runs the null of one k; --n-clusters auto and a:b run their "
             "nulls here (one embedding per shuffle serves every k): give one k"
         )
-    network = _load_network(args.network, args.input_shape)
+    if args.model is not None:
+        from ..network.network import Network
+
+        model = model_from_factory(args.model, args.weights)
+        network = Network.from_torch(model, input_shape=args.input_shape)
+    else:
+        network = _load_network(args.network, args.input_shape)
     with _dask_client(args.scheduler) as client:
         _analyze(network, args, extra, client=client)
 
@@ -66,8 +85,16 @@ def _load_network(path: Path, input_shape=None):
         raise UsageError(f"{path}: no such file")
     if input_shape is None:
         return as_network(path)
+    from ..network.torch_files import MODEL_ROUTES, load_torch_file
     from ..nn import checkpoint
 
+    payload = load_torch_file(path) if path.suffix.lower() in (".pt", ".pth") else None
+    if not (isinstance(payload, dict) and str(payload.get("format", "")).startswith("modcore-")):
+        raise UsageError(
+            f"--input-shape traces the model of a modcore checkpoint, and {path} is not one "
+            "(a state dict or weight file holds no model to trace). Routes that work: "
+            + MODEL_ROUTES
+        )
     return Network.from_torch(checkpoint.load(path).model, input_shape=input_shape)
 
 

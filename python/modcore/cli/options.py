@@ -302,6 +302,7 @@ def _check_inputs(args) -> None:
     outputs = [(f"--{d}", d, getattr(args, d)) for d in OUTPUT_OPTIONS if getattr(args, d, None)]
     inputs = [args.network] if getattr(args, "network", None) else []
     inputs += getattr(args, "networks", [])
+    inputs += [args.weights] if getattr(args, "weights", None) else []
     try:
         check_outputs(args.command, outputs, inputs)
     except ValueError as exc:

@@ -53,10 +53,10 @@ def check_outputs(command: str, outputs: list, inputs: list) -> None:
                 )
         for source in inputs:
             source_real = _real(source)
-            if source_real == real or (
-                _is_folder(command, dest) and _written_in(command, dest, real, source_real)
-            ):
-                raise ValueError(f"{flag} {path} would replace the input {source}")
+            if source_real == real:
+                raise ValueError(f"{flag} {path} is the input {source}: it would be replaced")
+            if _is_folder(command, dest) and _written_in(command, dest, real, source_real):
+                raise ValueError(f"{flag} {path} would replace the input {source} in it")
 
 
 def _is_folder(command: str, dest: str) -> bool:

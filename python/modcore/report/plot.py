@@ -125,9 +125,7 @@ def null_histogram(sig, *, xlim=None):
     ax = fig.add_subplot()
     low, high = shared_ncut_range([sig]) if xlim is None else xlim
     bins = int(np.clip(sig.n_shuffles // 10, 10, 50))
-    ax.hist(
-        sig.shuffled_ncuts, bins=bins, color="0.6", label=f"{sig.n_shuffles} shuffled networks"
-    )
+    ax.hist(sig.shuffled_ncuts, bins=bins, color="0.6", label=f"{sig.n_shuffles} shuffled networks")
     ax.axvline(sig.ncut, color="tab:red", linewidth=2, label=f"the network: {sig.ncut:.4f}")
     ax.set_xlim(low, high)
     ax.set_xlabel(f"n-cut (k = {sig.n_clusters}; lower = more modular)")
