@@ -144,7 +144,10 @@ def atomic_write(path, mode: str = "w", **open_kwargs):
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # named by the file asked for, not the temporary one
+            raise ValueError(f"{path}: cannot write there ({exc.strerror or exc})") from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -18,7 +18,9 @@ import json
 import operator
 import posixpath
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +32,7 @@ aten = torch.ops.aten
 
 # ATen op -> the torch function of the same positional arguments, which the tracer reads.
 # fmt: off
-ATEN_OPS = {
+ATEN_OPS: dict[Any, Callable[..., Any]] = {
     aten.relu.default: torch.relu, aten.sigmoid.default: torch.sigmoid,
     aten.tanh.default: torch.tanh, aten.gelu.default: F.gelu, aten.silu.default: F.silu,
     aten.leaky_relu.default: F.leaky_relu, aten.hardtanh.default: F.hardtanh,
@@ -55,7 +57,7 @@ _LAYERS = {
     aten.conv2d.padding: "conv",
     aten.conv3d.padding: "conv",
 }
-_CONV = {3: nn.Conv1d, 4: nn.Conv2d, 5: nn.Conv3d}
+_CONV: dict[int, Any] = {3: nn.Conv1d, 4: nn.Conv2d, 5: nn.Conv3d}
 # Members of an archive that hold no pickle (text, or raw tensor bytes a config names).
 _PLAIN = ("archive_format", "archive_version", "version", "byteorder", "serialization_id")
 
@@ -208,10 +210,11 @@ def _layer(original, node) -> tuple:
             groups=groups,
             bias=bias is not None,
         )
+    params = dict(layer.named_parameters())
     with torch.no_grad():
-        layer.weight.copy_(weight)
+        params["weight"].copy_(weight)
         if bias is not None:
-            layer.bias.copy_(bias)
+            params["bias"].copy_(bias)
     # Named by the weight's module ("features.0.weight" -> "features.0"), as the tracer
     # names a model's layers; a weight used twice is one module called twice.
     name = weight_node.target.rsplit(".", 1)[0] if "." in weight_node.target else node.name
