@@ -427,7 +427,8 @@ def test_lesion_command_writes_json_and_report(tmp_path):
     assert res["dataset"] == "line" and res["network"] == str(net)
     assert (report / "lesion.md").exists() and (report / "lesion_single.png").exists()
     markdown = (report / "lesion.md").read_text()
-    assert "<img" not in markdown and r"\<img src=x onerror=alert\(1\)\>\.pt" in markdown
+    assert not re.search(r"(?<!\\)<img", markdown)  # the file name's tag is escaped
+    assert r"\<img src=x onerror=alert\(1\)\>\.pt" in markdown
     bad = run("lesion", tmp_path / "missing.pt", "--dataset", "line", "--quiet")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     bad = run("lesion", net, "--dataset", "line", "--quiet", "--n-jobs", 0)
