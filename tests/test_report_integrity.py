@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 import modcore
+from browser import layout_in_chromium, load_in_chromium, needs_chromium
 from modcore.cli.outputs import FOLDER_FILES
 from modcore.common.files import json_text, write_json
 from modcore.common.markup import markdown_text
@@ -297,3 +298,33 @@ def test_a_group_name_with_math_markup_is_drawn_as_typed(tmp_path):
     assert (tmp_path / "network.png").stat().st_size > 0 and index.is_file()
     texts = [t.get_text() for t in plot.network_modules(net, sig.labels).axes[0].get_xticklabels()]
     assert texts[0].startswith(r"\$x^\$")
+
+
+@needs_chromium
+def test_report_in_chromium_shows_hostile_names_as_text_and_both_histograms(tmp_path):
+    block = np.kron(np.eye(2), np.ones((3, 3)))
+    hostile = "<img src=x onerror=alert(1)>"
+    net = modcore.Network(
+        [(hostile, 6), ("$a$ & b", 6), ("out", 6)], [(0, 1, block), (1, 2, block)]
+    )
+    sigs = {name: _sig(net, shuffle=name) for name in ("layer", "layer_nonzero")}
+    index = write_report(tmp_path, net, sigs, {"note": f"trained on {hostile}"})
+    dom, console = load_in_chromium(index)
+    assert not console, console  # every figure loaded, no script ran
+    assert 'src="x"' not in dom and "&lt;img src=x onerror=alert(1)&gt;" in dom
+    layout = layout_in_chromium(index, tmp_path / "page.png", width=1000)
+    hist = [i for i in layout["images"] if i["src"].startswith("null_")]
+    assert len(hist) == 2 and hist[0]["natural"] == hist[1]["natural"]
+    assert layout["scroll_width"] <= layout["client_width"]
+
+
+def test_a_null_of_one_value_is_a_thin_bar_on_that_value():
+    block = np.kron(np.eye(2), np.ones((3, 3)))
+    net = modcore.Network([("a", 6), ("b", 6), ("c", 6)], [(0, 1, block), (1, 2, block)])
+    sig = _sig(net, shuffle="layer_nonzero")  # every shuffle keeps the two blocks apart
+    assert np.ptp(sig.shuffled_ncuts) == 0
+    (ax,) = plot.null_histogram(sig).axes
+    (bar,) = [p for p in ax.patches if p.get_height() > 0]
+    low, high = ax.get_xlim()
+    assert bar.get_width() <= (high - low) / 50
+    assert bar.get_x() <= sig.shuffled_ncuts[0] <= bar.get_x() + bar.get_width()

@@ -124,7 +124,11 @@ def null_histogram(sig, *, xlim=None):
     fig = new_figure(7, 4.5)
     ax = fig.add_subplot()
     low, high = shared_ncut_range([sig]) if xlim is None else xlim
-    bins = int(np.clip(sig.n_shuffles // 10, 10, 50))
+    bins: int | list = int(np.clip(sig.n_shuffles // 10, 10, 50))
+    shuffled = np.asarray(sig.shuffled_ncuts, dtype=float)
+    if shuffled.size and np.ptp(shuffled) == 0:  # one value: a thin bar on it, not 1 wide
+        width = (high - low) / 100
+        bins = [shuffled[0] - width / 2, shuffled[0] + width / 2]
     ax.hist(sig.shuffled_ncuts, bins=bins, color="0.6", label=f"{sig.n_shuffles} shuffled networks")
     ax.axvline(sig.ncut, color="tab:red", linewidth=2, label=f"the network: {sig.ncut:.4f}")
     ax.set_xlim(low, high)
@@ -144,7 +148,7 @@ def shared_ncut_range(significances) -> tuple:
     )
     values = values[np.isfinite(values)]
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
-    margin = 0.05 * (high - low) or 0.05 * max(abs(high), 1e-3)
+    margin = 0.05 * (high - low) or 0.05  # n-cut units: one value gets a readable axis
     return low - margin, high + margin
 
 
