@@ -328,3 +328,20 @@ def test_a_null_of_one_value_is_a_thin_bar_on_that_value():
     low, high = ax.get_xlim()
     assert bar.get_width() <= (high - low) / 50
     assert bar.get_x() <= sig.shuffled_ncuts[0] <= bar.get_x() + bar.get_width()
+
+
+def test_a_file_that_cannot_be_replaced_is_named_not_its_temporary(tmp_path, monkeypatch):
+    import os
+
+    from modcore.common import files
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied", str(src))
+
+    monkeypatch.setattr(files.os, "replace", refuse)
+    with pytest.raises(ValueError) as info:
+        write_json(tmp_path / "weights.json", {"a": 1})
+    message = str(info.value)
+    assert message.startswith(f"{os.path.realpath(tmp_path / 'weights.json')}: cannot write")
+    assert ".tmp" not in message and "Permission denied" in message
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone
