@@ -386,7 +386,7 @@ def test_sweep_directory_writes_and_resumes(tmp_path):
 def test_lesion_command_writes_json_and_report(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("matplotlib")
-    net = tmp_path / "net.pt"
+    net = tmp_path / "<img src=x onerror=alert(1)>.pt"  # a file name is user text
     proc = run(
         "train",
         "--dataset",
@@ -426,6 +426,9 @@ def test_lesion_command_writes_json_and_report(tmp_path):
     res = json.loads(out.read_text())
     assert res["dataset"] == "line" and res["network"] == str(net)
     assert (report / "lesion.md").exists() and (report / "lesion_single.png").exists()
+    markdown = (report / "lesion.md").read_text()
+    assert not re.search(r"(?<!\\)<img", markdown)  # the file name's tag is escaped
+    assert r"\<img src=x onerror=alert\(1\)\>\.pt" in markdown
     bad = run("lesion", tmp_path / "missing.pt", "--dataset", "line", "--quiet")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     bad = run("lesion", net, "--dataset", "line", "--quiet", "--n-jobs", 0)

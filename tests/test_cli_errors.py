@@ -222,7 +222,7 @@ OUTPUTS = {
     ("functional", "--report"): (["{net}"], "dir"),
 }
 # The options that name something modcore only reads.
-INPUTS = {"network", "networks", "--data-dir"}
+INPUTS = {"network", "networks", "--data-dir", "--weights"}
 
 
 def _path_options():

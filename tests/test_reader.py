@@ -346,12 +346,14 @@ def test_program_archives_say_what_they_are_and_what_to_pass(tmp_path):
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
     torch.jit.trace(model, torch.zeros(1, 4)).save(tmp_path / "ts.pt")
     with pytest.raises(
-        ValueError, match=r"TorchScript archive.*Pass the original torch\.nn\.Module"
+        ValueError, match=r"TorchScript archive.*--model.*\.pt2.*Network\.from_torch"
     ):
         as_network(tmp_path / "ts.pt")
     torch.export.save(torch.export.export(model, (torch.zeros(1, 4),)), tmp_path / "ep.pt")
-    with pytest.raises(ValueError, match=r"torch\.export archive"):
+    with pytest.raises(ValueError, match=r"torch\.export archive.*named \.pt2.*rename it"):
         as_network(tmp_path / "ep.pt")
+    (tmp_path / "ep.pt").rename(tmp_path / "ep.pt2")
+    assert as_network(tmp_path / "ep.pt2").names == ("input", "0")
 
 
 def test_from_adjacency_of_a_list_says_what_it_expected():

@@ -4,15 +4,15 @@ optionally write JSON and an HTML report."""
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 from pathlib import Path
 
-from ..common.files import atomic_write
+from ..common.files import write_json
 from ..method.significance import ncut_significance
 from ..network.torch import KERNEL_NORMS, PRESETS
 from ..network.transformer import VIEWS
 from ..report.verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
+from .model import MODEL_HELP, WEIGHTS_HELP, model_from_factory
 from .options import (
     UsageError,
     _add_analysis_options,
@@ -32,9 +32,14 @@ def add_analyze_parser(sub) -> None:
     a.add_argument(
         "network",
         type=Path,
-        help="weights (.pt/.pth, .safetensors or .npz), a modcore checkpoint, or a "
-        "Hugging Face GPT-2 folder (save_pretrained: config.json, model.safetensors) with --view",
+        nargs="?",
+        help="weights (.pt/.pth, .safetensors or .npz), a modcore checkpoint, a torch.export "
+        "program (.pt2, from torch.export.save), or a Hugging Face GPT-2 folder "
+        "(save_pretrained: config.json, model.safetensors) with --view; or give --model and "
+        "--weights",
     )
+    a.add_argument("--model", metavar="MODULE:FUNCTION", help=MODEL_HELP)
+    a.add_argument("--weights", type=Path, metavar="STATE.pt", help=WEIGHTS_HELP)
     _add_analysis_options(a, shuffles=1000)
     a.add_argument(
         "--view",
@@ -52,8 +57,9 @@ def add_analyze_parser(sub) -> None:
     a.add_argument(
         "--input-shape",
         type=_shape,
-        help="trace the checkpoint's model with inputs of this shape, without "
-        "the batch dimension, e.g. 1,28,28 (for CNNs and residual nets)",
+        help="trace the model of a modcore checkpoint or of --model with inputs of this "
+        "shape, without the batch dimension, e.g. 1,28,28 (for CNNs and residual nets; "
+        "a plain state dict holds no model: use --model)",
     )
     a.add_argument(
         "--kernel-norm",
@@ -78,12 +84,29 @@ def add_analyze_parser(sub) -> None:
 
 def run_analyze(args, extra: dict) -> None:
     _check_plot_installed(args)
-    extra["network"] = str(args.network)
+    if (args.network is None) == (args.model is None):
+        raise UsageError(
+            "give the network file, or --model module:function with --weights, not "
+            + ("both" if args.model else "neither")
+        )
+    if args.weights is not None and args.model is None:
+        raise UsageError("--weights goes with --model (the factory whose model it fills)")
+    extra["network"] = str(args.network) if args.model is None else f"{args.model} {args.weights}"
     if args.scheduler and not isinstance(args.n_clusters, int):
         raise UsageError(
             "--scheduler runs the null of one k; --n-clusters auto and a:b run their "
             "nulls here (one embedding per shuffle serves every k): give one k"
         )
+    if args.model is not None:
+        from ..network.network import Network
+
+        model = model_from_factory(args.model, args.weights)
+        network = Network.from_torch(
+            model, input_shape=args.input_shape, kernel_norm=args.kernel_norm, preset=args.preset
+        )
+        with _dask_client(args.scheduler) as client:
+            _analyze(network, args, extra, client=client)
+        return
     transformer = (args.network / "config.json").is_file()  # a Hugging Face folder
     if args.view is not None or args.top_k is not None or transformer:
         networks = _load_transformer(args)
@@ -135,8 +158,7 @@ def _analyze_views(networks: dict, args, extra: dict, client=None) -> None:
         one = argparse.Namespace(**{**vars(args), "json": None, "report": report})
         results[name] = _analyze(network, one, {**extra, "block": name}, client=client)
     if args.json:
-        with atomic_write(args.json) as f:
-            f.write(json.dumps({"view": "blocks", "blocks": results}, indent=1))
+        write_json(args.json, {"view": "blocks", "blocks": results})
         print(f"results written to {args.json}")
 
 
@@ -150,13 +172,16 @@ def _load_network(path: Path, input_shape=None, kernel_norm="l1", preset=None):
         raise UsageError(f"{path}: no such file")
     if input_shape is None and kernel_norm == "l1" and preset is None:
         return as_network(path)
-    if path.suffix.lower() not in (".pt", ".pth"):
-        raise UsageError(
-            f"{path}: --input-shape, --kernel-norm and --preset trace a modcore checkpoint's "
-            "model; a weight file is read as a chain of matrices"
-        )
+    from ..network.torch_files import MODEL_ROUTES, load_torch_file
     from ..nn import checkpoint
 
+    payload = load_torch_file(path) if path.suffix.lower() in (".pt", ".pth") else None
+    if not (isinstance(payload, dict) and str(payload.get("format", "")).startswith("modcore-")):
+        raise UsageError(
+            f"--input-shape, --kernel-norm and --preset trace the model of a modcore "
+            f"checkpoint, and {path} is not one (a state dict or weight file holds no model "
+            "to trace). Routes that work: " + MODEL_ROUTES
+        )
     model = checkpoint.load(path).model
     return Network.from_torch(
         model,
@@ -246,11 +271,12 @@ def _analyze(network, args, extra: dict, client=None) -> dict:
             progress=not args.quiet,
             client=client,
         )
+    if isinstance(extra.get("arguments"), dict):  # the nulls that ran, not None for the default
+        extra["arguments"]["shuffle"] = list(significances)
     results = summary(network, significances, extra, curves=curves)
     _print_table(results)
     if args.json:
-        with atomic_write(args.json) as f:
-            f.write(json.dumps(results, indent=1))
+        write_json(args.json, results)
         print(f"results written to {args.json}")
     if args.report is not None:
         index = write_report(args.report, network, significances, extra, curves=curves)

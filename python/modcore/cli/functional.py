@@ -3,11 +3,10 @@ with its weight modules (kept out of cli.py, which only registers it)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-from ..common.files import atomic_write
+from ..common.files import write_json
 from ..functional.coactivation import METHODS
 from ..functional.comparison import MAX_PERMUTATIONS
 from ..method.null import MAX_SHUFFLES
@@ -136,8 +135,7 @@ def run_functional(args, extra: dict) -> dict:
     extra = {**extra, "network": str(args.network), "dataset": data.name, "n_samples": len(x)}
     results = functional_summary(fm, cmp, weight, extra)
     if args.json:
-        with atomic_write(args.json) as f:
-            f.write(json.dumps(results, indent=1))
+        write_json(args.json, results)
         print(f"results written to {args.json}")
     if args.report is not None:
         index = write_functional_report(args.report, fm, cmp, weight, extra)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from ..common.files import atomic_write
+from ..common.files import atomic_write, write_json
+from ..common.markup import markdown_text
 from ..common.version import __version__
 from ..network.checks import check_n_jobs
 from ..network.torch import PRESETS
@@ -170,8 +170,7 @@ def _lesion(args) -> dict:
         **study.to_dict(),
     }
     if args.json:
-        with atomic_write(args.json) as f:
-            f.write(json.dumps(results, indent=1))
+        write_json(args.json, results)
         print(f"results written to {args.json}")
     if args.report:
         from ..report.lesion_plot import save_figures
@@ -179,6 +178,9 @@ def _lesion(args) -> dict:
         figures = save_figures(study, args.report)
         images = "".join(f"![{p.stem}]({p.name})\n\n" for p in figures)
         with atomic_write(args.report / "lesion.md") as f:
-            f.write(f"## Lesion tests: {args.network}\n\n{study.to_markdown()}\n\n{images}")
+            f.write(
+                f"## Lesion tests: {markdown_text(args.network)}\n\n{study.to_markdown()}"
+                f"\n\n{images}"
+            )
         print(f"figures and lesion.md written to {args.report}")
     return results

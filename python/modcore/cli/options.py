@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..method.null import MAX_SHUFFLES, SHUFFLES
 from ..method.settings import ClusterSettings
+from .outputs import OUTPUT_OPTIONS, check_outputs
 
 
 class UsageError(Exception):
@@ -314,27 +315,19 @@ def _shape(text: str) -> tuple:
     return shape
 
 
-# Options naming what a command writes (files, or folders for reproduce/demo/--report).
-_OUTPUTS = ("out", "json", "csv", "report")
-
-
 def _check_inputs(args) -> None:
-    """Inputs that cannot be read, and outputs that would clash (with an input or with
-    each other), fail here before any computation (each output path is checked alone as
-    the options are parsed: _output_file, _output_dir)."""
-    outputs = [(f"--{d}", getattr(args, d)) for d in _OUTPUTS if getattr(args, d, None)]
+    """Inputs that cannot be read, and outputs that would clash (with an input, with
+    each other, or with a file a report folder will hold), fail here before any
+    computation (each output path is checked alone as the options are parsed:
+    _output_file, _output_dir)."""
+    outputs = [(f"--{d}", d, getattr(args, d)) for d in OUTPUT_OPTIONS if getattr(args, d, None)]
     inputs = [args.network] if getattr(args, "network", None) else []
     inputs += getattr(args, "networks", [])
-    for i, (flag, path) in enumerate(outputs):
-        for other, earlier in outputs[:i]:
-            if path.resolve() == earlier.resolve():
-                what = "results file" if other == "--out" and args.command == "sweep" else "file"
-                raise UsageError(
-                    f"{flag} {path} is the {other} {what}: one would replace the other"
-                )
-        for source in inputs:
-            if path.resolve() == source.resolve():
-                raise UsageError(f"{flag} {path} is the input {source}: it would be replaced")
+    inputs += [args.weights] if getattr(args, "weights", None) else []
+    try:
+        check_outputs(args.command, outputs, inputs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     for path in getattr(args, "networks", []):
         if not path.exists():
             raise UsageError(f"{path}: no such file or directory")

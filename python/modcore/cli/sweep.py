@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-from ..common.files import atomic_write
+from ..common.files import atomic_write, write_json
 from .options import (
     _add_analysis_options,
     _add_scheduler_option,
@@ -92,6 +91,5 @@ def _sweep(args, client) -> None:
             }
             for row in table.to_dict(orient="records")
         ]
-        with atomic_write(args.json) as f:
-            f.write(json.dumps(records, indent=1, allow_nan=False))
+        write_json(args.json, records)
         print(f"results written to {args.json}")

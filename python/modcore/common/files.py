@@ -30,6 +30,9 @@ was. The rules, after SQLite's and git's habits:
 Whole files (tables, summaries, figures, reports) are written with
 :func:`atomic_write`: to a temporary file in the same folder, then
 ``os.replace``, so a reader sees the old file or the new one, never half of one.
+
+Every JSON modcore writes is strict (:func:`json_text`, :func:`write_json`): no bare
+``NaN`` or ``Infinity``, which strict readers refuse.
 """
 
 from __future__ import annotations
@@ -39,16 +42,58 @@ import csv
 import fcntl
 import io
 import json
+import math
 import os
 import secrets
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .rows import RowSchema
 
 __all__ = ["ResultLog", "atomic_write"]
 
 LOG_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def json_text(obj: Any, *, indent: int | None = 1) -> str:
+    """``obj`` as strict JSON: the one JSON writer of modcore.
+
+    A NaN or infinite float (JSON has neither) is written as null, and the dict
+    holding it gets a ``"null_note"`` entry naming each such value and what it was
+    (the note goes into the nearest enclosing dict; a list of numbers alone gets
+    none). numpy scalars and arrays are written as Python numbers and lists.
+
+    Examples
+    --------
+    >>> print(json_text({"z": float("nan"), "p": 0.5}, indent=None))
+    {"z": null, "p": 0.5, "null_note": "JSON has no NaN or infinity: z (NaN) written as null"}
+    """
+    return json.dumps(_strict(obj, "", []), indent=indent, allow_nan=False)
+
+
+def write_json(path, obj: Any) -> None:
+    """Write ``obj`` to ``path`` atomically as strict JSON (:func:`json_text`)."""
+    text = json_text(obj)
+    with atomic_write(path) as f:
+        f.write(text)
+
+
+def _strict(value: Any, where: str, notes: list) -> Any:
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()  # numpy scalars and arrays
+    if isinstance(value, float) and not math.isfinite(value):
+        notes.append(f"{where or 'the value'} ({'NaN' if math.isnan(value) else value})")
+        return None
+    if isinstance(value, dict):
+        here: list = []
+        out = {k: _strict(v, str(k), here) for k, v in value.items()}
+        if here:
+            shown = ", ".join(here[:5]) + (f" and {len(here) - 5} more" if len(here) > 5 else "")
+            out["null_note"] = f"JSON has no NaN or infinity: {shown} written as null"
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_strict(v, f"{where}[{i}]", notes) for i, v in enumerate(value)]
+    return value
 
 
 @contextlib.contextmanager
@@ -99,7 +144,10 @@ def atomic_write(path, mode: str = "w", **open_kwargs):
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # named by the file asked for, not the temporary one
+            raise ValueError(f"{path}: cannot write there ({exc.strerror or exc})") from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -450,7 +498,10 @@ class ResultLog:
     def _format(self, row: dict) -> bytes:
         keys = self.columns if self.columns is not None else list(row)
         if self.kind == "jsonl":
-            return (json.dumps({k: row[k] for k in keys}) + "\n").encode("utf-8")
+            # A float column that may be non-finite holds "nan", "inf" or "-inf", as in
+            # the CSV log and the results' to_dict (Column reads them back).
+            values = {k: _nonfinite_text(row[k]) for k in keys}
+            return (json_text(values, indent=None) + "\n").encode("utf-8")
         return self._csv_line([row[k] for k in keys])
 
     @staticmethod
@@ -460,3 +511,9 @@ class ResultLog:
         # QUOTE_MINIMAL leaves bare with a "\n" line terminator.
         csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC).writerow(values)
         return buf.getvalue().encode("utf-8")
+
+
+def _nonfinite_text(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value

@@ -120,6 +120,8 @@ class Column:
         return typed
 
     def _float(self, value: Any, text: bool) -> float:
+        if not self.finite and value in ("nan", "inf", "-inf"):  # JSON's spelling of them
+            return float(value)
         if text and isinstance(value, str):
             try:
                 number = float(value)

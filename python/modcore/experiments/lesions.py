@@ -16,7 +16,6 @@ skipped, so a stopped run resumes. At the end the runs are aggregated into
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..common.files import ResultLog, atomic_write
+from ..common.files import ResultLog, atomic_write, write_json
 from ..common.version import __version__
 from ..network.checks import check_positive_int
 from .conditions import ARCHS, HIDDEN, KNOWN_DATASETS
@@ -232,8 +231,7 @@ def reproduce_lesions(
             "figures": "figures/",
         },
     }
-    with atomic_write(home / "summary.json") as f:
-        f.write(json.dumps(summary, indent=1))
+    write_json(home / "summary.json", summary)
     say(f"table written to {home / 'table.md'}, summary to {home / 'summary.json'}")
     return table
 
@@ -292,12 +290,10 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
     home = out / "lesions"
     studies = home / "studies"
     studies.mkdir(parents=True, exist_ok=True)
-    with atomic_write(studies / f"{slug}.json") as f:
-        f.write(
-            json.dumps(
-                {"dataset": data.name, "condition": condition, "seed": seed, **study.to_dict()}
-            )
-        )
+    write_json(
+        studies / f"{slug}.json",
+        {"dataset": data.name, "condition": condition, "seed": seed, **study.to_dict()},
+    )
     if seed == 0:
         try:
             from ..report.lesion_plot import save_figures

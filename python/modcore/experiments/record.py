@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..common.files import atomic_write
+from ..common.files import atomic_write, write_json
 from .conditions import RULES, SETTINGS
 from .runlog import read_runs, run_log
 from .tables import write_tables
@@ -108,8 +108,7 @@ def record_run(source, record, *, seeds=5, dtype="float16", say=print) -> dict:
         "files": {"runs": "runs.jsonl", "table": ["table.csv", "table.md"], "figure": figure},
         "table": json.loads(table.to_json(orient="records")),
     }
-    with atomic_write(record_dir / "summary.json") as f:
-        f.write(json.dumps(summary, indent=1))
+    write_json(record_dir / "summary.json", summary)
     say(f"{len(kept)} runs and {len(states)} trainings under way recorded in {record_dir}")
     return summary
 

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..common.files import atomic_write
+from ..common.files import write_json
 from ..method.null import MAX_SHUFFLES
 from ..method.settings import takes_settings
 from ..network.checks import check_positive_int
@@ -311,8 +311,7 @@ def reproduce(
         "files": {"runs": "runs.jsonl", "table": ["table.csv", "table.md"], "figure": figure},
         "table": json.loads(table.to_json(orient="records")),
     }
-    with atomic_write(out / "summary.json") as f:
-        f.write(json.dumps(summary, indent=1))
+    write_json(out / "summary.json", summary)
     say(f"summary written to {out / 'summary.json'}")
     return table
 

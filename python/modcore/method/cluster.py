@@ -82,6 +82,9 @@ class Clustering:
     n_floating : int
         Of those, the units whose component touches neither the first nor the
         last group.
+    network_fingerprint : str
+        :attr:`Network.fingerprint` of the network clustered: reports refuse to
+        show these modules with another network.
     """
 
     labels: list
@@ -104,6 +107,7 @@ class Clustering:
     n_isolated: int
     n_unreachable: int
     n_floating: int
+    network_fingerprint: str = ""
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -195,6 +199,7 @@ def clustering_of(
         n_isolated=int(node_map["n_isolated"]),
         n_unreachable=int(node_map["n_unreachable"]),
         n_floating=int(node_map["n_floating"]),
+        network_fingerprint=network.fingerprint,
     )
 
 

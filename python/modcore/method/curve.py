@@ -108,6 +108,11 @@ class NcutCurve:
         return np.column_stack([sig.shuffled_ncuts for sig in self.significances])
 
     @property
+    def network_fingerprint(self) -> str:
+        """:attr:`Network.fingerprint` of the network measured (that of every k)."""
+        return self.significances[0].network_fingerprint
+
+    @property
     def best_k(self) -> int:
         """The k with the lowest uncorrected p-value (ties: lowest z, then smallest k)."""
         z = np.nan_to_num(self.z_score, nan=np.inf)  # one shuffle: z undefined, ranked last
@@ -131,6 +136,7 @@ class NcutCurve:
             "ks": self.ks.tolist(),
             "best_k": self.best_k,
             "corrected_p_value": self.corrected_p_value,
+            "network_fingerprint": self.network_fingerprint,
             "per_k": rows,
         }
 

@@ -84,6 +84,8 @@ class Eigengap:
         Connected components of the graph of live units.
     eigen_method : str
         The eigensolver used, as in :class:`modcore.Clustering`.
+    network_fingerprint : str
+        :attr:`Network.fingerprint` of the network measured.
     """
 
     eigenvalues: np.ndarray
@@ -95,6 +97,7 @@ class Eigengap:
     stand_out: np.ndarray
     n_components: int
     eigen_method: str
+    network_fingerprint: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -110,6 +113,7 @@ class Eigengap:
             "stand_out": self.stand_out.tolist(),
             "n_components": self.n_components,
             "eigen_method": self.eigen_method,
+            "network_fingerprint": self.network_fingerprint,
         }
 
     def __repr__(self) -> str:
@@ -316,6 +320,7 @@ def eigengap(
         stand_out=ks[stands | rivals],
         n_components=int(res["n_components"]),
         eigen_method=str(res["eigen_method"]),
+        network_fingerprint=network.fingerprint,
     )
 
 

@@ -120,6 +120,11 @@ class Significance:
     shuffled_n_dropped: np.ndarray
     clustering: Clustering
 
+    @property
+    def network_fingerprint(self) -> str:
+        """:attr:`Network.fingerprint` of the network tested (its clustering's)."""
+        return self.clustering.network_fingerprint
+
     def to_dict(self) -> dict:
         """Plain Python values for JSON; an infinite z-score becomes "inf" or "-inf",
         which strict JSON readers accept (json.dumps would write bare Infinity)."""
@@ -149,6 +154,7 @@ class Significance:
         for key in ("assign_labels", "refine", "select_by"):
             d[key] = getattr(self.clustering, key)
         d["group_names"] = list(self.clustering.group_names)
+        d["network_fingerprint"] = self.network_fingerprint
         return d
 
     def _repr_html_(self) -> str | None:

@@ -149,6 +149,11 @@ class Stability:
     mean_normalized_mutual_info: float
     clusterings: tuple
 
+    @property
+    def network_fingerprint(self) -> str:
+        """:attr:`Network.fingerprint` of the network clustered (every seed's)."""
+        return self.clusterings[0].network_fingerprint if self.clusterings else ""
+
     def to_dict(self) -> dict:
         return {
             "seeds": self.seeds.tolist(),
@@ -158,6 +163,7 @@ class Stability:
             "normalized_mutual_info": self.normalized_mutual_info.tolist(),
             "mean_adjusted_rand": self.mean_adjusted_rand,
             "mean_normalized_mutual_info": self.mean_normalized_mutual_info,
+            "network_fingerprint": self.network_fingerprint,
         }
 
     def __repr__(self) -> str:

@@ -18,8 +18,8 @@ __all__ = ["ACCEPTED", "as_network"]
 # What every public function that takes a network accepts (as_network reads them all).
 ACCEPTED = (
     "a modcore.Network, a list of 2-D weight arrays (n_in, n_out), a torch.nn.Module, "
-    "a state dict, a path to a .pt/.pth, .safetensors or .npz file, or a scipy.sparse "
-    "adjacency"
+    "a state dict, a path to a .pt/.pth, .safetensors or .npz file or to a torch.export "
+    "program (.pt2), or a scipy.sparse adjacency"
 )
 
 
@@ -34,8 +34,10 @@ def as_network(obj, *, input_shape=None, verify=None, view=None) -> Network:
     own autograd dependence; ``input_shape`` excludes the batch dimension); a
     modcore checkpoint file (:mod:`modcore.nn.checkpoint`) rebuilds its model,
     which is traced; any other state dict or weight file path (str or
-    path-like) is a chain read by :func:`modcore.weights_from_module`. torch is
-    imported only for a torch object or a ``.pt``/``.pth`` file.
+    path-like) is a chain read by :func:`modcore.weights_from_module`; a ``.pt2``
+    file (``torch.export.save``) is read by the tracer through
+    :mod:`modcore.network.torch.exported`, without running pickled code. torch is
+    imported only for a torch object or a ``.pt``/``.pth``/``.pt2`` file.
 
     Every reader of a model or file stores ``|w|`` (after folding BatchNorm and
     constant scales, for the tracer), so a model, its state dict and its weight
@@ -93,6 +95,10 @@ def as_network(obj, *, input_shape=None, verify=None, view=None) -> Network:
         if network is not None:
             return network
         return network_from_module(obj, input_shape=input_shape, verify=verify)
+    if (isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__")) and Path(
+        os.fsdecode(obj)
+    ).suffix.lower() == ".pt2":
+        return _exported_network(Path(os.fsdecode(obj)), verify)
     if isinstance(obj, (str, bytes)) or hasattr(obj, "__fspath__"):
         model = _checkpoint_model(obj)
         if model is not None:
@@ -114,6 +120,22 @@ def as_network(obj, *, input_shape=None, verify=None, view=None) -> Network:
     if not hasattr(obj, "__len__") or not hasattr(obj, "__getitem__"):
         raise TypeError(f"expected a network: {ACCEPTED}; got {type(obj).__name__}")
     return Network.from_weights(obj)
+
+
+def _exported_network(path: Path, verify) -> Network:
+    """A torch.export program's graph (a ``.pt2`` file), read by the tracer: its input
+    shape is the program's own."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"reading {path} needs torch: pip install 'modcore[torch]'") from exc
+    from .torch.exported import load_exported, module_from_exported
+    from .torch.trace import network_from_module
+
+    module, example = module_from_exported(load_exported(path))
+    return network_from_module(module, example_input=example, verify=verify)
 
 
 def _checkpoint_model(path):

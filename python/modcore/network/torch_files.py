@@ -8,7 +8,16 @@ import re
 import warnings
 from pathlib import Path
 
-__all__ = ["load_torch_file"]
+__all__ = ["MODEL_ROUTES", "load_torch_file"]
+
+#: The routes by which a model whose graph needs its code (a CNN, a residual net) reaches
+#: modcore without running code from a file: every refusal of such a file names them.
+MODEL_ROUTES = (
+    "from the command line, `modcore analyze --model yourpkg.module:make_model --weights "
+    "state.pt --input-shape 1,28,28` (your own code builds the model, and torch.save("
+    "model.state_dict()) fills it) or a torch.export program, `modcore analyze model.pt2` "
+    "(torch.export.save); in Python, modcore.Network.from_torch(model, input_shape=...)"
+)
 
 
 def load_torch_file(path: Path):
@@ -76,14 +85,13 @@ def _program_archive(path: Path) -> str | None:
         return (
             "a TorchScript archive (torch.jit.save), not a state dict: modcore does not load "
             "TorchScript (it carries code, and its compiled graph cannot be traced into "
-            "units). Pass the original torch.nn.Module, or its state_dict() saved with "
-            "torch.save (read as a chain of Linear layers)"
+            f"units). Routes that work: {MODEL_ROUTES}"
         )
     if any(n.endswith("/archive_format") or n.endswith("/models/model.json") for n in names):
         return (
-            "a torch.export archive (torch.export.save), not a state dict: its program is "
-            "made of ATen ops, which modcore's tracer does not read. Pass the original "
-            "torch.nn.Module, or its state_dict() saved with torch.save"
+            "a torch.export archive (torch.export.save), not a state dict: modcore reads "
+            "such a program from a file named .pt2 (e.g. `modcore analyze model.pt2`, or "
+            "modcore.as_network('model.pt2')); rename it"
         )
     return None
 
@@ -124,8 +132,8 @@ _CODE_OBJECT = re.compile(
 
 _CODE_REFUSED = (
     "refused for safety: the file holds pickled code objects ({}), not only tensors, and "
-    "modcore never runs code from a file (a whole model saved with torch.save(model)? save "
-    "model.state_dict() instead)"
+    "modcore never runs code from a file (a whole model saved with torch.save(model)?). "
+    "Routes that work: " + MODEL_ROUTES
 )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..common.types import PathLike
 from .checks import check_weights, is_torch_module, tensor_to_numpy
-from .torch_files import load_torch_file
+from .torch_files import MODEL_ROUTES, load_torch_file
 
 if TYPE_CHECKING:
     import torch
@@ -345,7 +345,9 @@ def _from_state_dict(state: Mapping, where: str) -> list[np.ndarray]:
             kind = {1: " (a normalization layer's scale?)", 4: " (a convolution kernel?)"}
             raise ValueError(
                 f"{where}: key {key!r} holds a {weight.ndim}-D tensor of shape {weight.shape}"
-                f"{kind.get(weight.ndim, '')}; a Linear weight is 2-D (out, in)"
+                f"{kind.get(weight.ndim, '')}; a state dict alone is read as a chain of "
+                "Linear layers (2-D weights, out x in), and a model with other layers needs "
+                f"its code to be read. Routes that work: {MODEL_ROUTES}"
             )
         weights.append(weight.T)
     return weights

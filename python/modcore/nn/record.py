@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..common.files import atomic_write
+from ..common.files import atomic_write, json_text
 from ..common.types import PathLike
 from .checkpoint import ARCHITECTURES, FORMAT, Checkpoint, _check_config
 from .prune import layer_sparsity
@@ -47,9 +47,9 @@ def save(saved: Checkpoint, path: PathLike, *, dtype: str = "float16") -> None:
     header = {
         "format": FORMAT,
         "arch": saved.arch,
-        "config": json.dumps(saved.config),
-        "sparsity": json.dumps(saved.sparsity),
-        "metadata": json.dumps(saved.metadata),
+        "config": json_text(saved.config),
+        "sparsity": json_text(saved.sparsity),
+        "metadata": json_text(saved.metadata),
         "dtype": dtype,
     }
     with atomic_write(path, "wb") as f:

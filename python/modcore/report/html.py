@@ -82,8 +82,7 @@ def summary(
     0.1
     """
     network = as_network(network)
-    if not significances:
-        raise ValueError("significances is empty: expected at least one Significance")
+    check_results_of(network, significances, curves, extra)
     first = next(iter(significances.values()))
     for name, sig in significances.items():
         same = sig.ncut == first.ncut and all(
@@ -130,6 +129,60 @@ def summary(
         **({} if not curves else {"curves": {n: c.to_dict() for n, c in curves.items()}}),
         **_functional_entries(functional, comparison, first),
     }
+
+
+def check_results_of(network, significances, curves=None, extra=None) -> None:
+    """Raise unless every result was computed on ``network`` (same
+    :attr:`~modcore.Network.fingerprint`): a page must never draw one network and
+    show another's numbers."""
+    from ..method.curve import NcutCurve
+    from ..method.significance import Significance
+
+    if not isinstance(significances, dict):
+        raise TypeError(
+            "significances must be a dict of null name to Significance (from "
+            f"modcore.ncut_significance), got {_what(significances)}"
+        )
+    if not significances:
+        raise ValueError("significances is empty: expected at least one Significance")
+    found = []
+    for name, sig in significances.items():
+        if not isinstance(sig, Significance):
+            raise TypeError(
+                f"significances[{name!r}] must be a Significance (from "
+                f"modcore.ncut_significance), got {_what(sig)}"
+            )
+        found.append((f"significances[{name!r}]", sig.network_fingerprint))
+    if curves is not None:
+        if not isinstance(curves, dict):
+            raise TypeError(f"curves must be a dict of null name to NcutCurve, got {_what(curves)}")
+        for name, curve in curves.items():
+            if not isinstance(curve, NcutCurve):
+                raise TypeError(
+                    f"curves[{name!r}] must be an NcutCurve (from modcore.ncut_curve), "
+                    f"got {_what(curve)}"
+                )
+            found.append((f"curves[{name!r}]", curve.network_fingerprint))
+    gap = (extra or {}).get("eigengap") if isinstance(extra, dict) else None
+    if isinstance(gap, dict) and "network_fingerprint" in gap:
+        found.append(("extra['eigengap']", gap["network_fingerprint"]))
+    expected = network.fingerprint
+    for what, fingerprint in found:
+        if fingerprint != expected:
+            raise ValueError(
+                f"{what} was computed on another network (fingerprint {fingerprint[:12]}) "
+                f"than the one given ({_shape(network)}, fingerprint {expected[:12]}): a "
+                "report shows the results of the network it draws; pass the network they "
+                "were computed on"
+            )
+
+
+def _what(value) -> str:
+    return f"a {type(value).__name__}"
+
+
+def _shape(network) -> str:
+    return "units " + "-".join(map(str, network.sizes))
 
 
 def _functional_entries(functional, comparison, weight_modules) -> dict:
@@ -206,16 +259,16 @@ def write_report(
     from . import plot
 
     network = as_network(network)
-    if not significances:
-        raise ValueError("significances is empty: expected at least one Significance")
+    check_results_of(network, significances, curves, extra)
     first = next(iter(significances.values()))
     labels = first.labels
     # Checked before the drawing, which takes a while.
     _functional_entries(functional, comparison, first)
+    xlim = plot.shared_ncut_range(significances.values())
     figures = [
         (
             f"null_{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png",
-            plot.null_histogram(sig),
+            plot.null_histogram(sig, xlim=xlim),
             f"n-cuts of the '{name}' shuffles; the red line is the network's.",
         )
         for name, sig in significances.items()
@@ -319,7 +372,8 @@ def _html(results: dict, figures: list, section: str = "") -> str:
     )
     curves = "".join(_curve_table(name, c) for name, c in results.get("curves", {}).items())
     skip = {"labels", "eigenvalues", "nulls", "curves", "functional", "comparison", "note"}
-    run = "".join(
+    ran = ", ".join(f"{name} ({r['n_shuffles']} shuffles)" for name, r in results["nulls"].items())
+    run = f"<tr><th>nulls run</th><td>{e(ran)}</td></tr>" + "".join(
         f"<tr><th>{e(key)}</th><td>{e(_text(value))}</td></tr>"
         for key, value in results.items()
         if key not in skip

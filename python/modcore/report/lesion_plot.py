@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plot import new_figure
+from .plot import new_figure, plain_text
 
 __all__ = [
     "plot_single_lesions",
@@ -91,7 +91,7 @@ def plot_single_lesions(study, path=None):
 
 def _layer_name(study, layer: int) -> str:
     if "channels" in study.unit_kinds:  # a CNN's groups also go by module name
-        return f"layer {layer} ({study.group_names[layer]}, {study.unit_kinds[layer]})"
+        return f"layer {layer} ({plain_text(study.group_names[layer])}, {study.unit_kinds[layer]})"
     return f"layer {layer}"
 
 

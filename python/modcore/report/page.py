@@ -4,12 +4,11 @@ atomic write of the page, its figures and its JSON."""
 from __future__ import annotations
 
 import html
-import json
 import platform
 import sys
 from pathlib import Path
 
-from ..common.files import atomic_write
+from ..common.files import atomic_write, write_json
 from ..common.version import __version__
 
 
@@ -36,8 +35,7 @@ def write_files(out_dir, results: dict, figures: list, page_html: str) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # Each file whole or not at all; index.html last, so it never links a missing figure.
-    with atomic_write(out / "summary.json") as f:
-        f.write(json.dumps(results, indent=1))
+    write_json(out / "summary.json", results)
     for name, fig in figures:
         with atomic_write(out / name, "wb") as f:
             fig.savefig(f, format="png", dpi=100)

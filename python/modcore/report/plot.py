@@ -90,13 +90,16 @@ def _order(labels: np.ndarray) -> np.ndarray:
     return np.argsort(np.where(labels < 0, labels.max() + 1, labels), kind="stable")
 
 
-def null_histogram(sig):
+def null_histogram(sig, *, xlim=None):
     """Histogram of the shuffled networks' n-cuts, the network's own n-cut marked.
 
     Parameters
     ----------
     sig : Significance
         From :func:`modcore.ncut_significance`.
+    xlim : (float, float), optional
+        The n-cut range shown, e.g. one shared by the histograms of several nulls
+        (:func:`shared_ncut_range`); default: this null's and the network's n-cuts.
 
     Returns
     -------
@@ -120,14 +123,39 @@ def null_histogram(sig):
     """
     fig = new_figure(7, 4.5)
     ax = fig.add_subplot()
-    bins = int(np.clip(sig.n_shuffles // 10, 10, 50))
+    low, high = shared_ncut_range([sig]) if xlim is None else xlim
+    bins: int | list = int(np.clip(sig.n_shuffles // 10, 10, 50))
+    shuffled = np.asarray(sig.shuffled_ncuts, dtype=float)
+    if shuffled.size and np.ptp(shuffled) == 0:  # one value: a thin bar on it, not 1 wide
+        width = (high - low) / 100
+        bins = [shuffled[0] - width / 2, shuffled[0] + width / 2]
     ax.hist(sig.shuffled_ncuts, bins=bins, color="0.6", label=f"{sig.n_shuffles} shuffled networks")
     ax.axvline(sig.ncut, color="tab:red", linewidth=2, label=f"the network: {sig.ncut:.4f}")
+    ax.set_xlim(low, high)
     ax.set_xlabel(f"n-cut (k = {sig.n_clusters}; lower = more modular)")
     ax.set_ylabel("shuffled networks")
     ax.set_title(textwrap.fill(verdict(sig), 70), fontsize="medium")
-    ax.legend(loc="upper left")
+    # Outside the axes: the network's line can be anywhere along them.
+    fig.legend(loc="outside lower center", ncols=2)
     return fig
+
+
+def shared_ncut_range(significances) -> tuple:
+    """One n-cut range holding every null's shuffled n-cuts and the network's n-cut, with
+    a margin: the histograms of several nulls drawn on the same axis."""
+    values = np.concatenate(
+        [np.append(np.asarray(s.shuffled_ncuts, dtype=float), s.ncut) for s in significances]
+    )
+    values = values[np.isfinite(values)]
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    margin = 0.05 * (high - low) or 0.05  # n-cut units: one value gets a readable axis
+    return low - margin, high + margin
+
+
+def plain_text(text: object) -> str:
+    """A user's string (a group name) for a figure: shown as typed, never as
+    matplotlib's ``$...$`` math markup."""
+    return str(text).replace("$", r"\$")
 
 
 def ncut_by_k(curve):
@@ -272,7 +300,8 @@ def network_modules(network, labels, edges_per_layer: int = 300):
         zorder=2,
     )
     ax.set_xticks(
-        range(len(sizes)), [f"{name}\n{n} units" for name, n in zip(network.names, sizes)]
+        range(len(sizes)),
+        [f"{plain_text(name)}\n{n} units" for name, n in zip(network.names, sizes)],
     )
     ax.set_xlabel("layer (inputs on the left)")
     ax.set_yticks([0, 0.5, 1], ["0", "50%", "100%"])

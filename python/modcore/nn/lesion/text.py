@@ -3,6 +3,7 @@ Markdown of reports."""
 
 from __future__ import annotations
 
+from ...common.markup import markdown_text
 from .rules import PAPER_SMALL
 
 __all__ = ["rule_text", "table", "markdown"]
@@ -97,7 +98,7 @@ def markdown(study) -> str:
         )
         # An MLP's layers go by number; a CNN's groups also by module name.
         label = (
-            f"{layer} ({study.group_names[layer]}, {study.unit_kinds[layer]})"
+            f"{layer} ({markdown_text(study.group_names[layer])}, {study.unit_kinds[layer]})"
             if "channels" in study.unit_kinds
             else f"{layer}"
         )
@@ -122,7 +123,8 @@ def markdown(study) -> str:
         ]
         for p in study.pairs:
             out.append(
-                f"| {p.name_a} + {p.name_b} | {100 * p.joint_drop:.2f} | "
+                f"| {markdown_text(p.name_a)} + {markdown_text(p.name_b)} | "
+                f"{100 * p.joint_drop:.2f} | "
                 f"{100 * p.additive:.2f} | {100 * p.interaction:+.2f} | "
                 f"{p.interaction_z:.2f} | {p.interaction_p:.3g} | "
                 f"{100 * p.a_given_b:.2f} ({p.a_given_b_p:.3g})"
@@ -160,7 +162,7 @@ def _class_markdown(study) -> str:
         change = 100 * (s.class_accuracy - study.base_class_accuracy)
         rand = 100 * (s.random_class_accuracy.mean(axis=0) - study.base_class_accuracy)
         lines.append(
-            f"| {s.name} | "
+            f"| {markdown_text(s.name)} | "
             + " | ".join(f"{c:+.1f} ({r:+.1f})" for c, r in zip(change, rand))
             + " |"
         )

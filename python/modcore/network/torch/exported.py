@@ -1,0 +1,227 @@
+"""A ``torch.export`` program (a ``.pt2`` file from ``torch.export.save``) read into the
+unit graph by the same tracer and verification as any ``nn.Module``.
+
+Loading: every pickle the archive holds is refused unless ``torch.load(weights_only=True)``
+reads it (weights stored pickled, custom or opaque objects are refused), and only then does
+``torch.export.load`` run, so no pickled code from the file runs. Reading: the program's
+graph is made of ATen ops; each one in :data:`ATEN_OPS` is rebuilt as the torch layer or
+function of the same arguments (``aten.linear`` as an ``nn.Linear`` holding the program's
+weight, named by the weight's module, ``aten.relu`` as ``torch.relu``, ...), which the
+tracer's routing table reads and its autograd check verifies; any other op is refused,
+naming it. The rebuilt module must give the program's outputs on random inputs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import operator
+import posixpath
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+__all__ = ["ATEN_OPS", "load_exported", "module_from_exported"]
+
+aten = torch.ops.aten
+
+# ATen op -> the torch function of the same positional arguments, which the tracer reads.
+# fmt: off
+ATEN_OPS: dict[Any, Callable[..., Any]] = {
+    aten.relu.default: torch.relu, aten.sigmoid.default: torch.sigmoid,
+    aten.tanh.default: torch.tanh, aten.gelu.default: F.gelu, aten.silu.default: F.silu,
+    aten.leaky_relu.default: F.leaky_relu, aten.hardtanh.default: F.hardtanh,
+    aten.max_pool1d.default: F.max_pool1d, aten.max_pool2d.default: F.max_pool2d,
+    aten.max_pool3d.default: F.max_pool3d, aten.avg_pool1d.default: F.avg_pool1d,
+    aten.avg_pool2d.default: F.avg_pool2d, aten.avg_pool3d.default: F.avg_pool3d,
+    aten.adaptive_avg_pool1d.default: F.adaptive_avg_pool1d,
+    aten.adaptive_avg_pool2d.default: F.adaptive_avg_pool2d,
+    aten.flatten.using_ints: torch.flatten, aten.view.default: torch.reshape,
+    aten.reshape.default: torch.reshape, aten.permute.default: torch.permute,
+    aten.cat.default: torch.cat, aten.add.Tensor: operator.add, aten.mul.Tensor: operator.mul,
+    aten.dropout.default: F.dropout, aten.softmax.int: torch.softmax,
+    aten.log_softmax.int: torch.log_softmax,
+}
+# fmt: on
+_LAYERS = {
+    aten.linear.default: "linear",
+    aten.conv1d.default: "conv",
+    aten.conv2d.default: "conv",
+    aten.conv3d.default: "conv",
+    aten.conv1d.padding: "conv",
+    aten.conv2d.padding: "conv",
+    aten.conv3d.padding: "conv",
+}
+_CONV: dict[int, Any] = {3: nn.Conv1d, 4: nn.Conv2d, 5: nn.Conv3d}
+# Members of an archive that hold no pickle (text, or raw tensor bytes a config names).
+_PLAIN = ("archive_format", "archive_version", "version", "byteorder", "serialization_id")
+
+
+def load_exported(path: Path):
+    """``torch.export.load(path)`` once every pickle in the archive is known to hold
+    tensors only (``torch.load(weights_only=True)`` reads it); a ValueError naming the
+    file and the member otherwise."""
+    path = Path(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a torch.export archive (.pt2): {exc}") from exc
+    with archive:
+        names = archive.namelist()
+        if not any(n.endswith("/archive_format") for n in names):
+            raise ValueError(f"{path}: not a torch.export archive (no archive_format)")
+        raw = set()
+        for name in names:
+            if name.endswith(("_weights_config.json", "_constants_config.json")):
+                folder = posixpath.dirname(name)
+                for fqn, meta in json.loads(archive.read(name)).get("config", {}).items():
+                    stored = str(meta.get("path_name", ""))
+                    if meta.get("use_pickle") or not stored.startswith(("weight_", "tensor_")):
+                        raise ValueError(
+                            f"{path}: refused for safety: {fqn!r} is stored as a pickled "
+                            "object, and modcore never runs code from a file; export the "
+                            "model with plain tensor weights"
+                        )
+                    raw.add(posixpath.join(folder, stored))
+        for name in names:
+            if name in raw or name.endswith(("/", ".json")) or name.split("/")[-1] in _PLAIN:
+                continue
+            try:
+                torch.load(io.BytesIO(archive.read(name)), weights_only=True)
+            except Exception as exc:
+                raise ValueError(
+                    f"{path}: refused for safety: its member {name} is not tensors alone "
+                    f"(torch.load(weights_only=True) refuses it: {str(exc).splitlines()[0]}), "
+                    "and modcore never runs code from a file"
+                ) from exc
+    try:
+        return torch.export.load(path)
+    except Exception as exc:
+        raise ValueError(f"{path}: torch.export.load failed: {type(exc).__name__}: {exc}") from exc
+
+
+def module_from_exported(program, *, n_checks: int = 2) -> tuple:
+    """``(module, example_input)``: the program rebuilt of torch layers and functions the
+    tracer reads, and a batch of the program's input shape.
+
+    Raises
+    ------
+    ValueError
+        If the program has other than one tensor input, holds an op outside
+        :data:`ATEN_OPS` and the layers (naming the node and the op), or the rebuilt
+        module's outputs differ from the program's.
+    """
+    original = program.module()
+    graph = fx.Graph()
+    env: dict = {}
+    layers: dict = {}
+    example = None
+    for node in original.graph.nodes:
+        if node.op == "placeholder":
+            value = node.meta.get("val")
+            if example is not None or not isinstance(value, torch.Tensor):
+                raise ValueError(
+                    "modcore reads exported programs with one tensor input; this one has "
+                    f"input {node.name!r} of type {type(value).__name__}"
+                )
+            example = torch.randn(tuple(int(s) for s in value.shape))
+            env[node] = graph.placeholder(node.name)
+        elif node.op == "get_attr":
+            env[node] = node  # read by the layer that uses it
+        elif node.op == "call_module" and node.target.startswith("_guards"):
+            continue  # torch.export's input checks, not part of the function
+        elif node.op == "call_function" and node.target in _LAYERS:
+            name, layer = _layer(original, node)
+            layers[name] = layer
+            env[node] = graph.call_module(name, (env[node.args[0]],))
+        elif node.op == "call_function" and node.target in ATEN_OPS:
+            args = fx.node.map_arg(node.args, lambda n: env[n])
+            kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
+            env[node] = graph.call_function(ATEN_OPS[node.target], args, kwargs)
+        elif node.op == "output":
+            outputs = fx.node.map_arg(node.args[0], lambda n: env[n])
+            # One output is returned bare, as the program's module returns it.
+            one = isinstance(outputs, (tuple, list)) and len(outputs) == 1
+            graph.output(outputs[0] if one else outputs)
+        else:
+            raise ValueError(
+                f"the exported program's node {node.name!r} is {node.op} {node.target}, an op "
+                "modcore cannot read (it reads the ATen ops of Linear and convolution "
+                "layers, elementwise activations, pooling, flatten/view/reshape/permute, "
+                "add, mul and cat); pass the model itself (Network.from_torch) or its "
+                "factory (modcore analyze --model)"
+            )
+    if example is None:
+        raise ValueError("the exported program has no tensor input")
+    rebuilt = fx.GraphModule(layers or nn.Module(), graph)
+    rebuilt.eval()
+    with torch.no_grad():
+        for _ in range(n_checks):
+            x = torch.randn_like(example)
+            want = torch.utils._pytree.tree_leaves(original(x))
+            got = torch.utils._pytree.tree_leaves(rebuilt(x))
+            same = len(want) == len(got) and all(
+                torch.allclose(a, b, atol=1e-5, rtol=1e-4) for a, b in zip(want, got)
+            )
+            if not same:
+                raise ValueError(
+                    "the exported program rebuilt of torch layers gives other outputs than "
+                    "the program: modcore does not read it (report this program to modcore)"
+                )
+    return rebuilt, example
+
+
+def _layer(original, node) -> tuple:
+    """The nn.Linear or nn.Conv of an aten layer node, holding the program's weights."""
+    from torch.fx.operator_schemas import normalize_function
+
+    bound = normalize_function(
+        node.target, node.args, node.kwargs, normalize_to_only_use_kwargs=True
+    )
+    if bound is None:
+        raise ValueError(f"the exported program's node {node.name!r}: cannot bind {node.target}")
+    kwargs = bound.kwargs
+    weight_node, bias_node = kwargs["weight"], kwargs.get("bias")
+    if getattr(weight_node, "op", None) != "get_attr" or (
+        bias_node is not None and getattr(bias_node, "op", None) != "get_attr"
+    ):
+        raise ValueError(
+            f"the exported program's node {node.name!r} ({node.target}) takes a weight "
+            "computed in the graph, not a parameter: modcore cannot read it"
+        )
+    weight = _attr(original, weight_node.target).detach()
+    bias = _attr(original, bias_node.target).detach() if bias_node is not None else None
+    if _LAYERS[node.target] == "linear":
+        layer: nn.Module = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    else:
+        groups = int(kwargs.get("groups", 1))
+        layer = _CONV[weight.dim()](
+            weight.shape[1] * groups,
+            weight.shape[0],
+            tuple(weight.shape[2:]),
+            stride=kwargs.get("stride", 1),
+            padding=kwargs.get("padding", 0),
+            dilation=kwargs.get("dilation", 1),
+            groups=groups,
+            bias=bias is not None,
+        )
+    params = dict(layer.named_parameters())
+    with torch.no_grad():
+        params["weight"].copy_(weight)
+        if bias is not None:
+            params["bias"].copy_(bias)
+    # Named by the weight's module ("features.0.weight" -> "features.0"), as the tracer
+    # names a model's layers; a weight used twice is one module called twice.
+    name = weight_node.target.rsplit(".", 1)[0] if "." in weight_node.target else node.name
+    return name, layer
+
+
+def _attr(module, target: str):
+    for part in target.split("."):
+        module = getattr(module, part)
+    return module

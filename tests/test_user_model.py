@@ -1,0 +1,228 @@
+"""A CNN the user defines reaches a verdict from the command line by both routes that
+run no code from a file: a torch.export program (.pt2), and the user's own factory with a
+state dict; every refusal of the routes that cannot work names those that do (issue 29
+item 2)."""
+
+import io
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import modcore
+from modcore.network.convert import as_network
+
+CNN_SOURCE = """
+import torch
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 3)
+        self.conv2 = nn.Conv2d(6, 8, 3)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(8 * 2 * 2, 10)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.conv1(x)))
+        x = self.pool(torch.relu(self.conv2(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+def make_cnn():
+    return SmallCNN()
+"""
+SHAPE = (1, 14, 14)
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    """A folder holding the user's module, its state dict, the whole pickled model and
+    its torch.export program, and the model itself."""
+    folder = tmp_path_factory.mktemp("user")
+    (folder / "usercnn.py").write_text(CNN_SOURCE)
+    sys.path.insert(0, str(folder))
+    try:
+        import usercnn
+    finally:
+        sys.path.remove(str(folder))
+    torch.manual_seed(0)
+    model = usercnn.make_cnn().eval()
+    torch.save(model.state_dict(), folder / "state.pt")
+    torch.save(model, folder / "whole.pt")
+    program = torch.export.export(model, (torch.zeros(2, *SHAPE),))
+    torch.export.save(program, folder / "model.pt2")
+    return folder, model
+
+
+def _cli(folder, *args):
+    root = str(pathlib.Path(modcore.__file__).resolve().parents[1])
+    return subprocess.run(
+        [sys.executable, "-m", "modcore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": root},
+        timeout=300,
+    )
+
+
+def _ncut_line(stdout):
+    return next(line for line in stdout.splitlines() if line.startswith("network "))
+
+
+def test_both_routes_reach_the_same_verdict(user):
+    folder, _ = user
+    common = ["--n-clusters", 3, "--n-shuffles", 9, "--quiet"]
+    exported = _cli(folder, "analyze", "model.pt2", *common)
+    factory = _cli(
+        folder, "analyze", "--model", "usercnn:make_cnn", "--weights", "state.pt",
+        "--input-shape", "1,14,14", *common,
+    )  # fmt: skip
+    for proc in (exported, factory):
+        assert proc.returncode == 0, proc.stderr
+        assert "modular than 9 'layer' shuffles" in proc.stdout
+    # One network by both routes: the same n-cut and the same null.
+    assert _ncut_line(exported.stdout).split("),")[1] == _ncut_line(factory.stdout).split("),")[1]
+
+
+def test_an_exported_program_is_the_model_s_network(user):
+    folder, model = user
+    from_program = as_network(folder / "model.pt2")
+    from_model = modcore.Network.from_torch(model, input_shape=SHAPE)
+    assert from_program.names == from_model.names == ("input", "conv1", "conv2", "fc")
+    assert from_program.fingerprint == from_model.fingerprint
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze", "whole.pt"],
+        ["analyze", "state.pt", "--input-shape", "1,14,14"],
+        ["analyze", "state.pt"],
+    ],
+    ids=["whole pickled model", "state dict with --input-shape", "4-D state dict"],
+)
+def test_every_refused_route_names_the_routes_that_work(user, args):
+    folder, _ = user
+    proc = _cli(folder, *args, "--quiet")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    for route in ("--model", "--weights", ".pt2", "Network.from_torch"):
+        assert route in proc.stderr
+
+
+def test_python_refusals_name_the_routes_that_work(user):
+    folder, _ = user
+    for name in ("whole.pt", "state.pt"):
+        with pytest.raises(ValueError, match=r"Network\.from_torch.*") as info:
+            as_network(folder / name)
+        assert "--model" in str(info.value) and ".pt2" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "usercnn:make_cnn"], "needs --weights"),
+        (["--model", "usercnn", "--weights", "state.pt"], "expected module:function"),
+        (["--model", "nosuchmodule:f", "--weights", "state.pt"], "cannot import nosuchmodule"),
+        (["--model", "usercnn:nope", "--weights", "state.pt"], "usercnn has no function nope"),
+        (["--model", "usercnn:SmallCNN", "--weights", "whole.pt"], "refused for safety"),
+        (["state.pt", "--model", "usercnn:make_cnn", "--weights", "state.pt"], "not both"),
+        ([], "not neither"),
+        (["model.pt2", "--weights", "state.pt"], "--weights goes with --model"),
+    ],
+)
+def test_model_option_mistakes_are_one_line(user, args, message):
+    folder, _ = user
+    proc = _cli(folder, "analyze", *args, "--input-shape", "1,14,14", "--quiet")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert message in proc.stderr
+
+
+def test_weights_that_do_not_fit_the_model_are_named(user, tmp_path):
+    folder, model = user
+    state = dict(model.state_dict())
+    del state["fc.bias"]
+    torch.save(state, tmp_path / "short.pt")
+    proc = _cli(
+        folder, "analyze", "--model", "usercnn:make_cnn", "--weights", tmp_path / "short.pt",
+        "--input-shape", "1,14,14", "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 2 and "does not fit the model" in proc.stderr
+    assert "fc.bias" in proc.stderr
+
+
+def test_help_says_model_runs_the_user_s_code():
+    proc = _cli(".", "analyze", "--help")
+    text = " ".join(proc.stdout.split())
+    assert "runs YOUR code" in text and "weights_only=True" in text
+
+
+# -- the exported program: safety and ops it cannot read ------------------------------------
+
+
+def _rewrite(src, dst, change):
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, "w") as b:
+        for item in a.infolist():
+            b.writestr(item, change(item.filename, a.read(item.filename)))
+
+
+def test_a_program_with_a_pickled_object_is_refused_before_loading(user, tmp_path, monkeypatch):
+    folder, _ = user
+
+    def loaded(*a, **k):
+        raise AssertionError("torch.export.load ran on an unsafe archive")
+
+    monkeypatch.setattr(torch.export, "load", loaded)
+
+    def pickled_sample(name, data):  # a pickle naming a function: unpickling imports it
+        if not name.endswith("sample_inputs/model.pt"):
+            return data
+        buffer = io.BytesIO()
+        torch.save({"call": os.getcwd}, buffer)
+        return buffer.getvalue()
+
+    _rewrite(folder / "model.pt2", tmp_path / "sample.pt2", pickled_sample)
+    with pytest.raises(ValueError, match=r"refused for safety.*sample_inputs/model\.pt"):
+        as_network(tmp_path / "sample.pt2")
+
+    def pickled_weight(name, data):
+        if not name.endswith("model_weights_config.json"):
+            return data
+        config = json.loads(data)
+        next(iter(config["config"].values()))["use_pickle"] = True
+        return json.dumps(config).encode()
+
+    _rewrite(folder / "model.pt2", tmp_path / "weight.pt2", pickled_weight)
+    with pytest.raises(ValueError, match=r"refused for safety: 'conv1\.weight'"):
+        as_network(tmp_path / "weight.pt2")
+
+
+def test_an_aten_op_outside_the_table_is_refused_by_name(tmp_path):
+    class Bilinear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.randn(4, 3))
+
+        def forward(self, x):
+            return torch.matmul(x, self.w)
+
+    program = torch.export.export(Bilinear(), (torch.zeros(2, 4),))
+    torch.export.save(program, tmp_path / "m.pt2")
+    with pytest.raises(ValueError, match=r"node 'matmul' is call_function aten\.matmul"):
+        as_network(tmp_path / "m.pt2")
+
+
+def test_a_program_renamed_pt_is_told_to_be_pt2(user, tmp_path):
+    folder, _ = user
+    (tmp_path / "model.pt").write_bytes((folder / "model.pt2").read_bytes())
+    with pytest.raises(ValueError, match=r"named \.pt2"):
+        as_network(tmp_path / "model.pt")
