@@ -514,6 +514,12 @@ class ResultLog:
 
 
 def _nonfinite_text(value: Any) -> Any:
+    """Non-finite floats as "nan", "inf" or "-inf", in nested dicts and lists too (a
+    lesion row's network tests): a log row never takes json_text's null and note."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, dict):
+        return {k: _nonfinite_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nonfinite_text(v) for v in value]
     return value
