@@ -455,3 +455,21 @@ def test_results_files_that_are_not_sweep_results_are_refused(pd, nets, tmp_path
     (tmp_path / "foreign.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a modcore sweep results file"):
         modcore.sweep(nets, results_path=tmp_path / "foreign.csv", **OPTS)
+
+
+def test_a_file_of_no_readable_type_is_refused_before_any_work(tmp_path, capsys):
+    # Found by the CLI fuzz target: `modcore sweep net.txt` drew its progress bar on stderr
+    # before reading the file failed, so the failure was not one line.
+    from modcore.cli.main import main as cli
+
+    bad = tmp_path / "net.txt"
+    bad.write_text("not a network")
+    with pytest.raises(ValueError, match=r"unsupported weight file type '\.txt'"):
+        modcore.sweep([bad], n_shuffles=3, progress=True)
+    with pytest.raises(FileNotFoundError, match="no weight file or directory"):
+        modcore.sweep([tmp_path / "missing.npz"], n_shuffles=3, progress=True)
+    capsys.readouterr()
+    assert cli(["sweep", str(bad), "--n-shuffles", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\r" not in err, err
+    assert "unsupported weight file type" in err

@@ -353,12 +353,25 @@ def _weight_files(directory: Path) -> list:
     return files
 
 
+def _checked_path(path: Path) -> Path:
+    """A network file or folder named to the sweep, checked before any work starts (its
+    networks are read in their turn): a missing path or a file of a type no reader takes
+    is refused here, not after the progress bar has begun."""
+    if not path.exists():
+        raise FileNotFoundError(f"no weight file or directory at {path}")
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix not in (*WEIGHT_SUFFIXES, ".pt2"):
+        raise ValueError(
+            f"{path}: unsupported weight file type {suffix!r}; expected "
+            f"{', '.join(WEIGHT_SUFFIXES)} or .pt2"
+        )
+    return path
+
+
 def _named_networks(networks, names) -> list:
     """``[(name, network)]`` in order; networks stay unread (paths) until their turn."""
     if isinstance(networks, (str, os.PathLike)):
-        path = Path(networks)
-        if not path.exists():
-            raise FileNotFoundError(f"no weight file or directory at {path}")
+        path = _checked_path(Path(networks))
         items: list[tuple[str, Any]] = (
             [(p.name, p) for p in _weight_files(path)] if path.is_dir() else [(str(networks), path)]
         )
@@ -378,7 +391,7 @@ def _named_networks(networks, names) -> list:
                     "list of 2-D arrays or a path (for one network pass [weights])"
                 )
             if isinstance(net, (str, os.PathLike)):
-                path = Path(net)
+                path = _checked_path(Path(net))
                 if path.is_dir():
                     items += [(str(path / p.name), p) for p in _weight_files(path)]
                 else:
