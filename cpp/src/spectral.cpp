@@ -280,6 +280,21 @@ bool plausible(const Op& op, const Eigen::VectorXd& evals, const Eigen::MatrixXd
     return true;
 }
 
+// Spectra's compute, largest algebraic first: the pairs that converged, 0 where its
+// tridiagonal solve failed ("TridiagEigen: eigen decomposition failed"); a
+// cancellation goes through.
+template <class Solver>
+Index converged(Solver& eigs, const SpectralOptions& opt) {
+    try {
+        return eigs.compute(Spectra::SortRule::LargestAlge, opt.max_restarts, opt.tol,
+                            Spectra::SortRule::LargestAlge);
+    } catch (const Cancelled&) {
+        throw;
+    } catch (const std::runtime_error&) {
+        return 0;
+    }
+}
+
 // op with the columns of q (orthonormal eigenvectors of op) sent to -2 as well,
 // below everything asked for: its top eigenpairs are the ones q does not hold.
 template <class Op>
@@ -323,15 +338,7 @@ bool complete(const Op& op, int nev, std::vector<double> v0, const SpectralOptio
         sv -= evecs * (evecs.transpose() * sv);
         Spectra::SymEigsSolver<Remainder<Op>> eigs(rem, 1, std::min<Index>(n, 30));
         eigs.init(start.data());
-        Index nconv = 0;
-        try {
-            nconv = eigs.compute(Spectra::SortRule::LargestAlge, opt.max_restarts, opt.tol,
-                                 Spectra::SortRule::LargestAlge);
-        } catch (const Cancelled&) {
-            throw;
-        } catch (const std::runtime_error&) {
-            nconv = 0;
-        }
+        const Index nconv = converged(eigs, opt);
         if (eigs.info() != Spectra::CompInfo::Successful || nconv < 1) return false;
         const double mu = eigs.eigenvalues()[0];
         if (mu < evals[nev - 1] - kRepeated) return true;
@@ -366,15 +373,7 @@ bool lanczos(Op& op, int nev, double lo, std::vector<double> v0, std::vector<dou
     for (int attempt = 0; attempt < 3; ++attempt) {
         Spectra::SymEigsSolver<Op> eigs(op, nev, ncv);
         eigs.init(v0.data());
-        Index nconv = 0;
-        try {
-            nconv = eigs.compute(Spectra::SortRule::LargestAlge, opt.max_restarts, opt.tol,
-                                 Spectra::SortRule::LargestAlge);
-        } catch (const Cancelled&) {
-            throw;
-        } catch (const std::runtime_error&) {  // "TridiagEigen: eigen decomposition failed"
-            nconv = 0;
-        }
+        const Index nconv = converged(eigs, opt);
         if (eigs.info() == Spectra::CompInfo::Successful && nconv >= nev) {
             evals = eigs.eigenvalues();
             evecs = eigs.eigenvectors();
