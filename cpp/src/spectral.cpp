@@ -336,7 +336,7 @@ bool complete(const Op& op, int nev, std::vector<double> v0, const SpectralOptio
         std::vector<double> start = v0;
         Eigen::Map<Eigen::VectorXd> sv(start.data(), n);
         sv -= evecs * (evecs.transpose() * sv);
-        Spectra::SymEigsSolver<Remainder<Op>> eigs(rem, 1, std::min<Index>(n, 30));
+        Spectra::SymEigsSolver<Remainder<Op>> eigs(rem, 1, std::min<Index>(n, 20));
         eigs.init(start.data());
         const Index nconv = converged(eigs, opt);
         if (eigs.info() != Spectra::CompInfo::Successful || nconv < 1) return false;
