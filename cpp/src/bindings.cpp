@@ -17,6 +17,7 @@
 #include "modcore/curve.hpp"
 #include "modcore/graph.hpp"
 #include "modcore/kmeans.hpp"
+#include "modcore/limits.hpp"
 #include "modcore/modularity.hpp"
 #include "modcore/ncut.hpp"
 #include "modcore/parallel.hpp"
@@ -146,6 +147,10 @@ ClusterOptions cluster_options(int n_clusters, int n_init, int max_iter, double 
                                const std::string& method, const std::string& select_by,
                                bool refine, const std::string& assign_labels,
                                Index large_graph) {
+    // n_clusters 0: a curve's or a null's, whose ks are checked against the graph.
+    if (n_clusters != 0) check_range("n_clusters", n_clusters, 2, kMaxClusters);
+    check_range("n_init", n_init, 1, kMaxInit);
+    check_range("max_iter", max_iter, 1, kMaxIter);
     ClusterOptions opt;
     opt.n_clusters = n_clusters;
     opt.n_init = n_init;
@@ -455,6 +460,12 @@ py::dict kmeans_py(const py::array_t<double, py::array::c_style | py::array::for
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "modcore's C++ core; use the modcore package, which validates inputs.";
+    // The limits (limits.hpp) that the checks here and modcore.method.settings share.
+    m.attr("MAX_CLUSTERS") = kMaxClusters;
+    m.attr("MAX_INIT") = kMaxInit;
+    m.attr("MAX_ITER") = kMaxIter;
+    m.attr("DENSE_MAX_UNITS") = kDenseMaxNodes;
+    m.attr("MAX_LANCZOS_VECTORS") = kMaxLanczosVectors;
     // drop and normalize come last, with defaults: how the network becomes the graph;
     // large_graph (tests only) after them: the edge count from which a graph is large.
     m.def("graph", &graph_py, py::arg("sizes"), py::arg("blocks"), py::arg("drop") = "isolated",

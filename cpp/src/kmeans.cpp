@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "modcore/limits.hpp"
 #include "modcore/parallel.hpp"
 #include "modcore/rng.hpp"
 
@@ -271,8 +272,8 @@ KMeansResult kmeans(const double* X, Index n, Index d, int k, int n_init, int ma
     if (k < 1 || k > n)
         throw std::invalid_argument("k-means needs 1 <= k <= n points, got k=" + std::to_string(k) +
                                     " for " + std::to_string(n) + " points");
-    if (n_init < 1) throw std::invalid_argument("n_init must be >= 1");
-    if (max_iter < 1) throw std::invalid_argument("max_iter must be >= 1");
+    check_range("n_init", n_init, 1, kMaxInit);
+    check_range("max_iter", max_iter, 1, kMaxIter);
     std::vector<double> Xt(static_cast<std::size_t>(n) * d);
     double mean_var = 0.0;
     for (Index t = 0; t < d; ++t) {

@@ -28,10 +28,6 @@ constexpr double kRepeated = 1e-9;
 constexpr Index kDenseAutoNodes = 300;
 // Below this singular value a bipartite eigenvector is a null vector of N.
 constexpr double kZeroSigma = 1e-7;
-// Most eigenvectors asked of Lanczos: its Krylov space is twice as wide, and
-// Spectra's dense steps on it (which cannot poll the cancel token) grow as its
-// cube, about half a second here.
-constexpr int kMaxLanczosVectors = 500;
 
 // Known eigenvectors of N with eigenvalue 1: D^1/2 restricted to each component,
 // here restricted to the node range [lo, lo + n) and normalized there.

@@ -19,6 +19,13 @@ CoreBlock = tuple[
     npt.NDArray[np.int64] | None,
     npt.NDArray[np.float64] | None,
 ]
+# The limits of cpp/include/modcore/limits.hpp, read by modcore.method.settings.
+MAX_CLUSTERS: int
+MAX_INIT: int
+MAX_ITER: int
+DENSE_MAX_UNITS: int
+MAX_LANCZOS_VECTORS: int
+
 _Sizes = npt.ArrayLike
 _Labels = npt.ArrayLike
 

@@ -7,13 +7,11 @@
 
 #include "modcore/cancel.hpp"
 #include "modcore/graph.hpp"
+#include "modcore/limits.hpp"
 
 namespace modcore {
 
-// Largest graph decomposed densely (N itself, or C C^T of a bipartite graph's
-// smaller side): Eigen's solver cannot poll a cancel token, and this size takes
-// about a second; the time grows as n^3.
-constexpr Index kDenseMaxNodes = 1000;
+// kDenseMaxNodes and kMaxLanczosVectors, the solvers' limits, are in limits.hpp.
 
 // Graphs of this many edges or more are "large": their normalized adjacency is
 // formed in each product instead of stored, the product is split among threads,

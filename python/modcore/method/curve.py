@@ -26,10 +26,6 @@ from .null import MAX_SHUFFLES, check_shuffle, shuffled_scores
 from .settings import MAX_CLUSTERS, ClusterSettings, takes_settings
 from .significance import Significance, significance_of
 
-#: Most eigenvalues the eigengap reads: the bottom of the spectrum, within what Lanczos
-#: computes on any graph too large for a dense eigendecomposition.
-MAX_EIGENGAP_K = 500
-
 __all__ = ["NcutCurve", "ncut_curve"]
 
 #: Most numbers of modules in one curve (each costs a clustering per shuffle).

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .._core import MAX_LANCZOS_VECTORS
 from .._core import (
     graph as core_graph,
 )
@@ -26,8 +27,8 @@ from .null import MAX_SHUFFLES, check_shuffle
 from .settings import ClusterSettings, takes_settings
 
 #: Most eigenvalues the eigengap reads: the bottom of the spectrum, within what Lanczos
-#: computes on any graph too large for a dense eigendecomposition.
-MAX_EIGENGAP_K = 500
+#: computes on any graph too large for a dense eigendecomposition (cpp's limits.hpp).
+MAX_EIGENGAP_K = MAX_LANCZOS_VECTORS
 
 __all__ = ["Eigengap", "EigengapWarning", "eigengap"]
 

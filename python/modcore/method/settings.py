@@ -18,15 +18,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .._core import MAX_CLUSTERS, MAX_INIT, MAX_ITER
 from ..network.checks import check_positive_int
 
 __all__ = ["ClusterSettings", "takes_settings", "MAX_CLUSTERS", "MAX_INIT", "MAX_ITER"]
 
-# Bounds that keep every value inside the C++ int range with room to spare; the
-# real limits (k <= live units, ...) are checked against the network itself.
-MAX_CLUSTERS = 2**31 - 1
-MAX_INIT = 100_000
-MAX_ITER = 10_000_000
+# MAX_CLUSTERS, MAX_INIT and MAX_ITER: bounds that keep every value inside the C++ int
+# range with room to spare, defined once in cpp/include/modcore/limits.hpp, so that
+# _core's messages and these checks state the same limits. The real limits (k <= live
+# units, ...) are checked against the network itself.
 
 
 def _field(default, doc: str, *, bounds=None, choices=None):
