@@ -95,7 +95,7 @@ def main():
             out = []
             for les in lesions:
                 with lesioned(model, les):
-                    out.append(evaluate(model, x, y))
+                    out.append(evaluate(model, (x, y)))
             return out
 
         t_alone, alone = best_time(one_pass_each, args.repeats)

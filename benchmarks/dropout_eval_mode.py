@@ -41,7 +41,7 @@ def main():
         passes = [stochastic_accuracy(ck.model, ds.x_test, ds.y_test) for _ in range(args.passes)]
         print(
             f"{path}: dropout {ck.config['dropout']}, "
-            f"eval mode {evaluate(ck.model, ds.x_test, ds.y_test):.4f}, "
+            f"eval mode {evaluate(ck.model, ds):.4f}, "
             f"dropout on {' '.join(f'{a:.4f}' for a in passes)}"
         )
 

@@ -165,13 +165,13 @@ def test_pruned_training_of_a_cnn_ends_at_the_target_sparsity(line_images):
 def test_paper_recipe_uses_the_cnn_recipe(line_images, monkeypatch):
     train_module = importlib.import_module("modcore.nn.train")  # modcore.nn.train is the function
     calls = []
-    real = train_module._run
+    real = train_module.run_phase
 
     def spy(model, dataset, phase, *rest, **kw):
         calls.append((phase.epochs, phase.batch_size, phase.seed, phase.prune))
         return real(model, dataset, dataclasses.replace(phase, epochs=1), *rest, **kw)
 
-    monkeypatch.setattr(train_module, "_run", spy)
+    monkeypatch.setattr(train_module, "run_phase", spy)
     paper_recipe(CNN(**SMALL, seed=0), line_images, seed=7, progress=False)
     # The 2021 paper: 10 epochs, then 10 pruned, batches of 64; the schedule spans the
     # pruning phase: 10 epochs of ceil(256 / 64) = 4 steps.

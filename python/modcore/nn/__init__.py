@@ -22,6 +22,7 @@ from .activations import Activations, activations
 from .checkpoint import Checkpoint
 from .clusterable_init import clusterable_init
 from .datasets import DATASET_NAMES, Dataset, DatasetNotFoundError, load_dataset, read_idx
+from .evaluate import evaluate
 from .lesion import LesionStudy, lesion_study
 from .models import (
     CNN,
@@ -31,7 +32,7 @@ from .models import (
     weight_layers,
 )
 from .prune import PruneSchedule, layer_sparsity, prune_to_sparsity, remove_masks
-from .train import RECIPES, History, evaluate, paper_recipe, steps_per_epoch, train
+from .train import RECIPES, History, paper_recipe, steps_per_epoch, train
 
 __all__ = [
     "activations",

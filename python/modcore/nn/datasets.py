@@ -68,6 +68,20 @@ class DatasetNotFoundError(FileNotFoundError):
         self.cli_message = describe("--data-dir", "--data-dir DIR")
 
 
+def examples_of(data, what: str = "test data") -> tuple[torch.Tensor, torch.Tensor]:
+    """The checked ``(x, y)`` of ``data``: a :class:`Dataset` (its test split) or an
+    ``(x, y)`` pair, the data every function that measures a model on examples takes."""
+    if hasattr(data, "x_test") and hasattr(data, "y_test"):
+        x, y = data.x_test, data.y_test
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+    else:
+        raise TypeError(
+            f"data must be a modcore.nn.Dataset or an (x, y) pair, got {type(data).__name__}"
+        )
+    return check_examples(x, y, what)
+
+
 def check_examples(x, y, what: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
     """``(x, y)`` as a float input tensor and an int64 label tensor, or a ValueError /
     TypeError naming what is wrong: not array-like, other shapes than ``(n, ...)`` and

@@ -1,26 +1,28 @@
-"""Training with Adam and cross-entropy, optionally with gradual pruning."""
+"""Training a model: :func:`train` (one phase of Adam on cross-entropy, optionally with
+gradual pruning) and :func:`paper_recipe` (the papers' two phases), their arguments
+checked and their phases run one after the other with one state file. The loop of a
+phase is :mod:`modcore.nn.train_loop`; accuracy, :mod:`modcore.nn.evaluate`."""
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import prune as torch_prune
 
+from ..common.deprecation import renamed_keywords
 from ..common.progress import Progress
 from ..common.types import PathLike, ProgressLike, SeedLike
 from ..network.checks import check_positive_int, check_seed
 from .datasets import Dataset
+from .evaluate import evaluate
 from .models import CNN, weight_layers
-from .prune import PruneSchedule, prune_to_sparsity, remove_masks
-from .regularizers import Partition, PartitionRegularizer, Spectral, SpectralRegularizer
+from .prune import PruneSchedule
+from .regularizers import Partition, Spectral
+from .train_loop import History, Phase, run_phase
 from .train_state import load_state, save_state
 
 __all__ = ["History", "RECIPES", "train", "paper_recipe", "evaluate", "steps_per_epoch"]
@@ -33,57 +35,15 @@ RECIPES = {
 }
 
 
-@dataclass
-class History:
-    """Per-epoch record of a training run.
-
-    Attributes
-    ----------
-    loss : list of float
-        Mean cross-entropy over the epoch's mini-batches (without the L1/L2 penalty).
-    train_accuracy : list of float
-        Accuracy on the epoch's mini-batches as they were trained on (dropout
-        active, weights changing, and while pruning the masks too), as Keras
-        reports it; costs no extra pass. It can sit below ``test_accuracy``,
-        above all during pruning, when each batch meets a net being cut.
-    test_accuracy : list of float
-        Accuracy on the test set at the end of the epoch, in eval mode.
-    sparsity : list of float
-        Fraction of zero weights over all Linear and Conv layers at the end of
-        the epoch.
-    seconds : list of float
-        Wall time of the epoch, evaluation included.
-    seed : int or None
-        The seed the run used (drawn when None was given); of the first run
-        when two histories are added.
-    """
-
-    loss: list = field(default_factory=list)
-    train_accuracy: list = field(default_factory=list)
-    test_accuracy: list = field(default_factory=list)
-    sparsity: list = field(default_factory=list)
-    seconds: list = field(default_factory=list)
-    seed: int | None = None
-
-    def __add__(self, other: History) -> History:
-        joined = {
-            key: value + getattr(other, key) for key, value in asdict(self).items() if key != "seed"
-        }
-        return History(**joined, seed=self.seed)
-
-    def to_dict(self) -> dict:
-        """Plain lists (and the seed), ready for JSON."""
-        return asdict(self)
-
-
 def steps_per_epoch(n_examples: int, batch_size: int) -> int:
     """Optimizer steps in one epoch; the last, partial batch counts as a step."""
     return math.ceil(n_examples / batch_size)
 
 
+@renamed_keywords(dataset="data")
 def train(
     model: nn.Module,
-    dataset: Dataset,
+    data: Dataset,
     *,
     epochs: int,
     batch_size: int = 128,
@@ -106,11 +66,14 @@ def train(
     Parameters
     ----------
     model : torch.nn.Module
-        Maps a batch of inputs (``(batch, *dataset.input_shape)``) to
+        Maps a batch of inputs (``(batch, *data.input_shape)``) to
         ``(batch, n_classes)`` logits, e.g. :class:`~modcore.nn.MLP` on flat
         inputs or :class:`~modcore.nn.CNN` on images (``load_dataset(...,
         flatten=False)``). Batches are moved to the device of its parameters.
-    dataset : Dataset
+    data : Dataset
+        Its training split is trained on, its test split gives ``test_accuracy``
+        (:func:`modcore.nn.load_dataset`). ``dataset=``, the old name of this
+        parameter, still works for one release and warns (DeprecationWarning).
     epochs : int
     batch_size : int, default 128
     lr : float, default 1e-3
@@ -179,15 +142,16 @@ def train(
     >>> len(history.test_accuracy), history.seed
     (1, 0)
     """
-    _check_training(model, dataset, epochs, batch_size, lr, l1, l2)
+    _check_training(model, data, epochs, batch_size, lr, l1, l2)
     _check_terms(spectral, partition)
-    phase = _Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2, spectral, partition)
-    return _phases(model, dataset, [phase], [progress], state=state, on_epoch=on_epoch)
+    phase = Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2, spectral, partition)
+    return _phases(model, data, [phase], [progress], state=state, on_epoch=on_epoch)
 
 
+@renamed_keywords(dataset="data")
 def paper_recipe(
     model: nn.Module,
-    dataset: Dataset,
+    data: Dataset,
     *,
     epochs: int | None = None,
     prune_epochs: int | None = None,
@@ -207,9 +171,9 @@ def paper_recipe(
     Equivalent to two calls of :func:`train`::
 
         seed = <the seed, drawn if None>
-        train(model, dataset, epochs=epochs, batch_size=batch_size, seed=seed)
-        steps = prune_epochs * steps_per_epoch(len(dataset.y_train), batch_size)
-        train(model, dataset, epochs=prune_epochs, batch_size=batch_size, seed=seed + 1,
+        train(model, data, epochs=epochs, batch_size=batch_size, seed=seed)
+        steps = prune_epochs * steps_per_epoch(len(data.y_train), batch_size)
+        train(model, data, epochs=prune_epochs, batch_size=batch_size, seed=seed + 1,
               prune=PruneSchedule(end_step=steps))
 
     i.e. Adam at 1e-3, then sparsity from 0.5 to 0.9 on the cubic schedule over
@@ -224,7 +188,7 @@ def paper_recipe(
 
     Parameters
     ----------
-    model, dataset, l1, l2, spectral, partition, progress, on_epoch
+    model, data, l1, l2, spectral, partition, progress, on_epoch
         As for :func:`train` (the penalties and regularizers apply to both phases).
     epochs : int, optional
         Epochs of plain training (default 20 for an MLP, 10 for a CNN).
@@ -269,13 +233,11 @@ def paper_recipe(
     epochs = recipe["epochs"] if epochs is None else epochs
     prune_epochs = recipe["prune_epochs"] if prune_epochs is None else prune_epochs
     batch_size = recipe["batch_size"] if batch_size is None else batch_size
-    _check_training(model, dataset, epochs, batch_size, 1e-3, l1, l2)
+    _check_training(model, data, epochs, batch_size, 1e-3, l1, l2)
     _check_terms(spectral, partition)
     check_positive_int(prune_epochs, "prune_epochs")
     seed = check_seed(seed)
-    schedule = PruneSchedule(
-        end_step=prune_epochs * steps_per_epoch(len(dataset.y_train), batch_size)
-    )
+    schedule = PruneSchedule(end_step=prune_epochs * steps_per_epoch(len(data.y_train), batch_size))
     total = epochs + prune_epochs
     # One display per phase, each counting its own epochs; a callable gets both phases'
     # epochs as one count.
@@ -285,8 +247,8 @@ def paper_recipe(
         else [progress, progress]
     )
     phases = [
-        _Phase(epochs, batch_size, 1e-3, seed, None, l1, l2, spectral, partition),
-        _Phase(
+        Phase(epochs, batch_size, 1e-3, seed, None, l1, l2, spectral, partition),
+        Phase(
             prune_epochs,
             batch_size,
             1e-3,
@@ -299,43 +261,14 @@ def paper_recipe(
         ),
     ]
     return _phases(
-        model, dataset, phases, shown, state=state, on_trained=on_trained, on_epoch=on_epoch
+        model, data, phases, shown, state=state, on_trained=on_trained, on_epoch=on_epoch
     )
 
 
-@dataclass(frozen=True)
-class _Phase:
-    """One call's worth of training: what :func:`train` takes besides the model and data."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    seed: int
-    prune: PruneSchedule | None
-    l1: float
-    l2: float
-    spectral: Spectral | None = None
-    partition: Partition | None = None
-
-    def record(self, n_train: int) -> dict:
-        """Plain values naming the phase (and its data's size), kept in a state file
-        (the regularizers only when set, so states saved before they existed still resume)."""
-        terms = ("spectral", "partition")
-        plain = {k: v for k, v in asdict(self).items() if k != "prune" and k not in terms}
-        for term in terms:
-            if getattr(self, term) is not None:
-                plain[term] = asdict(getattr(self, term))
-        return {
-            **plain,
-            "prune": None if self.prune is None else asdict(self.prune),
-            "n_train": n_train,
-        }
-
-
-def _phases(model, dataset, phases, shown, *, state, on_trained=None, on_epoch=None) -> History:
+def _phases(model, data, phases, shown, *, state, on_trained=None, on_epoch=None) -> History:
     """Run ``phases`` one after the other (``shown[i]``: phase i's display), resuming from
     and saving to the file ``state`` if given; the history of all phases."""
-    recipe = [phase.record(len(dataset.y_train)) for phase in phases]
+    recipe = [phase.record(len(data.y_train)) for phase in phases]
     path = None if state is None else Path(state)
     saved = load_state(path, recipe) if path is not None and path.exists() else None
     first = 0 if saved is None else saved["phase"]
@@ -361,7 +294,7 @@ def _phases(model, dataset, phases, shown, *, state, on_trained=None, on_epoch=N
 
         resume = {**saved, "path": str(path)} if saved is not None and i == first else None
         with Progress(phase.epochs, _phase(phase.prune), shown[i], unit="epochs") as bar:
-            done = _run(model, dataset, phase, bar, resume=resume, after_epoch=after_epoch)
+            done = run_phase(model, data, phase, bar, resume=resume, after_epoch=after_epoch)
         if i == 0 and on_trained is not None:
             on_trained(model, done)
         before = done if before is None else before + done
@@ -373,7 +306,7 @@ def _phase(prune) -> str:
     return "train" if prune is None else "prune"
 
 
-def _check_training(model, dataset, epochs, batch_size, lr, l1, l2) -> None:
+def _check_training(model, data, epochs, batch_size, lr, l1, l2) -> None:
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
     if not lr > 0:
@@ -383,19 +316,19 @@ def _check_training(model, dataset, epochs, batch_size, lr, l1, l2) -> None:
     if not weight_layers(model):
         raise ValueError(f"{type(model).__name__} has no Linear or Conv layer to train or prune")
     expected = getattr(model, "input_shape", None)
-    given = tuple(dataset.x_train.shape[1:])
+    given = tuple(data.x_train.shape[1:])
     if expected is not None and tuple(expected) != given:
         raise ValueError(
             f"{type(model).__name__} takes inputs of shape {tuple(expected)} but the data's "
             f"are {given}; load images with load_dataset(..., flatten=False) for a CNN and "
             "flat inputs (the default) for an MLP"
         )
-    n_outputs = _n_outputs(model, dataset.x_train[:2])
-    top = max(int(dataset.y_train.max()), int(dataset.y_test.max()))
+    n_outputs = _n_outputs(model, data.x_train[:2])
+    top = max(int(data.y_train.max()), int(data.y_test.max()))
     if n_outputs is not None and top >= n_outputs:
         raise ValueError(
             f"{type(model).__name__} has {n_outputs} outputs but the labels of "
-            f"{dataset.name!r} go up to {top} ({dataset.n_classes} classes): its last layer "
+            f"{data.name!r} go up to {top} ({data.n_classes} classes): its last layer "
             f"needs at least {top + 1} units"
         )
 
@@ -422,182 +355,3 @@ def _n_outputs(model, x) -> int | None:
     finally:
         model.train(was_training)
     return int(out.shape[-1]) if isinstance(out, torch.Tensor) and out.ndim == 2 else None
-
-
-def _run(model, dataset, phase, bar, *, resume=None, after_epoch=None) -> History:
-    """The training loop of one phase, its arguments checked, reporting to ``bar``; from the
-    state ``resume`` if given; ``after_epoch(snapshot)`` gets the state after each epoch."""
-    epochs, batch_size, seed, prune = phase.epochs, phase.batch_size, phase.seed, phase.prune
-    layers = weight_layers(model)
-    device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    # Made before any pruning reparametrisation, so its parameters are in the model's
-    # own order whether or not the phase resumes with masks.
-    optimizer = torch.optim.Adam(model.parameters(), lr=phase.lr)
-    x, y = dataset.x_train, dataset.y_train
-    spectral = phase.spectral
-    regularizer = None
-    if spectral is not None and spectral.strength > 0:
-        regularizer = SpectralRegularizer(
-            model, n_eigenvalues=spectral.n_eigenvalues, kernel_norm=spectral.kernel_norm
-        )
-    partition = phase.partition
-    partition_loss = None
-    if partition is not None and partition.strength > 0:
-        partition_loss = PartitionRegularizer(
-            model, n_clusters=partition.n_clusters, kernel_norm=partition.kernel_norm
-        )
-    history = History(seed=seed)
-    step = first_epoch = 0
-    if resume is not None:
-        step, first_epoch, history = _restore(model, optimizer, generator, resume, device)
-        if first_epoch:
-            bar.update(first_epoch)
-        if first_epoch == epochs:
-            model.eval()  # as evaluate() left it
-        if partition_loss is not None and resume.get("partition_labels") is not None:
-            partition_loss.use(resume["partition_labels"])  # the partition in force then
-        if regularizer is not None and isinstance(resume.get("spectral_warm"), torch.Tensor):
-            # The solver's start: its vectors (to the tolerance) follow from it, bit by bit.
-            regularizer.warm_start = resume["spectral_warm"].numpy()
-    for epoch in range(first_epoch, epochs):
-        started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(y), generator=generator)
-        loss_sum: float | torch.Tensor = 0.0
-        correct = 0
-        for start in range(0, len(y), batch_size):
-            if prune is not None and prune.is_update_step(step):
-                prune_to_sparsity(model, prune.sparsity(step))
-            rows = order[start : start + batch_size]
-            xb, yb = x[rows].to(device), y[rows].to(device)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            objective = loss + _penalty(layers, phase.l1, phase.l2)
-            if regularizer is not None and step % spectral.every == 0:
-                # After the forward pass: a pruned layer's weight is the one it just used.
-                scale = spectral.strength / spectral.n_eigenvalues * spectral.every
-                objective = objective + scale * regularizer()
-            if partition_loss is not None:
-                if step % partition.refresh_every == 0 or partition_loss.labels is None:
-                    partition_loss.refresh()
-                objective = objective + partition.strength * partition_loss()
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            optimizer.step()
-            step += 1
-            # Summed as tensors: no device synchronisation per step.
-            loss_sum += loss.detach() * len(rows)
-            correct += (logits.detach().argmax(dim=1) == yb).sum()
-        if prune is not None and epoch == epochs - 1:
-            prune_to_sparsity(model, prune.sparsity(step))
-            remove_masks(model)
-        history.loss.append(float(loss_sum) / len(y))
-        history.train_accuracy.append(int(correct) / len(y))
-        history.test_accuracy.append(evaluate(model, dataset.x_test, dataset.y_test))
-        history.sparsity.append(_overall_sparsity(layers))
-        history.seconds.append(time.perf_counter() - started)
-        # "batch acc": on the epoch's training batches as they were trained on (dropout
-        # on, the weights and, when pruning, the masks changing); "test acc": the test
-        # set after the epoch, in eval mode. So the first can sit below the second.
-        info = {"sparsity": f"{history.sparsity[-1]:.3f}"} if prune is not None else {}
-        info.update(
-            {
-                "loss": f"{history.loss[-1]:.4f}",
-                "batch acc": f"{history.train_accuracy[-1]:.4f}",
-                "test acc": f"{history.test_accuracy[-1]:.4f}",
-                "time": f"{history.seconds[-1]:.1f} s",
-            }
-        )
-        if after_epoch is not None:
-            snapshot = _snapshot(model, optimizer, generator, device, epoch + 1, step, history)
-            if partition_loss is not None and partition_loss.labels is not None:
-                snapshot["partition_labels"] = [lab.tolist() for lab in partition_loss.labels]
-            if regularizer is not None and regularizer.warm_start is not None:
-                snapshot["spectral_warm"] = torch.from_numpy(regularizer.warm_start.copy())
-            after_epoch(snapshot)
-        bar.update(1, info)
-    return history
-
-
-def _snapshot(model, optimizer, generator, device, epoch, step, history) -> dict:
-    """The state of a phase after ``epoch`` epochs (``step`` optimizer steps)."""
-    snapshot = {
-        "epoch": epoch,
-        "step": step,
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "history": history,
-    }
-    if device.type == "cuda":  # dropout on a GPU draws from its own generator
-        snapshot["cuda_rng"] = torch.cuda.get_rng_state(device)
-    return snapshot
-
-
-def _restore(model, optimizer, generator, saved, device) -> tuple:
-    """Load the state ``saved`` into the phase's objects: ``(step, epoch, history)``."""
-    names = {id(module): name for name, module in model.named_modules()}
-    for layer in weight_layers(model):
-        masked = f"{names[id(layer)]}.weight_mask" if names[id(layer)] else "weight_mask"
-        if masked in saved["model"] and not torch_prune.is_pruned(layer):
-            # The reparametrisation the saved masks belong to; load_state_dict fills it.
-            torch_prune.identity(layer, "weight")
-    try:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise ValueError(
-            f"{saved['path']}: the training state does not fit this model ({exc})"
-        ) from exc
-    for layer in weight_layers(model):
-        if torch_prune.is_pruned(layer):
-            # torch's pruning ranks weights by the module's `weight` as of its last forward
-            # pass, which evaluate() left as weight_orig * weight_mask after the epoch.
-            orig, mask = layer.get_parameter("weight_orig"), layer.get_buffer("weight_mask")
-            with torch.no_grad():
-                layer.weight = orig * mask
-    generator.set_state(saved["generator"])
-    torch.set_rng_state(saved["torch_rng"])
-    if device.type == "cuda" and "cuda_rng" in saved:
-        torch.cuda.set_rng_state(saved["cuda_rng"], device)
-    return saved["step"], saved["epoch"], History(**saved["history"])
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None
-) -> float:
-    """Accuracy of ``model`` on inputs ``x`` and labels ``y``; leaves it in eval mode.
-
-    ``batch_size`` defaults to 4096 examples, or 256 when the model has
-    convolutions (whose activations are channels x image size per example).
-    """
-    if batch_size is None:
-        convolves = any(not isinstance(m, nn.Linear) for m in weight_layers(model))
-        batch_size = 256 if convolves else 4096
-    model.eval()
-    device = next(model.parameters()).device
-    correct = 0
-    for start in range(0, len(y), batch_size):
-        logits = model(x[start : start + batch_size].to(device))
-        correct += int((logits.argmax(dim=1) == y[start : start + batch_size].to(device)).sum())
-    return correct / len(y)
-
-
-def _penalty(layers, l1, l2):
-    weights = [layer.weight for layer in layers]
-    total = 0.0
-    if l1:
-        total = total + l1 * sum(w.abs().sum() for w in weights)
-    if l2:
-        total = total + l2 * sum(w.pow(2).sum() for w in weights)
-    return total
-
-
-@torch.no_grad()
-def _overall_sparsity(layers) -> float:
-    zeros = sum(int((layer.weight == 0).sum()) for layer in layers)
-    return zeros / sum(layer.weight.numel() for layer in layers)

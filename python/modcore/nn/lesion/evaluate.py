@@ -25,7 +25,7 @@ from torch import nn
 
 from ...common.progress import Progress
 from ...common.types import ProgressLike
-from ..datasets import Dataset, check_examples
+from ..datasets import Dataset, examples_of
 from .masks import _apply_mask, _check_lesion, _hooks, _MaskState
 from .units import LesionUnits, lesion_units
 
@@ -35,19 +35,6 @@ __all__ = ["lesion_accuracy"]
 # 4 MB, e.g. 4096 rows x 256, where the CPU matrix products ran fastest (larger
 # blocks fall out of cache: 32768 rows were 20 % slower per row).
 _CHUNK_FLOATS = 1 << 20
-
-
-def _test_data(data):
-    """(x, y) tensors from a Dataset (its test split) or an (x, y) pair."""
-    if hasattr(data, "x_test") and hasattr(data, "y_test"):
-        x, y = data.x_test, data.y_test
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
-        x, y = data
-    else:
-        raise TypeError(
-            f"data must be a modcore.nn.Dataset or an (x, y) pair, got {type(data).__name__}"
-        )
-    return check_examples(x, y, "test data")
 
 
 def _units_for_data(model: nn.Module, x: torch.Tensor) -> LesionUnits:
@@ -135,7 +122,7 @@ def lesion_accuracy(
     >>> lesion_accuracy(model, (x, y), {1: [0]}, per_class=True).shape
     (2,)
     """
-    x, y = _test_data(data)
+    x, y = examples_of(data)
     units = _units_for_data(model, x)
     n_classes = _check_targets(y, units)
     single = isinstance(lesions, Mapping)

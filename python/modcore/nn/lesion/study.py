@@ -19,7 +19,7 @@ from ...method.settings import ClusterSettings, takes_settings
 from ...method.significance import null_stats
 from ...network.checks import check_positive_int, check_seed
 from ...network.torch.trace import PRESETS, network_from_module
-from ..datasets import Dataset
+from ..datasets import Dataset, examples_of
 from .double import PAIR_SETS, double_study
 from .evaluate import (
     _check_targets,
@@ -27,7 +27,6 @@ from .evaluate import (
     _evaluate,
     _example,
     _plain_counts,
-    _test_data,
     _units_for_data,
     class_accuracy,
 )
@@ -160,7 +159,7 @@ def lesion_study(
     started = time.perf_counter()
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    x, y = _test_data(data)
+    x, y = examples_of(data)
     units = _units_for_data(model, x)
     n_classes = _check_targets(y, units)
     r = check_positive_int(random_lesions, "random_lesions", maximum=MAX_RANDOM_LESIONS)
