@@ -163,10 +163,10 @@ def _cnn():
     return model
 
 
-@pytest.mark.parametrize("reduction", ["l2", "mean_abs", "max_column", "spectral"])
-def test_conv_channels_are_reduced_as_documented(reduction):
+@pytest.mark.parametrize("map_norm", ["l2", "mean_abs", "max_column", "spectral"])
+def test_conv_channels_are_reduced_as_documented(map_norm):
     model, x = _cnn(), torch.randn(25, 2, 8, 10)  # maps of 8 x 10, then 2 x 3
-    acts = activations(model, x, reduction=reduction, batch_size=10)
+    acts = activations(model, x, map_norm=map_norm, batch_size=10)
     model.eval()
     with torch.no_grad():
         a0 = torch.relu(model[1](model[0](x))).numpy()  # (batch, channel, h, w)
@@ -177,7 +177,7 @@ def test_conv_channels_are_reduced_as_documented(reduction):
         "mean_abs": lambda a: np.abs(a).mean(axis=(2, 3)),
         "max_column": lambda a: np.linalg.norm(a.astype(np.float64), 1, axis=(2, 3)),
         "spectral": lambda a: np.linalg.norm(a.astype(np.float64), 2, axis=(2, 3)),
-    }[reduction]
+    }[map_norm]
     expected = {"0": oracle(a0), "4": oracle(a1)}
     assert acts.group_names == ("0", "4", "7")
     for row, (name, unit) in enumerate(acts.units):
@@ -193,7 +193,7 @@ def test_max_column_sums_the_height_axis():
     with torch.no_grad():
         conv.weight.fill_(1.0)
     x = torch.tensor([[[[1.0, -2.0, 4.0], [2.0, 3.0, -5.0]]], [[[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]]])
-    acts = activations(nn.Sequential(conv), x, reduction="max_column")
+    acts = activations(nn.Sequential(conv), x, map_norm="max_column")
     np.testing.assert_allclose(acts.values, [[9.0, 1.0]])
 
 
@@ -227,8 +227,8 @@ def test_activations_reject_bad_input():
     model = _mlp()
     with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         activations(lambda x: x, torch.rand(5, 6))
-    with pytest.raises(ValueError, match="reduction"):
-        activations(model, torch.rand(5, 6), reduction="l3")
+    with pytest.raises(ValueError, match="map_norm must be one of"):
+        activations(model, torch.rand(5, 6), map_norm="l3")
     with pytest.raises(ValueError, match="at least 2 samples"):
         activations(model, torch.rand(1, 6))
     with pytest.raises(TypeError, match="data must be"):
@@ -240,7 +240,7 @@ def test_activations_reject_bad_input():
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         activations(model, torch.rand(5, 6), batch_size=0)
     with pytest.raises(ValueError, match="'spectral' needs 2-D maps"):
-        activations(nn.Sequential(nn.Conv1d(1, 2, 3)), torch.rand(4, 1, 9), reduction="spectral")
+        activations(nn.Sequential(nn.Conv1d(1, 2, 3)), torch.rand(4, 1, 9), map_norm="spectral")
     with pytest.raises(ValueError, match="NaN or infinite"):
         activations(model, torch.full((4, 6), float("nan")))
     with pytest.raises(ValueError, match="no Linear or convolution"):
@@ -536,7 +536,7 @@ def test_compare_modules_matches_groups_by_name():
         modcore.compare_modules(fm, other)
     with pytest.raises(TypeError, match="Clustering or Significance"):
         modcore.compare_modules(fm, weights)
-    with pytest.raises(ValueError, match="leave data and units unset"):
+    with pytest.raises(ValueError, match="leave data, units and input_shape unset"):
         modcore.functional_modules(fm.activations, x)
 
 

@@ -10,6 +10,7 @@ from ..common.files import write_json
 from ..functional.coactivation import METHODS
 from ..functional.comparison import MAX_PERMUTATIONS
 from ..method.null import MAX_SHUFFLES
+from ..network.torch import MAP_NORMS
 from .options import (
     _COUNT,
     UsageError,
@@ -76,10 +77,14 @@ def add_functional_parser(sub) -> None:
     f.add_argument(
         "--method", choices=METHODS, default="spearman", help="correlation (default spearman)"
     )
-    f.add_argument(
+    _option(
+        f,
+        "--map-norm",
         "--reduction",
+        choices=MAP_NORMS,
         default="l2",
-        help="conv channel value over positions: l2, mean_abs, max_column, spectral (default l2)",
+        help="a conv channel's value: this norm of its output map (default l2; "
+        "--kernel-norm, of analyze, reduces kernel weights instead)",
     )
     _add_rule_options(f)
     _add_seed_and_jobs(f)
@@ -126,7 +131,7 @@ def run_functional(args, extra: dict) -> dict:
         x,
         n_shuffles=args.n_shuffles,
         method=args.method,
-        reduction=args.reduction,
+        map_norm=args.map_norm,
         progress=not args.quiet,
         **options,
     )

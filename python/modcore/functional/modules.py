@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from ..common.types import ProgressLike, SeedLike
+from ..common.deprecation import renamed_keywords
+from ..common.types import InputShape, ProgressLike, SeedLike
 from ..method.cluster import Clustering, spectral_cluster
 from ..method.settings import ClusterSettings, takes_settings
 from ..method.significance import Significance, ncut_significance
@@ -84,7 +85,7 @@ class FunctionalModules:
             "n_components": c.n_components,
             "method": self.method,
             "squared": self.squared,
-            "reduction": self.activations.reduction,
+            "map_norm": self.activations.map_norm,
             "n_samples": int(self.activations.values.shape[1]),
             "dropped": [list(u) for u in self.activations.dropped],
             "significance": None,
@@ -120,6 +121,7 @@ class FunctionalModules:
         )
 
 
+@renamed_keywords(reduction="map_norm")
 @takes_settings
 def functional_modules(
     model: torch.nn.Module | Activations,
@@ -129,7 +131,7 @@ def functional_modules(
     n_clusters: int = 12,
     n_shuffles: int = 1000,
     units: Sequence[str] | None = None,
-    reduction: str = "l2",
+    map_norm: str = "l2",
     batch_size: int = 1024,
     method: str = "spearman",
     squared: bool = True,
@@ -140,9 +142,12 @@ def functional_modules(
     max_iter: int = 300,
     tol: float = 1e-5,
     eigen_method: str = "auto",
+    drop: str = "isolated",
+    normalize: str | None = None,
     seed: SeedLike = None,
     n_jobs: int | None = None,
     progress: ProgressLike = None,
+    input_shape: InputShape = None,
 ) -> FunctionalModules:
     """Cluster a model's units by their coactivations and test the n-cut.
 
@@ -155,19 +160,25 @@ def functional_modules(
     Parameters
     ----------
     model : torch.nn.Module or Activations
-        The model, or activations already recorded (then ``data`` and ``units``
-        must be left unset, and ``reduction``/``batch_size`` are not used).
+        The model, or activations already recorded (then ``data``, ``units`` and
+        ``input_shape`` must be left unset, and ``map_norm``/``batch_size`` are not used).
     data : modcore.nn.Dataset, torch.Tensor or numpy.ndarray
         Inputs, batch first (of a Dataset, its test split).
     n_shuffles : int, default=1000
         Size of the null; 0 clusters without one.
-    units, reduction, batch_size
-        As in :func:`modcore.nn.activations`.
+    units, map_norm, batch_size
+        As in :func:`modcore.nn.activations` (``reduction=``, the old name of
+        ``map_norm``, still works for one release and warns).
     method, squared
         As in :func:`coactivation_graph`.
     CLUSTER_SETTINGS_FIELDS
     seed, n_jobs, progress
         As in :func:`modcore.ncut_significance`.
+    input_shape : tuple of int, optional
+        The shape of one input without the batch dimension, as the siblings'
+        ``input_shape`` (:func:`modcore.spectral_cluster`): the model runs on the data
+        itself, so here it checks them, a ValueError when the data's examples have
+        another shape (None: no check).
 
     Returns
     -------
@@ -177,8 +188,11 @@ def functional_modules(
     ------
     ValueError, TypeError
         As :func:`modcore.nn.activations`, :func:`coactivation_graph` and
-        :func:`modcore.ncut_significance`; ``data`` or ``units`` given with
-        recorded activations.
+        :func:`modcore.ncut_significance` (so ``drop="unreachable"`` and
+        ``normalize="rescale"``, which a coactivation graph of one group of units
+        does not have, are ValueErrors naming why); ``data``, ``units`` or
+        ``input_shape`` given with recorded activations; data whose examples do
+        not have the shape ``input_shape``.
 
     Examples
     --------
@@ -192,9 +206,9 @@ def functional_modules(
     (('0', '2'), 9)
     """
     if _is_activations(model):
-        if data is not None or units is not None:
+        if data is not None or units is not None or input_shape is not None:
             raise ValueError(
-                "model is recorded activations: leave data and units unset "
+                "model is recorded activations: leave data, units and input_shape unset "
                 "(they were fixed when the activations were recorded)"
             )
         # recognised by its attributes, so that this module need not import torch
@@ -208,13 +222,14 @@ def functional_modules(
             cast("torch.nn.Module", model),
             data,
             units=units,
-            reduction=reduction,
+            map_norm=map_norm,
             batch_size=batch_size,
+            input_shape=input_shape,
         )
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", minimum=0)
     graph = coactivation_graph(acts, method=method, squared=squared)
-    # settings' drop and normalize too: a coactivation graph (one group, a self-block)
-    # refuses "unreachable" and "rescale" with a ValueError naming why.
+    # settings carries drop and normalize: a coactivation graph (one group, a self-block)
+    # refuses "unreachable" and "rescale" with the siblings' ValueError naming why.
     options: dict[str, Any] = dict(settings=settings, seed=seed, n_jobs=n_jobs)
     if n_shuffles:
         significance = ncut_significance(

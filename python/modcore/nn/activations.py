@@ -30,8 +30,11 @@ import numpy as np
 import torch
 from torch import fx, nn
 
+from ..common.deprecation import renamed_keywords
 from ..common.rounding import constant_along
+from ..common.types import InputShape
 from ..network.checks import check_positive_int
+from ..network.torch import MAP_NORMS
 from ..network.torch.ops import (
     ACTIVATION_FUNCTIONS,
     ACTIVATION_METHODS,
@@ -41,13 +44,14 @@ from ..network.torch.ops import (
     DROPOUT_MODULES,
     NO_OP_METHODS,
 )
-from ..network.torch.trace import _symbolic_trace
+from ..network.torch.trace import _symbolic_trace, check_input_shape
 from ..network.torch.trace_walk import LAYERS
 from .datasets import Dataset
 
-__all__ = ["Activations", "REDUCTIONS", "activations"]
+__all__ = ["Activations", "MAP_NORMS", "activations"]
 
-REDUCTIONS = ("l2", "mean_abs", "max_column", "spectral")
+# The old name of MAP_NORMS, kept for one release.
+REDUCTIONS = MAP_NORMS
 
 # Unit-preserving steps between a layer and its activation.
 _PASS_MODULES = (*BATCHNORMS, *DROPOUT_MODULES, nn.Identity)
@@ -75,8 +79,8 @@ class Activations:
         constant over the data (dead ReLUs, pruned-away units, identical inputs):
         values within a few rounding steps of their dtype, as
         :func:`modcore.common.rounding.constant_along` says.
-    reduction : str
-        How conv channels were reduced over positions.
+    map_norm : str
+        How a conv channel's output map became its value (see :func:`activations`).
     """
 
     values: np.ndarray
@@ -85,7 +89,18 @@ class Activations:
     unit_group: np.ndarray
     unit_index: np.ndarray
     dropped: tuple
-    reduction: str
+    map_norm: str
+
+    @property
+    def reduction(self) -> str:
+        """Deprecated: the old name of :attr:`map_norm`."""
+        warnings.warn(
+            "Activations.reduction is deprecated and will be removed in the next release; "
+            "use Activations.map_norm, the same value",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.map_norm
 
     @property
     def n_units(self) -> int:
@@ -104,17 +119,19 @@ class Activations:
         groups = ", ".join(f"{n}: {s}" for n, s in zip(self.group_names, self.group_sizes))
         return (
             f"Activations(n_units={self.n_units}, n_samples={self.n_samples}, "
-            f"groups=[{groups}], dropped={len(self.dropped)}, reduction={self.reduction!r})"
+            f"groups=[{groups}], dropped={len(self.dropped)}, map_norm={self.map_norm!r})"
         )
 
 
+@renamed_keywords(reduction="map_norm")
 def activations(
     model: nn.Module,
     data: Dataset | torch.Tensor | np.ndarray,
     *,
     units: Sequence[str] | None = None,
-    reduction: str = "l2",
+    map_norm: str = "l2",
     batch_size: int = 1024,
+    input_shape: InputShape = None,
 ) -> Activations:
     """Record every unit's activation of a torch model over a data set.
 
@@ -124,8 +141,7 @@ def activations(
     rewritten to return the recorded tensors (see the module docstring for which
     tensor a unit's value is: the output of the activation that follows its
     Linear/conv layer). A Linear unit's value is its output feature; a conv
-    channel's value is its output map reduced over the positions by
-    ``reduction``.
+    channel's value is the norm ``map_norm`` of its output map.
 
     Parameters
     ----------
@@ -141,8 +157,12 @@ def activations(
         them (``"features.3"``, ``"fc#2"`` for a second call), or ``"input"``
         for the input's dim-1 features/channels. Default: every Linear and
         conv group (not the input).
-    reduction : {"l2", "mean_abs", "max_column", "spectral"}, default="l2"
-        The value of a conv channel from its output map ``a`` (the positions
+    map_norm : {"l2", "mean_abs", "max_column", "spectral"}, default="l2"
+        The value of a conv channel from its output map ``a`` on one example (the
+        activations; ``kernel_norm``, the readers' parameter, reduces a kernel's
+        weights instead: the docs' user guide, "Conv channels as units", compares
+        them). ``reduction=``, the old name of this parameter, still works for one
+        release and warns (DeprecationWarning). The positions
         after the batch and channel dims, ``a[h, w]`` for a 2-D conv):
         ``"l2"``: ``sqrt(sum(a ** 2))`` over all positions;
         ``"mean_abs"``: ``mean(|a|)`` over all positions;
@@ -158,6 +178,11 @@ def activations(
         above). Linear units are not reduced.
     batch_size : int, default=1024
         Samples per forward pass.
+    input_shape : tuple of int, optional
+        One input's shape without the batch dimension, as the readers'
+        ``input_shape`` (:func:`modcore.spectral_cluster`). The model runs on the data
+        itself, so here it is a check: a ValueError when the data's samples have
+        another shape. None: no check.
 
     Returns
     -------
@@ -171,8 +196,9 @@ def activations(
         If ``model`` is not a torch module, ``data`` not a floating-point tensor,
         array or Dataset, or ``units`` not a sequence of names.
     ValueError
-        If fx cannot trace the model, it has no Linear/conv layer, a name in
-        ``units`` is unknown (the message lists the groups), ``reduction`` is
+        If fx cannot trace the model, it has no Linear/conv layer, the samples
+        do not have the shape ``input_shape``, a name in
+        ``units`` is unknown (the message lists the groups), ``map_norm`` is
         unknown (or ``"spectral"`` meets a map that is not 2-D), there are fewer
         than 2 samples, the model fails on the inputs (wrong shape), a Linear's
         output is not ``(batch, features)``, or an activation is NaN or infinite.
@@ -190,10 +216,15 @@ def activations(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if map_norm not in MAP_NORMS:
+        raise ValueError(f"map_norm must be one of {MAP_NORMS}, got {map_norm!r}")
     batch_size = check_positive_int(batch_size, "batch_size")
     x = _inputs(data)
+    if input_shape is not None and check_input_shape(input_shape) != tuple(x.shape[1:]):
+        raise ValueError(
+            f"input_shape is {tuple(input_shape)} but the data's samples have shape "
+            f"{tuple(x.shape[1:])}"
+        )
     if isinstance(model, LAYERS):  # named as the tracer names a bare layer
         model = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
     param = next(model.parameters(), None)
@@ -205,7 +236,7 @@ def activations(
         model.eval()  # before tracing, as the tracer does: a forward may branch on self.training
         gm = _symbolic_trace(model)
         chosen = _choose(_groups(gm), units)
-        recorder = _recorder(gm, chosen, reduction)
+        recorder = _recorder(gm, chosen, map_norm)
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
                 batch = x[start : start + batch_size].to(device, dtype)
@@ -224,7 +255,7 @@ def activations(
         for module, flag in training:
             module.training = flag
     assert per_group is not None  # _inputs checked there are at least 2 examples
-    return _collect(chosen, per_group, reduction)
+    return _collect(chosen, per_group, map_norm)
 
 
 # -- inputs and tracing -----------------------------------------------------------------
@@ -337,10 +368,10 @@ def _choose(groups: list, units) -> list:
     return sorted(chosen, key=groups.index)
 
 
-def _recorder(gm: fx.GraphModule, chosen: list, reduction: str) -> fx.GraphModule:
+def _recorder(gm: fx.GraphModule, chosen: list, map_norm: str) -> fx.GraphModule:
     """The traced forward, returning each chosen group's per-unit values.
 
-    Each reduction runs right after its tensor is computed, so a later in-place
+    Each map's norm is taken right after its tensor is computed, so a later in-place
     op cannot change what is recorded, and full conv maps are not kept.
     """
     graph = gm.graph
@@ -348,7 +379,7 @@ def _recorder(gm: fx.GraphModule, chosen: list, reduction: str) -> fx.GraphModul
     for g in chosen:
         with graph.inserting_after(g.recorded):
             outputs.append(
-                graph.call_function(_unit_values, (g.recorded, reduction, g.name, g.is_linear))
+                graph.call_function(_unit_values, (g.recorded, map_norm, g.name, g.is_linear))
             )
     old = next(n for n in graph.nodes if n.op == "output")
     graph.erase_node(old)
@@ -357,7 +388,7 @@ def _recorder(gm: fx.GraphModule, chosen: list, reduction: str) -> fx.GraphModul
     return gm
 
 
-def _unit_values(t, reduction: str, name: str, is_linear: bool) -> torch.Tensor:
+def _unit_values(t, map_norm: str, name: str, is_linear: bool) -> torch.Tensor:
     """``(batch, units)`` values of one group's recorded tensor."""
     if not isinstance(t, torch.Tensor) or t.dim() < 2:
         raise ValueError(
@@ -372,25 +403,25 @@ def _unit_values(t, reduction: str, name: str, is_linear: bool) -> torch.Tensor:
             "modcore records Linear units from (batch, features) outputs"
         )
     else:
-        out = _reduce(t, reduction, name)
+        out = _reduce(t, map_norm, name)
     if not out.is_floating_point() or out.dtype in (torch.float16, torch.bfloat16):
         out = out.float()
     return out
 
 
-def _reduce(t: torch.Tensor, reduction: str, name: str) -> torch.Tensor:
+def _reduce(t: torch.Tensor, map_norm: str, name: str) -> torch.Tensor:
     """Reduce ``(batch, channels, *positions)`` over the positions."""
-    if reduction == "l2":
+    if map_norm == "l2":
         return torch.linalg.vector_norm(t.flatten(2), dim=2)
-    if reduction == "mean_abs":
+    if map_norm == "mean_abs":
         return t.flatten(2).abs().mean(dim=2)
-    if reduction == "max_column":
+    if map_norm == "max_column":
         if t.dim() == 3:
             return t.abs().sum(dim=2)
         return t.abs().sum(dim=-2).flatten(2).amax(dim=2)
     if t.dim() != 4:
         raise ValueError(
-            f"reduction 'spectral' needs 2-D maps, but group {name!r} has maps of "
+            f"map_norm 'spectral' needs 2-D maps, but group {name!r} has maps of "
             f"shape {tuple(t.shape[2:])}"
         )
     return torch.linalg.matrix_norm(t, ord=2)
@@ -399,7 +430,7 @@ def _reduce(t: torch.Tensor, reduction: str, name: str) -> torch.Tensor:
 # -- collecting ---------------------------------------------------------------------------
 
 
-def _collect(chosen: list, per_group: list, reduction: str) -> Activations:
+def _collect(chosen: list, per_group: list, map_norm: str) -> Activations:
     dtype = np.float64 if any(v.dtype == torch.float64 for v in per_group) else np.float32
     varies = []
     for group, v in zip(chosen, per_group):
@@ -434,5 +465,5 @@ def _collect(chosen: list, per_group: list, reduction: str) -> Activations:
         unit_group=np.concatenate(unit_group),
         unit_index=np.concatenate(unit_index),
         dropped=tuple(dropped),
-        reduction=reduction,
+        map_norm=map_norm,
     )

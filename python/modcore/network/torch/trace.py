@@ -96,7 +96,10 @@ def network_from_module(
         column sum of ``|w|`` (summed over the kernel's height axis, the
         second-to-last, then the maximum over the others; a 1-D kernel's sum),
         which is what the 2021 paper's code computed (``np.linalg.norm(w, 1)`` of
-        the ``(height, width)`` slice). Linear layers always give ``|W|``.
+        the ``(height, width)`` slice). Linear layers always give ``|W|``. It
+        reduces weights; ``map_norm`` (:func:`modcore.nn.activations`) reduces a
+        channel's activations, with the same value names where they agree (the
+        user guide's "Conv channels as units").
     include_input : bool, default True
         Keep the input's features/channels as a group (named ``"input"``).
     include_dense : bool, default True
@@ -275,6 +278,12 @@ def _example_input(gm, model, input_shape, example_input) -> torch.Tensor:
                 f"e.g. (3, 32, 32)): the model has {found}"
             )
         input_shape = (first.in_features,)
+    return torch.zeros((2, *check_input_shape(input_shape)), device=device, dtype=dtype)
+
+
+def check_input_shape(input_shape) -> tuple[int, ...]:
+    """``input_shape`` (one input's shape without the batch dim) as a tuple of ints, or a
+    TypeError / ValueError saying what was expected."""
     if (
         isinstance(input_shape, (str, bytes))
         or not hasattr(input_shape, "__len__")
@@ -288,7 +297,7 @@ def _example_input(gm, model, input_shape, example_input) -> torch.Tensor:
         raise ValueError(
             f"input_shape must be non-empty with positive sizes, got {tuple(input_shape)}"
         )
-    return torch.zeros((2, *(int(s) for s in input_shape)), device=device, dtype=dtype)
+    return tuple(int(s) for s in input_shape)
 
 
 class _ShapeAndScalars(ShapeProp):
