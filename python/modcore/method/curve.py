@@ -32,6 +32,21 @@ __all__ = ["NcutCurve", "ncut_curve"]
 MAX_KS = 10_000
 
 
+class PerK:
+    """A field of the curve's Significances, one value per k, as an array."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, curve: NcutCurve | None, owner: type | None = None) -> np.ndarray:
+        if curve is None:  # looked up on the class (by Sphinx, help())
+            return self  # type: ignore[return-value]
+        return np.array([getattr(sig, self.name) for sig in curve.significances])
+
+
 @dataclass(frozen=True, repr=False)
 class NcutCurve:
     """The network against its shuffle null at every k of a range.
@@ -69,34 +84,12 @@ class NcutCurve:
             raise ValueError(f"k = {k} is not in the curve's ks {self.ks.tolist()}")
         return self.significances[int(hit[0])]
 
-    def _column(self, name: str) -> np.ndarray:
-        return np.array([getattr(sig, name) for sig in self.significances])
-
-    @property
-    def ncut(self) -> np.ndarray:
-        """The network's n-cut at each k."""
-        return self._column("ncut")
-
-    @property
-    def shuffled_mean(self) -> np.ndarray:
-        return self._column("shuffled_mean")
-
-    @property
-    def shuffled_std(self) -> np.ndarray:
-        return self._column("shuffled_std")
-
-    @property
-    def z_score(self) -> np.ndarray:
-        return self._column("z_score")
-
-    @property
-    def p_value(self) -> np.ndarray:
-        return self._column("p_value")
-
-    @property
-    def modularity(self) -> np.ndarray:
-        """Newman's Q of the network's modules at each k."""
-        return self._column("modularity")
+    ncut = PerK("The network's n-cut at each k.")
+    shuffled_mean = PerK("The mean of the shuffled n-cuts at each k.")
+    shuffled_std = PerK("Their standard deviation (ddof=1) at each k.")
+    z_score = PerK("The z-score at each k.")
+    p_value = PerK("The uncorrected p-value at each k.")
+    modularity = PerK("Newman's Q of the network's modules at each k.")
 
     @property
     def shuffled_ncuts(self) -> np.ndarray:

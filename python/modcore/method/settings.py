@@ -224,18 +224,12 @@ normalize : {None, "rescale"}, default=None
     @classmethod
     def bounds(cls, name: str) -> tuple[int, int]:
         """The inclusive range of the integer field ``name`` (for the CLI's types)."""
-        bounds = _metadata(name)["bounds"]
-        if bounds is None:
-            raise ValueError(f"{name} is not an integer setting")
-        return bounds
+        return _limit(name, "bounds", "an integer setting")
 
     @classmethod
     def choices(cls, name: str) -> tuple:
         """The values the field ``name`` takes (for the CLI's choices)."""
-        choices = _metadata(name)["choices"]
-        if choices is None:
-            raise ValueError(f"{name} is not a setting with choices")
-        return choices
+        return _limit(name, "choices", "a setting with choices")
 
     @classmethod
     def default(cls, name: str) -> Any:
@@ -263,11 +257,15 @@ def _fields() -> dict:
     return {f.name: f for f in dataclasses.fields(ClusterSettings)}
 
 
-def _metadata(name: str):
+def _limit(name: str, kind: str, what: str):
+    """The field's ``bounds`` or ``choices``; a ValueError if it has none or is no field."""
     try:
-        return _fields()[name].metadata
+        limit = _fields()[name].metadata[kind]
     except KeyError:
         raise ValueError(f"ClusterSettings has no field {name!r}") from None
+    if limit is None:
+        raise ValueError(f"{name} is not {what}")
+    return limit
 
 
 def _choices_text(choices: tuple) -> str:
