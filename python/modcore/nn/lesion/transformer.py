@@ -23,7 +23,6 @@ forward pass over the whole data.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +35,8 @@ from torch import nn
 from ...method.cluster import Clustering
 from ...network import transformer as mt
 from ...network.transformer.stream import Heads, StreamMap
+from .evaluate import _eval_mode
+from .units import check_group_labels, group_index
 
 __all__ = ["TransformerUnits", "transformer_units"]
 
@@ -76,15 +77,7 @@ class TransformerUnits:
 
     def check_group(self, group: int | str) -> int:
         """The index of an MLP group given by index or name; a ValueError for any other."""
-        if isinstance(group, str):
-            if group not in self.names:
-                raise ValueError(f"no group named {group!r}; the groups are {list(self.names)}")
-            group = self.names.index(group)
-        elif not isinstance(group, numbers.Integral) or isinstance(group, bool):
-            raise TypeError(
-                f"a lesion's group must be an int or a group name, got {type(group).__name__}"
-            )
-        group = int(group)
+        group = group_index(group, self.names)
         if not 0 <= group < len(self.names):
             raise ValueError(f"no group {group}: the view has {len(self.names)} groups")
         if group not in self.hidden:
@@ -99,32 +92,39 @@ class TransformerUnits:
         """Labels of every group (-1 where there are none): a Clustering of the view's
         network, ``{MLP name: Clustering}`` (what ``view="blocks"`` gives), each matched
         by group name, or one label array per group."""
-        if isinstance(labels, Clustering):
-            labels = {name: labels for name in labels.group_names}
         if isinstance(labels, Mapping):
             full = [np.full(size, -1, dtype=np.int64) for size in self.sizes]
             for name, clustering in labels.items():
                 if not isinstance(clustering, Clustering) or name not in clustering.group_names:
                     raise ValueError(f"labels[{name!r}] is not a Clustering with a group {name!r}")
                 if name in self.names:
-                    group = self.names.index(name)
-                    full[group] = np.asarray(
-                        clustering.labels[clustering.group_names.index(name)], dtype=np.int64
-                    )
+                    group = clustering.group_names.index(name)
+                    full[self.names.index(name)] = np.asarray(clustering.labels[group])
             labels = full
-        labels = [np.asarray(lab) for lab in labels]
-        if len(labels) != len(self.sizes):
-            raise ValueError(
-                f"labels has {len(labels)} groups but view={self.view!r} has {len(self.sizes)} "
-                f"({list(self.names)})"
-            )
-        for g, (lab, size) in enumerate(zip(labels, self.sizes)):
-            if lab.shape != (size,) or not np.issubdtype(lab.dtype, np.integer):
-                raise ValueError(
-                    f"labels[{g}] must be {size} integers ({self.names[g]} has {size} "
-                    f"{self.nouns[g]}), got {lab.dtype} of shape {lab.shape}"
-                )
-        return [lab.astype(np.int64) for lab in labels]
+        return check_group_labels(labels, self.names, self.sizes, self.nouns)
+
+    @torch.no_grad()
+    def counts(
+        self, model: nn.Module, x, y, lesions: Sequence, n_classes: int, reporter
+    ) -> np.ndarray:
+        """Per-class correct counts (shape (len(lesions), n_classes)) of the scored positions,
+        one forward pass per lesion; ``lesions`` as :func:`~.evaluate._evaluate` takes them,
+        ``[{}]`` for the intact model."""
+        counts = np.zeros((len(lesions), n_classes), dtype=np.int64)
+        x = x.to(_device(model))
+        for i, lesion in enumerate(lesions):
+            masks = {}
+            for g, neurons in lesion.items():
+                mask = torch.ones(self.sizes[g])
+                mask[torch.as_tensor(neurons, dtype=torch.long)] = 0
+                masks[g] = mask
+            with silenced(self, masks):
+                pred = _logits(model(x)).argmax(dim=-1)[self.scored].cpu()
+            correct = (pred == y).long()
+            counts[i] = torch.zeros(n_classes, dtype=torch.long).index_add_(0, y, correct).numpy()
+            if reporter is not None:
+                reporter.update(1)
+        return counts
 
     def __repr__(self) -> str:
         groups = ", ".join(
@@ -225,16 +225,6 @@ def _device(model: nn.Module) -> torch.device:
 
 
 @contextmanager
-def _eval_mode(model):
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
-@contextmanager
 def silenced(units: TransformerUnits, masks: dict):
     """Hooks that multiply the activations of each group ``g`` of ``masks`` by
     ``masks[g]`` (a 0/1 tensor over its neurons); a RuntimeError after the forward pass
@@ -269,27 +259,3 @@ def silenced(units: TransformerUnits, masks: dict):
     missing = [units.names[g] for g in masks if g not in fired]
     if missing:
         raise RuntimeError(f"the forward pass did not run the hooks of {missing}")
-
-
-@torch.no_grad()
-def transformer_counts(
-    model: nn.Module, units: TransformerUnits, x, y, lesions: Sequence, n_classes: int, reporter
-) -> np.ndarray:
-    """Per-class correct counts (shape (len(lesions), n_classes)) of the scored positions,
-    one forward pass per lesion; ``lesions`` as :func:`~.evaluate._evaluate` takes them,
-    ``[{}]`` for the intact model."""
-    counts = np.zeros((len(lesions), n_classes), dtype=np.int64)
-    x = x.to(_device(model))
-    for i, lesion in enumerate(lesions):
-        masks = {}
-        for g, neurons in lesion.items():
-            mask = torch.ones(units.sizes[g])
-            mask[torch.as_tensor(neurons, dtype=torch.long)] = 0
-            masks[g] = mask
-        with silenced(units, masks):
-            pred = _logits(model(x)).argmax(dim=-1)[units.scored].cpu()
-        correct = (pred == y).long()
-        counts[i] = torch.zeros(n_classes, dtype=torch.long).index_add_(0, y, correct).numpy()
-        if reporter is not None:
-            reporter.update(1)
-    return counts
