@@ -128,15 +128,16 @@ def view_network(model: Any, view: str | None) -> Network | None:
         raise ValueError(
             f"{type(model).__name__} is a transformer, which has two unit graphs in modcore: "
             "pass view='blocks' (each MLP alone) or view='virtual' (the residual stream "
-            "contracted away) to spectral_cluster, ncut_significance or ncut_curve, or to any "
-            "function a network from modcore.network.transformer.block_networks(model) or "
-            "virtual_network(model); docs: Transformers"
+            "contracted away) to spectral_cluster, ncut_significance, ncut_curve, eigengap, "
+            "stability, sweep or nn.lesion_study, or give any function a network from "
+            "modcore.network.transformer.block_networks(model) or virtual_network(model); "
+            "docs: Transformers"
         )
     if view == "blocks":
         raise ValueError(
             "view='blocks' gives one network per MLP: use "
-            "modcore.network.transformer.block_networks(model), or spectral_cluster / "
-            "ncut_significance / ncut_curve with view='blocks'"
+            "modcore.network.transformer.block_networks(model), or spectral_cluster, "
+            "ncut_significance, ncut_curve, eigengap, stability or sweep with view='blocks'"
         )
     return views.virtual_network(read_model)
 
