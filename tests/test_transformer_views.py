@@ -128,6 +128,10 @@ def test_sweep_command_reads_gpt2_folders_in_both_views(pd, tmp_path, capsys):
             sig = modcore.ncut_significance(net, n_clusters=3, n_shuffles=5, seed=2)
             (ncut,) = table.loc[table["name"] == f"{folder}/{block}", "ncut"]
             assert ncut == pytest.approx(sig.ncut, rel=1e-12)
+    weights = tmp_path / "w.npz"
+    np.savez(weights, np.ones((3, 3)))
+    assert cli.main(["sweep", str(weights), "--view", "blocks", *common]) == 2
+    assert "w.npz is not a folder: a transformer is read from" in capsys.readouterr().err
     out = tmp_path / "virtual.csv"
     argv = ["sweep", str(folders[0]), "--view", "virtual", *common, "--csv", str(out)]
     assert cli.main(argv) == 0

@@ -50,7 +50,13 @@ def read(model: Any) -> Transformer:
     """
     if isinstance(model, Transformer):
         return model
-    if isinstance(model, (str, os.PathLike)) and os.path.isdir(model):
+    if isinstance(model, (str, os.PathLike)):
+        if not os.path.isdir(model):
+            raise ValueError(
+                f"{os.fsdecode(model)} is not a folder: a transformer is read from a model, "
+                "or from a Hugging Face GPT-2 folder (save_pretrained: config.json, "
+                "model.safetensors)"
+            )
         from .read_gpt2 import load_gpt2
 
         model = load_gpt2(model)
