@@ -18,7 +18,6 @@ model before training and for 10 'layer'-shuffled networks of the trained graph.
 """
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..common.files import atomic_write, json_text, write_json
 from ..method.cluster import spectral_cluster
 from ..method.null import shuffled_network
 from ..method.stability import compare_partitions
@@ -191,11 +191,12 @@ def main():
                 float(np.max(nmis)),
             )
             rows.append(row)
-            log(json.dumps(row))
+            log(json_text(row, indent=None))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "planted.json").write_text(json.dumps(rows, indent=1))
-        (args.out / "planted_run.log").write_text("\n".join(lines) + "\n")
+        write_json(args.out / "planted.json", rows)
+        with atomic_write(args.out / "planted_run.log") as f:
+            f.write("\n".join(lines) + "\n")
         log(f"written to {args.out}")
 
 
