@@ -130,11 +130,11 @@ def test_settings_are_every_parameter_that_changes_a_result():
     # stands for); every other one must be part of the resume key, or rows made with
     # another value would be reused.
     # settings= brings the fields that are keywords too (each one in the key).
-    no_effect = {"shuffle", "n_jobs", "progress", "client", "input_shape", "settings"}
+    # view, like input_shape, says how to read a model: "virtual" gives a transformer's one
+    # network (without a view a transformer is refused), "blocks" rows of other names.
+    no_effect = {"shuffle", "n_jobs", "progress", "client", "input_shape", "settings", "view"}
     # The sweep runs fixed-size nulls: it does not offer the sequential test's stop_after.
-    # Nor a transformer's view: it takes the network a view gives
-    # (modcore.network.transformer.virtual_network / block_networks).
-    not_offered = {"stop_after", "view"}
+    not_offered = {"stop_after"}
     assert not_offered.isdisjoint(inspect.signature(modcore.sweep).parameters)
     no_effect |= not_offered
     params = list(inspect.signature(modcore.ncut_significance).parameters)[1:]

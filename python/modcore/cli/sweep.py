@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from ..common.files import atomic_write, write_json
+from ..network.transformer import VIEWS
 from .options import (
     _add_analysis_options,
     _add_scheduler_option,
@@ -22,9 +23,17 @@ def add_sweep_parser(sub) -> None:
         "networks",
         nargs="+",
         type=Path,
-        help="weight files (.pt/.pth, .safetensors, .npz) or directories of them",
+        help="weight files (.pt/.pth, .safetensors, .npz) or directories of them; with "
+        "--view, Hugging Face GPT-2 folders (save_pretrained: config.json, model.safetensors)",
     )
     _add_analysis_options(s, shuffles=1000)
+    s.add_argument(
+        "--view",
+        choices=VIEWS,
+        help="read the networks as transformers (docs: Transformers): blocks = a row per "
+        "MLP, named NETWORK/MLP; virtual = a row per network, its units joined through "
+        "the residual stream",
+    )
     s.add_argument(
         "--out",
         type=_output_file,
@@ -62,6 +71,7 @@ def _sweep(args, client) -> None:
         progress=not args.quiet,
         client=client,
         results_path=args.out,
+        view=args.view,
     )
     columns = [
         "name",

@@ -37,6 +37,7 @@ from ..method.significance import ncut_significance, significance_of
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
 from ..network.network import Network
+from ..network.transformer import block_networks, check_view, virtual_network
 from ..network.weights import _natural_key
 
 if TYPE_CHECKING:
@@ -134,6 +135,7 @@ def sweep(
     client: ClientLike = None,
     results_path: PathLike | None = None,
     max_in_flight: int = 3,
+    view: str | None = None,
 ) -> pandas.DataFrame:
     """Cluster many networks and test each against its shuffles; a pandas table.
 
@@ -184,6 +186,13 @@ def sweep(
         :mod:`modcore.common.files` for what happens to lines that are not rows.
     max_in_flight : int, default=3
         Networks whose tasks are on the cluster at once (with ``client``).
+    view : {"blocks", "virtual"} or None, default None
+        For networks that are transformers (all of them; any other is refused), as in
+        :func:`modcore.ncut_significance`: ``"virtual"`` gives a row per network, its
+        virtual graph; ``"blocks"`` a row per MLP, named ``"{network}/{MLP name}"``
+        (each transformer is read when the sweep starts, to name its rows). A folder
+        holding ``config.json`` is then a Hugging Face GPT-2 saved by
+        ``save_pretrained``, one network.
 
     Returns
     -------
@@ -252,7 +261,8 @@ def sweep(
         client = check_client(client)
         chunk_jobs = 1 if n_jobs is None else check_n_jobs(n_jobs)
     n_jobs = check_n_jobs(n_jobs)
-    items = _named_networks(networks, names)
+    check_view(view)
+    items = _named_networks(networks, names, view)
 
     with contextlib.ExitStack() as stack:
         old = []
@@ -292,10 +302,16 @@ def sweep(
             progress,
         )
         if client is None:
-            results = _run_local(todo, bar, row_settings, n_jobs=n_jobs)
+            results = _run_local(todo, bar, row_settings, view, n_jobs=n_jobs)
         else:
             results = _run_on_cluster(
-                todo, bar, row_settings, client, n_jobs=chunk_jobs, max_in_flight=max_in_flight
+                todo,
+                bar,
+                row_settings,
+                view,
+                client,
+                n_jobs=chunk_jobs,
+                max_in_flight=max_in_flight,
             )
         try:
             for row in results:
@@ -368,12 +384,15 @@ def _checked_path(path: Path) -> Path:
     return path
 
 
-def _named_networks(networks, names) -> list:
-    """``[(name, network)]`` in order; networks stay unread (paths) until their turn."""
+def _named_networks(networks, names, view=None) -> list:
+    """``[(name, network)]`` in order; networks stay unread (paths) until their turn, but
+    for ``view="blocks"``, where each transformer is read into its MLPs' networks."""
     if isinstance(networks, (str, os.PathLike)):
         path = _checked_path(Path(networks))
         items: list[tuple[str, Any]] = (
-            [(p.name, p) for p in _weight_files(path)] if path.is_dir() else [(str(networks), path)]
+            [(p.name, p) for p in _weight_files(path)]
+            if path.is_dir() and not _model_folder(path, view)
+            else [(str(networks), path)]
         )
     elif isinstance(networks, Mapping):
         items = [(str(k), v) for k, v in networks.items()]
@@ -392,7 +411,7 @@ def _named_networks(networks, names) -> list:
                 )
             if isinstance(net, (str, os.PathLike)):
                 path = _checked_path(Path(net))
-                if path.is_dir():
+                if path.is_dir() and not _model_folder(path, view):
                     items += [(str(path / p.name), p) for p in _weight_files(path)]
                 else:
                     items.append((str(net), path))
@@ -419,12 +438,29 @@ def _named_networks(networks, names) -> list:
             ) from None
     if repeated:
         raise ValueError(f"network names must be unique; repeated: {sorted(repeated)}")
+    if view == "blocks":
+        return [
+            (f"{name}/{block}", net)
+            for name, model in items
+            for block, net in _read(name, block_networks, model).items()
+        ]
     return items
 
 
-def _load(name: str, network) -> Network:
+def _model_folder(path: Path, view) -> bool:
+    """Whether a folder named under a view is one model (a Hugging Face save)."""
+    return view is not None and (path / "config.json").is_file()
+
+
+def _load(name: str, network, view=None) -> Network:
+    if view == "virtual":
+        return _read(name, virtual_network, network)
+    return _read(name, as_network, network)
+
+
+def _read(name: str, reader, network):
     try:
-        return as_network(network)
+        return reader(network)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise type(exc)(f"network {name!r}: {exc}") from exc
 
@@ -444,9 +480,9 @@ def _row(name, network, sig, settings, seconds) -> dict:
 # --- running ------------------------------------------------------------------------
 
 
-def _run_local(todo, bar, settings, n_jobs):
+def _run_local(todo, bar, settings, view, n_jobs):
     for name, network, shuffles in todo:
-        net = _load(name, network)
+        net = _load(name, network, view)
         for shuffle in shuffles:
             start, seen = time.perf_counter(), [0]
 
@@ -460,7 +496,7 @@ def _run_local(todo, bar, settings, n_jobs):
             yield _row(name, net, sig, settings, time.perf_counter() - start)
 
 
-def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
+def _run_on_cluster(todo, bar, settings, view, client, n_jobs, max_in_flight):
     from ..method.distributed import NetworkJob, _distributed
 
     distributed = _distributed()
@@ -474,7 +510,7 @@ def _run_on_cluster(todo, bar, settings, client, n_jobs, max_in_flight):
 
     def start_next() -> bool:
         for name, network, shuffles in queue:
-            net = _load(name, network)
+            net = _load(name, network, view)
             job = NetworkJob(
                 client,
                 net,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass
-from typing import Literal, overload
 
 import numpy as np
 
@@ -15,7 +14,7 @@ from ..common.types import InputShape, NetworkLike, SeedLike
 from ..network.checks import check_n_jobs, check_seed
 from ..network.convert import as_network
 from ..network.network import Network
-from ..network.transformer import by_block
+from ..network.transformer import takes_view
 from .settings import ClusterSettings, takes_settings
 
 __all__ = [
@@ -212,50 +211,7 @@ def cluster_network(
     return clustering_of(network, res, res, settings.n_clusters, settings, seed)
 
 
-@overload
-def spectral_cluster(
-    network: NetworkLike,
-    *,
-    settings: ClusterSettings | None = None,
-    n_clusters: int = 12,
-    assign_labels: str = "cluster_qr",
-    refine: bool = True,
-    n_init: int = 10,
-    select_by: str = "inertia",
-    max_iter: int = 300,
-    tol: float = 1e-5,
-    eigen_method: str = "auto",
-    drop: str = "isolated",
-    normalize: str | None = None,
-    seed: SeedLike = None,
-    n_jobs: int | None = None,
-    input_shape: InputShape = None,
-    view: Literal["blocks"],
-) -> dict[str, Clustering]: ...
-
-
-@overload
-def spectral_cluster(
-    network: NetworkLike,
-    *,
-    settings: ClusterSettings | None = None,
-    n_clusters: int = 12,
-    assign_labels: str = "cluster_qr",
-    refine: bool = True,
-    n_init: int = 10,
-    select_by: str = "inertia",
-    max_iter: int = 300,
-    tol: float = 1e-5,
-    eigen_method: str = "auto",
-    drop: str = "isolated",
-    normalize: str | None = None,
-    seed: SeedLike = None,
-    n_jobs: int | None = None,
-    input_shape: InputShape = None,
-    view: Literal["virtual"] | None = None,
-) -> Clustering: ...
-
-
+@takes_view
 @takes_settings
 def spectral_cluster(
     network: NetworkLike,
@@ -275,7 +231,7 @@ def spectral_cluster(
     n_jobs: int | None = None,
     input_shape: InputShape = None,
     view: str | None = None,
-) -> Clustering | dict[str, Clustering]:
+) -> Clustering:
     """Cluster a network's units into modules by spectral clustering.
 
     The network is the graph with one node per unit and edge weights ``|w|``
@@ -323,12 +279,13 @@ def spectral_cluster(
     input_shape : tuple of int, optional
         For a torch module: the shape of one input without the batch dimension,
         e.g. ``(1, 28, 28)``; by default ``(in_features,)`` of a first Linear.
-
     view : {"blocks", "virtual"} or None, default None
         For a transformer (:mod:`modcore.network.transformer`; required there, refused
         elsewhere): ``"virtual"`` reads its virtual graph (units with a privileged
         basis joined through the residual stream); ``"blocks"`` reads each MLP alone
-        and returns ``{MLP name: result}``, one result per MLP.
+        and returns ``{MLP name: result}``, one result per MLP. Every function that
+        takes ``view`` reads it so (:func:`modcore.network.transformer.takes_view`).
+
     Returns
     -------
     Clustering
@@ -361,8 +318,6 @@ def spectral_cluster(
     >>> modcore.spectral_cluster(w, n_clusters=2, seed=0).ncut
     0.0
     """
-    if view == "blocks":
-        return by_block(spectral_cluster, dict(locals()))
     network = as_network(network, input_shape=input_shape, view=view)
     assert settings is not None  # made by @takes_settings
     clustering = cluster_network(network, settings, check_seed(seed), check_n_jobs(n_jobs))

@@ -9,7 +9,6 @@ import itertools
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, overload
 
 import numpy as np
 
@@ -19,7 +18,7 @@ from .._core import (
 from ..common.types import InputShape, NetworkLike, ProgressLike, SeedLike
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
-from ..network.transformer import by_block
+from ..network.transformer import takes_view
 from .cluster import clustering_of, warn_floating
 from .multiple_testing import min_p_corrected
 from .null import MAX_SHUFFLES, check_shuffle, shuffled_scores
@@ -139,56 +138,7 @@ class NcutCurve:
         )
 
 
-@overload
-def ncut_curve(
-    network: NetworkLike,
-    *,
-    settings: ClusterSettings | None = None,
-    ks: Iterable[int] = range(2, 21),
-    n_shuffles: int = 1000,
-    shuffle: str = "layer",
-    assign_labels: str = "cluster_qr",
-    refine: bool = True,
-    n_init: int = 10,
-    select_by: str = "inertia",
-    max_iter: int = 300,
-    tol: float = 1e-5,
-    eigen_method: str = "auto",
-    drop: str = "isolated",
-    normalize: str | None = None,
-    seed: SeedLike = None,
-    n_jobs: int | None = None,
-    progress: ProgressLike = None,
-    input_shape: InputShape = None,
-    view: Literal["blocks"],
-) -> dict[str, NcutCurve]: ...
-
-
-@overload
-def ncut_curve(
-    network: NetworkLike,
-    *,
-    settings: ClusterSettings | None = None,
-    ks: Iterable[int] = range(2, 21),
-    n_shuffles: int = 1000,
-    shuffle: str = "layer",
-    assign_labels: str = "cluster_qr",
-    refine: bool = True,
-    n_init: int = 10,
-    select_by: str = "inertia",
-    max_iter: int = 300,
-    tol: float = 1e-5,
-    eigen_method: str = "auto",
-    drop: str = "isolated",
-    normalize: str | None = None,
-    seed: SeedLike = None,
-    n_jobs: int | None = None,
-    progress: ProgressLike = None,
-    input_shape: InputShape = None,
-    view: Literal["virtual"] | None = None,
-) -> NcutCurve: ...
-
-
+@takes_view
 @takes_settings
 def ncut_curve(
     network: NetworkLike,
@@ -211,7 +161,7 @@ def ncut_curve(
     progress: ProgressLike = None,
     input_shape: InputShape = None,
     view: str | None = None,
-) -> NcutCurve | dict[str, NcutCurve]:
+) -> NcutCurve:
     """The n-cut of the network and of its shuffles at every k, from one eigensolve each.
 
     The top eigenvectors of the normalized adjacency nest: those for k are the
@@ -249,12 +199,10 @@ def ncut_curve(
         As in :func:`modcore.ncut_significance`; ``n_jobs`` threads run shuffles.
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.
-
     view : {"blocks", "virtual"} or None, default None
-        For a transformer (:mod:`modcore.network.transformer`; required there, refused
-        elsewhere): ``"virtual"`` reads its virtual graph (units with a privileged
-        basis joined through the residual stream); ``"blocks"`` reads each MLP alone
-        and returns ``{MLP name: result}``, one result per MLP.
+        As in :func:`modcore.spectral_cluster`: ``"blocks"`` returns ``{MLP name:
+        NcutCurve}``.
+
     Returns
     -------
     NcutCurve
@@ -276,8 +224,6 @@ def ncut_curve(
     >>> curve.p_value.tolist()  # below all 9 shuffles at every k
     [0.1, 0.1, 0.1, 0.1]
     """
-    if view == "blocks":
-        return by_block(ncut_curve, dict(locals()))
     network = as_network(network, input_shape=input_shape, view=view)
     ks = _check_ks(ks)
     assert settings is not None  # made by @takes_settings

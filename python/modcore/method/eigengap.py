@@ -22,6 +22,7 @@ from .._core import (
 from ..common.types import InputShape, NetworkLike, SeedLike
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
+from ..network.transformer import takes_view
 from .cluster import warn_floating
 from .null import MAX_SHUFFLES, check_shuffle
 from .settings import ClusterSettings, takes_settings
@@ -125,6 +126,7 @@ class Eigengap:
         )
 
 
+@takes_view
 @takes_settings
 def eigengap(
     network: NetworkLike,
@@ -140,6 +142,7 @@ def eigengap(
     seed: SeedLike = None,
     n_jobs: int | None = None,
     input_shape: InputShape = None,
+    view: str | None = None,
 ) -> Eigengap:
     """Suggest a number of modules k from the eigengap of the normalized Laplacian.
 
@@ -196,6 +199,9 @@ def eigengap(
         more, which split each product among them; the result does not depend on it.
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.
+    view : {"blocks", "virtual"} or None, default None
+        As in :func:`modcore.spectral_cluster`: ``"blocks"`` returns ``{MLP name:
+        Eigengap}``.
 
     Returns
     -------
@@ -221,7 +227,7 @@ def eigengap(
     >>> modcore.eigengap(w, max_k=10, seed=0).k
     5
     """
-    network = as_network(network, input_shape=input_shape)
+    network = as_network(network, input_shape=input_shape, view=view)
     max_k = check_positive_int(max_k, "max_k", minimum=3, maximum=MAX_EIGENGAP_K)
     n_shuffles = check_positive_int(n_shuffles, "n_shuffles", minimum=0, maximum=MAX_SHUFFLES)
     shuffle = check_shuffle(shuffle)

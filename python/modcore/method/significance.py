@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Literal, overload
 
 import numpy as np
 
@@ -13,7 +12,7 @@ from ..common import display
 from ..common.types import ClientLike, InputShape, NetworkLike, ProgressLike, SeedLike
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
-from ..network.transformer import by_block
+from ..network.transformer import takes_view
 from .cluster import (
     Clustering,
     cluster_network,
@@ -191,60 +190,7 @@ def null_stats(value: float, sample: np.ndarray) -> tuple:
     return mean, std, 0.0 if value == mean else math.copysign(math.inf, value - mean)
 
 
-@overload
-def ncut_significance(
-    network: NetworkLike,
-    *,
-    settings: ClusterSettings | None = None,
-    n_clusters: int = 12,
-    n_shuffles: int = 1000,
-    shuffle: str = "layer",
-    stop_after: int | None = None,
-    assign_labels: str = "cluster_qr",
-    refine: bool = True,
-    n_init: int = 10,
-    select_by: str = "inertia",
-    max_iter: int = 300,
-    tol: float = 1e-5,
-    eigen_method: str = "auto",
-    drop: str = "isolated",
-    normalize: str | None = None,
-    seed: SeedLike = None,
-    n_jobs: int | None = None,
-    progress: ProgressLike = None,
-    client: ClientLike = None,
-    input_shape: InputShape = None,
-    view: Literal["blocks"],
-) -> dict[str, Significance]: ...
-
-
-@overload
-def ncut_significance(
-    network: NetworkLike,
-    *,
-    settings: ClusterSettings | None = None,
-    n_clusters: int = 12,
-    n_shuffles: int = 1000,
-    shuffle: str = "layer",
-    stop_after: int | None = None,
-    assign_labels: str = "cluster_qr",
-    refine: bool = True,
-    n_init: int = 10,
-    select_by: str = "inertia",
-    max_iter: int = 300,
-    tol: float = 1e-5,
-    eigen_method: str = "auto",
-    drop: str = "isolated",
-    normalize: str | None = None,
-    seed: SeedLike = None,
-    n_jobs: int | None = None,
-    progress: ProgressLike = None,
-    client: ClientLike = None,
-    input_shape: InputShape = None,
-    view: Literal["virtual"] | None = None,
-) -> Significance: ...
-
-
+@takes_view
 @takes_settings
 def ncut_significance(
     network: NetworkLike,
@@ -269,7 +215,7 @@ def ncut_significance(
     client: ClientLike = None,
     input_shape: InputShape = None,
     view: str | None = None,
-) -> Significance | dict[str, Significance]:
+) -> Significance:
     """Cluster a network and test whether it is more modular than its shuffles.
 
     The network is clustered by :func:`spectral_cluster`; then ``n_shuffles``
@@ -329,12 +275,10 @@ def ncut_significance(
         (None: 1, since each worker thread runs a chunk of its own).
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`spectral_cluster`.
-
     view : {"blocks", "virtual"} or None, default None
-        For a transformer (:mod:`modcore.network.transformer`; required there, refused
-        elsewhere): ``"virtual"`` reads its virtual graph (units with a privileged
-        basis joined through the residual stream); ``"blocks"`` reads each MLP alone
-        and returns ``{MLP name: result}``, one result per MLP.
+        As in :func:`modcore.spectral_cluster`: ``"blocks"`` returns ``{MLP name:
+        Significance}``.
+
     Returns
     -------
     Significance
@@ -363,8 +307,6 @@ def ncut_significance(
     >>> modcore.ncut_significance(w, n_clusters=4, n_shuffles=19, seed=0, progress=False).p_value
     0.05
     """
-    if view == "blocks":
-        return by_block(ncut_significance, dict(locals()))
     network = as_network(network, input_shape=input_shape, view=view)
     assert settings is not None  # made by @takes_settings
     shuffle = check_shuffle(shuffle)

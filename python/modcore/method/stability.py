@@ -17,6 +17,7 @@ from ..common.progress import Progress
 from ..common.types import InputShape, LabelsLike, NetworkLike, ProgressLike, SeedLike
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
+from ..network.transformer import takes_view
 from .cluster import Clustering, cluster_network, warn_floating
 from .partition import adjusted_rand_score, normalized_mutual_info_score
 from .settings import ClusterSettings, takes_settings
@@ -175,6 +176,7 @@ class Stability:
         )
 
 
+@takes_view
 @takes_settings
 def stability(
     network: NetworkLike,
@@ -195,6 +197,7 @@ def stability(
     n_jobs: int | None = None,
     progress: ProgressLike = None,
     input_shape: InputShape = None,
+    view: str | None = None,
 ) -> Stability:
     """Cluster a network with ``n_seeds`` seeds and compare the modules of every pair.
 
@@ -219,6 +222,9 @@ def stability(
     progress : None, bool or callable, default=None
         Count the clusterings on stderr (None: when stderr is a terminal); a callable
         gets ``(done, n_seeds)`` after each.
+    view : {"blocks", "virtual"} or None, default None
+        As in :func:`modcore.spectral_cluster`: ``"blocks"`` returns ``{MLP name:
+        Stability}``.
 
     Returns
     -------
@@ -237,7 +243,7 @@ def stability(
     >>> modcore.stability(w, n_clusters=3, n_seeds=3, seed=0).mean_adjusted_rand
     1.0
     """
-    network = as_network(network, input_shape=input_shape)
+    network = as_network(network, input_shape=input_shape, view=view)
     assert settings is not None  # made by @takes_settings
     n_seeds = check_positive_int(n_seeds, "n_seeds", minimum=2, maximum=MAX_SEEDS)
     n_jobs = check_n_jobs(n_jobs)

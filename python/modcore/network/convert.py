@@ -60,8 +60,8 @@ def as_network(obj, *, input_shape=None, verify=None, view=None) -> Network:
         For a transformer (:mod:`modcore.network.transformer`), which has two unit graphs:
         ``"virtual"`` reads the residual stream contracted away; it is required for a
         transformer and refused for any other input. ``"blocks"`` gives one network per
-        MLP, so it is taken by :func:`modcore.spectral_cluster`,
-        :func:`modcore.ncut_significance` and :func:`modcore.ncut_curve`, not here.
+        MLP, so it is taken by the functions that return one result per MLP
+        (:func:`modcore.network.transformer.takes_view`), not here.
 
     Returns
     -------

@@ -10,20 +10,38 @@ output features) by the size of the maps between them. :mod:`.views` defines bot
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+import os
+from collections.abc import Callable
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
+from ...common.types import NetworkLike
 from ..checks import is_torch_module
 from ..network import Network
 from . import views
 from .stream import Transformer
 
-__all__ = ["VIEWS", "Transformer", "block_networks", "read", "view_network", "virtual_network"]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+__all__ = [
+    "VIEWS",
+    "Transformer",
+    "block_networks",
+    "read",
+    "takes_view",
+    "view_network",
+    "virtual_network",
+]
 
 VIEWS = ("blocks", "virtual")
 
 
 def read(model: Any) -> Transformer:
-    """A transformer model as modcore reads it (a :class:`Transformer` is returned as is).
+    """A transformer model as modcore reads it (a :class:`Transformer` is returned as is;
+    a path to a folder is a Hugging Face GPT-2 saved by ``save_pretrained``, read by
+    :func:`~modcore.network.transformer.read_gpt2.load_gpt2`).
 
     Raises
     ------
@@ -32,6 +50,16 @@ def read(model: Any) -> Transformer:
     """
     if isinstance(model, Transformer):
         return model
+    if isinstance(model, (str, os.PathLike)):
+        if not os.path.isdir(model):
+            raise ValueError(
+                f"{os.fsdecode(model)} is not a folder: a transformer is read from a model, "
+                "or from a Hugging Face GPT-2 folder (save_pretrained: config.json, "
+                "model.safetensors)"
+            )
+        from .read_gpt2 import load_gpt2
+
+        model = load_gpt2(model)
     from .intake import READ, read_transformer
 
     read_model = read_transformer(model) if is_torch_module(model) else None
@@ -106,23 +134,54 @@ def view_network(model: Any, view: str | None) -> Network | None:
         raise ValueError(
             f"{type(model).__name__} is a transformer, which has two unit graphs in modcore: "
             "pass view='blocks' (each MLP alone) or view='virtual' (the residual stream "
-            "contracted away) to spectral_cluster, ncut_significance or ncut_curve, or to any "
-            "function a network from modcore.network.transformer.block_networks(model) or "
-            "virtual_network(model); docs: Transformers"
+            "contracted away) to spectral_cluster, ncut_significance, ncut_curve, eigengap, "
+            "stability, sweep or nn.lesion_study, or give any function a network from "
+            "modcore.network.transformer.block_networks(model) or virtual_network(model); "
+            "docs: Transformers"
         )
     if view == "blocks":
         raise ValueError(
             "view='blocks' gives one network per MLP: use "
-            "modcore.network.transformer.block_networks(model), or spectral_cluster / "
-            "ncut_significance / ncut_curve with view='blocks'"
+            "modcore.network.transformer.block_networks(model), or spectral_cluster, "
+            "ncut_significance, ncut_curve, eigengap, stability or sweep with view='blocks'"
         )
     return views.virtual_network(read_model)
 
 
-def by_block(func: Any, options: dict) -> dict:
-    """``{MLP name: func(network, **options)}`` over the blocks view of
-    ``options["network"]``: what the public functions return for view='blocks'."""
-    options = dict(options)
-    model = options.pop("network")
-    options.pop("view")
-    return {name: func(net, **options) for name, net in block_networks(model).items()}
+class Viewed(Protocol[P, R]):
+    """A public function under :func:`takes_view`: ``view="blocks"`` gives ``{MLP name:
+    result}``, any other call the function's own result."""
+
+    @overload
+    def __call__(
+        self, network: NetworkLike, *, view: Literal["blocks"], **options: Any
+    ) -> dict[str, R]: ...
+
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+
+def takes_view(func: Callable[P, R]) -> Viewed[P, R]:
+    """Give ``func`` the blocks view: ``func(model, view="blocks", **options)`` is
+    ``{MLP name: func(network, **options)}`` over :func:`block_networks` ``(model)``.
+
+    ``func`` takes the network first and a keyword ``view``, which it hands to
+    :func:`modcore.network.convert.as_network` (the one network of ``view="virtual"``,
+    or the refusals); every other call goes to it unchanged.
+    """
+    signature = inspect.signature(func)
+    first = next(iter(signature.parameters))
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("view") != "blocks":
+            return func(*args, **kwargs)
+        try:
+            options = signature.bind(*args, **kwargs).arguments
+        except TypeError:  # the function's own message
+            return func(*args, **kwargs)
+        model = options.pop(first)
+        options["view"] = None
+        return {name: func(net, **options) for name, net in block_networks(model).items()}
+
+    return wrapper

@@ -91,7 +91,8 @@ lesions), :mod:`~modcore.nn.lesion.rules` (p-values, the paper's rule and
 types), :mod:`~modcore.nn.lesion.network_level`,
 :mod:`~modcore.nn.lesion.double` (pairs), :mod:`~modcore.nn.lesion.study`
 (:func:`lesion_study`), :mod:`~modcore.nn.lesion.results` (the result
-objects), :mod:`~modcore.nn.lesion.text` (tables) and
+objects), :mod:`~modcore.nn.lesion.text` (tables),
+:mod:`~modcore.nn.lesion.transformer` (a transformer's MLP neurons, under ``view=``) and
 :mod:`~modcore.report.lesion_plot` (figures; needs matplotlib).
 
 Examples

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ from ...common.types import ProgressLike
 from ..datasets import Dataset, examples_of
 from .masks import _apply_mask, _check_lesion, _hooks, _MaskState
 from .units import LesionUnits, lesion_units
+
+if TYPE_CHECKING:
+    from .transformer import TransformerUnits
 
 __all__ = ["lesion_accuracy"]
 
@@ -59,7 +62,7 @@ def _example(x: torch.Tensor) -> torch.Tensor:
     return x[:2] if len(x) > 1 else x.expand(2, *x.shape[1:])
 
 
-def _check_targets(y: torch.Tensor, units: LesionUnits) -> int:
+def _check_targets(y: torch.Tensor, units: LesionUnits | TransformerUnits) -> int:
     n_classes = units.n_outputs
     if int(y.min()) < 0 or int(y.max()) >= n_classes:
         raise ValueError(
@@ -161,6 +164,8 @@ def _per_class(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Ten
 @torch.no_grad()
 def _plain_counts(model, units, x, y, n_classes: int) -> np.ndarray:
     """Per-class correct counts of the intact model."""
+    if not isinstance(units, LesionUnits):  # a transformer's MLP neurons
+        return units.counts(model, x, y, [{}], n_classes, None)[0]
     device = next(model.parameters()).device
     step = max(1, _CHUNK_FLOATS // units.widest)
     counts = torch.zeros(1, n_classes, dtype=torch.int64, device=device)
@@ -176,6 +181,8 @@ def _plain_counts(model, units, x, y, n_classes: int) -> np.ndarray:
 def _evaluate(model, units, x, y, lesions: list, n_classes: int, reporter=None) -> np.ndarray:
     """Per-class correct counts (int64, shape (len(lesions), n_classes)) of checked
     lesions, batched by the set of groups they touch."""
+    if not isinstance(units, LesionUnits):  # a transformer's MLP neurons
+        return units.counts(model, x, y, lesions, n_classes, reporter)
     counts = np.zeros((len(lesions), n_classes), dtype=np.int64)
     batches: dict[tuple[int, ...], list[int]] = {}
     for i, lesion in enumerate(lesions):

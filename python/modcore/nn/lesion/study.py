@@ -19,6 +19,7 @@ from ...method.settings import ClusterSettings, takes_settings
 from ...method.significance import null_stats
 from ...network.checks import check_positive_int, check_seed
 from ...network.torch.trace import PRESETS, network_from_module
+from ...network.transformer import view_network
 from ..datasets import Dataset, examples_of
 from .double import PAIR_SETS, double_study
 from .evaluate import (
@@ -34,6 +35,8 @@ from .masks import MAX_RANDOM_LESIONS, _draw, sub_modules
 from .network_level import network_tests
 from .results import LesionStudy, SubModuleLesion
 from .rules import check_rule, count_p_value, paper_category
+from .transformer import TransformerUnits, transformer_units
+from .units import LesionUnits
 
 __all__ = ["ALPHA", "MIN_DROP", "lesion_study"]
 
@@ -62,6 +65,7 @@ def lesion_study(
     max_random_lesions: int | None = None,
     n_init: int = 10,
     n_jobs: int | None = None,
+    view: str | None = None,
 ) -> LesionStudy:
     """Lesion every sub-module of a trained network; then pairs of sub-modules.
 
@@ -133,6 +137,14 @@ def lesion_study(
         ``alpha / n_tested``, within that bound.
     n_jobs
         Threads of :func:`modcore.spectral_cluster`.
+    view : {"blocks", "virtual"} or None, default None
+        For a transformer (required there): the modules are those of
+        :func:`modcore.spectral_cluster` with this view (``clustering`` may be its
+        result, a Clustering or ``{MLP name: Clustering}``), and only their MLP neurons
+        are lesioned, by hooks where each MLP's output projection reads them
+        (:mod:`modcore.nn.lesion.transformer`; heads, tokens and logits are left out).
+        ``data`` is then ``(x, y)`` with a label per output position (the output, or
+        its ``.logits``, without its last dimension), negative where not scored.
 
     Returns
     -------
@@ -159,8 +171,12 @@ def lesion_study(
     started = time.perf_counter()
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    x, y = examples_of(data)
-    units = _units_for_data(model, x)
+    if view is None:
+        view_network(model, None)  # a transformer is refused, asking for a view
+        x, y = examples_of(data)
+        units: LesionUnits | TransformerUnits = _units_for_data(model, x)
+    else:
+        units, x, y = transformer_units(model, data, view)
     n_classes = _check_targets(y, units)
     r = check_positive_int(random_lesions, "random_lesions", maximum=MAX_RANDOM_LESIONS)
     rule = check_rule(rule)
@@ -180,8 +196,13 @@ def lesion_study(
     ncut = None
     if clustering is None:
         t = time.perf_counter()
-        network = network_from_module(model, example_input=_example(x), preset=preset)
-        clustering = spectral_cluster(network, settings=settings, seed=seed, n_jobs=n_jobs)
+        if view is None:
+            network = network_from_module(model, example_input=_example(x), preset=preset)
+            clustering = spectral_cluster(network, settings=settings, seed=seed, n_jobs=n_jobs)
+        else:
+            clustering = spectral_cluster(
+                model, settings=settings, seed=seed, n_jobs=n_jobs, view=view
+            )
         seconds["clustering"] = time.perf_counter() - t
     if isinstance(clustering, Clustering):
         ncut, n_clusters = clustering.ncut, clustering.n_clusters

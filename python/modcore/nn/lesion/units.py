@@ -109,15 +109,7 @@ class LesionUnits:
     def check_group(self, group: int | str) -> int:
         """The index of a lesionable group given by index or name."""
         last = len(self.names) - 1
-        if isinstance(group, str):
-            if group not in self.names:
-                raise ValueError(f"no group named {group!r}; the groups are {list(self.names)}")
-            group = self.names.index(group)
-        elif not isinstance(group, numbers.Integral) or isinstance(group, bool):
-            raise TypeError(
-                f"a lesion's layer must be an int (or a group name), got {type(group).__name__}"
-            )
-        group = int(group)
+        group = group_index(group, self.names)
         if group not in self.hidden:
             where = (
                 f"layers {self.hidden[0]}..{self.hidden[-1]}"
@@ -139,28 +131,9 @@ class LesionUnits:
         matched by name (groups it left out, e.g. with the ``"paper_cnn"``
         preset, get -1); otherwise ``labels`` must hold one array per group.
         """
-        names = None
-        if isinstance(labels, Clustering):
-            names = labels.group_names
-            labels = labels.labels
-        labels = [np.asarray(lab) for lab in labels]
-        if names is not None and set(names) <= set(self.names) and len(names) == len(labels):
-            full = [np.full(size, -1, dtype=np.int64) for size in self.sizes]
-            for name, lab in zip(names, labels):
-                full[self.names.index(name)] = lab
-            labels = full
-        if len(labels) != len(self.sizes):
-            raise ValueError(
-                f"labels has {len(labels)} layers but the network has {len(self.sizes)} "
-                f"(layer sizes {list(self.sizes)}, groups {list(self.names)})"
-            )
-        for g, (lab, size) in enumerate(zip(labels, self.sizes)):
-            if lab.shape != (size,) or not np.issubdtype(lab.dtype, np.integer):
-                raise ValueError(
-                    f"labels[{g}] must be {size} integers (layer {g}, {self.names[g]}, has "
-                    f"{size} {_UNIT_NOUN[self.kinds[g]]}), got {lab.dtype} of shape {lab.shape}"
-                )
-        return [lab.astype(np.int64) for lab in labels]
+        return check_group_labels(
+            labels, self.names, self.sizes, [self.noun(g) for g in range(len(self.names))]
+        )
 
     def __repr__(self) -> str:
         groups = ", ".join(
@@ -168,6 +141,48 @@ class LesionUnits:
             for g, (n, s) in enumerate(zip(self.names, self.sizes))
         )
         return f"LesionUnits([{groups}], * = lesionable)"
+
+
+def group_index(group: int | str, names) -> int:
+    """A group given by index or by name, as an int (a ValueError for an unknown name, a
+    TypeError for anything but an int or a str)."""
+    if isinstance(group, str):
+        if group not in names:
+            raise ValueError(f"no group named {group!r}; the groups are {list(names)}")
+        return list(names).index(group)
+    if not isinstance(group, numbers.Integral) or isinstance(group, bool):
+        raise TypeError(
+            f"a lesion's layer must be an int (or a group name), got {type(group).__name__}"
+        )
+    return int(group)
+
+
+def check_group_labels(labels, names, sizes, nouns) -> list:
+    """Labels of every group of ``names`` (``sizes`` units, called ``nouns``), checked: a
+    Clustering whose group names are among them is matched by name (the others get -1),
+    anything else must hold one integer array per group."""
+    matched = None
+    if isinstance(labels, Clustering):
+        matched = labels.group_names
+        labels = labels.labels
+    labels = [np.asarray(lab) for lab in labels]
+    if matched is not None and set(matched) <= set(names) and len(matched) == len(labels):
+        full = [np.full(size, -1, dtype=np.int64) for size in sizes]
+        for name, lab in zip(matched, labels):
+            full[names.index(name)] = lab
+        labels = full
+    if len(labels) != len(sizes):
+        raise ValueError(
+            f"labels has {len(labels)} layers but the network has {len(sizes)} "
+            f"(layer sizes {list(sizes)}, groups {list(names)})"
+        )
+    for g, (lab, size) in enumerate(zip(labels, sizes)):
+        if lab.shape != (size,) or not np.issubdtype(lab.dtype, np.integer):
+            raise ValueError(
+                f"labels[{g}] must be {size} integers (layer {g}, {names[g]}, has "
+                f"{size} {nouns[g]}), got {lab.dtype} of shape {lab.shape}"
+            )
+    return [lab.astype(np.int64) for lab in labels]
 
 
 def lesion_units(

@@ -1,6 +1,8 @@
 """Do modcore's modules of MLP neurons recover a task split planted in a transformer?
 
-    OMP_NUM_THREADS=1 python experiments/transformer_planted.py [--quick] [--out DIR]
+    OMP_NUM_THREADS=1 python -m modcore.experiments.transformer_planted [--quick] [--out DIR]
+
+(needs torch and transformers; results/transformer/ holds its committed run).
 
 The task is modular by construction: sequences ``[a, b, c, d]`` with a, b in 0..p-1 (tokens
 0..p-1) and c, d in 0..q-1 (tokens p..p+q-1); at position 1 the model predicts
@@ -10,13 +12,12 @@ pair (full batch, AdamW) at one thread. Each neuron is attributed to the task wh
 rises more when its activation is replaced by its mean over the data (neither, and left
 out, where both rises are below 1% of the largest rise). Then modcore clusters the trained
 model into k = 2 modules in both views (blocks: the MLP alone; virtual) and compares the
-neurons' modules with the attribution: NMI and ARI (``modcore.compare_partitions``), a
+neurons' modules with the attribution: NMI and ARI (:func:`modcore.compare_partitions`), a
 p-value from 1000 permutations of the attribution labels, and the same scores for the
 model before training and for 10 'layer'-shuffled networks of the trained graph.
 """
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -26,8 +27,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import modcore
-import modcore.network.transformer as mt
+from ..common.files import atomic_write, json_text, write_json
+from ..method.cluster import spectral_cluster
+from ..method.null import shuffled_network
+from ..method.stability import compare_partitions
+from ..network import transformer as mt
 
 P, Q = 13, 17
 
@@ -102,7 +106,7 @@ def accuracy(net, x, y1, y2):
 def attribution(net, x, y1, y2):
     """0 (a + b), 1 (c + d) or -1 (neither) per MLP neuron, by mean ablation."""
     with torch.no_grad():
-        acts = {}
+        acts: dict[str, torch.Tensor] = {}
         base = losses(net, x, y1, y2, lambda m, i, o: acts.setdefault("a", o))
         mean = acts["a"].mean(dim=(0, 1))
         rise = np.zeros((mean.numel(), 2))
@@ -123,7 +127,7 @@ def attribution(net, x, y1, y2):
 def agreement(labels, truth):
     """NMI and ARI over the neurons attributed to a task and placed in a module."""
     keep = (truth >= 0) & (labels >= 0)
-    agree = modcore.compare_partitions(labels[keep], truth[keep])
+    agree = compare_partitions(labels[keep], truth[keep])
     return agree.normalized_mutual_info, agree.adjusted_rand
 
 
@@ -168,14 +172,14 @@ def main():
         rng = np.random.default_rng(seed)
         for view in ("blocks", "virtual"):
             trained = _net_of(net, view)
-            shuffled = [modcore.shuffled_network(trained, seed=seed, index=i) for i in range(10)]
+            shuffled = [shuffled_network(trained, seed=seed, index=i) for i in range(10)]
             row = {"seed": seed, "view": view, "acc_ab": acc[0], "acc_cd": acc[1]}
             for name, graph in [("trained", trained), ("init", before[view])]:
-                lab = _neurons(modcore.spectral_cluster(graph, n_clusters=2, n_jobs=1), view)
+                lab = _neurons(spectral_cluster(graph, n_clusters=2, n_jobs=1), view)
                 row[f"{name}_nmi"], row[f"{name}_ari"], row[f"{name}_p"] = scores(lab, truth, rng)
             nmis = [
                 scores(
-                    _neurons(modcore.spectral_cluster(s, n_clusters=2, n_jobs=1), view),
+                    _neurons(spectral_cluster(s, n_clusters=2, n_jobs=1), view),
                     truth,
                     rng,
                     1,
@@ -187,11 +191,12 @@ def main():
                 float(np.max(nmis)),
             )
             rows.append(row)
-            log(json.dumps(row))
+            log(json_text(row, indent=None))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "planted.json").write_text(json.dumps(rows, indent=1))
-        (args.out / "planted_run.log").write_text("\n".join(lines) + "\n")
+        write_json(args.out / "planted.json", rows)
+        with atomic_write(args.out / "planted_run.log") as f:
+            f.write("\n".join(lines) + "\n")
         log(f"written to {args.out}")
 
 
