@@ -3,8 +3,11 @@ exactly one of two outcomes, the graph an oracle written here computes, or a Val
 naming an op. Never a third.
 
 The oracle shares no code with modcore: it runs the same op list on its own, with every
-Linear/Conv output replaced by a fresh variable and activations and dropout as the
-identity (modcore's documented convention: a path through an activation has gain 1),
+Linear/Conv output replaced by a fresh variable, activations and dropout as the
+identity (modcore's documented convention: a path through an activation has gain 1) and
+each scale (a BatchNorm's, a constant factor) by its magnitude (the convention again:
+paths add by absolute value, so one unit reaching one entry along paths of opposite signs
+gives |a| + |b|, not |a + b|; a BatchNorm's shift is kept),
 and reads the gain from each source unit to each input entry of every layer off the
 dense Jacobian of that parameter-free segment, summed over the unit's positions (the
 largest over random inputs where a pooling within channels, read as a max pool, makes it
@@ -24,7 +27,7 @@ import pytest
 torch = pytest.importorskip("torch")
 hypothesis = pytest.importorskip("hypothesis")
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -291,7 +294,14 @@ class Random(nn.Module):
                 h = out
                 layer += 1
             elif name == "bn":
-                h = self.bns[norm](h)
+                bn = self.bns[norm]
+                if oracle:  # its gain by magnitude, its shift kept (it can shut a max window)
+                    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                    shape = (1, -1) + (1,) * (h.dim() - 2)
+                    shift = bn.bias - bn.running_mean * scale
+                    h = h * scale.abs().reshape(shape) + shift.reshape(shape)
+                else:
+                    h = bn(h)
                 norm += 1
             elif name == "act":
                 if not oracle:
@@ -327,7 +337,7 @@ class Random(nn.Module):
             elif name == "index":
                 h = h[:, list(op[1])]
             elif name == "scale":
-                h = h * op[1]
+                h = h * (abs(op[1]) if oracle else op[1])
             elif name == "dropout":
                 h = F.dropout(h, 0.5, self.training)
         return h
@@ -441,6 +451,13 @@ def _grouped_l1(conv, w):
 
 @settings(settings.get_profile("reader"))
 @given(architectures(), st.integers(0, 2**16))
+# One input unit duplicated, two BatchNorms of opposite-signed scales on its copies, a max
+# over both: the oracle once took |a + b| here (found by this test in session 7).
+@example(
+    ((2,), [("index", (0, 0)), ("dropout",), ("bn", 2), ("bn", 2), ("fpool", "max", 2, 1, 0),
+            ("linear", 1, False), ("linear", 2, False)]),
+    54,
+)  # fmt: skip
 def test_a_random_architecture_is_read_right_or_refused_naming_an_op(arch, seed):
     start, ops = arch
     model = Random(start, ops, seed)
@@ -456,3 +473,31 @@ def test_a_random_architecture_is_read_right_or_refused_naming_an_op(arch, seed)
     assert set(got) == set(expected), (ops, sorted(got), sorted(expected))
     for key, block in expected.items():
         np.testing.assert_allclose(got[key], block, rtol=1e-7, atol=1e-9, err_msg=str((key, ops)))
+
+
+@pytest.mark.parametrize("pool", [F.avg_pool1d, F.max_pool1d])
+def test_paths_of_opposite_signs_from_one_unit_add_by_magnitude(pool):
+    """By hand (docs/torch_ops.rst: paths add by absolute value): x0 copied twice, the
+    copies scaled by a BatchNorm by 2 and by -0.5, pooled over features into one, then a
+    Linear of weight 3: the edge from x0 is 3 * (2 + 0.5) * g, g the pool's gain (1/2 for
+    the mean, 1 for the max), never 3 * |2 - 0.5| * g."""
+
+    class Copies(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(2, eps=0.0)
+            self.fc = nn.Linear(1, 1, bias=False)
+            with torch.no_grad():
+                self.bn.weight.copy_(torch.tensor([2.0, -0.5]))
+                self.bn.running_var.fill_(1.0)
+                self.fc.weight.fill_(3.0)
+            self.eval()
+
+        def forward(self, x):
+            h = self.bn(x[:, [0, 0]])
+            return self.fc(pool(h, 2))  # over the features of (batch, features)
+
+    net = Network.from_torch(Copies(), input_shape=(2,))
+    gain = 0.5 if pool is F.avg_pool1d else 1.0
+    block = dense_blocks(net, nonzero=True)[("input", "fc")]  # x1 reaches nothing
+    np.testing.assert_allclose(block, [[7.5 * gain], [0.0]])
