@@ -24,7 +24,7 @@ def add_sweep_parser(sub) -> None:
         type=Path,
         help="weight files (.pt/.pth, .safetensors, .npz) or directories of them",
     )
-    _add_analysis_options(s, shuffles=1000)
+    _add_analysis_options(s, shuffles=1000, choose_k=False)
     s.add_argument(
         "--out",
         type=_output_file,

@@ -10,6 +10,7 @@ output features) by the size of the maps between them. :mod:`.views` defines bot
 
 from __future__ import annotations
 
+import typing as _typing
 from typing import Any
 
 from ..checks import is_torch_module
@@ -126,3 +127,9 @@ def by_block(func: Any, options: dict) -> dict:
     model = options.pop("network")
     options.pop("view")
     return {name: func(net, **options) for name, net in block_networks(model).items()}
+
+
+if not _typing.TYPE_CHECKING:  # its modules as attributes, imported on first use
+    from ...common.lazy import submodule_getattr
+
+    __getattr__ = submodule_getattr(__name__)
