@@ -302,8 +302,28 @@ def _with_statistics(model):
     return model.eval()
 
 
+class _ResampleNet(torch.nn.Module):
+    """PReLU, a transposed convolution, zero padding, nearest upsampling, a BN after them."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.act = nn.PReLU(4)
+        self.up = nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 3, 3)
+        self.fc = nn.Linear(3 * 34 * 34, 2)
+
+    def forward(self, x):
+        h = self.bn(torch.nn.functional.pad(self.up(self.act(self.conv(x))), (1, 1, 1, 1)))
+        h = torch.nn.functional.interpolate(h, scale_factor=2.0)
+        return self.fc(self.conv2(h).flatten(1))
+
+
 _PROGRAMS = {"conv-bn": (_ConvBnNet, (1, 12, 12)), "bn-mlp": (_BnMlp, (12,))}
 _PROGRAMS["in-place"] = (_InPlaceNet, (3, 16, 16))
+_PROGRAMS["resample"] = (_ResampleNet, (2, 8, 8))
 
 
 @pytest.mark.parametrize("kind", sorted(_PROGRAMS))

@@ -68,6 +68,8 @@ ATEN_OPS: dict[Any, Callable[..., Any] | str] = {
     aten.dropout.default: F.dropout, aten.feature_dropout.default: F.dropout,
     aten.alpha_dropout.default: F.dropout, aten.feature_alpha_dropout.default: F.dropout,
     aten.softmax.int: torch.softmax, aten.log_softmax.int: torch.log_softmax,
+    aten.pad.default: F.pad, aten.upsample_nearest1d.vec: F.interpolate,
+    aten.upsample_nearest2d.vec: F.interpolate, aten.upsample_nearest3d.vec: F.interpolate,
 }
 # fmt: on
 # Ops whose torch twin takes fewer positional arguments of the same meaning (F.elu's third
@@ -102,8 +104,13 @@ _LAYERS = {
     aten.conv1d.padding: "conv",
     aten.conv2d.padding: "conv",
     aten.conv3d.padding: "conv",
+    aten.conv_transpose1d.default: "transposed",
+    aten.conv_transpose2d.input: "transposed",
+    aten.conv_transpose3d.input: "transposed",
+    aten.prelu.default: "prelu",
 }
 _CONV: dict[int, Any] = {3: nn.Conv1d, 4: nn.Conv2d, 5: nn.Conv3d}
+_CONV_T: dict[int, Any] = {3: nn.ConvTranspose1d, 4: nn.ConvTranspose2d, 5: nn.ConvTranspose3d}
 _BN: dict[int, Any] = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}
 # Members of an archive that hold no pickle (text, or raw tensor bytes a config names).
 _PLAIN = ("archive_format", "archive_version", "version", "byteorder", "serialization_id")
@@ -246,8 +253,9 @@ def _refused(node, why: str = "") -> ValueError:
     return ValueError(
         f"the exported program's node {node.name!r} is {node.op} {node.target}"
         f"{' ' + why if why else ''}, an op modcore cannot read (it reads the ATen ops of "
-        "Linear, convolution and BatchNorm layers, elementwise activations, dropout, pooling, "
-        "mean/sum over spatial dims, flatten/view/reshape/permute, add, mul and cat; "
+        "Linear, convolution, transposed convolution, BatchNorm and PReLU layers, elementwise "
+        "activations, dropout, pooling, padding, nearest upsampling, mean/sum over spatial "
+        "dims, flatten/view/reshape/permute, add, mul and cat; "
         "docs/torch_ops.rst lists them); pass the model itself (Network.from_torch) or its "
         "factory (modcore analyze --model)"
     )
@@ -312,7 +320,8 @@ def _batchnorm(original, node) -> tuple:
 
 
 def _layer(original, node) -> tuple:
-    """The nn.Linear or nn.Conv of an aten layer node, holding the program's weights."""
+    """The nn.Linear, nn.Conv, nn.ConvTranspose or nn.PReLU of an aten node, holding the
+    program's weights."""
     kwargs = _bound(node)
     weight_node, bias_node = kwargs["weight"], kwargs.get("bias")
     if getattr(weight_node, "op", None) != "get_attr" or (
@@ -324,8 +333,24 @@ def _layer(original, node) -> tuple:
         )
     weight = _attr(original, weight_node.target).detach()
     bias = _attr(original, bias_node.target).detach() if bias_node is not None else None
-    if _LAYERS[node.target] == "linear":
+    kind = _LAYERS[node.target]
+    if kind == "linear":
         layer: nn.Module = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    elif kind == "prelu":  # an activation holding its slopes
+        layer = nn.PReLU(weight.numel())
+    elif kind == "transposed":  # weight (in, out / groups, *kernel)
+        groups = int(kwargs.get("groups", 1))
+        layer = _CONV_T[weight.dim()](
+            weight.shape[0],
+            weight.shape[1] * groups,
+            tuple(weight.shape[2:]),
+            stride=kwargs.get("stride", 1),
+            padding=kwargs.get("padding", 0),
+            output_padding=kwargs.get("output_padding", 0),
+            groups=groups,
+            bias=bias is not None,
+            dilation=kwargs.get("dilation", 1),
+        )
     else:
         groups = int(kwargs.get("groups", 1))
         layer = _CONV[weight.dim()](
