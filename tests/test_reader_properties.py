@@ -74,7 +74,7 @@ def architectures(draw):
 
 def _layer_vec(draw, shape):
     out = draw(st.integers(1, 6))
-    return ("linear", out, draw(st.booleans())), "vec", [out]
+    return ("linear", out, draw(_BN_AFTER)), "vec", [out]
 
 
 def _conv(draw, shape):
@@ -89,7 +89,7 @@ def _conv(draw, shape):
     sizes = [(s + 2 * padding - dilation * (k - 1) - 1) // stride + 1 for s in shape[1:]]
     if min(sizes) < 1:
         return None
-    op = ("conv", n, c_in, c_out, k, stride, dilation, padding, groups, draw(st.booleans()))
+    op = ("conv", n, c_in, c_out, k, stride, dilation, padding, groups, draw(_BN_AFTER))
     return op, f"c{n}", [c_out, *sizes]
 
 
@@ -97,8 +97,14 @@ def _act(draw, shape):
     return ("act", draw(st.sampled_from(["relu", "gelu", "tanh"]))), _kind(shape), shape
 
 
+# A BatchNorm after a layer: none, one with affine weights, or one without (affine=False).
+_BN_AFTER = st.sampled_from([False, True, "plain"])
+
+
 def _bn(draw, shape):
-    return ("bn", shape[0]), _kind(shape), shape
+    if draw(st.booleans()):
+        return ("bn", shape[0]), _kind(shape), shape
+    return ("bn", shape[0], "plain"), _kind(shape), shape
 
 
 def _pool(draw, shape):
@@ -220,13 +226,15 @@ class Random(nn.Module):
                 p[torch.rand(p.shape, generator=gen) < 0.2] = 0  # pruned weights
         self.layers.append(module)
         rank = module.weight.dim()
-        self.after.append(self._norm(module.weight.shape[0], rank, gen) if bn else nn.Identity())
+        norm = self._norm(module.weight.shape[0], rank, gen, bn != "plain") if bn else None
+        self.after.append(norm or nn.Identity())
 
-    def _norm(self, n, rank, gen):
-        bn = nn.BatchNorm2d(n) if rank == 4 else nn.BatchNorm1d(n)
+    def _norm(self, n, rank, gen, affine=True):
+        bn = (nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d)(n, affine=affine)
         with torch.no_grad():
-            bn.weight.copy_(torch.randn(n, generator=gen))
-            bn.bias.copy_(torch.randn(n, generator=gen))
+            if affine:
+                bn.weight.copy_(torch.randn(n, generator=gen))
+                bn.bias.copy_(torch.randn(n, generator=gen))
             bn.running_mean.copy_(torch.randn(n, generator=gen))
             bn.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
         return bn
@@ -246,7 +254,7 @@ class Random(nn.Module):
                 (s + 2 * padding - dilation * (k - 1) - 1) // stride + 1 for s in shape[1:]
             ]
         if name == "bn":
-            self.bns.append(self._norm(shape[0], len(shape) + 1, gen))
+            self.bns.append(self._norm(shape[0], len(shape) + 1, gen, op[2:] != ("plain",)))
             return shape
         if name == "residual":
             self._residual_layer(shape, gen, op[1])
@@ -296,9 +304,8 @@ class Random(nn.Module):
             elif name == "bn":
                 bn = self.bns[norm]
                 if oracle:  # its gain by magnitude, its shift kept (it can shut a max window)
-                    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                    scale, shift = _bn_affine(bn)
                     shape = (1, -1) + (1,) * (h.dim() - 2)
-                    shift = bn.bias - bn.running_mean * scale
                     h = h * scale.abs().reshape(shape) + shift.reshape(shape)
                 else:
                     h = bn(h)
@@ -365,6 +372,15 @@ def _shape_after(op, shape):
 # -- the oracle ---------------------------------------------------------------------------
 
 
+def _bn_affine(bn):
+    """(scale, shift) of an eval-mode BatchNorm, written here from its definition."""
+    one = torch.ones_like(bn.running_var)
+    weight = bn.weight if bn.weight is not None else one
+    bias = bn.bias if bn.bias is not None else 0 * one
+    scale = weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bias - bn.running_mean * scale
+
+
 def oracle(model, start):
     """{(source, layer name): expected |edge| block} from Jacobians of each segment."""
     layers = list(model.layers)
@@ -411,7 +427,7 @@ def oracle(model, start):
         w = layer.weight.detach()
         bn = model.after[i]
         if not isinstance(bn, nn.Identity):  # folded: scales the layer's output units
-            scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+            scale = _bn_affine(bn)[0].detach()
             w = w * scale.reshape(-1, *[1] * (w.dim() - 1))
         for s in range(len(sources)):
             j = gains[i][s]  # (input entries of layer i..., source units)
