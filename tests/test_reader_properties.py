@@ -3,8 +3,11 @@ exactly one of two outcomes, the graph an oracle written here computes, or a Val
 naming an op. Never a third.
 
 The oracle shares no code with modcore: it runs the same op list on its own, with every
-Linear/Conv output replaced by a fresh variable and activations and dropout as the
-identity (modcore's documented convention: a path through an activation has gain 1),
+Linear/Conv output replaced by a fresh variable, activations and dropout as the
+identity (modcore's documented convention: a path through an activation has gain 1) and
+each scale (a BatchNorm's, a constant factor) by its magnitude (the convention again:
+paths add by absolute value, so one unit reaching one entry along paths of opposite signs
+gives |a| + |b|, not |a + b|; a BatchNorm's shift is kept),
 and reads the gain from each source unit to each input entry of every layer off the
 dense Jacobian of that parameter-free segment, summed over the unit's positions (the
 largest over random inputs where a pooling within channels, read as a max pool, makes it
@@ -24,7 +27,7 @@ import pytest
 torch = pytest.importorskip("torch")
 hypothesis = pytest.importorskip("hypothesis")
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -71,7 +74,7 @@ def architectures(draw):
 
 def _layer_vec(draw, shape):
     out = draw(st.integers(1, 6))
-    return ("linear", out, draw(st.booleans())), "vec", [out]
+    return ("linear", out, draw(_BN_AFTER)), "vec", [out]
 
 
 def _conv(draw, shape):
@@ -86,7 +89,7 @@ def _conv(draw, shape):
     sizes = [(s + 2 * padding - dilation * (k - 1) - 1) // stride + 1 for s in shape[1:]]
     if min(sizes) < 1:
         return None
-    op = ("conv", n, c_in, c_out, k, stride, dilation, padding, groups, draw(st.booleans()))
+    op = ("conv", n, c_in, c_out, k, stride, dilation, padding, groups, draw(_BN_AFTER))
     return op, f"c{n}", [c_out, *sizes]
 
 
@@ -94,8 +97,14 @@ def _act(draw, shape):
     return ("act", draw(st.sampled_from(["relu", "gelu", "tanh"]))), _kind(shape), shape
 
 
+# A BatchNorm after a layer: none, one with affine weights, or one without (affine=False).
+_BN_AFTER = st.sampled_from([False, True, "plain"])
+
+
 def _bn(draw, shape):
-    return ("bn", shape[0]), _kind(shape), shape
+    if draw(st.booleans()):
+        return ("bn", shape[0]), _kind(shape), shape
+    return ("bn", shape[0], "plain"), _kind(shape), shape
 
 
 def _pool(draw, shape):
@@ -217,13 +226,15 @@ class Random(nn.Module):
                 p[torch.rand(p.shape, generator=gen) < 0.2] = 0  # pruned weights
         self.layers.append(module)
         rank = module.weight.dim()
-        self.after.append(self._norm(module.weight.shape[0], rank, gen) if bn else nn.Identity())
+        norm = self._norm(module.weight.shape[0], rank, gen, bn != "plain") if bn else None
+        self.after.append(norm or nn.Identity())
 
-    def _norm(self, n, rank, gen):
-        bn = nn.BatchNorm2d(n) if rank == 4 else nn.BatchNorm1d(n)
+    def _norm(self, n, rank, gen, affine=True):
+        bn = (nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d)(n, affine=affine)
         with torch.no_grad():
-            bn.weight.copy_(torch.randn(n, generator=gen))
-            bn.bias.copy_(torch.randn(n, generator=gen))
+            if affine:
+                bn.weight.copy_(torch.randn(n, generator=gen))
+                bn.bias.copy_(torch.randn(n, generator=gen))
             bn.running_mean.copy_(torch.randn(n, generator=gen))
             bn.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
         return bn
@@ -243,7 +254,7 @@ class Random(nn.Module):
                 (s + 2 * padding - dilation * (k - 1) - 1) // stride + 1 for s in shape[1:]
             ]
         if name == "bn":
-            self.bns.append(self._norm(shape[0], len(shape) + 1, gen))
+            self.bns.append(self._norm(shape[0], len(shape) + 1, gen, op[2:] != ("plain",)))
             return shape
         if name == "residual":
             self._residual_layer(shape, gen, op[1])
@@ -291,7 +302,13 @@ class Random(nn.Module):
                 h = out
                 layer += 1
             elif name == "bn":
-                h = self.bns[norm](h)
+                bn = self.bns[norm]
+                if oracle:  # its gain by magnitude, its shift kept (it can shut a max window)
+                    scale, shift = _bn_affine(bn)
+                    shape = (1, -1) + (1,) * (h.dim() - 2)
+                    h = h * scale.abs().reshape(shape) + shift.reshape(shape)
+                else:
+                    h = bn(h)
                 norm += 1
             elif name == "act":
                 if not oracle:
@@ -327,7 +344,7 @@ class Random(nn.Module):
             elif name == "index":
                 h = h[:, list(op[1])]
             elif name == "scale":
-                h = h * op[1]
+                h = h * (abs(op[1]) if oracle else op[1])
             elif name == "dropout":
                 h = F.dropout(h, 0.5, self.training)
         return h
@@ -353,6 +370,15 @@ def _shape_after(op, shape):
 
 
 # -- the oracle ---------------------------------------------------------------------------
+
+
+def _bn_affine(bn):
+    """(scale, shift) of an eval-mode BatchNorm, written here from its definition."""
+    one = torch.ones_like(bn.running_var)
+    weight = bn.weight if bn.weight is not None else one
+    bias = bn.bias if bn.bias is not None else 0 * one
+    scale = weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bias - bn.running_mean * scale
 
 
 def oracle(model, start):
@@ -401,7 +427,7 @@ def oracle(model, start):
         w = layer.weight.detach()
         bn = model.after[i]
         if not isinstance(bn, nn.Identity):  # folded: scales the layer's output units
-            scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+            scale = _bn_affine(bn)[0].detach()
             w = w * scale.reshape(-1, *[1] * (w.dim() - 1))
         for s in range(len(sources)):
             j = gains[i][s]  # (input entries of layer i..., source units)
@@ -441,6 +467,13 @@ def _grouped_l1(conv, w):
 
 @settings(settings.get_profile("reader"))
 @given(architectures(), st.integers(0, 2**16))
+# One input unit duplicated, two BatchNorms of opposite-signed scales on its copies, a max
+# over both: the oracle once took |a + b| here (found by this test in session 7).
+@example(
+    ((2,), [("index", (0, 0)), ("dropout",), ("bn", 2), ("bn", 2), ("fpool", "max", 2, 1, 0),
+            ("linear", 1, False), ("linear", 2, False)]),
+    54,
+)  # fmt: skip
 def test_a_random_architecture_is_read_right_or_refused_naming_an_op(arch, seed):
     start, ops = arch
     model = Random(start, ops, seed)
@@ -456,3 +489,31 @@ def test_a_random_architecture_is_read_right_or_refused_naming_an_op(arch, seed)
     assert set(got) == set(expected), (ops, sorted(got), sorted(expected))
     for key, block in expected.items():
         np.testing.assert_allclose(got[key], block, rtol=1e-7, atol=1e-9, err_msg=str((key, ops)))
+
+
+@pytest.mark.parametrize("pool", [F.avg_pool1d, F.max_pool1d])
+def test_paths_of_opposite_signs_from_one_unit_add_by_magnitude(pool):
+    """By hand (docs/torch_ops.rst: paths add by absolute value): x0 copied twice, the
+    copies scaled by a BatchNorm by 2 and by -0.5, pooled over features into one, then a
+    Linear of weight 3: the edge from x0 is 3 * (2 + 0.5) * g, g the pool's gain (1/2 for
+    the mean, 1 for the max), never 3 * |2 - 0.5| * g."""
+
+    class Copies(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(2, eps=0.0)
+            self.fc = nn.Linear(1, 1, bias=False)
+            with torch.no_grad():
+                self.bn.weight.copy_(torch.tensor([2.0, -0.5]))
+                self.bn.running_var.fill_(1.0)
+                self.fc.weight.fill_(3.0)
+            self.eval()
+
+        def forward(self, x):
+            h = self.bn(x[:, [0, 0]])
+            return self.fc(pool(h, 2))  # over the features of (batch, features)
+
+    net = Network.from_torch(Copies(), input_shape=(2,))
+    gain = 0.5 if pool is F.avg_pool1d else 1.0
+    block = dense_blocks(net, nonzero=True)[("input", "fc")]  # x1 reaches nothing
+    np.testing.assert_allclose(block, [[7.5 * gain], [0.0]])

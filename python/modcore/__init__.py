@@ -57,3 +57,10 @@ __all__ = [
     "weights_from_module",
     "__version__",
 ]
+
+import typing as _typing
+
+if not _typing.TYPE_CHECKING:  # its modules as attributes, imported on first use
+    from .common.lazy import submodule_getattr
+
+    __getattr__ = submodule_getattr(__name__)

@@ -11,7 +11,7 @@ from ..common.files import write_json
 from ..method.significance import ncut_significance
 from ..network.torch import KERNEL_NORMS, PRESETS
 from ..network.transformer import VIEWS
-from ..report.verdict import ALPHA, k_choice, null_description, verdict, verdict_over_k
+from ..report.verdict import ALPHA, best_k_rule, k_choice, null_description, verdict, verdict_over_k
 from .model import MODEL_HELP, WEIGHTS_HELP, model_from_factory
 from .options import (
     UsageError,
@@ -59,20 +59,22 @@ def add_analyze_parser(sub) -> None:
         type=_shape,
         help="trace the model of a modcore checkpoint or of --model with inputs of this "
         "shape, without the batch dimension, e.g. 1,28,28 (for CNNs and residual nets; "
-        "a plain state dict holds no model: use --model)",
+        "a .pt2 program keeps the shape it was exported with; a plain state dict holds no "
+        "model: use --model)",
     )
     a.add_argument(
         "--kernel-norm",
         choices=KERNEL_NORMS,
         default="l1",
-        help="a checkpoint's conv edges: the l1 (default), l2 or max_column norm of each "
-        "kernel slice (max_column: the authors' 2021 code)",
+        help="the conv edges of a traced model (a checkpoint, a .pt2 program or --model): "
+        "the l1 (default), l2 or max_column norm of each kernel slice (max_column: the "
+        "authors' 2021 code)",
     )
     a.add_argument(
         "--preset",
         choices=tuple(PRESETS),
-        help="cluster a checkpoint's convolution channels only, as the 2021 paper (and "
-        "modcore lesion --preset)",
+        help="cluster a traced model's convolution channels only (a checkpoint, a .pt2 "
+        "program or --model), as the 2021 paper (and modcore lesion --preset)",
     )
     a.add_argument(
         "--report",
@@ -163,13 +165,22 @@ def _analyze_views(networks: dict, args, extra: dict, client=None) -> None:
 
 
 def _load_network(path: Path, input_shape=None, kernel_norm="l1", preset=None):
-    """The network in a weight file (a chain), or the traced model of a checkpoint (the
-    one kind of file that input_shape, kernel_norm and preset apply to)."""
-    from ..network.convert import as_network
+    """The network in a weight file (a chain), or the traced model of a checkpoint or a
+    torch.export program (the files that kernel_norm and preset apply to; input_shape,
+    to a checkpoint alone)."""
+    from ..network.convert import _exported_network, as_network
     from ..network.network import Network
 
     if not path.exists():
         raise UsageError(f"{path}: no such file")
+    if path.suffix.lower() == ".pt2":
+        if input_shape is not None:
+            raise UsageError(
+                f"--input-shape does not apply to {path}: a torch.export program runs on "
+                "the input shape it was exported with (export it again with an example "
+                "input of the shape you want)"
+            )
+        return _exported_network(path, None, kernel_norm=kernel_norm, preset=preset)
     if input_shape is None and kernel_norm == "l1" and preset is None:
         return as_network(path)
     from ..network.torch_files import MODEL_ROUTES, load_torch_file
@@ -222,11 +233,8 @@ def _choose_clusters(network, args, extra: dict):
                 f"{sig.modularity:7.4f}"
             )
         k = first.best_k
-        print(
-            f"details below for k = {k}, the lowest uncorrected p-value against the '{name}' "
-            "null (ties: lowest z, then smallest k); the verdict over k is corrected for "
-            "that choice"
-        )
+        rule = best_k_rule(name, first.p_value, first.z_score)
+        print(f"details below for k = {k}, {rule}; the verdict over k is corrected for that choice")
         return k, curves
     return args.n_clusters, None
 

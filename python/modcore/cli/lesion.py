@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.files import atomic_write, write_json
+from ..common.limits import MAX_RANDOM_LESIONS
 from ..common.markup import markdown_text
 from ..common.version import __version__
 from ..network.checks import check_n_jobs
@@ -18,6 +19,7 @@ from .options import (
     _add_k_option,
     _add_seed,
     _fraction,
+    _integer,
     _option,
     _output_dir,
     _output_file,
@@ -49,7 +51,7 @@ def add_lesion_parser(sub) -> None:
     _add_k_option(les)
     les.add_argument(
         "--random-lesions",
-        type=_COUNT,
+        type=_integer(1, MAX_RANDOM_LESIONS),
         default=50,
         help="random same-size lesions per sub-module (default 50; candidates for "
         "'important' get more, enough for the Bonferroni threshold)",

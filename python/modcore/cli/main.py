@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     lesion.add_lesion_parser(sub)
     reproduce.add_reproduce_parser(sub)
     functional.add_functional_parser(sub)
+    # Each subcommand's --help opens with what it does: its line in `modcore --help`.
+    for action in sub._choices_actions:
+        command = sub.choices[action.dest]
+        command.description = command.description or action.help
     return parser
 
 

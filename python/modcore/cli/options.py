@@ -127,20 +127,24 @@ def _option(p: argparse.ArgumentParser, flag: str, *old: str, **kwargs) -> None:
 
 
 def _add_analysis_options(
-    p: argparse.ArgumentParser, shuffles: int, default_shuffles=("layer",)
+    p: argparse.ArgumentParser, shuffles: int, default_shuffles=("layer",), *, choose_k=True
 ) -> None:
-    _option(
-        p,
-        "--n-clusters",
-        "--clusters",
-        type=_clusters,
-        default=ClusterSettings.default("n_clusters"),
-        help=f"number of modules k (default {ClusterSettings.default('n_clusters')}); "
-        "analyze also takes 'auto' (the "
-        "eigengap's suggestion, with the verdict at k - 1 and k + 1 too) and a range "
-        "such as 2:20 (the n-cut against its null at every k; the verdict is corrected "
-        "for choosing the best k)",
-    )
+    """The options of a clustering tested against its null; ``choose_k``: --n-clusters
+    also takes 'auto' and a range (analyze, demo), else one k (sweep)."""
+    if choose_k:
+        _option(
+            p,
+            "--n-clusters",
+            "--clusters",
+            type=_clusters,
+            default=ClusterSettings.default("n_clusters"),
+            help=f"number of modules k (default {ClusterSettings.default('n_clusters')}), "
+            "'auto' (the eigengap's suggestion, with the verdict at k - 1 and k + 1 too) "
+            "or a range such as 2:20 (the n-cut against its null at every k; the verdict "
+            "is corrected for choosing the best k)",
+        )
+    else:
+        _add_k_option(p)
     _option(
         p,
         "--n-shuffles",

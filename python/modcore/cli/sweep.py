@@ -26,7 +26,7 @@ def add_sweep_parser(sub) -> None:
         help="weight files (.pt/.pth, .safetensors, .npz) or directories of them; with "
         "--view, Hugging Face GPT-2 folders (save_pretrained: config.json, model.safetensors)",
     )
-    _add_analysis_options(s, shuffles=1000)
+    _add_analysis_options(s, shuffles=1000, choose_k=False)
     s.add_argument(
         "--view",
         choices=VIEWS,

@@ -12,6 +12,7 @@ from .options import (
     _fraction,
     _integer,
     _output_file,
+    _setting_int,
     _widths,
 )
 
@@ -147,7 +148,7 @@ def _add_modularity_terms(t) -> None:
     )
     t.add_argument(
         "--partition-clusters",
-        type=_COUNT,
+        type=_setting_int("n_clusters"),
         default=12,
         help="modules of the partition loss's clustering (default 12)",
     )

@@ -211,7 +211,12 @@ class ResultLog:
         self.path = Path(path)
         self.kind = LOG_SUFFIXES.get(self.path.suffix.lower())
         if self.kind is None:
-            raise ValueError(f"a {what} file must end in .csv or .jsonl, got {self.path.name!r}")
+            if self.path.is_dir():
+                raise ValueError(
+                    f"{str(path)!r} is a folder; expected a {what} file: a file name ending "
+                    f"in .csv or .jsonl (such as {str(self.path / 'results.jsonl')!r})"
+                )
+            raise ValueError(f"a {what} file must end in .csv or .jsonl, got {str(path)!r}")
         if self.kind == "csv" and columns is None:
             raise ValueError("a CSV result log needs its columns")
         self.check_row, self.columns, self.what, self.on_wait = check_row, columns, what, on_wait

@@ -122,9 +122,9 @@ def as_network(obj, *, input_shape=None, verify=None, view=None) -> Network:
     return Network.from_weights(obj)
 
 
-def _exported_network(path: Path, verify) -> Network:
+def _exported_network(path: Path, verify, **trace) -> Network:
     """A torch.export program's graph (a ``.pt2`` file), read by the tracer: its input
-    shape is the program's own."""
+    shape is the program's own; ``trace``: the tracer's kernel_norm and preset."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
@@ -135,7 +135,7 @@ def _exported_network(path: Path, verify) -> Network:
     from .torch.trace import network_from_module
 
     module, example = module_from_exported(load_exported(path))
-    return network_from_module(module, example_input=example, verify=verify)
+    return network_from_module(module, example_input=example, verify=verify, **trace)
 
 
 def _checkpoint_model(path):

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALPHA",
     "NULLS",
+    "best_k_rule",
     "k_choice",
     "k_range_text",
     "null_description",
@@ -199,12 +200,42 @@ def k_choice(results: Mapping[str, Any]) -> str:
     if curves:
         name, curve = next(iter(curves.items()))
         if curve["best_k"] == k:
+            rows = curve.get("per_k") or []
+            rule = best_k_rule(name, [r["p_value"] for r in rows], [r["z_score"] for r in rows])
             return (
-                f"k = {k} is the k of {k_range_text(curve['ks'])} with the lowest uncorrected "
-                f"p-value against the '{name}' null (ties: lowest z, then smallest k); "
+                f"k = {k} is the k of {k_range_text(curve['ks'])} with {rule}; "
                 "the verdict over k is corrected for that choice"
             )
     return f"k = {k} was given"
+
+
+def best_k_rule(name: str, p_values, z_scores) -> str:
+    """How :attr:`modcore.NcutCurve.best_k` chose among the ks, in words true of these
+    values: by p-value, ties by z where z is defined (it is not when the shuffles' n-cuts
+    do not spread, one shuffle among them), then by the smallest k.
+
+    Examples
+    --------
+    >>> best_k_rule("layer", [0.5, 0.5], [float("nan"), None])
+    "the smallest k: every k has the same uncorrected p-value against the 'layer' null and no z (its shuffles' n-cuts do not spread)"
+    """  # noqa: E501
+    # Values as computed, or as a results dict spells them (None, or "nan" as a string).
+    p = [float("nan") if v is None else float(v) for v in p_values]
+    undefined = all(v is None or float(v) != float(v) for v in z_scores)
+    if not undefined:
+        return (
+            f"the lowest uncorrected p-value against the '{name}' null (ties: lowest z, "
+            "then smallest k)"
+        )
+    if len(set(p)) <= 1:
+        return (
+            f"the smallest k: every k has the same uncorrected p-value against the '{name}' "
+            "null and no z (its shuffles' n-cuts do not spread)"
+        )
+    return (
+        f"the lowest uncorrected p-value against the '{name}' null (z is undefined at every "
+        "k, its shuffles' n-cuts not spreading; ties: smallest k)"
+    )
 
 
 def k_range_text(ks) -> str:

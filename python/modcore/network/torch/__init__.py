@@ -2,6 +2,8 @@
 check of the traced graph against the model. Needs the ``torch`` extra (its modules do;
 this one names, without importing torch, the choices the CLI offers)."""
 
+import typing as _typing
+
 # A conv channel is one unit, and two reductions make it so. They reduce different
 # things, hence two names: ``kernel_norm`` turns the kernel slice ``w[out, in]`` that
 # joins two channels (weights) into one edge weight (network_from_module); ``map_norm``
@@ -18,3 +20,8 @@ MAP_NORMS = ("l2", "mean_abs", "max_column", "spectral")
 # conv-to-conv adjacencies ``weights_[1:n_conv_layers]`` (clusterability_in_neural_networks,
 # src/spectral_cluster_model.py, shuffle_and_cluster).
 PRESETS = {"paper_cnn": {"include_input": False, "include_dense": False}}
+
+if not _typing.TYPE_CHECKING:  # its modules as attributes, imported on first use
+    from ...common.lazy import submodule_getattr
+
+    __getattr__ = submodule_getattr(__name__)

@@ -10,6 +10,7 @@ output features) by the size of the maps between them. :mod:`.views` defines bot
 
 from __future__ import annotations
 
+import typing as _typing
 import functools
 import inspect
 import os
@@ -185,3 +186,9 @@ def takes_view(func: Callable[P, R]) -> Viewed[P, R]:
         return {name: func(net, **options) for name, net in block_networks(model).items()}
 
     return wrapper
+
+
+if not _typing.TYPE_CHECKING:  # its modules as attributes, imported on first use
+    from ...common.lazy import submodule_getattr
+
+    __getattr__ = submodule_getattr(__name__)

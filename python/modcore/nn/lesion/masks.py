@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...common.limits import MAX_RANDOM_LESIONS
 from ...common.types import InputShape, SeedLike
 from ...method.cluster import Clustering
 from ...network.checks import check_positive_int, check_seed
@@ -25,10 +26,6 @@ from .results import SubModule
 from .units import LesionUnits, lesion_units
 
 __all__ = ["sub_modules", "random_lesions", "lesioned", "MAX_RANDOM_LESIONS"]
-
-# Most random lesions per sub-module: each is a forward pass over the test set,
-# and their draws are an (n, layer width) array.
-MAX_RANDOM_LESIONS = 100_000
 
 
 def _check_layer(layer, widths) -> int:
