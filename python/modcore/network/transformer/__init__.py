@@ -10,10 +10,10 @@ output features) by the size of the maps between them. :mod:`.views` defines bot
 
 from __future__ import annotations
 
-import typing as _typing
 import functools
 import inspect
 import os
+import typing as _typing
 from collections.abc import Callable
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
