@@ -3,13 +3,13 @@
 For each data set that is available, each seed and each condition (by default the
 2020 paper's four, {pruned 90 %, unpruned} x {dropout, none}; ``conditions`` names
 other trainings: clusterable init, L1, L2, the spectral regularizer, the partition
-loss, each pruned and unpruned, see :data:`~modcore.experiments.conditions.TRAININGS`), train the paper's network, cluster
-it (k = 12), test it against the "layer" and "layer_nonzero" shuffle nulls and
-cluster the same network as initialised (untrained). ``arch="mlp"`` is the 2020
-paper's MLP (dropout 0.5 after each hidden layer); ``arch="cnn"`` the 2021
-paper's small CNN (:class:`modcore.nn.CNN`; dropout 0.25 after each conv block
-and 0.5 after the dense layer), whose graph is its conv channels only, as the
-2021 paper clustered it (the tracer's ``preset="paper_cnn"``).
+loss, each pruned and unpruned, see :data:`~modcore.experiments.conditions.TRAININGS`),
+train the paper's network, cluster it (k = 12), test it against the "layer" and
+"layer_nonzero" shuffle nulls and cluster the same network as initialised
+(untrained). ``arch="mlp"`` is the 2020 paper's MLP (dropout 0.5 after each hidden
+layer); ``arch="cnn"`` the 2021 paper's small CNN (:class:`modcore.nn.CNN`; dropout
+0.25 after each conv block and 0.5 after the dense layer), whose graph is its conv
+channels only, as the 2021 paper clustered it (the tracer's ``preset="paper_cnn"``).
 
 Training products and analysis are kept apart. A training saves its state after
 every epoch in ``<out>/training/`` (:mod:`modcore.nn.train_state`) and resumes from
