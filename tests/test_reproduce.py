@@ -119,7 +119,7 @@ def test_resume_does_not_redo_finished_runs_or_epochs(tmp_path, monkeypatch, cap
     assert [r["condition"] for r in first] == ["unpruned, dropout"]
     printed = capsys.readouterr().out
     assert "stopping after 1 new runs" in printed
-    assert "line, dropout 0.5, seed 0: epoch 1/2" in printed
+    assert "line, dropout, seed 0: epoch 1/2" in printed
     assert [p.name for p in (out / "training").iterdir()] == ["line_dropout_seed0.pt"]
 
     table = rep.reproduce(out=out, **SMALL)
@@ -127,9 +127,9 @@ def test_resume_does_not_redo_finished_runs_or_epochs(tmp_path, monkeypatch, cap
     assert trainings == [True, True, True]
     printed = capsys.readouterr().out
     assert "1 of 4 runs already in" in printed
-    assert "line, dropout 0.5, seed 0: epoch 1/2" not in printed
-    assert "line, dropout 0.5, seed 0: epoch 2/2" in printed
-    assert "line, dropout 0.0, seed 0: epoch 1/2" in printed
+    assert "line, dropout, seed 0: epoch 1/2" not in printed
+    assert "line, dropout, seed 0: epoch 2/2" in printed
+    assert "line, plain, seed 0: epoch 1/2" in printed
     runs = runlog.read_runs(out / "runs.jsonl")
     assert len(runs) == 4
     assert runs[0] == first[0]  # the first run untouched (same finished_at, same numbers)
@@ -267,6 +267,7 @@ def test_settings_are_every_parameter_that_changes_a_run():
         "command",
         "device",
         "settings",  # its fields are the settings
+        "conditions",  # which runs; each run records its training's values (TRAININGS)
     }
     params = set(inspect.signature(rep.reproduce).parameters)
     assert params - other == set(conditions.SETTINGS)

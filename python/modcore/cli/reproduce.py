@@ -32,6 +32,15 @@ def add_reproduce_parser(sub) -> None:
         "channels (default mlp)",
     )
     r.add_argument(
+        "--conditions",
+        default=None,
+        help="comma-separated trainings, each giving an unpruned and a pruned condition: "
+        "dropout, plain, clusterable-init, l1, l2, spectral, partition (default "
+        "dropout,plain: the 2020 paper's four conditions; the others are the 2021 "
+        "paper's ways of promoting modularity and Golechha et al.'s partition loss, "
+        "with the settings listed in modcore.experiments.conditions.TRAININGS)",
+    )
+    r.add_argument(
         "--datasets",
         default=None,
         help="comma-separated, tried in order; absent ones are skipped "
@@ -126,7 +135,20 @@ def run_reproduce(args, extra: dict) -> None:
         datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
         if not datasets:
             raise UsageError("--datasets is empty")
+    conditions = None
+    if args.conditions is not None:
+        from ..experiments.conditions import TRAININGS
+
+        conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+        unknown = [c for c in conditions if c not in TRAININGS]
+        if unknown or not conditions:
+            raise UsageError(
+                f"--conditions: unknown {', '.join(unknown) or '(empty)'}; expected some of "
+                + ",".join(TRAININGS)
+            )
     if args.lesions:
+        if args.conditions is not None:
+            raise UsageError("--conditions does not apply to --lesions")
         if args.n_shuffles is not None:
             raise UsageError("--n-shuffles does not apply to --lesions")
         if args.arch != "mlp":
@@ -156,6 +178,7 @@ def run_reproduce(args, extra: dict) -> None:
     reproduce(
         datasets=datasets,
         arch=args.arch,
+        conditions=conditions,
         seeds=args.seeds,
         n_shuffles=args.n_shuffles,
         epochs=args.epochs,

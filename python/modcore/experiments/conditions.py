@@ -7,13 +7,93 @@ from __future__ import annotations
 
 from typing import Any
 
-#: name -> (pruned, dropout rate), in table order.
-CONDITIONS = {
-    "pruned, dropout": (True, 0.5),
-    "pruned": (True, 0.0),
-    "unpruned, dropout": (False, 0.5),
-    "unpruned": (False, 0.0),
+#: The ways a reproduction trains, by name (``modcore reproduce --conditions``): each one
+#: training gives an unpruned and a pruned network (two conditions). Values: the dropout
+#: rate and the terms of :func:`modcore.nn.paper_recipe` (``l1``, ``l2``, ``spectral``,
+#: ``partition`` as the fields of :class:`~modcore.nn.regularizers.Spectral` /
+#: :class:`~modcore.nn.regularizers.Partition`) and ``clusterable_init`` (the modules of
+#: :func:`modcore.nn.clusterable_init`). Every one but dropout trains without dropout,
+#: as the 2021 paper's variants did. The values, and where they come from:
+#:
+#: - ``l1``, ``l2``: 5e-5, the authors' ``l1reg_rate`` / ``l2reg_rate``
+#:   (dfilan/clusterability_in_neural_networks, ``src/train_nn.py``, ``general_config``;
+#:   their MLP's first layer took the L1 penalty in the L2 variant too, which is not
+#:   reproduced: here every layer gets the variant's penalty);
+#: - ``clusterable-init``: 10 modules, their ``init_modules=10`` (``shells/train_mlps.sh``);
+#: - ``spectral``: the sum of the 3 smallest non-trivial eigenvalues with weight
+#:   ``0.1 / 3`` on every step, their ``cluster_lambda = 0.1``, ``num_cluster_eigs = 3``
+#:   and loss ``(cluster_lambda / num_cluster_eigs) * sum`` (``src/train_nn.py``,
+#:   ``small_mlp_cluster_config``: they used it on a 64x3 MLP of 7x7 MNIST only, not on
+#:   the 784-256x4-10 MLP; modcore applies it to the paper's MLP);
+#: - ``partition``: weight 1 on the fraction of weight mass between the modules of a
+#:   k = 12 clustering refreshed every 100 steps: modcore's choice (Golechha et al.
+#:   2025 publish no value for this network).
+TRAININGS: dict[str, dict] = {
+    "dropout": {"dropout": 0.5},
+    "plain": {"dropout": 0.0},
+    "clusterable-init": {"dropout": 0.0, "clusterable_init": 10},
+    "l1": {"dropout": 0.0, "l1": 5e-5},
+    "l2": {"dropout": 0.0, "l2": 5e-5},
+    "spectral": {
+        "dropout": 0.0,
+        "spectral": {"strength": 0.1, "n_eigenvalues": 3, "every": 1, "kernel_norm": "l1"},
+    },
+    "partition": {
+        "dropout": 0.0,
+        "partition": {
+            "strength": 1.0,
+            "n_clusters": 12,
+            "refresh_every": 100,
+            "kernel_norm": "l1",
+        },
+    },
 }
+
+
+#: The trainings of the 2020 paper's table (``--conditions`` by default).
+DEFAULT_TRAININGS = ("dropout", "plain")
+
+
+def _name(pruned: bool, training: str) -> str:
+    # The paper's four keep their names ("pruned", "unpruned, dropout", ...).
+    state = "pruned" if pruned else "unpruned"
+    return state if training == "plain" else f"{state}, {training}"
+
+
+#: Every condition: name -> (pruned, training), pruned ones first, trainings in order.
+ALL_CONDITIONS: dict[str, tuple[bool, str]] = {
+    _name(pruned, training): (pruned, training)
+    for pruned in (True, False)
+    for training in TRAININGS
+}
+
+
+def conditions_of(trainings) -> dict:
+    """The conditions of ``trainings`` (names of :data:`TRAININGS`), in table order:
+    name -> (pruned, training)."""
+    trainings = list(trainings)
+    unknown = [t for t in trainings if t not in TRAININGS]
+    if unknown or not trainings:
+        raise ValueError(
+            f"unknown training(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"expected some of {', '.join(TRAININGS)}"
+        )
+    return {name: (pruned, t) for name, (pruned, t) in ALL_CONDITIONS.items() if t in trainings}
+
+
+#: The 2020 paper's four conditions: name -> (pruned, dropout rate), in table order.
+CONDITIONS = {
+    name: (pruned, TRAININGS[t]["dropout"])
+    for name, (pruned, t) in conditions_of(DEFAULT_TRAININGS).items()
+}
+
+
+def training_of(row: dict) -> str:
+    """The training of a run (a row or a checkpoint's metadata); runs written before
+    there were other trainings than the paper's are named by their dropout rate."""
+    if "condition" in row and row["condition"] in ALL_CONDITIONS:
+        return ALL_CONDITIONS[row["condition"]][1]
+    return "dropout" if row["dropout"] else "plain"
 
 
 NULLS = ("layer", "layer_nonzero")

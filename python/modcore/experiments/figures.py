@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..report.plot import new_figure
-from .conditions import CONDITIONS, NULLS, RULES, _by_rule
+from .conditions import ALL_CONDITIONS, NULLS, RULES, _by_rule
 
 __all__ = ["ncut_figure"]
 
@@ -36,14 +36,22 @@ def ncut_figure(runs):
     """
     runs = [_by_rule(r) for r in runs]
     names = list(dict.fromkeys(r["dataset"] for r in runs)) or ["(no runs)"]
-    fig = new_figure(max(6.0, 2.2 * len(CONDITIONS)) * len(RULES), 3.6 * len(names))
-    grid = fig.subplots(len(names), len(RULES), squeeze=False)
+    held = {r["condition"] for r in runs}
+    conditions = [c for c in ALL_CONDITIONS if c in held] or list(ALL_CONDITIONS)[:4]
+    # Many conditions: the rules' panels one above the other, so the figure stays readable.
+    stacked = len(conditions) > 4
+    across = 1 if stacked else len(RULES)
+    down = len(names) * (len(RULES) if stacked else 1)
+    fig = new_figure(max(6.0, (1.4 if stacked else 2.2) * len(conditions)) * across, 3.6 * down)
+    grid = fig.subplots(down, across, squeeze=False)
     offsets = {"layer": -0.18, "layer_nonzero": 0.18}
     panels = [
-        (grid[i, j], name, rule) for i, name in enumerate(names) for j, rule in enumerate(RULES)
+        (grid.flat[i * len(RULES) + j], name, rule)
+        for i, name in enumerate(names)
+        for j, rule in enumerate(RULES)
     ]
     for ax, name, rule in panels:
-        for x, cond in enumerate(CONDITIONS):
+        for x, cond in enumerate(conditions):
             group = [
                 r
                 for r in runs
@@ -87,8 +95,12 @@ def ncut_figure(runs):
                 ms=6,
                 zorder=3,
             )
-        ax.set_xticks(range(len(CONDITIONS)), list(CONDITIONS))
-        ax.set_xlim(-0.6, len(CONDITIONS) - 0.4)
+        ax.set_xticks(
+            range(len(conditions)),
+            conditions,
+            **({"rotation": 30, "ha": "right"} if len(conditions) > 4 else {}),
+        )
+        ax.set_xlim(-0.6, len(conditions) - 0.4)
         ax.set_ylabel("n-cut (lower = more modular)")
         clustered = any(f"{rule}_ncut" in r for r in runs if r["dataset"] == name)
         ax.set_title(

@@ -240,8 +240,7 @@ def _network(data, condition, seed, settings, out, show):
     """The checkpoint of ``modcore reproduce`` for this run, trained and saved if absent."""
     from ..nn import checkpoint
 
-    dropout = LESION_CONDITIONS[condition]
-    model = _model(data, settings, dropout, seed)
+    model = _model(data, settings, "dropout" if LESION_CONDITIONS[condition] else "plain", seed)
     slug = f"{data.name}_{condition.replace(', ', '_')}_seed{seed}"
     path = out / "checkpoints" / f"{slug}.pt"
     if path.exists():

@@ -1,13 +1,15 @@
 """Reproduce Filan et al.'s findings in one call: ``modcore reproduce``.
 
-For each data set that is available, each seed and each of four conditions
-({pruned 90 %, unpruned} x {dropout, none}), train the paper's network, cluster
-it (k = 12), test it against the "layer" and "layer_nonzero" shuffle nulls and
-cluster the same network as initialised (untrained). ``arch="mlp"`` is the 2020
-paper's MLP (dropout 0.5 after each hidden layer); ``arch="cnn"`` the 2021
-paper's small CNN (:class:`modcore.nn.CNN`; dropout 0.25 after each conv block
-and 0.5 after the dense layer), whose graph is its conv channels only, as the
-2021 paper clustered it (the tracer's ``preset="paper_cnn"``).
+For each data set that is available, each seed and each condition (by default the
+2020 paper's four, {pruned 90 %, unpruned} x {dropout, none}; ``conditions`` names
+other trainings: clusterable init, L1, L2, the spectral regularizer, the partition
+loss, each pruned and unpruned, see :data:`~modcore.experiments.conditions.TRAININGS`),
+train the paper's network, cluster it (k = 12), test it against the "layer" and
+"layer_nonzero" shuffle nulls and cluster the same network as initialised
+(untrained). ``arch="mlp"`` is the 2020 paper's MLP (dropout 0.5 after each hidden
+layer); ``arch="cnn"`` the 2021 paper's small CNN (:class:`modcore.nn.CNN`; dropout
+0.25 after each conv block and 0.5 after the dense layer), whose graph is its conv
+channels only, as the 2021 paper clustered it (the tracer's ``preset="paper_cnn"``).
 
 Training products and analysis are kept apart. A training saves its state after
 every epoch in ``<out>/training/`` (:mod:`modcore.nn.train_state`) and resumes from
@@ -48,15 +50,18 @@ from .conditions import (
     _SETTINGS_BEFORE,
     _UNPRUNED_BEFORE,
     ARCHS,
-    CONDITIONS,
     DEFAULT_DATASETS,
     DEFAULT_EPOCHS,
+    DEFAULT_TRAININGS,
     HIDDEN,
     KNOWN_DATASETS,
     QUICK,
     RULES,
     SETTINGS,
+    TRAININGS,
     UNPRUNED_FROM,
+    conditions_of,
+    training_of,
 )
 from .runlog import run_log, run_options
 from .runs import (
@@ -83,6 +88,7 @@ def reproduce(
     *,
     settings=None,
     arch="mlp",
+    conditions=None,
     seeds=None,
     n_shuffles=None,
     epochs=None,
@@ -120,6 +126,14 @@ def reproduce(
         Default: fashion, line, mnist, cifar10 (with ``quick``: line).
     arch : {"mlp", "cnn"}, default="mlp"
         The 2020 paper's MLP or the 2021 paper's CNN (see the module's docstring).
+    conditions : sequence of str, optional
+        The trainings to run, names of :data:`~modcore.experiments.conditions.TRAININGS`
+        (``"dropout"``, ``"plain"``, ``"clusterable-init"``, ``"l1"``, ``"l2"``,
+        ``"spectral"``, ``"partition"``), each giving an unpruned and a pruned
+        condition (``"unpruned, l1"``, ``"pruned, l1"``; the plain training's are
+        ``"unpruned"`` and ``"pruned"``). Default: ``("dropout", "plain")``, the 2020
+        paper's four conditions. Runs of other trainings in ``out`` are kept and left
+        out of the table.
     seeds : int, optional
         Runs per data set and condition, seeds 0 .. seeds-1 (default 5; quick: 1).
     n_shuffles : int, optional
@@ -186,6 +200,10 @@ def reproduce(
             )
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    if isinstance(conditions, str):
+        raise TypeError(f"conditions must be a sequence of training names, got {conditions!r}")
+    trainings = list(dict.fromkeys(DEFAULT_TRAININGS if conditions is None else conditions))
+    asked = conditions_of(trainings)
     # Checked once per rule; the settings the rules share are recorded once.
     solver = {rule: settings.replace(**labels) for rule, (_, labels) in RULES.items()}["authors"]
     device = check_device(device)
@@ -230,11 +248,12 @@ def reproduce(
     )
     with run_log(runs_path, "modcore reproduce runs", ours, theirs, say) as log:
         runs = log.rows
+        _check_trainings(runs, runs_path)
         done = {(r["dataset"], r["condition"], r["seed"]) for r in runs}
 
-        jobs = _trainings(available, seeds, done)
+        jobs = _trainings(available, seeds, done, asked)
         n_todo = sum(len(conds) for conds in jobs.values())
-        total = len(available) * len(CONDITIONS) * seeds
+        total = len(available) * len(asked) * seeds
         say(
             f"{total - n_todo} of {total} runs already in {runs_path}; {n_todo} to do "
             f"({len(jobs)} trainings)",
@@ -252,15 +271,14 @@ def reproduce(
                 raise _EnoughRuns
 
         try:
-            for (name, dropout, seed), conds in jobs.items():
+            for (name, training, seed), conds in jobs.items():
                 say(
-                    f"{name}, dropout {dropout}, seed {seed}: "
-                    f"{' and '.join(repr(c) for c in conds)} ...",
+                    f"{name}, {training}, seed {seed}: {' and '.join(repr(c) for c in conds)} ...",
                     flush=True,
                 )
                 _runs(
                     available[name],
-                    dropout,
+                    training,
                     seed,
                     conds,
                     run_settings,
@@ -283,12 +301,17 @@ def reproduce(
             )
             raise
 
-    wanted = [r for r in runs if r["dataset"] in available and r["seed"] < seeds]
-    table, figure = write_tables(out, wanted, seeds=seeds, say=say)
+    wanted = [
+        r
+        for r in runs
+        if r["dataset"] in available and r["seed"] < seeds and r["condition"] in asked
+    ]
+    table, figure = write_tables(out, wanted, seeds=seeds, say=say, conditions=list(asked))
     summary = {
         "command": command,
         "arguments": {
             "datasets": datasets,
+            "conditions": trainings,
             "seeds": seeds,
             "quick": quick,
             "data_dir": None if data_dir is None else str(data_dir),
@@ -300,6 +323,7 @@ def reproduce(
         },
         "versions": versions(),  # torch among them: check_device imported it
         "training": _TRAINING[arch],
+        "trainings": {t: TRAININGS[t] for t in trainings},
         "rules": {rule: what for rule, (what, _) in RULES.items()},
         "datasets": {name: available[name].source for name in available},
         "skipped": skipped,
@@ -340,9 +364,24 @@ def _seconds(runs) -> float:
     the unpruned run of the same seed share theirs)."""
     trainings: dict = {}
     for r in runs:
-        key = (r["dataset"], r["dropout"], r["seed"])
+        key = (r["dataset"], training_of(r), r["seed"])
         trainings[key] = max(trainings.get(key, 0.0), r["seconds_train"])
     return sum(trainings.values()) + sum(r["seconds_analysis"] for r in runs)
+
+
+def _check_trainings(runs, path) -> None:
+    """Refuse runs whose training (penalties, regularizers, initialisation) is not the
+    one :data:`TRAININGS` defines now for their condition: made with other values, they
+    are not mixed in. Runs written before trainings were recorded are the paper's."""
+    for r in runs:
+        name = training_of(r)
+        made = r.get("training", TRAININGS[name])
+        if made != TRAININGS[name]:
+            raise ValueError(
+                f"{path} holds a run of {r['dataset']}, {r['condition']}, seed {r['seed']} "
+                f"trained with {made}, and the {name!r} training is now {TRAININGS[name]}: "
+                "use another --out"
+            )
 
 
 # --- the results file ------------------------------------------------------------------

@@ -84,6 +84,9 @@ def run_schema(
         **_run(conditions, archs, arch_required=False),
         "pruned": Column("bool"),
         "dropout": Column("float", low=0, high=1),
+        # The training's penalties, regularizers and initialisation (conditions.TRAININGS);
+        # runs written before it was recorded are the 2020 paper's.
+        "training": Column("mapping", required=False),
         "n_shuffles": Column("int", low=1),
         "max_iter": Column("int", low=1, required=False),
         "tol": Column("float", low=0, required=False),

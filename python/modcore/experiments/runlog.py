@@ -7,12 +7,12 @@ from contextlib import contextmanager
 
 from ..common.files import ResultLog
 from ..network.checks import check_n_jobs, check_positive_int
-from .conditions import ARCHS, CONDITIONS, NULLS, RULES
+from .conditions import ALL_CONDITIONS, ARCHS, NULLS, RULES
 from .run_rows import run_schema
 
 __all__ = ["read_runs", "run_log", "run_options"]
 
-_SCHEMA = run_schema(CONDITIONS, NULLS, RULES, ARCHS)
+_SCHEMA = run_schema(ALL_CONDITIONS, NULLS, RULES, ARCHS)
 
 
 def run_options(seeds, quick, quick_values, max_runs, n_jobs, progress) -> tuple:

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 from ..method.settings import ClusterSettings
 from .conditions import (
     _SETTINGS_BEFORE,
-    CONDITIONS,
+    ALL_CONDITIONS,
     NULLS,
     RULES,
+    TRAININGS,
     UNPRUNED_FROM,
+    training_of,
 )
 from .runlog import _describe
 
@@ -57,29 +59,53 @@ def _load(name, data_dir, settings):
     )
 
 
-def _trainings(available, seeds, done) -> dict:
-    """``{(data set, dropout rate, seed): [conditions still to do]}``, in table order: one
-    training serves the pruned and the unpruned condition of a dropout rate and seed."""
+def _trainings(available, seeds, done, conditions) -> dict:
+    """``{(data set, training, seed): [conditions still to do]}``, in table order: one
+    training serves the pruned and the unpruned condition of a training and seed."""
     jobs: dict = {}
-    dropouts = list(dict.fromkeys(rate for _, rate in CONDITIONS.values()))
+    trainings = list(dict.fromkeys(t for _, t in conditions.values()))
     for name in available:
-        for dropout in dropouts:
+        for training in trainings:
             for seed in range(seeds):
-                for cond, (_, rate) in CONDITIONS.items():
-                    if rate == dropout and (name, cond, seed) not in done:
-                        jobs.setdefault((name, dropout, seed), []).append(cond)
+                for cond, (_, t) in conditions.items():
+                    if t == training and (name, cond, seed) not in done:
+                        jobs.setdefault((name, training, seed), []).append(cond)
     return jobs
 
 
+def _terms(training) -> dict:
+    """The keywords of :func:`modcore.nn.paper_recipe` that ``training`` sets."""
+    from ..nn.regularizers import Partition, Spectral
+
+    settings = TRAININGS[training]
+    terms: dict = {k: settings[k] for k in ("l1", "l2") if k in settings}
+    if "spectral" in settings:
+        terms["spectral"] = Spectral(**settings["spectral"])
+    if "partition" in settings:
+        terms["partition"] = Partition(**settings["partition"])
+    return terms
+
+
 def _train_model(
-    model, data, *, epochs, seed, prune, show, state=None, on_trained=None, on_epoch=None
+    model,
+    data,
+    *,
+    epochs,
+    seed,
+    prune,
+    show,
+    state=None,
+    on_trained=None,
+    on_epoch=None,
+    terms=None,
 ) -> dict:
     """Train ``model`` in place as the authors did: ``epochs`` plain, then, if ``prune``,
     ``epochs`` of pruning from there. ``{pruned: (model, history)}`` for the unpruned
     network (a copy taken after the plain phase, absent when the training resumed in its
     pruning phase) and, if ``prune``, the pruned one. ``state``: the training's state
     file (resumed from if it exists); ``on_trained(model, history)`` is called after the
-    plain phase of a pruned training. Its own function so tests can count trainings."""
+    plain phase of a pruned training; ``terms``: penalties and regularizers of both phases
+    (:func:`_terms`). Its own function so tests can count trainings."""
     from ..nn import CNN, RECIPES, paper_recipe, train
 
     if not prune:  # the plain phase alone: paper_recipe's first call of train
@@ -93,6 +119,7 @@ def _train_model(
             progress=show,
             state=state,
             on_epoch=on_epoch,
+            **(terms or {}),
         )
         return {False: (model, history)}
     stages = {}
@@ -112,26 +139,42 @@ def _train_model(
         on_trained=keep_unpruned,
         state=state,
         on_epoch=on_epoch,
+        **(terms or {}),
     )
     stages[True] = (model, history)
     return stages
 
 
-def _model(data, settings, dropout, seed):
-    """The untrained network of a run: the paper's MLP or CNN."""
+def _model(data, settings, training, seed):
+    """The untrained network of a run: the paper's MLP or CNN, as ``training`` initialises
+    it."""
     from ..nn import CNN, MLP
 
+    dropout = TRAININGS[training]["dropout"]
+    model: MLP | CNN
     if settings["arch"] == "mlp":
         widths = [data.n_features, *settings["hidden"], data.n_classes]
-        return MLP(widths, dropout=dropout, seed=seed)
-    rate = 0.25 if dropout else 0.0
-    return CNN(
-        data.input_shape,
-        n_classes=data.n_classes,
-        conv_dropout=rate,
-        dense_dropout=dropout,
-        seed=seed,
-    )
+        model = MLP(widths, dropout=dropout, seed=seed)
+    else:
+        rate = 0.25 if dropout else 0.0
+        model = CNN(
+            data.input_shape,
+            n_classes=data.n_classes,
+            conv_dropout=rate,
+            dense_dropout=dropout,
+            seed=seed,
+        )
+    return _initialised(model, training, seed)
+
+
+def _initialised(model, training, seed):
+    """``model`` (fresh) with the initialisation of ``training``."""
+    from ..nn import clusterable_init
+
+    modules = TRAININGS[training].get("clusterable_init")
+    if modules is not None:
+        clusterable_init(model, modules, seed=seed)
+    return model
 
 
 def _network(model):
@@ -154,16 +197,17 @@ def checkpoint_path(out, data_name, condition, seed) -> Path:
     return Path(out) / "checkpoints" / f"{data_name}_{condition.replace(', ', '_')}_seed{seed}.pt"
 
 
-def state_path(out, data_name, dropout, seed, *, prune) -> Path:
-    """The state file of the training of a data set, dropout rate and seed, between epochs
-    (one training of both phases, or of the plain phase alone when only it is wanted)."""
-    tag = "dropout" if dropout else "no-dropout"
+def state_path(out, data_name, training, seed, *, prune) -> Path:
+    """The state file of the training of a data set, training (:data:`TRAININGS`) and seed,
+    between epochs (one training of both phases, or of the plain phase alone when only it
+    is wanted)."""
+    tag = "no-dropout" if training == "plain" else training
     phases = "" if prune else "_plain"
     return Path(out) / "training" / f"{data_name}_{tag}_seed{seed}{phases}.pt"
 
 
-def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, show, emit):
-    """The rows of ``conditions`` (of one dropout rate), each passed to ``emit`` as soon as
+def _runs(data, training, seed, conditions, settings, out, n_jobs, device, say, show, emit):
+    """The rows of ``conditions`` (of one training), each passed to ``emit`` as soon as
     its network is saved: from the checkpoints already there, else from one training
     (resumed from its state file), which saves them. ``say``: epoch lines, or None."""
     from ..nn import checkpoint
@@ -180,10 +224,10 @@ def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, s
             todo.append(condition)
     if not todo:
         return
-    (unpruned,) = [c for c, (p, rate) in CONDITIONS.items() if not p and rate == dropout]
-    (pruned,) = [c for c, (p, rate) in CONDITIONS.items() if p and rate == dropout]
+    (unpruned,) = [c for c, (p, t) in ALL_CONDITIONS.items() if not p and t == training]
+    (pruned,) = [c for c, (p, t) in ALL_CONDITIONS.items() if p and t == training]
     prune = pruned in todo
-    state = state_path(out, data.name, dropout, seed, prune=prune)
+    state = state_path(out, data.name, training, seed, prune=prune)
     state.parent.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
@@ -201,7 +245,7 @@ def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, s
             return
         total = settings["epochs"] * (2 if prune else 1)
         say(
-            f"  {data.name}, dropout {dropout}, seed {seed}: epoch {len(history.loss)}/{total}: "
+            f"  {data.name}, {training}, seed {seed}: epoch {len(history.loss)}/{total}: "
             f"loss {history.loss[-1]:.4f}, batch acc {history.train_accuracy[-1]:.4f}, test "
             f"acc {history.test_accuracy[-1]:.4f}, sparsity {history.sparsity[-1]:.3f}, "
             f"{history.seconds[-1]:.0f} s; state in {state}",
@@ -209,7 +253,7 @@ def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, s
         )
 
     stages = _train_model(
-        _model(data, settings, dropout, seed).to(device),
+        _model(data, settings, training, seed).to(device),
         data,
         epochs=settings["epochs"],
         seed=seed,
@@ -218,6 +262,7 @@ def _runs(data, dropout, seed, conditions, settings, out, n_jobs, device, say, s
         state=state,
         on_trained=lambda model, history: finished(model, history, unpruned),
         on_epoch=epoch_line,
+        terms=_terms(training),
     )
     model, history = stages[True] if prune else stages[False]
     finished(model, history, pruned if prune else unpruned, last=True)
@@ -233,13 +278,17 @@ def _analyse(path, data, condition, seed, settings, n_jobs) -> dict:
 
     saved = record.load(path) if path.suffix == ".safetensors" else checkpoint.load(path)
     meta = saved.metadata
+    pruned, training = ALL_CONDITIONS[condition]
     made = {k: meta.get(k) for k in ("arch", "epochs", "data_source", "condition", "seed")}
+    # Checkpoints saved before trainings were recorded are the paper's (dropout or not).
+    made["training"] = meta.get("training", TRAININGS[training_of(meta)])
     wanted = {
         "arch": settings["arch"],
         "epochs": settings["epochs"],
         "data_source": data.source,
         "condition": condition,
         "seed": seed,
+        "training": TRAININGS[training],
     }
     if made != wanted:
         raise ValueError(
@@ -247,16 +296,18 @@ def _analyse(path, data, condition, seed, settings, n_jobs) -> dict:
             f"{_describe(wanted)}): use another --out"
         )
     history = meta["history"]
-    pruned, dropout = CONDITIONS[condition]
     t0 = time.perf_counter()
     network = _network(saved.model)
-    random_init = _network(type(saved.model)(**saved.config, seed=seed))
+    random_init = _network(
+        _initialised(type(saved.model)(**saved.config, seed=seed), training, seed)
+    )
     row = {
         "dataset": data.name,
         "condition": condition,
         "seed": seed,
         "pruned": pruned,
-        "dropout": dropout,
+        "dropout": TRAININGS[training]["dropout"],
+        "training": TRAININGS[training],
         **settings,
         "rules": rules_made(settings),
         "unpruned_from": UNPRUNED_FROM,
@@ -307,14 +358,15 @@ def checkpoint_meta(data, condition, seed, settings, history) -> dict:
     """The metadata saved with a reproduction's network (also by the lesion reproduction,
     which reads it back to check a checkpoint was trained with its settings): the run,
     and the training's per-epoch history."""
-    pruned, dropout = CONDITIONS[condition]
+    pruned, training = ALL_CONDITIONS[condition]
     return {
         "dataset": data.name,
         "data_source": data.source,
         "condition": condition,
         "seed": seed,
         "arch": settings["arch"],
-        "dropout": dropout,
+        "dropout": TRAININGS[training]["dropout"],
+        "training": TRAININGS[training],
         "sparsity": 0.9 if pruned else 0.0,
         "epochs": settings["epochs"],
         "trained_epochs": len(history.test_accuracy),

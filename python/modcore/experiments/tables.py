@@ -10,6 +10,7 @@ import numpy as np
 
 from ..common.files import atomic_write
 from .conditions import (
+    ALL_CONDITIONS,
     CONDITIONS,
     NULLS,
     RULES,
@@ -22,15 +23,15 @@ if TYPE_CHECKING:
 __all__ = ["aggregate", "table_columns", "to_markdown", "write_tables"]
 
 
-def write_tables(out, runs, *, seeds, say) -> tuple:
+def write_tables(out, runs, *, seeds, say, conditions=None) -> tuple:
     """Write ``table.csv``, ``table.md`` (saying whether it holds ``seeds`` seeds per
-    condition) and ``ncut.png`` (if matplotlib is there) of ``runs`` into ``out``:
-    ``(table, figure file name or None)``."""
+    condition of ``conditions``, default the paper's four) and ``ncut.png`` (if
+    matplotlib is there) of ``runs`` into ``out``: ``(table, figure file name or None)``."""
     table = aggregate(runs)
     with atomic_write(out / "table.csv", newline="") as f:
         table.to_csv(f, index=False)
     with atomic_write(out / "table.md") as f:
-        f.write(to_markdown(table, seeds=seeds) + "\n")
+        f.write(to_markdown(table, seeds=seeds, conditions=conditions) + "\n")
     say(f"table written to {out / 'table.csv'} and {out / 'table.md'}")
     try:
         from .figures import ncut_figure
@@ -80,7 +81,7 @@ def aggregate(runs) -> pandas.DataFrame:
     rows = []
     names = list(dict.fromkeys(r["dataset"] for r in runs))
     for name in names:
-        for cond in CONDITIONS:
+        for cond in ALL_CONDITIONS:
             group = [r for r in runs if r["dataset"] == name and r["condition"] == cond]
             if not group:
                 continue
@@ -98,10 +99,12 @@ def aggregate(runs) -> pandas.DataFrame:
     return pd.DataFrame(rows, columns=table_columns())
 
 
-def to_markdown(table, *, seeds=None) -> str:
+def to_markdown(table, *, seeds=None, conditions=None) -> str:
     """The table as Markdown, ``mean ± std`` over seeds: one table per label rule, each
     under a heading naming it (``#### authors: ...``). With ``seeds`` (the seeds asked
-    for), a table that holds fewer says so, with the seeds each condition holds."""
+    for), a table that holds fewer for a condition of ``conditions`` (default: the
+    paper's four) says so, with the seeds each condition holds."""
+    conditions = list(CONDITIONS if conditions is None else conditions)
 
     def pm(row, stem, digits):
         mean, std = row[f"{stem}_mean"], row[f"{stem}_std"]
@@ -114,10 +117,10 @@ def to_markdown(table, *, seeds=None) -> str:
     held = {(r["dataset"], r["condition"]): int(r["seeds"]) for _, r in table.iterrows()}
     names = list(dict.fromkeys(table["dataset"]))
     if seeds is not None and (
-        not names or any(held.get((n, c), 0) < seeds for n in names for c in CONDITIONS)
+        not names or any(held.get((n, c), 0) < seeds for n in names for c in conditions)
     ):
         counts = "; ".join(
-            f"{n}: " + ", ".join(f"{c} {held.get((n, c), 0)}" for c in CONDITIONS) for n in names
+            f"{n}: " + ", ".join(f"{c} {held.get((n, c), 0)}" for c in conditions) for n in names
         )
         parts.append(
             f"Partial: {seeds} seeds per condition asked for; seeds held: {counts or 'none'}."

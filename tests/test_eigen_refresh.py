@@ -1,0 +1,197 @@
+"""The spectral regularizer's refresh between steps (modcore.nn.eigen_refresh): the block
+operator against a dense normalized adjacency built here, refreshed eigenpairs against
+numpy's dense eigendecomposition and the full solve, gradients through the refresh
+against finite differences, and when the full solve is taken instead."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from modcore.nn import MLP, clusterable_init, load_dataset, train
+from modcore.nn.eigen_refresh import BlockOperator, refresh
+from modcore.nn.regularizers import Spectral, SpectralRegularizer, laplacian_eigenvalues
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+def _dense_n(sizes, pairs, blocks):
+    """Oracle: D^-1/2 A D^-1/2 as a dense matrix, units without edges left as zero rows."""
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    a = np.zeros((offsets[-1], offsets[-1]))
+    for (src, dst), b in zip(pairs, blocks):
+        a[offsets[src] : offsets[src + 1], offsets[dst] : offsets[dst + 1]] += b
+        a[offsets[dst] : offsets[dst + 1], offsets[src] : offsets[src + 1]] += b.T
+    d = a.sum(1)
+    s = np.where(d > 0, 1 / np.sqrt(np.where(d > 0, d, 1)), 0)
+    return s[:, None] * a * s[None, :]
+
+
+def _planted(sizes, modules, rng, strength=20.0):
+    """Blocks of a chain whose units fall into ``modules`` groups, edges inside a module
+    ``strength`` times heavier: well separated top eigenvalues."""
+    labels = [rng.integers(0, modules, n) for n in sizes]
+    blocks = []
+    for i in range(len(sizes) - 1):
+        b = rng.random((sizes[i], sizes[i + 1]))
+        b[labels[i][:, None] == labels[i + 1][None, :]] *= strength
+        blocks.append(b)
+    return [(i, i + 1) for i in range(len(sizes) - 1)], blocks
+
+
+def test_block_operator_is_the_normalized_adjacency():
+    rng = np.random.default_rng(0)
+    sizes = [7, 5, 4]
+    pairs, blocks = _planted(sizes, 2, rng)
+    blocks[0][3] = 0  # unit 3 of group 0 has no edges: a zero row
+    op = BlockOperator(sizes, pairs, blocks)
+    x = rng.standard_normal((16, 3))
+    np.testing.assert_allclose(op(x), _dense_n(sizes, pairs, blocks) @ x, atol=1e-12)
+    assert not op.live[3] and op.live.sum() == 15
+    # float32 blocks: the products in float32, the result float64, to float32's rounding
+    op32 = BlockOperator(sizes, pairs, [b.astype(np.float32) for b in blocks])
+    assert op32(x).dtype == np.float64
+    np.testing.assert_allclose(op32(x), op(x), atol=1e-5)
+
+
+def test_refresh_from_a_nearby_graph_reaches_the_dense_eigenpairs():
+    rng = np.random.default_rng(1)
+    sizes = [60, 40, 30]
+    pairs, blocks = _planted(sizes, 4, rng)
+    n = _dense_n(sizes, pairs, blocks)
+    values, vectors = np.linalg.eigh(n)
+    # The start: the top eigenvectors below the trivial one, of the graph before a step.
+    moved = [b * (1 + 0.05 * rng.random(b.shape)) for b in blocks]
+    start = np.linalg.eigh(_dense_n(sizes, pairs, moved))[1][:, ::-1][:, 1:7]
+    op = BlockOperator(sizes, pairs, blocks)
+    out = refresh(op, start, 3, tol=1e-9, max_iter=50)
+    assert out is not None
+    got, x, residuals, iterations = out
+    assert residuals[:3].max() <= 1e-9 and iterations > 0
+    np.testing.assert_allclose(got[:3], values[::-1][1:4], atol=1e-12)
+    np.testing.assert_allclose(x.T @ x, np.eye(6), atol=1e-12)
+    # The vectors span the same space as the dense eigenvectors (signs aside).
+    top = vectors[:, ::-1][:, 1:4]
+    np.testing.assert_allclose(np.abs(top.T @ x[:, :3]), np.eye(3), atol=1e-8)
+    # Too few iterations: None, for the caller's full solve.
+    assert refresh(op, start, 3, tol=1e-14, max_iter=1) is None
+
+
+def _planted_mlp(widths):
+    model = MLP(widths, seed=0).double()
+    clusterable_init(model, 4, seed=0)
+    return model
+
+
+def test_regularizer_refreshes_and_agrees_with_full_solves():
+    # 1094 units (refreshed) with planted modules (separated eigenvalues).
+    model = _planted_mlp([784, 200, 100, 10])
+    reg = SpectralRegularizer(model, n_eigenvalues=3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(6):
+        got = reg.eigenvalues().detach()
+        blocks = [(p, b.detach()) for p, b in reg.graph.blocks()]
+        exact = laplacian_eigenvalues(reg.sizes, blocks, 3, tol=1e-12)
+        # residual at most refresh_tol = 1e-4: within tol, and far closer past a gap
+        torch.testing.assert_close(got, exact, atol=1e-6, rtol=0)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1 + 0.02 * torch.rand(p.shape, generator=generator, dtype=p.dtype))
+    assert reg._solver.full == 1 and reg._solver.refreshed == 5
+    assert reg.warm_start.shape == (784 + 200 + 100 + 10, 3 + 1 + 3)
+
+
+def test_gradient_through_the_refresh_is_the_finite_difference():
+    model = _planted_mlp([784, 200, 100, 10])
+    reg = SpectralRegularizer(model, n_eigenvalues=3, refresh_tol=1e-10)
+    reg.eigenvalues()  # the first solve is full; the next ones are refreshed
+    model.zero_grad()
+    reg().backward()
+    assert reg._solver.refreshed == 1
+    rng = np.random.default_rng(3)
+    h = 1e-6
+    for name in ("0.weight", "2.weight", "4.weight"):
+        w = model.get_parameter(name)
+        for _ in range(4):
+            idx = tuple(int(rng.integers(0, s)) for s in w.shape)
+            with torch.no_grad():
+                w[idx] += h
+                up = reg().item()
+                w[idx] -= 2 * h
+                down = reg().item()
+                w[idx] += h
+            assert w.grad[idx].item() == pytest.approx((up - down) / (2 * h), abs=1e-7, rel=1e-4)
+    assert reg._solver.full == 1  # every finite difference was refreshed too
+
+
+def test_pruned_graphs_are_refreshed_in_one_piece_and_solved_in_full_in_two():
+    model = _planted_mlp([784, 200, 100, 10])
+    with torch.no_grad():
+        model[2].weight[model[2].weight.abs() < 0.02] = 0.0  # pruned, still in one piece
+    reg = SpectralRegularizer(model, n_eigenvalues=3)
+    reg.eigenvalues()
+    got = reg.eigenvalues().detach()
+    assert reg._solver.full == 1 and reg._solver.refreshed == 1
+    exact = laplacian_eigenvalues(
+        reg.sizes, [(p, b.detach()) for p, b in reg.graph.blocks()], 3, tol=1e-12
+    )
+    torch.testing.assert_close(got, exact, atol=1e-6, rtol=0)
+    with torch.no_grad():  # output unit 9 now joins only hidden unit 0, alone with it
+        model[4].weight[9] = 0.0
+        model[4].weight[9, 0] = 1.0
+        model[4].weight[:, 0] = 0.0
+        model[4].weight[9, 0] = 1.0
+        model[2].weight[0] = 0.0
+    reg.eigenvalues()
+    assert reg._solver.full == 2 and reg._solver.refreshed == 1
+
+
+def test_small_graphs_are_solved_in_full():
+    small = SpectralRegularizer(_planted_mlp([100, 50, 10]), n_eigenvalues=3)
+    small.eigenvalues()
+    small.eigenvalues()
+    assert small._solver.full == 2 and small._solver.refreshed == 0
+    never = SpectralRegularizer(_planted_mlp([784, 200, 100, 10]), refresh_tol=None)
+    never.eigenvalues()
+    never.eigenvalues()
+    assert never._solver.full == 2
+
+
+def test_refreshed_training_resumes_bitwise(tmp_path, monkeypatch):
+    import modcore.nn.regularizers as regularizers
+
+    refreshed = []
+
+    def counting(*args, **kw):
+        out = refresh(*args, **kw)
+        refreshed.append(out is not None)
+        return out
+
+    monkeypatch.setattr(regularizers, "refresh", counting)
+    ds = load_dataset("line", n_train=128, n_test=32, seed=0)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_one(history):
+        if len(history.loss) == 1:
+            raise Stop
+
+    settings = Spectral(strength=1.0, n_eigenvalues=2, every=1)
+    options = dict(epochs=2, batch_size=32, lr=1e-3, seed=0, progress=False, spectral=settings)
+    models = []
+    for _ in range(2):
+        model = MLP([784, 200, 100, 10], seed=0)
+        clusterable_init(model, 4, seed=0)
+        models.append(model)
+    whole, resumed = models
+    train(whole, ds, **options)
+    state = tmp_path / "s.pt"
+    with pytest.raises(Stop):
+        train(resumed, ds, state=state, on_epoch=stop_after_one, **options)
+    warm = torch.load(state, weights_only=True)["spectral_warm"]
+    assert warm.shape == (784 + 200 + 100 + 10, 2 + 1 + 3)
+    train(resumed, ds, state=state, **options)
+    for a, b in zip(whole.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert sum(refreshed) >= 10  # the steps were refreshed (4 a run: 1 full, then refreshes)
