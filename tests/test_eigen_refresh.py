@@ -158,7 +158,7 @@ def test_small_graphs_are_solved_in_full():
 
 
 def test_refreshed_training_resumes_bitwise(tmp_path, monkeypatch):
-    import modcore.nn.regularizers as regularizers
+    import modcore.nn.laplacian as laplacian
 
     refreshed = []
 
@@ -167,7 +167,7 @@ def test_refreshed_training_resumes_bitwise(tmp_path, monkeypatch):
         refreshed.append(out is not None)
         return out
 
-    monkeypatch.setattr(regularizers, "refresh", counting)
+    monkeypatch.setattr(laplacian, "refresh", counting)
     ds = load_dataset("line", n_train=128, n_test=32, seed=0)
 
     class Stop(Exception):

@@ -205,7 +205,7 @@ def test_warm_start_gives_the_cold_result():
     w1 = torch.rand(400, 100, dtype=torch.float64)
     w2 = torch.rand(100, 10, dtype=torch.float64)
     model_blocks = [((0, 1), w1), ((1, 2), w2)]
-    from modcore.nn.regularizers import _Solver
+    from modcore.nn.laplacian import _Solver
 
     solver = _Solver(sizes, [(0, 1), (1, 2)], 3, 1e-10, "auto")
     laplacian_eigenvalues(sizes, model_blocks, 3, solver=solver)

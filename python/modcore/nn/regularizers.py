@@ -5,22 +5,16 @@ mass between the modules of a fixed partition (Golechha et al. 2025)."""
 from __future__ import annotations
 
 import numbers
-import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from .._core import nontrivial_eigenpairs as core_nontrivial_eigenpairs
 from ..network.torch.trace import KERNEL_NORMS, network_from_module
 from ..network.torch.trace_walk import _kernel_norms
-from .eigen_refresh import BlockOperator, refresh
+from .laplacian import DegenerateEigenvalueWarning, _Solver, laplacian_eigenvalues
 from .models import weight_layers
-
-if TYPE_CHECKING:
-    from .._core import CoreBlock  # exists only in the stub
 
 __all__ = [
     "DegenerateEigenvalueWarning",
@@ -30,15 +24,6 @@ __all__ = [
     "SpectralRegularizer",
     "laplacian_eigenvalues",
 ]
-
-# The k-th and (k+1)-th eigenvalues closer than this are one repeated eigenvalue
-# for the warning (the solver's own eigenvalue error is far below).
-_DEGENERATE = 1e-8
-
-
-class DegenerateEigenvalueWarning(UserWarning):
-    """The last regularized eigenvalue is repeated past the cut-off: the sum is not
-    differentiable there and the gradient is a supergradient."""
 
 
 @dataclass(frozen=True)
@@ -115,238 +100,6 @@ def _check_settings(settings, counts) -> None:
         raise ValueError(f"kernel_norm must be one of {KERNEL_NORMS}, got {settings.kernel_norm!r}")
 
 
-class _Eigenvalues(torch.autograd.Function):
-    """Blocks ``|W|`` (n_src, n_dst) -> the k smallest non-trivial eigenvalues of the
-    normalized Laplacian of their graph, ascending; backward by dλ = uᵀ dL u."""
-
-    @staticmethod
-    def forward(ctx, solver, *blocks):
-        lam, y = solver.solve(blocks)
-        ctx.solver = solver
-        ctx.save_for_backward(torch.from_numpy(y), torch.from_numpy(lam), *blocks)
-        return torch.from_numpy(lam).to(blocks[0].device, blocks[0].dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        y, lam, *blocks = ctx.saved_tensors
-        return (None, *ctx.solver.block_gradients(blocks, y, lam, grad))
-
-
-# Graphs of at least this many units are refreshed between steps (eigen_refresh); smaller
-# ones are solved in full every time (the core's dense solve is exact and cheap there).
-_REFRESH_MIN_UNITS = 1000
-# Vectors tracked past the k + 1 solved for: they keep an eigenvalue that rises from
-# inside the spectrum in view of the refresh.
-_GUARDS = 3
-
-
-class _Solver:
-    """The graph's layout (group sizes, which groups each block joins) and the last
-    eigenvectors, from which the next solve starts.
-
-    Each solve gives the k + 1 smallest non-trivial eigenpairs (the (k+1)-th to see a
-    repeat at the cut-off). A graph of at least ``_REFRESH_MIN_UNITS`` units whose units
-    with edges form one connected piece (checked on every call: by the groups the blocks
-    join when every weight is positive, by connected components otherwise) is refreshed
-    by LOBPCG from the last vectors (:mod:`modcore.nn.eigen_refresh`) to residuals at most
-    ``refresh_tol``; otherwise, or when that does not converge in ``refresh_iter``
-    iterations, or when it cannot rule out a repeat at the cut-off, the core solves it
-    in full (Lanczos to ``tol``). The result depends only on the weights and on
-    :attr:`warm`, which a training state keeps."""
-
-    def __init__(self, sizes, pairs, k, tol, eigen_method, *, refresh_tol=1e-4, refresh_iter=12):
-        self.sizes = np.asarray(sizes, dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)])
-        self.pairs = pairs
-        self.k = k
-        self.tol = tol
-        self.eigen_method = eigen_method
-        self.refresh_tol = refresh_tol
-        self.refresh_iter = refresh_iter
-        self.warm: np.ndarray | None = None  # units (all groups, in order) x vectors
-        self.refreshed = 0  # solves done by the refresh, and in full
-        self.full = 0
-        self.eigenvalues: np.ndarray | None = None
-        self._joined = _joined_groups(len(self.sizes), pairs)
-        self._refreshable = refresh_tol is not None and int(self.sizes.sum()) >= _REFRESH_MIN_UNITS
-
-    def solve(self, blocks):
-        """``(eigenvalues (k,), y)``: ``y = D^-1/2 u`` of the k eigenvectors, one row per
-        unit of every group in order (rows of zeros for units without edges)."""
-        # float32 or float64 as the model's: both the core and the refresh take either
-        # (the refresh any memory order; the core gets C order in _full).
-        dense = [b.detach().cpu().numpy() for b in blocks]
-        op = BlockOperator(self.sizes, self.pairs, dense)
-        got = None
-        if self._refreshable and self.warm is not None and self._in_one_piece(dense, op):
-            got = self._refresh(op, self.warm)
-        if got is None:
-            got = self._full(dense)
-            self.full += 1
-        else:
-            self.refreshed += 1
-        lam, vectors = got
-        self.warm = vectors
-        self.eigenvalues = lam[: self.k].copy()  # float64, before the cast to the blocks
-        return lam[: self.k].copy(), vectors[:, : self.k] * op.scale[:, None]
-
-    def _in_one_piece(self, dense, op) -> bool:
-        """Whether the graph's units with edges form one connected piece (the refresh
-        projects out one trivial eigenvector). All blocks positive: when the groups the
-        blocks join do; otherwise (a pruned network) by its connected components."""
-        if all(b.min() > 0 for b in dense):
-            return self._joined
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
-        ends = [np.nonzero(b) for b in dense]
-        rows = np.concatenate([r + self.offsets[src] for (src, _), (r, _) in zip(self.pairs, ends)])
-        cols = np.concatenate([c + self.offsets[dst] for (_, dst), (_, c) in zip(self.pairs, ends)])
-        n = int(self.offsets[-1])
-        graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-        _, labels = connected_components(graph, directed=False)
-        return len(np.unique(labels[op.live])) == 1
-
-    def _refresh(self, op, warm):
-        if warm.shape[1] < self.k + 1 or warm.shape[0] != len(op.degree):
-            return None
-        out = refresh(op, warm, self.k, tol=self.refresh_tol, max_iter=self.refresh_iter)
-        if out is None:
-            return None
-        values, vectors, residuals, _ = out
-        lam = 1.0 - values
-        # The (k+1)-th need not have converged: unless its Ritz value is clear of the
-        # k-th by more than its residual (a margin, not a proof), the full solve decides
-        # whether the k-th repeats (and warns there).
-        if lam[self.k] - lam[self.k - 1] <= _DEGENERATE + residuals[self.k] + self.refresh_tol:
-            return None
-        return lam, vectors
-
-    def _full(self, dense):
-        core: list[CoreBlock] = [
-            (src, dst, b.shape[0], b.shape[1], False, np.ascontiguousarray(b), None, None)
-            for (src, dst), b in zip(self.pairs, dense)
-        ]
-        # One eigenvalue past the k wanted, to see a repeat at the cut-off, and guards
-        # for the refreshes that follow.
-        nev = self.k + 1 + (_GUARDS if self._refreshable else 0)
-        res = core_nontrivial_eigenpairs(self.sizes, core, nev, self.tol, self.eigen_method, None)
-        got = len(res["eigenvalues"])
-        if got < self.k:
-            raise ValueError(
-                f"the network's graph has {len(res['node_group'])} live units in "
-                f"{res['n_components']} connected components: room for {got} non-trivial "
-                f"eigenvalues, and {self.k} were asked for"
-            )
-        lam = 1.0 - res["eigenvalues"]
-        if got > self.k and lam[self.k] - lam[self.k - 1] <= _DEGENERATE:
-            warnings.warn(
-                f"eigenvalue {self.k} of the normalized Laplacian ({lam[self.k - 1]:.6g}) is "
-                f"repeated past the {self.k} regularized ones: their sum is not "
-                "differentiable here; the gradient is a supergradient from the eigenvectors "
-                "the solver chose in the repeated eigenspace",
-                DegenerateEigenvalueWarning,
-                stacklevel=5,
-            )
-        rows = self.offsets[np.asarray(res["node_group"], dtype=np.int64)] + np.asarray(
-            res["node_index"], dtype=np.int64
-        )
-        vectors = np.zeros((int(self.offsets[-1]), got))
-        vectors[rows] = res["eigenvectors"]
-        return lam, vectors
-
-    def block_gradients(self, blocks, y, lam, grad):
-        """dλ/dB for each block, contracted with ``grad``: for an edge (a, b) of weight
-        w, λ = 1 - μ with μ = yᵀ A y, y = D^-1/2 u, gives
-        dλ/dw = μ (y_a² + y_b²) - 2 y_a y_b (the degree terms are those of D^-1/2).
-        Computed on the CPU, as the solve, in the blocks' dtype."""
-        dtype = blocks[0].dtype
-        g = grad.detach().to("cpu", torch.float64)
-        y = y.to(dtype)
-        square = ((y * y) @ (g * (1.0 - lam)).to(dtype)).split(self.sizes.tolist())
-        scaled = (y * g.to(dtype)).split(self.sizes.tolist())
-        y = y.split(self.sizes.tolist())
-        out = []
-        for (src, dst), b in zip(self.pairs, blocks):
-            gb = torch.addmm(
-                square[src][:, None] + square[dst][None, :], scaled[src], y[dst].T, alpha=-2.0
-            )
-            out.append(gb.to(b.device))
-        return out
-
-
-def _joined_groups(n_groups, pairs) -> bool:
-    """Whether the groups that blocks touch form one connected piece (then a graph whose
-    blocks are all positive is connected)."""
-    touched = {g for pair in pairs for g in pair}
-    if not touched:
-        return False
-    seen, todo = set(), [next(iter(touched))]
-    while todo:
-        g = todo.pop()
-        if g in seen:
-            continue
-        seen.add(g)
-        todo += [b for a, b in pairs if a == g] + [a for a, b in pairs if b == g]
-    return seen == touched
-
-
-def laplacian_eigenvalues(
-    sizes,
-    blocks,
-    n_eigenvalues,
-    *,
-    tol: float = 1e-10,
-    eigen_method: str = "auto",
-    solver=None,
-):
-    """The ``n_eigenvalues`` smallest non-trivial eigenvalues of the normalized
-    Laplacian of a graph given by blocks of edge weights, differentiable.
-
-    Parameters
-    ----------
-    sizes : sequence of int
-        Units per group.
-    blocks : sequence of ((int, int), torch.Tensor)
-        ``((src, dst), B)``: ``B`` of shape ``(sizes[src], sizes[dst])`` holds the
-        non-negative weights of the edges between the two groups (``src != dst``).
-    n_eigenvalues : int
-    tol : float, default 1e-10
-        The eigensolver's relative residual tolerance.
-    eigen_method : str, default "auto"
-        As in :func:`modcore.spectral_cluster`.
-    solver : optional
-        Internal: a warm-started solver kept between calls (used by
-        :class:`SpectralRegularizer`).
-
-    Returns
-    -------
-    torch.Tensor
-        Shape ``(n_eigenvalues,)``, ascending. The trivial eigenvalues are the
-        zeros of the connected components (units without edges are dropped); the
-        next ones are returned. Gradients flow to the blocks by dλ = uᵀ dL u. The
-        gradient of a sum over a whole group of repeated eigenvalues does not depend
-        on the eigenvectors chosen; that of a single one of them, or of a sum that
-        cuts a group (a :class:`DegenerateEigenvalueWarning` at the k-th), does: it is
-        then a supergradient of the sum (the sum of the smallest eigenvalues is
-        concave in the Laplacian), finite, and without a warm start the same for the
-        same graph.
-    """
-    pairs = [tuple(int(v) for v in p) for p, _ in blocks]
-    tensors = [b for _, b in blocks]
-    for (src, dst), b in zip(pairs, tensors):
-        if src == dst:
-            raise ValueError(f"a block joins group {src} to itself; the regularizer takes none")
-        if tuple(b.shape) != (int(sizes[src]), int(sizes[dst])):
-            raise ValueError(
-                f"block {src}->{dst} has shape {tuple(b.shape)}, expected "
-                f"({int(sizes[src])}, {int(sizes[dst])})"
-            )
-    if solver is None:
-        solver = _Solver(sizes, pairs, int(n_eigenvalues), tol, eigen_method)
-    return _Eigenvalues.apply(solver, *tensors)
-
-
 class SpectralRegularizer:
     """The sum of the ``n_eigenvalues`` smallest non-trivial eigenvalues of the
     normalized Laplacian of a model's ``|W|`` graph, as a differentiable term.
@@ -374,7 +127,7 @@ class SpectralRegularizer:
     products in float32; ``benchmarks/README.md``, the regularizer's section).
 
     The graph is the one modcore reads from the model
-    (:func:`~modcore.nn.trace.network_from_module`, traced once here); every
+    (:func:`~modcore.network.torch.trace.network_from_module`, traced once here); every
     block must be a function of one layer's weight that this class recomputes
     differentiably, checked against the reader's block:
     ``|W|`` of a Linear layer, a convolution's kernel norms, or a Linear layer
