@@ -1,4 +1,3 @@
-# Long (600 lines): every data set behind load_dataset; its synthetic sets could go apart.
 """Data sets as in-memory float tensors: inputs scaled to [0, 1], flat or as images.
 
 Real data sets are read from files already on disk (nothing is downloaded);
@@ -7,12 +6,8 @@ synthetic ones are generated in code, deterministically from ``seed``.
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
-import pickle
-import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +17,18 @@ import torch
 
 from ..common.types import PathLike
 from ..network.checks import check_positive_int
+from .data_files import cifar_inputs, read_cifar_batch, read_idx
+from .synthetic_data import (
+    PAIRS_TEST_STREAM,
+    PAIRS_TRAIN_STREAM,
+    SYNTHETIC_SIZES,
+    TEST_STREAM,
+    TRAIN_STREAM,
+    bands_images,
+    generated,
+    line_arrays,
+    pair_halves,
+)
 
 __all__ = [
     "Dataset",
@@ -44,15 +51,8 @@ _IDX_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
-_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 _HALF_SOURCES = ("line", "mnist", "fashion")
-# The "bands" set's five bands of columns: 6, 6, 6, 5 and 5 wide.
-_BAND_EDGES = (0, 6, 12, 18, 23, 28)
-_SYNTHETIC_SIZES = (60000, 10000)
-# Independent random streams per use, so that e.g. the test set does not change
-# with n_train: np.random.default_rng([seed, stream]).
-_TRAIN, _TEST, _PAIRS_TRAIN, _PAIRS_TEST = 0, 1, 2, 3
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -275,9 +275,9 @@ def load_dataset(
             )
         arrays, source = _halves(parts[1], parts[2], data_dir, seed, n_train, n_test)
     elif key == "line":
-        arrays, source = _line(seed, n_train, n_test), f"generated (line, seed {seed})"
+        arrays, source = line_arrays(seed, n_train, n_test), f"generated (line, seed {seed})"
     elif key == "bands":
-        arrays = _generated(_bands_images, seed, n_train, n_test)
+        arrays = generated(bands_images, seed, n_train, n_test)
         source = f"generated (bands, seed {seed})"
     elif key in ("mnist", "fashion", "cifar10", "cifar10-rgb"):
         arrays, source = _real(key, data_dir)
@@ -296,60 +296,6 @@ def load_dataset(
     )
 
 
-def read_idx(path: PathLike) -> np.ndarray:
-    """Read an IDX file (the MNIST format), gzip-compressed or raw.
-
-    Compression is detected from the file's first bytes, not its name.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    numpy.ndarray
-        The array with the shape and type the header gives, in native byte order.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    ValueError
-        If the file is not valid gzip, not IDX, or its size does not match its
-        header (truncated or trailing bytes); the message names the file.
-    """
-    path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"{path}: corrupt gzip data ({exc})") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(
-            f"{path}: not an IDX file "
-            f"(expected magic bytes 00 00 <type> <ndim>, got {raw[:4].hex(' ')})"
-        )
-    code, ndim = raw[2], raw[3]
-    if code not in _IDX_DTYPES:
-        raise ValueError(f"{path}: unknown IDX element type 0x{code:02x}")
-    if ndim == 0:
-        raise ValueError(f"{path}: IDX header declares 0 dimensions")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, need {header})")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = np.dtype(_IDX_DTYPES[code])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        problem = "truncated" if len(raw) < expected else "trailing bytes"
-        raise ValueError(
-            f"{path}: {problem}: header declares shape {shape} of {dtype.name} "
-            f"({expected} bytes in all) but the data holds {len(raw)} bytes"
-        )
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
-
-
 def _as_inputs(x: np.ndarray, flatten: bool) -> torch.Tensor:
     """Images ``(n, h, w)`` (one channel) or ``(n, c, h, w)`` as flat or image-shaped inputs."""
     if flatten:
@@ -359,83 +305,32 @@ def _as_inputs(x: np.ndarray, flatten: bool) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
-def _line(seed, n_train, n_test):
-    return _generated(_line_images, seed, n_train, n_test)
-
-
-def _generated(images, seed, n_train, n_test):
-    """Training and test arrays from ``images(n, rng)``, each split on its own stream."""
-    n_train, n_test = n_train or _SYNTHETIC_SIZES[0], n_test or _SYNTHETIC_SIZES[1]
-    x_train, y_train = images(n_train, np.random.default_rng([seed, _TRAIN]))
-    x_test, y_test = images(n_test, np.random.default_rng([seed, _TEST]))
-    return x_train, y_train, x_test, y_test
-
-
-def _bands_images(n: int, rng: np.random.Generator):
-    # One row of draws per image (band, line count, column ranks), so the first k
-    # images do not depend on n.
-    widths = np.diff(_BAND_EDGES)
-    draws = rng.random((n, 2 + widths.max()))
-    band = (draws[:, 0] * len(widths)).astype(np.int64)
-    n_lines = (draws[:, 1] * 2).astype(np.int64) + 1
-    images = np.zeros((n, 28, 28), np.float32)
-    for b, (start, width) in enumerate(zip(_BAND_EDGES, widths)):
-        rows = np.flatnonzero(band == b)
-        # As in _line_images: the columns ranked below n_lines are n_lines distinct ones.
-        lit = draws[rows, 2 : 2 + width].argsort(axis=1) < n_lines[rows, None]
-        images[rows, :, start : start + width] = lit[:, None, :]
-    return images, 2 * band + n_lines - 1
-
-
-def _line_images(n: int, rng: np.random.Generator):
-    # One row of draws per image, so the first k images do not depend on n.
-    draws = rng.random((n, 29))
-    n_lines = (draws[:, 0] * 10).astype(np.int64) + 1
-    # Ranks of a random permutation per image: the columns ranked below n_lines
-    # are n_lines distinct columns drawn uniformly.
-    lit = draws[:, 1:].argsort(axis=1) < n_lines[:, None]
-    images = np.broadcast_to(lit[:, None, :], (n, 28, 28)).astype(np.float32)
-    return images, n_lines - 1
-
-
 def _halves(a, b, data_dir, seed, n_train, n_test):
-    n_train, n_test = n_train or _SYNTHETIC_SIZES[0], n_test or _SYNTHETIC_SIZES[1]
+    n_train, n_test = n_train or SYNTHETIC_SIZES[0], n_test or SYNTHETIC_SIZES[1]
     sources = {}
     for part in dict.fromkeys((a, b)):
         if part == "line":
-            sources[part] = _line(seed, n_train, n_test), f"line (generated, seed {seed})"
+            sources[part] = line_arrays(seed, n_train, n_test), f"line (generated, seed {seed})"
         else:
             arrays, where = _real(part, data_dir)
             sources[part] = arrays, f"{part} ({where})"
     (xa, ya, xa_test, ya_test), (xb, yb, xb_test, yb_test) = sources[a][0], sources[b][0]
-    x_train, y_train = _pair(xa, ya, xb, yb, n_train, np.random.default_rng([seed, _PAIRS_TRAIN]))
-    x_test, y_test = _pair(
-        xa_test, ya_test, xb_test, yb_test, n_test, np.random.default_rng([seed, _PAIRS_TEST])
+    x_train, y_train = pair_halves(
+        xa, ya, xb, yb, n_train, np.random.default_rng([seed, PAIRS_TRAIN_STREAM])
+    )
+    x_test, y_test = pair_halves(
+        xa_test, ya_test, xb_test, yb_test, n_test, np.random.default_rng([seed, PAIRS_TEST_STREAM])
     )
     described = " and ".join(source for _, source in sources.values())
     return (x_train, y_train, x_test, y_test), f"halves of {described}, pairs seed {seed}"
 
 
-def _pair(xa, ya, xb, yb, n, rng):
-    if xa.shape[1:] != (28, 28) or xb.shape[1:] != (28, 28):
-        raise ValueError(
-            f"halves need 28x28 images on both sides, got {xa.shape[1:]} and {xb.shape[1:]}"
-        )
-    ia = rng.integers(0, len(xa), size=n)
-    ib = rng.integers(0, len(xb), size=n)
-    left, right = _squeeze_columns(xa[ia]), _squeeze_columns(xb[ib])
-    return np.concatenate([left, right], axis=2), (ya[ia] + yb[ib]) % 10
-
-
-def _squeeze_columns(images: np.ndarray) -> np.ndarray:
-    n, height, width = images.shape
-    return images.reshape(n, height, width // 2, 2).mean(axis=3, dtype=np.float32)
-
-
 def _subset(arrays, seed, n_train, n_test, name):
     x_train, y_train, x_test, y_test = arrays
-    x_train, y_train = _random_rows(x_train, y_train, n_train, seed, _TRAIN, f"{name} n_train")
-    x_test, y_test = _random_rows(x_test, y_test, n_test, seed, _TEST, f"{name} n_test")
+    x_train, y_train = _random_rows(
+        x_train, y_train, n_train, seed, TRAIN_STREAM, f"{name} n_train"
+    )
+    x_test, y_test = _random_rows(x_test, y_test, n_test, seed, TEST_STREAM, f"{name} n_test")
     return x_train, y_train, x_test, y_test
 
 
@@ -535,60 +430,6 @@ def _idx_dataset(what, dirs, hint):
     return tuple(arrays), f"IDX files in {directory}"
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles only what a CIFAR-10 batch holds: dicts, lists, bytes, numpy arrays and scalars.
-
-    Pickle runs arbitrary code otherwise, and data files are untrusted input.
-    """
-
-    _ALLOWED = frozenset(
-        {
-            ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy.core.multiarray", "scalar"),
-            ("numpy._core.multiarray", "scalar"),
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-            ("_codecs", "encode"),
-        }
-    )
-
-    def find_class(self, module, name):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        return super().find_class(module, name)
-
-
-def _read_cifar_batch(path: Path):
-    try:
-        with open(path, "rb") as f:
-            batch = _ArrayUnpickler(f, encoding="bytes").load()
-        data = np.asarray(batch[b"data"])
-        labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        KeyError,
-        TypeError,
-        ValueError,
-        AttributeError,
-    ) as exc:
-        raise ValueError(
-            f"{path}: not a CIFAR-10 python batch ({type(exc).__name__}: {exc})"
-        ) from exc
-    if (
-        data.dtype != np.uint8
-        or data.ndim != 2
-        or data.shape[1] != 3072
-        or labels.shape != (len(data),)
-    ):
-        raise ValueError(
-            f"{path}: expected uint8 data of shape (n, 3072) and n labels, got data "
-            f"{data.dtype} {data.shape} and labels {labels.shape}"
-        )
-    return data, labels
-
-
 def _cifar10(data_dir, rgb):
     dirs = _search_dirs(data_dir, ("cifar-10-batches-py",))
     hint = (
@@ -596,21 +437,12 @@ def _cifar10(data_dir, rgb):
         f"directory as {{data_dir}}, or extract it in ${ENV_VAR}."
     )
     directory, paths = _find(dirs, _CIFAR_FILES, "CIFAR-10", hint)
-    batches = [_read_cifar_batch(paths[name]) for name in _CIFAR_FILES]
+    batches = [read_cifar_batch(paths[name]) for name in _CIFAR_FILES]
     x_train = np.concatenate([data for data, _ in batches[:5]])
     y_train = np.concatenate([labels for _, labels in batches[:5]])
     x_test, y_test = batches[5]
     if y_train.max() > 9 or y_test.max() > 9 or min(y_train.min(), y_test.min()) < 0:
         raise ValueError(f"{directory}: CIFAR-10 labels must be in 0..9")
-    return (_cifar_inputs(x_train, rgb), y_train, _cifar_inputs(x_test, rgb), y_test), (
+    return (cifar_inputs(x_train, rgb), y_train, cifar_inputs(x_test, rgb), y_test), (
         f"CIFAR-10 python batches in {directory}, {'rgb' if rgb else 'grayscale'}"
     )
-
-
-def _cifar_inputs(data: np.ndarray, rgb: bool) -> np.ndarray:
-    """Images (n, 3, 32, 32), or grayscale (n, 32, 32); rows of ``data`` are channel-major."""
-    scaled = data.astype(np.float32).reshape(len(data), 3, 32, 32) / 255.0
-    if rgb:
-        return scaled
-    red, green, blue = scaled.transpose(1, 0, 2, 3)
-    return 0.299 * red + 0.587 * green + 0.114 * blue
