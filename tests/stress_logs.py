@@ -1,150 +1,277 @@
-"""Stress on a shared results log: sweeps started at the same instant on one file, and
-sweeps killed (SIGKILL) at random points, repeated.
+"""Stress on a shared results log: sweeps (and reproductions) started at the same instant
+on one file, and killed (SIGKILL) at random points, repeated.
 
-    python tests/stress_logs.py [--reps 200] [--processes 2 4] [--kills 200]
+    python tests/stress_logs.py [--jobs sweep reproduce] [--reps 200] [--processes 2 4]
+                                [--kills 200]
 
-A round of ``P`` processes: each runs ``modcore.sweep`` of the same 24 networks into
-one log, all released at one instant; afterwards the log must hold each network exactly
-once, with the values a sweep alone gives (no row duplicated, lost or mixed). A kill
-round: a sweep is killed after a random delay, then a second sweep on the same log must
-finish it (or refuse it with a ValueError naming the file), leaving each network once.
-tests/test_log_stress.py runs a few rounds of each; the full run's numbers are in
-benchmarks/README.md.
+A round of ``P`` processes: each runs the job (``modcore.sweep`` of 24 small networks,
+or ``modcore reproduce`` with a tiny configuration: the "line" data set, one seed, a
+16-16 MLP, 1 epoch, 2 shuffles) into one log, all released at one instant; afterwards
+the log must hold each run exactly once, with the values the job alone gives (no row
+duplicated, lost or mixed). A kill round: the job is killed after a random delay within
+its length, then run again on the same log, which must finish it (or refuse it with a
+ValueError naming the file), leaving each run once with the values of the job alone.
+
+The processes are forked from this one after it has imported modcore (and torch), so a
+round costs the job, not the imports. tests/test_log_stress.py runs a few rounds of
+each; the full run's numbers are in benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
+import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 
 NETWORKS = tuple("abcdefghijklmnopqrstuvwx")
-# One sweep: released at the instant given (a wall-clock time), so every process of a
-# round starts its sweep together, after its imports.
-SWEEP = """
-import sys, time
-import modcore
-start = float(sys.argv[3])
-time.sleep(max(0.0, start - time.time()))
-modcore.sweep(sys.argv[1], results_path=sys.argv[2], n_shuffles=200, n_clusters=2, seed=0,
-              n_jobs=1, progress=False)
-"""
 
 
 def make_networks(folder: Path) -> None:
     rng = np.random.default_rng(0)
+    folder.mkdir()
     for name in NETWORKS:
         np.savez(folder / f"{name}.npz", rng.normal(size=(8, 6)), rng.normal(size=(6, 3)))
 
 
-def start_sweep(nets: Path, log: Path, at: float) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(SWEEP), str(nets), str(log), str(at)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+def sweep(folder: Path) -> None:
+    import modcore
+
+    modcore.sweep(
+        folder / "nets",
+        results_path=folder / "log" / "results.jsonl",
+        n_shuffles=10,
+        n_clusters=2,
+        seed=0,
+        n_jobs=1,
+        progress=False,
     )
 
 
+def reproduce(folder: Path) -> None:
+    import torch
+
+    from modcore.experiments.reproduce import reproduce as run
+
+    torch.set_num_threads(1)
+    run(
+        ["line"],
+        seeds=1,
+        n_shuffles=2,
+        epochs=1,
+        n_train=200,
+        n_test=100,
+        hidden=(16, 16),
+        n_clusters=2,
+        n_init=1,
+        n_jobs=1,
+        progress=False,
+        out=folder / "log",
+    )
+
+
+# job -> (run it on a folder, its log in that folder, a row's run, a row's values)
+JOBS = {
+    "sweep": (sweep, "log/results.jsonl", ("name", "shuffle"), ("ncut", "p_value")),
+    "reproduce": (
+        reproduce,
+        "log/runs.jsonl",
+        ("dataset", "condition", "seed"),
+        ("test_accuracy", "modcore_ncut", "authors_ncut"),
+    ),
+}
+
+
+def _child(job: str, folder: Path, barrier, err: Path) -> None:
+    """In a forked process: wait for the others (``barrier``), run the job, and leave
+    the error's text in ``err`` if it fails."""
+    try:
+        if barrier is not None:
+            barrier.wait(timeout=60)
+        JOBS[job][0](folder)
+    except BaseException as exc:  # every failure is reported
+        err.write_text(f"{type(exc).__name__}: {exc}")
+        os._exit(1)
+    os._exit(0)
+
+
+def start(ctx, job: str, folder: Path, barrier=None, index: int = 0):
+    err = folder / f"error{index}.txt"
+    err.unlink(missing_ok=True)
+    proc = ctx.Process(target=_child, args=(job, folder, barrier, err))
+    proc.start()
+    return proc, err
+
+
+def finish(proc, err: Path, timeout: float = 600) -> str | None:
+    """None if the process succeeded; else its error."""
+    proc.join(timeout)
+    if proc.exitcode is None:
+        proc.kill()
+        proc.join()
+        return "hung"
+    if proc.exitcode == 0:
+        return None
+    return err.read_text() if err.exists() else f"exit {proc.exitcode}"
+
+
 def rows_of(log: Path) -> list:
+    if not log.exists():
+        return []
     with open(log, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def check_log(log: Path, expected: dict | None) -> str | None:
-    """None if the log holds each network once with the expected values; else why not."""
-    rows = rows_of(log)
-    names = sorted(r["name"] for r in rows)
-    if names != [f"{n}.npz" for n in NETWORKS]:
-        return f"names {names}"
-    if expected is not None:
-        for row in rows:
-            if row["ncut"] != expected[row["name"]]:
-                return f"{row['name']}: ncut {row['ncut']}, alone {expected[row['name']]}"
+def runs_of(job: str, log: Path) -> dict:
+    """run -> values of the log's rows; an AssertionError for a run twice."""
+    _, _, key, values = JOBS[job]
+    out: dict = {}
+    for row in rows_of(log):
+        run = tuple(row[k] for k in key)
+        if run in out:
+            raise AssertionError(f"{run} twice")
+        out[run] = tuple(row[v] for v in values)
+    return out
+
+
+def check_log(job: str, log: Path, expected: dict) -> str | None:
+    """None if the log holds each run once with the expected values; else why not."""
+    try:
+        got = runs_of(job, log)
+    except AssertionError as exc:
+        return str(exc)
+    if sorted(got) != sorted(expected):
+        return f"runs {sorted(got)}, expected {sorted(expected)}"
+    for run, values in got.items():
+        if values != expected[run]:
+            return f"{run}: {values}, alone {expected[run]}"
     return None
 
 
-def together(nets: Path, folder: Path, n_processes: int, expected: dict) -> str | None:
-    log = folder / "results.jsonl"
-    log.unlink(missing_ok=True)
-    at = time.time() + 2.0  # after every process has imported modcore
-    procs = [start_sweep(nets, log, at) for _ in range(n_processes)]
-    errors = [p.communicate(timeout=300)[1] for p in procs]
-    failed = [e.strip().splitlines()[-1] for p, e in zip(procs, errors) if p.returncode != 0]
-    return f"exit: {failed}" if failed else check_log(log, expected)
+def together(ctx, job: str, folder: Path, n_processes: int, expected: dict) -> str | None:
+    shutil.rmtree(folder / "log", ignore_errors=True)
+    barrier = ctx.Barrier(n_processes)
+    procs = [start(ctx, job, folder, barrier, i) for i in range(n_processes)]
+    failed = [why for p, err in procs if (why := finish(p, err))]
+    return f"failed: {failed}" if failed else check_log(job, folder / JOBS[job][1], expected)
 
 
-def killed(nets, folder, rng: random.Random, expected: dict, lasts: float, left: list):
-    """Kill a sweep at a random point of its ``lasts`` seconds, then resume it; ``left``
-    gets the number of rows the killed sweep had written."""
-    log = folder / "results.jsonl"
-    log.unlink(missing_ok=True)
-    first = start_sweep(nets, log, 0.0)
+def killed(ctx, job, folder, rng: random.Random, expected: dict, lasts: float, left: list):
+    """Kill the job at a random point of its ``lasts`` seconds, then run it again;
+    ``left`` gets the number of rows the killed job had written (-1: its last row cut
+    short), or "refused" when the second run refused the log."""
+    shutil.rmtree(folder / "log", ignore_errors=True)
+    log = folder / JOBS[job][1]
+    first, _ = start(ctx, job, folder)
     time.sleep(rng.uniform(0.0, lasts))
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    left.append(len(rows_of(log)) if log.exists() else 0)
-    second = start_sweep(nets, log, 0.0)
-    _, err = second.communicate(timeout=300)
-    if second.returncode != 0:
-        last = err.strip().splitlines()[-1] if err.strip() else ""
-        if "ValueError" in last and str(log) in last:
+    os.kill(first.pid, signal.SIGKILL)
+    first.join()
+    try:
+        left.append(len(runs_of(job, log)))
+    except ValueError:  # json: the row being written when it was killed
+        left.append(-1)
+    except AssertionError as exc:  # a run written twice by one process
+        left.append(-1)
+        return f"the killed run left {exc}"
+    second, err = start(ctx, job, folder)
+    why = finish(second, err)
+    if why is not None:
+        if why.startswith("ValueError") and str(log) in why:
+            left[-1] = "refused"
             return None  # refused clearly, naming the file
-        return f"second sweep: exit {second.returncode}: {last}"
-    return check_log(log, expected)
+        return f"second run: {why}"
+    return check_log(job, log, expected)
+
+
+def _tally(what: str, done: int, bad: list) -> None:
+    """A line on stderr every 10 rounds, so that a long run shows where it is."""
+    if done % 10 == 0:
+        print(f"{what}: {done - len(bad)} of {done} rounds passed so far", file=sys.stderr)
+
+
+def stress(job: str, args, rng: random.Random, root: Path) -> list:
+    ctx = multiprocessing.get_context("fork")
+    failures = []
+    folder = root / job
+    folder.mkdir()
+    if job == "sweep":
+        make_networks(folder / "nets")
+    started = time.perf_counter()
+    why = finish(*start(ctx, job, folder))
+    lasts = time.perf_counter() - started  # the job's whole life in a forked process
+    if why is not None:
+        return [f"{job} alone: {why}"]
+    expected = runs_of(job, folder / JOBS[job][1])
+    print(f"{job}: {len(expected)} runs, {lasts:.1f} s alone", flush=True)
+    for n in args.processes:
+        started = time.perf_counter()
+        bad = []
+        for i in range(args.reps):
+            if (why := together(ctx, job, folder, n, expected)) is not None:
+                bad.append(why)
+            _tally(f"{job}: {n} at once", i + 1, bad)
+        failures += bad
+        print(
+            f"{job}: {n} at once: {args.reps - len(bad)} of {args.reps} rounds passed "
+            f"({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+    started = time.perf_counter()
+    left: list = []
+    bad = []
+    for i in range(args.kills):
+        if (why := killed(ctx, job, folder, rng, expected, lasts, left)) is not None:
+            bad.append(why)
+        _tally(f"{job}: killed", i + 1, bad)
+    failures += bad
+    partial = sum(isinstance(n, int) and 0 < n < len(expected) for n in left)
+    print(
+        f"{job}: killed, then run again: {args.kills - len(bad)} of {args.kills} rounds passed "
+        f"({time.perf_counter() - started:.0f} s); killed with no row written "
+        f"{left.count(0)}, some {partial}, all {left.count(len(expected))}, a row cut short "
+        f"{left.count(-1)}; the log refused by the next run {left.count('refused')}",
+        flush=True,
+    )
+    return failures
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", nargs="+", choices=list(JOBS), default=list(JOBS))
     parser.add_argument("--reps", type=int, default=200, help="rounds per process count")
     parser.add_argument("--processes", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--kills", type=int, default=200, help="kill rounds")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    # Imported once, here, so that each forked process starts with them (the jobs
+    # import pandas, torch and matplotlib when they run).
+    import pandas  # noqa: F401
+
+    import modcore
+
+    if "reproduce" in args.jobs:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
+        import torch  # noqa: F401
+
+        import modcore.experiments.reproduce
+        import modcore.nn  # noqa: F401
     rng = random.Random(args.seed)
     failures = []
     with tempfile.TemporaryDirectory(prefix="modcore-stress-") as tmp:
-        folder = Path(tmp)
-        nets = folder / "nets"
-        nets.mkdir()
-        make_networks(nets)
-        alone = folder / "alone.jsonl"
-        started = time.perf_counter()
-        start_sweep(nets, alone, 0.0).wait()
-        lasts = time.perf_counter() - started  # a sweep's whole life, imports included
-        expected = {r["name"]: r["ncut"] for r in rows_of(alone)}
-        for n in args.processes:
-            started = time.perf_counter()
-            bad = [why for _ in range(args.reps) if (why := together(nets, folder, n, expected))]
-            failures += bad
-            print(
-                f"{n} sweeps at once: {args.reps - len(bad)} of {args.reps} rounds passed "
-                f"({time.perf_counter() - started:.0f} s)"
-            )
-        started = time.perf_counter()
-        left: list = []
-        bad = [
-            why
-            for _ in range(args.kills)
-            if (why := killed(nets, folder, rng, expected, lasts, left))
-        ]
-        failures += bad
-        partial = sum(0 < n < len(NETWORKS) for n in left)
-        print(
-            f"killed, then resumed: {args.kills - len(bad)} of {args.kills} rounds passed "
-            f"({time.perf_counter() - started:.0f} s); killed with no row written "
-            f"{left.count(0)}, some {partial}, all {left.count(len(NETWORKS))}"
-        )
+        for job in args.jobs:
+            failures += stress(job, args, rng, Path(tmp))
     for why in failures[:10]:
         print("failed:", why, file=sys.stderr)
     return 1 if failures else 0

@@ -1,6 +1,8 @@
 """Memory follows what is there, not what a shape or a label value could hold: run
 under an address-space limit far below what a dense intermediate would need."""
 
+import numpy as np
+
 from processes import run_python
 
 
@@ -41,3 +43,38 @@ def test_ncut_label_ids_do_not_size_an_allocation():
         timeout=120,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "0.0", proc.stderr
+
+
+def test_rescaling_a_huge_declared_layer_with_few_edges_fits_in_little_memory():
+    # normalize='rescale' kept a factor, a norm and a sum per declared unit: 3 GB for
+    # the 2**27 units of the middle layer around 8 edges (1.5 GB peak at 2**26). It keeps
+    # them per unit with an edge, as the graph build does.
+    proc = run_python(
+        """
+        import resource
+        import numpy as np
+        from modcore import _core
+        big = 2**27
+        sizes = np.array([4, big, 4])
+        rows, cols = np.arange(4), np.array([5, 7, 100, big - 1])
+        into = (0, 1, 4, big, False, None, rows * big + cols, np.ones(4))
+        out = (1, 2, big, 4, False, None, cols * 4 + rows, np.full(4, 2.0))
+        for normalize in ("none", "rescale"):
+            g = _core.graph(sizes, [into, out], "isolated", normalize)
+            print(*sorted(g["degree"]))
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    """,
+        address_space_gb=1.5,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    none, rescale, peak_mb = proc.stdout.splitlines()
+    # Degrees over the largest weight. Rescaled, a hidden unit's one incoming weight 1
+    # becomes 1 / s and its outgoing 2 becomes 2 s, with s = 1 + 1e-5 (its norm + eps).
+    s = 1 + 1e-5
+    in_, out_ = 1 / s / (2 * s), 1.0
+    np.testing.assert_allclose([float(v) for v in none.split()], [0.5] * 4 + [1] * 4 + [1.5] * 4)
+    np.testing.assert_allclose(
+        [float(v) for v in rescale.split()], [in_] * 4 + [out_] * 4 + [in_ + out_] * 4, rtol=1e-12
+    )
+    assert int(peak_mb) < 300, peak_mb

@@ -62,6 +62,9 @@ def test_quick_path_through_the_cli(tmp_path, capsys):
         assert study["rule"] == "paper" and study["random_lesions"] == 10
         assert len(study["single"]) == r["n_sub_modules"] == sum(r["sub_modules_by_layer"])
         assert r["n_important"] == len(study["important"]) == sum(r["important_by_layer"])
+        # every hidden layer counted, those without a sub-module as 0
+        layers = [s["layer"] for s in study["single"]]
+        assert r["sub_modules_by_layer"] == [layers.count(g) for g in range(1, 5)]
         assert (
             out / "checkpoints" / (r["study"][len("studies/") : -len(".json")] + ".pt")
         ).exists()

@@ -51,6 +51,10 @@ EVERY_RULE = first_row(RESULTS / "cnn" / "runs.jsonl")
         (ONE_RULE, {"assign_labels": "kmeans"}, "this one by assign_labels 'kmeans'"),
         (ONE_RULE, {"condition": "pruned twice"}, "'condition' must be one of"),
         (ONE_RULE, {"test_accuracy": math.inf}, "'test_accuracy' must be finite"),
+        # a null's n-cuts are pooled by the figures: one per shuffle (was numpy's error on
+        # an empty pool, naming no file)
+        (ONE_RULE, {"layer_ncuts": []}, "'layer_ncuts' must hold n_shuffles = 320 values"),
+        (EVERY_RULE, {"authors_layer_ncuts": [1.0]}, "'authors_layer_ncuts' must hold"),
     ],
 )
 def test_a_wrong_reproduce_row_is_refused_naming_file_and_line(tmp_path, row, change, message):
@@ -85,6 +89,12 @@ LESION = first_row(RESULTS / "lesions" / "runs.jsonl")
         ({"dependency_types": {"I": 1, "II": 2}}, r"missing \['III', 'IV'\]"),
         ({"important_by_layer": [5, 1, 2]}, "does not fit 'sub_modules_by_layer'"),
         ({"important_by_layer": [5, 1, 2, 1.5]}, "must be a list of integers"),
+        # the layers holding a sub-module alone: which ones, the row does not say
+        (
+            {"important_by_layer": [5, 1, 2], "sub_modules_by_layer": [9, 10, 5]},
+            r"must count each of the 4 hidden layers of 'hidden' \[256, 256, 256, 256\]",
+        ),
+        ({"hidden": "delete"}, r"missing \['hidden'\]"),
         ({"categories": {"small": -1}}, r"\['small'\] must be >= 0"),
         ({"seconds_lesion": "delete"}, r"missing \['seconds_lesion'\]"),
     ],
@@ -131,3 +141,28 @@ def test_columns_that_may_be_absent_and_nested_columns():
             schema.check({**row, **change})
     with pytest.raises(ValueError, match=r"missing \['k'\]"):
         schema.check({k: v for k, v in row.items() if k != "k"})
+
+
+def test_lesion_rows_counting_different_layers_are_refused_before_the_table(tmp_path):
+    # Two networks of one condition, one with no sub-module in its last hidden layer,
+    # written as the layers holding a sub-module: the table's mean over layers ended in
+    # numpy's "inhomogeneous shape" error, naming no file.
+    other = {
+        **LESION,
+        "seed": 1,
+        "important_by_layer": [5, 1, 2],
+        "sub_modules_by_layer": [9, 10, 5],
+        "n_important": 8,
+        "n_sub_modules": 24,
+    }
+    path = write(tmp_path, [LESION, other])
+    with pytest.raises(ValueError, match="hidden layers") as err:
+        rl.read_lesion_runs(path)
+    assert f"{path}, line 2" in str(err.value)
+    # handed to the table directly, the rows are refused in words, not by numpy
+    with pytest.raises(ValueError, match=r"different numbers of layers \(seed: layers"):
+        rl.aggregate_lesions([LESION, other])
+    # counted over every hidden layer (0 where there is no sub-module), they line up
+    every = {**other, "important_by_layer": [5, 1, 2, 0], "sub_modules_by_layer": [9, 10, 5, 0]}
+    table = rl.aggregate_lesions(rl.read_lesion_runs(write(tmp_path, [LESION, every])))
+    assert "(5.0 / 1.0 / 2.0 / 0.5)" in table

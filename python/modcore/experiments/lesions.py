@@ -301,7 +301,9 @@ def _run(data, condition, seed, settings, out, n_jobs, show) -> dict:
             save_figures(study, figures)
         except ImportError:
             pass
-    layers = sorted({s.layer for s in study.single})
+    # Every hidden layer of the MLP (groups 1..L), those without a sub-module too, so
+    # that the rows of one log line up layer by layer.
+    layers = range(1, len(settings["hidden"]) + 1)
     categories: dict[str, int] = {}
     for s in study.single:
         categories[s.category] = categories.get(s.category, 0) + 1
@@ -382,6 +384,12 @@ def aggregate_lesions(runs) -> str:
             if not group:
                 continue
             n = len(group)
+            counts = {r["seed"]: len(r["important_by_layer"]) for r in group}
+            if len(set(counts.values())) > 1:
+                raise ValueError(
+                    f"the {name} / {cond} runs count sub-modules over different numbers of "
+                    f"layers (seed: layers {counts}): runs of one network shape only"
+                )
             by_layer = np.mean([r["important_by_layer"] for r in group], axis=0)
             types = [sum(r["dependency_types"][t] for r in group) for t in _TYPES]
             lines.append(

@@ -137,10 +137,23 @@ def run_schema(
                 f"{rule[0]!r}, refine {rule[1]!r}"
             )
 
+    null_lists = [c for c in {**one_rule, **by_rule} if c.endswith("_ncuts")]
+
+    def one_ncut_per_shuffle(row: dict) -> None:
+        """Each null's list of shuffled n-cuts has one per shuffle (the figures pool them)."""
+        for name in null_lists:
+            if name in row and len(row[name]) != row["n_shuffles"]:
+                raise ValueError(
+                    f"{name!r} must hold n_shuffles = {row['n_shuffles']} values, "
+                    f"got {len(row[name])}"
+                )
+
     ncuts = ["ncut", "random_init_ncut"] + [
         f"{rule}_{what}" for rule in rules for what in ("ncut", "random_init_ncut")
     ]
-    return RowSchema(columns, key=_KEY, checks=(one_format, _ncuts_within_k(ncuts)))
+    return RowSchema(
+        columns, key=_KEY, checks=(one_format, one_ncut_per_shuffle, _ncuts_within_k(ncuts))
+    )
 
 
 def _exact(columns: Mapping[str, Column]) -> RowSchema:
@@ -171,6 +184,7 @@ def lesion_schema(conditions: Iterable[str], archs: Sequence[str]) -> RowSchema:
         "ncut": Column("float", low=0),
         "n_sub_modules": count,
         "n_important": count,
+        "hidden": Column("ints", low=1),
         "important_by_layer": Column("ints", low=0),
         "sub_modules_by_layer": Column("ints", low=0),
         "categories": Column("mapping", values=count),
@@ -192,6 +206,13 @@ def lesion_schema(conditions: Iterable[str], archs: Sequence[str]) -> RowSchema:
         if len(important) != len(found) or any(i > n for i, n in zip(important, found)):
             raise ValueError(
                 f"'important_by_layer' {important} does not fit 'sub_modules_by_layer' {found}"
+            )
+        # One count per hidden layer, so that the rows of a log line up layer by layer
+        # (a list of the layers holding a sub-module alone says not which they are).
+        if len(found) != len(row["hidden"]):
+            raise ValueError(
+                f"'sub_modules_by_layer' {found} must count each of the {len(row['hidden'])} "
+                f"hidden layers of 'hidden' {row['hidden']} (0 for a layer without a sub-module)"
             )
 
     return RowSchema(columns, key=_KEY, checks=(layers_agree, _ncuts_within_k(["ncut"])))
