@@ -119,7 +119,7 @@ def train(args, log):
     with torch.no_grad():
         gap = (model(check)[:, -1] - fast(check)).abs().max().item()
     log(f"last-position copy against the HookedTransformer at init: max |logit gap| {gap:.2e}")
-    x, y, tr, te = dataset(args.p)
+    x, y, tr, te = dataset(args.p, args.fraction)
     opt = torch.optim.AdamW(fast.parameters(), lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98))
     # Nanda et al.'s 10-step linear warm-up
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(s / 10, 1.0))
@@ -199,7 +199,9 @@ def analyze(args, log):
     steps = [r["step"] for r in rows_train] if args.steps_at is None else args.steps_at
     by_step = {r["step"]: r for r in rows_train}
     x, _, _, _ = dataset(args.p)
-    rows = []
+    # rows of checkpoints analysed before (by an earlier call) are kept, one row a step
+    done = args.out / "grokking.json"
+    rows = json.loads(done.read_text()) if done.exists() else []
     for step in steps:
         model = load(args.p, args.out / f"step{step:06d}.pt")
         fast = LastPosition(model)
@@ -250,9 +252,9 @@ def analyze(args, log):
                     scores = (float("nan"),) * 4
                 for stat, value in zip(("nmi", "ari", "nmi_p", "nmi_null95"), scores):
                     row[f"{view}_{stat}{name}"] = value
-        rows.append(row)
+        rows = sorted([r for r in rows if r["step"] != step] + [row], key=lambda r: r["step"])
         log(json.dumps(row))
-        (args.out / "grokking.json").write_text(json.dumps(rows, indent=1))
+        done.write_text(json.dumps(rows, indent=1))
 
 
 def write_table(args):
@@ -301,7 +303,7 @@ def figure(args):
     ax.plot(steps, [r["train_acc"] for r in train_rows], label="train accuracy")
     ax.plot(steps, [r["test_acc"] for r in train_rows], label="test accuracy")
     ax.set_xlabel("step")
-    ax.set_title(f"modular addition, p = {args.p}, 30% of pairs")
+    ax.set_title(f"modular addition, p = {args.p}, {args.fraction:.0%} of pairs")
     ax.legend(fontsize=8)
     at = [r["step"] for r in rows]
     ax = axes[1]
@@ -349,6 +351,7 @@ def main():
     parser.add_argument("stage", choices=["train", "analyze", "figure"])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--p", type=int, default=113)
+    parser.add_argument("--fraction", type=float, default=0.3, help="of pairs to train on")
     parser.add_argument("--steps", type=int, default=12000)
     parser.add_argument("--every", type=int, default=250)
     parser.add_argument("--k", type=int, default=6, help="modules of the clustering")
