@@ -1,25 +1,28 @@
 """Grokking modular addition: modcore's modules before and after, against neurons' frequencies.
 
     OMP_NUM_THREADS=1 python experiments/transformer_grokking.py train --out DIR [--p 113]
-    OMP_NUM_THREADS=1 python experiments/transformer_grokking.py analyze --out DIR
+        [--fraction 0.3] [--steps 12000]
+    OMP_NUM_THREADS=1 python experiments/transformer_grokking.py analyze --out DIR [--p 113]
+        [--steps-at STEP ...]
+    OMP_NUM_THREADS=1 python experiments/transformer_grokking.py figure --out DIR [--p 113]
 
 The model of Nanda et al. 2023 ("Progress measures for grokking via mechanistic
-interpretability"): a one-layer TransformerLens ``HookedTransformer`` (d_model 128, 4 heads
-of 32, d_mlp 512, ReLU, no LayerNorm) reads ``[a, b, =]`` and predicts ``(a + b) mod p``
-at the last position; 30% of the p² pairs are the training set, AdamW (lr 1e-3, weight
-decay 1.0, betas 0.9/0.98), full batch. Training runs a copy of the model that computes
-the last position only (the loss depends on nothing else: one layer, causal attention),
-with the HookedTransformer's own parameters and initialisation; each checkpoint is loaded
-back into the HookedTransformer, which is what modcore reads (``view="blocks"`` and
-``view="virtual"``). ``train`` writes checkpoints with train and test accuracy;
-``analyze`` computes, per checkpoint, modcore's n-cut and significance in both views and
-compares the MLP neurons' modules with each neuron's key frequency: the 2-D DFT of its
-activation over all p² inputs, the power of frequency k summed over the DFT terms whose
-frequencies in a and b are each 0 or ±k (cos/sin of ka, kb, k(a+b), k(a-b)), the key
-frequency being the k of most power. NMI and ARI over the live neurons (activation not
-constant), and over those whose key frequency holds at least half of their non-constant
-power; p from 1000 permutations of the frequencies. ``figure`` writes the table
-(``grokking.md``) and the figure (``grokking.png``).
+interpretability"): a one-layer TransformerLens ``HookedTransformer`` (d_model 128, 4
+heads of 32, d_mlp 512, ReLU, no LayerNorm) reads ``[a, b, =]`` and predicts ``(a + b) mod
+p`` at the last position; 30% of the p² pairs are the training set (``--fraction``), AdamW
+(lr 1e-3, weight decay 1.0, betas 0.9/0.98, 10 warm-up steps), full batch. Training runs a
+copy of the model that computes the last position only (the loss depends on nothing else:
+one layer, causal attention), with the HookedTransformer's own parameters and
+initialisation; each checkpoint is loaded back into the HookedTransformer, which is what
+modcore reads (``view="blocks"`` and ``view="virtual"``). ``train`` writes checkpoints
+with train and test accuracy; ``analyze`` computes, per checkpoint, modcore's n-cut and
+significance in both views and compares the MLP neurons' modules with each neuron's key
+frequency: the 2-D DFT of its activation over all p² inputs, the power of frequency k
+summed over the DFT terms whose frequencies in a and b are each 0 or ±k (cos/sin of ka,
+kb, k(a+b), k(a-b)), the key frequency being the k of most power. NMI and ARI over the
+live neurons (activation not constant), and over those whose key frequency holds at least
+half of their non-constant power; p from 1000 permutations of the frequencies. ``figure``
+writes the table (``grokking.md``) and the figure (``grokking.png``).
 """
 
 import argparse
