@@ -12,11 +12,11 @@ from ..functional.comparison import MAX_PERMUTATIONS
 from ..method.null import MAX_SHUFFLES
 from ..network.torch import MAP_NORMS
 from .options import (
-    _COUNT,
     UsageError,
     _add_k_option,
     _add_rule_options,
     _add_seed_and_jobs,
+    _add_test_data_options,
     _check_plot_installed,
     _integer,
     _option,
@@ -37,18 +37,7 @@ def add_functional_parser(sub) -> None:
     f.add_argument(
         "network", type=Path, help="a modcore checkpoint (.pt), e.g. from `modcore train`"
     )
-    f.add_argument(
-        "--dataset",
-        default="fashion",
-        help="data set whose test split drives the activations (default fashion)",
-    )
-    f.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    f.add_argument(
-        "--n-test",
-        type=_COUNT,
-        default=None,
-        help="use a random subset of this many test examples (default: all)",
-    )
+    _add_test_data_options(f, "drives the activations")
     f.add_argument(
         "--input-shape",
         type=_shape,

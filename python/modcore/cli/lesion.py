@@ -18,6 +18,7 @@ from .options import (
     UsageError,
     _add_k_option,
     _add_seed,
+    _add_test_data_options,
     _fraction,
     _integer,
     _option,
@@ -38,16 +39,7 @@ def add_lesion_parser(sub) -> None:
         help="one example's shape without the batch dim, e.g. 1,28,28 (default: "
         "the checkpoint's); the test inputs are reshaped to it",
     )
-    les.add_argument(
-        "--dataset", default="fashion", help="data set whose test split is used (default fashion)"
-    )
-    les.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
-    les.add_argument(
-        "--n-test",
-        type=_COUNT,
-        default=None,
-        help="use a random subset of this many test examples (default: all)",
-    )
+    _add_test_data_options(les, "is used")
     _add_k_option(les)
     les.add_argument(
         "--random-lesions",

@@ -179,6 +179,21 @@ def _add_k_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_test_data_options(p: argparse.ArgumentParser, use: str) -> None:
+    """--dataset, --data-dir and --n-test of a command run on a data set's test split,
+    which it ``use``s (e.g. "is used")."""
+    p.add_argument(
+        "--dataset", default="fashion", help=f"data set whose test split {use} (default fashion)"
+    )
+    p.add_argument("--data-dir", type=Path, help="where dataset files are (or $MODCORE_DATA)")
+    p.add_argument(
+        "--n-test",
+        type=_COUNT,
+        default=None,
+        help="use a random subset of this many test examples (default: all)",
+    )
+
+
 def _add_seed(p: argparse.ArgumentParser) -> None:
     """--seed, 0 by default (the Python functions' None draws a fresh one): the same
     command gives the same result."""

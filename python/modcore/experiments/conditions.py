@@ -151,6 +151,18 @@ DEFAULT_DATASETS = ("fashion", "line", "mnist", "cifar10")
 KNOWN_DATASETS = ("fashion", "line", "mnist", "cifar10", "cifar10-rgb")
 
 
+def run_datasets(datasets, quick, quick_values, default) -> list:
+    """The data sets of a reproduction (``datasets``, else the quick or the default ones),
+    each checked to be known before any training."""
+    datasets = list(datasets) if datasets else list(quick_values["datasets"] if quick else default)
+    for name in datasets:
+        if name not in KNOWN_DATASETS:
+            raise ValueError(
+                f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}"
+            )
+    return datasets
+
+
 HIDDEN = (256, 256, 256, 256)
 
 

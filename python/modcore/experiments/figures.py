@@ -79,22 +79,18 @@ def ncut_figure(runs):
                         color=_NULL_COLORS[null],
                     )
             jitter = np.linspace(-0.06, 0.06, len(group)) if len(group) > 1 else [0.0]
-            ax.plot(
-                x + np.asarray(jitter),
-                [r[f"{rule}_ncut"] for r in group],
-                "o",
-                color="tab:red",
-                ms=5,
-                zorder=3,
-            )
-            ax.plot(
-                x + np.asarray(jitter),
-                [r[f"{rule}_random_init_ncut"] for r in group],
-                "x",
-                color="black",
-                ms=6,
-                zorder=3,
-            )
+            for key, marker, color, size in (
+                ("ncut", "o", "tab:red", 5),
+                ("random_init_ncut", "x", "black", 6),
+            ):
+                ax.plot(
+                    x + np.asarray(jitter),
+                    [r[f"{rule}_{key}"] for r in group],
+                    marker,
+                    color=color,
+                    ms=size,
+                    zorder=3,
+                )
         ax.set_xticks(
             range(len(conditions)),
             conditions,

@@ -26,7 +26,7 @@ import numpy as np
 from ..common.files import ResultLog, atomic_write, write_json
 from ..common.version import __version__
 from ..network.checks import check_positive_int
-from .conditions import ARCHS, HIDDEN, KNOWN_DATASETS
+from .conditions import ARCHS, HIDDEN, run_datasets
 from .run_rows import lesion_schema
 from .runlog import run_log, run_options
 from .runs import _model, _train_model, available_datasets, checkpoint_meta
@@ -126,14 +126,7 @@ def reproduce_lesions(
         ``out/checkpoints`` was trained with other settings.
     """
     started = time.perf_counter()
-    datasets = (
-        list(datasets) if datasets else list(QUICK["datasets"] if quick else DEFAULT_DATASETS)
-    )
-    for name in datasets:
-        if name not in KNOWN_DATASETS:
-            raise ValueError(
-                f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}"
-            )
+    datasets = run_datasets(datasets, quick, QUICK, DEFAULT_DATASETS)
     settings = {
         "arch": "mlp",
         "epochs": check_positive_int(

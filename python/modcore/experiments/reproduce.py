@@ -54,13 +54,13 @@ from .conditions import (
     DEFAULT_EPOCHS,
     DEFAULT_TRAININGS,
     HIDDEN,
-    KNOWN_DATASETS,
     QUICK,
     RULES,
     SETTINGS,
     TRAININGS,
     UNPRUNED_FROM,
     conditions_of,
+    run_datasets,
     training_of,
 )
 from .runlog import run_log, run_options
@@ -190,14 +190,7 @@ def reproduce(
         ``training/``.
     """
     started = time.perf_counter()
-    datasets = (
-        list(datasets) if datasets else list(QUICK["datasets"] if quick else DEFAULT_DATASETS)
-    )
-    for name in datasets:
-        if name not in KNOWN_DATASETS:
-            raise ValueError(
-                f"unknown data set {name!r}; expected some of {', '.join(KNOWN_DATASETS)}"
-            )
+    datasets = run_datasets(datasets, quick, QUICK, DEFAULT_DATASETS)
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
     if isinstance(conditions, str):

@@ -90,27 +90,9 @@ class Block:
 
     def to_core(self) -> CoreBlock:
         """The form ``modcore._core`` reads."""
-        if self.dense is not None:
-            return (
-                self.src,
-                self.dst,
-                self.shape[0],
-                self.shape[1],
-                self.is_self,
-                self.dense,
-                None,
-                None,
-            )
-        return (
-            self.src,
-            self.dst,
-            self.shape[0],
-            self.shape[1],
-            self.is_self,
-            None,
-            self.positions,
-            self.values,
-        )
+        # The core reads either the dense matrix or the sparse pair, the other left None.
+        sparse = (None, None) if self.dense is not None else (self.positions, self.values)
+        return (self.src, self.dst, self.shape[0], self.shape[1], self.is_self, self.dense, *sparse)
 
     def __repr__(self) -> str:
         return f"Block({self.src} -> {self.dst}, shape={self.shape}, nnz={self.nnz})"

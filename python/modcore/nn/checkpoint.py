@@ -168,12 +168,25 @@ def load(path: PathLike) -> Checkpoint:
             f"{sorted(ARCHITECTURES)} and a dict of its arguments"
         )
     _check_config(path, arch, config, payload.get("state_dict"))
+    return _built(
+        path,
+        arch,
+        config,
+        payload["state_dict"],
+        sparsity=payload.get("sparsity"),
+        metadata=payload.get("metadata", {}),
+    )
+
+
+def _built(path, arch: str, config: dict, state: dict, *, sparsity, metadata) -> Checkpoint:
+    """The :class:`Checkpoint` of a file (checkpoint or record) whose config and tensors
+    :func:`_check_config` passed: the model built, ``state`` loaded, in eval mode."""
     try:
         model = ARCHITECTURES[arch](**config)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: cannot build a {arch} from {config} ({exc})") from exc
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except (KeyError, RuntimeError) as exc:
         raise ValueError(f"{path}: weights do not match the {arch} {config} ({exc})") from exc
     model.eval()
@@ -181,9 +194,9 @@ def load(path: PathLike) -> Checkpoint:
         model=model,
         arch=arch,
         config=model.config,
-        # The first format did not store it: the loaded weights are the saved ones.
-        sparsity=payload.get("sparsity") or layer_sparsity(model),
-        metadata=payload.get("metadata", {}),
+        # Files of the first format did not store it: the loaded weights are the saved ones.
+        sparsity=sparsity or layer_sparsity(model),
+        metadata=metadata,
     )
 
 

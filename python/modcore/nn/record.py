@@ -19,8 +19,7 @@ import torch
 
 from ..common.files import atomic_write, json_text
 from ..common.types import PathLike
-from .checkpoint import ARCHITECTURES, FORMAT, Checkpoint, _check_config
-from .prune import layer_sparsity
+from .checkpoint import ARCHITECTURES, FORMAT, Checkpoint, _built, _check_config
 
 __all__ = ["DTYPES", "save", "load"]
 
@@ -83,18 +82,11 @@ def load(path: PathLike) -> Checkpoint:
     # The same check as a checkpoint's, before anything real is built: a record whose
     # config asks for huge layers must not allocate them.
     _check_config(path, arch, config, tensors)
-    try:
-        model = ARCHITECTURES[arch](**config)
-        model.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-        )
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{path}: weights do not match the {arch} {config} ({exc})") from exc
-    model.eval()
-    return Checkpoint(
-        model=model,
-        arch=arch,
-        config=model.config,
-        sparsity=layer_sparsity(model),
+    return _built(
+        path,
+        arch,
+        config,
+        {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()},
+        sparsity=None,
         metadata=metadata if isinstance(metadata, dict) else {},
     )

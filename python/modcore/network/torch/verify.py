@@ -34,6 +34,7 @@ The rule, for a layer's input channel ``c`` and a source unit ``u``:
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import operator
 import warnings
@@ -191,41 +192,15 @@ def verify_routing(
     for layer, seg, size, width, n_units in zip(layers, segments, sizes, widths, units):
         srcs = [n for n in gm.graph.nodes if n in seg and n in sources]
         observed = {sources[n]: torch.zeros(_shape(n)[1], width, dtype=torch.bool) for n in srcs}
-        forward = n_units < width
+        probe = functools.partial(
+            _probe_layer, model, layer, seg, sources, bank, observed, generator
+        )
         try:
-            _probe_layer(
-                model,
-                layer,
-                seg,
-                sources,
-                bank,
-                observed,
-                generator,
-                forward,
-                size,
-                width,
-                n_units,
-                batch,
-                force,
-            )
+            probe(n_units < width, size, width, n_units, batch, force)
         except _InPlaceGradient:
             # An in-place op overwrote a tensor reverse mode saved for its gradient; forward
             # mode saves none.
-            _probe_layer(
-                model,
-                layer,
-                seg,
-                sources,
-                bank,
-                observed,
-                generator,
-                True,
-                size,
-                width,
-                n_units,
-                batch,
-                force,
-            )
+            probe(True, size, width, n_units, batch, force)
         except _Skipped:
             return
         _compare(layer, observed, names, sources, gm, describe)

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 __all__ = ["SubModule", "SubModuleLesion", "PairLesion", "LesionStudy"]
 
 
+def _name(layer: int, module: int) -> str:
+    """A sub-module's short name in tables and figures: module ``module`` in layer ``layer``."""
+    return f"L{layer}M{module}"
+
+
 @dataclass(frozen=True, repr=False)
 class SubModule:
     """Module ``module`` restricted to group (layer) ``layer``: its units there
@@ -33,7 +38,7 @@ class SubModule:
 
     @property
     def name(self) -> str:
-        return f"L{self.layer}M{self.module}"
+        return _name(self.layer, self.module)
 
     def __repr__(self) -> str:
         return f"SubModule(layer={self.layer}, module={self.module}, size={self.size})"
@@ -104,7 +109,7 @@ class SubModuleLesion:
 
     @property
     def name(self) -> str:
-        return f"L{self.layer}M{self.module}"
+        return _name(self.layer, self.module)
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
