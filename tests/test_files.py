@@ -1,4 +1,5 @@
-"""modcore.common.files: locked append-only result logs, and atomic whole-file writes."""
+"""Locked append-only result logs (common.result_log) and atomic whole-file writes
+(common.files)."""
 
 import contextlib
 import os
@@ -9,7 +10,8 @@ import textwrap
 
 import pytest
 
-from modcore.common.files import ResultLog, atomic_write
+from modcore.common.files import atomic_write
+from modcore.common.result_log import ResultLog
 
 COLUMNS = ("name", "ncut")
 
@@ -215,7 +217,7 @@ def test_a_snapshot_leaves_out_a_row_cut_short_by_a_crash(tmp_path):
 
 HOLDER = textwrap.dedent("""
     import sys
-    from modcore.common.files import ResultLog
+    from modcore.common.result_log import ResultLog
     log = ResultLog(sys.argv[1], dict).__enter__()
     print("locked", flush=True)
     sys.stdin.readline()  # the other process is waiting now

@@ -199,7 +199,7 @@ class Crash(BaseException):
 
 
 def test_a_run_cut_short_while_written_is_removed_and_redone(tmp_path, monkeypatch):
-    files = sys.modules["modcore.common.files"]
+    files = sys.modules["modcore.common.result_log"]
     real = files.ResultLog.append
 
     class HalfWriter:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import modcore
-from modcore.common.files import ResultLog
+from modcore.common.result_log import ResultLog
 from modcore.common.rows import Column, RowSchema, ncut_within
 
 SCHEMA = RowSchema(

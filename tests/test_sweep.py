@@ -329,7 +329,7 @@ class HalfWriter:
 
 
 def crash_on_append(monkeypatch, number):
-    files = sys.modules["modcore.common.files"]
+    files = sys.modules["modcore.common.result_log"]
     real, count = files.ResultLog.append, [0]
 
     def append(self, row):
@@ -426,7 +426,7 @@ def test_a_second_sweep_on_the_same_file_waits_and_skips_what_the_first_wrote(
 
     monkeypatch.setattr(sweep_module, "_say_waiting", say_waiting)
     # Another process's sweep: it holds the lock and has not yet written net0.
-    other = sys.modules["modcore.common.files"].ResultLog(
+    other = sys.modules["modcore.common.result_log"].ResultLog(
         path, sweep_module._SCHEMA, columns=sweep_module.FILE_COLUMNS
     )
     other.__enter__()

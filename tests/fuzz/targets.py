@@ -21,7 +21,7 @@ import numpy as np
 
 import modcore
 from modcore import _core
-from modcore.common.files import ResultLog
+from modcore.common.result_log import ResultLog
 
 # The errors a reader may raise for bad input; anything else is a finding.
 CLEAR = (ValueError, TypeError)

@@ -5,7 +5,7 @@ edited, joined from two files or typed by hand must be what modcore wrote or be 
 every column present, each of its exact type (no bool for an int, no number in a string
 in JSON, no 0.9 taken as seed 0), each in its range (a finite n-cut within [0, k], a
 standard deviation >= 0, a p-value in (0, 1]), and no two rows of one run.
-:class:`RowSchema` states a log's columns once; :class:`modcore.common.files.ResultLog` applies
+:class:`RowSchema` states a log's columns once; :class:`modcore.common.result_log.ResultLog` applies
 it to every row it reads or appends, naming the file and the line.
 """
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ..common.files import ResultLog, atomic_write, write_json
+from ..common.files import atomic_write, write_json
+from ..common.result_log import ResultLog
 from ..common.version import __version__
 from ..network.checks import check_positive_int
 from .conditions import ARCHS, HIDDEN, run_datasets

@@ -181,7 +181,7 @@ def reproduce(
     ValueError, TypeError
         On a bad argument, when no data set is available, or when ``runs.jsonl``
         holds runs made with other ``SETTINGS`` (use another ``out``) or lines
-        that are not runs. ``runs.jsonl`` is a :class:`modcore.common.files.ResultLog`:
+        that are not runs. ``runs.jsonl`` is a :class:`modcore.common.result_log.ResultLog`:
         a second reproduction on the same ``out`` waits until the first is done,
         then skips the runs it finished.
     KeyboardInterrupt

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from ..common.files import ResultLog
+from ..common.result_log import ResultLog
 from ..network.checks import check_n_jobs, check_positive_int
 from .conditions import ALL_CONDITIONS, ARCHS, NULLS, RULES
 from .run_rows import run_schema
@@ -30,7 +30,7 @@ def run_options(seeds, quick, quick_values, max_runs, n_jobs, progress) -> tuple
 
 @contextmanager
 def run_log(path, what, ours, theirs, say, *, schema=_SCHEMA):
-    """The :class:`~modcore.common.files.ResultLog` of a reproduction, open, every row in it
+    """The :class:`~modcore.common.result_log.ResultLog` of a reproduction, open, every row in it
     checked by ``schema`` (default: a reproduce run's) and to be made with the settings
     ``ours`` (``theirs(row)`` are a row's): runs made with other settings are refused,
     never mixed in."""
@@ -70,7 +70,7 @@ def read_runs(path) -> list:
     ValueError
         If a line is not a run. A run being written at this moment (or cut short
         by a crash) is left out; the file is only read, never waited for: see
-        :meth:`modcore.common.files.ResultLog.snapshot`.
+        :meth:`modcore.common.result_log.ResultLog.snapshot`.
     """
     return ResultLog(path, _SCHEMA, what="modcore reproduce runs").snapshot()
 

@@ -3,7 +3,7 @@
 
 Each row is exactly what :func:`modcore.ncut_significance` gives that network
 with the same settings. Rows are appended to a results file (CSV or JSON Lines,
-a :class:`modcore.common.files.ResultLog`) as networks finish, so a sweep that stops
+a :class:`modcore.common.result_log.ResultLog`) as networks finish, so a sweep that stops
 (Ctrl-C, a lost machine) resumes where it was: networks already in the file with
 the same settings are not run again. The returned table adds Benjamini-Hochberg
 adjusted p-values, computed over all its rows when the sweep ends; they depend on
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..common.files import ResultLog
 from ..common.progress import Progress
+from ..common.result_log import ResultLog
 from ..common.rows import Column, RowSchema, ncut_within
 from ..common.types import ClientLike, PathLike, ProgressLike, SeedLike
 from ..method.cluster import warn_floating
@@ -183,7 +183,7 @@ def sweep(
         other settings stay in the file and are not used. The sweep holds a lock
         on the file while it runs: a second sweep on the same file waits for it
         (saying so on stderr), then skips what the first one wrote. See
-        :mod:`modcore.common.files` for what happens to lines that are not rows.
+        :mod:`modcore.common.result_log` for what happens to lines that are not rows.
     max_in_flight : int, default=3
         Networks whose tasks are on the cluster at once (with ``client``).
     view : {"blocks", "virtual"} or None, default None
