@@ -19,12 +19,11 @@ import time
 
 import numpy as np
 import torch
-from sklearn.cluster import SpectralClustering
 from threadpoolctl import threadpool_limits
 from torch import nn
 
 import modcore
-from common import best_time, cpu_name
+from common import best_time, cpu_name, sklearn_ncut
 
 CHANNELS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
@@ -47,18 +46,6 @@ def vgg16_cifar(seed=0, sparsity=0.9):
                 cut = w.kthvalue(max(1, round(sparsity * w.numel()))).values
                 m.weight[m.weight.abs() <= cut] = 0.0
     return model.eval()
-
-
-def sklearn_ncut(adj, seed):
-    labels = SpectralClustering(
-        12,
-        affinity="precomputed",
-        eigen_solver="arpack",
-        n_init=25,
-        assign_labels="kmeans",
-        random_state=seed,
-    ).fit_predict(adj)
-    return modcore.ncut(adj, labels)
 
 
 def main():

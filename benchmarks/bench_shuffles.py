@@ -21,11 +21,10 @@ import time
 
 import numpy as np
 import scipy.sparse.linalg as sla
-from sklearn.cluster import SpectralClustering
 from threadpoolctl import threadpool_limits
 
 import modcore
-from common import cpu_name, live_adjacency, reference_network, shifted_normalized
+from common import cpu_name, live_adjacency, reference_network, shifted_normalized, sklearn_ncut
 
 AUTHORS = dict(assign_labels="kmeans", refine=False, n_init=25)
 
@@ -34,18 +33,9 @@ def shuffled_adjacency(weights, index):
     return live_adjacency(modcore.shuffled_weights(weights, shuffle="layer", seed=1, index=index))
 
 
-def sklearn_ncut(args):
+def sklearn_job(args):
     weights, index = args
-    adj = shuffled_adjacency(weights, index)
-    labels = SpectralClustering(
-        12,
-        affinity="precomputed",
-        eigen_solver="arpack",
-        n_init=25,
-        assign_labels="kmeans",
-        random_state=index,
-    ).fit_predict(adj)
-    return modcore.ncut(adj, labels)
+    return sklearn_ncut(shuffled_adjacency(weights, index), index)
 
 
 def one_thread():
@@ -57,14 +47,14 @@ def sklearn_null(weights, n, cores):
     jobs = [(weights, i) for i in range(n)]
     if cores == 1:
         with threadpool_limits(limits=1):
-            sklearn_ncut(jobs[0])  # warm-up
+            sklearn_job(jobs[0])  # warm-up
             t = time.perf_counter()
-            out = [sklearn_ncut(j) for j in jobs]
+            out = [sklearn_job(j) for j in jobs]
             return (time.perf_counter() - t) / n, np.array(out)
     with mp.get_context("spawn").Pool(cores, initializer=one_thread) as pool:
-        pool.map(sklearn_ncut, jobs[:cores], chunksize=1)  # every worker started and warm
+        pool.map(sklearn_job, jobs[:cores], chunksize=1)  # every worker started and warm
         t = time.perf_counter()
-        out = pool.map(sklearn_ncut, jobs, chunksize=1)
+        out = pool.map(sklearn_job, jobs, chunksize=1)
         return (time.perf_counter() - t) / n, np.array(out)
 
 

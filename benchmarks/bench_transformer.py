@@ -33,13 +33,12 @@ from functools import partial
 
 import numpy as np
 import torch
-from sklearn.cluster import SpectralClustering
 from threadpoolctl import threadpool_limits
 
 import modcore
 import modcore.network.transformer as mt
 from bench_large import peak_growth, start_peak
-from common import cpu_name
+from common import cpu_name, sklearn_ncut
 
 EDGE_BYTES = 12
 
@@ -83,15 +82,7 @@ def sklearn_null(network, n, jobs):
             adj = modcore.shuffled_network(network, seed=0, index=i).adjacency()
             live = np.asarray(adj.sum(axis=1)).ravel() > 0
             adj = adj[live][:, live]
-            labels = SpectralClustering(
-                12,
-                affinity="precomputed",
-                eigen_solver="arpack",
-                n_init=25,
-                assign_labels="kmeans",
-                random_state=i,
-            ).fit_predict(adj)
-            ncuts.append(modcore.ncut(adj, labels))
+            ncuts.append(sklearn_ncut(adj, i))
         return (
             (time.perf_counter() - start) / n,
             (time.process_time() - cpu) / n,

@@ -8,9 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modcore.nn import MLP, clusterable_init, load_dataset, train
+from modcore.nn import MLP, clusterable_init
 from modcore.nn.eigen_refresh import BlockOperator, refresh
-from modcore.nn.regularizers import Spectral, SpectralRegularizer, laplacian_eigenvalues
+from modcore.nn.regularizers import SpectralRegularizer, laplacian_eigenvalues
+from spectral_resume import whole_and_resumed
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -168,30 +169,14 @@ def test_refreshed_training_resumes_bitwise(tmp_path, monkeypatch):
         return out
 
     monkeypatch.setattr(laplacian, "refresh", counting)
-    ds = load_dataset("line", n_train=128, n_test=32, seed=0)
 
-    class Stop(Exception):
-        pass
+    def model():
+        net = MLP([784, 200, 100, 10], seed=0)
+        clusterable_init(net, 4, seed=0)
+        return net
 
-    def stop_after_one(history):
-        if len(history.loss) == 1:
-            raise Stop
-
-    settings = Spectral(strength=1.0, n_eigenvalues=2, every=1)
-    options = dict(epochs=2, batch_size=32, lr=1e-3, seed=0, progress=False, spectral=settings)
-    models = []
-    for _ in range(2):
-        model = MLP([784, 200, 100, 10], seed=0)
-        clusterable_init(model, 4, seed=0)
-        models.append(model)
-    whole, resumed = models
-    train(whole, ds, **options)
-    state = tmp_path / "s.pt"
-    with pytest.raises(Stop):
-        train(resumed, ds, state=state, on_epoch=stop_after_one, **options)
-    warm = torch.load(state, weights_only=True)["spectral_warm"]
+    whole, resumed, warm = whole_and_resumed(model, tmp_path, lr=1e-3)
     assert warm.shape == (784 + 200 + 100 + 10, 2 + 1 + 3)
-    train(resumed, ds, state=state, **options)
     for a, b in zip(whole.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert sum(refreshed) >= 10  # the steps were refreshed (4 a run: 1 full, then refreshes)

@@ -21,6 +21,7 @@ from modcore.nn.regularizers import (
     SpectralRegularizer,
     laplacian_eigenvalues,
 )
+from spectral_resume import whole_and_resumed
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -356,28 +357,13 @@ def test_paper_recipe_with_both_regularizers_prunes_as_usual(arch):
 
 
 def test_spectral_training_resumes_bitwise(tmp_path):
-    ds = load_dataset("line", n_train=128, n_test=32, seed=0)
-
-    class Stop(Exception):
-        pass
-
-    def stop_after_one(history):
-        if len(history.loss) == 1:
-            raise Stop
-
-    settings = Spectral(strength=1.0, n_eigenvalues=2, every=1)
-    options = dict(epochs=2, batch_size=32, lr=1e-2, seed=0, progress=False, spectral=settings)
     # 40 + 10 units on the smaller side: Lanczos, which the warm start feeds.
-    whole, resumed = MLP([784, 40, 40, 10], seed=0), MLP([784, 40, 40, 10], seed=0)
-    train(whole, ds, **options)
-    state = tmp_path / "s.pt"
-    with pytest.raises(Stop):
-        train(resumed, ds, state=state, on_epoch=stop_after_one, **options)
+    whole, resumed, warm = whole_and_resumed(
+        lambda: MLP([784, 40, 40, 10], seed=0), tmp_path, lr=1e-2
+    )
     # The solver's start is kept with the state (on this float32 net a cold start gives
     # the same bits too: the eigenvectors' differences fall below float32).
-    warm = torch.load(state, weights_only=True)["spectral_warm"]
     assert warm.shape == (784 + 40 + 40 + 10, 3) and warm.dtype == torch.float64
-    train(resumed, ds, state=state, **options)
     for a, b in zip(whole.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
