@@ -1,4 +1,4 @@
-# Long (530 lines) for one pipeline: inputs, resume key, rows, local and dask runs.
+# Long (560 lines) for one pipeline: inputs, resume key, rows, local and dask runs.
 """Significance for many networks: one table row per network, locally or on a Dask cluster.
 
 Each row is exactly what :func:`modcore.ncut_significance` gives that network

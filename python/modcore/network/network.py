@@ -1,4 +1,4 @@
-# Long (560 lines): the Network type and the checks of its constructors' inputs.
+# Long (550 lines): the Network type and the checks of its constructors' inputs.
 """The one graph type: unit groups joined by weighted edge blocks.
 
 A network is a list of groups (a named layer of units: an MLP layer's neurons, a

@@ -1,4 +1,4 @@
-# Long (550 lines) for one job, the autograd oracle: probe, segments and comparison.
+# Long (530 lines) for one job, the autograd oracle: probe, segments and comparison.
 """The traced graph checked against the model itself: autograd's dependence
 between the units of consecutive parametrized layers.
 
