@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modcore.nn import MLP, linear_layers
+from modcore.nn import MLP, weight_layers
 from modcore.nn.lesion import (
     lesion_accuracy,
     lesion_study,
@@ -37,7 +37,7 @@ EPS = 1e-3
 
 def hand_built():
     model = MLP([6, 16, 16, 2])
-    l1, l2, l3 = linear_layers(model)
+    l1, l2, l3 = weight_layers(model)
     with torch.no_grad():
         for lin in (l1, l2, l3):
             lin.weight.zero_()
@@ -156,7 +156,7 @@ def test_top_up_reaches_bonferroni_resolution():
 def zeroed_copy(model, lesion):
     """The oracle: a deep copy whose Linear layers have the lesioned input columns zeroed."""
     twin = copy.deepcopy(model)
-    linears = linear_layers(twin)
+    linears = weight_layers(twin)
     with torch.no_grad():
         for layer, neurons in lesion.items():
             linears[layer].weight[:, torch.as_tensor(neurons)] = 0
@@ -182,7 +182,7 @@ def random_net():
     torch.manual_seed(0)
     model = MLP([20, 32, 24, 16, 5], dropout=0.5, seed=3)
     with torch.no_grad():  # pruned-like: many exact zeros
-        for lin in linear_layers(model):
+        for lin in weight_layers(model):
             lin.weight.mul_((torch.rand(lin.weight.shape) > 0.5).float() * 3)
     x = torch.randn(600, 20)
     with torch.no_grad():

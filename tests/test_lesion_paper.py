@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 stats = pytest.importorskip("scipy.stats")
 
-from modcore.nn import MLP, linear_layers
+from modcore.nn import MLP, weight_layers
 from modcore.nn.lesion import lesion_study, network_tests
 from modcore.nn.lesion.network_level import fisher_p, percentile, rank_chi2_p
 from modcore.nn.lesion.rules import count_p_value, paper_category
@@ -120,7 +120,7 @@ def test_network_tests_by_hand():
 def planted(b):
     w = 4 * b
     model = MLP([6, w, w, 4])
-    l1, l2, l3 = linear_layers(model)
+    l1, l2, l3 = weight_layers(model)
     blocks = [slice(k * b, (k + 1) * b) for k in range(4)]
     with torch.no_grad():
         for lin in (l1, l2, l3):
@@ -154,7 +154,7 @@ def accuracy_with(model, x, y, lesion):
     twin = copy.deepcopy(model)
     with torch.no_grad():
         for layer, neurons in lesion.items():
-            linear_layers(twin)[layer].weight[:, torch.as_tensor(neurons)] = 0
+            weight_layers(twin)[layer].weight[:, torch.as_tensor(neurons)] = 0
         return int((twin.eval()(x).argmax(dim=1) == y).sum()) / len(y)
 
 
