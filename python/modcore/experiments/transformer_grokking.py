@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from ..common.files import atomic_write, json_text, write_json
 from ..method.significance import ncut_significance
-from ..method.stability import compare_partitions
+from .permutation_null import nmi_permutation_test
 
 SEED = 999  # Nanda et al.'s model seed
 DATA_SEED = 598  # the train/test split
@@ -186,19 +186,6 @@ def key_frequencies(p, act):
     return key, share
 
 
-def permutation_scores(labels, truth, rng, n_perm=1000):
-    agree = compare_partitions(labels, truth)
-    nmi = agree.normalized_mutual_info
-    null = np.array(
-        [
-            compare_partitions(labels, rng.permutation(truth)).normalized_mutual_info
-            for _ in range(n_perm)
-        ]
-    )
-    p = (1 + np.count_nonzero(null >= nmi)) / (n_perm + 1)
-    return nmi, agree.adjusted_rand, p, float(np.quantile(null, 0.95))
-
-
 def analyze(args, log):
     rows_train = json.loads((args.out / "training.json").read_text())
     steps = [r["step"] for r in rows_train] if args.steps_at is None else args.steps_at
@@ -247,7 +234,7 @@ def analyze(args, log):
             for name, keep in (("", live), ("_clean", clean)):
                 keep = keep & (labels >= 0)
                 if keep.sum() > 1 and len(np.unique(key[keep])) > 1:
-                    scores = permutation_scores(labels[keep], key[keep], rng)
+                    scores = nmi_permutation_test(labels[keep], key[keep], rng)
                 else:
                     scores = (float("nan"),) * 4
                 for stat, value in zip(("nmi", "ari", "nmi_p", "nmi_null95"), scores):
@@ -306,46 +293,49 @@ def figure(args):
     ax.set_xlabel("step")
     ax.set_title(f"modular addition, p = {args.p}, {args.fraction:.0%} of pairs")
     ax.legend(fontsize=8)
-    at = [r["step"] for r in rows]
-    ax = axes[1]
-    for view, colour in (("blocks", "C0"), ("virtual", "C1")):
-        ax.plot(at, [r[view + "_ncut"] for r in rows], "o-", color=colour, label=view)
-        ax.plot(
-            at,
-            [r[view + "_null_mean"] for r in rows],
-            "--",
-            color=colour,
-            label=f"{view}: shuffles' mean",
-        )
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"n-cut, k = {args.k}")
-    ax.set_title(f"modcore's n-cut and its null ({args.shuffles} 'layer' shuffles)")
-    ax.legend(fontsize=8)
-    ax = axes[2]
-    for view, colour in (("blocks", "C0"), ("virtual", "C1")):
-        ax.plot(at, [r[view + "_nmi"] for r in rows], "o-", color=colour, label=f"{view}, live")
-        ax.plot(
-            at,
-            [r[view + "_nmi_null95"] for r in rows],
-            "--",
-            color=colour,
-            alpha=0.5,
-            label=f"{view}, live: 95th percentile of the permutation null",
-        )
-        ax.plot(
-            at,
-            [r[view + "_nmi_clean"] for r in rows],
-            "s:",
-            color=colour,
-            label=f"{view}, >= 50% one frequency",
-        )
-    ax.set_xlabel("step")
-    ax.set_ylabel("NMI, modules of MLP neurons vs key frequency")
-    ax.set_title("modules against the neurons' key frequencies")
-    ax.legend(fontsize=8)
+    _view_panel(
+        axes[1],
+        rows,
+        _NCUT_LINES,
+        f"n-cut, k = {args.k}",
+        f"modcore's n-cut and its null ({args.shuffles} 'layer' shuffles)",
+    )
+    _view_panel(
+        axes[2],
+        rows,
+        _NMI_LINES,
+        "NMI, modules of MLP neurons vs key frequency",
+        "modules against the neurons' key frequencies",
+    )
     fig.tight_layout()
     with atomic_write(args.out / "grokking.png", "wb") as f:
         fig.savefig(f, format="png", dpi=110)
+
+
+# The lines a panel draws for each view: (column after the view's name, style, label,
+# other keywords of plot).
+_NCUT_LINES: tuple[tuple[str, str, str, dict], ...] = (
+    ("_ncut", "o-", "{view}", {}),
+    ("_null_mean", "--", "{view}: shuffles' mean", {}),
+)
+_NMI_LINES: tuple[tuple[str, str, str, dict], ...] = (
+    ("_nmi", "o-", "{view}, live", {}),
+    ("_nmi_null95", "--", "{view}, live: 95th percentile of the permutation null", {"alpha": 0.5}),
+    ("_nmi_clean", "s:", "{view}, >= 50% one frequency", {}),
+)
+
+
+def _view_panel(ax, rows, lines, ylabel, title) -> None:
+    """One panel of the figure: ``lines`` of both views over the analysed steps."""
+    at = [r["step"] for r in rows]
+    for view, colour in (("blocks", "C0"), ("virtual", "C1")):
+        for column, style, label, more in lines:
+            values = [r[view + column] for r in rows]
+            ax.plot(at, values, style, color=colour, label=label.format(view=view), **more)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
 
 
 def main():

@@ -33,6 +33,7 @@ from ..method.eigengap import eigengap
 from ..method.null import shuffled_network
 from ..method.stability import compare_partitions
 from . import transformer_planted as planted
+from .permutation_null import nmi_permutation_test
 
 KS = (2, 4, 8)
 N_SHUFFLED = 10
@@ -64,16 +65,7 @@ def gradient_attribution(net, x, y1, y2):
 def permutation_p(labels, truth, rng, n_perm=1000):
     """NMI, ARI over neurons with a task and a module, and the NMI's permutation p."""
     keep = (truth >= 0) & (labels >= 0)
-    labels, truth = labels[keep], truth[keep]
-    agree = compare_partitions(labels, truth)
-    nmi = agree.normalized_mutual_info
-    null = np.array(
-        [
-            compare_partitions(labels, rng.permutation(truth)).normalized_mutual_info
-            for _ in range(n_perm)
-        ]
-    )
-    return nmi, agree.adjusted_rand, (1 + np.count_nonzero(null >= nmi)) / (n_perm + 1)
+    return nmi_permutation_test(labels[keep], truth[keep], rng, n_perm)[:3]
 
 
 def modules(network, view, k):
