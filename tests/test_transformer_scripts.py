@@ -1,5 +1,6 @@
 """The transformer experiment scripts (modcore.experiments.transformer_*): their shared
-permutation score against scikit-learn, the grokking figure's panels against its rows."""
+permutation score against scikit-learn, the grokking figure's panels against its rows, and
+their ends: one line on stderr for a bad input or Ctrl-C, never a half-written checkpoint."""
 
 import numpy as np
 import pytest
@@ -8,6 +9,8 @@ torch = pytest.importorskip("torch")
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from modcore.experiments import transformer_grokking as grokking
+from modcore.experiments import transformer_planted as planted
+from modcore.experiments import transformer_planted_k as planted_k
 from modcore.experiments.permutation_null import nmi_permutation_test
 
 
@@ -58,3 +61,75 @@ def test_grokking_figure_panels_draw_each_view_from_its_columns():
             assert ax.get_legend() is not None
     finally:
         plt.close(fig)
+
+
+def _one_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_grokking_checkpoints_are_never_half_written(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("transformer_lens")
+    out = tmp_path / "run"
+    # the last step is kept even off the --every grid
+    args = ["train", "--out", str(out), "--p", "3", "--steps", "3", "--every", "2"]
+    assert grokking.main(args) == 0
+    assert sorted(f.name for f in out.glob("*.pt")) == [f"step00000{s}.pt" for s in (0, 2, 3)]
+
+    save, calls = torch.save, []
+
+    def save_then_stop(obj, f, *a, **k):  # Ctrl-C in the middle of the second checkpoint
+        calls.append(1)
+        if len(calls) == 2:
+            f.write(b"PK\x03\x04 half a zip")
+            raise KeyboardInterrupt
+        return save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", save_then_stop)
+    again = tmp_path / "again"
+    capsys.readouterr()
+    assert grokking.main(["train", "--out", str(again), "--p", "3", "--steps", "4"]) == 130
+    assert "interrupted" in _one_line(capsys.readouterr().err)
+    monkeypatch.setattr(torch, "save", save)
+    assert sorted(f.name for f in again.iterdir() if f.suffix == ".pt") == ["step000000.pt"]
+    assert not [f for f in again.iterdir() if f.name.endswith(".tmp")]
+    grokking.load(3, again / "step000000.pt")  # whole
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["analyze"], "training.json: no such file; run the train stage"),
+        (["figure"], "no such file; run the"),
+        (["train", "--fraction", "0"], "leaves no training or no test pair"),
+        (["train", "--p", "1"], "--p must be at least 2"),
+        (["train", "--every", "0"], "--every >= 1"),
+    ],
+)
+def test_grokking_bad_inputs_are_one_line(tmp_path, capsys, argv, message):
+    assert grokking.main([*argv, "--out", str(tmp_path)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("python -m modcore.experiments.transformer_grokking: error: ")
+    assert message in line
+
+
+def test_grokking_analyze_refuses_unknown_steps(tmp_path, capsys):
+    (tmp_path / "training.json").write_text('[{"step": 0}, {"step": 250}]')
+    assert grokking.main(["analyze", "--out", str(tmp_path), "--steps-at", "0", "100"]) == 2
+    assert "--steps-at [100]: no such checkpoint" in _one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("script", [planted, planted_k])
+def test_planted_scripts_end_in_one_line(tmp_path, monkeypatch, capsys, script):
+    name = script.__name__.rsplit(".", 1)[1]
+    assert script.main(["--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "--seeds must be >= 1" in _one_line(capsys.readouterr().err)
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(planted, "data", interrupted)
+    assert script.main(["--out", str(tmp_path)]) == 130
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"python -m modcore.experiments.{name}: interrupted: ")

@@ -27,6 +27,7 @@ writes the table (``grokking.md``) and the figure (``grokking.png``).
 
 import argparse
 import json
+import pickle
 import platform
 import sys
 import time
@@ -39,6 +40,7 @@ import torch.nn.functional as F
 from ..common.files import atomic_write, json_text, write_json
 from ..method.significance import ncut_significance
 from .permutation_null import nmi_permutation_test
+from .script import appending_log, run_script
 
 SEED = 999  # Nanda et al.'s model seed
 DATA_SEED = 598  # the train/test split
@@ -131,7 +133,7 @@ def train(args, log):
     args.out.mkdir(parents=True, exist_ok=True)
     rows, start = [], time.process_time()
     for step in range(args.steps + 1):
-        if step % args.every == 0:
+        if step % args.every == 0 or step == args.steps:
             with torch.no_grad():
                 logits = fast(x)
                 loss = F.cross_entropy(logits, y, reduction="none")
@@ -145,7 +147,9 @@ def train(args, log):
                 "cpu_s": round(time.process_time() - start, 1),
             }
             rows.append(row)
-            torch.save(fast.state(), args.out / f"step{step:06d}.pt")
+            # never a half-written checkpoint, whenever the run is stopped
+            with atomic_write(args.out / f"step{step:06d}.pt", "wb") as f:
+                torch.save(fast.state(), f)
             log(json_text(row, indent=None))
             write_json(args.out / "training.json", rows)
         if step == args.steps:
@@ -158,12 +162,19 @@ def train(args, log):
 
 
 def load(p, path):
+    """The HookedTransformer of a checkpoint ``train`` wrote with this ``p``."""
     model = hooked(p)
-    state = torch.load(path, weights_only=True)
-    missing = model.load_state_dict(state, strict=False)
-    assert not missing.unexpected_keys and all(
+    try:
+        state = torch.load(path, weights_only=True)
+        missing = model.load_state_dict(state, strict=False)
+    except (RuntimeError, pickle.UnpicklingError, AttributeError) as exc:
+        raise ValueError(
+            f"{path}: not a checkpoint of this script at p = {p}: {str(exc)[:300]}"
+        ) from exc
+    if missing.unexpected_keys or not all(
         k.endswith(("mask", "IGNORE")) for k in missing.missing_keys
-    ), missing
+    ):
+        raise ValueError(f"{path}: not a checkpoint of this script's model: {missing}")
     return model.eval()
 
 
@@ -187,9 +198,15 @@ def key_frequencies(p, act):
 
 
 def analyze(args, log):
-    rows_train = json.loads((args.out / "training.json").read_text())
-    steps = [r["step"] for r in rows_train] if args.steps_at is None else args.steps_at
+    rows_train = _read_rows(args.out / "training.json", "train")
     by_step = {r["step"]: r for r in rows_train}
+    steps = list(by_step) if args.steps_at is None else args.steps_at
+    unknown = sorted(set(steps) - set(by_step))
+    if unknown:
+        raise ValueError(
+            f"--steps-at {unknown}: no such checkpoint in {args.out / 'training.json'} "
+            f"(it has {len(by_step)}, from {min(by_step)} to {max(by_step)})"
+        )
     x, _, _, _ = dataset(args.p)
     # rows of checkpoints analysed before (by an earlier call) are kept, one row a step
     done = args.out / "grokking.json"
@@ -244,8 +261,15 @@ def analyze(args, log):
         write_json(done, rows)
 
 
+def _read_rows(path, stage):
+    """The rows of a JSON file an earlier stage (``train`` or ``analyze``) wrote."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file; run the {stage} stage on this --out first")
+    return json.loads(path.read_text())
+
+
 def write_table(args):
-    rows = json.loads((args.out / "grokking.json").read_text())
+    rows = _read_rows(args.out / "grokking.json", "analyze")
     lines = [
         "| step | train acc | test acc | live neurons (>= 50% one freq.) | key freqs | "
         "blocks n-cut (null mean, z, p) | virtual n-cut (null mean, z, p) | "
@@ -283,8 +307,8 @@ def figure(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train_rows = json.loads((args.out / "training.json").read_text())
-    rows = json.loads((args.out / "grokking.json").read_text())
+    train_rows = _read_rows(args.out / "training.json", "train")
+    rows = _read_rows(args.out / "grokking.json", "analyze")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     steps = [r["step"] for r in train_rows]
     ax = axes[0]
@@ -338,8 +362,9 @@ def _view_panel(ax, rows, lines, ylabel, title) -> None:
     ax.legend(fontsize=8)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    prog = "python -m modcore.experiments.transformer_grokking"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=["train", "analyze", "figure"])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--p", type=int, default=113)
@@ -349,17 +374,23 @@ def main():
     parser.add_argument("--k", type=int, default=6, help="modules of the clustering")
     parser.add_argument("--shuffles", type=int, default=100)
     parser.add_argument("--steps-at", type=int, nargs="*", help="checkpoints to analyze")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    kept = {
+        "train": f"the checkpoints written so far and their accuracies ({args.out}/"
+        "training.json) are kept; train starts again from step 0",
+        "analyze": f"the steps analysed so far are in {args.out}/grokking.json; analyze "
+        "--steps-at the others to go on",
+        "figure": "the table and figure are written whole or not at all",
+    }[args.stage]
+    return run_script(prog, lambda: _run(args), interrupted=kept)
+
+
+def _run(args) -> None:
+    _check(args)
     torch.set_num_threads(1)
     torch.manual_seed(SEED)
-    logfile = args.out / f"{args.stage}_run.log"
     args.out.mkdir(parents=True, exist_ok=True)
-
-    def log(text):
-        print(text, flush=True)
-        with logfile.open("a") as f:
-            f.write(text + "\n")
-
+    log = appending_log(args.out / f"{args.stage}_run.log")
     log(f"command: {' '.join(sys.argv)}")
     log(
         f"python {platform.python_version()}, torch {torch.__version__}, 1 thread, "
@@ -372,5 +403,17 @@ def main():
     (train if args.stage == "train" else analyze)(args, log)
 
 
+def _check(args) -> None:
+    """Options that would fail late, or train on nothing: refused before any work."""
+    if args.p < 2:
+        raise ValueError(f"--p must be at least 2, got {args.p}")
+    if not 1 <= int(args.fraction * args.p * args.p) < args.p * args.p:
+        raise ValueError(
+            f"--fraction {args.fraction} of {args.p}² pairs leaves no training or no test pair"
+        )
+    if args.steps < 0 or args.every < 1:
+        raise ValueError(f"--steps must be >= 0 and --every >= 1, got {args.steps}, {args.every}")
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -32,6 +32,7 @@ from ..method.cluster import spectral_cluster
 from ..method.null import shuffled_network
 from ..method.stability import compare_partitions
 from ..network import transformer as mt
+from .script import run_script
 
 P, Q = 13, 17
 
@@ -138,14 +139,22 @@ def scores(labels, truth, rng, n_perm=1000):
     return nmi, ari, (1 + np.count_nonzero(null >= nmi)) / (n_perm + 1)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    prog = "python -m modcore.experiments.transformer_planted"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="300 steps, 2 seeds")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    kept = "nothing written (--out gets its files when every seed is done)"
+    return run_script(prog, lambda: _run(args), interrupted=kept)
+
+
+def _run(args) -> None:
     steps, seeds = (300, 2) if args.quick else (args.steps, args.seeds)
+    if steps < 1 or seeds < 1:
+        raise ValueError(f"--steps and --seeds must be >= 1, got {steps}, {seeds}")
     torch.set_num_threads(1)
     lines = []
 
@@ -214,4 +223,4 @@ def _neurons(clustering, view):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -34,6 +34,7 @@ from ..method.null import shuffled_network
 from ..method.stability import compare_partitions
 from . import transformer_planted as planted
 from .permutation_null import nmi_permutation_test
+from .script import appending_log, run_script
 
 KS = (2, 4, 8)
 N_SHUFFLED = 10
@@ -73,21 +74,23 @@ def modules(network, view, k):
     return planted._neurons(clustering, view)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    prog = "python -m modcore.experiments.transformer_planted_k"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    kept = f"{args.out}/planted_k.json holds the seeds finished so far (no table or figure)"
+    return run_script(prog, lambda: _run(args), interrupted=kept)
+
+
+def _run(args) -> None:
+    if args.steps < 1 or args.seeds < 1:
+        raise ValueError(f"--steps and --seeds must be >= 1, got {args.steps}, {args.seeds}")
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    logfile = args.out / "planted_k_run.log"
-
-    def log(text):
-        print(text, flush=True)
-        with logfile.open("a") as f:
-            f.write(text + "\n")
-
+    log = appending_log(args.out / "planted_k_run.log")
     log(f"command: {' '.join(sys.argv)}")
     log(f"python {platform.python_version()}, torch {torch.__version__}, 1 thread")
     x, y1, y2 = planted.data()
@@ -173,7 +176,7 @@ def figure(rows, neurons, path):
         for key, colour, label in [
             ("nmi", "C0", "trained"),
             ("init_nmi", "C2", "before training"),
-            ("shuffled_nmi_max", "C7", "shuffled (max of 10)"),
+            ("shuffled_nmi_max", "C7", f"shuffled (max of {N_SHUFFLED})"),
         ]:
             ax.scatter(
                 [r["k"] for r in fixed],
@@ -194,7 +197,7 @@ def figure(rows, neurons, path):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("k (modules)")
         ax.set_ylabel("NMI, neurons' modules vs ablation attribution")
-        ax.set_title(f"view={view!r}, 3 seeds")
+        ax.set_title(f"view={view!r}, {len({r['seed'] for r in mine})} seeds")
         ax.legend(fontsize=8)
     labels, rise = neurons[0]
     ax = axes[2]
@@ -213,4 +216,4 @@ def figure(rows, neurons, path):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
