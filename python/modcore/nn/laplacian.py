@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .._core import nontrivial_eigenpairs as core_nontrivial_eigenpairs
+from ..network.checks import check_positive_int
 from .eigen_refresh import BlockOperator, refresh
 
 if TYPE_CHECKING:
@@ -225,6 +226,7 @@ def laplacian_eigenvalues(
         ``((src, dst), B)``: ``B`` of shape ``(sizes[src], sizes[dst])`` holds the
         non-negative weights of the edges between the two groups (``src != dst``).
     n_eigenvalues : int
+        At least 1.
     tol : float, default 1e-10
         The eigensolver's relative residual tolerance.
     eigen_method : str, default "auto"
@@ -245,6 +247,15 @@ def laplacian_eigenvalues(
         then a supergradient of the sum (the sum of the smallest eigenvalues is
         concave in the Laplacian), finite, and without a warm start the same for the
         same graph.
+
+    Raises
+    ------
+    TypeError
+        If ``n_eigenvalues`` is not an integer.
+    ValueError
+        If it is below 1 or above the graph's non-trivial eigenvalues, a block joins a
+        group to itself, has another shape than its groups' sizes, or holds a negative
+        weight (the graph's weights are ``|W|``).
     """
     pairs = [tuple(int(v) for v in p) for p, _ in blocks]
     tensors = [b for _, b in blocks]
@@ -257,5 +268,13 @@ def laplacian_eigenvalues(
                 f"({int(sizes[src])}, {int(sizes[dst])})"
             )
     if solver is None:
-        solver = _Solver(sizes, pairs, int(n_eigenvalues), tol, eigen_method)
+        n_eigenvalues = check_positive_int(n_eigenvalues, "n_eigenvalues")
+        # (the regularizer's own calls, with a solver, pass |W| and skip this pass)
+        for (src, dst), b in zip(pairs, tensors):
+            if bool((b < 0).any()):
+                raise ValueError(
+                    f"block {src}->{dst} has negative weights; edge weights are |W| "
+                    "(the degrees' square roots would be NaN)"
+                )
+        solver = _Solver(sizes, pairs, n_eigenvalues, tol, eigen_method)
     return _Eigenvalues.apply(solver, *tensors)
