@@ -473,3 +473,18 @@ def test_a_file_of_no_readable_type_is_refused_before_any_work(tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "\r" not in err, err
     assert "unsupported weight file type" in err
+
+
+def test_a_folder_sweeps_its_torch_export_programs_as_a_named_one_is(pd, nets, tmp_path):
+    # A .pt2 named alone was swept, but a folder's listing skipped it without a word.
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(12, 10), torch.nn.ReLU(), torch.nn.Linear(10, 6), torch.nn.ReLU()
+    ).eval()
+    program = tmp_path / "model.pt2"
+    torch.export.save(torch.export.export(model, (torch.randn(2, 12),)), program)
+    np.savez(tmp_path / "net0.npz", *nets["net0"])
+    table = modcore.sweep(tmp_path, **OPTS)
+    assert list(table["name"]) == ["model.pt2", "net0.npz"]
+    assert table["ncut"].iloc[0] == modcore.ncut_significance(program, **OPTS).ncut

@@ -23,7 +23,8 @@ def add_sweep_parser(sub) -> None:
         "networks",
         nargs="+",
         type=Path,
-        help="weight files (.pt/.pth, .safetensors, .npz) or directories of them; with "
+        help="weight files (.pt/.pth, .safetensors, .npz), torch.export programs (.pt2) or "
+        "directories of them; with "
         "--view, Hugging Face GPT-2 folders (save_pretrained: config.json, model.safetensors)",
     )
     _add_analysis_options(s, shuffles=1000, choose_k=False)

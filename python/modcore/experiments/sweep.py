@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = ["COLUMNS", "FILE_COLUMNS", "SETTINGS", "WEIGHT_SUFFIXES", "sweep"]
 
-WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".npz")
+#: The files a sweep reads, named or in a folder: weights, checkpoints and torch.export
+#: programs.
+WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".npz", ".pt2")
 
 
 def _int_setting(name: str) -> Column:
@@ -143,15 +145,17 @@ def sweep(
     ----------
     networks : path, sequence or mapping
         - a directory: its weight files (``.pt``, ``.pth``, ``.safetensors``,
-          ``.npz``; not subdirectories) in natural name order, named by file name;
+          ``.npz``) and torch.export programs (``.pt2``), not subdirectories, in
+          natural name order, named by file name;
         - a sequence whose items are each a network: a path to a weight file
           (named by the path as given; a directory in the sequence adds its
           files as ``dir/file``), a list of 2-D arrays, a state dict or a torch
           module (named ``network0``, ``network1``, ...);
         - a mapping ``{name: network}``.
 
-        Files are read with :func:`modcore.weights_from_module` when their turn
-        comes, on this machine, so only the networks in progress are in memory.
+        Files are read (as :func:`modcore.ncut_significance` reads a path) when
+        their turn comes, on this machine, so only the networks in progress are in
+        memory.
     CLUSTER_SETTINGS_FIELDS
     n_shuffles : int, default=1000
         Size of each null.
@@ -376,10 +380,10 @@ def _checked_path(path: Path) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"no weight file or directory at {path}")
     suffix = path.suffix.lower()
-    if path.is_file() and suffix not in (*WEIGHT_SUFFIXES, ".pt2"):
+    if path.is_file() and suffix not in WEIGHT_SUFFIXES:
         raise ValueError(
-            f"{path}: unsupported weight file type {suffix!r}; expected "
-            f"{', '.join(WEIGHT_SUFFIXES)} or .pt2"
+            f"{path}: unsupported weight file type {suffix!r}; expected one of "
+            f"{', '.join(WEIGHT_SUFFIXES)}"
         )
     return path
 
