@@ -255,7 +255,8 @@ def _refused(node, why: str = "") -> ValueError:
         f"{' ' + why if why else ''}, an op modcore cannot read (it reads the ATen ops of "
         "Linear, convolution, transposed convolution, BatchNorm and PReLU layers, elementwise "
         "activations, dropout, pooling, padding, nearest upsampling, mean/sum over spatial "
-        "dims, flatten/view/reshape/permute, add, mul and cat; "
+        "dims, flatten/unflatten/view/reshape/permute/transpose/squeeze/unsqueeze, add/sub, "
+        "mul/div and cat; "
         "docs/torch_ops.rst lists them); pass the model itself (Network.from_torch) or its "
         "factory (modcore analyze --model)"
     )
