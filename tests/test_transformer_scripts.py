@@ -2,6 +2,9 @@
 permutation score against scikit-learn, the grokking figure's panels against its rows, and
 their ends: one line on stderr for a bad input or Ctrl-C, never a half-written checkpoint."""
 
+import argparse
+import json
+
 import numpy as np
 import pytest
 
@@ -133,3 +136,43 @@ def test_planted_scripts_end_in_one_line(tmp_path, monkeypatch, capsys, script):
     assert script.main(["--out", str(tmp_path)]) == 130
     line = _one_line(capsys.readouterr().err)
     assert line.startswith(f"python -m modcore.experiments.{name}: interrupted: ")
+
+
+def test_grokking_figure_states_what_the_rows_were_made_with(tmp_path, monkeypatch):
+    # The figure took p, the fraction, k and the shuffles from its own command line (the
+    # defaults unless repeated), not from the stages that made its rows.
+    pytest.importorskip("matplotlib")
+    columns = ["_ncut", "_null_mean", "_nmi", "_nmi_null95", "_nmi_clean"]
+    train_rows = [
+        {"step": s, "train_acc": 1.0, "test_acc": 0.5, "p": 59, "fraction": 0.5} for s in (0, 250)
+    ]
+    rows = [
+        {
+            "step": s,
+            "k": 8,
+            "n_shuffles": 40,
+            **{v + c: 0.5 for v in ("blocks", "virtual") for c in columns},
+        }
+        for s in (0, 250)
+    ]
+    (tmp_path / "training.json").write_text(json.dumps(train_rows))
+    (tmp_path / "grokking.json").write_text(json.dumps(rows))
+    labels = []
+    monkeypatch.setattr(
+        grokking,
+        "_view_panel",
+        lambda ax, rows, lines, ylabel, title: labels.append(ylabel + title),
+    )
+    args = argparse.Namespace(out=tmp_path, p=113, fraction=0.3, k=6, shuffles=100)
+    grokking.figure(args)
+    assert "k = 8" in labels[0] and "(40 'layer' shuffles)" in labels[0]
+    import matplotlib.pyplot as plt
+
+    title = plt.gcf().axes[0].get_title()
+    plt.close("all")
+    assert title == "modular addition, p = 59, 50% of pairs"
+    # rows of two analyses with other settings are refused, not drawn as one curve
+    rows[1]["k"] = 6
+    (tmp_path / "grokking.json").write_text(json.dumps(rows))
+    with pytest.raises(ValueError, match=r"several k \(\[6, 8\]\)"):
+        grokking.figure(args)

@@ -145,6 +145,8 @@ def train(args, log):
                 "train_acc": right[tr].mean().item(),
                 "test_acc": right[te].mean().item(),
                 "cpu_s": round(time.process_time() - start, 1),
+                "p": args.p,
+                "fraction": args.fraction,
             }
             rows.append(row)
             # never a half-written checkpoint, whenever the run is stopped
@@ -234,6 +236,7 @@ def analyze(args, log):
                 (int(k), int(n)) for k, n in zip(*np.unique(key[clean], return_counts=True))
             ),
         )
+        row.update(k=args.k, n_shuffles=args.shuffles)
         rng = np.random.default_rng(step)
         for view in ("blocks", "virtual"):
             options = dict(n_clusters=args.k, n_shuffles=args.shuffles, seed=0, n_jobs=1)
@@ -309,20 +312,24 @@ def figure(args):
 
     train_rows = _read_rows(args.out / "training.json", "train")
     rows = _read_rows(args.out / "grokking.json", "analyze")
+    # what the rows were made with (files of before they recorded it: the options)
+    p = _recorded(train_rows, "p", args.p)
+    fraction = _recorded(train_rows, "fraction", args.fraction)
+    k, shuffles = _recorded(rows, "k", args.k), _recorded(rows, "n_shuffles", args.shuffles)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     steps = [r["step"] for r in train_rows]
     ax = axes[0]
     ax.plot(steps, [r["train_acc"] for r in train_rows], label="train accuracy")
     ax.plot(steps, [r["test_acc"] for r in train_rows], label="test accuracy")
     ax.set_xlabel("step")
-    ax.set_title(f"modular addition, p = {args.p}, {args.fraction:.0%} of pairs")
+    ax.set_title(f"modular addition, p = {p}, {fraction:.0%} of pairs")
     ax.legend(fontsize=8)
     _view_panel(
         axes[1],
         rows,
         _NCUT_LINES,
-        f"n-cut, k = {args.k}",
-        f"modcore's n-cut and its null ({args.shuffles} 'layer' shuffles)",
+        f"n-cut, k = {k}",
+        f"modcore's n-cut and its null ({shuffles} 'layer' shuffles)",
     )
     _view_panel(
         axes[2],
@@ -334,6 +341,14 @@ def figure(args):
     fig.tight_layout()
     with atomic_write(args.out / "grokking.png", "wb") as f:
         fig.savefig(f, format="png", dpi=110)
+
+
+def _recorded(rows, key, given):
+    """The one value of ``key`` the rows record, else ``given``."""
+    values = {r[key] for r in rows if key in r}
+    if len(values) > 1:
+        raise ValueError(f"the rows were made with several {key} ({sorted(values)})")
+    return values.pop() if values else given
 
 
 # The lines a panel draws for each view: (column after the view's name, style, label,
