@@ -120,6 +120,10 @@ def test_when_no_k_has_a_z_the_choice_of_k_says_so(tmp_path, capsys):
     # With z defined, ties are broken by it.
     assert "ties: lowest z" in best_k_rule("layer", [0.5, 0.1], [1.0, -2.0])
     assert best_k_rule("layer", [0.5, 0.5], ["nan", None]).startswith("the smallest k")
+    # Undefined p-values at every k are one value, not as many as there are ks.
+    assert best_k_rule("layer", [None, "nan", float("nan")], [None] * 3).startswith(
+        "the smallest k"
+    )
 
 
 def _named(text):

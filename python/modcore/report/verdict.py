@@ -227,7 +227,8 @@ def best_k_rule(name: str, p_values, z_scores) -> str:
             f"the lowest uncorrected p-value against the '{name}' null (ties: lowest z, "
             "then smallest k)"
         )
-    if len(set(p)) <= 1:
+    # NaN != NaN, so a set would count each undefined p-value as a value of its own.
+    if len({"nan" if v != v else v for v in p}) <= 1:
         return (
             f"the smallest k: every k has the same uncorrected p-value against the '{name}' "
             "null and no z (its shuffles' n-cuts do not spread)"
