@@ -86,3 +86,31 @@ def test_bad_terms_exit_2(tmp_path, capsys, args, message):
     code = main([*BASE, *args, "--out", str(tmp_path / "net.pt")])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_term_options_state_their_settings_defaults():
+    # They default to None (given without their term, they are refused); the default
+    # their help states is the one Spectral / Partition apply.
+    import argparse
+    import dataclasses
+    import re
+
+    from modcore.cli.main import _parser
+    from modcore.nn.regularizers import Partition, Spectral
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    fields = {
+        "spectral_eigenvalues": (Spectral, "n_eigenvalues"),
+        "spectral_every": (Spectral, "every"),
+        "partition_clusters": (Partition, "n_clusters"),
+        "partition_every": (Partition, "refresh_every"),
+    }
+    stated = {
+        a.dest: int(re.search(r"\(default (\d+)\)", a.help).group(1))
+        for a in sub.choices["train"]._actions
+        if a.dest in fields
+    }
+    assert set(stated) == set(fields)
+    for dest, (cls, name) in fields.items():
+        default = {f.name: f.default for f in dataclasses.fields(cls)}[name]
+        assert stated[dest] == default, dest

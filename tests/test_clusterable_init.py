@@ -114,3 +114,32 @@ def test_refuses_what_is_not_a_chain_and_bad_counts():
     grouped = nn.Sequential(nn.Conv2d(2, 4, 3), nn.Conv2d(4, 4, 3, groups=2))
     with pytest.raises(ValueError, match="grouped convolution"):
         clusterable_init(grouped, 2, input_shape=(2, 8, 8))
+
+
+@pytest.mark.parametrize(
+    "model, n_modules, message",
+    [
+        (MLP([784, 12, 12, 10]), 100000, "hidden layer 1 has 12 units"),
+        (MLP([9, 8, 6, 4]), 7, "hidden layer 2 has 6 units"),
+        (CNN((1, 8, 8), n_classes=3, channels=(4, 5), pool_after=(False, True)), 5, "has 4 chan"),
+        (MLP([5, 3]), 2, "one Linear layer"),
+    ],
+)
+def test_refuses_modules_the_layers_cannot_hold_before_tracing(
+    monkeypatch, model, n_modules, message
+):
+    import modcore.network.torch.trace as trace
+
+    def traced(*args, **kwargs):
+        raise AssertionError("traced before the count was checked")
+
+    monkeypatch.setattr(trace, "network_from_module", traced)
+    before = _weights(model)
+    with pytest.raises(ValueError, match=message):
+        clusterable_init(model, n_modules, seed=0)
+    for a, b in zip(before, _weights(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_as_many_modules_as_the_narrowest_layer_is_accepted():
+    assert len(clusterable_init(MLP([9, 8, 6, 4], seed=0), 6, seed=0)) == 4

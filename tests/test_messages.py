@@ -62,7 +62,10 @@ def test_every_option_has_help_stating_its_own_default():
                 else:
                     continue
                 checked += 1
-    assert checked > 40
+    # (train's --spectral-eigenvalues, --spectral-every, --partition-clusters and
+    # --partition-every default to None, so that giving one without its term is refused:
+    # the defaults they state are their settings' dataclasses', not checked here.)
+    assert checked > 36
 
 
 def test_no_option_help_describes_another_subcommand():

@@ -339,3 +339,25 @@ def test_a_dataset_built_from_numpy_holds_tensors_of_the_loaded_types():
     assert d.x_train.dtype == torch.float64 and d.x_test.dtype == torch.float32
     assert d.y_train.dtype == d.y_test.dtype == torch.int64
     assert torch.equal(d.y_test, y) and torch.equal(d.x_test, x)
+
+
+def test_input_shape_known_before_loading_is_the_loaded_one(tmp_path):
+    from modcore.nn.datasets import dataset_input_shape
+
+    write_mnist_dir(tmp_path / "mnist")
+    write_cifar_dir(tmp_path / "cifar-10-batches-py")
+    names = ["line", "bands", "halves-line-line", "mnist", "cifar10", "cifar10-rgb"]
+    for name in names:
+        for flatten in (True, False):
+            data = load_dataset(name, data_dir=tmp_path, n_train=3, n_test=2, flatten=flatten)
+            assert dataset_input_shape(name, flatten=flatten) == data.input_shape, name
+    with pytest.raises(ValueError, match="unknown data set 'halves-line'"):
+        dataset_input_shape("halves-line")
+    # Files of another image size are refused rather than given another shape.
+    other = tmp_path / "other"
+    other.mkdir()
+    for prefix, n in (("train", 3), ("t10k", 2)):
+        write_idx(other / f"{prefix}-images-idx3-ubyte", np.zeros((n, 20, 20), np.uint8))
+        write_idx(other / f"{prefix}-labels-idx1-ubyte", np.zeros(n, np.uint8))
+    with pytest.raises(ValueError, match=r"holds inputs of shape \(400,\), not the \(784,\)"):
+        load_dataset("mnist", data_dir=other)

@@ -1,5 +1,7 @@
 """Model, training, gradual pruning and checkpoints."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,7 @@ from modcore.nn import (
     train,
     weight_layers,
 )
+from modcore.nn.regularizers import Partition, Spectral
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -172,6 +175,48 @@ def test_train_validates_arguments(small_line):
             train(model, small_line, progress=False, **kwargs)
     with pytest.raises(ValueError, match="no Linear or Conv layer"):
         train(torch.nn.Sequential(torch.nn.Flatten()), small_line, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(spectral=Spectral(1e-3, n_eigenvalues=10**5)), ValueError, "spectral.n_eigen"),
+        (dict(partition=Partition(0.1, n_clusters=803)), ValueError, "partition.n_clusters"),
+        (dict(lr=float("inf")), ValueError, "lr must be a finite number > 0"),
+        (dict(l1=float("nan")), ValueError, "l1 must be a finite number >= 0"),
+        (dict(l2="5e-5"), ValueError, "l2 must be"),
+        (dict(on_epoch=5), TypeError, "on_epoch must be callable"),
+        (dict(prune="cubic"), TypeError, "prune must be a modcore.nn.PruneSchedule"),
+    ],
+)
+def test_train_refuses_before_training_naming_the_keyword(
+    small_line, monkeypatch, kwargs, error, message
+):
+    # MLP 784-8-10: 802 units, so at most 801 non-trivial eigenvalues and 802 modules.
+    def trained(*args, **kw):
+        raise AssertionError("training started")
+
+    # modcore.nn.train is the function; run_phase is looked up in its module.
+    monkeypatch.setattr(sys.modules[train.__module__], "run_phase", trained)
+    recipe = {k: v for k, v in kwargs.items() if k not in ("lr", "prune")}
+    for call, given in ((train, kwargs), (paper_recipe, recipe)):
+        if given:
+            with pytest.raises(error, match=message):
+                call(MLP([784, 8, 10]), small_line, epochs=1, progress=False, **given)
+    with pytest.raises(TypeError, match="on_trained must be callable"):
+        paper_recipe(MLP([784, 8, 10]), small_line, epochs=1, on_trained=5, progress=False)
+
+
+def test_the_largest_counts_the_graph_holds_train():
+    # The bound is exact: MLP 6-5-4 has 15 units, 14 non-trivial eigenvalues, 15 modules.
+    rng = np.random.default_rng(0)
+    x, y = torch.from_numpy(rng.random((8, 6), dtype=np.float32)), torch.arange(8) % 4
+    data = datasets.Dataset(x, y, x, y, n_classes=4, name="by hand", source="test")
+    terms = dict(spectral=Spectral(1e-3, n_eigenvalues=14), partition=Partition(0.1, n_clusters=15))
+    history = train(MLP([6, 5, 4], seed=0), data, epochs=1, seed=0, progress=False, **terms)
+    assert np.isfinite(history.loss[-1])
+    with pytest.raises(ValueError, match="at most 14 non-trivial eigenvalues"):
+        train(MLP([6, 5, 4]), data, epochs=1, spectral=Spectral(1e-3, n_eigenvalues=15))
 
 
 def test_progress_lines_without_tqdm(small_line, capsys, monkeypatch):

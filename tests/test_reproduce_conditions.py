@@ -118,3 +118,10 @@ def test_cli_conditions_errors_are_one_line():
     assert len(proc.stderr.strip().splitlines()) == 1
     proc = run_cli("reproduce", "--lesions", "--conditions", "l1")
     assert proc.returncode == 2 and "--conditions does not apply" in proc.stderr
+
+
+def test_a_clusterable_init_the_hidden_layers_cannot_hold_is_refused_first(tmp_path):
+    out = tmp_path / "r"
+    with pytest.raises(ValueError, match=r"clusterable-init condition: .*hidden layer 2 has 8"):
+        rep.reproduce(out=out, conditions=["clusterable-init"], **{**SMALL, "hidden": (16, 8)})
+    assert not out.exists()  # nothing trained, nothing written

@@ -93,6 +93,11 @@ def run_analyze(args, extra: dict) -> None:
         )
     if args.weights is not None and args.model is None:
         raise UsageError("--weights goes with --model (the factory whose model it fills)")
+    if args.model is not None and (args.view is not None or args.top_k is not None):
+        raise UsageError(
+            f"{'--view' if args.view is not None else '--top-k'} reads a Hugging Face GPT-2 "
+            "folder; a model from --model is traced (give the folder instead)"
+        )
     extra["network"] = str(args.network) if args.model is None else f"{args.model} {args.weights}"
     if args.scheduler and not isinstance(args.n_clusters, int):
         raise UsageError(
@@ -137,8 +142,9 @@ def _load_transformer(args) -> dict:
         )
     if args.top_k is not None and args.view != "virtual":
         raise UsageError("--top-k applies to --view virtual")
-    if args.input_shape is not None:
-        raise UsageError("--input-shape applies to traced models, not to a transformer")
+    if args.input_shape is not None or args.preset is not None:
+        option = "--input-shape" if args.input_shape is not None else "--preset"
+        raise UsageError(f"{option} applies to traced models, not to a transformer")
     model = load_gpt2(args.network)
     if args.view == "virtual":
         return {None: virtual_network(model, top_k=args.top_k)}

@@ -63,11 +63,18 @@ def run_demo(args, extra: dict) -> None:
         raise UsageError(
             "the demo trains a network, which needs torch: pip install 'modcore[torch]'"
         )
-    from ..nn import DatasetNotFoundError
+    from ..nn import DEFAULT_WIDTHS, DatasetNotFoundError
 
     args.report = args.out
     args.shuffle = args.shuffle or list(DEMO_SHUFFLES)
     _check_plot_installed(args)
+    k = args.n_clusters if args.n_clusters != "auto" else None
+    k = max(k) if isinstance(k, range) else k
+    if k is not None and k > sum(DEFAULT_WIDTHS):  # before the training, not after it
+        raise UsageError(
+            f"--n-clusters {k}: the demo's network has {sum(DEFAULT_WIDTHS)} units "
+            f"({'-'.join(map(str, DEFAULT_WIDTHS))}), fewer once pruned"
+        )
     net = args.out / "net.pt"
     train_args = argparse.Namespace(
         arch="mlp",
@@ -84,7 +91,11 @@ def run_demo(args, extra: dict) -> None:
         l2=0.0,
         clusterable_init=None,
         spectral=0.0,
+        spectral_eigenvalues=None,
+        spectral_every=None,
         partition=0.0,
+        partition_clusters=None,
+        partition_every=None,
         n_train=args.n_train,
         n_test=None,
         seed=args.seed,

@@ -3,7 +3,6 @@ with its weight modules (kept out of cli.py, which only registers it)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from ..common.files import write_json
@@ -18,6 +17,7 @@ from .options import (
     _add_seed_and_jobs,
     _add_test_data_options,
     _check_plot_installed,
+    _check_test_data,
     _integer,
     _option,
     _output_dir,
@@ -99,19 +99,18 @@ def run_functional(args, extra: dict) -> dict:
     from ..nn import checkpoint, load_dataset
     from ..report.functional import functional_summary, write_functional_report
 
+    _check_test_data(args.dataset, args.input_shape, "--input-shape")
     # A failure here (no checkpoint, no data, a refused model) is one line from cli.main.
     model = checkpoint.load(args.network).model
     shape = args.input_shape or tuple(getattr(model, "input_shape", ())) or None
+    if args.input_shape is None:
+        _check_test_data(args.dataset, shape, f"the input shape of {args.network}")
     # Only the test split is used; n_train=1 avoids holding the training set.
     data = load_dataset(
         args.dataset, data_dir=args.data_dir, seed=args.seed, n_train=1, n_test=args.n_test
     )
     x = data.x_test
-    if shape is not None:
-        if data.n_features != math.prod(shape):
-            raise UsageError(
-                f"{data.name} has {data.n_features} inputs per example, the model takes {shape}"
-            )
+    if shape is not None:  # of the data's size: checked above
         x = x.reshape(len(x), *shape)  # flat inputs are channel-major, as load_dataset's
     options = dict(n_clusters=args.n_clusters, seed=args.seed, n_jobs=args.n_jobs, **_rule(args))
     weight = spectral_cluster(model, input_shape=shape, **options)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from .options import (
     _add_k_option,
     _add_seed,
     _add_test_data_options,
+    _check_test_data,
     _fraction,
     _integer,
     _option,
@@ -118,11 +118,18 @@ def _lesion(args) -> dict:
     from ..nn import checkpoint, load_dataset
     from ..nn.lesion import lesion_study
 
+    if args.pair_set != "important" and not args.double:
+        raise UsageError(
+            f"--pair-set {args.pair_set} chooses the double lesions; --no-double skips them"
+        )
+    _check_test_data(args.dataset, args.input_shape, "--input-shape")
     if args.n_jobs is not None:
         torch.set_num_threads(check_n_jobs(args.n_jobs))
     saved = checkpoint.load(args.network)
     model = saved.model
     shape = args.input_shape or tuple(model.input_shape)
+    if args.input_shape is None:
+        _check_test_data(args.dataset, shape, f"the input shape of {args.network}")
     # Only the test split is used; n_train=1 avoids holding the training set.
     data = load_dataset(
         args.dataset,
@@ -133,12 +140,7 @@ def _lesion(args) -> dict:
         flatten=len(shape) == 1,
     )
     test: Any = data  # the Dataset, or its test split reshaped
-    if data.input_shape != shape:
-        if math.prod(data.input_shape) != math.prod(shape):
-            raise UsageError(
-                f"{data.name} has inputs of shape {data.input_shape}, which do "
-                f"not reshape to --input-shape {','.join(map(str, shape))}"
-            )
+    if data.input_shape != shape:  # of the same size: checked above
         test = (data.x_test.reshape(-1, *shape), data.y_test)
     study = lesion_study(
         model,

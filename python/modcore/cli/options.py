@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import math
 import tempfile
 from pathlib import Path
 
@@ -192,6 +193,23 @@ def _add_test_data_options(p: argparse.ArgumentParser, use: str) -> None:
         default=None,
         help="use a random subset of this many test examples (default: all)",
     )
+
+
+def _check_test_data(dataset: str, shape, whose: str) -> None:
+    """Refuse, from the data set's name alone (before it loads), one whose inputs do not
+    reshape to ``shape`` (``whose``: the option or model that gives it), or an unknown
+    name."""
+    from ..nn.datasets import dataset_input_shape
+
+    try:
+        (n_inputs,) = dataset_input_shape(dataset)
+    except ValueError as exc:
+        raise UsageError(f"--dataset: {exc}") from None
+    if shape is not None and math.prod(shape) != n_inputs:
+        raise UsageError(
+            f"{dataset} has {n_inputs} inputs per example, which do not reshape to {whose} "
+            f"{','.join(map(str, shape))}"
+        )
 
 
 def _add_seed(p: argparse.ArgumentParser) -> None:

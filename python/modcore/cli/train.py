@@ -128,14 +128,15 @@ def _add_modularity_terms(t) -> None:
     t.add_argument(
         "--spectral-eigenvalues",
         type=_COUNT,
-        default=3,
-        help="eigenvalues the regularizer sums (default 3)",
+        default=None,
+        help="with --spectral: eigenvalues the regularizer sums (default 3)",
     )
     t.add_argument(
         "--spectral-every",
         type=_COUNT,
-        default=20,
-        help="apply the regularizer every this many steps, scaled by it (default 20)",
+        default=None,
+        help="with --spectral: apply the regularizer every this many steps, scaled by it "
+        "(default 20)",
     )
     t.add_argument(
         "--partition",
@@ -149,14 +150,14 @@ def _add_modularity_terms(t) -> None:
     t.add_argument(
         "--partition-clusters",
         type=_setting_int("n_clusters"),
-        default=12,
-        help="modules of the partition loss's clustering (default 12)",
+        default=None,
+        help="with --partition: modules of the partition loss's clustering (default 12)",
     )
     t.add_argument(
         "--partition-every",
         type=_COUNT,
-        default=100,
-        help="steps between the partition loss's clusterings (default 100)",
+        default=None,
+        help="with --partition: steps between the partition loss's clusterings (default 100)",
     )
 
 
@@ -179,67 +180,30 @@ def _training_data(args):
 
 
 def _train(args, data=None) -> dict:
-    """``modcore train``: on ``data`` if given (loaded by :func:`_training_data`)."""
+    """``modcore train``: on ``data`` if given (loaded by :func:`_training_data`). Every
+    option is checked, and the model built from them, before the data loads."""
     try:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError("training needs torch: pip install 'modcore[torch]'") from exc
-    from ..nn import (
-        CNN,
-        DEFAULT_WIDTHS,
-        MLP,
-        RECIPES,
-        checkpoint,
-        clusterable_init,
-        paper_recipe,
-        train,
-    )
-    from ..nn.regularizers import Partition, Spectral
+    from ..nn import RECIPES, checkpoint, clusterable_init, paper_recipe, train
+    from ..nn.train import check_terms
 
-    if args.prune not in (0, 0.9):  # before loading data and training
-        raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
-    if args.arch == "cnn" and args.widths is not None:
-        raise UsageError("--widths sets the MLP's layers; it does not apply to --arch cnn")
-    if args.arch == "mlp" and args.conv_dropout:
-        raise UsageError("--conv-dropout applies to --arch cnn only")
+    _check_options(args)
     recipe = RECIPES[args.arch]
     epochs = recipe["epochs"] if args.epochs is None else args.epochs
     prune_epochs = epochs if args.prune_epochs is None else args.prune_epochs
     batch_size = recipe["batch_size"] if args.batch_size is None else args.batch_size
+    model = _model(args)
+    spectral, partition = _terms(args)
+    check_terms(model, spectral, partition, names=_TERM_OPTIONS)
+    if args.clusterable_init is not None:
+        try:
+            clusterable_init(model, args.clusterable_init, seed=args.seed)
+        except ValueError as exc:
+            raise UsageError(f"--clusterable-init {args.clusterable_init}: {exc}") from None
     if data is None:
         data = _training_data(args)
-    model: MLP | CNN
-    if args.arch == "cnn":
-        model = CNN(
-            data.input_shape,
-            n_classes=data.n_classes,
-            conv_dropout=args.conv_dropout,
-            dense_dropout=args.dropout,
-            seed=args.seed,
-        )
-    else:
-        widths = args.widths or list(DEFAULT_WIDTHS)
-        if widths[0] != data.n_features:
-            raise UsageError(
-                f"--widths starts with {widths[0]} inputs but {data.name} has {data.n_features}"
-            )
-        model = MLP(widths, dropout=args.dropout, seed=args.seed)
-    if args.clusterable_init is not None:
-        clusterable_init(model, args.clusterable_init, seed=args.seed)
-    spectral = None
-    if args.spectral > 0:
-        spectral = Spectral(
-            strength=args.spectral,
-            n_eigenvalues=args.spectral_eigenvalues,
-            every=args.spectral_every,
-        )
-    partition = None
-    if args.partition > 0:
-        partition = Partition(
-            strength=args.partition,
-            n_clusters=args.partition_clusters,
-            refresh_every=args.partition_every,
-        )
     terms = {"l1": args.l1, "l2": args.l2, "spectral": spectral, "partition": partition}
     print(
         f"training a {args.arch} ({_describe(model.config)}) on {data.name} ({data.source}), "
@@ -298,6 +262,79 @@ def _train(args, data=None) -> dict:
         f"epoch's batch accuracy {meta['train_accuracy']:.4f}; saved {args.out}"
     )
     return meta
+
+
+# The regularizers' settings as the command spells them, for check_terms' messages.
+_TERM_OPTIONS = {
+    "spectral.n_eigenvalues": "--spectral-eigenvalues",
+    "partition.n_clusters": "--partition-clusters",
+}
+
+
+def _check_options(args) -> None:
+    """What the options alone decide: combinations that do not apply."""
+    if args.prune not in (0, 0.9):
+        raise UsageError(f"--prune must be 0.9 (the paper's schedule) or 0, got {args.prune}")
+    if args.arch == "cnn" and args.widths is not None:
+        raise UsageError("--widths sets the MLP's layers; it does not apply to --arch cnn")
+    if args.arch == "mlp" and args.conv_dropout:
+        raise UsageError("--conv-dropout applies to --arch cnn only")
+    if args.prune == 0 and args.prune_epochs is not None:
+        raise UsageError("--prune-epochs sets the pruning phase; it does not apply to --prune 0")
+    for term, options in (
+        ("--spectral", ("--spectral-eigenvalues", "--spectral-every")),
+        ("--partition", ("--partition-clusters", "--partition-every")),
+    ):
+        given = [o for o in options if getattr(args, o[2:].replace("-", "_")) is not None]
+        if given and not getattr(args, term[2:]) > 0:
+            raise UsageError(f"{given[0]} sets the {term[2:]} term: it needs {term} STRENGTH > 0")
+
+
+def _model(args):
+    """The untrained model the options describe, on the data set's input shape (known
+    without loading it)."""
+    from ..nn import CNN, DEFAULT_WIDTHS, MLP
+    from ..nn.datasets import N_CLASSES, dataset_input_shape
+
+    try:
+        shape = dataset_input_shape(args.dataset, flatten=args.arch == "mlp")
+    except ValueError as exc:
+        raise UsageError(f"--dataset: {exc}") from None
+    if args.arch == "cnn":
+        return CNN(
+            shape,
+            n_classes=N_CLASSES,
+            conv_dropout=args.conv_dropout,
+            dense_dropout=args.dropout,
+            seed=args.seed,
+        )
+    widths = args.widths or list(DEFAULT_WIDTHS)
+    if widths[0] != shape[0]:
+        raise UsageError(
+            f"--widths starts with {widths[0]} inputs but {args.dataset} has {shape[0]}"
+        )
+    return MLP(widths, dropout=args.dropout, seed=args.seed)
+
+
+def _terms(args) -> tuple:
+    """The regularizers' settings the options give (None where a term is off)."""
+    from ..nn.regularizers import Partition, Spectral
+
+    def given(**options):
+        return {name: value for name, value in options.items() if value is not None}
+
+    spectral = partition = None
+    if args.spectral > 0:
+        spectral = Spectral(
+            strength=args.spectral,
+            **given(n_eigenvalues=args.spectral_eigenvalues, every=args.spectral_every),
+        )
+    if args.partition > 0:
+        partition = Partition(
+            strength=args.partition,
+            **given(n_clusters=args.partition_clusters, refresh_every=args.partition_every),
+        )
+    return spectral, partition
 
 
 def _describe(config: dict) -> str:

@@ -4,22 +4,22 @@ spelling (as ``modcore.shuffled_weights`` and ``modcore.nn.linear_layers`` warn)
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from .warn import warn_user
 
 __all__ = ["renamed_keywords", "warn_renamed"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def warn_renamed(func_name: str, old: str, new: str, stacklevel: int = 3) -> None:
+def warn_renamed(func_name: str, old: str, new: str) -> None:
     """Warn that ``func_name(old=...)`` is now spelled ``func_name(new=...)``."""
-    warnings.warn(
+    warn_user(
         f"{func_name}({old}=...) is deprecated and will be removed in the next release; "
         f"use {func_name}({new}=...), the same value",
         DeprecationWarning,
-        stacklevel=stacklevel,
     )
 
 

@@ -220,6 +220,7 @@ def reproduce(
             else None
         ),
     }
+    _check_planted(trainings, run_settings["hidden"])
     seeds, max_runs, n_jobs, say = run_options(seeds, quick, QUICK, max_runs, n_jobs, progress)
     # Per-epoch bars only on a terminal: in a log file they would bury the per-run lines.
     show_epochs = bool(progress) and sys.stderr.isatty()
@@ -360,6 +361,21 @@ def _seconds(runs) -> float:
         key = (r["dataset"], training_of(r), r["seed"])
         trainings[key] = max(trainings.get(key, 0.0), r["seconds_train"])
     return sum(trainings.values()) + sum(r["seconds_analysis"] for r in runs)
+
+
+def _check_planted(trainings, hidden) -> None:
+    """A clusterable initialization's modules must fit every hidden layer of the MLP:
+    refused here, before any data loads, rather than at its first run."""
+    modules = max((TRAININGS[t].get("clusterable_init") or 0 for t in trainings), default=0)
+    if modules and hidden is not None:
+        from ..nn.clusterable_init import check_n_modules
+
+        if not hidden:
+            raise ValueError("the clusterable-init condition needs a hidden layer (hidden=[])")
+        try:
+            check_n_modules(modules, hidden)
+        except ValueError as exc:
+            raise ValueError(f"the clusterable-init condition: {exc} (hidden={hidden})") from None
 
 
 def _check_trainings(runs, path) -> None:

@@ -544,7 +544,7 @@ def _run_on_cluster(todo, bar, settings, view, client, n_jobs, max_in_flight):
                 continue
             seconds = time.perf_counter() - start
             assert job.clustering is not None  # a job is done once its clustering is in
-            warn_floating(job.clustering, stacklevel=2)
+            warn_floating(job.clustering)
             for shuffle, ncuts in job.ncuts.items():
                 sig = significance_of(
                     job.clustering,

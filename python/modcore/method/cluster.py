@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +10,7 @@ import numpy as np
 from .._core import cluster as core_cluster
 from ..common import display
 from ..common.types import InputShape, NetworkLike, SeedLike
+from ..common.warn import warn_user
 from ..network.checks import check_n_jobs, check_seed
 from ..network.convert import as_network
 from ..network.network import Network
@@ -140,7 +140,7 @@ def dropped_text(clustering: Clustering) -> str:
     return f"{clustering.n_dropped} (isolated)"
 
 
-def warn_floating(clustering, stacklevel: int = 3) -> None:
+def warn_floating(clustering) -> None:
     """Warn when ``drop="isolated"`` kept units whose component reaches neither end.
 
     ``clustering`` is a :class:`Clustering` or anything with its ``drop``,
@@ -149,14 +149,13 @@ def warn_floating(clustering, stacklevel: int = 3) -> None:
     if clustering.drop != "isolated" or not clustering.n_floating:
         return
     names = clustering.group_names
-    warnings.warn(
+    warn_user(
         f"{clustering.n_floating} units with edges are in components that reach neither the "
         f"first group ({names[0]!r}) nor the last ({names[-1]!r}); drop='isolated' keeps "
         "them, and such a fragment can take a module of its own at almost no cut, "
         "lowering the n-cut. drop='unreachable' (the authors' PyTorch port) leaves out "
         f"every component that misses an end ({clustering.n_unreachable} units here)",
         FloatingUnitsWarning,
-        stacklevel=stacklevel,
     )
 
 

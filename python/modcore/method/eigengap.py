@@ -20,6 +20,7 @@ from .._core import (
     spectral_embedding as core_spectral_embedding,
 )
 from ..common.types import InputShape, NetworkLike, SeedLike
+from ..common.warn import warn_user
 from ..network.checks import check_n_jobs, check_positive_int, check_seed
 from ..network.convert import as_network
 from ..network.transformer import takes_view
@@ -301,21 +302,19 @@ def eigengap(
             gap_text += f", {needed[best]:.3f}: no relative gap can (they are at most 1)"
         else:
             gap_text += f": {needed[best]:.3f}"
-        warnings.warn(
+        warn_user(
             f"{gap_text}; the suggested k is arbitrary: compare k with modcore.ncut_curve",
             EigengapWarning,
-            stacklevel=2,
         )
     elif others:
         listed = ", ".join(f"k = {ks[i]} ({gaps[i]:.3f})" for i in [best, *others])
-        warnings.warn(
+        warn_user(
             f"eigengaps stand out at several k: {listed} (relative gaps; k = {ks[best]}'s at "
             f"least {_MIN_GAP} and {ratio} x {against}, the others' at least {_RIVAL_GAP} "
             f"and {_RIVAL_RATIO:g} x theirs): the network has modules at more than one "
             f"scale, and k = {ks[best]}, the largest excess over the shuffles' gaps, is one "
             "of them; compare these k with modcore.ncut_curve",
             EigengapWarning,
-            stacklevel=2,
         )
     return Eigengap(
         eigenvalues=lam,

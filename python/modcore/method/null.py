@@ -5,7 +5,6 @@ the dask path)."""
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ from .._core import (
 )
 from ..common.progress import Progress
 from ..common.types import InputShape, NetworkLike, SeedLike
+from ..common.warn import warn_user
 from ..network.checks import check_positive_int, check_seed
 from ..network.convert import as_network
 from ..network.network import Network
@@ -195,11 +195,10 @@ def shuffled_weights(
     ValueError
         If the network is not a chain of layers (use :func:`shuffled_network`).
     """
-    warnings.warn(
+    warn_user(
         "modcore.shuffled_weights is deprecated; use "
         "modcore.shuffled_network(...).chain_weights(), the same matrices",
         DeprecationWarning,
-        stacklevel=2,
     )
     network = as_network(weights)
     if not network.is_chain:

@@ -21,7 +21,6 @@ Linear layer, a conv's BatchNorm output that feeds a residual add.
 
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from torch import fx, nn
 from ..common.deprecation import renamed_keywords
 from ..common.rounding import constant_along
 from ..common.types import InputShape
+from ..common.warn import warn_user
 from ..network.checks import check_positive_int
 from ..network.torch import MAP_NORMS
 from ..network.torch.ops import (
@@ -94,11 +94,10 @@ class Activations:
     @property
     def reduction(self) -> str:
         """Deprecated: the old name of :attr:`map_norm`."""
-        warnings.warn(
+        warn_user(
             "Activations.reduction is deprecated and will be removed in the next release; "
             "use Activations.map_norm, the same value",
             DeprecationWarning,
-            stacklevel=2,
         )
         return self.map_norm
 
@@ -452,11 +451,10 @@ def _collect(chosen: list, per_group: list, map_norm: str) -> Activations:
     if dropped:
         shown = ", ".join(f"{n}[{i}]" for n, i in dropped[:8])
         more = f", ... ({len(dropped)} in all)" if len(dropped) > 8 else ""
-        warnings.warn(
+        warn_user(
             f"dropped {len(dropped)} unit(s) with zero variance over the data (constant "
             f"activation, up to rounding): {shown}{more}",
             UserWarning,
-            stacklevel=3,
         )
     return Activations(
         values=values,

@@ -57,7 +57,9 @@ def clusterable_init(
         layers), already initialised (e.g. :class:`~modcore.nn.MLP`,
         :class:`~modcore.nn.CNN`).
     n_modules : int
-        Planted modules, >= 2 (the authors used 10).
+        Planted modules, >= 2 (the authors used 10), and at most the units of every
+        layer the rule partitions (each hidden layer of an MLP, each convolution of
+        a CNN), so that every module can have units in each.
     seed : None, int or numpy.random.Generator, default None
         Seed of the module draws.
     input_shape : tuple of int, optional
@@ -74,9 +76,11 @@ def clusterable_init(
     Raises
     ------
     ValueError
-        If ``n_modules`` < 2, the model has neither Linear nor convolution
-        layers, a convolution is grouped, or a layer to scale does not read the
-        previous layer's units alone.
+        If ``n_modules`` < 2 or exceeds the units of a layer the rule partitions,
+        the model has neither Linear nor convolution layers or only one (the rule
+        leaves the first as it is), a convolution is grouped, or a layer to scale
+        does not read the previous layer's units alone (checked last: it traces
+        the model).
 
     Examples
     --------
@@ -101,6 +105,7 @@ def clusterable_init(
             raise ValueError(
                 f"clusterable_init: a grouped convolution ({layer}) has no module rule"
             )
+    _check_room(n_modules, chain, kind)
     _check_chain(model, chain, input_shape)
     if kind == "mlp":
         widths = [chain[0].in_features] + [layer.out_features for layer in chain]
@@ -118,6 +123,34 @@ def clusterable_init(
         factor = torch.where(same, up, down).to(layer.weight.dtype).to(layer.weight.device)
         layer.weight.mul_(factor.reshape(factor.shape + (1,) * (layer.weight.ndim - 2)))
     return [a.astype(np.int64) for a in assign]
+
+
+def _check_room(n_modules, chain, kind) -> None:
+    """Refuse ``n_modules`` that the layers the rule partitions cannot all hold: an MLP's
+    hidden layers (its outputs have their own rule), a CNN's convolutions."""
+    if len(chain) < 2:
+        one = "convolution" if kind == "cnn" else "Linear layer"
+        raise ValueError(
+            f"clusterable_init: the model has one {one}, and the rule leaves the first as it "
+            "is: nothing would be scaled"
+        )
+    if kind == "mlp":
+        check_n_modules(n_modules, [layer.out_features for layer in chain[:-1]])
+    else:
+        check_n_modules(n_modules, [layer.out_channels for layer in chain], "convolution")
+
+
+def check_n_modules(n_modules: int, sizes, layer: str = "hidden layer") -> None:
+    """Refuse ``n_modules`` that the layers the rule partitions, of ``sizes`` units (an
+    MLP's hidden layers, a CNN's convolutions), cannot all hold; checkable before the
+    model is built."""
+    unit = "channels" if layer == "convolution" else "units"
+    i, smallest = min(enumerate(sizes, 1), key=lambda item: item[1])
+    if n_modules > smallest:
+        raise ValueError(
+            f"n_modules={n_modules} cannot be planted: {layer} {i} has {smallest} {unit}, and "
+            f"each module needs {unit} in every layer the rule partitions (at most {smallest})"
+        )
 
 
 def _check_chain(model, chain, input_shape) -> None:

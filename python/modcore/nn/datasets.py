@@ -53,6 +53,10 @@ _IDX_FILES = (
 )
 _CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 _HALF_SOURCES = ("line", "mnist", "fashion")
+# One image's shape in each data set (the others' are 1 x 28 x 28), known before loading so
+# that a command can build its model, and check its options against it, first.
+_IMAGE_SHAPES = {"cifar10": (1, 32, 32), "cifar10-rgb": (3, 32, 32)}
+N_CLASSES = 10  # every data set here has ten classes
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -265,6 +269,68 @@ def load_dataset(
     check_positive_int(seed, "seed", minimum=0)
     if not isinstance(flatten, (bool, np.bool_)):
         raise TypeError(f"flatten must be a bool, got {type(flatten).__name__}")
+    key = _dataset_key(name)
+    if key.startswith("halves-"):
+        parts = key.split("-")
+        arrays, source = _halves(parts[1], parts[2], data_dir, seed, n_train, n_test)
+    elif key == "line":
+        arrays, source = line_arrays(seed, n_train, n_test), f"generated (line, seed {seed})"
+    elif key == "bands":
+        arrays = generated(bands_images, seed, n_train, n_test)
+        source = f"generated (bands, seed {seed})"
+    else:
+        arrays, source = _real(key, data_dir)
+        arrays = _subset(arrays, seed, n_train, n_test, key)
+    x_train, y_train, x_test, y_test = arrays
+    data = Dataset(
+        x_train=_as_inputs(x_train, flatten),
+        y_train=torch.from_numpy(y_train.astype(np.int64)),
+        x_test=_as_inputs(x_test, flatten),
+        y_test=torch.from_numpy(y_test.astype(np.int64)),
+        n_classes=N_CLASSES,
+        name=key,
+        source=source,
+    )
+    expected = dataset_input_shape(key, flatten=flatten)
+    if data.input_shape != expected:  # the shape commands build their models for
+        raise ValueError(
+            f"{key} ({source}) holds inputs of shape {data.input_shape}, not the "
+            f"{expected} of that data set"
+        )
+    return data
+
+
+def dataset_input_shape(name: str, *, flatten: bool = True) -> tuple:
+    """One input's shape in the data set ``name``, as :func:`load_dataset` gives it,
+    without loading it (so a model can be built, and checked, first).
+
+    Parameters
+    ----------
+    name : str
+        As for :func:`load_dataset`.
+    flatten : bool, default True
+        As for :func:`load_dataset`.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown.
+
+    Examples
+    --------
+    >>> dataset_input_shape("fashion"), dataset_input_shape("cifar10-rgb", flatten=False)
+    ((784,), (3, 32, 32))
+    """
+    shape = _IMAGE_SHAPES.get(_dataset_key(name), (1, 28, 28))
+    return (math.prod(shape),) if flatten else shape
+
+
+def _dataset_key(name) -> str:
+    """The data set's name in lower case; ValueError if it names none."""
     key = str(name).lower()
     if key.startswith("halves-"):
         parts = key.split("-")
@@ -273,27 +339,9 @@ def load_dataset(
                 f"unknown data set {name!r}: halves take two of {', '.join(_HALF_SOURCES)}, "
                 "as in 'halves-line-fashion'"
             )
-        arrays, source = _halves(parts[1], parts[2], data_dir, seed, n_train, n_test)
-    elif key == "line":
-        arrays, source = line_arrays(seed, n_train, n_test), f"generated (line, seed {seed})"
-    elif key == "bands":
-        arrays = generated(bands_images, seed, n_train, n_test)
-        source = f"generated (bands, seed {seed})"
-    elif key in ("mnist", "fashion", "cifar10", "cifar10-rgb"):
-        arrays, source = _real(key, data_dir)
-        arrays = _subset(arrays, seed, n_train, n_test, key)
-    else:
+    elif key not in ("line", "bands", "mnist", "fashion", "cifar10", "cifar10-rgb"):
         raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASET_NAMES)}")
-    x_train, y_train, x_test, y_test = arrays
-    return Dataset(
-        x_train=_as_inputs(x_train, flatten),
-        y_train=torch.from_numpy(y_train.astype(np.int64)),
-        x_test=_as_inputs(x_test, flatten),
-        y_test=torch.from_numpy(y_test.astype(np.int64)),
-        n_classes=10,  # every data set here has ten classes
-        name=key,
-        source=source,
-    )
+    return key
 
 
 def _as_inputs(x: np.ndarray, flatten: bool) -> torch.Tensor:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..common.warn import warn_user
 from .datasets import Dataset, examples_of
 from .models import weight_layers
 
@@ -30,12 +30,11 @@ def _old_spelling(func):
                     given[name] = kwargs.pop(name)
             if "x" not in given or "y" not in given or kwargs.keys() - {"batch_size"}:
                 raise TypeError("evaluate() takes (model, data, *, batch_size=None)")
-            warnings.warn(
+            warn_user(
                 "evaluate(model, x, y) is deprecated and will be removed in the next "
                 "release; use evaluate(model, (x, y)) or evaluate(model, dataset), the same "
                 "accuracy",
                 DeprecationWarning,
-                stacklevel=2,
             )
             kwargs.setdefault("batch_size", given.get("batch_size"))
             return func(model, (given["x"], given["y"]), **kwargs)

@@ -5,13 +5,13 @@ regularizer (:mod:`modcore.nn.regularizers`) is built on it."""
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .._core import nontrivial_eigenpairs as core_nontrivial_eigenpairs
+from ..common.warn import warn_user
 from ..network.checks import check_positive_int
 from .eigen_refresh import BlockOperator, refresh
 
@@ -155,13 +155,12 @@ class _Solver:
             )
         lam = 1.0 - res["eigenvalues"]
         if got > self.k and lam[self.k] - lam[self.k - 1] <= _DEGENERATE:
-            warnings.warn(
+            warn_user(
                 f"eigenvalue {self.k} of the normalized Laplacian ({lam[self.k - 1]:.6g}) is "
                 f"repeated past the {self.k} regularized ones: their sum is not "
                 "differentiable here; the gradient is a supergradient from the eigenvectors "
                 "the solver chose in the repeated eigenspace",
                 DegenerateEigenvalueWarning,
-                stacklevel=5,
             )
         rows = self.offsets[np.asarray(res["node_group"], dtype=np.int64)] + np.asarray(
             res["node_index"], dtype=np.int64

@@ -8,12 +8,13 @@ training can check the data before the first batch.
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Sequence
 from typing import Union
 
 import torch
 from torch import nn
+
+from ..common.warn import warn_user
 
 __all__ = ["MLP", "CNN", "DEFAULT_WIDTHS", "weight_layers"]
 
@@ -213,11 +214,10 @@ def linear_layers(model: nn.Module) -> list[nn.Linear]:
     modcore no longer uses it (its readers trace the model); :func:`weight_layers` gives the
     Linear and Conv layers, in registration order.
     """
-    warnings.warn(
+    warn_user(
         "modcore.nn.linear_layers is deprecated; use modcore.nn.weight_layers (Linear and "
         "Conv layers), or [m for m in model.modules() if isinstance(m, torch.nn.Linear)]",
         DeprecationWarning,
-        stacklevel=2,
     )
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 

@@ -6,6 +6,7 @@ phase is :mod:`modcore.nn.train_loop`; accuracy, :mod:`modcore.nn.evaluate`."""
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,15 @@ def train(
     ------
     ValueError
         If ``epochs``, ``batch_size`` or ``lr`` is not positive, a penalty is
-        negative, the model has no Linear or Conv layer, the data's shape is
-        not the one the model (an MLP or CNN) takes, or ``state`` is not a training
-        state of this model and these arguments.
+        negative (or a number is not finite), ``spectral.n_eigenvalues`` or
+        ``partition.n_clusters`` is more than the model's graph holds (its inputs
+        and every weight layer's outputs), the model has no Linear or Conv layer,
+        the data's shape is not the one the model (an MLP or CNN) takes, or
+        ``state`` is not a training state of this model and these arguments. All
+        but the last are checked before any training.
+    TypeError
+        If ``prune``, ``spectral`` or ``partition`` is not of its type, or a
+        callback is not callable.
 
     Examples
     --------
@@ -142,8 +149,9 @@ def train(
     >>> len(history.test_accuracy), history.seed
     (1, 0)
     """
+    check_terms(model, spectral, partition)
     _check_training(model, data, epochs, batch_size, lr, l1, l2)
-    _check_terms(spectral, partition)
+    _check_hooks(prune=prune, on_epoch=on_epoch)
     phase = Phase(epochs, batch_size, lr, check_seed(seed), prune, l1, l2, spectral, partition)
     return _phases(model, data, [phase], [progress], state=state, on_epoch=on_epoch)
 
@@ -217,8 +225,8 @@ def paper_recipe(
 
     Raises
     ------
-    ValueError
-        As for :func:`train`.
+    ValueError, TypeError
+        As for :func:`train`, all checked before the plain phase starts.
 
     Examples
     --------
@@ -233,8 +241,9 @@ def paper_recipe(
     epochs = recipe["epochs"] if epochs is None else epochs
     prune_epochs = recipe["prune_epochs"] if prune_epochs is None else prune_epochs
     batch_size = recipe["batch_size"] if batch_size is None else batch_size
+    check_terms(model, spectral, partition)
     _check_training(model, data, epochs, batch_size, 1e-3, l1, l2)
-    _check_terms(spectral, partition)
+    _check_hooks(on_epoch=on_epoch, on_trained=on_trained)
     check_positive_int(prune_epochs, "prune_epochs")
     seed = check_seed(seed)
     schedule = PruneSchedule(end_step=prune_epochs * steps_per_epoch(len(data.y_train), batch_size))
@@ -309,10 +318,12 @@ def _phase(prune) -> str:
 def _check_training(model, data, epochs, batch_size, lr, l1, l2) -> None:
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if l1 < 0 or l2 < 0:
-        raise ValueError(f"l1 and l2 must be >= 0, got l1={l1}, l2={l2}")
+    for name, value, positive in (("lr", lr, True), ("l1", l1, False), ("l2", l2, False)):
+        real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        number = float(value) if real else math.nan
+        if not (math.isfinite(number) and (number > 0 if positive else number >= 0)):
+            bound = "> 0" if positive else ">= 0"
+            raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     if not weight_layers(model):
         raise ValueError(f"{type(model).__name__} has no Linear or Conv layer to train or prune")
     expected = getattr(model, "input_shape", None)
@@ -333,7 +344,24 @@ def _check_training(model, data, epochs, batch_size, lr, l1, l2) -> None:
         )
 
 
-def _check_terms(spectral, partition) -> None:
+def _check_hooks(**given) -> None:
+    """The pruning schedule and callbacks, refused before training rather than at the
+    first step or epoch that uses them."""
+    prune = given.pop("prune", None)
+    if prune is not None and not isinstance(prune, PruneSchedule):
+        raise TypeError(
+            f"prune must be a modcore.nn.PruneSchedule or None, got {type(prune).__name__}"
+        )
+    for name, hook in given.items():
+        if hook is not None and not callable(hook):
+            raise TypeError(f"{name} must be callable or None, got {type(hook).__name__}")
+
+
+def check_terms(model, spectral, partition, *, names=None) -> None:
+    """Refuse regularizer settings ``model`` cannot honour, before any training: a
+    count above what its graph holds (its inputs and every weight layer's outputs,
+    all of them live before pruning). ``names`` respells the settings in messages
+    (the CLI's options)."""
     for value, kind, name in (
         (spectral, Spectral, "spectral"),
         (partition, Partition, "partition"),
@@ -343,6 +371,28 @@ def _check_terms(spectral, partition) -> None:
                 f"{name} must be a modcore.nn.regularizers.{kind.__name__} or None, got "
                 f"{type(value).__name__}"
             )
+    if spectral is None and partition is None:
+        return
+    layers = weight_layers(model)
+    if not layers:
+        return  # refused by the training's own checks, naming the model
+    shape = getattr(model, "input_shape", None)  # units are its first axis: features, channels
+    first = layers[0]  # without input_shape: its inputs (a convolution's in_channels)
+    n_inputs = shape[0] if shape else first.weight.shape[1] * getattr(first, "groups", 1)
+    n_units = int(n_inputs) + sum(int(layer.weight.shape[0]) for layer in layers)
+    spelled = {key: key for key in ("spectral.n_eigenvalues", "partition.n_clusters")}
+    spelled.update(names or {})
+    graph = f"{type(model).__name__}'s graph has {n_units} units (inputs and layer outputs)"
+    if spectral is not None and spectral.n_eigenvalues > n_units - 1:
+        raise ValueError(
+            f"{spelled['spectral.n_eigenvalues']}={spectral.n_eigenvalues} is more than the "
+            f"graph holds: {graph}, so at most {n_units - 1} non-trivial eigenvalues"
+        )
+    if partition is not None and partition.n_clusters > n_units:
+        raise ValueError(
+            f"{spelled['partition.n_clusters']}={partition.n_clusters} is more than the "
+            f"graph holds: {graph}, so at most {n_units} modules"
+        )
 
 
 def _n_outputs(model, x) -> int | None:

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 
+from ...common.warn import warn_user
+
 __all__ = ["AUTO_LIMIT", "LayerRead", "VerificationSkipped", "verify_routing"]
 
 # Elements computed in all forwards together: above this, verify=None skips the check
@@ -166,12 +168,11 @@ def verify_routing(
     units = [sum(_shape(n)[1] for n in seg if n in sources) for seg in segments]
     total = sum(draws * size * min(w, u) for size, w, u in zip(sizes, widths, units))
     if not force and total > AUTO_LIMIT:
-        warnings.warn(
+        warn_user(
             f"the traced graph was not checked against the model's autograd dependence: the "
             f"check would compute about {total:.1e} tensor elements; pass verify=True to run it "
             "anyway, verify=False to silence this",
             VerificationSkipped,
-            stacklevel=4,
         )
         return
     model = gm
@@ -251,12 +252,11 @@ def _probe_layer(
         # A forward that hard-codes its batch size: probe with that batch.
         chunk = batch
         if not force and draws * size * targets / batch * 2 > AUTO_LIMIT / 10:
-            warnings.warn(
+            warn_user(
                 "the traced graph was not checked against the model's autograd "
                 f"dependence: the forward runs only on batches of {batch}; pass "
                 "verify=True to check it anyway, verify=False to silence this",
                 VerificationSkipped,
-                stacklevel=5,
             )
             raise _Skipped from exc
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from torch import nn
 
 from ...common.progress import Progress
 from ...common.types import ProgressLike, SeedLike
+from ...common.warn import warn_user
 from ...method.cluster import Clustering, spectral_cluster
 from ...method.settings import ClusterSettings, takes_settings
 from ...method.significance import null_stats
@@ -354,11 +354,10 @@ def _single_study(
         if not adaptive:
             target = r
         if n_tested and 1 / (target + 1) >= threshold:
-            warnings.warn(
+            warn_user(
                 f"{target} random lesions per sub-module cannot give a p-value below "
                 f"alpha / n_tested = {alpha:g}/{n_tested}: no sub-module can be important; "
                 f"use adaptive=True or at least {needed} random lesions",
-                stacklevel=3,
             )
 
     def exceed(i):
