@@ -1,7 +1,8 @@
 """The spectral regularizer's refresh between steps (modcore.nn.eigen_refresh): the block
-operator against a dense normalized adjacency built here, refreshed eigenpairs against
-numpy's dense eigendecomposition and the full solve, gradients through the refresh
-against finite differences, and when the full solve is taken instead."""
+operator and the folded one against a dense normalized adjacency built here, refreshed
+eigenpairs against numpy's dense eigendecomposition and the full solve, gradients
+through the refresh against finite differences, and when the full solve is taken
+instead."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from modcore.nn import MLP, clusterable_init
-from modcore.nn.eigen_refresh import BlockOperator, refresh
+from modcore.nn.eigen_refresh import BlockOperator, FoldedOperator, Folding, refresh
+from modcore.nn.laplacian import _Solver
 from modcore.nn.regularizers import SpectralRegularizer, laplacian_eigenvalues
 from spectral_resume import whole_and_resumed
 
@@ -55,7 +57,35 @@ def test_block_operator_is_the_normalized_adjacency():
     np.testing.assert_allclose(op32(x), op(x), atol=1e-5)
 
 
-def test_refresh_from_a_nearby_graph_reaches_the_dense_eigenpairs():
+def test_folded_operator_is_c_transpose_c_on_the_smaller_colour():
+    rng = np.random.default_rng(4)
+    sizes = [7, 5, 4, 3]  # colours {0, 2}: 11 units, {1, 3}: 8, the kept one
+    pairs, blocks = _planted(sizes, 2, rng)
+    blocks[1][:, 2] = 0  # unit 2 of group 2 has no edges
+    folding = Folding.of(sizes, pairs)
+    kept = np.r_[np.arange(7, 12), np.arange(16, 19)]
+    other = np.r_[np.arange(0, 7), np.arange(12, 16)]
+    np.testing.assert_array_equal(folding.rows, kept)
+    np.testing.assert_array_equal(folding.other, other)
+    n = _dense_n(sizes, pairs, blocks)
+    c = n[np.ix_(other, kept)]  # N = [[0, C], [Cᵀ, 0]] in this order of the units
+    assert np.abs(n[np.ix_(kept, kept)]).max() == 0 and np.abs(n[np.ix_(other, other)]).max() == 0
+    op = FoldedOperator(BlockOperator(sizes, pairs, blocks), folding)
+    v = rng.standard_normal((8, 3))
+    image = op(v)
+    np.testing.assert_allclose(image[:8], c.T @ c @ v, atol=1e-12)
+    np.testing.assert_allclose(image[8:], c @ v, atol=1e-12)  # C v, carried along
+    # groups joined in a triangle do not 2-colour
+    assert Folding.of([3, 3, 3], [(0, 1), (1, 2), (0, 2)]) is None
+
+
+def _operator(kind, sizes, pairs, blocks):
+    op = BlockOperator(sizes, pairs, blocks)
+    return op if kind == "adjacency" else FoldedOperator(op, Folding.of(sizes, pairs))
+
+
+@pytest.mark.parametrize("kind", ["adjacency", "folded"])
+def test_refresh_from_a_nearby_graph_reaches_the_dense_eigenpairs(kind):
     rng = np.random.default_rng(1)
     sizes = [60, 40, 30]
     pairs, blocks = _planted(sizes, 4, rng)
@@ -64,13 +94,15 @@ def test_refresh_from_a_nearby_graph_reaches_the_dense_eigenpairs():
     # The start: the top eigenvectors below the trivial one, of the graph before a step.
     moved = [b * (1 + 0.05 * rng.random(b.shape)) for b in blocks]
     start = np.linalg.eigh(_dense_n(sizes, pairs, moved))[1][:, ::-1][:, 1:7]
-    op = BlockOperator(sizes, pairs, blocks)
+    op = _operator(kind, sizes, pairs, blocks)
     out = refresh(op, start, 3, tol=1e-9, max_iter=50)
     assert out is not None
     got, x, residuals, iterations = out
     assert residuals[:3].max() <= 1e-9 and iterations > 0
     np.testing.assert_allclose(got[:3], values[::-1][1:4], atol=1e-12)
     np.testing.assert_allclose(x.T @ x, np.eye(6), atol=1e-12)
+    # The residuals are those of N, the vectors of all units.
+    np.testing.assert_allclose(residuals, np.linalg.norm(n @ x - x * got, axis=0), atol=1e-12)
     # The vectors span the same space as the dense eigenvectors (signs aside).
     top = vectors[:, ::-1][:, 1:4]
     np.testing.assert_allclose(np.abs(top.T @ x[:, :3]), np.eye(3), atol=1e-8)
@@ -156,6 +188,26 @@ def test_small_graphs_are_solved_in_full():
     never.eigenvalues()
     never.eigenvalues()
     assert never._solver.full == 2
+
+
+def test_a_graph_that_is_not_bipartite_is_refreshed_on_n_itself():
+    rng = np.random.default_rng(5)
+    sizes = [500, 400, 300]
+    pairs = [(0, 1), (1, 2), (0, 2)]  # a triangle of groups: no folding
+    labels = [rng.integers(0, 4, n) for n in sizes]  # planted modules: a spectral gap
+    blocks = [
+        rng.random((sizes[a], sizes[b])) * (1 + 19 * (labels[a][:, None] == labels[b][None, :]))
+        for a, b in pairs
+    ]
+    solver = _Solver(sizes, pairs, 3, 1e-10, "auto")
+    assert solver._folding is None
+    for _ in range(3):
+        tensors = [(p, torch.from_numpy(b)) for p, b in zip(pairs, blocks)]
+        got = laplacian_eigenvalues(sizes, tensors, 3, solver=solver).numpy()
+        lam = 1 - np.linalg.eigvalsh(_dense_n(sizes, pairs, blocks))[::-1]
+        np.testing.assert_allclose(got, lam[1:4], atol=1e-6)
+        blocks = [b * (1 + 0.02 * rng.random(b.shape)) for b in blocks]
+    assert solver.full == 1 and solver.refreshed == 2
 
 
 def test_refreshed_training_resumes_bitwise(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .._core import nontrivial_eigenpairs as core_nontrivial_eigenpairs
-from .eigen_refresh import BlockOperator, refresh
+from .eigen_refresh import BlockOperator, FoldedOperator, Folding, refresh
 
 if TYPE_CHECKING:
     from .._core import CoreBlock  # exists only in the stub
@@ -62,7 +62,8 @@ class _Solver:
     repeat at the cut-off). A graph of at least ``_REFRESH_MIN_UNITS`` units whose units
     with edges form one connected piece (checked on every call: by the groups the blocks
     join when every weight is positive, by connected components otherwise) is refreshed
-    by LOBPCG from the last vectors (:mod:`modcore.nn.eigen_refresh`) to residuals at most
+    by LOBPCG from the last vectors (:mod:`modcore.nn.eigen_refresh`; on ``Cᵀ C`` over
+    the smaller colour when the groups 2-colour, on ``N`` otherwise) to residuals at most
     ``refresh_tol``; otherwise, or when that does not converge in ``refresh_iter``
     iterations, or when it cannot rule out a repeat at the cut-off, the core solves it
     in full (Lanczos to ``tol``). The result depends only on the weights and on
@@ -82,6 +83,7 @@ class _Solver:
         self.full = 0
         self.eigenvalues: np.ndarray | None = None
         self._joined = _joined_groups(len(self.sizes), pairs)
+        self._folding = Folding.of(self.sizes, pairs)  # None when not bipartite
         self._refreshable = refresh_tol is not None and int(self.sizes.sum()) >= _REFRESH_MIN_UNITS
 
     def solve(self, blocks):
@@ -124,6 +126,8 @@ class _Solver:
     def _refresh(self, op, warm):
         if warm.shape[1] < self.k + 1 or warm.shape[0] != len(op.degree):
             return None
+        if self._folding is not None:
+            op = FoldedOperator(op, self._folding)
         out = refresh(op, warm, self.k, tol=self.refresh_tol, max_iter=self.refresh_iter)
         if out is None:
             return None
@@ -173,20 +177,21 @@ class _Solver:
         """dλ/dB for each block, contracted with ``grad``: for an edge (a, b) of weight
         w, λ = 1 - μ with μ = yᵀ A y, y = D^-1/2 u, gives
         dλ/dw = μ (y_a² + y_b²) - 2 y_a y_b (the degree terms are those of D^-1/2).
-        Computed on the CPU, as the solve, in the blocks' dtype."""
+        Computed on the CPU, as the solve, in the blocks' dtype: one product a block,
+        ``[-2 g y, s, 1] [y, 1, s]ᵀ`` with ``s = Σ g μ y²``, written in the layout of the
+        layer's weight (the blocks are its transposes), which the backward of ``|W|``
+        then reads in order."""
         dtype = blocks[0].dtype
         g = grad.detach().to("cpu", torch.float64)
         y = y.to(dtype)
-        square = ((y * y) @ (g * (1.0 - lam)).to(dtype)).split(self.sizes.tolist())
-        scaled = (y * g.to(dtype)).split(self.sizes.tolist())
-        y = y.split(self.sizes.tolist())
-        out = []
-        for (src, dst), b in zip(self.pairs, blocks):
-            gb = torch.addmm(
-                square[src][:, None] + square[dst][None, :], scaled[src], y[dst].T, alpha=-2.0
-            )
-            out.append(gb.to(b.device))
-        return out
+        square = ((y * y) @ (g * (1.0 - lam)).to(dtype))[:, None]
+        one = torch.ones_like(square)
+        left = torch.cat([y * (-2.0 * g).to(dtype), square, one], 1).split(self.sizes.tolist())
+        right = torch.cat([y, one, square], 1).split(self.sizes.tolist())
+        return [
+            torch.mm(right[dst], left[src].T).T.to(b.device)
+            for (src, dst), b in zip(self.pairs, blocks)
+        ]
 
 
 def _joined_groups(n_groups, pairs) -> bool:
