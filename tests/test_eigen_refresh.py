@@ -92,8 +92,12 @@ def test_refresh_from_a_nearby_graph_reaches_the_dense_eigenpairs(kind):
     n = _dense_n(sizes, pairs, blocks)
     values, vectors = np.linalg.eigh(n)
     # The start: the top eigenvectors below the trivial one, of the graph before a step.
-    moved = [b * (1 + 0.05 * rng.random(b.shape)) for b in blocks]
-    start = np.linalg.eigh(_dense_n(sizes, pairs, moved))[1][:, ::-1][:, 1:7]
+    step = 0.05 * rng.random((sum(sizes), sum(sizes)))
+
+    def before(steps):  # the graph ``steps`` steps back, on a straight path
+        return [b * (1 + steps * step[: b.shape[0], : b.shape[1]]) for b in blocks]
+
+    start = np.linalg.eigh(_dense_n(sizes, pairs, before(1)))[1][:, ::-1][:, 1:7]
     op = _operator(kind, sizes, pairs, blocks)
     out = refresh(op, start, 3, tol=1e-9, max_iter=50)
     assert out is not None
@@ -108,6 +112,15 @@ def test_refresh_from_a_nearby_graph_reaches_the_dense_eigenpairs(kind):
     np.testing.assert_allclose(np.abs(top.T @ x[:, :3]), np.eye(3), atol=1e-8)
     # Too few iterations: None, for the caller's full solve.
     assert refresh(op, start, 3, tol=1e-14, max_iter=1) is None
+    # The vectors of the step before that: the motion extrapolated, fewer iterations.
+    previous = np.linalg.eigh(_dense_n(sizes, pairs, before(2)))[1][:, ::-1][:, 1:4]
+    faster = refresh(op, start, 3, tol=1e-9, max_iter=50, previous=previous)
+    assert faster is not None and faster[3] < iterations
+    np.testing.assert_allclose(faster[0][:3], values[::-1][1:4], atol=1e-12)
+    # No motion: what is left after projecting is noise, dropped (same steps, same pairs).
+    still = refresh(op, start, 3, tol=1e-9, max_iter=50, previous=start[:, :3])
+    assert still is not None and still[3] == iterations
+    np.testing.assert_allclose(still[0], got, atol=1e-12)
 
 
 def _planted_mlp(widths):
@@ -131,7 +144,8 @@ def test_regularizer_refreshes_and_agrees_with_full_solves():
             for p in model.parameters():
                 p.mul_(1 + 0.02 * torch.rand(p.shape, generator=generator, dtype=p.dtype))
     assert reg._solver.full == 1 and reg._solver.refreshed == 5
-    assert reg.warm_start.shape == (784 + 200 + 100 + 10, 3 + 1 + 3)
+    # the 3 + 1 + 3 last vectors, then the 3 smallest's of the solve before
+    assert reg.warm_start.shape == (784 + 200 + 100 + 10, 3 + 1 + 3 + 3)
 
 
 def test_gradient_through_the_refresh_is_the_finite_difference():
@@ -228,7 +242,7 @@ def test_refreshed_training_resumes_bitwise(tmp_path, monkeypatch):
         return net
 
     whole, resumed, warm = whole_and_resumed(model, tmp_path, lr=1e-3)
-    assert warm.shape == (784 + 200 + 100 + 10, 2 + 1 + 3)
+    assert warm.shape == (784 + 200 + 100 + 10, 2 + 1 + 3 + 2)
     for a, b in zip(whole.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert sum(refreshed) >= 10  # the steps were refreshed (4 a run: 1 full, then refreshes)

@@ -229,7 +229,7 @@ def _ritz(basis, image, m):
     return values[::-1][:m], basis @ c, image @ c, c
 
 
-def refresh(op, start: np.ndarray, k: int, *, tol: float, max_iter: int):
+def refresh(op, start: np.ndarray, k: int, *, tol: float, max_iter: int, previous=None):
     """The top eigenpairs of ``N`` below its trivial eigenvalue, by LOBPCG from ``start``.
 
     Parameters
@@ -242,6 +242,10 @@ def refresh(op, start: np.ndarray, k: int, *, tol: float, max_iter: int):
     tol : float
         Residual norm each of the ``k`` must reach.
     max_iter : int
+    previous : ndarray of shape (n, p), optional
+        Vectors of the solve before (the k smallest's): they join the first
+        Rayleigh-Ritz step, whose space then holds the linear extrapolation
+        ``2 x_t - x_(t-1)`` of the eigenvectors' motion from step to step.
 
     Returns
     -------
@@ -255,6 +259,16 @@ def refresh(op, start: np.ndarray, k: int, *, tol: float, max_iter: int):
     if x.shape[1] < m:
         return None
     n = x.shape[0]
+    if previous is not None:
+        # Nearly parallel to x: projected out twice (a basis orthonormal to rounding),
+        # and kept only where the motion is well above rounding (what is left of a
+        # vector that did not move is noise, with any direction, the trivial one too).
+        more = op.deflate(op.restrict(previous))
+        moved = np.linalg.norm(more, axis=0)
+        more -= x @ (x.T @ more)
+        more -= x @ (x.T @ more)
+        more = op.deflate(more[:, np.linalg.norm(more, axis=0) > 1e-8 * moved])
+        x = np.hstack([x, _orthonormal(more)])
     values, x, ax, _ = _ritz(x, op(x), m)
     directions = None
     for iteration in range(max_iter + 1):

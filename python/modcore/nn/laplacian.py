@@ -66,8 +66,10 @@ class _Solver:
     the smaller colour when the groups 2-colour, on ``N`` otherwise) to residuals at most
     ``refresh_tol``; otherwise, or when that does not converge in ``refresh_iter``
     iterations, or when it cannot rule out a repeat at the cut-off, the core solves it
-    in full (Lanczos to ``tol``). The result depends only on the weights and on
-    :attr:`warm`, which a training state keeps."""
+    in full (Lanczos to ``tol``). :attr:`warm` holds the last vectors and, after a
+    refresh, the k smallest's of the solve before, whose motion the next refresh
+    extrapolates (its first Rayleigh-Ritz step spans both). The result depends only on
+    the weights and on :attr:`warm`, which a training state keeps."""
 
     def __init__(self, sizes, pairs, k, tol, eigen_method, *, refresh_tol=1e-4, refresh_iter=12):
         self.sizes = np.asarray(sizes, dtype=np.int64)
@@ -78,8 +80,11 @@ class _Solver:
         self.eigen_method = eigen_method
         self.refresh_tol = refresh_tol
         self.refresh_iter = refresh_iter
-        self.warm: np.ndarray | None = None  # units (all groups, in order) x vectors
-        self.refreshed = 0  # solves done by the refresh, and in full
+        # units (all groups, in order) x vectors: the last ones, then the k smallest's
+        # of the solve before (after a refresh)
+        self.warm: np.ndarray | None = None
+        self.refreshed = 0  # solves done by the refresh (and its iterations), and in full
+        self.iterations = 0
         self.full = 0
         self.eigenvalues: np.ndarray | None = None
         self._joined = _joined_groups(len(self.sizes), pairs)
@@ -124,21 +129,31 @@ class _Solver:
         return len(np.unique(labels[op.live])) == 1
 
     def _refresh(self, op, warm):
+        m = self.k + 1 + _GUARDS  # the vectors a full solve gives; columns past: the previous
         if warm.shape[1] < self.k + 1 or warm.shape[0] != len(op.degree):
             return None
         if self._folding is not None:
             op = FoldedOperator(op, self._folding)
-        out = refresh(op, warm, self.k, tol=self.refresh_tol, max_iter=self.refresh_iter)
+        previous = warm[:, m:] if warm.shape[1] > m else None
+        out = refresh(
+            op,
+            warm[:, :m],
+            self.k,
+            tol=self.refresh_tol,
+            max_iter=self.refresh_iter,
+            previous=previous,
+        )
         if out is None:
             return None
-        values, vectors, residuals, _ = out
+        values, vectors, residuals, iterations = out
         lam = 1.0 - values
         # The (k+1)-th need not have converged: unless its Ritz value is clear of the
         # k-th by more than its residual (a margin, not a proof), the full solve decides
         # whether the k-th repeats (and warns there).
         if lam[self.k] - lam[self.k - 1] <= _DEGENERATE + residuals[self.k] + self.refresh_tol:
             return None
-        return lam, vectors
+        self.iterations += iterations
+        return lam, np.hstack([vectors, warm[:, : self.k]])
 
     def _full(self, dense):
         core: list[CoreBlock] = [

@@ -177,8 +177,10 @@ class SpectralRegularizer:
     def warm_start(self) -> np.ndarray | None:
         """The eigenvectors the next solve starts from (the last solve's: one row per
         unit of every group in order, zero for units without edges; a column per
-        eigenvector, smallest eigenvalue first, guards included); settable, e.g. from a
-        saved training state. The next result depends only on it and the weights."""
+        eigenvector, smallest eigenvalue first, guards included; after a refresh, then
+        the ``n_eigenvalues`` smallest's of the solve before, whose motion the next
+        refresh extrapolates); settable, e.g. from a saved training state. The next
+        result depends only on it and the weights."""
         return self._solver.warm
 
     @warm_start.setter
