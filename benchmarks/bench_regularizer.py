@@ -110,6 +110,7 @@ def main():
         f"ms per step, the least disturbed of {rounds} measurements"
     )
 
+    per_step = []  # row (b)'s CPU ms of each timed step (steps 1-5), a list per round
     solves = {"refreshed": 0, "full": 0, "iterations": 0}  # row (b)'s, warm-ups included
 
     def measure(extra_of, every=1, cycles=1):
@@ -117,6 +118,8 @@ def main():
         optimizer = torch.optim.Adam(model.parameters())
         extra = None if extra_of is None else extra_of(model)
         times = cycle_times(model, optimizer, x, y, extra, every, cycles)
+        if extra_of is ours and every == 1:
+            per_step.append([1e3 * t[1] for t in times])
         best = (1e3 * min(t[0] for t in times), 1e3 * min(t[1] for t in times))
         if extra_of is ours and every == 1:
             solves["refreshed"] += extra._solver.refreshed
@@ -167,6 +170,12 @@ def main():
             f"(d) + regularizer every {args.every} steps (modcore) {cyc:8.2f} ms  "
             f"{cyc / plain_cyc:6.2f}x plain ({plain_cyc:.2f} ms, same cycles)"
         )
+    steps = np.min(per_step, axis=0)  # each step's least disturbed round
+    plain_cpu = min(v[1] for v in rows["plain"])
+    print(
+        "row (b) step by step (CPU, least disturbed round; step 0, the full solve, untimed): "
+        + ", ".join(f"step {i + 1} {t:.2f} ms {t / plain_cpu:.2f}x" for i, t in enumerate(steps))
+    )
     print(
         f"row (b): {solves['refreshed']} refreshed "
         f"({solves['iterations'] / max(solves['refreshed'], 1):.2f} iterations on average), "

@@ -229,7 +229,7 @@ def _ritz(basis, image, m):
     return values[::-1][:m], basis @ c, image @ c, c
 
 
-def refresh(op, start: np.ndarray, k: int, *, tol: float, max_iter: int, previous=None):
+def refresh(op, start: np.ndarray, k: int, *, tol, max_iter: int, previous=None):
     """The top eigenpairs of ``N`` below its trivial eigenvalue, by LOBPCG from ``start``.
 
     Parameters
@@ -239,7 +239,7 @@ def refresh(op, start: np.ndarray, k: int, *, tol: float, max_iter: int, previou
         The last vectors, of all units (``m >= k``: the columns past ``k`` are guards).
     k : int
         Pairs that must converge.
-    tol : float
+    tol : float or sequence of k floats
         Residual norm each of the ``k`` must reach.
     max_iter : int
     previous : ndarray of shape (n, p), optional
@@ -274,7 +274,7 @@ def refresh(op, start: np.ndarray, k: int, *, tol: float, max_iter: int, previou
     for iteration in range(max_iter + 1):
         r = ax[:n] - x * values
         residuals = op.residual_norms(r, values)
-        if residuals[:k].max() <= tol:
+        if np.all(residuals[:k] <= tol):
             extended = op.extend(values, x, ax[n:])
             if extended is None:
                 return None
