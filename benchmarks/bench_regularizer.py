@@ -26,8 +26,12 @@ that (b) and (c) give the same eigenvalues.
 
 ``--track N`` then trains the MLP for N steps on Fashion-MNIST (batches of 128, the
 regularizer on every step at the 2021 code's weight 0.1 / 3) and compares the refreshed
-eigenvalues with a full solve (tol 1e-10) every 10 steps: the largest difference, the
-refreshes, iterations and fall-backs to the full solve.
+eigenvalues and their gradient with a full solve's (tol 1e-10) every 10 steps: the largest
+differences, the refreshes, iterations and fall-backs to the full solve, and each step's
+time against a plain step's on the same batch.
+
+Every row prints wall and CPU time (``time.process_time``, 1 thread): on a loaded
+machine the CPU time counts the work, the wall time also the waits for a core.
 """
 
 import argparse
@@ -67,11 +71,13 @@ def dense_eigenvalues(model, k):
 
 
 def cycle_times(model, optimizer, x, y, extra, every, cycles):
-    """Mean wall time per step over each cycle of ``every`` steps, ``extra()`` (if any)
-    added on the cycle's first step; one warm-up cycle first."""
+    """Mean wall and CPU time per step over each cycle of ``every`` steps, ``extra()``
+    (if any) added on the cycle's first step; one warm-up cycle first. The CPU time is
+    the process's (``time.process_time``, 1 thread): on a loaded machine it counts the work, not
+    the waits for a core."""
     times = []
     for cycle in range(cycles + 1):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for step in range(every):
             loss = F.cross_entropy(model(x), y)
             if extra is not None and step == 0:
@@ -80,7 +86,9 @@ def cycle_times(model, optimizer, x, y, extra, every, cycles):
             loss.backward()
             optimizer.step()
         if cycle:
-            times.append((time.perf_counter() - started) / every)
+            times.append(
+                ((time.perf_counter() - started) / every, (time.process_time() - cpu) / every)
+            )
     return times
 
 
@@ -106,16 +114,21 @@ def main():
         f"ms per step, the least disturbed of {rounds} measurements"
     )
 
-    solves = {"refreshed": 0, "full": 0}  # of row (b)'s timed steps and warm-ups
+    per_step = []  # row (b)'s CPU ms of each timed step (steps 1-5), a list per round
+    solves = {"refreshed": 0, "full": 0, "iterations": 0}  # row (b)'s, warm-ups included
 
     def measure(extra_of, every=1, cycles=1):
         model = MLP(seed=0)
         optimizer = torch.optim.Adam(model.parameters())
         extra = None if extra_of is None else extra_of(model)
-        best = 1e3 * min(cycle_times(model, optimizer, x, y, extra, every, cycles))
+        times = cycle_times(model, optimizer, x, y, extra, every, cycles)
+        if extra_of is ours and every == 1:
+            per_step.append([1e3 * t[1] for t in times])
+        best = (1e3 * min(t[0] for t in times), 1e3 * min(t[1] for t in times))
         if extra_of is ours and every == 1:
             solves["refreshed"] += extra._solver.refreshed
             solves["full"] += extra._solver.full
+            solves["iterations"] += extra._solver.iterations
         return best
 
     def ours(model):
@@ -146,21 +159,32 @@ def main():
         check = MLP(seed=1)
         mine = SpectralRegularizer(check, n_eigenvalues=args.k).eigenvalues().detach()
         theirs = dense_eigenvalues(check, args.k).detach()
-    best = {name: min(values) for name, values in rows.items()}
-    plain, reg, dns = best["plain"], best["modcore"], best["dense"]
-    print(f"(a) plain step                           {plain:8.2f} ms")
+    for clock, which in (("wall", 0), ("CPU", 1)):
+        best = {name: min(v[which] for v in values) for name, values in rows.items()}
+        plain, reg, dns = best["plain"], best["modcore"], best["dense"]
+        print(f"{clock} time, ms per step:")
+        print(f"(a) plain step                           {plain:8.2f} ms")
+        print(f"(b) + regularizer every step (modcore)   {reg:8.2f} ms  {reg / plain:6.2f}x plain")
+        fl = best["full"]
+        print(f"(b') + regularizer, full solve each step {fl:8.2f} ms  {fl / plain:6.2f}x plain")
+        print(f"(c) + regularizer every step (dense)     {dns:8.2f} ms  {dns / plain:6.2f}x plain")
+        print(f"    dense / modcore                      {dns / reg:8.1f}x")
+        cyc, plain_cyc = best["modcore cycle"], best["plain cycle"]
+        print(
+            f"(d) + regularizer every {args.every} steps (modcore) {cyc:8.2f} ms  "
+            f"{cyc / plain_cyc:6.2f}x plain ({plain_cyc:.2f} ms, same cycles)"
+        )
+    steps = np.min(per_step, axis=0)  # each step's least disturbed round
+    plain_cpu = min(v[1] for v in rows["plain"])
     print(
-        f"(b) + regularizer every step (modcore)   {reg:8.2f} ms  {reg / plain:6.2f}x plain "
-        f"({solves['refreshed']} refreshed, {solves['full']} full solves in all its rounds)"
+        "row (b) step by step (CPU, least disturbed round; step 0, the full solve, untimed): "
+        + ", ".join(f"step {i + 1} {t:.2f} ms {t / plain_cpu:.2f}x" for i, t in enumerate(steps))
     )
-    fl = best["full"]
-    print(f"(b') + regularizer, full solve each step {fl:8.2f} ms  {fl / plain:6.2f}x plain")
-    print(f"(c) + regularizer every step (dense)     {dns:8.2f} ms  {dns / plain:6.2f}x plain")
-    print(f"    dense / modcore                      {dns / reg:8.1f}x")
-    cyc, plain_cyc = best["modcore cycle"], best["plain cycle"]
     print(
-        f"(d) + regularizer every {args.every} steps (modcore) {cyc:8.2f} ms  "
-        f"{cyc / plain_cyc:6.2f}x plain ({plain_cyc:.2f} ms, same cycles)"
+        f"row (b): {solves['refreshed']} refreshed "
+        f"({solves['iterations'] / max(solves['refreshed'], 1):.2f} iterations on average), "
+        f"{solves['full']} full solves in all its rounds (the first of each round, untimed, "
+        "is full)"
     )
     print(
         f"eigenvalues, modcore vs dense eigh: max |diff| {float((mine - theirs).abs().max()):.2e}"
@@ -171,7 +195,8 @@ def main():
 
 
 def track(k, steps, refresh_tol):
-    """The refreshed eigenvalues against a full solve along a training on Fashion-MNIST."""
+    """The refreshed eigenvalues and their gradient against a full solve along a training
+    on Fashion-MNIST, and the time of each step against a plain step on the same batch."""
     from modcore.nn import load_dataset
     from modcore.nn.regularizers import laplacian_eigenvalues
 
@@ -180,45 +205,61 @@ def track(k, steps, refresh_tol):
     optimizer = torch.optim.Adam(model.parameters())
     plain_optimizer = torch.optim.Adam(plain.parameters())
     reg = SpectralRegularizer(model, n_eigenvalues=k, refresh_tol=refresh_tol)
+    weights = [model[i].weight for i in range(0, len(model), 2)]
     generator = torch.Generator().manual_seed(0)
     order = torch.randperm(len(data.y_train), generator=generator)
-    worst, seconds, plain_seconds = 0.0, [], []
+    worst, worst_grad = 0.0, 0.0
+    clocks = (time.perf_counter, time.process_time)
+    ours, base = np.zeros((steps, 2)), np.zeros((steps, 2))  # (wall, CPU) per step
     for step in range(steps):
         batch = order[(step * 128) % (len(order) - 128) :][:128]
         x, y = data.x_train[batch], data.y_train[batch]
-        started = time.perf_counter()  # a plain step on the same batch, interleaved
+        started = [c() for c in clocks]  # a plain step on the same batch, interleaved
         loss = F.cross_entropy(plain(x), y)
         plain_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         plain_optimizer.step()
-        plain_seconds.append(time.perf_counter() - started)
-        started = time.perf_counter()
+        base[step] = [c() - s for c, s in zip(clocks, started)]
+        started = [c() for c in clocks]
         values = reg.eigenvalues()
-        elapsed = time.perf_counter() - started
+        ours[step] = [c() - s for c, s in zip(clocks, started)]
         if step % 10 == 0:  # in float64: the refreshed values before their cast to float32
-            blocks = [(pair, b.detach().double()) for pair, b in reg.graph.blocks()]
-            exact = laplacian_eigenvalues(reg.sizes, blocks, k, tol=1e-10).numpy()
-            worst = max(worst, float(np.abs(reg._solver.eigenvalues - exact).max()))
-        started = time.perf_counter()
+            exact_weights = [w.detach().double().requires_grad_() for w in weights]
+            blocks = [((i, i + 1), w.abs().T) for i, w in enumerate(exact_weights)]
+            exact = laplacian_eigenvalues(reg.sizes, blocks, k, tol=1e-10)
+            worst = max(
+                worst, float(np.abs(reg._solver.eigenvalues - exact.detach().numpy()).max())
+            )
+            want = torch.cat([g.flatten() for g in torch.autograd.grad(exact.sum(), exact_weights)])
+            got = torch.autograd.grad(values.sum(), weights, retain_graph=True)
+            got = torch.cat([g.flatten() for g in got]).double()
+            worst_grad = max(worst_grad, float((got - want).norm() / want.norm()))
+        started = [c() for c in clocks]
         loss = F.cross_entropy(model(x), y) + 0.1 / k * values.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        seconds.append(elapsed + time.perf_counter() - started)
+        ours[step] += [c() - s for c, s in zip(clocks, started)]
     solver = reg._solver
-    ours, base = 1e3 * np.median(seconds), 1e3 * np.median(plain_seconds)
-    later = 1e3 * np.median(seconds[steps // 2 :])
+    per_refresh = solver.iterations / max(solver.refreshed, 1)
     print(
         f"track {steps} steps on Fashion-MNIST (weight 0.1/{k} every step, refresh_tol "
-        f"{refresh_tol}): "
-        f"{solver.refreshed} refreshed, {solver.full} full solves; eigenvalues then "
-        f"{[round(float(v), 4) for v in values.detach()]}; largest |refreshed - full| over the "
-        f"{(steps + 9) // 10} checks: {worst:.1e}\n"
-        f"  median ms per step: regularized {ours:.2f}, plain {base:.2f} ({ours / base:.2f}x); "
-        f"second half: regularized {later:.2f} ({later / base:.2f}x); mean "
-        f"{1e3 * np.mean(seconds):.2f} vs {1e3 * np.mean(plain_seconds):.2f} "
-        f"({np.mean(seconds) / np.mean(plain_seconds):.2f}x)"
+        f"{refresh_tol}): {solver.refreshed} refreshed ({per_refresh:.2f} iterations on "
+        f"average), {solver.full} full solves; eigenvalues then "
+        f"{[round(float(v), 4) for v in values.detach()]}; over the {(steps + 9) // 10} checks, "
+        f"largest |refreshed - full| {worst:.1e}, largest relative difference of the "
+        f"gradient (2-norm over the weights) {worst_grad:.1e}"
     )
+    for clock, which in (("wall", 0), ("CPU", 1)):
+        ratio = ours[:, which] / base[:, which]
+        half = ours[steps // 2 :, which] / base[steps // 2 :, which]
+        print(
+            f"  {clock}: median ms per step regularized {1e3 * np.median(ours[:, which]):.2f}, "
+            f"plain {1e3 * np.median(base[:, which]):.2f}; per-step ratio median "
+            f"{np.median(ratio):.2f}x (second half {np.median(half):.2f}x), 90th percentile "
+            f"{np.percentile(ratio, 90):.2f}x; ratio of the means "
+            f"{ours[:, which].mean() / base[:, which].mean():.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
 """The spectral regularizer's refresh between steps (modcore.nn.eigen_refresh): the block
-operator against a dense normalized adjacency built here, refreshed eigenpairs against
-numpy's dense eigendecomposition and the full solve, gradients through the refresh
-against finite differences, and when the full solve is taken instead."""
+operator and the folded one against a dense normalized adjacency built here, refreshed
+eigenpairs against numpy's dense eigendecomposition and the full solve, gradients
+through the refresh against finite differences, and when the full solve is taken
+instead."""
 
 import numpy as np
 import pytest
+from scipy.sparse.linalg import eigsh
 
 torch = pytest.importorskip("torch")
 
 from modcore.nn import MLP, clusterable_init
-from modcore.nn.eigen_refresh import BlockOperator, refresh
+from modcore.nn.eigen_refresh import BlockOperator, FoldedOperator, Folding, refresh
+from modcore.nn.laplacian import _Solver
 from modcore.nn.regularizers import SpectralRegularizer, laplacian_eigenvalues
 from spectral_resume import whole_and_resumed
 
@@ -55,27 +58,70 @@ def test_block_operator_is_the_normalized_adjacency():
     np.testing.assert_allclose(op32(x), op(x), atol=1e-5)
 
 
-def test_refresh_from_a_nearby_graph_reaches_the_dense_eigenpairs():
+def test_folded_operator_is_c_transpose_c_on_the_smaller_colour():
+    rng = np.random.default_rng(4)
+    sizes = [7, 5, 4, 3]  # colours {0, 2}: 11 units, {1, 3}: 8, the kept one
+    pairs, blocks = _planted(sizes, 2, rng)
+    blocks[1][:, 2] = 0  # unit 2 of group 2 has no edges
+    folding = Folding.of(sizes, pairs)
+    kept = np.r_[np.arange(7, 12), np.arange(16, 19)]
+    other = np.r_[np.arange(0, 7), np.arange(12, 16)]
+    np.testing.assert_array_equal(folding.rows, kept)
+    np.testing.assert_array_equal(folding.other, other)
+    n = _dense_n(sizes, pairs, blocks)
+    c = n[np.ix_(other, kept)]  # N = [[0, C], [Cᵀ, 0]] in this order of the units
+    assert np.abs(n[np.ix_(kept, kept)]).max() == 0 and np.abs(n[np.ix_(other, other)]).max() == 0
+    op = FoldedOperator(BlockOperator(sizes, pairs, blocks), folding)
+    v = rng.standard_normal((8, 3))
+    image = op(v)
+    np.testing.assert_allclose(image[:8], c.T @ c @ v, atol=1e-12)
+    np.testing.assert_allclose(image[8:], c @ v, atol=1e-12)  # C v, carried along
+    # groups joined in a triangle do not 2-colour
+    assert Folding.of([3, 3, 3], [(0, 1), (1, 2), (0, 2)]) is None
+
+
+def _operator(kind, sizes, pairs, blocks):
+    op = BlockOperator(sizes, pairs, blocks)
+    return op if kind == "adjacency" else FoldedOperator(op, Folding.of(sizes, pairs))
+
+
+@pytest.mark.parametrize("kind", ["adjacency", "folded"])
+def test_refresh_from_a_nearby_graph_reaches_the_dense_eigenpairs(kind):
     rng = np.random.default_rng(1)
     sizes = [60, 40, 30]
     pairs, blocks = _planted(sizes, 4, rng)
     n = _dense_n(sizes, pairs, blocks)
     values, vectors = np.linalg.eigh(n)
     # The start: the top eigenvectors below the trivial one, of the graph before a step.
-    moved = [b * (1 + 0.05 * rng.random(b.shape)) for b in blocks]
-    start = np.linalg.eigh(_dense_n(sizes, pairs, moved))[1][:, ::-1][:, 1:7]
-    op = BlockOperator(sizes, pairs, blocks)
+    step = 0.05 * rng.random((sum(sizes), sum(sizes)))
+
+    def before(steps):  # the graph ``steps`` steps back, on a straight path
+        return [b * (1 + steps * step[: b.shape[0], : b.shape[1]]) for b in blocks]
+
+    start = np.linalg.eigh(_dense_n(sizes, pairs, before(1)))[1][:, ::-1][:, 1:7]
+    op = _operator(kind, sizes, pairs, blocks)
     out = refresh(op, start, 3, tol=1e-9, max_iter=50)
     assert out is not None
     got, x, residuals, iterations = out
     assert residuals[:3].max() <= 1e-9 and iterations > 0
     np.testing.assert_allclose(got[:3], values[::-1][1:4], atol=1e-12)
     np.testing.assert_allclose(x.T @ x, np.eye(6), atol=1e-12)
+    # The residuals are those of N, the vectors of all units.
+    np.testing.assert_allclose(residuals, np.linalg.norm(n @ x - x * got, axis=0), atol=1e-12)
     # The vectors span the same space as the dense eigenvectors (signs aside).
     top = vectors[:, ::-1][:, 1:4]
     np.testing.assert_allclose(np.abs(top.T @ x[:, :3]), np.eye(3), atol=1e-8)
     # Too few iterations: None, for the caller's full solve.
     assert refresh(op, start, 3, tol=1e-14, max_iter=1) is None
+    # The vectors of the step before that: the motion extrapolated, fewer iterations.
+    previous = np.linalg.eigh(_dense_n(sizes, pairs, before(2)))[1][:, ::-1][:, 1:4]
+    faster = refresh(op, start, 3, tol=1e-9, max_iter=50, previous=previous)
+    assert faster is not None and faster[3] < iterations
+    np.testing.assert_allclose(faster[0][:3], values[::-1][1:4], atol=1e-12)
+    # No motion: what is left after projecting is noise, dropped (same steps, same pairs).
+    still = refresh(op, start, 3, tol=1e-9, max_iter=50, previous=start[:, :3])
+    assert still is not None and still[3] == iterations
+    np.testing.assert_allclose(still[0], got, atol=1e-12)
 
 
 def _planted_mlp(widths):
@@ -99,7 +145,8 @@ def test_regularizer_refreshes_and_agrees_with_full_solves():
             for p in model.parameters():
                 p.mul_(1 + 0.02 * torch.rand(p.shape, generator=generator, dtype=p.dtype))
     assert reg._solver.full == 1 and reg._solver.refreshed == 5
-    assert reg.warm_start.shape == (784 + 200 + 100 + 10, 3 + 1 + 3)
+    # the 3 + 1 + 3 last vectors, then the 3 smallest's of the solve before
+    assert reg.warm_start.shape == (784 + 200 + 100 + 10, 3 + 1 + 3 + 3)
 
 
 def test_gradient_through_the_refresh_is_the_finite_difference():
@@ -158,6 +205,60 @@ def test_small_graphs_are_solved_in_full():
     assert never._solver.full == 2
 
 
+def test_a_graph_that_is_not_bipartite_is_refreshed_on_n_itself():
+    rng = np.random.default_rng(5)
+    sizes = [500, 400, 300]
+    pairs = [(0, 1), (1, 2), (0, 2)]  # a triangle of groups: no folding
+    labels = [rng.integers(0, 4, n) for n in sizes]  # planted modules: a spectral gap
+    blocks = [
+        rng.random((sizes[a], sizes[b])) * (1 + 19 * (labels[a][:, None] == labels[b][None, :]))
+        for a, b in pairs
+    ]
+    solver = _Solver(sizes, pairs, 3, 1e-10, "auto")
+    assert solver._folding is None
+    for _ in range(3):
+        tensors = [(p, torch.from_numpy(b)) for p, b in zip(pairs, blocks)]
+        got = laplacian_eigenvalues(sizes, tensors, 3, solver=solver).numpy()
+        top = eigsh(_dense_n(sizes, pairs, blocks), k=4, which="LA", tol=1e-12)[0]
+        np.testing.assert_allclose(got, 1 - np.sort(top)[::-1][1:4], atol=1e-6)
+        blocks = [b * (1 + 0.02 * rng.random(b.shape)) for b in blocks]
+    assert solver.full == 1 and solver.refreshed == 2
+
+
+def test_an_unclear_cut_is_iterated_on_before_a_full_solve(monkeypatch):
+    import modcore.nn.laplacian as laplacian
+
+    wanted = []
+
+    def recording(op, start, k, **kw):
+        wanted.append(k)
+        return refresh(op, start, k, **kw)
+
+    monkeypatch.setattr(laplacian, "refresh", recording)
+    # The paper's MLP at init, 20 Adam steps on: the 4th eigenvalue sits at the edge
+    # of the random spectrum's bulk, a few thousandths above the 3rd, and its first
+    # Ritz value is not clear of the 3rd by its residual.
+    model = MLP(seed=0)
+    reg = SpectralRegularizer(model, n_eigenvalues=3)
+    reg.eigenvalues()
+    generator = torch.Generator().manual_seed(0)
+    x, y = (
+        torch.rand(128, 784, generator=generator),
+        torch.randint(0, 10, (128,), generator=generator),
+    )
+    optimizer = torch.optim.Adam(model.parameters())
+    for _ in range(20):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    got = reg.eigenvalues().detach().double()
+    assert wanted == [3, 4]  # the 4th wanted too, then clear: no full solve
+    assert reg._solver.full == 1 and reg._solver.refreshed == 1
+    blocks = [(p, b.detach().double()) for p, b in reg.graph.blocks()]
+    exact = laplacian_eigenvalues(reg.sizes, blocks, 3, tol=1e-12)
+    torch.testing.assert_close(got, exact, atol=1e-6, rtol=0)
+
+
 def test_refreshed_training_resumes_bitwise(tmp_path, monkeypatch):
     import modcore.nn.laplacian as laplacian
 
@@ -176,7 +277,7 @@ def test_refreshed_training_resumes_bitwise(tmp_path, monkeypatch):
         return net
 
     whole, resumed, warm = whole_and_resumed(model, tmp_path, lr=1e-3)
-    assert warm.shape == (784 + 200 + 100 + 10, 2 + 1 + 3)
+    assert warm.shape == (784 + 200 + 100 + 10, 2 + 1 + 3 + 2)
     for a, b in zip(whole.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert sum(refreshed) >= 10  # the steps were refreshed (4 a run: 1 full, then refreshes)

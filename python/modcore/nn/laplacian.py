@@ -13,7 +13,7 @@ import torch
 from .._core import nontrivial_eigenpairs as core_nontrivial_eigenpairs
 from ..common.warn import warn_user
 from ..network.checks import check_positive_int
-from .eigen_refresh import BlockOperator, refresh
+from .eigen_refresh import BlockOperator, FoldedOperator, Folding, refresh
 
 if TYPE_CHECKING:
     from .._core import CoreBlock  # exists only in the stub
@@ -63,11 +63,14 @@ class _Solver:
     repeat at the cut-off). A graph of at least ``_REFRESH_MIN_UNITS`` units whose units
     with edges form one connected piece (checked on every call: by the groups the blocks
     join when every weight is positive, by connected components otherwise) is refreshed
-    by LOBPCG from the last vectors (:mod:`modcore.nn.eigen_refresh`) to residuals at most
+    by LOBPCG from the last vectors (:mod:`modcore.nn.eigen_refresh`; on ``Cᵀ C`` over
+    the smaller colour when the groups 2-colour, on ``N`` otherwise) to residuals at most
     ``refresh_tol``; otherwise, or when that does not converge in ``refresh_iter``
     iterations, or when it cannot rule out a repeat at the cut-off, the core solves it
-    in full (Lanczos to ``tol``). The result depends only on the weights and on
-    :attr:`warm`, which a training state keeps."""
+    in full (Lanczos to ``tol``). :attr:`warm` holds the last vectors and, after a
+    refresh, the k smallest's of the solve before, whose motion the next refresh
+    extrapolates (its first Rayleigh-Ritz step spans both). The result depends only on
+    the weights and on :attr:`warm`, which a training state keeps."""
 
     def __init__(self, sizes, pairs, k, tol, eigen_method, *, refresh_tol=1e-4, refresh_iter=12):
         self.sizes = np.asarray(sizes, dtype=np.int64)
@@ -78,11 +81,15 @@ class _Solver:
         self.eigen_method = eigen_method
         self.refresh_tol = refresh_tol
         self.refresh_iter = refresh_iter
-        self.warm: np.ndarray | None = None  # units (all groups, in order) x vectors
-        self.refreshed = 0  # solves done by the refresh, and in full
+        # units (all groups, in order) x vectors: the last ones, then the k smallest's
+        # of the solve before (after a refresh)
+        self.warm: np.ndarray | None = None
+        self.refreshed = 0  # solves done by the refresh (and its iterations), and in full
+        self.iterations = 0
         self.full = 0
         self.eigenvalues: np.ndarray | None = None
         self._joined = _joined_groups(len(self.sizes), pairs)
+        self._folding = Folding.of(self.sizes, pairs)  # None when not bipartite
         self._refreshable = refresh_tol is not None and int(self.sizes.sum()) >= _REFRESH_MIN_UNITS
 
     def solve(self, blocks):
@@ -123,19 +130,43 @@ class _Solver:
         return len(np.unique(labels[op.live])) == 1
 
     def _refresh(self, op, warm):
+        m = self.k + 1 + _GUARDS  # the vectors a full solve gives; columns past: the previous
         if warm.shape[1] < self.k + 1 or warm.shape[0] != len(op.degree):
             return None
-        out = refresh(op, warm, self.k, tol=self.refresh_tol, max_iter=self.refresh_iter)
+        if self._folding is not None:
+            op = FoldedOperator(op, self._folding)
+        previous = warm[:, m:] if warm.shape[1] > m else None
+        out = refresh(
+            op,
+            warm[:, :m],
+            self.k,
+            tol=self.refresh_tol,
+            max_iter=self.refresh_iter,
+            previous=previous,
+        )
         if out is None:
             return None
-        values, vectors, residuals, _ = out
-        lam = 1.0 - values
+        values, vectors, residuals, iterations = out
         # The (k+1)-th need not have converged: unless its Ritz value is clear of the
-        # k-th by more than its residual (a margin, not a proof), the full solve decides
-        # whether the k-th repeats (and warns there).
-        if lam[self.k] - lam[self.k - 1] <= _DEGENERATE + residuals[self.k] + self.refresh_tol:
-            return None
-        return lam, vectors
+        # k-th by more than its residual (a margin, not a proof), iterate on with it
+        # wanted too, to a residual of a quarter of the gap between them (a repeat never
+        # gets there); if it still is not clear, the full solve decides whether the k-th
+        # repeats (and warns there).
+        if not self._clear_cut(values, residuals):
+            gap = (1.0 - values[self.k]) - (1.0 - values[self.k - 1])
+            tol = [self.refresh_tol] * self.k + [max(gap / 4, self.refresh_tol)]
+            out = refresh(op, vectors, self.k + 1, tol=tol, max_iter=self.refresh_iter)
+            if out is None or not self._clear_cut(out[0], out[2]):
+                return None
+            values, vectors, residuals, more = out
+            iterations += more
+        self.iterations += iterations
+        return 1.0 - values, np.hstack([vectors, warm[:, : self.k]])
+
+    def _clear_cut(self, values, residuals) -> bool:
+        """Whether the (k+1)-th Ritz value is clear of the k-th by more than its residual."""
+        gap = values[self.k - 1] - values[self.k]  # of N: the Laplacian's, reversed
+        return bool(gap > _DEGENERATE + residuals[self.k] + self.refresh_tol)
 
     def _full(self, dense):
         core: list[CoreBlock] = [
@@ -173,20 +204,21 @@ class _Solver:
         """dλ/dB for each block, contracted with ``grad``: for an edge (a, b) of weight
         w, λ = 1 - μ with μ = yᵀ A y, y = D^-1/2 u, gives
         dλ/dw = μ (y_a² + y_b²) - 2 y_a y_b (the degree terms are those of D^-1/2).
-        Computed on the CPU, as the solve, in the blocks' dtype."""
+        Computed on the CPU, as the solve, in the blocks' dtype: one product a block,
+        ``[-2 g y, s, 1] [y, 1, s]ᵀ`` with ``s = Σ g μ y²``, written in the layout of the
+        layer's weight (the blocks are its transposes), which the backward of ``|W|``
+        then reads in order."""
         dtype = blocks[0].dtype
         g = grad.detach().to("cpu", torch.float64)
         y = y.to(dtype)
-        square = ((y * y) @ (g * (1.0 - lam)).to(dtype)).split(self.sizes.tolist())
-        scaled = (y * g.to(dtype)).split(self.sizes.tolist())
-        y = y.split(self.sizes.tolist())
-        out = []
-        for (src, dst), b in zip(self.pairs, blocks):
-            gb = torch.addmm(
-                square[src][:, None] + square[dst][None, :], scaled[src], y[dst].T, alpha=-2.0
-            )
-            out.append(gb.to(b.device))
-        return out
+        square = ((y * y) @ (g * (1.0 - lam)).to(dtype))[:, None]
+        one = torch.ones_like(square)
+        left = torch.cat([y * (-2.0 * g).to(dtype), square, one], 1).split(self.sizes.tolist())
+        right = torch.cat([y, one, square], 1).split(self.sizes.tolist())
+        return [
+            torch.mm(right[dst], left[src].T).T.to(b.device)
+            for (src, dst), b in zip(self.pairs, blocks)
+        ]
 
 
 def _joined_groups(n_groups, pairs) -> bool:
