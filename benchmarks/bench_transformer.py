@@ -23,8 +23,10 @@ initialised (seed 0; nothing downloaded), read once by modcore. For each view:
   ``--sklearn-shuffles`` of the same shuffled networks (``modcore.shuffled_network``, the
   adjacency built inside the clock), with BLAS/OpenMP limited to ``--jobs`` threads
   (threadpoolctl). Times are per shuffle; the ratio compares those, and the numbers of
-  shuffles each side ran are printed beside it. ``--sklearn-cap``: scikit-learn stops after
-  that many CPU seconds, and prints the time it ran as a lower bound.
+  shuffles each side ran are printed beside it. ``--sklearn-cap``: scikit-learn is asked to
+  stop after that many CPU seconds and prints the time it ran as a lower bound; the timer's
+  signal is acted on only when Python code runs (at GPT-2's full vocabulary it was not, and
+  the run was stopped by hand).
 
 ``--quick``: vocabulary 2,048, 128 positions, 4 shuffles each.
 """
