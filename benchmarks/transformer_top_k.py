@@ -14,6 +14,7 @@ import torch
 
 import modcore
 import modcore.network.transformer as mt
+from modcore.nn.gpt2 import gpt2_model
 
 
 def main():
@@ -23,22 +24,11 @@ def main():
     args = parser.parse_args()
     shuffles = 20 if args.quick else args.shuffles
     torch.set_num_threads(1)
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(
-        n_layer=4,
-        n_embd=64,
-        n_head=4,
-        n_inner=256,
-        vocab_size=256,
-        n_positions=32,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    model = GPT2LMHeadModel(config).eval()
+    model = gpt2_model(
+        n_layer=4, n_embd=64, n_head=4, n_inner=256, vocab_size=256, n_positions=32
+    ).eval()
     print(
-        f"GPT-2 {config.n_layer} blocks, d_model {config.n_embd}, k = 12, "
+        f"GPT-2 {model.config.n_layer} blocks, d_model {model.config.n_embd}, k = 12, "
         f"{shuffles} 'layer' shuffles"
     )
     print(f"{'top_k':>6s} {'edges':>9s} {'n-cut':>8s} {'mean':>8s} {'std':>7s} {'z':>7s} {'p':>6s}")

@@ -1,6 +1,6 @@
 """The large-graph code gives the same bits as the small-graph code, in less memory.
 
-From 2**22 edges on (cpp/include/modcore/spectral.hpp, kLargeGraphEdges) the
+From 2**21 edges on (cpp/include/modcore/spectral.hpp, kLargeGraphEdges) the
 normalized adjacency is formed in each product instead of stored, products are
 split among threads, and a null builds each shuffled graph from a shuffle generated
 block by block (never stored), one shuffle at a time. The private ``large_graph``

@@ -80,3 +80,31 @@ def test_rescaling_a_huge_declared_layer_with_few_edges_fits_in_little_memory():
         [float(v) for v in rescale.split()], [in_] * 4 + [out_] * 4 + [in_ + out_] * 4, rtol=1e-12
     )
     assert int(peak_mb) < 300, peak_mb
+
+
+def test_a_sparse_virtual_view_fits_in_memory_far_below_its_dense_products():
+    # 20,000 tokens to 20,000 logits: the token -> logit products are 4e8 entries (1.6 GB in
+    # float32). Built a chunk of rows at a time and cut to top_k, they fit under 1.5 GB of
+    # address space; each row's kept logits are its largest, by numpy in float64.
+    proc = run_python(
+        """
+        import numpy as np
+        from modcore.network.transformer import virtual_network
+        from modcore.network.transformer.stream import Transformer, Units
+        rng = np.random.default_rng(0)
+        vocab, d = 20_000, 16
+        w_e, w_u = rng.normal(size=(vocab, d)), rng.normal(size=(d, vocab))
+        model = Transformer("test", d, (Units("tokens", write=w_e), Units("logits", read=w_u)), ())
+        block = virtual_network(model, top_k=2).blocks[0]
+        rows, cols, values = block.coo()
+        assert np.array_equal(np.bincount(rows, minlength=vocab), np.full(vocab, 2))
+        for i in range(0, vocab, 997):
+            e = np.abs(w_e[i] @ w_u)
+            assert set(cols[rows == i]) == set(np.argsort(e)[-2:])
+            np.testing.assert_allclose(np.sort(values[rows == i]), np.sort(e)[-2:], rtol=1e-5)
+        print("ok", block.nnz)
+    """,
+        address_space_gb=1.5,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("ok 40000"), proc.stderr

@@ -367,16 +367,20 @@ bool lanczos(Op& op, int nev, double lo, std::vector<double> v0, std::vector<dou
     // 93 products, the usual 2 * nev + 1 = 23 take 100, 40 take 94.
     Index ncv = std::min<Index>(n, std::max<Index>(2 * nev + 8, 20));
     for (int attempt = 0; attempt < 3; ++attempt) {
-        Spectra::SymEigsSolver<Op> eigs(op, nev, ncv);
-        eigs.init(v0.data());
-        const Index nconv = converged(eigs, opt);
-        if (eigs.info() == Spectra::CompInfo::Successful && nconv >= nev) {
-            evals = eigs.eigenvalues();
-            evecs = eigs.eigenvectors();
-            if (plausible(op, evals, evecs, lo, opt.tol))
-                return complete(op, nev, check0, opt, evals, evecs) &&
-                       plausible(op, evals, evecs, lo, opt.tol);
+        bool found = false;
+        {  // the solver's ncv Lanczos vectors are freed before complete() makes its own
+            Spectra::SymEigsSolver<Op> eigs(op, nev, ncv);
+            eigs.init(v0.data());
+            const Index nconv = converged(eigs, opt);
+            if (eigs.info() == Spectra::CompInfo::Successful && nconv >= nev) {
+                evals = eigs.eigenvalues();
+                evecs = eigs.eigenvectors();
+                found = plausible(op, evals, evecs, lo, opt.tol);
+            }
         }
+        if (found)
+            return complete(op, nev, check0, opt, evals, evecs) &&
+                   plausible(op, evals, evecs, lo, opt.tol);
         if (ncv == n) break;
         ncv = std::min<Index>(n, 2 * ncv);
     }

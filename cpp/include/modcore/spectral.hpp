@@ -16,8 +16,11 @@ namespace modcore {
 // Graphs of this many edges or more are "large": their normalized adjacency is
 // formed in each product instead of stored, the product is split among threads,
 // and shuffle nulls run one shuffle at a time (see shuffle.hpp), so memory stays
-// about one graph (24 bytes an edge) whatever the thread count.
-constexpr Index kLargeGraphEdges = Index{1} << 22;
+// about one graph (24 bytes an edge) whatever the thread count. Stored, the
+// normalized entries would take 16 bytes an edge more, 32 MiB at this size: from
+// there a graph with a hundred edges a unit (a transformer's virtual view) went past
+// 3x its edge storage (12 bytes an edge), its Lanczos vectors counted.
+constexpr Index kLargeGraphEdges = Index{1} << 21;
 
 enum class EigenMethod {
     Auto,       // dense for tiny graphs, else bipartite when the network is, else full

@@ -32,6 +32,7 @@ from ..method.cluster import spectral_cluster
 from ..method.null import shuffled_network
 from ..method.stability import compare_partitions
 from ..network import transformer as mt
+from ..nn.gpt2 import gpt2_model
 from .script import run_script
 
 P, Q = 13, 17
@@ -53,23 +54,18 @@ def data():
 
 
 def model(seed):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    config = GPT2Config(
+    return gpt2_model(
         n_layer=1,
         n_embd=32,
         n_head=4,
         n_inner=128,
         vocab_size=P + Q,
         n_positions=4,
+        seed=seed,
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
-        bos_token_id=0,
-        eos_token_id=0,
     )
-    return GPT2LMHeadModel(config)
 
 
 def losses(net, x, y1, y2, hook=None):

@@ -273,7 +273,7 @@ def spectral_cluster(
     n_jobs : int or None, default=None
         Threads for the k-means restarts (None: all cores; more than the
         machine's cores are capped at its cores); "cluster_qr" runs on one.
-        A network of 2**22 edges or more also splits each product of its
+        A network of 2**21 edges or more also splits each product of its
         eigensolve among them.
     input_shape : tuple of int, optional
         For a torch module: the shape of one input without the batch dimension,

@@ -196,7 +196,7 @@ def eigengap(
         Seeds the shuffles (the eigenvalues depend on the graph alone).
     n_jobs : int or None, default=None
         Threads of each eigensolve (None: all cores; capped at the machine's cores),
-        used, as in :func:`modcore.spectral_cluster`, by networks of 2**22 edges or
+        used, as in :func:`modcore.spectral_cluster`, by networks of 2**21 edges or
         more, which split each product among them; the result does not depend on it.
     input_shape : tuple of int, optional
         For tracing a torch module, as in :func:`modcore.spectral_cluster`.

@@ -259,7 +259,7 @@ def ncut_significance(
         shuffles are split into chunks.
     n_jobs : int or None, default=None
         Threads (None: all cores; capped at the machine's cores): one shuffle
-        each, or, from 2**22 edges, all inside one shuffle at a time, so that a
+        each, or, from 2**21 edges, all inside one shuffle at a time, so that a
         large null holds one graph whatever the threads (about 2.7x the edges'
         12 bytes each).
     progress : None, bool or callable, default=None

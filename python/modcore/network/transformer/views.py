@@ -20,6 +20,8 @@ Queries and keys are left out: they decide where a head reads, not what it moves
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..network import Network
@@ -29,8 +31,12 @@ __all__ = ["MAX_DENSE_EDGES", "block_networks", "virtual_network"]
 
 # Edges of a virtual graph built without top_k; above it a top_k is asked for.
 MAX_DENSE_EDGES = 50_000_000
-# Rows of a source group computed at once (bounds the memory of one product).
-_CHUNK_ENTRIES = 1 << 22
+# Edges of one block computed at once, before top_k cuts them (bounds the memory).
+_CHUNK_ENTRIES = 1 << 20
+# Source and destination units of one product. Every product covers the same tile
+# whatever the chunk size (a chunk is whole rows of tiles), so the values, whose
+# rounding in BLAS follows the shape of a product, and the edges kept do not depend on it.
+_TILE = (64, 4096)
 
 
 def block_networks(model: Transformer) -> dict:
@@ -49,7 +55,13 @@ def block_networks(model: Transformer) -> dict:
 
 def virtual_network(model: Transformer, *, top_k: int | None = None) -> Network:
     """The virtual graph; ``top_k`` keeps, in each block, the ``top_k`` largest edges
-    of every source unit (ties with the ``top_k``-th included), None keeps all."""
+    of every source unit (ties with the ``top_k``-th included), None keeps all.
+
+    With ``top_k`` the edges are computed in float32 (about seven significant digits), a
+    block's rows a chunk at a time, so memory follows the edges kept, not the pairs of
+    units; an edge within float32's rounding of its row's ``top_k``-th may be kept where
+    float64 would not (or not where it would), the same way every time.
+    """
     if model.virtual_refusal is not None:
         raise ValueError(model.virtual_refusal)
     if top_k is not None and (
@@ -69,8 +81,23 @@ def virtual_network(model: Transformer, *, top_k: int | None = None) -> Network:
             "modcore.network.transformer.virtual_network(model, top_k=...) and pass that network"
         )
     index = {id(s): g for g, (_, s) in enumerate(units)}
-    blocks = [(index[id(a)], index[id(b)], _block(a, b, path, top_k)) for a, b, path in pairs]
+    blocks = _Blocks([(index[id(a)], index[id(b)], a, b, path) for a, b, path in pairs], top_k)
     return Network([(s.name, s.size) for _, s in units], blocks)
+
+
+class _Blocks(Sequence):
+    """The blocks, each computed when the network reads it, so that one block's
+    ``(rows, cols, values)`` lives at a time beside the blocks already stored."""
+
+    def __init__(self, pairs, top_k):
+        self._pairs, self._top_k = pairs, top_k
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __getitem__(self, i):
+        src, dst, a, b, path = self._pairs[i]
+        return src, dst, _block(a, b, path, self._top_k)
 
 
 def _connected_pairs(model: Transformer):
@@ -93,60 +120,84 @@ def _connected_pairs(model: Transformer):
 
 
 def _block(a: Units | Heads, b: Units | Heads, path, top_k):
-    read = b.read
-    assert read is not None  # _connected_pairs yields readers only
-    if isinstance(a, Units) and isinstance(b, Units):
-        return _rows(_written(a.write, path), lambda x: np.abs(x @ read), b.size, top_k)
-    if isinstance(a, Units):  # units -> heads
-        assert isinstance(b, Heads)
-        grams = np.einsum("hij,hkj->hik", b.write, b.write)  # W_O W_Oᵀ per head
-
-        def to_heads(x):
-            y = np.einsum("nd,hde->hne", x, read)
-            sq = np.einsum("hne,hef,hnf->nh", y, grams, y)
-            return np.sqrt(np.maximum(sq, 0.0))
-
-        return _rows(_written(a.write, path), to_heads, b.size, top_k)
-    ov_out = _ov_written(a, path)  # (heads of a, d_head, d): W_O M of each head
-    grams_in = np.einsum("hdi,hdj->hij", a.read, a.read)  # W_Vᵀ W_V per head
-    if isinstance(b, Units):  # heads -> units: ||W_V W_O M r||
-        z = np.einsum("hid,dn->hin", ov_out, read)
-        sq = np.einsum("hin,hij,hjn->hn", z, grams_in, z)
-    else:  # heads -> heads: ||W_V W_O M W_V' W_O'||_F
-        p = np.einsum("gid,hdj->ghij", ov_out, read)
-        grams_out = np.einsum("hij,hkj->hik", b.write, b.write)
-        sq = np.einsum("gik,ghkj,ghij->gh", grams_in, p, np.einsum("ghik,hkj->ghij", p, grams_out))
-    return _kept(np.sqrt(np.maximum(sq, 0.0)), top_k)
+    """The edges from ``a`` to ``b``: dense in float64 when ``top_k`` is None, else each
+    row's largest as ``(rows, cols, values)``, computed in float32."""
+    left, per_left = _writes(a, path)
+    right, per_right = _reads(b)
+    dtype = np.float64 if top_k is None else np.float32
+    return _edges(left, per_left, right, per_right, top_k, dtype)
 
 
-def _written(write, path):
-    return write if path is None else write @ path
+def _writes(a: Units | Heads, path):
+    """``(L, g)``: the rows ``g * i .. g * i + g - 1`` of ``L`` (``d_model`` columns) are
+    unit i's write, so that its edge to a reader column ``r`` is ``||L_i @ r||``. A head's
+    rows are ``R_V W_O M`` with ``W_V = Q_V R_V``: ``||W_V W_O M r|| = ||R_V W_O M r||``."""
+    if isinstance(a, Units):
+        return (a.write if path is None else a.write @ path), 1
+    ov_out = a.write if path is None else np.einsum("hid,de->hie", a.write, path)
+    r_v = np.linalg.qr(a.read, mode="r")  # (heads, d_head, d_head)
+    rows = np.einsum("hij,hjd->hid", r_v, ov_out)
+    return rows.reshape(-1, rows.shape[-1]), rows.shape[1]
 
 
-def _ov_written(heads: Heads, path):
-    return heads.write if path is None else np.einsum("hid,de->hie", heads.write, path)
+def _reads(b: Units | Heads):
+    """``(R, g)``: the columns ``g * j .. g * j + g - 1`` of ``R`` (``d_model`` rows) are
+    unit j's read. A head's are ``W_V R_Oᵀ`` with ``W_Oᵀ = Q_O R_O``:
+    ``||x W_V W_O|| = ||x W_V R_Oᵀ||``."""
+    if isinstance(b, Units):
+        assert b.read is not None  # _connected_pairs yields readers only
+        return b.read, 1
+    r_o = np.linalg.qr(np.swapaxes(b.write, 1, 2), mode="r")  # (heads, d_head, d_head)
+    cols = np.einsum("hdi,hji->dhj", b.read, r_o)
+    return cols.reshape(cols.shape[0], -1), cols.shape[2]
 
 
-def _rows(x, edges, n_dst, top_k):
-    """``edges`` of the rows of ``x``, in chunks of rows, each chunk cut to top_k."""
-    step = max(1, _CHUNK_ENTRIES // max(n_dst, x.shape[1]))
-    if x.shape[0] <= step:
-        return _kept(edges(x), top_k)
-    parts = [_kept(edges(x[s : s + step]), top_k) for s in range(0, x.shape[0], step)]
+def _edges(left, per_left, right, per_right, top_k, dtype):
+    """``E[i, j] = ||L_i @ R_j||_F`` for unit i's rows of ``left`` and unit j's columns of
+    ``right``, by products of one tile each, rows in chunks, each chunk cut to top_k."""
+    n_src, n_dst = left.shape[0] // per_left, right.shape[1] // per_right
+    tile_rows, tile_cols = _TILE
+    step = tile_rows * max(1, _CHUNK_ENTRIES // (tile_rows * n_dst))  # whole tiles
+    tiles = [
+        (c, np.ascontiguousarray(right[:, c * per_right : (c + tile_cols) * per_right], dtype))
+        for c in range(0, n_dst, tile_cols)
+    ]
+    parts = []
+    for start in range(0, n_src, step):
+        e = np.empty((min(step, n_src - start), n_dst), dtype)
+        for r in range(0, e.shape[0], tile_rows):
+            n_r = min(tile_rows, e.shape[0] - r)
+            first = (start + r) * per_left
+            x = np.asarray(left[first : first + n_r * per_left], dtype)
+            for c, tile in tiles:
+                e[r : r + n_r, c : c + tile.shape[1] // per_right] = _norms(
+                    x @ tile, per_left, per_right
+                )
+        parts.append(_kept(e, top_k))
     if top_k is None:
         return np.concatenate(parts)
-    rows = np.concatenate([r + s for (r, _, _), s in zip(parts, range(0, x.shape[0], step))])
+    starts = range(0, n_src, step)
+    rows = np.concatenate([r + s for (r, _, _), s in zip(parts, starts)])
     return rows, np.concatenate([c for _, c, _ in parts]), np.concatenate([v for *_, v in parts])
+
+
+def _norms(p, per_left, per_right):
+    """The Frobenius norm of each ``per_left x per_right`` block of ``p``."""
+    if per_left == per_right == 1:
+        return np.abs(p)
+    n, m = p.shape[0] // per_left, p.shape[1] // per_right
+    return np.sqrt(np.square(p).reshape(n, per_left, m, per_right).sum(axis=(1, 3)))
 
 
 def _kept(e, top_k):
     """``e`` dense, or as ``(rows, cols, values)`` of each row's entries >= its
-    top_k-th largest (so ties never depend on the order of units)."""
+    top_k-th largest (so ties never depend on the order of units), values in float64."""
     if top_k is None:
         return e
-    if top_k >= e.shape[1]:
+    n = e.shape[1]
+    if top_k >= n:
         rows, cols = np.nonzero(e)
-        return rows, cols, e[rows, cols]
-    kth = -np.partition(-e, top_k - 1, axis=1)[:, top_k - 1 : top_k]
-    rows, cols = np.nonzero((e >= kth) & (e > 0))
-    return rows, cols, e[rows, cols]
+    else:
+        kth = np.partition(e, n - top_k, axis=1)[:, n - top_k : n - top_k + 1]
+        rows, cols = np.nonzero((e >= kth) & (e > 0))
+    return rows, cols, e[rows, cols].astype(np.float64)
