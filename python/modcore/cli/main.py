@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import sys
 import warnings
@@ -52,6 +53,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
+# Built once per process: main() called again in one process (tests, notebooks, the fuzzer)
+# spent half its time rebuilding the same ~165 options. Parsing does not change it.
+@functools.cache
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="modcore",
