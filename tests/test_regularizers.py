@@ -233,6 +233,21 @@ def test_refusals():
         Spectral(strength=1.0, every=0)
 
 
+@pytest.mark.parametrize(
+    "regularizer, name, most",
+    [(SpectralRegularizer, "n_eigenvalues", 8), (PartitionRegularizer, "n_clusters", 9)],
+)
+def test_counts_are_checked_at_construction(regularizer, name, most):
+    model = MLP([4, 3, 2], seed=0)  # 9 units: at most 8 non-trivial eigenvalues, 9 modules
+    for bad, error in [(2.5, TypeError), ("2", TypeError), (True, TypeError), (0, ValueError)]:
+        with pytest.raises(error, match=name):
+            regularizer(model, **{name: bad})
+    with pytest.raises(ValueError, match=f"{name}={most + 1} is more than .* 9 units"):
+        regularizer(model, **{name: most + 1})
+    # the largest count allowed is honoured by the first call
+    assert torch.isfinite(regularizer(model, **{name: np.int64(most)})()).all()
+
+
 def test_training_with_the_regularizer_lowers_the_eigenvalues():
     ds = load_dataset("line", n_train=256, n_test=64, seed=0)
     options = dict(epochs=4, batch_size=32, lr=1e-2, seed=0, progress=False)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..network.checks import check_positive_int
 from ..network.torch.trace import KERNEL_NORMS, network_from_module
 from ..network.torch.trace_walk import _kernel_norms
 from .laplacian import DegenerateEigenvalueWarning, _Solver, laplacian_eigenvalues
@@ -170,10 +171,12 @@ class SpectralRegularizer:
         tol: float = 1e-8,
         refresh_tol: float | None = 1e-4,
     ):
+        n_eigenvalues = check_positive_int(n_eigenvalues, "n_eigenvalues")
         self.graph = _ModelGraph(model, kernel_norm, input_shape, "SpectralRegularizer")
         self.sizes = self.graph.sizes
+        _check_count("n_eigenvalues", n_eigenvalues, self.sizes, "non-trivial eigenvalues", 1)
         self._solver = _Solver(
-            self.sizes, self.graph.pairs, int(n_eigenvalues), tol, "auto", refresh_tol=refresh_tol
+            self.sizes, self.graph.pairs, n_eigenvalues, tol, "auto", refresh_tol=refresh_tol
         )
 
     @property
@@ -241,7 +244,9 @@ class PartitionRegularizer:
         input_shape: tuple | None = None,
         seed: int = 0,
     ):
+        n_clusters = check_positive_int(n_clusters, "n_clusters")
         self.graph = _ModelGraph(model, kernel_norm, input_shape, "PartitionRegularizer")
+        _check_count("n_clusters", n_clusters, self.graph.sizes, "modules", 0)
         self.n_clusters = n_clusters
         self.seed = seed
         self.labels: list | None = None
@@ -289,6 +294,18 @@ class PartitionRegularizer:
         between = sum((b * m.to(b.device, b.dtype)).sum() for b, m in zip(blocks, self._between))
         total = sum(b.sum() for b in blocks)
         return between / total
+
+
+def _check_count(name, value, sizes, what, trivial) -> None:
+    """Refuse a count above what the traced graph's units allow (the bound of
+    :func:`modcore.nn.train.check_terms`, there estimated from the layers before any
+    tracing; here the graph's own count)."""
+    units = sum(sizes)
+    if value > units - trivial:
+        raise ValueError(
+            f"{name}={value} is more than the model's graph holds: {units} units "
+            f"(inputs and layer outputs), so at most {units - trivial} {what}"
+        )
 
 
 class _ModelGraph:
