@@ -13,6 +13,9 @@ from modcore.experiments import lesions as rl
 from modcore.experiments import runlog as rep
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
+# A one-rule row as reproduce wrote them before 2026-12-07 (the first row of the MLP
+# results/runs.jsonl of 2026-11-25, before that reproduction was rerun with both rules).
+ONE_RULE_LOG = Path(__file__).resolve().parent / "data" / "one_rule_run.jsonl"
 
 
 def first_row(path):
@@ -30,16 +33,17 @@ def _lines(path):
 
 
 def test_the_committed_logs_read_back():
-    # One-rule rows (results/), every-rule rows (results/cnn, which grows as its
-    # trainings finish) and lesion rows: every line is read back as a row.
+    # Every-rule rows (results/, and results/cnn, which grows as its trainings finish), an
+    # older one-rule row and lesion rows: every line is read back as a row.
     assert len(rep.read_runs(RESULTS / "runs.jsonl")) == _lines(RESULTS / "runs.jsonl") == 40
+    assert len(rep.read_runs(ONE_RULE_LOG)) == 1
     cnn = RESULTS / "cnn" / "runs.jsonl"
     assert len(rep.read_runs(cnn)) == _lines(cnn) >= 2
     lesions = RESULTS / "lesions" / "runs.jsonl"
     assert len(rl.read_lesion_runs(lesions)) == _lines(lesions) == 10
 
 
-ONE_RULE = first_row(RESULTS / "runs.jsonl")
+ONE_RULE = first_row(ONE_RULE_LOG)
 EVERY_RULE = first_row(RESULTS / "cnn" / "runs.jsonl")
 
 
