@@ -242,3 +242,23 @@ def test_directories_and_fifos_are_refused_without_opening(tmp_path):
         timeout=60,
     )
     assert "not a regular file" in proc.stdout, proc.stderr
+
+
+def test_legacy_format_files_are_refused_before_torch_reads_them(torch, tmp_path, monkeypatch):
+    # torch's pre-1.6 reader allocates the storage sizes a file declares before reading
+    # them: a 2.9 kB file found by fuzzing (tests/fuzz/corpus/checkpoint/found/) asked
+    # for gigabytes. Such files never reach torch.load; a zip-format file still does.
+    from modcore.network.convert import as_network
+    from modcore.network.torch_files import NOT_ZIP
+
+    legacy = tmp_path / "legacy.pt"
+    torch.save({"0.weight": torch.ones(3, 2)}, legacy, _use_new_zipfile_serialization=False)
+    current = tmp_path / "current.pt"
+    torch.save({"0.weight": torch.ones(3, 2)}, current)
+    real_load = torch.load
+    calls = []
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(a) or real_load(*a, **k))
+    with pytest.raises(ValueError, match=r"legacy format of PyTorch < 1\.6") as err:
+        as_network(str(legacy))
+    assert str(legacy) in str(err.value) and NOT_ZIP in str(err.value) and calls == []
+    assert tuple(as_network(str(current)).sizes) == (2, 3) and calls

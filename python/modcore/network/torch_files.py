@@ -4,11 +4,22 @@ and torch.export archives recognized, damaged files said to be so."""
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
+import zipfile
 from pathlib import Path
 
-__all__ = ["MODEL_ROUTES", "load_torch_file"]
+__all__ = ["MODEL_ROUTES", "NOT_ZIP", "load_torch_file"]
+
+#: Why a file that is not in torch.save's zip format is refused before torch.load sees it:
+#: the pre-1.6 legacy reader allocates the storage sizes a file declares before reading
+#: them, so a few bytes can ask for gigabytes (found by fuzzing).
+NOT_ZIP = (
+    "not in torch.save's zip format (corrupt, truncated or not a torch file; a file in the "
+    "legacy format of PyTorch < 1.6 is refused too: load it and save it again with a "
+    "current torch)"
+)
 
 #: The routes by which a model whose graph needs its code (a CNN, a residual net) reaches
 #: modcore without running code from a file: every refusal of such a file names them.
@@ -53,6 +64,10 @@ def load_torch_file(path: Path):
         import torch
     except ImportError as exc:
         raise ImportError(f"reading {path} needs torch: pip install 'modcore[torch]'") from exc
+    if path.is_file() and not zipfile.is_zipfile(path):
+        names = _pickled_globals(path)
+        reason = _CODE_REFUSED.format(", ".join(names)) if names else NOT_ZIP
+        raise ValueError(f"{path}: cannot be read by torch.load(weights_only=True): {reason}")
     try:
         # torch warns (on stderr) about pickle protocols it may not read; the error
         # below says what went wrong.
@@ -105,9 +120,9 @@ def _pickled_globals(path: Path) -> list:
     names: list[str] = []
     strings: list[str] = []
     try:
-        with open(path, "rb") as f:
-            if f.read(2) == b"PK":
-                return []
+        # Read whole, so that a length the file declares cannot make a read allocate it.
+        f = io.BytesIO(path.read_bytes())
+        if f.read(2) != b"PK":
             f.seek(0)
             for op, arg, _ in pickletools.genops(f):
                 if op.name in ("GLOBAL", "INST") and isinstance(arg, str):

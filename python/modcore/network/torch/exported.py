@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from ..torch_files import NOT_ZIP
+
 __all__ = ["ATEN_OPS", "load_exported", "module_from_exported"]
 
 aten = torch.ops.aten
@@ -145,8 +147,12 @@ def load_exported(path: Path):
         for name in names:
             if name in raw or name.endswith(("/", ".json")) or name.split("/")[-1] in _PLAIN:
                 continue
+            member = io.BytesIO(archive.read(name))
+            if not zipfile.is_zipfile(member):
+                raise ValueError(f"{path}: refused: its member {name} is {NOT_ZIP}")
+            member.seek(0)  # is_zipfile read its end
             try:
-                torch.load(io.BytesIO(archive.read(name)), weights_only=True)
+                torch.load(member, weights_only=True)
             except Exception as exc:
                 raise ValueError(
                     f"{path}: refused for safety: its member {name} is not tensors alone "
