@@ -31,12 +31,12 @@ MODEL_ROUTES = (
 )
 
 
-def load_torch_file(path: Path):
+def load_torch_file(path: str | Path):
     """``torch.load(path, weights_only=True)`` (no pickled code runs) on the CPU.
 
     Parameters
     ----------
-    path : pathlib.Path
+    path : str or pathlib.Path
         A ``.pt`` / ``.pth`` file.
 
     Returns
@@ -64,6 +64,7 @@ def load_torch_file(path: Path):
         import torch
     except ImportError as exc:
         raise ImportError(f"reading {path} needs torch: pip install 'modcore[torch]'") from exc
+    path = Path(path)
     if path.is_file() and not zipfile.is_zipfile(path):
         names = _pickled_globals(path)
         reason = _CODE_REFUSED.format(", ".join(names)) if names else NOT_ZIP
