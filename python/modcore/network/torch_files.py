@@ -10,7 +10,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-__all__ = ["MODEL_ROUTES", "NOT_ZIP", "load_torch_file"]
+__all__ = ["MODEL_ROUTES", "NOT_ZIP", "is_zip_format", "load_torch_file"]
 
 #: Why a file that is not in torch.save's zip format is refused before torch.load sees it:
 #: the pre-1.6 legacy reader allocates the storage sizes a file declares before reading
@@ -65,7 +65,7 @@ def load_torch_file(path: str | Path):
     except ImportError as exc:
         raise ImportError(f"reading {path} needs torch: pip install 'modcore[torch]'") from exc
     path = Path(path)
-    if path.is_file() and not zipfile.is_zipfile(path):
+    if path.is_file() and not is_zip_format(path):
         names = _pickled_globals(path)
         reason = _CODE_REFUSED.format(", ".join(names)) if names else NOT_ZIP
         raise ValueError(f"{path}: cannot be read by torch.load(weights_only=True): {reason}")
@@ -86,6 +86,15 @@ def load_torch_file(path: str | Path):
         raise ValueError(
             f"{path}: cannot be read by torch.load(weights_only=True): {reason}"
         ) from exc
+
+
+def is_zip_format(file) -> bool:
+    """Whether a path or binary file holds a zip archive torch.save could have written;
+    zipfile.is_zipfile itself raises on some damaged ones (a multi-disk end record)."""
+    try:
+        return zipfile.is_zipfile(file)
+    except zipfile.BadZipFile:
+        return False
 
 
 def _program_archive(path: Path) -> str | None:

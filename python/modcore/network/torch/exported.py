@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..torch_files import NOT_ZIP
+from ..torch_files import NOT_ZIP, is_zip_format
 
 __all__ = ["ATEN_OPS", "load_exported", "module_from_exported"]
 
@@ -148,7 +148,7 @@ def load_exported(path: Path):
             if name in raw or name.endswith(("/", ".json")) or name.split("/")[-1] in _PLAIN:
                 continue
             member = io.BytesIO(archive.read(name))
-            if not zipfile.is_zipfile(member):
+            if not is_zip_format(member):
                 raise ValueError(f"{path}: refused: its member {name} is {NOT_ZIP}")
             member.seek(0)  # is_zipfile read its end
             try:
