@@ -130,17 +130,17 @@ def _pickled_globals(path: Path) -> list:
     names: list[str] = []
     strings: list[str] = []
     try:
+        with open(path, "rb") as file:
+            if file.read(2) == b"PK":  # a zip archive: torch's format, not a plain pickle
+                return []
         # Read whole, so that a length the file declares cannot make a read allocate it.
-        f = io.BytesIO(path.read_bytes())
-        if f.read(2) != b"PK":
-            f.seek(0)
-            for op, arg, _ in pickletools.genops(f):
-                if op.name in ("GLOBAL", "INST") and isinstance(arg, str):
-                    names.append(arg.replace(" ", "."))
-                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                    names.append(".".join(strings[-2:]))
-                elif isinstance(arg, str):
-                    strings.append(arg)
+        for op, arg, _ in pickletools.genops(io.BytesIO(path.read_bytes())):
+            if op.name in ("GLOBAL", "INST") and isinstance(arg, str):
+                names.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(".".join(strings[-2:]))
+            elif isinstance(arg, str):
+                strings.append(arg)
     except Exception:
         pass
     return list(dict.fromkeys(names))
